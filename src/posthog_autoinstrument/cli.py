@@ -1,0 +1,106 @@
+"""``posthog-instrument [options] COMMAND [ARGS...]``: run a program with LLM analytics on.
+
+The launcher sets the environment and then *replaces itself* with COMMAND (exec), so the
+program keeps the pid, signals, stdin/stdout and exit code it would have had. Python
+processes started with that environment load ``bootstrap/sitecustomize.py``, which
+instruments them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from . import __version__
+
+BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
+
+_EPILOG = """\
+examples:
+  POSTHOG_API_KEY=phc_... posthog-instrument python app.py
+  posthog-instrument --dry-run python app.py      # print what would be sent, send nothing
+  posthog-instrument uvicorn main:app --workers 4
+
+Configuration is read from the environment; see the README for every variable.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="posthog-instrument",
+        description="Run a Python program so that every LLM call it makes becomes a PostHog LLM analytics event.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"posthog-instrument {__version__}")
+    parser.add_argument("--api-key", metavar="TOKEN", help="PostHog project token (sets POSTHOG_API_KEY)")
+    parser.add_argument("--host", metavar="URL", help="PostHog host, default https://us.i.posthog.com (sets POSTHOG_HOST)")
+    parser.add_argument("--distinct-id", metavar="ID", help="PostHog person for every event (sets POSTHOG_DISTINCT_ID)")
+    parser.add_argument("--privacy-mode", action="store_true", help="send no prompts or outputs (sets POSTHOG_PRIVACY_MODE=true)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print each event to stderr as it would be sent, and send nothing (sets POSTHOG_DRY_RUN=true)")
+    parser.add_argument("--debug", action="store_true", help="log what the instrumentation does to stderr (sets POSTHOG_DEBUG=true)")
+    parser.add_argument("command", help="the program to run, e.g. python")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+    return parser
+
+
+def _apply_options(options: argparse.Namespace, env: dict) -> None:
+    if options.api_key is not None:
+        env["POSTHOG_API_KEY"] = options.api_key
+    if options.host is not None:
+        env["POSTHOG_HOST"] = options.host
+    if options.distinct_id is not None:
+        env["POSTHOG_DISTINCT_ID"] = options.distinct_id
+    if options.privacy_mode:
+        env["POSTHOG_PRIVACY_MODE"] = "true"
+    if options.dry_run:
+        env["POSTHOG_DRY_RUN"] = "true"
+    if options.debug:
+        env["POSTHOG_DEBUG"] = "true"
+
+
+def prepare_environment(env: dict) -> None:
+    """PYTHONPATH gets our bootstrap first (keeping the user's entries); our distro is pinned."""
+    entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != BOOTSTRAP_DIR]
+    env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *entries])
+    env["OTEL_PYTHON_DISTRO"] = "posthog"
+    env["OTEL_PYTHON_CONFIGURATOR"] = "posthog"
+
+
+def resolve_command(command: str) -> str | None:
+    """Find COMMAND like a shell would, plus an executable file given without ``./``."""
+    if os.sep in command or (os.altsep and os.altsep in command):
+        return command if os.path.isfile(command) and os.access(command, os.X_OK) else None
+    found = shutil.which(command)
+    if found:
+        return found
+    if os.path.isfile(command) and os.access(command, os.X_OK):
+        return os.path.abspath(command)
+    return None
+
+
+def main(argv: list | None = None) -> int:
+    options = _parser().parse_args(argv)
+    env = dict(os.environ)
+    _apply_options(options, env)
+    prepare_environment(env)
+    executable = resolve_command(options.command)
+    if executable is None:
+        print(f"posthog-instrument: {options.command}: command not found", file=sys.stderr, flush=True)
+        return 127
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(executable, [options.command, *options.args], env)
+    except OSError as exc:
+        print(f"posthog-instrument: {options.command}: {exc.strerror}", file=sys.stderr, flush=True)
+        return 126
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

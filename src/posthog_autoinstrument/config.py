@@ -1,0 +1,177 @@
+"""Settings from the environment, validated once per process.
+
+Every problem becomes one clear line on stderr that names the variable and the fix; the
+application always runs on. Settings are read lazily and cached, so importing this module
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+from urllib.parse import urlsplit
+
+DEFAULT_HOST = "https://us.i.posthog.com"
+OTLP_PATH = "/i/v0/ai/otel"
+
+# Set in the environment once a process has printed its configuration warnings, so that
+# child processes (workers, reloaders) inherit the configuration without repeating them.
+_WARNED_MARKER = "_POSTHOG_AUTOINSTRUMENT_WARNED"
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: Optional[str]
+    host: str
+    endpoint: Optional[str]  # None when nothing may be sent to PostHog
+    disabled: bool  # kill switch: no patching at all
+    dry_run: bool  # print what would be exported instead of sending it
+    debug: bool
+    privacy_mode: bool
+    distinct_id: Optional[str]
+    stream_usage: bool  # ask OpenAI-compatible streams for their usage chunk
+    flush_timeout: float  # seconds process exit may wait for pending spans
+    export_timeout: float  # seconds one HTTP request may take
+    max_queue_size: int
+    schedule_delay: float  # seconds between background exports
+    max_span_bytes: int  # size cap of one exported span's attributes
+    capture_media: bool  # keep base64 images/audio/documents instead of placeholders
+    problems: tuple = field(default=())
+
+    @property
+    def exports_to_posthog(self) -> bool:
+        return self.endpoint is not None or self.dry_run
+
+
+def _flag(env: dict, name: str, default: bool, problems: list) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    problems.append(f"{name}={raw!r} is not a boolean; use true or false (using {str(default).lower()}).")
+    return default
+
+
+def _number(env: dict, name: str, default: float, problems: list, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum:
+        problems.append(f"{name}={raw!r} is not a number >= {minimum:g}; using {default:g}.")
+        return default
+    return value
+
+
+def _validate_host(raw: Optional[str], problems: list) -> Optional[str]:
+    if raw is None or raw.strip() == "":
+        return DEFAULT_HOST
+    host = raw.strip().rstrip("/")
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(
+            f"POSTHOG_HOST={raw!r} is not a URL; set it like https://us.i.posthog.com (or your "
+            "EU/self-hosted host). Nothing will be sent to PostHog."
+        )
+        return None
+    if parts.path.endswith(OTLP_PATH):
+        host = host[: -len(OTLP_PATH)]
+    return host
+
+
+def _validate_key(env: dict, problems: list, needed: bool) -> Optional[str]:
+    raw = env.get("POSTHOG_API_KEY")
+    name = "POSTHOG_API_KEY"
+    if raw is None:
+        raw = env.get("POSTHOG_PROJECT_API_KEY")
+        name = "POSTHOG_PROJECT_API_KEY"
+    if raw is None:
+        if needed:
+            problems.append(
+                "POSTHOG_API_KEY is not set, so LLM calls are not sent to PostHog; set it to your "
+                "project token (phc_..., Project settings in PostHog)."
+            )
+        return None
+    key = raw.strip()
+    if not key:
+        problems.append(f"{name} is empty; set it to your project token (phc_...). Nothing will be sent to PostHog.")
+        return None
+    if key.startswith("phx_"):
+        problems.append(
+            f"{name} holds a personal API key (phx_...), which PostHog refuses for ingestion; use the "
+            "project token (phc_..., Project settings in PostHog). Nothing will be sent to PostHog."
+        )
+        return None
+    if len(key) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in key):
+        problems.append(f"{name} does not look like a project token (phc_...). Nothing will be sent to PostHog.")
+        return None
+    return key
+
+
+def load(env: Optional[dict] = None) -> Settings:
+    env = os.environ if env is None else env
+    problems: list = []
+    disabled = _flag(env, "POSTHOG_AUTOINSTRUMENT_DISABLED", False, problems) or _flag(
+        env, "OTEL_SDK_DISABLED", False, problems
+    )
+    dry_run = _flag(env, "POSTHOG_DRY_RUN", False, problems)
+    host = _validate_host(env.get("POSTHOG_HOST"), problems)
+    key = _validate_key(env, problems, needed=not dry_run and not disabled)
+    endpoint = f"{host}{OTLP_PATH}" if (key and host) else None
+    distinct_id = (env.get("POSTHOG_DISTINCT_ID") or "").strip() or None
+    return Settings(
+        api_key=key,
+        host=host or DEFAULT_HOST,
+        endpoint=None if disabled else endpoint,
+        disabled=disabled,
+        dry_run=dry_run and not disabled,
+        debug=_flag(env, "POSTHOG_DEBUG", False, problems),
+        privacy_mode=_flag(env, "POSTHOG_PRIVACY_MODE", False, problems),
+        distinct_id=distinct_id,
+        stream_usage=_flag(env, "POSTHOG_AI_STREAM_USAGE", True, problems),
+        flush_timeout=_number(env, "POSTHOG_FLUSH_TIMEOUT", 3.0, problems),
+        export_timeout=_number(env, "POSTHOG_EXPORT_TIMEOUT", 10.0, problems, minimum=0.1),
+        max_queue_size=int(_number(env, "POSTHOG_MAX_QUEUE_SIZE", 2048, problems, minimum=1)),
+        schedule_delay=_number(env, "POSTHOG_EXPORT_INTERVAL", 1.0, problems, minimum=0.01),
+        max_span_bytes=int(_number(env, "POSTHOG_MAX_SPAN_BYTES", 500_000, problems, minimum=1000)),
+        capture_media=_flag(env, "POSTHOG_AI_CAPTURE_MEDIA", False, problems),
+        problems=tuple(problems),
+    )
+
+
+_settings: Optional[Settings] = None
+
+
+def settings() -> Settings:
+    """The process's settings; configuration problems are reported once, on first use."""
+    global _settings
+    if _settings is None:
+        _settings = load()
+        report_problems(_settings)
+    return _settings
+
+
+def reset() -> None:
+    """Forget the cached settings (tests, and processes that change their environment)."""
+    global _settings
+    _settings = None
+
+
+def report_problems(current: Settings) -> None:
+    if not current.problems or os.environ.get(_WARNED_MARKER):
+        return
+    for problem in current.problems:
+        print(f"posthog-instrument: {problem}", file=sys.stderr, flush=True)
+    os.environ[_WARNED_MARKER] = "1"

@@ -1,0 +1,56 @@
+"""The OpenTelemetry configurator: the SDK as the user configured it, plus our PostHog export.
+
+Chosen by ``OTEL_PYTHON_CONFIGURATOR=posthog``. The standard ``OTEL_*`` variables keep their
+meaning: a user who already exports traces (``OTEL_TRACES_EXPORTER``) keeps that pipeline
+and PostHog additionally receives the AI spans. A configuration error never aborts start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from opentelemetry import trace
+from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk.trace import TracerProvider
+
+from . import config
+from .export import PostHogSpanProcessor
+from .export.exporter import PostHogSender, PrintingSender
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+
+def build_processor(settings: config.Settings):
+    if settings.dry_run:
+        return PostHogSpanProcessor(PrintingSender(), settings)
+    if settings.endpoint and settings.api_key:
+        return PostHogSpanProcessor(PostHogSender(settings.endpoint, settings.api_key, settings.export_timeout), settings)
+    return None
+
+
+class PostHogConfigurator(_OTelSDKConfigurator):
+    def _configure(self, **kwargs) -> None:
+        try:
+            settings = config.settings()
+        except Exception:
+            logger.debug("posthog-instrument: settings unreadable", exc_info=True)
+            return
+        if settings.disabled:
+            return
+        try:
+            super()._configure(**kwargs)
+        except Exception as exc:
+            print(f"posthog-instrument: your OpenTelemetry settings could not be applied ({exc}); "
+                  "LLM events still go to PostHog.", file=sys.stderr, flush=True)
+        try:
+            processor = build_processor(settings)
+            if processor is None:
+                return
+            provider = trace.get_tracer_provider()
+            if not isinstance(provider, TracerProvider):
+                provider = TracerProvider()
+                trace.set_tracer_provider(provider)
+            provider.add_span_processor(processor)
+        except Exception:
+            logger.debug("posthog-instrument: could not install the PostHog exporter", exc_info=True)

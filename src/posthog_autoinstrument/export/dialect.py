@@ -1,0 +1,259 @@
+"""The copy of a span that goes to PostHog: privacy, media, size, and PostHog's dialect.
+
+Applied on the export thread to every AI span, whoever produced it (our adapters, SDKs that
+trace themselves, frameworks). The application's own span and any other exporter's copy are
+never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Optional
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import Status, StatusCode
+
+from ..config import Settings
+from ..genai import semconv
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+# Attributes that carry prompt or completion text. Privacy mode removes all of them.
+INPUT_CONTENT_KEYS = frozenset({
+    semconv.INPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS, semconv.TOOL_CALL_ARGUMENTS,
+    "gen_ai.prompt", "ai.prompt", "ai.prompt.messages", "input.value", "traceloop.entity.input",
+    "pydantic_ai.all_messages", "gen_ai.retrieval.query.text",
+})
+OUTPUT_CONTENT_KEYS = frozenset({
+    semconv.OUTPUT_MESSAGES, semconv.TOOL_CALL_RESULT, "gen_ai.completion", "ai.response.text",
+    "ai.response.object", "ai.response.toolCalls", "output.value", "traceloop.entity.output",
+    "gen_ai.retrieval.documents",
+})
+INPUT_CONTENT_PREFIXES = ("gen_ai.prompt.", "llm.prompts.", "llm.input_messages.")
+OUTPUT_CONTENT_PREFIXES = ("gen_ai.completion.", "llm.completions.", "llm.output_messages.", "llm.choices.")
+ERROR_TEXT_KEYS = frozenset({"exception.message", "exception.stacktrace", "error.message"})
+
+# Operation names PostHog classifies: exactly "chat" is a generation, "embeddings" an embedding.
+_OPERATION_FOR_POSTHOG = {
+    semconv.Operation.GENERATE_CONTENT: semconv.Operation.CHAT,
+    semconv.Operation.TEXT_COMPLETION: semconv.Operation.CHAT,
+    "completion": semconv.Operation.CHAT,
+    "embedding": semconv.Operation.EMBEDDINGS,
+}
+
+_DISTINCT_ID_KEYS = (
+    "posthog.distinct_id", "user.id", "ai.telemetry.metadata.posthog_distinct_id",
+    "ai.settings.context.posthog_distinct_id",
+)
+
+_CONTENT_JSON_KEYS = (semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS)
+
+_SECRET_FIELDS = frozenset({"authorization", "headers", "api_key", "apikey", "x-api-key", "token", "access_token"})
+
+
+def is_ai_span(span: ReadableSpan) -> bool:
+    """PostHog's own acceptance rule: some span attribute key has a known AI prefix."""
+    attributes = span.attributes
+    if not attributes:
+        return False
+    for key in attributes:
+        if key.startswith(semconv.POSTHOG_AI_ATTRIBUTE_PREFIXES) or key in semconv.POSTHOG_AI_ATTRIBUTE_KEYS:
+            return True
+    return False
+
+
+def for_posthog(span: ReadableSpan, settings: Settings) -> ReadableSpan:
+    """Build the copy of ``span`` that PostHog receives."""
+    attrs = dict(span.attributes or {})
+    events = span.events
+    status = span.status
+
+    if settings.privacy_mode:
+        _drop_content(attrs, INPUT_CONTENT_KEYS, INPUT_CONTENT_PREFIXES)
+        _drop_content(attrs, OUTPUT_CONTENT_KEYS, OUTPUT_CONTENT_PREFIXES)
+        for key in ERROR_TEXT_KEYS:
+            attrs.pop(key, None)
+        events = tuple(_scrub_event(e) for e in events if e.name == "exception")
+        if status.description:
+            status = Status(status.status_code, _error_summary(attrs))
+
+    if semconv.TOOL_DEFINITIONS in attrs:
+        attrs[semconv.TOOL_DEFINITIONS] = _scrub_tool_definitions(attrs[semconv.TOOL_DEFINITIONS])
+
+    if not settings.capture_media:
+        for key in _CONTENT_JSON_KEYS:
+            value = attrs.get(key)
+            if isinstance(value, str) and '"blob"' in value:
+                attrs[key] = _replace_media(value)
+
+    _cap_size(attrs, settings.max_span_bytes)
+    _add_posthog_dialect(attrs, settings)
+
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attrs,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _drop_content(attrs: dict, keys: frozenset, prefixes: tuple) -> None:
+    for key in list(attrs):
+        if key in keys or (key.startswith(prefixes) and not key.endswith((".name", ".version"))):
+            del attrs[key]
+
+
+def _scrub_event(event: Event) -> Event:
+    attributes = {k: v for k, v in (event.attributes or {}).items() if k not in ERROR_TEXT_KEYS}
+    return Event(event.name, attributes, event.timestamp)
+
+
+def _error_summary(attrs: dict) -> str:
+    # In privacy mode an error message may quote the prompt; keep only its type.
+    return str(attrs.get(semconv.ERROR_TYPE) or "error")
+
+
+def _scrub_tool_definitions(value: Any) -> Any:
+    """Credentials inside tool definitions (MCP server headers, API keys) never leave."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.lower()
+    if not any(field in lowered for field in _SECRET_FIELDS):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return json.dumps(_redact_secrets(parsed), separators=(",", ":"), ensure_ascii=False)
+
+
+def _redact_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("[REDACTED]" if str(k).lower() in _SECRET_FIELDS else _redact_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_secrets(v) for v in value]
+    return value
+
+
+def _replace_media(value: str) -> str:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    _walk_media(parsed)
+    return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
+
+
+def _walk_media(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "blob" and isinstance(node.get("content"), str):
+            size = len(node["content"]) * 3 // 4
+            node["content"] = f"[{node.get('modality', 'media')} {node.get('mime_type', '')} ~{size} bytes omitted]".replace("  ", " ")
+        for child in node.values():
+            _walk_media(child)
+    elif isinstance(node, list):
+        for child in node:
+            _walk_media(child)
+
+
+def _attrs_size(attrs: dict) -> int:
+    size = 0
+    for key, value in attrs.items():
+        size += len(key) + (len(value) if isinstance(value, str) else 16)
+    return size
+
+
+def _cap_size(attrs: dict, limit: int) -> None:
+    """Keep the span under ``limit`` bytes by shortening the largest content, as valid JSON."""
+    if _attrs_size(attrs) <= limit:
+        return
+    for key in sorted(_CONTENT_JSON_KEYS, key=lambda k: -len(attrs.get(k) or "")):
+        value = attrs.get(key)
+        if not isinstance(value, str):
+            continue
+        overflow = _attrs_size(attrs) - limit
+        if overflow <= 0:
+            return
+        attrs[key] = _truncate_json(value, max(len(value) - overflow - 256, 256))
+    # Anything else that is oversized (other instrumentations' content) is cut as plain text.
+    for key, value in list(attrs.items()):
+        if _attrs_size(attrs) <= limit:
+            return
+        if isinstance(value, str) and len(value) > 1024:
+            attrs[key] = value[:1024] + "...[truncated]"
+
+
+def _truncate_json(value: str, budget: int) -> str:
+    """Shorten every long string inside the JSON until the whole fits ``budget`` characters."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value[:budget] + "...[truncated]"
+    cap = max(budget // 2, 64)
+    while cap >= 16:
+        text = json.dumps(_shorten_strings(parsed, cap), separators=(",", ":"), ensure_ascii=False)
+        if len(text) <= budget:
+            return text
+        cap //= 2
+    return json.dumps([{"role": "system", "parts": [{"type": "text", "content": "[content truncated]"}]}])
+
+
+def _shorten_strings(node: Any, cap: int) -> Any:
+    if isinstance(node, str):
+        return node if len(node) <= cap else node[:cap] + "...[truncated]"
+    if isinstance(node, dict):
+        return {k: _shorten_strings(v, cap) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_shorten_strings(v, cap) for v in node]
+    return node
+
+
+def _first(value: Any) -> Optional[str]:
+    if isinstance(value, (list, tuple)):
+        return str(value[0]) if value else None
+    return str(value) if value is not None else None
+
+
+def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
+    """What PostHog's ingestion needs beyond the conventions (see posthog-ingest.md)."""
+    operation = attrs.get(semconv.OPERATION_NAME)
+    if operation in _OPERATION_FOR_POSTHOG:
+        attrs[semconv.OPERATION_NAME] = _OPERATION_FOR_POSTHOG[operation]
+
+    if semconv.USAGE_CACHE_WRITE_INPUT_TOKENS in attrs:
+        attrs.setdefault(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, attrs[semconv.USAGE_CACHE_WRITE_INPUT_TOKENS])
+    if semconv.USAGE_INPUT_TOKENS in attrs:
+        # The conventions count cache tokens inside input tokens; PostHog must not add them again.
+        attrs.setdefault("$ai_cache_reporting_exclusive", False)
+    _copy(attrs, semconv.USAGE_REASONING_OUTPUT_TOKENS, "$ai_reasoning_tokens")
+    _copy(attrs, semconv.REQUEST_TEMPERATURE, "$ai_temperature")
+    _copy(attrs, semconv.REQUEST_MAX_TOKENS, "$ai_max_tokens")
+    if operation is not None and semconv.OPERATION_NAME in attrs:
+        attrs.setdefault("$ai_stream", bool(attrs.get(semconv.REQUEST_STREAM, False)))
+    stop_reason = _first(attrs.get(semconv.RESPONSE_FINISH_REASONS))
+    if stop_reason:
+        attrs.setdefault("$ai_stop_reason", stop_reason)
+    status_code = attrs.get(semconv.HTTP_RESPONSE_STATUS_CODE)
+    if isinstance(status_code, int):
+        attrs.setdefault("$ai_http_status", status_code)
+
+    if not any(isinstance(attrs.get(k), str) and attrs.get(k) for k in _DISTINCT_ID_KEYS):
+        if settings.distinct_id:
+            attrs["posthog.distinct_id"] = settings.distinct_id
+        else:
+            attrs["$process_person_profile"] = False
+
+
+def _copy(attrs: dict, source: str, target: str) -> None:
+    value = attrs.get(source)
+    if value is not None and target not in attrs:
+        attrs[target] = value

@@ -1,0 +1,256 @@
+"""Encoding batches of spans as OTLP protobuf and delivering them to PostHog over HTTP.
+
+Runs only on the export thread. Requests respect PostHog's limits (at most 100 AI spans and
+4 MiB per request), are gzip-compressed, and are retried with backoff on 429/502/503/504 and
+connection errors, honouring ``Retry-After``. Other rejections are final and are reported
+once per status code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import sys
+import time
+from typing import Callable, Optional, Sequence
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+
+from .. import __version__
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+MAX_SPANS_PER_REQUEST = 100
+# PostHog rejects bodies over 4 MiB (wire and decompressed); stay well clear of it.
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def encode(spans: Sequence[ReadableSpan]) -> bytes:
+    return encode_spans(spans).SerializeToString()
+
+
+def split_into_requests(spans: Sequence[ReadableSpan]) -> list:
+    """Encode spans into request bodies that each fit PostHog's limits.
+
+    Returns ``(span_count, body)`` pairs; a single span too large to send alone is dropped
+    (the dialect step caps span sizes, so this only happens with huge foreign spans).
+    """
+    bodies = []
+    pending = [list(spans[i:i + MAX_SPANS_PER_REQUEST]) for i in range(0, len(spans), MAX_SPANS_PER_REQUEST)]
+    while pending:
+        batch = pending.pop()
+        body = encode(batch)
+        if len(body) <= MAX_REQUEST_BYTES:
+            bodies.append((len(batch), body))
+        elif len(batch) > 1:
+            middle = len(batch) // 2
+            pending.extend((batch[:middle], batch[middle:]))
+        else:
+            logger.warning("posthog-instrument: dropped one span of %d bytes, over PostHog's request limit", len(body))
+    return bodies
+
+
+class Delivery:
+    """What happened to one request: delivered, or dropped and why."""
+
+    __slots__ = ("ok", "status", "reason")
+
+    def __init__(self, ok: bool, status: Optional[int] = None, reason: str = ""):
+        self.ok = ok
+        self.status = status
+        self.reason = reason
+
+
+class PostHogSender:
+    """POSTs OTLP bodies to ``{host}/i/v0/ai/otel``."""
+
+    def __init__(self, endpoint: str, api_key: str, timeout: float):
+        self.endpoint = endpoint
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
+            "User-Agent": f"posthog-autoinstrument/{__version__}",
+        }
+        self._timeout = timeout
+        self._client = None
+        self._reported: set = set()
+
+    def _http(self):
+        if self._client is None:
+            import httpx  # imported on the export thread, never on the application's start-up path
+
+            self._client = httpx.Client(timeout=self._timeout)
+        return self._client
+
+    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool]) -> Delivery:
+        """Deliver one body, retrying what may succeed later, until ``deadline`` (monotonic)."""
+        import httpx
+
+        payload = gzip.compress(body, compresslevel=6)
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._dropped(None, "gave up retrying (export deadline reached)")
+            try:
+                response = self._http().post(
+                    self.endpoint, content=payload, headers=self._headers,
+                    timeout=min(self._timeout, max(remaining, 0.05)),
+                )
+            except httpx.HTTPError as exc:
+                status, reason, retry_after = None, f"{type(exc).__name__}: {exc}", None
+            except Exception as exc:  # a broken proxy setting, an SSL library error, ...
+                return self._dropped(None, f"{type(exc).__name__}: {exc}")
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return Delivery(True, status)
+                reason = _reason(response)
+                if status not in RETRYABLE_STATUS:
+                    return self._dropped(status, reason)
+                retry_after = _retry_after(response.headers.get("retry-after"))
+            attempt += 1
+            delay = retry_after if retry_after is not None else min(0.5 * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+            delay *= random.uniform(0.9, 1.1) if retry_after is None else 1.0
+            if stopping() or time.monotonic() + delay >= deadline:
+                return self._dropped(status, f"{reason} (retries exhausted)")
+            logger.debug("posthog-instrument: export attempt %d failed (%s); retrying in %.2fs", attempt, reason, delay)
+            time.sleep(delay)
+
+    def _dropped(self, status: Optional[int], reason: str) -> Delivery:
+        key = status if status is not None else reason.split(":", 1)[0]
+        if key not in self._reported:
+            self._reported.add(key)
+            print(f"posthog-instrument: PostHog did not accept LLM events ({_explain(status, reason)}); "
+                  "they were dropped. Further failures of this kind are not reported.",
+                  file=sys.stderr, flush=True)
+        return Delivery(False, status, reason)
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                pass
+
+
+class PrintingSender:
+    """Dry run: prints each span exactly as it would be exported, one JSON object a line."""
+
+    endpoint = "stderr"
+
+    def __init__(self, stream=None):
+        self._stream = stream
+
+    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool]) -> Delivery:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        stream = self._stream or sys.stderr
+        for line in describe_request(request):
+            print(json.dumps(line, ensure_ascii=False, default=str), file=stream, flush=True)
+        return Delivery(True, 200)
+
+    def close(self) -> None:
+        pass
+
+
+def describe_request(request) -> list:
+    """Decoded spans as PostHog sees them, with the event type PostHog will create."""
+    from google.protobuf.json_format import MessageToDict
+
+    lines = []
+    for resource_spans in request.resource_spans:
+        resource = _attributes_to_dict(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                attributes = _attributes_to_dict(span.attributes)
+                lines.append({
+                    "posthog_event": _event_type(attributes, bool(span.parent_span_id)),
+                    "name": span.name,
+                    "trace_id": span.trace_id.hex(),
+                    "span_id": span.span_id.hex(),
+                    "parent_span_id": span.parent_span_id.hex() or None,
+                    "scope": scope_spans.scope.name,
+                    "duration_ms": round((span.end_time_unix_nano - span.start_time_unix_nano) / 1e6, 3),
+                    "status": MessageToDict(span.status) or {"code": "STATUS_CODE_UNSET"},
+                    "attributes": attributes,
+                    "resource": {k: v for k, v in resource.items() if not k.startswith(("host.", "process.", "os.", "telemetry."))},
+                })
+    return lines
+
+
+def _event_type(attributes: dict, has_parent: bool) -> str:
+    operation = attributes.get("gen_ai.operation.name")
+    if operation == "chat":
+        return "$ai_generation"
+    if operation == "embeddings":
+        return "$ai_embedding"
+    return "$ai_span" if has_parent else "$ai_trace"
+
+
+def _attributes_to_dict(attributes) -> dict:
+    return {kv.key: _any_value(kv.value) for kv in attributes}
+
+
+def _any_value(value):
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    if kind is None:
+        return None
+    result = getattr(value, kind)
+    if kind in ("string_value",):
+        for key_hint in ("[", "{"):
+            if result.startswith(key_hint):
+                try:
+                    return json.loads(result)
+                except ValueError:
+                    break
+    return result
+
+
+def _reason(response) -> str:
+    text = ""
+    try:
+        text = response.text[:200]
+    except Exception:
+        pass
+    return f"HTTP {response.status_code}" + (f": {text}" if text else "")
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), 60.0)
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value).timestamp()
+        return min(max(when - time.time(), 0.0), 60.0)
+    except Exception:
+        return None
+
+
+def _explain(status: Optional[int], reason: str) -> str:
+    if status == 401:
+        return "401: the project token was refused; check POSTHOG_API_KEY (phc_...) and POSTHOG_HOST"
+    if status == 400:
+        return f"400: {reason}"
+    if status == 413:
+        return "413: request too large"
+    return reason

@@ -1,0 +1,186 @@
+"""The span processor that ships AI spans to PostHog without ever making the app wait.
+
+On the application's thread ``on_end`` does only this: keep AI spans, append them to a
+bounded queue, and wake the export thread when a batch is full. Everything else (privacy,
+PostHog dialect, encoding, HTTP, retries) happens on one background thread. When PostHog
+is slow or down, spans beyond the queue's bound are dropped and counted, never waited for.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import sys
+import threading
+import time
+import weakref
+from typing import Optional
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from ..config import Settings
+from .dialect import for_posthog, is_ai_span
+from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+# Export threads keep running normal exports for this long per batch before giving up on it.
+_BATCH_DEADLINE_SECONDS = 60.0
+
+_live_processors: "weakref.WeakSet[PostHogSpanProcessor]" = weakref.WeakSet()
+
+
+class PostHogSpanProcessor(SpanProcessor):
+    def __init__(self, sender, settings: Settings):
+        self._sender = sender
+        self._settings = settings
+        self._max_queue = settings.max_queue_size
+        self._init_state()
+        self._shutdown = False
+        self.exported = 0
+        self.dropped = 0
+        self.failed = 0
+        _live_processors.add(self)
+
+    def _init_state(self) -> None:
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Condition(threading.Lock())
+        self._idle = threading.Event()
+        self._idle.set()
+        self._flush_requested = False
+        self._thread: Optional[threading.Thread] = None
+        self._pid = os.getpid()
+        self._drop_reported = False
+
+    # -- application thread ------------------------------------------------------------
+    def on_start(self, span, parent_context=None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._shutdown or not is_ai_span(span):
+            return
+        if self._pid != os.getpid():
+            # A fork the at-fork hook did not see (uWSGI forks in C): start afresh.
+            self._init_state()
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self.dropped += 1
+            if not self._drop_reported:
+                self._drop_reported = True
+                print("posthog-instrument: PostHog export is falling behind; dropping LLM events beyond "
+                      f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).",
+                      file=sys.stderr, flush=True)
+            return
+        queue.append(span)
+        self._idle.clear()
+        if self._thread is None:
+            self._start_thread()
+        if len(queue) >= MAX_SPANS_PER_REQUEST:
+            with self._wake:
+                self._wake.notify()
+
+    def _start_thread(self) -> None:
+        with self._wake:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="posthog-autoinstrument-export", daemon=True)
+            self._thread.start()
+
+    # -- export thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+        # Our own HTTP requests must never become spans, whoever instruments httpx.
+        with suppress_instrumentation():
+            while True:
+                with self._wake:
+                    if not self._queue and not self._shutdown and not self._flush_requested:
+                        self._wake.wait(self._settings.schedule_delay)
+                    stopping = self._shutdown
+                self._export_pending(time.monotonic() + _BATCH_DEADLINE_SECONDS)
+                if stopping and not self._queue:
+                    return
+
+    def _export_pending(self, deadline: float) -> None:
+        queue = self._queue
+        while queue:
+            batch = []
+            while queue and len(batch) < MAX_SPANS_PER_REQUEST:
+                batch.append(queue.popleft())
+            self._export_batch(batch, deadline)
+        self._flush_requested = False
+        if not queue:
+            self._idle.set()
+
+    def _export_batch(self, batch: list, deadline: float) -> None:
+        settings = self._settings
+        converted = []
+        for span in batch:
+            try:
+                converted.append(for_posthog(span, settings))
+            except Exception:
+                # A span we cannot make safe is not sent (it might carry what privacy removes).
+                self.failed += 1
+                logger.debug("posthog-instrument: could not convert span %r", span.name, exc_info=True)
+        try:
+            requests = split_into_requests(converted)
+        except Exception:
+            self.failed += len(converted)
+            logger.debug("posthog-instrument: could not encode spans", exc_info=True)
+            return
+        for count, body in requests:
+            try:
+                delivery = self._sender.send(body, min(deadline, self._deadline()), lambda: False)
+            except Exception:
+                logger.debug("posthog-instrument: export failed", exc_info=True)
+                self.failed += count
+                continue
+            if delivery.ok:
+                self.exported += count
+            else:
+                self.failed += count
+
+    def _deadline(self) -> float:
+        return getattr(self, "_exit_deadline", float("inf"))
+
+    # -- flush and shutdown ------------------------------------------------------------
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._thread is None or not self._thread.is_alive():
+            return not self._queue
+        with self._wake:
+            self._flush_requested = True
+            self._wake.notify()
+        return self._idle.wait(timeout_millis / 1000.0)
+
+    def shutdown(self) -> None:
+        if self._shutdown:
+            return
+        timeout = self._settings.flush_timeout
+        # Exports in flight give up at this point, so exit is never delayed beyond the bound.
+        self._exit_deadline = time.monotonic() + timeout
+        self._shutdown = True
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            with self._wake:
+                self._wake.notify()
+            thread.join(timeout)
+        lost = len(self._queue) + self.failed + self.dropped
+        if lost:
+            print(f"posthog-instrument: {lost} LLM event(s) could not be delivered to PostHog "
+                  f"({self.exported} delivered).", file=sys.stderr, flush=True)
+        try:
+            self._sender.close()
+        except Exception:
+            pass
+
+
+def _reset_after_fork() -> None:
+    # The child inherits the parent's queue and a dead thread; the parent still owns those spans.
+    for processor in list(_live_processors):
+        processor._init_state()
+        processor.exported = processor.dropped = processor.failed = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

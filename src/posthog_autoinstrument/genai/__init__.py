@@ -1,0 +1,17 @@
+"""The GenAI core: the one place that knows the span contract (see DESIGN.md)."""
+
+from . import messages, semconv
+from .spans import InferenceCall, InferenceRequest, Recorder, Usage
+from .streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+
+__all__ = [
+    "AsyncStreamProxy",
+    "InferenceCall",
+    "InferenceRequest",
+    "Recorder",
+    "StreamAccumulator",
+    "SyncStreamProxy",
+    "Usage",
+    "messages",
+    "semconv",
+]

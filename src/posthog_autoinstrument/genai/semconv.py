@@ -1,0 +1,108 @@
+"""Every GenAI attribute key and value we emit, in one place.
+
+Keys follow the newest OpenTelemetry GenAI semantic conventions. They are spelled out here
+rather than imported from ``opentelemetry-semantic-conventions`` because that package marks
+them deprecated (they moved to the GenAI conventions repository, which ships no Python
+constants), and because PostHog's ingestion reads some older spellings (``cache_creation``)
+that the newest conventions renamed.
+"""
+
+# Operation and identity of the call
+OPERATION_NAME = "gen_ai.operation.name"
+PROVIDER_NAME = "gen_ai.provider.name"
+CONVERSATION_ID = "gen_ai.conversation.id"
+OUTPUT_TYPE = "gen_ai.output.type"
+
+# Request
+REQUEST_MODEL = "gen_ai.request.model"
+REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+REQUEST_TOP_P = "gen_ai.request.top_p"
+REQUEST_TOP_K = "gen_ai.request.top_k"
+REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+REQUEST_SEED = "gen_ai.request.seed"
+REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+REQUEST_STREAM = "gen_ai.request.stream"
+REQUEST_REASONING_LEVEL = "gen_ai.request.reasoning.level"
+REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
+
+# Response
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
+
+# Usage. Input tokens include cache tokens, as the conventions require.
+USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+# PostHog maps the older ``cache_creation`` name; the newest conventions call it ``cache_write``.
+USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+
+# Content (opt-in in the conventions; JSON strings in the "parts" format)
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+
+# Tools and agents
+TOOL_NAME = "gen_ai.tool.name"
+TOOL_CALL_ID = "gen_ai.tool.call.id"
+TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+AGENT_NAME = "gen_ai.agent.name"
+
+# General conventions
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+
+# Vendor-specific request/response details
+OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+
+# Code location of the application function that made the call
+CODE_FUNCTION_NAME = "code.function.name"
+CODE_FILE_PATH = "code.file.path"
+CODE_LINE_NUMBER = "code.line.number"
+
+
+class Operation:
+    CHAT = "chat"
+    TEXT_COMPLETION = "text_completion"
+    GENERATE_CONTENT = "generate_content"
+    EMBEDDINGS = "embeddings"
+    EXECUTE_TOOL = "execute_tool"
+    INVOKE_AGENT = "invoke_agent"
+
+
+class Provider:
+    """Well-known ``gen_ai.provider.name`` values."""
+
+    OPENAI = "openai"
+    AZURE_OPENAI = "azure.ai.openai"
+    ANTHROPIC = "anthropic"
+    GCP_GEMINI = "gcp.gemini"
+    GCP_VERTEX_AI = "gcp.vertex_ai"
+    AWS_BEDROCK = "aws.bedrock"
+    GROQ = "groq"
+    DEEPSEEK = "deepseek"
+    MISTRAL_AI = "mistral_ai"
+    XAI = "x_ai"
+    PERPLEXITY = "perplexity"
+    COHERE = "cohere"
+    OPENROUTER = "openrouter"
+    OLLAMA = "ollama"
+    TOGETHER = "together"
+
+
+# Attribute key prefixes that make PostHog's capture accept a span as an AI span.
+POSTHOG_AI_ATTRIBUTE_PREFIXES = ("gen_ai.", "ai.", "eve.", "pydantic_ai.", "traceloop.", "openinference.")
+POSTHOG_AI_ATTRIBUTE_KEYS = frozenset({"llm.request.type"})

@@ -1,0 +1,261 @@
+"""The one place that turns a model call into a span that follows the GenAI conventions.
+
+Adapters describe a call with plain values (:class:`InferenceRequest`, :class:`Usage`, parts
+from :mod:`.messages`) and drive an :class:`InferenceCall` through its life:
+``start -> set_input -> set_response -> end | fail``. Nothing here knows which library is
+being served, and nothing here ever raises into the application: a failure to record is
+logged at debug level and the call goes on unrecorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import semconv
+from .messages import to_json
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the conventions define them: ``input_tokens`` includes cache tokens."""
+
+    input_tokens: Optional[int] = None
+    output_tokens: Optional[int] = None
+    cache_read_input_tokens: Optional[int] = None
+    cache_creation_input_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
+
+
+@dataclass(slots=True)
+class InferenceRequest:
+    """What the application asked for. Unset fields are simply not recorded."""
+
+    provider: str
+    model: Optional[str]
+    operation: str = semconv.Operation.CHAT
+    server_address: Optional[str] = None
+    server_port: Optional[int] = None
+    stream: bool = False
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    top_k: Optional[float] = None
+    max_tokens: Optional[int] = None
+    stop_sequences: Optional[Sequence[str]] = None
+    seed: Optional[int] = None
+    choice_count: Optional[int] = None
+    frequency_penalty: Optional[float] = None
+    presence_penalty: Optional[float] = None
+    reasoning_level: Optional[str] = None
+    encoding_formats: Optional[Sequence[str]] = None
+    output_type: Optional[str] = None
+    conversation_id: Optional[str] = None
+    # Further attributes, keyed by constants from :mod:`.semconv`.
+    attributes: dict = field(default_factory=dict)
+
+
+_REQUEST_FIELDS = (
+    ("temperature", semconv.REQUEST_TEMPERATURE),
+    ("top_p", semconv.REQUEST_TOP_P),
+    ("top_k", semconv.REQUEST_TOP_K),
+    ("max_tokens", semconv.REQUEST_MAX_TOKENS),
+    ("seed", semconv.REQUEST_SEED),
+    ("frequency_penalty", semconv.REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.REQUEST_PRESENCE_PENALTY),
+    ("reasoning_level", semconv.REQUEST_REASONING_LEVEL),
+    ("output_type", semconv.OUTPUT_TYPE),
+    ("conversation_id", semconv.CONVERSATION_ID),
+)
+
+_USAGE_FIELDS = (
+    ("input_tokens", semconv.USAGE_INPUT_TOKENS),
+    ("output_tokens", semconv.USAGE_OUTPUT_TOKENS),
+    ("cache_read_input_tokens", semconv.USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_creation_input_tokens", semconv.USAGE_CACHE_CREATION_INPUT_TOKENS),
+    ("reasoning_tokens", semconv.USAGE_REASONING_OUTPUT_TOKENS),
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def request_attributes(request: InferenceRequest) -> dict:
+    """The attributes known when the call starts (the sampling-relevant ones among them)."""
+    attrs: dict = {
+        semconv.OPERATION_NAME: request.operation,
+        semconv.PROVIDER_NAME: request.provider,
+    }
+    if request.model:
+        attrs[semconv.REQUEST_MODEL] = str(request.model)
+    if request.server_address:
+        attrs[semconv.SERVER_ADDRESS] = request.server_address
+        if request.server_port:
+            attrs[semconv.SERVER_PORT] = request.server_port
+    if request.stream:
+        attrs[semconv.REQUEST_STREAM] = True
+    for name, key in _REQUEST_FIELDS:
+        value = getattr(request, name)
+        if value is None:
+            continue
+        if isinstance(value, (str, bool)) or _is_number(value):
+            attrs[key] = value
+    if request.choice_count is not None and request.choice_count != 1:
+        attrs[semconv.REQUEST_CHOICE_COUNT] = request.choice_count
+    if request.stop_sequences:
+        stops = request.stop_sequences
+        attrs[semconv.REQUEST_STOP_SEQUENCES] = [stops] if isinstance(stops, str) else [str(s) for s in stops]
+    if request.encoding_formats:
+        attrs[semconv.REQUEST_ENCODING_FORMATS] = [str(f) for f in request.encoding_formats]
+    for key, value in request.attributes.items():
+        if value is not None:
+            attrs[key] = value
+    return attrs
+
+
+def exception_type(exc: BaseException) -> str:
+    """A low-cardinality ``error.type``: the exception class under its package's public name."""
+    cls = type(exc)
+    package = cls.__module__.split(".", 1)[0]
+    if package == "builtins":
+        return cls.__qualname__
+    return f"{package}.{cls.__qualname__}"
+
+
+class InferenceCall:
+    """One model call in flight. Every method is safe to call in any order, any number of times."""
+
+    __slots__ = ("span", "capture_content", "_attrs", "_ended", "_started", "_first_chunk_seen")
+
+    def __init__(self, span: trace.Span, capture_content: bool):
+        self.span = span
+        self.capture_content = capture_content
+        self._attrs: dict = {}
+        self._ended = False
+        self._started = time.perf_counter()
+        self._first_chunk_seen = False
+
+    # -- context -----------------------------------------------------------------------
+    def attach(self) -> object:
+        """Make the span current, so work done inside the call (HTTP spans) nests under it."""
+        try:
+            return otel_context.attach(trace.set_span_in_context(self.span))
+        except Exception:
+            return None
+
+    @staticmethod
+    def detach(token: object) -> None:
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:
+                logger.debug("posthog-autoinstrument: context detach failed", exc_info=True)
+
+    # -- content -----------------------------------------------------------------------
+    def set_input(self, messages: Optional[list] = None, system_instructions: Optional[list] = None,
+                  tool_definitions: Optional[list] = None) -> None:
+        if messages:
+            self._set_content(semconv.INPUT_MESSAGES, messages)
+        if system_instructions:
+            self._set_content(semconv.SYSTEM_INSTRUCTIONS, system_instructions)
+        if tool_definitions:
+            # Tool definitions are metadata, not content: PostHog shows them even in privacy mode
+            # (credentials inside them are scrubbed at export).
+            self._attrs[semconv.TOOL_DEFINITIONS] = to_json(tool_definitions)
+
+    def set_output(self, messages: Optional[list]) -> None:
+        if messages:
+            self._set_content(semconv.OUTPUT_MESSAGES, messages)
+
+    def _set_content(self, key: str, value: list) -> None:
+        if self.capture_content:
+            self._attrs[key] = to_json(value)
+
+    # -- response ----------------------------------------------------------------------
+    def set_response(self, *, model: Optional[str] = None, response_id: Optional[str] = None,
+                     finish_reasons: Optional[Sequence[str]] = None, usage: Optional[Usage] = None,
+                     attributes: Optional[dict] = None) -> None:
+        attrs = self._attrs
+        if model:
+            attrs[semconv.RESPONSE_MODEL] = str(model)
+        if response_id:
+            attrs[semconv.RESPONSE_ID] = str(response_id)
+        if finish_reasons:
+            attrs[semconv.RESPONSE_FINISH_REASONS] = [str(r) for r in finish_reasons if r]
+        if usage is not None:
+            for name, key in _USAGE_FIELDS:
+                value = getattr(usage, name)
+                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                    attrs[key] = value
+        if attributes:
+            for key, value in attributes.items():
+                if value is not None:
+                    attrs[key] = value
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if value is not None:
+            self._attrs[key] = value
+
+    def chunk_received(self) -> None:
+        """Note the first streamed chunk's arrival (time to first chunk)."""
+        if not self._first_chunk_seen:
+            self._first_chunk_seen = True
+            self._attrs[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = time.perf_counter() - self._started
+
+    # -- end ---------------------------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            if self._attrs:
+                self.span.set_attributes(self._attrs)
+            self.span.end()
+        except Exception:
+            logger.debug("posthog-autoinstrument: failed to end span", exc_info=True)
+
+    def fail(self, exc: BaseException) -> None:
+        """End the call as failed. The application's exception itself is never touched."""
+        if self._ended:
+            return
+        try:
+            self._attrs[semconv.ERROR_TYPE] = exception_type(exc)
+            status_code = getattr(exc, "status_code", None)
+            if isinstance(status_code, int) and not isinstance(status_code, bool):
+                self._attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status_code
+            self.span.record_exception(exc, escaped=True)
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        except Exception:
+            logger.debug("posthog-autoinstrument: failed to record error", exc_info=True)
+        self.end()
+
+
+class Recorder:
+    """Starts inference and embedding spans for one instrumented library."""
+
+    def __init__(self, tracer: trace.Tracer, capture_content: bool = True):
+        self.tracer = tracer
+        self.capture_content = capture_content
+
+    def start(self, request: InferenceRequest) -> Optional[InferenceCall]:
+        """Start the span for one call, or return None when recording is impossible."""
+        try:
+            attrs = request_attributes(request)
+            name = f"{request.operation} {request.model}" if request.model else request.operation
+            span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+            return InferenceCall(span, self.capture_content)
+        except Exception:
+            logger.debug("posthog-autoinstrument: failed to start span", exc_info=True)
+            return None

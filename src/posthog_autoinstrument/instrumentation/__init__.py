@@ -1,0 +1,1 @@
+"""Library adapters: one module per instrumented library (see base.py)."""

@@ -1,0 +1,199 @@
+"""What every library adapter shares: lazy patching, symmetric unpatching, and the call wrapper.
+
+An adapter subclasses :class:`LLMInstrumentor`, lists its :class:`Target` methods, and for each
+supplies a :class:`CallHandler` that translates that method's arguments and results into the
+core's terms. Patching happens when the target module is first imported (never at start-up
+for a library the app does not import), each target independently: a method the installed
+version lacks is skipped with a debug line, and a broken target never affects the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from .. import __version__, config
+from ..genai import InferenceCall, InferenceRequest, Recorder
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+SCOPE_NAME = "posthog_autoinstrument"
+
+
+class CallHandler:
+    """Translates one kind of SDK call. Adapters override what they need.
+
+    ``request`` may return replacement keyword arguments (for example to ask a stream for its
+    usage); otherwise the application's arguments are passed through untouched.
+    """
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> tuple[InferenceRequest, Optional[dict]]:
+        raise NotImplementedError
+
+    def record_input(self, call: InferenceCall, instance: Any, args: tuple, kwargs: dict) -> None:
+        """Record prompts and tool definitions (called only when content is captured)."""
+
+    def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
+        """Record a completed result and end the call, or return a proxy that ends it later."""
+        call.end()
+        return result
+
+
+@dataclass(frozen=True)
+class Target:
+    module: str
+    qualname: str  # "Class.method"
+    handler: CallHandler
+    is_async: bool = False
+
+
+class LLMInstrumentor(BaseInstrumentor):
+    """Base for one library's adapter."""
+
+    #: pip requirement strings checked against the installed distribution before patching
+    requirements: tuple = ()
+
+    def targets(self) -> list:
+        raise NotImplementedError
+
+    def instrumentation_dependencies(self):
+        return self.requirements
+
+    def _instrument(self, **kwargs) -> None:
+        settings = config.settings()
+        tracer = trace.get_tracer(SCOPE_NAME, __version__, kwargs.get("tracer_provider"))
+        self.recorder = Recorder(tracer, capture_content=not settings.privacy_mode)
+        self._active = True
+        self._patched: list = []
+        for module in sorted({t.module for t in self.targets()}):
+            wrapt.register_post_import_hook(self._on_import, module)
+
+    def _uninstrument(self, **kwargs) -> None:
+        self._active = False
+        for owner, attribute, original in reversed(getattr(self, "_patched", [])):
+            try:
+                setattr(owner, attribute, original)
+            except Exception:
+                logger.debug("posthog-instrument: could not restore %s", attribute, exc_info=True)
+        self._patched = []
+
+    def _on_import(self, module: Any) -> None:
+        if not getattr(self, "_active", False):
+            return
+        for target in self.targets():
+            if target.module == module.__name__:
+                self._patch(module, target)
+
+    def _patch(self, module: Any, target: Target) -> None:
+        try:
+            owner_name, _, attribute = target.qualname.rpartition(".")
+            owner = module
+            for part in owner_name.split(".") if owner_name else ():
+                owner = getattr(owner, part)
+            original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
+        except (AttributeError, KeyError):
+            logger.debug("posthog-instrument: %s.%s not present in this version; skipped", target.module, target.qualname)
+            return
+        if isinstance(original, wrapt.FunctionWrapper) and getattr(original, "_self_posthog", False):
+            return  # already ours: instrumenting twice must not double-wrap
+        try:
+            make = _async_wrapper if target.is_async else _sync_wrapper
+            wrapper = wrapt.FunctionWrapper(original, make(self, target.handler))
+            wrapper._self_posthog = True
+            setattr(owner, attribute, wrapper)
+            self._patched.append((owner, attribute, original))
+        except Exception:
+            logger.debug("posthog-instrument: could not patch %s.%s", target.module, target.qualname, exc_info=True)
+
+
+def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, args: tuple, kwargs: dict):
+    """Start recording a call. Returns (call or None, kwargs to call the SDK with); never raises."""
+    if not getattr(instrumentor, "_active", False) or not is_instrumentation_enabled():
+        return None, kwargs
+    try:
+        request, new_kwargs = handler.request(instance, args, kwargs)
+        call_kwargs = kwargs if new_kwargs is None else new_kwargs
+        call = instrumentor.recorder.start(request)
+        if call is not None and call.capture_content:
+            handler.record_input(call, instance, args, call_kwargs)
+        return call, call_kwargs
+    except Exception:
+        logger.debug("posthog-instrument: could not describe the call", exc_info=True)
+        return None, kwargs
+
+
+def _complete(handler: CallHandler, call: InferenceCall, result: Any, kwargs: dict) -> Any:
+    try:
+        return handler.result(call, result, kwargs)
+    except Exception:
+        logger.debug("posthog-instrument: could not record the result", exc_info=True)
+        call.end()
+        return result
+
+
+def _sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
+    def wrapper(wrapped, instance, args, kwargs):
+        call, call_kwargs = _begin(instrumentor, handler, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = call.attach()
+        try:
+            result = wrapped(*args, **call_kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            call.detach(token)
+        return _complete(handler, call, result, call_kwargs)
+
+    return wrapper
+
+
+def _async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
+    def wrapper(wrapped, instance, args, kwargs):
+        # Return a coroutine like the original does; recording starts when it is awaited.
+        async def traced():
+            call, call_kwargs = _begin(instrumentor, handler, instance, args, kwargs)
+            if call is None:
+                return await wrapped(*args, **kwargs)
+            token = call.attach()
+            try:
+                result = await wrapped(*args, **call_kwargs)
+            except BaseException as exc:
+                call.fail(exc)
+                raise
+            finally:
+                call.detach(token)
+            return _complete(handler, call, result, call_kwargs)
+
+        return traced()
+
+    return wrapper
+
+
+def get(obj: Any, key: str, default: Any = None) -> Any:
+    """Read a field from an SDK object or from the plain dict the app passed instead."""
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def given(value: Any) -> bool:
+    """False for None and for SDKs' "argument omitted" sentinels (NotGiven, Omit)."""
+    return value is not None and type(value).__name__ not in _OMITTED
+
+
+_OMITTED = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
+
+
+def arg(kwargs: dict, name: str, default: Any = None) -> Any:
+    value = kwargs.get(name, default)
+    return value if given(value) else default

@@ -1,0 +1,201 @@
+"""Shared plumbing for the loopback test servers.
+
+Both fakes need the same things from an HTTP server: bind to an ephemeral
+loopback port, serve from a daemon thread so a hung test can never keep the
+interpreter alive, speak HTTP/1.1 keep-alive (real SDKs pool connections, and a
+server that closes after every response would hide connection-reuse bugs), and
+be able to misbehave at the transport level (chunked streams, dropped
+connections). Only the standard library is used so the servers have no
+dependency that the code under test might also import and patch.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Mapping, Optional
+from urllib.parse import parse_qsl, urlsplit
+
+
+class LoopbackServer:
+    """Owns a ThreadingHTTPServer on 127.0.0.1:<ephemeral> running in a daemon thread.
+
+    Subclasses set ``handler_class``; handlers reach the owning object through
+    ``self.server.owner`` so per-test state (recorded requests, fault plans)
+    lives on the fake object, not on the handler.
+    """
+
+    handler_class: type[BaseHTTPRequestHandler]
+
+    def __init__(self) -> None:
+        self._httpd: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        # Set on stop() so handlers that sleep or hang return promptly.
+        self.stopping = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self):
+        """Bind and begin serving; returns self so ``FakeX().start()`` chains."""
+        if self._httpd is not None:
+            return self
+        self.stopping.clear()
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class)
+        httpd.daemon_threads = True
+        httpd.owner = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}-serve",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port. Safe to call twice."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return self._httpd.server_address[1]
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT`` with no path and no trailing slash."""
+        return f"http://127.0.0.1:{self.port}"
+
+
+class BaseHandler(BaseHTTPRequestHandler):
+    """Request handler helpers shared by both fakes.
+
+    ``protocol_version`` is HTTP/1.1 so connections are kept alive exactly as
+    with the real services; every non-streaming response therefore carries a
+    Content-Length and streaming ones use chunked transfer encoding.
+    """
+
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-server/1"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silence per-request stderr logging; tests read ``.requests`` instead."""
+
+    # -- request side ----------------------------------------------------
+
+    @property
+    def owner(self) -> Any:
+        return self.server.owner  # type: ignore[attr-defined]
+
+    def split_path(self) -> tuple[str, dict[str, str]]:
+        """Return (path without query, query parameters)."""
+        parts = urlsplit(self.path)
+        return parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))
+
+    def lowered_headers(self) -> dict[str, str]:
+        return {key.lower(): value for key, value in self.headers.items()}
+
+    def read_body(self) -> bytes:
+        """Read the whole request body (Content-Length or chunked).
+
+        Always called before answering, even for requests that will be
+        rejected, so leftover bytes never corrupt the next request on a
+        kept-alive connection.
+        """
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked_body()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked_body(self) -> bytes:
+        pieces = []
+        while True:
+            size_line = self.rfile.readline()
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                # Skip optional trailers up to the blank line.
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(pieces)
+            pieces.append(self.rfile.read(size))
+            self.rfile.readline()  # CRLF after each chunk
+
+    # -- response side ---------------------------------------------------
+
+    def send_body(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        """Send a complete, Content-Length delimited response."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def send_json(self, status: int, payload: Any, headers: Optional[Mapping[str, str]] = None) -> None:
+        self.send_body(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def start_chunked(self, status: int, content_type: str, headers: Optional[Mapping[str, str]] = None) -> None:
+        """Send headers for a chunked (streaming) response."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.flush()
+
+    def write_chunk(self, data: bytes) -> None:
+        """Write one HTTP chunk and flush, so the client sees it immediately."""
+        if not data:
+            return  # a zero-length chunk would terminate the body
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def end_chunked(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def drop_connection(self) -> None:
+        """Close the socket without finishing the response.
+
+        Mid-stream this leaves a chunked body incomplete, which clients report
+        as a protocol/connection error rather than a clean end of stream.
+        """
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

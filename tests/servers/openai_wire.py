@@ -1,0 +1,510 @@
+"""OpenAI wire payloads, built exactly as the real API sends them.
+
+This module is pure data: given a parsed request body it returns the JSON
+objects (or the sequence of streamed objects) that api.openai.com would send.
+The HTTP side lives in ``openai_server``. Field names and shapes follow the
+``openai`` SDK's ``types`` package and captured real responses, including the
+details instrumentation code tends to trip over: ``usage: null`` on every
+chunk but the last when usage is requested, a final usage chunk with an empty
+``choices`` list, the tool-call header delta with empty ``arguments``,
+``obfuscation`` padding on stream chunks, and Azure's leading chunk that has
+no choices and an empty model.
+
+Everything is deterministic apart from ids and timestamps.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+DEFAULT_REPLY = "Hello from fake OpenAI"
+SERVED_MODEL_SUFFIX = "-2024-08-06"
+SYSTEM_FINGERPRINT = "fp_f4ke0001"
+TOOL_CALL_ID = "call_1"
+TOOL_ARGUMENTS = '{"city": "Paris"}'
+EMBEDDING_DIMENSIONS = 8
+OBFUSCATION = "nQ3x"
+
+PROMPT_TOKENS = 11
+COMPLETION_TOKENS = 7
+CACHED_TOKENS = 3
+REASONING_TOKENS = 2
+
+_CHUNKS_DIRECTIVE = re.compile(r"\bchunks=(\d+)\b")
+_REPLY_DIRECTIVE = re.compile(r'\breply=(?:"([^"]*)"|(\S+))')
+
+
+# ---------------------------------------------------------------------------
+# Identity of one generated answer
+# ---------------------------------------------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    """Ids look like the real ones (``chatcmpl-…``, ``resp_…``, ``msg_…``)."""
+    return prefix + uuid.uuid4().hex
+
+
+def served_model(requested: str) -> str:
+    """The dated snapshot name OpenAI reports back for an alias."""
+    if requested.endswith(SERVED_MODEL_SUFFIX):
+        return requested
+    return requested + SERVED_MODEL_SUFFIX
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Per-answer constants shared by every chunk/event of one response."""
+
+    id: str
+    model: str
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+# ---------------------------------------------------------------------------
+# Deciding what to answer
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the fake model "decided" to say for one request.
+
+    ``tool_name`` set means answer with a single tool call instead of text.
+    ``pieces`` is how the text is split into streamed deltas.
+    """
+
+    text: str
+    pieces: list[str]
+    tool_name: Optional[str] = None
+
+
+def content_text(content: Any) -> str:
+    """Text of a message ``content``: a string or a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def split_into_pieces(text: str, count: Optional[int]) -> list[str]:
+    """Split ``text`` into streamed pieces that concatenate back to the text.
+
+    Without a count, pieces are word-like tokens ("Hello", " from", ...), as
+    real streams look. With a count the result has exactly ``count`` non-empty
+    pieces: words are grouped, or, if there are fewer words than pieces,
+    characters are used (the text is padded with "." if even that is short).
+    """
+    words = re.findall(r"\s*\S+", text) or [text]
+    if count is None:
+        return words
+    count = max(count, 1)
+    units = words if count <= len(words) else list(text.ljust(count, "."))
+    return [
+        "".join(units[len(units) * i // count : len(units) * (i + 1) // count])
+        for i in range(count)
+    ]
+
+
+def plan_reply(text_source: str, default_text: str, tool_name: Optional[str]) -> Reply:
+    """Apply the in-prompt directives ``reply=...`` and ``chunks=N``."""
+    text = default_text
+    reply_match = _REPLY_DIRECTIVE.search(text_source)
+    if reply_match:
+        text = reply_match.group(1) if reply_match.group(1) is not None else reply_match.group(2)
+    chunks_match = _CHUNKS_DIRECTIVE.search(text_source)
+    count = int(chunks_match.group(1)) if chunks_match else None
+    return Reply(text=text, pieces=split_into_pieces(text, count), tool_name=tool_name)
+
+
+def chat_reply(body: dict, default_text: str) -> Reply:
+    """A tool call when tools were offered and the user spoke last, else text."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    user_texts = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    tool_name = None
+    if last.get("role") == "user":
+        tool_name = _first_function_name(body.get("tools"), nested=True)
+    return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
+
+
+def responses_reply(body: dict, default_text: str) -> Reply:
+    """Same rule for the Responses API, whose ``input`` may be a bare string."""
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"role": "user", "content": items}]
+    items = items or []
+    user_texts = [content_text(i.get("content")) for i in items if i.get("role") == "user"]
+    last = items[-1] if items else {}
+    tool_name = None
+    if last.get("role") == "user":
+        tool_name = _first_function_name(body.get("tools"), nested=False)
+    return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
+
+
+def _first_function_name(tools: Any, *, nested: bool) -> Optional[str]:
+    """Chat nests the name under ``function``; Responses tools are flat."""
+    for tool in tools or []:
+        if tool.get("type") == "function":
+            return (tool.get("function") or {}).get("name") if nested else tool.get("name")
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Usage blocks
+# ---------------------------------------------------------------------------
+
+
+def chat_usage() -> dict:
+    return {
+        "prompt_tokens": PROMPT_TOKENS,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+        "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": REASONING_TOKENS,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def responses_usage() -> dict:
+    return {
+        "input_tokens": PROMPT_TOKENS,
+        "input_tokens_details": {"cached_tokens": CACHED_TOKENS, "cache_write_tokens": 0},
+        "output_tokens": COMPLETION_TOKENS,
+        "output_tokens_details": {"reasoning_tokens": REASONING_TOKENS},
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Chat Completions
+# ---------------------------------------------------------------------------
+
+_SAFE = {"filtered": False, "severity": "safe"}
+AZURE_CONTENT_FILTER = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
+AZURE_PROMPT_FILTER = [{"prompt_index": 0, "content_filter_results": AZURE_CONTENT_FILTER}]
+
+
+def _tool_call(name: str) -> dict:
+    return {"id": TOOL_CALL_ID, "type": "function", "function": {"name": name, "arguments": TOOL_ARGUMENTS}}
+
+
+def chat_completion(body: dict, reply: Reply, meta: Meta, *, azure: bool = False) -> dict:
+    """A non-streaming ``chat.completion`` object with ``n`` identical choices."""
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
+    finish_reason = "stop"
+    if reply.tool_name:
+        message.update(content=None, tool_calls=[_tool_call(reply.tool_name)])
+        finish_reason = "tool_calls"
+    choices = [
+        {"index": i, "message": dict(message), "logprobs": None, "finish_reason": finish_reason}
+        for i in range(_choice_count(body))
+    ]
+    completion = {
+        "id": meta.id,
+        "object": "chat.completion",
+        "created": meta.created,
+        "model": meta.model,
+        "choices": choices,
+        "usage": chat_usage(),
+        "service_tier": "default",
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+    if azure:
+        for choice in choices:
+            choice["content_filter_results"] = AZURE_CONTENT_FILTER
+        completion["prompt_filter_results"] = AZURE_PROMPT_FILTER
+    return completion
+
+
+def _choice_count(body: dict) -> int:
+    return max(int(body.get("n") or 1), 1)
+
+
+def _chat_deltas(reply: Reply) -> list[tuple[dict, Optional[str]]]:
+    """(delta, finish_reason) steps for one choice, first to last."""
+    if reply.tool_name:
+        header = {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": {"name": reply.tool_name, "arguments": ""}}
+        steps = [({"role": "assistant", "content": None, "tool_calls": [header], "refusal": None}, None)]
+        for fragment in split_into_pieces(TOOL_ARGUMENTS, 4):
+            steps.append(({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}, None))
+        steps.append(({}, "tool_calls"))
+        return steps
+    steps = [({"role": "assistant", "content": "", "refusal": None}, None)]
+    steps += [({"content": piece}, None) for piece in reply.pieces]
+    steps.append(({}, "stop"))
+    return steps
+
+
+def chat_chunks(body: dict, reply: Reply, meta: Meta, *, azure: bool = False) -> Iterator[dict]:
+    """The ``chat.completion.chunk`` objects of a stream, in order.
+
+    Choices of ``n > 1`` are interleaved step by step, one choice per chunk.
+    The usage chunk (``choices: []``) is sent only for
+    ``stream_options.include_usage``; then every other chunk has ``usage: null``.
+    """
+    stream_options = body.get("stream_options") or {}
+    include_usage = bool(stream_options.get("include_usage"))
+    obfuscate = not azure and stream_options.get("include_obfuscation", True) is not False
+
+    def chunk(choices: list[dict], usage: Any = None) -> dict:
+        obj: dict[str, Any] = {
+            "id": meta.id,
+            "object": "chat.completion.chunk",
+            "created": meta.created,
+            "model": meta.model,
+            "service_tier": "default",
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+        }
+        if include_usage:
+            obj["usage"] = usage
+        if obfuscate:
+            obj["obfuscation"] = OBFUSCATION
+        return obj
+
+    if azure:
+        yield {"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": AZURE_PROMPT_FILTER}
+    steps = _chat_deltas(reply)
+    for delta, finish_reason in steps:
+        for index in range(_choice_count(body)):
+            choice = {"index": index, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
+            if azure:
+                choice["content_filter_results"] = AZURE_CONTENT_FILTER if delta.get("content") else {}
+            yield chunk([choice])
+    if include_usage:
+        yield chunk([], chat_usage())
+
+
+def is_content_chunk(obj: dict) -> bool:
+    """True for a stream object that carries generated text or tool arguments.
+
+    Used by the ``stream-error`` fault, which cuts the stream after two of them.
+    """
+    if obj.get("type") in ("response.output_text.delta", "response.function_call_arguments.delta"):
+        return True
+    for choice in obj.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            return True
+        if any((call.get("function") or {}).get("arguments") for call in delta.get("tool_calls") or []):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------
+# Responses API
+# ---------------------------------------------------------------------------
+
+
+def response_object(body: dict, meta: Meta, *, status: str, output: list, usage: Optional[dict]) -> dict:
+    """A ``response`` object; request settings are echoed as the API does."""
+    return {
+        "id": meta.id,
+        "object": "response",
+        "created_at": meta.created,
+        "status": status,
+        "background": False,
+        "completed_at": meta.created if status == "completed" else None,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "max_tool_calls": body.get("max_tool_calls"),
+        "model": meta.model,
+        "output": output,
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "prompt_cache_key": body.get("prompt_cache_key"),
+        "reasoning": {"effort": None, "summary": None},
+        "safety_identifier": body.get("safety_identifier"),
+        "service_tier": "default",
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": body.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools") or [],
+        "top_logprobs": body.get("top_logprobs", 0),
+        "top_p": body.get("top_p", 1.0),
+        "truncation": body.get("truncation", "disabled"),
+        "usage": usage,
+        "user": body.get("user"),
+        "metadata": body.get("metadata") or {},
+    }
+
+
+def _output_text_part(text: str) -> dict:
+    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+
+def _message_item(item_id: str, status: str, content: list) -> dict:
+    return {"id": item_id, "type": "message", "status": status, "content": content, "role": "assistant"}
+
+
+def _function_call_item(item_id: str, status: str, name: str, arguments: str) -> dict:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "arguments": arguments,
+        "call_id": TOOL_CALL_ID,
+        "name": name,
+    }
+
+
+def _completed_item(reply: Reply, item_id: str) -> dict:
+    if reply.tool_name:
+        return _function_call_item(item_id, "completed", reply.tool_name, TOOL_ARGUMENTS)
+    return _message_item(item_id, "completed", [_output_text_part(reply.text)])
+
+
+def _item_id(reply: Reply) -> str:
+    return new_id("fc_" if reply.tool_name else "msg_")
+
+
+def response(body: dict, reply: Reply, meta: Meta) -> dict:
+    """The non-streaming, completed ``response`` object."""
+    output = [_completed_item(reply, _item_id(reply))]
+    return response_object(body, meta, status="completed", output=output, usage=responses_usage())
+
+
+def response_events(body: dict, reply: Reply, meta: Meta) -> Iterator[dict]:
+    """The server-sent events of a streamed response, each with its ``type``.
+
+    ``sequence_number`` starts at 0 and increases by one per event.
+    """
+    item_id = _item_id(reply)
+    events = _tool_call_events(reply, item_id) if reply.tool_name else _text_events(reply, item_id)
+    in_progress = response_object(body, meta, status="in_progress", output=[], usage=None)
+    completed = response_object(
+        body, meta, status="completed", output=[_completed_item(reply, item_id)], usage=responses_usage()
+    )
+    sequence = [
+        ("response.created", {"response": in_progress}),
+        ("response.in_progress", {"response": in_progress}),
+        *events,
+        ("response.completed", {"response": completed}),
+    ]
+    for number, (event_type, fields) in enumerate(sequence):
+        yield {"type": event_type, "sequence_number": number, **fields}
+
+
+def _text_events(reply: Reply, item_id: str) -> list[tuple[str, dict]]:
+    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    events: list[tuple[str, dict]] = [
+        ("response.output_item.added", {"output_index": 0, "item": _message_item(item_id, "in_progress", [])}),
+        ("response.content_part.added", {**where, "part": _output_text_part("")}),
+    ]
+    for piece in reply.pieces:
+        events.append(("response.output_text.delta", {**where, "delta": piece, "logprobs": [], "obfuscation": OBFUSCATION}))
+    events += [
+        ("response.output_text.done", {**where, "text": reply.text, "logprobs": []}),
+        ("response.content_part.done", {**where, "part": _output_text_part(reply.text)}),
+        ("response.output_item.done", {"output_index": 0, "item": _completed_item(reply, item_id)}),
+    ]
+    return events
+
+
+def _tool_call_events(reply: Reply, item_id: str) -> list[tuple[str, dict]]:
+    assert reply.tool_name is not None
+    where = {"item_id": item_id, "output_index": 0}
+    added = _function_call_item(item_id, "in_progress", reply.tool_name, "")
+    events: list[tuple[str, dict]] = [("response.output_item.added", {"output_index": 0, "item": added})]
+    for fragment in split_into_pieces(TOOL_ARGUMENTS, 4):
+        events.append(("response.function_call_arguments.delta", {**where, "delta": fragment, "obfuscation": OBFUSCATION}))
+    events += [
+        ("response.function_call_arguments.done", {**where, "arguments": TOOL_ARGUMENTS}),
+        ("response.output_item.done", {"output_index": 0, "item": _completed_item(reply, item_id)}),
+    ]
+    return events
+
+
+# ---------------------------------------------------------------------------
+# Embeddings
+# ---------------------------------------------------------------------------
+
+
+def _embedding_inputs(raw: Any) -> list[Any]:
+    """Normalise ``input`` (str, [str], [int] or [[int]]) to one entry per vector."""
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
+        return [raw]
+    return list(raw or [])
+
+
+def _token_count(entry: Any) -> int:
+    """Words of a string or length of a token list: deterministic stand-in for tokens."""
+    return len(entry.split()) if isinstance(entry, str) else len(entry)
+
+
+def embedding_vector(index: int, dimensions: int) -> list[float]:
+    """Values are multiples of 1/64, so they survive float32 base64 exactly."""
+    return [(index + 1) * (j + 1) / 64 * (1 if j % 2 == 0 else -1) for j in range(dimensions)]
+
+
+def _encode_vector(vector: list[float], encoding_format: str) -> Any:
+    """``base64`` is little-endian float32 bytes, what the SDK decodes by default."""
+    if encoding_format == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
+
+
+def embeddings(body: dict) -> dict:
+    """A ``list`` of embeddings; the SDK asks for base64 unless told otherwise."""
+    inputs = _embedding_inputs(body.get("input"))
+    dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+    encoding_format = body.get("encoding_format") or "float"
+    tokens = sum(_token_count(entry) for entry in inputs)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _encode_vector(embedding_vector(i, dimensions), encoding_format)}
+            for i in range(len(inputs))
+        ],
+        "model": body.get("model"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+_ERRORS: dict[int, tuple[str, Optional[str], str]] = {
+    400: ("invalid_request_error", None, "Invalid request for model '{model}' (fake 400)."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: ("invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported."),
+    404: ("invalid_request_error", "model_not_found", "The model `{model}` does not exist or you do not have access to it."),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for {model} in organization org-fake on requests per min (RPM): "
+        "Limit 3, Used 3, Requested 1. Please try again in 20s.",
+    ),
+    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+def error_body(status: int, model: str = "", message: Optional[str] = None, param: Optional[str] = None) -> dict:
+    """OpenAI's error envelope: ``{"error": {message, type, param, code}}``."""
+    err_type, code, template = _ERRORS.get(status, ("api_error", None, "Fake error {status}."))
+    return {
+        "error": {
+            "message": message or template.format(model=model, status=status),
+            "type": err_type,
+            "param": param,
+            "code": code,
+        }
+    }
