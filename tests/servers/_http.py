@@ -13,10 +13,30 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Mapping, Optional
 from urllib.parse import parse_qsl, urlsplit
+
+
+class _QuietThreadingServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that does not print client disconnects.
+
+    Clients legitimately reset kept-alive connections (timeouts, closed
+    pools); that is noise, not a server bug. Anything else is appended to
+    ``owner.errors`` and printed, so a broken fake is visible.
+    """
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        self.owner.errors.append(traceback.format_exc())  # type: ignore[attr-defined]
+        super().handle_error(request, client_address)
 
 
 class LoopbackServer:
@@ -32,6 +52,8 @@ class LoopbackServer:
     def __init__(self) -> None:
         self._httpd: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
+        # Tracebacks of unexpected handler exceptions (should stay empty).
+        self.errors: list[str] = []
         # Set on stop() so handlers that sleep or hang return promptly.
         self.stopping = threading.Event()
 
@@ -42,8 +64,7 @@ class LoopbackServer:
         if self._httpd is not None:
             return self
         self.stopping.clear()
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class)
-        httpd.daemon_threads = True
+        httpd = _QuietThreadingServer(("127.0.0.1", 0), self.handler_class)
         httpd.owner = self  # type: ignore[attr-defined]
         self._httpd = httpd
         self._thread = threading.Thread(

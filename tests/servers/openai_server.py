@@ -140,7 +140,8 @@ class _OpenAIHandler(BaseHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         path, query = self.split_path()
-        self.owner._record({"method": "GET", "path": path, "query": query, "headers": self.lowered_headers(), "json": None})
+        record = {"method": "GET", "path": path, "query": query, "headers": self.lowered_headers(), "json": None}
+        self.owner._record(record)
         self._send_error(404, message=f"Invalid URL (GET {path})")
 
     # -- request validation and dispatch -----------------------------------
@@ -190,7 +191,9 @@ class _OpenAIHandler(BaseHandler):
     def _send_ok(self, payload: dict) -> None:
         self.send_json(200, payload, _standard_headers())
 
-    def _send_error(self, status: int, model: str = "", message: Optional[str] = None, param: Optional[str] = None) -> None:
+    def _send_error(
+        self, status: int, model: str = "", message: Optional[str] = None, param: Optional[str] = None
+    ) -> None:
         headers = _standard_headers()
         if status == 429:
             headers["retry-after"] = "0"

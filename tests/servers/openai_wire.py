@@ -234,7 +234,8 @@ def _choice_count(body: dict) -> int:
 def _chat_deltas(reply: Reply) -> list[tuple[dict, Optional[str]]]:
     """(delta, finish_reason) steps for one choice, first to last."""
     if reply.tool_name:
-        header = {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": {"name": reply.tool_name, "arguments": ""}}
+        function = {"name": reply.tool_name, "arguments": ""}
+        header = {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": function}
         steps = [({"role": "assistant", "content": None, "tool_calls": [header], "refusal": None}, None)]
         for fragment in split_into_pieces(TOOL_ARGUMENTS, 4):
             steps.append(({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}, None))
@@ -274,7 +275,14 @@ def chat_chunks(body: dict, reply: Reply, meta: Meta, *, azure: bool = False) ->
         return obj
 
     if azure:
-        yield {"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": AZURE_PROMPT_FILTER}
+        yield {
+            "choices": [],
+            "created": 0,
+            "id": "",
+            "model": "",
+            "object": "",
+            "prompt_filter_results": AZURE_PROMPT_FILTER,
+        }
     steps = _chat_deltas(reply)
     for delta, finish_reason in steps:
         for index in range(_choice_count(body)):
@@ -406,7 +414,8 @@ def _text_events(reply: Reply, item_id: str) -> list[tuple[str, dict]]:
         ("response.content_part.added", {**where, "part": _output_text_part("")}),
     ]
     for piece in reply.pieces:
-        events.append(("response.output_text.delta", {**where, "delta": piece, "logprobs": [], "obfuscation": OBFUSCATION}))
+        delta = {**where, "delta": piece, "logprobs": [], "obfuscation": OBFUSCATION}
+        events.append(("response.output_text.delta", delta))
     events += [
         ("response.output_text.done", {**where, "text": reply.text, "logprobs": []}),
         ("response.content_part.done", {**where, "part": _output_text_part(reply.text)}),
@@ -421,7 +430,8 @@ def _tool_call_events(reply: Reply, item_id: str) -> list[tuple[str, dict]]:
     added = _function_call_item(item_id, "in_progress", reply.tool_name, "")
     events: list[tuple[str, dict]] = [("response.output_item.added", {"output_index": 0, "item": added})]
     for fragment in split_into_pieces(TOOL_ARGUMENTS, 4):
-        events.append(("response.function_call_arguments.delta", {**where, "delta": fragment, "obfuscation": OBFUSCATION}))
+        delta = {**where, "delta": fragment, "obfuscation": OBFUSCATION}
+        events.append(("response.function_call_arguments.delta", delta))
     events += [
         ("response.function_call_arguments.done", {**where, "arguments": TOOL_ARGUMENTS}),
         ("response.output_item.done", {"output_index": 0, "item": _completed_item(reply, item_id)}),
@@ -469,7 +479,11 @@ def embeddings(body: dict) -> dict:
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": _encode_vector(embedding_vector(i, dimensions), encoding_format)}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": _encode_vector(embedding_vector(i, dimensions), encoding_format),
+            }
             for i in range(len(inputs))
         ],
         "model": body.get("model"),
@@ -484,8 +498,16 @@ def embeddings(body: dict) -> dict:
 _ERRORS: dict[int, tuple[str, Optional[str], str]] = {
     400: ("invalid_request_error", None, "Invalid request for model '{model}' (fake 400)."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-    403: ("invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported."),
-    404: ("invalid_request_error", "model_not_found", "The model `{model}` does not exist or you do not have access to it."),
+    403: (
+        "invalid_request_error",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported.",
+    ),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model `{model}` does not exist or you do not have access to it.",
+    ),
     429: (
         "requests",
         "rate_limit_exceeded",

@@ -70,6 +70,11 @@ class PostHogSender:
     """POSTs OTLP bodies to ``{host}/i/v0/ai/otel``."""
 
     def __init__(self, endpoint: str, api_key: str, timeout: float):
+        # Import httpx now, on the thread that starts the app. Importing it later on the export
+        # thread would race the app: the OpenAI SDK peeks at sys.modules["httpx"] and can see a
+        # half-initialised module.
+        import httpx  # noqa: F401
+
         self.endpoint = endpoint
         self._headers = {
             "Authorization": f"Bearer {api_key}",
@@ -83,7 +88,7 @@ class PostHogSender:
 
     def _http(self):
         if self._client is None:
-            import httpx  # imported on the export thread, never on the application's start-up path
+            import httpx
 
             self._client = httpx.Client(timeout=self._timeout)
         return self._client

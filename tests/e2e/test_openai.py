@@ -1,0 +1,300 @@
+"""End to end: an unmodified OpenAI app under ``posthog-instrument``, against loopback OpenAI
+and PostHog stand-ins. Each test asserts on the spans PostHog decoded, and that the app's own
+output and exit code are exactly what they are without instrumentation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+MODEL = "gpt-4o-mini"
+SERVED_MODEL = "gpt-4o-mini-2024-08-06"  # what the stand-in reports, as OpenAI does
+
+
+def only_span(posthog) -> dict:
+    spans = posthog.spans
+    assert len(spans) == 1, [s["name"] for s in spans]
+    assert posthog.rejections == []
+    return spans[0]
+
+
+def content(span: dict, key: str):
+    return json.loads(span["attributes"][key])
+
+
+def assert_same_as_uninstrumented(run_app, scenario: str, instrumented_run, **env):
+    plain = run_app("openai_app", scenario, instrumented=False, **env)
+    assert plain.returncode == instrumented_run.returncode == 0, instrumented_run.stderr
+    assert instrumented_run.stdout == plain.stdout
+
+
+def test_chat_completion_records_a_complete_generation(run_app, posthog):
+    result = run_app("openai_app", "chat")
+    assert_same_as_uninstrumented(run_app, "chat", result)
+    span = only_span(posthog)
+    attrs = span["attributes"]
+    assert span["name"] == f"chat {MODEL}"
+    assert span["kind_name"] == "CLIENT" if "kind_name" in span else span["kind"] in (3, "CLIENT")
+    assert span["scope_name"] == "posthog_autoinstrument"
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.request.model"] == MODEL
+    assert attrs["gen_ai.response.model"] == SERVED_MODEL
+    assert attrs["gen_ai.response.id"].startswith("chatcmpl-")
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attrs["gen_ai.usage.input_tokens"] == 11
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
+    assert attrs["gen_ai.request.temperature"] == 0.3
+    assert attrs["gen_ai.request.max_tokens"] == 50
+    assert attrs["gen_ai.request.top_p"] == 0.9
+    assert attrs["gen_ai.request.seed"] == 7
+    assert attrs["gen_ai.request.stop_sequences"] == ["END"]
+    assert attrs["gen_ai.request.frequency_penalty"] == 0.1
+    assert attrs["gen_ai.request.presence_penalty"] == 0.2
+    assert attrs["server.address"] == "127.0.0.1"
+    assert content(span, "gen_ai.input.messages") == [
+        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]},
+    ]
+    assert content(span, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake OpenAI"}], "finish_reason": "stop"}
+    ]
+    # The PostHog dialect: what ingestion needs beyond the conventions.
+    assert attrs["$ai_cache_reporting_exclusive"] is False
+    assert attrs["$ai_reasoning_tokens"] == 2
+    assert attrs["$ai_temperature"] == 0.3
+    assert attrs["$ai_max_tokens"] == 50
+    assert attrs["$ai_stream"] is False
+    assert attrs["$ai_stop_reason"] == "stop"
+    assert attrs["$process_person_profile"] is False
+    assert span["end_ns"] > span["start_ns"]
+    assert span["parent_span_id"] is None
+
+
+def test_export_request_is_gzip_protobuf_with_bearer_token(run_app, posthog):
+    run_app("openai_app", "chat")
+    (request,) = posthog.requests
+    assert request["headers"]["authorization"] == "Bearer phc_test_project_token"
+    assert request["headers"]["content-type"] == "application/x-protobuf"
+    assert request["headers"]["content-encoding"] == "gzip"
+    assert request["path"] == "/i/v0/ai/otel"
+
+
+def test_tool_definitions_and_tool_calls(run_app, posthog):
+    result = run_app("openai_app", "chat_tools")
+    assert_same_as_uninstrumented(run_app, "chat_tools", result)
+    span = only_span(posthog)
+    assert content(span, "gen_ai.tool.definitions") == [{
+        "type": "function", "name": "get_weather", "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }]
+    (output,) = content(span, "gen_ai.output.messages")
+    assert output["finish_reason"] == "tool_call"
+    assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert span["attributes"]["$ai_stop_reason"] == "tool_call"
+
+
+def test_stream_gets_usage_without_the_app_seeing_the_extra_chunk(run_app, posthog, fake_openai):
+    result = run_app("openai_app", "chat_stream")
+    assert_same_as_uninstrumented(run_app, "chat_stream", result)
+    assert "usage_chunks=0" in result.stdout
+    assert "SyncStreamProxy" not in result.stdout  # __class__ is the SDK's Stream
+    asked = [r["json"].get("stream_options") for r in fake_openai.requests]
+    assert asked[0] == {"include_usage": True}  # instrumented run asked for usage
+    assert asked[1] is None  # the uninstrumented run did not
+    span = only_span(posthog)
+    attrs = span["attributes"]
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["$ai_stream"] is True
+    assert attrs["gen_ai.usage.input_tokens"] == 11
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.response.time_to_first_chunk"] > 0
+    assert content(span, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake OpenAI"}], "finish_reason": "stop"}
+    ]
+
+
+def test_stream_where_app_asked_for_usage_keeps_its_usage_chunk(run_app, posthog):
+    result = run_app("openai_app", "chat_stream_app_usage")
+    assert_same_as_uninstrumented(run_app, "chat_stream_app_usage", result)
+    assert "usage_chunks=1" in result.stdout
+    assert only_span(posthog)["attributes"]["gen_ai.usage.output_tokens"] == 7
+
+
+def test_stream_usage_injection_can_be_switched_off(run_app, posthog, fake_openai):
+    run_app("openai_app", "chat_stream", POSTHOG_AI_STREAM_USAGE="false")
+    assert fake_openai.requests[0]["json"].get("stream_options") is None
+    attrs = only_span(posthog)["attributes"]
+    assert "gen_ai.usage.input_tokens" not in attrs  # never estimated
+
+
+def test_streamed_tool_call_is_assembled(run_app, posthog):
+    result = run_app("openai_app", "chat_stream_tools")
+    assert_same_as_uninstrumented(run_app, "chat_stream_tools", result)
+    (output,) = content(only_span(posthog), "gen_ai.output.messages")
+    assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert output["finish_reason"] == "tool_call"
+
+
+@pytest.mark.parametrize("scenario, expected_text", [
+    ("stream_break", "He"),  # 3 chunks: role, "He", "llo" pieces depend on chunks=20 split
+    ("stream_close", None),
+    ("stream_with", None),
+])
+def test_stream_ended_early_is_recorded_exactly_once(run_app, posthog, scenario, expected_text):
+    result = run_app("openai_app", scenario)
+    assert_same_as_uninstrumented(run_app, scenario, result)
+    span = only_span(posthog)
+    assert span["status_code"] != "ERROR"
+    assert span["attributes"]["gen_ai.response.model"] == SERVED_MODEL
+    assert "gen_ai.usage.output_tokens" not in span["attributes"]  # the stream never reached its usage
+
+
+def test_stream_failing_midway_records_the_error_and_partial_output(run_app, posthog):
+    result = run_app("openai_app", "stream_error")
+    assert_same_as_uninstrumented(run_app, "stream_error", result)
+    assert "stream failed: APIConnectionError" in result.stdout
+    span = only_span(posthog)
+    assert span["status_code"] == "ERROR"
+    assert span["attributes"]["error.type"] == "openai.APIConnectionError"
+    assert [e["name"] for e in span["events"]] == ["exception"]
+    (output,) = content(span, "gen_ai.output.messages")
+    assert output["parts"][0]["content"]  # what arrived before the failure
+
+
+def test_stream_helper_is_one_generation(run_app, posthog):
+    result = run_app("openai_app", "stream_helper")
+    assert_same_as_uninstrumented(run_app, "stream_helper", result)
+    attrs = only_span(posthog)["attributes"]
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.request.stream"] is True
+
+
+def test_messages_given_as_an_iterator_reach_both_the_sdk_and_the_span(run_app, posthog):
+    result = run_app("openai_app", "iterator_messages")
+    assert_same_as_uninstrumented(run_app, "iterator_messages", result)
+    assert len(content(only_span(posthog), "gen_ai.input.messages")) == 2
+
+
+def test_parse_records_json_output_type(run_app, posthog):
+    result = run_app("openai_app", "parse")
+    assert_same_as_uninstrumented(run_app, "parse", result)
+    attrs = only_span(posthog)["attributes"]
+    assert attrs["gen_ai.output.type"] == "json"
+    assert attrs["gen_ai.usage.input_tokens"] == 11
+
+
+def test_responses_api(run_app, posthog):
+    result = run_app("openai_app", "responses")
+    assert_same_as_uninstrumented(run_app, "responses", result)
+    span = only_span(posthog)
+    attrs = span["attributes"]
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.response.id"].startswith("resp_")
+    assert attrs["gen_ai.response.model"] == SERVED_MODEL
+    assert attrs["gen_ai.request.max_tokens"] == 40
+    assert attrs["gen_ai.usage.input_tokens"] == 11
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
+    assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "Be terse."}]
+    assert content(span, "gen_ai.input.messages") == [{"role": "user", "parts": [{"type": "text", "content": "Say hello"}]}]
+    assert content(span, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake OpenAI"}], "finish_reason": "stop"}
+    ]
+
+
+@pytest.mark.parametrize("scenario", ["responses_stream", "responses_helper"])
+def test_responses_streams(run_app, posthog, scenario):
+    result = run_app("openai_app", scenario)
+    assert_same_as_uninstrumented(run_app, scenario, result)
+    span = only_span(posthog)
+    assert span["attributes"]["gen_ai.request.stream"] is True
+    assert span["attributes"]["gen_ai.usage.output_tokens"] == 7
+    (output,) = content(span, "gen_ai.output.messages")
+    assert output["parts"] == [{"type": "text", "content": "Hello from fake OpenAI"}]
+
+
+def test_responses_tool_call(run_app, posthog):
+    result = run_app("openai_app", "responses_tools")
+    assert_same_as_uninstrumented(run_app, "responses_tools", result)
+    span = only_span(posthog)
+    (output,) = content(span, "gen_ai.output.messages")
+    assert output["parts"][0]["type"] == "tool_call"
+    assert output["parts"][0]["name"] == "get_weather"
+    assert content(span, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+
+
+def test_embeddings(run_app, posthog):
+    result = run_app("openai_app", "embeddings")
+    assert_same_as_uninstrumented(run_app, "embeddings", result)
+    span = only_span(posthog)
+    attrs = span["attributes"]
+    assert span["name"] == "embeddings text-embedding-3-small"
+    assert attrs["gen_ai.operation.name"] == "embeddings"
+    assert attrs["gen_ai.usage.input_tokens"] > 0
+    assert attrs["gen_ai.embeddings.dimension.count"] == 8
+    assert [m["parts"][0]["content"] for m in content(span, "gen_ai.input.messages")] == ["first text", "second text"]
+
+
+@pytest.mark.parametrize("scenario", ["raw_response", "raw_stream", "streaming_response"])
+def test_raw_response_variants(run_app, posthog, scenario):
+    result = run_app("openai_app", scenario)
+    assert_same_as_uninstrumented(run_app, scenario, result)
+    attrs = only_span(posthog)["attributes"]
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.response.model"] == SERVED_MODEL
+
+
+def test_rate_limit_error_is_one_error_span_and_the_app_sees_its_exception(run_app, posthog):
+    result = run_app("openai_app", "error_429")
+    assert_same_as_uninstrumented(run_app, "error_429", result)
+    span = only_span(posthog)
+    assert span["status_code"] == "ERROR"
+    assert span["attributes"]["error.type"] == "openai.RateLimitError"
+    assert span["attributes"]["$ai_http_status"] == 429
+    (event,) = span["events"]
+    assert event["name"] == "exception"
+    assert event["attributes"]["exception.type"].endswith("RateLimitError")
+
+
+def test_sdk_retries_are_one_span(run_app, posthog, fake_openai):
+    result = run_app("openai_app", "error_500_retried")
+    assert "InternalServerError 500" in result.stdout
+    assert len(fake_openai.requests) == 3  # the SDK tried three times
+    span = only_span(posthog)
+    assert span["attributes"]["http.response.status_code"] == 500
+
+
+def test_async_client(run_app, posthog):
+    result = run_app("openai_app", "async_all")
+    assert_same_as_uninstrumented(run_app, "async_all", result)
+    spans = posthog.spans
+    assert len(spans) == 5
+    operations = sorted(s["attributes"]["gen_ai.operation.name"] for s in spans)
+    assert operations == ["chat", "chat", "chat", "chat", "embeddings"]
+    streamed = [s for s in spans if s["attributes"].get("gen_ai.request.stream")]
+    assert len(streamed) == 2
+    assert sum(1 for s in streamed if s["attributes"].get("gen_ai.usage.output_tokens") == 7) == 1  # the full one
+
+
+def test_azure_openai(run_app, posthog, fake_openai):
+    result = run_app("openai_app", "azure", AZURE_ENDPOINT=fake_openai.azure_endpoint)
+    assert_same_as_uninstrumented(run_app, "azure", result, AZURE_ENDPOINT=fake_openai.azure_endpoint)
+    spans = posthog.spans
+    assert len(spans) == 2
+    for span in spans:
+        assert span["attributes"]["gen_ai.provider.name"] == "azure.ai.openai"
+        assert span["attributes"]["gen_ai.request.model"] == "my-deployment"
+    streamed = next(s for s in spans if s["attributes"].get("gen_ai.request.stream"))
+    assert streamed["attributes"]["gen_ai.usage.output_tokens"] == 7
+
+
+def test_app_without_llm_calls_sends_nothing(run_app, posthog):
+    result = run_app("openai_app", "no_llm")
+    assert result.returncode == 0
+    assert result.stdout.strip() == '{"sum": 45}'
+    assert posthog.requests == []
