@@ -16,6 +16,7 @@ Everything is deterministic apart from ids and timestamps.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import struct
 import time
@@ -124,13 +125,17 @@ def plan_reply(text_source: str, default_text: str, tool_name: Optional[str]) ->
 
 
 def chat_reply(body: dict, default_text: str) -> Reply:
-    """A tool call when tools were offered and the user spoke last, else text."""
+    """A tool call when tools were offered and the user spoke last, else text.
+
+    The text is JSON when ``response_format`` asks for structured output.
+    """
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
     user_texts = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
     tool_name = None
     if last.get("role") == "user":
         tool_name = _first_function_name(body.get("tools"), nested=True)
+    default_text = structured_text(body.get("response_format"), default_text) or default_text
     return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
 
 
@@ -145,7 +150,54 @@ def responses_reply(body: dict, default_text: str) -> Reply:
     tool_name = None
     if last.get("role") == "user":
         tool_name = _first_function_name(body.get("tools"), nested=False)
+    output_format = (body.get("text") or {}).get("format")
+    default_text = structured_text(output_format, default_text) or default_text
     return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
+
+
+def structured_text(output_format: Any, default_text: str) -> Optional[str]:
+    """The JSON a model returns under structured outputs, or None for plain text.
+
+    ``json_schema`` gets a deterministic instance of the schema (so the SDK's
+    ``.parse()`` helpers validate it); ``json_object`` gets a one-key object.
+    Chat nests the schema under ``json_schema``; Responses' ``text.format`` is flat.
+    """
+    if not isinstance(output_format, dict):
+        return None
+    if output_format.get("type") == "json_object":
+        return json.dumps({"message": default_text})
+    if output_format.get("type") == "json_schema":
+        schema = (output_format.get("json_schema") or output_format).get("schema") or {}
+        return json.dumps(schema_instance(schema, schema))
+    return None
+
+
+_SAMPLE_VALUES = {"string": "sample", "integer": 1, "number": 1.5, "boolean": True, "null": None}
+
+
+def schema_instance(schema: dict, root: dict) -> Any:
+    """A small deterministic value satisfying ``schema`` (every property filled in)."""
+    if "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        return schema_instance(target, root)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(combinator) or [] if o.get("type") != "null"]
+        if options:
+            return schema_instance(options[0], root)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return {name: schema_instance(prop, root) for name, prop in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items") or {}, root)]
+    return _SAMPLE_VALUES.get(kind, "sample")
 
 
 def _first_function_name(tools: Any, *, nested: bool) -> Optional[str]:

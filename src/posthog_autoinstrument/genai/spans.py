@@ -62,7 +62,7 @@ class InferenceRequest:
     attributes: dict = field(default_factory=dict)
 
 
-_REQUEST_FIELDS = (
+_NUMERIC_REQUEST_FIELDS = (
     ("temperature", semconv.REQUEST_TEMPERATURE),
     ("top_p", semconv.REQUEST_TOP_P),
     ("top_k", semconv.REQUEST_TOP_K),
@@ -70,6 +70,8 @@ _REQUEST_FIELDS = (
     ("seed", semconv.REQUEST_SEED),
     ("frequency_penalty", semconv.REQUEST_FREQUENCY_PENALTY),
     ("presence_penalty", semconv.REQUEST_PRESENCE_PENALTY),
+)
+_TEXT_REQUEST_FIELDS = (
     ("reasoning_level", semconv.REQUEST_REASONING_LEVEL),
     ("output_type", semconv.OUTPUT_TYPE),
     ("conversation_id", semconv.CONVERSATION_ID),
@@ -102,13 +104,15 @@ def request_attributes(request: InferenceRequest) -> dict:
             attrs[semconv.SERVER_PORT] = request.server_port
     if request.stream:
         attrs[semconv.REQUEST_STREAM] = True
-    for name, key in _REQUEST_FIELDS:
+    for name, key in _NUMERIC_REQUEST_FIELDS:
         value = getattr(request, name)
-        if value is None:
-            continue
-        if isinstance(value, (str, bool)) or _is_number(value):
+        if _is_number(value):
             attrs[key] = value
-    if request.choice_count is not None and request.choice_count != 1:
+    for name, key in _TEXT_REQUEST_FIELDS:
+        value = getattr(request, name)
+        if isinstance(value, str) and value:
+            attrs[key] = value
+    if _is_number(request.choice_count) and request.choice_count != 1:
         attrs[semconv.REQUEST_CHOICE_COUNT] = request.choice_count
     if request.stop_sequences:
         stops = request.stop_sequences

@@ -1,0 +1,130 @@
+"""The GenAI core records spans that follow the conventions, and never raises."""
+
+import json
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from posthog_autoinstrument.genai import InferenceRequest, Recorder, Usage
+from posthog_autoinstrument.genai import messages as m
+from posthog_autoinstrument.genai.spans import exception_type
+
+
+@pytest.fixture
+def exporter():
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def recorder(exporter):
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Recorder(provider.get_tracer("test"), capture_content=True)
+
+
+def test_a_full_call(recorder, exporter):
+    call = recorder.start(InferenceRequest(
+        provider="openai", model="gpt-4o", server_address="api.openai.com", server_port=443, stream=True,
+        temperature=0.5, max_tokens=100, stop_sequences="END", choice_count=2, seed=3, reasoning_level="low"))
+    call.set_input(messages=[m.message("user", [m.text("hi")])], system_instructions=[m.text("be nice")],
+                   tool_definitions=[m.function_tool("lookup", "Look up", {"type": "object"})])
+    call.chunk_received()
+    call.set_response(model="gpt-4o-2024", response_id="r1", finish_reasons=["stop", None],
+                      usage=Usage(input_tokens=10, output_tokens=5, cache_read_input_tokens=2,
+                                  cache_creation_input_tokens=1, reasoning_tokens=3))
+    call.set_output([m.output_message([m.text("hello"), m.tool_call("c1", "lookup", '{"q": 1}')], "tool_call")])
+    call.end()
+    call.end()  # a second end is a no-op
+
+    (span,) = exporter.get_finished_spans()
+    attrs = dict(span.attributes)
+    assert span.name == "chat gpt-4o"
+    assert span.kind == SpanKind.CLIENT
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["server.address"] == "api.openai.com" and attrs["server.port"] == 443
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["gen_ai.request.stop_sequences"] == ("END",)
+    assert attrs["gen_ai.request.choice.count"] == 2
+    assert attrs["gen_ai.request.reasoning.level"] == "low"
+    assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attrs["gen_ai.usage.input_tokens"] == 10
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 2
+    assert attrs["gen_ai.usage.cache_creation.input_tokens"] == 1
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 3
+    assert attrs["gen_ai.response.time_to_first_chunk"] >= 0
+    assert json.loads(attrs["gen_ai.system_instructions"]) == [{"type": "text", "content": "be nice"}]
+    assert json.loads(attrs["gen_ai.tool.definitions"]) == [
+        {"type": "function", "name": "lookup", "description": "Look up", "parameters": {"type": "object"}}]
+    output = json.loads(attrs["gen_ai.output.messages"])
+    assert output[0]["parts"][1] == {"type": "tool_call", "name": "lookup", "arguments": {"q": 1}, "id": "c1"}
+    assert output[0]["finish_reason"] == "tool_call"
+
+
+def test_choice_count_of_one_and_unset_fields_are_not_recorded(recorder, exporter):
+    recorder.start(InferenceRequest(provider="openai", model=None, choice_count=1, temperature="hot")).end()
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "chat"
+    assert set(span.attributes) == {"gen_ai.operation.name", "gen_ai.provider.name"}
+
+
+def test_content_is_not_recorded_when_capture_is_off(exporter):
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    call = Recorder(provider.get_tracer("t"), capture_content=False).start(InferenceRequest("openai", "m"))
+    call.set_input(messages=[m.message("user", [m.text("secret")])], tool_definitions=[m.function_tool("f")])
+    call.set_output([m.output_message([m.text("secret")], "stop")])
+    call.end()
+    attrs = exporter.get_finished_spans()[0].attributes
+    assert "gen_ai.input.messages" not in attrs and "gen_ai.output.messages" not in attrs
+    assert "gen_ai.tool.definitions" in attrs  # metadata, not content
+
+
+class RateLimitError(Exception):
+    status_code = 429
+
+
+def test_failure_records_error_type_status_and_exception_event(recorder, exporter):
+    call = recorder.start(InferenceRequest("openai", "m"))
+    call.fail(RateLimitError("slow down"))
+    call.fail(ValueError("ignored: already ended"))
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes["error.type"] == "tests.RateLimitError"
+    assert span.attributes["http.response.status_code"] == 429
+    assert [e.name for e in span.events] == ["exception"]
+
+
+def test_exception_type_names():
+    assert exception_type(ValueError()) == "ValueError"
+    assert exception_type(RateLimitError()) == "tests.RateLimitError"
+
+
+def test_a_broken_tracer_never_raises():
+    class BrokenTracer:
+        def start_span(self, *args, **kwargs):
+            raise RuntimeError("broken")
+
+    assert Recorder(BrokenTracer()).start(InferenceRequest("openai", "m")) is None
+
+
+def test_unserialisable_content_falls_back_to_text(recorder, exporter):
+    class Model:
+        def model_dump(self):
+            return {"dumped": True}
+
+    call = recorder.start(InferenceRequest("openai", "m"))
+    call.set_input(messages=[m.message("user", [m.generic("x", value=Model(), other=object())])])
+    call.end()
+    (message,) = json.loads(exporter.get_finished_spans()[0].attributes["gen_ai.input.messages"])
+    assert message["parts"][0]["value"] == {"dumped": True}
+    assert message["parts"][0]["other"].startswith("<object object")
+
+
+def test_media_from_data_url():
+    assert m.media_from_data_url("image", "data:image/png;base64,AAAA") == {
+        "type": "blob", "modality": "image", "content": "AAAA", "mime_type": "image/png"}
+    assert m.media_from_data_url("image", "https://x/y.png") == {"type": "uri", "modality": "image", "uri": "https://x/y.png"}
