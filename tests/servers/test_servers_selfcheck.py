@@ -12,10 +12,13 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from enum import Enum
+from typing import Optional
 
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -221,6 +224,37 @@ def test_embeddings_default_base64_and_float(client, fake_openai):
 
     floats = client.embeddings.create(model="text-embedding-3-small", input="hi", encoding_format="float", dimensions=4)
     assert floats.data[0].embedding == embedding_vector(0, 4)
+
+
+class Unit(str, Enum):
+    CELSIUS = "celsius"
+    FAHRENHEIT = "fahrenheit"
+
+
+class Reading(BaseModel):
+    value: float
+    unit: Unit
+
+
+class Forecast(BaseModel):
+    city: str
+    days: int
+    readings: list[Reading]
+    note: Optional[str]
+
+
+def test_structured_outputs_parse_in_both_apis(client):
+    chat = client.chat.completions.parse(model="gpt-4o-mini", messages=USER_HI, response_format=Forecast)
+    parsed = chat.choices[0].message.parsed
+    assert parsed == Forecast(city="sample", days=1, readings=[Reading(value=1.5, unit=Unit.CELSIUS)], note="sample")
+
+    response = client.responses.parse(model="gpt-4o-mini", input="forecast", text_format=Forecast)
+    assert response.output_parsed == parsed
+
+    json_mode = client.chat.completions.create(
+        model="gpt-4o-mini", messages=USER_HI, response_format={"type": "json_object"}
+    )
+    assert json.loads(json_mode.choices[0].message.content) == {"message": DEFAULT_REPLY}
 
 
 # ---------------------------------------------------------------------------
