@@ -12,7 +12,9 @@ by the request itself rather than by Python calls on this object:
   connection mid-body;
 * the **last user message** may carry ``chunks=N`` (stream exactly N content
   deltas) and ``reply="some text"`` (answer with that text);
-* offering **tools** while the user spoke last yields a tool call.
+* offering **tools** while the user spoke last yields a tool call;
+* ``response_format`` / ``text.format`` of ``json_schema`` yields JSON that
+  satisfies the schema (so the SDK's ``.parse()`` helpers work).
 
 Every HTTP attempt is recorded, retries included, so tests can count what the
 SDK actually sent. Payload shapes live in ``openai_wire``.

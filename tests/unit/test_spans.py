@@ -128,3 +128,41 @@ def test_media_from_data_url():
     assert m.media_from_data_url("image", "data:image/png;base64,AAAA") == {
         "type": "blob", "modality": "image", "content": "AAAA", "mime_type": "image/png"}
     assert m.media_from_data_url("image", "https://x/y.png") == {"type": "uri", "modality": "image", "uri": "https://x/y.png"}
+
+
+def test_one_model_call_is_one_generation_across_layers(recorder, exporter):
+    from posthog_autoinstrument.genai import Layer
+
+    framework = recorder.start(InferenceRequest("openai", "gpt-4o", layer=Layer.FRAMEWORK))
+    token = framework.attach()
+    provider = recorder.start(InferenceRequest("openai", "gpt-4o"))
+    inner_token = provider.attach()
+    assert recorder.start(InferenceRequest("openai", "gpt-4o")) is None  # an SDK built on an SDK: same call
+    provider.detach(inner_token)
+    provider.set_response(usage=Usage(input_tokens=5, output_tokens=2))
+    provider.end()
+    framework.detach(token)
+    framework.set_response(usage=Usage(input_tokens=5, output_tokens=2))
+    framework.end()
+
+    inner, outer = exporter.get_finished_spans()
+    assert inner.parent.span_id == outer.context.span_id
+    assert "posthog_autoinstrument.delegated" not in inner.attributes
+    assert outer.attributes["posthog_autoinstrument.delegated"] is True
+
+    from posthog_autoinstrument import config
+    from posthog_autoinstrument.export.dialect import for_posthog
+
+    settings = config.load({"POSTHOG_API_KEY": "phc_x"})
+    step, generation = for_posthog(outer, settings).attributes, for_posthog(inner, settings).attributes
+    assert "gen_ai.operation.name" not in step and "gen_ai.usage.input_tokens" not in step
+    assert "posthog_autoinstrument.delegated" not in step
+    assert generation["gen_ai.operation.name"] == "chat" and generation["gen_ai.usage.input_tokens"] == 5
+
+
+def test_a_framework_call_without_an_instrumented_provider_stays_the_generation(recorder, exporter):
+    from posthog_autoinstrument.genai import Layer
+
+    call = recorder.start(InferenceRequest("ollama", "llama3", layer=Layer.FRAMEWORK))
+    call.end()
+    assert "posthog_autoinstrument.delegated" not in exporter.get_finished_spans()[0].attributes

@@ -225,6 +225,12 @@ def _first(value: Any) -> Optional[str]:
 
 def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
     """What PostHog's ingestion needs beyond the conventions (see posthog-ingest.md)."""
+    if attrs.pop(semconv.DELEGATED, False):
+        # A framework step whose model request a provider span recorded: keep it as a step
+        # ($ai_span, no operation) without tokens, so the call is one generation, counted once.
+        attrs.pop(semconv.OPERATION_NAME, None)
+        for key in [k for k in attrs if k.startswith("gen_ai.usage.")]:
+            del attrs[key]
     operation = attrs.get(semconv.OPERATION_NAME)
     if operation in _OPERATION_FOR_POSTHOG:
         attrs[semconv.OPERATION_NAME] = _OPERATION_FOR_POSTHOG[operation]

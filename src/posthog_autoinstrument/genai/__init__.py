@@ -1,13 +1,14 @@
 """The GenAI core: the one place that knows the span contract (see DESIGN.md)."""
 
 from . import messages, semconv
-from .spans import InferenceCall, InferenceRequest, Recorder, Usage
+from .spans import InferenceCall, InferenceRequest, Layer, Recorder, Usage
 from .streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 
 __all__ = [
     "AsyncStreamProxy",
     "InferenceCall",
     "InferenceRequest",
+    "Layer",
     "Recorder",
     "StreamAccumulator",
     "SyncStreamProxy",

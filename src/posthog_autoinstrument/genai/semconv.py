@@ -68,6 +68,10 @@ OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 
+# Marks a framework-level call whose model request a provider-level span recorded; the PostHog
+# dialect turns such a span into a step ($ai_span) so tokens and cost are counted once.
+DELEGATED = "posthog_autoinstrument.delegated"
+
 # Code location of the application function that made the call
 CODE_FUNCTION_NAME = "code.function.name"
 CODE_FILE_PATH = "code.file.path"

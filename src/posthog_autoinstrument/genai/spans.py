@@ -23,6 +23,17 @@ from .messages import to_json
 
 logger = logging.getLogger("posthog_autoinstrument")
 
+# The model call in progress in this context, so that one call is recorded once however many
+# instrumented layers it passes through (a framework over a provider SDK over HTTP).
+_ACTIVE_CALL = otel_context.create_key("posthog_autoinstrument.active_call")
+
+
+class Layer:
+    """Where in the stack an instrumented call sits; decides which layer is the generation."""
+
+    PROVIDER = "provider"  # a provider's SDK talking to the model API (openai, anthropic, ...)
+    FRAMEWORK = "framework"  # a library that reaches models through other libraries (litellm, langchain)
+
 
 @dataclass(slots=True)
 class Usage:
@@ -58,6 +69,7 @@ class InferenceRequest:
     encoding_formats: Optional[Sequence[str]] = None
     output_type: Optional[str] = None
     conversation_id: Optional[str] = None
+    layer: str = Layer.PROVIDER
     # Further attributes, keyed by constants from :mod:`.semconv`.
     attributes: dict = field(default_factory=dict)
 
@@ -137,11 +149,15 @@ def exception_type(exc: BaseException) -> str:
 class InferenceCall:
     """One model call in flight. Every method is safe to call in any order, any number of times."""
 
-    __slots__ = ("span", "capture_content", "_attrs", "_ended", "_started", "_first_chunk_seen")
+    __slots__ = ("span", "capture_content", "layer", "delegated", "_attrs", "_ended", "_started", "_first_chunk_seen")
 
-    def __init__(self, span: trace.Span, capture_content: bool):
+    def __init__(self, span: trace.Span, capture_content: bool, layer: str = Layer.PROVIDER):
         self.span = span
         self.capture_content = capture_content
+        self.layer = layer
+        # Set when a lower layer recorded this call's model request itself: this span then
+        # stays in the trace as a step, and the lower layer's span is the generation.
+        self.delegated = False
         self._attrs: dict = {}
         self._ended = False
         self._started = time.perf_counter()
@@ -151,7 +167,8 @@ class InferenceCall:
     def attach(self) -> object:
         """Make the span current, so work done inside the call (HTTP spans) nests under it."""
         try:
-            return otel_context.attach(trace.set_span_in_context(self.span))
+            ctx = trace.set_span_in_context(self.span)
+            return otel_context.attach(otel_context.set_value(_ACTIVE_CALL, self, ctx))
         except Exception:
             return None
 
@@ -224,6 +241,8 @@ class InferenceCall:
             return
         self._ended = True
         try:
+            if self.delegated:
+                self._attrs[semconv.DELEGATED] = True
             if self._attrs:
                 self.span.set_attributes(self._attrs)
             self.span.end()
@@ -254,12 +273,22 @@ class Recorder:
         self.capture_content = capture_content
 
     def start(self, request: InferenceRequest) -> Optional[InferenceCall]:
-        """Start the span for one call, or return None when recording is impossible."""
+        """Start the span for one call, or return None when it must not (or cannot) be recorded.
+
+        A provider-level call made inside another provider-level call is the same model request
+        (an SDK built on another SDK): only the outer one is recorded. A call made inside a
+        framework-level call is the generation, and the framework's span becomes a step.
+        """
         try:
+            outer = otel_context.get_value(_ACTIVE_CALL)
+            if outer is not None and not outer.ended:
+                if request.layer == Layer.PROVIDER and outer.layer == Layer.PROVIDER:
+                    return None
+                outer.delegated = True
             attrs = request_attributes(request)
             name = f"{request.operation} {request.model}" if request.model else request.operation
             span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-            return InferenceCall(span, self.capture_content)
+            return InferenceCall(span, self.capture_content, request.layer)
         except Exception:
             logger.debug("posthog-autoinstrument: failed to start span", exc_info=True)
             return None
