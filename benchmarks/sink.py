@@ -9,6 +9,7 @@ do all of their real work (encoding, compression, HTTP) while the stand-in stays
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,12 +45,16 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(_stats).encode()
         self._send(body)
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _send(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        # One write for head and body: two small writes on a kept-alive connection meet
+        # Nagle's algorithm and the client's delayed ACK, a 40 ms stall per request that
+        # the real service does not have.
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        self.wfile.write(head.encode() + body)
 
     def _read_chunked(self) -> bytes:
         pieces = []

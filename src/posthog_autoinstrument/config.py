@@ -7,6 +7,7 @@ costs nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ class Settings:
     schedule_delay: float  # seconds between background exports
     max_span_bytes: int  # size cap of one exported span's attributes
     capture_media: bool  # keep base64 images/audio/documents instead of placeholders
+    record_inputs: bool = True  # prompts, system instructions, tool arguments
+    record_outputs: bool = True  # completions, tool results
+    user_from_request: bool = True  # OpenAI `user`, Anthropic `metadata.user_id` name the person
+    tracing_headers: bool = True  # posthog-js X-POSTHOG-* headers on incoming requests name the person
+    properties: tuple = ()  # (key, value) pairs added to every event
+    groups: tuple = ()  # (group type, key) pairs: $groups on every event
     problems: tuple = field(default=())
 
     @property
@@ -73,6 +80,42 @@ def _number(env: dict, name: str, default: float, problems: list, minimum: float
         problems.append(f"{name}={raw!r} is not a number >= {minimum:g}; using {default:g}.")
         return default
     return value
+
+
+def _json_object(env: dict, name: str, problems: list) -> tuple:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        problems.append(f"{name} must be a JSON object like {{\"environment\": \"production\"}}; ignored.")
+        return ()
+    return tuple((str(k), v) for k, v in value.items())
+
+
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT in all the spellings instrumentations use.
+_CONTENT_ON = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_only"}
+_CONTENT_OFF = {"false", "0", "no", "off", "no_content", "none"}
+
+
+def _content_default(env: dict, problems: list) -> bool:
+    """Content capture unless the standard OpenTelemetry variable says otherwise."""
+    raw = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+    if raw is None or raw.strip() == "":
+        return True
+    value = raw.strip().lower()
+    if value in _CONTENT_ON:
+        return True
+    if value in _CONTENT_OFF:
+        return False
+    problems.append(
+        f"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT={raw!r} is not understood; use true/false or "
+        "SPAN_ONLY/NO_CONTENT (recording content)."
+    )
+    return True
 
 
 def _validate_host(raw: Optional[str], problems: list) -> Optional[str]:
@@ -131,6 +174,7 @@ def load(env: Optional[dict] = None) -> Settings:
     key = _validate_key(env, problems, needed=not dry_run and not disabled)
     endpoint = f"{host}{OTLP_PATH}" if (key and host) else None
     distinct_id = (env.get("POSTHOG_DISTINCT_ID") or "").strip() or None
+    content = _content_default(env, problems)
     return Settings(
         api_key=key,
         host=host or DEFAULT_HOST,
@@ -147,6 +191,12 @@ def load(env: Optional[dict] = None) -> Settings:
         schedule_delay=_number(env, "POSTHOG_EXPORT_INTERVAL", 1.0, problems, minimum=0.01),
         max_span_bytes=int(_number(env, "POSTHOG_MAX_SPAN_BYTES", 500_000, problems, minimum=1000)),
         capture_media=_flag(env, "POSTHOG_AI_CAPTURE_MEDIA", False, problems),
+        record_inputs=_flag(env, "POSTHOG_AI_RECORD_INPUTS", content, problems),
+        record_outputs=_flag(env, "POSTHOG_AI_RECORD_OUTPUTS", content, problems),
+        user_from_request=_flag(env, "POSTHOG_AI_USER_FROM_REQUEST", True, problems),
+        tracing_headers=_flag(env, "POSTHOG_AI_TRACING_HEADERS", True, problems),
+        properties=_json_object(env, "POSTHOG_AI_PROPERTIES", problems),
+        groups=_json_object(env, "POSTHOG_AI_GROUPS", problems),
         problems=tuple(problems),
     )
 

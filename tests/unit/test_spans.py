@@ -68,7 +68,19 @@ def test_choice_count_of_one_and_unset_fields_are_not_recorded(recorder, exporte
     recorder.start(InferenceRequest(provider="openai", model=None, choice_count=1, temperature="hot")).end()
     (span,) = exporter.get_finished_spans()
     assert span.name == "chat"
-    assert set(span.attributes) == {"gen_ai.operation.name", "gen_ai.provider.name"}
+    recorded = {k for k in span.attributes if not k.startswith("code.")}
+    assert recorded == {"gen_ai.operation.name", "gen_ai.provider.name"}
+
+
+def test_the_calling_application_function_is_recorded(recorder, exporter):
+    def summarize_ticket():
+        recorder.start(InferenceRequest("openai", "m")).end()
+
+    summarize_ticket()
+    attrs = exporter.get_finished_spans()[0].attributes
+    assert attrs["code.function.name"].endswith("summarize_ticket")
+    assert attrs["code.file.path"] == __file__
+    assert attrs["code.line.number"] > 0
 
 
 def test_content_is_not_recorded_when_capture_is_off(exporter):

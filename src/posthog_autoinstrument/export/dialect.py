@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Optional
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
 from ..config import Settings
+from ..identity import Identity, properties_json
 from ..genai import semconv
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -63,20 +65,28 @@ def is_ai_span(span: ReadableSpan) -> bool:
     return False
 
 
-def for_posthog(span: ReadableSpan, settings: Settings) -> ReadableSpan:
+def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Identity] = None) -> ReadableSpan:
     """Build the copy of ``span`` that PostHog receives."""
     attrs = dict(span.attributes or {})
     events = span.events
     status = span.status
 
-    if settings.privacy_mode:
+    private = settings.privacy_mode or (identity is not None and identity.privacy_mode)
+    if private or not settings.record_inputs:
         _drop_content(attrs, INPUT_CONTENT_KEYS, INPUT_CONTENT_PREFIXES)
+    if private or not settings.record_outputs:
         _drop_content(attrs, OUTPUT_CONTENT_KEYS, OUTPUT_CONTENT_PREFIXES)
+    if private:
         for key in ERROR_TEXT_KEYS:
             attrs.pop(key, None)
         events = tuple(_scrub_event(e) for e in events if e.name == "exception")
         if status.description:
             status = Status(status.status_code, _error_summary(attrs))
+    elif status.description or events:
+        # Error texts can quote credentials (an SDK's "Incorrect API key provided: sk-...").
+        events = tuple(_scrub_event_secrets(e) for e in events)
+        if status.description:
+            status = Status(status.status_code, scrub_secrets(status.description))
 
     if semconv.TOOL_DEFINITIONS in attrs:
         attrs[semconv.TOOL_DEFINITIONS] = _scrub_tool_definitions(attrs[semconv.TOOL_DEFINITIONS])
@@ -89,6 +99,7 @@ def for_posthog(span: ReadableSpan, settings: Settings) -> ReadableSpan:
 
     _cap_size(attrs, settings.max_span_bytes)
     _add_posthog_dialect(attrs, settings)
+    _add_person_and_properties(attrs, settings, identity)
 
     return ReadableSpan(
         name=span.name,
@@ -110,6 +121,24 @@ def _drop_content(attrs: dict, keys: frozenset, prefixes: tuple) -> None:
     for key in list(attrs):
         if key in keys or (key.startswith(prefixes) and not key.endswith((".name", ".version"))):
             del attrs[key]
+
+
+_SECRET_PATTERN = re.compile(
+    r"(?i)(bearer\s+|api[_-]?key[\"':=\s]+|sk-(?:ant-|proj-)?|phx_|xai-|gsk_|AKIA)[A-Za-z0-9_\-\.]{6,}"
+)
+
+
+def scrub_secrets(text: str) -> str:
+    return _SECRET_PATTERN.sub(lambda match: match.group(1) + "[REDACTED]", text)
+
+
+def _scrub_event_secrets(event: Event) -> Event:
+    attributes = event.attributes or {}
+    message = attributes.get("exception.message")
+    if not isinstance(message, str) and not isinstance(attributes.get("exception.stacktrace"), str):
+        return event
+    cleaned = {k: (scrub_secrets(v) if k in ERROR_TEXT_KEYS and isinstance(v, str) else v) for k, v in attributes.items()}
+    return Event(event.name, cleaned, event.timestamp)
 
 
 def _scrub_event(event: Event) -> Event:
@@ -243,7 +272,7 @@ def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
     _copy(attrs, semconv.USAGE_REASONING_OUTPUT_TOKENS, "$ai_reasoning_tokens")
     _copy(attrs, semconv.REQUEST_TEMPERATURE, "$ai_temperature")
     _copy(attrs, semconv.REQUEST_MAX_TOKENS, "$ai_max_tokens")
-    if operation is not None and semconv.OPERATION_NAME in attrs:
+    if attrs.get(semconv.OPERATION_NAME) in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
         attrs.setdefault("$ai_stream", bool(attrs.get(semconv.REQUEST_STREAM, False)))
     stop_reason = _first(attrs.get(semconv.RESPONSE_FINISH_REASONS))
     if stop_reason:
@@ -251,12 +280,38 @@ def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
     status_code = attrs.get(semconv.HTTP_RESPONSE_STATUS_CODE)
     if isinstance(status_code, int):
         attrs.setdefault("$ai_http_status", status_code)
+    conversation = attrs.get(semconv.CONVERSATION_ID)
+    if isinstance(conversation, str) and conversation:
+        attrs.setdefault("$ai_session_id", conversation)
 
+
+def _add_person_and_properties(attrs: dict, settings: Settings, identity: Optional[Identity]) -> None:
+    """The person, session, properties, groups and flag variants of the event (see context.py)."""
+    end_user = attrs.pop(semconv.END_USER_ID, None)
     if not any(isinstance(attrs.get(k), str) and attrs.get(k) for k in _DISTINCT_ID_KEYS):
-        if settings.distinct_id:
-            attrs["posthog.distinct_id"] = settings.distinct_id
+        if identity is not None and identity.distinct_id:
+            distinct_id = identity.distinct_id
+        elif settings.user_from_request and isinstance(end_user, str) and end_user:
+            distinct_id = end_user
+        else:
+            distinct_id = settings.distinct_id
+        if distinct_id:
+            attrs["posthog.distinct_id"] = distinct_id
         else:
             attrs["$process_person_profile"] = False
+    properties = dict(settings.properties)
+    groups = dict(settings.groups)
+    if identity is not None:
+        if identity.session_id:
+            attrs.setdefault("$session_id", identity.session_id)
+        properties.update(identity.properties)
+        groups.update(identity.groups)
+        for key, variant in identity.feature_flags:
+            attrs.setdefault(f"$feature/{key}", properties_json(variant))
+    for key, value in properties.items():
+        attrs.setdefault(key, properties_json(value))
+    if groups:
+        attrs.setdefault("$groups", json.dumps({str(k): str(v) for k, v in groups.items()}, separators=(",", ":")))
 
 
 def _copy(attrs: dict, source: str, target: str) -> None:

@@ -19,6 +19,7 @@ from typing import Optional
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from .. import identity as identities
 from ..config import Settings
 from .dialect import for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
@@ -27,6 +28,8 @@ logger = logging.getLogger("posthog_autoinstrument")
 
 # Export threads keep running normal exports for this long per batch before giving up on it.
 _BATCH_DEADLINE_SECONDS = 60.0
+# Bound on identity snapshots held for spans that started but have not ended.
+_MAX_SPANS_IN_FLIGHT = 10_000
 
 _live_processors: "weakref.WeakSet[PostHogSpanProcessor]" = weakref.WeakSet()
 
@@ -45,6 +48,8 @@ class PostHogSpanProcessor(SpanProcessor):
 
     def _init_state(self) -> None:
         self._queue: collections.deque = collections.deque()
+        # Identity snapshots of spans in flight, taken on the app's thread when they start.
+        self._identities: dict = {}
         self._wake = threading.Condition(threading.Lock())
         self._idle = threading.Event()
         self._idle.set()
@@ -55,9 +60,15 @@ class PostHogSpanProcessor(SpanProcessor):
 
     # -- application thread ------------------------------------------------------------
     def on_start(self, span, parent_context=None) -> None:
-        pass
+        try:
+            identity = identities.capture()
+        except Exception:
+            return
+        if identity is not None and len(self._identities) < _MAX_SPANS_IN_FLIGHT:
+            self._identities[span.context.span_id] = identity
 
     def on_end(self, span: ReadableSpan) -> None:
+        identity = self._identities.pop(span.context.span_id, None) if self._identities else None
         if self._shutdown or not is_ai_span(span):
             return
         if self._pid != os.getpid():
@@ -72,7 +83,7 @@ class PostHogSpanProcessor(SpanProcessor):
                       f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).",
                       file=sys.stderr, flush=True)
             return
-        queue.append(span)
+        queue.append((span, identity))
         self._idle.clear()
         if self._thread is None:
             self._start_thread()
@@ -116,9 +127,9 @@ class PostHogSpanProcessor(SpanProcessor):
     def _export_batch(self, batch: list, deadline: float) -> None:
         settings = self._settings
         converted = []
-        for span in batch:
+        for span, identity in batch:
             try:
-                converted.append(for_posthog(span, settings))
+                converted.append(for_posthog(span, settings, identity))
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1

@@ -56,6 +56,7 @@ TOOL_CALL_ID = "gen_ai.tool.call.id"
 TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
 TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 AGENT_NAME = "gen_ai.agent.name"
+WORKFLOW_NAME = "gen_ai.workflow.name"
 
 # General conventions
 SERVER_ADDRESS = "server.address"
@@ -72,6 +73,10 @@ OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 # dialect turns such a span into a step ($ai_span) so tokens and cost are counted once.
 DELEGATED = "posthog_autoinstrument.delegated"
 
+# The end user an application named in the LLM request itself (OpenAI `user` /
+# `safety_identifier`, Anthropic `metadata.user_id`); a source of the PostHog person.
+END_USER_ID = "posthog_autoinstrument.end_user_id"
+
 # Code location of the application function that made the call
 CODE_FUNCTION_NAME = "code.function.name"
 CODE_FILE_PATH = "code.file.path"
@@ -85,6 +90,7 @@ class Operation:
     EMBEDDINGS = "embeddings"
     EXECUTE_TOOL = "execute_tool"
     INVOKE_AGENT = "invoke_agent"
+    INVOKE_WORKFLOW = "invoke_workflow"
 
 
 class Provider:

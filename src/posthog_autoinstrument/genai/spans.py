@@ -10,6 +10,9 @@ logged at debug level and the call goes on unrecorded.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
@@ -18,10 +21,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from ..identity import privacy_requested
 from . import semconv
 from .messages import to_json
 
 logger = logging.getLogger("posthog_autoinstrument")
+
+_OUR_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STDLIB = sysconfig.get_paths()["stdlib"]
 
 # The model call in progress in this context, so that one call is recorded once however many
 # instrumented layers it passes through (a framework over a provider SDK over HTTP).
@@ -265,6 +272,38 @@ class InferenceCall:
         self.end()
 
 
+_LIBRARY_PATH_MARKERS = ("site-packages", "dist-packages", "<frozen", "<string>")
+_is_library_code: dict = {}
+
+
+def _library(code) -> bool:
+    known = _is_library_code.get(code)
+    if known is None:
+        filename = code.co_filename
+        known = any(marker in filename for marker in _LIBRARY_PATH_MARKERS) or filename.startswith(_OUR_PACKAGE) \
+            or filename.startswith(_STDLIB)
+        if len(_is_library_code) > 4096:
+            _is_library_code.clear()
+        _is_library_code[code] = known
+    return known
+
+
+def caller_location(attrs: dict) -> None:
+    """The application function that made the call (the first frame outside libraries), so
+    calls can be told apart by where they come from even without a trace name."""
+    frame = sys._getframe(2)
+    for _ in range(64):
+        if frame is None:
+            return
+        code = frame.f_code
+        if not _library(code):
+            attrs[semconv.CODE_FUNCTION_NAME] = code.co_qualname if hasattr(code, "co_qualname") else code.co_name
+            attrs[semconv.CODE_FILE_PATH] = code.co_filename
+            attrs[semconv.CODE_LINE_NUMBER] = frame.f_lineno
+            return
+        frame = frame.f_back
+
+
 class Recorder:
     """Starts inference and embedding spans for one instrumented library."""
 
@@ -286,9 +325,11 @@ class Recorder:
                     return None
                 outer.delegated = True
             attrs = request_attributes(request)
+            caller_location(attrs)
             name = f"{request.operation} {request.model}" if request.model else request.operation
             span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-            return InferenceCall(span, self.capture_content, request.layer)
+            capture = self.capture_content and not privacy_requested()
+            return InferenceCall(span, capture, request.layer)
         except Exception:
             logger.debug("posthog-autoinstrument: failed to start span", exc_info=True)
             return None

@@ -51,8 +51,9 @@ class CallHandler:
 class Target:
     module: str
     qualname: str  # "Class.method"
-    handler: CallHandler
+    handler: Optional[CallHandler] = None  # an LLM call, recorded through the core
     is_async: bool = False
+    wrapper: Optional[Callable] = None  # or any other wrapt wrapper (request context, SDK hooks)
 
 
 class LLMInstrumentor(BaseInstrumentor):
@@ -105,13 +106,27 @@ class LLMInstrumentor(BaseInstrumentor):
         if isinstance(original, wrapt.FunctionWrapper) and getattr(original, "_self_posthog", False):
             return  # already ours: instrumenting twice must not double-wrap
         try:
-            make = _async_wrapper if target.is_async else _sync_wrapper
-            wrapper = wrapt.FunctionWrapper(original, make(self, target.handler))
+            if target.wrapper is not None:
+                function = _guarded(self, target.wrapper)
+            else:
+                function = (_async_wrapper if target.is_async else _sync_wrapper)(self, target.handler)
+            wrapper = wrapt.FunctionWrapper(original, function)
             wrapper._self_posthog = True
             setattr(owner, attribute, wrapper)
             self._patched.append((owner, attribute, original))
         except Exception:
             logger.debug("posthog-instrument: could not patch %s.%s", target.module, target.qualname, exc_info=True)
+
+
+def _guarded(instrumentor: LLMInstrumentor, wrapper: Callable) -> Callable:
+    """Stop calling a plain wrapper once uninstrumented (the patch itself may stay in place)."""
+
+    def guarded(wrapped, instance, args, kwargs):
+        if not getattr(instrumentor, "_active", False):
+            return wrapped(*args, **kwargs)
+        return wrapper(wrapped, instance, args, kwargs)
+
+    return guarded
 
 
 def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, args: tuple, kwargs: dict):

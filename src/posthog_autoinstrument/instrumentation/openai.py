@@ -196,7 +196,10 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
         seed=_number(kwargs.get("seed")),
         frequency_penalty=_number(kwargs.get("frequency_penalty")),
         presence_penalty=_number(kwargs.get("presence_penalty")),
-        attributes={semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier")},
+        attributes={
+            semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
+            semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
+        },
     )
 
 

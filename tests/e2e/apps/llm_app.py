@@ -12,11 +12,13 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 
 def _options(argv):
     parser = argparse.ArgumentParser(prog="llm_app")
     parser.add_argument("--calls", type=int, default=1, help="chat completions to make")
+    parser.add_argument("--threads", type=int, default=1, help="make the calls from this many threads")
     parser.add_argument("--tag", default="main", help="put into the prompt, to tell processes apart")
     parser.add_argument("--exit", type=int, default=0, help="exit code")
     parser.add_argument("--pid", action="store_true", help="print os.getpid()")
@@ -40,15 +42,20 @@ def main(argv=None):
             create = openai.resources.chat.completions.completions.Completions.__dict__["create"]
             print(f"create={type(create).__name__}", flush=True)
         client = openai.OpenAI(max_retries=0)
-        started = time.perf_counter()
-        tokens = 0
-        reply = None
-        for _ in range(options.calls):
-            response = client.chat.completions.create(
+
+        def call(_):
+            return client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello from {options.tag}"}])
-            tokens += response.usage.total_tokens
-            reply = response.choices[0].message.content
+
+        started = time.perf_counter()
+        if options.threads > 1:
+            with ThreadPoolExecutor(options.threads) as pool:
+                responses = list(pool.map(call, range(options.calls)))
+        else:
+            responses = [call(i) for i in range(options.calls)]
         elapsed = time.perf_counter() - started
+        tokens = sum(r.usage.total_tokens for r in responses)
+        reply = responses[-1].choices[0].message.content
         print(f"{options.tag}: calls={options.calls} reply={reply!r} tokens={tokens}", flush=True)
         if options.timing:
             print(f"calls took {elapsed:.4f} s", file=sys.stderr, flush=True)

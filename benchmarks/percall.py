@@ -1,0 +1,85 @@
+"""Per-call and per-chunk overhead: every configuration in its own process, interleaved.
+
+Each round runs every configuration once (baseline and instrumented, ours and the peers'),
+in an order rotated per round so that slow drifts of the machine spread evenly. Each process
+times several batches of each workload. A configuration's cost is the median over all its
+batches; its added cost is the median over rounds of (its median - the same round's
+baseline median in the same environment).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from common import MAIN_PYTHON, median, run_json, worker_env
+from workload import OPENAI_WORKLOADS, STREAM_CHUNKS, WORKLOADS
+
+# [warmup calls, batches, calls per batch]
+FULL_PLAN = {"chat": [100, 5, 200], "embeddings": [100, 5, 200], "anthropic": [100, 5, 200],
+             "stream_sync": [3, 5, 8], "stream_async": [3, 5, 8]}
+QUICK_PLAN = {"chat": [2, 2, 3], "embeddings": [2, 2, 3], "anthropic": [2, 2, 3],
+              "stream_sync": [1, 2, 1], "stream_async": [1, 2, 1]}
+
+
+def configurations(peer_python: Optional[str], peer_names: list) -> list:
+    """(environment, python, setup, workloads) for every process kind of one round."""
+    from setups import our_instrumented_workloads
+
+    configs = [("main", MAIN_PYTHON, "baseline", WORKLOADS), ("main", MAIN_PYTHON, "ours", our_instrumented_workloads())]
+    if peer_python:
+        configs.append(("peers", peer_python, "baseline", OPENAI_WORKLOADS))
+        configs += [("peers", peer_python, name, OPENAI_WORKLOADS) for name in peer_names]
+    return configs
+
+
+def measure(sink_url: str, rounds: int, plan: dict, peer_python: Optional[str], peer_names: list,
+            say: Callable[[str], None] = print) -> dict:
+    import json
+
+    configs = configurations(peer_python, peer_names)
+    runs: dict = {}  # (env, setup) -> list of worker results, one per round
+    failures: dict = {}
+    for index in range(rounds):
+        order = configs[index % len(configs):] + configs[:index % len(configs)]
+        say(f"  per-call round {index + 1}/{rounds}: {', '.join(f'{e}/{s}' for e, _, s, _ in order)}")
+        for env_name, python, setup, workloads in order:
+            key = (env_name, setup)
+            if key in failures:
+                continue
+            argv = [python, "benchmarks/worker.py", "percall", "--setup", setup, "--sink", sink_url,
+                    "--plan", json.dumps({w: plan[w] for w in workloads})]
+            try:
+                runs.setdefault(key, []).append(run_json(argv, env=worker_env(POSTHOG_HOST=sink_url)))
+            except Exception as exc:  # a peer that breaks is reported, not fatal
+                failures[key] = str(exc).strip().splitlines()[-1][:300]
+                say(f"    {env_name}/{setup} failed: {failures[key]}")
+    return summarise(runs, failures, rounds)
+
+
+def summarise(runs: dict, failures: dict, rounds: int) -> dict:
+    setups: dict = {}
+    for (env_name, setup), results in runs.items():
+        baseline_runs = runs.get((env_name, "baseline"), [])
+        first = results[0]
+        entry = {"env": env_name, "rounds": len(results), "notes": first["notes"], "packages": first["packages"],
+                 "covered": first["covered"], "workloads": {}}
+        for workload in first["results"]:
+            batches = [v for r in results for v in r["results"][workload]["us_per_call"]]
+            stats = {"median_us": median(batches), "batches": len(batches),
+                     "verify": first["results"][workload].get("verify") or None}
+            if setup != "baseline":
+                base = [v for r in baseline_runs for v in r["results"].get(workload, {}).get("us_per_call", [])]
+                paired = [median(r["results"][workload]["us_per_call"]) - median(b["results"][workload]["us_per_call"])
+                          for r, b in zip(results, baseline_runs) if workload in b["results"]]
+                if base and paired:
+                    stats["baseline_us"] = median(base)
+                    stats["delta_us"] = median(paired)
+                    stats["delta_spread_us"] = [min(paired), max(paired)]
+                    stats["ratio"] = stats["median_us"] / stats["baseline_us"]
+                    if workload.startswith("stream"):
+                        stats["delta_per_chunk_us"] = stats["delta_us"] / STREAM_CHUNKS
+            entry["workloads"][workload] = stats
+        setups[f"{env_name}/{setup}"] = entry
+    for (env_name, setup), reason in failures.items():
+        setups.setdefault(f"{env_name}/{setup}", {"env": env_name, "workloads": {}})["failed"] = reason
+    return {"rounds": rounds, "stream_chunks": STREAM_CHUNKS, "setups": setups}

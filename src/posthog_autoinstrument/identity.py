@@ -1,0 +1,320 @@
+"""Who an AI event belongs to, and the optional one-line API for what nothing else can know.
+
+The person and session of a call come from the first source that names them:
+
+1. an explicit :func:`context` block in the application;
+2. PostHog's own SDK context (``posthog.new_context()`` / ``identify_context()`` /
+   ``set_context_session()`` / ``tag()``), when the app uses the ``posthog`` package;
+3. the ``X-POSTHOG-DISTINCT-ID`` / ``X-POSTHOG-SESSION-ID`` headers posthog-js sends, on the
+   web request being served (see ``instrumentation/web.py``);
+4. W3C baggage ``posthog.distinct_id`` / ``posthog.session_id`` from an upstream service;
+5. the end user named in the LLM request itself (OpenAI ``user``, Anthropic ``metadata.user_id``);
+6. ``POSTHOG_DISTINCT_ID``;
+7. otherwise the event is anonymous and creates no person.
+
+Sources 1 to 4 live in the context of the running code; :func:`capture` snapshots them when a
+span starts (on the application's thread), and the export pipeline applies the snapshot to
+the copy PostHog receives. Sources 5 to 7 are applied there too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import json
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+from urllib.parse import unquote
+
+__all__ = ["Identity", "capture", "context"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the contexts around a span said about it. Immutable: shared by many spans."""
+
+    distinct_id: Optional[str] = None
+    distinct_id_source: Optional[str] = None
+    session_id: Optional[str] = None
+    properties: tuple = ()  # (key, value) pairs
+    groups: tuple = ()  # (group type, key) pairs
+    feature_flags: tuple = ()  # (flag key, variant) pairs
+    privacy_mode: bool = False
+    trace_name: Optional[str] = None
+
+
+# Set by context() blocks; an Identity merged from every enclosing block.
+_EXPLICIT: contextvars.ContextVar[Optional[Identity]] = contextvars.ContextVar("posthog_ai_explicit", default=None)
+# Set for the duration of a web request that carried PostHog tracing headers or baggage.
+_REQUEST: contextvars.ContextVar[Optional[Identity]] = contextvars.ContextVar("posthog_ai_request", default=None)
+# Feature flags the app evaluated with the posthog SDK in this context: {distinct_id: ((key, variant), ...)}.
+_FLAGS: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar("posthog_ai_flags", default=None)
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_ID_LENGTH = 1000
+
+
+def clean_id(value: Any) -> Optional[str]:
+    """A distinct or session id from an untrusted source: a short printable string, or None."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if not isinstance(value, str):
+        return None
+    return _CONTROL_CHARS.sub("", value).strip()[:_MAX_ID_LENGTH] or None
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+def _posthog_sdk() -> Optional[Identity]:
+    contexts = sys.modules.get("posthog.contexts")
+    if contexts is None:  # the app does not use the posthog SDK: nothing to ask
+        return None
+    try:
+        distinct_id = clean_id(contexts.get_context_distinct_id())
+        session_id = clean_id(contexts.get_context_session_id())
+        tags = contexts.get_tags() or {}
+    except Exception:
+        return None
+    if not (distinct_id or session_id or tags):
+        return None
+    return Identity(distinct_id, "posthog_context" if distinct_id else None, session_id, tuple(tags.items()))
+
+
+def _baggage() -> Optional[Identity]:
+    try:
+        from opentelemetry import baggage
+
+        entries = baggage.get_all()
+    except Exception:
+        return None
+    if not entries:
+        return None
+    distinct_id = clean_id(entries.get("posthog.distinct_id"))
+    session_id = clean_id(entries.get("posthog.session_id"))
+    if not (distinct_id or session_id):
+        return None
+    return Identity(distinct_id, "baggage" if distinct_id else None, session_id)
+
+
+def request_identity(get_header: Callable[[str], Any]) -> Optional[Identity]:
+    """Identity from an incoming request's headers: PostHog tracing headers, then baggage."""
+    distinct_id = clean_id(get_header("x-posthog-distinct-id"))
+    session_id = clean_id(get_header("x-posthog-session-id"))
+    source = "tracing_headers" if distinct_id else None
+    if not (distinct_id and session_id):
+        bag = parse_baggage(get_header("baggage"))
+        if not distinct_id and bag.get("posthog.distinct_id"):
+            distinct_id, source = clean_id(bag["posthog.distinct_id"]), "baggage"
+        session_id = session_id or clean_id(bag.get("posthog.session_id"))
+    if not (distinct_id or session_id):
+        return None
+    return Identity(distinct_id, source, session_id)
+
+
+def parse_baggage(header: Any) -> dict:
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    if not isinstance(header, str) or "posthog." not in header:
+        return {}
+    entries = {}
+    for member in header.split(","):
+        key, sep, value = member.split(";", 1)[0].partition("=")
+        if sep:
+            entries[unquote(key.strip())] = unquote(value.strip())
+    return entries
+
+
+def enter_request(identity: Optional[Identity]) -> Optional[contextvars.Token]:
+    return _REQUEST.set(identity) if identity is not None else None
+
+
+def exit_request(token: Optional[contextvars.Token]) -> None:
+    if token is not None:
+        try:
+            _REQUEST.reset(token)
+        except ValueError:  # reset from another context (a framework moved the request across threads)
+            _REQUEST.set(None)
+
+
+def record_feature_flag(distinct_id: Any, key: Any, variant: Any) -> None:
+    """Remember a flag the app evaluated for a person, for that person's AI events in this context."""
+    distinct_id, key = clean_id(distinct_id), clean_id(key)
+    if not distinct_id or not key or variant is None:
+        return
+    flags = dict(_FLAGS.get() or {})  # copy on write: sibling tasks must not see each other's flags
+    current = dict(flags.get(distinct_id, ()))
+    current[key] = variant
+    flags[distinct_id] = tuple(current.items())
+    _FLAGS.set(flags)
+
+
+# -- the snapshot taken when a span starts ---------------------------------------------------
+
+
+def capture() -> Optional[Identity]:
+    """Merge the context sources (1 to 4) in precedence order; None when none says anything."""
+    explicit = _EXPLICIT.get()
+    sdk = _posthog_sdk()
+    request = _REQUEST.get()
+    bag = _baggage()
+    flags = _FLAGS.get()
+    if explicit is None and sdk is None and request is None and bag is None and not flags:
+        return None
+    sources = [s for s in (explicit, sdk, request, bag) if s is not None]
+    distinct = next((s for s in sources if s.distinct_id), None)
+    distinct_id = distinct.distinct_id if distinct else None
+    session_id = next((s.session_id for s in sources if s.session_id), None)
+    properties: dict = {}
+    groups: dict = {}
+    for source in reversed(sources):  # higher precedence applied last, so it wins
+        properties.update(source.properties)
+        groups.update(source.groups)
+    evaluated = dict((flags or {}).get(distinct_id, ())) if distinct_id else {}
+    if explicit is not None:
+        evaluated.update(explicit.feature_flags)
+    return Identity(
+        distinct_id=distinct_id,
+        distinct_id_source=distinct.distinct_id_source if distinct else None,
+        session_id=session_id,
+        properties=tuple(properties.items()),
+        groups=tuple(groups.items()),
+        feature_flags=tuple(evaluated.items()),
+        privacy_mode=bool(explicit and explicit.privacy_mode),
+        trace_name=explicit.trace_name if explicit else None,
+    )
+
+
+def privacy_requested() -> bool:
+    """Whether the code running now is inside ``context(privacy_mode=True)``."""
+    explicit = _EXPLICIT.get()
+    return bool(explicit and explicit.privacy_mode)
+
+
+# -- the public API --------------------------------------------------------------------------
+
+
+class context:
+    """Attach a person, session, properties, groups, flags or a trace name to AI events.
+
+    Use as a context manager or a decorator (sync or async). Blocks nest: inner values win,
+    properties and groups merge. Thread- and task-safe (``contextvars``)::
+
+        with posthog_autoinstrument.context(distinct_id=user.id, properties={"plan": "pro"},
+                                            trace_name="summarize-ticket"):
+            summarize(ticket)
+
+    ``trace_name`` starts a trace for the unit of work: every AI call inside it belongs to one
+    PostHog trace with that name. ``privacy_mode=True`` keeps prompts and outputs of the calls
+    inside it out of the export. Nothing here raises into the application.
+    """
+
+    def __init__(self, distinct_id: Optional[str] = None, *, session_id: Optional[str] = None,
+                 properties: Optional[Mapping[str, Any]] = None, groups: Optional[Mapping[str, str]] = None,
+                 feature_flags: Optional[Mapping[str, Any]] = None, trace_name: Optional[str] = None,
+                 privacy_mode: Optional[bool] = None):
+        self._values = dict(distinct_id=distinct_id, session_id=session_id, properties=properties,
+                            groups=groups, feature_flags=feature_flags, trace_name=trace_name,
+                            privacy_mode=privacy_mode)
+        self._tokens: list = []
+
+    def _merged(self) -> Identity:
+        outer = _EXPLICIT.get() or Identity()
+        v = self._values
+        distinct_id = clean_id(v["distinct_id"])
+        return Identity(
+            distinct_id=distinct_id or outer.distinct_id,
+            distinct_id_source="context" if (distinct_id or outer.distinct_id) else None,
+            session_id=clean_id(v["session_id"]) or outer.session_id,
+            properties=tuple({**dict(outer.properties), **dict(v["properties"] or {})}.items()),
+            groups=tuple({**dict(outer.groups), **dict(v["groups"] or {})}.items()),
+            feature_flags=tuple({**dict(outer.feature_flags), **dict(v["feature_flags"] or {})}.items()),
+            privacy_mode=outer.privacy_mode if v["privacy_mode"] is None else bool(v["privacy_mode"]),
+            trace_name=v["trace_name"] or outer.trace_name,
+        )
+
+    def __enter__(self) -> "context":
+        try:
+            token = _EXPLICIT.set(self._merged())
+            span_token = _start_trace(self._values["trace_name"])
+        except Exception:
+            token, span_token = None, None
+        self._tokens.append((token, span_token))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        token, span_token = self._tokens.pop() if self._tokens else (None, None)
+        try:
+            _end_trace(span_token, exc)
+            if token is not None:
+                _EXPLICIT.reset(token)
+        except Exception:
+            pass
+
+    async def __aenter__(self) -> "context":
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, function: Callable) -> Callable:
+        values = self._values
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def run_async(*args, **kwargs):
+                with context(**values):
+                    return await function(*args, **kwargs)
+            return run_async
+
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            with context(**values):
+                return function(*args, **kwargs)
+        return run
+
+
+def _start_trace(name: Optional[str]):
+    """A root span for a named unit of work, so its AI calls form one trace in PostHog."""
+    if not name:
+        return None
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
+    from . import __version__
+    from .genai import semconv
+
+    tracer = trace.get_tracer("posthog_autoinstrument", __version__)
+    span = tracer.start_span(str(name), attributes={
+        semconv.OPERATION_NAME: semconv.Operation.INVOKE_WORKFLOW,
+        semconv.WORKFLOW_NAME: str(name),
+    })
+    return span, otel_context.attach(trace.set_span_in_context(span))
+
+
+def _end_trace(started, exc: Optional[BaseException]) -> None:
+    if started is None:
+        return
+    from opentelemetry import context as otel_context
+    from opentelemetry.trace import Status, StatusCode
+
+    span, token = started
+    if exc is not None:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+    try:
+        otel_context.detach(token)
+    finally:
+        span.end()
+
+
+def properties_json(value: Any) -> Any:
+    """An event property value as an OpenTelemetry attribute (primitives kept, the rest JSON)."""
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    try:
+        return json.dumps(value, separators=(",", ":"), default=str)
+    except Exception:
+        return str(value)
