@@ -56,6 +56,10 @@ def measure(sink_url: str, rounds: int, plan: dict, peer_python: Optional[str], 
     return summarise(runs, failures, rounds)
 
 
+def _values(run_results: list, workload: str, clock: str = "us_per_call") -> list:
+    return [v for r in run_results for v in r["results"].get(workload, {}).get(clock, [])]
+
+
 def summarise(runs: dict, failures: dict, rounds: int) -> dict:
     setups: dict = {}
     for (env_name, setup), results in runs.items():
@@ -64,20 +68,26 @@ def summarise(runs: dict, failures: dict, rounds: int) -> dict:
         entry = {"env": env_name, "rounds": len(results), "notes": first["notes"], "packages": first["packages"],
                  "covered": first["covered"], "workloads": {}}
         for workload in first["results"]:
-            batches = [v for r in results for v in r["results"][workload]["us_per_call"]]
-            stats = {"median_us": median(batches), "batches": len(batches),
+            app_cpu = median(_values(results, workload, "thread_cpu_us_per_call"))
+            all_cpu = median(_values(results, workload, "process_cpu_us_per_call"))
+            stats = {"median_us": median(_values(results, workload)), "batches": len(_values(results, workload)),
+                     "app_thread_cpu_us": app_cpu, "other_threads_cpu_us": all_cpu - app_cpu,
                      "verify": first["results"][workload].get("verify") or None}
-            if setup != "baseline":
-                base = [v for r in baseline_runs for v in r["results"].get(workload, {}).get("us_per_call", [])]
-                paired = [median(r["results"][workload]["us_per_call"]) - median(b["results"][workload]["us_per_call"])
-                          for r, b in zip(results, baseline_runs) if workload in b["results"]]
-                if base and paired:
-                    stats["baseline_us"] = median(base)
-                    stats["delta_us"] = median(paired)
-                    stats["delta_spread_us"] = [min(paired), max(paired)]
-                    stats["ratio"] = stats["median_us"] / stats["baseline_us"]
-                    if workload.startswith("stream"):
-                        stats["delta_per_chunk_us"] = stats["delta_us"] / STREAM_CHUNKS
+            paired = [median(r["results"][workload]["us_per_call"]) - median(b["results"][workload]["us_per_call"])
+                      for r, b in zip(results, baseline_runs) if workload in b["results"]]
+            if setup != "baseline" and paired:
+                base_app = median(_values(baseline_runs, workload, "thread_cpu_us_per_call"))
+                base_all = median(_values(baseline_runs, workload, "process_cpu_us_per_call"))
+                stats.update({
+                    "baseline_us": median(_values(baseline_runs, workload)),
+                    "delta_us": median(paired),
+                    "delta_range_us": [min(paired), max(paired)],
+                    "delta_app_thread_cpu_us": app_cpu - base_app,
+                    "delta_other_threads_cpu_us": (all_cpu - app_cpu) - (base_all - base_app),
+                })
+                stats["ratio"] = stats["median_us"] / stats["baseline_us"]
+                if workload.startswith("stream"):
+                    stats["delta_per_chunk_us"] = stats["delta_us"] / STREAM_CHUNKS
             entry["workloads"][workload] = stats
         setups[f"{env_name}/{setup}"] = entry
     for (env_name, setup), reason in failures.items():

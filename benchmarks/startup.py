@@ -90,7 +90,7 @@ def _importtime(env: dict) -> dict:
             "top_modules_by_cumulative": direct}
 
 
-def measure(sink_url: str, reps: int, say: Callable[[str], None] = print) -> dict:
+def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: bool = True) -> dict:
     plain_env = worker_env()
     ours_env = worker_env(POSTHOG_API_KEY="phc_benchmark_project_token", POSTHOG_HOST=sink_url)
     bootstrap_env = dict(ours_env, PYTHONPATH=str(Path(_bootstrap_dir())), OTEL_PYTHON_DISTRO="posthog",
@@ -102,7 +102,7 @@ def measure(sink_url: str, reps: int, say: Callable[[str], None] = print) -> dic
         f"python -c '{APP_IMPORTS}'": ([MAIN_PYTHON, "-c", APP_IMPORTS], plain_env),
         f"posthog-instrument python -c '{APP_IMPORTS}'": ([LAUNCHER, "python", "-c", APP_IMPORTS], ours_env),
     }
-    for argv, env in commands.values():  # warm the page cache and .pyc files
+    for argv, env in commands.values() if warm else ():  # warm the page cache and .pyc files
         _timed(argv, env)
     times: dict = {name: [] for name in commands}
     for rep in range(reps):

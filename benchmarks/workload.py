@@ -158,33 +158,49 @@ def is_async(workload: str) -> bool:
     return workload == "stream_async"
 
 
-def time_batches(call: Callable, asynchronous: bool, warmup: int, batches: int, per_batch: int) -> list:
-    """Microseconds per call for each batch, after ``warmup`` untimed calls."""
+def time_batches(call: Callable, asynchronous: bool, warmup: int, batches: int, per_batch: int) -> dict:
+    """Per batch, µs per call of wall time, of this thread's CPU and of the whole process's CPU.
+
+    The two CPU clocks tell the application thread's share from the background threads'
+    (export), which on CPython compete with the application for the GIL.
+    """
     if asynchronous:
         return asyncio.run(_time_batches_async(call, warmup, batches, per_batch))
     for _ in range(warmup):
         call()
-    results = []
-    clock = time.perf_counter
+    samples = _Samples(per_batch)
     for _ in range(batches):
-        start = clock()
+        samples.start()
         for _ in range(per_batch):
             call()
-        results.append((clock() - start) / per_batch * 1e6)
-    return results
+        samples.stop()
+    return samples.result
 
 
-async def _time_batches_async(call: Callable, warmup: int, batches: int, per_batch: int) -> list:
+async def _time_batches_async(call: Callable, warmup: int, batches: int, per_batch: int) -> dict:
     for _ in range(warmup):
         await call()
-    results = []
-    clock = time.perf_counter
+    samples = _Samples(per_batch)
     for _ in range(batches):
-        start = clock()
+        samples.start()
         for _ in range(per_batch):
             await call()
-        results.append((clock() - start) / per_batch * 1e6)
-    return results
+        samples.stop()
+    return samples.result
+
+
+class _Samples:
+    def __init__(self, per_batch: int):
+        self.per_batch = per_batch
+        self.result = {"us_per_call": [], "thread_cpu_us_per_call": [], "process_cpu_us_per_call": []}
+
+    def start(self) -> None:
+        self._clocks = (time.perf_counter(), time.thread_time(), time.process_time())
+
+    def stop(self) -> None:
+        now = (time.perf_counter(), time.thread_time(), time.process_time())
+        for key, before, after in zip(self.result, self._clocks, now):
+            self.result[key].append((after - before) / self.per_batch * 1e6)
 
 
 def run_once(call: Callable, asynchronous: bool) -> Any:

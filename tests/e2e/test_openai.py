@@ -69,7 +69,12 @@ def test_chat_completion_records_a_complete_generation(run_app, posthog):
     assert attrs["$ai_max_tokens"] == 50
     assert attrs["$ai_stream"] is False
     assert attrs["$ai_stop_reason"] == "stop"
-    assert attrs["$process_person_profile"] is False
+    # The app named its end user in the request (OpenAI `user`): that is the PostHog person.
+    assert attrs["posthog.distinct_id"] == "user-123"
+    assert "$process_person_profile" not in attrs
+    assert "posthog_autoinstrument.end_user_id" not in attrs
+    assert attrs["code.function.name"] == "chat"  # the app function that made the call
+    assert attrs["code.file.path"].endswith("openai_app.py")
     assert span["end_ns"] > span["start_ns"]
     assert span["parent_span_id"] is None
 

@@ -68,6 +68,8 @@ HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+AWS_REQUEST_ID = "aws.request_id"
+AWS_BEDROCK_GUARDRAIL_ID = "aws.bedrock.guardrail.id"
 
 # Marks a framework-level call whose model request a provider-level span recorded; the PostHog
 # dialect turns such a span into a step ($ai_span) so tokens and cost are counted once.

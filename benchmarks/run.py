@@ -1,0 +1,146 @@
+"""Run every benchmark, print one table, write ``benchmarks/results/latest.json``.
+
+    python benchmarks/run.py            # full run (builds the peers' venv the first time)
+    python benchmarks/run.py --quick    # smoke run of every code path with tiny counts (CI)
+
+Timings of a ``--quick`` run mean nothing and are never asserted on; budgets are reported
+(PASS/FAIL) and never change the exit status. Progress goes to stderr, the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import memory  # noqa: E402
+import peers  # noqa: E402
+import percall  # noqa: E402
+import startup  # noqa: E402
+import table  # noqa: E402
+from common import MAIN_PYTHON, RESULTS, machine_info, run_json, sink, versions, worker_env  # noqa: E402
+from setups import PEERS  # noqa: E402
+
+BUDGETS = {
+    "chat_added_us": 45.0,
+    "vs_best_peer": 1 / 3,
+    "chunk_added_us": 1.0,
+    "startup_added_ms": 150.0,
+    "export_spans_per_second": 10_000.0,
+}
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _load() -> list:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny counts: checks the harness, not the code")
+    parser.add_argument("--rounds", type=int, help="per-call rounds (default 5, quick 1)")
+    parser.add_argument("--startup-reps", type=int, help="start-up repetitions (default 20, quick 1)")
+    parser.add_argument("--memory-calls", type=int, help="calls per memory run (default 100000, quick 200)")
+    parser.add_argument("--export-spans", type=int, help="spans through the export pipeline (default 20000)")
+    parser.add_argument("--skip-peers", action="store_true", help="do not build or measure the peers")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    options = parser.parse_args(argv)
+    quick = options.quick
+    rounds = options.rounds or (1 if quick else 5)
+    startup_reps = options.startup_reps or (1 if quick else 20)
+    memory_calls = options.memory_calls or (200 if quick else 100_000)
+    export_spans = options.export_spans or (300 if quick else 20_000)
+    plan = percall.QUICK_PLAN if quick else percall.FULL_PLAN
+    began = time.time()
+
+    report: dict = {
+        "quick": quick,
+        "machine": machine_info(),
+        "load_average_before": _load(),
+        "packages": versions(["posthog-autoinstrument", "openai", "anthropic", "httpx2", "httpx", "pydantic",
+                              "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation",
+                              "opentelemetry-exporter-otlp-proto-common", "protobuf", "wrapt"]),
+        "budgets_limits": BUDGETS,
+    }
+
+    peer_python, peer_names = None, []
+    if not options.skip_peers:
+        state = peers.ensure(say)
+        if state is not None:
+            peer_python, peer_names = str(peers.python()), list(PEERS)
+            report["peers_env"] = {"path": str(peers.ENV), "notes": state.get("notes", [])}
+
+    with sink() as url:
+        say(f"start-up ({startup_reps} repetitions per command)")
+        report["startup"] = startup.measure(url, startup_reps, say, warm=not quick)
+        say(f"per-call and per-chunk ({rounds} rounds)")
+        report["percall"] = percall.measure(url, rounds, plan, peer_python, peer_names, say)
+        say(f"export pipeline ({export_spans} spans)")
+        report["export"] = run_json([MAIN_PYTHON, "benchmarks/export.py", "--sink", url, "--spans", str(export_spans),
+                                     "--repeat", "2" if quick else "20"], env=worker_env())
+        report["memory"] = memory.measure(url, memory_calls, say)
+        import hotspots
+
+        report["hotspots"] = {"chat": hotspots.compare(url, "chat", 20 if quick else 3000, say)}
+        if not quick:
+            report["hotspots"]["stream_sync"] = hotspots.compare(url, "stream_sync", 40, say)
+
+    report["load_average_after"] = _load()
+    report["budgets"] = evaluate(report)
+    report["seconds"] = round(time.time() - began, 1)
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(report, indent=1))
+    print(table.render(report))
+    say(f"wrote {options.output} in {report['seconds']} s")
+    return 0
+
+
+def evaluate(report: dict) -> list:
+    """Each budget with its measured value and PASS/FAIL (None when it cannot be judged)."""
+    setups = report["percall"]["setups"]
+    ours = setups.get("main/ours", {}).get("workloads", {})
+
+    def delta(entry: dict, workload: str, key: str = "delta_us"):
+        return entry.get("workloads", {}).get(workload, {}).get(key)
+
+    peer_chat = {name: delta(setups.get(f"peers/{name}", {}), "chat") for name in PEERS}
+    peer_chat = {k: v for k, v in peer_chat.items() if v is not None}
+    best_peer = min(peer_chat.items(), key=lambda kv: kv[1]) if peer_chat else None
+    chat = ours.get("chat", {}).get("delta_us")
+    rows = [
+        ("added cost per non-streaming chat call", chat, "µs", f"<= {BUDGETS['chat_added_us']:g} µs",
+         None if chat is None else chat <= BUDGETS["chat_added_us"]),
+        (f"... vs best peer ({PEERS[best_peer[0]].split(' (')[0]}: {best_peer[1]:.0f} µs)" if best_peer else "... vs best peer",
+         chat / best_peer[1] if (best_peer and chat is not None and best_peer[1] > 0) else None, "x",
+         "<= 0.33x", None if not best_peer or chat is None or best_peer[1] <= 0 else chat <= best_peer[1] * BUDGETS["vs_best_peer"]),
+    ]
+    for workload in ("stream_sync", "stream_async"):
+        value = ours.get(workload, {}).get("delta_per_chunk_us")
+        rows.append((f"added cost per streamed chunk, amortised ({workload.split('_')[1]})", value, "µs",
+                     f"<= {BUDGETS['chunk_added_us']:g} µs", None if value is None else value <= BUDGETS["chunk_added_us"]))
+    added_ms = report["startup"]["overhead_ms"]["python -c pass"]
+    rows.append(("start-up overhead (python -c pass)", added_ms, "ms", f"<= {BUDGETS['startup_added_ms']:g} ms",
+                 added_ms <= BUDGETS["startup_added_ms"]))
+    llm = report["startup"]["sys_modules"]["llm_libraries_imported"]
+    rows.append(("start-up imports no LLM library", len(llm), "imported", "0", not llm))
+    rate = report["export"]["end_to_end"]["spans_per_second"]
+    rows.append(("export throughput, one core", rate, "spans/s", f">= {BUDGETS['export_spans_per_second']:,.0f}",
+                 rate >= BUDGETS["export_spans_per_second"]))
+    return [{"budget": b, "value": v, "unit": u, "limit": lim, "pass": ok} for b, v, u, lim, ok in rows]
+
+
+if __name__ == "__main__":
+    os.chdir(common.REPO)
+    sys.exit(main())
