@@ -22,6 +22,7 @@ examples:
   POSTHOG_API_KEY=phc_... posthog-instrument python app.py
   posthog-instrument --dry-run python app.py      # print what would be sent, send nothing
   posthog-instrument uvicorn main:app --workers 4
+  posthog-instrument doctor                        # check the configuration and the connection
 
 Configuration is read from the environment; see the README for every variable.
 """
@@ -84,6 +85,11 @@ def resolve_command(command: str) -> str | None:
 
 
 def main(argv: list | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:
+        from . import doctor
+
+        return doctor.main(argv[1:])
     options = _parser().parse_args(argv)
     env = dict(os.environ)
     _apply_options(options, env)

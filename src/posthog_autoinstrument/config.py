@@ -46,6 +46,7 @@ class Settings:
     record_outputs: bool = True  # completions, tool results
     user_from_request: bool = True  # OpenAI `user`, Anthropic `metadata.user_id` name the person
     tracing_headers: bool = True  # posthog-js X-POSTHOG-* headers on incoming requests name the person
+    handle_sigterm: bool = True  # flush on SIGTERM when the app leaves SIGTERM at its default
     properties: tuple = ()  # (key, value) pairs added to every event
     groups: tuple = ()  # (group type, key) pairs: $groups on every event
     problems: tuple = field(default=())
@@ -195,6 +196,7 @@ def load(env: Optional[dict] = None) -> Settings:
         record_outputs=_flag(env, "POSTHOG_AI_RECORD_OUTPUTS", content, problems),
         user_from_request=_flag(env, "POSTHOG_AI_USER_FROM_REQUEST", True, problems),
         tracing_headers=_flag(env, "POSTHOG_AI_TRACING_HEADERS", True, problems),
+        handle_sigterm=_flag(env, "POSTHOG_HANDLE_SIGTERM", True, problems),
         properties=_json_object(env, "POSTHOG_AI_PROPERTIES", problems),
         groups=_json_object(env, "POSTHOG_AI_GROUPS", problems),
         problems=tuple(problems),

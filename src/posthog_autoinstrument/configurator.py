@@ -14,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import config
+from . import config, lifecycle
 from .export import PostHogSpanProcessor
 from .export.exporter import PostHogSender, PrintingSender
 
@@ -52,5 +52,6 @@ class PostHogConfigurator(_OTelSDKConfigurator):
                 provider = TracerProvider()
                 trace.set_tracer_provider(provider)
             provider.add_span_processor(processor)
+            lifecycle.install(processor, handle_sigterm=settings.handle_sigterm)
         except Exception:
             logger.debug("posthog-instrument: could not install the PostHog exporter", exc_info=True)

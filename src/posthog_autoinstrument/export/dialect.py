@@ -117,6 +117,23 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
     )
 
 
+def describe(span: ReadableSpan) -> str:
+    """One line about an exported span, for --debug runs."""
+    attrs = span.attributes or {}
+    operation = attrs.get(semconv.OPERATION_NAME)
+    event = {"chat": "$ai_generation", "embeddings": "$ai_embedding"}.get(operation) or (
+        "$ai_span" if span.parent else "$ai_trace")
+    parts = [event, repr(span.name)]
+    for label, key in (("model", semconv.RESPONSE_MODEL), ("provider", semconv.PROVIDER_NAME),
+                       ("in", semconv.USAGE_INPUT_TOKENS), ("out", semconv.USAGE_OUTPUT_TOKENS),
+                       ("person", "posthog.distinct_id"), ("error", semconv.ERROR_TYPE)):
+        if attrs.get(key) is not None:
+            parts.append(f"{label}={attrs[key]}")
+    if span.start_time and span.end_time:
+        parts.append(f"{(span.end_time - span.start_time) / 1e6:.1f}ms")
+    return " ".join(parts)
+
+
 def _drop_content(attrs: dict, keys: frozenset, prefixes: tuple) -> None:
     for key in list(attrs):
         if key in keys or (key.startswith(prefixes) and not key.endswith((".name", ".version"))):

@@ -93,7 +93,7 @@ class PostHogSender:
             self._client = httpx.Client(timeout=self._timeout)
         return self._client
 
-    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool]) -> Delivery:
+    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool], report: bool = True) -> Delivery:
         """Deliver one body, retrying what may succeed later, until ``deadline`` (monotonic)."""
         import httpx
 
@@ -102,7 +102,7 @@ class PostHogSender:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return self._dropped(None, "gave up retrying (export deadline reached)")
+                return self._dropped(None, "gave up retrying (export deadline reached)", report)
             try:
                 response = self._http().post(
                     self.endpoint, content=payload, headers=self._headers,
@@ -111,26 +111,26 @@ class PostHogSender:
             except httpx.HTTPError as exc:
                 status, reason, retry_after = None, f"{type(exc).__name__}: {exc}", None
             except Exception as exc:  # a broken proxy setting, an SSL library error, ...
-                return self._dropped(None, f"{type(exc).__name__}: {exc}")
+                return self._dropped(None, f"{type(exc).__name__}: {exc}", report)
             else:
                 status = response.status_code
                 if 200 <= status < 300:
                     return Delivery(True, status)
                 reason = _reason(response)
                 if status not in RETRYABLE_STATUS:
-                    return self._dropped(status, reason)
+                    return self._dropped(status, reason, report)
                 retry_after = _retry_after(response.headers.get("retry-after"))
             attempt += 1
             delay = retry_after if retry_after is not None else min(0.5 * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
             delay *= random.uniform(0.9, 1.1) if retry_after is None else 1.0
             if stopping() or time.monotonic() + delay >= deadline:
-                return self._dropped(status, f"{reason} (retries exhausted)")
+                return self._dropped(status, f"{reason} (retries exhausted)", report)
             logger.debug("posthog-instrument: export attempt %d failed (%s); retrying in %.2fs", attempt, reason, delay)
             time.sleep(delay)
 
-    def _dropped(self, status: Optional[int], reason: str) -> Delivery:
+    def _dropped(self, status: Optional[int], reason: str, report: bool = True) -> Delivery:
         key = status if status is not None else reason.split(":", 1)[0]
-        if key not in self._reported:
+        if report and key not in self._reported:
             self._reported.add(key)
             print(f"posthog-instrument: PostHog did not accept LLM events ({_explain(status, reason)}); "
                   "they were dropped. Further failures of this kind are not reported.",
@@ -153,7 +153,7 @@ class PrintingSender:
     def __init__(self, stream=None):
         self._stream = stream
 
-    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool]) -> Delivery:
+    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool], report: bool = True) -> Delivery:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
         request = ExportTraceServiceRequest()

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from .. import identity as identities
 from ..config import Settings
-from .dialect import for_posthog, is_ai_span
+from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -39,6 +39,7 @@ class PostHogSpanProcessor(SpanProcessor):
         self._sender = sender
         self._settings = settings
         self._max_queue = settings.max_queue_size
+        self.flush_timeout = settings.flush_timeout
         self._init_state()
         self._shutdown = False
         self.exported = 0
@@ -134,6 +135,9 @@ class PostHogSpanProcessor(SpanProcessor):
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1
                 logger.debug("posthog-instrument: could not convert span %r", span.name, exc_info=True)
+        if settings.debug:
+            for span in converted:
+                logger.debug("posthog-instrument: exporting %s", describe(span))
         try:
             requests = split_into_requests(converted)
         except Exception:
@@ -156,6 +160,9 @@ class PostHogSpanProcessor(SpanProcessor):
         return getattr(self, "_exit_deadline", float("inf"))
 
     # -- flush and shutdown ------------------------------------------------------------
+    def has_pending(self) -> bool:
+        return bool(self._queue) or not self._idle.is_set()
+
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         if self._thread is None or not self._thread.is_alive():
             return not self._queue

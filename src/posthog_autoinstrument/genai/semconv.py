@@ -68,6 +68,13 @@ HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+# Anthropic, spelled as the anthropic SDK's own spans spell them (so both paths agree)
+ANTHROPIC_REQUEST_SERVICE_TIER = "anthropic.request.service_tier"
+ANTHROPIC_RESPONSE_SERVICE_TIER = "anthropic.response.service_tier"
+ANTHROPIC_THINKING_TYPE = "anthropic.thinking.type"
+ANTHROPIC_THINKING_BUDGET_TOKENS = "anthropic.thinking.budget_tokens"
+ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
 AWS_REQUEST_ID = "aws.request_id"
 AWS_BEDROCK_GUARDRAIL_ID = "aws.bedrock.guardrail.id"
 

@@ -1,0 +1,192 @@
+"""``posthog-instrument doctor``: what would happen, explained, without running an app.
+
+Prints the effective configuration (token masked) and where each value came from, the LLM
+libraries installed and whether each will be instrumented (and if not, why), the privacy
+state, and the result of sending one test span to the configured PostHog host. Exits
+non-zero when the configuration cannot work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from importlib import metadata
+from typing import Optional
+
+from . import __version__, config
+
+# Environment variables reported by doctor, with the default shown when unset.
+_VARIABLES = (
+    ("POSTHOG_API_KEY", None), ("POSTHOG_PROJECT_API_KEY", None), ("POSTHOG_HOST", config.DEFAULT_HOST),
+    ("POSTHOG_DISTINCT_ID", None), ("POSTHOG_PRIVACY_MODE", "false"), ("POSTHOG_AI_RECORD_INPUTS", "true"),
+    ("POSTHOG_AI_RECORD_OUTPUTS", "true"), ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None),
+    ("POSTHOG_AI_CAPTURE_MEDIA", "false"), ("POSTHOG_AI_STREAM_USAGE", "true"), ("POSTHOG_AI_USER_FROM_REQUEST", "true"),
+    ("POSTHOG_AI_TRACING_HEADERS", "true"), ("POSTHOG_AI_PROPERTIES", None), ("POSTHOG_AI_GROUPS", None),
+    ("POSTHOG_MAX_SPAN_BYTES", "500000"), ("POSTHOG_FLUSH_TIMEOUT", "3"), ("POSTHOG_EXPORT_TIMEOUT", "10"),
+    ("POSTHOG_EXPORT_INTERVAL", "1"), ("POSTHOG_MAX_QUEUE_SIZE", "2048"), ("POSTHOG_HANDLE_SIGTERM", "true"),
+    ("POSTHOG_DRY_RUN", "false"), ("POSTHOG_DEBUG", "false"), ("POSTHOG_AUTOINSTRUMENT_DISABLED", "false"),
+    ("OTEL_SDK_DISABLED", "false"), ("OTEL_TRACES_EXPORTER", None), ("OTEL_SERVICE_NAME", None),
+    ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", None),
+)
+
+
+def mask(token: str) -> str:
+    return token[:6] + "..." + token[-4:] if len(token) > 12 else token[:4] + "..."
+
+
+def _configuration(env: dict) -> list:
+    rows = []
+    for name, default in _VARIABLES:
+        raw = env.get(name)
+        if raw is None:
+            if default is not None:
+                rows.append({"variable": name, "value": default, "source": "default"})
+            continue
+        value = mask(raw.strip()) if name.endswith("API_KEY") and raw.strip() else raw
+        rows.append({"variable": name, "value": value, "source": "environment"})
+    return rows
+
+
+def _libraries(env: dict) -> list:
+    from packaging.requirements import Requirement
+
+    disabled = {n.strip() for n in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if n.strip()}
+    rows = []
+    for entry in metadata.entry_points(group="opentelemetry_instrumentor"):
+        if not entry.value.startswith("posthog_autoinstrument."):
+            continue
+        try:
+            requirements = entry.load().requirements
+        except Exception as exc:
+            rows.append({"adapter": entry.name, "library": "?", "status": f"broken adapter: {exc}"})
+            continue
+        for text in requirements or ():
+            requirement = Requirement(text)
+            try:
+                version: Optional[str] = metadata.version(requirement.name)
+            except metadata.PackageNotFoundError:
+                version = None
+            if entry.name in disabled or "*" in disabled:
+                status = "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+            elif version is None:
+                status = "not installed"
+            elif requirement.specifier.contains(version, prereleases=True):
+                status = "will be instrumented when the app imports it"
+            else:
+                status = f"version not supported (supported: {requirement.specifier}); not instrumented"
+            rows.append({"adapter": entry.name, "library": requirement.name, "version": version, "status": status})
+    return rows
+
+
+def _privacy(settings: config.Settings) -> str:
+    if settings.privacy_mode:
+        return "privacy mode: no prompts, outputs or error texts are sent; metadata only"
+    recorded = [name for name, on in (("inputs", settings.record_inputs), ("outputs", settings.record_outputs)) if on]
+    text = f"recording {' and '.join(recorded)}" if recorded else "recording no content"
+    media = "kept" if settings.capture_media else "replaced by placeholders"
+    return f"{text}; inline media {media}; spans capped at {settings.max_span_bytes} bytes"
+
+
+def _connectivity(settings: config.Settings) -> dict:
+    if settings.disabled:
+        return {"ok": False, "message": "instrumentation is disabled (kill switch); nothing is sent"}
+    if settings.dry_run:
+        return {"ok": True, "message": "dry run: events are printed to stderr, nothing is sent"}
+    if not settings.endpoint or not settings.api_key:
+        return {"ok": False, "message": "not checked: no valid project token and host (see problems)"}
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext, TraceFlags
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    import random
+
+    from .export.exporter import PostHogSender, encode
+
+    now = time.time_ns()
+    span = ReadableSpan(
+        name="posthog-instrument doctor",
+        context=SpanContext(random.getrandbits(128), random.getrandbits(64), False, TraceFlags(1)),
+        attributes={"gen_ai.operation.name": "posthog_instrument_doctor", "$process_person_profile": False},
+        start_time=now, end_time=now + 1_000_000,
+        instrumentation_scope=InstrumentationScope("posthog_autoinstrument", __version__),
+    )
+    sender = PostHogSender(settings.endpoint, settings.api_key, timeout=min(settings.export_timeout, 10.0))
+    started = time.monotonic()
+    delivery = sender.send(encode([span]), started + 10.0, lambda: False, report=False)
+    sender.close()
+    took = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    if delivery.ok:
+        return {"ok": True, "status": delivery.status,
+                "message": f"PostHog accepted a test span at {settings.endpoint} (HTTP {delivery.status}, {took})"}
+    if delivery.status == 401:
+        plain = "PostHog refused the project token (HTTP 401): check POSTHOG_API_KEY and that POSTHOG_HOST is your region"
+    elif delivery.status is None:
+        plain = f"could not reach {settings.endpoint}: {delivery.reason}"
+    else:
+        plain = f"PostHog answered HTTP {delivery.status}: {delivery.reason}"
+    return {"ok": False, "status": delivery.status, "message": plain}
+
+
+def report(env: Optional[dict] = None, check_connectivity: bool = True) -> dict:
+    env = dict(os.environ if env is None else env)
+    settings = config.load(env)
+    result = {
+        "version": __version__,
+        "python": sys.executable,
+        "configuration": _configuration(env),
+        "endpoint": settings.endpoint,
+        "problems": list(settings.problems),
+        "privacy": _privacy(settings),
+        "person": (f"POSTHOG_DISTINCT_ID={settings.distinct_id}" if settings.distinct_id else
+                   "from context()/posthog SDK/request headers/baggage/the LLM request; otherwise anonymous"),
+        "libraries": _libraries(env),
+    }
+    result["connectivity"] = _connectivity(settings) if check_connectivity else {"ok": True, "message": "not checked"}
+    result["ok"] = bool(settings.exports_to_posthog and result["connectivity"]["ok"])
+    return result
+
+
+def print_report(result: dict, stream=None) -> None:
+    out = stream or sys.stdout
+    write = lambda line="": print(line, file=out)  # noqa: E731
+    write(f"posthog-instrument {result['version']} doctor  ({result['python']})")
+    write()
+    write("Configuration")
+    width = max(len(r["variable"]) for r in result["configuration"]) if result["configuration"] else 10
+    for row in result["configuration"]:
+        write(f"  {row['variable']:<{width}}  {row['value']}  ({row['source']})")
+    write(f"  {'export endpoint':<{width}}  {result['endpoint'] or 'none'}")
+    write()
+    write(f"Privacy: {result['privacy']}")
+    write(f"Person:  {result['person']}")
+    write()
+    write("Libraries")
+    for row in result["libraries"]:
+        version = row.get("version") or ""
+        write(f"  {row['library']:<16} {version:<12} {row['status']}  [{row['adapter']}]")
+    write()
+    if result["problems"]:
+        write("Problems")
+        for problem in result["problems"]:
+            write(f"  - {problem}")
+        write()
+    marker = "OK" if result["connectivity"]["ok"] else "FAILED"
+    write(f"Connectivity: {marker}: {result['connectivity']['message']}")
+    write()
+    write("Everything looks right." if result["ok"] else "This configuration cannot deliver LLM events to PostHog; see above.")
+
+
+def main(args: list) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="posthog-instrument doctor", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-network", action="store_true", help="skip the connectivity check")
+    options = parser.parse_args(args)
+    result = report(check_connectivity=not options.no_network)
+    if options.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+    return 0 if result["ok"] else 1

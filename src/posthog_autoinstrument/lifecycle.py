@@ -1,0 +1,120 @@
+"""Delivering pending spans however the process ends, without changing how it ends.
+
+- Normal exit: the SDK's ``atexit`` shutdown flushes (bounded by POSTHOG_FLUSH_TIMEOUT).
+- ``os._exit`` (how ``multiprocessing`` fork children and some pools end): flush first.
+- SIGTERM with the default disposition (``docker stop``, Kubernetes): flush, then die of the
+  same signal, so the exit status is what it would have been. An application that installs
+  its own handler replaces ours and keeps full control.
+- An application that installs its own ``TracerProvider``: it receives every span, and PostHog
+  still receives the AI spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Optional
+
+from opentelemetry.sdk.trace import SpanProcessor
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+_processor = None  # the PostHog span processor of this process
+_original_exit = os._exit
+
+
+def install(processor, handle_sigterm: bool = True) -> None:
+    global _processor
+    _processor = processor
+    if os._exit is _original_exit:
+        os._exit = _exit_after_flush
+    if handle_sigterm:
+        _install_sigterm_handler()
+    _share_with_application_providers(processor)
+
+
+def _flush_bounded() -> None:
+    processor = _processor
+    if processor is None:
+        return
+    try:
+        if processor.has_pending():
+            processor.force_flush(int(processor.flush_timeout * 1000))
+    except Exception:
+        logger.debug("posthog-instrument: flush before exit failed", exc_info=True)
+
+
+def _exit_after_flush(status):
+    _flush_bounded()
+    _original_exit(status)
+
+
+def _install_sigterm_handler() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # the application (or its server) handles SIGTERM itself
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
+def _on_sigterm(signum, frame) -> None:
+    _flush_bounded()
+    # Die of SIGTERM as the process would have without us: same status for the parent.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _share_with_application_providers(processor) -> None:
+    """If the app sets its own TracerProvider after ours, both keep receiving what they should."""
+    import wrapt
+    from opentelemetry import trace
+
+    def set_tracer_provider(wrapped, instance, args, kwargs):
+        provider = args[0] if args else kwargs.get("tracer_provider")
+        ours = trace.get_tracer_provider()
+        try:
+            if provider is not None and provider is not ours and hasattr(provider, "add_span_processor"):
+                provider.add_span_processor(processor)  # spans made through the app's provider
+                if hasattr(ours, "add_span_processor"):
+                    ours.add_span_processor(_ForwardTo(provider, skip=processor))  # spans made through ours
+        except Exception:
+            logger.debug("posthog-instrument: could not join the application's TracerProvider", exc_info=True)
+        return wrapped(*args, **kwargs)
+
+    if not isinstance(trace.set_tracer_provider, wrapt.FunctionWrapper):
+        trace.set_tracer_provider = wrapt.FunctionWrapper(trace.set_tracer_provider, set_tracer_provider)
+
+
+class _ForwardTo(SpanProcessor):
+    """A span processor handing spans to another provider's processors (except ours)."""
+
+    def __init__(self, provider, skip):
+        self._provider = provider
+        self._skip = skip
+
+    def _targets(self):
+        active = getattr(self._provider, "_active_span_processor", None)
+        return [p for p in getattr(active, "_span_processors", ()) if p is not self._skip]
+
+    def on_start(self, span, parent_context=None) -> None:
+        for target in self._targets():
+            target.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span) -> None:
+        for target in self._targets():
+            target.on_end(span)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(target.force_flush(timeout_millis) for target in self._targets())
+
+
+def current_processor() -> Optional[object]:
+    return _processor

@@ -1,0 +1,260 @@
+"""End to end: an unmodified boto3 Bedrock app under ``posthog-instrument``, against a loopback
+bedrock-runtime that speaks JSON and the binary AWS event-stream, and the PostHog stand-in.
+
+Each app run executes several scenarios; spans are told apart by model id and stream flag."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.servers.bedrock_server import FakeBedrock
+
+CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
+REPLY = "Hello from fake Bedrock"
+
+
+@pytest.fixture
+def fake_bedrock():
+    with FakeBedrock() as server:
+        yield server
+
+
+@pytest.fixture
+def run_bedrock(fake_bedrock, posthog):
+    def runner(*scenarios: str, instrumented: bool = True, **overrides: str):
+        env = {k: v for k, v in clean_env().items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=fake_bedrock.endpoint_url,
+            AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+            AWS_SECRET_ACCESS_KEY="fake-secret",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_MAX_ATTEMPTS="1",
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            POSTHOG_API_KEY="phc_test_project_token",
+            POSTHOG_HOST=posthog.host,
+            POSTHOG_EXPORT_INTERVAL="0.05",
+        )
+        env.update(overrides)
+        script = [str(APPS / "bedrock_app.py"), *scenarios]
+        command = [LAUNCHER, "python", *script] if instrumented else [sys.executable, *script]
+        return run(command, env)
+
+    return runner
+
+
+def run_both(run_bedrock, *scenarios: str):
+    """Run instrumented, then plainly; the app's output must be identical."""
+    result = run_bedrock(*scenarios)
+    plain = run_bedrock(*scenarios, instrumented=False)
+    assert result.returncode == plain.returncode == 0, result.stderr
+    assert result.stdout == plain.stdout
+    return result
+
+
+def content(span: dict, key: str):
+    return json.loads(span["attributes"][key])
+
+
+def by_model(spans: list, model: str, stream: bool = False) -> dict:
+    matches = [s for s in spans if s["attributes"].get("gen_ai.request.model") == model
+               and bool(s["attributes"].get("gen_ai.request.stream")) == stream]
+    assert len(matches) == 1, [(s["name"], s["attributes"].get("gen_ai.request.stream")) for s in spans]
+    return matches[0]
+
+
+def text_output(span: dict, finish_reason: str = "stop") -> None:
+    assert content(span, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": REPLY}], "finish_reason": finish_reason}]
+
+
+def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
+    result = run_both(run_bedrock, "converse", "converse_tools", "converse_tool_result", "converse_stream",
+                      "converse_stream_tools", "other_aws_calls")
+    assert "converse_stream EventStream" in result.stdout  # the app's stream still looks like botocore's
+    spans = posthog.spans
+    assert len(spans) == 5
+    assert posthog.rejections == []
+
+    converse = next(s for s in spans if s["attributes"].get("gen_ai.request.max_tokens") == 50)
+    attrs = converse["attributes"]
+    assert converse["name"] == f"chat {CLAUDE}"
+    assert converse["scope_name"] == "posthog_autoinstrument"
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert attrs["gen_ai.request.model"] == CLAUDE
+    assert attrs["gen_ai.request.temperature"] == 0.3
+    assert attrs["gen_ai.request.top_p"] == 0.9
+    assert attrs["gen_ai.request.top_k"] == 40
+    assert attrs["gen_ai.request.stop_sequences"] == ["END"]
+    assert attrs["server.address"] == "127.0.0.1"
+    assert attrs["server.port"] == fake_bedrock.port
+    # Bedrock's inputTokens exclude cache reads and writes; the conventions include them.
+    assert attrs["gen_ai.usage.input_tokens"] == 11 + 3 + 2
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert attrs["gen_ai.usage.cache_creation.input_tokens"] == 2
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert len(attrs["aws.request_id"]) == 36
+    assert attrs["$ai_cache_reporting_exclusive"] is False
+    assert attrs["$ai_stream"] is False
+    assert attrs["$ai_max_tokens"] == 50
+    assert content(converse, "gen_ai.system_instructions") == [{"type": "text", "content": "You are terse."}]
+    (message,) = content(converse, "gen_ai.input.messages")
+    assert message["parts"][0] == {"type": "text", "content": "Say hello"}
+    image = message["parts"][1]
+    assert image["type"] == "blob" and image["mime_type"] == "image/png" and "omitted" in image["content"]
+    text_output(converse)
+
+    tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]
+                 and not s["attributes"].get("gen_ai.request.stream"))
+    assert content(tools, "gen_ai.tool.definitions") == [{
+        "type": "function", "name": "get_weather", "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+    assert content(tools, "gen_ai.output.messages") == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
+        {"type": "text", "content": "Let me check."},
+        {"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}]
+    assert tools["attributes"]["$ai_stop_reason"] == "tool_call"
+
+    tool_result = next(s for s in spans if len(content(s, "gen_ai.input.messages")) == 3)
+    history = content(tool_result, "gen_ai.input.messages")
+    assert history[1]["parts"] == [{"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert history[2]["parts"] == [{"type": "tool_call_response", "id": "tooluse_1", "response": {"temp_c": 21}}]
+
+    stream = by_model(spans, "us." + CLAUDE, stream=True)
+    attrs = stream["attributes"]
+    assert attrs["gen_ai.request.stream"] is True and attrs["$ai_stream"] is True
+    assert attrs["gen_ai.request.max_tokens"] == 64
+    assert attrs["gen_ai.usage.input_tokens"] == 16
+    assert attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert attrs["gen_ai.response.time_to_first_chunk"] > 0
+    text_output(stream)
+
+    streamed_tool = by_model(spans, "amazon.nova-pro-v1:0", stream=True)
+    (output,) = content(streamed_tool, "gen_ai.output.messages")
+    assert output["finish_reason"] == "tool_call"
+    assert output["parts"] == [{"type": "text", "content": REPLY},
+                               {"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+
+
+FAMILIES = {
+    # model id: (operation, max tokens, response model, usage(input, output, cache read, cache write))
+    CLAUDE: ("chat", 40, "claude-3-5-haiku-20241022", (16, 7, 3, 2)),
+    "us.amazon.nova-lite-v1:0": ("chat", 41, None, (11, 7, 0, 0)),
+    "amazon.titan-text-express-v1": ("text_completion", 42, None, (11, 7, None, None)),
+    "meta.llama3-8b-instruct-v1:0": ("text_completion", 43, None, (11, 7, None, None)),
+    "mistral.mistral-7b-instruct-v0:2": ("text_completion", 44, None, (11, 7, None, None)),
+    "mistral.mistral-large-2407-v1:0": ("chat", 45, "mistral-large-2407", (11, 7, None, None)),
+    "cohere.command-text-v14": ("text_completion", 46, None, (11, 7, None, None)),
+    "cohere.command-r-v1:0": ("chat", 47, None, (11, 7, None, None)),
+}
+
+
+def assert_usage(attrs: dict, expected: tuple) -> None:
+    keys = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_creation.input_tokens")
+    assert tuple(attrs.get(k) for k in keys) == expected
+
+
+def test_invoke_model_every_family(run_bedrock, posthog):
+    run_both(run_bedrock, "invoke_families", "invoke_anthropic_tools")
+    spans = posthog.spans
+    assert len(spans) == len(FAMILIES) + 1
+    for model, (operation, max_tokens, response_model, usage) in FAMILIES.items():
+        span = next(s for s in spans if s["attributes"].get("gen_ai.request.model") == model
+                    and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens)
+        attrs = span["attributes"]
+        assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+        assert span["name"] == f"{operation} {model}"
+        # The PostHog dialect maps text_completion to a generation.
+        assert attrs["gen_ai.operation.name"] == "chat"
+        assert attrs.get("gen_ai.response.model") == response_model
+        assert_usage(attrs, usage)
+        assert attrs["gen_ai.response.finish_reasons"] == ["stop"], model
+        text_output(span)
+        inputs = content(span, "gen_ai.input.messages")
+        assert inputs[-1]["parts"][-1]["content"].endswith("Say hello" if "mistral-7b" not in model else "[/INST]"), model
+    assert content(by_model_tokens(spans, CLAUDE, 40), "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
+    assert by_model_tokens(spans, CLAUDE, 40)["attributes"]["gen_ai.response.id"] == "msg_bdrk_01"
+    nova = by_model_tokens(spans, "us.amazon.nova-lite-v1:0", 41)["attributes"]
+    assert (nova["gen_ai.request.temperature"], nova["gen_ai.request.top_p"]) == (0.4, 0.8)
+    assert by_model_tokens(spans, "amazon.titan-text-express-v1", 42)["attributes"]["gen_ai.request.stop_sequences"] == ["User:"]
+    assert by_model_tokens(spans, "mistral.mistral-7b-instruct-v0:2", 44)["attributes"]["gen_ai.request.top_k"] == 50
+    cohere = by_model_tokens(spans, "cohere.command-text-v14", 46)["attributes"]
+    assert (cohere["gen_ai.request.top_p"], cohere["gen_ai.request.top_k"]) == (0.7, 10)
+    command_r = by_model_tokens(spans, "cohere.command-r-v1:0", 47)
+    assert [m["role"] for m in content(command_r, "gen_ai.input.messages")] == ["user", "assistant", "user"]
+    assert content(command_r, "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
+    large = by_model_tokens(spans, "mistral.mistral-large-2407-v1:0", 45)
+    assert [m["role"] for m in content(large, "gen_ai.input.messages")] == ["system", "user"]
+
+    tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"])
+    assert content(tools, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+    assert content(tools, "gen_ai.output.messages")[0]["parts"] == [
+        {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+
+
+def by_model_tokens(spans: list, model: str, max_tokens: int) -> dict:
+    return next(s for s in spans if s["attributes"].get("gen_ai.request.model") == model
+                and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens)
+
+
+def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
+    run_both(run_bedrock, "invoke_streams")
+    spans = posthog.spans
+    assert len(spans) == len(FAMILIES)
+    for model, (operation, max_tokens, response_model, usage) in FAMILIES.items():
+        span = by_model(spans, model, stream=True)
+        attrs = span["attributes"]
+        assert attrs["gen_ai.request.max_tokens"] == max_tokens
+        assert attrs["gen_ai.response.finish_reasons"] == ["stop"], model
+        text_output(span)
+        # The last chunk's amazon-bedrock-invocationMetrics is Bedrock's own final count.
+        expected = (usage[0], usage[1], usage[2] if usage[2] is not None else 0, usage[3] if usage[3] is not None else 0)
+        assert_usage(attrs, expected)
+        assert attrs.get("gen_ai.response.model") == response_model
+        assert attrs["$ai_stream"] is True
+
+
+def test_stream_exits_errors_and_embeddings(run_bedrock, posthog):
+    result = run_both(run_bedrock, "stream_break", "stream_close", "stream_error", "error", "embeddings")
+    assert "stream_error ['messageStart', 'contentBlockDelta', 'contentBlockDelta'] EventStreamError modelStreamErrorException" in result.stdout
+    assert "error ValidationException ValidationException 400" in result.stdout
+    spans = posthog.spans
+    assert len(spans) == 6
+
+    broke = by_model(spans, "us." + CLAUDE, stream=True)
+    assert broke["status_code"] != "ERROR"
+    assert "gen_ai.usage.output_tokens" not in broke["attributes"]  # never reached the metadata event
+    assert content(broke, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
+
+    closed = by_model(spans, "meta.llama3-1-8b-instruct-v1:0", stream=True)
+    assert closed["status_code"] != "ERROR"
+    assert "gen_ai.usage.input_tokens" not in closed["attributes"]
+
+    failed = by_model(spans, "stream-error", stream=True)
+    assert failed["status_code"] == "ERROR"
+    assert failed["attributes"]["error.type"] == "botocore.EventStreamError"
+    assert [e["name"] for e in failed["events"]] == ["exception"]
+    assert content(failed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
+
+    error = by_model(spans, "error-400")
+    assert error["status_code"] == "ERROR"
+    assert error["attributes"]["error.type"] == "botocore.ValidationException"
+
+    titan = by_model(spans, "amazon.titan-embed-text-v2:0")
+    assert titan["name"] == "embeddings amazon.titan-embed-text-v2:0"
+    assert titan["attributes"]["gen_ai.operation.name"] == "embeddings"
+    assert titan["attributes"]["gen_ai.usage.input_tokens"] == 5
+    assert titan["attributes"]["gen_ai.embeddings.dimension.count"] == 8
+    cohere = by_model(spans, "cohere.embed-english-v3")
+    assert cohere["attributes"]["gen_ai.operation.name"] == "embeddings"
+    assert cohere["attributes"]["gen_ai.usage.input_tokens"] == 6  # from x-amzn-bedrock-input-token-count
+    assert [m["parts"][0]["content"] for m in content(cohere, "gen_ai.input.messages")] == ["first text", "second text"]
