@@ -178,3 +178,77 @@ def test_a_framework_call_without_an_instrumented_provider_stays_the_generation(
     call = recorder.start(InferenceRequest("ollama", "llama3", layer=Layer.FRAMEWORK))
     call.end()
     assert "posthog_autoinstrument.delegated" not in exporter.get_finished_spans()[0].attributes
+
+
+def test_steps_record_state_and_follow_the_conventions(recorder, exporter):
+    from posthog_autoinstrument.genai import StepRequest
+
+    agent = recorder.start_step(StepRequest("invoke_agent", name="Planner", framework="langchain"))
+    token = agent.attach()
+    tool = recorder.start_step(StepRequest("execute_tool", name="get_weather", tool_call_id="c1", tool_type="function"))
+    tool.set_input_state({"city": "Paris"})
+    tool.set_output_state("sunny")
+    tool.end()
+    agent.detach(token)
+    agent.set_input_state({"question": "weather?"})
+    agent.end()
+
+    tool_span, agent_span = exporter.get_finished_spans()
+    assert tool_span.name == "execute_tool get_weather" and agent_span.name == "invoke_agent Planner"
+    assert tool_span.parent.span_id == agent_span.context.span_id
+    assert tool_span.attributes["gen_ai.tool.call.arguments"] == '{"city":"Paris"}'
+    assert tool_span.attributes["gen_ai.tool.call.result"] == "sunny"
+    assert agent_span.attributes["gen_ai.agent.name"] == "Planner"
+
+    from posthog_autoinstrument import config
+    from posthog_autoinstrument.export.dialect import for_posthog
+
+    settings = config.load({"POSTHOG_API_KEY": "phc_x"})
+    agent_copy = for_posthog(agent_span, settings).attributes
+    assert agent_copy["$ai_input_state"] == '{"question":"weather?"}'
+    assert agent_copy["$ai_framework"] == "langchain"
+    assert "posthog_autoinstrument.input_state" not in agent_copy
+    tool_copy = for_posthog(tool_span, settings).attributes
+    assert tool_copy["$ai_input_state"] == '{"city":"Paris"}' and tool_copy["$ai_output_state"] == "sunny"
+    private = for_posthog(tool_span, config.load({"POSTHOG_API_KEY": "phc_x", "POSTHOG_PRIVACY_MODE": "1"})).attributes
+    assert "Paris" not in repr(dict(private)) and private["gen_ai.tool.name"] == "get_weather"
+
+
+def test_a_span_whose_parent_is_not_exported_becomes_a_root():
+    from posthog_autoinstrument import config
+    from posthog_autoinstrument.export import PostHogSpanProcessor
+
+    provider = TracerProvider()
+    sent = []
+
+    class Keep:
+        def send(self, body, deadline, stopping, report=True):
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+            from posthog_autoinstrument.export.exporter import Delivery
+
+            request = ExportTraceServiceRequest()
+            request.ParseFromString(body)
+            sent.extend(s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans)
+            return Delivery(True, 200)
+
+        def close(self):
+            pass
+
+    processor = PostHogSpanProcessor(Keep(), config.load({"POSTHOG_API_KEY": "phc_x"}))
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    recorder = Recorder(tracer)
+    with tracer.start_as_current_span("GET /tickets"):  # the app's own web request span
+        from posthog_autoinstrument.genai import StepRequest
+
+        workflow = recorder.start_step(StepRequest("invoke_workflow", name="summarize"))
+        token = workflow.attach()
+        recorder.start(InferenceRequest("openai", "gpt-4o")).end()
+        workflow.detach(token)
+        workflow.end()
+    processor.force_flush(2000)
+    by_name = {s.name: s for s in sent}
+    assert set(by_name) == {"invoke_workflow summarize", "chat gpt-4o"}
+    assert by_name["invoke_workflow summarize"].parent_span_id == b""  # its parent was not an AI span
+    assert by_name["chat gpt-4o"].parent_span_id == by_name["invoke_workflow summarize"].span_id
+    processor.shutdown()

@@ -18,17 +18,19 @@ from opentelemetry.trace import Status, StatusCode
 from ..config import Settings
 from ..identity import Identity, properties_json
 from ..genai import semconv
+from . import foreign
 
 logger = logging.getLogger("posthog_autoinstrument")
 
 # Attributes that carry prompt or completion text. Privacy mode removes all of them.
 INPUT_CONTENT_KEYS = frozenset({
-    semconv.INPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS, semconv.TOOL_CALL_ARGUMENTS,
+    semconv.INPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS, semconv.TOOL_CALL_ARGUMENTS, semconv.INPUT_STATE,
+    "$ai_input", "$ai_input_state",
     "gen_ai.prompt", "ai.prompt", "ai.prompt.messages", "input.value", "traceloop.entity.input",
     "pydantic_ai.all_messages", "gen_ai.retrieval.query.text",
 })
 OUTPUT_CONTENT_KEYS = frozenset({
-    semconv.OUTPUT_MESSAGES, semconv.TOOL_CALL_RESULT, "gen_ai.completion", "ai.response.text",
+    semconv.OUTPUT_MESSAGES, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_STATE, "$ai_output_choices", "$ai_output_state", "gen_ai.completion", "ai.response.text",
     "ai.response.object", "ai.response.toolCalls", "output.value", "traceloop.entity.output",
     "gen_ai.retrieval.documents",
 })
@@ -65,8 +67,13 @@ def is_ai_span(span: ReadableSpan) -> bool:
     return False
 
 
-def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Identity] = None) -> ReadableSpan:
-    """Build the copy of ``span`` that PostHog receives."""
+def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Identity] = None,
+                orphan: bool = False) -> ReadableSpan:
+    """Build the copy of ``span`` that PostHog receives.
+
+    ``orphan``: the span's parent is not an AI span, so PostHog will never receive it; the copy
+    becomes a root so that PostHog can show the trace (the trace id is kept).
+    """
     attrs = dict(span.attributes or {})
     events = span.events
     status = span.status
@@ -97,6 +104,7 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
             if isinstance(value, str) and '"blob"' in value:
                 attrs[key] = _replace_media(value)
 
+    foreign.complete(attrs, span.instrumentation_scope.name if span.instrumentation_scope else None)
     _cap_size(attrs, settings.max_span_bytes)
     _add_posthog_dialect(attrs, settings)
     _add_person_and_properties(attrs, settings, identity)
@@ -104,7 +112,7 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
     return ReadableSpan(
         name=span.name,
         context=span.context,
-        parent=span.parent,
+        parent=None if orphan else span.parent,
         resource=span.resource,
         attributes=attrs,
         events=events,
@@ -300,6 +308,22 @@ def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
     conversation = attrs.get(semconv.CONVERSATION_ID)
     if isinstance(conversation, str) and conversation:
         attrs.setdefault("$ai_session_id", conversation)
+    framework = attrs.pop(semconv.FRAMEWORK, None)
+    if framework:
+        attrs.setdefault("$ai_framework", framework)
+    if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
+        # PostHog shows a step's input and output as state.
+        _move_state(attrs, "$ai_input_state", (semconv.INPUT_STATE, semconv.TOOL_CALL_ARGUMENTS, semconv.INPUT_MESSAGES))
+        _move_state(attrs, "$ai_output_state", (semconv.OUTPUT_STATE, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_MESSAGES))
+
+
+def _move_state(attrs: dict, target: str, sources: tuple) -> None:
+    if target in attrs:
+        return
+    for key in sources:
+        if key in attrs:
+            attrs[target] = attrs.pop(key) if key.startswith("posthog_autoinstrument.") else attrs[key]
+            return
 
 
 def _add_person_and_properties(attrs: dict, settings: Settings, identity: Optional[Identity]) -> None:

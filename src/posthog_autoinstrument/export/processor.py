@@ -51,6 +51,8 @@ class PostHogSpanProcessor(SpanProcessor):
         self._queue: collections.deque = collections.deque()
         # Identity snapshots of spans in flight, taken on the app's thread when they start.
         self._identities: dict = {}
+        # Recent AI span ids: a span whose parent is not among them is exported as a root.
+        self._ai_span_ids: collections.OrderedDict = collections.OrderedDict()
         self._wake = threading.Condition(threading.Lock())
         self._idle = threading.Event()
         self._idle.set()
@@ -61,6 +63,8 @@ class PostHogSpanProcessor(SpanProcessor):
 
     # -- application thread ------------------------------------------------------------
     def on_start(self, span, parent_context=None) -> None:
+        if is_ai_span(span):
+            self._remember_ai_span(span.context.span_id)
         try:
             identity = identities.capture()
         except Exception:
@@ -84,13 +88,22 @@ class PostHogSpanProcessor(SpanProcessor):
                       f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).",
                       file=sys.stderr, flush=True)
             return
-        queue.append((span, identity))
+        self._remember_ai_span(span.context.span_id)
+        parent = span.parent
+        orphan = parent is not None and parent.span_id not in self._ai_span_ids
+        queue.append((span, identity, orphan))
         self._idle.clear()
         if self._thread is None:
             self._start_thread()
         if len(queue) >= MAX_SPANS_PER_REQUEST:
             with self._wake:
                 self._wake.notify()
+
+    def _remember_ai_span(self, span_id: int) -> None:
+        ids = self._ai_span_ids
+        ids[span_id] = None
+        if len(ids) > _MAX_SPANS_IN_FLIGHT:
+            ids.popitem(last=False)
 
     def _start_thread(self) -> None:
         with self._wake:
@@ -128,9 +141,9 @@ class PostHogSpanProcessor(SpanProcessor):
     def _export_batch(self, batch: list, deadline: float) -> None:
         settings = self._settings
         converted = []
-        for span, identity in batch:
+        for span, identity, orphan in batch:
             try:
-                converted.append(for_posthog(span, settings, identity))
+                converted.append(for_posthog(span, settings, identity, orphan))
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1

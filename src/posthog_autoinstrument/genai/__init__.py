@@ -1,7 +1,7 @@
 """The GenAI core: the one place that knows the span contract (see DESIGN.md)."""
 
 from . import messages, semconv
-from .spans import InferenceCall, InferenceRequest, Layer, Recorder, Usage
+from .spans import InferenceCall, InferenceRequest, Layer, Recorder, StepCall, StepRequest, Usage
 from .streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 
 __all__ = [
@@ -10,6 +10,8 @@ __all__ = [
     "InferenceRequest",
     "Layer",
     "Recorder",
+    "StepCall",
+    "StepRequest",
     "StreamAccumulator",
     "SyncStreamProxy",
     "Usage",

@@ -57,6 +57,17 @@ TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
 TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 AGENT_NAME = "gen_ai.agent.name"
 WORKFLOW_NAME = "gen_ai.workflow.name"
+TOOL_TYPE = "gen_ai.tool.type"
+TOOL_DESCRIPTION = "gen_ai.tool.description"
+AGENT_ID = "gen_ai.agent.id"
+DATA_SOURCE_ID = "gen_ai.data_source.id"
+
+# Input and output of agent-run steps that the conventions give no attribute (chains, agents,
+# retrievers), as JSON. The PostHog dialect exports them as $ai_input_state / $ai_output_state.
+INPUT_STATE = "posthog_autoinstrument.input_state"
+OUTPUT_STATE = "posthog_autoinstrument.output_state"
+# The framework that produced a span (langchain, openai_agents, ...): PostHog's $ai_framework.
+FRAMEWORK = "posthog_autoinstrument.framework"
 
 # General conventions
 SERVER_ADDRESS = "server.address"
@@ -100,6 +111,7 @@ class Operation:
     EXECUTE_TOOL = "execute_tool"
     INVOKE_AGENT = "invoke_agent"
     INVOKE_WORKFLOW = "invoke_workflow"
+    RETRIEVAL = "retrieval"
 
 
 class Provider:
@@ -120,6 +132,8 @@ class Provider:
     OPENROUTER = "openrouter"
     OLLAMA = "ollama"
     TOGETHER = "together"
+    AZURE_AI_INFERENCE = "azure.ai.inference"
+    IBM_WATSONX_AI = "ibm.watsonx.ai"
 
 
 # Attribute key prefixes that make PostHog's capture accept a span as an AI span.

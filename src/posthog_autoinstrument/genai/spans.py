@@ -311,15 +311,16 @@ class Recorder:
         self.tracer = tracer
         self.capture_content = capture_content
 
-    def start(self, request: InferenceRequest) -> Optional[InferenceCall]:
+    def start(self, request: InferenceRequest, parent: Optional[otel_context.Context] = None) -> Optional[InferenceCall]:
         """Start the span for one call, or return None when it must not (or cannot) be recorded.
 
         A provider-level call made inside another provider-level call is the same model request
         (an SDK built on another SDK): only the outer one is recorded. A call made inside a
         framework-level call is the generation, and the framework's span becomes a step.
+        ``parent`` is the context to nest under when it is not the current one (callbacks).
         """
         try:
-            outer = otel_context.get_value(_ACTIVE_CALL)
+            outer = otel_context.get_value(_ACTIVE_CALL, parent)
             if outer is not None and not outer.ended:
                 if request.layer == Layer.PROVIDER and outer.layer == Layer.PROVIDER:
                     return None
@@ -327,9 +328,80 @@ class Recorder:
             attrs = request_attributes(request)
             caller_location(attrs)
             name = f"{request.operation} {request.model}" if request.model else request.operation
-            span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+            span = self.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attrs)
             capture = self.capture_content and not privacy_requested()
             return InferenceCall(span, capture, request.layer)
         except Exception:
             logger.debug("posthog-autoinstrument: failed to start span", exc_info=True)
             return None
+
+    def start_step(self, step: "StepRequest", parent: Optional[otel_context.Context] = None) -> Optional["StepCall"]:
+        """Start a span for a step of an agent run: an agent, a tool, a chain, a retriever."""
+        try:
+            attrs = {semconv.OPERATION_NAME: step.operation}
+            for key, value in ((semconv.PROVIDER_NAME, step.provider), (semconv.FRAMEWORK, step.framework),
+                               (_STEP_NAME_KEYS.get(step.operation), step.name),
+                               (semconv.TOOL_CALL_ID, step.tool_call_id), (semconv.TOOL_TYPE, step.tool_type),
+                               (semconv.REQUEST_MODEL, step.model)):
+                if key and value is not None:
+                    attrs[key] = value
+            for key, value in step.attributes.items():
+                if value is not None:
+                    attrs[key] = value
+            name = f"{step.operation} {step.name}" if step.name else step.operation
+            span = self.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL, attributes=attrs)
+            capture = self.capture_content and not privacy_requested()
+            return StepCall(span, capture, step.operation)
+        except Exception:
+            logger.debug("posthog-autoinstrument: failed to start step", exc_info=True)
+            return None
+
+
+_STEP_NAME_KEYS = {
+    semconv.Operation.INVOKE_AGENT: semconv.AGENT_NAME,
+    semconv.Operation.EXECUTE_TOOL: semconv.TOOL_NAME,
+    semconv.Operation.INVOKE_WORKFLOW: semconv.WORKFLOW_NAME,
+    semconv.Operation.RETRIEVAL: semconv.DATA_SOURCE_ID,
+}
+
+
+@dataclass(slots=True)
+class StepRequest:
+    """A step of an agent run. ``operation`` is a conventions value where one fits
+    (invoke_agent, execute_tool, invoke_workflow, retrieval), else the framework's own word."""
+
+    operation: str
+    name: Optional[str] = None
+    framework: Optional[str] = None
+    provider: Optional[str] = None
+    model: Optional[str] = None
+    tool_call_id: Optional[str] = None
+    tool_type: Optional[str] = None
+    attributes: dict = field(default_factory=dict)
+
+
+class StepCall(InferenceCall):
+    """A step in flight. Its input and output are recorded as JSON state (content: subject to privacy)."""
+
+    __slots__ = ("operation",)
+
+    def __init__(self, span: trace.Span, capture_content: bool, operation: str):
+        super().__init__(span, capture_content, Layer.FRAMEWORK)
+        self.operation = operation
+
+    def attach(self) -> object:
+        # Steps are not model calls: they nest spans, but take no part in generation dedup.
+        try:
+            return otel_context.attach(trace.set_span_in_context(self.span))
+        except Exception:
+            return None
+
+    def set_input_state(self, value: Any) -> None:
+        key = semconv.TOOL_CALL_ARGUMENTS if self.operation == semconv.Operation.EXECUTE_TOOL else semconv.INPUT_STATE
+        if self.capture_content and value is not None:
+            self._attrs[key] = value if isinstance(value, str) else to_json(value)
+
+    def set_output_state(self, value: Any) -> None:
+        key = semconv.TOOL_CALL_RESULT if self.operation == semconv.Operation.EXECUTE_TOOL else semconv.OUTPUT_STATE
+        if self.capture_content and value is not None:
+            self._attrs[key] = value if isinstance(value, str) else to_json(value)

@@ -127,6 +127,8 @@ def _part(part: Any) -> Optional[dict]:
         return m.text(part)
     text = get(part, "text")
     if isinstance(text, str):
+        if not text:  # e.g. the empty text that carries only a thought signature
+            return None
         return m.reasoning(text) if get(part, "thought") else m.text(text)
     call = get(part, "function_call")
     if call is not None:
@@ -235,23 +237,26 @@ def _system_instructions(value: Any) -> list:
     return _parts([value])
 
 
-def _callable_tool(function: Any) -> dict:
-    """A Python function given as a tool, described the way the SDK sends it."""
+def _callable_tool(function: Any, api_client: Any) -> dict:
+    """A Python function given as a tool, described exactly as the SDK describes it to the API."""
     try:
         from google.genai import types  # already imported by the app that passed the function
 
-        declaration = types.FunctionDeclaration.from_callable_with_api_option(callable=function)
+        try:
+            declaration = types.FunctionDeclaration.from_callable(client=api_client, callable=function, use_json_schema=True)
+        except TypeError:  # google-genai before use_json_schema
+            declaration = types.FunctionDeclaration.from_callable(client=api_client, callable=function)
         return m.function_tool(declaration.name, declaration.description,
                                _plain(declaration.parameters_json_schema or declaration.parameters))
     except Exception:
         return m.function_tool(getattr(function, "__name__", None), getattr(function, "__doc__", None))
 
 
-def _tool_definitions(tools: Any) -> list:
+def _tool_definitions(tools: Any, api_client: Any) -> list:
     definitions: list = []
     for tool in tools or ():
         if callable(tool) and not isinstance(tool, dict):
-            definitions.append(_callable_tool(tool))
+            definitions.append(_callable_tool(tool, api_client))
             continue
         if "Session" in type(tool).__name__:  # an MCP ClientSession
             definitions.append(m.other_tool("mcp"))
@@ -460,7 +465,8 @@ class GenerateContent(CallHandler):
         call.set_input(
             messages=_contents(kwargs.get("contents")),
             system_instructions=_system_instructions(get(config, "system_instruction")) if config is not None else None,
-            tool_definitions=_tool_definitions(get(config, "tools")) if config is not None else None,
+            tool_definitions=_tool_definitions(get(config, "tools"), getattr(instance, "_api_client", None))
+            if config is not None else None,
         )
 
     def result(self, call, result, kwargs):

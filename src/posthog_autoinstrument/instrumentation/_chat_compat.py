@@ -1,0 +1,209 @@
+"""Shared by the SDKs whose chat API is OpenAI's shape under another name (groq, together).
+
+Their messages, tools, completions and chunks are OpenAI's, so the translation reuses the
+functions in :mod:`.openai`. What differs is handled here: the provider is the SDK's, not the
+host's; streams report usage on their own (the SDKs take no ``stream_options``) and sometimes in a
+vendor field (Groq's ``x_groq.usage``); reasoning comes as text (``reasoning`` or
+``reasoning_content``); and their stream models lack fields OpenAI's have, so every field is
+read leniently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
+from ..genai import messages as m
+from ..genai import semconv
+from . import openai as oa
+from .base import arg, get
+
+# Finish reasons beyond OpenAI's that these providers send.
+_EXTRA_FINISH_REASONS = {"eos": "stop"}
+
+
+def finish_reason(reason: Any) -> Optional[str]:
+    if isinstance(reason, str) and reason in _EXTRA_FINISH_REASONS:
+        return _EXTRA_FINISH_REASONS[reason]
+    return oa._finish_reason(reason)
+
+
+def reasoning_text(message: Any) -> Optional[str]:
+    if message is None:
+        return None
+    text = get(message, "reasoning") or get(message, "reasoning_content")
+    return text if isinstance(text, str) and text else None
+
+
+def chat_usage(owner: Any) -> Any:
+    """The completion's usage, or the vendor's copy of it (Groq puts it in ``x_groq`` on streams)."""
+    usage = get(owner, "usage")
+    if usage is None:
+        vendor = get(owner, "x_groq")
+        usage = get(vendor, "usage") if vendor is not None else None
+    # Groq's non-streamed x_groq.usage holds hardware-cache statistics, not token counts.
+    if usage is not None and get(usage, "prompt_tokens") is None and get(usage, "completion_tokens") is None:
+        return None
+    return usage
+
+
+def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
+    """(InferenceRequest, replacement kwargs or None) for ``chat.completions.create``."""
+    _, address, port = oa.endpoint_of(getattr(instance, "_client", None))
+    request = InferenceRequest(
+        provider=provider,
+        model=arg(kwargs, "model"),
+        operation=semconv.Operation.CHAT,
+        server_address=address,
+        server_port=port,
+        stream=bool(arg(kwargs, "stream", False)),
+        temperature=oa._number(kwargs.get("temperature")),
+        top_p=oa._number(kwargs.get("top_p")),
+        top_k=oa._number(kwargs.get("top_k")),
+        seed=oa._number(kwargs.get("seed")),
+        frequency_penalty=oa._number(kwargs.get("frequency_penalty")),
+        presence_penalty=oa._number(kwargs.get("presence_penalty")),
+        max_tokens=oa._number(arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")),
+        stop_sequences=arg(kwargs, "stop"),
+        choice_count=oa._number(kwargs.get("n")),
+        reasoning_level=arg(kwargs, "reasoning_effort"),
+        output_type=oa._output_type(kwargs.get("response_format")),
+    )
+    messages = kwargs.get("messages")
+    if messages is not None and not isinstance(messages, (list, tuple)):
+        # An iterator of messages can be read once: read it for both us and the SDK.
+        return request, dict(kwargs, messages=list(messages))
+    return request, None
+
+
+def record_completion(call: InferenceCall, completion: Any) -> None:
+    choices = get(completion, "choices") or ()
+    reasons = [finish_reason(get(choice, "finish_reason")) for choice in choices]
+    call.set_response(
+        model=get(completion, "model"),
+        response_id=get(completion, "id"),
+        finish_reasons=[r for r in reasons if r],
+        usage=oa._chat_usage(chat_usage(completion)),
+    )
+    if call.capture_content:
+        outputs = []
+        for choice, reason in zip(choices, reasons):
+            message = get(choice, "message")
+            output = oa._chat_output(message, reason)
+            reasoning = reasoning_text(message)
+            if reasoning:
+                output["parts"].insert(0, m.reasoning(reasoning))
+            outputs.append(output)
+        call.set_output(outputs)
+
+
+class _Choice:
+    __slots__ = ("text", "reasoning", "tool_calls", "finish_reason")
+
+    def __init__(self):
+        self.text: list = []
+        self.reasoning: list = []
+        self.tool_calls: dict = {}
+        self.finish_reason: Optional[str] = None
+
+
+def _index(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+class ChatStreamAccumulator(StreamAccumulator):
+    """Assembles OpenAI-shaped chunks; usage from the chunk or the vendor's field on the last one."""
+
+    __slots__ = ("capture", "response_id", "model", "usage", "choices")
+
+    def __init__(self, capture: bool):
+        self.capture = capture
+        self.response_id = None
+        self.model = None
+        self.usage = None
+        self.choices: dict = {}
+
+    def on_chunk(self, chunk: Any) -> bool:
+        if self.response_id is None:
+            self.response_id = get(chunk, "id")
+            self.model = get(chunk, "model")
+        usage = chat_usage(chunk)
+        if usage is not None:
+            self.usage = usage
+        for choice in get(chunk, "choices") or ():
+            index = _index(get(choice, "index"))
+            state = self.choices.get(index)
+            if state is None:
+                state = self.choices[index] = _Choice()
+            reason = get(choice, "finish_reason")
+            if reason:
+                state.finish_reason = reason
+            delta = get(choice, "delta") if self.capture else None
+            if delta is None:
+                continue
+            text = get(delta, "content")
+            if text:
+                state.text.append(text)
+            reasoning = reasoning_text(delta)
+            if reasoning:
+                state.reasoning.append(reasoning)
+            for fragment in get(delta, "tool_calls") or ():
+                entry = state.tool_calls.get(_index(get(fragment, "index")))
+                if entry is None:
+                    entry = state.tool_calls[_index(get(fragment, "index"))] = [None, None, []]
+                if get(fragment, "id"):
+                    entry[0] = get(fragment, "id")
+                function = get(fragment, "function")
+                if function is not None:
+                    if get(function, "name"):
+                        entry[1] = get(function, "name")
+                    if get(function, "arguments"):
+                        entry[2].append(get(function, "arguments"))
+        return False
+
+    def finish(self, call: InferenceCall) -> None:
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        reasons = [finish_reason(state.finish_reason) for state in ordered]
+        call.set_response(model=self.model, response_id=self.response_id, finish_reasons=[r for r in reasons if r],
+                          usage=oa._chat_usage(self.usage))
+        if self.capture:
+            outputs = []
+            for state, reason in zip(ordered, reasons):
+                parts = [m.reasoning("".join(state.reasoning))] if state.reasoning else []
+                if state.text:
+                    parts.append(m.text("".join(state.text)))
+                for index in sorted(state.tool_calls):
+                    call_id, name, arguments = state.tool_calls[index]
+                    parts.append(m.tool_call(call_id, name, "".join(arguments)))
+                outputs.append(m.output_message(parts, reason))
+            call.set_output(outputs)
+
+
+class Chat(oa.ChatCompletions):
+    """``chat.completions.create`` of an OpenAI-shaped SDK; inputs are recorded as openai.py does."""
+
+    def __init__(self, provider: str):
+        self.provider = provider
+
+    def request(self, instance, args, kwargs):
+        return chat_request(instance, kwargs, self.provider)
+
+    def record(self, call, result):
+        record_completion(call, result)
+
+    def accumulator(self, call, kwargs):
+        return ChatStreamAccumulator(call.capture_content)
+
+
+class Embeddings(oa.Embeddings):
+    """``embeddings.create``: OpenAI's shape, the SDK's provider."""
+
+    def __init__(self, provider: str):
+        self.provider = provider
+
+    def request(self, instance, args, kwargs):
+        _, address, port = oa.endpoint_of(getattr(instance, "_client", None))
+        encoding = arg(kwargs, "encoding_format")
+        return InferenceRequest(provider=self.provider, model=arg(kwargs, "model"),
+                                operation=semconv.Operation.EMBEDDINGS, server_address=address, server_port=port,
+                                encoding_formats=[encoding] if encoding else None), None

@@ -1,0 +1,713 @@
+"""Anthropic adapter: the Messages API, stable and beta, on ``Anthropic``, ``AnthropicBedrock``
+and ``AnthropicVertex`` clients; sync and async; ``create`` (streaming or not), ``parse`` and the
+``stream(...)`` helper (``text_stream``, ``get_final_message``, ``until_done``); raw responses.
+
+Since 1.14 the SDK traces itself with OpenTelemetry: one CLIENT span per API call, named
+``anthropic.messages.create``, instrumentation scope ``com.anthropic.sdk.python`` (``.bedrock``,
+``.vertex`` for the platform clients), metadata only unless its content mode is ``content``.
+One call must be one span, so each call is recorded by exactly one of two paths:
+
+* **the SDK's span**, when the client traces itself into our tracer provider. This adapter then
+  records nothing of its own. It switches the SDK's content capture on (an environment default,
+  never over the app's choice, and not under privacy mode), adds at span start what the SDK
+  leaves out (tool definitions, the end user, stop sequences, sampling parameters, the calling
+  function), and lends the span of a raw ``create(stream=True)`` stream the assembled output,
+  which the SDK otherwise records only for its helpers. The export pipeline
+  (``export/foreign.py``) rewrites the span into exactly what the other path records.
+* **our span**, for every other client: SDKs before 1.14, ``open_telemetry=False``,
+  ``ANTHROPIC_OPEN_TELEMETRY=false``, or an app that sends the SDK's spans to a tracer provider
+  of its own.
+
+Anthropic reports cache tokens apart from input tokens; the conventions (and both paths)
+count them inside input tokens: input = input_tokens + cache_read + cache_creation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
+
+from .. import config
+from ..genai import InferenceCall, InferenceRequest, Recorder, StreamAccumulator, Usage
+from ..genai import messages as m
+from ..genai import semconv
+from ..genai.semconv import Provider
+from ..genai.spans import caller_location, request_attributes
+from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
+from ._raw_response import RawResponseProxy, is_raw_response
+from .base import CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, get, given
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+#: The SDK's own instrumentation scope; platform clients append ``.bedrock`` / ``.vertex``.
+NATIVE_SCOPE = "com.anthropic.sdk.python"
+#: The environment variable the SDK reads (once per client) to record content on its spans.
+CONTENT_MODE_ENV = "ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_call",
+    "refusal": "content_filter",
+}
+
+
+def finish_reason(stop_reason: Any) -> Optional[str]:
+    """Anthropic's ``stop_reason`` as a conventions finish reason (unknown ones pass through)."""
+    if not isinstance(stop_reason, str) or not stop_reason:
+        return None
+    return FINISH_REASONS.get(stop_reason, stop_reason)
+
+
+# -- endpoint --------------------------------------------------------------------------------
+
+_endpoint_cache: dict = {}
+
+
+def provider_of(client: Any) -> str:
+    # 1.14+ clients name their provider for their own spans; older ones by class.
+    named = getattr(type(client), "_gen_ai_provider_name", None)
+    if isinstance(named, str) and named:
+        return named
+    name = type(client).__name__
+    if "Bedrock" in name:
+        return Provider.AWS_BEDROCK
+    if "Vertex" in name:
+        return Provider.GCP_VERTEX_AI
+    return Provider.ANTHROPIC
+
+
+def endpoint_of(client: Any) -> tuple:
+    """(provider, server address, server port), cached per base URL."""
+    base_url = getattr(client, "base_url", None)
+    cached = _endpoint_cache.get(id(base_url))
+    if cached is not None and cached[0] is base_url and cached[1] is type(client):
+        return cached[2]
+    url = urlsplit(str(base_url)) if base_url is not None else None
+    host = (url.hostname or "") if url else ""
+    port = url.port if url else None
+    if host and not port:
+        port = 80 if url.scheme == "http" else 443
+    result = (provider_of(client), host or None, port if host else None)
+    if len(_endpoint_cache) > 256:
+        _endpoint_cache.clear()
+    _endpoint_cache[id(base_url)] = (base_url, type(client), result)
+    return result
+
+
+# -- request translation (keyword arguments, or the body the SDK sends) ----------------------
+
+
+def _field(params: Mapping, name: str) -> Any:
+    value = arg(params, name)
+    if value is None:
+        extra = params.get("extra_body")
+        if isinstance(extra, Mapping):
+            value = extra.get(name)
+    return value
+
+
+def _number(value: Any) -> Any:
+    return value if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _integer(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
+
+
+def _output_type(params: Mapping) -> Optional[str]:
+    output_config = _field(params, "output_config")
+    formats = (get(output_config, "format") if output_config else None, _field(params, "output_format"))
+    for output_format in formats:
+        if isinstance(output_format, type) or get(output_format, "type") == "json_schema":
+            return "json"
+    return None
+
+
+def describe(params: Mapping, client: Any = None, stream: Optional[bool] = None) -> InferenceRequest:
+    """The request, from a call's keyword arguments or from the body the SDK sends."""
+    provider, address, port = endpoint_of(client) if client is not None else (Provider.ANTHROPIC, None, None)
+    thinking = _field(params, "thinking")
+    output_config = _field(params, "output_config")
+    metadata = _field(params, "metadata")
+    stops = _field(params, "stop_sequences")
+    return InferenceRequest(
+        provider=provider,
+        model=_text(_field(params, "model")),
+        server_address=address,
+        server_port=port,
+        stream=bool(_field(params, "stream")) if stream is None else stream,
+        temperature=_number(_field(params, "temperature")),
+        top_p=_number(_field(params, "top_p")),
+        top_k=_number(_field(params, "top_k")),
+        max_tokens=_number(_field(params, "max_tokens")),
+        stop_sequences=list(stops) if isinstance(stops, (list, tuple)) else None,
+        reasoning_level=_text(get(output_config, "effort")) if output_config else None,
+        output_type=_output_type(params),
+        attributes={
+            semconv.END_USER_ID: _text(get(metadata, "user_id")) if metadata else None,
+            semconv.ANTHROPIC_REQUEST_SERVICE_TIER: _text(_field(params, "service_tier")),
+            semconv.ANTHROPIC_THINKING_TYPE: _text(get(thinking, "type")) if thinking else None,
+            semconv.ANTHROPIC_THINKING_BUDGET_TOKENS: _integer(get(thinking, "budget_tokens")) if thinking else None,
+        },
+    )
+
+
+# -- content blocks --------------------------------------------------------------------------
+# Shapes follow the SDK's own spans wherever those keep the content (text, reasoning, tool
+# calls and results), so that both paths send PostHog the same messages; media stays media.
+
+
+def _as_dict(value: Any) -> Optional[dict]:
+    if isinstance(value, dict):
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        try:
+            result = to_dict()
+            return result if isinstance(result, dict) else None
+        except Exception:
+            return None
+    return None
+
+
+def _without_data(value: Any) -> Any:
+    """Tool-result blocks without opaque ``encrypted_`` fields or image/document bytes."""
+    if isinstance(value, (list, tuple)):
+        return [_without_data(item) for item in value]
+    fields = _as_dict(value)
+    if fields is None:
+        return value
+    if fields.get("type") in ("image", "document"):
+        return {"type": fields["type"]}
+    file_view = fields.get("type") == "text_editor_code_execution_view_result" and fields.get("file_type") in ("image", "pdf")
+    return {key: _without_data(item) for key, item in fields.items()
+            if not key.startswith("encrypted_") and not (key == "content" and file_view)}
+
+
+def _kind(value: Any) -> str:
+    return value if isinstance(value, str) else "unknown"
+
+
+def _tool_result_content(content: Any) -> list:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, (list, tuple)):
+        return []
+    return [_without_data(block) if get(block, "type") in ("text", "search_result") else {"type": _kind(get(block, "type"))}
+            for block in content]
+
+
+def _result_block_content(content: Any) -> Any:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, (list, tuple)):
+        return [_without_data(block) if get(block, "type") in ("text", "search_result", "web_search_result")
+                else {"type": _kind(get(block, "type"))} for block in content]
+    return _without_data(content) if _as_dict(content) is not None else []
+
+
+def _media(block: Any, modality: str) -> dict:
+    source = get(block, "source")
+    kind = get(source, "type")
+    if kind == "base64":
+        return m.blob(modality, get(source, "media_type"), get(source, "data") or "")
+    if kind == "url":
+        return m.uri(modality, get(source, "url") or "")
+    if kind == "file":
+        return m.file(modality, get(source, "file_id") or "")
+    return m.generic(f"anthropic_{modality}")
+
+
+def tool_call_part(call_id: Any, name: Any, arguments: Any, **extra: Any) -> dict:
+    """A tool call as both paths write it (vendor fields after the standard ones)."""
+    part = m.tool_call(call_id, name, arguments)
+    part.update({key: value for key, value in extra.items() if value is not None})
+    return part
+
+
+def block_part(block: Any) -> dict:
+    kind = get(block, "type")
+    if kind == "text":
+        return m.text(get(block, "text"))
+    if kind == "thinking":
+        return m.reasoning(get(block, "thinking"))
+    if kind in ("tool_use", "server_tool_use"):
+        toolset = get(block, "toolset_name") if kind == "tool_use" else None
+        return tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"),
+                              anthropic_toolset_name=toolset if isinstance(toolset, str) else None)
+    if kind == "mcp_tool_use":
+        return tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"),
+                              anthropic_mcp_server_name=get(block, "server_name"))
+    if kind == "tool_result":
+        return m.tool_call_response(get(block, "tool_use_id"), _tool_result_content(get(block, "content")))
+    if isinstance(kind, str) and kind.endswith("_tool_result"):
+        return m.tool_call_response(get(block, "tool_use_id"), _result_block_content(get(block, "content")))
+    if kind in ("image", "document"):
+        return _media(block, kind)
+    return m.generic(f"anthropic_{kind}" if isinstance(kind, str) else "anthropic_unknown")
+
+
+def content_parts(content: Any) -> list:
+    if isinstance(content, str):
+        return [m.text(content)]
+    if isinstance(content, (list, tuple)):
+        return [block_part(block) for block in content]
+    return []
+
+
+def input_messages(messages: Any) -> list:
+    return [m.message(str(get(message, "role") or "user"), content_parts(get(message, "content")))
+            for message in (messages if isinstance(messages, (list, tuple)) else ())]
+
+
+def tool_definitions(tools: Any) -> list:
+    definitions = []
+    for tool in tools if isinstance(tools, (list, tuple)) else ():
+        kind = get(tool, "type")
+        if kind in (None, "custom") or get(tool, "input_schema") is not None:
+            definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "input_schema")))
+        else:
+            definitions.append(m.other_tool(_kind(kind), name=get(tool, "name"), server_url=get(tool, "url"),
+                                            authorization=get(tool, "authorization_token")))
+    return definitions
+
+
+# -- response translation --------------------------------------------------------------------
+
+
+def usage_of(usage: Any, complete: bool = True) -> Optional[Usage]:
+    """Usage as the conventions count it: input includes cache reads and cache writes.
+
+    ``complete`` is False for a stream that ended before its ``message_delta``, whose output
+    counts are still ``message_start``'s placeholders (never recorded, never estimated).
+    """
+    if usage is None:
+        return None
+    input_tokens = _integer(get(usage, "input_tokens"))
+    cache_read = _integer(get(usage, "cache_read_input_tokens"))
+    cache_creation = _integer(get(usage, "cache_creation_input_tokens"))
+    details = get(usage, "output_tokens_details") if complete else None
+    return Usage(
+        input_tokens=None if input_tokens is None else input_tokens + (cache_read or 0) + (cache_creation or 0),
+        output_tokens=_integer(get(usage, "output_tokens")) if complete else None,
+        cache_read_input_tokens=cache_read,
+        cache_creation_input_tokens=cache_creation,
+        reasoning_tokens=_integer(get(details, "thinking_tokens")) if details is not None else None,
+    )
+
+
+def usage_details(usage: Any) -> dict:
+    cache_creation = get(usage, "cache_creation") if usage is not None else None
+    return {
+        semconv.ANTHROPIC_RESPONSE_SERVICE_TIER: _text(get(usage, "service_tier")) if usage is not None else None,
+        semconv.ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS:
+            _integer(get(cache_creation, "ephemeral_5m_input_tokens")) if cache_creation is not None else None,
+        semconv.ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS:
+            _integer(get(cache_creation, "ephemeral_1h_input_tokens")) if cache_creation is not None else None,
+    }
+
+
+def record_message(call: InferenceCall, message: Any) -> None:
+    reason = finish_reason(get(message, "stop_reason"))
+    usage = get(message, "usage")
+    call.set_response(
+        model=get(message, "model"),
+        response_id=get(message, "id"),
+        finish_reasons=[reason] if reason else None,
+        usage=usage_of(usage),
+        attributes=usage_details(usage),
+    )
+    if call.capture_content:
+        call.set_output([m.output_message(content_parts(get(message, "content")), reason)])
+
+
+_USAGE_UPDATES = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+                  "output_tokens_details", "server_tool_use")
+
+
+class MessageStreamAccumulator(StreamAccumulator):
+    """Folds the raw Messages stream (``message_start``, ``content_block_*``, ``message_delta``)."""
+
+    __slots__ = ("capture", "response_id", "model", "usage", "stop_reason", "complete", "blocks", "json_parts")
+
+    def __init__(self, capture: bool):
+        self.capture = capture
+        self.response_id = None
+        self.model = None
+        self.usage: Optional[dict] = None
+        self.stop_reason = None
+        self.complete = False  # message_delta seen: stop reason and output usage are final
+        self.blocks: dict = {}
+        self.json_parts: dict = {}
+
+    def on_chunk(self, event: Any) -> bool:
+        kind = get(event, "type")
+        if kind == "content_block_delta":
+            if self.capture:
+                self._delta(get(event, "index"), get(event, "delta"))
+        elif kind == "content_block_start":
+            if self.capture:
+                block = _as_dict(get(event, "content_block"))
+                if block is not None:
+                    self.blocks[get(event, "index")] = dict(block)
+        elif kind == "message_start":
+            message = get(event, "message")
+            self.response_id = get(message, "id")
+            self.model = get(message, "model")
+            usage = _as_dict(get(message, "usage"))
+            self.usage = dict(usage) if usage is not None else None
+        elif kind == "message_delta":
+            self.complete = True
+            self.stop_reason = get(get(event, "delta"), "stop_reason")
+            usage = _as_dict(get(event, "usage")) or {}
+            if self.usage is None:
+                self.usage = {}
+            self.usage["output_tokens"] = usage.get("output_tokens")
+            for key in _USAGE_UPDATES:
+                if usage.get(key) is not None:
+                    self.usage[key] = usage[key]
+        return False
+
+    def _delta(self, index: Any, delta: Any) -> None:
+        block = self.blocks.get(index)
+        if block is None:
+            return
+        kind = get(delta, "type")
+        if kind == "text_delta":
+            block["text"] = (block.get("text") or "") + (get(delta, "text") or "")
+        elif kind == "thinking_delta":
+            block["thinking"] = (block.get("thinking") or "") + (get(delta, "thinking") or "")
+        elif kind == "signature_delta":
+            block["signature"] = get(delta, "signature")
+        elif kind == "input_json_delta":
+            self.json_parts.setdefault(index, []).append(get(delta, "partial_json") or "")
+
+    def content(self) -> list:
+        blocks = []
+        for index in sorted(self.blocks, key=lambda i: i if isinstance(i, int) else 0):
+            block = self.blocks[index]
+            pieces = self.json_parts.get(index)
+            if pieces and "".join(pieces):
+                try:
+                    block = dict(block, input=json.loads("".join(pieces)))
+                except ValueError:
+                    block = dict(block, input="".join(pieces))
+            blocks.append(block)
+        return blocks
+
+    def finish(self, call: InferenceCall) -> None:
+        reason = finish_reason(self.stop_reason) if self.complete else None
+        call.set_response(
+            model=self.model,
+            response_id=self.response_id,
+            finish_reasons=[reason] if reason else None,
+            usage=usage_of(self.usage, self.complete),
+            attributes=usage_details(self.usage),
+        )
+        if self.capture and call.capture_content:
+            call.set_output([m.output_message(content_parts(self.content()), reason)])
+
+    def snapshot(self) -> Any:
+        """The Message so far, as the SDK's stream helpers share it with the SDK's own span."""
+        if self.response_id is None:
+            return None
+        types = sys.modules.get("anthropic.types")
+        message_cls = getattr(types, "Message", None)
+        if message_cls is None:
+            return None
+        return message_cls.construct(id=self.response_id, type="message", role="assistant", model=self.model,
+                                     content=self.content(), stop_reason=self.stop_reason, stop_sequence=None,
+                                     usage=dict(self.usage or {}))
+
+
+def _wrap_stream(stream: Any, call: InferenceCall, accumulator: StreamAccumulator) -> Any:
+    proxy = AsyncStreamProxy if hasattr(stream, "__anext__") else SyncStreamProxy
+    return proxy(stream, call, accumulator)
+
+
+def _is_stream(value: Any) -> bool:
+    return hasattr(value, "__next__") or hasattr(value, "__anext__")
+
+
+# -- our own recording ------------------------------------------------------------------------
+
+
+class _Messages(CallHandler):
+    """``messages.create`` / ``messages.parse`` (stable and beta)."""
+
+    streams: Optional[bool] = None
+
+    def request(self, instance, args, kwargs):
+        new_kwargs = None
+        for name in ("messages", "tools"):
+            value = kwargs.get(name)
+            if value is not None and given(value) and not isinstance(value, (list, tuple)):
+                # An iterator can be read once: read it for both us and the SDK.
+                new_kwargs = dict(new_kwargs or kwargs, **{name: list(value)})
+        request = describe(new_kwargs or kwargs, getattr(instance, "_client", None), self.streams)
+        return request, new_kwargs
+
+    def record_input(self, call, instance, args, kwargs):
+        system = arg(kwargs, "system")
+        call.set_input(
+            messages=input_messages(arg(kwargs, "messages")),
+            system_instructions=content_parts(system) if system is not None else None,
+            tool_definitions=tool_definitions(arg(kwargs, "tools")),
+        )
+
+    def on_parsed(self, call: InferenceCall, parsed: Any) -> Any:
+        if _is_stream(parsed):
+            return _wrap_stream(parsed, call, MessageStreamAccumulator(call.capture_content))
+        record_message(call, parsed)
+        call.end()
+        return parsed
+
+    def result(self, call, result, kwargs):
+        if is_raw_response(result):
+            proxy = RawResponseProxy(result, call, self.on_parsed)
+            if type(result).__name__ == "LegacyAPIResponse" and not arg(kwargs, "stream", False):
+                proxy.parse()  # body already read; the SDK caches the parse and hands the app the same
+            return proxy
+        return self.on_parsed(call, result)
+
+
+class _MessagesStream(_Messages):
+    """``messages.stream(...)``: the request is made when the returned manager is entered."""
+
+    streams = True
+
+    def result(self, call, result, kwargs):
+        return StreamManagerProxy(result, call)
+
+
+class StreamManagerProxy(wrapt.ObjectProxy):
+    """The SDK's ``MessageStreamManager``: observes the raw stream under the helper it returns.
+
+    The helper (``MessageStream``) reads every event, for ``text_stream``, ``until_done()`` and
+    ``get_final_message()`` alike, from its raw stream; that one is proxied before the first
+    read, so the helper the app gets is the SDK's own object.
+    """
+
+    def __init__(self, wrapped: Any, call: InferenceCall):
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_entered = False
+
+    def __enter__(self):
+        self._self_entered = True
+        try:
+            stream = self.__wrapped__.__enter__()
+        except BaseException as exc:
+            self._self_call.fail(exc)
+            raise
+        return self._self_observe(stream)
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc_value, traceback)
+        finally:
+            self._self_call.end()
+
+    async def __aenter__(self):
+        self._self_entered = True
+        try:
+            stream = await self.__wrapped__.__aenter__()
+        except BaseException as exc:
+            self._self_call.fail(exc)
+            raise
+        return self._self_observe(stream)
+
+    async def __aexit__(self, exc_type, exc_value, traceback):
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc_value, traceback)
+        finally:
+            self._self_call.end()
+
+    def _self_observe(self, stream: Any) -> Any:
+        call = self._self_call
+        try:
+            raw = stream._raw_stream
+            stream._raw_stream = _wrap_stream(raw, call, MessageStreamAccumulator(call.capture_content))
+        except Exception:
+            logger.debug("posthog-instrument: anthropic stream helper not understood", exc_info=True)
+            call.end()
+        return stream
+
+    def __del__(self):
+        # A manager that was never entered made no request; an entered one ends with its stream.
+        try:
+            if not self._self_entered:
+                self._self_call.end()
+        except Exception:
+            pass
+
+
+# -- the SDK's own spans ----------------------------------------------------------------------
+
+
+class _CurrentSpanTracer(trace.NoOpTracer):
+    """Hands out non-recording stand-ins for the current span: the core's bookkeeping of nested
+    calls runs as for any provider call, while the SDK's span is the one that records."""
+
+    def start_span(self, name, context=None, *args, **kwargs):
+        return NonRecordingSpan(trace.get_current_span(context).get_span_context())
+
+
+def _body_argument(args: tuple, kwargs: dict) -> Optional[Mapping]:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Mapping) and "messages" in value:
+            return value
+    return None
+
+
+# Request attributes the SDK's span lacks (it records the others itself).
+_ADDED_TO_NATIVE_SPANS = (
+    semconv.REQUEST_STOP_SEQUENCES,
+    semconv.REQUEST_TEMPERATURE,
+    semconv.REQUEST_TOP_P,
+    semconv.REQUEST_TOP_K,
+    semconv.END_USER_ID,
+)
+
+
+def native_span_additions(body: Mapping) -> dict:
+    """What our adapter records at the start of a call and the SDK's span does not."""
+    described = request_attributes(describe(body))
+    additions = {key: described[key] for key in _ADDED_TO_NATIVE_SPANS if key in described}
+    tools = tool_definitions(arg(body, "tools"))
+    if tools:
+        additions[semconv.TOOL_DEFINITIONS] = m.to_json(tools)
+    caller_location(additions)
+    return additions
+
+
+class AnthropicInstrumentor(LLMInstrumentor):
+    requirements = ("anthropic >= 0.40.0, < 3",)
+
+    def _instrument(self, **kwargs) -> None:
+        self._tracer_provider = kwargs.get("tracer_provider")
+        self.delegating = Recorder(_CurrentSpanTracer(), capture_content=False)
+        super()._instrument(**kwargs)
+        wrapt.register_post_import_hook(self._configure_native_tracing, "anthropic")
+
+    def targets(self) -> list:
+        create, stream = _Messages(), _MessagesStream()
+        targets = []
+        for module in ("anthropic.resources.messages.messages", "anthropic.resources.beta.messages.messages"):
+            targets += [
+                Target(module, "Messages.create", wrapper=self._dispatch(create, False)),
+                Target(module, "Messages.parse", wrapper=self._dispatch(create, False)),
+                Target(module, "Messages.stream", wrapper=self._dispatch(stream, False)),
+                Target(module, "AsyncMessages.create", wrapper=self._dispatch(create, True)),
+                Target(module, "AsyncMessages.parse", wrapper=self._dispatch(create, True)),
+                # Returns its manager synchronously; the request is made when it is entered.
+                Target(module, "AsyncMessages.stream", wrapper=self._dispatch(stream, False)),
+                # Called by the SDK (1.14+) when its span of a Messages call starts.
+                Target(module, "messages_create_request_attributes", wrapper=self._native_span_start),
+            ]
+        return targets
+
+    # -- which path records a call ----------------------------------------------------------
+    def natively_traced(self, client: Any) -> bool:
+        """Whether this client's own span of the call reaches our pipeline (SDK 1.14+)."""
+        options = getattr(client, "_open_telemetry", None)
+        if not isinstance(options, dict):
+            return False
+        traces = options.get("traces")
+        if not isinstance(traces, dict) or not traces.get("enabled"):
+            return False
+        provider = options.get("tracer_provider")
+        if provider is not None and provider is not self._tracer_provider and provider is not trace.get_tracer_provider():
+            return False  # the app sends the SDK's spans elsewhere: PostHog gets ours
+        return getattr(client, "_tracer", None) is not None
+
+    def _configure_native_tracing(self, module: Any) -> None:
+        """An SDK that traces itself records content only when told to; tell it, unless private."""
+        try:
+            if not getattr(self, "_active", False) or "anthropic._tracing" not in sys.modules:
+                return
+            settings = config.settings()
+            if settings.privacy_mode or not (settings.record_inputs or settings.record_outputs):
+                return
+            os.environ.setdefault(CONTENT_MODE_ENV, "content")
+        except Exception:
+            logger.debug("posthog-instrument: anthropic tracing not configured", exc_info=True)
+
+    def _dispatch(self, handler: _Messages, is_async: bool):
+        recording = (_async_wrapper if is_async else _sync_wrapper)(self, handler)
+
+        def wrapper(wrapped, instance, args, kwargs):
+            client = getattr(instance, "_client", None)
+            try:
+                native = self.natively_traced(client)
+            except Exception:
+                native = False
+            if not native:
+                return recording(wrapped, instance, args, kwargs)
+            if is_async:
+                return self._native_async(wrapped, client, args, kwargs)
+            self._note_native_call(client, kwargs)
+            return self._lend_output(wrapped(*args, **kwargs), client)
+
+        return wrapper
+
+    async def _native_async(self, wrapped, client, args, kwargs):
+        self._note_native_call(client, kwargs)
+        return self._lend_output(await wrapped(*args, **kwargs), client)
+
+    def _note_native_call(self, client: Any, kwargs: dict) -> None:
+        # A framework call around this one becomes a step: the SDK's span is the generation.
+        try:
+            provider, _, _ = endpoint_of(client)
+            call = self.delegating.start(InferenceRequest(provider=provider, model=None))
+            if call is not None:
+                call.end()
+        except Exception:
+            logger.debug("posthog-instrument: anthropic call context not noted", exc_info=True)
+
+    def _lend_output(self, result: Any, client: Any) -> Any:
+        """A raw ``create(stream=True)`` stream: the SDK's span gets its output from us."""
+        try:
+            if not _is_stream(result) or is_raw_response(result):
+                return result
+            traces = client._open_telemetry.get("traces") or {}
+            if traces.get("content_mode") != "content":
+                return result
+            tracing = sys.modules.get("anthropic.lib._tracing")
+            share = getattr(tracing, "share_message_snapshot", None)
+            if share is None:
+                return result
+            accumulator = MessageStreamAccumulator(capture=True)
+            share(result, accumulator.snapshot)
+            observer = InferenceCall(NonRecordingSpan(INVALID_SPAN_CONTEXT), capture_content=False)
+            return _wrap_stream(result, observer, accumulator)
+        except Exception:
+            logger.debug("posthog-instrument: anthropic stream not observed", exc_info=True)
+            return result
+
+    def _native_span_start(self, wrapped, instance, args, kwargs):
+        attributes = wrapped(*args, **kwargs)
+        try:
+            body = _body_argument(args, kwargs)
+            if body is None:
+                return attributes
+            return {**(attributes or {}), **native_span_additions(body)}
+        except Exception:
+            logger.debug("posthog-instrument: anthropic span attributes not added", exc_info=True)
+            return attributes

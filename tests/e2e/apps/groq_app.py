@@ -1,0 +1,116 @@
+"""An ordinary Groq application, run unmodified by the end-to-end tests.
+
+It reads GROQ_BASE_URL and GROQ_API_KEY from the environment like any Groq app, runs the scenarios
+named on the command line in order, and prints what it saw.
+"""
+
+import asyncio
+import gc
+import sys
+
+import groq
+
+MODEL = "llama-3.3-70b-versatile"
+MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+
+
+def client():
+    return groq.Groq(max_retries=0)
+
+
+def show(*values):
+    print(*values, flush=True)
+
+
+def chat():
+    r = client().chat.completions.create(model=MODEL, messages=MESSAGES, temperature=0.3, max_completion_tokens=50,
+                                         top_p=0.9, seed=7, stop=["END"])
+    show("chat", type(r).__name__, r.choices[0].message.content, r.usage.total_tokens, r.x_groq.id)
+
+
+def chat_tools():
+    r = client().chat.completions.create(model=MODEL, messages=MESSAGES, tools=TOOLS)
+    call = r.choices[0].message.tool_calls[0]
+    show("chat_tools", r.choices[0].finish_reason, call.function.name, call.function.arguments)
+
+
+def chat_stream():
+    s = client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    chunks = list(s)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    show("chat_stream", s.__class__.__name__, isinstance(s, groq.Stream), repr(text), len(chunks),
+         chunks[-1].x_groq.usage.completion_tokens)
+
+
+def stream_tools():
+    with client().chat.completions.create(model=MODEL, messages=MESSAGES, tools=TOOLS, stream=True) as s:
+        calls = [c.choices[0].delta.tool_calls[0] for c in s if c.choices and c.choices[0].delta.tool_calls]
+    show("stream_tools", calls[0].function.name, calls[0].function.arguments)
+
+
+def reasoning():
+    r = client().chat.completions.create(model="openai/gpt-oss-20b", messages=MESSAGES, reasoning_format="parsed",
+                                         reasoning_effort="low")
+    show("reasoning", r.choices[0].message.reasoning, r.choices[0].message.content)
+    s = client().chat.completions.create(model="openai/gpt-oss-120b", messages=MESSAGES, reasoning_format="parsed", stream=True)
+    show("reasoning_stream", "".join(c.choices[0].delta.reasoning or "" for c in s))
+
+
+def raw_response():
+    raw = client().chat.completions.with_raw_response.create(model="raw-model", messages=MESSAGES)
+    show("raw", raw.headers.get("content-type"), raw.parse().choices[0].message.content)
+
+
+def iterator_messages():
+    r = client().chat.completions.create(model="iter-model", messages=(m for m in MESSAGES))
+    show("iterator", r.choices[0].message.content)
+
+
+def stream_break():
+    s = client().chat.completions.create(model="break-model", messages=MESSAGES, stream=True)
+    for n, _ in enumerate(s):
+        if n == 2:
+            break
+    del s
+    gc.collect()
+    show("stream_break")
+
+
+def stream_error():
+    try:
+        for _ in client().chat.completions.create(model="stream-error", messages=MESSAGES, stream=True):
+            pass
+    except Exception as exc:
+        show("stream_error", type(exc).__name__)
+
+
+def error_429():
+    try:
+        client().chat.completions.create(model="error-429", messages=MESSAGES)
+    except groq.RateLimitError as exc:
+        show("error_429", type(exc).__name__, exc.status_code)
+
+
+def embeddings():
+    r = client().embeddings.create(model="nomic-embed-text-v1_5", input=["first text", "second text"])
+    show("embeddings", len(r.data), len(r.data[0].embedding))
+
+
+async def _async_all():
+    c = groq.AsyncGroq(max_retries=0)
+    r = await c.chat.completions.create(model="async-model", messages=MESSAGES)
+    s = await c.chat.completions.create(model="async-stream-model", messages=MESSAGES, stream=True)
+    text = "".join([ch.choices[0].delta.content or "" async for ch in s if ch.choices])
+    show("async", r.choices[0].message.content, repr(text))
+
+
+def async_all():
+    asyncio.run(_async_all())
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        globals()[name]()

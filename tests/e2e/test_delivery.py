@@ -1,0 +1,244 @@
+"""End to end: delivering spans to PostHog when PostHog misbehaves.
+
+Transient failures (503, 429 with Retry-After, dropped connections) are retried until the
+span arrives; final rejections (400, 401) are not retried and are reported in one line; an
+unreachable or hanging PostHog never changes the app's output or exit code and delays its
+exit by at most POSTHOG_FLUSH_TIMEOUT; large volumes go out in requests PostHog accepts; and
+a stuck exporter drops spans beyond the queue bound instead of slowing the app.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import time
+
+import pytest
+
+from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.servers import FakeOpenAI, FakePostHog
+
+APP = str(APPS / "llm_app.py")
+REPLY = "'Hello from fake OpenAI'"
+ONE_CALL_STDOUT = f"main: calls=1 reply={REPLY} tokens=18\ndone\n"
+FLUSH_TIMEOUT = 1.0
+# Start-up and scheduling noise allowed on top of "plain run + flush timeout". Far below the
+# 10 s export timeout and the 30 s Retry-After that an unbounded exit would wait for.
+SLACK = 1.5
+
+
+def app_env(openai_url: str, posthog_host: str, **overrides: str) -> dict:
+    env = clean_env(
+        OPENAI_BASE_URL=openai_url,
+        OPENAI_API_KEY="sk-test-secret-key",
+        POSTHOG_API_KEY="phc_test_project_token",
+        POSTHOG_HOST=posthog_host,
+        POSTHOG_EXPORT_INTERVAL="0.05",
+    )
+    env.update(overrides)
+    return env
+
+
+def timed_run(command: list, env: dict):
+    started = time.monotonic()
+    result = run(command, env)
+    return result, time.monotonic() - started
+
+
+def record_arrival_times(server: FakePostHog) -> None:
+    """Stamp each request with the monotonic time it arrived (the stand-in does not)."""
+    add_request = server._add_request
+
+    def stamped(record: dict) -> None:
+        record["arrived"] = time.monotonic()
+        add_request(record)
+
+    server._add_request = stamped
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def user_prompts(posthog) -> list:
+    return [json.loads(s["attributes"]["gen_ai.input.messages"])[0]["parts"][0]["content"] for s in posthog.spans]
+
+
+# ---------------------------------------------------------------------------
+# Retries
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plan, statuses", [
+    (["503", "503", "200"], [503, 503, 200]),
+    (["502", "504", "200"], [502, 504, 200]),
+    (["close", "200"], [None, 200]),  # connection dropped without a response
+])
+def test_transient_failures_are_retried_until_the_span_arrives(fake_openai, posthog, plan, statuses):
+    posthog.plan = plan
+    result = run([LAUNCHER, "python", APP], app_env(fake_openai.base_url, posthog.host))
+    assert result.returncode == 0
+    assert result.stdout == ONE_CALL_STDOUT
+    assert result.stderr == ""  # recovered: nothing to report
+    assert [r["status"] for r in posthog.requests] == statuses
+    assert len({r["raw"] for r in posthog.requests}) == 1  # the same body each time
+    assert user_prompts(posthog) == ["hello from main"]
+    assert posthog.rejections == []
+
+
+def test_retry_after_is_honoured(fake_openai, posthog):
+    record_arrival_times(posthog)
+    posthog.plan = ["429:retry-after=1", "200"]
+    result = run([LAUNCHER, "python", APP], app_env(fake_openai.base_url, posthog.host))
+    assert result.returncode == 0
+    assert result.stdout == ONE_CALL_STDOUT
+    assert result.stderr == ""
+    first, second = posthog.requests
+    assert (first["status"], second["status"]) == (429, 200)
+    # Without Retry-After the first backoff is 0.5 s (+-10%); with it, 1 s.
+    assert second["arrived"] - first["arrived"] >= 0.95
+    assert user_prompts(posthog) == ["hello from main"]
+
+
+@pytest.mark.parametrize("status, says", [
+    (400, 'injected 400'),
+    (401, "POSTHOG_API_KEY"),
+    (413, "too large"),
+])
+def test_final_rejection_is_not_retried_and_reported_once(fake_openai, posthog, status, says):
+    posthog.plan = [str(status)]
+    result = run([LAUNCHER, "python", APP, "--calls", "3", "--exit", "2"],
+                 app_env(fake_openai.base_url, posthog.host, POSTHOG_EXPORT_INTERVAL="5"))
+    assert result.returncode == 2
+    assert result.stdout == f"main: calls=3 reply={REPLY} tokens=54\ndone\n"
+    (request,) = posthog.requests  # one batch of three spans, tried once
+    assert request["status"] == status
+    assert posthog.spans == []
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"posthog-instrument: PostHog did not accept LLM events ({status}")
+    assert says in lines[0]
+    assert lines[1] == "posthog-instrument: 3 LLM event(s) could not be delivered to PostHog (0 delivered)."
+
+
+# ---------------------------------------------------------------------------
+# PostHog down or stuck at exit
+# ---------------------------------------------------------------------------
+
+OUTAGES = {
+    "hang": lambda posthog: (posthog.host, ["hang"]),
+    "connection refused": lambda posthog: (f"http://127.0.0.1:{unused_port()}", []),
+    "retry-after beyond the flush timeout": lambda posthog: (posthog.host, ["429:retry-after=30"]),
+}
+
+
+@pytest.fixture(scope="module")
+def outage_runs():
+    """One plain run and one instrumented run per outage, shared by the tests below."""
+    runs = {}
+    with FakeOpenAI() as openai_server:
+        plain_env = clean_env(OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key")
+        runs["plain"] = timed_run([sys.executable, APP, "--exit", "3"], plain_env)
+        for name, setup in OUTAGES.items():
+            with FakePostHog() as posthog:
+                host, posthog.plan = setup(posthog)
+                env = app_env(openai_server.base_url, host, POSTHOG_FLUSH_TIMEOUT=str(FLUSH_TIMEOUT))
+                result, elapsed = timed_run([LAUNCHER, "python", APP, "--exit", "3"], env)
+                runs[name] = (result, elapsed, posthog.spans, len(posthog.requests))
+    return runs
+
+
+@pytest.mark.parametrize("outage", list(OUTAGES))
+def test_outage_does_not_change_the_app_or_delay_its_exit(outage_runs, outage):
+    plain, plain_elapsed = outage_runs["plain"]
+    result, elapsed, spans, _ = outage_runs[outage]
+    assert plain.returncode == result.returncode == 3
+    assert plain.stdout == result.stdout == "main: calls=1 reply='Hello from fake OpenAI' tokens=18\ndone\n"
+    assert spans == []
+    assert elapsed < plain_elapsed + FLUSH_TIMEOUT + SLACK, (elapsed, plain_elapsed)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: an export still in flight when the flush timeout ends is "
+                                       "neither delivered nor counted; the exit report says nothing")
+@pytest.mark.parametrize("outage", list(OUTAGES))
+def test_outage_at_exit_is_reported(outage_runs, outage):
+    result, _, _, _ = outage_runs[outage]
+    assert "posthog-instrument: 1 LLM event(s) could not be delivered to PostHog (0 delivered)." in \
+        result.stderr.splitlines(), result.stderr
+
+
+# ---------------------------------------------------------------------------
+# Volume and back-pressure
+# ---------------------------------------------------------------------------
+
+
+def test_many_calls_are_delivered_in_requests_of_at_most_100_spans(fake_openai, posthog):
+    # A long export interval: batches are cut by size (100) and at exit, not by the timer.
+    env = app_env(fake_openai.base_url, posthog.host, POSTHOG_EXPORT_INTERVAL="30")
+    result = run([LAUNCHER, "python", APP, "--calls", "150", "--threads", "10"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"main: calls=150 reply={REPLY} tokens=2700\ndone\n"
+    assert result.stderr == ""
+    assert posthog.rejections == []
+    counts = [r["span_count"] for r in posthog.requests]
+    assert all(r["status"] == 200 for r in posthog.requests)
+    assert sum(counts) == 150
+    assert max(counts) == 100
+    spans = posthog.spans
+    assert len({s["span_id"] for s in spans}) == 150
+    assert {s["name"] for s in spans} == {"chat gpt-4o-mini"}
+    assert sum(s["attributes"]["gen_ai.usage.output_tokens"] for s in spans) == 150 * 7
+
+
+CALLS_TOOK = re.compile(r"^calls took ([0-9.]+) s$", re.M)
+UNDELIVERED = re.compile(r"^posthog-instrument: (\d+) LLM event\(s\) could not be delivered to PostHog "
+                         r"\((\d+) delivered\)\.$", re.M)
+
+
+@pytest.fixture(scope="module")
+def queue_runs():
+    """50 calls with a healthy PostHog, and with a hanging one and POSTHOG_MAX_QUEUE_SIZE=5."""
+    command = [LAUNCHER, "python", APP, "--calls", "50", "--threads", "5", "--timing"]
+    runs = {}
+    with FakeOpenAI() as openai_server:
+        for name, plan, extra in [("healthy", [], {}), ("hung", ["hang"], {"POSTHOG_MAX_QUEUE_SIZE": "5"})]:
+            with FakePostHog() as posthog:
+                posthog.plan = plan
+                env = app_env(openai_server.base_url, posthog.host, POSTHOG_FLUSH_TIMEOUT=str(FLUSH_TIMEOUT), **extra)
+                result, elapsed = timed_run(command, env)
+                runs[name] = (result, elapsed, len(posthog.spans))
+    return runs
+
+
+def test_stuck_export_drops_beyond_the_queue_bound_without_slowing_the_app(queue_runs):
+    healthy, healthy_elapsed, healthy_spans = queue_runs["healthy"]
+    hung, hung_elapsed, hung_spans = queue_runs["hung"]
+    assert healthy.returncode == hung.returncode == 0
+    assert healthy.stdout == hung.stdout == f"main: calls=50 reply={REPLY} tokens=900\ndone\n"
+    assert healthy_spans == 50 and hung_spans == 0
+
+    healthy_calls = float(CALLS_TOOK.search(healthy.stderr).group(1))
+    hung_calls = float(CALLS_TOOK.search(hung.stderr).group(1))
+    assert hung_calls < 2 * healthy_calls + 0.5, (hung_calls, healthy_calls)
+    assert hung_elapsed < healthy_elapsed + FLUSH_TIMEOUT + SLACK, (hung_elapsed, healthy_elapsed)
+
+    assert CALLS_TOOK.sub("", healthy.stderr).strip() == ""  # healthy: nothing to report
+    falling_behind = [line for line in hung.stderr.splitlines() if "falling behind" in line]
+    assert falling_behind == ["posthog-instrument: PostHog export is falling behind; dropping LLM events beyond "
+                              "POSTHOG_MAX_QUEUE_SIZE=5 (counted, reported again at exit)."]
+    (report,) = UNDELIVERED.findall(hung.stderr)
+    lost, delivered = map(int, report)
+    assert delivered == 0
+    assert 45 <= lost <= 50  # at least everything beyond the 5 queued
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: spans in the batch being sent when the process exits are left "
+                                       "out of the exit report's undelivered count")
+def test_exit_report_counts_every_undelivered_event(queue_runs):
+    hung, _, _ = queue_runs["hung"]
+    (report,) = UNDELIVERED.findall(hung.stderr)
+    assert report == ("50", "0"), hung.stderr
