@@ -51,11 +51,16 @@ def _pip(args: list, log) -> bool:
     return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode == 0
 
 
+def ready() -> bool:
+    """The venv exists and was built for the current spec."""
+    return python().exists() and STAMP.exists() and json.loads(STAMP.read_text()).get("spec") == spec()
+
+
 def ensure(say: Callable[[str], None] = print) -> Optional[dict]:
     """Create or reuse the peers' venv; returns what it holds, or None if it cannot be built."""
-    wanted = spec()
-    if python().exists() and STAMP.exists() and json.loads(STAMP.read_text()).get("spec") == wanted:
+    if ready():
         return json.loads(STAMP.read_text())
+    wanted = spec()
     say(f"building the peers' environment in {ENV} (one-off; log: {LOG}) ...")
     shutil.rmtree(ENV, ignore_errors=True)
     ENVS.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,8 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--memory-calls", type=int, help="calls per memory run (default 100000, quick 200)")
     parser.add_argument("--export-spans", type=int, help="spans through the export pipeline (default 20000)")
     parser.add_argument("--skip-peers", action="store_true", help="do not build or measure the peers")
+    parser.add_argument("--build-peers", action="store_true",
+                        help="with --quick: build the peers' venv if missing (a full run always does)")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args(argv)
     quick = options.quick
@@ -76,11 +78,20 @@ def main(argv: list | None = None) -> int:
     }
 
     peer_python, peer_names = None, []
-    if not options.skip_peers:
+    if options.skip_peers:
+        report["peers_env"] = {"skipped": "--skip-peers"}
+    elif quick and not options.build_peers and not peers.ready():
+        # Building the venv downloads and installs ~40 packages (30-60 s): too slow for a smoke run.
+        report["peers_env"] = {"skipped": "peers' venv not built (run once without --quick, or add --build-peers)"}
+    else:
         state = peers.ensure(say)
-        if state is not None:
+        if state is None:
+            report["peers_env"] = {"skipped": f"the peers' venv could not be built; see {peers.LOG}"}
+        else:
             peer_python, peer_names = str(peers.python()), list(PEERS)
             report["peers_env"] = {"path": str(peers.ENV), "notes": state.get("notes", [])}
+    if "skipped" in report["peers_env"]:
+        say(f"peers skipped: {report['peers_env']['skipped']}")
 
     with sink() as url:
         say(f"start-up ({startup_reps} repetitions per command)")
@@ -108,37 +119,49 @@ def main(argv: list | None = None) -> int:
 
 
 def evaluate(report: dict) -> list:
-    """Each budget with its measured value and PASS/FAIL (None when it cannot be judged)."""
+    """Each budget with its measured value and PASS/FAIL (None when it cannot be judged).
+
+    Time budgets are judged on CPU time (see percall.py); the wall-clock figure is reported
+    next to each.
+    """
     setups = report["percall"]["setups"]
     ours = setups.get("main/ours", {}).get("workloads", {})
+    rows = []
 
-    def delta(entry: dict, workload: str, key: str = "delta_us"):
-        return entry.get("workloads", {}).get(workload, {}).get(key)
+    def row(budget: str, value, wall, unit: str, limit: str, ok) -> None:
+        rows.append({"budget": budget, "value": value, "wall": wall, "unit": unit, "limit": limit,
+                     "pass": None if value is None else ok})
 
-    peer_chat = {name: delta(setups.get(f"peers/{name}", {}), "chat") for name in PEERS}
-    peer_chat = {k: v for k, v in peer_chat.items() if v is not None}
-    best_peer = min(peer_chat.items(), key=lambda kv: kv[1]) if peer_chat else None
-    chat = ours.get("chat", {}).get("delta_us")
-    rows = [
-        ("added cost per non-streaming chat call", chat, "µs", f"<= {BUDGETS['chat_added_us']:g} µs",
-         None if chat is None else chat <= BUDGETS["chat_added_us"]),
-        (f"... vs best peer ({PEERS[best_peer[0]].split(' (')[0]}: {best_peer[1]:.0f} µs)" if best_peer else "... vs best peer",
-         chat / best_peer[1] if (best_peer and chat is not None and best_peer[1] > 0) else None, "x",
-         "<= 0.33x", None if not best_peer or chat is None or best_peer[1] <= 0 else chat <= best_peer[1] * BUDGETS["vs_best_peer"]),
-    ]
+    chat = ours.get("chat", {})
+    cpu, wall = chat.get("delta_cpu_us"), chat.get("delta_us")
+    row("added cost per non-streaming chat call", cpu, wall, "µs", f"<= {BUDGETS['chat_added_us']:g} µs",
+        cpu is not None and cpu <= BUDGETS["chat_added_us"])
+    peer_chat = {name: setups.get(f"peers/{name}", {}).get("workloads", {}).get("chat", {}) for name in PEERS}
+    peer_chat = {k: v for k, v in peer_chat.items() if v.get("delta_cpu_us") is not None}
+    if peer_chat and cpu is not None:
+        name, best = min(peer_chat.items(), key=lambda kv: kv[1]["delta_cpu_us"])
+        ratio = cpu / best["delta_cpu_us"] if best["delta_cpu_us"] > 0 else None
+        wall_ratio = wall / best["delta_us"] if best.get("delta_us") else None
+        row(f"... vs best peer ({PEERS[name].split(' (')[0]}: {best['delta_cpu_us']:.0f} µs)", ratio, wall_ratio,
+            "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio is not None and ratio <= BUDGETS["vs_best_peer"])
+    else:
+        row("... vs best peer (no peer measured)", None, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", None)
     for workload in ("stream_sync", "stream_async"):
-        value = ours.get(workload, {}).get("delta_per_chunk_us")
-        rows.append((f"added cost per streamed chunk, amortised ({workload.split('_')[1]})", value, "µs",
-                     f"<= {BUDGETS['chunk_added_us']:g} µs", None if value is None else value <= BUDGETS["chunk_added_us"]))
-    added_ms = report["startup"]["overhead_ms"]["python -c pass"]
-    rows.append(("start-up overhead (python -c pass)", added_ms, "ms", f"<= {BUDGETS['startup_added_ms']:g} ms",
-                 added_ms <= BUDGETS["startup_added_ms"]))
-    llm = report["startup"]["sys_modules"]["llm_libraries_imported"]
-    rows.append(("start-up imports no LLM library", len(llm), "imported", "0", not llm))
-    rate = report["export"]["end_to_end"]["spans_per_second"]
-    rows.append(("export throughput, one core", rate, "spans/s", f">= {BUDGETS['export_spans_per_second']:,.0f}",
-                 rate >= BUDGETS["export_spans_per_second"]))
-    return [{"budget": b, "value": v, "unit": u, "limit": lim, "pass": ok} for b, v, u, lim, ok in rows]
+        stats = ours.get(workload, {})
+        value = stats.get("delta_cpu_per_chunk_us")
+        row(f"added cost per streamed chunk, amortised ({workload.split('_')[1]})", value,
+            stats.get("delta_per_chunk_us"), "µs", f"<= {BUDGETS['chunk_added_us']:g} µs",
+            value is not None and value <= BUDGETS["chunk_added_us"])
+    start = report["startup"]
+    added = start["overhead_cpu_ms"]["python -c pass"]
+    row("start-up overhead (python -c pass)", added, start["overhead_ms"]["python -c pass"], "ms",
+        f"<= {BUDGETS['startup_added_ms']:g} ms", added <= BUDGETS["startup_added_ms"])
+    llm = start["sys_modules"]["llm_libraries_imported"]
+    row("start-up imports no LLM library", len(llm), None, "imported", "0", not llm)
+    end = report["export"]["end_to_end"]
+    row("export throughput, one core", end["spans_per_cpu_second"], end["spans_per_second"], "spans/s",
+        f">= {BUDGETS['export_spans_per_second']:,.0f}", end["spans_per_cpu_second"] >= BUDGETS["export_spans_per_second"])
+    return rows
 
 
 if __name__ == "__main__":

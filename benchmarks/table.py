@@ -49,35 +49,43 @@ def _columns(report: dict) -> list:
     return cols
 
 
-def _cell(entry: dict, workload: str, per_chunk: bool = False) -> str:
+def _cell(entry: dict, workload: str, key: str) -> str:
     if entry.get("failed"):
         return "failed"
     stats = entry.get("workloads", {}).get(workload)
-    if not stats or stats.get("delta_us") is None:
+    if not stats or stats.get(key) is None:
         return "n/a"
-    if per_chunk:
-        return f"{stats['delta_per_chunk_us']:+.2f}"
-    return f"{stats['delta_us']:+,.0f} ({stats['ratio']:.2f}x)"
+    if "per_chunk" in key:
+        return f"{stats[key]:+.2f}"
+    ratio = stats["cpu_us"] / (stats["cpu_us"] - stats[key]) if key == "delta_cpu_us" else stats["ratio"]
+    return f"{stats[key]:+,.0f} ({ratio:.2f}x)"
 
 
 def _percall(report: dict) -> list:
     setups = report["percall"]["setups"]
     base = setups.get("main/baseline", {}).get("workloads", {})
     cols = _columns(report)
-    rows = [[WORKLOAD_LABELS[w], _num(base.get(w, {}).get("median_us"))] + [_cell(e, w) for _, e in cols]
-            for w in WORKLOAD_LABELS]
-    title = (f"1. Added cost per call, µs (median over {report['percall']['rounds']} interleaved rounds of "
-             "instrumented minus baseline; ratio to the baseline)")
-    return [title, *_grid(["workload", "baseline µs", *(c for c, _ in cols)], rows)]
+    header = ["workload", "baseline µs", *(c for c, _ in cols)]
+    rounds = report["percall"]["rounds"]
+    lines = [f"1. Added cost per call, µs of CPU (all threads of the process: app + exporter), median over {rounds} "
+             "interleaved rounds of instrumented minus baseline; ratio to the baseline. Budgets use these."]
+    lines += _grid(header, [[WORKLOAD_LABELS[w], _num(base.get(w, {}).get("cpu_us"))] + [_cell(e, w, "delta_cpu_us") for _, e in cols]
+                            for w in WORKLOAD_LABELS])
+    lines += ["", "1b. The same on the wall clock (noisier when other programs load the machine)"]
+    lines += _grid(header, [[WORKLOAD_LABELS[w], _num(base.get(w, {}).get("median_us"))] + [_cell(e, w, "delta_us") for _, e in cols]
+                            for w in WORKLOAD_LABELS])
+    return lines
 
 
 def _chunks(report: dict) -> list:
     cols = _columns(report)
-    rows = [[WORKLOAD_LABELS[w]] + [_cell(e, w, per_chunk=True) for _, e in cols] for w in ("stream_sync", "stream_async")]
-    lines = ["2. Added cost per streamed chunk, µs (the stream's added cost / 200, amortised)",
+    rows = [[f"{WORKLOAD_LABELS[w]}, {clock}"] + [_cell(e, w, key) for _, e in cols]
+            for w in ("stream_sync", "stream_async")
+            for clock, key in (("CPU", "delta_cpu_per_chunk_us"), ("wall", "delta_per_chunk_us"))]
+    lines = ["2. Added cost per streamed chunk, µs (the 200-chunk stream's added cost / 200, amortised)",
              *_grid(["workload", *(c for c, _ in cols)], rows)]
     ours = report["percall"]["setups"].get("main/ours", {}).get("workloads", {})
-    split = [f"{WORKLOAD_LABELS[w]} app thread {_num(s.get('delta_app_thread_cpu_us'), 1)} / export thread "
+    split = [f"{WORKLOAD_LABELS[w]}: app thread {_num(s.get('delta_app_thread_cpu_us'), 1)}, export thread "
              f"{_num(s.get('delta_other_threads_cpu_us'), 1)}" for w, s in ours.items() if "delta_app_thread_cpu_us" in s]
     if split:
         lines += ["   ours, added CPU µs per call by thread: " + split[0], *("     " + s for s in split[1:])]
@@ -86,17 +94,17 @@ def _chunks(report: dict) -> list:
 
 def _startup(report: dict) -> list:
     s = report["startup"]
-    medians = s["median_ms"]
+    medians, cpu = s["median_ms"], s["median_cpu_ms"]
     names = list(medians)
-    added = {names[1]: medians[names[1]] - medians[names[0]], names[2]: medians[names[2]] - medians[names[0]],
-             names[4]: medians[names[4]] - medians[names[3]]}
-    rows = [[name, _num(value, 1), f"{added[name]:+,.1f}" if name in added else ""] for name, value in medians.items()]
+    pairs = {names[1]: names[0], names[2]: names[0], names[4]: names[3]}
+    rows = [[name, _num(medians[name], 1), f"{medians[name] - medians[pairs[name]]:+,.1f}" if name in pairs else "",
+             _num(cpu[name], 1), f"{cpu[name] - cpu[pairs[name]]:+,.1f}" if name in pairs else ""] for name in names]
     imports = s["importtime"]
     packages = ", ".join(f"{e['package']} {e['self_ms']:.0f}" for e in imports["self_ms_by_package"][:8])
     modules = ", ".join(f"{e['module']} {e['cumulative_ms']:.0f}" for e in imports["top_modules_by_cumulative"][:6])
     llm = s["sys_modules"]["llm_libraries_imported"]
     return [f"3. Start-up, ms (median of {s['reps']}, interleaved, one core)",
-            *_grid(["command", "ms", "added"], rows),
+            *_grid(["command", "wall ms", "added", "CPU ms", "added"], rows),
             f"   LLM libraries imported by our start-up of `python -c pass`: {', '.join(llm) if llm else 'none'}",
             f"   third-party packages our start-up imports: {', '.join(s['sys_modules']['added_third_party_packages'])}",
             f"   import time under sitecustomize: {_num(imports['sitecustomize_total_ms'])} ms; self ms by package: {packages}",
@@ -109,11 +117,12 @@ def _export(report: dict) -> list:
     st = e["stages"]
     return ["4. Export pipeline, one core (real spans from our OpenAI adapter, content on, "
             f"~{e['span_attribute_chars']} attribute chars each)",
-            f"   end to end: {end['spans_per_second']:,.0f} spans/s ({end['spans']:,} spans; exported {end['exported']:,}, "
+            f"   end to end: {end['spans_per_cpu_second']:,.0f} spans per CPU second, {end['spans_per_second']:,.0f} "
+            f"per wall second ({end['spans']:,} spans; exported {end['exported']:,}, "
             f"dropped {end['dropped']}, failed {end['failed']})",
-            f"   app thread, on_end: {e['on_end_us_per_span']:.2f} µs/span with the export thread asleep, "
-            f"{end['on_end_us_per_span_while_exporting']:.2f} µs/span while it exports",
-            f"   export thread, µs/span: PostHog copy {st['posthog_copy_us_per_span']:.1f}, OTLP encode "
+            f"   app thread, on_end: {e['on_end_us_per_span']:.2f} µs CPU/span with the export thread asleep, "
+            f"{end['on_end_us_per_span_while_exporting']:.2f} µs wall/span while it exports",
+            f"   export thread, µs CPU/span: PostHog copy {st['posthog_copy_us_per_span']:.1f}, OTLP encode "
             f"{st['otlp_encode_us_per_span']:.1f}, gzip {st['gzip_us_per_span']:.1f}, HTTP POST incl. gzip "
             f"{st['http_post_incl_gzip_us_per_span']:.1f} ({st['request_body_bytes_per_span']:.0f} body bytes/span)"]
 
@@ -136,9 +145,11 @@ def _budgets(report: dict) -> list:
         verdict = "n/a" if b["pass"] is None else ("PASS" if b["pass"] else "FAIL")
         if report["quick"] and b["pass"] is not None:
             verdict += " (quick: meaningless)"
-        digits = 2 if b["unit"] in ("x", "µs") and (b["value"] or 0) < 10 else 0
-        rows.append([b["budget"], f"{_num(b['value'], digits)} {b['unit']}", b["limit"], verdict])
-    return ["6. Budgets", *_grid(["budget", "measured", "limit", "result"], rows)]
+        digits = 2 if b["unit"] in ("x", "µs") and abs(b["value"] or 0) < 10 else 0
+        wall = "" if b.get("wall") is None else f"{_num(b['wall'], digits)} {b['unit']}"
+        rows.append([b["budget"], f"{_num(b['value'], digits)} {b['unit']}", wall, b["limit"], verdict])
+    return ["6. Budgets (judged on CPU time; wall clock alongside)",
+            *_grid(["budget", "measured (CPU)", "wall clock", "limit", "result"], rows)]
 
 
 def _hotspots(report: dict) -> list:
@@ -186,6 +197,8 @@ def _footnotes(report: dict) -> list:
         notes.append("- verified: every measured configuration emitted one span/event per call with input and output content.")
     for note in report.get("peers_env", {}).get("notes", []):
         notes.append(f"- peers' venv: {note}")
+    if report.get("peers_env", {}).get("skipped"):
+        notes.append(f"- peers not measured: {report['peers_env']['skipped']}")
     notes.append(f"- load average before/after (other work on the machine adds noise): {report['load_average_before']} / "
                  f"{report['load_average_after']}")
     return notes

@@ -35,6 +35,17 @@ def install(processor, handle_sigterm: bool = True) -> None:
     _share_with_application_providers(processor)
 
 
+def prepare_export() -> None:
+    """Called as the app imports an LLM library: load what exporting needs, on the app's
+    importing thread (see ``export.exporter.import_httpx`` for why not later, or earlier)."""
+    processor = _processor
+    if processor is not None:
+        try:
+            processor.prepare()
+        except Exception:
+            logger.debug("posthog-instrument: could not prepare export", exc_info=True)
+
+
 def _flush_bounded() -> None:
     processor = _processor
     if processor is None:

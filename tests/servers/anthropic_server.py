@@ -21,6 +21,7 @@ Behaviour is chosen by the request, since the app usually runs in a subprocess:
 * ``tools`` offered while the last user turn is plain text: a ``tool_use`` block
   (``{"city": "Paris"}`` for the first tool), streamed as ``input_json_delta`` pieces;
 * ``thinking`` enabled: a ``thinking`` block (with signature) before the answer;
+* a JSON-schema output format: ``{"city": "Paris", "celsius": 21}``;
 * otherwise the text ``Hello from fake Claude`` (in ``chunks`` deltas when streaming).
 
 Usage always has cache tokens: input 11, cache read 5, cache creation 3 (all 5-minute),
@@ -41,6 +42,7 @@ from typing import Iterable
 from ._http import BaseHandler, LoopbackServer
 
 REPLY = "Hello from fake Claude"
+JSON_REPLY = '{"city": "Paris", "celsius": 21}'
 THINKING = "The user wants a greeting."
 SIGNATURE = "sig-abc123"
 SERVED_MODEL_SUFFIX = "-20250101"  # what the stand-in reports as the model, as a served version
@@ -140,6 +142,10 @@ def plan_blocks(body: dict) -> tuple[list[dict], str]:
         tool = body["tools"][0]
         blocks.append({"type": "tool_use", "id": "toolu_01", "name": tool.get("name"), "input": {"city": "Paris"}})
         return blocks, "tool_use"
+    formats = ((body.get("output_config") or {}).get("format") or {}, body.get("output_format") or {})
+    if any(f.get("type") == "json_schema" for f in formats):
+        blocks.append({"type": "text", "text": JSON_REPLY})
+        return blocks, "end_turn"
     match = re.search(r'reply="([^"]*)"', _last_user_text(body))
     blocks.append({"type": "text", "text": match.group(1) if match else REPLY})
     return blocks, "end_turn"

@@ -19,10 +19,18 @@ answer; released by ``stop()``); ``"close"`` (drop the connection without a
 response); ``"slow:<ms>"`` (wait, then handle normally); ``"garbage"`` (handle
 normally but answer 200 with a non-JSON body). Spans are stored only when a
 request is handled normally and accepted.
+
+It also answers what an app's own ``posthog`` SDK asks of the same host, so an app can
+evaluate feature flags against it: ``POST /flags/?v=4`` returns ``feature_flags`` (a dict of
+flag key to variant or bool, optionally ``{distinct_id: value}`` per person), and the SDK's
+event uploads (``/batch/``, ``/i/v0/e/``, ``/i/v1/analytics/events``) are accepted and ignored.
+Those requests are recorded in ``sdk_requests``, never in ``requests`` (which holds only
+what reached the OTLP intake and its neighbours).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -37,6 +45,8 @@ from ._http import BaseHandler, LoopbackServer
 from .otlp_decode import decode_export
 
 OTEL_PATH = "/i/v0/ai/otel"
+FLAGS_PATH = "/flags"
+SDK_EVENT_PATHS = ("/batch", "/i/v0/e", "/i/v1/analytics/events", "/capture")
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_SPANS_PER_REQUEST = 100
 GARBAGE_BODY = b"<html>\x00not json"
@@ -163,6 +173,9 @@ class FakePostHog(LoopbackServer):
         self._requests: list[dict] = []
         self._plan: deque[PlanStep] = deque()
         self.plan = plan or []
+        # Answer of the posthog SDK's /flags request: {flag key: value or {distinct_id: value}}.
+        self.feature_flags: dict = {}
+        self._sdk_requests: list[dict] = []
 
     # -- addresses ---------------------------------------------------------
 
@@ -209,12 +222,30 @@ class FakePostHog(LoopbackServer):
         """Requests refused by validation (not by an injected fault)."""
         return [r for r in self.requests if r["rejection"] is not None]
 
+    @property
+    def sdk_requests(self) -> list[dict]:
+        """Requests from an app's own posthog SDK (flags, event uploads): path and parsed JSON."""
+        with self._cond:
+            return list(self._sdk_requests)
+
+    def flags_for(self, distinct_id: object) -> dict:
+        """The flag values the /flags endpoint answers for one person."""
+        values = {}
+        for key, value in self.feature_flags.items():
+            if isinstance(value, dict):
+                if distinct_id in value:
+                    values[key] = value[distinct_id]
+            else:
+                values[key] = value
+        return values
+
     def reset(self) -> None:
         """Forget spans, requests and any remaining plan."""
         with self._cond:
             self._spans.clear()
             self._requests.clear()
             self._plan.clear()
+            self._sdk_requests.clear()
 
     def wait_for_spans(self, count: int, timeout: float = 10.0) -> list[dict]:
         """Block until at least ``count`` spans were accepted; return all spans."""
@@ -251,6 +282,11 @@ class FakePostHog(LoopbackServer):
         with self._cond:
             return self._plan.popleft() if self._plan else None
 
+    def _add_sdk_request(self, record: dict) -> None:
+        with self._cond:
+            self._sdk_requests.append(record)
+            self._cond.notify_all()
+
     def _add_request(self, record: dict) -> None:
         with self._cond:
             self._requests.append(record)
@@ -271,6 +307,8 @@ class _PostHogHandler(BaseHandler):
         path, _ = self.split_path()
         headers = self.lowered_headers()
         raw = self.read_body()
+        if path.rstrip("/") == FLAGS_PATH or path.rstrip("/").startswith(SDK_EVENT_PATHS):
+            return self._answer_sdk(path, headers, raw)
         record = {
             "method": "POST",
             "path": path,
@@ -291,6 +329,25 @@ class _PostHogHandler(BaseHandler):
             if self._apply_fault(record, step):
                 return
         self._respond(record, validate_export(headers, raw), garbage=step is not None and step.action == "garbage")
+
+    def _answer_sdk(self, path: str, headers: dict, raw: bytes) -> None:
+        """The posthog SDK's own requests: feature flags answered, events accepted."""
+        try:
+            body = zlib.decompress(raw, 16 + zlib.MAX_WBITS) if headers.get("content-encoding") == "gzip" else raw
+            payload = json.loads(body or b"null")
+        except (ValueError, zlib.error):
+            payload = None
+        self.owner._add_sdk_request({"path": path, "headers": headers, "json": payload})
+        if path.rstrip("/") == FLAGS_PATH:
+            distinct_id = payload.get("distinct_id") if isinstance(payload, dict) else None
+            flags = self.owner.flags_for(distinct_id)
+            return self.send_json(200, {
+                "featureFlags": flags,
+                "featureFlagPayloads": {},
+                "errorsWhileComputingFlags": False,
+                "requestId": "fake-flags-request",
+            })
+        self.send_json(200, {"status": 1})
 
     def _apply_fault(self, record: dict, step: PlanStep) -> bool:
         """Carry out a plan step; True when it replaced normal handling."""

@@ -14,6 +14,7 @@ import logging
 import random
 import sys
 import time
+import types
 from typing import Callable, Optional, Sequence
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -55,6 +56,39 @@ def split_into_requests(spans: Sequence[ReadableSpan]) -> list:
     return bodies
 
 
+def import_httpx():
+    """Import httpx, at a moment chosen by the caller.
+
+    When: the LLM SDKs (openai, anthropic) look httpx up in ``sys.modules`` without importing
+    it, so a half-imported httpx seen from another thread crashes them. We therefore import it
+    while an LLM library is being imported (see ``lifecycle.prepare_export``), on the app's own
+    importing thread, and not at start-up, so a program that makes no LLM call never pays for it.
+
+    How: ``import httpx`` also imports its command-line interface (click, rich and pygments,
+    about 60 ms) whenever those are installed. We never use it; a stand-in ``httpx.main``
+    loads the real one on first use.
+    """
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        return httpx
+    stub = types.ModuleType("httpx._main")
+
+    def main(*args, **kwargs):  # pragma: no cover - the httpx CLI, never run by us
+        sys.modules.pop("httpx._main", None)
+        from httpx._main import main as real_main
+
+        return real_main(*args, **kwargs)
+
+    stub.main = main
+    installed = sys.modules.setdefault("httpx._main", stub) is stub
+    try:
+        import httpx
+    finally:
+        if installed and sys.modules.get("httpx._main") is stub:
+            del sys.modules["httpx._main"]
+    return httpx
+
+
 class Delivery:
     """What happened to one request: delivered, or dropped and why."""
 
@@ -70,11 +104,6 @@ class PostHogSender:
     """POSTs OTLP bodies to ``{host}/i/v0/ai/otel``."""
 
     def __init__(self, endpoint: str, api_key: str, timeout: float):
-        # Import httpx now, on the thread that starts the app. Importing it later on the export
-        # thread would race the app: the OpenAI SDK peeks at sys.modules["httpx"] and can see a
-        # half-initialised module.
-        import httpx  # noqa: F401
-
         self.endpoint = endpoint
         self._headers = {
             "Authorization": f"Bearer {api_key}",
@@ -86,16 +115,17 @@ class PostHogSender:
         self._client = None
         self._reported: set = set()
 
+    def prepare(self) -> None:
+        import_httpx()
+
     def _http(self):
         if self._client is None:
-            import httpx
-
-            self._client = httpx.Client(timeout=self._timeout)
+            self._client = import_httpx().Client(timeout=self._timeout)
         return self._client
 
     def send(self, body: bytes, deadline: float, stopping: Callable[[], bool], report: bool = True) -> Delivery:
         """Deliver one body, retrying what may succeed later, until ``deadline`` (monotonic)."""
-        import httpx
+        httpx = import_httpx()
 
         payload = gzip.compress(body, compresslevel=6)
         attempt = 0

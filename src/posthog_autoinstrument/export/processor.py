@@ -172,6 +172,11 @@ class PostHogSpanProcessor(SpanProcessor):
     def _deadline(self) -> float:
         return getattr(self, "_exit_deadline", float("inf"))
 
+    def prepare(self) -> None:
+        prepare = getattr(self._sender, "prepare", None)
+        if prepare is not None:
+            prepare()
+
     # -- flush and shutdown ------------------------------------------------------------
     def has_pending(self) -> bool:
         return bool(self._queue) or not self._idle.is_set()

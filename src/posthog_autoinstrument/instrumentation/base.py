@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from .. import __version__, config
+from .. import __version__, config, lifecycle
 from ..genai import InferenceCall, InferenceRequest, Recorder
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -74,7 +74,10 @@ class LLMInstrumentor(BaseInstrumentor):
         self.recorder = Recorder(tracer, capture_content=not settings.privacy_mode)
         self._active = True
         self._patched: list = []
-        for module in sorted({t.module for t in self.targets()}):
+        targets = self.targets()
+        for package in sorted({t.module.split(".", 1)[0] for t in targets}):
+            wrapt.register_post_import_hook(self._on_package_import, package)
+        for module in sorted({t.module for t in targets}):
             wrapt.register_post_import_hook(self._on_import, module)
 
     def _uninstrument(self, **kwargs) -> None:
@@ -85,6 +88,10 @@ class LLMInstrumentor(BaseInstrumentor):
             except Exception:
                 logger.debug("posthog-instrument: could not restore %s", attribute, exc_info=True)
         self._patched = []
+
+    def _on_package_import(self, module: Any) -> None:
+        if getattr(self, "_active", False):
+            lifecycle.prepare_export()
 
     def _on_import(self, module: Any) -> None:
         if not getattr(self, "_active", False):
