@@ -75,7 +75,7 @@ class LLMInstrumentor(BaseInstrumentor):
         self._active = True
         self._patched: list = []
         targets = self.targets()
-        for package in sorted({t.module.split(".", 1)[0] for t in targets}):
+        for package in sorted({_library_package(t.module) for t in targets}):
             wrapt.register_post_import_hook(self._on_package_import, package)
         for module in sorted({t.module for t in targets}):
             wrapt.register_post_import_hook(self._on_import, module)
@@ -123,6 +123,15 @@ class LLMInstrumentor(BaseInstrumentor):
             self._patched.append((owner, attribute, original))
         except Exception:
             logger.debug("posthog-instrument: could not patch %s.%s", target.module, target.qualname, exc_info=True)
+
+
+# Namespace packages shared by unrelated libraries: the library is one level down.
+_NAMESPACE_PACKAGES = frozenset({"google", "azure", "llama_index", "opentelemetry"})
+
+
+def _library_package(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] in _NAMESPACE_PACKAGES and len(parts) > 1 else parts[0]
 
 
 def _guarded(instrumentor: LLMInstrumentor, wrapper: Callable) -> Callable:
