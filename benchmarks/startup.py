@@ -121,7 +121,7 @@ def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: 
     cpu = {name: median(used for _, used in values) for name, values in times.items()}
     names = list(commands)
 
-    def added(clock: dict) -> dict:
+    def overhead(clock: dict) -> dict:
         return {"python -c pass": clock[names[1]] - clock[names[0]],
                 "of which in-process bootstrap": clock[names[2]] - clock[names[0]],
                 "app importing openai+anthropic": clock[names[4]] - clock[names[3]]}
@@ -144,8 +144,8 @@ def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: 
         "reps": reps,
         "median_ms": medians,
         "median_cpu_ms": cpu,
-        "overhead_ms": added(medians),
-        "overhead_cpu_ms": added(cpu),
+        "overhead_ms": overhead(medians),
+        "overhead_cpu_ms": overhead(cpu),
         "sys_modules": {"llm_libraries_imported": llm_imported, "added_module_count": len(added),
                         "added_third_party_packages": added_top},
         "importtime": _importtime(ours_env),

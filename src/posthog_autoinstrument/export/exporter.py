@@ -17,7 +17,6 @@ import time
 import types
 from typing import Callable, Optional, Sequence
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import __version__
@@ -32,6 +31,9 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 def encode(spans: Sequence[ReadableSpan]) -> bytes:
+    # Imported on first use (see PostHogSender.prepare): protobuf costs start-up time.
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
     return encode_spans(spans).SerializeToString()
 
 
@@ -117,6 +119,7 @@ class PostHogSender:
 
     def prepare(self) -> None:
         import_httpx()
+        import opentelemetry.exporter.otlp.proto.common.trace_encoder  # noqa: F401
 
     def _http(self):
         if self._client is None:
@@ -182,6 +185,9 @@ class PrintingSender:
 
     def __init__(self, stream=None):
         self._stream = stream
+
+    def prepare(self) -> None:
+        import opentelemetry.exporter.otlp.proto.common.trace_encoder  # noqa: F401
 
     def send(self, body: bytes, deadline: float, stopping: Callable[[], bool], report: bool = True) -> Delivery:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest

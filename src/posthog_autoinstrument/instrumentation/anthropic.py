@@ -24,6 +24,7 @@ count them inside input tokens: input = input_tokens + cache_read + cache_creati
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -576,6 +577,9 @@ def _body_argument(args: tuple, kwargs: dict) -> Optional[Mapping]:
     return None
 
 
+# Called by the SDK (1.14+) for the attributes its span of a Messages call starts with.
+_SPAN_START_HOOK = "messages_create_request_attributes"
+
 # Request attributes the SDK's span lacks (it records the others itself).
 _ADDED_TO_NATIVE_SPANS = (
     semconv.REQUEST_STOP_SEQUENCES,
@@ -619,9 +623,30 @@ class AnthropicInstrumentor(LLMInstrumentor):
                 # Returns its manager synchronously; the request is made when it is entered.
                 Target(module, "AsyncMessages.stream", wrapper=self._dispatch(stream, False)),
                 # Called by the SDK (1.14+) when its span of a Messages call starts.
-                Target(module, "messages_create_request_attributes", wrapper=self._native_span_start),
+                Target(module, _SPAN_START_HOOK, wrapper=self._native_span_start),
             ]
         return targets
+
+    def _patch(self, module: Any, target: Target) -> None:
+        if target.qualname != _SPAN_START_HOOK:
+            super()._patch(module, target)
+            return
+        # The SDK keeps this function in request options that platform clients deep-copy, which a
+        # wrapt proxy refuses: it is replaced by a plain function instead.
+        original = getattr(module, _SPAN_START_HOOK, None)
+        if original is None or getattr(original, "_posthog_original", None) is not None:
+            return
+        hook = self._native_span_start
+
+        @functools.wraps(original)
+        def messages_create_request_attributes(*args, **kwargs):
+            if not getattr(self, "_active", False):
+                return original(*args, **kwargs)
+            return hook(original, None, args, kwargs)
+
+        messages_create_request_attributes._posthog_original = original
+        setattr(module, _SPAN_START_HOOK, messages_create_request_attributes)
+        self._patched.append((module, _SPAN_START_HOOK, original))
 
     # -- which path records a call ----------------------------------------------------------
     def natively_traced(self, client: Any) -> bool:

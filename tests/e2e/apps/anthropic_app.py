@@ -70,7 +70,7 @@ def create_stream():
     stream = client().messages.create(model=MODEL, max_tokens=64, stream=True,
                                       messages=[{"role": "user", "content": "Say hello"}])
     text = [event.delta.text for event in stream if event.type == "content_block_delta" and event.delta.type == "text_delta"]
-    print("create_stream:", "".join(text), type(stream).__name__)
+    print("create_stream:", "".join(text), stream.__class__.__name__)
 
 
 def stream_text():
@@ -78,7 +78,7 @@ def stream_text():
                                   messages=[{"role": "user", "content": "Say hello"}]) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
-    print("stream_text:", text, final.usage.output_tokens, type(stream).__name__)
+    print("stream_text:", text, final.usage.output_tokens, stream.__class__.__name__)
 
 
 def stream_tool_until_done():
