@@ -39,7 +39,12 @@ def median(values: Iterable[float]) -> Optional[float]:
 
 
 def pin_to_cpu(cpu: int) -> None:
-    """Pin the calling process to one CPU when the machine has more than one."""
+    """Pin the calling process to one CPU when the machine has more than one.
+
+    A quick run sets ``BENCHMARK_NO_PIN=1``: its processes run side by side and time nothing.
+    """
+    if os.environ.get("BENCHMARK_NO_PIN") == "1":
+        return
     try:
         if os.cpu_count() and os.cpu_count() > 1 and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {cpu % os.cpu_count()})

@@ -38,26 +38,35 @@ def configurations(peer_python: Optional[str], peer_names: list) -> list:
 
 
 def measure(sink_url: str, rounds: int, plan: dict, peer_python: Optional[str], peer_names: list,
-            say: Callable[[str], None] = print) -> dict:
+            say: Callable[[str], None] = print, parallel: int = 1) -> dict:
+    """``parallel`` > 1 runs a round's processes side by side: only for quick runs, which time nothing."""
     import json
+    from concurrent.futures import ThreadPoolExecutor
 
     configs = configurations(peer_python, peer_names)
     runs: dict = {}  # (env, setup) -> list of worker results, one per round
     failures: dict = {}
+
+    def run(config: tuple) -> None:
+        env_name, python, setup, workloads = config
+        key = (env_name, setup)
+        if key in failures:
+            return
+        argv = [python, "benchmarks/worker.py", "percall", "--setup", setup, "--sink", sink_url,
+                "--plan", json.dumps({w: plan[w] for w in workloads})]
+        try:
+            result = run_json(argv, env=worker_env(POSTHOG_HOST=sink_url))
+        except Exception as exc:  # a peer that breaks is reported, not fatal
+            failures[key] = str(exc).strip().splitlines()[-1][:300]
+            say(f"    {env_name}/{setup} failed: {failures[key]}")
+        else:
+            runs.setdefault(key, []).append(result)
+
     for index in range(rounds):
         order = configs[index % len(configs):] + configs[:index % len(configs)]
         say(f"  per-call round {index + 1}/{rounds}: {', '.join(f'{e}/{s}' for e, _, s, _ in order)}")
-        for env_name, python, setup, workloads in order:
-            key = (env_name, setup)
-            if key in failures:
-                continue
-            argv = [python, "benchmarks/worker.py", "percall", "--setup", setup, "--sink", sink_url,
-                    "--plan", json.dumps({w: plan[w] for w in workloads})]
-            try:
-                runs.setdefault(key, []).append(run_json(argv, env=worker_env(POSTHOG_HOST=sink_url)))
-            except Exception as exc:  # a peer that breaks is reported, not fatal
-                failures[key] = str(exc).strip().splitlines()[-1][:300]
-                say(f"    {env_name}/{setup} failed: {failures[key]}")
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(run, order))
     return summarise(runs, failures, rounds)
 
 
@@ -92,6 +101,8 @@ def summarise(runs: dict, failures: dict, rounds: int) -> dict:
                 base_all = median(_values(baseline_runs, workload, "process_cpu_us_per_call"))
                 stats.update({
                     "baseline_us": median(_values(baseline_runs, workload)),
+                    "baseline_cpu_us": base_all,
+                    "cpu_ratio": all_cpu / base_all,
                     "delta_us": median(paired),
                     "delta_range_us": [min(paired), max(paired)],
                     "delta_cpu_us": median(paired_cpu),

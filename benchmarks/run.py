@@ -14,11 +14,13 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+import hotspots  # noqa: E402
 import memory  # noqa: E402
 import peers  # noqa: E402
 import percall  # noqa: E402
@@ -93,20 +95,36 @@ def main(argv: list | None = None) -> int:
     if "skipped" in report["peers_env"]:
         say(f"peers skipped: {report['peers_env']['skipped']}")
 
+    if quick:
+        os.environ["BENCHMARK_NO_PIN"] = "1"  # phases run side by side (see below)
     with sink() as url:
-        say(f"start-up ({startup_reps} repetitions per command)")
-        report["startup"] = startup.measure(url, startup_reps, say, warm=not quick)
-        say(f"per-call and per-chunk ({rounds} rounds)")
-        report["percall"] = percall.measure(url, rounds, plan, peer_python, peer_names, say)
-        say(f"export pipeline ({export_spans} spans)")
-        report["export"] = run_json([MAIN_PYTHON, "benchmarks/export.py", "--sink", url, "--spans", str(export_spans),
-                                     "--repeat", "2" if quick else "20"], env=worker_env())
-        report["memory"] = memory.measure(url, memory_calls, say)
-        import hotspots
+        def start_up():
+            say(f"start-up ({startup_reps} repetitions per command)")
+            return startup.measure(url, startup_reps, say, warm=not quick)
 
-        report["hotspots"] = {"chat": hotspots.compare(url, "chat", 20 if quick else 3000, say)}
-        if not quick:
-            report["hotspots"]["stream_sync"] = hotspots.compare(url, "stream_sync", 40, say)
+        def per_call():
+            say(f"per-call and per-chunk ({rounds} rounds)")
+            return percall.measure(url, rounds, plan, peer_python, peer_names, say, parallel=2 if quick else 1)
+
+        def export():
+            say(f"export pipeline ({export_spans} spans)")
+            return run_json([MAIN_PYTHON, "benchmarks/export.py", "--sink", url, "--spans", str(export_spans),
+                             "--repeat", "2" if quick else "20"], env=worker_env())
+
+        def hot():
+            found = {"chat": hotspots.compare(url, "chat", 20 if quick else 3000, say)}
+            found["stream_sync"] = hotspots.compare(url, "stream_sync", 2 if quick else 40, say)
+            return found
+
+        phases = {"startup": start_up, "percall": per_call, "export": export,
+                  "memory": lambda: memory.measure(url, memory_calls, say), "hotspots": hot}
+        if quick:
+            # Nothing a quick run measures means anything, so its phases share the machine.
+            with ThreadPoolExecutor(3) as pool:
+                futures = {name: pool.submit(phase) for name, phase in phases.items()}
+                report.update({name: future.result() for name, future in futures.items()})
+        else:
+            report.update({name: phase() for name, phase in phases.items()})
 
     report["load_average_after"] = _load()
     report["budgets"] = evaluate(report)

@@ -39,7 +39,8 @@ class Setup:
     """An active configuration: the clients to call with, and how to flush and check it."""
 
     def __init__(self, name: str, clients: Clients, workloads: tuple, provider: Any = None,
-                 flush: Optional[Callable] = None, notes: Optional[list] = None, packages: Optional[dict] = None):
+                 flush: Optional[Callable] = None, notes: Optional[list] = None, packages: Optional[dict] = None,
+                 record_events: Optional[Callable[[list], None]] = None):
         self.name = name
         self.clients = clients
         self.workloads = workloads  # the workloads this setup instruments
@@ -47,7 +48,8 @@ class Setup:
         self._flush = flush
         self.notes = notes or []
         self.packages = packages or {}
-        self.captured: Optional[list] = None  # PostHog SDK events seen while verifying
+        self._record_events = record_events  # for setups that emit events, not spans
+        self._events: Optional[list] = None
 
     def flush(self) -> None:
         if self._flush is not None:
@@ -74,11 +76,14 @@ class Setup:
             exporter.shutdown()
             records = [s for s in items if s.attributes]
             texts = [str(v) for s in records for v in s.attributes.values()]
-        elif self.captured is not None:
-            self.captured.clear()
+        elif self._record_events is not None:
+            if self._events is None:
+                self._events = []
+                self._record_events(self._events)
+            self._events.clear()
             run_once(call)
-            records = list(self.captured)
-            texts = [str(v) for event in records for v in (event.get("properties") or {}).values()]
+            records = list(self._events)
+            texts = [str(v) for properties in records for v in properties.values()]
         else:
             return {}
         expected_input = "The quick brown fox" if workload == "embeddings" else PROMPT
@@ -203,20 +208,21 @@ def posthog_sdk(sink_url: str) -> Setup:
     from posthog.ai.openai import AsyncOpenAI, OpenAI
 
     client = Posthog(API_KEY, host=sink_url, gzip=True, flush_at=100, flush_interval=1.0)
-    clients = Clients(openai_cls=OpenAI, async_openai_cls=AsyncOpenAI, posthog_client=client)
-    setup = Setup("posthog_sdk", clients, workloads=("chat", "embeddings", "stream_sync", "stream_async"),
-                  flush=client.flush, notes=["explicit client swap (posthog.ai.openai.OpenAI); events via the posthog client queue"],
-                  packages=versions(["posthog"]))
-    # For verification only: record events once measurement is over (see Setup.verify).
-    original_capture = client.capture
 
-    def recording_capture(*args, **kwargs):
-        if setup.captured is not None and "properties" in kwargs:
-            setup.captured.append({"event": args[0] if args else kwargs.get("event"), "properties": kwargs["properties"]})
-        return original_capture(*args, **kwargs)
+    def record_events(into: list) -> None:
+        """After measuring: also keep the properties of each event the wrappers capture."""
+        capture = client.capture
 
-    setup.enable_recording = lambda: (setattr(setup, "captured", []), setattr(client, "capture", recording_capture))
-    return setup
+        def recording(*args, **kwargs):
+            into.append(kwargs.get("properties") or {})
+            return capture(*args, **kwargs)
+
+        client.capture = recording
+
+    return Setup("posthog_sdk", Clients(openai_cls=OpenAI, async_openai_cls=AsyncOpenAI, posthog_client=client),
+                 workloads=("chat", "embeddings", "stream_sync", "stream_async"), flush=client.flush,
+                 notes=["explicit client swap (posthog.ai.openai.OpenAI); events via the posthog client queue"],
+                 packages=versions(["posthog"]), record_events=record_events)
 
 
 def create(name: str, sink_url: Optional[str]) -> Setup:

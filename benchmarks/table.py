@@ -57,7 +57,7 @@ def _cell(entry: dict, workload: str, key: str) -> str:
         return "n/a"
     if "per_chunk" in key:
         return f"{stats[key]:+.2f}"
-    ratio = stats["cpu_us"] / (stats["cpu_us"] - stats[key]) if key == "delta_cpu_us" else stats["ratio"]
+    ratio = stats["cpu_ratio"] if key == "delta_cpu_us" else stats["ratio"]
     return f"{stats[key]:+,.0f} ({ratio:.2f}x)"
 
 

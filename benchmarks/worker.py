@@ -27,8 +27,6 @@ def percall(setup, plan: dict) -> dict:
         call = w.make_call(name, setup.clients)
         results[name] = w.time_batches(call, w.is_async(name), warmup, batches, per_batch)
     setup.flush()
-    if hasattr(setup, "enable_recording"):
-        setup.enable_recording()
     for name in plan:
         call = w.make_call(name, setup.clients)
         results[name]["verify"] = setup.verify(name, call, lambda c, a=w.is_async(name): w.run_once(c, a))

@@ -258,3 +258,15 @@ def test_stream_exits_errors_and_embeddings(run_bedrock, posthog):
     assert cohere["attributes"]["gen_ai.operation.name"] == "embeddings"
     assert cohere["attributes"]["gen_ai.usage.input_tokens"] == 6  # from x-amzn-bedrock-input-token-count
     assert [m["parts"][0]["content"] for m in content(cohere, "gen_ai.input.messages")] == ["first text", "second text"]
+
+
+def test_privacy_mode_keeps_usage_and_drops_content(run_bedrock, posthog):
+    result = run_bedrock("converse_stream", "invoke_streams", POSTHOG_PRIVACY_MODE="true")
+    assert result.returncode == 0, result.stderr
+    spans = posthog.spans
+    assert len(spans) == 1 + len(FAMILIES)
+    for span in spans:
+        attrs = span["attributes"]
+        assert not any(k in attrs for k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"))
+        assert attrs["gen_ai.usage.output_tokens"] == 7
+        assert attrs["gen_ai.response.finish_reasons"] == ["stop"]

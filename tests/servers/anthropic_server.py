@@ -37,7 +37,6 @@ import struct
 import threading
 import uuid
 import zlib
-from typing import Iterable
 
 from ._http import BaseHandler, LoopbackServer
 
@@ -303,12 +302,3 @@ class _AnthropicHandler(BaseHandler):
                 return
         self.end_chunked()
 
-
-def parse_events(raw: Iterable[bytes]) -> list[dict]:
-    """Decode an SSE body into its JSON events (for the server's self-check)."""
-    events = []
-    for block in b"".join(raw).split(b"\n\n"):
-        for line in block.split(b"\n"):
-            if line.startswith(b"data: "):
-                events.append(json.loads(line[6:]))
-    return events

@@ -1,8 +1,8 @@
 """A minimal loopback stand-in for Ollama's native API, as LiteLLM's ``ollama_chat/`` and
 ``ollama/`` providers call it (LiteLLM's own httpx handlers, no SDK).
 
-Routes: ``POST /api/chat`` (NDJSON stream, or one JSON object with ``"stream": false``) and
-``POST /api/embed``. Shapes follow Ollama's API docs: every stream line is a JSON object with
+Routes: ``POST /api/chat`` (NDJSON stream, or one JSON object with ``"stream": false``),
+``POST /api/embed`` and ``POST /api/show`` (model details; LiteLLM reads the context length). Shapes follow Ollama's API docs: every stream line is a JSON object with
 ``message`` and ``done``; the last line has ``done: true``, ``done_reason`` and the token
 counts ``prompt_eval_count`` / ``eval_count`` (Ollama's usage), plus the durations.
 
@@ -112,6 +112,16 @@ def chat_response(body: dict) -> dict:
     return {"model": model, "created_at": _now(), "message": message, **_final_fields("stop")}
 
 
+def show_response(body: dict) -> dict:
+    return {
+        "template": "{{ .Prompt }}",
+        "details": {"format": "gguf", "family": "llama", "families": ["llama"], "parameter_size": "3.2B",
+                    "quantization_level": "Q4_K_M"},
+        "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+        "capabilities": ["completion", "tools"],
+    }
+
+
 def embed_response(body: dict) -> dict:
     inputs = body.get("input")
     inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
@@ -144,6 +154,8 @@ class _OllamaHandler(BaseHandler):
     def _answer(self, path: str, body: Any) -> None:
         if not isinstance(body, dict):
             return self.send_json(400, {"error": "invalid request body"})
+        if path == "/api/show":
+            return self.send_json(200, show_response(body))
         model = str(body.get("model") or "")
         fault = re.fullmatch(r"error-(\d{3})", model)
         if fault:

@@ -101,7 +101,8 @@ class _OllamaHandler(BaseHandler):
             for part in parts:
                 self.write_chunk(json.dumps(part).encode() + b"\n")
             return self.end_chunked()
-        return self.send_json(200, self._whole(parts, chat))
+        whole = self._whole(parts, chat)
+        return self.send_json(500 if "error" in whole else 200, whole)
 
     def _parts(self, model: str, body: dict, chat: bool) -> Iterator[dict]:
         def part(text: str = "", thinking: str = "", tool_calls: Any = None) -> dict:

@@ -70,7 +70,7 @@ def _anthropic_message(attrs: dict) -> None:
         attrs.setdefault(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, cache_write)
     reason = finish_reason(attrs.pop(_STOP_REASON, None))
     if reason:
-        attrs[semconv.RESPONSE_FINISH_REASONS] = [reason]
+        attrs[semconv.RESPONSE_FINISH_REASONS] = (reason,)  # as a span attribute holds it
 
     _rewrite_json(attrs, semconv.SYSTEM_INSTRUCTIONS, lambda parts: [_part(p) for p in parts])
     _rewrite_json(attrs, semconv.INPUT_MESSAGES, lambda messages: [
@@ -84,6 +84,12 @@ def _anthropic_message(attrs: dict) -> None:
         # Our spans carry a status code only for a failed call (PostHog reads it as the error's).
         attrs.pop(semconv.HTTP_RESPONSE_STATUS_CODE, None)
     elif isinstance(error, str):
+        status = attrs.get(semconv.HTTP_RESPONSE_STATUS_CODE)
+        if error == "connection_error" and isinstance(status, int) and status < 400:
+            # The body broke off after a successful response: the app saw the HTTP client's
+            # transport error, which carries no status code.
+            attrs.pop(semconv.HTTP_RESPONSE_STATUS_CODE, None)
+            error = "transport_error"
         exception = _anthropic_exception(error, attrs.get(semconv.HTTP_RESPONSE_STATUS_CODE))
         if exception:
             attrs[semconv.ERROR_TYPE] = exception
@@ -101,6 +107,8 @@ def _anthropic_exception(error: str, status: Any) -> Optional[str]:
             name = found.__qualname__
         else:
             name = _ANTHROPIC_STATUS_ERRORS.get(status) or ("InternalServerError" if status >= 500 else "APIStatusError")
+    if error == "transport_error":
+        return "httpx2.TransportError"
     return f"anthropic.{name}" if name else None
 
 

@@ -507,10 +507,11 @@ def _record_result(call: InferenceCall, result: Result, usage: Optional[Usage], 
 class _Blocks:
     """Content assembled from streamed deltas, in block order."""
 
-    __slots__ = ("blocks",)
+    __slots__ = ("blocks", "enabled")
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
         self.blocks: dict = {}  # index -> [kind, pieces, tool id, tool name]
+        self.enabled = enabled  # off when content is not captured: nothing is kept
 
     def block(self, index: Any, kind: str) -> list:
         key = index if isinstance(index, int) else 0
@@ -522,14 +523,16 @@ class _Blocks:
         return entry
 
     def text(self, index: Any, piece: Any) -> None:
-        if isinstance(piece, str) and piece:
+        if self.enabled and isinstance(piece, str) and piece:
             self.block(index, "text")[1].append(piece)
 
     def reasoning(self, index: Any, piece: Any) -> None:
-        if isinstance(piece, str) and piece:
+        if self.enabled and isinstance(piece, str) and piece:
             self.block(index, "reasoning")[1].append(piece)
 
     def tool(self, index: Any, call_id: Any = None, name: Any = None, arguments: Any = None) -> None:
+        if not self.enabled:
+            return
         entry = self.block(index, "tool_call")
         entry[0] = "tool_call"
         if call_id:
@@ -559,7 +562,7 @@ class ConverseStreamAccumulator(StreamAccumulator):
 
     def __init__(self, capture: bool, request_id: Optional[str]):
         self.capture = capture
-        self.content = _Blocks()
+        self.content = _Blocks(capture)
         self.finish_reason: Optional[str] = None
         self.usage: Optional[Usage] = None
         self.request_id = request_id
@@ -605,7 +608,7 @@ class InvokeStreamAccumulator(StreamAccumulator):
 
     def __init__(self, capture: bool, request_id: Optional[str]):
         self.capture = capture
-        self.content = _Blocks()
+        self.content = _Blocks(capture)
         self.finish_reason: Optional[str] = None
         self.body_usage: dict = {}
         self.metrics_usage: Optional[Usage] = None

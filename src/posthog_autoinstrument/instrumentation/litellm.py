@@ -248,9 +248,12 @@ def _provider_attributes(call: InferenceCall, result: Any) -> dict:
 
 def _output(message: Any, reason: Optional[str]) -> dict:
     output = _chat_output(message, reason)
+    # Providers reached over LiteLLM's own HTTP send "" beside tool calls; that is no text part.
+    parts = [p for p in output["parts"] if p.get("type") != "text" or p.get("content")]
     reasoning = get(message, "reasoning_content")
     if isinstance(reasoning, str) and reasoning:
-        output["parts"].insert(0, m.reasoning(reasoning))
+        parts.insert(0, m.reasoning(reasoning))
+    output["parts"] = parts
     return output
 
 
@@ -405,10 +408,6 @@ class _Chat(CallHandler):
         return result
 
 
-class _RouterChat(_Chat):
-    """``Router.completion`` / ``acompletion``: the model is a model group (or a deployment)."""
-
-
 class _Embedding(CallHandler):
     def request(self, instance, args, kwargs):
         model = _positional(args, kwargs, 0, "model")
@@ -428,8 +427,10 @@ class _Embedding(CallHandler):
 
     def record_input(self, call, instance, args, kwargs):
         value = _positional(args, kwargs, 1, "input")
-        texts = [value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)] \
-            if isinstance(value, (list, tuple)) else []
+        if isinstance(value, str):
+            texts = [value]
+        else:  # token arrays are no text
+            texts = [v for v in value if isinstance(v, str)] if isinstance(value, (list, tuple)) else []
         call.set_input(messages=[m.message("user", [m.text(t)]) for t in texts])
 
     def result(self, call, result, kwargs):
@@ -471,7 +472,6 @@ class LiteLLMInstrumentor(LLMInstrumentor):
 
     def targets(self) -> list:
         chat, achat = _Chat(asynchronous=False), _Chat(asynchronous=True)
-        router_chat, router_achat = _RouterChat(asynchronous=False), _RouterChat(asynchronous=True)
         embedding = _Embedding()
         targets = [
             Target("litellm", "completion", chat),
@@ -479,12 +479,13 @@ class LiteLLMInstrumentor(LLMInstrumentor):
             Target("litellm", "embedding", embedding),
             Target("litellm", "aembedding", embedding, is_async=True),
         ]
-        # The Router's endpoints are methods of ``Router`` itself up to 1.8x, and of the core it
-        # delegates to (``RustCore``) since; whichever the installed version lacks is skipped.
+        # The Router's endpoints are methods of ``Router`` itself in older versions, and of the
+        # core it delegates to (``RustCore``) in newer ones; the missing pair is skipped. Its
+        # model argument is a model group, so the provider comes from the response.
         for module, owner in (("litellm.router", "Router"), ("litellm.router_rust.core", "RustCore")):
             targets += [
-                Target(module, f"{owner}.completion", router_chat),
-                Target(module, f"{owner}.acompletion", router_achat, is_async=True),
+                Target(module, f"{owner}.completion", chat),
+                Target(module, f"{owner}.acompletion", achat, is_async=True),
                 Target(module, f"{owner}.embedding", embedding),
                 Target(module, f"{owner}.aembedding", embedding, is_async=True),
             ]

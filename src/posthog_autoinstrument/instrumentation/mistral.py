@@ -1,8 +1,409 @@
-"""Placeholder while the adapter is written."""
+"""Mistral AI adapter (``mistralai``): chat completions and embeddings, sync and async, streaming.
 
-from .base import LLMInstrumentor
+Covers ``chat.complete`` / ``complete_async`` / ``stream`` / ``stream_async`` and
+``embeddings.create`` / ``create_async`` in both module layouts the SDK has had:
+``mistralai.chat.Chat`` (1.x) and ``mistralai.client.chat.Chat`` (2.x and later, where the
+client is ``from mistralai.client import Mistral``). ``chat.parse`` / ``parse_stream`` call
+``complete`` / ``stream`` and are covered through them. The same Speakeasy-generated classes
+serve Mistral models hosted on Azure AI (``mistralai.azure.client``, provider
+``azure.ai.inference``) and on Vertex AI (``mistralai.gcp.client``, provider ``gcp.vertex_ai``).
+
+Mistral's SDK can trace itself with OpenTelemetry. 1.9 to 2.x did so whenever a global tracer
+provider existed, which under ``posthog-instrument`` is always; later versions only when
+asked (``MISTRAL_SDK_TELEMETRY=global``, ``Mistral(telemetry=...)`` or
+``configure_telemetry``). Its spans would reach PostHog next to ours and count every call
+twice, so while this adapter is active the SDK's tracing into the *global* provider is
+switched off, at the one function it uses to decide (``get_or_create_otel_tracer``). We keep
+our span rather than the SDK's because it follows the same message, usage and stream contract
+as every other library here (finish reasons, time to first chunk, ``request.stream``), and the
+SDK's would also inject a ``traceparent`` into every request sent to Mistral. Tracing the app
+set up with its own tracer provider (``configure_telemetry(client, provider=...)`` or the
+SDK's dedicated exporter) never reaches PostHog and is left alone.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
+from ..genai import messages as m
+from ..genai import semconv
+from ..genai.semconv import Provider
+from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
+from .base import CallHandler, LLMInstrumentor, Target, get
+
+_FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
+# Speakeasy's "argument omitted" sentinel (``UNSET``).
+_UNSET = frozenset({"Unset"})
+_AZURE_AI_INFERENCE = "azure.ai.inference"
+
+
+def _given(value: Any) -> bool:
+    return value is not None and type(value).__name__ not in _UNSET
+
+
+def _value(obj: Any, key: str) -> Any:
+    value = get(obj, key)
+    return value if _given(value) else None
+
+
+def _number(value: Any) -> Any:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _finish_reason(reason: Any) -> Optional[str]:
+    if not _given(reason) or not reason:
+        return None
+    reason = str(reason)
+    return _FINISH_REASONS.get(reason, reason)
+
+
+def _provider(instance: Any) -> str:
+    module = type(instance).__module__
+    if module.startswith("mistralai.azure"):
+        return _AZURE_AI_INFERENCE
+    if module.startswith("mistralai.gcp"):
+        return Provider.GCP_VERTEX_AI
+    return Provider.MISTRAL_AI
+
+
+@lru_cache(maxsize=64)
+def _address(url: str) -> tuple:
+    parts = urlsplit(url)
+    host = parts.hostname or None
+    return host, (parts.port or (443 if parts.scheme == "https" else 80)) if host else None
+
+
+def _endpoint(instance: Any, kwargs: dict) -> tuple:
+    url = kwargs.get("server_url")
+    if not isinstance(url, str) or not url:
+        try:
+            url = instance.sdk_configuration.get_server_details()[0]
+        except Exception:
+            url = None
+    return _address(url) if isinstance(url, str) and url else (None, None)
+
+
+# -- content translation ------------------------------------------------------------------
+
+
+def _thinking_text(chunk: Any) -> str:
+    return "".join(_value(piece, "text") or "" for piece in _value(chunk, "thinking") or ())
+
+
+def _chunk_part(chunk: Any) -> Optional[dict]:
+    """One Mistral content chunk (text, image, document, audio, thinking, file, ...)."""
+    if isinstance(chunk, str):
+        return m.text(chunk)
+    kind = _value(chunk, "type")
+    if kind == "text":
+        return m.text(_value(chunk, "text") or "")
+    if kind == "thinking":
+        return m.reasoning(_thinking_text(chunk))
+    if kind == "image_url":
+        image = _value(chunk, "image_url")
+        url = image if isinstance(image, str) else _value(image, "url")
+        return m.media_from_data_url("image", url or "")
+    if kind == "document_url":
+        return m.uri("document", _value(chunk, "document_url") or "")
+    if kind == "input_audio":
+        return m.blob("audio", None, _value(chunk, "input_audio") or "")
+    if kind == "file":
+        return m.file("document", _value(chunk, "file_id") or "")
+    if kind:
+        return m.generic(str(kind))
+    return None
+
+
+def _content_parts(content: Any) -> list:
+    if not _given(content):
+        return []
+    if isinstance(content, str):
+        return [m.text(content)] if content else []
+    parts = []
+    for chunk in content:
+        part = _chunk_part(chunk)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def _tool_call_parts(tool_calls: Any) -> list:
+    parts = []
+    for call in tool_calls or () if _given(tool_calls) else ():
+        function = _value(call, "function")
+        call_id = _value(call, "id")
+        # The SDK fills a missing id with the string "null".
+        parts.append(m.tool_call(None if call_id == "null" else call_id, _value(function, "name"),
+                                 _value(function, "arguments")))
+    return parts
+
+
+def _message(message: Any) -> dict:
+    role = _value(message, "role") or "user"
+    if role == "tool":
+        content = _value(message, "content")
+        if not isinstance(content, str):
+            content = "".join(p.get("content", "") for p in _content_parts(content) if p.get("type") == "text")
+        return m.message("tool", [m.tool_call_response(_value(message, "tool_call_id"), content)], _value(message, "name"))
+    parts = _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+    return m.message(role, parts)
+
+
+def _tool_definitions(tools: Any) -> list:
+    definitions = []
+    for tool in tools or () if _given(tools) else ():
+        function = _value(tool, "function")
+        if function is not None:
+            definitions.append(m.function_tool(_value(function, "name"), _value(function, "description"),
+                                               _value(function, "parameters")))
+        else:
+            definitions.append(m.other_tool(str(_value(tool, "type") or "unknown")))
+    return definitions
+
+
+def _output_type(response_format: Any) -> Optional[str]:
+    kind = _value(response_format, "type") if _given(response_format) else None
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    return "text" if kind == "text" else None
+
+
+# -- response translation -----------------------------------------------------------------
+
+
+def _usage(usage: Any) -> Optional[Usage]:
+    if not _given(usage):
+        return None
+    # Extra fields arrive as plain dicts on the SDK's usage model.
+    prompt_details = _value(usage, "prompt_tokens_details")
+    cached = _value(prompt_details, "cached_tokens") if prompt_details is not None else None
+    if cached is None:
+        cached = _value(usage, "num_cached_tokens")
+    completion_details = _value(usage, "completion_tokens_details")
+    return Usage(
+        input_tokens=_value(usage, "prompt_tokens"),
+        output_tokens=_value(usage, "completion_tokens"),
+        cache_read_input_tokens=cached,
+        reasoning_tokens=_value(completion_details, "reasoning_tokens") if completion_details is not None else None,
+    )
+
+
+def _record_completion(call: InferenceCall, response: Any) -> None:
+    choices = _value(response, "choices") or ()
+    reasons = [_finish_reason(_value(choice, "finish_reason")) for choice in choices]
+    call.set_response(model=_value(response, "model"), response_id=_value(response, "id"),
+                      finish_reasons=[r for r in reasons if r], usage=_usage(_value(response, "usage")))
+    if call.capture_content:
+        outputs = []
+        for choice, reason in zip(choices, reasons):
+            message = _value(choice, "message")
+            parts = _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+            outputs.append(m.output_message(parts, reason))
+        call.set_output(outputs)
+
+
+class _ChoiceState:
+    __slots__ = ("items", "tool_calls", "finish_reason")
+
+    def __init__(self):
+        self.items: list = []  # ("text" | "reasoning", [pieces]) runs or ("part", part), in order
+        self.tool_calls: dict = {}  # index -> [id, name, [argument fragments] or a dict]
+        self.finish_reason: Optional[str] = None
+
+    def add(self, part: dict) -> None:
+        kind = part.get("type")
+        if kind in ("text", "reasoning"):
+            if self.items and self.items[-1][0] == kind:
+                self.items[-1][1].append(part["content"])
+            else:
+                self.items.append((kind, [part["content"]]))
+        else:
+            self.items.append(("part", part))
+
+    def parts(self) -> list:
+        built = []
+        for kind, value in self.items:
+            if kind == "text":
+                text = "".join(value)
+                if text:
+                    built.append(m.text(text))
+            elif kind == "reasoning":
+                built.append(m.reasoning("".join(value)))
+            else:
+                built.append(value)
+        for index in sorted(self.tool_calls):
+            call_id, name, arguments = self.tool_calls[index]
+            built.append(m.tool_call(call_id, name, "".join(arguments) if isinstance(arguments, list) else arguments))
+        return built
+
+
+class ChatStreamAccumulator(StreamAccumulator):
+    """Folds ``CompletionEvent`` chunks; Mistral sends the usage on the last chunk."""
+
+    __slots__ = ("capture", "response_id", "model", "usage", "choices")
+
+    def __init__(self, capture: bool):
+        self.capture = capture
+        self.response_id = None
+        self.model = None
+        self.usage: Optional[Usage] = None
+        self.choices: dict = {}
+
+    def on_chunk(self, event: Any) -> bool:
+        chunk = getattr(event, "data", event)
+        if self.response_id is None:
+            self.response_id = _value(chunk, "id")
+            self.model = _value(chunk, "model")
+        usage = _usage(_value(chunk, "usage"))
+        if usage is not None:
+            self.usage = usage
+        for choice in _value(chunk, "choices") or ():
+            index = _value(choice, "index") or 0
+            state = self.choices.get(index)
+            if state is None:
+                state = self.choices[index] = _ChoiceState()
+            reason = _finish_reason(_value(choice, "finish_reason"))
+            if reason:
+                state.finish_reason = reason
+            delta = _value(choice, "delta")
+            if not self.capture or delta is None:
+                continue
+            for part in _content_parts(_value(delta, "content")):
+                state.add(part)
+            calls = _value(delta, "tool_calls")
+            for position, fragment in enumerate(calls or () if _given(calls) else ()):
+                index_ = _value(fragment, "index")
+                entry = state.tool_calls.setdefault(position if index_ is None else index_, [None, None, []])
+                call_id = _value(fragment, "id")
+                if call_id and call_id != "null":
+                    entry[0] = call_id
+                function = _value(fragment, "function")
+                if _value(function, "name"):
+                    entry[1] = _value(function, "name")
+                arguments = _value(function, "arguments")
+                if isinstance(arguments, str) and isinstance(entry[2], list):
+                    entry[2].append(arguments)
+                elif arguments is not None:
+                    entry[2] = arguments
+        return False
+
+    def finish(self, call: InferenceCall) -> None:
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        call.set_response(model=self.model, response_id=self.response_id,
+                          finish_reasons=[s.finish_reason for s in ordered if s.finish_reason], usage=self.usage)
+        if self.capture:
+            call.set_output([m.output_message(state.parts(), state.finish_reason) for state in ordered])
+
+
+# -- handlers -----------------------------------------------------------------------------
+
+
+class ChatCompletion(CallHandler):
+    def __init__(self, stream: bool):
+        self.stream = stream
+
+    def request(self, instance, args, kwargs):
+        address, port = _endpoint(instance, kwargs)
+        stop = _value(kwargs, "stop")
+        effort = _value(kwargs, "reasoning_effort")
+        request = InferenceRequest(
+            provider=_provider(instance),
+            model=_value(kwargs, "model"),
+            operation=semconv.Operation.CHAT,
+            server_address=address,
+            server_port=port,
+            stream=self.stream,
+            temperature=_number(_value(kwargs, "temperature")),
+            top_p=_number(_value(kwargs, "top_p")),
+            top_k=_number(_value(kwargs, "top_k")),
+            max_tokens=_number(_value(kwargs, "max_tokens")),
+            stop_sequences=[stop] if isinstance(stop, str) else stop,
+            seed=_number(_value(kwargs, "random_seed")),
+            frequency_penalty=_number(_value(kwargs, "frequency_penalty")),
+            presence_penalty=_number(_value(kwargs, "presence_penalty")),
+            choice_count=_number(_value(kwargs, "n")),
+            reasoning_level=str(getattr(effort, "value", effort)) if effort is not None else None,
+            output_type=_output_type(kwargs.get("response_format")),
+        )
+        new_kwargs = None
+        messages = kwargs.get("messages")
+        if messages is not None and not isinstance(messages, (list, tuple)):
+            # An iterator of messages can be read once: read it for both us and the SDK.
+            new_kwargs = dict(kwargs, messages=list(messages))
+        return request, new_kwargs
+
+    def record_input(self, call, instance, args, kwargs):
+        call.set_input(messages=[_message(message) for message in kwargs.get("messages") or ()],
+                       tool_definitions=_tool_definitions(kwargs.get("tools")))
+
+    def result(self, call, result, kwargs):
+        if self.stream:
+            proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
+            return proxy(result, call, ChatStreamAccumulator(call.capture_content))
+        _record_completion(call, result)
+        call.end()
+        return result
+
+
+class EmbeddingsCreate(CallHandler):
+    def request(self, instance, args, kwargs):
+        address, port = _endpoint(instance, kwargs)
+        formats = [str(getattr(f, "value", f)) for f in (_value(kwargs, "encoding_format"), _value(kwargs, "output_dtype")) if f]
+        return InferenceRequest(provider=_provider(instance), model=_value(kwargs, "model"),
+                                operation=semconv.Operation.EMBEDDINGS, server_address=address, server_port=port,
+                                encoding_formats=formats or None), None
+
+    def record_input(self, call, instance, args, kwargs):
+        inputs = _value(kwargs, "inputs")
+        texts = [inputs] if isinstance(inputs, str) else [t for t in inputs or () if isinstance(t, str)]
+        call.set_input(messages=[m.message("user", [m.text(t)]) for t in texts])
+
+    def result(self, call, result, kwargs):
+        data = _value(result, "data") or ()
+        first = _value(data[0], "embedding") if data else None
+        usage = _value(result, "usage")
+        call.set_response(
+            model=_value(result, "model"),
+            response_id=_value(result, "id"),
+            usage=Usage(input_tokens=_value(usage, "prompt_tokens")) if usage is not None else None,
+            attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: len(first) if isinstance(first, list) else None},
+        )
+        call.end()
+        return result
+
+
+def _without_global_tracing(wrapped, instance, args, kwargs):
+    """``get_or_create_otel_tracer``: report tracing as off when it would use the global provider."""
+    result = wrapped(*args, **kwargs)
+    provider = kwargs.get("provider", args[0] if args else None)
+    if provider is None and isinstance(result, tuple) and len(result) == 2:
+        return False, result[1]
+    return result
 
 
 class MistralInstrumentor(LLMInstrumentor):
+    requirements = ("mistralai >= 1.0.0, < 4",)
+
     def targets(self) -> list:
-        return []
+        complete, stream, embed = ChatCompletion(stream=False), ChatCompletion(stream=True), EmbeddingsCreate()
+        targets = []
+        for chat_module in ("mistralai.client.chat", "mistralai.chat", "mistralai.azure.client.chat",
+                            "mistralai.gcp.client.chat"):
+            targets += [
+                Target(chat_module, "Chat.complete", complete),
+                Target(chat_module, "Chat.complete_async", complete, is_async=True),
+                Target(chat_module, "Chat.stream", stream),
+                Target(chat_module, "Chat.stream_async", stream, is_async=True),
+            ]
+        for embeddings_module in ("mistralai.client.embeddings", "mistralai.embeddings"):
+            targets += [
+                Target(embeddings_module, "Embeddings.create", embed),
+                Target(embeddings_module, "Embeddings.create_async", embed, is_async=True),
+            ]
+        # The SDK's own tracing hook (2.x and later; 1.x), see the module docstring.
+        for hook_module in ("mistralai.client._hooks.tracing", "mistralai._hooks.tracing"):
+            targets.append(Target(hook_module, "get_or_create_otel_tracer", wrapper=_without_global_tracing))
+        return targets

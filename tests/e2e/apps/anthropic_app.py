@@ -18,8 +18,8 @@ import sys
 import anthropic
 import pydantic
 
-MODEL = "claude-sonnet-4-5"
-BEDROCK_MODEL = "anthropic.claude-sonnet-4-5-v1:0"
+MODEL = "claude-fake-1"
+BEDROCK_MODEL = "anthropic.claude-fake-1-v1:0"
 TOOLS = [{
     "name": "get_weather",
     "description": "Weather for a city",
@@ -177,8 +177,8 @@ def vertex():
 
 
 def content_mode_env():
-    # What the SDK's own spans were told about content (only printed, never compared).
-    print("content_mode_env:", os.environ.get("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"))
+    # What the SDK's own spans were told about content (on stderr: stdout is compared).
+    print("content_mode_env:", os.environ.get("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"), file=sys.stderr)
 
 
 ALL = [create_text, create_tool_call, create_tool_result, create_thinking, create_stream, stream_text,

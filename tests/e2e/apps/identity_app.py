@@ -131,6 +131,55 @@ def decorators():
          asyncio.iscoroutinefunction(decorated_async))
 
 
+@pai.context(distinct_id="deco-generator")
+def decorated_generator():
+    yield ask("deco_generator")
+
+
+@pai.context(distinct_id="deco-async-generator")
+async def decorated_async_generator(aclient):
+    yield await aask(aclient, "deco_async_generator")
+
+
+def generator_decorators():
+    replies = list(decorated_generator())
+
+    async def main():
+        aclient = openai.AsyncOpenAI(max_retries=0)
+        return [reply async for reply in decorated_async_generator(aclient)]
+    replies += asyncio.run(main())
+    show("generator_decorators", replies)
+
+
+SHARED = pai.context(properties={"feature": "shared-instance"})
+
+
+def shared_instance():
+    """One context object entered by two threads at once (as a module-level constant would be)."""
+    a_entered, b_entered, a_exited = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with SHARED:
+            a_entered.set()
+            b_entered.wait(10)
+        a_exited.set()
+        ask("shared_after_a")
+
+    def b():
+        a_entered.wait(10)
+        with SHARED:
+            b_entered.set()
+            a_exited.wait(10)
+        ask("shared_after_b")
+
+    workers = [threading.Thread(target=a), threading.Thread(target=b)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    show("shared_instance done")
+
+
 def trace_name():
     with pai.context(distinct_id="trace-user", trace_name="summarize-ticket"):
         ask("trace_first")
@@ -205,7 +254,7 @@ def conversation():
 
 
 SCENARIOS = [anonymous, openai_user, safety_identifier, explicit, session_only, nested, async_tasks, threads,
-             decorators, trace_name, summarize_without_trace_name, posthog_sdk, otel_baggage, conversation]
+             decorators, generator_decorators, shared_instance, trace_name, summarize_without_trace_name, posthog_sdk, otel_baggage, conversation]
 
 
 def main(names):

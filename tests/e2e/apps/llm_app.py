@@ -26,6 +26,7 @@ def _options(argv):
     parser.add_argument("--show-patch", action="store_true", help="print the type of Completions.create")
     parser.add_argument("--child", action="store_true", help="run this program again as a child process")
     parser.add_argument("--timing", action="store_true", help="print how long the calls took, on stderr")
+    parser.add_argument("--linger", type=float, default=0.0, help="seconds of other work after the calls")
     parser.add_argument("--finish-time", action="store_true", help="print the wall-clock time main() ends, on stderr")
     return parser.parse_args(argv)
 
@@ -65,6 +66,7 @@ def main(argv=None):
                                capture_output=True, text=True)
         print(f"child said {child.stdout.strip()!r} and exited {child.returncode}", flush=True)
         sys.stderr.write(child.stderr)
+    time.sleep(options.linger)
     print("done", flush=True)
     if options.finish_time:
         print(f"finished at {time.time():.6f}", file=sys.stderr, flush=True)

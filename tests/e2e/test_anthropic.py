@@ -1,0 +1,289 @@
+"""End to end: an unmodified Anthropic app under ``posthog-instrument``, against loopback
+Anthropic (also as Bedrock and Vertex AI) and PostHog stand-ins.
+
+Where the installed SDK traces itself (1.14+), its own spans are what PostHog receives; the
+same app run with the SDK's tracing switched off (``ANTHROPIC_OPEN_TELEMETRY=false``) is
+recorded by our adapter instead, and both runs must send PostHog the same events. On an older
+SDK (CI runs this file again against the newest release without tracing) both runs are ours.
+Each run covers every surface once; spans are told apart by the app function that made them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import version
+
+import pytest
+
+from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.servers import FakePostHog
+from tests.servers.anthropic_server import CACHE_CREATION, CACHE_READ, INPUT_TOKENS, OUTPUT_TOKENS, THINKING_TOKENS, \
+    FakeAnthropic
+
+MODEL = "claude-fake-1"
+SERVED = "claude-fake-1-20250101"
+BEDROCK_MODEL = "anthropic.claude-fake-1-v1:0"
+ALL_INPUT = INPUT_TOKENS + CACHE_READ + CACHE_CREATION  # the conventions count cache tokens as input
+
+SDK_VERSION = tuple(int(p) for p in version("anthropic").split(".")[:2])
+NATIVE = SDK_VERSION >= (1, 14)  # the SDK traces itself
+
+# Allowed to differ between two runs of the same call: ids, timings and error texts (the
+# SDK's span carries no exception event; the PostHog copy of it names the error instead).
+VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_error"}
+
+
+@pytest.fixture(scope="module")
+def fake_anthropic():
+    with FakeAnthropic() as server:
+        yield server
+
+
+def run_app(fake, *args: str, instrumented: bool = True, **overrides: str):
+    """Run the app (under posthog-instrument, or plainly) and return (run, spans PostHog got)."""
+    with FakePostHog() as posthog:
+        env = clean_env(
+            ANTHROPIC_BASE_URL=fake.base_url, ANTHROPIC_API_KEY="sk-ant-test-key",
+            ANTHROPIC_BEDROCK_BASE_URL=fake.base_url, AWS_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="AKIAFAKEACCESSKEY", AWS_SECRET_ACCESS_KEY="fake-secret-key",
+            ANTHROPIC_VERTEX_BASE_URL=fake.vertex_base_url, CLOUD_ML_REGION="us-east5",
+            ANTHROPIC_VERTEX_PROJECT_ID="fake-project",
+            POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host, POSTHOG_EXPORT_INTERVAL="0.05",
+        )
+        for key in [k for k in env if k.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
+            del env[key]
+        env.update(overrides)
+        script = [str(APPS / "anthropic_app.py"), *args]
+        result = run([LAUNCHER, "python", *script] if instrumented else [sys.executable, *script], env)
+        assert result.returncode == 0, result.stderr
+        assert posthog.rejections == []
+        return result, posthog.spans
+
+
+def by_call(spans: list) -> dict:
+    """Spans keyed by (app function, streamed); each call must have exactly one."""
+    keyed: dict = {}
+    for span in spans:
+        attrs = span["attributes"]
+        key = (attrs.get("code.function.name"), bool(attrs.get("gen_ai.request.stream")))
+        assert key not in keyed, f"two spans for one call: {key}"
+        keyed[key] = span
+    return keyed
+
+
+@pytest.fixture(scope="module")
+def default_run(fake_anthropic):
+    return run_app(fake_anthropic, "all", "content_mode_env")
+
+
+@pytest.fixture(scope="module")
+def adapter_run(fake_anthropic):
+    return run_app(fake_anthropic, "all", ANTHROPIC_OPEN_TELEMETRY="false")
+
+
+@pytest.fixture(scope="module")
+def calls(default_run):
+    return by_call(default_run[1])
+
+
+def content(span: dict, key: str):
+    return json.loads(span["attributes"][key])
+
+
+def test_app_output_is_unchanged(fake_anthropic, default_run, adapter_run):
+    plain, spans = run_app(fake_anthropic, "all", "content_mode_env", instrumented=False)
+    assert spans == []
+    assert default_run[0].stdout == plain.stdout == adapter_run[0].stdout
+    assert "create_stream: Hello from fake Claude Stream" in plain.stdout
+    assert "error_rate_limit: RateLimitError 429" in plain.stdout
+
+
+def test_every_call_is_exactly_one_span_from_the_expected_recorder(default_run, adapter_run):
+    expected_calls = {
+        ("create_text", False), ("create_tool_call", False), ("create_tool_result", False), ("create_thinking", False),
+        ("create_stream", True), ("stream_text", True), ("stream_tool_until_done", True), ("stream_thinking", True),
+        ("parse", False), ("beta_create", False), ("raw_response", False), ("error_rate_limit", False),
+        ("stream_error_event", True), ("_async_calls", False), ("_async_stream_text", True),
+        ("bedrock", False), ("bedrock", True), ("vertex", False), ("vertex", True),
+    }
+    native, ours = by_call(default_run[1]), by_call(adapter_run[1])
+    assert set(native) == set(ours) == expected_calls
+    for key, span in native.items():
+        if NATIVE:
+            assert span["scope_name"].startswith("com.anthropic.sdk.python"), key
+            assert span["name"] == "anthropic.messages.create"
+        else:
+            assert span["scope_name"] == "posthog_autoinstrument", key
+    for key, span in ours.items():
+        assert span["scope_name"] == "posthog_autoinstrument", key
+        assert span["name"] == f"chat {span['attributes']['gen_ai.request.model']}"
+    assert native[("bedrock", False)]["scope_name"].endswith(".bedrock" if NATIVE else "autoinstrument")
+
+
+def test_the_sdk_spans_and_our_spans_give_posthog_the_same_events(default_run, adapter_run):
+    native, ours = by_call(default_run[1]), by_call(adapter_run[1])
+    for key in native:
+        a, b = native[key]["attributes"], ours[key]["attributes"]
+        differing = {k for k in set(a) | set(b) if a.get(k) != b.get(k)} - VOLATILE
+        assert not differing, (key, {k: (a.get(k), b.get(k)) for k in differing})
+        assert native[key]["kind_name"] == ours[key]["kind_name"] == "CLIENT"
+        assert (native[key]["status_code"] == "ERROR") == (ours[key]["status_code"] == "ERROR")
+
+
+def test_text_call_is_a_complete_generation(calls):
+    span = calls[("create_text", False)]
+    attrs = span["attributes"]
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "anthropic"
+    assert attrs["gen_ai.request.model"] == MODEL
+    assert attrs["gen_ai.response.model"] == SERVED
+    assert attrs["gen_ai.response.id"].startswith("msg_")
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attrs["gen_ai.request.max_tokens"] == 64
+    assert attrs["gen_ai.request.stop_sequences"] == ["END"]
+    assert attrs["server.address"] == "127.0.0.1"
+    # Tokens: input includes both cache reads and cache writes, and PostHog is told so.
+    assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT == 19
+    assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == CACHE_READ
+    assert attrs["gen_ai.usage.cache_creation.input_tokens"] == CACHE_CREATION
+    assert "gen_ai.usage.cache_write.input_tokens" not in attrs
+    assert attrs["$ai_cache_reporting_exclusive"] is False
+    assert attrs["anthropic.usage.cache_creation.ephemeral_5m_input_tokens"] == CACHE_CREATION
+    assert attrs["anthropic.response.service_tier"] == "standard"
+    assert attrs["$ai_stream"] is False
+    assert attrs["$ai_max_tokens"] == 64
+    assert attrs["$ai_stop_reason"] == "stop"
+    assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "You are terse."}]
+    assert content(span, "gen_ai.input.messages") == [{"role": "user", "parts": [{"type": "text", "content": "Say hello"}]}]
+    assert content(span, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake Claude"}], "finish_reason": "stop"}]
+    # metadata.user_id names the PostHog person.
+    assert attrs["posthog.distinct_id"] == "user-42"
+    assert "posthog_autoinstrument.end_user_id" not in attrs
+    assert attrs["code.file.path"].endswith("anthropic_app.py")
+    # Transport details of the SDK's span are not part of the event.
+    assert not [k for k in attrs if k.startswith(("url.", "http.request.", "anthropic.request.id"))]
+    assert "http.response.status_code" not in attrs
+    assert span["end_ns"] > span["start_ns"]
+
+
+def test_tool_definitions_tool_calls_and_tool_results(calls):
+    call = calls[("create_tool_call", False)]
+    assert content(call, "gen_ai.tool.definitions") == [{
+        "type": "function", "name": "get_weather", "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }]
+    assert content(call, "gen_ai.output.messages") == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
+        {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_01"}]}]
+    assert call["attributes"]["$ai_stop_reason"] == "tool_call"
+    result = calls[("create_tool_result", False)]
+    assert content(result, "gen_ai.input.messages") == [
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+        {"role": "assistant", "parts": [
+            {"type": "text", "content": "Let me check."},
+            {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_01"}]},
+        {"role": "user", "parts": [
+            {"type": "tool_call_response", "response": [{"type": "text", "text": "21C and sunny"}], "id": "toolu_01"}]},
+    ]
+
+
+@pytest.mark.parametrize("key", [("create_thinking", False), ("stream_thinking", True)])
+def test_thinking_is_reasoning(calls, key):
+    span = calls[key]
+    (output,) = content(span, "gen_ai.output.messages")
+    assert output["parts"] == [{"type": "reasoning", "content": "The user wants a greeting."},
+                               {"type": "text", "content": "Hello from fake Claude"}]
+    assert span["attributes"]["gen_ai.usage.reasoning.output_tokens"] == THINKING_TOKENS
+    assert span["attributes"]["$ai_reasoning_tokens"] == THINKING_TOKENS
+    assert span["attributes"]["anthropic.thinking.type"] == "enabled"
+    assert span["attributes"]["anthropic.thinking.budget_tokens"] == 1024
+
+
+@pytest.mark.parametrize("key", [("create_stream", True), ("stream_text", True), ("_async_stream_text", True),
+                                 ("bedrock", True), ("vertex", True)])
+def test_streams_are_assembled_with_their_usage(calls, key):
+    attrs = calls[key]["attributes"]
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["$ai_stream"] is True
+    assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT
+    assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
+    assert attrs["gen_ai.usage.cache_creation.input_tokens"] == CACHE_CREATION
+    assert attrs["gen_ai.response.time_to_first_chunk"] > 0
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert content(calls[key], "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake Claude"}], "finish_reason": "stop"}]
+
+
+def test_stream_helper_with_tool_input_json(calls):
+    span = calls[("stream_tool_until_done", True)]
+    (output,) = content(span, "gen_ai.output.messages")
+    assert output["parts"] == [{"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_01"}]
+    assert output["finish_reason"] == "tool_call"
+
+
+def test_parse_beta_and_raw_response(calls):
+    assert calls[("parse", False)]["attributes"]["gen_ai.output.type"] == "json"
+    (output,) = content(calls[("parse", False)], "gen_ai.output.messages")
+    assert output["parts"] == [{"type": "text", "content": '{"city": "Paris", "celsius": 21}'}]
+    for key in (("beta_create", False), ("raw_response", False), ("_async_calls", False)):
+        attrs = calls[key]["attributes"]
+        assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT, key
+        assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS, key
+
+
+def test_errors(calls):
+    span = calls[("error_rate_limit", False)]
+    attrs = span["attributes"]
+    assert span["status_code"] == "ERROR"
+    assert attrs["error.type"] == "anthropic.RateLimitError"
+    assert attrs["http.response.status_code"] == 429
+    assert attrs["$ai_http_status"] == 429
+    assert "gen_ai.usage.input_tokens" not in attrs
+    failed = calls[("stream_error_event", True)]
+    assert failed["status_code"] == "ERROR"
+    assert failed["attributes"]["error.type"] == "anthropic.APIStatusError"
+    (output,) = content(failed, "gen_ai.output.messages")
+    assert output["parts"] == [{"type": "text", "content": "Hello fr"}]  # what arrived before the error event
+
+
+def test_bedrock_and_vertex(calls, fake_anthropic):
+    for streamed in (False, True):
+        bedrock = calls[("bedrock", streamed)]["attributes"]
+        assert bedrock["gen_ai.provider.name"] == "aws.bedrock"
+        assert bedrock["gen_ai.request.model"] == BEDROCK_MODEL
+        assert bedrock["gen_ai.usage.input_tokens"] == ALL_INPUT
+        vertex = calls[("vertex", streamed)]["attributes"]
+        assert vertex["gen_ai.provider.name"] == "gcp.vertex_ai"
+        assert vertex["gen_ai.request.model"] == MODEL
+        assert vertex["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
+    bedrock_requests = [r for r in fake_anthropic.requests if r["path"].startswith("/model/")]
+    assert {r["path"].rsplit("/", 1)[1] for r in bedrock_requests} == {"invoke", "invoke-with-response-stream"}
+    assert all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAFAKEACCESSKEY/")
+               for r in bedrock_requests)  # SigV4-signed with the fake credentials
+    vertex_requests = [r for r in fake_anthropic.requests if r["path"].startswith("/v1/projects/")]
+    assert vertex_requests and all(r["headers"]["authorization"] == "Bearer vertex-test-token" for r in vertex_requests)
+
+
+def test_privacy_mode_sends_no_content_and_leaves_the_sdk_metadata_only(fake_anthropic):
+    result, spans = run_app(fake_anthropic, "content_mode_env", "create_text", "stream_text", POSTHOG_PRIVACY_MODE="true")
+    assert "content_mode_env: None" in result.stderr  # the SDK was not told to record content
+    assert len(spans) == 2
+    for span in spans:
+        attrs = span["attributes"]
+        assert not [k for k in attrs if k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")]
+        assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT
+        assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
+
+
+@pytest.mark.skipif(not NATIVE, reason="the SDK does not trace itself")
+def test_the_sdk_is_told_to_record_content_unless_the_app_says_otherwise(fake_anthropic, default_run):
+    assert "content_mode_env: content" in default_run[0].stderr
+    result, spans = run_app(fake_anthropic, "content_mode_env", "create_text",
+                            ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE="metadata_only")
+    assert "content_mode_env: metadata_only" in result.stderr
+    (span,) = spans
+    assert span["scope_name"] == "com.anthropic.sdk.python"
+    assert "gen_ai.input.messages" not in span["attributes"]
+    assert span["attributes"]["gen_ai.usage.input_tokens"] == ALL_INPUT

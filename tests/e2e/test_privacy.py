@@ -1,0 +1,301 @@
+"""End to end: what text leaves the process, under every privacy switch.
+
+``apps/privacy_app.py`` runs unmodified under ``posthog-instrument`` with a planted OpenAI key
+(``OPENAI_API_KEY=sk-planted-SECRET-123``), an MCP tool whose definition holds credentials,
+and content that carries unique markers: OpenAI calls (chat with system prompt, tool history
+and an inline image, a stream, the Responses API, an embedding, a rate-limited call, a very
+long prompt) and spans from a library that traces itself. The tests scan the RAW decompressed
+bytes of every request the PostHog stand-in received, so content hidden under any attribute
+key or span event is found, and assert that metadata still arrives.
+
+Precedence under test: POSTHOG_PRIVACY_MODE beats everything, then POSTHOG_AI_RECORD_INPUTS /
+POSTHOG_AI_RECORD_OUTPUTS, then OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, default on.
+All runs start together once per module, each with its own PostHog stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.conftest import APPS, LAUNCHER, clean_env
+from tests.servers import FakeOpenAI, FakePostHog
+
+PLANTED_KEY = "sk-planted-SECRET-123"
+COMPLETION = "COMPLETION-PLUGH-77"
+OTEL_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+MAX_SPAN_BYTES = 20_000
+
+# Text the app sends to a model (prompts, system instructions, tool arguments and results in
+# the history, embedding input), by who produced the span.
+OPENAI_INPUTS = ["PROMPT-XYZZY-42", "SYSTEM-FROBOZZ-17", "USER-EARLIER-18", "TOOLARG-GRUE-66", "TOOLRESULT-ZORK-55",
+                 "STREAM-PROMPT-43", "RESPONSES-PROMPT-44", "EMBED-INPUT-39", "RATE-PROMPT-45", "BIG-PROMPT-START"]
+NATIVE_INPUTS = ["NATIVE-PROMPT", "NATIVE-SYSTEM", "NATIVE-TOOLARG", "NATIVE-LEGACY-PROMPT"]
+# Text a model (or tool) sends back.
+OPENAI_OUTPUTS = [COMPLETION]
+NATIVE_OUTPUTS = ["NATIVE-COMPLETION", "NATIVE-TOOLRESULT", "NATIVE-LEGACY-COMPLETION"]
+# Error message text: OpenAI's rate-limit message, and a native span's exception.
+ERRORS = ["org-fake", "NATIVE-ERROR-38", "HUGE-ERROR"]
+# Never exported, whatever the switches say.
+SECRETS = [PLANTED_KEY, "planted-SECRET", "planted-secret", "planted-oauth-token"]
+PER_CALL_PRIVATE = ["PERCALL-PRIVATE-51", "PERCALL-REPLY-52", "PERCALL-NATIVE-53"]
+MEDIA = "TUVESUEtUEFZTE9BRC1CWVRFUy"  # a stretch of the inline image's base64
+
+RUNS = {
+    "default": (["openai", "native"], {"POSTHOG_MAX_SPAN_BYTES": str(MAX_SPAN_BYTES)}),
+    "media": (["openai"], {"POSTHOG_AI_CAPTURE_MEDIA": "true"}),
+    # Privacy mode beats every switch that asks for content.
+    "privacy": (["openai", "native"], {"POSTHOG_PRIVACY_MODE": "true", "POSTHOG_AI_RECORD_INPUTS": "true",
+                                       "POSTHOG_AI_RECORD_OUTPUTS": "true", OTEL_CONTENT: "SPAN_AND_EVENT"}),
+    "inputs_off": (["openai", "native"], {"POSTHOG_AI_RECORD_INPUTS": "false"}),
+    "outputs_off": (["openai", "native"], {"POSTHOG_AI_RECORD_OUTPUTS": "false"}),
+    "otel_no_content": (["openai", "native"], {OTEL_CONTENT: "NO_CONTENT"}),
+    # POSTHOG_AI_RECORD_INPUTS beats the OpenTelemetry variable; outputs follow the latter.
+    "otel_false_inputs_on": (["openai", "native"], {OTEL_CONTENT: "false", "POSTHOG_AI_RECORD_INPUTS": "true"}),
+    "otel_span_only": (["native"], {OTEL_CONTENT: "SPAN_ONLY"}),
+    "otel_False": (["native"], {OTEL_CONTENT: "False"}),
+    "otel_0": (["native"], {OTEL_CONTENT: "0"}),
+    "otel_no_content_lower": (["native"], {OTEL_CONTENT: "no_content"}),
+    "credentials": (["credential_attributes"], {}),
+}
+
+
+@dataclass
+class Run:
+    name: str
+    returncode: int
+    stdout: str
+    stderr: str
+    spans: list
+    requests: list
+
+    @property
+    def raw(self) -> str:
+        """Everything PostHog received, decompressed, as text (protobuf strings are UTF-8)."""
+        return b"".join(r["decompressed"] or b"" for r in self.requests).decode("utf-8", "replace")
+
+    def present(self, markers) -> list:
+        raw = self.raw
+        return [m for m in markers if m in raw]
+
+    def by_model(self, model: str) -> list:
+        return [s for s in self.spans if s["attributes"].get("gen_ai.request.model") == model]
+
+    def span_sizes(self) -> list:
+        sizes = []
+        for request in self.requests:
+            message = ExportTraceServiceRequest()
+            message.ParseFromString(request["decompressed"])
+            for resource_spans in message.resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    sizes += [(span.name, span.ByteSize()) for span in scope_spans.spans]
+        return sizes
+
+
+@pytest.fixture(scope="module")
+def runs():
+    with FakeOpenAI(reply_text=COMPLETION) as openai_server:
+        posthogs = {name: FakePostHog().start() for name in RUNS}
+        started = {}
+        try:
+            for name, (scenarios, overrides) in RUNS.items():
+                env = clean_env(
+                    OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY=PLANTED_KEY,
+                    POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthogs[name].host,
+                    POSTHOG_EXPORT_INTERVAL="0.05", **overrides)
+                out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+                process = subprocess.Popen([LAUNCHER, "python", str(APPS / "privacy_app.py"), *scenarios],
+                                           env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+                started[name] = (process, out, err)
+            results = {}
+            for name, (process, out, err) in started.items():
+                returncode = process.wait(timeout=90)
+                out.seek(0), err.seek(0)
+                server = posthogs[name]
+                results[name] = Run(name, returncode, out.read(), err.read(), server.spans, server.requests)
+            yield results
+        finally:
+            for process, _, _ in started.values():
+                if process.poll() is None:
+                    process.kill()
+            for server in posthogs.values():
+                server.stop()
+
+
+@pytest.fixture(params=list(RUNS))
+def each_run(request, runs) -> Run:
+    return runs[request.param]
+
+
+def full(runs, name) -> Run:
+    run = runs[name]
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.rstrip().endswith("done")
+    assert run.requests and all(r["status"] == 200 for r in run.requests), [r["rejection"] for r in run.requests]
+    return run
+
+
+def test_every_run_delivered_every_span(each_run):
+    run = each_run
+    assert run.returncode == 0, run.stderr
+    scenarios = RUNS[run.name][0]
+    expected = 7 * ("openai" in scenarios) + 3 * ("native" in scenarios) + ("credential_attributes" in scenarios)
+    assert len(run.spans) == expected, [s["name"] for s in run.spans]
+    assert run.requests and all(r["status"] == 200 and r["decompressed"] for r in run.requests)
+
+
+def test_credentials_never_leave_the_process(each_run):
+    if each_run.name == "credentials":
+        pytest.skip("credentials recorded as ordinary attributes: see the test below")
+    assert each_run.present(SECRETS) == []
+    assert "[REDACTED]" in each_run.raw  # the MCP headers/authorization are there, without their values
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: export/dialect.py for_posthog scrubs credentials only in gen_ai.tool.definitions, exception "
+    "events and the status message; a span from another instrumentation that records the call's "
+    "arguments (llm.invocation_parameters with api_key) or HTTP request headers "
+    "(http.request.header.authorization) exports the API key verbatim"))
+def test_credentials_in_other_instrumentations_attributes_are_removed(runs):
+    run = runs["credentials"]
+    assert run.returncode == 0, run.stderr
+    assert len(run.spans) == 1
+    assert run.present(SECRETS) == []
+
+
+def test_default_sends_content_but_no_secrets_no_media_and_nothing_marked_private(runs):
+    run = full(runs, "default")
+    # The control: with no switch, content does arrive (so the scans below can see it).
+    assert run.present(OPENAI_INPUTS + NATIVE_INPUTS) == OPENAI_INPUTS + NATIVE_INPUTS
+    assert run.present(OPENAI_OUTPUTS + NATIVE_OUTPUTS) == OPENAI_OUTPUTS + NATIVE_OUTPUTS
+    assert run.present(ERRORS) == ERRORS
+    assert "sk-[REDACTED]" in run.raw  # the key quoted in an error message is cut out of it
+    assert run.present(PER_CALL_PRIVATE) == []  # context(privacy_mode=True)
+    assert MEDIA not in run.raw
+
+
+def test_per_call_privacy_mode_keeps_the_metadata_of_that_call(runs):
+    run = full(runs, "default")
+    # The one call made inside context(privacy_mode=True) is there, without its content.
+    (private,) = [s for s in run.by_model("gpt-4o-mini") if "gen_ai.input.messages" not in s["attributes"]]
+    assert "gen_ai.output.messages" not in private["attributes"]
+    assert private["attributes"]["gen_ai.response.model"] == "gpt-4o-mini-2024-08-06"
+    assert private["attributes"]["gen_ai.usage.input_tokens"] == 11
+    native_private = [s for s in run.by_model("acme-large") if s["status_message"] == "error"]
+    assert len(native_private) == 1
+    assert native_private[0]["attributes"]["gen_ai.usage.output_tokens"] == 6
+    assert [e["attributes"] for e in native_private[0]["events"]] == [
+        {"exception.type": "RuntimeError", "exception.escaped": "False"}]
+
+
+def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
+    run = full(runs, "privacy")
+    leaked = run.present(OPENAI_INPUTS + NATIVE_INPUTS + OPENAI_OUTPUTS + NATIVE_OUTPUTS + ERRORS + SECRETS)
+    assert leaked == []
+    assert MEDIA not in run.raw and "omitted]" not in run.raw
+    # Metadata: model, provider, tokens, tool names, error types, the person.
+    chat = [s for s in run.by_model("gpt-4o-mini") if s["attributes"].get("posthog.distinct_id") == "privacy-user"]
+    assert len(chat) == 1
+    attrs = chat[0]["attributes"]
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.response.model"] == "gpt-4o-mini-2024-08-06"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
+    assert attrs["$ai_stop_reason"] == "tool_call"
+    assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(attrs)
+    (error,) = run.by_model("error-429")
+    assert error["status_code"] == "ERROR"
+    assert error["status_message"] == "openai.RateLimitError"
+    assert error["attributes"]["error.type"] == "openai.RateLimitError"
+    assert error["attributes"]["$ai_http_status"] == 429
+    assert [e["attributes"]["exception.type"] for e in error["events"]] == ["openai.RateLimitError"]
+    (embedding,) = run.by_model("text-embedding-3-small")
+    assert embedding["attributes"]["gen_ai.usage.input_tokens"] == 1
+    natives = run.by_model("acme-large")
+    assert len(natives) == 2
+    for span in natives:
+        assert span["scope_name"] == "acme.native_llm"
+        assert span["attributes"]["gen_ai.usage.input_tokens"] == 5
+        assert not [k for k in span["attributes"] if k.startswith(("gen_ai.prompt.", "gen_ai.completion."))]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: README (Privacy, POSTHOG_PRIVACY_MODE) promises tool names still flow in privacy mode, but "
+    "instrumentation/base.py (Recorder(capture_content=not settings.privacy_mode), record_input only "
+    "when call.capture_content) skips record_input entirely, so gen_ai.tool.definitions is never "
+    "recorded for OpenAI calls; with the outputs gone too, no tool name reaches PostHog"))
+def test_privacy_mode_keeps_tool_names(runs):
+    run = full(runs, "privacy")
+    (chat,) = [s for s in run.by_model("gpt-4o-mini") if s["attributes"].get("posthog.distinct_id") == "privacy-user"]
+    definitions = json.loads(chat["attributes"].get("gen_ai.tool.definitions", "[]"))
+    assert [t.get("name") for t in definitions] == ["get_weather"]
+
+
+@pytest.mark.parametrize("name, inputs, outputs", [
+    ("inputs_off", False, True),
+    ("outputs_off", True, False),
+    ("otel_no_content", False, False),
+    ("otel_false_inputs_on", True, False),
+])
+def test_switches_for_inputs_and_outputs(runs, name, inputs, outputs):
+    run = full(runs, name)
+    all_inputs, all_outputs = OPENAI_INPUTS + NATIVE_INPUTS, OPENAI_OUTPUTS + NATIVE_OUTPUTS
+    assert run.present(all_inputs) == (all_inputs if inputs else [])
+    assert run.present(all_outputs) == (all_outputs if outputs else [])
+    assert run.present(SECRETS + PER_CALL_PRIVATE) == []
+    for span in run.by_model("gpt-4o-mini") + run.by_model("acme-large"):
+        assert span["attributes"]["gen_ai.usage.input_tokens"] in (11, 5)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("otel_span_only", True), ("otel_False", False), ("otel_0", False), ("otel_no_content_lower", False),
+])
+def test_opentelemetry_capture_content_spellings(runs, name, content):
+    run = runs[name]
+    assert run.returncode == 0, run.stderr
+    assert "not understood" not in run.stderr
+    markers = NATIVE_INPUTS + NATIVE_OUTPUTS
+    assert run.present(markers) == (markers if content else [])
+    assert len(run.by_model("acme-large")) == 2
+
+
+def test_inline_media_is_a_placeholder_unless_capture_media(runs):
+    default, media = full(runs, "default"), full(runs, "media")
+    (span,) = [s for s in default.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in s["attributes"].get("gen_ai.input.messages", "")]
+    last = json.loads(span["attributes"]["gen_ai.input.messages"])[-1]
+    assert last["parts"][1] == {"type": "blob", "modality": "image", "mime_type": "image/png",
+                                "content": "[image image/png ~8010 bytes omitted]"}
+    assert MEDIA in media.raw
+    (span,) = [s for s in media.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in s["attributes"].get("gen_ai.input.messages", "")]
+    blob = json.loads(span["attributes"]["gen_ai.input.messages"])[-1]["parts"][1]
+    assert blob["type"] == "blob" and len(blob["content"]) > 10_000 and MEDIA in blob["content"]
+
+
+def test_long_content_is_truncated_as_valid_json_within_the_span_cap(runs):
+    run = full(runs, "default")
+    (big,) = [s for s in run.by_model("gpt-4o-mini") if "BIG-PROMPT-START" in s["attributes"].get("gen_ai.input.messages", "")]
+    messages = json.loads(big["attributes"]["gen_ai.input.messages"])  # still valid JSON
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[1]["parts"][0]["content"].startswith("BIG-PROMPT-START lorem ipsum")
+    assert json.loads(big["attributes"]["gen_ai.output.messages"])[0]["parts"][0]["content"] == COMPLETION
+    assert big["attributes"]["gen_ai.usage.input_tokens"] == 11
+    sizes = dict((name, size) for name, size in run.span_sizes() if name == "chat gpt-4o-mini" and size > 5000)
+    assert sizes and max(sizes.values()) <= MAX_SPAN_BYTES
+    for span in run.spans:
+        for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"):
+            if key in span["attributes"]:
+                json.loads(span["attributes"][key])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: export/dialect.py _cap_size bounds only span attributes; the exception event "
+    "(exception.message/stacktrace) and the status description are never shortened, so a span "
+    "whose error text is long exceeds POSTHOG_MAX_SPAN_BYTES (observed: ~181 KB with a 20 KB cap)"))
+def test_no_exported_span_exceeds_the_cap_even_with_a_long_error_message(runs):
+    run = full(runs, "default")
+    oversized = [(name, size) for name, size in run.span_sizes() if size > MAX_SPAN_BYTES]
+    assert oversized == []
