@@ -66,20 +66,26 @@ def _apply_options(options: argparse.Namespace, env: dict) -> None:
 
 def prepare_environment(env: dict) -> None:
     """PYTHONPATH gets our bootstrap first (keeping the user's entries); our distro is pinned."""
-    entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != BOOTSTRAP_DIR]
+    existing = env.get("PYTHONPATH", "")
+    # Empty entries mean the current directory to Python: keep them, but add none of our own.
+    entries = [p for p in existing.split(os.pathsep) if not p or os.path.abspath(p) != BOOTSTRAP_DIR] if existing else []
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *entries])
     env["OTEL_PYTHON_DISTRO"] = "posthog"
     env["OTEL_PYTHON_CONFIGURATOR"] = "posthog"
 
 
 def resolve_command(command: str) -> str | None:
-    """Find COMMAND like a shell would, plus an executable file given without ``./``."""
+    """Find COMMAND like a shell would, plus an executable file given without ``./``.
+
+    An existing file without the execute bit is returned too: exec then fails with
+    "Permission denied" and exit status 126, as in a shell.
+    """
     if os.sep in command or (os.altsep and os.altsep in command):
-        return command if os.path.isfile(command) and os.access(command, os.X_OK) else None
+        return command if os.path.isfile(command) else None
     found = shutil.which(command)
     if found:
         return found
-    if os.path.isfile(command) and os.access(command, os.X_OK):
+    if os.path.isfile(command):
         return os.path.abspath(command)
     return None
 

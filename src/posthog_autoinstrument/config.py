@@ -56,7 +56,8 @@ class Settings:
         return self.endpoint is not None or self.dry_run
 
 
-def _flag(env: dict, name: str, default: bool, problems: list) -> bool:
+def _flag(env: dict, name: str, default: bool, problems: list, when_unreadable: Optional[bool] = None) -> bool:
+    """A boolean variable. ``when_unreadable`` is the value a typo gets (privacy switches fail closed)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -65,8 +66,9 @@ def _flag(env: dict, name: str, default: bool, problems: list) -> bool:
         return True
     if value in _FALSE:
         return False
-    problems.append(f"{name}={raw!r} is not a boolean; use true or false (using {str(default).lower()}).")
-    return default
+    fallback = default if when_unreadable is None else when_unreadable
+    problems.append(f"{name}={raw!r} is not a boolean; use true or false (using {str(fallback).lower()}).")
+    return fallback
 
 
 def _number(env: dict, name: str, default: float, problems: list, minimum: float = 0.0) -> float:
@@ -183,7 +185,7 @@ def load(env: Optional[dict] = None) -> Settings:
         disabled=disabled,
         dry_run=dry_run and not disabled,
         debug=_flag(env, "POSTHOG_DEBUG", False, problems),
-        privacy_mode=_flag(env, "POSTHOG_PRIVACY_MODE", False, problems),
+        privacy_mode=_flag(env, "POSTHOG_PRIVACY_MODE", False, problems, when_unreadable=True),
         distinct_id=distinct_id,
         stream_usage=_flag(env, "POSTHOG_AI_STREAM_USAGE", True, problems),
         flush_timeout=_number(env, "POSTHOG_FLUSH_TIMEOUT", 3.0, problems),
@@ -192,8 +194,8 @@ def load(env: Optional[dict] = None) -> Settings:
         schedule_delay=_number(env, "POSTHOG_EXPORT_INTERVAL", 1.0, problems, minimum=0.01),
         max_span_bytes=int(_number(env, "POSTHOG_MAX_SPAN_BYTES", 500_000, problems, minimum=1000)),
         capture_media=_flag(env, "POSTHOG_AI_CAPTURE_MEDIA", False, problems),
-        record_inputs=_flag(env, "POSTHOG_AI_RECORD_INPUTS", content, problems),
-        record_outputs=_flag(env, "POSTHOG_AI_RECORD_OUTPUTS", content, problems),
+        record_inputs=_flag(env, "POSTHOG_AI_RECORD_INPUTS", content, problems, when_unreadable=False),
+        record_outputs=_flag(env, "POSTHOG_AI_RECORD_OUTPUTS", content, problems, when_unreadable=False),
         user_from_request=_flag(env, "POSTHOG_AI_USER_FROM_REQUEST", True, problems),
         tracing_headers=_flag(env, "POSTHOG_AI_TRACING_HEADERS", True, problems),
         handle_sigterm=_flag(env, "POSTHOG_HANDLE_SIGTERM", True, problems),

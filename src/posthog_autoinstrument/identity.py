@@ -52,6 +52,10 @@ _EXPLICIT: contextvars.ContextVar[Optional[Identity]] = contextvars.ContextVar("
 _REQUEST: contextvars.ContextVar[Optional[Identity]] = contextvars.ContextVar("posthog_ai_request", default=None)
 # Feature flags the app evaluated with the posthog SDK in this context: {distinct_id: ((key, variant), ...)}.
 _FLAGS: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar("posthog_ai_flags", default=None)
+# context() blocks entered in this context: (block, identity token, trace span and its token).
+_ENTERED: contextvars.ContextVar[tuple] = contextvars.ContextVar("posthog_ai_entered", default=())
+# Bound on the people whose flag variants one context remembers.
+_MAX_FLAG_PEOPLE = 1000
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MAX_ID_LENGTH = 1000
@@ -128,16 +132,20 @@ def parse_baggage(header: Any) -> dict:
     return entries
 
 
-def enter_request(identity: Optional[Identity]) -> Optional[contextvars.Token]:
-    return _REQUEST.set(identity) if identity is not None else None
+def enter_request(identity: Optional[Identity]):
+    """Serve one web request as ``identity``; flag variants evaluated while serving it stay with it."""
+    return _REQUEST.set(identity), _FLAGS.set(None)
 
 
-def exit_request(token: Optional[contextvars.Token]) -> None:
-    if token is not None:
+def exit_request(tokens) -> None:
+    if tokens is None:
+        return
+    request_token, flags_token = tokens
+    for var, token in ((_REQUEST, request_token), (_FLAGS, flags_token)):
         try:
-            _REQUEST.reset(token)
+            var.reset(token)
         except ValueError:  # reset from another context (a framework moved the request across threads)
-            _REQUEST.set(None)
+            var.set(None)
 
 
 def record_feature_flag(distinct_id: Any, key: Any, variant: Any) -> None:
@@ -146,6 +154,8 @@ def record_feature_flag(distinct_id: Any, key: Any, variant: Any) -> None:
     if not distinct_id or not key or variant is None:
         return
     flags = dict(_FLAGS.get() or {})  # copy on write: sibling tasks must not see each other's flags
+    if distinct_id not in flags and len(flags) >= _MAX_FLAG_PEOPLE:
+        flags.pop(next(iter(flags)))
     current = dict(flags.get(distinct_id, ()))
     current[key] = variant
     flags[distinct_id] = tuple(current.items())
@@ -219,7 +229,6 @@ class context:
         self._values = dict(distinct_id=distinct_id, session_id=session_id, properties=properties,
                             groups=groups, feature_flags=feature_flags, trace_name=trace_name,
                             privacy_mode=privacy_mode)
-        self._tokens: list = []
 
     def _merged(self) -> Identity:
         outer = _EXPLICIT.get() or Identity()
@@ -240,17 +249,25 @@ class context:
         try:
             token = _EXPLICIT.set(self._merged())
             span_token = _start_trace(self._values["trace_name"])
+            # Tokens live in the context, not on this object: one context() instance may be
+            # entered by several threads or tasks at once.
+            _ENTERED.set(_ENTERED.get() + ((self, token, span_token),))
         except Exception:
-            token, span_token = None, None
-        self._tokens.append((token, span_token))
+            pass
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        token, span_token = self._tokens.pop() if self._tokens else (None, None)
+        entered = _ENTERED.get()
+        for index in range(len(entered) - 1, -1, -1):
+            if entered[index][0] is self:
+                _, token, span_token = entered[index]
+                _ENTERED.set(entered[:index] + entered[index + 1:])
+                break
+        else:
+            return
         try:
             _end_trace(span_token, exc)
-            if token is not None:
-                _EXPLICIT.reset(token)
+            _EXPLICIT.reset(token)
         except Exception:
             pass
 
@@ -262,6 +279,44 @@ class context:
 
     def __call__(self, function: Callable) -> Callable:
         values = self._values
+        if inspect.isgeneratorfunction(function):
+            @functools.wraps(function)
+            def run_generator(*args, **kwargs):
+                # The generator's body runs in a context of its own, entered for each step, so the
+                # block applies while it runs and never leaks to the code iterating it.
+                scope = contextvars.copy_context()
+                scope.run(context(**values).__enter__)
+                generator = scope.run(function, *args, **kwargs)
+                try:
+                    sent = None
+                    while True:
+                        try:
+                            item = scope.run(generator.send, sent)
+                        except StopIteration as stop:
+                            return stop.value
+                        sent = yield item
+                finally:
+                    generator.close()
+                    scope.run(_exit_all)
+            return run_generator
+        if inspect.isasyncgenfunction(function):
+            @functools.wraps(function)
+            async def run_async_generator(*args, **kwargs):
+                # Identity only (no trace span): each step runs inside the block.
+                step_values = dict(values, trace_name=None)
+                generator = function(*args, **kwargs)
+                try:
+                    sent = None
+                    while True:
+                        with context(**step_values):
+                            try:
+                                item = await generator.asend(sent)
+                            except StopAsyncIteration:
+                                return
+                        sent = yield item
+                finally:
+                    await generator.aclose()
+            return run_async_generator
         if inspect.iscoroutinefunction(function):
             @functools.wraps(function)
             async def run_async(*args, **kwargs):
@@ -274,6 +329,11 @@ class context:
             with context(**values):
                 return function(*args, **kwargs)
         return run
+
+
+def _exit_all() -> None:
+    for entered in reversed(_ENTERED.get()):
+        entered[0].__exit__(None, None, None)
 
 
 def _start_trace(name: Optional[str]):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 
@@ -43,6 +44,8 @@ RUNS = {
     "switch_off": (["anonymous", "openai_user", "safety_identifier", "explicit", "otel_baggage"], dict(
         POSTHOG_DISTINCT_ID="env-user", POSTHOG_AI_USER_FROM_REQUEST="false",
     )),
+    # The same app without posthog-instrument: the optional API must change nothing.
+    "uninstrumented": ([], {}),
 }
 
 
@@ -86,9 +89,10 @@ def runs():
                 env = clean_env(
                     OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key",
                     POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthogs[name].host,
-                    POSTHOG_EXPORT_INTERVAL="0.05", **overrides)
+                    POSTHOG_EXPORT_INTERVAL="0.05", POSTHOG_FLUSH_TIMEOUT="20", **overrides)
                 out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-                process = subprocess.Popen([LAUNCHER, "python", str(APPS / "identity_app.py"), *scenarios],
+                launcher = [sys.executable] if name == "uninstrumented" else [LAUNCHER, "python"]
+                process = subprocess.Popen([*launcher, str(APPS / "identity_app.py"), *scenarios],
                                            env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
                 started[name] = (process, out, err)
             results = {}
@@ -113,6 +117,13 @@ def main(runs) -> Run:
     assert run.returncode == 0, run.stderr
     assert run.stdout.rstrip().endswith("done")
     return run
+
+
+def test_the_app_behaves_the_same_without_instrumentation(main, runs):
+    plain = runs["uninstrumented"]
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == main.stdout
+    assert plain.spans == []
 
 
 # -- 7. anonymous, 6. POSTHOG_DISTINCT_ID, 5. the request's end user ---------------------------

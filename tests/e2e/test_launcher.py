@@ -73,9 +73,11 @@ def test_app_keeps_its_pid_stdin_arguments_and_exit_code(fake_openai, posthog):
     assert prompts(posthog) == ["hello from pid test"]
 
 
-def test_options_after_the_command_belong_to_the_app(fake_openai, posthog):
+@pytest.mark.parametrize("separator", [[], ["--"]], ids=["plain", "double dash"])
+def test_options_after_the_command_belong_to_the_app(fake_openai, posthog, separator):
     code = "import sys; print(sys.argv[1:])"
-    result = run([LAUNCHER, "--", "python", "-c", code, "--version", "--dry-run", "-h"], app_env(fake_openai, posthog))
+    command = [LAUNCHER, *separator, "python", "-c", code, "--version", "--dry-run", "-h"]
+    result = run(command, app_env(fake_openai, posthog))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "['--version', '--dry-run', '-h']\n"
     assert result.stderr == ""

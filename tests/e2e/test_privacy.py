@@ -25,43 +25,58 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.conftest import APPS, LAUNCHER, clean_env
 from tests.servers import FakeOpenAI, FakePostHog
+from tests.servers.anthropic_server import FakeAnthropic
 
 PLANTED_KEY = "sk-planted-SECRET-123"
+PLANTED_ANTHROPIC_KEY = "sk-ant-planted-SECRET-456"
 COMPLETION = "COMPLETION-PLUGH-77"
 OTEL_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 MAX_SPAN_BYTES = 20_000
 
 # Text the app sends to a model (prompts, system instructions, tool arguments and results in
-# the history, embedding input), by who produced the span.
-OPENAI_INPUTS = ["PROMPT-XYZZY-42", "SYSTEM-FROBOZZ-17", "USER-EARLIER-18", "TOOLARG-GRUE-66", "TOOLRESULT-ZORK-55",
-                 "STREAM-PROMPT-43", "RESPONSES-PROMPT-44", "EMBED-INPUT-39", "RATE-PROMPT-45", "BIG-PROMPT-START"]
-NATIVE_INPUTS = ["NATIVE-PROMPT", "NATIVE-SYSTEM", "NATIVE-TOOLARG", "NATIVE-LEGACY-PROMPT"]
+# the history, embedding input), by scenario: our OpenAI adapter, Anthropic's SDK tracing
+# itself, and spans of another library that traces itself ("native").
+INPUTS = {
+    "openai": ["PROMPT-XYZZY-42", "SYSTEM-FROBOZZ-17", "USER-EARLIER-18", "TOOLARG-GRUE-66", "TOOLRESULT-ZORK-55",
+               "STREAM-PROMPT-43", "RESPONSES-PROMPT-44", "EMBED-INPUT-39", "RATE-PROMPT-45", "BIG-PROMPT-START"],
+    "anthropic": ["ANTH-SYSTEM-71", "ANTH-EARLIER-72", "ANTH-TOOLARG-73", "ANTH-TOOLRESULT-74", "ANTH-STREAM-76",
+                  "ANTH-RATE-77"],
+    "native": ["NATIVE-PROMPT", "NATIVE-SYSTEM", "NATIVE-TOOLARG", "NATIVE-LEGACY-PROMPT"],
+}
 # Text a model (or tool) sends back.
-OPENAI_OUTPUTS = [COMPLETION]
-NATIVE_OUTPUTS = ["NATIVE-COMPLETION", "NATIVE-TOOLRESULT", "NATIVE-LEGACY-COMPLETION"]
-# Error message text: OpenAI's rate-limit message, and a native span's exception.
-ERRORS = ["org-fake", "NATIVE-ERROR-38", "HUGE-ERROR"]
+OUTPUTS = {
+    "openai": [COMPLETION],
+    "anthropic": ["Hello from fake Claude"],
+    "native": ["NATIVE-COMPLETION", "NATIVE-TOOLRESULT", "NATIVE-LEGACY-COMPLETION"],
+}
+# Error message text: OpenAI's rate-limit message, and the native spans' exceptions.
+ERRORS = {"openai": ["org-fake"], "native": ["NATIVE-ERROR-38", "HUGE-ERROR"]}
+SPANS = {"openai": 7, "anthropic": 3, "native": 3, "credential_attributes": 1}
 # Never exported, whatever the switches say.
 SECRETS = [PLANTED_KEY, "planted-SECRET", "planted-secret", "planted-oauth-token"]
 PER_CALL_PRIVATE = ["PERCALL-PRIVATE-51", "PERCALL-REPLY-52", "PERCALL-NATIVE-53"]
 MEDIA = "TUVESUEtUEFZTE9BRC1CWVRFUy"  # a stretch of the inline image's base64
 
+ALL = ["openai", "anthropic", "native"]
 RUNS = {
-    "default": (["openai", "native"], {"POSTHOG_MAX_SPAN_BYTES": str(MAX_SPAN_BYTES)}),
-    "media": (["openai"], {"POSTHOG_AI_CAPTURE_MEDIA": "true"}),
+    "default": (ALL, {"POSTHOG_MAX_SPAN_BYTES": str(MAX_SPAN_BYTES)}),
     # Privacy mode beats every switch that asks for content.
-    "privacy": (["openai", "native"], {"POSTHOG_PRIVACY_MODE": "true", "POSTHOG_AI_RECORD_INPUTS": "true",
-                                       "POSTHOG_AI_RECORD_OUTPUTS": "true", OTEL_CONTENT: "SPAN_AND_EVENT"}),
-    "inputs_off": (["openai", "native"], {"POSTHOG_AI_RECORD_INPUTS": "false"}),
+    "privacy": (ALL, {"POSTHOG_PRIVACY_MODE": "true", "POSTHOG_AI_RECORD_INPUTS": "true",
+                      "POSTHOG_AI_RECORD_OUTPUTS": "true", OTEL_CONTENT: "SPAN_AND_EVENT"}),
+    "inputs_off": (ALL, {"POSTHOG_AI_RECORD_INPUTS": "false"}),
     "outputs_off": (["openai", "native"], {"POSTHOG_AI_RECORD_OUTPUTS": "false"}),
     "otel_no_content": (["openai", "native"], {OTEL_CONTENT: "NO_CONTENT"}),
-    # POSTHOG_AI_RECORD_INPUTS beats the OpenTelemetry variable; outputs follow the latter.
-    "otel_false_inputs_on": (["openai", "native"], {OTEL_CONTENT: "false", "POSTHOG_AI_RECORD_INPUTS": "true"}),
+    # POSTHOG_AI_RECORD_INPUTS beats the OpenTelemetry variable; outputs follow the latter. (And
+    # inline media kept, since inputs are on here.)
+    "otel_false_inputs_on": (["openai", "native"], {OTEL_CONTENT: "false", "POSTHOG_AI_RECORD_INPUTS": "true",
+                                                    "POSTHOG_AI_CAPTURE_MEDIA": "true"}),
     "otel_span_only": (["native"], {OTEL_CONTENT: "SPAN_ONLY"}),
     "otel_False": (["native"], {OTEL_CONTENT: "False"}),
     "otel_0": (["native"], {OTEL_CONTENT: "0"}),
-    "otel_no_content_lower": (["native"], {OTEL_CONTENT: "no_content"}),
     "credentials": (["credential_attributes"], {}),
+    # Spans of a library that traces itself, in an app that imports none of the adapted libraries,
+    # ending right before exit with a short exit bound.
+    "native_short_exit": (["credential_attributes"], {"POSTHOG_FLUSH_TIMEOUT": "0.05"}),
 }
 
 
@@ -83,6 +98,10 @@ class Run:
         raw = self.raw
         return [m for m in markers if m in raw]
 
+    def markers(self, table: dict) -> list:
+        """The markers of ``table`` for the scenarios this run ran."""
+        return [m for scenario in RUNS[self.name][0] for m in table.get(scenario, [])]
+
     def by_model(self, model: str) -> list:
         return [s for s in self.spans if s["attributes"].get("gen_ai.request.model") == model]
 
@@ -99,15 +118,21 @@ class Run:
 
 @pytest.fixture(scope="module")
 def runs():
-    with FakeOpenAI(reply_text=COMPLETION) as openai_server:
+    with FakeOpenAI(reply_text=COMPLETION) as openai_server, FakeAnthropic() as anthropic_server:
         posthogs = {name: FakePostHog().start() for name in RUNS}
         started = {}
         try:
             for name, (scenarios, overrides) in RUNS.items():
+                # A generous exit bound: a dozen interpreters start at once, and these tests are
+                # about what is sent, not about how fast (see test_native_spans_at_exit_...).
                 env = clean_env(
                     OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY=PLANTED_KEY,
                     POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthogs[name].host,
-                    POSTHOG_EXPORT_INTERVAL="0.05", **overrides)
+                    POSTHOG_EXPORT_INTERVAL="0.05", POSTHOG_FLUSH_TIMEOUT="20",
+                    ANTHROPIC_BASE_URL=anthropic_server.base_url, ANTHROPIC_API_KEY=PLANTED_ANTHROPIC_KEY)
+                for key in [k for k in env if k.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
+                    del env[key]
+                env.update(overrides)
                 out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
                 process = subprocess.Popen([LAUNCHER, "python", str(APPS / "privacy_app.py"), *scenarios],
                                            env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
@@ -142,15 +167,16 @@ def full(runs, name) -> Run:
 
 def test_every_run_delivered_every_span(each_run):
     run = each_run
+    if run.name == "native_short_exit":
+        pytest.skip("a deliberately short exit bound: see test_native_spans_at_exit_are_delivered_or_reported")
     assert run.returncode == 0, run.stderr
-    scenarios = RUNS[run.name][0]
-    expected = 7 * ("openai" in scenarios) + 3 * ("native" in scenarios) + ("credential_attributes" in scenarios)
+    expected = sum(SPANS[scenario] for scenario in RUNS[run.name][0])
     assert len(run.spans) == expected, [s["name"] for s in run.spans]
     assert run.requests and all(r["status"] == 200 and r["decompressed"] for r in run.requests)
 
 
 def test_credentials_never_leave_the_process(each_run):
-    if each_run.name == "credentials":
+    if each_run.name in ("credentials", "native_short_exit"):
         pytest.skip("credentials recorded as ordinary attributes: see the test below")
     assert each_run.present(SECRETS) == []
     assert "[REDACTED]" in each_run.raw  # the MCP headers/authorization are there, without their values
@@ -171,9 +197,8 @@ def test_credentials_in_other_instrumentations_attributes_are_removed(runs):
 def test_default_sends_content_but_no_secrets_no_media_and_nothing_marked_private(runs):
     run = full(runs, "default")
     # The control: with no switch, content does arrive (so the scans below can see it).
-    assert run.present(OPENAI_INPUTS + NATIVE_INPUTS) == OPENAI_INPUTS + NATIVE_INPUTS
-    assert run.present(OPENAI_OUTPUTS + NATIVE_OUTPUTS) == OPENAI_OUTPUTS + NATIVE_OUTPUTS
-    assert run.present(ERRORS) == ERRORS
+    for table in (INPUTS, OUTPUTS, ERRORS):
+        assert run.present(run.markers(table)) == run.markers(table)
     assert "sk-[REDACTED]" in run.raw  # the key quoted in an error message is cut out of it
     assert run.present(PER_CALL_PRIVATE) == []  # context(privacy_mode=True)
     assert MEDIA not in run.raw
@@ -195,7 +220,7 @@ def test_per_call_privacy_mode_keeps_the_metadata_of_that_call(runs):
 
 def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
     run = full(runs, "privacy")
-    leaked = run.present(OPENAI_INPUTS + NATIVE_INPUTS + OPENAI_OUTPUTS + NATIVE_OUTPUTS + ERRORS + SECRETS)
+    leaked = run.present(run.markers(INPUTS) + run.markers(OUTPUTS) + run.markers(ERRORS) + SECRETS)
     assert leaked == []
     assert MEDIA not in run.raw and "omitted]" not in run.raw
     # Metadata: model, provider, tokens, tool names, error types, the person.
@@ -207,7 +232,7 @@ def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
     assert attrs["$ai_stop_reason"] == "tool_call"
     assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(attrs)
-    (error,) = run.by_model("error-429")
+    (error,) = [s for s in run.by_model("error-429") if s["attributes"]["gen_ai.provider.name"] == "openai"]
     assert error["status_code"] == "ERROR"
     assert error["status_message"] == "openai.RateLimitError"
     assert error["attributes"]["error.type"] == "openai.RateLimitError"
@@ -221,6 +246,16 @@ def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
         assert span["scope_name"] == "acme.native_llm"
         assert span["attributes"]["gen_ai.usage.input_tokens"] == 5
         assert not [k for k in span["attributes"] if k.startswith(("gen_ai.prompt.", "gen_ai.completion."))]
+    anthropic = run.by_model("claude-fake-1")
+    assert len(anthropic) == 2
+    for span in anthropic:
+        assert span["scope_name"] == "com.anthropic.sdk.python"  # the SDK's own span
+        assert span["attributes"]["gen_ai.response.model"] == "claude-fake-1-20250101"
+        assert span["attributes"]["gen_ai.usage.output_tokens"] == 7
+    assert {s["attributes"].get("posthog.distinct_id") for s in anthropic} == {"anthropic-user", None}
+    (anthropic_error,) = [s for s in run.by_model("error-429") if s["attributes"]["gen_ai.provider.name"] == "anthropic"]
+    assert anthropic_error["status_code"] == "ERROR"
+    assert anthropic_error["attributes"]["error.type"] == "anthropic.RateLimitError"
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -243,28 +278,28 @@ def test_privacy_mode_keeps_tool_names(runs):
 ])
 def test_switches_for_inputs_and_outputs(runs, name, inputs, outputs):
     run = full(runs, name)
-    all_inputs, all_outputs = OPENAI_INPUTS + NATIVE_INPUTS, OPENAI_OUTPUTS + NATIVE_OUTPUTS
+    all_inputs, all_outputs = run.markers(INPUTS), run.markers(OUTPUTS)
     assert run.present(all_inputs) == (all_inputs if inputs else [])
     assert run.present(all_outputs) == (all_outputs if outputs else [])
     assert run.present(SECRETS + PER_CALL_PRIVATE) == []
-    for span in run.by_model("gpt-4o-mini") + run.by_model("acme-large"):
-        assert span["attributes"]["gen_ai.usage.input_tokens"] in (11, 5)
+    for span in run.by_model("gpt-4o-mini") + run.by_model("acme-large") + run.by_model("claude-fake-1"):
+        assert span["attributes"]["gen_ai.usage.input_tokens"] in (11, 5, 19)
 
 
 @pytest.mark.parametrize("name, content", [
-    ("otel_span_only", True), ("otel_False", False), ("otel_0", False), ("otel_no_content_lower", False),
+    ("otel_span_only", True), ("otel_False", False), ("otel_0", False),
 ])
 def test_opentelemetry_capture_content_spellings(runs, name, content):
     run = runs[name]
     assert run.returncode == 0, run.stderr
     assert "not understood" not in run.stderr
-    markers = NATIVE_INPUTS + NATIVE_OUTPUTS
+    markers = INPUTS["native"] + OUTPUTS["native"]
     assert run.present(markers) == (markers if content else [])
     assert len(run.by_model("acme-large")) == 2
 
 
 def test_inline_media_is_a_placeholder_unless_capture_media(runs):
-    default, media = full(runs, "default"), full(runs, "media")
+    default, media = full(runs, "default"), full(runs, "otel_false_inputs_on")
     (span,) = [s for s in default.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in s["attributes"].get("gen_ai.input.messages", "")]
     last = json.loads(span["attributes"]["gen_ai.input.messages"])[-1]
     assert last["parts"][1] == {"type": "blob", "modality": "image", "mime_type": "image/png",
@@ -299,3 +334,21 @@ def test_no_exported_span_exceeds_the_cap_even_with_a_long_error_message(runs):
     run = full(runs, "default")
     oversized = [(name, size) for name, size in run.span_sizes() if size > MAX_SPAN_BYTES]
     assert oversized == []
+
+
+# Not strict: a race. The in-flight counter being added to processor.py (uncommitted work of
+# another engineer at the time of writing) reports most such losses; what remains is the window
+# before it is set.
+@pytest.mark.xfail(strict=False, reason=(
+    "BUG (race): an app whose AI spans come only from a library that traces itself never triggers "
+    "lifecycle.prepare_export, so the export thread first imports the protobuf encoder and httpx "
+    "(exporter.py encode / PostHogSender.send) while the process exits; past POSTHOG_FLUSH_TIMEOUT "
+    "the batch is lost, and processor.py shutdown() does not count a batch that the export thread "
+    "took from the queue but is still converting/encoding (_in_flight is set only after "
+    "split_into_requests), so the loss goes unreported (observed: 0 spans, empty stderr; before the "
+    "in-flight counter always, with it about 1 run in 6). Under load the default 3 s bound lost "
+    "them too (3 of 8 concurrent runs)"))
+def test_native_spans_at_exit_are_delivered_or_reported(runs):
+    run = runs["native_short_exit"]
+    assert run.returncode == 0, run.stderr
+    assert len(run.spans) == 1 or "could not be delivered" in run.stderr, (len(run.spans), run.stderr)

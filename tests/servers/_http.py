@@ -111,12 +111,16 @@ class LoopbackServer:
 class BaseHandler(BaseHTTPRequestHandler):
     """Request handler helpers shared by both fakes.
 
+    Nagle's algorithm is off: headers and body are written separately, and with it on every
+    response waited ~40 ms for a delayed ACK.
+
     ``protocol_version`` is HTTP/1.1 so connections are kept alive exactly as
     with the real services; every non-streaming response therefore carries a
     Content-Length and streaming ones use chunked transfer encoding.
     """
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "fake-server/1"
     sys_version = ""
 

@@ -93,10 +93,9 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
         # Error texts can quote credentials (an SDK's "Incorrect API key provided: sk-...").
         events = tuple(_scrub_event_secrets(e) for e in events)
         if status.description:
-            status = Status(status.status_code, scrub_secrets(status.description))
+            status = Status(status.status_code, _shorten(scrub_secrets(status.description), _MAX_ERROR_TEXT))
 
-    if semconv.TOOL_DEFINITIONS in attrs:
-        attrs[semconv.TOOL_DEFINITIONS] = _scrub_tool_definitions(attrs[semconv.TOOL_DEFINITIONS])
+    _scrub_credentials(attrs)
 
     if not settings.capture_media:
         for key in _CONTENT_JSON_KEYS:
@@ -151,10 +150,43 @@ def _drop_content(attrs: dict, keys: frozenset, prefixes: tuple) -> None:
 _SECRET_PATTERN = re.compile(
     r"(?i)(bearer\s+|api[_-]?key[\"':=\s]+|sk-(?:ant-|proj-)?|phx_|xai-|gsk_|AKIA)[A-Za-z0-9_\-\.]{6,}"
 )
+_URL_CREDENTIALS = re.compile(r"(://)[^/@\s\"']+@")
+# Cheap tests that decide whether a value needs the (slower) scrubbing at all.
+_SECRET_HINTS = ("bearer", "api_key", "api-key", "apikey", "sk-", "phx_", "xai-", "gsk_", "akia", "authorization", "token", "@")
+# Request header attributes that hold credentials (http.request.header.<name>).
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
+                                 "x-goog-api-key", "anthropic-api-key", "ocp-apim-subscription-key"})
+_MAX_ERROR_TEXT = 4096
 
 
 def scrub_secrets(text: str) -> str:
-    return _SECRET_PATTERN.sub(lambda match: match.group(1) + "[REDACTED]", text)
+    text = _SECRET_PATTERN.sub(lambda match: match.group(1) + "[REDACTED]", text)
+    return _URL_CREDENTIALS.sub(r"\1[REDACTED]@", text)
+
+
+def _scrub_credentials(attrs: dict) -> None:
+    """Provider credentials never leave, whichever instrumentation put them in an attribute."""
+    for key in list(attrs):
+        value = attrs[key]
+        if key.startswith("http.request.header."):
+            if key[len("http.request.header."):].lower() in _CREDENTIAL_HEADERS:
+                del attrs[key]
+            continue
+        if key in _CONTENT_JSON_KEYS or not isinstance(value, str):
+            continue  # message content is the user's text, not provider configuration
+        lowered = value.lower()
+        if not any(hint in lowered for hint in _SECRET_HINTS):
+            continue
+        if value[:1] in "[{":
+            try:
+                value = json.dumps(_redact_secrets(json.loads(value)), separators=(",", ":"), ensure_ascii=False)
+            except ValueError:
+                pass
+        attrs[key] = scrub_secrets(value)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "...[truncated]"
 
 
 def _scrub_event_secrets(event: Event) -> Event:
@@ -162,7 +194,9 @@ def _scrub_event_secrets(event: Event) -> Event:
     message = attributes.get("exception.message")
     if not isinstance(message, str) and not isinstance(attributes.get("exception.stacktrace"), str):
         return event
-    cleaned = {k: (scrub_secrets(v) if k in ERROR_TEXT_KEYS and isinstance(v, str) else v) for k, v in attributes.items()}
+    limits = {"exception.stacktrace": 4 * _MAX_ERROR_TEXT}
+    cleaned = {k: (_shorten(scrub_secrets(v), limits.get(k, _MAX_ERROR_TEXT)) if k in ERROR_TEXT_KEYS and isinstance(v, str)
+                   else v) for k, v in attributes.items()}
     return Event(event.name, cleaned, event.timestamp)
 
 
@@ -174,20 +208,6 @@ def _scrub_event(event: Event) -> Event:
 def _error_summary(attrs: dict) -> str:
     # In privacy mode an error message may quote the prompt; keep only its type.
     return str(attrs.get(semconv.ERROR_TYPE) or "error")
-
-
-def _scrub_tool_definitions(value: Any) -> Any:
-    """Credentials inside tool definitions (MCP server headers, API keys) never leave."""
-    if not isinstance(value, str):
-        return value
-    lowered = value.lower()
-    if not any(field in lowered for field in _SECRET_FIELDS):
-        return value
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return None
-    return json.dumps(_redact_secrets(parsed), separators=(",", ":"), ensure_ascii=False)
 
 
 def _redact_secrets(value: Any) -> Any:

@@ -126,14 +126,19 @@ class PostHogSender:
             self._client = import_httpx().Client(timeout=self._timeout)
         return self._client
 
-    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool], report: bool = True) -> Delivery:
-        """Deliver one body, retrying what may succeed later, until ``deadline`` (monotonic)."""
+    def send(self, body: bytes, deadline, stopping: Callable[[], bool], report: bool = True) -> Delivery:
+        """Deliver one body, retrying what may succeed later, until ``deadline``.
+
+        ``deadline`` is a monotonic time, or a function returning one: it is read again before
+        every attempt and while waiting, so a process that starts exiting cuts retries short.
+        """
         httpx = import_httpx()
+        deadline_at = deadline if callable(deadline) else (lambda: deadline)
 
         payload = gzip.compress(body, compresslevel=6)
         attempt = 0
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline_at() - time.monotonic()
             if remaining <= 0:
                 return self._dropped(None, "gave up retrying (export deadline reached)", report)
             try:
@@ -156,10 +161,14 @@ class PostHogSender:
             attempt += 1
             delay = retry_after if retry_after is not None else min(0.5 * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
             delay *= random.uniform(0.9, 1.1) if retry_after is None else 1.0
-            if stopping() or time.monotonic() + delay >= deadline:
+            if stopping() or time.monotonic() + delay >= deadline_at():
                 return self._dropped(status, f"{reason} (retries exhausted)", report)
             logger.debug("posthog-instrument: export attempt %d failed (%s); retrying in %.2fs", attempt, reason, delay)
-            time.sleep(delay)
+            wake_at = time.monotonic() + delay
+            while time.monotonic() < wake_at:
+                if stopping() or time.monotonic() >= deadline_at():
+                    return self._dropped(status, f"{reason} (gave up at exit)", report)
+                time.sleep(min(0.05, max(wake_at - time.monotonic(), 0)))
 
     def _dropped(self, status: Optional[int], reason: str, report: bool = True) -> Delivery:
         key = status if status is not None else reason.split(":", 1)[0]
@@ -189,7 +198,7 @@ class PrintingSender:
     def prepare(self) -> None:
         import opentelemetry.exporter.otlp.proto.common.trace_encoder  # noqa: F401
 
-    def send(self, body: bytes, deadline: float, stopping: Callable[[], bool], report: bool = True) -> Delivery:
+    def send(self, body: bytes, deadline, stopping: Callable[[], bool], report: bool = True) -> Delivery:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
         request = ExportTraceServiceRequest()

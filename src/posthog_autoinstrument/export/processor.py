@@ -42,6 +42,7 @@ class PostHogSpanProcessor(SpanProcessor):
         self.flush_timeout = settings.flush_timeout
         self._init_state()
         self._shutdown = False
+        self._prepared = False
         self.exported = 0
         self.dropped = 0
         self.failed = 0
@@ -60,6 +61,7 @@ class PostHogSpanProcessor(SpanProcessor):
         self._thread: Optional[threading.Thread] = None
         self._pid = os.getpid()
         self._drop_reported = False
+        self._in_flight = 0
 
     # -- application thread ------------------------------------------------------------
     def on_start(self, span, parent_context=None) -> None:
@@ -91,6 +93,10 @@ class PostHogSpanProcessor(SpanProcessor):
         self._remember_ai_span(span.context.span_id)
         parent = span.parent
         orphan = parent is not None and parent.span_id not in self._ai_span_ids
+        if not self._prepared:
+            # No adapter of ours saw an LLM library imported (spans from a library that traces
+            # itself): load what exporting needs here, on the app's thread (see exporter.import_httpx).
+            self.prepare()
         queue.append((span, identity, orphan))
         self._idle.clear()
         if self._thread is None:
@@ -139,6 +145,7 @@ class PostHogSpanProcessor(SpanProcessor):
             self._idle.set()
 
     def _export_batch(self, batch: list, deadline: float) -> None:
+        self._in_flight = len(batch)  # counted as lost if exit comes before they are delivered
         settings = self._settings
         converted = []
         for span, identity, orphan in batch:
@@ -156,26 +163,35 @@ class PostHogSpanProcessor(SpanProcessor):
         except Exception:
             self.failed += len(converted)
             logger.debug("posthog-instrument: could not encode spans", exc_info=True)
+            self._in_flight = 0
             return
+        self._in_flight = sum(count for count, _ in requests)
         for count, body in requests:
             try:
-                delivery = self._sender.send(body, min(deadline, self._deadline()), lambda: False)
+                delivery = self._sender.send(body, lambda: min(deadline, self._deadline()), self._past_exit_deadline)
             except Exception:
                 logger.debug("posthog-instrument: export failed", exc_info=True)
-                self.failed += count
-                continue
-            if delivery.ok:
+                delivery = None
+            self._in_flight -= count
+            if delivery is not None and delivery.ok:
                 self.exported += count
             else:
                 self.failed += count
+
+    def _past_exit_deadline(self) -> bool:
+        return self._shutdown and time.monotonic() >= self._deadline()
 
     def _deadline(self) -> float:
         return getattr(self, "_exit_deadline", float("inf"))
 
     def prepare(self) -> None:
+        self._prepared = True
         prepare = getattr(self._sender, "prepare", None)
         if prepare is not None:
-            prepare()
+            try:
+                prepare()
+            except Exception:
+                logger.debug("posthog-instrument: could not prepare export", exc_info=True)
 
     # -- flush and shutdown ------------------------------------------------------------
     def has_pending(self) -> bool:
@@ -201,7 +217,8 @@ class PostHogSpanProcessor(SpanProcessor):
             with self._wake:
                 self._wake.notify()
             thread.join(timeout)
-        lost = len(self._queue) + self.failed + self.dropped
+        # Spans still queued, in a request that did not finish in time, failed, or dropped.
+        lost = len(self._queue) + self._in_flight + self.failed + self.dropped
         if lost:
             print(f"posthog-instrument: {lost} LLM event(s) could not be delivered to PostHog "
                   f"({self.exported} delivered).", file=sys.stderr, flush=True)

@@ -256,14 +256,19 @@ class InferenceCall:
         except Exception:
             logger.debug("posthog-autoinstrument: failed to end span", exc_info=True)
 
-    def fail(self, exc: BaseException) -> None:
-        """End the call as failed. The application's exception itself is never touched."""
+    def fail(self, exc: BaseException, status_code: Optional[int] = None) -> None:
+        """End the call as failed. The application's exception itself is never touched.
+
+        ``status_code``: the HTTP status where the adapter knows it better than the exception's
+        ``status_code`` attribute (botocore keeps it in the error response).
+        """
         if self._ended:
             return
         try:
             self._attrs[semconv.ERROR_TYPE] = exception_type(exc)
-            status_code = getattr(exc, "status_code", None)
-            if isinstance(status_code, int) and not isinstance(status_code, bool):
+            if status_code is None:
+                status_code = getattr(exc, "status_code", None)
+            if isinstance(status_code, int) and not isinstance(status_code, bool) and 100 <= status_code <= 599:
                 self._attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status_code
             self.span.record_exception(exc, escaped=True)
             self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))

@@ -39,12 +39,17 @@ class CallHandler:
         raise NotImplementedError
 
     def record_input(self, call: InferenceCall, instance: Any, args: tuple, kwargs: dict) -> None:
-        """Record prompts and tool definitions (called only when content is captured)."""
+        """Record prompts and tool definitions (``call.set_input`` keeps only metadata when
+        content is not captured; skip costly conversions when ``call.capture_content`` is off)."""
 
     def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
         """Record a completed result and end the call, or return a proxy that ends it later."""
         call.end()
         return result
+
+    def error_status(self, exc: BaseException) -> Optional[int]:
+        """The HTTP status of a failed call, where the exception does not carry ``status_code``."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -153,12 +158,21 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
         request, new_kwargs = handler.request(instance, args, kwargs)
         call_kwargs = kwargs if new_kwargs is None else new_kwargs
         call = instrumentor.recorder.start(request)
-        if call is not None and call.capture_content:
+        if call is not None:
+            # Even without content capture: tool definitions are metadata and still recorded.
             handler.record_input(call, instance, args, call_kwargs)
         return call, call_kwargs
     except Exception:
         logger.debug("posthog-instrument: could not describe the call", exc_info=True)
         return None, kwargs
+
+
+def _fail(handler: CallHandler, call: InferenceCall, exc: BaseException) -> None:
+    try:
+        status = handler.error_status(exc)
+    except Exception:
+        status = None
+    call.fail(exc, status)
 
 
 def _complete(handler: CallHandler, call: InferenceCall, result: Any, kwargs: dict) -> Any:
@@ -179,7 +193,7 @@ def _sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callab
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
-            call.fail(exc)
+            _fail(handler, call, exc)
             raise
         finally:
             call.detach(token)
@@ -199,7 +213,7 @@ def _async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Calla
             try:
                 result = await wrapped(*args, **call_kwargs)
             except BaseException as exc:
-                call.fail(exc)
+                _fail(handler, call, exc)
                 raise
             finally:
                 call.detach(token)

@@ -860,6 +860,13 @@ class BedrockCall(CallHandler):
             messages, system, tools = body_input(self.body, self.vendor)
             call.set_input(messages=messages, system_instructions=system, tool_definitions=tools)
 
+    def error_status(self, exc):
+        # botocore's ClientError keeps the HTTP status in its parsed error response.
+        response = getattr(exc, "response", None)
+        metadata = response.get("ResponseMetadata") if isinstance(response, dict) else None
+        status = metadata.get("HTTPStatusCode") if isinstance(metadata, dict) else None
+        return status if isinstance(status, int) else None
+
     def result(self, call, result, kwargs):
         if not isinstance(result, dict):
             call.end()

@@ -125,6 +125,8 @@ def _part(part: Any) -> Optional[dict]:
     """One Gemini ``Part`` (an SDK object or its dict form, or a bare string) as a conventions part."""
     if isinstance(part, str):
         return m.text(part)
+    if type(part).__module__.startswith("PIL."):  # a PIL image: the SDK encodes it; reading it here could load it
+        return m.generic("image")
     text = get(part, "text")
     if isinstance(text, str):
         if not text:  # e.g. the empty text that carries only a thought signature
@@ -157,8 +159,6 @@ def _part(part: Any) -> Optional[dict]:
     if isinstance(uri, str):
         mime_type = get(part, "mime_type")
         return m.uri(_modality(mime_type), uri, mime_type)
-    if "image" in type(part).__name__.lower():  # a PIL image; the SDK encodes it, we do not
-        return m.generic("image")
     return None
 
 

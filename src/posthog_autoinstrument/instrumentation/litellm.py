@@ -8,12 +8,15 @@ recorded at ``Layer.FRAMEWORK``: when an instrumented SDK records the request in
 makes that span the generation and this one a step without tokens; otherwise this span is the
 generation. Either way one call is one ``$ai_generation``.
 
-Names. The package attributes ``litellm.completion`` (and the other three) are patched, when
+Names. The package attributes ``litellm.completion`` (and the other three) are patched when
 the ``litellm`` package finishes importing: before the application can bind them with ``from
 litellm import completion``, and they are what the Router looks up on the package at call
-time. ``litellm.main.completion`` is deliberately left alone: ``acompletion`` runs it
-internally (``completion(..., acompletion=True)``) and that half of an async call must not
-become a second call.
+time. (Recent versions define them in ``litellm.chat_completions.dispatch`` / ``embeddings.
+dispatch`` and older ones in ``litellm.main``; the package attribute is the public name in
+both.) ``litellm.main.completion`` itself is deliberately left alone: ``acompletion`` runs it
+internally (``completion(..., acompletion=True)``), and that half of an async call must not
+become a second call. A name an application bound before instrumentation started cannot be
+reached; under ``posthog-instrument`` instrumentation always starts first.
 
 Router. ``Router.completion`` & co. are recorded too. A Router call runs one litellm call per
 attempt (retries, fallbacks), each recorded; the Router's span is their parent, so it becomes a
@@ -117,7 +120,8 @@ def split_model(model: Any, explicit_provider: Any = None) -> tuple:
     prefix, slash, rest = model.partition("/")
     if slash and rest and prefix in _known_providers():
         return prefix, rest
-    entry = getattr(_litellm(), "model_cost", {}).get(model)
+    cost_map = getattr(_litellm(), "model_cost", None)
+    entry = cost_map.get(model) if isinstance(cost_map, dict) else None
     provider = entry.get("litellm_provider") if isinstance(entry, dict) else None
     return (provider if isinstance(provider, str) else None), model
 
@@ -148,6 +152,11 @@ def _hidden(result: Any) -> dict:
 
 def _positional(args: tuple, kwargs: dict, index: int, name: str) -> Any:
     return args[index] if len(args) > index else kwargs.get(name)
+
+
+def _mocked(kwargs: dict) -> bool:
+    """LiteLLM answers ``mock_response`` itself, with made-up token counts that are no usage."""
+    return kwargs.get("mock_response") is not None or kwargs.get("mock_tool_calls") is not None
 
 
 # -- usage ---------------------------------------------------------------------------------
@@ -194,8 +203,8 @@ def _reported_stream_usage(chunks: Any) -> Optional[Usage]:
 # -- request translation -------------------------------------------------------------------
 
 
-def _chat_request(args: tuple, kwargs: dict, layer_model: Any = None) -> InferenceRequest:
-    model = _positional(args, kwargs, 0, "model") if layer_model is None else layer_model
+def _chat_request(args: tuple, kwargs: dict) -> InferenceRequest:
+    model = _positional(args, kwargs, 0, "model")
     litellm_provider, bare_model = split_model(model, kwargs.get("custom_llm_provider"))
     address, port = _address(kwargs.get("api_base") or kwargs.get("base_url"))
     max_tokens = kwargs.get("max_completion_tokens") or kwargs.get("max_tokens")
@@ -235,15 +244,10 @@ def _record_chat_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:
 # -- response translation ------------------------------------------------------------------
 
 
-def _provider_attributes(call: InferenceCall, result: Any) -> dict:
-    """What the response says about where it came from: the provider and the endpoint."""
-    hidden = _hidden(result)
-    attributes: dict = {semconv.PROVIDER_NAME: provider_name(hidden.get("custom_llm_provider"))}
-    address, port = _address(hidden.get("api_base"))
-    if address:
-        attributes[semconv.SERVER_ADDRESS] = address
-        attributes[semconv.SERVER_PORT] = port
-    return attributes
+def _provider_attributes(result: Any) -> dict:
+    """The provider the response names. (Not its ``api_base``: LiteLLM reports its default there
+    when the provider SDK took the endpoint from the environment, e.g. OPENAI_BASE_URL.)"""
+    return {semconv.PROVIDER_NAME: provider_name(_hidden(result).get("custom_llm_provider"))}
 
 
 def _output(message: Any, reason: Optional[str]) -> dict:
@@ -257,17 +261,17 @@ def _output(message: Any, reason: Optional[str]) -> dict:
     return output
 
 
-def _record_model_response(call: InferenceCall, response: Any) -> None:
+def _record_model_response(call: InferenceCall, response: Any, with_usage: bool = True) -> None:
     hidden = _hidden(response)
     choices = get(response, "choices") or ()
     reasons = [_finish_reason(get(choice, "finish_reason")) for choice in choices]
-    attributes = _provider_attributes(call, response)
+    attributes = _provider_attributes(response)
     attributes[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = get(response, "system_fingerprint")
     call.set_response(
         model=_strip_prefix(get(response, "model"), hidden.get("custom_llm_provider")),
         response_id=get(response, "id"),
         finish_reasons=[r for r in reasons if r],
-        usage=_usage(get(response, "usage")),
+        usage=_usage(get(response, "usage")) if with_usage else None,
         attributes=attributes,
     )
     if call.capture_content:
@@ -287,11 +291,13 @@ class _ChoiceState:
 class ChatStreamAccumulator(StreamAccumulator):
     """Assembles LiteLLM's OpenAI-shaped stream chunks; usage from the provider's own report."""
 
-    __slots__ = ("wrapper", "capture", "response_id", "model", "fingerprint", "usage", "choices", "hidden")
+    __slots__ = ("wrapper", "capture", "with_usage", "response_id", "model", "fingerprint", "usage", "choices",
+                 "hidden")
 
-    def __init__(self, wrapper: Any, capture: bool):
+    def __init__(self, wrapper: Any, capture: bool, with_usage: bool = True):
         self.wrapper = wrapper
         self.capture = capture
+        self.with_usage = with_usage
         self.response_id = None
         self.model = None
         self.fingerprint = None
@@ -348,13 +354,15 @@ class ChatStreamAccumulator(StreamAccumulator):
         ordered = [self.choices[i] for i in sorted(self.choices)]
         reasons = [_finish_reason(state.finish_reason) for state in ordered]
         litellm_provider = getattr(self.wrapper, "custom_llm_provider", None) or self.hidden.get("custom_llm_provider")
-        usage = _reported_stream_usage(getattr(self.wrapper, "chunks", None))
-        if usage is None and self.usage is not None:
+        # The wrapper keeps the provider's chunks, usage included, whether or not the app asked
+        # to see usage; a Router's stream wrapper keeps none, the usage chunk the app saw then.
+        usage = _reported_stream_usage(getattr(self.wrapper, "chunks", None)) if self.with_usage else None
+        if usage is None and self.usage is not None and self.with_usage:
             usage = _usage(self.usage)
-        attributes = _provider_attributes(call, self.wrapper)
-        if attributes[semconv.PROVIDER_NAME] is None:
-            attributes[semconv.PROVIDER_NAME] = provider_name(litellm_provider)
-        attributes[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = self.fingerprint
+        attributes = {
+            semconv.PROVIDER_NAME: provider_name(litellm_provider),
+            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint,
+        }
         call.set_response(
             model=_strip_prefix(self.model, litellm_provider),
             response_id=self.response_id,
@@ -399,11 +407,11 @@ class _Chat(CallHandler):
         if _is_stream(result):
             # CustomStreamWrapper implements both protocols; the app reads it the way it called.
             proxy = AsyncStreamProxy if self.asynchronous or kwargs.get("acompletion") is True else SyncStreamProxy
-            return proxy(result, call, ChatStreamAccumulator(result, call.capture_content))
+            return proxy(result, call, ChatStreamAccumulator(result, call.capture_content, not _mocked(kwargs)))
         if hasattr(result, "__await__"):
             # ``completion(..., acompletion=True)`` hands back the async call itself.
             return _completed_later(call, result, lambda done: self.result(call, done, dict(kwargs, acompletion=True)))
-        _record_model_response(call, result)
+        _record_model_response(call, result, with_usage=not _mocked(kwargs))
         call.end()
         return result
 
@@ -439,11 +447,11 @@ class _Embedding(CallHandler):
         data = get(result, "data") or ()
         first = get(data[0], "embedding") if data else None
         usage = get(result, "usage")
-        attributes = _provider_attributes(call, result)
+        attributes = _provider_attributes(result)
         attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = len(first) if isinstance(first, list) else None
         call.set_response(
             model=_strip_prefix(get(result, "model"), _hidden(result).get("custom_llm_provider")),
-            usage=Usage(input_tokens=get(usage, "prompt_tokens")) if usage is not None else None,
+            usage=Usage(input_tokens=get(usage, "prompt_tokens")) if usage is not None and not _mocked(kwargs) else None,
             attributes=attributes,
         )
         call.end()

@@ -37,7 +37,6 @@ from .base import CallHandler, LLMInstrumentor, Target, get
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
 _UNSET = frozenset({"Unset"})
-_AZURE_AI_INFERENCE = "azure.ai.inference"
 
 
 def _given(value: Any) -> bool:
@@ -63,7 +62,7 @@ def _finish_reason(reason: Any) -> Optional[str]:
 def _provider(instance: Any) -> str:
     module = type(instance).__module__
     if module.startswith("mistralai.azure"):
-        return _AZURE_AI_INFERENCE
+        return Provider.AZURE_AI_INFERENCE
     if module.startswith("mistralai.gcp"):
         return Provider.GCP_VERTEX_AI
     return Provider.MISTRAL_AI
@@ -358,7 +357,9 @@ class EmbeddingsCreate(CallHandler):
 
     def record_input(self, call, instance, args, kwargs):
         inputs = _value(kwargs, "inputs")
-        texts = [inputs] if isinstance(inputs, str) else [t for t in inputs or () if isinstance(t, str)]
+        # Only lists are read: an iterator would be consumed before the SDK sees it.
+        texts = [inputs] if isinstance(inputs, str) else [t for t in inputs if isinstance(t, str)] \
+            if isinstance(inputs, (list, tuple)) else []
         call.set_input(messages=[m.message("user", [m.text(t)]) for t in texts])
 
     def result(self, call, result, kwargs):

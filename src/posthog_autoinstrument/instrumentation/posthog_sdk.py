@@ -29,6 +29,17 @@ def flag_evaluated(wrapped, instance, args, kwargs):
     return result
 
 
+def snapshot_flag_read(wrapped, instance, args, kwargs):
+    """``posthog.evaluate_flags(user).get_flag("prompt-v2")``: the SDK's recommended path."""
+    result = wrapped(*args, **kwargs)
+    try:
+        key = args[0] if args else kwargs.get("key")
+        record_feature_flag(getattr(instance, "_distinct_id", None), key, result)
+    except Exception:
+        pass
+    return result
+
+
 class PostHogSDKInstrumentor(LLMInstrumentor):
     requirements = ("posthog >= 3.0",)
 
@@ -36,4 +47,6 @@ class PostHogSDKInstrumentor(LLMInstrumentor):
         return [
             Target("posthog.client", "Client.get_feature_flag", wrapper=flag_evaluated),
             Target("posthog.client", "Client.feature_enabled", wrapper=flag_evaluated),
+            Target("posthog.feature_flag_evaluations", "FeatureFlagEvaluations.get_flag", wrapper=snapshot_flag_read),
+            Target("posthog.feature_flag_evaluations", "FeatureFlagEvaluations.is_enabled", wrapper=snapshot_flag_read),
         ]

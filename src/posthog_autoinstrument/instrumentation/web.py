@@ -66,9 +66,42 @@ def asgi_app_call(wrapped, instance, args, kwargs):
 
 
 def wsgi_app_call(wrapped, instance, args, kwargs):
-    """``Flask.wsgi_app(environ, start_response)`` and plain WSGI apps."""
+    """``Flask.wsgi_app(environ, start_response)``, Django's WSGI handler, plain WSGI apps."""
     identity = _environ_identity(args[0] if args else kwargs.get("environ"))
-    return _serve_sync(wrapped, args, kwargs, identity) if identity else wrapped(*args, **kwargs)
+    if identity is None:
+        return wrapped(*args, **kwargs)
+    return _ServedBody(_serve_sync(wrapped, args, kwargs, identity), identity)
+
+
+class _ServedBody:
+    """A WSGI response body, iterated as the request's identity: a streamed body that calls an
+    LLM while the server sends it still belongs to the request's person."""
+
+    def __init__(self, body: Any, identity: Identity):
+        self._body = body
+        self._identity = identity
+        self._iterator = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        tokens = enter_request(self._identity)
+        try:
+            if self._iterator is None:
+                self._iterator = iter(self._body)
+            return next(self._iterator)
+        finally:
+            exit_request(tokens)
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            tokens = enter_request(self._identity)
+            try:
+                close()
+            finally:
+                exit_request(tokens)
 
 
 def django_get_response(wrapped, instance, args, kwargs):
@@ -150,6 +183,7 @@ class WebRequestInstrumentor(LLMInstrumentor):
         return [
             Target("starlette.applications", "Starlette.__call__", wrapper=asgi_app_call),
             Target("flask.app", "Flask.wsgi_app", wrapper=wsgi_app_call),
+            Target("django.core.handlers.wsgi", "WSGIHandler.__call__", wrapper=wsgi_app_call),
             Target("django.core.handlers.base", "BaseHandler.get_response", wrapper=django_get_response),
             Target("django.core.handlers.base", "BaseHandler.get_response_async", wrapper=django_get_response_async),
             Target("uvicorn.config", "Config.load", wrapper=uvicorn_config_load),

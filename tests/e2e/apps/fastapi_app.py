@@ -1,6 +1,6 @@
 """An ordinary FastAPI app that calls OpenAI while serving requests (run under uvicorn)."""
 
-from fastapi import FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 import web_llm
@@ -27,3 +27,9 @@ async def stream(request: Request):
         yield await web_llm.achat(params)  # the model is called while the response streams
 
     return StreamingResponse(body(), media_type="text/plain")
+
+
+@app.get("/background")
+async def background(request: Request, tasks: BackgroundTasks):
+    tasks.add_task(web_llm.achat, dict(request.query_params))  # runs after the response is sent
+    return {"scheduled": True}

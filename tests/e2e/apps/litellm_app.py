@@ -1,7 +1,8 @@
 """An ordinary LiteLLM application, run unmodified by the end-to-end tests.
 
 It is configured only through the environment variables LiteLLM itself reads (OPENAI_BASE_URL,
-OPENAI_API_KEY, AZURE_API_BASE, AZURE_API_KEY, AZURE_API_VERSION, OLLAMA_API_BASE), runs the
+OPENAI_API_KEY, AZURE_API_BASE, AZURE_API_KEY, AZURE_API_VERSION, OLLAMA_API_BASE,
+ANTHROPIC_API_BASE, ANTHROPIC_API_KEY), runs the
 scenario group named on the command line, and prints what it saw. The tests run it with and
 without ``posthog-instrument`` and compare: the output must be identical.
 
@@ -11,6 +12,7 @@ span among the others; the fake servers ignore it.
 
 import asyncio
 import gc
+import os
 import sys
 
 import litellm
@@ -117,13 +119,24 @@ async def _openai_async():
 def ollama_calls():
     r = litellm.completion(model="ollama_chat/llama3.2", messages=messages("ollama"), temperature=0.2, max_tokens=30)
     show(r.model, r.choices[0].message.content, r.usage.prompt_tokens, r.usage.completion_tokens)
-    r = litellm.completion(model="ollama_chat/llama3.2", messages=messages("ollama-tools"), tools=TOOLS)
+    r = litellm.completion(model="ollama_chat/llama3.2", messages=messages("ollama-tools"), tools=TOOLS,
+                           api_base=os.environ["OLLAMA_API_BASE"])
     show(r.choices[0].finish_reason, r.choices[0].message.tool_calls[0].function.arguments)
     s = litellm.completion(model="ollama_chat/llama3.2", messages=messages("ollama-stream"), stream=True)
     show("ollama", stream_summary(s, list(s)))
     e = litellm.embedding(model="ollama/nomic-embed-text", input=["a", "b"])
     show("ollama embedding", e.model, len(e.data), e.usage.prompt_tokens)
     failure(lambda: litellm.completion(model="ollama_chat/error-404", messages=messages("ollama-404")))
+
+
+def anthropic_calls():
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    r = litellm.completion(model="anthropic/claude-sonnet-4-5", messages=messages("anthropic"), max_tokens=2000,
+                           thinking=thinking)
+    show(r.model, r.choices[0].message.reasoning_content, r.choices[0].message.content, r.usage.prompt_tokens)
+    s = litellm.completion(model="anthropic/claude-sonnet-4-5", messages=messages("anthropic-stream"),
+                           max_tokens=2000, stream=True)
+    show("anthropic", stream_summary(s, list(s)))
 
 
 async def _ollama_async():
@@ -188,6 +201,7 @@ def direct():
     asyncio.run(_openai_async())
     ollama_calls()
     asyncio.run(_ollama_async())
+    anthropic_calls()
 
 
 def layers_and_router():

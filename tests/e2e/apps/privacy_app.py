@@ -7,6 +7,7 @@ scenarios named on the command line run in order (all by default):
 * ``openai``: chat with a system prompt, tool history and an inline image; a stream; a
   Responses call offering an MCP tool whose definition holds credentials; an embedding; a
   rate-limited call; a call inside ``context(privacy_mode=True)``; a very long prompt.
+* ``anthropic``: Anthropic Messages (system prompt, tool history, a stream, a rate-limited call).
 * ``native``: spans a library that traces itself would emit (OpenTelemetry GenAI attributes
   set directly, older indexed attributes, an exception quoting an API key), one of them inside
   ``context(privacy_mode=True)``; and one with a very long error message.
@@ -89,6 +90,30 @@ def openai_calls():
     show("big", r.usage.total_tokens)
 
 
+def anthropic_calls():
+    """Anthropic's SDK, which traces itself from 1.14 (its own span is the event)."""
+    import anthropic
+
+    client = anthropic.Anthropic(max_retries=0)
+    tools = [{"name": "get_weather", "description": "Weather for a city",
+              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    message = client.messages.create(model="claude-fake-1", max_tokens=64, system="ANTH-SYSTEM-71", tools=tools,
+                                     metadata={"user_id": "anthropic-user"}, messages=[
+        {"role": "user", "content": "ANTH-EARLIER-72 weather?"},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {"city": "ANTH-TOOLARG-73"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "ANTH-TOOLRESULT-74"}]},
+    ])
+    show("anthropic", message.content[0].text)
+    with client.messages.stream(model="claude-fake-1", max_tokens=64,
+                                messages=[{"role": "user", "content": "ANTH-STREAM-76"}]) as stream:
+        show("anthropic stream", "".join(stream.text_stream))
+    try:
+        client.messages.create(model="error-429", max_tokens=64, messages=[{"role": "user", "content": "ANTH-RATE-77"}])
+    except anthropic.RateLimitError as exc:
+        show("anthropic rate limited", exc.status_code)
+
+
 def _native_span(tracer, name, attributes, error=None):
     with tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes,
                                       record_exception=False, set_status_on_exception=False) as span:
@@ -143,7 +168,8 @@ def credential_attributes():
     show("credential_attributes done")
 
 
-SCENARIOS = {"openai": openai_calls, "native": native, "credential_attributes": credential_attributes}
+SCENARIOS = {"openai": openai_calls, "anthropic": anthropic_calls, "native": native,
+             "credential_attributes": credential_attributes}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or ["openai", "native"]:

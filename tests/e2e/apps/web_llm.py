@@ -7,7 +7,6 @@ call belongs to comes from the request's headers, which the views never read.
 """
 
 import contextlib
-import os
 
 import openai
 
@@ -60,7 +59,3 @@ async def achat(params):
     with _identity(params):
         response = await _client("async").chat.completions.create(**_request(params))
         return response.choices[0].message.content
-
-
-def pid():
-    return os.getpid()
