@@ -99,6 +99,11 @@ def main(argv: list | None = None) -> int:
     options = _parser().parse_args(argv)
     env = dict(os.environ)
     _apply_options(options, env)
+    if options.command == "doctor":  # `posthog-instrument --privacy-mode doctor`: check that configuration
+        from . import doctor
+
+        os.environ.update(env)
+        return doctor.main(options.args)
     prepare_environment(env)
     executable = resolve_command(options.command)
     if executable is None:

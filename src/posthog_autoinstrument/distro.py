@@ -35,7 +35,7 @@ class PostHogDistro(BaseDistro):
         """
         try:
             settings = config.settings()
-            if settings.disabled or not _has_destination(settings):
+            if settings.disabled or not has_destination(settings):
                 logger.debug("posthog-instrument: %s not loaded (disabled or nothing to export to)", entry_point.name)
                 return
             kwargs.pop("skip_dep_check", None)
@@ -45,7 +45,7 @@ class PostHogDistro(BaseDistro):
             logger.debug("posthog-instrument: skipping %s: %s", entry_point.name, exc)
 
 
-def _has_destination(settings: config.Settings) -> bool:
+def has_destination(settings: config.Settings) -> bool:
     """Instrument only when spans can go somewhere: PostHog, a dry run, or the user's own exporter."""
     if settings.exports_to_posthog:
         return True

@@ -17,41 +17,79 @@ from typing import Optional
 
 from . import __version__, config
 
-# Environment variables reported by doctor, with the default shown when unset.
+# Variables doctor reports, each with the setting it becomes (None: reported as given).
 _VARIABLES = (
-    ("POSTHOG_API_KEY", None), ("POSTHOG_PROJECT_API_KEY", None), ("POSTHOG_HOST", config.DEFAULT_HOST),
-    ("POSTHOG_DISTINCT_ID", None), ("POSTHOG_PRIVACY_MODE", "false"), ("POSTHOG_AI_RECORD_INPUTS", "true"),
-    ("POSTHOG_AI_RECORD_OUTPUTS", "true"), ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None),
-    ("POSTHOG_AI_CAPTURE_MEDIA", "false"), ("POSTHOG_AI_STREAM_USAGE", "true"), ("POSTHOG_AI_USER_FROM_REQUEST", "true"),
-    ("POSTHOG_AI_TRACING_HEADERS", "true"), ("POSTHOG_AI_PROPERTIES", None), ("POSTHOG_AI_GROUPS", None),
-    ("POSTHOG_MAX_SPAN_BYTES", "500000"), ("POSTHOG_FLUSH_TIMEOUT", "3"), ("POSTHOG_EXPORT_TIMEOUT", "10"),
-    ("POSTHOG_EXPORT_INTERVAL", "1"), ("POSTHOG_MAX_QUEUE_SIZE", "2048"), ("POSTHOG_HANDLE_SIGTERM", "true"),
-    ("POSTHOG_DRY_RUN", "false"), ("POSTHOG_DEBUG", "false"), ("POSTHOG_AUTOINSTRUMENT_DISABLED", "false"),
-    ("OTEL_SDK_DISABLED", "false"), ("OTEL_TRACES_EXPORTER", None), ("OTEL_SERVICE_NAME", None),
-    ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", None),
+    ("POSTHOG_API_KEY", "api_key"), ("POSTHOG_PROJECT_API_KEY", None), ("POSTHOG_HOST", "host"),
+    ("POSTHOG_DISTINCT_ID", "distinct_id"), ("POSTHOG_PRIVACY_MODE", "privacy_mode"),
+    ("POSTHOG_AI_RECORD_INPUTS", "record_inputs"), ("POSTHOG_AI_RECORD_OUTPUTS", "record_outputs"),
+    ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None), ("POSTHOG_AI_CAPTURE_MEDIA", "capture_media"),
+    ("POSTHOG_AI_STREAM_USAGE", "stream_usage"), ("POSTHOG_AI_USER_FROM_REQUEST", "user_from_request"),
+    ("POSTHOG_AI_TRACING_HEADERS", "tracing_headers"), ("POSTHOG_AI_PROPERTIES", "properties"),
+    ("POSTHOG_AI_GROUPS", "groups"), ("POSTHOG_MAX_SPAN_BYTES", "max_span_bytes"),
+    ("POSTHOG_FLUSH_TIMEOUT", "flush_timeout"), ("POSTHOG_EXPORT_TIMEOUT", "export_timeout"),
+    ("POSTHOG_EXPORT_INTERVAL", "schedule_delay"), ("POSTHOG_MAX_QUEUE_SIZE", "max_queue_size"),
+    ("POSTHOG_HANDLE_SIGTERM", "handle_sigterm"), ("POSTHOG_DRY_RUN", "dry_run"), ("POSTHOG_DEBUG", "debug"),
+    ("POSTHOG_AUTOINSTRUMENT_DISABLED", "disabled"), ("OTEL_SDK_DISABLED", None), ("OTEL_TRACES_EXPORTER", None),
+    ("OTEL_SERVICE_NAME", None), ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", None),
 )
+# Settings another variable can decide when this one is unset.
+_DERIVED_FROM = {
+    "record_inputs": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    "record_outputs": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    "disabled": "OTEL_SDK_DISABLED",
+}
 
 
 def mask(token: str) -> str:
     return token[:6] + "..." + token[-4:] if len(token) > 12 else token[:4] + "..."
 
 
-def _configuration(env: dict) -> list:
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        return json.dumps(dict(value)) if value else "none"
+    return "none" if value is None else str(value)
+
+
+def _configuration(env: dict, settings: config.Settings) -> list:
+    """Each variable with the value in effect and where that value came from."""
+    problems = " ".join(settings.problems)
     rows = []
-    for name, default in _VARIABLES:
+    for name, setting in _VARIABLES:
         raw = env.get(name)
-        if raw is None:
-            if default is not None:
-                rows.append({"variable": name, "value": default, "source": "default"})
+        if setting is None:
+            if raw is not None:
+                rows.append({"variable": name, "value": raw, "source": "environment"})
             continue
-        value = mask(raw.strip()) if name.endswith("API_KEY") and raw.strip() else raw
-        rows.append({"variable": name, "value": value, "source": "environment"})
+        value = getattr(settings, setting)
+        if setting == "api_key":
+            raw = raw if raw is not None else env.get("POSTHOG_PROJECT_API_KEY")
+            value = mask(value) if value else "none"
+        if raw is None or raw.strip() == "":
+            derived = _DERIVED_FROM.get(setting)
+            source = f"from {derived}" if derived and env.get(derived, "").strip() else "default"
+        elif f"{name}=" in problems or (setting in ("api_key", "host") and name in problems):
+            source = f"environment value {raw!r} not usable; see problems"
+        else:
+            source = "environment"
+        rows.append({"variable": name, "value": _shown(value) if setting != "api_key" else value, "source": source})
     return rows
 
 
-def _libraries(env: dict) -> list:
+def _libraries(env: dict, settings: config.Settings) -> list:
     from packaging.requirements import Requirement
 
+    from .distro import has_destination
+
+    if settings.disabled:
+        blocked = "not instrumented: instrumentation is disabled (kill switch)"
+    elif not has_destination(settings):
+        blocked = "not instrumented: nowhere to send events (no valid POSTHOG_API_KEY, no dry run, no OTEL_TRACES_EXPORTER)"
+    else:
+        blocked = None
     disabled = {n.strip() for n in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if n.strip()}
     rows = []
     for entry in metadata.entry_points(group="opentelemetry_instrumentor"):
@@ -70,6 +108,8 @@ def _libraries(env: dict) -> list:
                 version = None
             if entry.name in disabled or "*" in disabled:
                 status = "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+            elif blocked and version is not None:
+                status = blocked
             elif version is None:
                 status = "not installed"
             elif requirement.specifier.contains(version, prereleases=True):
@@ -134,13 +174,13 @@ def report(env: Optional[dict] = None, check_connectivity: bool = True) -> dict:
     result = {
         "version": __version__,
         "python": sys.executable,
-        "configuration": _configuration(env),
+        "configuration": _configuration(env, settings),
         "endpoint": settings.endpoint,
         "problems": list(settings.problems),
         "privacy": _privacy(settings),
         "person": (f"POSTHOG_DISTINCT_ID={settings.distinct_id}" if settings.distinct_id else
                    "from context()/posthog SDK/request headers/baggage/the LLM request; otherwise anonymous"),
-        "libraries": _libraries(env),
+        "libraries": _libraries(env, settings),
     }
     result["connectivity"] = _connectivity(settings) if check_connectivity else {"ok": True, "message": "not checked"}
     result["ok"] = bool(settings.exports_to_posthog and result["connectivity"]["ok"])

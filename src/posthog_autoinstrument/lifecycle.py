@@ -32,6 +32,8 @@ def install(processor, handle_sigterm: bool = True) -> None:
         os._exit = _exit_after_flush
     if handle_sigterm:
         _install_sigterm_handler()
+        if not isinstance(signal.raise_signal, _FlushBeforeFatalSignal):
+            signal.raise_signal = _FlushBeforeFatalSignal(signal.raise_signal)
     _share_with_application_providers(processor)
 
 
@@ -78,6 +80,27 @@ def _on_sigterm(signum, frame) -> None:
     # Die of SIGTERM as the process would have without us: same status for the parent.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _FlushBeforeFatalSignal:
+    """``signal.raise_signal`` that flushes first when the signal will kill the process.
+
+    Servers with graceful shutdown (uvicorn, also as gunicorn's UvicornWorker) catch SIGTERM,
+    shut down, restore the default disposition and raise the signal again, so the process dies
+    of it without running ``atexit``: the last spans would be lost.
+    """
+
+    def __init__(self, original):
+        self._original = original
+
+    def __call__(self, signum):
+        try:
+            if signum != signal.SIGKILL and signal.getsignal(signum) is signal.SIG_DFL and \
+                    signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+                _flush_bounded()
+        except Exception:
+            pass
+        return self._original(signum)
 
 
 def _share_with_application_providers(processor) -> None:
