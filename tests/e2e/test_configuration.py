@@ -92,13 +92,13 @@ def test_bad_setting_is_one_clear_line_and_the_app_runs_unchanged(
 
 
 def test_bad_setting_is_reported_once_across_child_processes(fake_openai, posthog):
-    env = app_env(fake_openai, posthog, POSTHOG_PRIVACY_MODE="maybe")
+    env = app_env(fake_openai, posthog, POSTHOG_AI_STREAM_USAGE="maybe")
     result = run([LAUNCHER, "python", APP, "--tag", "parent", "--child"], env)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     line = lines[0]
-    assert line.startswith("posthog-instrument: POSTHOG_PRIVACY_MODE='maybe' is not a boolean")
+    assert line.startswith("posthog-instrument: POSTHOG_AI_STREAM_USAGE='maybe' is not a boolean")
     assert sorted(user_prompt(s) for s in posthog.spans) == ["hello from child", "hello from parent"]
 
 

@@ -275,11 +275,6 @@ def test_flask_baggage_and_a_request_without_headers(flask):
     assert "posthog.distinct_id" not in none and "$session_id" not in none
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: instrumentation/web.py wsgi_app_call/_serve_sync reset the request identity when "
-    "Flask.wsgi_app returns, before the server iterates a streamed body; an LLM call made while "
-    "the response streams (stream_with_context generator) is anonymous (observed: "
-    "$process_person_profile=false, no $session_id)"))
 def test_flask_streamed_response_carries_the_person(flask):
     attrs = flask.attrs("fl_stream")
     assert attrs.get("posthog.distinct_id") == "flask-stream"
@@ -308,10 +303,6 @@ def test_django_view_carries_the_posthog_js_person_and_session(django):
     assert django.attrs("dj_none")["$process_person_profile"] is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: instrumentation/web.py django_get_response resets the request identity when "
-    "BaseHandler.get_response returns, before the WSGI server iterates a StreamingHttpResponse; "
-    "an LLM call made while the response streams is anonymous"))
 def test_django_streaming_response_carries_the_person(django):
     attrs = django.attrs("dj_stream")
     assert attrs.get("posthog.distinct_id") == "django-stream"
@@ -372,10 +363,6 @@ def test_plain_wsgi_app_under_gunicorn(plain_wsgi):
     assert plain_wsgi.server.returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: instrumentation/web.py wsgi_app_call (via _WSGIMiddleware around gunicorn's app) resets "
-    "the request identity when the WSGI callable returns its iterable, before gunicorn iterates "
-    "it; an LLM call made while a generator body streams is anonymous"))
 def test_plain_wsgi_streamed_body_carries_the_person(plain_wsgi):
     attrs = plain_wsgi.attrs("wsgi_stream")
     assert attrs.get("posthog.distinct_id") == "wsgi-stream"
@@ -388,12 +375,6 @@ def test_plain_wsgi_flag_variant_evaluated_while_serving_the_request(plain_wsgi)
     assert attrs["$feature/prompt-v2"] == "concise"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: identity.record_feature_flag sets the _FLAGS context variable in the server thread's own "
-    "context, and exit_request (identity.py) resets only _REQUEST; in a worker thread that serves "
-    "request after request (gunicorn sync/gthread workers) variants evaluated in one request are "
-    "attached to the same person's calls in every later request, and _FLAGS grows by one entry per "
-    "person for the life of the worker (observed: $feature/prompt-v2 on a call in the next request)"))
 def test_plain_wsgi_flag_variant_does_not_outlive_its_request(plain_wsgi):
     attrs = plain_wsgi.attrs("wsgi_flag_next_request")
     assert attrs["posthog.distinct_id"] == "leak-user"

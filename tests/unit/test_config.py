@@ -35,7 +35,7 @@ def test_malformed_host_and_flags():
     s, p = problems({"POSTHOG_API_KEY": "phc_a", "POSTHOG_HOST": "us.i.posthog.com"})
     assert s.endpoint is None and len(p) == 1 and p[0].startswith("POSTHOG_HOST=")
     s, p = problems({"POSTHOG_API_KEY": "phc_a", "POSTHOG_PRIVACY_MODE": "maybe", "POSTHOG_FLUSH_TIMEOUT": "soon"})
-    assert s.endpoint and not s.privacy_mode and s.flush_timeout == 3.0
+    assert s.endpoint and s.privacy_mode and s.flush_timeout == 3.0  # a privacy typo fails closed
     assert [x.split("=")[0] for x in p] == ["POSTHOG_PRIVACY_MODE", "POSTHOG_FLUSH_TIMEOUT"]
 
 
