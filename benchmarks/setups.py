@@ -28,13 +28,6 @@ PEERS = {
     "posthog_sdk": "PostHog SDK wrapper (posthog.ai.openai)",
 }
 
-PEER_PACKAGES = [
-    "opentelemetry-instrumentation-openai", "openinference-instrumentation-openai",
-    "opentelemetry-instrumentation-genai-openai", "opentelemetry-instrumentation-openai-v2",
-    "opentelemetry-util-genai", "posthog", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
-]
-
-
 class Setup:
     """An active configuration: the clients to call with, and how to flush and check it."""
 

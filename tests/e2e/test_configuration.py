@@ -64,7 +64,7 @@ BAD_SETTINGS = [
     ("empty key", {"POSTHOG_API_KEY": ""}, "POSTHOG_API_KEY", "empty", False),
     ("personal key", {"POSTHOG_API_KEY": "phx_personal_key_123"}, "POSTHOG_API_KEY", "phx_", False),
     ("host without scheme", {"POSTHOG_HOST": "us.i.posthog.com"}, "POSTHOG_HOST", "us.i.posthog.com", False),
-    ("unknown boolean", {"POSTHOG_PRIVACY_MODE": "maybe"}, "POSTHOG_PRIVACY_MODE", "maybe", True),
+    ("unknown boolean", {"POSTHOG_AI_STREAM_USAGE": "maybe"}, "POSTHOG_AI_STREAM_USAGE", "maybe", True),
     ("bad number", {"POSTHOG_FLUSH_TIMEOUT": "soon"}, "POSTHOG_FLUSH_TIMEOUT", "soon", True),
 ]
 

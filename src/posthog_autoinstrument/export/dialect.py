@@ -90,10 +90,12 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
         if status.description:
             status = Status(status.status_code, _error_summary(attrs))
     elif status.description or events:
-        # Error texts can quote credentials (an SDK's "Incorrect API key provided: sk-...").
-        events = tuple(_scrub_event_secrets(e) for e in events)
+        # Error texts can quote credentials (an SDK's "Incorrect API key provided: sk-..."), and
+        # count towards the span's size cap like its attributes.
+        error_text_limit = min(_MAX_ERROR_TEXT, settings.max_span_bytes // 8)
+        events = tuple(_scrub_event_secrets(e, error_text_limit) for e in events)
         if status.description:
-            status = Status(status.status_code, _shorten(scrub_secrets(status.description), _MAX_ERROR_TEXT))
+            status = Status(status.status_code, _shorten(scrub_secrets(status.description), error_text_limit))
 
     _scrub_credentials(attrs)
 
@@ -104,7 +106,7 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
                 attrs[key] = _replace_media(value)
 
     foreign.complete(attrs, span.instrumentation_scope.name if span.instrumentation_scope else None)
-    _cap_size(attrs, settings.max_span_bytes)
+    _cap_size(attrs, max(settings.max_span_bytes - _events_size(events) - len(status.description or ""), 1000))
     _add_posthog_dialect(attrs, settings)
     _add_person_and_properties(attrs, settings, identity)
 
@@ -189,14 +191,22 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "...[truncated]"
 
 
-def _scrub_event_secrets(event: Event) -> Event:
+def _events_size(events) -> int:
+    size = 0
+    for event in events:
+        size += len(event.name) + 16
+        for key, value in (event.attributes or {}).items():
+            size += len(key) + (len(value) if isinstance(value, str) else 16)
+    return size
+
+
+def _scrub_event_secrets(event: Event, limit: int) -> Event:
     attributes = event.attributes or {}
     message = attributes.get("exception.message")
     if not isinstance(message, str) and not isinstance(attributes.get("exception.stacktrace"), str):
         return event
-    limits = {"exception.stacktrace": 4 * _MAX_ERROR_TEXT}
-    cleaned = {k: (_shorten(scrub_secrets(v), limits.get(k, _MAX_ERROR_TEXT)) if k in ERROR_TEXT_KEYS and isinstance(v, str)
-                   else v) for k, v in attributes.items()}
+    cleaned = {k: (_shorten(scrub_secrets(v), limit) if k in ERROR_TEXT_KEYS and isinstance(v, str) else v)
+               for k, v in attributes.items()}
     return Event(event.name, cleaned, event.timestamp)
 
 

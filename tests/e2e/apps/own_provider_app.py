@@ -19,6 +19,7 @@ with tracer.start_as_current_span("checkout") as span:
     checkout_id = span.get_span_context().span_id
 
 print("reply", reply.choices[0].message.content, flush=True)
+print("global provider is the app's:", trace.get_tracer_provider() is provider, flush=True)
 for finished in sorted(exporter.get_finished_spans(), key=lambda s: s.name):
     parent = "checkout" if finished.parent and finished.parent.span_id == checkout_id else finished.parent
     print("app exporter got", repr(finished.name), "parent", parent, flush=True)
