@@ -106,7 +106,9 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
                 attrs[key] = _replace_media(value)
 
     foreign.complete(attrs, span.instrumentation_scope.name if span.instrumentation_scope else None)
-    _cap_size(attrs, max(settings.max_span_bytes - _events_size(events) - len(status.description or ""), 1000))
+    # 10% headroom for what the encoding adds (ids, names, field tags) beyond the texts counted.
+    budget = int(settings.max_span_bytes * 0.9) - _events_size(events) - len(status.description or "")
+    _cap_size(attrs, max(budget, 1000))
     _add_posthog_dialect(attrs, settings)
     _add_person_and_properties(attrs, settings, identity)
 
