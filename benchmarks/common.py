@@ -64,10 +64,14 @@ def run_json(argv: list, env: Optional[dict] = None, timeout: float = 1800) -> d
 
 
 def worker_env(**extra: str) -> dict:
-    """The harness's environment minus anything that configures PostHog or OpenTelemetry."""
+    """The harness's environment minus anything that configures PostHog or OpenTelemetry.
+
+    ``PYTHONDONTWRITEBYTECODE`` goes too: with it, every start-up compiles each module whose
+    ``.pyc`` is missing or stale from source, which apps in production do not pay.
+    """
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("POSTHOG_", "OTEL_", "_POSTHOG", "OPENAI_", "ANTHROPIC_", "TRACELOOP_",
-                                "OPENINFERENCE_", "PYTHONPATH", "PYTHONPROFILEIMPORTTIME"))}
+                                "OPENINFERENCE_", "PYTHONPATH", "PYTHONPROFILEIMPORTTIME", "PYTHONDONTWRITEBYTECODE"))}
     env["PATH"] = f"{Path(MAIN_PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env

@@ -59,6 +59,8 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--skip-peers", action="store_true", help="do not build or measure the peers")
     parser.add_argument("--build-peers", action="store_true",
                         help="with --quick: build the peers' venv if missing (a full run always does)")
+    parser.add_argument("--only", help="comma-separated phases to re-run (startup, percall, export, memory, hotspots); "
+                                       "the others are kept from the existing --output file")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args(argv)
     quick = options.quick
@@ -118,6 +120,15 @@ def main(argv: list | None = None) -> int:
 
         phases = {"startup": start_up, "percall": per_call, "export": export,
                   "memory": lambda: memory.measure(url, memory_calls, say), "hotspots": hot}
+        if options.only:
+            wanted = options.only.split(",")
+            unknown = set(wanted) - set(phases)
+            if unknown:
+                parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+            previous = json.loads(options.output.read_text())
+            report.update({name: previous[name] for name in phases if name not in wanted})
+            report["rerun_phases"] = wanted
+            phases = {name: phases[name] for name in wanted}
         if quick:
             # Nothing a quick run measures means anything, so its phases share the machine.
             with ThreadPoolExecutor(3) as pool:

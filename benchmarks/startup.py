@@ -33,7 +33,7 @@ import cProfile, io, json, os, pstats, sys
 import posthog_autoinstrument
 from posthog_autoinstrument.startup import initialize
 boot = os.path.join(os.path.dirname(posthog_autoinstrument.__file__), "bootstrap")
-profiler = cProfile.Profile()
+profiler = cProfile.Profile(__import__("time").thread_time)  # CPU clock: immune to other load
 profiler.enable()
 initialize(boot)
 profiler.disable()

@@ -199,6 +199,9 @@ def _footnotes(report: dict) -> list:
         notes.append(f"- peers' venv: {note}")
     if report.get("peers_env", {}).get("skipped"):
         notes.append(f"- peers not measured: {report['peers_env']['skipped']}")
+    if report.get("rerun_phases"):
+        notes.append(f"- re-measured in this invocation: {', '.join(report['rerun_phases'])}; the other sections "
+                     "come from the previous run in the same file")
     notes.append(f"- load average before/after (other work on the machine adds noise): {report['load_average_before']} / "
                  f"{report['load_average_after']}")
     return notes

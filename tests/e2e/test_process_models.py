@@ -7,12 +7,14 @@ forkserver), makes LLM calls in the worker processes, stops it the way it is sto
 life, and asserts on what the PostHog stand-in received: every call exactly once, made by the
 process that served it.
 
-Most scenarios use ``POSTHOG_EXPORT_INTERVAL=60``, so nothing is exported while the app runs:
-a span arrives only if the process that made it flushed on its way out (a gunicorn worker
-stopped by its master, a uvicorn worker reloaded, a ``multiprocessing`` child ending in
-``os._exit``, a pool worker terminated with SIGTERM). Signals sent to a plain ``python app.py``
-(``docker stop``, Ctrl+C) must flush too, and leave the exit status exactly as it is without
-instrumentation, and the app's own signal handlers must keep precedence.
+Scenarios run with ``POSTHOG_EXPORT_INTERVAL=60``. A process exports its first span at once (that
+starts its export thread), so each worker makes one "startup" call when it starts and the test
+waits for those; every later call then stays queued, and arrives only if the process that made it
+flushes on its way out (a gunicorn worker stopped by its master, a uvicorn or Django worker
+replaced by its reloader, a Celery child at warm shutdown, a ``multiprocessing`` child ending in
+``os._exit``). Signals sent to a plain ``python app.py`` (``docker stop``, Ctrl+C) must flush too,
+leave the exit status exactly as it is without instrumentation, and the app's own signal handlers
+keep precedence. (Plain ``subprocess`` children are covered by ``test_launcher.py``.)
 
 Scenarios are slow mostly because each process imports the OpenAI SDK, so the ones the selected
 tests need are started together, once per module, each with its own PostHog stand-in.
@@ -381,7 +383,7 @@ SCENARIOS: dict = {
 def _selected_scenarios(session, module_file: str) -> list:
     names = []
     for item in session.items:
-        if str(getattr(item, "fspath", "")) != module_file:
+        if str(getattr(item, "path", "")) != module_file:
             continue
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("scenario") if callspec else None
@@ -475,20 +477,10 @@ def test_gunicorn_workers_are_instrumented(outcomes, scenario, tags):
     assert "posthog-instrument" not in outcome.output, outcome.tail()
 
 
-UVICORN_WORKER_BUG = (
-    "BUG: gunicorn's UvicornWorker resets SIGTERM to SIG_DFL (uvicorn/workers.py init_signals) and uvicorn "
-    "re-raises the captured SIGTERM after its graceful shutdown (uvicorn Server.capture_signals -> "
-    "signal.raise_signal), so the worker dies of SIGTERM without running atexit; lifecycle.py only installs "
-    "its flush handler at start-up when SIGTERM is SIG_DFL, and never sees this. Spans still queued in the "
-    "worker when it is stopped (or restarted by HUP/max_requests) are lost.")
-
-
-@pytest.mark.parametrize("scenario, tags", [
-    GUNICORN_CASES[0],
-    GUNICORN_CASES[1],
-    pytest.param(*GUNICORN_CASES[2], marks=pytest.mark.xfail(strict=True, reason=UVICORN_WORKER_BUG)),
-    pytest.param(*GUNICORN_CASES[3], marks=pytest.mark.xfail(strict=True, reason=UVICORN_WORKER_BUG)),
-])
+# Found by this test: gunicorn's UvicornWorker resets SIGTERM to SIG_DFL and uvicorn re-raises the
+# signal after its graceful shutdown, so the worker died of it without running atexit and its queued
+# spans were lost. Fixed in 24c423b (lifecycle.py flushes in signal.raise_signal before a fatal signal).
+@pytest.mark.parametrize("scenario, tags", GUNICORN_CASES)
 def test_gunicorn_workers_flush_queued_spans_when_the_master_stops_them(outcomes, scenario, tags):
     outcome = outcomes(scenario)
     # Before the stop, only each worker's startup call had been exported: the request calls were
@@ -638,3 +630,61 @@ SCENARIO_OF_TEST = {  # tests that are not parametrized by scenario
     "test_app_that_ignores_sigterm_keeps_running": "SIGTERM ignored",
     "test_sigterm_with_posthog_hanging_exits_within_the_flush_timeout": "SIGTERM PostHog hangs",
 }
+
+
+# ---------------------------------------------------------------------------
+# A signal arriving at the wrong moment
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: export/processor.py guards its queue with threading.Condition(threading.Lock()), which is not "
+    "re-entrant, and on_end() holds it on the app's thread (_start_thread() for the first span, notify() once "
+    "100 spans are queued). Python runs signal handlers on the main thread between bytecodes, so a SIGTERM "
+    "arriving there runs lifecycle._on_sigterm -> _flush_bounded -> force_flush(), whose `with self._wake` "
+    "waits forever for the lock its own thread holds: the process hangs instead of exiting (until SIGKILL). "
+    "Expected: the flush is bounded by POSTHOG_FLUSH_TIMEOUT whatever the app thread was doing "
+    "(e.g. an RLock, or acquire(timeout=...))."))
+def test_sigterm_while_the_app_thread_holds_the_export_lock_still_exits():
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from posthog_autoinstrument import config, lifecycle
+    from posthog_autoinstrument.export.exporter import Delivery
+    from posthog_autoinstrument.export.processor import PostHogSpanProcessor
+
+    class SlowSender:
+        def prepare(self):
+            pass
+
+        def send(self, body, *args, **kwargs):
+            time.sleep(1.0)
+            return Delivery(True, 200)
+
+        def close(self):
+            pass
+
+    settings = config.load({"POSTHOG_API_KEY": "phc_test", "POSTHOG_FLUSH_TIMEOUT": "0.5"})
+    processor = PostHogSpanProcessor(SlowSender(), settings)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    provider.get_tracer("t").start_span("chat m", attributes={"gen_ai.operation.name": "chat"}).end()
+    assert processor.has_pending()  # the export is under way
+
+    def signal_arrives_inside_on_end():
+        # The main thread when SIGTERM's Python handler runs in the middle of on_end's
+        # `with self._wake:` block: the handler (lifecycle._on_sigterm) flushes, then kills the
+        # process; here only its flush runs, on a thread of its own so the test can time out.
+        with processor._wake:
+            lifecycle._flush_bounded()
+
+    saved = lifecycle._processor
+    lifecycle._processor = processor
+    try:
+        handler = threading.Thread(target=signal_arrives_inside_on_end, daemon=True)
+        started = time.monotonic()
+        handler.start()
+        handler.join(5)
+        assert not handler.is_alive(), "the SIGTERM flush deadlocked"  # (the thread stays blocked)
+        assert time.monotonic() - started < 0.5 + 2.0
+    finally:
+        lifecycle._processor = saved

@@ -22,6 +22,7 @@ import gc
 import inspect
 import logging
 import math
+import os
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,15 +36,19 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 import posthog_autoinstrument
 from posthog_autoinstrument.genai import Recorder
 from posthog_autoinstrument.instrumentation import base
-from posthog_autoinstrument.instrumentation.base import CallHandler, LLMInstrumentor
+from posthog_autoinstrument.instrumentation.base import CallHandler
 
 PACKAGE = Path(posthog_autoinstrument.__file__).parent
 
-# Derandomized, so a run is reproducible (and an expected failure stays expected); no shrinking,
-# which is slow on these nested inputs (Hypothesis still prints the failing example).
-PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                    phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False,
+# Derandomized, so a run is reproducible; no shrinking, which is slow on these nested inputs
+# (Hypothesis still prints the failing example). To search harder, for example before a release:
+# ROBUSTNESS_EXAMPLES=1000 ROBUSTNESS_RANDOM=1 python -m pytest tests/unit/test_adapter_robustness.py
+EXAMPLES = int(os.environ.get("ROBUSTNESS_EXAMPLES", "25"))
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("ROBUSTNESS_RANDOM"),
+                    database=None, phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False,
                     suppress_health_check=list(HealthCheck))
+# The async wrapper shares the sync one's translation code: fewer examples suffice.
+ASYNC_EXAMPLES = max(1, EXAMPLES // 2)
 
 
 # ---------------------------------------------------------------------------
@@ -235,8 +240,8 @@ def _containers(children):
     return st.one_of(st.lists(children, max_size=3), mapping, mapping.map(Obj), st.tuples(children))
 
 
-values = st.recursive(leaves, _containers, max_leaves=14)
-mappings = st.dictionaries(words, values, max_size=6)
+values = st.recursive(leaves, _containers, max_leaves=8)
+mappings = st.dictionaries(words, values, max_size=5)
 
 
 def _openai_models():
@@ -411,11 +416,32 @@ def sdk_outcomes(draw, is_async: bool):
         return "raw", APIResponse(inner)
     items = draw(st.lists(chunks, max_size=5))
     failure = draw(st.one_of(st.none(), st.builds(AppError, st.text(max_size=3))))
-    stream = (AsyncStream if is_async and draw(st.booleans()) else Stream)(items, failure)
-    return "stream", stream
+    return "stream", (AsyncStream if is_async else Stream)(items, failure)
+
+
+class Watched(CallHandler):
+    """The adapter's handler, noting whether recording the input failed (see the regression below)."""
+
+    def __init__(self, inner: CallHandler):
+        self.inner = inner
+        self.input_failed = False
+
+    def request(self, instance, args, kwargs):
+        return self.inner.request(instance, args, kwargs)
+
+    def record_input(self, call, instance, args, kwargs):
+        try:
+            return self.inner.record_input(call, instance, args, kwargs)
+        except Exception:
+            self.input_failed = True
+            raise
+
+    def result(self, call, result, kwargs):
+        return self.inner.result(call, result, kwargs)
 
 
 def call_through_wrapper(handler: CallHandler, is_async: bool, data) -> None:
+    handler = Watched(handler)
     capture = data.draw(st.booleans(), label="capture")
     app_kwargs = data.draw(mappings, label="kwargs")
     if data.draw(st.booleans(), label="streaming request"):
@@ -464,12 +490,14 @@ def call_through_wrapper(handler: CallHandler, is_async: bool, data) -> None:
             if isinstance(outcome._parsed, Stream):
                 drain(parsed, False, stop_after)
             returned.close()
+            del parsed
         elif kind == "stream":
             expected = list(outcome._items)
             try:
                 seen = drain(returned, is_async, stop_after)
             except AppError as exc:  # the SDK's own failure mid-stream reaches the app unchanged
                 assert exc is outcome._fail_with
+                exc.__traceback__ = None  # (its frames would keep the stream alive: the app drops it)
                 seen = None
             if seen is not None:
                 hidden_allowed = received.get("kwargs") is not app_kwargs  # we asked for more (usage chunk)
@@ -480,15 +508,24 @@ def call_through_wrapper(handler: CallHandler, is_async: bool, data) -> None:
                     assert len(seen) == len(expected)
         del returned
     assert snapshot(app_kwargs) == before, "the app's arguments were modified"
-    gc.collect()  # a stream the app dropped ends its span when collected
+    # A stream the app dropped ends its span when it is freed (at once, by reference counting;
+    # a full gc.collect() is too slow to run per example).
+    gc.collect(0)
+    if handler.input_failed:
+        # Known: base._begin leaves the span open when record_input fails. Asserted separately
+        # (test_span_ends_when_recording_the_input_fails) so that it does not hide other findings.
+        return
     LEDGER.check()
 
 
 @pytest.mark.parametrize("handler, is_async", HANDLER_CASES)
-@PROPERTY
-@given(data=st.data())
-def test_handler_never_hurts_the_app(handler, is_async, data):
-    call_through_wrapper(handler, is_async, data)
+def test_handler_never_hurts_the_app(handler, is_async):
+    @settings(PROPERTY, max_examples=ASYNC_EXAMPLES if is_async else PROPERTY.max_examples)
+    @given(data=st.data())
+    def check(data):
+        call_through_wrapper(handler, is_async, data)
+
+    check()
 
 
 # ---------------------------------------------------------------------------
@@ -544,7 +581,7 @@ def test_bedrock_call_never_hurts_the_app(data):
                     except Exception:
                         pass
         del returned
-    gc.collect()
+    gc.collect(0)
     LEDGER.check()
 
 
@@ -604,6 +641,24 @@ def _one_call(handler, kwargs, result, instance=None, capture=True):
     return returned
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: instrumentation/_raw_response.py RawResponseProxy._self_end_if_unparsed() (line 72, called from "
+    "close() and __del__) does hasattr(parsed, '_self_call') unguarded; when the object parse() returned "
+    "raises anything but AttributeError on attribute access (an attribute-style dict, `parse(to=...)` with an "
+    "app type), the exception escapes from the app's own response.close()."))
+def test_closing_a_raw_response_never_raises_our_error():
+    from posthog_autoinstrument.instrumentation.openai import ChatCompletions
+
+    class AttrDict(dict):
+        __getattr__ = dict.__getitem__  # a common pattern: missing attributes raise KeyError
+
+    raw = APIResponse(AttrDict(id="chatcmpl-1"))
+    returned = _one_call(ChatCompletions(), {"model": "m", "messages": []}, raw)
+    assert returned.parse() is raw._parsed
+    returned.close()
+    LEDGER.check()
+
+
 def test_nan_and_infinite_numbers_do_not_break_recording():
     from posthog_autoinstrument.instrumentation.openai import ChatCompletions
 
@@ -613,11 +668,50 @@ def test_nan_and_infinite_numbers_do_not_break_recording():
     LEDGER.check()
 
 
-def test_unexpected_message_container_in_the_request_still_ends_the_span():
-    """``messages`` that is not a list (here an int, which the SDK would refuse itself)."""
-    from posthog_autoinstrument.instrumentation.openai import ChatCompletions
+BEGIN_BUG = (
+    "BUG: instrumentation/base.py _begin() starts the span (recorder.start) and then calls "
+    "handler.record_input() inside the same try; when record_input raises, the except returns (None, kwargs) "
+    "and the started span is never ended: the call is silently missing from PostHog, and the processor keeps "
+    "its identity snapshot (export/processor.py on_start, up to 10,000 of them, after which new spans lose "
+    "their person). Expected: record the call without its input and end the span.")
+
+
+@pytest.mark.xfail(strict=True, reason=BEGIN_BUG)
+def test_span_ends_when_recording_the_input_fails():
+    class InputFails(CallHandler):
+        def request(self, instance, args, kwargs):
+            from posthog_autoinstrument.genai import InferenceRequest
+
+            return InferenceRequest(provider="fake", model="m"), None
+
+        def record_input(self, call, instance, args, kwargs):
+            raise ValueError("unexpected message shape")
 
     result = Obj({})
-    returned = _one_call(ChatCompletions(), {"model": "m", "messages": 7}, result)
+    returned = _one_call(InputFails(), {"model": "m"}, result)
     assert returned is result
+    LEDGER.check()
+
+
+@pytest.mark.xfail(strict=True, reason=BEGIN_BUG)
+@pytest.mark.parametrize("adapter, handler, args, kwargs", [
+    ("openai", "ChatCompletions", (), {"model": "gpt-4o-mini", "messages": [{"role": "assistant", "tool_calls": 7}]}),
+    ("openai", "Embeddings", (), {"model": "text-embedding-3-small", "input": 7}),
+    ("ollama", "Chat", ("llama3", 7), {}),
+    ("ollama", "Embed", ("llama3", Obj({})), {}),
+], ids=["openai chat tool_calls=7", "openai embeddings input=7", "ollama chat positional", "ollama embed object"])
+def test_malformed_request_argument_still_ends_the_span(adapter, handler, args, kwargs):
+    """Arguments the SDK itself will refuse: its error must reach the app, and the span must end."""
+    import importlib
+
+    handler = getattr(importlib.import_module(f"posthog_autoinstrument.instrumentation.{adapter}"), handler)()
+    failure = AppError("the SDK refuses the argument")
+
+    def sdk_method(*call_args, **call_kwargs):
+        raise failure
+
+    LEDGER.reset()
+    with pytest.raises(AppError) as raised:
+        base._sync_wrapper(stub_instrumentor(True), handler)(sdk_method, Obj({}), args, kwargs)
+    assert raised.value is failure
     LEDGER.check()

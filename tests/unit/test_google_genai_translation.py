@@ -81,3 +81,16 @@ def test_stream_accumulator_merges_parts_and_keeps_the_last_usage():
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert '"parts":[{"type":"reasoning","content":"think more"},{"type":"text","content":"Hello"}]' in attrs[
         "gen_ai.output.messages"]
+
+
+def test_a_function_call_is_the_finish_reason_even_without_content_capture():
+    part = NS(text=None, thought=None, function_call=NS(id=None, name="f", args={}))
+    chunk = NS(model_version="m", response_id="r", usage_metadata=None, prompt_feedback=None,
+               candidates=[NS(index=0, finish_reason="STOP", content=NS(parts=[part]))])
+    accumulator = g.GenerateContentStreamAccumulator(capture=False)
+    accumulator.on_chunk(chunk)
+    call = InferenceCall(_Span(), capture_content=False)
+    accumulator.finish(call)
+    call.end()
+    assert call.span.attributes["gen_ai.response.finish_reasons"] == ["tool_call"]
+    assert "gen_ai.output.messages" not in call.span.attributes

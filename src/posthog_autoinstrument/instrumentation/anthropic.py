@@ -494,6 +494,8 @@ class _MessagesStream(_Messages):
     streams = True
 
     def result(self, call, result, kwargs):
+        if is_raw_response(result) or _is_stream(result):
+            return super().result(call, result, kwargs)  # not the helper's manager: a stream as such
         return StreamManagerProxy(result, call)
 
 

@@ -2,7 +2,7 @@
 
 Patched on ``cohere.v2.client.V2Client`` / ``AsyncV2Client``, which ``ClientV2`` /
 ``AsyncClientV2`` inherit and ``Client().v2`` returns, so every way of reaching the v2 API is
-covered (the Bedrock and SageMaker clients too; they are named ``aws.bedrock``). The v1 API
+covered; calls through ``BedrockClientV2`` are named ``aws.bedrock``. The v1 API
 (``Client.chat`` with ``message=``, ``generate``) is not.
 
 ``chat_stream`` is a generator function, and the async one an *async* generator function:

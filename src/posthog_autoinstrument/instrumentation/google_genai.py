@@ -299,11 +299,14 @@ def _usage(metadata: Any) -> Optional[Usage]:
     )
 
 
-def _candidate_reason(candidate: Any, parts: list) -> Optional[str]:
+def _candidate_reason(candidate: Any, calls_tool: bool) -> Optional[str]:
+    # Gemini ends a turn that calls functions with STOP; the conventions call it a tool call.
     reason = _finish_reason(get(candidate, "finish_reason"))
-    if reason == "stop" and any(p.get("type") == "tool_call" for p in parts):
-        return "tool_call"
-    return reason
+    return "tool_call" if reason == "stop" and calls_tool else reason
+
+
+def _calls_tool(parts: Any) -> bool:
+    return any(get(part, "function_call") is not None for part in parts or () if not isinstance(part, str))
 
 
 def _blocked_reason(response: Any) -> Optional[str]:
@@ -317,8 +320,9 @@ def _record_response(call: InferenceCall, response: Any) -> None:
     reasons = []
     for candidate in candidates:
         content = get(candidate, "content")
-        parts = _parts(get(content, "parts")) if content is not None else []
-        reason = _candidate_reason(candidate, parts)
+        raw_parts = get(content, "parts") if content is not None else None
+        parts = _parts(raw_parts) if call.capture_content else []
+        reason = _candidate_reason(candidate, _calls_tool(raw_parts))
         reasons.append(reason)
         outputs.append(m.output_message(parts, reason))
     if not candidates and _blocked_reason(response):
@@ -334,12 +338,13 @@ def _record_response(call: InferenceCall, response: Any) -> None:
 
 
 class _CandidateState:
-    __slots__ = ("items", "finish_reason")
+    __slots__ = ("items", "finish_reason", "calls_tool")
 
     def __init__(self):
         # ("text" | "reasoning", [pieces]) runs, or ("part", part): the parts in arrival order.
         self.items: list = []
         self.finish_reason: Any = None
+        self.calls_tool = False  # known even when content is not captured
 
     def add(self, part: dict) -> None:
         kind = part.get("type")
@@ -399,12 +404,14 @@ class GenerateContentStreamAccumulator(StreamAccumulator):
                 state = self.candidates[index] = _CandidateState()
             if candidate.finish_reason:
                 state.finish_reason = candidate.finish_reason
-            content = candidate.content
-            if self.capture and content is not None:
-                for part in content.parts or ():
-                    translated = _part(part)
-                    if translated is not None:
-                        state.add(translated)
+            parts = candidate.content.parts if candidate.content is not None else None
+            if parts:
+                state.calls_tool = state.calls_tool or _calls_tool(parts)
+                if self.capture:
+                    for part in parts:
+                        translated = _part(part)
+                        if translated is not None:
+                            state.add(translated)
         return False
 
     def finish(self, call: InferenceCall) -> None:
@@ -413,7 +420,7 @@ class GenerateContentStreamAccumulator(StreamAccumulator):
         reasons = []
         for state in ordered:
             parts = state.parts()
-            reason = _candidate_reason(state, parts)
+            reason = _candidate_reason(state, state.calls_tool)
             reasons.append(reason)
             outputs.append(m.output_message(parts, reason))
         if not ordered and self.blocked:
@@ -427,7 +434,15 @@ class GenerateContentStreamAccumulator(StreamAccumulator):
 # -- handlers -----------------------------------------------------------------------------------
 
 
+def _api_error_status(exc: BaseException):
+    # google-genai's APIError keeps the HTTP status in `code`.
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
 class GenerateContent(CallHandler):
+    error_status = staticmethod(_api_error_status)
+
     """One model request: ``_generate_content`` or ``_generate_content_stream``."""
 
     def __init__(self, stream: bool):
@@ -489,6 +504,8 @@ def _embedding_texts(contents: Any) -> list:
 
 
 class EmbedContent(CallHandler):
+    error_status = staticmethod(_api_error_status)
+
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
         return InferenceRequest(provider=provider, model=kwargs.get("model"), operation=semconv.Operation.EMBEDDINGS,

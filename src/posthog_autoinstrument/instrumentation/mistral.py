@@ -8,8 +8,8 @@ client is ``from mistralai.client import Mistral``). ``chat.parse`` / ``parse_st
 serve Mistral models hosted on Azure AI (``mistralai.azure.client``, provider
 ``azure.ai.inference``) and on Vertex AI (``mistralai.gcp.client``, provider ``gcp.vertex_ai``).
 
-Mistral's SDK can trace itself with OpenTelemetry. 1.9 to 2.x did so whenever a global tracer
-provider existed, which under ``posthog-instrument`` is always; later versions only when
+Mistral's SDK can trace itself with OpenTelemetry. 1.x and early 2.x releases did so whenever a
+global tracer provider existed, which under ``posthog-instrument`` is always; later ones only when
 asked (``MISTRAL_SDK_TELEMETRY=global``, ``Mistral(telemetry=...)`` or
 ``configure_telemetry``). Its spans would reach PostHog next to ours and count every call
 twice, so while this adapter is active the SDK's tracing into the *global* provider is
