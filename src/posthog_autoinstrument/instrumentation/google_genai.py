@@ -441,9 +441,9 @@ def _api_error_status(exc: BaseException):
 
 
 class GenerateContent(CallHandler):
-    error_status = staticmethod(_api_error_status)
-
     """One model request: ``_generate_content`` or ``_generate_content_stream``."""
+
+    error_status = staticmethod(_api_error_status)
 
     def __init__(self, stream: bool):
         self.stream = stream
