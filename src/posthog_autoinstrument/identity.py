@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 import json
 import re
 import sys
@@ -278,6 +277,8 @@ class context:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, function: Callable) -> Callable:
+        import inspect  # only decorators need it; it is slow to import at start-up
+
         values = self._values
         if inspect.isgeneratorfunction(function):
             @functools.wraps(function)
