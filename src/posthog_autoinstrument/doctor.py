@@ -72,7 +72,8 @@ def _configuration(env: dict, settings: config.Settings) -> list:
             derived = _DERIVED_FROM.get(setting)
             source = f"from {derived}" if derived and env.get(derived, "").strip() else "default"
         elif f"{name}=" in problems or (setting in ("api_key", "host") and name in problems):
-            source = f"environment value {raw!r} not usable; see problems"
+            shown = mask(raw.strip()) if setting == "api_key" else repr(raw)
+            source = f"environment value {shown} not usable; see problems"
         else:
             source = "environment"
         rows.append({"variable": name, "value": _shown(value) if setting != "api_key" else value, "source": source})

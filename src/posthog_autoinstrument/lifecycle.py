@@ -116,6 +116,13 @@ def _share_with_application_providers(processor) -> None:
                 provider.add_span_processor(processor)  # spans made through the app's provider
                 if hasattr(ours, "add_span_processor"):
                     ours.add_span_processor(_ForwardTo(provider, skip=processor))  # spans made through ours
+                    # Ours was installed by us, not by the app: let the app's provider take its place,
+                    # as it would have without us (no "Overriding ... not allowed", and
+                    # get_tracer_provider() returns what the app set).
+                    once = getattr(trace, "_TRACER_PROVIDER_SET_ONCE", None)
+                    if once is not None and hasattr(once, "_done"):
+                        with once._lock:
+                            once._done = False
         except Exception:
             logger.debug("posthog-instrument: could not join the application's TracerProvider", exc_info=True)
         return wrapped(*args, **kwargs)

@@ -171,7 +171,10 @@ def test_outage_does_not_change_the_app_or_delay_its_exit(outage_runs, outage):
     # From the end of the app's main() to process exit: the flush timeout bounds the wait,
     # not the 10 s export timeout nor the 30 s Retry-After.
     assert broken.exit_delay < healthy.exit_delay + FLUSH_TIMEOUT + EXIT_SLACK, (broken.exit_delay, healthy.exit_delay)
-    assert broken.exit_delay > FLUSH_TIMEOUT * 0.9  # it did wait for the stuck export, so the check above bites
+    if outage == "hang":  # it did wait for the stuck export, so the check above bites
+        assert broken.exit_delay > FLUSH_TIMEOUT * 0.9
+    # (A refused connection or a Retry-After past the bound gives up as soon as the next retry
+    # could not finish in time: exit is then quicker than the bound, which is the point.)
     # And the whole run, against the plain run. Loose, because start-up time swings with the load
     # of a shared machine; an exit waiting for the export timeout would still be well past it.
     assert broken.elapsed < 3 * plain.elapsed + FLUSH_TIMEOUT + SLACK, (broken.elapsed, plain.elapsed)

@@ -637,14 +637,6 @@ SCENARIO_OF_TEST = {  # tests that are not parametrized by scenario
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: export/processor.py guards its queue with threading.Condition(threading.Lock()), which is not "
-    "re-entrant, and on_end() holds it on the app's thread (_start_thread() for the first span, notify() once "
-    "100 spans are queued). Python runs signal handlers on the main thread between bytecodes, so a SIGTERM "
-    "arriving there runs lifecycle._on_sigterm -> _flush_bounded -> force_flush(), whose `with self._wake` "
-    "waits forever for the lock its own thread holds: the process hangs instead of exiting (until SIGKILL). "
-    "Expected: the flush is bounded by POSTHOG_FLUSH_TIMEOUT whatever the app thread was doing "
-    "(e.g. an RLock, or acquire(timeout=...))."))
 def test_sigterm_while_the_app_thread_holds_the_export_lock_still_exits():
     from opentelemetry.sdk.trace import TracerProvider
 

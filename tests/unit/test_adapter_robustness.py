@@ -242,6 +242,9 @@ def _containers(children):
 
 values = st.recursive(leaves, _containers, max_leaves=8)
 mappings = st.dictionaries(words, values, max_size=5)
+# For the web servers' own objects (requests, configs): odd, but not hostile.
+tame_values = st.recursive(leaves.filter(lambda v: not isinstance(v, Hostile)), _containers, max_leaves=8)
+tame_mappings = st.dictionaries(words, tame_values, max_size=5)
 
 
 def _openai_models():
@@ -611,8 +614,8 @@ def plain_wrapper_cases() -> list:
 @PROPERTY
 @given(data=st.data())
 def test_plain_wrapper_passes_the_call_through(instrumentor, wrapper, data):
-    args = tuple(data.draw(st.lists(st.one_of(values, mappings), max_size=3)))
-    kwargs = data.draw(mappings)
+    args = tuple(data.draw(st.lists(st.one_of(tame_values, tame_mappings, tame_mappings.map(Obj)), max_size=3)))
+    kwargs = data.draw(tame_mappings)
     result = data.draw(results)
     calls = []
 
@@ -620,7 +623,7 @@ def test_plain_wrapper_passes_the_call_through(instrumentor, wrapper, data):
         calls.append((call_args, call_kwargs))
         return result
 
-    returned = wrapper(wrapped, data.draw(st.one_of(values, mappings.map(Obj))), args, kwargs)
+    returned = wrapper(wrapped, data.draw(st.one_of(tame_values, tame_mappings.map(Obj))), args, kwargs)
     if inspect.isawaitable(returned):
         returned = LOOP.run_until_complete(returned)
     assert len(calls) == 1
@@ -641,11 +644,6 @@ def _one_call(handler, kwargs, result, instance=None, capture=True):
     return returned
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: instrumentation/_raw_response.py RawResponseProxy._self_end_if_unparsed() (line 72, called from "
-    "close() and __del__) does hasattr(parsed, '_self_call') unguarded; when the object parse() returned "
-    "raises anything but AttributeError on attribute access (an attribute-style dict, `parse(to=...)` with an "
-    "app type), the exception escapes from the app's own response.close()."))
 def test_closing_a_raw_response_never_raises_our_error():
     from posthog_autoinstrument.instrumentation.openai import ChatCompletions
 
@@ -676,7 +674,6 @@ BEGIN_BUG = (
     "their person). Expected: record the call without its input and end the span.")
 
 
-@pytest.mark.xfail(strict=True, reason=BEGIN_BUG)
 def test_span_ends_when_recording_the_input_fails():
     class InputFails(CallHandler):
         def request(self, instance, args, kwargs):
@@ -693,7 +690,6 @@ def test_span_ends_when_recording_the_input_fails():
     LEDGER.check()
 
 
-@pytest.mark.xfail(strict=True, reason=BEGIN_BUG)
 @pytest.mark.parametrize("adapter, handler, args, kwargs", [
     ("openai", "ChatCompletions", (), {"model": "gpt-4o-mini", "messages": [{"role": "assistant", "tool_calls": 7}]}),
     ("openai", "Embeddings", (), {"model": "text-embedding-3-small", "input": 7}),

@@ -54,7 +54,9 @@ class PostHogSpanProcessor(SpanProcessor):
         self._identities: dict = {}
         # Recent AI span ids: a span whose parent is not among them is exported as a root.
         self._ai_span_ids: collections.OrderedDict = collections.OrderedDict()
-        self._wake = threading.Condition(threading.Lock())
+        # Re-entrant: a signal handler (SIGTERM flush) runs on the main thread between bytecodes,
+        # possibly while that same thread holds this lock in on_end.
+        self._wake = threading.Condition(threading.RLock())
         self._idle = threading.Event()
         self._idle.set()
         self._flush_requested = False

@@ -69,7 +69,11 @@ class RawResponseProxy(wrapt.ObjectProxy):
 
     def _self_end_if_unparsed(self) -> None:
         # A parsed stream ends its call itself; anything else ends when the response closes.
-        if not self._self_seen or not hasattr(self._self_seen[1], "_self_call"):
+        try:
+            stream_owns_call = bool(self._self_seen) and hasattr(self._self_seen[1], "_self_call")
+        except Exception:  # an app type whose attribute access raises something else
+            stream_owns_call = False
+        if not stream_owns_call:
             self._self_call.end()
 
     def __del__(self):

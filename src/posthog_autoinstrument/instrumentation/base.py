@@ -158,13 +158,17 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
         request, new_kwargs = handler.request(instance, args, kwargs)
         call_kwargs = kwargs if new_kwargs is None else new_kwargs
         call = instrumentor.recorder.start(request)
-        if call is not None:
-            # Even without content capture: tool definitions are metadata and still recorded.
-            handler.record_input(call, instance, args, call_kwargs)
-        return call, call_kwargs
     except Exception:
         logger.debug("posthog-instrument: could not describe the call", exc_info=True)
         return None, kwargs
+    if call is not None:
+        try:
+            # Even without content capture: tool definitions are metadata and still recorded.
+            handler.record_input(call, instance, args, call_kwargs)
+        except Exception:
+            # Input we cannot read: the call is still recorded, without it.
+            logger.debug("posthog-instrument: could not record the input", exc_info=True)
+    return call, call_kwargs
 
 
 def _fail(handler: CallHandler, call: InferenceCall, exc: BaseException) -> None:
