@@ -68,11 +68,12 @@ def is_ai_span(span: ReadableSpan) -> bool:
 
 
 def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Identity] = None,
-                orphan: bool = False) -> ReadableSpan:
+                orphan: bool = False) -> Optional[ReadableSpan]:
     """Build the copy of ``span`` that PostHog receives.
 
     ``orphan``: the span's parent is not an AI span, so PostHog will never receive it; the copy
-    becomes a root so that PostHog can show the trace (the trace id is kept).
+    becomes a root so that PostHog can show the trace (the trace id is kept). None: the span
+    is not an AI event after all (see ``foreign.complete``).
     """
     attrs = dict(span.attributes or {})
     events = span.events
@@ -105,7 +106,9 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
             if isinstance(value, str) and '"blob"' in value:
                 attrs[key] = _replace_media(value)
 
-    foreign.complete(attrs, span.instrumentation_scope.name if span.instrumentation_scope else None)
+    name = foreign.complete(attrs, span.instrumentation_scope.name if span.instrumentation_scope else None)
+    if name is foreign.NOT_AI:
+        return None
     # 10% headroom for what the encoding adds (ids, names, field tags) beyond the texts counted.
     budget = int(settings.max_span_bytes * 0.9) - _events_size(events) - len(status.description or "")
     _cap_size(attrs, max(budget, 1000))
@@ -113,7 +116,7 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
     _add_person_and_properties(attrs, settings, identity)
 
     return ReadableSpan(
-        name=span.name,
+        name=name or span.name,
         context=span.context,
         parent=None if orphan else span.parent,
         resource=span.resource,

@@ -23,16 +23,29 @@ logger = logging.getLogger("posthog_autoinstrument")
 ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
 
 
-def complete(attrs: dict, scope_name: Optional[str]) -> None:
-    """Rewrite a native span's attributes (``attrs``, a copy) into our adapter's dialect."""
+# Returned by complete() for a native span that is not an AI event (an SDK's count_tokens,
+# files or models call): PostHog should not receive it.
+NOT_AI = object()
+
+
+def complete(attrs: dict, scope_name: Optional[str]):
+    """Rewrite a native span's attributes (``attrs``, a copy) into our adapter's dialect.
+
+    Returns the span name our adapter would have used, ``NOT_AI`` for a span that must not be
+    exported, or None to keep the span as it is.
+    """
     if not scope_name:
-        return
+        return None
     try:
         if scope_name == ANTHROPIC_SCOPE or scope_name.startswith(ANTHROPIC_SCOPE + "."):
-            if attrs.get(semconv.OPERATION_NAME) == semconv.Operation.CHAT:
-                _anthropic_message(attrs)
+            if attrs.get(semconv.OPERATION_NAME) != semconv.Operation.CHAT:
+                return NOT_AI
+            _anthropic_message(attrs)
+            model = attrs.get(semconv.REQUEST_MODEL)
+            return f"{semconv.Operation.CHAT} {model}" if model else semconv.Operation.CHAT
     except Exception:
         logger.debug("posthog-instrument: could not complete a %s span", scope_name, exc_info=True)
+    return None
 
 
 # -- anthropic ---------------------------------------------------------------------------------

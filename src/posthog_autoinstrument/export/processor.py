@@ -152,7 +152,11 @@ class PostHogSpanProcessor(SpanProcessor):
         converted = []
         for span, identity, orphan in batch:
             try:
-                converted.append(for_posthog(span, settings, identity, orphan))
+                copy = for_posthog(span, settings, identity, orphan)
+                if copy is None:
+                    self._in_flight -= 1
+                    continue
+                converted.append(copy)
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1
