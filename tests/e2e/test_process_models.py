@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
+import textwrap
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -255,10 +255,10 @@ def web_server(command: list, tags: list, starting: int, stop: int = signal.SIGT
                 s.posthog.wait_for_spans(starting + len(tags) + 1, timeout=15)
             except AssertionError:
                 pass
-            extra["spans_after_reload"] = len(s.posthog.spans)
+            extra["prompts_after_reload"] = sorted(prompt_of(span) for span in s.posthog.spans)
             responses += ask_concurrently(port, [f"{tag}-reloaded" for tag in tags])
         time.sleep(0.3)
-        extra["spans_before_stop"] = len(s.posthog.spans)
+        extra["prompts_before_stop"] = sorted(prompt_of(span) for span in s.posthog.spans)
         app.signal(stop, group=group)
         return s.outcome(app, app.wait(), responses=responses, extra=extra)
 
@@ -277,11 +277,11 @@ def celery_worker(s: Scenario) -> Outcome:
                        instrumented=False, PM_CELERY_DIR=data)
     producer_code = producer.wait(90)
     time.sleep(0.3)
-    spans_before_stop = len(s.posthog.spans)
+    prompts_before_stop = sorted(prompt_of(span) for span in s.posthog.spans)
     worker.signal(signal.SIGTERM)  # warm shutdown, as `docker stop` or systemd does
     outcome = s.outcome(worker, worker.wait(), extra={"producer": (producer_code, producer.output()),
                                                       "worker_pid": worker.process.pid,
-                                                      "spans_before_stop": spans_before_stop})
+                                                      "prompts_before_stop": prompts_before_stop})
     shutil.rmtree(data, ignore_errors=True)
     return outcome
 
@@ -349,7 +349,7 @@ def ignored_sigterm(s: Scenario) -> Outcome:
                                              "spans_while_running": spans_while_running})
 
 
-GUNICORN = ["gunicorn", "--bind", "127.0.0.1:{port}", "--workers", "2", "--graceful-timeout", "20"]
+GUNICORN = ["gunicorn", "--bind", "127.0.0.1:{port}", "--workers", "2", "--graceful-timeout", "20", "--timeout", "120"]
 GUNICORN_SYNC = [*GUNICORN, "--config", "pm_gunicorn_conf.py"]
 GUNICORN_UVICORN = [*GUNICORN, "--worker-class", "uvicorn.workers.UvicornWorker"]
 UVICORN = ["uvicorn", "pm_asgi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"]
@@ -451,6 +451,10 @@ def assert_each_call_once_from_its_worker(outcome: Outcome, tags: list, server_p
         assert span["attributes"]["posthog.distinct_id"] == f"user-{tag}"  # the request's person, in the worker
 
 
+def only_startup_calls(prompts: list) -> bool:
+    return bool(prompts) and all(prompt.startswith("startup ") for prompt in prompts)
+
+
 def startup_pids(outcome: Outcome) -> set:
     return {int(p.split(" pid=")[1]) for p in calls_by_prompt(outcome) if p.startswith("startup ")}
 
@@ -483,11 +487,10 @@ def test_gunicorn_workers_are_instrumented(outcomes, scenario, tags):
 @pytest.mark.parametrize("scenario, tags", GUNICORN_CASES)
 def test_gunicorn_workers_flush_queued_spans_when_the_master_stops_them(outcomes, scenario, tags):
     outcome = outcomes(scenario)
-    # Before the stop, only each worker's startup call had been exported: the request calls were
+    # Before the stop, only the workers' startup calls had been exported: the request calls were
     # still queued, and arrive only because the workers flushed them on their way out.
-    assert outcome.extra["spans_before_stop"] == 2, outcome.tail()
+    assert only_startup_calls(outcome.extra["prompts_before_stop"]), outcome.tail()
     assert_each_call_once_from_its_worker(outcome, tags, outcome.extra["server_pid"])
-    assert len(outcome.spans) == 2 + len(tags)
 
 
 def test_uvicorn_workers_flush_when_the_supervisor_stops_them(outcomes):
@@ -496,20 +499,21 @@ def test_uvicorn_workers_flush_when_the_supervisor_stops_them(outcomes):
     assert [r["reply"] for r in outcome.responses] == [REPLY] * len(tags)
     assert_each_call_once_from_its_worker(outcome, tags, outcome.extra["server_pid"])
     assert len(startup_pids(outcome)) == 2  # both spawned workers are instrumented
-    assert outcome.extra["spans_before_stop"] == 2
-    assert len(outcome.spans) == 2 + len(tags)
+    assert only_startup_calls(outcome.extra["prompts_before_stop"])  # the request calls were still queued
     assert "Traceback" not in outcome.output, outcome.tail()
     assert "posthog-instrument" not in outcome.output, outcome.tail()
 
 
-@pytest.mark.parametrize("scenario, tag, starting", [("uvicorn --reload", "ur-1", 1), ("django runserver", "dj-1", 2)])
-def test_autoreloaded_workers_flush_when_replaced_and_when_stopped(outcomes, scenario, tag, starting):
+@pytest.mark.parametrize("scenario, tag", [("uvicorn --reload", "ur-1"), ("django runserver", "dj-1")])
+def test_autoreloaded_workers_flush_when_replaced_and_when_stopped(outcomes, scenario, tag):
     outcome = outcomes(scenario)
     extra = outcome.extra
     assert extra["before_reload"] != extra["after_reload"]
     # Nothing is exported on a timer here: the first worker's request call arrived because that
     # worker flushed as the reloader replaced it (and the new worker made its startup call).
-    assert extra["spans_after_reload"] == starting + 2, (sorted(calls_by_prompt(outcome)), outcome.tail())
+    arrived = extra["prompts_after_reload"]
+    assert f"{tag} pid={extra['before_reload']}" in arrived, (arrived, outcome.tail())
+    assert f"startup pid={extra['after_reload']}" in arrived
     assert_each_call_once_from_its_worker(outcome, [tag, f"{tag}-reloaded"], extra["server_pid"])
     assert {r["pid"] for r in outcome.responses} == {extra["before_reload"], extra["after_reload"]}
     assert {extra["before_reload"], extra["after_reload"]} <= startup_pids(outcome)
@@ -533,9 +537,9 @@ def test_celery_prefork_children_flush_on_warm_shutdown(outcomes):
     tasks = sorted(p for p in by_prompt if not p.startswith("startup "))
     assert [p.split(" pid=")[0] for p in tasks] == ["celery-1", "celery-2", "celery-3"], outcome.tail()
     children = startup_pids(outcome)
-    assert len(children) == 2 and outcome.extra["worker_pid"] not in children
+    assert len(children) >= 2 and outcome.extra["worker_pid"] not in children
     assert {int(p.split(" pid=")[1]) for p in tasks} <= children  # the tasks ran in the prefork children
-    assert outcome.extra["spans_before_stop"] == 2  # task calls were queued until the shutdown flush
+    assert only_startup_calls(outcome.extra["prompts_before_stop"])  # task calls stayed queued until shutdown
     assert "posthog-instrument" not in outcome.output, outcome.tail()
 
 
@@ -637,46 +641,51 @@ SCENARIO_OF_TEST = {  # tests that are not parametrized by scenario
 # ---------------------------------------------------------------------------
 
 
+# Found by this test: the export lock was not re-entrant, so a SIGTERM handled while the app's thread
+# held it (in on_end) deadlocked the flush and the process never exited. Fixed in 1a85a98 (RLock).
 def test_sigterm_while_the_app_thread_holds_the_export_lock_still_exits():
-    from opentelemetry.sdk.trace import TracerProvider
+    # Run in a process of its own: a deadlocked lock would otherwise also hang this one at exit.
+    script = textwrap.dedent("""
+        import os, sys, threading, time
+        from opentelemetry.sdk.trace import TracerProvider
+        from posthog_autoinstrument import config, lifecycle
+        from posthog_autoinstrument.export.exporter import Delivery
+        from posthog_autoinstrument.export.processor import PostHogSpanProcessor
 
-    from posthog_autoinstrument import config, lifecycle
-    from posthog_autoinstrument.export.exporter import Delivery
-    from posthog_autoinstrument.export.processor import PostHogSpanProcessor
+        class SlowSender:
+            def prepare(self):
+                pass
 
-    class SlowSender:
-        def prepare(self):
-            pass
+            def send(self, body, *args, **kwargs):
+                time.sleep(1.0)
+                return Delivery(True, 200)
 
-        def send(self, body, *args, **kwargs):
-            time.sleep(1.0)
-            return Delivery(True, 200)
+            def close(self):
+                pass
 
-        def close(self):
-            pass
+        settings = config.load({"POSTHOG_API_KEY": "phc_test", "POSTHOG_FLUSH_TIMEOUT": "0.5"})
+        processor = PostHogSpanProcessor(SlowSender(), settings)
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(processor)
+        provider.get_tracer("t").start_span("chat m", attributes={"gen_ai.operation.name": "chat"}).end()
+        assert processor.has_pending()  # its export is under way
+        lifecycle._processor = processor
 
-    settings = config.load({"POSTHOG_API_KEY": "phc_test", "POSTHOG_FLUSH_TIMEOUT": "0.5"})
-    processor = PostHogSpanProcessor(SlowSender(), settings)
-    provider = TracerProvider()
-    provider.add_span_processor(processor)
-    provider.get_tracer("t").start_span("chat m", attributes={"gen_ai.operation.name": "chat"}).end()
-    assert processor.has_pending()  # the export is under way
+        def signal_arrives_inside_on_end():
+            # The main thread when SIGTERM's Python handler (lifecycle._on_sigterm) runs in the
+            # middle of on_end's `with self._wake:` block; only the handler's flush runs here, on a
+            # thread of its own so that the test can time out.
+            with processor._wake:
+                lifecycle._flush_bounded()
 
-    def signal_arrives_inside_on_end():
-        # The main thread when SIGTERM's Python handler runs in the middle of on_end's
-        # `with self._wake:` block: the handler (lifecycle._on_sigterm) flushes, then kills the
-        # process; here only its flush runs, on a thread of its own so the test can time out.
-        with processor._wake:
-            lifecycle._flush_bounded()
-
-    saved = lifecycle._processor
-    lifecycle._processor = processor
-    try:
         handler = threading.Thread(target=signal_arrives_inside_on_end, daemon=True)
         started = time.monotonic()
         handler.start()
         handler.join(5)
-        assert not handler.is_alive(), "the SIGTERM flush deadlocked"  # (the thread stays blocked)
-        assert time.monotonic() - started < 0.5 + 2.0
-    finally:
-        lifecycle._processor = saved
+        print("deadlocked" if handler.is_alive() else f"flushed in {time.monotonic() - started:.1f}s", flush=True)
+        os._exit(0)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env=clean_env())
+    assert result.stdout.startswith("flushed in "), result.stdout + result.stderr
+    assert float(result.stdout.split()[2].rstrip("s")) < 0.5 + 2.0

@@ -422,29 +422,7 @@ def sdk_outcomes(draw, is_async: bool):
     return "stream", (AsyncStream if is_async else Stream)(items, failure)
 
 
-class Watched(CallHandler):
-    """The adapter's handler, noting whether recording the input failed (see the regression below)."""
-
-    def __init__(self, inner: CallHandler):
-        self.inner = inner
-        self.input_failed = False
-
-    def request(self, instance, args, kwargs):
-        return self.inner.request(instance, args, kwargs)
-
-    def record_input(self, call, instance, args, kwargs):
-        try:
-            return self.inner.record_input(call, instance, args, kwargs)
-        except Exception:
-            self.input_failed = True
-            raise
-
-    def result(self, call, result, kwargs):
-        return self.inner.result(call, result, kwargs)
-
-
 def call_through_wrapper(handler: CallHandler, is_async: bool, data) -> None:
-    handler = Watched(handler)
     capture = data.draw(st.booleans(), label="capture")
     app_kwargs = data.draw(mappings, label="kwargs")
     if data.draw(st.booleans(), label="streaming request"):
@@ -514,10 +492,6 @@ def call_through_wrapper(handler: CallHandler, is_async: bool, data) -> None:
     # A stream the app dropped ends its span when it is freed (at once, by reference counting;
     # a full gc.collect() is too slow to run per example).
     gc.collect(0)
-    if handler.input_failed:
-        # Known: base._begin leaves the span open when record_input fails. Asserted separately
-        # (test_span_ends_when_recording_the_input_fails) so that it does not hide other findings.
-        return
     LEDGER.check()
 
 
@@ -644,6 +618,8 @@ def _one_call(handler, kwargs, result, instance=None, capture=True):
     return returned
 
 
+# Found by the properties above: an unguarded hasattr() in RawResponseProxy let the parsed object's
+# error escape from the app's own response.close(). Fixed in 1a85a98.
 def test_closing_a_raw_response_never_raises_our_error():
     from posthog_autoinstrument.instrumentation.openai import ChatCompletions
 
@@ -666,14 +642,8 @@ def test_nan_and_infinite_numbers_do_not_break_recording():
     LEDGER.check()
 
 
-BEGIN_BUG = (
-    "BUG: instrumentation/base.py _begin() starts the span (recorder.start) and then calls "
-    "handler.record_input() inside the same try; when record_input raises, the except returns (None, kwargs) "
-    "and the started span is never ended: the call is silently missing from PostHog, and the processor keeps "
-    "its identity snapshot (export/processor.py on_start, up to 10,000 of them, after which new spans lose "
-    "their person). Expected: record the call without its input and end the span.")
-
-
+# Found by the properties above: base._begin() left the span open (the call missing from PostHog,
+# its identity snapshot held) when the adapter could not read the input. Fixed in 1a85a98.
 def test_span_ends_when_recording_the_input_fails():
     class InputFails(CallHandler):
         def request(self, instance, args, kwargs):

@@ -416,6 +416,8 @@ def test_app_with_its_own_tracer_provider_gets_its_spans_and_posthog_the_ai_span
     assert span["parent_span_id"] in (checkout_id, None)  # under the app's span, or a root in PostHog
 
 
+# Found by this file: the app's own set_tracer_provider() was refused (a warning on its stderr, and
+# trace.get_tracer_provider() was not its provider). Fixed in 1a85a98.
 def test_app_with_its_own_tracer_provider_sees_no_difference(own_provider_run):
     result, plain, _, _ = own_provider_run
     assert plain.stdout.splitlines()[1] == "global provider is the app's: True"

@@ -35,6 +35,7 @@ no usage (an OpenAI-compatible server not asked for it) records none.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any, Optional
 from urllib.parse import urlsplit
@@ -388,7 +389,8 @@ class ChatStreamAccumulator(StreamAccumulator):
 
 
 def _is_stream(result: Any) -> bool:
-    return hasattr(result, "__next__") or hasattr(result, "__anext__")
+    kind = type(result)  # the protocols are the type's, not attributes an object happens to have
+    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
 
 
 class _Chat(CallHandler):
@@ -406,9 +408,12 @@ class _Chat(CallHandler):
     def result(self, call, result, kwargs):
         if _is_stream(result):
             # CustomStreamWrapper implements both protocols; the app reads it the way it called.
-            proxy = AsyncStreamProxy if self.asynchronous or kwargs.get("acompletion") is True else SyncStreamProxy
+            wants_async = self.asynchronous or kwargs.get("acompletion") is True
+            kind = type(result)
+            proxy = AsyncStreamProxy if hasattr(kind, "__anext__") and (wants_async or not hasattr(
+                kind, "__next__")) else SyncStreamProxy
             return proxy(result, call, ChatStreamAccumulator(result, call.capture_content, not _mocked(kwargs)))
-        if hasattr(result, "__await__"):
+        if inspect.isawaitable(result):
             # ``completion(..., acompletion=True)`` hands back the async call itself.
             return _completed_later(call, result, lambda done: self.result(call, done, dict(kwargs, acompletion=True)))
         _record_model_response(call, result, with_usage=not _mocked(kwargs))
@@ -442,7 +447,7 @@ class _Embedding(CallHandler):
         call.set_input(messages=[m.message("user", [m.text(t)]) for t in texts])
 
     def result(self, call, result, kwargs):
-        if hasattr(result, "__await__"):
+        if inspect.isawaitable(result):
             return _completed_later(call, result, lambda done: self.result(call, done, kwargs))
         data = get(result, "data") or ()
         first = get(data[0], "embedding") if data else None

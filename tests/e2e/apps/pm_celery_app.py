@@ -27,6 +27,7 @@ app.conf.update(
         "polling_interval": 0.1,
     },
     broker_connection_retry_on_startup=True,
+    worker_proc_alive_timeout=60,  # a busy test machine starts children slowly
     worker_hijack_root_logger=False,
     result_serializer="json",
     task_serializer="json",
