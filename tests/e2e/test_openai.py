@@ -296,6 +296,7 @@ def test_azure_openai(run_app, posthog, fake_openai):
         assert span["attributes"]["gen_ai.request.model"] == "my-deployment"
     streamed = next(s for s in spans if s["attributes"].get("gen_ai.request.stream"))
     assert streamed["attributes"]["gen_ai.usage.output_tokens"] == 7
+    assert streamed["attributes"]["gen_ai.response.model"]  # Azure's first stream chunk has none
 
 
 def test_app_without_llm_calls_sends_nothing(run_app, posthog):

@@ -284,8 +284,8 @@ class ChatStreamAccumulator(StreamAccumulator):
         self.fingerprint = None
 
     def on_chunk(self, chunk: Any) -> bool:
-        if self.response_id is None:
-            self.response_id = chunk.id
+        if not self.model:  # Azure's first chunk (content filter results) carries no model or id
+            self.response_id = chunk.id or self.response_id
             self.model = chunk.model
             self.service_tier = getattr(chunk, "service_tier", None)
             self.fingerprint = getattr(chunk, "system_fingerprint", None)
