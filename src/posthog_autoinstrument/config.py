@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import urlsplit
@@ -223,9 +224,22 @@ def reset() -> None:
     _settings = None
 
 
+_stderr_lock = threading.Lock()
+
+
+def say(message: str) -> None:
+    """One line of ours on stderr, written whole (threads must not interleave their lines)."""
+    try:
+        with _stderr_lock:
+            sys.stderr.write(f"posthog-instrument: {message}\n")
+            sys.stderr.flush()
+    except Exception:  # a closed or broken stderr is the app's business, not an error of ours
+        pass
+
+
 def report_problems(current: Settings) -> None:
     if not current.problems or os.environ.get(_WARNED_MARKER):
         return
     for problem in current.problems:
-        print(f"posthog-instrument: {problem}", file=sys.stderr, flush=True)
+        say(problem)
     os.environ[_WARNED_MARKER] = "1"

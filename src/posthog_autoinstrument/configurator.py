@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -59,8 +58,7 @@ class PostHogConfigurator:
 
                 _OTelSDKConfigurator().configure(**kwargs)
             except Exception as exc:
-                print(f"posthog-instrument: your OpenTelemetry settings could not be applied ({exc}); "
-                      "LLM events still go to PostHog.", file=sys.stderr, flush=True)
+                config.say(f"your OpenTelemetry settings could not be applied ({exc}); LLM events still go to PostHog.")
         try:
             processor = build_processor(settings)
             if processor is None:

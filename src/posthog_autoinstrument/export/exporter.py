@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import __version__
+from ..config import say
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -174,9 +175,8 @@ class PostHogSender:
         key = status if status is not None else reason.split(":", 1)[0]
         if report and key not in self._reported:
             self._reported.add(key)
-            print(f"posthog-instrument: PostHog did not accept LLM events ({_explain(status, reason)}); "
-                  "they were dropped. Further failures of this kind are not reported.",
-                  file=sys.stderr, flush=True)
+            say(f"PostHog did not accept LLM events ({_explain(status, reason)}); "
+                "they were dropped. Further failures of this kind are not reported.")
         return Delivery(False, status, reason)
 
     def close(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import sys
 import threading
 import time
 import weakref
@@ -20,7 +19,7 @@ from typing import Optional
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from .. import identity as identities
-from ..config import Settings
+from ..config import Settings, say
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
 
@@ -88,9 +87,8 @@ class PostHogSpanProcessor(SpanProcessor):
             self.dropped += 1
             if not self._drop_reported:
                 self._drop_reported = True
-                print("posthog-instrument: PostHog export is falling behind; dropping LLM events beyond "
-                      f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).",
-                      file=sys.stderr, flush=True)
+                say("PostHog export is falling behind; dropping LLM events beyond "
+                    f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).")
             return
         self._remember_ai_span(span.context.span_id)
         parent = span.parent
@@ -226,8 +224,8 @@ class PostHogSpanProcessor(SpanProcessor):
         # Spans still queued, in a request that did not finish in time, failed, or dropped.
         lost = len(self._queue) + self._in_flight + self.failed + self.dropped
         if lost:
-            print(f"posthog-instrument: {lost} LLM event(s) could not be delivered to PostHog "
-                  f"({self.exported} delivered).", file=sys.stderr, flush=True)
+            say(f"{lost} LLM event(s) could not be delivered to PostHog "
+                f"({self.exported} delivered).")
         try:
             self._sender.close()
         except Exception:
