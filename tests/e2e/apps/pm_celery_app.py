@@ -50,7 +50,19 @@ def ask(tag):
     return {"pid": os.getpid(), "reply": chat(tag)}
 
 
+def publish_atomically(tag):
+    """kombu's filesystem transport writes a message in place, so a polling worker can read it
+    half written and crash; write it to a staging folder and rename it into the queue."""
+    result = ask.delay(tag)
+    for name in os.listdir(STAGING):
+        os.rename(os.path.join(STAGING, name), os.path.join(BASE, "queue", name))
+    return result
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["send"]:
-    results = [ask.delay(tag) for tag in sys.argv[2:]]
+    STAGING = os.path.join(BASE, "staging")
+    os.makedirs(STAGING, exist_ok=True)
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "data_folder_out": STAGING}
+    results = [publish_atomically(tag) for tag in sys.argv[2:]]
     for result in results:
         print(result.get(timeout=60)["reply"], flush=True)
