@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import __version__
 from ..config import say
+from .otlp import encode_request
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -32,10 +33,15 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 def encode(spans: Sequence[ReadableSpan]) -> bytes:
-    # Imported on first use (see PostHogSender.prepare): protobuf costs start-up time.
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    """The OTLP/protobuf body: our direct writer (see ``otlp.py``), or the official encoder,
+    whose output it reproduces byte for byte, for spans it cannot write."""
+    try:
+        return encode_request(spans)
+    except Exception:
+        logger.debug("posthog-instrument: falling back to the official OTLP encoder", exc_info=True)
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    return encode_spans(spans).SerializeToString()
+        return encode_spans(spans).SerializeToString()
 
 
 def split_into_requests(spans: Sequence[ReadableSpan]) -> list:
@@ -120,7 +126,6 @@ class PostHogSender:
 
     def prepare(self) -> None:
         import_httpx()
-        import opentelemetry.exporter.otlp.proto.common.trace_encoder  # noqa: F401
 
     def _http(self):
         if self._client is None:
@@ -196,7 +201,7 @@ class PrintingSender:
         self._stream = stream
 
     def prepare(self) -> None:
-        import opentelemetry.exporter.otlp.proto.common.trace_encoder  # noqa: F401
+        import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401
 
     def send(self, body: bytes, deadline, stopping: Callable[[], bool], report: bool = True) -> Delivery:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
