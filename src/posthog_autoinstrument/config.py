@@ -243,3 +243,23 @@ def report_problems(current: Settings) -> None:
     for problem in current.problems:
         say(problem)
     os.environ[_WARNED_MARKER] = "1"
+
+
+def has_destination(settings: Settings) -> bool:
+    """Instrument only when spans can go somewhere: PostHog, a dry run, or the user's own exporter."""
+    if settings.exports_to_posthog:
+        return True
+    user_exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    return user_exporter not in ("", "none")
+
+
+def log_to_stderr() -> None:
+    """``POSTHOG_DEBUG``: our debug log on stderr."""
+    import logging
+
+    logger = logging.getLogger("posthog_autoinstrument")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("posthog-instrument %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False

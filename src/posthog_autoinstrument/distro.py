@@ -13,6 +13,7 @@ import logging
 from opentelemetry.instrumentation.distro import BaseDistro
 
 from . import config
+from .config import has_destination  # noqa: F401  (kept importable from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -22,7 +23,7 @@ class PostHogDistro(BaseDistro):
         try:
             settings = config.settings()
             if settings.debug:
-                _log_to_stderr()
+                config.log_to_stderr()
         except Exception:  # never let start-up fail
             logger.debug("posthog-instrument: distro configuration failed", exc_info=True)
 
@@ -35,7 +36,7 @@ class PostHogDistro(BaseDistro):
         """
         try:
             settings = config.settings()
-            if settings.disabled or not has_destination(settings):
+            if settings.disabled or not config.has_destination(settings):
                 logger.debug("posthog-instrument: %s not loaded (disabled or nothing to export to)", entry_point.name)
                 return
             kwargs.pop("skip_dep_check", None)
@@ -43,21 +44,3 @@ class PostHogDistro(BaseDistro):
             instrumentor.instrument(raise_exception_on_conflict=True, **kwargs)
         except Exception as exc:
             logger.debug("posthog-instrument: skipping %s: %s", entry_point.name, exc)
-
-
-def has_destination(settings: config.Settings) -> bool:
-    """Instrument only when spans can go somewhere: PostHog, a dry run, or the user's own exporter."""
-    if settings.exports_to_posthog:
-        return True
-    import os
-
-    user_exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    return user_exporter not in ("", "none")
-
-
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("posthog-instrument %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False

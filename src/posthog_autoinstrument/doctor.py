@@ -83,7 +83,7 @@ def _configuration(env: dict, settings: config.Settings) -> list:
 def _libraries(env: dict, settings: config.Settings) -> list:
     from packaging.requirements import Requirement
 
-    from .distro import has_destination
+    from .config import has_destination
 
     if settings.disabled:
         blocked = "not instrumented: instrumentation is disabled (kill switch)"

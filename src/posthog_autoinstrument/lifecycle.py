@@ -105,10 +105,17 @@ class _FlushBeforeFatalSignal:
 
 def _share_with_application_providers(processor) -> None:
     """If the app sets its own TracerProvider after ours, both keep receiving what they should."""
-    import wrapt
+    import functools
+
     from opentelemetry import trace
 
-    def set_tracer_provider(wrapped, instance, args, kwargs):
+    wrapped = trace.set_tracer_provider
+    if getattr(wrapped, "_posthog_joins_providers", False):
+        return
+
+    # A plain function, not a wrapt wrapper: wrapt imports asyncio, which start-up must not pay for.
+    @functools.wraps(wrapped)
+    def set_tracer_provider(*args, **kwargs):
         provider = args[0] if args else kwargs.get("tracer_provider")
         ours = trace.get_tracer_provider()
         try:
@@ -127,8 +134,8 @@ def _share_with_application_providers(processor) -> None:
             logger.debug("posthog-instrument: could not join the application's TracerProvider", exc_info=True)
         return wrapped(*args, **kwargs)
 
-    if not isinstance(trace.set_tracer_provider, wrapt.FunctionWrapper):
-        trace.set_tracer_provider = wrapt.FunctionWrapper(trace.set_tracer_provider, set_tracer_provider)
+    set_tracer_provider._posthog_joins_providers = True
+    trace.set_tracer_provider = set_tracer_provider
 
 
 class _ForwardTo(SpanProcessor):

@@ -94,8 +94,15 @@ def _encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-# Lengths and small numbers are nearly always below 16 KiB: look their varints up.
-_SMALL_VARINTS = [_encode_varint(i) for i in range(1 << 14)]
+# Lengths and small numbers are nearly always below 16 KiB: look their varints up. Filled by
+# the first encode_request (on the export thread), not at import (start-up).
+_SMALL_VARINTS: list = []
+
+
+def _fill_small_varints() -> None:
+    if not _SMALL_VARINTS:
+        _SMALL_VARINTS.extend([bytes((i,)) for i in range(0x80)]
+                              + [bytes(((i & 0x7F) | 0x80, i >> 7)) for i in range(0x80, 0x4000)])
 
 
 def _varint(value: int) -> bytes:
@@ -282,6 +289,7 @@ def _cached(kind: str, obj, encode) -> bytes:
 
 def encode_request(spans: Iterable) -> bytes:
     """An ExportTraceServiceRequest body for ``spans`` (``ReadableSpan``s)."""
+    _fill_small_varints()
     grouped: dict = {}
     for span in spans:
         scopes = grouped.setdefault(span.resource, {})
