@@ -17,13 +17,15 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from common import MAIN_PYTHON, median, run_json, worker_env
-from workload import OPENAI_WORKLOADS, STREAM_CHUNKS, WORKLOADS
+from workload import OPENAI_WORKLOADS, SHORT_STREAM_CHUNKS, STREAM_CHUNKS, WORKLOADS
 
 # [warmup calls, batches, calls per batch]
 FULL_PLAN = {"chat": [100, 5, 200], "embeddings": [100, 5, 200], "anthropic": [100, 5, 200],
-             "stream_sync": [3, 5, 8], "stream_async": [3, 5, 8]}
+             "stream_sync": [3, 5, 8], "stream_async": [3, 5, 8],
+             "stream_sync_short": [20, 5, 40], "stream_async_short": [20, 5, 40]}
 QUICK_PLAN = {"chat": [2, 2, 3], "embeddings": [2, 2, 3], "anthropic": [2, 2, 3],
-              "stream_sync": [1, 2, 1], "stream_async": [1, 2, 1]}
+              "stream_sync": [1, 2, 1], "stream_async": [1, 2, 1],
+              "stream_sync_short": [1, 2, 1], "stream_async_short": [1, 2, 1]}
 
 
 def configurations(peer_python: Optional[str], peer_names: list) -> list:
@@ -115,6 +117,13 @@ def summarise(runs: dict, failures: dict, rounds: int) -> dict:
                     stats["delta_per_chunk_us"] = stats["delta_us"] / STREAM_CHUNKS
                     stats["delta_cpu_per_chunk_us"] = stats["delta_cpu_us"] / STREAM_CHUNKS
             entry["workloads"][workload] = stats
+        for long_name in ("stream_sync", "stream_async"):
+            long, short = entry["workloads"].get(long_name, {}), entry["workloads"].get(long_name + "_short", {})
+            if "delta_cpu_us" in long and "delta_cpu_us" in short:
+                # What one more chunk costs: the per-call work (span, input, output) cancels out.
+                extra = STREAM_CHUNKS - SHORT_STREAM_CHUNKS
+                long["delta_marginal_per_chunk_us"] = (long["delta_us"] - short["delta_us"]) / extra
+                long["delta_cpu_marginal_per_chunk_us"] = (long["delta_cpu_us"] - short["delta_cpu_us"]) / extra
         setups[f"{env_name}/{setup}"] = entry
     for (env_name, setup), reason in failures.items():
         setups.setdefault(f"{env_name}/{setup}", {"env": env_name, "workloads": {}})["failed"] = reason

@@ -98,14 +98,14 @@ def our_instrumented_workloads() -> tuple:
     names = _our_instrumentors()
     covered = []
     if any("openai" in n for n in names):
-        covered += ["chat", "embeddings", "stream_sync", "stream_async"]
+        covered += ["chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"]
     if any("anthropic" in n for n in names):
         covered.append("anthropic")
     return tuple(covered)
 
 
 def baseline() -> Setup:
-    return Setup("baseline", Clients(), workloads=("chat", "embeddings", "anthropic", "stream_sync", "stream_async"))
+    return Setup("baseline", Clients(), workloads=("chat", "embeddings", "anthropic", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"))
 
 
 def ours() -> Setup:
@@ -157,7 +157,7 @@ def openllmetry(sink_url: str) -> Setup:
 
     provider = _otel_provider(sink_url)
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    return Setup("openllmetry", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async"),
+    return Setup("openllmetry", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
                  provider=provider, flush=lambda: provider.force_flush(10_000),
                  notes=["content: TRACELOOP_TRACE_CONTENT=true"],
                  packages=versions(["opentelemetry-instrumentation-openai"]))
@@ -170,7 +170,7 @@ def openinference(sink_url: str) -> Setup:
 
     provider = _otel_provider(sink_url)
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    return Setup("openinference", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async"),
+    return Setup("openinference", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
                  provider=provider, flush=lambda: provider.force_flush(10_000),
                  notes=["content: OPENINFERENCE_HIDE_INPUTS/OUTPUTS=false (the default)"],
                  packages=versions(["openinference-instrumentation-openai", "openinference-instrumentation"]))
@@ -191,7 +191,7 @@ def otel_genai(sink_url: str) -> Setup:
         notes.append("FALLBACK: genai-openai unavailable, measured the deprecated openai-v2")
     provider = _otel_provider(sink_url)
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    return Setup("otel_genai", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async"),
+    return Setup("otel_genai", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
                  provider=provider, flush=lambda: provider.force_flush(10_000), notes=notes,
                  packages=versions([package, "opentelemetry-util-genai"]))
 
@@ -213,7 +213,7 @@ def posthog_sdk(sink_url: str) -> Setup:
         client.capture = recording
 
     return Setup("posthog_sdk", Clients(openai_cls=OpenAI, async_openai_cls=AsyncOpenAI, posthog_client=client),
-                 workloads=("chat", "embeddings", "stream_sync", "stream_async"), flush=client.flush,
+                 workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"), flush=client.flush,
                  notes=["explicit client swap (posthog.ai.openai.OpenAI); events via the posthog client queue"],
                  packages=versions(["posthog"]), record_events=record_events)
 

@@ -25,14 +25,16 @@ if str(REPO) not in sys.path:
 from tests.servers import openai_wire as wire  # noqa: E402
 
 STREAM_CHUNKS = 200
+# A short stream of the same call: the difference between the two is the marginal cost per chunk.
+SHORT_STREAM_CHUNKS = 2
 PROMPT = "Say hello in one short sentence."
 SYSTEM = "You are a terse assistant."
 CHAT_MODEL = "gpt-4o-mini"
 EMBEDDING_MODEL = "text-embedding-3-small"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
-WORKLOADS = ("chat", "embeddings", "anthropic", "stream_sync", "stream_async")
-OPENAI_WORKLOADS = ("chat", "embeddings", "stream_sync", "stream_async")
+WORKLOADS = ("chat", "embeddings", "anthropic", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short")
+OPENAI_WORKLOADS = ("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short")
 
 
 def _anthropic_message(body: dict) -> dict:
@@ -129,9 +131,9 @@ def make_call(workload: str, clients: Clients) -> Callable:
         client = clients.anthropic()
         messages = [{"role": "user", "content": PROMPT}]
         return lambda: client.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, system=SYSTEM, messages=messages)
-    if workload == "stream_sync":
+    if workload in ("stream_sync", "stream_sync_short"):
         client = clients.openai()
-        messages = _chat_messages(f"{PROMPT} chunks={STREAM_CHUNKS}")
+        messages = _chat_messages(f"{PROMPT} chunks={stream_chunks(workload)}")
 
         def stream_sync():
             count = 0
@@ -140,9 +142,9 @@ def make_call(workload: str, clients: Clients) -> Callable:
             return count
 
         return stream_sync
-    if workload == "stream_async":
+    if workload in ("stream_async", "stream_async_short"):
         client = clients.async_openai()
-        messages = _chat_messages(f"{PROMPT} chunks={STREAM_CHUNKS}")
+        messages = _chat_messages(f"{PROMPT} chunks={stream_chunks(workload)}")
 
         async def stream_async():
             count = 0
@@ -155,7 +157,11 @@ def make_call(workload: str, clients: Clients) -> Callable:
 
 
 def is_async(workload: str) -> bool:
-    return workload == "stream_async"
+    return workload.startswith("stream_async")
+
+
+def stream_chunks(workload: str) -> int:
+    return SHORT_STREAM_CHUNKS if workload.endswith("_short") else STREAM_CHUNKS
 
 
 def time_batches(call: Callable, asynchronous: bool, warmup: int, batches: int, per_batch: int) -> dict:
