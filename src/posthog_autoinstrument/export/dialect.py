@@ -32,7 +32,7 @@ INPUT_CONTENT_KEYS = frozenset({
 OUTPUT_CONTENT_KEYS = frozenset({
     semconv.OUTPUT_MESSAGES, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_STATE, "$ai_output_choices", "$ai_output_state", "gen_ai.completion", "ai.response.text",
     "ai.response.object", "ai.response.toolCalls", "output.value", "traceloop.entity.output",
-    "gen_ai.retrieval.documents",
+    "gen_ai.retrieval.documents", "final_result",
 })
 INPUT_CONTENT_PREFIXES = ("gen_ai.prompt.", "llm.prompts.", "llm.input_messages.")
 OUTPUT_CONTENT_PREFIXES = ("gen_ai.completion.", "llm.completions.", "llm.output_messages.", "llm.choices.")
@@ -314,7 +314,8 @@ def _first(value: Any) -> Optional[str]:
 
 def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
     """What PostHog's ingestion needs beyond the conventions (see posthog-ingest.md)."""
-    if attrs.pop(semconv.DELEGATED, False):
+    delegated = attrs.pop(semconv.DELEGATED, False)
+    if delegated:
         # A framework step whose model request a provider span recorded: keep it as a step
         # ($ai_span, no operation) without tokens, so the call is one generation, counted once.
         attrs.pop(semconv.OPERATION_NAME, None)
@@ -348,16 +349,20 @@ def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
         attrs.setdefault("$ai_framework", framework)
     if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
         # PostHog shows a step's input and output as state.
-        _move_state(attrs, "$ai_input_state", (semconv.INPUT_STATE, semconv.TOOL_CALL_ARGUMENTS, semconv.INPUT_MESSAGES))
-        _move_state(attrs, "$ai_output_state", (semconv.OUTPUT_STATE, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_MESSAGES))
+        _move_state(attrs, "$ai_input_state", (semconv.INPUT_STATE, semconv.TOOL_CALL_ARGUMENTS, semconv.INPUT_MESSAGES),
+                    move=delegated)
+        _move_state(attrs, "$ai_output_state", (semconv.OUTPUT_STATE, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_MESSAGES),
+                    move=delegated)
 
 
-def _move_state(attrs: dict, target: str, sources: tuple) -> None:
+def _move_state(attrs: dict, target: str, sources: tuple, move: bool = False) -> None:
+    """``move``: a delegated model step, whose messages the generation under it carries too;
+    keeping them once, as state, keeps the trace from carrying the history twice."""
     if target in attrs:
         return
     for key in sources:
         if key in attrs:
-            attrs[target] = attrs.pop(key) if key.startswith("posthog_autoinstrument.") else attrs[key]
+            attrs[target] = attrs.pop(key) if move or key.startswith("posthog_autoinstrument.") else attrs[key]
             return
 
 

@@ -79,7 +79,13 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             except BaseException as exc:
                 _finish(call, accumulator, exc)
                 raise
-            if not _observe(call, accumulator, chunk):
+            # _observe, inlined: this runs once per chunk.
+            call.chunk_received()
+            try:
+                if not accumulator.on_chunk(chunk):
+                    return chunk
+            except Exception:
+                logger.debug("posthog-autoinstrument: stream chunk not understood", exc_info=True)
                 return chunk
 
     def __enter__(self):

@@ -290,29 +290,33 @@ class ChatStreamAccumulator(StreamAccumulator):
             self.service_tier = getattr(chunk, "service_tier", None)
             self.fingerprint = getattr(chunk, "system_fingerprint", None)
         usage = chunk.usage
+        choices = chunk.choices
         if usage is not None:
             self.usage = usage
-        choices = chunk.choices
-        if self.hide_usage_chunk:
-            if not choices and usage is not None:
+            if self.hide_usage_chunk and not choices:
                 return True  # the usage-only chunk we asked for; the app did not
+        elif self.hide_usage_chunk:
             # Asking for usage makes every other chunk carry "usage": null; undo that trace too.
             fields_set = getattr(chunk, "__pydantic_fields_set__", None)
-            if fields_set is not None and usage is None:
+            if fields_set is not None:
                 fields_set.discard("usage")
+        # Runs once per chunk: the common case (one choice, a text delta) takes the fewest steps.
+        states = self.choices
+        capture = self.capture
         for choice in choices:
-            state = self.choices.get(choice.index)
+            state = states.get(choice.index)
             if state is None:
-                state = self.choices[choice.index] = _ChoiceState()
+                state = states[choice.index] = _ChoiceState()
             if choice.finish_reason:
                 state.finish_reason = choice.finish_reason
-            if not self.capture:
+            if not capture:
                 continue
             delta = choice.delta
             if delta is None:
                 continue
-            if delta.content:
-                state.text.append(delta.content)
+            content = delta.content
+            if content:
+                state.text.append(content)
             if delta.refusal:
                 state.refusal.append(delta.refusal)
             if delta.tool_calls:
