@@ -33,6 +33,7 @@ from . import openai_wire as wire
 from ._http import BaseHandler, LoopbackServer
 
 _ENDPOINTS = "chat/completions|responses|embeddings"
+TRACES_INGEST_PATH = "/v1/traces/ingest"
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,9 @@ class _OpenAIHandler(BaseHandler):
     # -- request validation and dispatch -----------------------------------
 
     def _answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
+        if path == TRACES_INGEST_PATH:
+            # The Agents SDK's trace exporter (OpenAI's traces endpoint): accepted and recorded.
+            return self.send_json(200 if _has_credentials(headers) else 401, {})
         route = resolve_route(path)
         if route is None:
             return self._send_error(404, message=f"Invalid URL (POST {path})")

@@ -20,6 +20,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from .. import identity as identities
 from ..config import Settings, say
+from ..genai import Layer, semconv
+from ..genai.spans import MODEL_CALL_OPERATIONS, SCOPE_NAME, model_call_starts
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
 
@@ -68,6 +70,7 @@ class PostHogSpanProcessor(SpanProcessor):
     def on_start(self, span, parent_context=None) -> None:
         if is_ai_span(span):
             self._remember_ai_span(span.context.span_id)
+            _note_foreign_model_call(span, parent_context)
         try:
             identity = identities.capture()
         except Exception:
@@ -230,6 +233,19 @@ class PostHogSpanProcessor(SpanProcessor):
             self._sender.close()
         except Exception:
             pass
+
+
+def _note_foreign_model_call(span, parent_context) -> None:
+    """A library that traces itself (an SDK's native span) starts a model request: the core's
+    one-generation rule applies to it as to our own calls (``Recorder.start``)."""
+    try:
+        scope = span.instrumentation_scope
+        if scope is None or scope.name == SCOPE_NAME:
+            return  # ours: Recorder.start applied the rule already
+        if (span.attributes or {}).get(semconv.OPERATION_NAME) in MODEL_CALL_OPERATIONS:
+            model_call_starts(Layer.PROVIDER, parent_context)
+    except Exception:
+        logger.debug("posthog-instrument: could not check a native model call", exc_info=True)
 
 
 def _reset_after_fork() -> None:

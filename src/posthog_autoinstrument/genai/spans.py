@@ -309,6 +309,59 @@ def caller_location(attrs: dict) -> None:
         frame = frame.f_back
 
 
+# The instrumentation scope of our own spans (instrumentation/base.py names its tracers so).
+SCOPE_NAME = "posthog_autoinstrument"
+
+# Operations that are one model request, as opposed to steps around model requests.
+MODEL_CALL_OPERATIONS = frozenset({
+    semconv.Operation.CHAT, semconv.Operation.TEXT_COMPLETION, semconv.Operation.GENERATE_CONTENT,
+    semconv.Operation.EMBEDDINGS,
+})
+
+
+def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None) -> bool:
+    """The rule that makes one model call one generation, applied whenever a span of a model
+    request starts in ``parent`` (the current context when None): ours (``Recorder.start``) and
+    the spans of libraries that trace themselves (the export processor's ``on_start``).
+
+    The innermost span of a model request is its generation; a model-call span that directly
+    encloses it is a framework's view of the same request, and becomes a step (delegated):
+
+    * our own call in progress (``InferenceCall.attach``): marked through the call, unless both
+      are provider-level (an SDK built on another SDK), when the inner call is the same request
+      and must not be recorded at all: then this returns False;
+    * a recording span of another instrumentation (pydantic-ai's ``chat`` span around its
+      OpenAI model's call into the openai SDK): marked with ``semconv.DELEGATED``, which the
+      PostHog dialect turns into a step without tokens.
+
+    A framework model call that no instrumented provider call happens inside (a model we do
+    not instrument) keeps its generation. Never raises.
+    """
+    try:
+        outer = otel_context.get_value(_ACTIVE_CALL, parent)
+        if outer is not None and not outer.ended:
+            if layer == Layer.PROVIDER and outer.layer == Layer.PROVIDER:
+                return False
+            outer.delegated = True
+        enclosing = trace.get_current_span(parent)
+        if (outer is None or enclosing is not outer.span) and is_foreign_model_call(enclosing):
+            enclosing.set_attribute(semconv.DELEGATED, True)
+    except Exception:
+        logger.debug("posthog-autoinstrument: could not check the enclosing model call", exc_info=True)
+    return True
+
+
+def is_foreign_model_call(span: Any) -> bool:
+    """Whether ``span`` is an unfinished model-request span that another instrumentation records."""
+    if not span.is_recording():
+        return False
+    scope = getattr(span, "instrumentation_scope", None)
+    if scope is None or scope.name == SCOPE_NAME:
+        return False  # ours are marked through their InferenceCall
+    attributes = getattr(span, "attributes", None)
+    return bool(attributes) and attributes.get(semconv.OPERATION_NAME) in MODEL_CALL_OPERATIONS
+
+
 class Recorder:
     """Starts inference and embedding spans for one instrumented library."""
 
@@ -321,15 +374,13 @@ class Recorder:
 
         A provider-level call made inside another provider-level call is the same model request
         (an SDK built on another SDK): only the outer one is recorded. A call made inside a
-        framework-level call is the generation, and the framework's span becomes a step.
-        ``parent`` is the context to nest under when it is not the current one (callbacks).
+        framework-level call is the generation, and the framework's span becomes a step (see
+        ``model_call_starts``). ``parent`` is the context to nest under when it is not the
+        current one (callbacks).
         """
         try:
-            outer = otel_context.get_value(_ACTIVE_CALL, parent)
-            if outer is not None and not outer.ended:
-                if request.layer == Layer.PROVIDER and outer.layer == Layer.PROVIDER:
-                    return None
-                outer.delegated = True
+            if not model_call_starts(request.layer, parent):
+                return None
             attrs = request_attributes(request)
             caller_location(attrs)
             name = f"{request.operation} {request.model}" if request.model else request.operation

@@ -1,0 +1,694 @@
+"""LlamaIndex adapter: ``llama-index-core``'s instrumentation dispatcher, translated into spans.
+
+Hooked. When ``llama_index.core`` is imported, one span handler and one event handler are
+added to LlamaIndex's root dispatcher (``llama_index.core.instrumentation.get_dispatcher()``),
+which every LlamaIndex component reports to. The span handler sees each ``@dispatcher.span``
+method enter and exit (with its bound arguments, instance and result) and LlamaIndex's own
+parent span id; the event handler is only needed for LLM streams, which end after their method
+has returned. Of all LlamaIndex spans, these become ours:
+
+* ``BaseQueryEngine.query/aquery`` and ``BaseChatEngine.chat/achat``: ``invoke_workflow``
+  steps named after the engine class, with the query and the answer as state;
+* ``BaseRetriever.retrieve/aretrieve``: ``retrieval`` steps with the query as input and the
+  retrieved nodes (id, score, text) as output state;
+* ``BaseLLM.chat/complete`` (sync, async, stream): model calls at ``Layer.FRAMEWORK``;
+* ``BaseEmbedding.get_*_embedding*``: embedding calls at ``Layer.FRAMEWORK``.
+
+Every other LlamaIndex span (splitters, synthesizers, ``predict``...) is transparent: its
+children nest under its nearest recorded ancestor. Parents come from LlamaIndex's parent span
+id, passed as ``parent=`` (never by attaching the OpenTelemetry context from a callback).
+
+Layering. When the LLM is ``llama-index-llms-openai`` (or anything else over an instrumented
+SDK), the provider adapter's span must be the one generation and ours a step. That needs our
+call to be the active one while the SDK is called, so the context is attached around model
+calls only: in ``span_enter`` and detached in ``span_exit``/``span_drop``. That is in order in
+LlamaIndex's design: its span wrapper calls enter and exit in the same frame (sync) or the same
+coroutine (async), exactly as it sets and resets its own ``active_span_id`` contextvar, and the
+model-call methods return plain values, not futures (a span whose method returns a future
+exits from a done-callback in another context; no model call is such a span, and steps never
+attach). A detach is still only done when our context is the current one.
+
+Streams. ``stream_chat`` & co. return a generator whose body calls the provider only when the
+application iterates, after the span has exited. So LlamaIndex's ``llm_chat_callback`` /
+``llm_completion_callback`` decorators are wrapped (they are patched when
+``llama_index.core.llms.callbacks`` is imported, before any LLM class is defined, including
+integration packages imported later): a stream they return is handed back inside a transparent
+proxy that attaches the model call's context around each step of the iteration. The call ends
+on LlamaIndex's own end / exception event for that span (an abandoned, garbage-collected
+generator raises GeneratorExit there, recorded as a normal end), or when the generator is
+collected unstarted. A streaming query engine returns before its LLM is even called (the
+synthesizer's generator calls it lazily): its ``response_gen`` is replaced by the same kind of
+proxy, attaching the query step's context, and the step ends when the stream does.
+
+Not covered: ``llama-index-workflows`` runs (agents: ``FunctionAgent``, ``AgentWorkflow``; their
+spans exit from future callbacks; their LLM and tool calls are still recorded, without the
+agent step above them), tool calls as ``execute_tool`` steps, streaming chat engines (recorded
+when their LLM is), rerankers and synthesizers as steps of their own, and a model the app calls
+itself from inside a custom retriever (it nests under the app's context, not the retrieval).
+State is kept per open LlamaIndex span and dropped at its exit or drop; streams and streaming
+queries hold theirs until they end or are collected.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import weakref
+from typing import Any, Optional
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from ..genai import InferenceCall, InferenceRequest, Layer, StepCall, StepRequest, Usage
+from ..genai import messages as m
+from ..genai import semconv
+from .base import LLMInstrumentor, Target
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+FRAMEWORK = "llama_index"
+
+_LLM_METHODS = frozenset({"chat", "achat", "stream_chat", "astream_chat",
+                          "complete", "acomplete", "stream_complete", "astream_complete"})
+_EMBEDDING_METHODS = frozenset({"get_query_embedding", "aget_query_embedding", "get_text_embedding",
+                                "aget_text_embedding", "get_text_embedding_batch", "aget_text_embedding_batch"})
+_RETRIEVER_METHODS = frozenset({"retrieve", "aretrieve"})
+_QUERY_METHODS = frozenset({"query", "aquery"})
+_CHAT_ENGINE_METHODS = frozenset({"chat", "achat"})
+
+# LlamaIndex integration packages -> the conventions' provider names.
+_PROVIDERS = {
+    "openai": semconv.Provider.OPENAI, "azure_openai": semconv.Provider.AZURE_OPENAI,
+    "anthropic": semconv.Provider.ANTHROPIC, "gemini": semconv.Provider.GCP_GEMINI,
+    "google_genai": semconv.Provider.GCP_GEMINI, "vertex": semconv.Provider.GCP_VERTEX_AI,
+    "bedrock": semconv.Provider.AWS_BEDROCK, "bedrock_converse": semconv.Provider.AWS_BEDROCK,
+    "mistralai": semconv.Provider.MISTRAL_AI, "cohere": semconv.Provider.COHERE, "groq": semconv.Provider.GROQ,
+    "ollama": semconv.Provider.OLLAMA, "together": semconv.Provider.TOGETHER,
+}
+
+_UUID_SUFFIX = 37  # LlamaIndex span ids are "Class.method-<uuid4>"
+
+
+def _method_name(span_id: str) -> str:
+    qualified = span_id[:-_UUID_SUFFIX] if len(span_id) > _UUID_SUFFIX else span_id
+    return qualified.rpartition(".")[2]
+
+
+def _provider(instance: Any) -> str:
+    """From the integration package (``llama_index.llms.openai`` -> ``openai``); ``llama_index``
+    for LlamaIndex's own models (MockLLM, a user's CustomLLM)."""
+    parts = type(instance).__module__.split(".")
+    if len(parts) > 2 and parts[0] == "llama_index" and parts[1] in ("llms", "embeddings"):
+        return _PROVIDERS.get(parts[2], parts[2])
+    return FRAMEWORK
+
+
+def _number(value: Any) -> Optional[float]:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _query_text(query: Any) -> Any:
+    """A query as the app gave it: a string, or a QueryBundle's ``query_str``."""
+    return query if isinstance(query, str) else getattr(query, "query_str", None)
+
+
+# -- contexts ------------------------------------------------------------------------------
+
+
+def _attach(context: Optional[otel_context.Context]) -> Optional[object]:
+    if context is None:
+        return None
+    try:
+        return otel_context.attach(context)
+    except Exception:
+        return None
+
+
+def _detach(token: Optional[object]) -> None:
+    if token is not None:
+        InferenceCall.detach(token)
+
+
+class _Record:
+    """One open LlamaIndex span: our call (None for a transparent span) and the context its
+    children nest in."""
+
+    __slots__ = ("call", "context", "token", "kind", "last")
+
+    def __init__(self, call: Optional[InferenceCall], context: Optional[otel_context.Context], kind: str):
+        self.call = call
+        self.context = context
+        self.token: Optional[object] = None
+        self.kind = kind
+        self.last: Any = None  # the latest streamed response (LlamaIndex's are cumulative)
+
+
+# -- translation ---------------------------------------------------------------------------
+
+
+def _chat_messages(messages: Any) -> tuple:
+    inputs, system = [], []
+    for message in messages or ():
+        role = getattr(getattr(message, "role", None), "value", None) or str(getattr(message, "role", "user"))
+        content = getattr(message, "content", None)
+        if role == "system":
+            system.append(m.text(content or ""))
+        else:
+            inputs.append(m.message(role, [m.text(content)] if content else []))
+    return inputs, system
+
+
+def _response_text(response: Any) -> Optional[str]:
+    message = getattr(response, "message", None)
+    if message is not None:
+        return _text(getattr(message, "content", None))
+    return _text(getattr(response, "text", None))
+
+
+def _usage(response: Any) -> Optional[Usage]:
+    """The provider's usage from the raw response, else LlamaIndex's ``additional_kwargs``."""
+    raw = getattr(response, "raw", None)
+    usage = raw.get("usage") if isinstance(raw, dict) else getattr(raw, "usage", None)
+    if usage is not None:
+        def read(obj, key):
+            return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+        details = read(usage, "prompt_tokens_details")
+        completion = read(usage, "completion_tokens_details")
+        return Usage(input_tokens=read(usage, "prompt_tokens"), output_tokens=read(usage, "completion_tokens"),
+                     cache_read_input_tokens=read(details, "cached_tokens") if details is not None else None,
+                     reasoning_tokens=read(completion, "reasoning_tokens") if completion is not None else None)
+    extra = getattr(response, "additional_kwargs", None)
+    if isinstance(extra, dict) and ("prompt_tokens" in extra or "completion_tokens" in extra):
+        return Usage(input_tokens=extra.get("prompt_tokens"), output_tokens=extra.get("completion_tokens"))
+    return None
+
+
+def _record_response(call: InferenceCall, response: Any) -> None:
+    raw = getattr(response, "raw", None)
+    model = raw.get("model") if isinstance(raw, dict) else getattr(raw, "model", None)
+    response_id = raw.get("id") if isinstance(raw, dict) else getattr(raw, "id", None)
+    choices = raw.get("choices") if isinstance(raw, dict) else getattr(raw, "choices", None)
+    first = choices[0] if isinstance(choices, list) and choices else None
+    reason = first.get("finish_reason") if isinstance(first, dict) else getattr(first, "finish_reason", None)
+    reason = _text(reason)
+    call.set_response(model=_text(model), response_id=_text(response_id), usage=_usage(response),
+                      finish_reasons=[reason] if reason else None)
+    if call.capture_content:
+        text = _response_text(response)
+        if text is not None:
+            call.set_output([m.output_message([m.text(text)], reason)])
+
+
+def _node(node_with_score: Any, capture: bool) -> dict:
+    node = getattr(node_with_score, "node", node_with_score)
+    entry = {"id": getattr(node, "node_id", None), "score": _number(getattr(node_with_score, "score", None))}
+    if capture:
+        try:
+            entry["text"] = node.get_content()
+        except Exception:
+            pass
+    return entry
+
+
+# -- the handlers --------------------------------------------------------------------------
+
+
+class _Recording:
+    """What both LlamaIndex handlers share: the open spans, and how to start and end ours."""
+
+    def __init__(self, instrumentor: "LlamaIndexInstrumentor", classes: dict):
+        self.instrumentor = instrumentor
+        self.classes = classes
+        self.open: dict = {}
+        self.streams: dict = {}  # span id -> record, for LLM streams that outlive their span
+        self.lock = threading.Lock()
+
+    def active(self) -> bool:
+        return getattr(self.instrumentor, "_active", False)
+
+    # -- enter -----------------------------------------------------------------------------
+    def enter(self, span_id: str, bound_args: Any, instance: Any, parent_id: Optional[str]) -> None:
+        parent = self.open.get(parent_id) if parent_id else None
+        parent_context = parent.context if parent is not None else None
+        record = self._start(span_id, bound_args, instance, parent_context)
+        if record is None:
+            record = _Record(None, parent_context, "")
+        with self.lock:
+            self.open[span_id] = record
+
+    def _start(self, span_id: str, bound_args: Any, instance: Any, parent: Optional[otel_context.Context]):
+        if instance is None:
+            return None
+        method = _method_name(span_id)
+        arguments = getattr(bound_args, "arguments", {}) or {}
+        classes = self.classes
+        recorder = self.instrumentor.recorder
+        if method in _LLM_METHODS and isinstance(instance, classes["llm"]):
+            return self._model_call(recorder, instance, method, arguments, parent)
+        if method in _EMBEDDING_METHODS and isinstance(instance, classes["embedding"]):
+            request = InferenceRequest(provider=_provider(instance), model=_text(getattr(instance, "model_name", None)),
+                                       operation=semconv.Operation.EMBEDDINGS, layer=Layer.FRAMEWORK,
+                                       attributes={semconv.FRAMEWORK: FRAMEWORK})
+            return self._attached(recorder.start(request, parent=parent), "embedding")
+        if method in _RETRIEVER_METHODS and isinstance(instance, classes["retriever"]):
+            step = recorder.start_step(StepRequest(semconv.Operation.RETRIEVAL, type(instance).__name__,
+                                                   framework=FRAMEWORK), parent=parent)
+            if step is not None:
+                step.set_input_state(_query_text(arguments.get("str_or_query_bundle")))
+            return self._step(step, parent, "retrieval")
+        if (method in _QUERY_METHODS and isinstance(instance, classes["query_engine"])) or (
+                method in _CHAT_ENGINE_METHODS and classes["chat_engine"] is not None
+                and isinstance(instance, classes["chat_engine"])):
+            step = recorder.start_step(StepRequest(semconv.Operation.INVOKE_WORKFLOW, type(instance).__name__,
+                                                   framework=FRAMEWORK), parent=parent)
+            if step is not None:
+                query = arguments.get("str_or_query_bundle", arguments.get("message"))
+                step.set_input_state(_query_text(query))
+            return self._step(step, parent, "workflow")
+        return None
+
+    def _model_call(self, recorder, instance: Any, method: str, arguments: dict, parent):
+        stream = "stream" in method
+        request = InferenceRequest(
+            provider=_provider(instance),
+            model=_text(getattr(instance, "model", None)) or _text(getattr(instance, "model_name", None)),
+            operation=semconv.Operation.CHAT, stream=stream, layer=Layer.FRAMEWORK,
+            temperature=_number(getattr(instance, "temperature", None)),
+            max_tokens=_number(getattr(instance, "max_tokens", None)),
+            attributes={semconv.FRAMEWORK: FRAMEWORK})
+        call = recorder.start(request, parent=parent)
+        if call is not None and call.capture_content:
+            if "messages" in arguments:
+                inputs, system = _chat_messages(arguments.get("messages"))
+                call.set_input(messages=inputs, system_instructions=system or None)
+            else:
+                # LlamaIndex's completion decorator takes ``(self, *args, **kwargs)``.
+                prompt = arguments.get("prompt")
+                positional = arguments.get("args")
+                if prompt is None and isinstance(positional, tuple) and positional:
+                    prompt = positional[0]
+                if isinstance(prompt, str):
+                    call.set_input(messages=[m.message("user", [m.text(prompt)])])
+        return self._attached(call, "stream" if stream else "model")
+
+    def _attached(self, call: Optional[InferenceCall], kind: str) -> Optional[_Record]:
+        if call is None:
+            return None
+        record = _Record(call, None, kind)
+        record.token = call.attach()
+        # The context with our call active: nested model calls see it (and delegate to it).
+        record.context = otel_context.get_current() if record.token is not None else None
+        return record
+
+    @staticmethod
+    def _step(step: Optional[StepCall], parent, kind: str) -> Optional[_Record]:
+        if step is None:
+            return None
+        return _Record(step, trace.set_span_in_context(step.span, parent), kind)
+
+    # -- exit and drop ---------------------------------------------------------------------
+    def _pop(self, span_id: str) -> Optional[_Record]:
+        with self.lock:
+            record = self.open.pop(span_id, None)
+        if record is not None and record.token is not None:
+            token, record.token = record.token, None
+            if otel_context.get_current() is record.context:
+                _detach(token)
+            else:  # never detach out of order; LlamaIndex called us in another context
+                logger.debug("posthog-instrument: llama_index span %s exited in another context", span_id)
+        return record
+
+    def exit(self, span_id: str, result: Any) -> None:
+        record = self._pop(span_id)
+        if record is None or record.call is None:
+            return
+        call = record.call
+        kind = record.kind
+        if kind == "stream" and (inspect.isgenerator(result) or inspect.isasyncgen(result)):
+            self._await_stream_end(span_id, record, result)
+            return
+        if kind in ("model", "stream"):
+            _record_response(call, result)
+        elif kind == "embedding":
+            if isinstance(result, list) and result and isinstance(result[0], list):
+                call.set_attribute(semconv.EMBEDDINGS_DIMENSION_COUNT, len(result[0]))
+            elif isinstance(result, list) and result and isinstance(result[0], (int, float)):
+                call.set_attribute(semconv.EMBEDDINGS_DIMENSION_COUNT, len(result))
+        elif kind == "retrieval":
+            if isinstance(result, list):
+                call.set_output_state([_node(n, call.capture_content) for n in result])
+        elif kind == "workflow":
+            gen = getattr(result, "response_gen", None)
+            if inspect.isgenerator(gen) or inspect.isasyncgen(gen):
+                self._defer_to_stream(result, gen, record)
+                return
+            answer = getattr(result, "response", None)
+            call.set_output_state(answer if isinstance(answer, str) else None)
+        call.end()
+
+    def drop(self, span_id: str, err: Optional[BaseException]) -> None:
+        record = self._pop(span_id)
+        if record is not None and record.call is not None:
+            if err is None:
+                record.call.end()
+            else:
+                record.call.fail(err)
+
+    # -- streams ---------------------------------------------------------------------------
+    def _await_stream_end(self, span_id: str, record: _Record, stream: Any) -> None:
+        with self.lock:
+            self.streams[span_id] = record
+        try:
+            weakref.finalize(stream, self.stream_ended, span_id, None, None)
+        except TypeError:
+            self.stream_ended(span_id, None, None)
+
+    def stream_ended(self, span_id: str, response: Any, error: Optional[BaseException]) -> None:
+        with self.lock:
+            record = self.streams.pop(span_id, None)
+        if record is None or record.call.ended:
+            return
+        response = response if response is not None else record.last
+        if response is not None:
+            _record_response(record.call, response)
+        if error is None or isinstance(error, GeneratorExit):
+            record.call.end()
+        else:
+            record.call.fail(error)
+
+    def stream_progress(self, span_id: str, response: Any) -> None:
+        record = self.streams.get(span_id)
+        if record is not None:
+            record.last = response
+            record.call.chunk_received()
+
+    def stream_context(self, span_id: Any) -> Optional[otel_context.Context]:
+        record = self.open.get(span_id) if isinstance(span_id, str) else None
+        return record.context if record is not None and record.kind == "stream" else None
+
+    def _defer_to_stream(self, result: Any, gen: Any, record: _Record) -> None:
+        """A streaming query's answer is produced while the app iterates: the step lives on,
+        and its LLM call (made lazily) nests under it."""
+        step = record.call
+        parts: list = []
+
+        def finished(error: Optional[BaseException]) -> None:
+            if step.capture_content and parts:
+                step.set_output_state("".join(parts))
+            if error is None or isinstance(error, GeneratorExit):
+                step.end()
+            else:
+                step.fail(error)
+
+        proxy_class = _SyncStream if inspect.isgenerator(gen) else _AsyncStream
+        try:
+            result.response_gen = proxy_class(gen, record.context, finished, parts)
+        except Exception:
+            step.end()
+
+
+# -- stream proxies ------------------------------------------------------------------------
+
+
+class _SyncStream(wrapt.ObjectProxy):
+    """A generator that runs with our context attached while it steps; optionally reports its
+    end once (exhaustion, error, close or collection) and the text pieces it yielded."""
+
+    def __init__(self, wrapped: Any, context: Any, on_end: Any = None, parts: Optional[list] = None):
+        super().__init__(wrapped)
+        self._self_context = context
+        self._self_on_end = on_end
+        self._self_parts = parts
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._self_step(self.__wrapped__.__next__)
+
+    def send(self, value):
+        return self._self_step(self.__wrapped__.send, value)
+
+    def throw(self, *args):
+        return self._self_step(self.__wrapped__.throw, *args)
+
+    def close(self):
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_end(None)
+
+    def _self_step(self, step, *args):
+        token = _attach(self._self_context)
+        try:
+            item = step(*args)
+        except StopIteration:
+            self._self_end(None)
+            raise
+        except BaseException as exc:
+            self._self_end(exc)
+            raise
+        finally:
+            _detach(token)
+        if self._self_parts is not None and isinstance(item, str):
+            self._self_parts.append(item)
+        return item
+
+    def _self_end(self, error: Optional[BaseException]) -> None:
+        on_end, self._self_on_end = self._self_on_end, None
+        if on_end is not None:
+            try:
+                on_end(error)
+            except Exception:
+                logger.debug("posthog-instrument: llama_index stream end not recorded", exc_info=True)
+
+    def __del__(self):
+        self._self_end(None)
+
+
+class _AsyncStream(_SyncStream):
+    """The same for an async generator: the context is attached inside each awaited step, so
+    it is attached and detached in the task that iterates."""
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        return await self._self_astep(self.__wrapped__.__anext__)
+
+    async def asend(self, value):
+        return await self._self_astep(self.__wrapped__.asend, value)
+
+    async def athrow(self, *args):
+        return await self._self_astep(self.__wrapped__.athrow, *args)
+
+    async def aclose(self):
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_end(None)
+
+    async def _self_astep(self, step, *args):
+        token = _attach(self._self_context)
+        try:
+            item = await step(*args)
+        except StopAsyncIteration:
+            self._self_end(None)
+            raise
+        except BaseException as exc:
+            self._self_end(exc)
+            raise
+        finally:
+            _detach(token)
+        if self._self_parts is not None and isinstance(item, str):
+            self._self_parts.append(item)
+        return item
+
+
+class _SpanHandlerMixin:
+    """Methods of our LlamaIndex span handler; the class itself is built on import (it must
+    subclass LlamaIndex's pydantic ``BaseSpanHandler``)."""
+
+    def span_enter(self, id_, bound_args, instance=None, parent_id=None, tags=None, **kwargs):
+        recording = self._posthog
+        if recording.active():
+            try:
+                recording.enter(id_, bound_args, instance, parent_id)
+            except Exception:
+                logger.debug("posthog-instrument: llama_index span enter not recorded", exc_info=True)
+
+    def span_exit(self, id_, bound_args, instance=None, result=None, **kwargs):
+        try:
+            self._posthog.exit(id_, result)
+        except Exception:
+            logger.debug("posthog-instrument: llama_index span exit not recorded", exc_info=True)
+
+    def span_drop(self, id_, bound_args, instance=None, err=None, **kwargs):
+        try:
+            self._posthog.drop(id_, err)
+        except Exception:
+            logger.debug("posthog-instrument: llama_index span drop not recorded", exc_info=True)
+
+    # Abstract in BaseSpanHandler; the three methods above do the work.
+    def new_span(self, *args, **kwargs):
+        return None
+
+    def prepare_to_exit_span(self, *args, **kwargs):
+        return None
+
+    def prepare_to_drop_span(self, *args, **kwargs):
+        return None
+
+
+_END_EVENTS = frozenset({"LLMChatEndEvent", "LLMCompletionEndEvent"})
+_PROGRESS_EVENTS = frozenset({"LLMChatInProgressEvent", "LLMCompletionInProgressEvent"})
+
+
+class _EventHandlerMixin:
+    def handle(self, event, **kwargs):
+        try:
+            name = type(event).__name__
+            recording = self._posthog
+            span_id = getattr(event, "span_id", None)
+            if not recording.streams or span_id not in recording.streams:
+                return
+            if name in _PROGRESS_EVENTS:
+                recording.stream_progress(span_id, event.response)
+            elif name in _END_EVENTS:
+                recording.stream_ended(span_id, event.response, None)
+            elif name == "ExceptionEvent":
+                recording.stream_ended(span_id, None, event.exception)
+        except Exception:
+            logger.debug("posthog-instrument: llama_index event not recorded", exc_info=True)
+
+    @classmethod
+    def class_name(cls):
+        return "PostHogEventHandler"
+
+
+def _stream_callback_wrapper(recording_of: Any):
+    """Wraps ``llm_chat_callback()`` / ``llm_completion_callback()``: the decorator they return
+    gives back streams that run in the model call's context (see the module docstring)."""
+
+    def wrapper(wrapped, instance, args, kwargs):
+        decorate = wrapped(*args, **kwargs)
+        if not callable(decorate):
+            return decorate  # not the decorator this release is known to return: leave it alone
+
+        def decorator(f):
+            decorated = decorate(f)
+            try:
+                return _in_stream_context(decorated, recording_of)
+            except Exception:
+                return decorated
+
+        return decorator
+
+    return wrapper
+
+
+def _in_stream_context(decorated: Any, recording_of: Any) -> Any:
+    from functools import wraps
+
+    def wrap_stream(result: Any) -> Any:
+        recording = recording_of()
+        if recording is None or not (inspect.isgenerator(result) or inspect.isasyncgen(result)):
+            return result
+        try:
+            from llama_index.core.instrumentation.span import active_span_id
+            context = recording.stream_context(active_span_id.get())
+        except Exception:
+            return result
+        if context is None:
+            return result
+        return (_SyncStream if inspect.isgenerator(result) else _AsyncStream)(result, context)
+
+    if inspect.iscoroutinefunction(decorated):
+        async def method(*args, **kwargs):
+            return wrap_stream(await decorated(*args, **kwargs))
+    else:
+        def method(*args, **kwargs):
+            return wrap_stream(decorated(*args, **kwargs))
+    wraps(decorated)(method)
+    # The decorated method's own signature (LlamaIndex binds it for every span), without the
+    # ``__wrapped__`` that ``wraps`` adds: LlamaIndex's decorators read that as "already wrapped".
+    method.__signature__ = inspect.signature(decorated)
+    del method.__wrapped__
+    return method
+
+
+class LlamaIndexInstrumentor(LLMInstrumentor):
+    requirements = ("llama-index-core >= 0.10.41",)
+
+    def targets(self) -> list:
+        wrapper = _stream_callback_wrapper(lambda: getattr(self, "_recording", None))
+        return [
+            Target("llama_index.core.llms.callbacks", "llm_chat_callback", wrapper=wrapper),
+            Target("llama_index.core.llms.callbacks", "llm_completion_callback", wrapper=wrapper),
+        ]
+
+    def _instrument(self, **kwargs) -> None:
+        super()._instrument(**kwargs)
+        self._recording = None
+        self._handlers: tuple = ()
+        wrapt.register_post_import_hook(self._register_handlers, "llama_index.core")
+
+    def _uninstrument(self, **kwargs) -> None:
+        super()._uninstrument(**kwargs)
+        try:
+            from llama_index.core.instrumentation import get_dispatcher
+            dispatcher = get_dispatcher()
+            span_handler, event_handler = self._handlers or (None, None)
+            dispatcher.span_handlers = [h for h in dispatcher.span_handlers if h is not span_handler]
+            dispatcher.event_handlers = [h for h in dispatcher.event_handlers if h is not event_handler]
+        except Exception:
+            logger.debug("posthog-instrument: llama_index handlers not removed", exc_info=True)
+        self._handlers = ()
+
+    def _register_handlers(self, module: Any) -> None:
+        if not getattr(self, "_active", False) or self._handlers:
+            return
+        try:
+            from llama_index.core.base.base_query_engine import BaseQueryEngine
+            from llama_index.core.base.base_retriever import BaseRetriever
+            from llama_index.core.base.embeddings.base import BaseEmbedding
+            from llama_index.core.base.llms.base import BaseLLM
+            from llama_index.core.instrumentation import get_dispatcher
+            from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+            from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+            from pydantic import PrivateAttr
+            try:
+                from llama_index.core.chat_engine.types import BaseChatEngine
+            except ImportError:
+                BaseChatEngine = None
+
+            recording = _Recording(self, {"llm": BaseLLM, "embedding": BaseEmbedding, "retriever": BaseRetriever,
+                                          "query_engine": BaseQueryEngine, "chat_engine": BaseChatEngine})
+
+            class PostHogSpanHandler(_SpanHandlerMixin, BaseSpanHandler):
+                _posthog: Any = PrivateAttr(default=None)  # handlers are pydantic models
+
+                @classmethod
+                def class_name(cls):
+                    return "PostHogSpanHandler"
+
+            class PostHogEventHandler(_EventHandlerMixin, BaseEventHandler):
+                _posthog: Any = PrivateAttr(default=None)
+
+            span_handler = PostHogSpanHandler()
+            event_handler = PostHogEventHandler()
+            span_handler._posthog = recording
+            event_handler._posthog = recording
+            dispatcher = get_dispatcher()
+            dispatcher.add_span_handler(span_handler)
+            dispatcher.add_event_handler(event_handler)
+            self._recording = recording
+            self._handlers = (span_handler, event_handler)
+        except Exception:
+            logger.debug("posthog-instrument: could not hook LlamaIndex's dispatcher", exc_info=True)

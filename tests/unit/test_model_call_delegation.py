@@ -1,0 +1,162 @@
+"""One model call, one generation: the core's rule for a model-call span that encloses another.
+
+Applied from two places: ``Recorder.start`` (our adapters) and the export processor's
+``on_start`` (SDKs and frameworks that trace themselves). Both are exercised here with real SDK
+tracers whose instrumentation scopes stand for the libraries (``pydantic-ai``'s chat span, the
+anthropic SDK's native span).
+"""
+
+from dataclasses import replace
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from posthog_autoinstrument import config
+from posthog_autoinstrument.export import PostHogSpanProcessor
+from posthog_autoinstrument.export.dialect import for_posthog
+from posthog_autoinstrument.genai import InferenceRequest, Layer, Recorder, semconv
+from posthog_autoinstrument.genai.spans import SCOPE_NAME, model_call_starts
+
+SETTINGS = config.load({"POSTHOG_API_KEY": "phc_x"})
+
+
+@pytest.fixture
+def provider():
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.exporter = exporter
+    return provider
+
+
+def finished(provider, name):
+    spans = [s for s in provider.exporter.get_finished_spans() if s.name == name]
+    assert len(spans) == 1, [s.name for s in provider.exporter.get_finished_spans()]
+    return spans[0]
+
+
+def framework_chat(provider, scope="pydantic-ai"):
+    """A framework's own span of a model request, as pydantic-ai starts it (current, chat)."""
+    return provider.get_tracer(scope).start_as_current_span(
+        "chat fw", kind=trace.SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"})
+
+
+def test_our_provider_call_inside_a_foreign_model_call_makes_it_a_step(provider):
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    with framework_chat(provider):
+        call = recorder.start(InferenceRequest("openai", "gpt-4o-mini"))
+        call.end()
+    outer = finished(provider, "chat fw")
+    ours = [s for s in provider.exporter.get_finished_spans() if s.instrumentation_scope.name == SCOPE_NAME][0]
+    assert outer.instrumentation_scope.name == "pydantic-ai"
+    assert outer.attributes[semconv.DELEGATED] is True
+    assert semconv.DELEGATED not in ours.attributes
+    assert ours.parent.span_id == outer.context.span_id
+
+
+def test_a_foreign_model_call_without_an_instrumented_call_inside_stays_the_generation(provider):
+    with framework_chat(provider):
+        pass
+    assert semconv.DELEGATED not in finished(provider, "chat fw").attributes
+
+
+def test_only_the_direct_parent_and_only_model_calls_are_marked(provider):
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    tracer = provider.get_tracer("pydantic-ai")
+    with tracer.start_as_current_span("invoke_agent a", attributes={"gen_ai.operation.name": "invoke_agent"}):
+        with framework_chat(provider):
+            with tracer.start_as_current_span("execute_tool t", attributes={"gen_ai.operation.name": "execute_tool"}):
+                recorder.start(InferenceRequest("openai", "gpt-4o-mini")).end()
+    assert semconv.DELEGATED not in finished(provider, "invoke_agent a").attributes
+    assert semconv.DELEGATED not in finished(provider, "execute_tool t").attributes
+    # The model call is not directly inside the chat span (a tool ran in between): not the same request.
+    assert semconv.DELEGATED not in finished(provider, "chat fw").attributes
+
+
+def test_an_ended_or_non_recording_parent_is_left_alone(provider):
+    tracer = provider.get_tracer("pydantic-ai")
+    span = tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"})
+    span.end()
+    assert model_call_starts(Layer.PROVIDER, trace.set_span_in_context(span)) is True
+    assert semconv.DELEGATED not in finished(provider, "chat m").attributes
+    assert model_call_starts(Layer.PROVIDER, trace.set_span_in_context(trace.INVALID_SPAN)) is True
+
+
+def test_our_own_layers_keep_their_rule(provider):
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    framework = recorder.start(InferenceRequest("openai", "gpt-4o", layer=Layer.FRAMEWORK))
+    token = framework.attach()
+    provider_call = recorder.start(InferenceRequest("openai", "gpt-4o"))
+    inner_token = provider_call.attach()
+    assert recorder.start(InferenceRequest("openai", "gpt-4o")) is None  # the same request again
+    provider_call.detach(inner_token)
+    provider_call.end()
+    framework.detach(token)
+    framework.end()
+    spans = provider.exporter.get_finished_spans()
+    assert [s.attributes.get(semconv.DELEGATED) for s in spans] == [None, True]  # provider, then framework
+
+
+class _Keep:
+    def prepare(self):
+        pass
+
+    def send(self, body, deadline, stopping, report=True):
+        from posthog_autoinstrument.export.exporter import Delivery
+
+        return Delivery(True, 200)
+
+    def close(self):
+        pass
+
+
+def test_a_native_provider_span_inside_a_foreign_model_call_makes_it_a_step(provider):
+    """The export processor applies the same rule to spans that libraries record themselves."""
+    processor = PostHogSpanProcessor(_Keep(), SETTINGS)
+    provider.add_span_processor(processor)
+    try:
+        with framework_chat(provider):
+            native = provider.get_tracer("com.anthropic.sdk.python").start_span(
+                "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"})
+            native.end()
+        with framework_chat(provider, scope="some.framework"):
+            # Not a model call (count_tokens): the enclosing span stays the generation.
+            provider.get_tracer("com.anthropic.sdk.python").start_span(
+                "anthropic.messages.count_tokens", attributes={"gen_ai.operation.name": "count_tokens"}).end()
+    finally:
+        processor.shutdown()
+    spans = {s.instrumentation_scope.name: s for s in provider.exporter.get_finished_spans()
+             if s.name == "chat fw"}
+    assert spans["pydantic-ai"].attributes[semconv.DELEGATED] is True
+    assert semconv.DELEGATED not in spans["some.framework"].attributes
+    assert semconv.DELEGATED not in finished(provider, "anthropic.messages.create").attributes
+
+
+def test_a_native_provider_span_inside_our_framework_call_marks_our_call(provider):
+    processor = PostHogSpanProcessor(_Keep(), SETTINGS)
+    provider.add_span_processor(processor)
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    try:
+        framework = recorder.start(InferenceRequest("anthropic", "claude", layer=Layer.FRAMEWORK))
+        token = framework.attach()
+        provider.get_tracer("com.anthropic.sdk.python").start_span(
+            "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"}).end()
+        framework.detach(token)
+        framework.end()
+    finally:
+        processor.shutdown()
+    assert finished(provider, "chat claude").attributes[semconv.DELEGATED] is True
+
+
+def test_the_delegated_span_reaches_posthog_as_a_step_without_tokens(provider):
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    with framework_chat(provider) as outer:
+        outer.set_attributes({"gen_ai.usage.input_tokens": 11, "gen_ai.usage.output_tokens": 7})
+        recorder.start(InferenceRequest("openai", "gpt-4o-mini")).end()
+    copy = for_posthog(finished(provider, "chat fw"), replace(SETTINGS))
+    assert "gen_ai.operation.name" not in copy.attributes  # PostHog: $ai_span, not $ai_generation
+    assert not [k for k in copy.attributes if k.startswith("gen_ai.usage.") or k == semconv.DELEGATED]
