@@ -46,6 +46,31 @@ class AppRun:
     stderr: str
 
 
+class BackgroundApp:
+    """A command started in the background, its output in temporary files, killed (if still
+    running) when ``stack`` closes: for fixtures that run several apps at once."""
+
+    def __init__(self, stack, command: list, env: dict):
+        import tempfile
+
+        self.stdout = stack.enter_context(tempfile.TemporaryFile("w+"))
+        self.stderr = stack.enter_context(tempfile.TemporaryFile("w+"))
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=self.stdout,
+                                        stderr=self.stderr, text=True)
+        stack.callback(self._kill)
+
+    def _kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def result(self, timeout: float = 180) -> AppRun:
+        returncode = self.process.wait(timeout=timeout)
+        self.stdout.seek(0)
+        self.stderr.seek(0)
+        return AppRun(returncode, self.stdout.read(), self.stderr.read())
+
+
 def run(command: list, env: dict, timeout: float = 60, cwd: str | None = None) -> AppRun:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, cwd=cwd)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, AppRun, clean_env
+from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
@@ -115,22 +114,10 @@ class _AppProcess:
                 env.pop(key, None)
         app = str(APPS / "crewai_app.py")
         command = [LAUNCHER, "python", app, group] if instrumented else [sys.executable, app, group]
-        self.stdout = stack.enter_context(tempfile.TemporaryFile("w+"))
-        self.stderr = stack.enter_context(tempfile.TemporaryFile("w+"))
-        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=self.stdout,
-                                        stderr=self.stderr, text=True)
-        stack.callback(self._kill)
-
-    def _kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.app = BackgroundApp(stack, command, env)
 
     def result(self) -> AppRun:
-        returncode = self.process.wait(timeout=180)
-        self.stdout.seek(0)
-        self.stderr.seek(0)
-        return AppRun(returncode, self.stdout.read(), self.stderr.read())
+        return self.app.result()
 
 
 @pytest.fixture(scope="module")

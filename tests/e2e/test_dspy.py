@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import subprocess
 import sys
 import tempfile
 from collections import defaultdict
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, AppRun, clean_env
+from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
@@ -68,22 +67,10 @@ class _AppProcess:
         )
         app = str(APPS / "dspy_app.py")
         command = [LAUNCHER, "python", app, group] if instrumented else [sys.executable, app, group]
-        self.stdout = stack.enter_context(tempfile.TemporaryFile("w+"))
-        self.stderr = stack.enter_context(tempfile.TemporaryFile("w+"))
-        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=self.stdout,
-                                        stderr=self.stderr, text=True)
-        stack.callback(self._kill)
-
-    def _kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.app = BackgroundApp(stack, command, env)
 
     def result(self) -> AppRun:
-        returncode = self.process.wait(timeout=180)
-        self.stdout.seek(0)
-        self.stderr.seek(0)
-        return AppRun(returncode, self.stdout.read(), self.stderr.read())
+        return self.app.result()
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, AppRun, clean_env
+from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers import openai_wire as wire
 from tests.servers.openai_server import TRACES_INGEST_PATH
@@ -56,25 +54,13 @@ class _AppProcess:
         )
         app = str(APPS / "openai_agents_app.py")
         command = [LAUNCHER, "python", app, group] if instrumented else [sys.executable, app, group]
-        self.stdout = stack.enter_context(tempfile.TemporaryFile("w+"))
-        self.stderr = stack.enter_context(tempfile.TemporaryFile("w+"))
-        self.process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, stdout=self.stdout,
-                                        stderr=self.stderr, text=True)
-        stack.callback(self._kill)
-
-    def _kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.app = BackgroundApp(stack, command, environment)
 
     def outcome(self) -> Outcome:
-        returncode = self.process.wait(timeout=180)
-        self.stdout.seek(0)
-        self.stderr.seek(0)
+        run = self.app.result()  # the app has exited: everything it sent has arrived
         ingested = [item for r in self.openai.requests if r["path"] == TRACES_INGEST_PATH
                     for item in (r["json"] or {}).get("data", [])]
-        return Outcome(AppRun(returncode, self.stdout.read(), self.stderr.read()), self.posthog.spans,
-                       self.posthog.rejections, ingested)
+        return Outcome(run, self.posthog.spans, self.posthog.rejections, ingested)
 
 
 @pytest.fixture(scope="module")

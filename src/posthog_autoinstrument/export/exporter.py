@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import __version__
 from ..config import say
-from .otlp import encode_request
+from .otlp import encode_request, fill_small_varints
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -125,7 +125,11 @@ class PostHogSender:
         self._reported: set = set()
 
     def prepare(self) -> None:
-        import_httpx()
+        # Everything the first export would otherwise load on the export thread, where each
+        # import competes for the GIL with a busy app and can take seconds: httpx, the HTTP
+        # client (which imports httpcore), the OTLP writer's tables.
+        self._http()
+        fill_small_varints()
 
     def _http(self):
         if self._client is None:

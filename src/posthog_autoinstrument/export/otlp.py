@@ -99,7 +99,7 @@ def _encode_varint(value: int) -> bytes:
 _SMALL_VARINTS: list = []
 
 
-def _fill_small_varints() -> None:
+def fill_small_varints() -> None:
     if not _SMALL_VARINTS:
         _SMALL_VARINTS.extend([bytes((i,)) for i in range(0x80)]
                               + [bytes(((i & 0x7F) | 0x80, i >> 7)) for i in range(0x80, 0x4000)])
@@ -289,7 +289,7 @@ def _cached(kind: str, obj, encode) -> bytes:
 
 def encode_request(spans: Iterable) -> bytes:
     """An ExportTraceServiceRequest body for ``spans`` (``ReadableSpan``s)."""
-    _fill_small_varints()
+    fill_small_varints()
     grouped: dict = {}
     for span in spans:
         scopes = grouped.setdefault(span.resource, {})

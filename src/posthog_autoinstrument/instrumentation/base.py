@@ -22,10 +22,9 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import __version__, config, lifecycle
 from ..genai import InferenceCall, InferenceRequest, Recorder
+from ..genai.spans import SCOPE_NAME  # noqa: F401  (the tracer's name; adapters import it from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
-
-SCOPE_NAME = "posthog_autoinstrument"
 
 
 class CallHandler:
