@@ -91,6 +91,25 @@ def test_processor_ships_only_ai_spans_on_flush():
     processor.shutdown()
 
 
+def test_a_busy_app_gets_full_requests_not_one_per_span():
+    # Spans arrive steadily while each request takes a while: the export must still batch them
+    # (one request per 100 spans or per interval), not send what trickled in during the last one.
+    class SlowSender(RecordingSender):
+        def send(self, body, deadline, stopping):
+            time.sleep(0.02)
+            return super().send(body, deadline, stopping)
+
+    sender = SlowSender()
+    processor = PostHogSpanProcessor(sender, replace(SETTINGS, schedule_delay=30.0))
+    for i in range(250):
+        processor.on_end(ai_span(i))
+        time.sleep(0.001)
+    assert processor.force_flush(5000)
+    assert processor.exported == 250
+    assert len(sender.bodies) == 4  # the first span at once, then 100, 100, and the 49 the flush sent
+    processor.shutdown()
+
+
 def test_processor_drops_beyond_its_bound_without_waiting(capsys):
     gate = threading.Event()
     processor = PostHogSpanProcessor(RecordingSender(block=gate), replace(SETTINGS, max_queue_size=5, flush_timeout=0.2))

@@ -127,23 +127,36 @@ class PostHogSpanProcessor(SpanProcessor):
 
         # Our own HTTP requests must never become spans, whoever instruments httpx.
         with suppress_instrumentation():
+            first = True  # the first event goes out at once: a new user sees it arrive
             while True:
                 with self._wake:
-                    if not self._queue and not self._shutdown and not self._flush_requested:
-                        self._wake.wait(self._settings.schedule_delay)
+                    # Then: full requests as soon as there are 100 spans, the rest when the
+                    # interval is up, on a flush or at exit; never whatever trickled in during
+                    # the last request, or a busy app gets one request per span and the export
+                    # falls behind.
+                    interval_up, first = first, False
+                    if not interval_up and len(self._queue) < MAX_SPANS_PER_REQUEST and \
+                            not self._shutdown and not self._flush_requested:
+                        interval_up = not self._wake.wait(self._settings.schedule_delay)
                     stopping = self._shutdown
-                self._export_pending(time.monotonic() + _BATCH_DEADLINE_SECONDS)
+                    drain = stopping or self._flush_requested
+                    due = len(self._queue) if interval_up else 0
+                self._export_pending(time.monotonic() + _BATCH_DEADLINE_SECONDS, drain, due)
                 if stopping and not self._queue:
                     return
 
-    def _export_pending(self, deadline: float) -> None:
+    def _export_pending(self, deadline: float, drain: bool = True, due: int = 0) -> None:
+        """Send full requests; also the ``due`` spans that were queued when the interval was
+        up (not what arrives meanwhile); or, to ``drain`` (flush, exit), everything."""
         queue = self._queue
-        while queue:
+        while queue and (drain or due > 0 or len(queue) >= MAX_SPANS_PER_REQUEST):
             batch = []
             while queue and len(batch) < MAX_SPANS_PER_REQUEST:
                 batch.append(queue.popleft())
+            due -= len(batch)
             self._export_batch(batch, deadline)
-        self._flush_requested = False
+        if drain:
+            self._flush_requested = False
         if not queue:
             self._idle.set()
 
