@@ -178,15 +178,16 @@ _loaded: set = set()
 
 
 def _load(name: str, value: str) -> None:
-    """Load, version-check and instrument one of our instrumentors; failures stay contained."""
+    """Load one of our instrumentors as the distro does (version check, failures contained);
+    this runs while the app imports the library, so the distro's imports cost start-up nothing."""
     if name in _loaded:
         return
     _loaded.add(name)
     try:
-        import importlib
+        from importlib.metadata import EntryPoint
 
-        module_name, _, attribute = value.partition(":")
-        instrumentor = getattr(importlib.import_module(module_name), attribute)()
-        instrumentor.instrument(raise_exception_on_conflict=True)
+        from .distro import PostHogDistro
+
+        PostHogDistro().load_instrumentor(EntryPoint(name, value, INSTRUMENTORS))
     except Exception as exc:
         logger.debug("posthog-instrument: skipping %s: %s", name, exc)

@@ -29,12 +29,12 @@ import socket
 import sys
 import tempfile
 import threading
-from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.e2e.traces import event_type, tree
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
@@ -148,11 +148,6 @@ def more_run(outcomes) -> Outcome:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def event_type(span: dict) -> str:
-    """How PostHog classifies the span it receives."""
-    if span["attributes"].get("gen_ai.operation.name") == "chat":
-        return "$ai_generation"
-    return "$ai_span" if span["parent_span_id"] else "$ai_trace"
 
 
 def run_of(outcome: Outcome, crew: str) -> list:
@@ -162,23 +157,6 @@ def run_of(outcome: Outcome, crew: str) -> list:
     return [s for s in outcome.spans if s["trace_id"] == roots[0]["trace_id"]]
 
 
-def tree(spans: list) -> list:
-    """(depth, event type, name) depth first, children by start time: the trace as PostHog shows it."""
-    children = defaultdict(list)
-    for s in spans:
-        children[s["parent_span_id"]].append(s)
-    ids = {s["span_id"] for s in spans}
-    (root,) = [s for s in spans if s["parent_span_id"] not in ids]
-    out = []
-
-    def walk(span, depth):
-        out.append((depth, event_type(span), span["name"]))
-        for child in sorted(children[span["span_id"]], key=lambda c: c["start_ns"]):
-            walk(child, depth + 1)
-
-    walk(root, 0)
-    assert len(out) == len(spans)
-    return out
 
 
 def crew_tree(label: str) -> list:

@@ -23,12 +23,12 @@ import importlib.util
 import json
 import sys
 import tempfile
-from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.e2e.traces import event_type, tree
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
@@ -105,12 +105,6 @@ def async_run(outcomes) -> Outcome:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def event_type(span: dict) -> str:
-    """How PostHog classifies the span it receives."""
-    operation = span["attributes"].get("gen_ai.operation.name")
-    if operation == "chat":
-        return "$ai_generation"
-    return "$ai_span" if span["parent_span_id"] else "$ai_trace"
 
 
 def run_of(outcome: Outcome, label: str) -> list:
@@ -121,23 +115,6 @@ def run_of(outcome: Outcome, label: str) -> list:
     return [s for s in outcome.spans if s["trace_id"] == roots[0]["trace_id"]]
 
 
-def tree(spans: list) -> list:
-    """(depth, event type, name) in depth-first order, children by start time: the trace as PostHog shows it."""
-    children = defaultdict(list)
-    for s in spans:
-        children[s["parent_span_id"]].append(s)
-    ids = {s["span_id"] for s in spans}
-    (root,) = [s for s in spans if s["parent_span_id"] not in ids]
-    out = []
-
-    def walk(span, depth):
-        out.append((depth, event_type(span), span["name"]))
-        for child in sorted(children[span["span_id"]], key=lambda c: c["start_ns"]):
-            walk(child, depth + 1)
-
-    walk(root, 0)
-    assert len(out) == len(spans)
-    return out
 
 
 def named(spans: list, name: str) -> list:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.e2e.traces import event_type
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, DEFAULT_REPLY, PROMPT_TOKENS
 
@@ -101,14 +102,6 @@ def private(outcomes) -> Outcome:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def event_type(span: dict) -> str:
-    """As PostHog classifies the span it receives."""
-    operation = span["attributes"].get("gen_ai.operation.name")
-    if operation == "chat":
-        return "$ai_generation"
-    if operation == "embeddings":
-        return "$ai_embedding"
-    return "$ai_span" if span["parent_span_id"] else "$ai_trace"
 
 
 def root_for(outcome: Outcome, label: str) -> dict:
