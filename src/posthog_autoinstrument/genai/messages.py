@@ -88,6 +88,40 @@ def output_message(parts: list, finish_reason: Optional[str], role: str = "assis
     return {"role": role, "parts": parts, "finish_reason": finish_reason or ""}
 
 
+class PartRuns:
+    """A streamed message's parts in arrival order, each run of text (or reasoning) pieces joined
+    into one part, for streams whose deltas are small parts of the same kinds as whole messages."""
+
+    __slots__ = ("items",)
+
+    def __init__(self):
+        self.items: list = []  # ("text" | "reasoning", [pieces]) runs, or ("part", part)
+
+    def add(self, part: Part) -> None:
+        kind = part.get("type")
+        if kind in ("text", "reasoning"):
+            if self.items and self.items[-1][0] == kind:
+                self.items[-1][1].append(part["content"])
+            else:
+                self.items.append((kind, [part["content"]]))
+        else:
+            self.items.append(("part", part))
+
+    def parts(self, empty_text: bool = True) -> list:
+        """The joined parts; without ``empty_text``, a text run that joined to "" is left out."""
+        built = []
+        for kind, value in self.items:
+            if kind == "text":
+                content = "".join(value)
+                if content or empty_text:
+                    built.append(text(content))
+            elif kind == "reasoning":
+                built.append(reasoning("".join(value)))
+            else:
+                built.append(value)
+        return built
+
+
 def function_tool(name: Optional[str], description: Optional[str] = None, parameters: Any = None) -> dict:
     tool: dict = {"type": "function", "name": name}
     if description:

@@ -16,7 +16,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
 from . import openai as oa
-from .base import arg, get
+from .base import arg, get, with_list
 
 # Finish reasons beyond OpenAI's that these providers send.
 _EXTRA_FINISH_REASONS = {"eos": "stop"}
@@ -69,11 +69,7 @@ def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
         reasoning_level=arg(kwargs, "reasoning_effort"),
         output_type=oa._output_type(kwargs.get("response_format")),
     )
-    messages = kwargs.get("messages")
-    if messages is not None and not isinstance(messages, (list, tuple)):
-        # An iterator of messages can be read once: read it for both us and the SDK.
-        return request, dict(kwargs, messages=list(messages))
-    return request, None
+    return request, with_list(kwargs, "messages")
 
 
 def record_completion(call: InferenceCall, completion: Any) -> None:

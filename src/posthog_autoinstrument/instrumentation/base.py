@@ -13,7 +13,9 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
 import wrapt
 from opentelemetry import trace
@@ -245,3 +247,32 @@ _OMITTED = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
 def arg(kwargs: dict, name: str, default: Any = None) -> Any:
     value = kwargs.get(name, default)
     return value if given(value) else default
+
+
+def number(value: Any) -> Any:
+    """A number the app passed (``True`` is not one), else None."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def integer(value: Any) -> Optional[int]:
+    """A number as an ``int`` (a float is truncated), else None."""
+    return int(value) if number(value) is not None else None
+
+
+@lru_cache(maxsize=64)
+def host_and_port(url: str) -> tuple:
+    """(host, port) of a client's base URL, the port defaulted from the scheme; (None, None) without a host."""
+    parts = urlsplit(url)
+    host = parts.hostname or None
+    return host, (parts.port or (443 if parts.scheme == "https" else 80)) if host else None
+
+
+def with_list(kwargs: dict, name: str) -> Optional[dict]:
+    """Replacement keyword arguments when the app passed an iterator as ``name``, else None.
+
+    An iterator can be read once: it is read into a list for both us and the SDK.
+    """
+    value = kwargs.get(name)
+    if value is not None and not isinstance(value, (list, tuple)):
+        return dict(kwargs, **{name: list(value)})
+    return None

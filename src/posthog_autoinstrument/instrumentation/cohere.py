@@ -20,16 +20,15 @@ wrong.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
-from .base import CallHandler, LLMInstrumentor, Target, get
+from ._generated_sdk import Fields
+from .base import CallHandler, LLMInstrumentor, Target, host_and_port, integer, number, with_list
 
 _FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -46,17 +45,8 @@ def _given(value: Any) -> bool:
     return value is not None and value is not Ellipsis
 
 
-def _value(obj: Any, key: str) -> Any:
-    value = get(obj, key)
-    return value if _given(value) else None
-
-
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> Optional[int]:
-    return int(value) if _number(value) is not None else None
+_fields = Fields(_given)
+_value = _fields.value
 
 
 def _finish_reason(reason: Any) -> Optional[str]:
@@ -64,13 +54,6 @@ def _finish_reason(reason: Any) -> Optional[str]:
         return None
     text = str(reason)
     return _FINISH_REASONS.get(text, text.lower())
-
-
-@lru_cache(maxsize=64)
-def _address(url: str) -> tuple:
-    parts = urlsplit(url)
-    host = parts.hostname or None
-    return host, (parts.port or (443 if parts.scheme == "https" else 80)) if host else None
 
 
 def _endpoint(client: Any) -> tuple:
@@ -82,7 +65,7 @@ def _endpoint(client: Any) -> tuple:
         url = wrapper.get_base_url()
     except Exception:
         url = None
-    host, port = _address(url) if isinstance(url, str) and url else (None, None)
+    host, port = host_and_port(url) if isinstance(url, str) and url else (None, None)
     return provider, host, port
 
 
@@ -109,16 +92,7 @@ def _block_part(block: Any) -> Optional[dict]:
 
 
 def _content_parts(content: Any) -> list:
-    if not _given(content):
-        return []
-    if isinstance(content, str):
-        return [m.text(content)] if content else []
-    parts = []
-    for block in content:
-        part = _block_part(block)
-        if part is not None:
-            parts.append(part)
-    return parts
+    return _fields.content_parts(content, _block_part)
 
 
 def _tool_call_parts(tool_calls: Any) -> list:
@@ -148,25 +122,6 @@ def _message(message: Any) -> dict:
     return m.message(role, _content_parts(_value(message, "content")))
 
 
-def _tool_definitions(tools: Any) -> list:
-    definitions = []
-    for tool in tools or () if _given(tools) else ():
-        function = _value(tool, "function")
-        if function is not None:
-            definitions.append(m.function_tool(_value(function, "name"), _value(function, "description"),
-                                               _value(function, "parameters")))
-        else:
-            definitions.append(m.other_tool(str(_value(tool, "type") or "unknown")))
-    return definitions
-
-
-def _output_type(response_format: Any) -> Optional[str]:
-    kind = _value(response_format, "type") if _given(response_format) else None
-    if kind in ("json_object", "json_schema"):
-        return "json"
-    return "text" if kind == "text" else None
-
-
 # -- response translation -----------------------------------------------------------------
 
 
@@ -175,11 +130,11 @@ def _usage(usage: Any) -> Optional[Usage]:
         return None
     billed = _value(usage, "billed_units")
     tokens = _value(usage, "tokens")
-    input_tokens = _int(_value(billed, "input_tokens")) if billed is not None else None
-    output_tokens = _int(_value(billed, "output_tokens")) if billed is not None else None
+    input_tokens = integer(_value(billed, "input_tokens")) if billed is not None else None
+    output_tokens = integer(_value(billed, "output_tokens")) if billed is not None else None
     if input_tokens is None and output_tokens is None and tokens is not None:
-        input_tokens = _int(_value(tokens, "input_tokens"))
-        output_tokens = _int(_value(tokens, "output_tokens"))
+        input_tokens = integer(_value(tokens, "input_tokens"))
+        output_tokens = integer(_value(tokens, "output_tokens"))
     return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
 
 
@@ -266,11 +221,6 @@ class Chat(CallHandler):
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
         stops = _value(kwargs, "stop_sequences")
-        new_kwargs = None
-        messages = kwargs.get("messages")
-        if messages is not None and not isinstance(messages, (list, tuple)):
-            # An iterator of messages can be read once: read it for both us and the SDK.
-            new_kwargs = dict(kwargs, messages=list(messages))
         request = InferenceRequest(
             provider=provider,
             model=_value(kwargs, "model"),
@@ -278,21 +228,21 @@ class Chat(CallHandler):
             server_address=address,
             server_port=port,
             stream=self.stream,
-            temperature=_number(_value(kwargs, "temperature")),
-            top_p=_number(_value(kwargs, "p")),
-            top_k=_number(_value(kwargs, "k")),
-            max_tokens=_number(_value(kwargs, "max_tokens")),
+            temperature=number(_value(kwargs, "temperature")),
+            top_p=number(_value(kwargs, "p")),
+            top_k=number(_value(kwargs, "k")),
+            max_tokens=number(_value(kwargs, "max_tokens")),
             stop_sequences=stops,
-            seed=_number(_value(kwargs, "seed")),
-            frequency_penalty=_number(_value(kwargs, "frequency_penalty")),
-            presence_penalty=_number(_value(kwargs, "presence_penalty")),
-            output_type=_output_type(kwargs.get("response_format")),
+            seed=number(_value(kwargs, "seed")),
+            frequency_penalty=number(_value(kwargs, "frequency_penalty")),
+            presence_penalty=number(_value(kwargs, "presence_penalty")),
+            output_type=_fields.output_type(kwargs.get("response_format")),
         )
-        return request, new_kwargs
+        return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):
         call.set_input(messages=[_message(message) for message in _value(kwargs, "messages") or ()],
-                       tool_definitions=_tool_definitions(kwargs.get("tools")))
+                       tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
 
     def result(self, call, result, kwargs):
         if self.stream:
@@ -326,7 +276,7 @@ class Embed(CallHandler):
                 break
         meta = _value(result, "meta")
         billed = _value(meta, "billed_units") if meta is not None else None
-        tokens = _int(_value(billed, "input_tokens")) if billed is not None else None
+        tokens = integer(_value(billed, "input_tokens")) if billed is not None else None
         call.set_response(
             response_id=_value(result, "id"),
             usage=Usage(input_tokens=tokens) if tokens is not None else None,

@@ -29,16 +29,14 @@ them into the output here would bill them twice.
 from __future__ import annotations
 
 import base64
-from functools import lru_cache
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
-from .base import CallHandler, LLMInstrumentor, Target, get
+from .base import CallHandler, LLMInstrumentor, Target, get, host_and_port, integer, number
 
 _FINISH_REASONS = {
     "STOP": "stop",
@@ -62,14 +60,6 @@ _HOSTED_TOOLS = (
 
 
 # -- small helpers -------------------------------------------------------------------------
-
-
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> Optional[int]:
-    return int(value) if _number(value) is not None else None
 
 
 def _enum_text(value: Any) -> Optional[str]:
@@ -102,19 +92,12 @@ def _finish_reason(reason: Any) -> Optional[str]:
     return _FINISH_REASONS.get(text, text.lower())
 
 
-@lru_cache(maxsize=64)
-def _address(base_url: str) -> tuple:
-    url = urlsplit(base_url)
-    host = url.hostname or None
-    return host, (url.port or (443 if url.scheme == "https" else 80)) if host else None
-
-
 def _endpoint(models: Any) -> tuple:
     """(provider, server address, server port) of a ``Models`` / ``AsyncModels`` resource."""
     api_client = getattr(models, "_api_client", None)
     provider = Provider.GCP_VERTEX_AI if getattr(api_client, "vertexai", False) else Provider.GCP_GEMINI
     base_url = getattr(getattr(api_client, "_http_options", None), "base_url", None)
-    host, port = _address(base_url) if isinstance(base_url, str) else (None, None)
+    host, port = host_and_port(base_url) if isinstance(base_url, str) else (None, None)
     return provider, host, port
 
 
@@ -287,15 +270,15 @@ def _output_type(config: Any) -> Optional[str]:
 def _usage(metadata: Any) -> Optional[Usage]:
     if metadata is None:
         return None
-    prompt = _int(get(metadata, "prompt_token_count"))
-    tool_prompt = _int(get(metadata, "tool_use_prompt_token_count"))
+    prompt = integer(get(metadata, "prompt_token_count"))
+    tool_prompt = integer(get(metadata, "tool_use_prompt_token_count"))
     if prompt is not None and tool_prompt:
         prompt += tool_prompt
     return Usage(
         input_tokens=prompt,
-        output_tokens=_int(get(metadata, "candidates_token_count")),
-        cache_read_input_tokens=_int(get(metadata, "cached_content_token_count")),
-        reasoning_tokens=_int(get(metadata, "thoughts_token_count")),
+        output_tokens=integer(get(metadata, "candidates_token_count")),
+        cache_read_input_tokens=integer(get(metadata, "cached_content_token_count")),
+        reasoning_tokens=integer(get(metadata, "thoughts_token_count")),
     )
 
 
@@ -337,35 +320,13 @@ def _record_response(call: InferenceCall, response: Any) -> None:
         call.set_output(outputs)
 
 
-class _CandidateState:
-    __slots__ = ("items", "finish_reason", "calls_tool")
+class _CandidateState(m.PartRuns):
+    __slots__ = ("finish_reason", "calls_tool")
 
     def __init__(self):
-        # ("text" | "reasoning", [pieces]) runs, or ("part", part): the parts in arrival order.
-        self.items: list = []
+        super().__init__()
         self.finish_reason: Any = None
         self.calls_tool = False  # known even when content is not captured
-
-    def add(self, part: dict) -> None:
-        kind = part.get("type")
-        if kind in ("text", "reasoning"):
-            if self.items and self.items[-1][0] == kind:
-                self.items[-1][1].append(part["content"])
-            else:
-                self.items.append((kind, [part["content"]]))
-        else:
-            self.items.append(("part", part))
-
-    def parts(self) -> list:
-        built = []
-        for kind, value in self.items:
-            if kind == "text":
-                built.append(m.text("".join(value)))
-            elif kind == "reasoning":
-                built.append(m.reasoning("".join(value)))
-            else:
-                built.append(value)
-        return built
 
 
 class GenerateContentStreamAccumulator(StreamAccumulator):
@@ -461,15 +422,15 @@ class GenerateContent(CallHandler):
             stream=self.stream,
         )
         if config is not None:
-            request.temperature = _number(get(config, "temperature"))
-            request.top_p = _number(get(config, "top_p"))
-            request.top_k = _number(get(config, "top_k"))
-            request.max_tokens = _number(get(config, "max_output_tokens"))
+            request.temperature = number(get(config, "temperature"))
+            request.top_p = number(get(config, "top_p"))
+            request.top_k = number(get(config, "top_k"))
+            request.max_tokens = number(get(config, "max_output_tokens"))
             request.stop_sequences = get(config, "stop_sequences")
-            request.seed = _number(get(config, "seed"))
-            request.frequency_penalty = _number(get(config, "frequency_penalty"))
-            request.presence_penalty = _number(get(config, "presence_penalty"))
-            request.choice_count = _number(get(config, "candidate_count"))
+            request.seed = number(get(config, "seed"))
+            request.frequency_penalty = number(get(config, "frequency_penalty"))
+            request.presence_penalty = number(get(config, "presence_penalty"))
+            request.choice_count = number(get(config, "candidate_count"))
             request.output_type = _output_type(config)
             level = _enum_text(get(thinking, "thinking_level")) if thinking is not None else None
             request.reasoning_level = level.lower() if level and level != "THINKING_LEVEL_UNSPECIFIED" else None
@@ -522,10 +483,10 @@ class EmbedContent(CallHandler):
         embeddings = get(result, "embeddings") or ()
         values = get(embeddings[0], "values") if embeddings else None
         metadata = get(result, "usage_metadata")
-        tokens = _int(get(metadata, "prompt_token_count")) if metadata is not None else None
+        tokens = integer(get(metadata, "prompt_token_count")) if metadata is not None else None
         if tokens is None:  # Vertex AI reports tokens per embedding instead
             counts = [get(get(e, "statistics"), "token_count") for e in embeddings if get(e, "statistics") is not None]
-            counts = [_int(c) for c in counts if _number(c) is not None]
+            counts = [integer(c) for c in counts if number(c) is not None]
             tokens = sum(counts) if counts else None
         call.set_response(
             usage=Usage(input_tokens=tokens) if tokens is not None else None,

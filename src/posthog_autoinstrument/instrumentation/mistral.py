@@ -23,16 +23,15 @@ SDK's dedicated exporter) never reaches PostHog and is left alone.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
-from .base import CallHandler, LLMInstrumentor, Target, get
+from ._generated_sdk import Fields
+from .base import CallHandler, LLMInstrumentor, Target, host_and_port, number, with_list
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
@@ -43,13 +42,8 @@ def _given(value: Any) -> bool:
     return value is not None and type(value).__name__ not in _UNSET
 
 
-def _value(obj: Any, key: str) -> Any:
-    value = get(obj, key)
-    return value if _given(value) else None
-
-
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+_fields = Fields(_given)
+_value = _fields.value
 
 
 def _finish_reason(reason: Any) -> Optional[str]:
@@ -68,13 +62,6 @@ def _provider(instance: Any) -> str:
     return Provider.MISTRAL_AI
 
 
-@lru_cache(maxsize=64)
-def _address(url: str) -> tuple:
-    parts = urlsplit(url)
-    host = parts.hostname or None
-    return host, (parts.port or (443 if parts.scheme == "https" else 80)) if host else None
-
-
 def _endpoint(instance: Any, kwargs: dict) -> tuple:
     url = kwargs.get("server_url")
     if not isinstance(url, str) or not url:
@@ -82,7 +69,7 @@ def _endpoint(instance: Any, kwargs: dict) -> tuple:
             url = instance.sdk_configuration.get_server_details()[0]
         except Exception:
             url = None
-    return _address(url) if isinstance(url, str) and url else (None, None)
+    return host_and_port(url) if isinstance(url, str) and url else (None, None)
 
 
 # -- content translation ------------------------------------------------------------------
@@ -117,16 +104,7 @@ def _chunk_part(chunk: Any) -> Optional[dict]:
 
 
 def _content_parts(content: Any) -> list:
-    if not _given(content):
-        return []
-    if isinstance(content, str):
-        return [m.text(content)] if content else []
-    parts = []
-    for chunk in content:
-        part = _chunk_part(chunk)
-        if part is not None:
-            parts.append(part)
-    return parts
+    return _fields.content_parts(content, _chunk_part)
 
 
 def _tool_call_parts(tool_calls: Any) -> list:
@@ -149,25 +127,6 @@ def _message(message: Any) -> dict:
         return m.message("tool", [m.tool_call_response(_value(message, "tool_call_id"), content)], _value(message, "name"))
     parts = _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
     return m.message(role, parts)
-
-
-def _tool_definitions(tools: Any) -> list:
-    definitions = []
-    for tool in tools or () if _given(tools) else ():
-        function = _value(tool, "function")
-        if function is not None:
-            definitions.append(m.function_tool(_value(function, "name"), _value(function, "description"),
-                                               _value(function, "parameters")))
-        else:
-            definitions.append(m.other_tool(str(_value(tool, "type") or "unknown")))
-    return definitions
-
-
-def _output_type(response_format: Any) -> Optional[str]:
-    kind = _value(response_format, "type") if _given(response_format) else None
-    if kind in ("json_object", "json_schema"):
-        return "json"
-    return "text" if kind == "text" else None
 
 
 # -- response translation -----------------------------------------------------------------
@@ -204,35 +163,17 @@ def _record_completion(call: InferenceCall, response: Any) -> None:
         call.set_output(outputs)
 
 
-class _ChoiceState:
-    __slots__ = ("items", "tool_calls", "finish_reason")
+class _ChoiceState(m.PartRuns):
+    __slots__ = ("tool_calls", "finish_reason")
 
     def __init__(self):
-        self.items: list = []  # ("text" | "reasoning", [pieces]) runs or ("part", part), in order
+        super().__init__()
         self.tool_calls: dict = {}  # index -> [id, name, [argument fragments] or a dict]
         self.finish_reason: Optional[str] = None
 
-    def add(self, part: dict) -> None:
-        kind = part.get("type")
-        if kind in ("text", "reasoning"):
-            if self.items and self.items[-1][0] == kind:
-                self.items[-1][1].append(part["content"])
-            else:
-                self.items.append((kind, [part["content"]]))
-        else:
-            self.items.append(("part", part))
-
     def parts(self) -> list:
-        built = []
-        for kind, value in self.items:
-            if kind == "text":
-                text = "".join(value)
-                if text:
-                    built.append(m.text(text))
-            elif kind == "reasoning":
-                built.append(m.reasoning("".join(value)))
-            else:
-                built.append(value)
+        # A text run that stayed empty (the first delta's "" before a tool call) is no part of the answer.
+        built = super().parts(empty_text=False)
         for index in sorted(self.tool_calls):
             call_id, name, arguments = self.tool_calls[index]
             built.append(m.tool_call(call_id, name, "".join(arguments) if isinstance(arguments, list) else arguments))
@@ -315,28 +256,23 @@ class ChatCompletion(CallHandler):
             server_address=address,
             server_port=port,
             stream=self.stream,
-            temperature=_number(_value(kwargs, "temperature")),
-            top_p=_number(_value(kwargs, "top_p")),
-            top_k=_number(_value(kwargs, "top_k")),
-            max_tokens=_number(_value(kwargs, "max_tokens")),
+            temperature=number(_value(kwargs, "temperature")),
+            top_p=number(_value(kwargs, "top_p")),
+            top_k=number(_value(kwargs, "top_k")),
+            max_tokens=number(_value(kwargs, "max_tokens")),
             stop_sequences=[stop] if isinstance(stop, str) else stop,
-            seed=_number(_value(kwargs, "random_seed")),
-            frequency_penalty=_number(_value(kwargs, "frequency_penalty")),
-            presence_penalty=_number(_value(kwargs, "presence_penalty")),
-            choice_count=_number(_value(kwargs, "n")),
+            seed=number(_value(kwargs, "random_seed")),
+            frequency_penalty=number(_value(kwargs, "frequency_penalty")),
+            presence_penalty=number(_value(kwargs, "presence_penalty")),
+            choice_count=number(_value(kwargs, "n")),
             reasoning_level=str(getattr(effort, "value", effort)) if effort is not None else None,
-            output_type=_output_type(kwargs.get("response_format")),
+            output_type=_fields.output_type(kwargs.get("response_format")),
         )
-        new_kwargs = None
-        messages = kwargs.get("messages")
-        if messages is not None and not isinstance(messages, (list, tuple)):
-            # An iterator of messages can be read once: read it for both us and the SDK.
-            new_kwargs = dict(kwargs, messages=list(messages))
-        return request, new_kwargs
+        return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):
         call.set_input(messages=[_message(message) for message in kwargs.get("messages") or ()],
-                       tool_definitions=_tool_definitions(kwargs.get("tools")))
+                       tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
 
     def result(self, call, result, kwargs):
         if self.stream:
