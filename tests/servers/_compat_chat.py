@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
-from ._http import BaseHandler, LoopbackServer
+from ._http import JSONHandler, RecordingServer
 
 PIECES = ["Hello", " from", " fake", " {name}"]
 REASONING = "The user wants a greeting."
@@ -55,46 +54,22 @@ def _wants_tool(body: dict) -> Optional[str]:
     return (tools[0].get("function") or {}).get("name")
 
 
-class FakeCompatChat(LoopbackServer):
+class FakeCompatChat(RecordingServer):
     flavor: Flavor
 
     def __init__(self) -> None:
         super().__init__()
         self.handler_class = _Handler
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def base_url(self) -> str:
         return self.root_url
 
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
 
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
-
-
-class _Handler(BaseHandler):
+class _Handler(JSONHandler):
     server_version = "fake-compat-chat/1"
 
-    def do_POST(self) -> None:  # noqa: N802
-        path, _ = self.split_path()
-        headers = self.lowered_headers()
-        try:
-            body = json.loads(self.read_body() or b"null")
-        except ValueError:
-            body = None
-        self.owner._record({"path": path, "headers": headers, "json": body})
-        try:
-            self._answer(path, headers, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _answer(self, path: str, headers: dict, body: Any) -> None:
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         flavor: Flavor = self.owner.flavor
         if not headers.get("authorization", "").startswith("Bearer "):
             return self._error(401, "Invalid API Key", "invalid_api_key")

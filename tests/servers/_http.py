@@ -1,6 +1,6 @@
 """Shared plumbing for the loopback test servers.
 
-Both fakes need the same things from an HTTP server: bind to an ephemeral
+Every fake needs the same things from an HTTP server: bind to an ephemeral
 loopback port, serve from a daemon thread so a hung test can never keep the
 interpreter alive, speak HTTP/1.1 keep-alive (real SDKs pool connections, and a
 server that closes after every response would hide connection-reuse bugs), and
@@ -108,8 +108,32 @@ class LoopbackServer:
         return f"http://127.0.0.1:{self.port}"
 
 
+class RecordingServer(LoopbackServer):
+    """A provider fake that keeps every request its handler records, for tests to assert on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._requests: list[dict] = []
+
+    @property
+    def requests(self) -> list[dict]:
+        """Snapshot of every HTTP attempt so far, retries included (what the handler recorded)."""
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        """Forget recorded requests (for servers shared across tests)."""
+        with self._lock:
+            self._requests.clear()
+
+    def _record(self, entry: dict) -> None:
+        with self._lock:
+            self._requests.append(entry)
+
+
 class BaseHandler(BaseHTTPRequestHandler):
-    """Request handler helpers shared by both fakes.
+    """Request handler helpers shared by every fake.
 
     Nagle's algorithm is off: headers and body are written separately, and with it on every
     response waited ~40 ms for a delayed ACK.
@@ -224,3 +248,32 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+class JSONHandler(BaseHandler):
+    """A JSON API's handler: every POST is parsed, recorded on its ``RecordingServer`` as
+    ``{"method", "path", "query", "headers", "json"}``, then answered by ``answer``.
+
+    A client that goes away mid-answer (an app that stopped reading a stream) is not an error.
+    """
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        path, query = self.split_path()
+        headers = self.lowered_headers()
+        body = self.parse_body(self.read_body())
+        self.owner._record({"method": "POST", "path": path, "query": query, "headers": headers, "json": body})
+        try:
+            self.answer(path, query, headers, body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    @staticmethod
+    def parse_body(raw: bytes) -> Any:
+        """The request's JSON; ``None`` for an empty body or one that is not JSON."""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
+        raise NotImplementedError

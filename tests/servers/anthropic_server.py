@@ -34,11 +34,10 @@ import base64
 import json
 import re
 import struct
-import threading
 import uuid
 import zlib
 
-from ._http import BaseHandler, LoopbackServer
+from ._http import JSONHandler, RecordingServer
 
 REPLY = "Hello from fake Claude"
 JSON_REPLY = '{"city": "Paris", "celsius": 21}'
@@ -61,12 +60,10 @@ _BEDROCK = re.compile(r"^/model/(?P<model>[^/]+)/(?P<action>invoke|invoke-with-r
 _VERTEX = re.compile(r"^/v1/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/(?P<model>[^/:]+):(?P<action>rawPredict|streamRawPredict)$")
 
 
-class FakeAnthropic(LoopbackServer):
+class FakeAnthropic(RecordingServer):
     def __init__(self) -> None:
         super().__init__()
         self.handler_class = _AnthropicHandler
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def base_url(self) -> str:
@@ -75,15 +72,6 @@ class FakeAnthropic(LoopbackServer):
     @property
     def vertex_base_url(self) -> str:
         return f"{self.root_url}/v1"
-
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
 
 
 # -- payloads ---------------------------------------------------------------------------------
@@ -243,16 +231,16 @@ def bedrock_chunk(event: dict) -> bytes:
 # -- handler ----------------------------------------------------------------------------------
 
 
-class _AnthropicHandler(BaseHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-        path, query = self.split_path()
-        headers = self.lowered_headers()
-        raw = self.read_body()
+class _AnthropicHandler(JSONHandler):
+    @staticmethod
+    def parse_body(raw: bytes) -> Any:
+        """The request's JSON, ``{}`` for an empty body, ``None`` for one that is not JSON."""
         try:
-            body = json.loads(raw or b"{}")
+            return json.loads(raw or b"{}")
         except ValueError:
-            body = None
-        self.owner._record({"method": "POST", "path": path, "query": query, "headers": headers, "json": body})
+            return None
+
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         if not isinstance(body, dict):
             self.send_json(400, error_body(400))
             return

@@ -27,13 +27,12 @@ import base64
 import json
 import re
 import struct
-import threading
 import uuid
 import zlib
 from typing import Any, Iterator, Optional
 from urllib.parse import unquote
 
-from ._http import BaseHandler, LoopbackServer
+from ._http import BaseHandler, RecordingServer
 
 REPLY = "Hello from fake Bedrock"
 PIECES = ["Hello", " from", " fake", " Bedrock"]
@@ -274,27 +273,16 @@ def invoke_stream_chunks(model_id: str, body: dict) -> list:
 # -- the server ------------------------------------------------------------------------------
 
 
-class FakeBedrock(LoopbackServer):
+class FakeBedrock(RecordingServer):
     """bedrock-runtime on 127.0.0.1; ``endpoint_url`` is the value for boto3."""
 
     def __init__(self) -> None:
         super().__init__()
         self.handler_class = _BedrockHandler
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def endpoint_url(self) -> str:
         return self.root_url
-
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
 
 
 class _BedrockHandler(BaseHandler):

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from typing import Any, Iterator, Optional
 
-from ._http import BaseHandler, LoopbackServer
-from .openai_wire import Reply, content_text, plan_reply
+from ._http import JSONHandler, RecordingServer
+from .openai_wire import Reply, chat_reply
 
 DEFAULT_REPLY = "Hello from fake Cohere"
 THINKING_TEXT = "A greeting is expected."
@@ -46,37 +45,17 @@ CACHED_TOKENS = 64
 EMBED_TOKENS_PER_TEXT = 4
 
 
-class FakeCohere(LoopbackServer):
+class FakeCohere(RecordingServer):
     """Cohere API on 127.0.0.1: ``cohere.ClientV2(api_key=..., base_url=base_url)`` or ``CO_API_URL``."""
 
     def __init__(self, reply_text: str = DEFAULT_REPLY) -> None:
         super().__init__()
         self.handler_class = _CohereHandler
         self.reply_text = reply_text
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def base_url(self) -> str:
         return self.root_url
-
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
-
-
-def plan(body: dict, default_text: str) -> Reply:
-    messages = body.get("messages") or []
-    last = messages[-1] if messages else {}
-    user_texts = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    names = [t.get("function", {}).get("name") for t in body.get("tools") or () if isinstance(t, dict)]
-    tool_name = names[0] if names and last.get("role") == "user" else None
-    return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
 
 
 def usage() -> dict:
@@ -137,24 +116,10 @@ def embedding_values(text: str) -> list[float]:
     return [round(((seed + 13 * i) % 83 + 1) / 100.0, 6) for i in range(EMBEDDING_DIMENSIONS)]
 
 
-class _CohereHandler(BaseHandler):
+class _CohereHandler(JSONHandler):
     server_version = "fake-cohere/1"
 
-    def do_POST(self) -> None:  # noqa: N802
-        path, query = self.split_path()
-        headers = self.lowered_headers()
-        raw = self.read_body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.owner._record({"method": "POST", "path": path, "query": query, "headers": headers, "json": body})
-        try:
-            self._answer(path, headers, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _answer(self, path: str, headers: dict, body: Any) -> None:
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         auth = headers.get("authorization", "")
         if not (auth.lower().startswith("bearer ") and auth[7:].strip()):
             return self.send_json(401, {"id": str(uuid.uuid4()), "message": "no api key supplied"})
@@ -178,7 +143,7 @@ class _CohereHandler(BaseHandler):
             })
         if path != "/v2/chat":
             return self.send_json(404, {"id": str(uuid.uuid4()), "message": f"path {path} not found"})
-        reply = plan(body, self.owner.reply_text)
+        reply = chat_reply(body, self.owner.reply_text, structured=False)
         if body.get("stream"):
             return self._stream(stream_events(reply, model), cut_after=2 if model == "stream-error" else None)
         return self.send_json(200, chat_response(reply, model))

@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from typing import Any, Iterator, Optional
 
-from ._http import BaseHandler, LoopbackServer
+from ._http import JSONHandler, RecordingServer
 from .openai_wire import Reply, plan_reply
 
 DEFAULT_REPLY = "Hello from fake Gemini"
@@ -65,28 +64,17 @@ _STATUS_MESSAGES = {
 }
 
 
-class FakeGemini(LoopbackServer):
+class FakeGemini(RecordingServer):
     """Gemini API on 127.0.0.1: ``genai.Client(api_key=..., http_options={"base_url": base_url})``."""
 
     def __init__(self, reply_text: str = DEFAULT_REPLY) -> None:
         super().__init__()
         self.handler_class = _GeminiHandler
         self.reply_text = reply_text
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def base_url(self) -> str:
         return self.root_url
-
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
 
 
 # -- deciding what to answer ----------------------------------------------------------------
@@ -189,24 +177,10 @@ def error_body(status: int, message: Optional[str] = None) -> dict:
 # -- HTTP ---------------------------------------------------------------------------------------
 
 
-class _GeminiHandler(BaseHandler):
+class _GeminiHandler(JSONHandler):
     server_version = "fake-gemini/1"
 
-    def do_POST(self) -> None:  # noqa: N802
-        path, query = self.split_path()
-        headers = self.lowered_headers()
-        raw = self.read_body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.owner._record({"method": "POST", "path": path, "query": query, "headers": headers, "json": body})
-        try:
-            self._answer(path, query, headers, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         match = _PATH.match(path)
         if match is None:
             return self.send_json(404, error_body(404, f"Invalid path {path}"))

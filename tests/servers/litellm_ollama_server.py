@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from ._http import BaseHandler, LoopbackServer
+from ._http import JSONHandler, RecordingServer
 
 REPLY_PIECES = ("Hello", " from", " fake", " Ollama")
 THINKING = "The user wants a greeting."
@@ -32,27 +31,16 @@ EMBEDDING_DIMENSIONS = 4
 EMBED_PROMPT_EVAL_COUNT = 5
 
 
-class FakeOllama(LoopbackServer):
+class FakeOllama(RecordingServer):
     """Point LiteLLM at ``base_url`` (``api_base=`` or ``OLLAMA_API_BASE``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.handler_class = _OllamaHandler
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def base_url(self) -> str:
         return self.root_url
-
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
 
 
 def _now() -> str:
@@ -135,23 +123,10 @@ def embed_response(body: dict) -> dict:
     }
 
 
-class _OllamaHandler(BaseHandler):
+class _OllamaHandler(JSONHandler):
     server_version = "fake-ollama/1"
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-        path, _ = self.split_path()
-        raw = self.read_body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.owner._record({"path": path, "headers": self.lowered_headers(), "json": body})
-        try:
-            self._answer(path, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _answer(self, path: str, body: Any) -> None:
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         if not isinstance(body, dict):
             return self.send_json(400, {"error": "invalid request body"})
         if path == "/api/show":

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from typing import Any, Iterator, Optional
 
-from ._http import BaseHandler, LoopbackServer
-from .openai_wire import Reply, content_text, plan_reply
+from ._http import JSONHandler, RecordingServer
+from .openai_wire import Reply, chat_reply
 
 DEFAULT_REPLY = "Hello from fake Mistral"
 THINKING_TEXT = "The user greets me."
@@ -47,37 +46,17 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "unauthorized", 404: "not_fou
                 429: "rate_limited", 500: "internal_server_error", 503: "service_unavailable"}
 
 
-class FakeMistral(LoopbackServer):
+class FakeMistral(RecordingServer):
     """Mistral API on 127.0.0.1: ``Mistral(api_key=..., server_url=server_url)``."""
 
     def __init__(self, reply_text: str = DEFAULT_REPLY) -> None:
         super().__init__()
         self.handler_class = _MistralHandler
         self.reply_text = reply_text
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def server_url(self) -> str:
         return self.root_url
-
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
-
-
-def plan(body: dict, default_text: str) -> Reply:
-    messages = body.get("messages") or []
-    last = messages[-1] if messages else {}
-    user_texts = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    names = [t.get("function", {}).get("name") for t in body.get("tools") or () if isinstance(t, dict)]
-    tool_name = names[0] if names and last.get("role") == "user" else None
-    return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
 
 
 def usage() -> dict:
@@ -138,24 +117,10 @@ def error_body(status: int, message: Optional[str] = None) -> dict:
             "param": None, "code": str(1000 + status)}
 
 
-class _MistralHandler(BaseHandler):
+class _MistralHandler(JSONHandler):
     server_version = "fake-mistral/1"
 
-    def do_POST(self) -> None:  # noqa: N802
-        path, query = self.split_path()
-        headers = self.lowered_headers()
-        raw = self.read_body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.owner._record({"method": "POST", "path": path, "query": query, "headers": headers, "json": body})
-        try:
-            self._answer(path, headers, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _answer(self, path: str, headers: dict, body: Any) -> None:
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         auth = headers.get("authorization", "")
         if not (auth.lower().startswith("bearer ") and auth[7:].strip()) and not headers.get("api-key"):
             return self.send_json(401, {"detail": "Unauthorized"})
@@ -177,7 +142,7 @@ class _MistralHandler(BaseHandler):
             })
         if not _CHAT_PATH.match(path):
             return self.send_json(404, {"detail": "Not Found"})
-        reply = plan(body, self.owner.reply_text)
+        reply = chat_reply(body, self.owner.reply_text, structured=False)
         if body.get("stream"):
             return self._stream(chunks(body, reply, model), cut_after=2 if model == "stream-error" else None)
         return self.send_json(200, completion(body, reply, model))

@@ -14,10 +14,9 @@ while the user spoke last yields a tool call (arguments as an object, as Ollama 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any, Iterator
 
-from ._http import BaseHandler, LoopbackServer
+from ._http import JSONHandler, RecordingServer
 
 PIECES = ["Hello", " from", " fake", " Ollama"]
 REPLY = "".join(PIECES)
@@ -40,44 +39,21 @@ def _tool_call(body: dict) -> Any:
     return {"function": {"name": tools[0]["function"]["name"], "arguments": {"city": "Paris"}}}
 
 
-class FakeOllama(LoopbackServer):
+class FakeOllama(RecordingServer):
     def __init__(self) -> None:
         super().__init__()
         self.handler_class = _OllamaHandler
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def host(self) -> str:
         """The value for ``OLLAMA_HOST`` / ``Client(host=...)``."""
         return self.root_url
 
-    @property
-    def requests(self) -> list[dict]:
-        with self._lock:
-            return list(self._requests)
 
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
-
-
-class _OllamaHandler(BaseHandler):
+class _OllamaHandler(JSONHandler):
     server_version = "fake-ollama/1"
 
-    def do_POST(self) -> None:  # noqa: N802
-        path, _ = self.split_path()
-        try:
-            body = json.loads(self.read_body() or b"null")
-        except ValueError:
-            body = None
-        self.owner._record({"path": path, "json": body})
-        try:
-            self._answer(path, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _answer(self, path: str, body: Any) -> None:
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         if path not in ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings"):
             return self.send_body(404, b"404 page not found", "text/plain")
         if not isinstance(body, dict):

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from . import openai_wire as wire
-from ._http import BaseHandler, LoopbackServer
+from ._http import JSONHandler, RecordingServer
 
 _ENDPOINTS = "chat/completions|responses|embeddings"
 TRACES_INGEST_PATH = "/v1/traces/ingest"
@@ -88,7 +87,7 @@ def parse_fault(model: str) -> Optional[Fault]:
     return None
 
 
-class FakeOpenAI(LoopbackServer):
+class FakeOpenAI(RecordingServer):
     """OpenAI-compatible server on 127.0.0.1 for end-to-end tests.
 
     Use ``base_url`` with ``OpenAI(base_url=..., api_key=...)`` and
@@ -99,8 +98,6 @@ class FakeOpenAI(LoopbackServer):
         super().__init__()
         self.handler_class = _OpenAIHandler
         self.reply_text = reply_text
-        self._lock = threading.Lock()
-        self._requests: list[dict] = []
 
     @property
     def base_url(self) -> str:
@@ -112,34 +109,19 @@ class FakeOpenAI(LoopbackServer):
         """``http://127.0.0.1:PORT``, the value for ``AzureOpenAI(azure_endpoint=...)``."""
         return self.root_url
 
-    @property
-    def requests(self) -> list[dict]:
-        """Snapshot of every HTTP attempt so far: method, path, query, headers, json."""
-        with self._lock:
-            return list(self._requests)
 
-    def reset(self) -> None:
-        """Forget recorded requests (for servers shared across tests)."""
-        with self._lock:
-            self._requests.clear()
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self._requests.append(entry)
-
-
-class _OpenAIHandler(BaseHandler):
+class _OpenAIHandler(JSONHandler):
     server_version = "fake-openai/1"
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-        path, query = self.split_path()
-        headers = self.lowered_headers()
-        body = _parse_json(self.read_body())
-        self.owner._record({"method": "POST", "path": path, "query": query, "headers": headers, "json": body})
+    @staticmethod
+    def parse_body(raw: bytes) -> Any:
+        """Parsed body, ``None`` for an empty body, or the raw bytes if not JSON."""
+        if not raw:
+            return None
         try:
-            self._answer(path, query, headers, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client went away mid-answer (e.g. stopped reading a stream)
+            return json.loads(raw)
+        except ValueError:
+            return raw
 
     def do_GET(self) -> None:  # noqa: N802
         path, query = self.split_path()
@@ -149,7 +131,7 @@ class _OpenAIHandler(BaseHandler):
 
     # -- request validation and dispatch -----------------------------------
 
-    def _answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
+    def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         if path == TRACES_INGEST_PATH:
             # The Agents SDK's trace exporter (OpenAI's traces endpoint): accepted and recorded.
             return self.send_json(200 if _has_credentials(headers) else 401, {})
@@ -228,16 +210,6 @@ def _sse(obj: dict, named_events: bool) -> bytes:
     if named_events:
         return f"event: {obj['type']}\ndata: {data}\n\n".encode()
     return f"data: {data}\n\n".encode()
-
-
-def _parse_json(raw: bytes) -> Any:
-    """Parsed body, ``None`` for an empty body, or the raw bytes if not JSON."""
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _has_credentials(headers: dict) -> bool:

@@ -124,10 +124,11 @@ def plan_reply(text_source: str, default_text: str, tool_name: Optional[str]) ->
     return Reply(text=text, pieces=split_into_pieces(text, count), tool_name=tool_name)
 
 
-def chat_reply(body: dict, default_text: str) -> Reply:
+def chat_reply(body: dict, default_text: str, *, structured: bool = True) -> Reply:
     """A tool call when tools were offered and the user spoke last, else text.
 
-    The text is JSON when ``response_format`` asks for structured output.
+    With ``structured``, the text is JSON when ``response_format`` asks for structured output.
+    Other APIs with OpenAI's messages and tools (Cohere v2, Mistral) take ``structured=False``.
     """
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
@@ -135,7 +136,8 @@ def chat_reply(body: dict, default_text: str) -> Reply:
     tool_name = None
     if last.get("role") == "user":
         tool_name = _first_function_name(body.get("tools"), nested=True)
-    default_text = structured_text(body.get("response_format"), default_text) or default_text
+    if structured:
+        default_text = structured_text(body.get("response_format"), default_text) or default_text
     return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
 
 
