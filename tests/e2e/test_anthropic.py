@@ -10,13 +10,14 @@ Each run covers every surface once; spans are told apart by the app function tha
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib.metadata import version
 
 import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.e2e.providers import WEATHER_TOOL
+from tests.e2e.traces import content
 from tests.servers import FakePostHog
 from tests.servers.anthropic_server import CACHE_CREATION, CACHE_READ, INPUT_TOKENS, OUTPUT_TOKENS, THINKING_TOKENS, \
     FakeAnthropic
@@ -85,10 +86,6 @@ def adapter_run(fake_anthropic):
 @pytest.fixture(scope="module")
 def calls(default_run):
     return by_call(default_run[1])
-
-
-def content(span: dict, key: str):
-    return json.loads(span["attributes"][key])
 
 
 def test_app_output_is_unchanged(fake_anthropic, default_run, adapter_run):
@@ -172,10 +169,7 @@ def test_text_call_is_a_complete_generation(calls):
 
 def test_tool_definitions_tool_calls_and_tool_results(calls):
     call = calls[("create_tool_call", False)]
-    assert content(call, "gen_ai.tool.definitions") == [{
-        "type": "function", "name": "get_weather", "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    }]
+    assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
     assert content(call, "gen_ai.output.messages") == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
         {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_01"}]}]
     assert call["attributes"]["$ai_stop_reason"] == "tool_call"

@@ -5,13 +5,13 @@ Each app run executes several scenarios; spans are told apart by model id and st
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.e2e.providers import WEATHER_TOOL, app_env, assert_embeddings, assert_failed_midway, assert_left_early, run_both, run_scenarios, \
+    text_output
+from tests.e2e.traces import by_model, content
 from tests.servers.bedrock_server import FakeBedrock
 
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -25,57 +25,27 @@ def fake_bedrock():
 
 
 @pytest.fixture
-def run_bedrock(fake_bedrock, posthog):
-    def runner(*scenarios: str, instrumented: bool = True, **overrides: str):
-        env = {k: v for k, v in clean_env().items() if not k.startswith("AWS_")}
-        env.update(
-            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=fake_bedrock.endpoint_url,
-            AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
-            AWS_SECRET_ACCESS_KEY="fake-secret",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_MAX_ATTEMPTS="1",
-            AWS_EC2_METADATA_DISABLED="true",
-            AWS_CONFIG_FILE=os.devnull,
-            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-        )
-        env.update(overrides)
-        script = [str(APPS / "bedrock_app.py"), *scenarios]
-        command = [LAUNCHER, "python", *script] if instrumented else [sys.executable, *script]
-        return run(command, env)
-
-    return runner
+def bedrock_env(fake_bedrock, posthog):
+    return app_env(
+        posthog, "AWS_",
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=fake_bedrock.endpoint_url,
+        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="fake-secret",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_MAX_ATTEMPTS="1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
 
 
-def run_both(run_bedrock, *scenarios: str):
-    """Run instrumented, then plainly; the app's output must be identical."""
-    result = run_bedrock(*scenarios)
-    plain = run_bedrock(*scenarios, instrumented=False)
-    assert result.returncode == plain.returncode == 0, result.stderr
-    assert result.stdout == plain.stdout
-    return result
-
-
-def content(span: dict, key: str):
-    return json.loads(span["attributes"][key])
-
-
-def by_model(spans: list, model: str, stream: bool = False) -> dict:
-    matches = [s for s in spans if s["attributes"].get("gen_ai.request.model") == model
-               and bool(s["attributes"].get("gen_ai.request.stream")) == stream]
-    assert len(matches) == 1, [(s["name"], s["attributes"].get("gen_ai.request.stream")) for s in spans]
-    return matches[0]
-
-
-def text_output(span: dict, finish_reason: str = "stop") -> None:
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": REPLY}], "finish_reason": finish_reason}]
+@pytest.fixture
+def run_bedrock(bedrock_env):
+    return lambda *scenarios: run_both("bedrock_app", scenarios, bedrock_env)
 
 
 def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
-    result = run_both(run_bedrock, "converse", "converse_tools", "converse_tool_result", "converse_stream",
+    result = run_bedrock("converse", "converse_tools", "converse_tool_result", "converse_stream",
                       "converse_stream_tools", "other_aws_calls")
     assert "converse_stream EventStream" in result.stdout  # the app's stream still looks like botocore's
     spans = posthog.spans
@@ -110,13 +80,11 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     assert message["parts"][0] == {"type": "text", "content": "Say hello"}
     image = message["parts"][1]
     assert image["type"] == "blob" and image["mime_type"] == "image/png" and "omitted" in image["content"]
-    text_output(converse)
+    assert content(converse, "gen_ai.output.messages") == text_output(REPLY)
 
     tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]
                  and not s["attributes"].get("gen_ai.request.stream"))
-    assert content(tools, "gen_ai.tool.definitions") == [{
-        "type": "function", "name": "get_weather", "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+    assert content(tools, "gen_ai.tool.definitions") == [WEATHER_TOOL]
     assert content(tools, "gen_ai.output.messages") == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
         {"type": "text", "content": "Let me check."},
         {"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}]
@@ -135,7 +103,7 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
-    text_output(stream)
+    assert content(stream, "gen_ai.output.messages") == text_output(REPLY)
 
     streamed_tool = by_model(spans, "amazon.nova-pro-v1:0", stream=True)
     (output,) = content(streamed_tool, "gen_ai.output.messages")
@@ -164,7 +132,7 @@ def assert_usage(attrs: dict, expected: tuple) -> None:
 
 
 def test_invoke_model_every_family(run_bedrock, posthog):
-    run_both(run_bedrock, "invoke_families", "invoke_anthropic_tools")
+    run_bedrock("invoke_families", "invoke_anthropic_tools")
     spans = posthog.spans
     assert len(spans) == len(FAMILIES) + 1
     for model, (operation, max_tokens, response_model, usage) in FAMILIES.items():
@@ -178,7 +146,7 @@ def test_invoke_model_every_family(run_bedrock, posthog):
         assert attrs.get("gen_ai.response.model") == response_model
         assert_usage(attrs, usage)
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"], model
-        text_output(span)
+        assert content(span, "gen_ai.output.messages") == text_output(REPLY)
         inputs = content(span, "gen_ai.input.messages")
         assert inputs[-1]["parts"][-1]["content"].endswith("Say hello" if "mistral-7b" not in model else "[/INST]"), model
     assert content(by_model_tokens(spans, CLAUDE, 40), "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
@@ -207,7 +175,7 @@ def by_model_tokens(spans: list, model: str, max_tokens: int) -> dict:
 
 
 def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
-    run_both(run_bedrock, "invoke_streams")
+    run_bedrock("invoke_streams")
     spans = posthog.spans
     assert len(spans) == len(FAMILIES)
     for model, (operation, max_tokens, response_model, usage) in FAMILIES.items():
@@ -215,7 +183,7 @@ def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
         attrs = span["attributes"]
         assert attrs["gen_ai.request.max_tokens"] == max_tokens
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"], model
-        text_output(span)
+        assert content(span, "gen_ai.output.messages") == text_output(REPLY)
         # The last chunk's amazon-bedrock-invocationMetrics is Bedrock's own final count.
         expected = (usage[0], usage[1], usage[2] if usage[2] is not None else 0, usage[3] if usage[3] is not None else 0)
         assert_usage(attrs, expected)
@@ -224,44 +192,33 @@ def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
 
 
 def test_stream_exits_errors_and_embeddings(run_bedrock, posthog):
-    result = run_both(run_bedrock, "stream_break", "stream_close", "stream_error", "error", "embeddings")
+    result = run_bedrock("stream_break", "stream_close", "stream_error", "error", "embeddings")
     assert "stream_error ['messageStart', 'contentBlockDelta', 'contentBlockDelta'] EventStreamError modelStreamErrorException" in result.stdout
     assert "error ValidationException ValidationException 400" in result.stdout
     spans = posthog.spans
     assert len(spans) == 6
 
-    broke = by_model(spans, "us." + CLAUDE, stream=True)
-    assert broke["status_code"] != "ERROR"
-    assert "gen_ai.usage.output_tokens" not in broke["attributes"]  # never reached the metadata event
-    assert content(broke, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
+    assert_left_early(by_model(spans, "us." + CLAUDE, stream=True), "Hello from")  # never reached the metadata event
 
     closed = by_model(spans, "meta.llama3-1-8b-instruct-v1:0", stream=True)
     assert closed["status_code"] != "ERROR"
     assert "gen_ai.usage.input_tokens" not in closed["attributes"]
 
-    failed = by_model(spans, "stream-error", stream=True)
-    assert failed["status_code"] == "ERROR"
-    assert failed["attributes"]["error.type"] == "botocore.EventStreamError"
-    assert [e["name"] for e in failed["events"]] == ["exception"]
-    assert content(failed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
+    assert_failed_midway(by_model(spans, "stream-error", stream=True), "botocore.EventStreamError")
 
     error = by_model(spans, "error-400")
     assert error["status_code"] == "ERROR"
     assert error["attributes"]["error.type"] == "botocore.ValidationException"
 
-    titan = by_model(spans, "amazon.titan-embed-text-v2:0")
-    assert titan["name"] == "embeddings amazon.titan-embed-text-v2:0"
-    assert titan["attributes"]["gen_ai.operation.name"] == "embeddings"
-    assert titan["attributes"]["gen_ai.usage.input_tokens"] == 5
-    assert titan["attributes"]["gen_ai.embeddings.dimension.count"] == 8
+    assert_embeddings(by_model(spans, "amazon.titan-embed-text-v2:0"), "amazon.titan-embed-text-v2:0", 5, 8, texts=None)
     cohere = by_model(spans, "cohere.embed-english-v3")
     assert cohere["attributes"]["gen_ai.operation.name"] == "embeddings"
     assert cohere["attributes"]["gen_ai.usage.input_tokens"] == 6  # from x-amzn-bedrock-input-token-count
     assert [m["parts"][0]["content"] for m in content(cohere, "gen_ai.input.messages")] == ["first text", "second text"]
 
 
-def test_privacy_mode_keeps_usage_and_drops_content(run_bedrock, posthog):
-    result = run_bedrock("converse_stream", "invoke_streams", POSTHOG_PRIVACY_MODE="true")
+def test_privacy_mode_keeps_usage_and_drops_content(bedrock_env, posthog):
+    result = run_scenarios("bedrock_app", ("converse_stream", "invoke_streams"), dict(bedrock_env, POSTHOG_PRIVACY_MODE="true"))
     assert result.returncode == 0, result.stderr
     spans = posthog.spans
     assert len(spans) == 1 + len(FAMILIES)

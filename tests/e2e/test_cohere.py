@@ -6,13 +6,11 @@ change); spans are told apart by their prompt."""
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import dataclass
-
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_failed_midway, assert_embeddings, \
+    assert_has, assert_left_early, record, text_output
+from tests.e2e.traces import by_prompt, content
 from tests.servers import FakePostHog
 from tests.servers import cohere_server as wire
 from tests.servers.cohere_server import FakeCohere
@@ -21,10 +19,6 @@ MODEL = "command-a-03-2025"
 REPLY = wire.DEFAULT_REPLY
 BILLED_USAGE = {"gen_ai.usage.input_tokens": wire.BILLED_INPUT_TOKENS,
                 "gen_ai.usage.output_tokens": wire.BILLED_OUTPUT_TOKENS}
-WEATHER_TOOL = {
-    "type": "function", "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
 TOOL_OUTPUT = [
     {"type": "reasoning", "content": wire.TOOL_PLAN},
     {"type": "tool_call", "id": wire.TOOL_CALL_ID, "name": "get_weather", "arguments": {"city": "Paris"}},
@@ -34,57 +28,21 @@ SCENARIOS = ("chat", "tools", "reasoning", "stream", "stream_tools", "stream_bre
 SPAN_COUNT = 17
 
 
-@dataclass
-class Recorded:
-    stdout: str
-    spans: list
-
-
 @pytest.fixture(scope="module")
 def recorded() -> Recorded:
     with FakeCohere() as co, FakePostHog() as posthog:
-        env = {k: v for k, v in clean_env().items() if not k.startswith("CO_")}
-        env.update(
-            CO_API_KEY="cohere-test-key",
-            CO_API_URL=co.base_url,
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-        )
-        script = [str(APPS / "cohere_app.py"), *SCENARIOS]
-        instrumented = run([LAUNCHER, "python", *script], env)
-        assert instrumented.returncode == 0, instrumented.stderr
-        spans = posthog.wait_for_spans(SPAN_COUNT)
-        plain = run([sys.executable, *script], env)
-        assert plain.returncode == 0, plain.stderr
-        assert instrumented.stdout == plain.stdout  # the app cannot tell it is instrumented
-        assert posthog.rejections == []
-        assert len(posthog.spans) == SPAN_COUNT, [s["name"] for s in posthog.spans]
-        return Recorded(instrumented.stdout, spans)
-
-
-def content(span: dict, key: str):
-    return json.loads(span["attributes"][key])
-
-
-def by_prompt(recorded: Recorded) -> dict:
-    grouped: dict = {}
-    for span in recorded.spans:
-        messages = content(span, "gen_ai.input.messages")
-        first_user = next(m for m in messages if m["role"] == "user")
-        grouped.setdefault(first_user["parts"][0]["content"], []).append(span)
-    return grouped
+        env = app_env(posthog, "CO_", CO_API_KEY="cohere-test-key", CO_API_URL=co.base_url)
+        return record("cohere_app", SCENARIOS, env, posthog, co, SPAN_COUNT)
 
 
 def assert_usage(attrs: dict) -> None:
-    for key, value in BILLED_USAGE.items():
-        assert attrs[key] == value, key
+    assert_has(attrs, BILLED_USAGE)
     # Cohere's unbilled preamble tokens and its cache count are not reported as usage.
     assert "gen_ai.usage.cache_read.input_tokens" not in attrs
 
 
 def test_chat_is_a_complete_generation(recorded):
-    (span,) = by_prompt(recorded)["Say hello"]
+    (span,) = by_prompt(recorded.spans)["Say hello"]
     attrs = span["attributes"]
     assert span["name"] == f"chat {MODEL}"
     assert span["kind_name"] == "CLIENT"
@@ -96,27 +54,17 @@ def test_chat_is_a_complete_generation(recorded):
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert attrs["server.address"] == "127.0.0.1"
     assert_usage(attrs)
-    assert attrs["gen_ai.request.temperature"] == 0.3
-    assert attrs["gen_ai.request.top_p"] == 0.9
+    assert_has(attrs, CHAT_SETTINGS)
     assert attrs["gen_ai.request.top_k"] == 40
-    assert attrs["gen_ai.request.max_tokens"] == 50
-    assert attrs["gen_ai.request.seed"] == 7
-    assert attrs["gen_ai.request.stop_sequences"] == ["END"]
-    assert attrs["gen_ai.request.frequency_penalty"] == 0.1
-    assert attrs["gen_ai.request.presence_penalty"] == 0.2
     assert attrs["gen_ai.output.type"] == "json"
-    assert content(span, "gen_ai.input.messages") == [
-        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
-        {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]},
-    ]
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": REPLY}], "finish_reason": "stop"}]
+    assert content(span, "gen_ai.input.messages") == SAY_HELLO
+    assert content(span, "gen_ai.output.messages") == text_output(REPLY)
     assert attrs["$ai_stream"] is False
     assert attrs["$ai_stop_reason"] == "stop"
 
 
 def test_tool_plan_calls_and_results(recorded):
-    call, answer = by_prompt(recorded)["Weather in Paris?"]
+    call, answer = by_prompt(recorded.spans)["Weather in Paris?"]
     assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
     assert content(call, "gen_ai.output.messages") == [
         {"role": "assistant", "parts": TOOL_OUTPUT, "finish_reason": "tool_call"}]
@@ -128,22 +76,18 @@ def test_tool_plan_calls_and_results(recorded):
 
 
 def test_reasoning_content(recorded):
-    (span,) = by_prompt(recorded)["Think, then greet"]
-    assert content(span, "gen_ai.output.messages")[0]["parts"] == [
-        {"type": "reasoning", "content": wire.THINKING_TEXT}, {"type": "text", "content": REPLY}]
+    (span,) = by_prompt(recorded.spans)["Think, then greet"]
+    assert content(span, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THINKING_TEXT)
 
 
 def test_streams_are_assembled_with_the_message_end_usage(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     (full,) = grouped["Stream please"]
     attrs = full["attributes"]
     assert attrs["gen_ai.request.stream"] is True and attrs["$ai_stream"] is True
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
     assert_usage(attrs)
-    assert content(full, "gen_ai.output.messages") == [{
-        "role": "assistant", "finish_reason": "stop",
-        "parts": [{"type": "reasoning", "content": wire.THINKING_TEXT}, {"type": "text", "content": REPLY}],
-    }]
+    assert content(full, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THINKING_TEXT)
     (tools,) = grouped["Stream a tool call"]
     assert content(tools, "gen_ai.output.messages") == [
         {"role": "assistant", "parts": TOOL_OUTPUT, "finish_reason": "tool_call"}]
@@ -152,44 +96,34 @@ def test_streams_are_assembled_with_the_message_end_usage(recorded):
 def test_streams_end_exactly_once_on_every_exit(recorded):
     assert "stream_close generator" in recorded.stdout  # the proxy is transparent
     assert "stream_error RemoteProtocolError" in recorded.stdout
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     for prompt, received in (("Break early chunks=6", "Hello f"), ("Close early chunks=6", None),
                              ("Async break chunks=6", "Hel"), ("Async abandon chunks=6", "Hel")):
         (span,) = grouped[prompt]
-        assert span["status_code"] != "ERROR"
-        assert "gen_ai.usage.output_tokens" not in span["attributes"]  # message-end never came
-        parts = content(span, "gen_ai.output.messages")[0]["parts"]
-        assert parts == ([{"type": "text", "content": received}] if received else [])
+        assert_left_early(span, received)  # message-end never came
     (failed,) = grouped["Fail midway"]
-    assert failed["status_code"] == "ERROR"
-    assert failed["attributes"]["error.type"].endswith("RemoteProtocolError")
-    assert content(failed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
+    assert_failed_midway(failed, "RemoteProtocolError")
 
 
 def test_api_error(recorded):
     assert "error_429 TooManyRequestsError 429" in recorded.stdout
-    (span,) = by_prompt(recorded)["Rate limit me"]
+    (span,) = by_prompt(recorded.spans)["Rate limit me"]
     assert span["status_code"] == "ERROR"
     assert span["attributes"]["error.type"] == "cohere.TooManyRequestsError"
     assert span["attributes"]["$ai_http_status"] == 429
 
 
 def test_embeddings(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     (span,) = grouped["first text"]
-    attrs = span["attributes"]
-    assert span["name"] == "embeddings embed-v4.0"
-    assert attrs["gen_ai.operation.name"] == "embeddings"
-    assert attrs["gen_ai.request.encoding_formats"] == ["float"]
-    assert attrs["gen_ai.usage.input_tokens"] == 2 * wire.EMBED_TOKENS_PER_TEXT
-    assert attrs["gen_ai.embeddings.dimension.count"] == wire.EMBEDDING_DIMENSIONS
-    assert [m["parts"][0]["content"] for m in content(span, "gen_ai.input.messages")] == ["first text", "second text"]
+    assert_embeddings(span, "embed-v4.0", 2 * wire.EMBED_TOKENS_PER_TEXT, wire.EMBEDDING_DIMENSIONS)
+    assert span["attributes"]["gen_ai.request.encoding_formats"] == ["float"]
     (async_span,) = grouped["async embed"]
     assert async_span["attributes"]["gen_ai.usage.input_tokens"] == wire.EMBED_TOKENS_PER_TEXT
 
 
 def test_async_client_and_the_v2_property(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     assert_usage(grouped["Async hello"][0]["attributes"])
     (streamed,) = grouped["Async stream"]
     assert_usage(streamed["attributes"])

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.e2e.providers import CHAT_SETTINGS, WEATHER_TOOL, assert_has
+from tests.e2e.traces import content
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers import anthropic_server
 from tests.servers.anthropic_server import FakeAnthropic
@@ -112,10 +114,6 @@ def layered(outcomes) -> Outcome:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def content(span: dict, key: str):
-    return json.loads(span["attributes"][key])
 
 
 def _input_text(span: dict) -> str:
@@ -209,13 +207,7 @@ def test_openai_chat_is_a_complete_generation(direct):
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
-    assert attrs["gen_ai.request.temperature"] == 0.3
-    assert attrs["gen_ai.request.max_tokens"] == 50
-    assert attrs["gen_ai.request.top_p"] == 0.9
-    assert attrs["gen_ai.request.seed"] == 7
-    assert attrs["gen_ai.request.stop_sequences"] == ["END"]
-    assert attrs["gen_ai.request.frequency_penalty"] == 0.1
-    assert attrs["gen_ai.request.presence_penalty"] == 0.2
+    assert_has(attrs, CHAT_SETTINGS)
     assert "server.address" not in attrs  # the app named no endpoint; LiteLLM's own report of it is unreliable
     assert content(span, "gen_ai.input.messages") == [
         {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
@@ -232,10 +224,7 @@ def test_openai_chat_is_a_complete_generation(direct):
 
 def test_tool_definitions_and_tool_calls(direct):
     span = one(direct, "tools")
-    assert content(span, "gen_ai.tool.definitions") == [{
-        "type": "function", "name": "get_weather", "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    }]
+    assert content(span, "gen_ai.tool.definitions") == [WEATHER_TOOL]
     (output,) = content(span, "gen_ai.output.messages")
     assert output["finish_reason"] == "tool_call"
     assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]

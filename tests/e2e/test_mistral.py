@@ -8,13 +8,11 @@ exactly one generation, ours."""
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import dataclass
-
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, clean_env, run
+from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_failed_midway, assert_embeddings, \
+    assert_has, assert_left_early, record, text_output
+from tests.e2e.traces import by_prompt, content
 from tests.servers import FakePostHog
 from tests.servers import mistral_server as wire
 from tests.servers.mistral_server import FakeMistral
@@ -26,63 +24,22 @@ FULL_USAGE = {
     "gen_ai.usage.output_tokens": wire.COMPLETION_TOKENS,
     "gen_ai.usage.cache_read.input_tokens": wire.CACHED_TOKENS,
 }
-WEATHER_TOOL = {
-    "type": "function", "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
 TOOL_CALL = {"type": "tool_call", "id": wire.TOOL_CALL_ID, "name": "get_weather", "arguments": {"city": "Paris"}}
 SCENARIOS = ("chat", "tools", "magistral", "parse", "stream", "stream_tools", "stream_break", "stream_close",
              "stream_with", "stream_error", "error_429", "embed", "async_all", "clouds")
 SPAN_COUNT = 19
 
 
-@dataclass
-class Recorded:
-    stdout: str
-    spans: list
-    requests: list  # what the fake Mistral received, both runs
-
-
 @pytest.fixture(scope="module")
 def recorded() -> Recorded:
     with FakeMistral() as mistral, FakePostHog() as posthog:
-        env = {k: v for k, v in clean_env().items() if not k.startswith("MISTRAL_")}
-        env.update(
-            MISTRAL_API_KEY="mistral-test-key",
-            MISTRAL_SERVER_URL=mistral.server_url,
-            MISTRAL_SDK_TELEMETRY="global",
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-        )
-        script = [str(APPS / "mistral_app.py"), *SCENARIOS]
-        instrumented = run([LAUNCHER, "python", *script], env)
-        assert instrumented.returncode == 0, instrumented.stderr
-        spans = posthog.wait_for_spans(SPAN_COUNT)
-        plain = run([sys.executable, *script], env)
-        assert plain.returncode == 0, plain.stderr
-        assert instrumented.stdout == plain.stdout  # the app cannot tell it is instrumented
-        assert posthog.rejections == []
-        assert len(posthog.spans) == SPAN_COUNT, [(s["scope_name"], s["name"]) for s in posthog.spans]
-        return Recorded(instrumented.stdout, spans, mistral.requests)
-
-
-def content(span: dict, key: str):
-    return json.loads(span["attributes"][key])
-
-
-def by_prompt(recorded: Recorded) -> dict:
-    grouped: dict = {}
-    for span in recorded.spans:
-        messages = content(span, "gen_ai.input.messages")
-        first_user = next(m for m in messages if m["role"] == "user")
-        grouped.setdefault(first_user["parts"][0]["content"], []).append(span)
-    return grouped
+        env = app_env(posthog, "MISTRAL_", MISTRAL_API_KEY="mistral-test-key", MISTRAL_SERVER_URL=mistral.server_url,
+                      MISTRAL_SDK_TELEMETRY="global")
+        return record("mistral_app", SCENARIOS, env, posthog, mistral, SPAN_COUNT)
 
 
 def assert_usage(attrs: dict) -> None:
-    for key, value in FULL_USAGE.items():
-        assert attrs[key] == value, key
+    assert_has(attrs, FULL_USAGE)
 
 
 def test_the_sdk_does_not_trace_itself_next_to_us(recorded):
@@ -92,7 +49,7 @@ def test_the_sdk_does_not_trace_itself_next_to_us(recorded):
 
 
 def test_chat_completion_is_a_complete_generation(recorded):
-    (span,) = by_prompt(recorded)["Say hello"]
+    (span,) = by_prompt(recorded.spans)["Say hello"]
     attrs = span["attributes"]
     assert span["name"] == f"chat {MODEL}"
     assert span["kind_name"] == "CLIENT"
@@ -103,26 +60,16 @@ def test_chat_completion_is_a_complete_generation(recorded):
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert attrs["server.address"] == "127.0.0.1"
     assert_usage(attrs)
-    assert attrs["gen_ai.request.temperature"] == 0.3
-    assert attrs["gen_ai.request.top_p"] == 0.9
-    assert attrs["gen_ai.request.max_tokens"] == 50
-    assert attrs["gen_ai.request.seed"] == 7
-    assert attrs["gen_ai.request.stop_sequences"] == ["END"]
-    assert attrs["gen_ai.request.presence_penalty"] == 0.2
-    assert attrs["gen_ai.request.frequency_penalty"] == 0.1
+    assert_has(attrs, CHAT_SETTINGS)
     assert attrs["gen_ai.output.type"] == "text"
-    assert content(span, "gen_ai.input.messages") == [
-        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
-        {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]},
-    ]
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": REPLY}], "finish_reason": "stop"}]
+    assert content(span, "gen_ai.input.messages") == SAY_HELLO
+    assert content(span, "gen_ai.output.messages") == text_output(REPLY)
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["$ai_stream"] is False
 
 
 def test_tool_calls_and_results(recorded):
-    call, answer = by_prompt(recorded)["Weather in Paris?"]
+    call, answer = by_prompt(recorded.spans)["Weather in Paris?"]
     assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
     assert content(call, "gen_ai.output.messages") == [
         {"role": "assistant", "parts": [TOOL_CALL], "finish_reason": "tool_call"}]
@@ -135,26 +82,22 @@ def test_tool_calls_and_results(recorded):
 
 
 def test_reasoning_and_structured_output(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     (thinking,) = grouped["Think, then greet"]
-    assert content(thinking, "gen_ai.output.messages")[0]["parts"] == [
-        {"type": "reasoning", "content": wire.THINKING_TEXT}, {"type": "text", "content": REPLY}]
+    assert content(thinking, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THINKING_TEXT)
     (parsed,) = grouped['Parse reply={"city":"Paris"}']  # chat.parse is complete() underneath: one span
     assert parsed["attributes"]["gen_ai.output.type"] == "json"
     assert content(parsed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": '{"city":"Paris"}'}]
 
 
 def test_streams_are_assembled_with_the_final_chunks_usage(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     (full,) = grouped["Stream please"]
     attrs = full["attributes"]
     assert attrs["gen_ai.request.stream"] is True and attrs["$ai_stream"] is True
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
     assert_usage(attrs)
-    assert content(full, "gen_ai.output.messages") == [{
-        "role": "assistant", "finish_reason": "stop",
-        "parts": [{"type": "reasoning", "content": wire.THINKING_TEXT}, {"type": "text", "content": REPLY}],
-    }]
+    assert content(full, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THINKING_TEXT)
     (tools,) = grouped["Stream a tool call"]
     assert content(tools, "gen_ai.output.messages") == [
         {"role": "assistant", "parts": [TOOL_CALL], "finish_reason": "tool_call"}]
@@ -164,23 +107,18 @@ def test_streams_are_assembled_with_the_final_chunks_usage(recorded):
 def test_streams_end_exactly_once_on_every_exit(recorded):
     assert "stream_close EventStream True" in recorded.stdout  # the proxy is transparent
     assert "stream_error RemoteProtocolError" in recorded.stdout
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     for prompt, received in (("Break early chunks=6", "Hello f"), ("Close early chunks=6", None),
                              ("With block chunks=6", "Hel"), ("Async with chunks=6", None)):
         (span,) = grouped[prompt]
-        assert span["status_code"] != "ERROR"
-        assert "gen_ai.usage.output_tokens" not in span["attributes"]  # the usage chunk never came
-        parts = content(span, "gen_ai.output.messages")[0]["parts"]
-        assert parts == ([{"type": "text", "content": received}] if received else [])
+        assert_left_early(span, received)  # the usage chunk never came
     (failed,) = grouped["Fail midway"]
-    assert failed["status_code"] == "ERROR"
-    assert failed["attributes"]["error.type"].endswith("RemoteProtocolError")
-    assert content(failed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
+    assert_failed_midway(failed, "RemoteProtocolError")
 
 
 def test_api_error(recorded):
     assert "error_429 SDKError 429" in recorded.stdout
-    (span,) = by_prompt(recorded)["Rate limit me"]
+    (span,) = by_prompt(recorded.spans)["Rate limit me"]
     assert span["status_code"] == "ERROR"
     assert span["attributes"]["error.type"] == "mistralai.SDKError"
     assert span["attributes"]["$ai_http_status"] == 429
@@ -188,20 +126,15 @@ def test_api_error(recorded):
 
 
 def test_embeddings(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     (span,) = grouped["first text"]
-    attrs = span["attributes"]
-    assert span["name"] == "embeddings mistral-embed"
-    assert attrs["gen_ai.operation.name"] == "embeddings"
-    assert attrs["gen_ai.usage.input_tokens"] == 2 * wire.EMBED_TOKENS_PER_TEXT
-    assert attrs["gen_ai.embeddings.dimension.count"] == wire.EMBEDDING_DIMENSIONS
-    assert [m["parts"][0]["content"] for m in content(span, "gen_ai.input.messages")] == ["first text", "second text"]
+    assert_embeddings(span, "mistral-embed", 2 * wire.EMBED_TOKENS_PER_TEXT, wire.EMBEDDING_DIMENSIONS)
     (async_span,) = grouped["async embed"]
     assert async_span["attributes"]["gen_ai.usage.input_tokens"] == wire.EMBED_TOKENS_PER_TEXT
 
 
 def test_async_client(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     assert_usage(grouped["Async hello"][0]["attributes"])
     (streamed,) = grouped["Async stream"]
     assert_usage(streamed["attributes"])
@@ -209,7 +142,7 @@ def test_async_client(recorded):
 
 
 def test_azure_and_vertex_hostings(recorded):
-    grouped = by_prompt(recorded)
+    grouped = by_prompt(recorded.spans)
     (azure,), (vertex,) = grouped["Azure hello"], grouped["Vertex hello"]
     assert azure["attributes"]["gen_ai.provider.name"] == "azure.ai.inference"
     assert vertex["attributes"]["gen_ai.provider.name"] == "gcp.vertex_ai"

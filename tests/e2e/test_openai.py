@@ -4,9 +4,10 @@ output and exit code are exactly what they are without instrumentation."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, assert_has, text_output
+from tests.e2e.traces import content
 
 MODEL = "gpt-4o-mini"
 SERVED_MODEL = "gpt-4o-mini-2024-08-06"  # what the stand-in reports, as OpenAI does
@@ -17,10 +18,6 @@ def only_span(posthog) -> dict:
     assert len(spans) == 1, [s["name"] for s in spans]
     assert posthog.rejections == []
     return spans[0]
-
-
-def content(span: dict, key: str):
-    return json.loads(span["attributes"][key])
 
 
 def assert_same_as_uninstrumented(run_app, scenario: str, instrumented_run, **env):
@@ -47,21 +44,10 @@ def test_chat_completion_records_a_complete_generation(run_app, posthog):
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
-    assert attrs["gen_ai.request.temperature"] == 0.3
-    assert attrs["gen_ai.request.max_tokens"] == 50
-    assert attrs["gen_ai.request.top_p"] == 0.9
-    assert attrs["gen_ai.request.seed"] == 7
-    assert attrs["gen_ai.request.stop_sequences"] == ["END"]
-    assert attrs["gen_ai.request.frequency_penalty"] == 0.1
-    assert attrs["gen_ai.request.presence_penalty"] == 0.2
+    assert_has(attrs, CHAT_SETTINGS)
     assert attrs["server.address"] == "127.0.0.1"
-    assert content(span, "gen_ai.input.messages") == [
-        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
-        {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]},
-    ]
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake OpenAI"}], "finish_reason": "stop"}
-    ]
+    assert content(span, "gen_ai.input.messages") == SAY_HELLO
+    assert content(span, "gen_ai.output.messages") == text_output("Hello from fake OpenAI")
     # The PostHog dialect: what ingestion needs beyond the conventions.
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["$ai_reasoning_tokens"] == 2
@@ -92,10 +78,7 @@ def test_tool_definitions_and_tool_calls(run_app, posthog):
     result = run_app("openai_app", "chat_tools")
     assert_same_as_uninstrumented(run_app, "chat_tools", result)
     span = only_span(posthog)
-    assert content(span, "gen_ai.tool.definitions") == [{
-        "type": "function", "name": "get_weather", "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    }]
+    assert content(span, "gen_ai.tool.definitions") == [WEATHER_TOOL]
     (output,) = content(span, "gen_ai.output.messages")
     assert output["finish_reason"] == "tool_call"
     assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]

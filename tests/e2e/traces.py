@@ -1,8 +1,32 @@
-"""Reading exported traces the way PostHog shows them, for the framework end-to-end tests."""
+"""Reading exported spans: their JSON attributes, the spans of one call, and traces the way
+PostHog shows them."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+
+
+def content(span: dict, key: str):
+    """A JSON attribute (messages, tool definitions, system instructions), decoded."""
+    return json.loads(span["attributes"][key])
+
+
+def by_prompt(spans: list) -> dict:
+    """Spans grouped by the first text of their first user message (a chat's history starts the same)."""
+    grouped: dict = {}
+    for span in spans:
+        first_user = next(m for m in content(span, "gen_ai.input.messages") if m["role"] == "user")
+        grouped.setdefault(first_user["parts"][0]["content"], []).append(span)
+    return grouped
+
+
+def by_model(spans: list, model: str, stream: bool = False) -> dict:
+    """The one span that asked for ``model``, streamed or not."""
+    found = [s for s in spans if s["attributes"].get("gen_ai.request.model") == model
+             and bool(s["attributes"].get("gen_ai.request.stream")) == stream]
+    assert len(found) == 1, [(s["name"], s["attributes"].get("gen_ai.request.stream")) for s in spans]
+    return found[0]
 
 
 def event_type(span: dict) -> str:
