@@ -1,16 +1,27 @@
-"""An ordinary Together AI application, run unmodified by the end-to-end tests.
+"""An ordinary Groq or Together AI application (the first argument says which), run unmodified by
+the end-to-end tests. Both SDKs have OpenAI's chat API under their own names.
 
-It reads TOGETHER_BASE_URL and TOGETHER_API_KEY from the environment like any Groq app, runs the scenarios
-named on the command line in order, and prints what it saw.
+It reads <SDK>_BASE_URL and <SDK>_API_KEY from the environment like any app of that SDK, runs the
+scenarios named on the command line in order, and prints what it saw.
 """
 
 import asyncio
 import gc
+import importlib
 import sys
 
-import together
+LIBRARY = sys.argv[1]  # "groq" | "together"
+sdk = importlib.import_module(LIBRARY)
 
-MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+MODEL, EMBEDDING_MODEL = {
+    "groq": ("llama-3.3-70b-versatile", "nomic-embed-text-v1_5"),
+    "together": ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "BAAI/bge-base-en-v1.5"),
+}[LIBRARY]
+# What each API offers beyond the options both take.
+CHAT_OPTIONS = {
+    "groq": dict(max_completion_tokens=50),
+    "together": dict(max_tokens=50, top_k=40, repetition_penalty=1.1),
+}[LIBRARY]
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
@@ -18,7 +29,11 @@ TOOLS = [{"type": "function", "function": {
 
 
 def client():
-    return together.Together(max_retries=0)
+    return (sdk.Groq if LIBRARY == "groq" else sdk.Together)(max_retries=0)
+
+
+def async_client():
+    return (sdk.AsyncGroq if LIBRARY == "groq" else sdk.AsyncTogether)(max_retries=0)
 
 
 def show(*values):
@@ -26,9 +41,11 @@ def show(*values):
 
 
 def chat():
-    r = client().chat.completions.create(model=MODEL, messages=MESSAGES, temperature=0.3, max_tokens=50,
-                                         top_p=0.9, top_k=40, seed=7, stop=["END"], repetition_penalty=1.1)
-    show("chat", type(r).__name__, r.choices[0].message.content, r.usage.total_tokens, r.choices[0].finish_reason)
+    r = client().chat.completions.create(model=MODEL, messages=MESSAGES, temperature=0.3, top_p=0.9, seed=7,
+                                         stop=["END"], **CHAT_OPTIONS)
+    # Groq's own x_groq field; Together's raw finish reason ("eos").
+    show("chat", type(r).__name__, r.choices[0].message.content, r.usage.total_tokens,
+         r.x_groq.id if LIBRARY == "groq" else r.choices[0].finish_reason)
 
 
 def chat_tools():
@@ -41,14 +58,24 @@ def chat_stream():
     s = client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     chunks = list(s)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    show("chat_stream", s.__class__.__name__, isinstance(s, together.Stream), repr(text), len(chunks),
-         chunks[-1].usage.completion_tokens)
+    # Groq sends the stream's usage in x_groq.usage on the last chunk.
+    last = chunks[-1].x_groq if LIBRARY == "groq" else chunks[-1]
+    show("chat_stream", s.__class__.__name__, isinstance(s, sdk.Stream), repr(text), len(chunks),
+         last.usage.completion_tokens)
 
 
 def stream_tools():
     with client().chat.completions.create(model=MODEL, messages=MESSAGES, tools=TOOLS, stream=True) as s:
         calls = [c.choices[0].delta.tool_calls[0] for c in s if c.choices and c.choices[0].delta.tool_calls]
     show("stream_tools", calls[0].function.name, calls[0].function.arguments)
+
+
+def reasoning():  # Groq only
+    r = client().chat.completions.create(model="openai/gpt-oss-20b", messages=MESSAGES, reasoning_format="parsed",
+                                         reasoning_effort="low")
+    show("reasoning", r.choices[0].message.reasoning, r.choices[0].message.content)
+    s = client().chat.completions.create(model="openai/gpt-oss-120b", messages=MESSAGES, reasoning_format="parsed", stream=True)
+    show("reasoning_stream", "".join(c.choices[0].delta.reasoning or "" for c in s))
 
 
 def raw_response():
@@ -82,17 +109,17 @@ def stream_error():
 def error_429():
     try:
         client().chat.completions.create(model="error-429", messages=MESSAGES)
-    except together.RateLimitError as exc:
+    except sdk.RateLimitError as exc:
         show("error_429", type(exc).__name__, exc.status_code)
 
 
 def embeddings():
-    r = client().embeddings.create(model="BAAI/bge-base-en-v1.5", input=["first text", "second text"])
+    r = client().embeddings.create(model=EMBEDDING_MODEL, input=["first text", "second text"])
     show("embeddings", len(r.data), len(r.data[0].embedding))
 
 
 async def _async_all():
-    c = together.AsyncTogether(max_retries=0)
+    c = async_client()
     r = await c.chat.completions.create(model="async-model", messages=MESSAGES)
     s = await c.chat.completions.create(model="async-stream-model", messages=MESSAGES, stream=True)
     text = "".join([ch.choices[0].delta.content or "" async for ch in s if ch.choices])
@@ -104,5 +131,5 @@ def async_all():
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:]:
+    for name in sys.argv[2:]:
         globals()[name]()
