@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import hotspots  # noqa: E402
+import instructions  # noqa: E402
 import memory  # noqa: E402
 import peers  # noqa: E402
 import percall  # noqa: E402
@@ -59,7 +60,8 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--skip-peers", action="store_true", help="do not build or measure the peers")
     parser.add_argument("--build-peers", action="store_true",
                         help="with --quick: build the peers' venv if missing (a full run always does)")
-    parser.add_argument("--only", help="comma-separated phases to re-run (startup, percall, export, memory, hotspots); "
+    parser.add_argument("--only", help="comma-separated phases to re-run (startup, percall, instructions, export, memory, "
+                                       "hotspots); "
                                        "the others are kept from the existing --output file")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args(argv)
@@ -118,7 +120,10 @@ def main(argv: list | None = None) -> int:
             found["stream_sync"] = hotspots.compare(url, "stream_sync", 2 if quick else 40, say)
             return found
 
-        phases = {"startup": start_up, "percall": per_call, "export": export,
+        def counts():
+            return instructions.measure(url, quick, peer_python, peer_names, say)
+
+        phases = {"startup": start_up, "percall": per_call, "instructions": counts, "export": export,
                   "memory": lambda: memory.measure(url, memory_calls, say), "hotspots": hot}
         if options.only:
             wanted = options.only.split(",")
@@ -175,12 +180,14 @@ def evaluate(report: dict) -> list:
             "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio is not None and ratio <= BUDGETS["vs_best_peer"])
     else:
         row("... vs best peer (no peer measured)", None, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", None)
-    for workload in ("stream_sync", "stream_async"):
-        stats = ours.get(workload, {})
-        value = stats.get("delta_cpu_marginal_per_chunk_us")
-        row(f"added cost per streamed chunk, marginal ({workload.split('_')[1]})", value,
-            stats.get("delta_marginal_per_chunk_us"), "µs", f"<= {BUDGETS['chunk_added_us']:g} µs",
-            value is not None and value <= BUDGETS["chunk_added_us"])
+    for label, what in (("main/ours", "with the usage chunk we ask for"),
+                        ("main/ours, POSTHOG_AI_STREAM_USAGE=false", "POSTHOG_AI_STREAM_USAGE=false")):
+        for workload in ("stream_sync", "stream_async"):
+            stats = ours.get(workload, {}) if label == "main/ours" else {}
+            value = chunk_cost_us(report, label, workload)
+            row(f"added cost per streamed chunk, {workload.split('_')[1]}, {what} (callgrind)",
+                value, stats.get("delta_marginal_per_chunk_us"), "µs", f"<= {BUDGETS['chunk_added_us']:g} µs",
+                value is not None and value <= BUDGETS["chunk_added_us"])
     start = report["startup"]
     added = start["overhead_cpu_ms"]["python -c pass"]
     row("start-up overhead (python -c pass)", added, start["overhead_ms"]["python -c pass"], "ms",
@@ -191,6 +198,24 @@ def evaluate(report: dict) -> list:
     row("export throughput, one core", end["spans_per_cpu_second"], end["spans_per_second"], "spans/s",
         f">= {BUDGETS['export_spans_per_second']:,.0f}", end["spans_per_cpu_second"] >= BUDGETS["export_spans_per_second"])
     return rows
+
+
+def chunk_cost_us(report: dict, label: str, workload: str):
+    """Added instructions per chunk (callgrind) in µs, at the rate the SDK's own stream runs here.
+
+    The timed marginal cost per chunk (``percall``) is ~1 µs inside ~160 µs of SDK work per
+    chunk: below what timing resolves. The instruction count is exact; converting it at the
+    baseline stream's own CPU µs per instruction is conservative (our short loop runs more
+    instructions per ns than the SDK's object building).
+    """
+    counts = report.get("instructions", {})
+    added = counts.get("added", {}).get(label, {}).get(f"{workload}_per_chunk")
+    base_instr = counts.get("per_call", {}).get("main/baseline", {}).get(workload)
+    base_cpu = report.get("percall", {}).get("setups", {}).get("main/baseline", {}).get("workloads", {}).get(
+        workload, {}).get("cpu_us")
+    if added is None or not base_instr or not base_cpu:
+        return None
+    return added * base_cpu / base_instr
 
 
 if __name__ == "__main__":

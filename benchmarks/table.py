@@ -39,7 +39,7 @@ def render(report: dict) -> str:
                f"openai {p.get('openai')}, anthropic {p.get('anthropic')}, opentelemetry-sdk {p.get('opentelemetry-sdk')}, "
                f"protobuf {p.get('protobuf')}")
     out.append(f"load average before/after: {report['load_average_before'][:1]} / {report['load_average_after'][:1]}")
-    out += ["", *_percall(report), "", *_chunks(report), "", *_startup(report), "", *_export(report), "",
+    out += ["", *_percall(report), "", *_chunks(report), "", *_instructions(report), "", *_startup(report), "", *_export(report), "",
             *_memory(report), "", *_budgets(report), "", *_hotspots(report), "", *_footnotes(report)]
     return "\n".join(out)
 
@@ -95,6 +95,25 @@ def _chunks(report: dict) -> list:
     if split:
         lines += ["   ours, added CPU µs per call by thread: " + split[0], *("     " + s for s in split[1:])]
     return lines
+
+
+def _instructions(report: dict) -> list:
+    counts = report.get("instructions")
+    if not counts:
+        return ["2b. Instruction counts: not measured in this run"]
+    if counts.get("skipped"):
+        return [f"2b. Instruction counts: skipped ({counts['skipped']})"]
+    workloads = [w for w in ("chat", "embeddings", "stream_sync_short", "stream_async_short") if w in counts["plan"]]
+    per_chunk = [w for w in ("stream_sync", "stream_async") if w in counts["plan"]]
+    rows = []
+    for label, added in counts["added"].items():
+        rows.append([label] + [_num(added.get(w)) for w in workloads] + [_num(added.get(f"{w}_per_chunk")) for w in per_chunk])
+    base = counts["per_call"].get("main/baseline", {})
+    header = ["configuration"] + [f"{WORKLOAD_LABELS[w]}" for w in workloads] + [f"per chunk, {w.split('_')[1]}" for w in per_chunk]
+    return ["2b. Added instructions on the application thread (callgrind; exact, load cannot move them), per call and "
+            "per streamed chunk (marginal). SDK alone: " + ", ".join(f"{WORKLOAD_LABELS[w]} {_num(base.get(w))}"
+                                                                    for w in counts["plan"] if w in base),
+            *_grid(header, rows)]
 
 
 def _startup(report: dict) -> list:

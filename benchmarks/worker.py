@@ -25,7 +25,7 @@ def percall(setup, plan: dict) -> dict:
     results = {}
     for name, (warmup, batches, per_batch) in plan.items():
         call = w.make_call(name, setup.clients)
-        results[name] = w.time_batches(call, w.is_async(name), warmup, batches, per_batch)
+        results[name] = w.time_batches(call, w.is_async(name), warmup, batches, per_batch, setup.flush)
     setup.flush()
     for name in plan:
         call = w.make_call(name, setup.clients)

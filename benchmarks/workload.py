@@ -164,34 +164,40 @@ def stream_chunks(workload: str) -> int:
     return SHORT_STREAM_CHUNKS if workload.endswith("_short") else STREAM_CHUNKS
 
 
-def time_batches(call: Callable, asynchronous: bool, warmup: int, batches: int, per_batch: int) -> dict:
+def time_batches(call: Callable, asynchronous: bool, warmup: int, batches: int, per_batch: int,
+                 flush: Callable[[], None] = lambda: None) -> dict:
     """Per batch, µs per call of wall time, of this thread's CPU and of the whole process's CPU.
 
     The two CPU clocks tell the application thread's share from the background threads'
-    (export), which on CPython compete with the application for the GIL.
+    (export), which on CPython compete with the application for the GIL. Each batch ends with
+    ``flush``, counted on the process clock only: every exporter then pays for shipping its
+    own batch's spans, whether it ships them at once (ours: 100 spans a request) or holds
+    them for seconds (a BatchSpanProcessor waits for 512 spans or 5 s).
     """
     if asynchronous:
-        return asyncio.run(_time_batches_async(call, warmup, batches, per_batch))
+        return asyncio.run(_time_batches_async(call, warmup, batches, per_batch, flush))
     for _ in range(warmup):
         call()
+    flush()
     samples = _Samples(per_batch)
     for _ in range(batches):
         samples.start()
         for _ in range(per_batch):
             call()
-        samples.stop()
+        samples.stop(flush)
     return samples.result
 
 
-async def _time_batches_async(call: Callable, warmup: int, batches: int, per_batch: int) -> dict:
+async def _time_batches_async(call: Callable, warmup: int, batches: int, per_batch: int, flush: Callable) -> dict:
     for _ in range(warmup):
         await call()
+    flush()
     samples = _Samples(per_batch)
     for _ in range(batches):
         samples.start()
         for _ in range(per_batch):
             await call()
-        samples.stop()
+        samples.stop(flush)
     return samples.result
 
 
@@ -203,8 +209,10 @@ class _Samples:
     def start(self) -> None:
         self._clocks = (time.perf_counter(), time.thread_time(), time.process_time())
 
-    def stop(self) -> None:
-        now = (time.perf_counter(), time.thread_time(), time.process_time())
+    def stop(self, flush: Callable[[], None]) -> None:
+        wall, thread = time.perf_counter(), time.thread_time()
+        flush()
+        now = (wall, thread, time.process_time())
         for key, before, after in zip(self.result, self._clocks, now):
             self.result[key].append((after - before) / self.per_batch * 1e6)
 

@@ -86,7 +86,8 @@ def test_exhaustion_ends_once_and_keeps_isinstance_and_helpers():
     assert list(proxy) == [1, 2, 3]
     with pytest.raises(StopIteration):
         next(proxy)
-    assert (call.ends, acc.finished, call.chunks) == (1, 1, 3)
+    # Three chunks seen by the accumulator; the call is told of the first one (time to first chunk).
+    assert (call.ends, acc.finished, len(acc.seen), call.chunks) == (1, 1, 3, 1)
 
 
 def test_hidden_chunks_are_skipped():
@@ -119,6 +120,32 @@ def test_break_then_garbage_collection_ends_once():
             break
     del proxy
     gc.collect()
+    assert call.ends == 1 and not call.failures
+
+
+def test_iteration_resumes_where_it_stopped_whichever_way_it_is_driven():
+    proxy, call, acc = wrap([1, 2, 3, 4, 5])
+    for item in proxy:
+        break
+    assert next(proxy) == 2
+    assert list(proxy) == [3, 4, 5]
+    assert acc.seen == [1, 2, 3, 4, 5] and call.ends == 1 and not call.failures
+
+
+def test_a_for_loop_over_a_dropped_proxy_records_the_whole_stream():
+    # `for chunk in client.create(stream=True)` keeps only the iterator, not the proxy.
+    proxy, call, acc = wrap([1, 2, 3])
+    iterator = iter(proxy)
+    del proxy
+    gc.collect()
+    assert call.ends == 0
+    assert list(iterator) == [1, 2, 3] and acc.seen == [1, 2, 3] and call.ends == 1
+
+
+def test_an_iterator_dropped_before_its_first_chunk_ends_the_call_at_once():
+    proxy, call, _ = wrap([1, 2, 3])
+    iterator = iter(proxy)
+    del proxy, iterator  # reference counting alone, no gc.collect(): nothing keeps a cycle alive
     assert call.ends == 1 and not call.failures
 
 

@@ -46,13 +46,72 @@ def _finish(call: InferenceCall, accumulator: StreamAccumulator, error: Optional
         call.fail(error)
 
 
-def _observe(call: InferenceCall, accumulator: StreamAccumulator, chunk: Any) -> bool:
-    call.chunk_received()
+def _observed(stream: Any, call: InferenceCall, accumulator: StreamAccumulator):
+    """The chunks of ``stream``, each shown to the accumulator; the call ends with the stream.
+
+    The per-chunk code: a generator resumes for a fraction of what a ``__next__`` call through
+    the proxy costs. It holds no reference to the proxy (no cycle: a dropped stream is freed,
+    and its call ended, at once by reference counting). Primed by the proxy, so that dropping
+    it even before the first chunk ends the call (GeneratorExit).
+    """
+    on_chunk = accumulator.on_chunk
+    first = True
     try:
-        return accumulator.on_chunk(chunk)
-    except Exception:
-        logger.debug("posthog-autoinstrument: stream chunk not understood", exc_info=True)
-        return False
+        yield None  # the priming step
+        # ``for`` over the stream, not ``next()`` per chunk: the SDKs' streams iterate through
+        # a generator, cheaper to resume than their ``__next__`` is to call.
+        for chunk in stream:
+            if first:
+                first = False
+                call.chunk_received()
+            try:
+                hidden = on_chunk(chunk)
+            except Exception:
+                logger.debug("posthog-autoinstrument: stream chunk not understood", exc_info=True)
+                hidden = False
+            if not hidden:
+                yield chunk
+    except GeneratorExit:
+        # Closed, or dropped before the end: record what the application got.
+        _finish(call, accumulator, None)
+        raise
+    except BaseException as exc:
+        _finish(call, accumulator, exc)
+        raise
+    _finish(call, accumulator, None)
+
+
+async def _observed_async(stream: Any, call: InferenceCall, accumulator: StreamAccumulator):
+    """``_observed`` for async streams. The proxy stays the app's async iterator (an async
+    generator dropped mid-way is closed later, by a task of the event loop; the proxy's
+    ``__del__`` ends the call at once)."""
+    on_chunk = accumulator.on_chunk
+    first = True
+    try:
+        async for chunk in stream:
+            if first:
+                first = False
+                call.chunk_received()
+            try:
+                hidden = on_chunk(chunk)
+            except Exception:
+                logger.debug("posthog-autoinstrument: stream chunk not understood", exc_info=True)
+                hidden = False
+            if not hidden:
+                yield chunk
+    except GeneratorExit:
+        _finish(call, accumulator, None)
+        raise
+    except BaseException as exc:
+        _finish(call, accumulator, exc)
+        raise
+    _finish(call, accumulator, None)
+
+
+def observe_stream(stream: Any, call: InferenceCall, accumulator: StreamAccumulator) -> Any:
+    """The proxy the application gets in place of an SDK's stream, sync or async."""
+    proxy = AsyncStreamProxy if hasattr(stream, "__anext__") else SyncStreamProxy
+    return proxy(stream, call, accumulator)
 
 
 class SyncStreamProxy(wrapt.ObjectProxy):
@@ -62,31 +121,20 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator
+        self._self_chunks = None
 
     def __iter__(self):
-        return self
+        # One generator, made on first use, serves ``for`` and ``next()`` alike. From then on it
+        # owns the end of the call: a ``for`` loop keeps only it, not this proxy.
+        chunks = self._self_chunks
+        if chunks is None:
+            chunks = _observed(self.__wrapped__, self._self_call, self._self_accumulator)
+            next(chunks)
+            self._self_chunks = chunks
+        return chunks
 
     def __next__(self):
-        call = self._self_call
-        accumulator = self._self_accumulator
-        wrapped = self.__wrapped__
-        while True:
-            try:
-                chunk = next(wrapped)
-            except StopIteration:
-                _finish(call, accumulator, None)
-                raise
-            except BaseException as exc:
-                _finish(call, accumulator, exc)
-                raise
-            # _observe, inlined: this runs once per chunk.
-            call.chunk_received()
-            try:
-                if not accumulator.on_chunk(chunk):
-                    return chunk
-            except Exception:
-                logger.debug("posthog-autoinstrument: stream chunk not understood", exc_info=True)
-                return chunk
+        return next(self.__iter__())
 
     def __enter__(self):
         enter = getattr(self.__wrapped__, "__enter__", None)
@@ -108,9 +156,10 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             _finish(self._self_call, self._self_accumulator, None)
 
     def __del__(self):
-        # The application stopped iterating and dropped the stream: record what it got.
+        # Dropped without being iterated: record the call. (Once iterated, the generator ends it.)
         try:
-            _finish(self._self_call, self._self_accumulator, None)
+            if self._self_chunks is None:
+                _finish(self._self_call, self._self_accumulator, None)
         except Exception:
             pass
 
@@ -122,25 +171,17 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator
+        self._self_chunks = None
 
     def __aiter__(self):
         return self
 
-    async def __anext__(self):
-        call = self._self_call
-        accumulator = self._self_accumulator
-        wrapped = self.__wrapped__
-        while True:
-            try:
-                chunk = await wrapped.__anext__()
-            except StopAsyncIteration:
-                _finish(call, accumulator, None)
-                raise
-            except BaseException as exc:
-                _finish(call, accumulator, exc)
-                raise
-            if not _observe(call, accumulator, chunk):
-                return chunk
+    def __anext__(self):
+        # The async generator's own awaitable: no coroutine of ours per chunk.
+        chunks = self._self_chunks
+        if chunks is None:
+            chunks = self._self_chunks = _observed_async(self.__wrapped__, self._self_call, self._self_accumulator)
+        return chunks.__anext__()
 
     async def __aenter__(self):
         enter = getattr(self.__wrapped__, "__aenter__", None)

@@ -43,7 +43,7 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
-from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
+from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
 from .base import CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, get, given
 
@@ -437,11 +437,6 @@ class MessageStreamAccumulator(StreamAccumulator):
                                      usage=dict(self.usage or {}))
 
 
-def _wrap_stream(stream: Any, call: InferenceCall, accumulator: StreamAccumulator) -> Any:
-    proxy = AsyncStreamProxy if hasattr(stream, "__anext__") else SyncStreamProxy
-    return proxy(stream, call, accumulator)
-
-
 def _is_stream(value: Any) -> bool:
     return hasattr(value, "__next__") or hasattr(value, "__anext__")
 
@@ -474,7 +469,7 @@ class _Messages(CallHandler):
 
     def on_parsed(self, call: InferenceCall, parsed: Any) -> Any:
         if _is_stream(parsed):
-            return _wrap_stream(parsed, call, MessageStreamAccumulator(call.capture_content))
+            return observe_stream(parsed, call, MessageStreamAccumulator(call.capture_content))
         record_message(call, parsed)
         call.end()
         return parsed
@@ -546,7 +541,7 @@ class StreamManagerProxy(wrapt.ObjectProxy):
         call = self._self_call
         try:
             raw = stream._raw_stream
-            stream._raw_stream = _wrap_stream(raw, call, MessageStreamAccumulator(call.capture_content))
+            stream._raw_stream = observe_stream(raw, call, MessageStreamAccumulator(call.capture_content))
         except Exception:
             logger.debug("posthog-instrument: anthropic stream helper not understood", exc_info=True)
             call.end()
@@ -723,7 +718,7 @@ class AnthropicInstrumentor(LLMInstrumentor):
             accumulator = MessageStreamAccumulator(capture=True)
             share(result, accumulator.snapshot)
             observer = InferenceCall(NonRecordingSpan(INVALID_SPAN_CONTEXT), capture_content=False)
-            return _wrap_stream(result, observer, accumulator)
+            return observe_stream(result, observer, accumulator)
         except Exception:
             logger.debug("posthog-instrument: anthropic stream not observed", exc_info=True)
             return result

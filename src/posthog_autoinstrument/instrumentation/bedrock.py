@@ -764,6 +764,9 @@ class _EventStreamIterator(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_events = None
 
+    def __iter__(self):
+        return self
+
     def __next__(self):
         if self._self_events is None:
             self._self_events = iter(self.__wrapped__)

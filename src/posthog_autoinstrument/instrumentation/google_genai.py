@@ -35,7 +35,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
+from ..genai.streams import observe_stream
 from .base import CallHandler, LLMInstrumentor, Target, get, host_and_port, integer, number
 
 _FINISH_REASONS = {
@@ -448,8 +448,7 @@ class GenerateContent(CallHandler):
     def result(self, call, result, kwargs):
         if self.stream:
             accumulator = GenerateContentStreamAccumulator(call.capture_content)
-            proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
-            return proxy(result, call, accumulator)
+            return observe_stream(result, call, accumulator)
         _record_response(call, result)
         call.end()
         return result

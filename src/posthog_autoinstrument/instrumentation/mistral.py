@@ -29,7 +29,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
+from ..genai.streams import observe_stream
 from ._generated_sdk import Fields
 from .base import CallHandler, LLMInstrumentor, Target, host_and_port, number, with_list
 
@@ -276,8 +276,7 @@ class ChatCompletion(CallHandler):
 
     def result(self, call, result, kwargs):
         if self.stream:
-            proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
-            return proxy(result, call, ChatStreamAccumulator(call.capture_content))
+            return observe_stream(result, call, ChatStreamAccumulator(call.capture_content))
         _record_completion(call, result)
         call.end()
         return result

@@ -25,7 +25,7 @@ import wrapt
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai.semconv import EMBEDDINGS_DIMENSION_COUNT, Operation, Provider
-from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
+from ..genai.streams import observe_stream
 from .base import CallHandler, LLMInstrumentor, Target, get
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -202,11 +202,6 @@ class _GenerationStream(StreamAccumulator):
                 call.set_output([m.output_message(parts, reason)])
 
 
-def _wrap_stream(result: Any, call: InferenceCall, accumulator: StreamAccumulator) -> Any:
-    proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
-    return proxy(result, call, accumulator)
-
-
 class _Handler(CallHandler):
     method = ""
     operation = Operation.CHAT
@@ -246,7 +241,7 @@ class Chat(_Handler):
 
     def result(self, call, result, kwargs):
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
-            return _wrap_stream(result, call, _GenerationStream(call.capture_content, chat=True))
+            return observe_stream(result, call, _GenerationStream(call.capture_content, chat=True))
         message = get(result, "message")
         tool_calls = get(message, "tool_calls") if message is not None else None
         reason = _finish_reason(get(result, "done_reason"), bool(tool_calls))
@@ -270,7 +265,7 @@ class Generate(_Handler):
 
     def result(self, call, result, kwargs):
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
-            return _wrap_stream(result, call, _GenerationStream(call.capture_content, chat=False))
+            return observe_stream(result, call, _GenerationStream(call.capture_content, chat=False))
         reason = _finish_reason(get(result, "done_reason"), False)
         _record(call, result, _output_parts(get(result, "thinking"), get(result, "response"), None), reason)
         call.end()

@@ -20,7 +20,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
+from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
 from .base import CallHandler, LLMInstrumentor, Target, arg, get, given
 
@@ -360,11 +360,6 @@ class ChatStreamAccumulator(StreamAccumulator):
             call.set_output(outputs)
 
 
-def _wrap_stream(result: Any, call: InferenceCall, accumulator: StreamAccumulator) -> Any:
-    proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
-    return proxy(result, call, accumulator)
-
-
 class _ResultHandling(CallHandler):
     """Shared by every OpenAI call: plain results, streams and raw responses."""
 
@@ -376,7 +371,7 @@ class _ResultHandling(CallHandler):
 
     def on_parsed(self, call: InferenceCall, parsed: Any, kwargs: dict) -> Any:
         if hasattr(parsed, "__next__") or hasattr(parsed, "__anext__"):
-            return _wrap_stream(parsed, call, self.accumulator(call, kwargs))
+            return observe_stream(parsed, call, self.accumulator(call, kwargs))
         self.record(call, parsed)
         call.end()
         return parsed
