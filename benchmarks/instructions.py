@@ -79,7 +79,10 @@ def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optio
                 "--dump-after=functools_reduce", f"--callgrind-out-file={out}",
                 python, str(Path(__file__).resolve()), "--worker", "--setup", setup, "--sink", sink_url,
                 "--plan", ",".join(f"{k}:{v}" for k, v in plan.items())]
-        done = subprocess.run(argv, env=worker_env(POSTHOG_HOST=sink_url, **(extra_env or {})), capture_output=True,
+        # A fixed hash seed: with a random one, dict and set layouts (and so the instructions run)
+        # differ by ~1% between processes; with it, two runs agree to a few hundred instructions.
+        env = worker_env(POSTHOG_HOST=sink_url, PYTHONHASHSEED="0", **(extra_env or {}))
+        done = subprocess.run(argv, env=env, capture_output=True,
                               text=True, timeout=3600, stdin=subprocess.DEVNULL, cwd=str(REPO))
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
