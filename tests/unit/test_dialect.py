@@ -6,7 +6,13 @@ from dataclasses import replace
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
+from unittest.mock import patch
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from posthog_autoinstrument import config
+from posthog_autoinstrument.export import dialect
 from posthog_autoinstrument.export.dialect import for_posthog, is_ai_span
 
 SETTINGS = config.load({"POSTHOG_API_KEY": "phc_x"})
@@ -83,6 +89,31 @@ def test_credentials_in_tool_definitions_are_redacted():
     attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.tool.definitions": tools}), SETTINGS).attributes
     assert "sk-1" not in attrs["gen_ai.tool.definitions"]
     assert json.loads(attrs["gen_ai.tool.definitions"])[0]["server_url"] == "https://m"
+
+
+SECRETS = ["Bearer abcdef123456", "sk-proj-abcdefgh1234", "api_key=abcdef123456", "AKIAABCDEFGH1234",
+           "https://user:pw@proxy.local", "xai-abcdefgh1234", "gsk_abcdefgh1234", "phx_abcdefgh1234"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(texts=st.lists(st.one_of(st.text(max_size=40), st.sampled_from(SECRETS),
+                                st.builds(lambda a, secret, b: a + secret + b, st.text(max_size=8),
+                                          st.sampled_from(SECRETS), st.text(max_size=8))), max_size=6),
+       header=st.booleans())
+def test_the_one_pass_credential_check_scrubs_exactly_what_the_full_scan_does(texts, header):
+    # The fast path (one joined search) may only skip spans the attribute-by-attribute scan
+    # would leave unchanged.
+    attrs = {f"custom.attribute.{i}": text for i, text in enumerate(texts)}
+    attrs["gen_ai.input.messages"] = messages("my key is sk-abcdefgh1234")  # content: never scrubbed
+    if header:
+        attrs["http.request.header.authorization"] = ("Bearer abcdef123456",)
+    fast, full = dict(attrs), dict(attrs)
+    dialect._scrub_credentials(fast)
+    with patch.object(dialect, "_may_hold_credentials", lambda _attrs: True):
+        dialect._scrub_credentials(full)
+    assert fast == full
+    assert not any(secret in str(value) for value in fast.values() if value is not attrs["gen_ai.input.messages"]
+                   for secret in ("abcdef123456", "abcdefgh1234", "user:pw"))
 
 
 def test_inline_media_becomes_a_placeholder_unless_allowed():

@@ -171,8 +171,26 @@ def scrub_secrets(text: str) -> str:
     return _URL_CREDENTIALS.sub(r"\1[REDACTED]@", text)
 
 
+def _may_hold_credentials(attrs: dict) -> bool:
+    """False when no attribute can hold a credential: the common case, decided in one pass.
+
+    All texts but message content, joined by a newline (no hint contains one, so none can
+    match across two values) and lowered once, then searched for each hint once.
+    """
+    texts = []
+    for key, value in attrs.items():
+        if key.startswith("http.request.header."):
+            return True
+        if isinstance(value, str) and key not in _CONTENT_JSON_KEYS:
+            texts.append(value)
+    joined = "\n".join(texts).lower()
+    return any(hint in joined for hint in _SECRET_HINTS)
+
+
 def _scrub_credentials(attrs: dict) -> None:
     """Provider credentials never leave, whichever instrumentation put them in an attribute."""
+    if not _may_hold_credentials(attrs):
+        return
     for key in list(attrs):
         value = attrs[key]
         if key.startswith("http.request.header."):
