@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.e2e.traces import event_type as event
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import COMPLETION_TOKENS, PROMPT_TOKENS, TOOL_ARGUMENTS, TOOL_CALL_ID
 
@@ -86,16 +87,6 @@ def outcome(runs) -> Outcome:
 
 
 # -- reading the export as PostHog does -------------------------------------------------------
-
-
-def event(span: dict) -> str:
-    """The event PostHog makes of a span (a root $ai_span is shown as the $ai_trace)."""
-    operation = span["attributes"].get("gen_ai.operation.name")
-    if operation == "chat":
-        return "$ai_generation"
-    if operation == "embeddings":
-        return "$ai_embedding"
-    return "$ai_span" if span["parent_span_id"] else "$ai_trace"
 
 
 def trace_of(outcome: Outcome, label: str, needle: str = "[{}]") -> list:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.e2e.traces import event_type as event
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers import openai_wire as wire
 from tests.servers.openai_server import TRACES_INGEST_PATH
@@ -84,16 +85,6 @@ def traced(outcomes) -> Outcome:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def event(span: dict) -> str:
-    """The event PostHog makes of a span (see posthog-ingest.md, 2.1)."""
-    operation = span["attributes"].get("gen_ai.operation.name")
-    if operation == "chat":
-        return "$ai_generation"
-    if operation == "embeddings":
-        return "$ai_embedding"
-    return "$ai_span" if span["parent_span_id"] else "$ai_trace"
 
 
 def workflow(outcome: Outcome, name: str) -> list:
