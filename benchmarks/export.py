@@ -1,21 +1,23 @@
 """Export throughput of our pipeline on one core, and the application thread's cost per span.
 
 Run as ``python export.py --sink URL --spans N`` (the harness does); prints one JSON line.
-Spans are real: made by our OpenAI adapter on canned chat completions with content capture
-on. Measured:
+Spans are real: chat calls on canned completions recorded by our OpenAI adapter, with content
+capture on, as in production: direct, so the export thread also runs the translation of each
+call's request and response and builds its span (see genai.spans.InferenceCall). Measured:
 
-- end to end: ``on_end`` for N spans, then ``force_flush`` until all are delivered to the
+- end to end: the recorded calls of N chat calls handed to the processor, then ``force_flush`` until all are delivered to the
   loopback stand-in; spans per second of wall time, and per second of the process's CPU time
   (the budget's basis: immune to other load on a shared machine);
-- ``on_end`` alone on the application thread, in runs of 99 spans so the export thread stays
-  asleep (the cost an app pays per span), in thread CPU time;
-- the export thread's stages one by one, µs of thread CPU per span: PostHog copy (privacy,
-  dialect), OTLP encoding, gzip, HTTP POST.
+- ``on_direct_end`` (a direct call's ``on_end``) alone on the application thread, in runs of
+  99 spans so the export thread stays asleep (the cost an app pays per span), in thread CPU time;
+- the export thread's stages one by one, µs of thread CPU per span: building the span
+  (deferred translation), PostHog copy (privacy, dialect), OTLP encoding, gzip, HTTP POST.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import gzip
 import os
@@ -24,38 +26,83 @@ import time
 from common import API_KEY, WORKER_CPU, emit, median, pin_to_cpu
 
 
-def make_spans(count: int) -> list:
+class _Collector:
+    """Stands where our processor stands and keeps the calls the adapter records direct."""
+
+    def __init__(self):
+        self.calls: list = []
+
+    def on_start(self, span, parent_context=None) -> None:
+        pass
+
+    def on_end(self, span) -> None:
+        raise AssertionError("expected direct calls, got an SDK span")
+
+    def on_direct_start(self, span_id):
+        return None
+
+    def on_direct_end(self, call, span_id, parent, identity) -> None:
+        self.calls.append(call)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def make_calls(count: int) -> list:
+    """``count`` chat calls as our OpenAI adapter records them in production: direct, with the
+    translation of their request and response still to do (on the export thread)."""
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from posthog_autoinstrument.instrumentation.openai import OpenAIInstrumentor
 
     import workload
 
-    exporter = InMemorySpanExporter()
+    collector = _Collector()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(collector)
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     call = workload.make_call("chat", workload.Clients())
     for _ in range(count):
         call()
     instrumentor.uninstrument()
-    return list(exporter.get_finished_spans())
+    assert len(collector.calls) == count, "the adapter did not record direct"
+    return collector.calls
+
+
+def fresh(calls: list, total: int) -> list:
+    """``total`` recorded calls, copies of ``calls`` with their deferred translation still to
+    do: building a span runs it once, and every span the pipeline ships must pay for it."""
+    copies = []
+    for index in range(total):
+        call = calls[index % len(calls)]
+        clone = copy.copy(call)
+        clone._attrs = dict(call._attrs)
+        direct = copy.copy(call._direct)
+        direct.pending = [(record, tuple(clone if a is call else a for a in args)) for record, args in call._direct.pending]
+        clone._direct = direct
+        copies.append((clone, direct))
+    return copies
 
 
 def _per_span(seconds: float, spans: int) -> float:
     return seconds / spans * 1e6
 
 
-def stages(spans: list, settings, repeat: int) -> dict:
+def stages(calls: list, settings, repeat: int) -> dict:
     from posthog_autoinstrument.export.dialect import for_posthog
     from posthog_autoinstrument.export.exporter import PostHogSender, split_into_requests
 
     clock = time.thread_time  # CPU of this thread: the stages' own cost, whatever else runs
     sender = PostHogSender(settings.endpoint, settings.api_key, 10.0)
-    timings = {"posthog_copy": [], "otlp_encode": [], "gzip": [], "http_post_incl_gzip": []}
+    timings = {"build_span": [], "posthog_copy": [], "otlp_encode": [], "gzip": [], "http_post_incl_gzip": []}
     for _ in range(repeat):
+        recorded = [call for call, _ in fresh(calls, len(calls))]
+        start = clock()
+        spans = [call.build_span() for call in recorded]
+        timings["build_span"].append(_per_span(clock() - start, len(spans)))
         start = clock()
         converted = [for_posthog(span, settings) for span in spans]
         timings["posthog_copy"].append(_per_span(clock() - start, len(spans)))
@@ -76,17 +123,17 @@ def stages(spans: list, settings, repeat: int) -> dict:
     return result
 
 
-def end_to_end(spans: list, settings, total: int) -> dict:
+def end_to_end(calls: list, settings, total: int) -> dict:
     from posthog_autoinstrument.export import PostHogSpanProcessor
     from posthog_autoinstrument.export.exporter import PostHogSender
 
     roomy = dataclasses.replace(settings, max_queue_size=total + 1)
     processor = PostHogSpanProcessor(PostHogSender(settings.endpoint, settings.api_key, 10.0), roomy)
-    items = [spans[i % len(spans)] for i in range(total)]
+    items = fresh(calls, total)
     cpu = time.process_time()
     start = time.perf_counter()
-    for span in items:
-        processor.on_end(span)
+    for call, direct in items:
+        processor.on_direct_end(call, direct.context.span_id, direct.parent, direct.identity)
     enqueued = time.perf_counter()
     flushed = processor.force_flush(120_000)
     done = time.perf_counter()
@@ -105,8 +152,8 @@ def end_to_end(spans: list, settings, total: int) -> dict:
     return result
 
 
-def on_end_alone(spans: list, settings, total: int) -> float:
-    """µs per ``on_end`` with the export thread asleep (runs of 99 stay below its wake-up)."""
+def on_end_alone(calls: list, settings, total: int) -> float:
+    """µs per ``on_direct_end`` with the export thread asleep (runs of 99 stay below its wake-up)."""
     from posthog_autoinstrument.export import PostHogSpanProcessor
     from posthog_autoinstrument.export.exporter import PostHogSender
 
@@ -116,10 +163,10 @@ def on_end_alone(spans: list, settings, total: int) -> float:
     samples = []
     clock = time.thread_time
     for index in range(max(total // run, 2)):
-        chunk = [spans[(index * run + i) % len(spans)] for i in range(run)]
+        chunk = fresh(calls, run)
         start = clock()
-        for span in chunk:
-            processor.on_end(span)
+        for call, direct in chunk:
+            processor.on_direct_end(call, direct.context.span_id, direct.parent, direct.identity)
         samples.append(_per_span(clock() - start, run))
         processor.force_flush(60_000)
     processor.shutdown()
@@ -139,12 +186,13 @@ def main() -> None:
 
     config.reset()
     settings = config.settings()
-    spans = make_spans(100)
+    calls = make_calls(100)
+    example = fresh(calls, 1)[0][0].build_span()
     emit({
-        "span_attribute_chars": sum(len(k) + len(str(v)) for k, v in spans[0].attributes.items()),
-        "end_to_end": end_to_end(spans, settings, options.spans),
-        "on_end_us_per_span": on_end_alone(spans, settings, min(options.spans, 5_000)),
-        "stages": stages(spans, settings, options.repeat),
+        "span_attribute_chars": sum(len(k) + len(str(v)) for k, v in example.attributes.items()),
+        "end_to_end": end_to_end(calls, settings, options.spans),
+        "on_end_us_per_span": on_end_alone(calls, settings, min(options.spans, 5_000)),
+        "stages": stages(calls, settings, options.repeat),
     })
 
 

@@ -144,9 +144,10 @@ def _export(report: dict) -> list:
             f"   end to end: {end['spans_per_cpu_second']:,.0f} spans per CPU second, {end['spans_per_second']:,.0f} "
             f"per wall second ({end['spans']:,} spans; exported {end['exported']:,}, "
             f"dropped {end['dropped']}, failed {end['failed']})",
-            f"   app thread, on_end: {e['on_end_us_per_span']:.2f} µs CPU/span with the export thread asleep, "
+            f"   app thread, handing over a call: {e['on_end_us_per_span']:.2f} µs CPU/span with the export thread asleep, "
             f"{end['on_end_us_per_span_while_exporting']:.2f} µs wall/span while it exports",
-            f"   export thread, µs CPU/span: PostHog copy {st['posthog_copy_us_per_span']:.1f}, OTLP encode "
+            f"   export thread, µs CPU/span: build span (deferred translation) {st['build_span_us_per_span']:.1f}, "
+            f"PostHog copy {st['posthog_copy_us_per_span']:.1f}, OTLP encode "
             f"{st['otlp_encode_us_per_span']:.1f}, gzip {st['gzip_us_per_span']:.1f}, HTTP POST incl. gzip "
             f"{st['http_post_incl_gzip_us_per_span']:.1f} ({st['request_body_bytes_per_span']:.0f} body bytes/span)"]
 

@@ -78,10 +78,28 @@ class PostHogSpanProcessor(SpanProcessor):
         if identity is not None and len(self._identities) < _MAX_SPANS_IN_FLIGHT:
             self._identities[span.context.span_id] = identity
 
+    def on_direct_start(self, span_id: int):
+        """``on_start`` for a model call recorded without an SDK span (see genai.spans.InferenceCall):
+        returns the identity snapshot, which the call carries to ``on_direct_end``."""
+        self._remember_ai_span(span_id)
+        try:
+            return identities.capture()
+        except Exception:
+            return None
+
+    def on_direct_end(self, call, span_id: int, parent, identity) -> None:
+        """``on_end`` for a direct call: the export thread builds its span (``call.build_span()``)."""
+        if not self._shutdown:
+            self._enqueue(call, span_id, parent, identity)
+
     def on_end(self, span: ReadableSpan) -> None:
         identity = self._identities.pop(span.context.span_id, None) if self._identities else None
         if self._shutdown or not is_ai_span(span):
             return
+        self._enqueue(span, span.context.span_id, span.parent, identity)
+
+    def _enqueue(self, span, span_id: int, parent, identity) -> None:
+        """Queue an ended AI span, or a direct call (whose span is built on the export thread)."""
         if self._pid != os.getpid():
             # A fork the at-fork hook did not see (uWSGI forks in C): start afresh.
             self._init_state()
@@ -93,8 +111,7 @@ class PostHogSpanProcessor(SpanProcessor):
                 say("PostHog export is falling behind; dropping LLM events beyond "
                     f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).")
             return
-        self._remember_ai_span(span.context.span_id)
-        parent = span.parent
+        self._remember_ai_span(span_id)
         orphan = parent is not None and parent.span_id not in self._ai_span_ids
         if not self._prepared:
             # No adapter of ours saw an LLM library imported (spans from a library that traces
@@ -166,6 +183,8 @@ class PostHogSpanProcessor(SpanProcessor):
         converted = []
         for span, identity, orphan in batch:
             try:
+                if not isinstance(span, ReadableSpan):
+                    span = span.build_span()  # a direct call (see on_direct_end)
                 copy = for_posthog(span, settings, identity, orphan)
                 if copy is None:
                     self._in_flight -= 1
@@ -174,7 +193,7 @@ class PostHogSpanProcessor(SpanProcessor):
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1
-                logger.debug("posthog-instrument: could not convert span %r", span.name, exc_info=True)
+                logger.debug("posthog-instrument: could not convert span %r", getattr(span, "name", span), exc_info=True)
         if settings.debug:
             for span in converted:
                 logger.debug("posthog-instrument: exporting %s", describe(span))

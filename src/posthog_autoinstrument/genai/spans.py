@@ -14,12 +14,17 @@ import os
 import sys
 import sysconfig
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from ..identity import privacy_requested
 from . import semconv
@@ -153,12 +158,58 @@ def exception_type(exc: BaseException) -> str:
     return f"{package}.{cls.__qualname__}"
 
 
+_PLAIN_ATTRIBUTE_TYPES = frozenset({str, int, float, bool})
+
+
+class _Direct:
+    """What a direct call (see InferenceCall) needs to become a span on the export thread."""
+
+    __slots__ = ("recorder", "processor", "request", "context", "parent", "caller", "identity", "start_time",
+                 "end_time", "pending", "events", "status")
+
+    def __init__(self, recorder: "Recorder", processor: Any, request: InferenceRequest, context: SpanContext,
+                 parent: Optional[SpanContext], caller: dict, identity: Any):
+        self.recorder = recorder
+        self.processor = processor
+        self.request = request
+        self.context = context
+        self.parent = parent
+        self.caller = caller
+        self.identity = identity
+        self.start_time = time.time_ns()
+        self.end_time: Optional[int] = None
+        self.pending: list = []
+        self.events: tuple = ()
+        self.status = Status(StatusCode.UNSET)
+
+
+def _exception_event(exc: BaseException) -> Event:
+    """The event ``Span.record_exception(exc, escaped=True)`` adds, made the same way."""
+    cls = type(exc)
+    module = cls.__module__
+    return Event("exception", {
+        "exception.type": f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
+        "exception.message": str(exc),
+        "exception.stacktrace": "".join(traceback.format_exception(cls, exc, exc.__traceback__)),
+        "exception.escaped": "True",
+    })
+
+
 class InferenceCall:
-    """One model call in flight. Every method is safe to call in any order, any number of times."""
+    """One model call in flight. Every method is safe to call in any order, any number of times.
 
-    __slots__ = ("span", "capture_content", "layer", "delegated", "_attrs", "_ended", "_started", "_first_chunk_seen")
+    Two ways to record: with an SDK span (``span``), or *direct* (``direct`` is set): the call's
+    ids are made up front and put in the context (so work inside the call nests under it), but
+    the span itself is built on the export thread (:meth:`build_span`), together with the
+    translation the adapter left for later (:meth:`later`). The Recorder records direct when
+    PostHog's processor is the only consumer of spans, so nobody else can miss a live span.
+    """
 
-    def __init__(self, span: trace.Span, capture_content: bool, layer: str = Layer.PROVIDER):
+    __slots__ = ("span", "capture_content", "layer", "delegated", "_attrs", "_ended", "_started", "_first_chunk_seen",
+                 "_direct")
+
+    def __init__(self, span: trace.Span, capture_content: bool, layer: str = Layer.PROVIDER,
+                 direct: Optional["_Direct"] = None):
         self.span = span
         self.capture_content = capture_content
         self.layer = layer
@@ -169,6 +220,17 @@ class InferenceCall:
         self._ended = False
         self._started = time.perf_counter()
         self._first_chunk_seen = False
+        self._direct = direct
+
+    def later(self, record: Any, *args: Any) -> None:
+        """Run ``record(*args)`` (translation that only reads its arguments and sets this call's
+        attributes) on the export thread when the span is built there, else now. The arguments
+        must not change after the call: pass copies of what the app may still mutate."""
+        direct = self._direct
+        if direct is None:
+            record(*args)
+        else:
+            direct.pending.append((record, args))
 
     # -- context -----------------------------------------------------------------------
     def attach(self) -> object:
@@ -250,11 +312,56 @@ class InferenceCall:
         try:
             if self.delegated:
                 self._attrs[semconv.DELEGATED] = True
+            direct = self._direct
+            if direct is not None:
+                direct.end_time = time.time_ns()
+                direct.processor.on_direct_end(self, direct.context.span_id, direct.parent, direct.identity)
+                return
             if self._attrs:
                 self.span.set_attributes(self._attrs)
             self.span.end()
         except Exception:
             logger.debug("posthog-autoinstrument: failed to end span", exc_info=True)
+
+    def build_span(self) -> ReadableSpan:
+        """The finished span of a direct call. Export thread only, once the call has ended."""
+        direct = self._direct
+        for record, args in direct.pending:
+            try:
+                record(*args)
+            except Exception:
+                # What we cannot read is left out; the call is still recorded.
+                logger.debug("posthog-autoinstrument: could not record %r", record, exc_info=True)
+        direct.pending = []
+        request = direct.request
+        attrs = request_attributes(request)
+        attrs.update(direct.caller)
+        attrs.update(self._attrs)
+        unusual = False
+        for key, value in attrs.items():
+            kind = type(value)
+            if kind in _PLAIN_ATTRIBUTE_TYPES:
+                continue
+            if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+                attrs[key] = tuple(value)  # as the SDK stores a sequence
+            else:
+                unusual = True
+        if unusual:  # a value that is not plain: the SDK's own rules decide, as on an SDK span
+            attrs = dict(BoundedAttributes(attributes=attrs, immutable=False))
+        recorder = direct.recorder
+        return ReadableSpan(
+            name=f"{request.operation} {request.model}" if request.model else request.operation,
+            context=direct.context,
+            parent=direct.parent,
+            resource=recorder.tracer.resource,
+            attributes=attrs,
+            events=direct.events,
+            kind=SpanKind.CLIENT,
+            status=direct.status,
+            start_time=direct.start_time,
+            end_time=direct.end_time,
+            instrumentation_scope=recorder.scope,
+        )
 
     def fail(self, exc: BaseException, status_code: Optional[int] = None) -> None:
         """End the call as failed. The application's exception itself is never touched.
@@ -270,8 +377,14 @@ class InferenceCall:
                 status_code = getattr(exc, "status_code", None)
             if isinstance(status_code, int) and not isinstance(status_code, bool) and 100 <= status_code <= 599:
                 self._attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status_code
-            self.span.record_exception(exc, escaped=True)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            status = Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+            direct = self._direct
+            if direct is not None:
+                direct.events = (_exception_event(exc),)
+                direct.status = status
+            else:
+                self.span.record_exception(exc, escaped=True)
+                self.span.set_status(status)
         except Exception:
             logger.debug("posthog-autoinstrument: failed to record error", exc_info=True)
         self.end()
@@ -293,10 +406,10 @@ def _library(code) -> bool:
     return known
 
 
-def caller_location(attrs: dict) -> None:
+def caller_location(attrs: dict, depth: int = 2) -> None:
     """The application function that made the call (the first frame outside libraries), so
     calls can be told apart by where they come from even without a trace name."""
-    frame = sys._getframe(2)
+    frame = sys._getframe(depth)
     for _ in range(64):
         if frame is None:
             return
@@ -368,6 +481,53 @@ class Recorder:
     def __init__(self, tracer: trace.Tracer, capture_content: bool = True):
         self.tracer = tracer
         self.capture_content = capture_content
+        from .. import __version__
+
+        self.scope = getattr(tracer, "_instrumentation_scope", None) or InstrumentationScope(SCOPE_NAME, __version__)
+        try:
+            random_ids = bool(tracer.id_generator.is_trace_id_random())
+        except Exception:
+            random_ids = False
+        flags = TraceFlags.SAMPLED | (getattr(TraceFlags, "RANDOM_TRACE_ID", 0) if random_ids else 0)
+        self._root_flags = TraceFlags(flags)
+
+    def _direct_processor(self) -> Any:
+        """The processor to hand a direct call to, or None to record with an SDK span.
+
+        Direct only when the spans of this tracer go to PostHog's processor alone, with the
+        SDK's default sampler (so "sampled" means: the parent was, or there is none) and the
+        tracer enabled: then nobody but that processor could ever see the span, and it takes
+        a finished span as well from the export thread as from ``on_end``.
+        """
+        tracer = self.tracer
+        try:
+            processors = tracer.span_processor._span_processors
+            if len(processors) != 1 or tracer.sampler is not DEFAULT_ON:
+                return None
+            processor = processors[0]
+            if not hasattr(processor, "on_direct_end") or not tracer._is_enabled():
+                return None
+            return processor
+        except Exception:  # a tracer that is not the SDK's, or another SDK version
+            return None
+
+    def _start_direct(self, request: InferenceRequest, parent: Optional[otel_context.Context],
+                      processor: Any, capture: bool) -> Optional[InferenceCall]:
+        parent_context = trace.get_current_span(parent).get_span_context()
+        ids = self.tracer.id_generator
+        if parent_context.is_valid:
+            if not parent_context.trace_flags.sampled:
+                return None  # the caller records with an SDK span, which the sampler drops
+            context = SpanContext(parent_context.trace_id, ids.generate_span_id(), False,
+                                  parent_context.trace_flags, parent_context.trace_state)
+        else:
+            parent_context = None
+            context = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False, self._root_flags)
+        caller: dict = {}
+        caller_location(caller, 3)
+        identity = processor.on_direct_start(context.span_id)
+        direct = _Direct(self, processor, request, context, parent_context, caller, identity)
+        return InferenceCall(NonRecordingSpan(context), capture, request.layer, direct)
 
     def start(self, request: InferenceRequest, parent: Optional[otel_context.Context] = None) -> Optional[InferenceCall]:
         """Start the span for one call, or return None when it must not (or cannot) be recorded.
@@ -381,6 +541,13 @@ class Recorder:
         try:
             if not model_call_starts(request.layer, parent):
                 return None
+            if request.layer == Layer.PROVIDER:  # framework adapters use their span's SDK API
+                processor = self._direct_processor()
+                if processor is not None:
+                    call = self._start_direct(request, parent, processor,
+                                              self.capture_content and not privacy_requested())
+                    if call is not None:
+                        return call
             attrs = request_attributes(request)
             caller_location(attrs)
             name = f"{request.operation} {request.model}" if request.model else request.operation

@@ -447,6 +447,7 @@ def _is_stream(value: Any) -> bool:
 class _Messages(CallHandler):
     """``messages.create`` / ``messages.parse`` (stable and beta)."""
 
+    input_can_wait = True
     streams: Optional[bool] = None
 
     def request(self, instance, args, kwargs):
@@ -470,7 +471,7 @@ class _Messages(CallHandler):
     def on_parsed(self, call: InferenceCall, parsed: Any) -> Any:
         if _is_stream(parsed):
             return observe_stream(parsed, call, MessageStreamAccumulator(call.capture_content))
-        record_message(call, parsed)
+        call.later(record_message, call, parsed)
         call.end()
         return parsed
 

@@ -36,6 +36,10 @@ class CallHandler:
     usage); otherwise the application's arguments are passed through untouched.
     """
 
+    #: True when ``record_input`` reads nothing but its arguments: it may then run on the export
+    #: thread (``InferenceCall.later``), over a copy of the argument lists the app may append to.
+    input_can_wait = False
+
     def request(self, instance: Any, args: tuple, kwargs: dict) -> tuple[InferenceRequest, Optional[dict]]:
         raise NotImplementedError
 
@@ -165,7 +169,10 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
     if call is not None:
         try:
             # Even without content capture: tool definitions are metadata and still recorded.
-            handler.record_input(call, instance, args, call_kwargs)
+            if handler.input_can_wait:
+                call.later(handler.record_input, call, instance, args, arguments_now(call_kwargs))
+            else:
+                handler.record_input(call, instance, args, call_kwargs)
         except Exception:
             # Input we cannot read: the call is still recorded, without it.
             logger.debug("posthog-instrument: could not record the input", exc_info=True)
@@ -227,6 +234,12 @@ def _async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Calla
         return traced()
 
     return wrapper
+
+
+def arguments_now(kwargs: dict) -> dict:
+    """The keyword arguments as they are now, for translation that runs later: the app may
+    append to the list it passed (its conversation) as soon as the call returns."""
+    return {key: list(value) if type(value) is list else value for key, value in kwargs.items()}
 
 
 def get(obj: Any, key: str, default: Any = None) -> Any:

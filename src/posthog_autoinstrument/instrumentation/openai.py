@@ -363,6 +363,8 @@ class ChatStreamAccumulator(StreamAccumulator):
 class _ResultHandling(CallHandler):
     """Shared by every OpenAI call: plain results, streams and raw responses."""
 
+    input_can_wait = True
+
     def record(self, call: InferenceCall, result: Any) -> None:
         raise NotImplementedError
 
@@ -372,7 +374,7 @@ class _ResultHandling(CallHandler):
     def on_parsed(self, call: InferenceCall, parsed: Any, kwargs: dict) -> Any:
         if hasattr(parsed, "__next__") or hasattr(parsed, "__anext__"):
             return observe_stream(parsed, call, self.accumulator(call, kwargs))
-        self.record(call, parsed)
+        call.later(self.record, call, parsed)
         call.end()
         return parsed
 

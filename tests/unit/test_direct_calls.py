@@ -1,0 +1,237 @@
+"""Direct calls: when PostHog's processor is the only consumer of spans, a model call's span is
+built on the export thread. It must be the span an SDK span would have been, nest the same,
+and take the adapter's deferred translation along, from arguments as they were at the call."""
+
+import json
+import threading
+from dataclasses import replace
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind, StatusCode
+
+from posthog_autoinstrument import config, identity
+from posthog_autoinstrument.export import PostHogSpanProcessor
+from posthog_autoinstrument.export.exporter import PostHogSender
+from posthog_autoinstrument.genai import InferenceRequest, Recorder, Usage
+from posthog_autoinstrument.genai import messages as m
+
+
+class DirectCollector(SpanProcessor):
+    """Stands in for PostHog's processor: takes direct calls and builds their spans, as the
+    export thread does, on whichever thread ``build`` is called."""
+
+    def __init__(self):
+        self.calls = []
+        self.sdk_spans = []
+
+    def on_start(self, span, parent_context=None):
+        pass
+
+    def on_end(self, span):
+        self.sdk_spans.append(span)
+
+    def on_direct_start(self, span_id):
+        return None
+
+    def on_direct_end(self, call, span_id, parent, identity):
+        self.calls.append(call)
+
+    def build(self) -> list:
+        return [call.build_span() for call in self.calls]
+
+    def shutdown(self):
+        pass
+
+    def force_flush(self, timeout_millis=30000):
+        return True
+
+
+def sdk_recorder():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Recorder(provider.get_tracer("posthog_autoinstrument"), capture_content=True), exporter.get_finished_spans
+
+
+def direct_recorder(**provider_options):
+    collector = DirectCollector()
+    provider = TracerProvider(**provider_options)
+    provider.add_span_processor(collector)
+    return Recorder(provider.get_tracer("posthog_autoinstrument"), capture_content=True), collector
+
+
+def full_call(recorder, fail=False):
+    call = recorder.start(InferenceRequest(
+        provider="openai", model="gpt-4o", server_address="api.openai.com", server_port=443, stream=True,
+        temperature=0.5, max_tokens=100, stop_sequences=["END"], choice_count=2, seed=3))
+    call.later(call.set_input, [m.message("user", [m.text("hi")])], [m.text("be nice")],
+               [m.function_tool("lookup", "Look up", {"type": "object"})])
+    call.chunk_received()
+    if fail:
+        try:
+            raise TimeoutError("the model took too long")
+        except TimeoutError as exc:
+            call.fail(exc, 504)
+        return
+    call.later(lambda: call.set_response(model="gpt-4o-2024", response_id="r1", finish_reasons=["stop"],
+                                         usage=Usage(input_tokens=10, output_tokens=5)))
+    call.set_output([m.output_message([m.text("hello")], "stop")])
+    call.end()
+
+
+def comparable(span: ReadableSpan) -> dict:
+    attrs = dict(span.attributes)
+    attrs.pop("gen_ai.response.time_to_first_chunk", None)  # a duration: differs between any two calls
+    attrs.pop("code.line.number")  # the two calls are made from different lines
+    return {
+        "name": span.name, "kind": span.kind, "attributes": attrs,
+        "status": (span.status.status_code, span.status.description),
+        "events": [(e.name, {k: v for k, v in e.attributes.items() if k != "exception.stacktrace"})
+                   for e in span.events],
+        "scope": span.instrumentation_scope.name,
+    }
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["completed", "failed"])
+def test_a_direct_span_is_the_span_the_sdk_would_have_recorded(fail):
+    sdk, finished = sdk_recorder()
+    full_call(sdk, fail)
+    direct, collector = direct_recorder()
+    full_call(direct, fail)
+
+    assert collector.sdk_spans == [] and len(collector.calls) == 1
+    (built,) = collector.build()
+    (expected,) = finished()
+    assert comparable(built) == comparable(expected)
+    assert built.kind == SpanKind.CLIENT and built.parent is None
+    assert built.start_time <= built.end_time
+    if fail:
+        assert built.status.status_code == StatusCode.ERROR
+        assert built.attributes["http.response.status_code"] == 504
+        assert "TimeoutError: the model took too long" in built.events[0].attributes["exception.stacktrace"]
+    else:
+        assert json.loads(built.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"] == "hi"
+
+
+def test_a_direct_call_nests_like_an_sdk_span():
+    direct, collector = direct_recorder()
+    tracer = direct.tracer
+    with tracer.start_as_current_span("invoke_agent planner") as outer:
+        call = direct.start(InferenceRequest(provider="openai", model="gpt-4o"))
+        token = call.attach()
+        try:
+            with tracer.start_as_current_span("POST /v1/chat/completions") as inner:
+                pass
+        finally:
+            call.detach(token)
+        call.end()
+    (built,) = collector.build()
+    agent, http = sorted(collector.sdk_spans, key=lambda s: s.name)
+    assert built.context.trace_id == outer.get_span_context().trace_id
+    assert built.parent.span_id == outer.get_span_context().span_id
+    assert inner.parent.span_id == built.context.span_id  # work inside the call nests under it
+    assert built.context.trace_flags.sampled
+
+
+def test_the_recorder_records_direct_only_when_nobody_else_could_see_the_span():
+    # A second processor (the user's own OpenTelemetry export) must see a live SDK span.
+    recorder, collector = direct_recorder()
+    exporter = InMemorySpanExporter()
+    recorder.tracer.span_processor.add_span_processor(SimpleSpanProcessor(exporter))
+    recorder.start(InferenceRequest(provider="openai", model="gpt-4o")).end()
+    assert collector.calls == [] and [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o"]
+
+    # A sampler the user chose decides: the SDK path applies it.
+    recorder, collector = direct_recorder(sampler=ALWAYS_ON)
+    recorder.start(InferenceRequest(provider="openai", model="gpt-4o")).end()
+    assert collector.calls == [] and len(collector.sdk_spans) == 1
+
+    # Frameworks' model calls use their span's API (update_name, set_status): SDK spans.
+    recorder, collector = direct_recorder()
+    recorder.start(InferenceRequest(provider="openai", model="gpt-4o", layer="framework")).end()
+    assert collector.calls == [] and len(collector.sdk_spans) == 1
+
+
+def test_values_that_are_not_plain_are_cleaned_as_the_sdk_cleans_them():
+    def call_with_odd_values(recorder):
+        call = recorder.start(InferenceRequest(provider="openai", model="gpt-4o"))
+        call.set_attribute("app.tags", ["a", "b"])
+        call.set_attribute("app.numbers", [1, 2])
+        call.set_attribute("app.object", object())
+        call.end()
+
+    sdk, finished = sdk_recorder()
+    call_with_odd_values(sdk)
+    direct, collector = direct_recorder()
+    call_with_odd_values(direct)
+    (built,) = collector.build()
+    (expected,) = finished()
+    assert built.attributes["app.tags"] == ("a", "b") and built.attributes["app.numbers"] == (1, 2)
+    assert comparable(built) == comparable(expected)
+
+
+def test_deferred_translation_that_fails_leaves_the_rest_of_the_call():
+    direct, collector = direct_recorder()
+    call = direct.start(InferenceRequest(provider="openai", model="gpt-4o"))
+    call.later(lambda: 1 / 0)
+    call.later(lambda: call.set_response(response_id="r1"))
+    call.end()
+    (built,) = collector.build()
+    assert built.attributes["gen_ai.response.id"] == "r1"
+
+
+def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_they_were(fake_openai, posthog):
+    """The real processor and the OpenAI adapter: the request and response are translated on
+    the export thread, the person is the one current at the call, and the app appending to its
+    conversation right after the call does not change what the call recorded."""
+    import openai
+
+    from posthog_autoinstrument.instrumentation.openai import OpenAIInstrumentor
+
+    settings = replace(config.load({"POSTHOG_API_KEY": "phc_x", "POSTHOG_HOST": posthog.host}),
+                       schedule_delay=3600.0, flush_timeout=5.0)
+    processor = PostHogSpanProcessor(PostHogSender(settings.endpoint, settings.api_key, 5.0), settings)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    instrumentor = OpenAIInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        pytest.skip("openai is already instrumented in this process")
+
+    translated_on = []
+    from posthog_autoinstrument.instrumentation import openai as adapter
+
+    original = adapter._record_chat_completion
+
+    def spy(call, completion):
+        translated_on.append(threading.current_thread().name)
+        original(call, completion)
+
+    adapter._record_chat_completion = spy
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
+                               http_client=httpx.Client())
+        conversation = [{"role": "user", "content": "hi"}]
+        with identity.context(distinct_id="user-42"):
+            reply = client.chat.completions.create(model="gpt-4o-mini", messages=conversation)
+        conversation.append({"role": "assistant", "content": reply.choices[0].message.content})
+        conversation.append({"role": "user", "content": "and again"})
+        assert translated_on == []  # nothing translated on the app's thread
+        assert processor.force_flush(10_000)
+    finally:
+        instrumentor.uninstrument()
+        adapter._record_chat_completion = original
+        processor.shutdown()
+
+    assert translated_on == ["posthog-autoinstrument-export"]
+    (span,) = posthog.wait_for_spans(1)
+    attrs = span["attributes"]
+    assert json.loads(attrs["gen_ai.input.messages"]) == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Hello from fake OpenAI"
+    assert attrs["gen_ai.response.model"] and attrs["gen_ai.usage.input_tokens"] >= 0
+    assert attrs["posthog.distinct_id"] == "user-42"
