@@ -147,7 +147,7 @@ def parse_json_arguments(arguments: Any) -> Any:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_fallback)
+    return _ENCODER.encode(value)
 
 
 def _json_fallback(value: Any) -> Any:
@@ -163,3 +163,7 @@ def _json_fallback(value: Any) -> Any:
         return f"<{len(value)} bytes>"
     # Never iterate unknown objects here: that could consume the application's generator.
     return str(value)
+
+
+# One encoder for every call: json.dumps with options builds a new one each time.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_fallback)
