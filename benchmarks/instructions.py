@@ -81,7 +81,12 @@ def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optio
                 "--plan", ",".join(f"{k}:{v}" for k, v in plan.items())]
         # A fixed hash seed: with a random one, dict and set layouts (and so the instructions run)
         # differ by ~1% between processes; with it, two runs agree to a few hundred instructions.
-        env = worker_env(POSTHOG_HOST=sink_url, PYTHONHASHSEED="0", **(extra_env or {}))
+        # Exporters wait between regions, not during them: under callgrind a second of wall clock
+        # is a few calls, so an exporter's timer would otherwise fire inside a region at a moment
+        # that varies from run to run, and the garbage its thread makes would change when the
+        # app thread's collections run (and what they cost). Each region starts after a flush.
+        env = worker_env(POSTHOG_HOST=sink_url, PYTHONHASHSEED="0", POSTHOG_EXPORT_INTERVAL="3600",
+                         OTEL_BSP_SCHEDULE_DELAY="3600000", **(extra_env or {}))
         done = subprocess.run(argv, env=env, capture_output=True,
                               text=True, timeout=3600, stdin=subprocess.DEVNULL, cwd=str(REPO))
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -166,25 +166,38 @@ def evaluate(report: dict) -> list:
         rows.append({"budget": budget, "value": value, "wall": wall, "unit": unit, "limit": limit,
                      "pass": None if value is None else ok})
 
+    # Per call: the cost the app pays on its own thread (the call's latency), judged on exact
+    # instruction counts; the export thread's share is judged by the export budget below.
     chat = ours.get("chat", {})
+    app = instructions_us(report, "main/ours", "chat")
+    row("added cost per chat call, app thread (callgrind)", app, chat.get("delta_app_thread_cpu_us"), "µs",
+        f"<= {BUDGETS['chat_added_us']:g} µs", app is not None and app <= BUDGETS["chat_added_us"])
     cpu, wall = chat.get("delta_cpu_us"), chat.get("delta_us")
-    row("added cost per non-streaming chat call", cpu, wall, "µs", f"<= {BUDGETS['chat_added_us']:g} µs",
-        cpu is not None and cpu <= BUDGETS["chat_added_us"])
+    row("added cost per chat call, all threads (timed)", cpu, wall, "µs", "see the two rows around it", None)
     peer_chat = {name: setups.get(f"peers/{name}", {}).get("workloads", {}).get("chat", {}) for name in PEERS}
     peer_chat = {k: v for k, v in peer_chat.items() if v.get("delta_cpu_us") is not None}
     if peer_chat and cpu is not None:
         name, best = min(peer_chat.items(), key=lambda kv: kv[1]["delta_cpu_us"])
         ratio = cpu / best["delta_cpu_us"] if best["delta_cpu_us"] > 0 else None
         wall_ratio = wall / best["delta_us"] if best.get("delta_us") else None
-        row(f"... vs best peer ({PEERS[name].split(' (')[0]}: {best['delta_cpu_us']:.0f} µs)", ratio, wall_ratio,
-            "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio is not None and ratio <= BUDGETS["vs_best_peer"])
+        row(f"... all threads vs best peer ({PEERS[name].split(' (')[0]}: {best['delta_cpu_us']:.0f} µs)", ratio,
+            wall_ratio, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio is not None and ratio <= BUDGETS["vs_best_peer"])
     else:
-        row("... vs best peer (no peer measured)", None, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", None)
+        row("... all threads vs best peer (no peer measured)", None, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", None)
+    added = report.get("instructions", {}).get("added", {})
+    peer_counts = {name: added.get(f"peers/{name}", {}).get("chat") for name in PEERS}
+    peer_counts = {k: v for k, v in peer_counts.items() if v}
+    ours_count = added.get("main/ours", {}).get("chat")
+    if peer_counts and ours_count is not None:
+        name, best = min(peer_counts.items(), key=lambda kv: kv[1])
+        ratio = ours_count / best
+        row(f"... app thread vs best peer (callgrind; {PEERS[name].split(' (')[0]}: {best / 1000:,.0f} k instructions)",
+            ratio, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio <= BUDGETS["vs_best_peer"])
     for label, what in (("main/ours", "with the usage chunk we ask for"),
                         ("main/ours, POSTHOG_AI_STREAM_USAGE=false", "POSTHOG_AI_STREAM_USAGE=false")):
         for workload in ("stream_sync", "stream_async"):
             stats = ours.get(workload, {}) if label == "main/ours" else {}
-            value = chunk_cost_us(report, label, workload)
+            value = instructions_us(report, label, f"{workload}_per_chunk", workload)
             row(f"added cost per streamed chunk, {workload.split('_')[1]}, {what} (callgrind)",
                 value, stats.get("delta_marginal_per_chunk_us"), "µs", f"<= {BUDGETS['chunk_added_us']:g} µs",
                 value is not None and value <= BUDGETS["chunk_added_us"])
@@ -200,16 +213,19 @@ def evaluate(report: dict) -> list:
     return rows
 
 
-def chunk_cost_us(report: dict, label: str, workload: str):
-    """Added instructions per chunk (callgrind) in µs, at the rate the SDK's own stream runs here.
+def instructions_us(report: dict, label: str, key: str, workload: str | None = None):
+    """Added instructions (callgrind) of ``key`` in µs, at the rate the SDK's own ``workload``
+    runs here (its CPU µs per instruction, uninstrumented).
 
-    The timed marginal cost per chunk (``percall``) is ~1 µs inside ~160 µs of SDK work per
-    chunk: below what timing resolves. The instruction count is exact; converting it at the
-    baseline stream's own CPU µs per instruction is conservative (our short loop runs more
-    instructions per ns than the SDK's object building).
+    Timing cannot resolve these: the marginal cost per chunk is ~1 µs inside ~160 µs of SDK
+    work per chunk, and a call's app-thread share shifts with whatever the export thread left
+    in the caches of the one core they share. The instruction count is exact; converting it at
+    the SDK's own rate is conservative for our short loops (they run more instructions per ns
+    than the SDK's object building).
     """
+    workload = workload or key
     counts = report.get("instructions", {})
-    added = counts.get("added", {}).get(label, {}).get(f"{workload}_per_chunk")
+    added = counts.get("added", {}).get(label, {}).get(key)
     base_instr = counts.get("per_call", {}).get("main/baseline", {}).get(workload)
     base_cpu = report.get("percall", {}).get("setups", {}).get("main/baseline", {}).get("workloads", {}).get(
         workload, {}).get("cpu_us")

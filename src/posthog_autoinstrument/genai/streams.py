@@ -25,6 +25,10 @@ logger = logging.getLogger("posthog_autoinstrument")
 class StreamAccumulator:
     """Folds one library's stream chunks into the call's response. Adapters subclass it."""
 
+    #: True when ``finish`` reads only the accumulator's own state: it may then run on the
+    #: export thread (``InferenceCall.later``) instead of as the stream ends.
+    finish_can_wait = False
+
     def on_chunk(self, chunk: Any) -> bool:
         """Look at one chunk; return True to hide it from the application."""
         return False
@@ -37,7 +41,10 @@ def _finish(call: InferenceCall, accumulator: StreamAccumulator, error: Optional
     if call.ended:
         return
     try:
-        accumulator.finish(call)
+        if accumulator.finish_can_wait:
+            call.later(accumulator.finish, call)
+        else:
+            accumulator.finish(call)
     except Exception:
         logger.debug("posthog-autoinstrument: stream accumulator failed", exc_info=True)
     if error is None:

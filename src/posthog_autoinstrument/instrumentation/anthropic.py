@@ -346,6 +346,7 @@ class MessageStreamAccumulator(StreamAccumulator):
     """Folds the raw Messages stream (``message_start``, ``content_block_*``, ``message_delta``)."""
 
     __slots__ = ("capture", "response_id", "model", "usage", "stop_reason", "complete", "blocks", "json_parts")
+    finish_can_wait = True
 
     def __init__(self, capture: bool):
         self.capture = capture

@@ -272,6 +272,7 @@ class ChatStreamAccumulator(StreamAccumulator):
     """Assembles streamed chat completion chunks (content, refusals, tool-call fragments)."""
 
     __slots__ = ("hide_usage_chunk", "capture", "response_id", "model", "usage", "choices", "service_tier", "fingerprint")
+    finish_can_wait = True
 
     def __init__(self, hide_usage_chunk: bool, capture: bool):
         self.hide_usage_chunk = hide_usage_chunk
@@ -512,6 +513,7 @@ class ResponsesStreamAccumulator(StreamAccumulator):
     """The Responses stream ends with an event holding the whole response; keep only that."""
 
     __slots__ = ("response",)
+    finish_can_wait = True
 
     _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
     _EARLY = frozenset({"response.created", "response.in_progress"})
