@@ -166,12 +166,16 @@ def evaluate(report: dict) -> list:
         rows.append({"budget": budget, "value": value, "wall": wall, "unit": unit, "limit": limit,
                      "pass": None if value is None else ok})
 
-    # Per call: the cost the app pays on its own thread (the call's latency), judged on exact
-    # instruction counts; the export thread's share is judged by the export budget below.
+    # Per call: the cost the app pays on its own thread (the call's latency); the export
+    # thread's share is judged by the export budget below. Judged on the timed figure: the
+    # instruction count (shown too) undercounts garbage collection, whose time is mostly cache
+    # misses, and what a call leaves for the export thread to translate lives until then.
     chat = ours.get("chat", {})
+    app_cpu = chat.get("delta_app_thread_cpu_us")
+    row("added cost per chat call, app thread (timed)", app_cpu, None, "µs",
+        f"<= {BUDGETS['chat_added_us']:g} µs", app_cpu is not None and app_cpu <= BUDGETS["chat_added_us"])
     app = instructions_us(report, "main/ours", "chat")
-    row("added cost per chat call, app thread (callgrind)", app, chat.get("delta_app_thread_cpu_us"), "µs",
-        f"<= {BUDGETS['chat_added_us']:g} µs", app is not None and app <= BUDGETS["chat_added_us"])
+    row("... its instructions at the SDK's rate (callgrind, no collections)", app, None, "µs", "-", None)
     cpu, wall = chat.get("delta_cpu_us"), chat.get("delta_us")
     row("added cost per chat call, all threads (timed)", cpu, wall, "µs", "see the two rows around it", None)
     peer_chat = {name: setups.get(f"peers/{name}", {}).get("workloads", {}).get("chat", {}) for name in PEERS}
@@ -184,6 +188,12 @@ def evaluate(report: dict) -> list:
             wall_ratio, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio is not None and ratio <= BUDGETS["vs_best_peer"])
     else:
         row("... all threads vs best peer (no peer measured)", None, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", None)
+    peer_app = {name: v["delta_app_thread_cpu_us"] for name, v in peer_chat.items() if v.get("delta_app_thread_cpu_us")}
+    if peer_app and app_cpu is not None:
+        name, best = min(peer_app.items(), key=lambda kv: kv[1])
+        ratio = app_cpu / best
+        row(f"... app thread vs best peer (timed; {PEERS[name].split(' (')[0]}: {best:.0f} µs)", ratio, None, "x",
+            f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio <= BUDGETS["vs_best_peer"])
     added = report.get("instructions", {}).get("added", {})
     peer_counts = {name: added.get(f"peers/{name}", {}).get("chat") for name in PEERS}
     peer_counts = {k: v for k, v in peer_counts.items() if v}
