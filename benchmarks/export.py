@@ -93,7 +93,7 @@ def _per_span(seconds: float, spans: int) -> float:
 
 def stages(calls: list, settings, repeat: int) -> dict:
     from posthog_autoinstrument.export.dialect import for_posthog
-    from posthog_autoinstrument.export.exporter import PostHogSender, split_into_requests
+    from posthog_autoinstrument.export.exporter import GZIP_LEVEL, PostHogSender, split_into_requests
 
     clock = time.thread_time  # CPU of this thread: the stages' own cost, whatever else runs
     sender = PostHogSender(settings.endpoint, settings.api_key, 10.0)
@@ -111,7 +111,7 @@ def stages(calls: list, settings, repeat: int) -> dict:
         timings["otlp_encode"].append(_per_span(clock() - start, len(spans)))
         start = clock()
         for _count, body in bodies:
-            gzip.compress(body, compresslevel=6)
+            gzip.compress(body, compresslevel=GZIP_LEVEL)
         timings["gzip"].append(_per_span(clock() - start, len(spans)))
         start = clock()
         for _count, body in bodies:

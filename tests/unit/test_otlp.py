@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from posthog_autoinstrument.export import exporter
+from posthog_autoinstrument.export import exporter, otlp
 from posthog_autoinstrument.export.otlp import encode_request
 
 RESOURCE = Resource({"service.name": "app", "telemetry.sdk.language": "python"})
@@ -64,6 +64,21 @@ def test_every_value_type_and_edge_of_varint_lengths():
         "bytes": b"\x00\x01", "tuple": ("x", "y"),
     }
     assert_same_bytes([span(attributes)])
+
+
+def test_texts_seen_before_and_keys_whose_texts_keep_changing():
+    # The writer remembers short texts per key; what it remembers must not change the bytes:
+    # not a second time, not when a key's texts keep changing (ids), not for values equal to
+    # a remembered one but of another type ((1,) == (True,)).
+    first = span({"gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.finish_reasons": ("stop",),
+                  "tuple": (1,), "float": 0.25, "empty": ""})
+    assert_same_bytes([first, first])
+    changing = [span({"gen_ai.response.id": f"chatcmpl-{n}", "gen_ai.request.model": "gpt-4o-mini",
+                      "gen_ai.response.finish_reasons": (f"reason-{n % 70}",)}, span_id=n + 1) for n in range(200)]
+    assert_same_bytes(changing)
+    assert_same_bytes(changing)
+    assert len(otlp._repeated_texts["gen_ai.response.id"]) <= otlp._MAX_TEXTS_PER_KEY  # memory stays bounded
+    assert_same_bytes([span({"tuple": (True,), "float": 0.25, "gen_ai.response.finish_reasons": ("stop",)})])
 
 
 def test_values_the_official_encoder_skips_are_skipped_too(caplog):

@@ -161,6 +161,7 @@ _URL_CREDENTIALS = re.compile(r"(://)[^/@\s\"']+@")
 # Cheap tests that decide whether a value needs the (slower) scrubbing at all.
 _SECRET_HINTS = ("bearer", "api_key", "api-key", "apikey", "sk-", "phx_", "xai-", "gsk_", "akia", "authorization", "token", "@")
 # Request header attributes that hold credentials (http.request.header.<name>).
+_CREDENTIAL_HEADER_PREFIX = "http.request.header."
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
                                  "x-goog-api-key", "anthropic-api-key", "ocp-apim-subscription-key"})
 _MAX_ERROR_TEXT = 4096
@@ -175,16 +176,16 @@ def _may_hold_credentials(attrs: dict) -> bool:
     """False when no attribute can hold a credential: the common case, decided in one pass.
 
     All texts but message content, joined by a newline (no hint contains one, so none can
-    match across two values) and lowered once, then searched for each hint once.
+    match across two values) and lowered once, then searched for each hint once. Joins and
+    comprehensions, not a loop: this runs for every span.
     """
-    texts = []
-    for key, value in attrs.items():
-        if key.startswith("http.request.header."):
+    if "\n" + _CREDENTIAL_HEADER_PREFIX in "\n" + "\n".join(attrs):
+        return True
+    joined = "\n".join([v for k, v in attrs.items() if isinstance(v, str) and k not in _CONTENT_JSON_KEYS]).lower()
+    for hint in _SECRET_HINTS:
+        if hint in joined:
             return True
-        if isinstance(value, str) and key not in _CONTENT_JSON_KEYS:
-            texts.append(value)
-    joined = "\n".join(texts).lower()
-    return any(hint in joined for hint in _SECRET_HINTS)
+    return False
 
 
 def _scrub_credentials(attrs: dict) -> None:
@@ -193,8 +194,8 @@ def _scrub_credentials(attrs: dict) -> None:
         return
     for key in list(attrs):
         value = attrs[key]
-        if key.startswith("http.request.header."):
-            if key[len("http.request.header."):].lower() in _CREDENTIAL_HEADERS:
+        if key.startswith(_CREDENTIAL_HEADER_PREFIX):
+            if key[len(_CREDENTIAL_HEADER_PREFIX):].lower() in _CREDENTIAL_HEADERS:
                 del attrs[key]
             continue
         if key in _CONTENT_JSON_KEYS or not isinstance(value, str):
@@ -273,10 +274,9 @@ def _walk_media(node: Any) -> None:
 
 
 def _attrs_size(attrs: dict) -> int:
-    size = 0
-    for key, value in attrs.items():
-        size += len(key) + (len(value) if isinstance(value, str) else 16)
-    return size
+    """Characters of keys and texts, 16 for any other value (joins: this runs for every span)."""
+    texts = [value for value in attrs.values() if isinstance(value, str)]
+    return len("".join(attrs)) + len("".join(texts)) + 16 * (len(attrs) - len(texts))
 
 
 def _cap_size(attrs: dict, limit: int) -> None:

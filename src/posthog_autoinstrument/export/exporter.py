@@ -28,6 +28,9 @@ logger = logging.getLogger("posthog_autoinstrument")
 MAX_SPANS_PER_REQUEST = 100
 # PostHog rejects bodies over 4 MiB (wire and decompressed); stay well clear of it.
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
+# On bodies of varied chat text (100 spans, ~3.6 kB each) level 1 costs half the CPU of
+# level 6 (37 against 76 µs a span) for 12% more bytes; the host's CPU is the scarcer.
+GZIP_LEVEL = 1
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -145,7 +148,7 @@ class PostHogSender:
         httpx = import_httpx()
         deadline_at = deadline if callable(deadline) else (lambda: deadline)
 
-        payload = gzip.compress(body, compresslevel=6)
+        payload = gzip.compress(body, compresslevel=GZIP_LEVEL)
         attempt = 0
         while True:
             remaining = deadline_at() - time.monotonic()
