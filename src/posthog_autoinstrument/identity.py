@@ -88,9 +88,10 @@ def _posthog_sdk() -> Optional[Identity]:
 
 
 def _baggage() -> Optional[Identity]:
+    baggage = sys.modules.get("opentelemetry.baggage")
+    if baggage is None:  # nothing in this process can have set baggage: nothing to ask
+        return None
     try:
-        from opentelemetry import baggage
-
         entries = baggage.get_all()
     except Exception:
         return None

@@ -16,7 +16,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
 from . import openai as oa
-from .base import arg, get, with_list
+from .base import arg, get, number, with_list
 
 # Finish reasons beyond OpenAI's that these providers send.
 _EXTRA_FINISH_REASONS = {"eos": "stop"}
@@ -57,15 +57,15 @@ def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
         server_address=address,
         server_port=port,
         stream=bool(arg(kwargs, "stream", False)),
-        temperature=oa._number(kwargs.get("temperature")),
-        top_p=oa._number(kwargs.get("top_p")),
-        top_k=oa._number(kwargs.get("top_k")),
-        seed=oa._number(kwargs.get("seed")),
-        frequency_penalty=oa._number(kwargs.get("frequency_penalty")),
-        presence_penalty=oa._number(kwargs.get("presence_penalty")),
-        max_tokens=oa._number(arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")),
+        temperature=number(kwargs.get("temperature")),
+        top_p=number(kwargs.get("top_p")),
+        top_k=number(kwargs.get("top_k")),
+        seed=number(kwargs.get("seed")),
+        frequency_penalty=number(kwargs.get("frequency_penalty")),
+        presence_penalty=number(kwargs.get("presence_penalty")),
+        max_tokens=number(arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")),
         stop_sequences=arg(kwargs, "stop"),
-        choice_count=oa._number(kwargs.get("n")),
+        choice_count=number(kwargs.get("n")),
         reasoning_level=arg(kwargs, "reasoning_effort"),
         output_type=oa._output_type(kwargs.get("response_format")),
     )

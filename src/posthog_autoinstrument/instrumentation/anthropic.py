@@ -45,7 +45,7 @@ from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
-from .base import CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, get, given
+from .base import CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, client_base_url, get, given, is_stream
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -91,7 +91,7 @@ def provider_of(client: Any) -> str:
 
 def endpoint_of(client: Any) -> tuple:
     """(provider, server address, server port), cached per base URL."""
-    base_url = getattr(client, "base_url", None)
+    base_url = client_base_url(client)
     cached = _endpoint_cache.get(id(base_url))
     if cached is not None and cached[0] is base_url and cached[1] is type(client):
         return cached[2]
@@ -438,10 +438,6 @@ class MessageStreamAccumulator(StreamAccumulator):
                                      usage=dict(self.usage or {}))
 
 
-def _is_stream(value: Any) -> bool:
-    return hasattr(value, "__next__") or hasattr(value, "__anext__")
-
-
 # -- our own recording ------------------------------------------------------------------------
 
 
@@ -470,7 +466,7 @@ class _Messages(CallHandler):
         )
 
     def on_parsed(self, call: InferenceCall, parsed: Any) -> Any:
-        if _is_stream(parsed):
+        if is_stream(parsed):
             return observe_stream(parsed, call, MessageStreamAccumulator(call.capture_content))
         call.later(record_message, call, parsed)
         call.end()
@@ -491,7 +487,7 @@ class _MessagesStream(_Messages):
     streams = True
 
     def result(self, call, result, kwargs):
-        if is_raw_response(result) or _is_stream(result):
+        if is_raw_response(result) or is_stream(result):
             return super().result(call, result, kwargs)  # not the helper's manager: a stream as such
         return StreamManagerProxy(result, call)
 
@@ -708,7 +704,7 @@ class AnthropicInstrumentor(LLMInstrumentor):
     def _lend_output(self, result: Any, client: Any) -> Any:
         """A raw ``create(stream=True)`` stream: the SDK's span gets its output from us."""
         try:
-            if not _is_stream(result) or is_raw_response(result):
+            if not is_stream(result) or is_raw_response(result):
                 return result
             traces = client._open_telemetry.get("traces") or {}
             if traces.get("content_mode") != "content":

@@ -79,9 +79,9 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai.spans import StepCall, StepRequest
 from ..identity import privacy_requested
-from .base import LLMInstrumentor, Target, get
+from .base import LLMInstrumentor, Target, get, number
 from .litellm import _address, provider_name
-from .openai import _chat_message, _finish_reason, _number, _tool_definitions
+from .openai import _chat_message, _finish_reason, _tool_definitions
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -210,13 +210,13 @@ def _llm_request(llm: Any) -> InferenceRequest:
         server_address=address,
         server_port=port,
         stream=getattr(llm, "stream", None) is True,
-        temperature=_number(getattr(llm, "temperature", None)),
-        top_p=_number(getattr(llm, "top_p", None)),
-        max_tokens=_number(getattr(llm, "max_tokens", None) or getattr(llm, "max_completion_tokens", None)),
+        temperature=number(getattr(llm, "temperature", None)),
+        top_p=number(getattr(llm, "top_p", None)),
+        max_tokens=number(getattr(llm, "max_tokens", None) or getattr(llm, "max_completion_tokens", None)),
         stop_sequences=list(stop) if isinstance(stop, (list, tuple)) and stop else None,
-        seed=_number(getattr(llm, "seed", None)),
-        frequency_penalty=_number(getattr(llm, "frequency_penalty", None)),
-        presence_penalty=_number(getattr(llm, "presence_penalty", None)),
+        seed=number(getattr(llm, "seed", None)),
+        frequency_penalty=number(getattr(llm, "frequency_penalty", None)),
+        presence_penalty=number(getattr(llm, "presence_penalty", None)),
         layer=Layer.FRAMEWORK,
         attributes={semconv.FRAMEWORK: FRAMEWORK},
     )

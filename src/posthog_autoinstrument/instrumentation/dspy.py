@@ -66,9 +66,9 @@ from ..genai import InferenceCall, InferenceRequest, Layer
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.spans import StepCall, StepRequest
-from .base import LLMInstrumentor, Target, get
+from .base import LLMInstrumentor, Target, get, number
 from .litellm import _address, _usage, provider_name
-from .openai import _chat_message, _finish_reason, _number
+from .openai import _chat_message, _finish_reason
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -156,12 +156,12 @@ def _lm_request(lm: Any, kwargs: dict) -> InferenceRequest:
         operation=semconv.Operation.CHAT,
         server_address=address,
         server_port=port,
-        temperature=_number(options.get("temperature")),
-        top_p=_number(options.get("top_p")),
-        max_tokens=_number(options.get("max_completion_tokens") or options.get("max_tokens")),
+        temperature=number(options.get("temperature")),
+        top_p=number(options.get("top_p")),
+        max_tokens=number(options.get("max_completion_tokens") or options.get("max_tokens")),
         stop_sequences=options.get("stop") or None,
-        seed=_number(options.get("seed")),
-        choice_count=_number(options.get("n")),
+        seed=number(options.get("seed")),
+        choice_count=number(options.get("n")),
         layer=Layer.FRAMEWORK,
         attributes={semconv.FRAMEWORK: FRAMEWORK},
     )

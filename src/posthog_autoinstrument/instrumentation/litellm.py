@@ -45,9 +45,9 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
-from .base import CallHandler, LLMInstrumentor, Target, get
+from .base import CallHandler, LLMInstrumentor, Target, get, is_stream, number
 # LiteLLM speaks the OpenAI chat format in both directions.
-from .openai import _chat_message, _chat_output, _finish_reason, _number, _output_type, _tool_definitions
+from .openai import _chat_message, _chat_output, _finish_reason, _output_type, _tool_definitions
 
 # LiteLLM's provider names -> the conventions' well-known values. Others are kept as LiteLLM
 # spells them (they name the provider, just not in the conventions' list).
@@ -216,15 +216,15 @@ def _chat_request(args: tuple, kwargs: dict) -> InferenceRequest:
         server_address=address,
         server_port=port,
         stream=kwargs.get("stream") is True,
-        temperature=_number(kwargs.get("temperature")),
-        top_p=_number(kwargs.get("top_p")),
-        top_k=_number(kwargs.get("top_k")),
-        max_tokens=_number(max_tokens),
+        temperature=number(kwargs.get("temperature")),
+        top_p=number(kwargs.get("top_p")),
+        top_k=number(kwargs.get("top_k")),
+        max_tokens=number(max_tokens),
         stop_sequences=kwargs.get("stop") or None,
-        seed=_number(kwargs.get("seed")),
-        choice_count=_number(kwargs.get("n")),
-        frequency_penalty=_number(kwargs.get("frequency_penalty")),
-        presence_penalty=_number(kwargs.get("presence_penalty")),
+        seed=number(kwargs.get("seed")),
+        choice_count=number(kwargs.get("n")),
+        frequency_penalty=number(kwargs.get("frequency_penalty")),
+        presence_penalty=number(kwargs.get("presence_penalty")),
         reasoning_level=kwargs.get("reasoning_effort") if isinstance(kwargs.get("reasoning_effort"), str) else None,
         output_type=_output_type(kwargs.get("response_format")),
         layer=Layer.FRAMEWORK,
@@ -388,11 +388,6 @@ class ChatStreamAccumulator(StreamAccumulator):
 # -- handlers ------------------------------------------------------------------------------
 
 
-def _is_stream(result: Any) -> bool:
-    kind = type(result)  # the protocols are the type's, not attributes an object happens to have
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
-
-
 class _Chat(CallHandler):
     """``litellm.completion`` / ``acompletion``; ``asynchronous`` picks how streams are read."""
 
@@ -406,7 +401,7 @@ class _Chat(CallHandler):
         _record_chat_input(call, args, kwargs)
 
     def result(self, call, result, kwargs):
-        if _is_stream(result):
+        if is_stream(result):
             # CustomStreamWrapper implements both protocols; the app reads it the way it called.
             wants_async = self.asynchronous or kwargs.get("acompletion") is True
             kind = type(result)

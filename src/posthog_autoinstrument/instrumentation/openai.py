@@ -22,7 +22,7 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
-from .base import CallHandler, LLMInstrumentor, Target, arg, get, given
+from .base import CallHandler, LLMInstrumentor, Target, arg, client_base_url, get, given, is_stream, number
 
 # Hosts of OpenAI-compatible providers, matched as suffixes of the base URL's host.
 _PROVIDER_HOSTS = (
@@ -57,7 +57,7 @@ class _UsageRequest(dict):
 
 def endpoint_of(client: Any) -> tuple:
     """(provider, server address, server port) for an OpenAI client, cached per base URL."""
-    base_url = getattr(client, "base_url", None)
+    base_url = client_base_url(client)
     cached = _endpoint_cache.get(id(base_url))
     if cached is not None and cached[0] is base_url:
         return cached[1]
@@ -93,10 +93,6 @@ def _finish_reason(reason: Any) -> Optional[str]:
     if not reason:
         return None
     return _FINISH_REASONS.get(reason, reason)
-
-
-def _number(value: Any) -> Any:
-    return value if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 # -- request translation -----------------------------------------------------------------
@@ -191,11 +187,11 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
         server_address=address,
         server_port=port,
         stream=bool(arg(kwargs, "stream", False)),
-        temperature=_number(kwargs.get("temperature")),
-        top_p=_number(kwargs.get("top_p")),
-        seed=_number(kwargs.get("seed")),
-        frequency_penalty=_number(kwargs.get("frequency_penalty")),
-        presence_penalty=_number(kwargs.get("presence_penalty")),
+        temperature=number(kwargs.get("temperature")),
+        top_p=number(kwargs.get("top_p")),
+        seed=number(kwargs.get("seed")),
+        frequency_penalty=number(kwargs.get("frequency_penalty")),
+        presence_penalty=number(kwargs.get("presence_penalty")),
         attributes={
             semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
             semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
@@ -373,7 +369,7 @@ class _ResultHandling(CallHandler):
         raise NotImplementedError
 
     def on_parsed(self, call: InferenceCall, parsed: Any, kwargs: dict) -> Any:
-        if hasattr(parsed, "__next__") or hasattr(parsed, "__anext__"):
+        if is_stream(parsed):
             return observe_stream(parsed, call, self.accumulator(call, kwargs))
         call.later(self.record, call, parsed)
         call.end()
@@ -392,9 +388,9 @@ class ChatCompletions(_ResultHandling):
     def request(self, instance, args, kwargs):
         request = _common_request(instance, kwargs, semconv.Operation.CHAT)
         max_tokens = arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")
-        request.max_tokens = _number(max_tokens)
+        request.max_tokens = number(max_tokens)
         request.stop_sequences = arg(kwargs, "stop")
-        request.choice_count = _number(kwargs.get("n"))
+        request.choice_count = number(kwargs.get("n"))
         request.reasoning_level = arg(kwargs, "reasoning_effort")
         request.output_type = _output_type(kwargs.get("response_format"))
 
@@ -535,7 +531,7 @@ class ResponsesStreamAccumulator(StreamAccumulator):
 class Responses(_ResultHandling):
     def request(self, instance, args, kwargs):
         request = _common_request(instance, kwargs, semconv.Operation.CHAT)
-        request.max_tokens = _number(kwargs.get("max_output_tokens"))
+        request.max_tokens = number(kwargs.get("max_output_tokens"))
         reasoning = arg(kwargs, "reasoning")
         request.reasoning_level = get(reasoning, "effort") if reasoning else None
         text = arg(kwargs, "text")

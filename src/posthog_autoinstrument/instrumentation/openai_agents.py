@@ -83,8 +83,8 @@ from ..genai import InferenceCall, InferenceRequest, Layer, StepRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Operation, Provider
-from .base import LLMInstrumentor, Target, get
-from .openai import _PROVIDER_HOSTS, _chat_message, _number, _record_response, _responses_input
+from .base import LLMInstrumentor, Target, get, number
+from .openai import _PROVIDER_HOSTS, _chat_message, _record_response, _responses_input
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -327,11 +327,11 @@ def _generation_request(data: Any, common: dict) -> InferenceRequest:
         model=_text(getattr(data, "model", None)),
         server_address=address,
         server_port=port,
-        temperature=_number(config.get("temperature")),
-        top_p=_number(config.get("top_p")),
-        max_tokens=_number(config.get("max_tokens")),
-        frequency_penalty=_number(config.get("frequency_penalty")),
-        presence_penalty=_number(config.get("presence_penalty")),
+        temperature=number(config.get("temperature")),
+        top_p=number(config.get("top_p")),
+        max_tokens=number(config.get("max_tokens")),
+        frequency_penalty=number(config.get("frequency_penalty")),
+        presence_penalty=number(config.get("presence_penalty")),
         layer=Layer.FRAMEWORK,
         attributes=dict(common, **{semconv.FRAMEWORK: FRAMEWORK}),
     )
