@@ -90,7 +90,7 @@ class PostHogSpanProcessor(SpanProcessor):
     def on_direct_end(self, call, span_id: int, parent, identity) -> None:
         """``on_end`` for a direct call: the export thread builds its span (``call.build_span()``)."""
         if not self._shutdown:
-            self._enqueue(call, span_id, parent, identity)
+            self._enqueue(call, span_id, parent, identity, remembered=True)
 
     def on_end(self, span: ReadableSpan) -> None:
         identity = self._identities.pop(span.context.span_id, None) if self._identities else None
@@ -98,8 +98,9 @@ class PostHogSpanProcessor(SpanProcessor):
             return
         self._enqueue(span, span.context.span_id, span.parent, identity)
 
-    def _enqueue(self, span, span_id: int, parent, identity) -> None:
-        """Queue an ended AI span, or a direct call (whose span is built on the export thread)."""
+    def _enqueue(self, span, span_id: int, parent, identity, remembered: bool = False) -> None:
+        """Queue an ended AI span, or a direct call (whose span is built on the export thread).
+        ``remembered``: its id is among the AI span ids already (a direct call's, from its start)."""
         if self._pid != os.getpid():
             # A fork the at-fork hook did not see (uWSGI forks in C): start afresh.
             self._init_state()
@@ -111,14 +112,16 @@ class PostHogSpanProcessor(SpanProcessor):
                 say("PostHog export is falling behind; dropping LLM events beyond "
                     f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).")
             return
-        self._remember_ai_span(span_id)
+        if not remembered:
+            self._remember_ai_span(span_id)
         orphan = parent is not None and parent.span_id not in self._ai_span_ids
         if not self._prepared:
             # No adapter of ours saw an LLM library imported (spans from a library that traces
             # itself): load what exporting needs here, on the app's thread (see exporter.import_httpx).
             self.prepare()
         queue.append((span, identity, orphan))
-        self._idle.clear()
+        if self._idle.is_set():  # clear() takes a lock: only when it changes something
+            self._idle.clear()
         if self._thread is None:
             self._start_thread()
         if len(queue) >= MAX_SPANS_PER_REQUEST:

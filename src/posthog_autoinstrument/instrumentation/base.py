@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Optional
@@ -243,12 +244,12 @@ def arguments_now(kwargs: dict) -> dict:
 
 
 def is_stream(result: Any) -> bool:
-    """A streamed result (sync or async). The protocols are the type's: an instance's
-    attributes would go through a pydantic model's ``__getattr__`` (a raised and caught
-    AttributeError per plain result, ~5 µs), and a proxy that only forwards attributes to an
-    iterator is not one itself."""
-    kind = type(result)
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+    """A streamed result (sync or async): an iterator by its type, as ``next()`` sees it.
+    Not ``hasattr``: on a pydantic model (every plain result) it goes through the model's and
+    its metaclass's ``__getattr__``, a raised and caught AttributeError each (~5 µs a call),
+    and a proxy that only forwards attributes to an iterator is not one itself. The ABCs
+    cache their answer per type."""
+    return isinstance(result, (Iterator, AsyncIterator))
 
 
 def client_base_url(client: Any) -> Any:
