@@ -157,6 +157,30 @@ def test_the_recorder_records_direct_only_when_nobody_else_could_see_the_span():
     assert collector.calls == [] and len(collector.sdk_spans) == 1
 
 
+def test_a_description_that_may_wait_is_made_where_the_span_is_built():
+    made = []
+
+    def describe():
+        made.append(threading.current_thread().name)
+        return InferenceRequest(provider="openai", model="gpt-4o", temperature=0.2)
+
+    direct, collector = direct_recorder()
+    direct.start(describe).end()
+    assert made == []  # a direct call describes itself when its span is built
+    (built,) = collector.build()
+    assert len(made) == 1 and built.name == "chat gpt-4o"
+    assert built.attributes["gen_ai.request.temperature"] == 0.2
+
+    # A call with a live SDK span (a second processor sees it) is described at once.
+    recorder, collector = direct_recorder()
+    exporter = InMemorySpanExporter()
+    recorder.tracer.span_processor.add_span_processor(SimpleSpanProcessor(exporter))
+    recorder.start(describe).end()
+    (span,) = exporter.get_finished_spans()
+    assert len(made) == 2 and collector.calls == []
+    assert span.name == "chat gpt-4o" and span.attributes["gen_ai.request.temperature"] == 0.2
+
+
 def test_values_that_are_not_plain_are_cleaned_as_the_sdk_cleans_them():
     def call_with_odd_values(recorder):
         call = recorder.start(InferenceRequest(provider="openai", model="gpt-4o"))
@@ -186,8 +210,8 @@ def test_deferred_translation_that_fails_leaves_the_rest_of_the_call():
 
 
 def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_they_were(fake_openai, posthog):
-    """The real processor and the OpenAI adapter: the request and response are translated on
-    the export thread, the person is the one current at the call, and the app appending to its
+    """The real processor and the OpenAI adapter: the request (its description and messages)
+    and response are translated on the export thread, the person is the one current at the call, and the app appending to its
     conversation right after the call does not change what the call recorded."""
     import openai
 
@@ -212,6 +236,13 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
         original(call, completion)
 
     adapter._record_chat_completion = spy
+    original_describe = adapter.ChatCompletions.describe
+
+    def describe_spy(self, instance, kwargs):
+        translated_on.append(threading.current_thread().name)
+        return original_describe(self, instance, kwargs)
+
+    adapter.ChatCompletions.describe = describe_spy
     instrumentor.instrument(tracer_provider=provider)
     try:
         client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
@@ -226,9 +257,10 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
     finally:
         instrumentor.uninstrument()
         adapter._record_chat_completion = original
+        adapter.ChatCompletions.describe = original_describe
         processor.shutdown()
 
-    assert translated_on == ["posthog-autoinstrument-export"]
+    assert translated_on == ["posthog-autoinstrument-export"] * 2  # the request, then the response
     (span,) = posthog.wait_for_spans(1)
     attrs = span["attributes"]
     assert json.loads(attrs["gen_ai.input.messages"]) == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]

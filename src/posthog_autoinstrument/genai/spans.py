@@ -16,7 +16,7 @@ import sysconfig
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -85,6 +85,9 @@ class InferenceRequest:
     # Further attributes, keyed by constants from :mod:`.semconv`.
     attributes: dict = field(default_factory=dict)
 
+
+# A call's description, or a function that makes it later (see Recorder.start).
+RequestOrDescriber = Union[InferenceRequest, Callable[[], InferenceRequest]]
 
 _NUMERIC_REQUEST_FIELDS = (
     ("temperature", semconv.REQUEST_TEMPERATURE),
@@ -167,7 +170,7 @@ class _Direct:
     __slots__ = ("recorder", "processor", "request", "context", "parent", "caller", "identity", "start_time",
                  "end_time", "pending", "events", "status")
 
-    def __init__(self, recorder: "Recorder", processor: Any, request: InferenceRequest, context: SpanContext,
+    def __init__(self, recorder: "Recorder", processor: Any, request: RequestOrDescriber, context: SpanContext,
                  parent: Optional[SpanContext], caller: dict, identity: Any):
         self.recorder = recorder
         self.processor = processor
@@ -334,6 +337,8 @@ class InferenceCall:
                 logger.debug("posthog-autoinstrument: could not record %r", record, exc_info=True)
         direct.pending = []
         request = direct.request
+        if not isinstance(request, InferenceRequest):  # described only now (see Recorder.start)
+            request = direct.request = request()
         attrs = request_attributes(request)
         attrs.update(direct.caller)
         attrs.update(self._attrs)
@@ -511,7 +516,7 @@ class Recorder:
         except Exception:  # a tracer that is not the SDK's, or another SDK version
             return None
 
-    def _start_direct(self, request: InferenceRequest, parent: Optional[otel_context.Context],
+    def _start_direct(self, request: RequestOrDescriber, parent: Optional[otel_context.Context],
                       processor: Any, capture: bool) -> Optional[InferenceCall]:
         parent_context = trace.get_current_span(parent).get_span_context()
         ids = self.tracer.id_generator
@@ -527,9 +532,9 @@ class Recorder:
         caller_location(caller, 3)
         identity = processor.on_direct_start(context.span_id)
         direct = _Direct(self, processor, request, context, parent_context, caller, identity)
-        return InferenceCall(NonRecordingSpan(context), capture, request.layer, direct)
+        return InferenceCall(NonRecordingSpan(context), capture, Layer.PROVIDER, direct)
 
-    def start(self, request: InferenceRequest, parent: Optional[otel_context.Context] = None) -> Optional[InferenceCall]:
+    def start(self, request: RequestOrDescriber, parent: Optional[otel_context.Context] = None) -> Optional[InferenceCall]:
         """Start the span for one call, or return None when it must not (or cannot) be recorded.
 
         A provider-level call made inside another provider-level call is the same model request
@@ -537,17 +542,25 @@ class Recorder:
         framework-level call is the generation, and the framework's span becomes a step (see
         ``model_call_starts``). ``parent`` is the context to nest under when it is not the
         current one (callbacks).
+
+        ``request``: the call's description, or for a provider-level call a function that
+        returns it (a handler whose description reads nothing but the call's arguments): a
+        direct call then runs it on the export thread, any other call at once.
         """
         try:
-            if not model_call_starts(request.layer, parent):
+            described_later = not isinstance(request, InferenceRequest)
+            layer = Layer.PROVIDER if described_later else request.layer
+            if not model_call_starts(layer, parent):
                 return None
-            if request.layer == Layer.PROVIDER:  # framework adapters use their span's SDK API
+            if layer == Layer.PROVIDER:  # framework adapters use their span's SDK API
                 processor = self._direct_processor()
                 if processor is not None:
                     call = self._start_direct(request, parent, processor,
                                               self.capture_content and not privacy_requested())
                     if call is not None:
                         return call
+            if described_later:
+                request = request()
             attrs = request_attributes(request)
             caller_location(attrs)
             name = f"{request.operation} {request.model}" if request.model else request.operation

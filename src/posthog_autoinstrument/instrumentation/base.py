@@ -24,8 +24,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import __version__, config, lifecycle
-from ..genai import InferenceCall, InferenceRequest, Recorder
-from ..genai.spans import SCOPE_NAME  # noqa: F401  (the tracer's name; adapters import it from here)
+from ..genai import InferenceCall, Recorder
+from ..genai.spans import SCOPE_NAME, RequestOrDescriber  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -34,14 +34,17 @@ class CallHandler:
     """Translates one kind of SDK call. Adapters override what they need.
 
     ``request`` may return replacement keyword arguments (for example to ask a stream for its
-    usage); otherwise the application's arguments are passed through untouched.
+    usage); otherwise the application's arguments are passed through untouched. Its description
+    of the call may be a function that makes it, for a provider call whose description reads
+    only the client and the arguments: a direct call makes it on the export thread
+    (see ``Recorder.start``).
     """
 
     #: True when ``record_input`` reads nothing but its arguments: it may then run on the export
     #: thread (``InferenceCall.later``), over a copy of the argument lists the app may append to.
     input_can_wait = False
 
-    def request(self, instance: Any, args: tuple, kwargs: dict) -> tuple[InferenceRequest, Optional[dict]]:
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> tuple[RequestOrDescriber, Optional[dict]]:
         raise NotImplementedError
 
     def record_input(self, call: InferenceCall, instance: Any, args: tuple, kwargs: dict) -> None:

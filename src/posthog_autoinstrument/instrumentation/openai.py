@@ -362,6 +362,14 @@ class _ResultHandling(CallHandler):
 
     input_can_wait = True
 
+    def request(self, instance, args, kwargs):
+        # Described later (see Recorder.start): ``describe`` reads only the client and the
+        # arguments, which wrapt hands over in a dict of this call's own.
+        return (lambda: self.describe(instance, kwargs)), None
+
+    def describe(self, instance: Any, kwargs: dict) -> InferenceRequest:
+        raise NotImplementedError
+
     def record(self, call: InferenceCall, result: Any) -> None:
         raise NotImplementedError
 
@@ -386,6 +394,22 @@ class _ResultHandling(CallHandler):
 
 class ChatCompletions(_ResultHandling):
     def request(self, instance, args, kwargs):
+        new_kwargs = None
+        messages = kwargs.get("messages")
+        if messages is not None and not isinstance(messages, (list, tuple)):
+            # An iterator of messages can be read once: read it for both us and the SDK.
+            new_kwargs = dict(kwargs, messages=list(messages))
+        if arg(kwargs, "stream", False) and config.settings().stream_usage:
+            options = arg(kwargs, "stream_options")
+            if not (options and get(options, "include_usage")):
+                client = getattr(instance, "_client", None)
+                if _accepts_stream_options(client, endpoint_of(client)[0]):
+                    new_kwargs = dict(new_kwargs or kwargs)
+                    new_kwargs["stream_options"] = _UsageRequest(options or {}, include_usage=True)
+        call_kwargs = new_kwargs or kwargs
+        return (lambda: self.describe(instance, call_kwargs)), new_kwargs
+
+    def describe(self, instance, kwargs) -> InferenceRequest:
         request = _common_request(instance, kwargs, semconv.Operation.CHAT)
         max_tokens = arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")
         request.max_tokens = number(max_tokens)
@@ -393,20 +417,7 @@ class ChatCompletions(_ResultHandling):
         request.choice_count = number(kwargs.get("n"))
         request.reasoning_level = arg(kwargs, "reasoning_effort")
         request.output_type = _output_type(kwargs.get("response_format"))
-
-        new_kwargs = None
-        messages = kwargs.get("messages")
-        if messages is not None and not isinstance(messages, (list, tuple)):
-            # An iterator of messages can be read once: read it for both us and the SDK.
-            new_kwargs = dict(kwargs, messages=list(messages))
-        if request.stream and config.settings().stream_usage:
-            options = arg(kwargs, "stream_options")
-            if not (options and get(options, "include_usage")):
-                client = getattr(instance, "_client", None)
-                if _accepts_stream_options(client, request.provider):
-                    new_kwargs = dict(new_kwargs or kwargs)
-                    new_kwargs["stream_options"] = _UsageRequest(options or {}, include_usage=True)
-        return request, new_kwargs
+        return request
 
     def record_input(self, call, instance, args, kwargs):
         messages = kwargs.get("messages") or ()
@@ -529,7 +540,7 @@ class ResponsesStreamAccumulator(StreamAccumulator):
 
 
 class Responses(_ResultHandling):
-    def request(self, instance, args, kwargs):
+    def describe(self, instance, kwargs) -> InferenceRequest:
         request = _common_request(instance, kwargs, semconv.Operation.CHAT)
         request.max_tokens = number(kwargs.get("max_output_tokens"))
         reasoning = arg(kwargs, "reasoning")
@@ -540,7 +551,7 @@ class Responses(_ResultHandling):
             request.output_type = "json"
         conversation = arg(kwargs, "conversation")
         request.conversation_id = conversation if isinstance(conversation, str) else (get(conversation, "id") if conversation else None)
-        return request, None
+        return request
 
     def record_input(self, call, instance, args, kwargs):
         instructions = arg(kwargs, "instructions")
@@ -561,11 +572,11 @@ class Responses(_ResultHandling):
 
 
 class Embeddings(_ResultHandling):
-    def request(self, instance, args, kwargs):
+    def describe(self, instance, kwargs) -> InferenceRequest:
         request = _common_request(instance, kwargs, semconv.Operation.EMBEDDINGS)
         encoding = arg(kwargs, "encoding_format")
         request.encoding_formats = [encoding] if encoding else None
-        return request, None
+        return request
 
     def record_input(self, call, instance, args, kwargs):
         value = arg(kwargs, "input")
