@@ -1,6 +1,6 @@
-"""Our added cost per chat call on the application thread, measured two ways (not in ``run.py``).
+"""Our added cost per chat call on the application thread, measured two ways.
 
-    python benchmarks/app_thread.py --within [--runs N]     # the figure the README quotes
+    python benchmarks/app_thread.py --within [--runs N]     # run.py's per-call budget figure
     python benchmarks/app_thread.py [--run N] [--collections on|off]
 
 ``--within``: in each of 3 processes of ours, runs of 90 chat calls alternate between
@@ -72,7 +72,7 @@ def within(runs: int) -> None:
     common.pin_to_cpu(common.WORKER_CPU)
     setup = setups.create("ours", os.environ["POSTHOG_HOST"])
     call = workload.make_call("chat", setup.clients)
-    for _ in range(300):
+    for _ in range(300 if runs > 5 else 5):
         call()
     added, on, off = [], [], []
     for index in range(runs):
@@ -98,6 +98,15 @@ def within(runs: int) -> None:
                  "suppressed_us_per_call": statistics.median(off)})
 
 
+def measure_within(url: str, runs: int = 60, processes: int = 3) -> dict:
+    """``--within`` against the stand-in at ``url``: the median over ``processes`` processes."""
+    env = common.worker_env(POSTHOG_HOST=url, POSTHOG_EXPORT_INTERVAL="3600", POSTHOG_API_KEY=common.API_KEY)
+    results = [common.run_json([common.MAIN_PYTHON, os.path.abspath(__file__), "--within-worker", str(runs)], env=env)
+               for _ in range(processes)]
+    return {"added_app_thread_us_per_call": round(statistics.median(r["added_us_per_call"] for r in results), 1),
+            "runs_per_process": runs, "processes": [{k: round(v, 1) for k, v in r.items()} for r in results]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run", type=int, default=90, help="calls per timed run (< 100: the export thread sleeps)")
@@ -106,13 +115,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=60, help="--within: pairs of runs per process")
     options = parser.parse_args()
     with common.sink() as url:
-        env = common.worker_env(POSTHOG_HOST=url, POSTHOG_EXPORT_INTERVAL="3600", POSTHOG_API_KEY=common.API_KEY)
         if options.within:
-            results = [common.run_json([common.MAIN_PYTHON, os.path.abspath(__file__), "--within-worker", str(options.runs)],
-                                       env=env) for _ in range(3)]
-            print(json.dumps({"added_app_thread_us_per_call": round(statistics.median(r["added_us_per_call"] for r in results), 1),
-                              "processes": [{k: round(v, 1) for k, v in r.items()} for r in results]}))
+            print(json.dumps(measure_within(url, options.runs)))
             return
+        env = common.worker_env(POSTHOG_HOST=url, POSTHOG_EXPORT_INTERVAL="3600", POSTHOG_API_KEY=common.API_KEY)
         collections = options.collections == "on"
         medians: dict = {"baseline": [], "ours": []}
         faults: dict = {"baseline": [], "ours": []}
