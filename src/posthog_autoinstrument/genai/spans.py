@@ -38,6 +38,9 @@ _STDLIB = sysconfig.get_paths()["stdlib"]
 # The model call in progress in this context, so that one call is recorded once however many
 # instrumented layers it passes through (a framework over a provider SDK over HTTP).
 _ACTIVE_CALL = otel_context.create_key("posthog_autoinstrument.active_call")
+# The context key under which the OpenTelemetry API keeps the current span, as the API itself
+# sets it, so that attaching a call makes one new context instead of two.
+_CURRENT_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context())))
 
 
 class Layer:
@@ -239,8 +242,10 @@ class InferenceCall:
     def attach(self) -> object:
         """Make the span current, so work done inside the call (HTTP spans) nests under it."""
         try:
-            ctx = trace.set_span_in_context(self.span)
-            return otel_context.attach(otel_context.set_value(_ACTIVE_CALL, self, ctx))
+            values = dict(otel_context.get_current())
+            values[_CURRENT_SPAN_KEY] = self.span
+            values[_ACTIVE_CALL] = self
+            return otel_context.attach(otel_context.Context(values))
         except Exception:
             return None
 
@@ -396,18 +401,22 @@ class InferenceCall:
 
 
 _LIBRARY_PATH_MARKERS = ("site-packages", "dist-packages", "<frozen", "<string>")
+# id(code) -> (code, from a library?). Keyed by id: a code object's hash is computed anew on
+# every call, over its bytecode and constants (~1 µs for an SDK method). The entry holds the
+# code object, so its id cannot be reused while the entry lives.
 _is_library_code: dict = {}
 
 
 def _library(code) -> bool:
-    known = _is_library_code.get(code)
-    if known is None:
-        filename = code.co_filename
-        known = any(marker in filename for marker in _LIBRARY_PATH_MARKERS) or filename.startswith(_OUR_PACKAGE) \
-            or filename.startswith(_STDLIB)
-        if len(_is_library_code) > 4096:
-            _is_library_code.clear()
-        _is_library_code[code] = known
+    entry = _is_library_code.get(id(code))
+    if entry is not None and entry[0] is code:
+        return entry[1]
+    filename = code.co_filename
+    known = any(marker in filename for marker in _LIBRARY_PATH_MARKERS) or filename.startswith(_OUR_PACKAGE) \
+        or filename.startswith(_STDLIB)
+    if len(_is_library_code) > 4096:
+        _is_library_code.clear()
+    _is_library_code[id(code)] = (code, known)
     return known
 
 
@@ -420,7 +429,7 @@ def caller_location(attrs: dict, depth: int = 2) -> None:
             return
         code = frame.f_code
         if not _library(code):
-            attrs[semconv.CODE_FUNCTION_NAME] = code.co_qualname if hasattr(code, "co_qualname") else code.co_name
+            attrs[semconv.CODE_FUNCTION_NAME] = getattr(code, "co_qualname", None) or code.co_name  # 3.11+
             attrs[semconv.CODE_FILE_PATH] = code.co_filename
             attrs[semconv.CODE_LINE_NUMBER] = frame.f_lineno
             return

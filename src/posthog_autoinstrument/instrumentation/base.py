@@ -243,7 +243,11 @@ def _async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Calla
 def arguments_now(kwargs: dict) -> dict:
     """The keyword arguments as they are now, for translation that runs later: the app may
     append to the list it passed (its conversation) as soon as the call returns."""
-    return {key: list(value) if type(value) is list else value for key, value in kwargs.items()}
+    now = dict(kwargs)
+    for key, value in now.items():  # (a loop: a comprehension is a function call of its own)
+        if type(value) is list:
+            now[key] = list(value)
+    return now
 
 
 def is_stream(result: Any) -> bool:
