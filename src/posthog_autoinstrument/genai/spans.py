@@ -174,7 +174,7 @@ class _Direct:
                  "end_time", "pending", "events", "status")
 
     def __init__(self, recorder: "Recorder", processor: Any, request: RequestOrDescriber, context: SpanContext,
-                 parent: Optional[SpanContext], caller: dict, identity: Any):
+                 parent: Optional[SpanContext], caller: Optional[tuple], identity: Any):
         self.recorder = recorder
         self.processor = processor
         self.request = request
@@ -345,7 +345,8 @@ class InferenceCall:
         if not isinstance(request, InferenceRequest):  # described only now (see Recorder.start)
             request = direct.request = request()
         attrs = request_attributes(request)
-        attrs.update(direct.caller)
+        if direct.caller is not None:
+            attrs[semconv.CODE_FUNCTION_NAME], attrs[semconv.CODE_FILE_PATH], attrs[semconv.CODE_LINE_NUMBER] = direct.caller
         attrs.update(self._attrs)
         unusual = False
         for key, value in attrs.items():
@@ -420,20 +421,29 @@ def _library(code) -> bool:
     return known
 
 
-def caller_location(attrs: dict, depth: int = 2) -> None:
-    """The application function that made the call (the first frame outside libraries), so
-    calls can be told apart by where they come from even without a trace name."""
-    frame = sys._getframe(depth)
+def find_caller(depth: int = 1) -> Optional[tuple]:
+    """(function, file, line) of the application code that made the call: the first frame
+    outside libraries, ``depth`` frames above this function's caller, so calls can be told
+    apart by where they come from even without a trace name. Runs on every call: the library
+    verdict of each frame is looked up inline."""
+    frame = sys._getframe(depth + 1)
+    verdicts = _is_library_code
     for _ in range(64):
         if frame is None:
-            return
+            return None
         code = frame.f_code
-        if not _library(code):
-            attrs[semconv.CODE_FUNCTION_NAME] = getattr(code, "co_qualname", None) or code.co_name  # 3.11+
-            attrs[semconv.CODE_FILE_PATH] = code.co_filename
-            attrs[semconv.CODE_LINE_NUMBER] = frame.f_lineno
-            return
+        entry = verdicts.get(id(code))
+        if not (entry[1] if entry is not None and entry[0] is code else _library(code)):
+            return getattr(code, "co_qualname", None) or code.co_name, code.co_filename, frame.f_lineno  # 3.11+
         frame = frame.f_back
+    return None
+
+
+def caller_location(attrs: dict, depth: int = 2) -> None:
+    """Put the caller's ``code.*`` attributes in ``attrs`` (see find_caller)."""
+    caller = find_caller(depth)
+    if caller is not None:
+        attrs[semconv.CODE_FUNCTION_NAME], attrs[semconv.CODE_FILE_PATH], attrs[semconv.CODE_LINE_NUMBER] = caller
 
 
 # The instrumentation scope of our own spans (instrumentation/base.py names its tracers so).
@@ -537,8 +547,7 @@ class Recorder:
         else:
             parent_context = None
             context = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False, self._root_flags)
-        caller: dict = {}
-        caller_location(caller, 3)
+        caller = find_caller(2)  # from _begin (ours, skipped) up
         identity = processor.on_direct_start(context.span_id)
         direct = _Direct(self, processor, request, context, parent_context, caller, identity)
         return InferenceCall(NonRecordingSpan(context), capture, Layer.PROVIDER, direct)
