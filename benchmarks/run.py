@@ -226,9 +226,12 @@ def evaluate(report: dict) -> list:
         f"<= {BUDGETS['startup_added_ms']:g} ms", added <= BUDGETS["startup_added_ms"])
     llm = start["sys_modules"]["llm_libraries_imported"]
     row("start-up imports no LLM library", len(llm), None, "imported", "0", not llm)
+    flow = report["export"].get("steady") or report["export"]["end_to_end"]
+    row("export throughput, one core (steady flow)", flow["spans_per_cpu_second"], flow["spans_per_second"], "spans/s",
+        f">= {BUDGETS['export_spans_per_second']:,.0f}", flow["spans_per_cpu_second"] >= BUDGETS["export_spans_per_second"])
     end = report["export"]["end_to_end"]
-    row("export throughput, one core", end["spans_per_cpu_second"], end["spans_per_second"], "spans/s",
-        f">= {BUDGETS['export_spans_per_second']:,.0f}", end["spans_per_cpu_second"] >= BUDGETS["export_spans_per_second"])
+    row("... draining a backlog of 20,000 calls recorded beforehand", end["spans_per_cpu_second"],
+        end["spans_per_second"], "spans/s", "-", None)
     return rows
 
 

@@ -387,7 +387,7 @@ def _move_state(attrs: dict, target: str, sources: tuple, move: bool = False) ->
 def _add_person_and_properties(attrs: dict, settings: Settings, identity: Optional[Identity]) -> None:
     """The person, session, properties, groups and flag variants of the event (see context.py)."""
     end_user = attrs.pop(semconv.END_USER_ID, None)
-    if not any(isinstance(attrs.get(k), str) and attrs.get(k) for k in _DISTINCT_ID_KEYS):
+    if not _has_distinct_id(attrs):
         if identity is not None and identity.distinct_id:
             distinct_id = identity.distinct_id
         elif settings.user_from_request and isinstance(end_user, str) and end_user:
@@ -398,19 +398,27 @@ def _add_person_and_properties(attrs: dict, settings: Settings, identity: Option
             attrs["posthog.distinct_id"] = distinct_id
         else:
             attrs["$process_person_profile"] = False
-    properties = dict(settings.properties)
-    groups = dict(settings.groups)
+    properties, groups = settings.properties, settings.groups  # (key, value) pairs: the later wins
     if identity is not None:
         if identity.session_id:
             attrs.setdefault("$session_id", identity.session_id)
-        properties.update(identity.properties)
-        groups.update(identity.groups)
+        properties += identity.properties
+        groups += identity.groups
         for key, variant in identity.feature_flags:
             attrs.setdefault(f"$feature/{key}", properties_json(variant))
-    for key, value in properties.items():
-        attrs.setdefault(key, properties_json(value))
+    if properties:
+        for key, value in dict(properties).items():
+            attrs.setdefault(key, properties_json(value))
     if groups:
-        attrs.setdefault("$groups", json.dumps({str(k): str(v) for k, v in groups.items()}, separators=(",", ":")))
+        attrs.setdefault("$groups", json.dumps({str(k): str(v) for k, v in dict(groups).items()}, separators=(",", ":")))
+
+
+def _has_distinct_id(attrs: dict) -> bool:
+    for key in _DISTINCT_ID_KEYS:
+        value = attrs.get(key)
+        if value and isinstance(value, str):
+            return True
+    return False
 
 
 def _copy(attrs: dict, source: str, target: str) -> None:

@@ -147,6 +147,8 @@ def parse_json_arguments(arguments: Any) -> Any:
 
 
 def to_json(value: Any) -> str:
+    if _c_encode is not None:
+        return "".join(_c_encode(value, 0))
     return _ENCODER.encode(value)
 
 
@@ -165,5 +167,11 @@ def _json_fallback(value: Any) -> Any:
     return str(value)
 
 
-# One encoder for every call: json.dumps with options builds a new one each time.
+# One encoder for every call: json.dumps with options builds a new one each time, and
+# JSONEncoder.encode builds a new C encoder each time too. _c_encode is the C encoder that
+# _ENCODER makes, built once, without the circular-reference check (content is lists and
+# dicts our adapters build, and what a fallback dumps: a cycle is still stopped, by Python's
+# recursion limit).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_fallback)
+_c_encode = None if json.encoder.c_make_encoder is None else json.encoder.c_make_encoder(
+    None, _json_fallback, json.encoder.encode_basestring, None, ":", ",", False, False, True)

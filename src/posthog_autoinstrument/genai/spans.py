@@ -136,11 +136,11 @@ def request_attributes(request: InferenceRequest) -> dict:
         attrs[semconv.REQUEST_STREAM] = True
     for name, key in _NUMERIC_REQUEST_FIELDS:
         value = getattr(request, name)
-        if _is_number(value):
+        if value is not None and _is_number(value):  # mostly unset: no call for those
             attrs[key] = value
     for name, key in _TEXT_REQUEST_FIELDS:
         value = getattr(request, name)
-        if isinstance(value, str) and value:
+        if value and isinstance(value, str):
             attrs[key] = value
     if _is_number(request.choice_count) and request.choice_count != 1:
         attrs[semconv.REQUEST_CHOICE_COUNT] = request.choice_count
