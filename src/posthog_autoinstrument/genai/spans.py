@@ -424,16 +424,13 @@ def _library(code) -> bool:
 def find_caller(depth: int = 1) -> Optional[tuple]:
     """(function, file, line) of the application code that made the call: the first frame
     outside libraries, ``depth`` frames above this function's caller, so calls can be told
-    apart by where they come from even without a trace name. Runs on every call: the library
-    verdict of each frame is looked up inline."""
+    apart by where they come from even without a trace name."""
     frame = sys._getframe(depth + 1)
-    verdicts = _is_library_code
     for _ in range(64):
         if frame is None:
             return None
         code = frame.f_code
-        entry = verdicts.get(id(code))
-        if not (entry[1] if entry is not None and entry[0] is code else _library(code)):
+        if not _library(code):
             return getattr(code, "co_qualname", None) or code.co_name, code.co_filename, frame.f_lineno  # 3.11+
         frame = frame.f_back
     return None

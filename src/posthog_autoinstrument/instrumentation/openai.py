@@ -406,8 +406,8 @@ class ChatCompletions(_ResultHandling):
                 if _accepts_stream_options(client, endpoint_of(client)[0]):
                     new_kwargs = dict(new_kwargs or kwargs)
                     new_kwargs["stream_options"] = _UsageRequest(options or {}, include_usage=True)
-        call_kwargs = new_kwargs or kwargs
-        return (lambda: self.describe(instance, call_kwargs)), new_kwargs
+        describe, _ = super().request(instance, args, new_kwargs or kwargs)
+        return describe, new_kwargs
 
     def describe(self, instance, kwargs) -> InferenceRequest:
         request = _common_request(instance, kwargs, semconv.Operation.CHAT)
