@@ -234,3 +234,80 @@ def test_async_exit_paths():
         assert call.ends == 1
 
     asyncio.run(scenario())
+
+
+def test_an_async_for_over_a_dropped_proxy_records_the_whole_stream():
+    # `async for chunk in await client.create(stream=True)` keeps only what __aiter__ returned.
+    async def scenario():
+        proxy, call, acc = awrap([1, 2, 3])
+        iterator = proxy.__aiter__()
+        del proxy
+        gc.collect()
+        assert call.ends == 0
+        assert [x async for x in iterator] == [1, 2, 3] and acc.seen == [1, 2, 3] and call.ends == 1
+
+    asyncio.run(scenario())
+
+
+def test_an_async_stream_dropped_mid_way_with_its_proxy_ends_the_call_at_once():
+    async def scenario():
+        proxy, call, acc = awrap(range(10))
+        async for item in proxy:
+            if item == 2:
+                break
+        del proxy  # reference counting alone: the event loop has not run since
+        assert call.ends == 1 and acc.seen == [0, 1, 2] and not call.failures
+
+    asyncio.run(scenario())
+
+
+def test_async_iteration_resumes_where_it_stopped_whichever_way_it_is_driven():
+    async def scenario():
+        proxy, call, acc = awrap([1, 2, 3, 4])
+        async for _ in proxy:
+            break
+        assert await proxy.__anext__() == 2
+        assert [x async for x in proxy] == [3, 4]
+        assert acc.seen == [1, 2, 3, 4] and call.ends == 1
+
+    asyncio.run(scenario())
+
+
+class GeneratedSdkStream:
+    """Shaped like OpenAI's generated streams: iteration forwards a generator made at creation."""
+
+    def __init__(self, items):
+        self.made = list(items)
+        self._iterator = self.__stream__()
+
+    def __stream__(self):
+        yield from self.made
+
+    def __iter__(self):
+        for item in self._iterator:
+            yield item
+
+
+class ObservedSdkStream(GeneratedSdkStream):
+    """Its iteration does more than forward (Anthropic's calls an observer per chunk)."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.observed = []
+
+    def __iter__(self):
+        for item in self._iterator:
+            self.observed.append(item)
+            yield item
+
+
+def test_a_stream_that_only_forwards_its_generator_is_read_from_the_generator():
+    from posthog_autoinstrument.genai.streams import chunk_source
+
+    forwarding, observing = GeneratedSdkStream([1, 2]), ObservedSdkStream([1, 2])
+    assert chunk_source(forwarding, False) is forwarding._iterator
+    assert chunk_source(observing, False) is observing
+    call, acc = FakeCall(), Collect()
+    assert list(SyncStreamProxy(observing, call, acc)) == [1, 2] and observing.observed == [1, 2]
+    call, acc = FakeCall(), Collect()
+    assert list(SyncStreamProxy(forwarding, call, acc)) == [1, 2] and acc.seen == [1, 2] and call.ends == 1

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
+import types
 from typing import Any, Optional
 
 import wrapt
@@ -89,9 +91,9 @@ def _observed(stream: Any, call: InferenceCall, accumulator: StreamAccumulator):
 
 
 async def _observed_async(stream: Any, call: InferenceCall, accumulator: StreamAccumulator):
-    """``_observed`` for async streams. The proxy stays the app's async iterator (an async
-    generator dropped mid-way is closed later, by a task of the event loop; the proxy's
-    ``__del__`` ends the call at once)."""
+    """``_observed`` for async streams. Not primed (an async generator cannot be advanced
+    without an event loop): the proxy's ``__del__`` covers a stream dropped before its first
+    chunk, and one dropped mid-way along with its proxy (see ``AsyncStreamProxy.__del__``)."""
     on_chunk = accumulator.on_chunk
     first = True
     try:
@@ -121,6 +123,33 @@ def observe_stream(stream: Any, call: InferenceCall, accumulator: StreamAccumula
     return proxy(stream, call, accumulator)
 
 
+# type -> whether its __iter__/__aiter__ only forwards its ``_iterator`` generator
+_forwarding_types: dict = {}
+
+
+def chunk_source(stream: Any, asynchronous: bool) -> Any:
+    """What to read ``stream``'s chunks from: the stream, or the generator its iteration forwards.
+
+    OpenAI's generated SDK streams iterate as ``for item in self._iterator: yield item``. Our
+    own generator reads that generator directly and takes the forwarding layer's place, so
+    observing the stream adds no generator resumption per chunk. A method that reads anything
+    but ``self._iterator`` (Anthropic's also calls an observer) is left in the path.
+    """
+    kind = type(stream)
+    forwards = _forwarding_types.get(kind)
+    if forwards is None:
+        method = getattr(kind, "__aiter__" if asynchronous else "__iter__", None)
+        code = getattr(method, "__code__", None)
+        forwards = code is not None and code.co_names == ("_iterator",) and code.co_argcount == 1
+        if len(_forwarding_types) < 256:
+            _forwarding_types[kind] = forwards
+    if forwards:
+        source = getattr(stream, "__dict__", {}).get("_iterator")
+        if isinstance(source, types.AsyncGeneratorType if asynchronous else types.GeneratorType):
+            return source
+    return stream
+
+
 class SyncStreamProxy(wrapt.ObjectProxy):
     """Proxy for a synchronous stream (an iterator, usually also a context manager)."""
 
@@ -135,7 +164,7 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         # owns the end of the call: a ``for`` loop keeps only it, not this proxy.
         chunks = self._self_chunks
         if chunks is None:
-            chunks = _observed(self.__wrapped__, self._self_call, self._self_accumulator)
+            chunks = _observed(chunk_source(self.__wrapped__, False), self._self_call, self._self_accumulator)
             next(chunks)
             self._self_chunks = chunks
         return chunks
@@ -181,14 +210,20 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         self._self_chunks = None
 
     def __aiter__(self):
-        return self
+        # ``async for`` resumes our generator directly: no call of ours per chunk. (Without
+        # reference counts, ``__del__`` could not tell whether a loop still holds it.)
+        return self._self_generator() if _getrefcount is not None else self
 
     def __anext__(self):
-        # The async generator's own awaitable: no coroutine of ours per chunk.
+        return self._self_generator().__anext__()  # the async generator's own awaitable
+
+    def _self_generator(self):
+        # One generator, made on first use, serves ``async for`` and ``__anext__`` alike.
         chunks = self._self_chunks
         if chunks is None:
-            chunks = self._self_chunks = _observed_async(self.__wrapped__, self._self_call, self._self_accumulator)
-        return chunks.__anext__()
+            chunks = self._self_chunks = _observed_async(chunk_source(self.__wrapped__, True), self._self_call,
+                                                         self._self_accumulator)
+        return chunks
 
     async def __aenter__(self):
         enter = getattr(self.__wrapped__, "__aenter__", None)
@@ -223,7 +258,37 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             _finish(self._self_call, self._self_accumulator, None)
 
     def __del__(self):
+        # Dropped, and nothing else holds our generator: record what the application got, now.
+        # (An async generator dropped mid-way is closed later, by a task of the event loop.) While
+        # an ``async for`` still holds the generator (``async for chunk in await create(...)``
+        # keeps no reference to the proxy), the generator ends the call.
         try:
-            _finish(self._self_call, self._self_accumulator, None)
+            if self._self_chunks is None or _getrefcount is None or _references_to_chunks(self) <= _ONLY_THE_PROXYS:
+                _finish(self._self_call, self._self_accumulator, None)
         except Exception:
             pass
+
+
+# An interpreter without reference counts has no getrefcount: the async proxy then stays the
+# app's iterator, and ends the call when it is dropped.
+_getrefcount = getattr(sys, "getrefcount", None)
+
+
+def _references_to_chunks(holder: Any) -> int:
+    return _getrefcount(holder._self_chunks)
+
+
+class _Holder:
+    _self_chunks = None
+
+
+def _only_the_holders() -> int:
+    """What ``_references_to_chunks`` counts when only its holder refers to the generator,
+    measured on this interpreter rather than assumed (how many references reading an attribute
+    and passing it on takes differs between versions)."""
+    holder = _Holder()
+    holder._self_chunks = object()
+    return _references_to_chunks(holder)
+
+
+_ONLY_THE_PROXYS = _only_the_holders() if _getrefcount is not None else 0
