@@ -18,6 +18,7 @@ from opentelemetry.trace import Status, StatusCode
 from ..config import Settings
 from ..identity import Identity, properties_json
 from ..genai import semconv
+from ..genai.spans import PlainSpan
 from . import foreign
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -68,14 +69,15 @@ def is_ai_span(span: ReadableSpan) -> bool:
 
 
 def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Identity] = None,
-                orphan: bool = False) -> Optional[ReadableSpan]:
+                orphan: bool = False) -> Optional[PlainSpan]:
     """Build the copy of ``span`` that PostHog receives.
 
     ``orphan``: the span's parent is not an AI span, so PostHog will never receive it; the copy
     becomes a root so that PostHog can show the trace (the trace id is kept). None: the span
-    is not an AI event after all (see ``foreign.complete``).
+    is not an AI event after all (see ``foreign.complete``). A ``PlainSpan`` (a direct call's,
+    made for export alone) gives its attributes to the copy; any other span is left unchanged.
     """
-    attrs = dict(span.attributes or {})
+    attrs = span.attributes if type(span) is PlainSpan else dict(span.attributes or {})
     events = span.events
     status = span.status
 
@@ -115,23 +117,12 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
     _add_posthog_dialect(attrs, settings)
     _add_person_and_properties(attrs, settings, identity)
 
-    return ReadableSpan(
-        name=name or span.name,
-        context=span.context,
-        parent=None if orphan else span.parent,
-        resource=span.resource,
-        attributes=attrs,
-        events=events,
-        links=span.links,
-        kind=span.kind,
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    return PlainSpan(name or span.name, span.context, None if orphan else span.parent, span.resource, attrs,
+                     events, span.links, span.kind, status, span.start_time, span.end_time,
+                     span.instrumentation_scope)
 
 
-def describe(span: ReadableSpan) -> str:
+def describe(span: PlainSpan) -> str:
     """One line about an exported span, for --debug runs."""
     attrs = span.attributes or {}
     operation = attrs.get(semconv.OPERATION_NAME)

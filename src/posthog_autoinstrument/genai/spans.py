@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.trace.sampling import DEFAULT_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -331,7 +331,7 @@ class InferenceCall:
         except Exception:
             logger.debug("posthog-autoinstrument: failed to end span", exc_info=True)
 
-    def build_span(self) -> ReadableSpan:
+    def build_span(self) -> "PlainSpan":
         """The finished span of a direct call. Export thread only, once the call has ended."""
         direct = self._direct
         for record, args in direct.pending:
@@ -360,19 +360,10 @@ class InferenceCall:
         if unusual:  # a value that is not plain: the SDK's own rules decide, as on an SDK span
             attrs = dict(BoundedAttributes(attributes=attrs, immutable=False))
         recorder = direct.recorder
-        return ReadableSpan(
-            name=f"{request.operation} {request.model}" if request.model else request.operation,
-            context=direct.context,
-            parent=direct.parent,
-            resource=recorder.tracer.resource,
-            attributes=attrs,
-            events=direct.events,
-            kind=SpanKind.CLIENT,
-            status=direct.status,
-            start_time=direct.start_time,
-            end_time=direct.end_time,
-            instrumentation_scope=recorder.scope,
-        )
+        return PlainSpan(
+            f"{request.operation} {request.model}" if request.model else request.operation, direct.context,
+            direct.parent, recorder.tracer.resource, attrs, direct.events, (), SpanKind.CLIENT, direct.status,
+            direct.start_time, direct.end_time, recorder.scope)
 
     def fail(self, exc: BaseException, status_code: Optional[int] = None) -> None:
         """End the call as failed. The application's exception itself is never touched.
@@ -399,6 +390,40 @@ class InferenceCall:
         except Exception:
             logger.debug("posthog-autoinstrument: failed to record error", exc_info=True)
         self.end()
+
+
+class PlainSpan:
+    """A finished span as the export reads it: what ``ReadableSpan`` offers, in plain fields.
+
+    The span of a direct call (``InferenceCall.build_span``) and PostHog's copy of any span
+    (``export.dialect.for_posthog``): made on the export thread for export alone, and read there
+    a few dozen times a span, where a ``ReadableSpan``'s properties copy its attributes, events
+    and links on every read. Nobody else holds one, so ``for_posthog`` takes over the attributes
+    of the one it is given.
+    """
+
+    __slots__ = ("name", "context", "parent", "resource", "attributes", "events", "links", "kind", "status",
+                 "start_time", "end_time", "instrumentation_scope")
+    dropped_attributes = dropped_events = dropped_links = 0
+
+    def __init__(self, name: str, context: SpanContext, parent: Optional[SpanContext], resource: Any,
+                 attributes: dict, events: Sequence, links: Sequence, kind: SpanKind, status: Status,
+                 start_time: Optional[int], end_time: Optional[int], instrumentation_scope: Any):
+        self.name = name
+        self.context = context
+        self.parent = parent
+        self.resource = resource
+        self.attributes = attributes
+        self.events = events
+        self.links = links
+        self.kind = kind
+        self.status = status
+        self.start_time = start_time
+        self.end_time = end_time
+        self.instrumentation_scope = instrumentation_scope
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
 
 
 _LIBRARY_PATH_MARKERS = ("site-packages", "dist-packages", "<frozen", "<string>")
