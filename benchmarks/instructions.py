@@ -13,11 +13,16 @@ Per chunk = (200-chunk stream - 2-chunk stream) / 198, minus the same for the SD
 
 Garbage collection is off inside the regions (each starts after a full collection): when a
 collection falls, and what it costs, depends on the heap's whole history, which differs between
-processes. With collections on, our per-chunk count for sync streams without the usage chunk
-ranged from 0.1 k to 3.0 k in five runs of the same code. With them off, per-call counts agree
-within a few percent between runs, but per-chunk figures still move by up to +-1.2 k (async, with
-the usage chunk: 4.9 k, 5.2 k and 7.3 k in three runs), from the memory allocator's state, which
-also differs between processes: read per-chunk figures as +-1.2 k.
+processes. Per-call counts then agree within a few percent between runs. Per-chunk counts do not:
+the same SDK work costs several thousand instructions more or less per chunk from one process to
+another, with the memory layout (the same code's sync figure without the usage chunk: -1.1 k from
+this worker, +3.7 k from a slightly different one; two processes of one configuration agree to
+the instruction). So our
+per-chunk cost is measured within one process (``_within_streams``): streams with our
+instrumentation on and suppressed alternate, in ABBA order; the figure is the mean of the two
+halves, which came out within 0.7 k of each other. The peers' per-chunk figures, tens of
+thousands of instructions, are measured across processes; ours across processes is kept in the
+JSON beside it (``*_per_chunk_across_processes``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ from workload import SHORT_STREAM_CHUNKS, STREAM_CHUNKS
 FULL_PLAN = {"chat": 20, "embeddings": 20, "stream_sync_short": 20, "stream_sync": 4,
              "stream_async_short": 20, "stream_async": 4}
 QUICK_PLAN = {"chat": 2, "stream_sync_short": 1, "stream_sync": 1}
+# Our per-chunk cost, measured within one process: streams per region, (short, long).
+FULL_WITHIN = {"stream_sync": (10, 2), "stream_async": (10, 2)}
+QUICK_WITHIN = {"stream_sync": (1, 1)}
+# Regions in ABBA order, (instrumented, long stream), so that a drift in the process's state
+# during the measurement cancels out of the mean of the two halves.
+_ABBA = ((True, False), (True, True), (False, False), (False, True),
+         (False, True), (False, False), (True, True), (True, False))
 
 
 def region(run: Callable[[], object], times: int) -> None:
@@ -47,7 +59,7 @@ def region(run: Callable[[], object], times: int) -> None:
     functools.reduce(lambda carry, _: (run(), carry)[1], range(times), None)
 
 
-def worker(setup_name: str, sink_url: str, plan: dict) -> None:
+def worker(setup_name: str, sink_url: str, plan: dict, within: dict) -> None:
     import setups
     import workload
 
@@ -66,9 +78,63 @@ def worker(setup_name: str, sink_url: str, plan: dict) -> None:
         region(lambda: workload.run_once(call, asynchronous), times)
         gc.enable()
         done.append([name, times])
+    if within:  # last: the regions above are compared across processes, with nothing before them
+        _within_streams(setup, within, done)
     emit({"regions": done})
     sys.stdout.flush()
     os._exit(0)  # no exit-time work after the last region (it would be dumped too)
+
+
+def _within_streams(setup, within: dict, done: list) -> None:
+    """Streams with instrumentation on and suppressed (OpenTelemetry's ``suppress_instrumentation``:
+    our wrappers step aside, the SDK runs alone) in the same process, for our per-chunk cost.
+
+    Across processes, the same SDK work costs up to several thousand instructions more or less per
+    chunk with the memory layout (what is where in the heap and in the type cache), which drowns a
+    cost of a few thousand. Within one process, on and off regions alternate over the same heap.
+    Each configuration's canned answers are made before counting (suppressed, we do not ask for
+    the usage chunk, so the request differs)."""
+    import contextlib
+
+    import workload
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    for kind, (short_times, long_times) in within.items():
+        calls = {False: workload.make_call(kind + "_short", setup.clients), True: workload.make_call(kind, setup.clients)}
+        asynchronous = workload.is_async(kind)
+        mode = {True: contextlib.nullcontext, False: suppress_instrumentation}
+        for instrumented in (True, False):
+            for call in calls.values():
+                with mode[instrumented]():
+                    for _ in range(3):
+                        workload.run_once(call, asynchronous)
+        seen: dict = {}
+        for instrumented, long in _ABBA:
+            name = f"within:{kind}:{'long' if long else 'short'}:{'on' if instrumented else 'off'}"
+            occurrence = seen[name] = seen.get(name, -1) + 1
+            times = long_times if long else short_times
+            setup.flush()
+            gc.collect()
+            gc.disable()
+            with mode[instrumented]():
+                region(lambda call=calls[long]: workload.run_once(call, asynchronous), times)
+            gc.enable()
+            done.append([f"{name}:{occurrence}", times])
+
+
+def _within_per_chunk(counts: dict, kind: str) -> Optional[float]:
+    """Our cost per chunk from ``_within_streams``: (long - short stream) instrumented minus the
+    same suppressed, per added chunk; the mean of the two ABBA halves."""
+    halves = []
+    for occurrence in (0, 1):
+        def marginal(state: str) -> float:
+            return (counts[f"within:{kind}:long:{state}:{occurrence}"]
+                    - counts[f"within:{kind}:short:{state}:{occurrence}"])
+        try:
+            halves.append((marginal("on") - marginal("off")) / (STREAM_CHUNKS - SHORT_STREAM_CHUNKS))
+        except KeyError:
+            return None
+    return sum(halves) / len(halves)
 
 
 def _count(profile: Path) -> int:
@@ -78,14 +144,18 @@ def _count(profile: Path) -> int:
     return 0
 
 
-def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optional[dict] = None) -> dict:
-    """Instructions per call of each workload in one configuration."""
+def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optional[dict] = None,
+            within: Optional[dict] = None) -> dict:
+    """Instructions per call of each workload in one configuration (and of each region of
+    ``_within_streams``, given ``within``)."""
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         out = Path(folder) / "cg.out"
         argv = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce",
                 "--dump-after=functools_reduce", f"--callgrind-out-file={out}",
                 python, str(Path(__file__).resolve()), "--worker", "--setup", setup, "--sink", sink_url,
                 "--plan", ",".join(f"{k}:{v}" for k, v in plan.items())]
+        if within:
+            argv += ["--within", ",".join(f"{k}:{short}:{long}" for k, (short, long) in within.items())]
         # A fixed hash seed: with a random one, dict and set layouts (and so the instructions run)
         # differ by ~1% between processes; with it, two runs agree to a few hundred instructions.
         # Exporters wait between regions, not during them: under callgrind a second of wall clock
@@ -120,6 +190,7 @@ def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: 
     from concurrent.futures import ThreadPoolExecutor
 
     plan = QUICK_PLAN if quick else FULL_PLAN
+    within = QUICK_WITHIN if quick else FULL_WITHIN
     configs = [("main/baseline", MAIN_PYTHON, "baseline", None), ("main/ours", MAIN_PYTHON, "ours", None),
                ("main/ours, POSTHOG_AI_STREAM_USAGE=false", MAIN_PYTHON, "ours", {"POSTHOG_AI_STREAM_USAGE": "false"})]
     if peer_python and not quick:
@@ -130,7 +201,7 @@ def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: 
     def one(config: tuple) -> tuple:
         label, python, setup, env = config
         try:
-            return label, run_one(python, setup, sink_url, plan, env)
+            return label, run_one(python, setup, sink_url, plan, env, within if label.startswith("main/ours") else None)
         except Exception as exc:
             say(f"    {label}: {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else exc!r}")
             return label, {"failed": str(exc)[-500:]}
@@ -138,7 +209,7 @@ def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: 
     # Instruction counts do not depend on what else runs: both cores are used.
     with ThreadPoolExecutor(2) as pool:
         counts = dict(pool.map(one, configs))
-    result: dict = {"plan": plan, "per_call": counts, "added": {}}
+    result: dict = {"plan": plan, "within": within, "per_call": counts, "added": {}}
     for label, values in counts.items():
         base = counts.get("peers/baseline" if label.startswith("peers/") else "main/baseline", {})
         if label.endswith("/baseline") or "failed" in values or "failed" in base:
@@ -148,6 +219,10 @@ def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: 
             mine, sdk = _per_chunk(values, long_name), _per_chunk(base, long_name)
             if mine is not None and sdk is not None:
                 added[f"{long_name}_per_chunk"] = mine - sdk
+            inside = _within_per_chunk(values, long_name)
+            if inside is not None:  # ours: the within-process figure is the one to read
+                added[f"{long_name}_per_chunk_across_processes"] = added.pop(f"{long_name}_per_chunk", None)
+                added[f"{long_name}_per_chunk"] = inside
         result["added"][label] = added
     return result
 
@@ -158,9 +233,12 @@ def main() -> None:
     parser.add_argument("--setup", required=True)
     parser.add_argument("--sink", required=True)
     parser.add_argument("--plan", required=True, help="workload:calls,...")
+    parser.add_argument("--within", default="", help="stream workload:short calls:long calls,... (see _within_streams)")
     options = parser.parse_args()
     plan = {name: int(times) for name, times in (item.split(":") for item in options.plan.split(","))}
-    worker(options.setup, options.sink, plan)
+    within = {name: (int(short), int(long)) for name, short, long in
+              (item.split(":") for item in options.within.split(",") if item)}
+    worker(options.setup, options.sink, plan, within)
 
 
 if __name__ == "__main__":

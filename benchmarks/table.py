@@ -110,7 +110,7 @@ def _instructions(report: dict) -> list:
         rows.append([label] + [_num(added.get(w)) for w in workloads] + [_num(added.get(f"{w}_per_chunk")) for w in per_chunk])
     base = counts["per_call"].get("main/baseline", {})
     header = ["configuration"] + [f"{WORKLOAD_LABELS[w]}" for w in workloads] + [f"per chunk, {w.split('_')[1]}" for w in per_chunk]
-    return ["2b. Added instructions on the application thread (callgrind; load cannot move them; per-chunk figures move by up to +-1.2 k between processes, see instructions.py), per call and "
+    return ["2b. Added instructions on the application thread (callgrind; load cannot move them; our per-chunk figures within one process, instrumented vs suppressed, the peers' across processes: see instructions.py), per call and "
             "per streamed chunk (marginal). SDK alone: " + ", ".join(f"{WORKLOAD_LABELS[w]} {_num(base.get(w))}"
                                                                     for w in counts["plan"] if w in base),
             *_grid(header, rows)]
