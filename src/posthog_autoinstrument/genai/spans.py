@@ -165,6 +165,9 @@ def exception_type(exc: BaseException) -> str:
 
 
 _PLAIN_ATTRIBUTE_TYPES = frozenset({str, int, float, bool})
+# A call's status until it fails. One shared instance: a Status is read-only, and making one
+# validates its arguments (0.4 µs of every call's time on the app's thread).
+_UNSET = Status(StatusCode.UNSET)
 
 
 class _Direct:
@@ -186,7 +189,7 @@ class _Direct:
         self.end_time: Optional[int] = None
         self.pending: list = []
         self.events: tuple = ()
-        self.status = Status(StatusCode.UNSET)
+        self.status = _UNSET
 
 
 def _exception_event(exc: BaseException) -> Event:
