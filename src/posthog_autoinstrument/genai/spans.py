@@ -591,6 +591,8 @@ class Recorder:
         direct call then runs it on the export thread, any other call at once.
         """
         try:
+            if parent is None:  # read once: each check below looks in the same context
+                parent = otel_context.get_current()
             described_later = not isinstance(request, InferenceRequest)
             layer = Layer.PROVIDER if described_later else request.layer
             if not model_call_starts(layer, parent):
