@@ -395,6 +395,7 @@ class InferenceCall:
         self.end()
 
 
+@dataclass(slots=True)
 class PlainSpan:
     """A finished span as the export reads it: what ``ReadableSpan`` offers, in plain fields.
 
@@ -405,25 +406,19 @@ class PlainSpan:
     of the one it is given.
     """
 
-    __slots__ = ("name", "context", "parent", "resource", "attributes", "events", "links", "kind", "status",
-                 "start_time", "end_time", "instrumentation_scope")
-    dropped_attributes = dropped_events = dropped_links = 0
-
-    def __init__(self, name: str, context: SpanContext, parent: Optional[SpanContext], resource: Any,
-                 attributes: dict, events: Sequence, links: Sequence, kind: SpanKind, status: Status,
-                 start_time: Optional[int], end_time: Optional[int], instrumentation_scope: Any):
-        self.name = name
-        self.context = context
-        self.parent = parent
-        self.resource = resource
-        self.attributes = attributes
-        self.events = events
-        self.links = links
-        self.kind = kind
-        self.status = status
-        self.start_time = start_time
-        self.end_time = end_time
-        self.instrumentation_scope = instrumentation_scope
+    name: str
+    context: SpanContext
+    parent: Optional[SpanContext]
+    resource: Any
+    attributes: dict
+    events: Sequence
+    links: Sequence
+    kind: SpanKind
+    status: Status
+    start_time: Optional[int]
+    end_time: Optional[int]
+    instrumentation_scope: Any
+    dropped_attributes = dropped_events = dropped_links = 0  # class attributes: never any
 
     def get_span_context(self) -> SpanContext:
         return self.context
