@@ -32,13 +32,21 @@ def _asgi_identity(scope: Any) -> Optional[Identity]:
 
 
 def _environ_identity(environ: Any) -> Optional[Identity]:
-    if not hasattr(environ, "get"):
+    if not isinstance(environ, dict):  # PEP 3333: a WSGI environ is a built-in dict
         return None
     return request_identity(lambda name: environ.get("HTTP_" + name.upper().replace("-", "_")))
 
 
+def _identity_of(read, request: Any) -> Optional[Identity]:
+    """``read(request)``, or None when the request is not shaped as we expect: never raises."""
+    try:
+        return read(request)
+    except Exception:
+        return None
+
+
 def _serve_asgi(wrapped, args, kwargs, scope):
-    identity = _asgi_identity(scope)
+    identity = _identity_of(_asgi_identity, scope)
     if identity is None:
         return wrapped(*args, **kwargs)
 
@@ -67,7 +75,7 @@ def asgi_app_call(wrapped, instance, args, kwargs):
 
 def wsgi_app_call(wrapped, instance, args, kwargs):
     """``Flask.wsgi_app(environ, start_response)``, Django's WSGI handler, plain WSGI apps."""
-    identity = _environ_identity(args[0] if args else kwargs.get("environ"))
+    identity = _identity_of(_environ_identity, args[0] if args else kwargs.get("environ"))
     if identity is None:
         return wrapped(*args, **kwargs)
     return _ServedBody(_serve_sync(wrapped, args, kwargs, identity), identity)
@@ -104,15 +112,19 @@ class _ServedBody:
                 exit_request(tokens)
 
 
+def _django_identity(request: Any) -> Optional[Identity]:
+    return _environ_identity(getattr(request, "META", None))  # Django's request.META: the environ
+
+
 def django_get_response(wrapped, instance, args, kwargs):
     request = args[0] if args else kwargs.get("request")
-    identity = _environ_identity(getattr(request, "META", None))
+    identity = _identity_of(_django_identity, request)
     return _serve_sync(wrapped, args, kwargs, identity) if identity else wrapped(*args, **kwargs)
 
 
 def django_get_response_async(wrapped, instance, args, kwargs):
     request = args[0] if args else kwargs.get("request")
-    identity = _environ_identity(getattr(request, "META", None))
+    identity = _identity_of(_django_identity, request)
     if identity is None:
         return wrapped(*args, **kwargs)
 
