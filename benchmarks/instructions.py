@@ -17,10 +17,9 @@ processes. Per-call counts then agree within a few percent between runs. Per-chu
 the same SDK work costs several thousand instructions more or less per chunk from one process to
 another, with the memory layout (the same code's sync figure without the usage chunk: -1.1 k from
 this worker, +3.7 k from a slightly different one; two processes of one configuration agree to
-the instruction). So our
-per-chunk cost is measured within one process (``_within_streams``): streams with our
-instrumentation on and suppressed alternate, in ABBA order; the figure is the mean of the two
-halves, which came out within 0.7 k of each other. The peers' per-chunk figures, tens of
+the instruction). So our per-chunk cost is measured within one process (``_within_streams``):
+streams with our instrumentation on and suppressed alternate, in ABBA order; the figure is the
+mean of the two halves, which came out within 0.7 k of each other. The peers' per-chunk figures, tens of
 thousands of instructions, are measured across processes; ours across processes is kept in the
 JSON beside it (``*_per_chunk_across_processes``).
 """
@@ -59,6 +58,17 @@ def region(run: Callable[[], object], times: int) -> None:
     functools.reduce(lambda carry, _: (run(), carry)[1], range(times), None)
 
 
+def counted(setup, run: Callable[[], object], times: int, name: str, done: list) -> None:
+    """One counted region, after a flush and a full collection, with collections off inside it
+    (see the module's docstring); noted in ``done`` for the dump of the same rank."""
+    setup.flush()
+    gc.collect()
+    gc.disable()
+    region(run, times)
+    gc.enable()
+    done.append([name, times])
+
+
 def worker(setup_name: str, sink_url: str, plan: dict, within: dict) -> None:
     import setups
     import workload
@@ -72,12 +82,7 @@ def worker(setup_name: str, sink_url: str, plan: dict, within: dict) -> None:
         asynchronous = workload.is_async(name)
         for _ in range(3):
             workload.run_once(call, asynchronous)
-        setup.flush()
-        gc.collect()
-        gc.disable()  # see the module's docstring
-        region(lambda: workload.run_once(call, asynchronous), times)
-        gc.enable()
-        done.append([name, times])
+        counted(setup, lambda: workload.run_once(call, asynchronous), times, name, done)
     if within:  # last: the regions above are compared across processes, with nothing before them
         _within_streams(setup, within, done)
     emit({"regions": done})
@@ -112,14 +117,9 @@ def _within_streams(setup, within: dict, done: list) -> None:
         for instrumented, long in _ABBA:
             name = f"within:{kind}:{'long' if long else 'short'}:{'on' if instrumented else 'off'}"
             occurrence = seen[name] = seen.get(name, -1) + 1
-            times = long_times if long else short_times
-            setup.flush()
-            gc.collect()
-            gc.disable()
             with mode[instrumented]():
-                region(lambda call=calls[long]: workload.run_once(call, asynchronous), times)
-            gc.enable()
-            done.append([f"{name}:{occurrence}", times])
+                counted(setup, lambda call=calls[long]: workload.run_once(call, asynchronous),
+                        long_times if long else short_times, f"{name}:{occurrence}", done)
 
 
 def _within_per_chunk(counts: dict, kind: str) -> Optional[float]:

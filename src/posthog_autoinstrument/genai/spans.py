@@ -334,7 +334,7 @@ class InferenceCall:
         except Exception:
             logger.debug("posthog-autoinstrument: failed to end span", exc_info=True)
 
-    def build_span(self) -> "PlainSpan":
+    def build_span(self) -> PlainSpan:
         """The finished span of a direct call. Export thread only, once the call has ended."""
         direct = self._direct
         for record, args in direct.pending:

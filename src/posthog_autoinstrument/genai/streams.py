@@ -278,17 +278,7 @@ def _references_to_chunks(holder: Any) -> int:
     return _getrefcount(holder._self_chunks)
 
 
-class _Holder:
-    _self_chunks = None
-
-
-def _only_the_holders() -> int:
-    """What ``_references_to_chunks`` counts when only its holder refers to the generator,
-    measured on this interpreter rather than assumed (how many references reading an attribute
-    and passing it on takes differs between versions)."""
-    holder = _Holder()
-    holder._self_chunks = object()
-    return _references_to_chunks(holder)
-
-
-_ONLY_THE_PROXYS = _only_the_holders() if _getrefcount is not None else 0
+# What ``_references_to_chunks`` counts when only its holder refers to the generator, measured
+# on this interpreter rather than assumed (how many references reading an attribute and passing
+# it on takes differs between versions).
+_ONLY_THE_PROXYS = _references_to_chunks(types.SimpleNamespace(_self_chunks=object())) if _getrefcount else 0
