@@ -112,33 +112,6 @@ def test_a_busy_app_gets_full_requests_not_one_per_span():
     processor.shutdown()
 
 
-def test_queued_spans_are_converted_in_groups_and_let_go_long_before_their_request():
-    # A queued call holds the SDK's response until converted: converting every few calls, not
-    # per request of 100, keeps the garbage collector from collecting (and promoting) them.
-    import weakref
-
-    from posthog_autoinstrument.export.processor import CONVERT_GROUP
-
-    sender = RecordingSender()
-    processor = PostHogSpanProcessor(sender, replace(SETTINGS, schedule_delay=30.0))
-    processor.on_end(ai_span(0))  # the first goes out at once
-    assert processor.force_flush(2000) and len(sender.bodies) == 1
-    queued = []
-    for i in range(1, CONVERT_GROUP + 1):
-        span = ai_span(i)
-        queued.append(weakref.ref(span))
-        processor.on_end(span)
-    del span
-    deadline = time.monotonic() + 5
-    while any(ref() is not None for ref in queued) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert all(ref() is None for ref in queued)
-    assert len(sender.bodies) == 1  # converted, not sent: they wait for a full request or the interval
-    assert processor.force_flush(2000)
-    assert processor.exported == CONVERT_GROUP + 1 and len(sender.bodies) == 2
-    processor.shutdown()
-
-
 def test_processor_drops_beyond_its_bound_without_waiting(capsys):
     gate = threading.Event()
     processor = PostHogSpanProcessor(RecordingSender(block=gate), replace(SETTINGS, max_queue_size=5, flush_timeout=0.2))

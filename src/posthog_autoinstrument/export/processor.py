@@ -1,17 +1,9 @@
 """The span processor that ships AI spans to PostHog without ever making the app wait.
 
 On the application's thread ``on_end`` does only this: keep AI spans, append them to a
-bounded queue, and wake the export thread every few calls. Everything else (building the
-span, privacy, PostHog dialect, encoding, HTTP, retries) happens on one background thread.
-When PostHog is slow or down, spans beyond the queue's bound are dropped and counted, never
-waited for.
-
-The export thread converts what is queued soon (every ``CONVERT_GROUP`` calls) but sends it in
-requests of up to ``MAX_SPANS_PER_REQUEST``. A queued direct call still holds the SDK's
-response, about 40 objects the garbage collector tracks; its PostHog copy holds a handful.
-Held for a whole request, the responses add up to a collection of the youngest generation
-every 17 calls or so (it runs at 700 net allocations), and the survivors are promoted to older
-generations that are costlier to collect: about 7 µs a chat call, all of it avoidable.
+bounded queue, and wake the export thread when a batch is full. Everything else (privacy,
+PostHog dialect, encoding, HTTP, retries) happens on one background thread. When PostHog
+is slow or down, spans beyond the queue's bound are dropped and counted, never waited for.
 """
 
 from __future__ import annotations
@@ -39,10 +31,6 @@ logger = logging.getLogger("posthog_autoinstrument")
 _BATCH_DEADLINE_SECONDS = 60.0
 # Bound on identity snapshots held for spans that started but have not ended.
 _MAX_SPANS_IN_FLIGHT = 10_000
-# Calls queued before the export thread converts them (see the module's docstring): 16 calls'
-# responses stay under the youngest generation's threshold, even with a few more arriving
-# before the export thread gets the interpreter.
-CONVERT_GROUP = 16
 
 _live_processors: "weakref.WeakSet[PostHogSpanProcessor]" = weakref.WeakSet()
 
@@ -63,9 +51,6 @@ class PostHogSpanProcessor(SpanProcessor):
 
     def _init_state(self) -> None:
         self._queue: collections.deque = collections.deque()
-        # PostHog copies converted by the export thread, waiting for a full request or the interval.
-        self._ready: list = []
-        self._ready_due: Optional[float] = None  # when the interval is up for what is ready
         # Identity snapshots of spans in flight, taken on the app's thread when they start.
         self._identities: dict = {}
         # Recent AI span ids: a span whose parent is not among them is exported as a root.
@@ -120,7 +105,7 @@ class PostHogSpanProcessor(SpanProcessor):
             # A fork the at-fork hook did not see (uWSGI forks in C): start afresh.
             self._init_state()
         queue = self._queue
-        if len(queue) + len(self._ready) >= self._max_queue:
+        if len(queue) >= self._max_queue:
             self.dropped += 1
             if not self._drop_reported:
                 self._drop_reported = True
@@ -139,7 +124,7 @@ class PostHogSpanProcessor(SpanProcessor):
             self._idle.clear()
         if self._thread is None:
             self._start_thread()
-        if len(queue) == CONVERT_GROUP:  # once per group: the export thread takes all there is
+        if len(queue) >= MAX_SPANS_PER_REQUEST:
             with self._wake:
                 self._wake.notify()
 
@@ -165,62 +150,54 @@ class PostHogSpanProcessor(SpanProcessor):
             first = True  # the first event goes out at once: a new user sees it arrive
             while True:
                 with self._wake:
-                    # Woken by a group of calls to convert, a flush, exit, or the interval: what
-                    # was pending when it came up goes out (a request of its own at most every
-                    # interval, however little trickles in: a busy app never sends one per span).
-                    timed_out = False
-                    if not first and len(self._queue) < CONVERT_GROUP and \
+                    # Then: full requests as soon as there are 100 spans, the rest when the
+                    # interval is up, on a flush or at exit; never whatever trickled in during
+                    # the last request, or a busy app gets one request per span and the export
+                    # falls behind.
+                    interval_up, first = first, False
+                    if not interval_up and len(self._queue) < MAX_SPANS_PER_REQUEST and \
                             not self._shutdown and not self._flush_requested:
-                        due = self._ready_due
-                        timeout = self._settings.schedule_delay if due is None else due - time.monotonic()
-                        timed_out = timeout <= 0 or not self._wake.wait(timeout)
+                        interval_up = not self._wake.wait(self._settings.schedule_delay)
                     stopping = self._shutdown
                     drain = stopping or self._flush_requested
-                interval_up = first or timed_out or (
-                    self._ready_due is not None and time.monotonic() >= self._ready_due)
-                first = False
-                self._convert_queued()
-                self._send_ready(time.monotonic() + _BATCH_DEADLINE_SECONDS, drain or interval_up)
-                if drain:
-                    self._flush_requested = False
-                if not self._queue and not self._ready:
-                    self._idle.set()
+                    due = len(self._queue) if interval_up else 0
+                self._export_pending(time.monotonic() + _BATCH_DEADLINE_SECONDS, drain, due)
                 if stopping and not self._queue:
                     return
 
-    def _convert_queued(self) -> None:
-        """Build and convert every queued call and span into its PostHog copy (``_ready``)."""
+    def _export_pending(self, deadline: float, drain: bool = True, due: int = 0) -> None:
+        """Send full requests; also the ``due`` spans that were queued when the interval was
+        up (not what arrives meanwhile); or, to ``drain`` (flush, exit), everything."""
         queue = self._queue
-        ready = self._ready
-        if queue and not ready:
-            self._ready_due = time.monotonic() + self._settings.schedule_delay
+        while queue and (drain or due > 0 or len(queue) >= MAX_SPANS_PER_REQUEST):
+            batch = []
+            while queue and len(batch) < MAX_SPANS_PER_REQUEST:
+                batch.append(queue.popleft())
+            due -= len(batch)
+            self._export_batch(batch, deadline)
+        if drain:
+            self._flush_requested = False
+        if not queue:
+            self._idle.set()
+
+    def _export_batch(self, batch: list, deadline: float) -> None:
+        self._in_flight = len(batch)  # counted as lost if exit comes before they are delivered
         settings = self._settings
-        while queue:
-            span, identity, orphan = queue.popleft()
+        converted = []
+        for span, identity, orphan in batch:
             try:
                 if not isinstance(span, ReadableSpan):
                     span = span.build_span()  # a direct call (see on_direct_end)
                 copy = for_posthog(span, settings, identity, orphan)
-                if copy is not None:
-                    ready.append(copy)
+                if copy is None:
+                    self._in_flight -= 1
+                    continue
+                converted.append(copy)
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1
                 logger.debug("posthog-instrument: could not convert span %r", getattr(span, "name", span), exc_info=True)
-
-    def _send_ready(self, deadline: float, everything: bool) -> None:
-        """Send full requests of converted spans; with ``everything``, the rest too."""
-        ready = self._ready
-        while len(ready) >= MAX_SPANS_PER_REQUEST or (everything and ready):
-            batch = ready[:MAX_SPANS_PER_REQUEST]
-            del ready[:MAX_SPANS_PER_REQUEST]
-            self._export_batch(batch, deadline)
-        if not ready:
-            self._ready_due = None
-
-    def _export_batch(self, converted: list, deadline: float) -> None:
-        self._in_flight = len(converted)  # counted as lost if exit comes before they are delivered
-        if self._settings.debug:
+        if settings.debug:
             for span in converted:
                 logger.debug("posthog-instrument: exporting %s", describe(span))
         try:
@@ -260,7 +237,7 @@ class PostHogSpanProcessor(SpanProcessor):
 
     # -- flush and shutdown ------------------------------------------------------------
     def has_pending(self) -> bool:
-        return bool(self._queue) or bool(self._ready) or not self._idle.is_set()
+        return bool(self._queue) or not self._idle.is_set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         if self._thread is None or not self._thread.is_alive():
@@ -283,7 +260,7 @@ class PostHogSpanProcessor(SpanProcessor):
                 self._wake.notify()
             thread.join(timeout)
         # Spans still queued, in a request that did not finish in time, failed, or dropped.
-        lost = len(self._queue) + len(self._ready) + self._in_flight + self.failed + self.dropped
+        lost = len(self._queue) + self._in_flight + self.failed + self.dropped
         if lost:
             say(f"{lost} LLM event(s) could not be delivered to PostHog "
                 f"({self.exported} delivered).")
