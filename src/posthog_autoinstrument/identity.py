@@ -87,12 +87,12 @@ def _posthog_sdk() -> Optional[Identity]:
     return Identity(distinct_id, "posthog_context" if distinct_id else None, session_id, tuple(tags.items()))
 
 
-def _baggage() -> Optional[Identity]:
+def _baggage(context: Any = None) -> Optional[Identity]:
     baggage = sys.modules.get("opentelemetry.baggage")
     if baggage is None:  # nothing in this process can have set baggage: nothing to ask
         return None
     try:
-        entries = baggage.get_all()
+        entries = baggage.get_all(context)
     except Exception:
         return None
     if not entries:
@@ -165,12 +165,14 @@ def record_feature_flag(distinct_id: Any, key: Any, variant: Any) -> None:
 # -- the snapshot taken when a span starts ---------------------------------------------------
 
 
-def capture() -> Optional[Identity]:
-    """Merge the context sources (1 to 4) in precedence order; None when none says anything."""
+def capture(context: Any = None) -> Optional[Identity]:
+    """Merge the context sources (1 to 4) in precedence order; None when none says anything.
+    ``context``: the OpenTelemetry context to read baggage from, when the caller has it at hand
+    (the current one otherwise)."""
     explicit = _EXPLICIT.get()
     sdk = _posthog_sdk()
     request = _REQUEST.get()
-    bag = _baggage()
+    bag = _baggage(context)
     flags = _FLAGS.get()
     if explicit is None and sdk is None and request is None and bag is None and not flags:
         return None

@@ -35,7 +35,7 @@ class DirectCollector(SpanProcessor):
     def on_end(self, span):
         self.sdk_spans.append(span)
 
-    def on_direct_start(self, span_id):
+    def on_direct_start(self, span_id, parent_context=None):
         return None
 
     def on_direct_end(self, call, span_id, parent, identity):
@@ -267,3 +267,44 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
     assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Hello from fake OpenAI"
     assert attrs["gen_ai.response.model"] and attrs["gen_ai.usage.input_tokens"] >= 0
     assert attrs["posthog.distinct_id"] == "user-42"
+
+
+@pytest.mark.parametrize("key", ["context key", "plain key"])
+def test_calls_made_while_instrumentation_is_suppressed_are_not_recorded(fake_openai, key):
+    """OpenTelemetry's switch for "do not record what happens in here" (exporters' own requests,
+    the benchmarks' baseline), under either of its two keys; the call itself runs as always."""
+    import openai
+    from opentelemetry import context as otel_context
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    from posthog_autoinstrument.instrumentation.openai import OpenAIInstrumentor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = OpenAIInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        pytest.skip("openai is already instrumented in this process")
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
+                               http_client=httpx.Client())
+
+        def ask():
+            return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+        if key == "context key":
+            with suppress_instrumentation():
+                reply = ask()
+        else:
+            token = otel_context.attach(otel_context.set_value("suppress_instrumentation", True))
+            try:
+                reply = ask()
+            finally:
+                otel_context.detach(token)
+        assert reply.choices[0].message.content == "Hello from fake OpenAI"
+        assert exporter.get_finished_spans() == ()
+        ask()
+        assert len(exporter.get_finished_spans()) == 1
+    finally:
+        instrumentor.uninstrument()

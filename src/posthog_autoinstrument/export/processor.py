@@ -78,12 +78,12 @@ class PostHogSpanProcessor(SpanProcessor):
         if identity is not None and len(self._identities) < _MAX_SPANS_IN_FLIGHT:
             self._identities[span.context.span_id] = identity
 
-    def on_direct_start(self, span_id: int):
+    def on_direct_start(self, span_id: int, parent_context=None):
         """``on_start`` for a model call recorded without an SDK span (see genai.spans.InferenceCall):
         returns the identity snapshot, which the call carries to ``on_direct_end``."""
         self._remember_ai_span(span_id)
         try:
-            return identities.capture()
+            return identities.capture(parent_context)
         except Exception:
             return None
 

@@ -568,7 +568,7 @@ class Recorder:
             parent_context = None
             context = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False, self._root_flags)
         caller = find_caller(2)  # from _begin (ours, skipped) up
-        identity = processor.on_direct_start(context.span_id)
+        identity = processor.on_direct_start(context.span_id, parent)
         direct = _Direct(self, processor, request, context, parent_context, caller, identity)
         return InferenceCall(NonRecordingSpan(context), capture, Layer.PROVIDER, direct)
 

@@ -19,9 +19,11 @@ from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import wrapt
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
+                                                 _SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
 
 from .. import __version__, config, lifecycle
 from ..genai import InferenceCall, Recorder
@@ -161,12 +163,17 @@ def _guarded(instrumentor: LLMInstrumentor, wrapper: Callable) -> Callable:
 
 def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, args: tuple, kwargs: dict):
     """Start recording a call. Returns (call or None, kwargs to call the SDK with); never raises."""
-    if not getattr(instrumentor, "_active", False) or not is_instrumentation_enabled():
+    if not getattr(instrumentor, "_active", False):
+        return None, kwargs
+    # The context, read once for every check of this call (is_instrumentation_enabled() reads
+    # it twice, and each read is two function calls).
+    current = otel_context.get_current()
+    if current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN):
         return None, kwargs
     try:
         request, new_kwargs = handler.request(instance, args, kwargs)
         call_kwargs = kwargs if new_kwargs is None else new_kwargs
-        call = instrumentor.recorder.start(request)
+        call = instrumentor.recorder.start(request, current)
     except Exception:
         logger.debug("posthog-instrument: could not describe the call", exc_info=True)
         return None, kwargs
