@@ -308,3 +308,52 @@ def test_calls_made_while_instrumentation_is_suppressed_are_not_recorded(fake_op
         assert len(exporter.get_finished_spans()) == 1
     finally:
         instrumentor.uninstrument()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("path", ["direct", "sdk span"])
+def test_a_call_is_attributed_to_the_app_function_that_made_it(fake_openai, mode, path):
+    """``code.*`` names the app's function, whichever way the call was made and recorded (the
+    search for it starts at the frame that called our wrapper)."""
+    import asyncio
+
+    import openai
+
+    from posthog_autoinstrument.instrumentation.openai import OpenAIInstrumentor
+
+    provider = TracerProvider()
+    if path == "direct":
+        collector = DirectCollector()
+        provider.add_span_processor(collector)
+        finished = collector.build
+    else:
+        exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        finished = exporter.get_finished_spans
+    instrumentor = OpenAIInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        pytest.skip("openai is already instrumented in this process")
+    instrumentor.instrument(tracer_provider=provider)
+    messages = [{"role": "user", "content": "hi"}]
+    try:
+        if mode == "sync":
+            client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
+                                   http_client=httpx.Client())
+
+            def answer_the_customer():
+                return client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+            answer_the_customer()
+        else:
+            client = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
+                                        http_client=httpx.AsyncClient())
+
+            async def answer_the_customer():
+                return await client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+            asyncio.run(answer_the_customer())
+    finally:
+        instrumentor.uninstrument()
+    (span,) = finished()
+    assert span.attributes["code.function.name"].endswith("<locals>.answer_the_customer")
+    assert span.attributes["code.file.path"] == __file__

@@ -444,24 +444,31 @@ def _library(code) -> bool:
     return known
 
 
-def find_caller(depth: int = 1) -> Optional[tuple]:
+def find_caller(depth: int = 1, frame: Any = None) -> Optional[tuple]:
     """(function, file, line) of the application code that made the call: the first frame
-    outside libraries, ``depth`` frames above this function's caller, so calls can be told
-    apart by where they come from even without a trace name."""
-    frame = sys._getframe(depth + 1)
+    outside libraries, ``depth`` frames above this function's caller (or from ``frame``), so
+    calls can be told apart by where they come from even without a trace name.
+
+    Each frame looked at becomes a frame object (``f_back``), ~2.5k instructions on a chat call's
+    path: a caller that knows where our own frames end passes that ``frame``.
+    """
+    if frame is None:
+        frame = sys._getframe(depth + 1)
+    known = _is_library_code
     for _ in range(64):
         if frame is None:
             return None
         code = frame.f_code
-        if not _library(code):
+        entry = known.get(id(code))  # _library's cache, read here: runs for every frame of every call
+        if not (entry[1] if entry is not None and entry[0] is code else _library(code)):
             return getattr(code, "co_qualname", None) or code.co_name, code.co_filename, frame.f_lineno  # 3.11+
         frame = frame.f_back
     return None
 
 
-def caller_location(attrs: dict, depth: int = 2) -> None:
+def caller_location(attrs: dict, depth: int = 2, frame: Any = None) -> None:
     """Put the caller's ``code.*`` attributes in ``attrs`` (see find_caller)."""
-    caller = find_caller(depth)
+    caller = find_caller(depth, frame)
     if caller is not None:
         attrs[semconv.CODE_FUNCTION_NAME], attrs[semconv.CODE_FILE_PATH], attrs[semconv.CODE_LINE_NUMBER] = caller
 
@@ -556,7 +563,7 @@ class Recorder:
             return None
 
     def _start_direct(self, request: RequestOrDescriber, parent: Optional[otel_context.Context],
-                      processor: Any, capture: bool) -> Optional[InferenceCall]:
+                      processor: Any, capture: bool, caller_frame: Any) -> Optional[InferenceCall]:
         parent_context = trace.get_current_span(parent).get_span_context()
         ids = self.tracer.id_generator
         if parent_context.is_valid:
@@ -567,12 +574,13 @@ class Recorder:
         else:
             parent_context = None
             context = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False, self._root_flags)
-        caller = find_caller(2)  # from _begin (ours, skipped) up
+        caller = find_caller(2, caller_frame)  # from start's caller up
         identity = processor.on_direct_start(context.span_id, parent)
         direct = _Direct(self, processor, request, context, parent_context, caller, identity)
         return InferenceCall(NonRecordingSpan(context), capture, Layer.PROVIDER, direct)
 
-    def start(self, request: RequestOrDescriber, parent: Optional[otel_context.Context] = None) -> Optional[InferenceCall]:
+    def start(self, request: RequestOrDescriber, parent: Optional[otel_context.Context] = None,
+              caller_frame: Any = None) -> Optional[InferenceCall]:
         """Start the span for one call, or return None when it must not (or cannot) be recorded.
 
         A provider-level call made inside another provider-level call is the same model request
@@ -584,6 +592,9 @@ class Recorder:
         ``request``: the call's description, or for a provider-level call a function that
         returns it (a handler whose description reads nothing but the call's arguments): a
         direct call then runs it on the export thread, any other call at once.
+
+        ``caller_frame``: where to start looking for the app's code (``code.*`` attributes); by
+        default, at the caller of ``start``.
         """
         try:
             if parent is None:  # read once: each check below looks in the same context
@@ -596,13 +607,13 @@ class Recorder:
                 processor = self._direct_processor()
                 if processor is not None:
                     call = self._start_direct(request, parent, processor,
-                                              self.capture_content and not privacy_requested())
+                                              self.capture_content and not privacy_requested(), caller_frame)
                     if call is not None:
                         return call
             if described_later:
                 request = request()
             attrs = request_attributes(request)
-            caller_location(attrs)
+            caller_location(attrs, frame=caller_frame)
             name = f"{request.operation} {request.model}" if request.model else request.operation
             span = self.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attrs)
             capture = self.capture_content and not privacy_requested()

@@ -171,9 +171,15 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
     if current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN):
         return None, kwargs
     try:
+        # The code that called our wrapper (or the wrapper's own guard): the app's code is there or
+        # above, never in the frames between, which need not be looked at (see find_caller).
+        caller_frame = sys._getframe(2)
+    except ValueError:  # called from C with no Python frame above the wrapper
+        caller_frame = None
+    try:
         request, new_kwargs = handler.request(instance, args, kwargs)
         call_kwargs = kwargs if new_kwargs is None else new_kwargs
-        call = instrumentor.recorder.start(request, current)
+        call = instrumentor.recorder.start(request, current, caller_frame)
     except Exception:
         logger.debug("posthog-instrument: could not describe the call", exc_info=True)
         return None, kwargs
