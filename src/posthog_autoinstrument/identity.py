@@ -89,8 +89,8 @@ def _posthog_sdk() -> Optional[Identity]:
 
 def _baggage(context: Any = None) -> Optional[Identity]:
     baggage = sys.modules.get("opentelemetry.baggage")
-    if baggage is None:  # nothing in this process can have set baggage: nothing to ask
-        return None
+    if baggage is None or (context is not None and not context):
+        return None  # nothing in this process can have set baggage, or this context is empty
     try:
         entries = baggage.get_all(context)
     except Exception:

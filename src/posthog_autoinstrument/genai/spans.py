@@ -24,7 +24,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.trace.sampling import DEFAULT_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from ..identity import privacy_requested
 from . import semconv
@@ -501,6 +501,8 @@ def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None)
     A framework model call that no instrumented provider call happens inside (a model we do
     not instrument) keeps its generation. Never raises.
     """
+    if parent is not None and not parent:
+        return True  # an empty context (an app with no span of its own): nothing encloses the call
     try:
         outer = otel_context.get_value(_ACTIVE_CALL, parent)
         if outer is not None and not outer.ended:
@@ -564,7 +566,8 @@ class Recorder:
 
     def _start_direct(self, request: RequestOrDescriber, parent: Optional[otel_context.Context],
                       processor: Any, capture: bool, caller_frame: Any) -> Optional[InferenceCall]:
-        parent_context = trace.get_current_span(parent).get_span_context()
+        # (An empty context, an app with no span of its own, has no parent to read.)
+        parent_context = trace.get_current_span(parent).get_span_context() if parent else INVALID_SPAN_CONTEXT
         ids = self.tracer.id_generator
         if parent_context.is_valid:
             if not parent_context.trace_flags.sampled:
