@@ -173,15 +173,16 @@ _UNSET = Status(StatusCode.UNSET)
 class _Direct:
     """What a direct call (see InferenceCall) needs to become a span on the export thread."""
 
-    __slots__ = ("recorder", "processor", "request", "context", "parent", "caller", "identity", "start_time",
-                 "end_time", "pending", "events", "status")
+    __slots__ = ("recorder", "processor", "request", "context", "span_id", "parent", "caller", "identity",
+                 "start_time", "end_time", "pending", "events", "status")
 
     def __init__(self, recorder: "Recorder", processor: Any, request: RequestOrDescriber, context: SpanContext,
-                 parent: Optional[SpanContext], caller: Optional[tuple], identity: Any):
+                 span_id: int, parent: Optional[SpanContext], caller: Optional[tuple], identity: Any):
         self.recorder = recorder
         self.processor = processor
         self.request = request
         self.context = context
+        self.span_id = span_id  # context.span_id, a property: read once
         self.parent = parent
         self.caller = caller
         self.identity = identity
@@ -326,7 +327,7 @@ class InferenceCall:
             direct = self._direct
             if direct is not None:
                 direct.end_time = time.time_ns()
-                direct.processor.on_direct_end(self, direct.context.span_id, direct.parent, direct.identity)
+                direct.processor.on_direct_end(self, direct.span_id, direct.parent, direct.identity)
                 return
             if self._attrs:
                 self.span.set_attributes(self._attrs)
@@ -572,14 +573,16 @@ class Recorder:
         if parent_context.is_valid:
             if not parent_context.trace_flags.sampled:
                 return None  # the caller records with an SDK span, which the sampler drops
-            context = SpanContext(parent_context.trace_id, ids.generate_span_id(), False,
+            span_id = ids.generate_span_id()
+            context = SpanContext(parent_context.trace_id, span_id, False,
                                   parent_context.trace_flags, parent_context.trace_state)
         else:
             parent_context = None
-            context = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False, self._root_flags)
+            span_id = ids.generate_span_id()
+            context = SpanContext(ids.generate_trace_id(), span_id, False, self._root_flags)
         caller = find_caller(2, caller_frame)  # from start's caller up
-        identity = processor.on_direct_start(context.span_id, parent)
-        direct = _Direct(self, processor, request, context, parent_context, caller, identity)
+        identity = processor.on_direct_start(span_id, parent)
+        direct = _Direct(self, processor, request, context, span_id, parent_context, caller, identity)
         return InferenceCall(NonRecordingSpan(context), capture, Layer.PROVIDER, direct)
 
     def start(self, request: RequestOrDescriber, parent: Optional[otel_context.Context] = None,

@@ -267,9 +267,23 @@ def is_stream(result: Any) -> bool:
     """A streamed result (sync or async): an iterator by its type, as ``next()`` sees it.
     Not ``hasattr``: on a pydantic model (every plain result) it goes through the model's and
     its metaclass's ``__getattr__``, a raised and caught AttributeError each (~5 µs a call),
-    and a proxy that only forwards attributes to an iterator is not one itself. The ABCs
-    cache their answer per type."""
-    return isinstance(result, (Iterator, AsyncIterator))
+    and a proxy that only forwards attributes to an iterator is not one itself.
+
+    Answered once per type (``isinstance`` against the ABCs is two Python-level calls every
+    time), except for types that give their instances another ``__class__`` (proxies): for
+    those ``isinstance`` also asks what they stand for, and is asked every time."""
+    kind = type(result)
+    answer = _stream_types.get(kind)
+    if answer is None:
+        if any("__class__" in vars(base) for base in kind.__mro__[:-1]):
+            return isinstance(result, (Iterator, AsyncIterator))
+        if len(_stream_types) > 512:
+            _stream_types.clear()
+        answer = _stream_types[kind] = issubclass(kind, (Iterator, AsyncIterator))
+    return answer
+
+
+_stream_types: dict = {}
 
 
 def client_base_url(client: Any) -> Any:
