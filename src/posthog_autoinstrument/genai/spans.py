@@ -243,10 +243,11 @@ class InferenceCall:
             direct.pending.append((record, args))
 
     # -- context -----------------------------------------------------------------------
-    def attach(self) -> object:
-        """Make the span current, so work done inside the call (HTTP spans) nests under it."""
+    def attach(self, context: Optional[otel_context.Context] = None) -> object:
+        """Make the span current, so work done inside the call (HTTP spans) nests under it.
+        ``context``: the current context, when the caller has just read it."""
         try:
-            values = dict(otel_context.get_current())
+            values = dict(otel_context.get_current() if context is None else context)
             values[_CURRENT_SPAN_KEY] = self.span
             values[_ACTIVE_CALL] = self
             return otel_context.attach(otel_context.Context(values))

@@ -162,14 +162,15 @@ def _guarded(instrumentor: LLMInstrumentor, wrapper: Callable) -> Callable:
 
 
 def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, args: tuple, kwargs: dict):
-    """Start recording a call. Returns (call or None, kwargs to call the SDK with); never raises."""
+    """Start recording a call and make it current. Returns (call or None, kwargs to call the SDK
+    with, the token to detach the call with); never raises."""
     if not getattr(instrumentor, "_active", False):
-        return None, kwargs
+        return None, kwargs, None
     # The context, read once for every check of this call (is_instrumentation_enabled() reads
     # it twice, and each read is two function calls).
     current = otel_context.get_current()
     if current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN):
-        return None, kwargs
+        return None, kwargs, None
     try:
         # The code that called our wrapper (or the wrapper's own guard): the app's code is there or
         # above, never in the frames between, which need not be looked at (see find_caller).
@@ -182,18 +183,19 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
         call = instrumentor.recorder.start(request, current, caller_frame)
     except Exception:
         logger.debug("posthog-instrument: could not describe the call", exc_info=True)
-        return None, kwargs
-    if call is not None:
-        try:
-            # Even without content capture: tool definitions are metadata and still recorded.
-            if handler.input_can_wait:
-                call.later(handler.record_input, call, instance, args, arguments_now(call_kwargs))
-            else:
-                handler.record_input(call, instance, args, call_kwargs)
-        except Exception:
-            # Input we cannot read: the call is still recorded, without it.
-            logger.debug("posthog-instrument: could not record the input", exc_info=True)
-    return call, call_kwargs
+        return None, kwargs, None
+    if call is None:
+        return None, call_kwargs, None
+    try:
+        # Even without content capture: tool definitions are metadata and still recorded.
+        if handler.input_can_wait:
+            call.later(handler.record_input, call, instance, args, arguments_now(call_kwargs))
+        else:
+            handler.record_input(call, instance, args, call_kwargs)
+    except Exception:
+        # Input we cannot read: the call is still recorded, without it.
+        logger.debug("posthog-instrument: could not record the input", exc_info=True)
+    return call, call_kwargs, call.attach(current)
 
 
 def _fail(handler: CallHandler, call: InferenceCall, exc: BaseException) -> None:
@@ -215,10 +217,9 @@ def _complete(handler: CallHandler, call: InferenceCall, result: Any, kwargs: di
 
 def _sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
     def wrapper(wrapped, instance, args, kwargs):
-        call, call_kwargs = _begin(instrumentor, handler, instance, args, kwargs)
+        call, call_kwargs, token = _begin(instrumentor, handler, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.attach()
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -235,10 +236,9 @@ def _async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Calla
     def wrapper(wrapped, instance, args, kwargs):
         # Return a coroutine like the original does; recording starts when it is awaited.
         async def traced():
-            call, call_kwargs = _begin(instrumentor, handler, instance, args, kwargs)
+            call, call_kwargs, token = _begin(instrumentor, handler, instance, args, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
-            token = call.attach()
             try:
                 result = await wrapped(*args, **call_kwargs)
             except BaseException as exc:
