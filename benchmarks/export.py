@@ -41,7 +41,7 @@ class _Collector:
     def on_end(self, span) -> None:
         raise AssertionError("expected direct calls, got an SDK span")
 
-    def on_direct_start(self, span_id):
+    def on_direct_start(self, span_id, parent_context=None):
         return None
 
     def on_direct_end(self, call, span_id, parent, identity) -> None:
