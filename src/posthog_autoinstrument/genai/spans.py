@@ -433,10 +433,9 @@ _LIBRARY_PATH_MARKERS = ("site-packages", "dist-packages", "<frozen", "<string>"
 _is_library_code: dict = {}
 
 
-def _library(code) -> bool:
-    entry = _is_library_code.get(id(code))
-    if entry is not None and entry[0] is code:
-        return entry[1]
+def _classify_library(code) -> bool:
+    """Whether ``code`` is a library's (or ours), remembered in ``_is_library_code``, which
+    ``find_caller`` reads first."""
     filename = code.co_filename
     known = any(marker in filename for marker in _LIBRARY_PATH_MARKERS) or filename.startswith(_OUR_PACKAGE) \
         or filename.startswith(_STDLIB)
@@ -461,8 +460,8 @@ def find_caller(depth: int = 1, frame: Any = None) -> Optional[tuple]:
         if frame is None:
             return None
         code = frame.f_code
-        entry = known.get(id(code))  # _library's cache, read here: runs for every frame of every call
-        if not (entry[1] if entry is not None and entry[0] is code else _library(code)):
+        entry = known.get(id(code))  # read here, not in a call: runs for every frame of every call
+        if not (entry[1] if entry is not None and entry[0] is code else _classify_library(code)):
             return getattr(code, "co_qualname", None) or code.co_name, code.co_filename, frame.f_lineno  # 3.11+
         frame = frame.f_back
     return None

@@ -275,15 +275,20 @@ def is_stream(result: Any) -> bool:
     kind = type(result)
     answer = _stream_types.get(kind)
     if answer is None:
-        if any("__class__" in vars(base) for base in kind.__mro__[:-1]):
-            return isinstance(result, (Iterator, AsyncIterator))
         if len(_stream_types) > 512:
             _stream_types.clear()
-        answer = _stream_types[kind] = issubclass(kind, (Iterator, AsyncIterator))
+        if any("__class__" in vars(base) for base in kind.__mro__[:-1]):
+            answer = _stream_types[kind] = _ASK_EACH_TIME
+        else:
+            answer = _stream_types[kind] = issubclass(kind, (Iterator, AsyncIterator))
+    if answer is _ASK_EACH_TIME:
+        return isinstance(result, (Iterator, AsyncIterator))
     return answer
 
 
+# type -> is a stream, or _ASK_EACH_TIME for a type whose instances give another __class__
 _stream_types: dict = {}
+_ASK_EACH_TIME = object()
 
 
 def client_base_url(client: Any) -> Any:
