@@ -51,6 +51,9 @@ _EXPLICIT: contextvars.ContextVar[Optional[Identity]] = contextvars.ContextVar("
 _REQUEST: contextvars.ContextVar[Optional[Identity]] = contextvars.ContextVar("posthog_ai_request", default=None)
 # Feature flags the app evaluated with the posthog SDK in this context: {distinct_id: ((key, variant), ...)}.
 _FLAGS: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar("posthog_ai_flags", default=None)
+# Whether anything in this process ever set one of the three above: until then a call's snapshot
+# has only the posthog SDK and baggage to ask (see capture).
+_ever_set = False
 # context() blocks entered in this context: (block, identity token, trace span and its token).
 _ENTERED: contextvars.ContextVar[tuple] = contextvars.ContextVar("posthog_ai_entered", default=())
 # Bound on the people whose flag variants one context remembers.
@@ -134,6 +137,8 @@ def parse_baggage(header: Any) -> dict:
 
 def enter_request(identity: Optional[Identity]):
     """Serve one web request as ``identity``; flag variants evaluated while serving it stay with it."""
+    global _ever_set
+    _ever_set = True
     return _REQUEST.set(identity), _FLAGS.set(None)
 
 
@@ -159,6 +164,8 @@ def record_feature_flag(distinct_id: Any, key: Any, variant: Any) -> None:
     current = dict(flags.get(distinct_id, ()))
     current[key] = variant
     flags[distinct_id] = tuple(current.items())
+    global _ever_set
+    _ever_set = True
     _FLAGS.set(flags)
 
 
@@ -169,6 +176,8 @@ def capture(context: Any = None) -> Optional[Identity]:
     """Merge the context sources (1 to 4) in precedence order; None when none says anything.
     ``context``: the OpenTelemetry context to read baggage from, when the caller has it at hand
     (the current one otherwise)."""
+    if not _ever_set and context is not None and not context and "posthog.contexts" not in sys.modules:
+        return None  # the common case, a script or worker with none of them: one check per call
     explicit = _EXPLICIT.get()
     sdk = _posthog_sdk()
     request = _REQUEST.get()
@@ -202,6 +211,8 @@ def capture(context: Any = None) -> Optional[Identity]:
 
 def privacy_requested() -> bool:
     """Whether the code running now is inside ``context(privacy_mode=True)``."""
+    if not _ever_set:
+        return False
     explicit = _EXPLICIT.get()
     return bool(explicit and explicit.privacy_mode)
 
@@ -248,6 +259,8 @@ class context:
         )
 
     def __enter__(self) -> "context":
+        global _ever_set
+        _ever_set = True
         try:
             token = _EXPLICIT.set(self._merged())
             span_token = _start_trace(self._values["trace_name"])

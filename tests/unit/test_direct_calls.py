@@ -28,6 +28,7 @@ class DirectCollector(SpanProcessor):
     def __init__(self):
         self.calls = []
         self.sdk_spans = []
+        self.ended_span_ids = []  # as the processor is told them
 
     def on_start(self, span, parent_context=None):
         pass
@@ -40,6 +41,7 @@ class DirectCollector(SpanProcessor):
 
     def on_direct_end(self, call, span_id, parent, identity):
         self.calls.append(call)
+        self.ended_span_ids.append(span_id)
 
     def build(self) -> list:
         return [call.build_span() for call in self.calls]
@@ -136,6 +138,25 @@ def test_a_direct_call_nests_like_an_sdk_span():
     assert built.parent.span_id == outer.get_span_context().span_id
     assert inner.parent.span_id == built.context.span_id  # work inside the call nests under it
     assert built.context.trace_flags.sampled
+
+
+def test_work_inside_a_root_direct_call_nests_under_it():
+    # No enclosing span: the call's span context is made only when something reads it.
+    direct, collector = direct_recorder()
+    call = direct.start(InferenceRequest(provider="openai", model="gpt-4o"))
+    token = call.attach()
+    try:
+        with direct.tracer.start_as_current_span("POST /v1/chat/completions") as inner:
+            pass
+    finally:
+        call.detach(token)
+    call.end()
+    (built,) = collector.build()
+    assert built.parent is None and built.context.is_valid and built.context.trace_flags.sampled
+    assert inner.parent.span_id == built.context.span_id == collector.ended_span_ids[0]
+    assert inner.get_span_context().trace_id == built.context.trace_id
+    assert call.span.get_span_context() == built.context
+    assert "NonRecordingSpan(SpanContext(" in repr(call.span)
 
 
 def test_the_recorder_records_direct_only_when_nobody_else_could_see_the_span():

@@ -170,19 +170,39 @@ _PLAIN_ATTRIBUTE_TYPES = frozenset({str, int, float, bool})
 _UNSET = Status(StatusCode.UNSET)
 
 
+class _DirectSpan(NonRecordingSpan):
+    """The current span while a direct call runs, for work nested inside the call. Its
+    ``SpanContext`` is made when first read: most calls have nothing inside them that reads it,
+    and making one (a validating ``__new__``) is about a tenth of a call's cost on the app's thread."""
+
+    def __init__(self, trace_id: int, span_id: int, flags: TraceFlags, trace_state: Any = None):
+        self._context = None
+        self._ids = (trace_id, span_id, flags, trace_state)
+
+    def get_span_context(self) -> SpanContext:
+        context = self._context
+        if context is None:  # two threads may both make it: equal contexts, either one will do
+            trace_id, span_id, flags, trace_state = self._ids
+            context = self._context = SpanContext(trace_id, span_id, False, flags, trace_state)
+        return context
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
+
+
 class _Direct:
     """What a direct call (see InferenceCall) needs to become a span on the export thread."""
 
-    __slots__ = ("recorder", "processor", "request", "context", "span_id", "parent", "caller", "identity",
+    __slots__ = ("recorder", "processor", "request", "span", "span_id", "parent", "caller", "identity",
                  "start_time", "end_time", "pending", "events", "status")
 
-    def __init__(self, recorder: "Recorder", processor: Any, request: RequestOrDescriber, context: SpanContext,
+    def __init__(self, recorder: "Recorder", processor: Any, request: RequestOrDescriber, span: _DirectSpan,
                  span_id: int, parent: Optional[SpanContext], caller: Optional[tuple], identity: Any):
         self.recorder = recorder
         self.processor = processor
         self.request = request
-        self.context = context
-        self.span_id = span_id  # context.span_id, a property: read once
+        self.span = span
+        self.span_id = span_id
         self.parent = parent
         self.caller = caller
         self.identity = identity
@@ -366,7 +386,7 @@ class InferenceCall:
             attrs = dict(BoundedAttributes(attributes=attrs, immutable=False))
         recorder = direct.recorder
         return PlainSpan(
-            f"{request.operation} {request.model}" if request.model else request.operation, direct.context,
+            f"{request.operation} {request.model}" if request.model else request.operation, direct.span.get_span_context(),
             direct.parent, recorder.tracer.resource, attrs, direct.events, (), SpanKind.CLIENT, direct.status,
             direct.start_time, direct.end_time, recorder.scope)
 
@@ -574,16 +594,15 @@ class Recorder:
             if not parent_context.trace_flags.sampled:
                 return None  # the caller records with an SDK span, which the sampler drops
             span_id = ids.generate_span_id()
-            context = SpanContext(parent_context.trace_id, span_id, False,
-                                  parent_context.trace_flags, parent_context.trace_state)
+            span = _DirectSpan(parent_context.trace_id, span_id, parent_context.trace_flags, parent_context.trace_state)
         else:
             parent_context = None
             span_id = ids.generate_span_id()
-            context = SpanContext(ids.generate_trace_id(), span_id, False, self._root_flags)
+            span = _DirectSpan(ids.generate_trace_id(), span_id, self._root_flags)
         caller = find_caller(2, caller_frame)  # from start's caller up
         identity = processor.on_direct_start(span_id, parent)
-        direct = _Direct(self, processor, request, context, span_id, parent_context, caller, identity)
-        return InferenceCall(NonRecordingSpan(context), capture, Layer.PROVIDER, direct)
+        direct = _Direct(self, processor, request, span, span_id, parent_context, caller, identity)
+        return InferenceCall(span, capture, Layer.PROVIDER, direct)
 
     def start(self, request: RequestOrDescriber, parent: Optional[otel_context.Context] = None,
               caller_frame: Any = None) -> Optional[InferenceCall]:
