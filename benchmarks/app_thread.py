@@ -35,6 +35,7 @@ import resource
 import statistics
 import sys
 import time
+from typing import Optional
 
 import common
 
@@ -99,6 +100,120 @@ def within(runs: int) -> None:
                  "suppressed_us_per_call": statistics.median(off)})
 
 
+def _toggle(setup) -> object:
+    """What turns ``setup``'s instrumentation off for one run: OpenTelemetry's suppression for
+    ours; for a peer (not all of them honour it), uninstrumenting its instrumentor, and
+    instrumenting it again afterwards, both outside the timed run."""
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    if setup.name == "ours":
+        return suppress_instrumentation()
+
+    def subclasses(kind):
+        for sub in kind.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    active = [kind._instance for kind in subclasses(BaseInstrumentor)
+              if getattr(kind, "_instance", None) is not None and kind._instance._is_instrumented_by_opentelemetry]
+
+    class Off:
+        def __enter__(self):
+            for instrumentor in active:
+                instrumentor.uninstrument()
+
+        def __exit__(self, *exc_info):
+            for instrumentor in active:
+                instrumentor.instrument(tracer_provider=setup.provider)
+
+    return Off()
+
+
+def within_all(setup_name: str, runs: int, calls: int) -> None:
+    """One process of ``measure_within_all``: runs of ``calls`` chat calls with the setup's
+    instrumentation on and off, alternating, each timed on the CPU of all the process's threads
+    from its first call to the end of a flush (so the export of its spans is inside it)."""
+    import setups
+    import workload
+
+    common.pin_to_cpu(common.WORKER_CPU)
+    setup = setups.create(setup_name, os.environ["POSTHOG_HOST"])
+    call = workload.make_call("chat", setup.clients)
+    for _ in range(300 if runs > 5 else 5):
+        call()
+    recorded = _span_counter(setup)
+    added, spans = [], {True: 0, False: 0}
+    for index in range(runs):
+        times = {}
+        for instrumented in ((True, False) if index % 2 else (False, True)):
+            setup.flush()
+            gc.collect()
+            off = None if instrumented else _toggle(setup)
+            if off is not None:
+                off.__enter__()
+            before = recorded()
+            start = time.process_time()
+            for _ in range(calls):
+                call()
+            setup.flush()
+            times[instrumented] = (time.process_time() - start) / calls * 1e6
+            spans[instrumented] += recorded() - before
+            if off is not None:
+                off.__exit__(None, None, None)
+        added.append(times[True] - times[False])
+    # The check that switching off worked, and on again: one span a call when on, none when off.
+    common.emit({"added_us_per_call": statistics.median(added), "spans_per_call_on": spans[True] / (runs * calls),
+                 "spans_per_call_off": spans[False] / (runs * calls)})
+
+
+def _span_counter(setup):
+    """A function returning how many spans the setup has recorded so far."""
+    if setup.name == "ours":
+        from setups import posthog_processor
+
+        processor = posthog_processor(setup.provider)
+        return lambda: processor.exported + processor.failed + processor.dropped
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Counter(SpanProcessor):
+        ended = 0
+
+        def on_end(self, span):
+            Counter.ended += 1
+
+    setup.provider.add_span_processor(Counter())
+    return lambda: Counter.ended
+
+
+def measure_within_all(url: str, peer_python: Optional[str], peer_names: list, runs: int = 30, calls: int = 200,
+                       processes: int = 2, say=print) -> dict:
+    """All threads' added CPU per chat call, each setup on and off within its own processes:
+    what separates processes (their memory layout: tens of µs a call, either way) cancels out.
+    Ours and each peer that is an OpenTelemetry instrumentor (the PostHog SDK wrapper is a
+    client swap, with nothing to switch off in place); processes of each setup in turn."""
+    configs = [("ours", common.MAIN_PYTHON)] + [(name, peer_python) for name in peer_names
+                                                if peer_python and name != "posthog_sdk"]
+    results: dict = {name: [] for name, _ in configs}
+    for _ in range(processes):
+        for name, python in configs:
+            env = common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY)
+            argv = [python, os.path.abspath(__file__), "--within-all-worker", name, str(runs), str(calls)]
+            try:
+                result = common.run_json(argv, env=env)
+            except Exception as exc:  # a peer that breaks is reported, not fatal
+                say(f"    all threads within one process: {name} failed: {str(exc).strip().splitlines()[-1][:200]}")
+                continue
+            if result["spans_per_call_on"] < 0.99 or result["spans_per_call_off"] > 0:
+                say(f"    all threads within one process: {name} left out, switching it off did not work "
+                    f"({result['spans_per_call_on']:.2f} spans a call on, {result['spans_per_call_off']:.2f} off)")
+                continue
+            results[name].append(result["added_us_per_call"])
+    return {"runs_per_process": runs, "calls_per_run": calls,
+            "added_us_per_call": {name: round(statistics.median(values), 1) for name, values in results.items() if values},
+            "processes": {name: [round(v, 1) for v in values] for name, values in results.items()}}
+
+
 def measure_within(url: str, runs: int = 60, processes: int = 3) -> dict:
     """``--within`` against the stand-in at ``url``: the median over ``processes`` processes."""
     env = common.worker_env(POSTHOG_HOST=url, POSTHOG_EXPORT_INTERVAL="3600", POSTHOG_API_KEY=common.API_KEY)
@@ -139,6 +254,8 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--within-worker"]:
         within(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["--within-all-worker"]:
+        within_all(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1:2] == ["--worker"]:
         worker(sys.argv[2], sys.argv[3] == "on", int(sys.argv[4]))
     else:

@@ -136,7 +136,7 @@ def end_to_end(calls: list, settings, total: int) -> dict:
     cpu = time.process_time()
     start = time.perf_counter()
     for call, direct in items:
-        processor.on_direct_end(call, direct.context.span_id, direct.parent, direct.identity)
+        processor.on_direct_end(call, direct.span_id, direct.parent, direct.identity)
     enqueued = time.perf_counter()
     flushed = processor.force_flush(120_000)
     done = time.perf_counter()
@@ -169,7 +169,7 @@ def steady(calls: list, settings, total: int) -> dict:
         items = fresh(calls, MAX_SPANS_PER_REQUEST)
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         for call, direct in items:
-            processor.on_direct_end(call, direct.context.span_id, direct.parent, direct.identity)
+            processor.on_direct_end(call, direct.span_id, direct.parent, direct.identity)
         processor.force_flush(60_000)
         cpu += time.process_time() - cpu_start
         wall += time.perf_counter() - wall_start
@@ -194,7 +194,7 @@ def on_end_alone(calls: list, settings, total: int) -> float:
         chunk = fresh(calls, run)
         start = clock()
         for call, direct in chunk:
-            processor.on_direct_end(call, direct.context.span_id, direct.parent, direct.identity)
+            processor.on_direct_end(call, direct.span_id, direct.parent, direct.identity)
         samples.append(_per_span(clock() - start, run))
         processor.force_flush(60_000)
     processor.shutdown()
