@@ -54,6 +54,14 @@ _FLAGS: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar("posthog
 # Whether anything in this process ever set one of the three above: until then a call's snapshot
 # has only the posthog SDK and baggage to ask (see capture).
 _ever_set = False
+
+
+def _setting_a_source() -> None:
+    """Called wherever one of the three is set: snapshots read them from then on."""
+    global _ever_set
+    _ever_set = True
+
+
 # context() blocks entered in this context: (block, identity token, trace span and its token).
 _ENTERED: contextvars.ContextVar[tuple] = contextvars.ContextVar("posthog_ai_entered", default=())
 # Bound on the people whose flag variants one context remembers.
@@ -137,8 +145,7 @@ def parse_baggage(header: Any) -> dict:
 
 def enter_request(identity: Optional[Identity]):
     """Serve one web request as ``identity``; flag variants evaluated while serving it stay with it."""
-    global _ever_set
-    _ever_set = True
+    _setting_a_source()
     return _REQUEST.set(identity), _FLAGS.set(None)
 
 
@@ -164,8 +171,7 @@ def record_feature_flag(distinct_id: Any, key: Any, variant: Any) -> None:
     current = dict(flags.get(distinct_id, ()))
     current[key] = variant
     flags[distinct_id] = tuple(current.items())
-    global _ever_set
-    _ever_set = True
+    _setting_a_source()
     _FLAGS.set(flags)
 
 
@@ -259,8 +265,7 @@ class context:
         )
 
     def __enter__(self) -> "context":
-        global _ever_set
-        _ever_set = True
+        _setting_a_source()
         try:
             token = _EXPLICIT.set(self._merged())
             span_token = _start_trace(self._values["trace_name"])
