@@ -28,6 +28,7 @@ work, with cold caches. It then takes about twice as long as the same code in a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -41,14 +42,7 @@ import common
 
 
 def worker(setup_name: str, collections: bool, run: int) -> None:
-    import setups
-    import workload
-
-    common.pin_to_cpu(common.WORKER_CPU)
-    setup = setups.create(setup_name, os.environ["POSTHOG_HOST"])
-    call = workload.make_call("chat", setup.clients)
-    for _ in range(300):
-        call()
+    setup, call = _warmed_up(setup_name)
     samples, fault_counts = [], []
     for _ in range(max(150 * 90 // run // 3, 50)):
         setup.flush()
@@ -67,48 +61,93 @@ def worker(setup_name: str, collections: bool, run: int) -> None:
 
 def within(runs: int) -> None:
     """One process of ``--within``: instrumented and suppressed runs, alternating."""
-    import setups
-    import workload
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-    common.pin_to_cpu(common.WORKER_CPU)
-    setup = setups.create("ours", os.environ["POSTHOG_HOST"])
-    call = workload.make_call("chat", setup.clients)
-    for _ in range(300 if runs > 5 else 5):
-        call()
-    added, on, off = [], [], []
-    for index in range(runs):
-        times = {}
-        for instrumented in ((True, False) if index % 2 else (False, True)):  # alternate which goes first
-            setup.flush()
-            gc.collect()
-            gc.disable()
-            suppressed = None if instrumented else suppress_instrumentation()
-            if suppressed is not None:
-                suppressed.__enter__()
+    setup, call = _warmed_up("ours", 300 if runs > 5 else 5)
+
+    def timed_run(instrumented: bool) -> float:
+        setup.flush()
+        gc.collect()
+        gc.disable()
+        with contextlib.nullcontext() if instrumented else suppress_instrumentation():
             start = time.thread_time()
             for _ in range(90):
                 call()
-            times[instrumented] = (time.thread_time() - start) / 90 * 1e6
-            if suppressed is not None:
-                suppressed.__exit__(None, None, None)
-            gc.enable()
-        added.append(times[True] - times[False])
-        on.append(times[True])
-        off.append(times[False])
+            elapsed = time.thread_time() - start
+        gc.enable()
+        return elapsed / 90 * 1e6
+
+    added, on, off = _alternating(runs, timed_run)
     common.emit({"added_us_per_call": statistics.median(added), "instrumented_us_per_call": statistics.median(on),
                  "suppressed_us_per_call": statistics.median(off)})
 
 
-def _toggle(setup) -> object:
-    """What turns ``setup``'s instrumentation off for one run: OpenTelemetry's suppression for
-    ours; for a peer (not all of them honour it), uninstrumenting its instrumentor, and
-    instrumenting it again afterwards, both outside the timed run."""
+def within_all(setup_name: str, runs: int, calls: int) -> None:
+    """One process of ``measure_within_all``: runs of ``calls`` chat calls with the setup's
+    instrumentation on and off, alternating, each timed on the CPU of all the process's threads
+    from its first call to the end of a flush (so the export of its spans is inside it)."""
+    setup, call = _warmed_up(setup_name, 300 if runs > 5 else 5)
+    recorded = _span_counter(setup)
+    spans = {True: 0, False: 0}
+
+    def timed_run(instrumented: bool) -> float:
+        setup.flush()
+        gc.collect()
+        with contextlib.nullcontext() if instrumented else _switched_off(setup):
+            before = recorded()
+            start = time.process_time()
+            for _ in range(calls):
+                call()
+            setup.flush()
+            elapsed = time.process_time() - start
+            spans[instrumented] += recorded() - before
+        return elapsed / calls * 1e6
+
+    added, _, _ = _alternating(runs, timed_run)
+    # The check that switching off worked, and on again: one span a call when on, none when off.
+    common.emit({"added_us_per_call": statistics.median(added), "spans_per_call_on": spans[True] / (runs * calls),
+                 "spans_per_call_off": spans[False] / (runs * calls)})
+
+
+def _warmed_up(setup_name: str, warm_up_calls: int = 300) -> tuple:
+    """The setup, pinned to the worker's core, and its chat call, warmed up."""
+    import setups
+    import workload
+
+    common.pin_to_cpu(common.WORKER_CPU)
+    setup = setups.create(setup_name, os.environ["POSTHOG_HOST"])
+    call = workload.make_call("chat", setup.clients)
+    for _ in range(warm_up_calls):
+        call()
+    return setup, call
+
+
+def _alternating(runs: int, timed_run) -> tuple:
+    """``runs`` pairs of ``timed_run(True)`` and ``timed_run(False)``, alternating which goes
+    first; (per-pair differences, on, off)."""
+    added, on, off = [], [], []
+    for index in range(runs):
+        times = {}
+        for instrumented in ((True, False) if index % 2 else (False, True)):
+            times[instrumented] = timed_run(instrumented)
+        added.append(times[True] - times[False])
+        on.append(times[True])
+        off.append(times[False])
+    return added, on, off
+
+
+@contextlib.contextmanager
+def _switched_off(setup):
+    """The setup's instrumentation off for one run: OpenTelemetry's suppression for ours; for a
+    peer (not all of them honour it), its instrumentor uninstrumented, and instrumented again
+    afterwards, both outside the timed run."""
     from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
     if setup.name == "ours":
-        return suppress_instrumentation()
+        with suppress_instrumentation():
+            yield
+        return
 
     def subclasses(kind):
         for sub in kind.__subclasses__():
@@ -117,54 +156,13 @@ def _toggle(setup) -> object:
 
     active = [kind._instance for kind in subclasses(BaseInstrumentor)
               if getattr(kind, "_instance", None) is not None and kind._instance._is_instrumented_by_opentelemetry]
-
-    class Off:
-        def __enter__(self):
-            for instrumentor in active:
-                instrumentor.uninstrument()
-
-        def __exit__(self, *exc_info):
-            for instrumentor in active:
-                instrumentor.instrument(tracer_provider=setup.provider)
-
-    return Off()
-
-
-def within_all(setup_name: str, runs: int, calls: int) -> None:
-    """One process of ``measure_within_all``: runs of ``calls`` chat calls with the setup's
-    instrumentation on and off, alternating, each timed on the CPU of all the process's threads
-    from its first call to the end of a flush (so the export of its spans is inside it)."""
-    import setups
-    import workload
-
-    common.pin_to_cpu(common.WORKER_CPU)
-    setup = setups.create(setup_name, os.environ["POSTHOG_HOST"])
-    call = workload.make_call("chat", setup.clients)
-    for _ in range(300 if runs > 5 else 5):
-        call()
-    recorded = _span_counter(setup)
-    added, spans = [], {True: 0, False: 0}
-    for index in range(runs):
-        times = {}
-        for instrumented in ((True, False) if index % 2 else (False, True)):
-            setup.flush()
-            gc.collect()
-            off = None if instrumented else _toggle(setup)
-            if off is not None:
-                off.__enter__()
-            before = recorded()
-            start = time.process_time()
-            for _ in range(calls):
-                call()
-            setup.flush()
-            times[instrumented] = (time.process_time() - start) / calls * 1e6
-            spans[instrumented] += recorded() - before
-            if off is not None:
-                off.__exit__(None, None, None)
-        added.append(times[True] - times[False])
-    # The check that switching off worked, and on again: one span a call when on, none when off.
-    common.emit({"added_us_per_call": statistics.median(added), "spans_per_call_on": spans[True] / (runs * calls),
-                 "spans_per_call_off": spans[False] / (runs * calls)})
+    for instrumentor in active:
+        instrumentor.uninstrument()
+    try:
+        yield
+    finally:
+        for instrumentor in active:
+            instrumentor.instrument(tracer_provider=setup.provider)
 
 
 def _span_counter(setup):
@@ -177,13 +175,15 @@ def _span_counter(setup):
     from opentelemetry.sdk.trace import SpanProcessor
 
     class Counter(SpanProcessor):
-        ended = 0
+        def __init__(self):
+            self.ended = 0
 
         def on_end(self, span):
-            Counter.ended += 1
+            self.ended += 1
 
-    setup.provider.add_span_processor(Counter())
-    return lambda: Counter.ended
+    counter = Counter()
+    setup.provider.add_span_processor(counter)
+    return lambda: counter.ended
 
 
 def measure_within_all(url: str, peer_python: Optional[str], peer_names: list, runs: int = 30, calls: int = 200,
@@ -210,7 +210,8 @@ def measure_within_all(url: str, peer_python: Optional[str], peer_names: list, r
                 continue
             results[name].append(result["added_us_per_call"])
     return {"runs_per_process": runs, "calls_per_run": calls,
-            "added_us_per_call": {name: round(statistics.median(values), 1) for name, values in results.items() if values},
+            "added_us_per_call": {name: round(statistics.median(values), 1)
+                                  for name, values in results.items() if values},
             "processes": {name: [round(v, 1) for v in values] for name, values in results.items()}}
 
 

@@ -61,8 +61,8 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--skip-peers", action="store_true", help="do not build or measure the peers")
     parser.add_argument("--build-peers", action="store_true",
                         help="with --quick: build the peers' venv if missing (a full run always does)")
-    parser.add_argument("--only", help="comma-separated phases to re-run (startup, percall, app_thread, all_threads, instructions, export, memory, "
-                                       "hotspots); "
+    parser.add_argument("--only", help="comma-separated phases to re-run (startup, percall, app_thread, all_threads, "
+                                       "instructions, export, memory, hotspots); "
                                        "the others are kept from the existing --output file")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args(argv)

@@ -386,8 +386,8 @@ class InferenceCall:
             attrs = dict(BoundedAttributes(attributes=attrs, immutable=False))
         recorder = direct.recorder
         return PlainSpan(
-            f"{request.operation} {request.model}" if request.model else request.operation, direct.span.get_span_context(),
-            direct.parent, recorder.tracer.resource, attrs, direct.events, (), SpanKind.CLIENT, direct.status,
+            f"{request.operation} {request.model}" if request.model else request.operation,
+            direct.span.get_span_context(), direct.parent, recorder.tracer.resource, attrs, direct.events, (), SpanKind.CLIENT, direct.status,
             direct.start_time, direct.end_time, recorder.scope)
 
     def fail(self, exc: BaseException, status_code: Optional[int] = None) -> None:
