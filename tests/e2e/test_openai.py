@@ -127,6 +127,16 @@ def test_streamed_tool_call_is_assembled(run_app, posthog):
     assert output["finish_reason"] == "tool_call"
 
 
+def test_streamed_choices_are_assembled_each_on_its_own(run_app, posthog):
+    result = run_app("openai_app", "chat_stream_two_choices")
+    assert_same_as_uninstrumented(run_app, "chat_stream_two_choices", result)
+    assert "choices [(0, 'Hello from fake OpenAI'), (1, 'Hello from fake OpenAI')]" in result.stdout
+    outputs = content(only_span(posthog), "gen_ai.output.messages")
+    assert [o["parts"] for o in outputs] == [[{"type": "text", "content": "Hello from fake OpenAI"}]] * 2
+    assert [o["finish_reason"] for o in outputs] == ["stop", "stop"]
+    assert only_span(posthog)["attributes"]["gen_ai.response.finish_reasons"] == ["stop", "stop"]
+
+
 @pytest.mark.parametrize("scenario, expected_text", [
     ("stream_break", "He"),  # 3 chunks: role, "He", "llo" pieces depend on chunks=20 split
     ("stream_close", None),

@@ -74,6 +74,15 @@ def chat_stream_tools():
     show("arguments", args)
 
 
+def chat_stream_two_choices():
+    s = client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, n=2, stream=True)
+    texts = {}
+    for c in s:
+        for choice in c.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+    show("choices", sorted(texts.items()))
+
+
 def stream_break():
     s = client().chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "count chunks=20"}], stream=True)
