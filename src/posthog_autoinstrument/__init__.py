@@ -5,8 +5,22 @@ package does nothing by itself; ``posthog_autoinstrument.context(...)`` is the o
 for what no header or SDK context can know.
 """
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (10 ms) in the launcher
+
 __version__ = "0.1.0"
 
-from .identity import context  # noqa: E402  (the optional API: person, session, properties, trace name)
-
 __all__ = ["context", "__version__"]
+
+if TYPE_CHECKING:
+    from .identity import context
+
+
+def __getattr__(name: str):
+    # The optional API (person, session, properties, trace name) loads on first use: the
+    # launcher imports this package too, and its import of ``identity`` was a fifth of our
+    # start-up cost.
+    if name == "context":
+        from .identity import context
+
+        return context
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

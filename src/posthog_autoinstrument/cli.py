@@ -8,9 +8,7 @@ instruments them.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import sys
 
 from . import __version__
@@ -29,6 +27,8 @@ Configuration is read from the environment; see the README for every variable.
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # only when options of ours are given: see main
+
     parser = argparse.ArgumentParser(
         prog="posthog-instrument",
         description="Run a Python program so that every LLM call it makes becomes a PostHog LLM analytics event.",
@@ -82,11 +82,21 @@ def resolve_command(command: str) -> str | None:
     """
     if os.sep in command or (os.altsep and os.altsep in command):
         return command if os.path.isfile(command) else None
-    found = shutil.which(command)
+    found = _search_path(command)
     if found:
         return found
     if os.path.isfile(command):
         return os.path.abspath(command)
+    return None
+
+
+def _search_path(command: str) -> str | None:
+    """``shutil.which`` on POSIX, without importing shutil (with ``re`` and ``enum``, a fifth of
+    our start-up cost): the first executable file named ``command`` on PATH."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory, command)
+        if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            return candidate
     return None
 
 
@@ -96,25 +106,31 @@ def main(argv: list | None = None) -> int:
         from . import doctor
 
         return doctor.main(argv[1:])
-    options = _parser().parse_args(argv)
     env = dict(os.environ)
-    _apply_options(options, env)
-    if options.command == "doctor":  # `posthog-instrument --privacy-mode doctor`: check that configuration
+    if argv and not argv[0].startswith("-"):
+        # The usual launch, `posthog-instrument COMMAND ...` with no option of ours: what argparse
+        # would make of it, without importing argparse (a tenth of our start-up cost).
+        command, args = argv[0], argv[1:]
+    else:
+        options = _parser().parse_args(argv)
+        _apply_options(options, env)
+        command, args = options.command, options.args
+    if command == "doctor":  # `posthog-instrument --privacy-mode doctor`: check that configuration
         from . import doctor
 
         os.environ.update(env)
-        return doctor.main(options.args)
+        return doctor.main(args)
     prepare_environment(env)
-    executable = resolve_command(options.command)
+    executable = resolve_command(command)
     if executable is None:
-        print(f"posthog-instrument: {options.command}: command not found", file=sys.stderr, flush=True)
+        print(f"posthog-instrument: {command}: command not found", file=sys.stderr, flush=True)
         return 127
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execve(executable, [options.command, *options.args], env)
+        os.execve(executable, [command, *args], env)
     except OSError as exc:
-        print(f"posthog-instrument: {options.command}: {exc.strerror}", file=sys.stderr, flush=True)
+        print(f"posthog-instrument: {command}: {exc.strerror}", file=sys.stderr, flush=True)
         return 126
     return 0  # not reached
 
