@@ -69,7 +69,7 @@ def counted(setup, run: Callable[[], object], times: int, name: str, done: list)
     done.append([name, times])
 
 
-def worker(setup_name: str, sink_url: str, plan: dict, within: dict) -> None:
+def worker(setup_name: str, sink_url: str, plan: dict, within: dict, sdk_usage: Optional[tuple] = None) -> None:
     import setups
     import workload
 
@@ -85,6 +85,8 @@ def worker(setup_name: str, sink_url: str, plan: dict, within: dict) -> None:
         counted(setup, lambda: workload.run_once(call, asynchronous), times, name, done)
     if within:  # last: the regions above are compared across processes, with nothing before them
         _within_streams(setup, within, done)
+    if sdk_usage:
+        _sdk_usage_streams(setup, sdk_usage, done)
     emit({"regions": done})
     sys.stdout.flush()
     os._exit(0)  # no exit-time work after the last region (it would be dumped too)
@@ -122,14 +124,37 @@ def _within_streams(setup, within: dict, done: list) -> None:
                         long_times if long else short_times, f"{name}:{occurrence}", done)
 
 
-def _within_per_chunk(counts: dict, kind: str) -> Optional[float]:
+def _sdk_usage_streams(setup, times: tuple, done: list) -> None:
+    """The SDK alone, in one process: streams whose app asks for the usage chunk (``on``) and
+    streams whose app does not (``off``), in ABBA order. What asking costs the SDK per chunk is
+    the share of our figure "with the usage chunk" that is not our code: the API then puts
+    ``"usage": null`` in every chunk, which the SDK parses into each chunk's model."""
+    import workload
+
+    short_times, long_times = times
+    calls = {(asks, long): workload.make_call(("stream_sync_app_usage" if asks else "stream_sync")
+                                              + ("" if long else "_short"), setup.clients)
+             for asks in (True, False) for long in (True, False)}
+    for call in calls.values():
+        for _ in range(3):
+            workload.run_once(call, False)
+    seen: dict = {}
+    for asks, long in _ABBA:
+        name = f"sdk_usage:stream_sync:{'long' if long else 'short'}:{'on' if asks else 'off'}"
+        occurrence = seen[name] = seen.get(name, -1) + 1
+        counted(setup, lambda call=calls[(asks, long)]: workload.run_once(call, False),
+                long_times if long else short_times, f"{name}:{occurrence}", done)
+
+
+def _within_per_chunk(counts: dict, kind: str, prefix: str = "within") -> Optional[float]:
     """Our cost per chunk from ``_within_streams``: (long - short stream) instrumented minus the
-    same suppressed, per added chunk; the mean of the two ABBA halves."""
+    same suppressed, per added chunk; the mean of the two ABBA halves. (With ``prefix``
+    "sdk_usage", the same from ``_sdk_usage_streams``: usage asked for minus not.)"""
     halves = []
     for occurrence in (0, 1):
         def marginal(state: str) -> float:
-            return (counts[f"within:{kind}:long:{state}:{occurrence}"]
-                    - counts[f"within:{kind}:short:{state}:{occurrence}"])
+            return (counts[f"{prefix}:{kind}:long:{state}:{occurrence}"]
+                    - counts[f"{prefix}:{kind}:short:{state}:{occurrence}"])
         try:
             halves.append((marginal("on") - marginal("off")) / (STREAM_CHUNKS - SHORT_STREAM_CHUNKS))
         except KeyError:
@@ -145,7 +170,7 @@ def _count(profile: Path) -> int:
 
 
 def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optional[dict] = None,
-            within: Optional[dict] = None) -> dict:
+            within: Optional[dict] = None, sdk_usage: Optional[tuple] = None) -> dict:
     """Instructions per call of each workload in one configuration (and of each region of
     ``_within_streams``, given ``within``)."""
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
@@ -156,6 +181,8 @@ def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optio
                 "--plan", ",".join(f"{k}:{v}" for k, v in plan.items())]
         if within:
             argv += ["--within", ",".join(f"{k}:{short}:{long}" for k, (short, long) in within.items())]
+        if sdk_usage:
+            argv += ["--sdk-usage", "{}:{}".format(*sdk_usage)]
         # A fixed hash seed: with a random one, dict and set layouts (and so the instructions run)
         # differ by ~1% between processes; with it, two runs agree to a few hundred instructions.
         # Exporters wait between regions, not during them: under callgrind a second of wall clock
@@ -201,7 +228,8 @@ def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: 
     def one(config: tuple) -> tuple:
         label, python, setup, env = config
         try:
-            return label, run_one(python, setup, sink_url, plan, env, within if label.startswith("main/ours") else None)
+            return label, run_one(python, setup, sink_url, plan, env, within if label.startswith("main/ours") else None,
+                                  within["stream_sync"] if label == "main/baseline" else None)
         except Exception as exc:
             say(f"    {label}: {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else exc!r}")
             return label, {"failed": str(exc)[-500:]}
@@ -224,6 +252,9 @@ def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: 
                 added[f"{long_name}_per_chunk_across_processes"] = added.pop(f"{long_name}_per_chunk", None)
                 added[f"{long_name}_per_chunk"] = inside
         result["added"][label] = added
+    sdk_share = _within_per_chunk(counts.get("main/baseline", {}), "stream_sync", "sdk_usage")
+    if sdk_share is not None:
+        result["added"]["main/baseline, the app asking for the usage chunk"] = {"stream_sync_per_chunk": sdk_share}
     return result
 
 
@@ -234,11 +265,13 @@ def main() -> None:
     parser.add_argument("--sink", required=True)
     parser.add_argument("--plan", required=True, help="workload:calls,...")
     parser.add_argument("--within", default="", help="stream workload:short calls:long calls,... (see _within_streams)")
+    parser.add_argument("--sdk-usage", default="", help="short calls:long calls (see _sdk_usage_streams)")
     options = parser.parse_args()
     plan = {name: int(times) for name, times in (item.split(":") for item in options.plan.split(","))}
     within = {name: (int(short), int(long)) for name, short, long in
               (item.split(":") for item in options.within.split(",") if item)}
-    worker(options.setup, options.sink, plan, within)
+    sdk_usage = tuple(int(n) for n in options.sdk_usage.split(":")) if options.sdk_usage else None
+    worker(options.setup, options.sink, plan, within, sdk_usage)
 
 
 if __name__ == "__main__":

@@ -131,13 +131,15 @@ def make_call(workload: str, clients: Clients) -> Callable:
         client = clients.anthropic()
         messages = [{"role": "user", "content": PROMPT}]
         return lambda: client.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, system=SYSTEM, messages=messages)
-    if workload in ("stream_sync", "stream_sync_short"):
+    if workload in ("stream_sync", "stream_sync_short", "stream_sync_app_usage", "stream_sync_app_usage_short"):
         client = clients.openai()
         messages = _chat_messages(f"{PROMPT} chunks={stream_chunks(workload)}")
+        # The app asks for the usage chunk itself (for the SDK's own cost of it: instructions.py).
+        extra = {"stream_options": {"include_usage": True}} if "_app_usage" in workload else {}
 
         def stream_sync():
             count = 0
-            for _chunk in client.chat.completions.create(model=CHAT_MODEL, messages=messages, stream=True):
+            for _chunk in client.chat.completions.create(model=CHAT_MODEL, messages=messages, stream=True, **extra):
                 count += 1
             return count
 
