@@ -106,22 +106,13 @@ def _within_streams(setup, within: dict, done: list) -> None:
     import workload
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-    for kind, (short_times, long_times) in within.items():
-        calls = {False: workload.make_call(kind + "_short", setup.clients), True: workload.make_call(kind, setup.clients)}
-        asynchronous = workload.is_async(kind)
-        mode = {True: contextlib.nullcontext, False: suppress_instrumentation}
-        for instrumented in (True, False):
-            for call in calls.values():
-                with mode[instrumented]():
-                    for _ in range(3):
-                        workload.run_once(call, asynchronous)
-        seen: dict = {}
-        for instrumented, long in _ABBA:
-            name = f"within:{kind}:{'long' if long else 'short'}:{'on' if instrumented else 'off'}"
-            occurrence = seen[name] = seen.get(name, -1) + 1
-            with mode[instrumented]():
-                counted(setup, lambda call=calls[long]: workload.run_once(call, asynchronous),
-                        long_times if long else short_times, f"{name}:{occurrence}", done)
+    def mode(instrumented: bool):
+        return contextlib.nullcontext() if instrumented else suppress_instrumentation()
+
+    for kind, times in within.items():
+        by_length = {False: workload.make_call(kind + "_short", setup.clients), True: workload.make_call(kind, setup.clients)}
+        calls = {(instrumented, long): by_length[long] for instrumented in (True, False) for long in (True, False)}
+        _abba_regions(setup, "within", kind, calls, mode, times, done)
 
 
 def _sdk_usage_streams(setup, times: tuple, done: list) -> None:
@@ -129,21 +120,34 @@ def _sdk_usage_streams(setup, times: tuple, done: list) -> None:
     streams whose app does not (``off``), in ABBA order. What asking costs the SDK per chunk is
     the share of our figure "with the usage chunk" that is not our code: the API then puts
     ``"usage": null`` in every chunk, which the SDK parses into each chunk's model."""
+    import contextlib
+
     import workload
 
-    short_times, long_times = times
     calls = {(asks, long): workload.make_call(("stream_sync_app_usage" if asks else "stream_sync")
                                               + ("" if long else "_short"), setup.clients)
              for asks in (True, False) for long in (True, False)}
-    for call in calls.values():
-        for _ in range(3):
-            workload.run_once(call, False)
+    _abba_regions(setup, "sdk_usage", "stream_sync", calls, lambda _: contextlib.nullcontext(), times, done)
+
+
+def _abba_regions(setup, prefix: str, kind: str, calls: dict, mode, times: tuple, done: list) -> None:
+    """Counted regions of ``calls[(on, long)]``, each inside ``mode(on)``, in ABBA order (after a
+    warm-up of each), named ``prefix:kind:long|short:on|off:occurrence`` for ``_within_per_chunk``."""
+    import workload
+
+    asynchronous = workload.is_async(kind)
+    for (on, _long), call in calls.items():
+        with mode(on):
+            for _ in range(3):
+                workload.run_once(call, asynchronous)
+    short_times, long_times = times
     seen: dict = {}
-    for asks, long in _ABBA:
-        name = f"sdk_usage:stream_sync:{'long' if long else 'short'}:{'on' if asks else 'off'}"
+    for on, long in _ABBA:
+        name = f"{prefix}:{kind}:{'long' if long else 'short'}:{'on' if on else 'off'}"
         occurrence = seen[name] = seen.get(name, -1) + 1
-        counted(setup, lambda call=calls[(asks, long)]: workload.run_once(call, False),
-                long_times if long else short_times, f"{name}:{occurrence}", done)
+        with mode(on):
+            counted(setup, lambda call=calls[(on, long)]: workload.run_once(call, asynchronous),
+                    long_times if long else short_times, f"{name}:{occurrence}", done)
 
 
 def _within_per_chunk(counts: dict, kind: str, prefix: str = "within") -> Optional[float]:
