@@ -191,17 +191,19 @@ def evaluate(report: dict) -> list:
     app = instructions_us(report, "main/ours", "chat")
     row("... its instructions at the SDK's rate (callgrind, no collections)", app, None, "µs", "-", None)
     cpu, wall = chat.get("delta_cpu_us"), chat.get("delta_us")
-    row("added cost per chat call, all threads (timed)", cpu, wall, "µs", "see the two rows around it", None)
+    row("added cost per chat call, all threads (timed)", cpu, wall, "µs", "see the ratios below", None)
     peer_chat = {name: setups.get(f"peers/{name}", {}).get("workloads", {}).get("chat", {}) for name in PEERS}
     peer_chat = {k: v for k, v in peer_chat.items() if v.get("delta_cpu_us") is not None}
     if peer_chat and cpu is not None:
         name, best = min(peer_chat.items(), key=lambda kv: kv[1]["delta_cpu_us"])
         ratio = cpu / best["delta_cpu_us"] if best["delta_cpu_us"] > 0 else None
         wall_ratio = wall / best["delta_us"] if best.get("delta_us") else None
-        row(f"... all threads vs best peer ({PEERS[name].split(' (')[0]}: {best['delta_cpu_us']:.0f} µs)", ratio,
-            wall_ratio, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio is not None and ratio <= BUDGETS["vs_best_peer"])
+        # Shown, not judged: across processes this ratio has moved from 0.31x to 0.39x between runs
+        # of the same code (each setup's memory layout); the within-process row below judges it.
+        row(f"... all threads vs best peer, across processes ({PEERS[name].split(' (')[0]}: "
+            f"{best['delta_cpu_us']:.0f} µs)", ratio, wall_ratio, "x", "see the next row", None)
     else:
-        row("... all threads vs best peer (no peer measured)", None, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", None)
+        row("... all threads vs best peer (no peer measured)", None, None, "x", "-", None)
     # The same ratio with each setup on and off inside its own processes (app_thread.py
     # measure_within_all): the cross-process one above moves by a few hundredths between runs.
     within_all = report.get("all_threads", {}).get("added_us_per_call", {})
@@ -233,9 +235,13 @@ def evaluate(report: dict) -> list:
         for workload in ("stream_sync", "stream_async"):
             stats = ours.get(workload, {}) if label == "main/ours" else {}
             value = instructions_us(report, label, f"{workload}_per_chunk", workload)
+            # With the usage chunk the figure includes the SDK's own parsing of it (measured below),
+            # most of a microsecond by itself: shown, and judged on our code alone.
+            judged = label != "main/ours"
             row(f"added cost per streamed chunk, {workload.split('_')[1]}, {what} (callgrind)",
-                value, stats.get("delta_marginal_per_chunk_us"), "µs", f"<= {BUDGETS['chunk_added_us']:g} µs",
-                value is not None and value <= BUDGETS["chunk_added_us"])
+                value, stats.get("delta_marginal_per_chunk_us"), "µs",
+                f"<= {BUDGETS['chunk_added_us']:g} µs" if judged else "see our code's row",
+                (value is not None and value <= BUDGETS["chunk_added_us"]) if judged else None)
         if label == "main/ours":
             # Asking for the usage chunk makes the API put "usage": null in every chunk; parsing it
             # is the SDK's own work, measured with the app asking and no instrumentation.
@@ -245,7 +251,7 @@ def evaluate(report: dict) -> list:
             row("... of which the SDK's own parsing of the usage field (sync, callgrind, uninstrumented)",
                 sdk, None, "µs", "-", None)
             ours_alone = None if sdk is None or total is None else total - sdk
-            row("... and our code with the usage chunk (sync: the two rows above, less the SDK's share)",
+            row("... and our code with the usage chunk (sync: its total above, less the SDK's share)",
                 ours_alone, None, "µs", f"<= {BUDGETS['chunk_added_us']:g} µs",
                 ours_alone is not None and ours_alone <= BUDGETS["chunk_added_us"])
     start = report["startup"]
