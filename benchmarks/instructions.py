@@ -110,7 +110,8 @@ def _within_streams(setup, within: dict, done: list) -> None:
         return contextlib.nullcontext() if instrumented else suppress_instrumentation()
 
     for kind, times in within.items():
-        by_length = {False: workload.make_call(kind + "_short", setup.clients), True: workload.make_call(kind, setup.clients)}
+        by_length = {long: workload.make_call(kind + ("" if long else "_short"), setup.clients)
+                     for long in (True, False)}
         calls = {(instrumented, long): by_length[long] for instrumented in (True, False) for long in (True, False)}
         _abba_regions(setup, "within", kind, calls, mode, times, done)
 

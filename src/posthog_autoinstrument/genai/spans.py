@@ -387,8 +387,8 @@ class InferenceCall:
         recorder = direct.recorder
         return PlainSpan(
             f"{request.operation} {request.model}" if request.model else request.operation,
-            direct.span.get_span_context(), direct.parent, recorder.tracer.resource, attrs, direct.events, (), SpanKind.CLIENT, direct.status,
-            direct.start_time, direct.end_time, recorder.scope)
+            direct.span.get_span_context(), direct.parent, recorder.tracer.resource, attrs, direct.events, (),
+            SpanKind.CLIENT, direct.status, direct.start_time, direct.end_time, recorder.scope)
 
     def fail(self, exc: BaseException, status_code: Optional[int] = None) -> None:
         """End the call as failed. The application's exception itself is never touched.
