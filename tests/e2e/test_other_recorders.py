@@ -23,24 +23,26 @@ from tests.conftest import APPS, LAUNCHER, clean_env, run
 from tests.e2e.traces import event_type
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.anthropic_server import FakeAnthropic
+from tests.servers.gemini_server import FakeGemini
 
 APP = str(APPS / "other_recorders_app.py")
 
 
 @pytest.fixture(scope="module")
 def fakes():
-    with FakeOpenAI() as fake_openai, FakeAnthropic() as fake_anthropic:
-        yield fake_openai, fake_anthropic
+    with FakeOpenAI() as fake_openai, FakeAnthropic() as fake_anthropic, FakeGemini() as fake_gemini:
+        yield fake_openai, fake_anthropic, fake_gemini
 
 
 def run_scenario(fakes, scenario: str):
     """(instrumented run, PostHog stand-in) after checking the plain run printed the same."""
-    fake_openai, fake_anthropic = fakes
+    fake_openai, fake_anthropic, fake_gemini = fakes
     outputs = []
     for instrumented in (True, False):
         with FakePostHog() as posthog:
             env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
                             ANTHROPIC_BASE_URL=fake_anthropic.base_url, ANTHROPIC_API_KEY="sk-ant-test-key",
+                            GOOGLE_GEMINI_BASE_URL=fake_gemini.base_url, GEMINI_API_KEY="gemini-test-key",
                             POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
                             POSTHOG_EXPORT_INTERVAL="0.05")
             command = [LAUNCHER, "python", APP, scenario] if instrumented else [sys.executable, APP, scenario]
@@ -118,6 +120,13 @@ def test_posthog_anthropic_wrapper_calls_are_its_events_only(fakes):
     result, posthog = run_scenario(fakes, "posthog_anthropic")
     assert "stream helper: Hello from fake Claude" in result.stdout
     assert_the_wrappers_events(posthog, 3)  # create, create(stream=True), messages.stream()
+    assert posthog.spans == []
+
+
+def test_posthog_gemini_wrapper_calls_are_its_events_only(fakes):
+    result, posthog = run_scenario(fakes, "posthog_gemini")
+    assert "generate stream:" in result.stdout
+    assert_the_wrappers_events(posthog, 2)  # generate_content, generate_content_stream
     assert posthog.spans == []
 
 

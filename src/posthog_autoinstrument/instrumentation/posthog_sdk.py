@@ -20,7 +20,10 @@ recording (``with_raw_response``, other resources) are recorded by us as usual.
 from __future__ import annotations
 
 import logging
+import types
 from typing import Any
+
+import wrapt
 
 from ..genai.spans import RECORDED_ELSEWHERE
 from ..identity import record_feature_flag
@@ -69,11 +72,37 @@ def recorded_by_async_wrapper(wrapped, instance, args, kwargs):
     async def marked():
         token = RECORDED_ELSEWHERE.attach()
         try:
-            return await wrapped(*args, **kwargs)
+            return _deferred_request_marked(await wrapped(*args, **kwargs))
         finally:
             RECORDED_ELSEWHERE.detach(token)
 
     return marked()
+
+
+class _MarkedGenerator(wrapt.ObjectProxy):
+    """A wrapper's stream generator (Gemini's), whose SDK request starts at its first step."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        token = RECORDED_ELSEWHERE.attach()
+        try:
+            return self.__wrapped__.__next__()
+        finally:
+            RECORDED_ELSEWHERE.detach(token)
+
+
+class _MarkedAsyncGenerator(wrapt.ObjectProxy):
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        token = RECORDED_ELSEWHERE.attach()
+        try:
+            return await self.__wrapped__.__anext__()
+        finally:
+            RECORDED_ELSEWHERE.detach(token)
 
 
 # The anthropic stream managers' request, which their ``with`` block makes (the wrapper's
@@ -83,6 +112,11 @@ _DEFERRED_REQUESTS = ("_MessageStreamManager__api_request", "_AsyncMessageStream
 
 
 def _deferred_request_marked(result: Any) -> Any:
+    """The wrapper's result, with the request it has yet to make marked where it will be made."""
+    if isinstance(result, types.GeneratorType):
+        return _MarkedGenerator(result)
+    if isinstance(result, types.AsyncGeneratorType):
+        return _MarkedAsyncGenerator(result)
     try:
         state = getattr(result, "__dict__", None)
         if not state:

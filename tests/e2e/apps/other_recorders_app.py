@@ -3,7 +3,7 @@ end-to-end tests: PostHog's own wrappers and LangChain callback handler, logfire
 OpenTelemetry OpenAI instrumentation, OpenLLMetry's and OpenInference's.
 
 Configured as a real app is: OPENAI_BASE_URL / OPENAI_API_KEY, ANTHROPIC_BASE_URL /
-ANTHROPIC_API_KEY, and POSTHOG_HOST for its own posthog client. The OpenTelemetry recorders
+ANTHROPIC_API_KEY, GOOGLE_GEMINI_BASE_URL / GEMINI_API_KEY, and POSTHOG_HOST for its own posthog client. The OpenTelemetry recorders
 export to a TracerProvider of the app's own (an in-memory exporter stands for its collector), and
 the app prints the names of the spans that recorder made there: with or without
 posthog-instrument, the app's own telemetry must be the same.
@@ -78,6 +78,21 @@ def posthog_anthropic():
     with client.messages.stream(model="claude-fake-1", max_tokens=64, messages=MESSAGES,
                                 posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"}) as helper:
         show("stream helper:", "".join(helper.text_stream))
+    ph.shutdown()
+
+
+def posthog_gemini():
+    from posthog.ai.gemini import Client
+
+    ph = posthog_client()
+    client = Client(posthog_client=ph, api_key=os.environ["GEMINI_API_KEY"])
+    response = client.models.generate_content(model="gemini-2.5-flash", contents="Say hello",
+                                              posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"})
+    show("generate:", response.text)
+    chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="Say hello",
+                                                        posthog_distinct_id="wrapper-user",
+                                                        posthog_properties={"plan": "pro"}))
+    show("generate stream:", "".join(c.text or "" for c in chunks))
     ph.shutdown()
 
 
