@@ -263,3 +263,16 @@ def test_an_inference_in_progress_by_the_conventions_context_key_is_a_model_call
         Recorder(provider.get_tracer(SCOPE_NAME)).start(InferenceRequest("openai", "gpt-4o-mini")).end()
         context.detach(token)
     assert finished(provider, "their inference").attributes[semconv.DELEGATED] is True
+
+
+def test_a_framework_call_around_a_call_another_recorder_records_becomes_a_step(provider):
+    # ChatOpenAI over PostHog's wrapped OpenAI client: the wrapper's event is the generation.
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    framework = recorder.start(InferenceRequest("openai", "gpt-4o", layer=Layer.FRAMEWORK))
+    token = framework.attach()
+    marker = RECORDED_ELSEWHERE.attach()
+    assert recorder.start(InferenceRequest("openai", "gpt-4o")) is None
+    RECORDED_ELSEWHERE.detach(marker)
+    framework.detach(token)
+    framework.end()
+    assert finished(provider, "chat gpt-4o").attributes[semconv.DELEGATED] is True

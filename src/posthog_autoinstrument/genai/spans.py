@@ -582,13 +582,12 @@ def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None)
 
     A framework model call that no instrumented provider call happens inside (a model we do
     not instrument) keeps its generation. A call made where another recorder the application
-    chose records the request (``RecordedElsewhere``) is not recorded: False. Never raises.
+    chose records the request (``RecordedElsewhere``) is not recorded (False), and what encloses
+    it becomes a step as above: that recorder's event is the generation. Never raises.
     """
     if parent is not None and not parent:
         return True  # an empty context (an app with no span of its own): nothing encloses the call
     try:
-        if otel_context.get_value(_RECORDED_ELSEWHERE, parent):
-            return False
         outer = otel_context.get_value(_ACTIVE_CALL, parent)
         if outer is not None and not outer.ended:
             if layer == Layer.PROVIDER and outer.layer == Layer.PROVIDER:
@@ -597,6 +596,8 @@ def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None)
         enclosing = trace.get_current_span(parent)
         if (outer is None or enclosing is not outer.span) and is_foreign_model_call(enclosing, parent):
             enclosing.set_attribute(semconv.DELEGATED, True)
+        # Recorded by the app's own choice: what encloses it is a step all the same (above).
+        return not otel_context.get_value(_RECORDED_ELSEWHERE, parent)
     except Exception:
         logger.debug("posthog-autoinstrument: could not check the enclosing model call", exc_info=True)
     return True
@@ -728,7 +729,7 @@ class Recorder:
             caller_location(attrs, frame=caller_frame)
             name = f"{request.operation} {request.model}" if request.model else request.operation
             span = self.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attrs)
-            if layer == Layer.PROVIDER:
+            if layer == Layer.PROVIDER and span.is_recording():  # (not a stand-in of another's span)
                 _note_provider_call(span.get_span_context().span_id)
             capture = self.capture_content and not privacy_requested()
             return InferenceCall(span, capture, request.layer)
