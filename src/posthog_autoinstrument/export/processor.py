@@ -101,10 +101,10 @@ class PostHogSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         identity = self._identities.pop(span.context.span_id, None) if self._identities else None
+        inside = self._inside_recorded.pop(span.context.span_id, False) if self._inside_recorded else False
         if self._shutdown or not is_ai_span(span):
             return
-        if self._inside_recorded and self._inside_recorded.pop(span.context.span_id, False) and \
-                is_model_call(span.attributes):
+        if inside and is_model_call(span.attributes):
             return  # another view of a call recorded already: one call, one generation
         self._enqueue(span, span.context.span_id, span.parent, identity)
 
