@@ -18,7 +18,8 @@ from posthog_autoinstrument import config
 from posthog_autoinstrument.export import PostHogSpanProcessor
 from posthog_autoinstrument.export.dialect import for_posthog
 from posthog_autoinstrument.genai import InferenceRequest, Layer, Recorder, semconv
-from posthog_autoinstrument.genai.spans import SCOPE_NAME, model_call_starts
+from posthog_autoinstrument.genai.spans import (GENAI_CALL_CONTEXT_KEYS, RECORDED_ELSEWHERE, SCOPE_NAME,
+                                                 model_call_starts)
 
 SETTINGS = config.load({"POSTHOG_API_KEY": "phc_x"})
 
@@ -160,3 +161,118 @@ def test_the_delegated_span_reaches_posthog_as_a_step_without_tokens(provider):
     copy = for_posthog(finished(provider, "chat fw"), replace(SETTINGS))
     assert "gen_ai.operation.name" not in copy.attributes  # PostHog: $ai_span, not $ai_generation
     assert not [k for k in copy.attributes if k.startswith("gen_ai.usage.") or k == semconv.DELEGATED]
+
+
+# -- calls recorded by someone else ------------------------------------------------------------
+
+
+class _Collect(_Keep):
+    """A sender that keeps the names of the spans PostHog would get."""
+
+    def __init__(self):
+        self.names = []
+
+    def send(self, body, deadline, stopping, report=True):
+        from tests.servers.otlp_decode import decode_export
+
+        self.names += [span["name"] for span in decode_export(body)]
+        return super().send(body, deadline, stopping, report)
+
+
+def exported_names(provider, record) -> list:
+    sender = _Collect()
+    processor = PostHogSpanProcessor(sender, SETTINGS)
+    provider.add_span_processor(processor)
+    try:
+        record()
+        assert processor.force_flush(5000)
+    finally:
+        processor.shutdown()
+    return sorted(sender.names)
+
+
+def test_nothing_of_ours_is_recorded_where_another_recorder_records_the_call(provider):
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    token = RECORDED_ELSEWHERE.attach()
+    try:
+        assert recorder.start(InferenceRequest("openai", "gpt-4o")) is None
+        assert recorder.start(InferenceRequest("langchain", "gpt-4o", layer=Layer.FRAMEWORK)) is None
+    finally:
+        RECORDED_ELSEWHERE.detach(token)
+    call = recorder.start(InferenceRequest("openai", "gpt-4o"))
+    assert call is not None
+    call.end()
+
+
+def test_native_spans_of_a_call_another_recorder_records_are_not_exported(provider):
+    def record():
+        token = RECORDED_ELSEWHERE.attach()
+        provider.get_tracer("com.anthropic.sdk.python").start_span(
+            "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"}).end()
+        RECORDED_ELSEWHERE.detach(token)
+        provider.get_tracer("com.anthropic.sdk.python").start_span(
+            "anthropic.messages.create later", attributes={"gen_ai.operation.name": "chat"}).end()
+
+    assert exported_names(provider, record) == ["chat"]  # the later call only (named as ours)
+
+
+@pytest.mark.parametrize("attributes", [
+    {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 11},  # logfire
+    {"openinference.span.kind": "LLM", "llm.token_count.prompt": 11},  # OpenInference
+    {"llm.request.type": "chat", "gen_ai.usage.prompt_tokens": 11},  # OpenLLMetry, older
+])
+def test_other_instrumentations_model_spans_beneath_our_call_are_not_exported(provider, attributes):
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+
+    def record():
+        call = recorder.start(InferenceRequest("openai", "gpt-4o"))
+        token = call.attach()
+        other = provider.get_tracer("other.instrumentation")
+        other.start_span("their view", attributes=attributes).end()
+        other.start_span("their http step", attributes={"gen_ai.tool.name": "x"}).end()  # not a model call
+        call.detach(token)
+        # A span parented by our call's ids alone (a context carried across, as logfire does for
+        # a stream's end): the same request too.
+        carried = trace.set_span_in_context(trace.NonRecordingSpan(call.span.get_span_context()))
+        other.start_span("their stream end", context=carried, attributes=attributes).end()
+        call.end()
+        other.start_span("their own call", attributes=attributes).end()  # outside any call of ours
+
+    assert exported_names(provider, record) == ["chat gpt-4o", "their http step", "their own call"]
+
+
+def test_a_delegated_span_of_another_convention_is_no_generation_for_posthog(provider):
+    tracer = provider.get_tracer("openinference.instrumentation.langchain")
+    with tracer.start_as_current_span("ChatOpenAI", attributes={
+            "openinference.span.kind": "LLM", "llm.token_count.prompt": 11, "llm.request.type": "chat"}):
+        Recorder(provider.get_tracer(SCOPE_NAME)).start(InferenceRequest("openai", "gpt-4o-mini")).end()
+    span = finished(provider, "ChatOpenAI")
+    assert span.attributes[semconv.DELEGATED] is True  # recognised as a model call around ours
+    copy = for_posthog(span, replace(SETTINGS))
+    assert copy.attributes["openinference.span.kind"] == "CHAIN"
+    assert "llm.request.type" not in copy.attributes
+    assert not [k for k in copy.attributes if "token" in k]
+
+
+def test_an_inference_in_progress_by_the_conventions_context_key_is_a_model_call(provider):
+    from opentelemetry import context
+
+    tracer = provider.get_tracer("opentelemetry.util.genai.handler")
+    with tracer.start_as_current_span("their inference"):  # attributes not known yet
+        token = context.attach(context.set_value(GENAI_CALL_CONTEXT_KEYS[0], object()))
+        Recorder(provider.get_tracer(SCOPE_NAME)).start(InferenceRequest("openai", "gpt-4o-mini")).end()
+        context.detach(token)
+    assert finished(provider, "their inference").attributes[semconv.DELEGATED] is True
+
+
+def test_a_framework_call_around_a_call_another_recorder_records_becomes_a_step(provider):
+    # ChatOpenAI over PostHog's wrapped OpenAI client: the wrapper's event is the generation.
+    recorder = Recorder(provider.get_tracer(SCOPE_NAME))
+    framework = recorder.start(InferenceRequest("openai", "gpt-4o", layer=Layer.FRAMEWORK))
+    token = framework.attach()
+    marker = RECORDED_ELSEWHERE.attach()
+    assert recorder.start(InferenceRequest("openai", "gpt-4o")) is None
+    RECORDED_ELSEWHERE.detach(marker)
+    framework.detach(token)
+    framework.end()
+    assert finished(provider, "chat gpt-4o").attributes[semconv.DELEGATED] is True

@@ -40,6 +40,8 @@ def complete(attrs: dict, scope_name: Optional[str]):
     Returns the span name our adapter would have used, ``NOT_AI`` for a span that must not be
     exported, or None to keep the span as it is.
     """
+    if attrs.get(semconv.DELEGATED):
+        _other_conventions_step(attrs)
     if not scope_name:
         return None
     try:
@@ -54,6 +56,26 @@ def complete(attrs: dict, scope_name: Optional[str]):
     except Exception:
         logger.debug("posthog-instrument: could not complete a %s span", scope_name, exc_info=True)
     return None
+
+
+# -- another recorder's model call around ours ------------------------------------------------
+
+# What makes PostHog's ingestion count a span of OpenLLMetry or OpenInference as a generation or
+# an embedding, and the token counts it reads from them (rust/capture/src/otel/providers.rs,
+# nodejs/src/ingestion/pipelines/ai/otel/middleware/{traceloop,openinference}.ts).
+_OTHER_TOKEN_PREFIXES = ("llm.usage.", "llm.token_count.")
+_OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+
+
+def _other_conventions_step(attrs: dict) -> None:
+    """A delegated model call (a step now, see genai.spans.model_call_starts) recorded in
+    another convention: it must not stay a generation, nor carry tokens, under that one either
+    (the PostHog dialect does the same for the GenAI conventions' keys)."""
+    attrs.pop("llm.request.type", None)
+    if attrs.get(_OPENINFERENCE_SPAN_KIND) in ("LLM", "EMBEDDING"):
+        attrs[_OPENINFERENCE_SPAN_KIND] = "CHAIN"
+    for key in [k for k in attrs if k.startswith(_OTHER_TOKEN_PREFIXES)]:
+        del attrs[key]
 
 
 # -- anthropic ---------------------------------------------------------------------------------

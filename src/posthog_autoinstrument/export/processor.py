@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from .. import identity as identities
 from ..config import Settings, say
-from ..genai import Layer, semconv
-from ..genai.spans import MODEL_CALL_OPERATIONS, SCOPE_NAME, model_call_starts
+from ..genai import Layer
+from ..genai.spans import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
 
@@ -55,6 +55,9 @@ class PostHogSpanProcessor(SpanProcessor):
         self._identities: dict = {}
         # Recent AI span ids: a span whose parent is not among them is exported as a root.
         self._ai_span_ids: collections.OrderedDict = collections.OrderedDict()
+        # Spans of other instrumentations that started inside a model call recorded already
+        # (see genai.spans.model_call_recorded_in): a model call among them is not exported.
+        self._inside_recorded: collections.OrderedDict = collections.OrderedDict()
         # Re-entrant: a signal handler (SIGTERM flush) runs on the main thread between bytecodes,
         # possibly while that same thread holds this lock in on_end.
         self._wake = threading.Condition(threading.RLock())
@@ -68,9 +71,13 @@ class PostHogSpanProcessor(SpanProcessor):
 
     # -- application thread ------------------------------------------------------------
     def on_start(self, span, parent_context=None) -> None:
+        inside = _inside_recorded_call(span, parent_context)
+        if inside:  # (whether it is a model call is known at its end, when all attributes are)
+            self._remember(self._inside_recorded, span.context.span_id)
         if is_ai_span(span):
             self._remember_ai_span(span.context.span_id)
-            _note_foreign_model_call(span, parent_context)
+            if not inside:
+                _note_foreign_model_call(span, parent_context)
         try:
             identity = identities.capture()
         except Exception:
@@ -94,8 +101,11 @@ class PostHogSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         identity = self._identities.pop(span.context.span_id, None) if self._identities else None
+        inside = self._inside_recorded.pop(span.context.span_id, False) if self._inside_recorded else False
         if self._shutdown or not is_ai_span(span):
             return
+        if inside and is_model_call(span.attributes):
+            return  # another view of a call recorded already: one call, one generation
         self._enqueue(span, span.context.span_id, span.parent, identity)
 
     def _enqueue(self, span, span_id: int, parent, identity, remembered: bool = False) -> None:
@@ -129,8 +139,11 @@ class PostHogSpanProcessor(SpanProcessor):
                 self._wake.notify()
 
     def _remember_ai_span(self, span_id: int) -> None:
-        ids = self._ai_span_ids
-        ids[span_id] = None
+        self._remember(self._ai_span_ids, span_id)
+
+    @staticmethod
+    def _remember(ids: collections.OrderedDict, span_id: int) -> None:
+        ids[span_id] = True
         if len(ids) > _MAX_SPANS_IN_FLIGHT:
             ids.popitem(last=False)
 
@@ -270,6 +283,18 @@ class PostHogSpanProcessor(SpanProcessor):
             pass
 
 
+def _inside_recorded_call(span, parent_context) -> bool:
+    """Whether another instrumentation's span starts inside a model call that is recorded
+    already: ours at the provider level (logfire's and OpenInference's spans of the same HTTP
+    request), or one that a recorder the app chose records (an SDK's native span of a call
+    made through PostHog's own wrapper). Decided on the app's thread, where the context is."""
+    try:
+        scope = span.instrumentation_scope
+        return scope is not None and scope.name != SCOPE_NAME and model_call_recorded_in(parent_context)
+    except Exception:
+        return False
+
+
 def _note_foreign_model_call(span, parent_context) -> None:
     """A library that traces itself (an SDK's native span) starts a model request: the core's
     one-generation rule applies to it as to our own calls (``Recorder.start``)."""
@@ -277,7 +302,7 @@ def _note_foreign_model_call(span, parent_context) -> None:
         scope = span.instrumentation_scope
         if scope is None or scope.name == SCOPE_NAME:
             return  # ours: Recorder.start applied the rule already
-        if (span.attributes or {}).get(semconv.OPERATION_NAME) in MODEL_CALL_OPERATIONS:
+        if is_model_call(span.attributes):
             model_call_starts(Layer.PROVIDER, parent_context)
     except Exception:
         logger.debug("posthog-instrument: could not check a native model call", exc_info=True)

@@ -38,6 +38,19 @@ _STDLIB = sysconfig.get_paths()["stdlib"]
 # The model call in progress in this context, so that one call is recorded once however many
 # instrumented layers it passes through (a framework over a provider SDK over HTTP).
 _ACTIVE_CALL = otel_context.create_key("posthog_autoinstrument.active_call")
+# A model call that another recorder, chosen by the application, records itself (PostHog's own
+# SDK wrappers, its LangChain callback handler): set around the code that makes the request.
+_RECORDED_ELSEWHERE = otel_context.create_key("posthog_autoinstrument.recorded_elsewhere")
+# What recorders following the GenAI conventions keep in the context while their inference or
+# embedding is in progress (``opentelemetry-util-genai``: CLIENT_INFERENCE_CONTEXT_KEY,
+# CLIENT_EMBEDDING_CONTEXT_KEY). Plain strings, not ``create_key`` keys: anyone can read them.
+GENAI_CALL_CONTEXT_KEYS = ("opentelemetry.genai.client.inference.context",
+                           "opentelemetry.genai.client.embedding.context")
+# Span ids of our recent provider-level calls (oldest first, bounded): another instrumentation's
+# span of a model request made under one of them is a second view of the same request, even
+# where that instrumentation carried only the ids across (logfire's span of a finished stream).
+_provider_call_ids: dict = {}
+_MAX_PROVIDER_CALL_IDS = 4096
 # The context key under which the OpenTelemetry API keeps the current span, as the API itself
 # sets it, so that attaching a call makes one new context instead of two.
 _CURRENT_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context())))
@@ -504,6 +517,54 @@ MODEL_CALL_OPERATIONS = frozenset({
 })
 
 
+class RecordedElsewhere:
+    """Stands in for a model call that another recorder records (see ``_RECORDED_ELSEWHERE``):
+    attached around the code that makes the request, like an ``InferenceCall``, it makes every
+    model call started inside unrecorded by us (``model_call_starts``) and keeps the spans of
+    libraries that trace themselves from PostHog (``model_call_recorded_in``)."""
+
+    ended = False
+    delegated = False
+
+    @staticmethod
+    def attach(context: Optional[otel_context.Context] = None) -> object:
+        try:
+            return otel_context.attach(otel_context.set_value(_RECORDED_ELSEWHERE, True, context))
+        except Exception:
+            return None
+
+    detach = staticmethod(InferenceCall.detach)
+
+
+RECORDED_ELSEWHERE = RecordedElsewhere()
+
+
+def model_call_recorded_in(context: Optional[otel_context.Context]) -> bool:
+    """Whether a span starting in ``context`` (the current one when None) is inside a model call
+    that is recorded already: by one of our provider-level calls (a span of another
+    instrumentation beneath it, such as logfire's or OpenInference's of the HTTP request, is
+    the same request), or by a recorder the application chose. Never raises."""
+    try:
+        if otel_context.get_value(_RECORDED_ELSEWHERE, context):
+            return True
+        call = otel_context.get_value(_ACTIVE_CALL, context)
+        if call is not None and call.layer == Layer.PROVIDER:
+            return True
+        return trace.get_current_span(context).get_span_context().span_id in _provider_call_ids
+    except Exception:
+        return False
+
+
+def _note_provider_call(span_id: int) -> None:
+    ids = _provider_call_ids
+    ids[span_id] = None
+    if len(ids) > _MAX_PROVIDER_CALL_IDS:
+        try:
+            del ids[next(iter(ids))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread evicted it first
+            pass
+
+
 def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None) -> bool:
     """The rule that makes one model call one generation, applied whenever a span of a model
     request starts in ``parent`` (the current context when None): ours (``Recorder.start``) and
@@ -520,7 +581,9 @@ def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None)
       PostHog dialect turns into a step without tokens.
 
     A framework model call that no instrumented provider call happens inside (a model we do
-    not instrument) keeps its generation. Never raises.
+    not instrument) keeps its generation. A call made where another recorder the application
+    chose records the request (``RecordedElsewhere``) is not recorded (False), and what encloses
+    it becomes a step as above: that recorder's event is the generation. Never raises.
     """
     if parent is not None and not parent:
         return True  # an empty context (an app with no span of its own): nothing encloses the call
@@ -531,22 +594,46 @@ def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None)
                 return False
             outer.delegated = True
         enclosing = trace.get_current_span(parent)
-        if (outer is None or enclosing is not outer.span) and is_foreign_model_call(enclosing):
+        if (outer is None or enclosing is not outer.span) and is_foreign_model_call(enclosing, parent):
             enclosing.set_attribute(semconv.DELEGATED, True)
+        # Recorded by the app's own choice: what encloses it is a step all the same (above).
+        return not otel_context.get_value(_RECORDED_ELSEWHERE, parent)
     except Exception:
         logger.debug("posthog-autoinstrument: could not check the enclosing model call", exc_info=True)
     return True
 
 
-def is_foreign_model_call(span: Any) -> bool:
-    """Whether ``span`` is an unfinished model-request span that another instrumentation records."""
+# How other recorders mark a model request, besides the conventions' operation name:
+# OpenLLMetry's ``llm.request.type`` and OpenInference's span kind (both read by PostHog's
+# ingestion to make a generation or an embedding: rust/capture/src/otel/providers.rs).
+_TRACELOOP_REQUEST_TYPE = "llm.request.type"
+_TRACELOOP_MODEL_CALLS = frozenset({"chat", "completion", "embedding", "embeddings"})
+_OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+_OPENINFERENCE_MODEL_CALLS = frozenset({"LLM", "EMBEDDING"})
+
+
+def is_model_call(attributes: Any) -> bool:
+    """Whether a span with these attributes records one model request, by whichever convention."""
+    if not attributes:
+        return False
+    get = attributes.get
+    return get(semconv.OPERATION_NAME) in MODEL_CALL_OPERATIONS or \
+        get(_TRACELOOP_REQUEST_TYPE) in _TRACELOOP_MODEL_CALLS or \
+        get(_OPENINFERENCE_SPAN_KIND) in _OPENINFERENCE_MODEL_CALLS
+
+
+def is_foreign_model_call(span: Any, context: Optional[otel_context.Context] = None) -> bool:
+    """Whether ``span`` (current in ``context``) is an unfinished model-request span that another
+    instrumentation records: by its attributes, or because a recorder following the GenAI
+    conventions says in the context that its inference is in progress."""
     if not span.is_recording():
         return False
     scope = getattr(span, "instrumentation_scope", None)
     if scope is None or scope.name == SCOPE_NAME:
         return False  # ours are marked through their InferenceCall
-    attributes = getattr(span, "attributes", None)
-    return bool(attributes) and attributes.get(semconv.OPERATION_NAME) in MODEL_CALL_OPERATIONS
+    if is_model_call(getattr(span, "attributes", None)):
+        return True
+    return any(otel_context.get_value(key, context) is not None for key in GENAI_CALL_CONTEXT_KEYS)
 
 
 class Recorder:
@@ -634,6 +721,7 @@ class Recorder:
                     call = self._start_direct(request, parent, processor,
                                               self.capture_content and not privacy_requested(), caller_frame)
                     if call is not None:
+                        _note_provider_call(call._direct.span_id)
                         return call
             if described_later:
                 request = request()
@@ -641,6 +729,8 @@ class Recorder:
             caller_location(attrs, frame=caller_frame)
             name = f"{request.operation} {request.model}" if request.model else request.operation
             span = self.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attrs)
+            if layer == Layer.PROVIDER and span.is_recording():  # (not a stand-in of another's span)
+                _note_provider_call(span.get_span_context().span_id)
             capture = self.capture_content and not privacy_requested()
             return InferenceCall(span, capture, request.layer)
         except Exception:

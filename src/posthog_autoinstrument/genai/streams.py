@@ -119,8 +119,18 @@ async def _observed_async(stream: Any, call: InferenceCall, accumulator: StreamA
 
 def observe_stream(stream: Any, call: InferenceCall, accumulator: StreamAccumulator) -> Any:
     """The proxy the application gets in place of an SDK's stream, sync or async."""
-    proxy = AsyncStreamProxy if hasattr(stream, "__anext__") else SyncStreamProxy
+    proxy = AsyncStreamProxy if _is_async(stream) else SyncStreamProxy
     return proxy(stream, call, accumulator)
+
+
+def _is_async(stream: Any, depth: int = 0) -> bool:
+    kind = type(stream)
+    if hasattr(kind, "__next__") and hasattr(kind, "__anext__") and depth < 8:
+        # Another instrumentation's proxy that offers both (OpenInference's): what it stands for decides.
+        inner = getattr(stream, "__wrapped__", None)
+        if inner is not None:
+            return _is_async(inner, depth + 1)
+    return hasattr(stream, "__anext__")
 
 
 # type -> whether its __iter__/__aiter__ only forwards its ``_iterator`` generator

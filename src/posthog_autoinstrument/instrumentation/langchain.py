@@ -62,6 +62,14 @@ State is kept per run id in one bounded dict and removed when the run ends or fa
 control-flow exceptions (``GraphInterrupt`` and other ``GraphBubbleUp``) and ``GeneratorExit`` (a
 stream the application stopped reading) end a run normally, not as an error.
 
+PostHog's own ``posthog.ai.langchain.CallbackHandler``: the app chose it to record the runs it is
+given (their ``$ai_generation``, ``$ai_span`` and ``$ai_trace`` events, with its distinct id and
+properties). Every callback manager that includes it (those runs and their children) is left
+without our handler, so we record no step and no generation for them, and the model request such a
+run makes runs with the core's ``RECORDED_ELSEWHERE`` marker, so our provider adapters beneath do
+not record it either. A model call made directly in such a run's body (an OpenAI call inside a
+tool) is not a LangChain model run, the handler does not see it, and we record it as usual.
+
 Not covered: runs of LangChain versions before 0.3; embeddings called through LangChain are not
 steps of their own (the provider adapter records them); ``on_custom_event`` is ignored.
 """
@@ -82,6 +90,7 @@ from ..genai import InferenceCall, InferenceRequest, Layer, StepRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
+from ..genai.spans import RECORDED_ELSEWHERE
 from .base import LLMInstrumentor, Target, get
 from .openai import _content_parts as _openai_content_parts
 
@@ -796,10 +805,57 @@ def _config_context_wrapper(tracker: Tracker):
     return config_context
 
 
+# Callback handlers that record the runs they see as PostHog events themselves.
+_SELF_RECORDING_HANDLER_MODULES = ("posthog.ai.langchain",)
+_self_recording_types: dict = {}
+
+
+def _records_runs_itself(handler: Any) -> bool:
+    kind = type(handler)
+    answer = _self_recording_types.get(kind)
+    if answer is None:
+        answer = any(getattr(cls, "__module__", "").startswith(_SELF_RECORDING_HANDLER_MODULES) for cls in kind.__mro__)
+        if len(_self_recording_types) < 256:
+            _self_recording_types[kind] = answer
+    return answer
+
+
+def _run_recorded_by_handler(manager: Any) -> bool:
+    """Whether a handler the app chose records this manager's runs (see the module docstring)."""
+    handlers = getattr(manager, "handlers", None)
+    return bool(handlers) and any(_records_runs_itself(handler) for handler in handlers)
+
+
+def _configure_wrapper(tracker: Tracker):
+    """``_configure`` builds every callback manager: one with a self-recording handler loses ours."""
+
+    def configure(wrapped, instance, args, kwargs):
+        manager = wrapped(*args, **kwargs)
+        try:
+            if _run_recorded_by_handler(manager):
+                for handler in [h for h in manager.handlers + manager.inheritable_handlers
+                                if getattr(h, "tracker", None) is tracker]:
+                    manager.remove_handler(handler)
+                window = _WINDOW.get()
+                if window is not None and window.call is None:
+                    # A model stream's first step configures its run here: its request is theirs.
+                    window.call = RECORDED_ELSEWHERE
+                    window.token = RECORDED_ELSEWHERE.attach()
+        except Exception:
+            logger.debug("posthog-instrument: could not check the LangChain handlers", exc_info=True)
+        return manager
+
+    return configure
+
+
 def _model_call(tracker: Tracker, run_manager: Any) -> Optional[InferenceCall]:
+    """The call to attach around a model run's request: ours, or the stand-in that keeps a
+    request which a self-recording handler records from being recorded again beneath."""
     try:
         run = tracker.get(getattr(run_manager, "run_id", None))
         call = run.call if run is not None else None
+        if call is None and run is None and _run_recorded_by_handler(run_manager):
+            return RECORDED_ELSEWHERE
         return call if call is not None and not call.ended else None
     except Exception:
         return None
@@ -990,6 +1046,7 @@ class LangChainInstrumentor(LLMInstrumentor):
         tracker = self._tracker()
         return [
             Target("langchain_core.runnables.config", "set_config_context", wrapper=_config_context_wrapper(tracker)),
+            Target("langchain_core.callbacks.manager", "_configure", wrapper=_configure_wrapper(tracker)),
             Target("langgraph._internal._runnable", "set_config_context", wrapper=_config_context_wrapper(tracker)),
             Target("langgraph.utils.runnable", "set_config_context", wrapper=_config_context_wrapper(tracker)),
             Target(_CHAT, "BaseChatModel._generate_with_cache", wrapper=_generate_wrapper(tracker)),
