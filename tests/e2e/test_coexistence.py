@@ -165,3 +165,61 @@ def test_a_late_tracer_provider_gets_the_ai_spans_and_gives_them_its_resource(se
     checkout = next(span for span in instrumented if span["name"] == "checkout 2")
     chat = next(span for span in instrumented if span["name"] == CHAT)
     assert chat["parent_span_id"] == checkout["span_id"]
+
+
+# ---------------------------------------------------------------------------
+# Another vendor's distro, with defaults of its own
+# ---------------------------------------------------------------------------
+
+
+VENDOR_DISTRO = '''
+import os
+
+from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+
+class AcmeDistro(BaseDistro):
+    def _configure(self, **kwargs):
+        os.environ.setdefault("OTEL_SERVICE_NAME", "acme-shop")
+        os.environ.setdefault("OTEL_TRACES_EXPORTER", "otlp")
+        os.environ.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+
+
+class AcmeConfigurator(_OTelSDKConfigurator):
+    pass
+'''
+
+
+def test_a_vendor_distro_works_as_under_opentelemetry_instrument(servers, tmp_path):
+    """A vendor distro (chosen by name, since opentelemetry-distro is installed too) sets its
+    own defaults: under posthog-instrument they apply as under opentelemetry-instrument, the
+    loader's messages are the same, and PostHog's AI spans carry the vendor's service name."""
+    _, posthog, collector = servers
+    (tmp_path / "acme_otel.py").write_text(VENDOR_DISTRO)
+    dist_info = tmp_path / "acme_otel-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-otel\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[opentelemetry_distro]\nacme = acme_otel:AcmeDistro\n\n"
+        "[opentelemetry_configurator]\nacme = acme_otel:AcmeConfigurator\n")
+    env = user_env(servers, PYTHONPATH=str(tmp_path), OTEL_PYTHON_DISTRO="acme", OTEL_PYTHON_CONFIGURATOR="acme")
+    del env["OTEL_EXPORTER_OTLP_PROTOCOL"]  # the vendor's default
+
+    plain = run([OTEL_INSTRUMENT, "python", APP], env)
+    assert plain.returncode == 0, plain.stderr
+    assert posthog.requests == []
+    assert {span["resource"]["service.name"] for span in collector.spans} == {"acme-shop"}
+    collected_plainly = len(collector.spans)
+
+    result = run([LAUNCHER, "python", APP], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == plain.stdout == f"{REPLY}\nprovider TracerProvider\n"
+    assert result.stderr == plain.stderr == (
+        "Configuration of configurator not loaded, acme already loaded\n")  # the loader's own notice
+    instrumented = collector.spans[collected_plainly:]
+    assert names(instrumented) == Counter({"checkout 1": 1, "POST": 1, CHAT: 1})
+    assert {span["resource"]["service.name"] for span in instrumented} == {"acme-shop"}
+    (span,) = posthog.spans
+    assert prompt(span) == "order 1"
+    assert span["resource"]["service.name"] == "acme-shop"
