@@ -130,9 +130,9 @@ def read_registry() -> Optional[dict]:
 
 def installed_plugins() -> Optional[dict]:
     """Other distributions' entries in the groups OpenTelemetry's loader runs at start-up, as
-    {group: [(name, value), ...]}; None if our own entry points were not found."""
+    {group: [(name, value), ...]}; None if they could not be read."""
     _scan()
-    return _plugins if _registry is not None else None
+    return _plugins
 
 
 def _scan() -> None:
@@ -168,8 +168,22 @@ def _scan() -> None:
     except Exception:
         logger.debug("posthog-instrument: entry points could not be read", exc_info=True)
         _registry = None
-    if _registry is not None and TRIGGERS not in _registry:
-        _registry = None
+    if _registry is None or TRIGGERS not in _registry:
+        _registry = _registry_from_metadata()
+
+
+def _registry_from_metadata() -> Optional[dict]:
+    """Our entry points through ``importlib.metadata``, where our ``entry_points.txt`` is not a
+    file beside this package or on sys.path (a zipped install, say)."""
+    try:
+        from importlib.metadata import entry_points
+
+        registry = {group: {ep.name: ep.value for ep in entry_points(group=group)}
+                    for group in (INSTRUMENTORS, TRIGGERS)}
+        return registry if registry[TRIGGERS] else None
+    except Exception:
+        logger.debug("posthog-instrument: our entry points could not be read", exc_info=True)
+        return None
 
 
 def _listing(directory: str, listings: dict) -> list:
