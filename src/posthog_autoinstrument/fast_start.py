@@ -149,7 +149,7 @@ def _scan() -> None:
         for directory in [package_parent] + on_path:
             path = _our_entry_points_file(directory, _listing(directory, listings))
             if path is not None:
-                _registry = _parse(_read(path))
+                _registry = _parse(_read(path).decode("utf-8"))
                 break
         plugins: dict = {group: [] for group in _LOADER_GROUPS}
         seen: set = set()
@@ -159,9 +159,9 @@ def _scan() -> None:
                 if key is None or key in seen or key == DISTRIBUTION:
                     continue
                 seen.add(key)
-                text = _read(os.path.join(directory, name, "entry_points.txt"))
-                if "[opentelemetry_" in text:
-                    groups = _parse(text)
+                data = _read(os.path.join(directory, name, "entry_points.txt"))
+                if b"[opentelemetry_" in data:
+                    groups = _parse(data.decode("utf-8", "replace"))
                     for group in _LOADER_GROUPS:
                         plugins[group].extend(groups.get(group, {}).items())
         _plugins = plugins
@@ -211,12 +211,12 @@ def _our_entry_points_file(directory: str, names: list) -> Optional[str]:
     return None
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, "rb") as file:  # bytes: most files are only searched, not decoded
             return file.read()
     except OSError:
-        return ""
+        return b""
 
 
 def _parse(text: str) -> dict:
