@@ -223,3 +223,17 @@ def test_a_vendor_distro_works_as_under_opentelemetry_instrument(servers, tmp_pa
     (span,) = posthog.spans
     assert prompt(span) == "order 1"
     assert span["resource"]["service.name"] == "acme-shop"
+
+
+def test_a_late_tracer_provider_after_the_users_set_up_is_refused_as_under_opentelemetry_instrument(servers):
+    """The provider of the user's OpenTelemetry set-up came first: the app's own is refused,
+    with OpenTelemetry's warning, exactly as under opentelemetry-instrument."""
+    _, posthog, collector = servers
+    command = ["python", APP, "--late-provider", "shop", "--calls", "2"]
+    plain = run([OTEL_INSTRUMENT, *command], user_env(servers))
+    result = run([LAUNCHER, *command], user_env(servers))
+    assert result.returncode == plain.returncode == 0, result.stderr
+    assert result.stdout == plain.stdout == (
+        f"{REPLY}\nglobal provider is the app's: False\n{REPLY}\nprovider TracerProvider\n")
+    assert result.stderr == plain.stderr == "Overriding of current TracerProvider is not allowed\n"
+    assert sorted(prompt(span) for span in posthog.spans) == ["order 1", "order 2"]
