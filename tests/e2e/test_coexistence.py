@@ -148,7 +148,8 @@ def test_a_late_tracer_provider_gets_the_ai_spans_and_gives_them_its_resource(se
     collected_plainly = names(collector.spans)
     result = run([LAUNCHER, "python", APP, "--late-provider", "shop", "--calls", "2"], env)
     assert result.returncode == plain.returncode == 0, result.stderr
-    assert result.stdout == plain.stdout == f"{REPLY}\nglobal provider is the app's: True\n{REPLY}\nprovider TracerProvider\n"
+    assert result.stdout == plain.stdout == (
+        f"{REPLY}\nglobal provider is the app's: True\n{REPLY}\nprovider TracerProvider\n")
     assert result.stderr == plain.stderr == ""  # its set_tracer_provider was not refused
 
     # PostHog: both calls; the one after the app's provider carries its service name.
