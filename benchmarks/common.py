@@ -73,6 +73,9 @@ def worker_env(**extra: str) -> dict:
            if not k.startswith(("POSTHOG_", "OTEL_", "_POSTHOG", "OPENAI_", "ANTHROPIC_", "TRACELOOP_",
                                 "OPENINFERENCE_", "PYTHONPATH", "PYTHONPROFILEIMPORTTIME", "PYTHONDONTWRITEBYTECODE"))}
     env["PATH"] = f"{Path(MAIN_PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
+    # No OpenTelemetry export of the user's own, also where opentelemetry-distro is installed
+    # (the test extra installs it), whose defaults would otherwise export to localhost.
+    env.update(OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
     env.update(extra)
     return env
 

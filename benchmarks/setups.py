@@ -1,9 +1,9 @@
 """How each measured configuration is switched on inside a worker process.
 
 ``baseline`` is the SDK alone. ``ours`` runs our real start-up path (the one the
-``posthog-instrument`` bootstrap runs): OpenTelemetry auto-instrumentation with our distro and
-configurator, so the span processor, queue, encoder and exporter posting to the loopback
-stand-in are all live, and every instrumentor we register in entry points is applied. The
+``posthog-instrument`` bootstrap runs, with no OpenTelemetry export of the user's own), so the
+span processor, queue, encoder and exporter posting to the loopback stand-in are all live, and
+every instrumentor we register in entry points is applied. The
 peers get an SDK ``TracerProvider`` with a ``BatchSpanProcessor`` and the OTLP/HTTP protobuf
 exporter (gzip, like ours) posting to the same kind of stand-in, with content capture on
 through each peer's own switch; PostHog's ``posthog.ai.openai`` wrappers send their events
@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 from common import API_KEY, versions
 from workload import Clients
 
-OUR_GROUP = "opentelemetry_instrumentor"
+OUR_GROUP = "posthog_autoinstrument_instrumentors"  # fast_start.INSTRUMENTORS
 OUR_MODULE = "posthog_autoinstrument"
 
 PEERS = {

@@ -102,8 +102,7 @@ def _importtime(env: dict) -> dict:
 def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: bool = True) -> dict:
     plain_env = worker_env()
     ours_env = worker_env(POSTHOG_API_KEY="phc_benchmark_project_token", POSTHOG_HOST=sink_url)
-    bootstrap_env = dict(ours_env, PYTHONPATH=str(Path(_bootstrap_dir())), OTEL_PYTHON_DISTRO="posthog",
-                         OTEL_PYTHON_CONFIGURATOR="posthog")
+    bootstrap_env = dict(ours_env, PYTHONPATH=str(Path(_bootstrap_dir())))
     commands = {
         "python -c pass": ([MAIN_PYTHON, "-c", "pass"], plain_env),
         "posthog-instrument python -c pass": ([LAUNCHER, "python", "-c", "pass"], ours_env),

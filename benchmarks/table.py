@@ -200,7 +200,7 @@ def _footnotes(report: dict) -> list:
     if "anthropic" not in ours.get("covered", []):
         notes.append("- ours/anthropic n/a: no Anthropic instrumentor of ours is registered in entry points yet; it is "
                      "measured automatically once one is. Peers: their OpenAI packages only, Anthropic not compared.")
-    notes.append("- ours: the real start-up path (OpenTelemetry auto-instrumentation, our distro and configurator): "
+    notes.append("- ours: the real start-up path (startup.initialize, no OpenTelemetry export of the user's own): "
                  "PostHogSpanProcessor -> bounded queue -> OTLP protobuf, gzip, HTTP POST to a loopback stand-in "
                  "(its own process, other core).")
     peer_entries = [(name, setups[f"peers/{name}"]) for name in PEERS if f"peers/{name}" in setups]

@@ -35,6 +35,9 @@ def clean_env(**overrides: str) -> dict:
            if not k.startswith(("POSTHOG_", "OTEL_", "_POSTHOG", "OPENAI_", "PYTHONPATH"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    # No OpenTelemetry export of the user's own. Explicit, because the test extra installs
+    # opentelemetry-distro, whose defaults (OTLP export to localhost) would otherwise apply.
+    env.update(OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
     env.update({k: v for k, v in overrides.items() if v is not None})
     return env
 

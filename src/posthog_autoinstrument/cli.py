@@ -12,8 +12,7 @@ import os
 import sys
 
 from . import __version__
-
-BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
+from .startup import BOOTSTRAP_DIR
 
 _EPILOG = """\
 examples:
@@ -65,13 +64,12 @@ def _apply_options(options: argparse.Namespace, env: dict) -> None:
 
 
 def prepare_environment(env: dict) -> None:
-    """PYTHONPATH gets our bootstrap first (keeping the user's entries); our distro is pinned."""
+    """PYTHONPATH gets our bootstrap first, once, keeping the user's entries. Nothing else
+    changes: the user's OpenTelemetry settings (OTEL_PYTHON_DISTRO, ...) are theirs."""
     existing = env.get("PYTHONPATH", "")
     # Empty entries mean the current directory to Python: keep them, but add none of our own.
     entries = [p for p in existing.split(os.pathsep) if not p or os.path.abspath(p) != BOOTSTRAP_DIR] if existing else []
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *entries])
-    env["OTEL_PYTHON_DISTRO"] = "posthog"
-    env["OTEL_PYTHON_CONFIGURATOR"] = "posthog"
 
 
 def resolve_command(command: str) -> str | None:

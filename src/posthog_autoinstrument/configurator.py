@@ -1,21 +1,27 @@
-"""The OpenTelemetry configurator: the SDK as the user configured it, plus our PostHog export.
+"""PostHog's span processor on the process's TracerProvider.
 
-Chosen by ``OTEL_PYTHON_CONFIGURATOR=posthog``. The standard ``OTEL_*`` variables keep their
-meaning: a user who already exports traces (``OTEL_TRACES_EXPORTER``) keeps that pipeline
-and PostHog additionally receives the AI spans. A configuration error never aborts start-up.
+By the time this runs, the user's own OpenTelemetry set-up (their distro and configurator, run
+by OpenTelemetry's loader: see ``startup``) has installed whatever provider it installs; we add
+our processor to it, so their exporters keep every span and PostHog additionally receives the
+AI spans. Two more cases:
 
-When the user configured no OpenTelemetry export of their own (the common case), we set up
-only a TracerProvider instead of running the SDK's full configurator, which would also import
-and start metrics and logs machinery nobody asked for (about a third of our start-up time).
+- ``OTEL_*`` export settings but no configurator installed to read them: we apply them with the
+  SDK's standard configuration (``opentelemetry-instrument`` alone would ignore them);
+- no provider at all: we install ``StartupTracerProvider``, which an application that installs
+  its own provider later replaces, as it would have without us.
+
+Nothing here raises: a configuration error never aborts start-up.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import weakref
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Tracer, TracerProvider
 
 from . import config, lifecycle
 from .export import PostHogSpanProcessor
@@ -35,41 +41,88 @@ def build_processor(settings: config.Settings):
 
 
 def user_configured_otel(env=os.environ) -> bool:
-    """Whether the user set up OpenTelemetry export themselves (then the SDK configurator runs)."""
+    """Whether ``env`` sets up an OpenTelemetry export (``none`` is no export)."""
     if env.get("OTEL_CONFIG_FILE"):
         return True
     return any(env.get(name, "").strip().lower() not in ("", "none") for name in _USER_OTEL_SETUP)
 
 
-class PostHogConfigurator:
-    """Entry point ``opentelemetry_configurator: posthog`` (``configure(**kwargs)`` is the contract)."""
+def install(settings: config.Settings) -> None:
+    if settings.disabled:
+        return
+    try:
+        from . import fast_start
 
-    def configure(self, **kwargs) -> None:
-        try:
-            settings = config.settings()
-        except Exception:
-            logger.debug("posthog-instrument: settings unreadable", exc_info=True)
+        if not isinstance(trace.get_tracer_provider(), TracerProvider) and user_configured_otel() \
+                and not fast_start.configurator_would_run():
+            _standard_configuration()
+        processor = build_processor(settings)
+        if processor is None:
             return
-        if settings.disabled:
-            return
-        if user_configured_otel():
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            from opentelemetry.sdk.resources import Resource
+
+            provider = StartupTracerProvider(resource=Resource.create())
+            trace.set_tracer_provider(provider)
+        provider.add_span_processor(processor)
+        lifecycle.install(processor, handle_sigterm=settings.handle_sigterm)
+    except Exception:
+        logger.debug("posthog-instrument: could not install the PostHog exporter", exc_info=True)
+
+
+def _standard_configuration() -> None:
+    try:
+        from opentelemetry.instrumentation.version import __version__
+        from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+        _OTelSDKConfigurator().configure(auto_instrumentation_version=__version__)
+    except Exception as exc:
+        config.say(f"your OpenTelemetry settings could not be applied ({exc}); LLM events still go to PostHog.")
+
+
+class StartupTracerProvider(TracerProvider):
+    """The TracerProvider we install when nothing else did.
+
+    An application that installs its own later (``trace.set_tracer_provider``; ``lifecycle``
+    lets it) replaces this one as it would have without us, and the tracers this one handed out
+    (to our adapters, and to libraries that trace themselves) are re-pointed at the
+    application's: from then on their spans carry its resource (service name) and reach its
+    processors, PostHog's among them.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._handed_out: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tracer: get_tracer's arguments
+        self._handed_out_lock = threading.Lock()
+        self._successor = None
+
+    def get_tracer(self, *args, **kwargs):
+        successor = self._successor
+        if successor is not None:
+            return successor.get_tracer(*args, **kwargs)
+        tracer = super().get_tracer(*args, **kwargs)
+        if type(tracer) is Tracer:
+            with self._handed_out_lock:
+                self._handed_out[tracer] = (args, kwargs)
+        return tracer
+
+    def adopt(self, successor: TracerProvider) -> None:
+        """``successor`` replaces this provider: every tracer this one handed out follows it."""
+        self._successor = successor
+        with self._handed_out_lock:
+            handed_out = list(self._handed_out.items())
+            self._handed_out.clear()
+        for tracer, (args, kwargs) in handed_out:
             try:
-                from opentelemetry.sdk._configuration import _OTelSDKConfigurator
-
-                _OTelSDKConfigurator().configure(**kwargs)
-            except Exception as exc:
-                config.say(f"your OpenTelemetry settings could not be applied ({exc}); LLM events still go to PostHog.")
-        try:
-            processor = build_processor(settings)
-            if processor is None:
-                return
-            provider = trace.get_tracer_provider()
-            if not isinstance(provider, TracerProvider):
-                from opentelemetry.sdk.resources import Resource
-
-                provider = TracerProvider(resource=Resource.create())
-                trace.set_tracer_provider(provider)
-            provider.add_span_processor(processor)
-            lifecycle.install(processor, handle_sigterm=settings.handle_sigterm)
-        except Exception:
-            logger.debug("posthog-instrument: could not install the PostHog exporter", exc_info=True)
+                replacement = successor.get_tracer(*args, **kwargs)
+                if type(replacement) is Tracer:
+                    # The same SDK class, so the same state: the tracer now starts its spans
+                    # exactly as the successor's does (its resource, sampler and processors).
+                    tracer.__dict__.update(replacement.__dict__)
+            except Exception:
+                logger.debug("posthog-instrument: a tracer could not follow the app's provider", exc_info=True)
+        cached = getattr(self, "_tracers", None)  # the SDK's cache (recent SDKs): it resets their resource at fork
+        if isinstance(cached, dict):
+            with self._tracers_lock:
+                cached.clear()

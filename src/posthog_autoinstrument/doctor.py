@@ -93,7 +93,7 @@ def _libraries(env: dict, settings: config.Settings) -> list:
         blocked = None
     disabled = {n.strip() for n in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if n.strip()}
     rows = []
-    for entry in metadata.entry_points(group="opentelemetry_instrumentor"):
+    for entry in metadata.entry_points(group="posthog_autoinstrument_instrumentors"):
         if not entry.value.startswith("posthog_autoinstrument."):
             continue
         try:

@@ -121,11 +121,13 @@ def _share_with_application_providers(processor) -> None:
         try:
             if provider is not None and provider is not ours and hasattr(provider, "add_span_processor"):
                 provider.add_span_processor(processor)  # spans made through the app's provider
-                if hasattr(ours, "add_span_processor"):
+                adopt = getattr(ours, "adopt", None)  # configurator.StartupTracerProvider
+                if adopt is not None:
+                    adopt(provider)  # the tracers ours handed out start their spans in the app's
                     ours.add_span_processor(_ForwardTo(provider, skip=processor))  # spans made through ours
-                    # Ours was installed by us, not by the app: let the app's provider take its place,
-                    # as it would have without us (no "Overriding ... not allowed", and
-                    # get_tracer_provider() returns what the app set).
+                    # Ours was installed by us, not by the app or its OpenTelemetry set-up: let the
+                    # app's provider take its place, as it would have without us (no "Overriding ...
+                    # not allowed", and get_tracer_provider() returns what the app set).
                     once = getattr(trace, "_TRACER_PROVIDER_SET_ONCE", None)
                     if once is not None and hasattr(once, "_done"):
                         with once._lock:

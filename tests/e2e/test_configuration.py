@@ -146,9 +146,11 @@ def test_user_exporter_keeps_everything_and_posthog_gets_only_the_ai_span(fake_o
     app_span_id = lines[0].removeprefix("app span id ")
     assert lines == [f"app span id {app_span_id}", "reply Hello from fake OpenAI"]
 
-    # The user's console exporter got both spans, unchanged by our PostHog dialect.
+    # The user's console exporter got every span (the installed httpx instrumentation's "POST"
+    # too, as under opentelemetry-instrument), unchanged by our PostHog dialect.
     by_name = {span["name"]: span for span in exported}
-    assert sorted(by_name) == ["chat gpt-4o-mini", "handle-checkout"]
+    assert sorted(by_name) == ["POST", "chat gpt-4o-mini", "handle-checkout"]
+    assert by_name["POST"]["parent_id"] == by_name["chat gpt-4o-mini"]["context"]["span_id"]
     app_span, llm_console = by_name["handle-checkout"], by_name["chat gpt-4o-mini"]
     assert app_span["context"]["span_id"] == f"0x{app_span_id}"
     assert app_span["attributes"] == {"shop.order_id": "order-42"}

@@ -132,17 +132,6 @@ def test_child_python_process_is_instrumented_too(fake_openai, posthog):
     assert prompts(posthog) == ["hello from child", "hello from parent"]
 
 
-def test_plain_opentelemetry_instrument_also_reaches_posthog(fake_openai, posthog):
-    """Users who already run ``opentelemetry-instrument`` get PostHog export from our distro."""
-    command = [str(BIN / "opentelemetry-instrument"), "python", APP, "--tag", "otel-instrument", "--show-patch"]
-    result = run(command, app_env(fake_openai, posthog))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == f"create=FunctionWrapper\notel-instrument: calls=1 reply={REPLY} tokens=18\ndone\n"
-    assert prompts(posthog) == ["hello from otel-instrument"]
-    (request,) = posthog.requests
-    assert request["headers"]["authorization"] == "Bearer phc_test_project_token"
-
-
 def test_command_line_flags_configure_the_export(fake_openai, posthog):
     env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test", POSTHOG_EXPORT_INTERVAL="0.05")
     command = [LAUNCHER, "--api-key", "phc_from_flag", "--host", posthog.host, "--distinct-id", "user-7",

@@ -122,7 +122,7 @@ def _handlers_in(function: Any, depth: int = 3) -> list:
 
 def handler_cases() -> list:
     cases, seen = [], set()
-    for entry in sorted(metadata.entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
+    for entry in sorted(metadata.entry_points(group="posthog_autoinstrument_instrumentors"), key=lambda e: e.name):
         if not entry.value.startswith("posthog_autoinstrument."):
             continue
         instrumentor = object.__new__(entry.load())  # not the singleton: nothing is patched
@@ -569,7 +569,7 @@ def test_bedrock_call_never_hurts_the_app(data):
 
 def plain_wrapper_cases() -> list:
     cases = []
-    for entry in sorted(metadata.entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
+    for entry in sorted(metadata.entry_points(group="posthog_autoinstrument_instrumentors"), key=lambda e: e.name):
         if not entry.value.startswith("posthog_autoinstrument."):
             continue
         instrumentor = object.__new__(entry.load())
