@@ -608,7 +608,7 @@ class Embeddings(_ResultHandling):
 
 
 class OpenAIInstrumentor(LLMInstrumentor):
-    requirements = ("openai >= 1.40.0, < 5",)
+    requirements = ("openai >= 1.40.0, < 4",)
 
     def targets(self) -> list:
         chat, responses, embeddings = ChatCompletions(), Responses(), Embeddings()
