@@ -154,6 +154,17 @@ class LLMInstrumentor(BaseInstrumentor):
         except Exception:
             logger.debug("posthog-instrument: could not check the patch targets", exc_info=True)
 
+    def _report_missing(self, module: Any, target: Target) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return  # (reading the installed version costs a metadata lookup)
+        version = self.installed_version()
+        if required(target, version):
+            logger.debug("posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
+                         _release(self, version), target.qualname, module.__name__)
+        else:
+            logger.debug("posthog-instrument: %s.%s not present in this version; skipped", module.__name__,
+                         target.qualname)
+
     def _patch(self, module: Any, target: Target) -> None:
         try:
             owner_name, _, attribute = target.qualname.rpartition(".")
@@ -162,13 +173,7 @@ class LLMInstrumentor(BaseInstrumentor):
                 owner = getattr(owner, part)
             original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
         except (AttributeError, KeyError):
-            version = self.installed_version()
-            if required(target, version):
-                logger.debug("posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
-                             _release(self, version), target.qualname, module.__name__)
-            else:
-                logger.debug("posthog-instrument: %s.%s not present in this version; skipped", module.__name__,
-                             target.qualname)
+            self._report_missing(module, target)
             return
         if isinstance(original, wrapt.FunctionWrapper) and getattr(original, "_self_posthog", False):
             return  # already ours: instrumenting twice must not double-wrap
