@@ -616,14 +616,15 @@ class OpenAIInstrumentor(LLMInstrumentor):
         chat_at = dict(module="openai.resources.chat.completions.completions",
                        older_modules=("openai.resources.chat.completions",))
         chat_always = dict(chat_at, required_since="1.40.0")
+        chat_parse = dict(chat_at, required_since="1.92.0")  # before: beta.chat's parse, over create
         responses_module = "openai.resources.responses.responses"
         embeddings_module = "openai.resources.embeddings"
         since = "1.66.0"  # the Responses API's first release
         return [
             Target(qualname="Completions.create", handler=chat, **chat_always),
-            Target(qualname="Completions.parse", handler=chat, **chat_at),
+            Target(qualname="Completions.parse", handler=chat, **chat_parse),
             Target(qualname="AsyncCompletions.create", handler=chat, is_async=True, **chat_always),
-            Target(qualname="AsyncCompletions.parse", handler=chat, is_async=True, **chat_at),
+            Target(qualname="AsyncCompletions.parse", handler=chat, is_async=True, **chat_parse),
             Target(responses_module, "Responses.create", responses, required_since=since),
             Target(responses_module, "Responses.parse", responses),
             Target(responses_module, "AsyncResponses.create", responses, is_async=True, required_since=since),
