@@ -3,7 +3,8 @@
 Prints the effective configuration (token masked) and where each value came from, the LLM
 libraries installed and whether each will be instrumented (and if not, why), the privacy
 state, and the result of sending one test span to the configured PostHog host. Exits
-non-zero when the configuration cannot work.
+non-zero, and does not say everything looks right, when anything is wrong: a configuration that
+cannot work, a problem in it, or an installed library whose calls (some or all) will not be recorded.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ _DERIVED_FROM = {
 }
 
 
+# Variables that hold the project token: never shown in full.
+_TOKEN_VARIABLES = frozenset({"POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY"})
+
+
 def mask(token: str) -> str:
     return token[:6] + "..." + token[-4:] if len(token) > 12 else token[:4] + "..."
 
@@ -62,7 +67,8 @@ def _configuration(env: dict, settings: config.Settings) -> list:
         raw = env.get(name)
         if setting is None:
             if raw is not None:
-                rows.append({"variable": name, "value": raw, "source": "environment"})
+                shown = mask(raw.strip()) if name in _TOKEN_VARIABLES else raw
+                rows.append({"variable": name, "value": shown, "source": "environment"})
             continue
         value = getattr(settings, setting)
         if setting == "api_key":
@@ -97,9 +103,11 @@ def _libraries(env: dict, settings: config.Settings) -> list:
         if not entry.value.startswith("posthog_autoinstrument."):
             continue
         try:
-            requirements = entry.load().requirements
+            # What the distro checks before instrumenting (BaseInstrumentor's interface).
+            instrumentor = entry.load()()
+            requirements = instrumentor.instrumentation_dependencies()
         except Exception as exc:
-            rows.append({"adapter": entry.name, "library": "?", "status": f"broken adapter: {exc}"})
+            rows.append({"adapter": entry.name, "library": "?", "status": f"broken adapter: {exc}", "problem": True})
             continue
         for text in requirements or ():
             requirement = Requirement(text)
@@ -107,18 +115,37 @@ def _libraries(env: dict, settings: config.Settings) -> list:
                 version: Optional[str] = metadata.version(requirement.name)
             except metadata.PackageNotFoundError:
                 version = None
+            row = {"adapter": entry.name, "library": requirement.name, "version": version}
             if entry.name in disabled or "*" in disabled:
-                status = "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+                row["status"] = "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
             elif blocked and version is not None:
-                status = blocked
+                row["status"] = blocked
             elif version is None:
-                status = "not installed"
+                row["status"] = "not installed"
             elif requirement.specifier.contains(version, prereleases=True):
-                status = "will be instrumented when the app imports it"
+                row.update(_instrumented(instrumentor, version))
             else:
-                status = f"version not supported (supported: {requirement.specifier}); not instrumented"
-            rows.append({"adapter": entry.name, "library": requirement.name, "version": version, "status": status})
+                row["status"] = f"version not supported (supported: {requirement.specifier}); not instrumented"
+                row["problem"] = True
+            rows.append(row)
     return rows
+
+
+def _instrumented(instrumentor, version: str) -> dict:
+    """The status of a supported release: the calls it will not record, found as the adapter
+    finds them (``instrumentation.base.missing_targets``), are named."""
+    from .instrumentation.base import missing_targets
+
+    try:
+        missing = missing_targets(instrumentor.targets(), version)
+    except Exception as exc:
+        return {"status": f"broken adapter: {exc}", "problem": True}
+    if not missing:
+        return {"status": "will be instrumented when the app imports it"}
+    names = [f"{target.module}.{target.qualname}" for target in missing]
+    return {"status": "will be instrumented when the app imports it, but these calls will not be recorded "
+                      f"(not found in this release): {', '.join(names)}",
+            "not_recorded": names, "problem": True}
 
 
 def _privacy(settings: config.Settings) -> str:
@@ -184,8 +211,12 @@ def report(env: Optional[dict] = None, check_connectivity: bool = True) -> dict:
                    "from context()/posthog SDK/request headers/baggage/the LLM request; otherwise anonymous"),
         "libraries": _libraries(env, settings),
     }
+    result["problems"] += [f"{row['library']} {row.get('version') or ''}: {row['status']} [{row['adapter']}]"
+                           for row in result["libraries"] if row.get("problem")]
     result["connectivity"] = _connectivity(settings) if check_connectivity else {"ok": True, "message": "not checked"}
-    result["ok"] = bool(settings.exports_to_posthog and result["connectivity"]["ok"])
+    # Events reach PostHog; "ok" (and "Everything looks right.") only when nothing is wrong besides.
+    result["delivers"] = bool(settings.exports_to_posthog and result["connectivity"]["ok"])
+    result["ok"] = result["delivers"] and not result["problems"]
     return result
 
 
@@ -216,7 +247,12 @@ def print_report(result: dict, stream=None) -> None:
     marker = "OK" if result["connectivity"]["ok"] else "FAILED"
     write(f"Connectivity: {marker}: {result['connectivity']['message']}")
     write()
-    write("Everything looks right." if result["ok"] else "This configuration cannot deliver LLM events to PostHog; see above.")
+    if result["ok"]:
+        write("Everything looks right.")
+    elif result["delivers"]:
+        write("LLM events can reach PostHog, but not everything is right; see Problems above.")
+    else:
+        write("This configuration cannot deliver LLM events to PostHog; see above.")
 
 
 def main(args: list) -> int:

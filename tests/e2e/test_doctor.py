@@ -217,7 +217,7 @@ def test_unsupported_library_version_is_not_instrumented_and_says_which_versions
     assert row["version"] == "0.28.1"
     assert row["status"].startswith("version not supported (supported: ")
     assert row["status"].endswith("); not instrumented")
-    assert "<5" in row["status"] and ">=1.40.0" in row["status"]
+    assert "<4" in row["status"] and ">=1.40.0" in row["status"]
     # ... and indeed the launcher does not instrument it (the doctor told the truth).
     env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test", POSTHOG_API_KEY=TOKEN,
                     POSTHOG_HOST=posthog.host, PYTHONPATH=str(tmp_path))
@@ -305,3 +305,116 @@ def test_debug_run_logs_a_summary_of_each_exported_event(fake_openai, posthog):
     assert TOKEN not in result.stderr and "sk-test-secret-key" not in result.stderr
     assert len(posthog.spans) == 2  # and the events were still sent
 
+
+
+# ---------------------------------------------------------------------------
+# Issue 18: doctor tells the truth about what will be recorded, and masks every token
+# ---------------------------------------------------------------------------
+
+
+def fake_release(tmp_path, files: dict, name: str = "openai", version: str = "1.59.9") -> str:
+    """A directory to put first on PYTHONPATH: an installed ``name`` of that version whose package
+    holds only ``files`` (a release whose chat module is not where the adapter looks)."""
+    dist = tmp_path / f"{name}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    return str(tmp_path)
+
+
+EMBEDDINGS_ONLY = {
+    "openai/__init__.py": "",
+    "openai/resources/__init__.py": "",
+    "openai/resources/embeddings.py": "class Embeddings:\n    def create(self): ...\n\n"
+                                      "class AsyncEmbeddings:\n    async def create(self): ...\n",
+}
+
+
+def test_a_release_whose_chat_calls_will_not_be_recorded_is_named(tmp_path, posthog):
+    """Found by issue 18: doctor said "openai 1.59.9 will be instrumented" while its chat calls were
+    not recorded. Doctor finds the targets as the adapter does: a release that lacks one is named."""
+    path = fake_release(tmp_path, EMBEDDINGS_ONLY)
+    result, report = doctor_json(POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, PYTHONPATH=path)
+    row = library(report, "openai")
+    assert row["version"] == "1.59.9"
+    assert row["not_recorded"] == [
+        "openai.resources.chat.completions.completions.Completions.create",
+        "openai.resources.chat.completions.completions.AsyncCompletions.create",
+    ]
+    assert "these calls will not be recorded" in row["status"]
+    assert any(problem.startswith("openai 1.59.9: ") for problem in report["problems"])
+    assert report["ok"] is False and result.returncode == 1  # events can still reach PostHog, but not all
+    text = doctor(POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, PYTHONPATH=path).stdout
+    assert "Completions.create" in text_library_line(text, "openai")
+    assert text.splitlines()[-1] == "LLM events can reach PostHog, but not everything is right; see Problems above."
+    # ... and --debug says the same when the app imports that release.
+    env = clean_env(POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, PYTHONPATH=path)
+    app = run([LAUNCHER, "--debug", "python", "-c", "import openai.resources.embeddings"], env)
+    assert app.returncode == 0, app.stderr
+    assert ("posthog-instrument: openai 1.59.9: Completions.create not found in openai.resources.chat.completions"
+            ".completions or openai.resources.chat.completions; these calls will not be recorded") in app.stderr
+
+
+def test_a_supported_release_with_every_target_is_instrumented(tmp_path):
+    """The same release with chat where openai up to 1.62 keeps it (a module): nothing missing."""
+    path = fake_release(tmp_path, {**EMBEDDINGS_ONLY, "openai/resources/chat/__init__.py": "",
+                                   "openai/resources/chat/completions.py": ""})
+    _, report = doctor_json("--no-network", POSTHOG_API_KEY=TOKEN, PYTHONPATH=path)
+    assert library(report, "openai")["status"] == "will be instrumented when the app imports it"
+    assert not [p for p in report["problems"] if p.startswith("openai")]
+
+
+def test_every_adapter_reports_its_library(in_process):
+    """Found by issue 18: every report showed "? broken adapter: type object 'PydanticAIInstrumentor'
+    has no attribute 'requirements'" and still ended "Everything looks right"."""
+    code, report = in_process_json(in_process, "--no-network", POSTHOG_API_KEY=TOKEN)
+    assert [row for row in report["libraries"] if "broken" in row["status"] or row["library"] == "?"] == []
+    row = library(report, "pydantic-ai-slim")
+    assert row["version"] == metadata.version("pydantic-ai-slim")
+    assert row["status"] == "will be instrumented when the app imports it"
+    assert code == 0 and report["ok"] is True
+
+
+@pytest.mark.parametrize("variable", ["POSTHOG_PROJECT_API_KEY", "POSTHOG_API_KEY"])
+def test_every_token_variable_is_masked_in_text_and_json(in_process, variable):
+    """Found by issue 18: POSTHOG_PROJECT_API_KEY (a documented alias) was printed in full."""
+    env = {"POSTHOG_PROJECT_API_KEY": TOKEN} if variable == "POSTHOG_PROJECT_API_KEY" else \
+        {"POSTHOG_API_KEY": TOKEN, "POSTHOG_PROJECT_API_KEY": TOKEN[::-1]}
+    code, out = in_process("--no-network", **env)
+    _, as_json = in_process("--json", "--no-network", **env)
+    for shown in (out, as_json):
+        assert TOKEN not in shown and TOKEN[::-1] not in shown
+    assert rows(json.loads(as_json))["POSTHOG_PROJECT_API_KEY"][0] == mask_of(env["POSTHOG_PROJECT_API_KEY"])
+    assert code == 0
+
+
+def mask_of(token: str) -> str:
+    return token[:6] + "..." + token[-4:]
+
+
+@pytest.mark.parametrize("env, problem", [
+    ({"POSTHOG_FLUSH_TIMEOUT": "soon"}, "POSTHOG_FLUSH_TIMEOUT='soon' is not a number"),
+    ({"POSTHOG_AI_PROPERTIES": "not json"}, "POSTHOG_AI_PROPERTIES must be a JSON object"),
+])
+def test_never_everything_looks_right_when_something_is_wrong(in_process, posthog, env, problem):
+    """Found by issue 18: a report with problems still ended "Everything looks right"."""
+    code, out = in_process(POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, **env)
+    lines = out.splitlines()
+    assert any(line.startswith("  - ") and problem in line for line in lines), out
+    assert "Everything looks right." not in out
+    assert lines[-1] == "LLM events can reach PostHog, but not everything is right; see Problems above."
+    assert code == 1
+    assert len(posthog.spans) == 1  # the test span was still delivered
+
+
+def test_doctor_imports_none_of_the_libraries_it_checks():
+    """Doctor finds the adapters' targets from the installed files: importing the libraries would
+    run their import-time code and take seconds."""
+    code = ("import sys; from posthog_autoinstrument import doctor; doctor.report(check_connectivity=False); "
+            "print(sorted(m for m in ('openai', 'anthropic', 'litellm', 'google.genai', 'mistralai', 'cohere') "
+            "if m in sys.modules))")
+    result = run(["python", "-c", code], clean_env(POSTHOG_API_KEY=TOKEN))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"

@@ -608,17 +608,23 @@ class AnthropicInstrumentor(LLMInstrumentor):
     def targets(self) -> list:
         create, stream = _Messages(), _MessagesStream()
         targets = []
-        for module in ("anthropic.resources.messages.messages", "anthropic.resources.beta.messages.messages"):
+        # anthropic 0.40 keeps ``Messages`` in the module ``resources.messages`` (0.41 made it a
+        # package); ``beta.messages`` is a package throughout, with ``stream`` from 0.43.
+        for module, older, stream_since in (
+                ("anthropic.resources.messages.messages", ("anthropic.resources.messages",), "0.40.0"),
+                ("anthropic.resources.beta.messages.messages", (), "0.43.0")):
+            at = dict(module=module, older_modules=older)
+            always, streams = dict(at, required_since="0.40.0"), dict(at, required_since=stream_since)
             targets += [
-                Target(module, "Messages.create", wrapper=self._dispatch(create, False)),
-                Target(module, "Messages.parse", wrapper=self._dispatch(create, False)),
-                Target(module, "Messages.stream", wrapper=self._dispatch(stream, False)),
-                Target(module, "AsyncMessages.create", wrapper=self._dispatch(create, True)),
-                Target(module, "AsyncMessages.parse", wrapper=self._dispatch(create, True)),
+                Target(qualname="Messages.create", wrapper=self._dispatch(create, False), **always),
+                Target(qualname="Messages.parse", wrapper=self._dispatch(create, False), **at),
+                Target(qualname="Messages.stream", wrapper=self._dispatch(stream, False), **streams),
+                Target(qualname="AsyncMessages.create", wrapper=self._dispatch(create, True), **always),
+                Target(qualname="AsyncMessages.parse", wrapper=self._dispatch(create, True), **at),
                 # Returns its manager synchronously; the request is made when it is entered.
-                Target(module, "AsyncMessages.stream", wrapper=self._dispatch(stream, False)),
+                Target(qualname="AsyncMessages.stream", wrapper=self._dispatch(stream, False), **streams),
                 # Called by the SDK (1.14+) when its span of a Messages call starts.
-                Target(module, _SPAN_START_HOOK, wrapper=self._native_span_start),
+                Target(qualname=_SPAN_START_HOOK, wrapper=self._native_span_start, **at),
             ]
         return targets
 

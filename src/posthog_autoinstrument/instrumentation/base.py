@@ -5,12 +5,20 @@ supplies a :class:`CallHandler` that translates that method's arguments and resu
 core's terms. Patching happens when the target module is first imported (never at start-up
 for a library the app does not import), each target independently: a method the installed
 version lacks is skipped with a debug line, and a broken target never affects the others.
+
+A target names every module its class lives in across the supported releases (a module that
+became a package moves it). The targets that record calls say from which release they must be
+found: ``--debug`` (at run time) and ``doctor`` (from the installed files, without importing the
+library) both ask :func:`missing_targets`, so they name exactly the calls a release will not record.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -70,6 +78,18 @@ class Target:
     handler: Optional[CallHandler] = None  # an LLM call, recorded through the core
     is_async: bool = False
     wrapper: Optional[Callable] = None  # or any other wrapt wrapper (request context, SDK hooks)
+    #: Where older releases keep the same class (before ``module`` existed): the class is
+    #: patched in whichever of these modules the installed release imports.
+    older_modules: tuple = ()
+    #: The first release of the library that must have this target. Set on the targets that
+    #: record calls: from that release on, a missing one means calls not recorded, and
+    #: ``--debug`` and ``doctor`` say so. Unset: the target may be absent (another layout's
+    #: twin, an optional hook).
+    required_since: Optional[str] = None
+
+    @property
+    def modules(self) -> tuple:
+        return (self.module, *self.older_modules)
 
 
 class LLMInstrumentor(BaseInstrumentor):
@@ -93,7 +113,7 @@ class LLMInstrumentor(BaseInstrumentor):
         targets = self.targets()
         for package in sorted({_library_package(t.module) for t in targets}):
             wrapt.register_post_import_hook(self._on_package_import, package)
-        for module in sorted({t.module for t in targets}):
+        for module in sorted({m for t in targets for m in t.modules}):
             wrapt.register_post_import_hook(self._on_import, module)
 
     def _uninstrument(self, **kwargs) -> None:
@@ -108,13 +128,42 @@ class LLMInstrumentor(BaseInstrumentor):
     def _on_package_import(self, module: Any) -> None:
         if getattr(self, "_active", False):
             lifecycle.prepare_export()
+            if logger.isEnabledFor(logging.DEBUG):
+                self._report_missing_modules()
 
     def _on_import(self, module: Any) -> None:
         if not getattr(self, "_active", False):
             return
         for target in self.targets():
-            if target.module == module.__name__:
-                self._patch(module, target)
+            if module.__name__ not in target.modules:
+                continue
+            if module.__name__ != target.module and _in_module(sys.modules.get(target.module), target):
+                continue  # the class's own module is loaded: it was patched there
+            self._patch(module, target)
+
+    def installed_version(self) -> Optional[str]:
+        """The installed release of the library this adapter instruments, if known."""
+        return installed_version(self.instrumentation_dependencies())
+
+    def _report_missing_modules(self) -> None:
+        try:
+            version = self.installed_version()
+            for target in missing_targets(self.targets(), version):
+                logger.debug("posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
+                             _release(self, version), target.qualname, " or ".join(target.modules))
+        except Exception:
+            logger.debug("posthog-instrument: could not check the patch targets", exc_info=True)
+
+    def _report_missing(self, module: Any, target: Target) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return  # (reading the installed version costs a metadata lookup)
+        version = self.installed_version()
+        if required(target, version):
+            logger.debug("posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
+                         _release(self, version), target.qualname, module.__name__)
+        else:
+            logger.debug("posthog-instrument: %s.%s not present in this version; skipped", module.__name__,
+                         target.qualname)
 
     def _patch(self, module: Any, target: Target) -> None:
         try:
@@ -124,7 +173,7 @@ class LLMInstrumentor(BaseInstrumentor):
                 owner = getattr(owner, part)
             original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
         except (AttributeError, KeyError):
-            logger.debug("posthog-instrument: %s.%s not present in this version; skipped", target.module, target.qualname)
+            self._report_missing(module, target)
             return
         if isinstance(original, wrapt.FunctionWrapper) and getattr(original, "_self_posthog", False):
             return  # already ours: instrumenting twice must not double-wrap
@@ -139,6 +188,79 @@ class LLMInstrumentor(BaseInstrumentor):
             self._patched.append((owner, attribute, original))
         except Exception:
             logger.debug("posthog-instrument: could not patch %s.%s", target.module, target.qualname, exc_info=True)
+
+
+def _in_module(module: Any, target: Target) -> bool:
+    owner_name = target.qualname.rpartition(".")[0].split(".")[0]
+    return module is not None and (not owner_name or hasattr(module, owner_name))
+
+
+def _release(instrumentor: Any, version: Optional[str]) -> str:
+    requirements = instrumentor.instrumentation_dependencies()
+    name = _requirement_name(requirements[0]) if requirements else type(instrumentor).__name__
+    return f"{name} {version}" if version else name
+
+
+def _requirement_name(requirement: str) -> str:
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).name
+
+
+def installed_version(requirements: Any) -> Optional[str]:
+    """The installed version of the first distribution in ``requirements``, or None."""
+    from importlib import metadata
+
+    if not requirements:
+        return None
+    try:
+        return metadata.version(_requirement_name(requirements[0]))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def required(target: Target, version: Optional[str]) -> bool:
+    """Whether this release must have the target (its calls go unrecorded without it)."""
+    if target.required_since is None:
+        return False
+    if version is None:
+        return True
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) >= Version(target.required_since)
+    except InvalidVersion:
+        return True
+
+
+def missing_targets(targets: list, version: Optional[str]) -> list:
+    """The targets this release must have (see ``required``) that none of their modules holds,
+    judged from the installed files without importing the library."""
+    return [t for t in targets if required(t, version) and not any(module_exists(m) for m in t.modules)]
+
+
+def module_exists(name: str) -> bool:
+    """Whether module ``name`` can be imported, found without importing it or its parents."""
+    if name in sys.modules:
+        return True
+    parent = name.rpartition(".")[0]
+    if not parent:
+        return importlib.util.find_spec(name) is not None  # a top-level name: nothing is imported
+    locations = _package_path(parent)
+    return bool(locations) and importlib.machinery.PathFinder.find_spec(name, locations) is not None
+
+
+def _package_path(name: str) -> list:
+    """The directories of package ``name`` (empty if there is none), found as above."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return list(getattr(module, "__path__", ()))
+    parent, _, last = name.rpartition(".")
+    if not parent:
+        spec = importlib.util.find_spec(name)
+        return list(spec.submodule_search_locations or ()) if spec is not None else []
+    candidates = (os.path.join(location, last) for location in _package_path(parent))
+    return [directory for directory in candidates if os.path.isdir(directory)]
 
 
 # Namespace packages shared by unrelated libraries: the library is one level down.

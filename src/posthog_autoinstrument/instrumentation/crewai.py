@@ -537,6 +537,11 @@ def _loop_running() -> bool:
         return False
 
 
+# Early 1.x releases (1.0 to 1.2 at least) keep ``Agent`` in the module ``crewai.agent``, later
+# ones in the package of that name (``agent.core``).
+_AGENT_EARLY_1X = ("crewai.agent",)
+
+
 class CrewAIInstrumentor(LLMInstrumentor):
     requirements = ("crewai >= 1.0, < 2",)
 
@@ -547,10 +552,10 @@ class CrewAIInstrumentor(LLMInstrumentor):
             Target("crewai.crew", "Crew.akickoff", wrapper=hooks.crew_akickoff),
             Target("crewai.task", "Task._execute_core", wrapper=hooks.task_execute),
             Target("crewai.task", "Task._aexecute_core", wrapper=hooks.task_aexecute),
-            Target("crewai.agent.core", "Agent.execute_task", wrapper=hooks.agent_execute),
-            Target("crewai.agent.core", "Agent.aexecute_task", wrapper=hooks.agent_aexecute),
-            Target("crewai.agent.core", "Agent.kickoff", wrapper=hooks.agent_kickoff),
-            Target("crewai.agent.core", "Agent.kickoff_async", wrapper=hooks.agent_kickoff_async),
+            Target("crewai.agent.core", "Agent.execute_task", wrapper=hooks.agent_execute, older_modules=_AGENT_EARLY_1X),
+            Target("crewai.agent.core", "Agent.aexecute_task", wrapper=hooks.agent_aexecute, older_modules=_AGENT_EARLY_1X),
+            Target("crewai.agent.core", "Agent.kickoff", wrapper=hooks.agent_kickoff, older_modules=_AGENT_EARLY_1X),
+            Target("crewai.agent.core", "Agent.kickoff_async", wrapper=hooks.agent_kickoff_async, older_modules=_AGENT_EARLY_1X),
             Target("crewai.tools.base_tool", "BaseTool.run", wrapper=hooks.tool_run),
             Target("crewai.tools.base_tool", "BaseTool.arun", wrapper=hooks.tool_arun),
             Target("crewai.tools.base_tool", "Tool.run", wrapper=hooks.tool_run),

@@ -608,22 +608,27 @@ class Embeddings(_ResultHandling):
 
 
 class OpenAIInstrumentor(LLMInstrumentor):
-    requirements = ("openai >= 1.40.0, < 5",)
+    requirements = ("openai >= 1.40.0, < 4",)
 
     def targets(self) -> list:
         chat, responses, embeddings = ChatCompletions(), Responses(), Embeddings()
-        chat_module = "openai.resources.chat.completions.completions"
+        # Up to 1.62 ``chat.completions`` is a module; 1.63 made it a package.
+        chat_at = dict(module="openai.resources.chat.completions.completions",
+                       older_modules=("openai.resources.chat.completions",))
+        chat_always = dict(chat_at, required_since="1.40.0")
+        chat_parse = dict(chat_at, required_since="1.92.0")  # before: beta.chat's parse, over create
         responses_module = "openai.resources.responses.responses"
         embeddings_module = "openai.resources.embeddings"
+        since = "1.66.0"  # the Responses API's first release
         return [
-            Target(chat_module, "Completions.create", chat),
-            Target(chat_module, "Completions.parse", chat),
-            Target(chat_module, "AsyncCompletions.create", chat, is_async=True),
-            Target(chat_module, "AsyncCompletions.parse", chat, is_async=True),
-            Target(responses_module, "Responses.create", responses),
+            Target(qualname="Completions.create", handler=chat, **chat_always),
+            Target(qualname="Completions.parse", handler=chat, **chat_parse),
+            Target(qualname="AsyncCompletions.create", handler=chat, is_async=True, **chat_always),
+            Target(qualname="AsyncCompletions.parse", handler=chat, is_async=True, **chat_parse),
+            Target(responses_module, "Responses.create", responses, required_since=since),
             Target(responses_module, "Responses.parse", responses),
-            Target(responses_module, "AsyncResponses.create", responses, is_async=True),
+            Target(responses_module, "AsyncResponses.create", responses, is_async=True, required_since=since),
             Target(responses_module, "AsyncResponses.parse", responses, is_async=True),
-            Target(embeddings_module, "Embeddings.create", embeddings),
-            Target(embeddings_module, "AsyncEmbeddings.create", embeddings, is_async=True),
+            Target(embeddings_module, "Embeddings.create", embeddings, required_since="1.40.0"),
+            Target(embeddings_module, "AsyncEmbeddings.create", embeddings, is_async=True, required_since="1.40.0"),
         ]
