@@ -2,20 +2,23 @@
 
 - Normal exit: the SDK's ``atexit`` shutdown flushes (bounded by POSTHOG_FLUSH_TIMEOUT).
 - ``os._exit`` (how ``multiprocessing`` fork children and some pools end): flush first.
-- SIGTERM with the default disposition (``docker stop``, Kubernetes): flush, then die of the
-  same signal, so the exit status is what it would have been. An application that installs
-  its own handler replaces ours and keeps full control.
+- SIGTERM with the default disposition (``docker stop``, Kubernetes, ``Pool.terminate()``):
+  flush, then die of the same signal, so the exit status is what it would have been. An
+  application that installs its own handler replaces ours and keeps full control. Our export
+  thread blocks the process's signals, so that they still reach the main thread, which runs
+  the handler (see ``process_signals_blocked``).
 - An application that installs its own ``TracerProvider``: it receives every span, and PostHog
   still receives the AI spans.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
-from typing import Optional
+from typing import Iterator, Optional
 
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -49,12 +52,15 @@ def prepare_export() -> None:
 
 
 def _flush_bounded() -> None:
+    """The process is about to end without ``atexit``: deliver what is pending, within
+    POSTHOG_FLUSH_TIMEOUT, and say what could not be."""
     processor = _processor
     if processor is None:
         return
     try:
         if processor.has_pending():
             processor.force_flush(int(processor.flush_timeout * 1000))
+        processor.report_undelivered()
     except Exception:
         logger.debug("posthog-instrument: flush before exit failed", exc_info=True)
 
@@ -80,6 +86,33 @@ def _on_sigterm(signum, frame) -> None:
     # Die of SIGTERM as the process would have without us: same status for the parent.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+# Raised by a thread's own fault, for that thread; everything else comes from outside the process.
+_FAULTS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT")
+
+
+@contextlib.contextmanager
+def process_signals_blocked() -> Iterator[None]:
+    """Threads started inside this block never take the signals sent to the process.
+
+    The kernel hands a process's signal to any one of its threads that does not block it, and
+    CPython runs Python handlers on the main thread only, when that thread next runs Python
+    code. A main thread blocked in a lock (a ``multiprocessing`` pool worker waiting on its
+    queue, which ``Pool.terminate()`` never releases) is woken only if the signal goes to it;
+    if our export thread took the SIGTERM instead, the worker would neither flush nor die, and
+    the pool would wait for it forever. Without us there would be no other thread to take it.
+    """
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None:  # Windows
+        yield
+        return
+    faults = {getattr(signal, name) for name in _FAULTS if hasattr(signal, name)}
+    previous = block(signal.SIG_BLOCK, signal.valid_signals() - faults)
+    try:
+        yield  # a new thread inherits the mask of the thread that starts it
+    finally:
+        block(signal.SIG_SETMASK, previous)
 
 
 class _FlushBeforeFatalSignal:
