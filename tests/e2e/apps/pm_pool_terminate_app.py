@@ -29,8 +29,9 @@ def ask(prompt):
     return response.choices[0].message.content
 
 
-def warm(method):
+def warm(method, ready):
     ask(f"{method} startup pid={os.getpid()}")
+    ready.put(os.getpid())
 
 
 def idle_task(tag):
@@ -46,11 +47,12 @@ def busy_task(tag, started):
 
 def pools(method):
     context = multiprocessing.get_context(method)
-    with context.Pool(2, initializer=warm, initargs=(method,)) as pool:
-        print("idle", pool.map(idle_task, [f"{method} idle {n}" for n in range(4)], chunksize=1), flush=True)
     with context.Manager() as manager:
-        started = manager.Queue()
-        with context.Pool(2, initializer=warm, initargs=(method,)) as pool:
+        ready, started = manager.Queue(), manager.Queue()
+        with context.Pool(2, initializer=warm, initargs=(method, ready)) as pool:
+            [ready.get(timeout=120) for _ in range(2)]  # both workers are up
+            print("idle", pool.map(idle_task, [f"{method} idle {n}" for n in range(4)], chunksize=1), flush=True)
+        with context.Pool(2, initializer=warm, initargs=(method, ready)) as pool:
             tags = [f"{method} busy {n}" for n in range(2)]
             pool.starmap_async(busy_task, [(tag, started) for tag in tags], chunksize=1)
             print("busy", sorted(started.get(timeout=120) for _ in tags), flush=True)
