@@ -82,10 +82,99 @@ def _install_sigterm_handler() -> None:
 
 
 def _on_sigterm(signum, frame) -> None:
+    _sigterm_handled.set()
     _flush_bounded()
     # Die of SIGTERM as the process would have without us: same status for the parent.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+# The main thread may not run our SIGTERM handler for a long time: the signal went to another
+# thread (one of the app's), or arrived just before the main thread blocked in a lock, which
+# CPython's check for pending handlers does not cover. Without us, SIGTERM would have killed the
+# process at once; with our handler, it would wait for a lock no one releases (a terminated pool's
+# worker). So while events may be pending, a thread of ours learns of each signal through the
+# wakeup fd and, if the handler has not started soon after a SIGTERM, interrupts the main
+# thread's wait with SIGURG (ignored by default; ours ignores it too), so that the handler runs.
+_NUDGE = getattr(signal, "SIGURG", None)
+_NUDGE_AFTER_SECONDS = 0.2
+_sigterm_handled = threading.Event()
+_watch: Optional[tuple] = None  # (pid, read fd, write fd) of this process's signal watch
+
+
+def watch_signals() -> None:
+    """Start watching for a SIGTERM our handler misses (called as the export thread starts).
+
+    Only from the main thread (``set_wakeup_fd`` allows no other), only with our SIGTERM handler
+    installed, and only if no one else (asyncio, trio, ...) uses the wakeup fd: theirs stays.
+    """
+    global _watch
+    if _watch is not None and _watch[0] == os.getpid():
+        return
+    if _NUDGE is None or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm or signal.getsignal(_NUDGE) is not signal.SIG_DFL:
+            return
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        if previous != -1:
+            signal.set_wakeup_fd(previous, warn_on_full_buffer=False)
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        signal.signal(_NUDGE, _ignore)
+    except (ValueError, OSError, AttributeError):
+        logger.debug("posthog-instrument: not watching signals", exc_info=True)
+        return
+    _watch = (os.getpid(), read_fd, write_fd)
+    with process_signals_blocked():
+        threading.Thread(target=_watch_signals, args=(read_fd,), name="posthog-autoinstrument-signals",
+                         daemon=True).start()
+
+
+def _ignore(signum, frame) -> None:
+    pass
+
+
+def _watch_signals(read_fd: int) -> None:
+    while True:
+        try:
+            received = os.read(read_fd, 512)
+        except OSError:
+            return
+        if not received:
+            return
+        if signal.SIGTERM in received and signal.getsignal(signal.SIGTERM) is _on_sigterm and \
+                not _sigterm_handled.wait(_NUDGE_AFTER_SECONDS):
+            try:
+                signal.pthread_kill(threading.main_thread().ident, _NUDGE)
+            except (OSError, ValueError):
+                return
+
+
+def _forget_watch_after_fork() -> None:
+    """A forked child must not share its parent's wakeup pipe (its signals would wake the
+    parent's watch): it drops it, and watches on its own once it exports."""
+    global _watch
+    if _watch is None:
+        return
+    _, read_fd, write_fd = _watch
+    _watch = None
+    _sigterm_handled.clear()
+    try:
+        previous = signal.set_wakeup_fd(-1)
+        if previous != write_fd:
+            signal.set_wakeup_fd(previous, warn_on_full_buffer=False)  # not ours any more: theirs stays
+        os.close(read_fd)
+        os.close(write_fd)
+    except (ValueError, OSError):
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_watch_after_fork)
 
 
 # Raised by a thread's own fault, for that thread; everything else comes from outside the process.

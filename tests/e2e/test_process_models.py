@@ -303,10 +303,18 @@ def pool_terminated(method: str) -> Callable:
     return scenario
 
 
-def sigterm_to_blocked_main_thread(s: Scenario) -> Outcome:
+def sigterm_to_blocked_main_thread(target: str) -> Callable:
     """SIGTERM sent to the process while its main thread is blocked in a lock, the way the kernel
-    delivers it when it picks another thread: ``kill()`` of another thread's id is still a signal
-    to the whole process, which the kernel offers to that thread first."""
+    delivers it when it picks another thread (``target``: one of ours, or the app's own): ``kill()``
+    of another thread's id is still a signal to the whole process, offered to that thread first."""
+
+    def scenario(s: Scenario) -> Outcome:
+        return _sigterm_to_blocked_main_thread(s, target)
+
+    return scenario
+
+
+def _sigterm_to_blocked_main_thread(s: Scenario, target: str) -> Outcome:
     app = s.start("blocked", ["python", "pm_pool_terminate_app.py", "blocked"])
     app.wait_for_output("warm")
     s.posthog.wait_for_spans(1, timeout=30)
@@ -316,14 +324,14 @@ def sigterm_to_blocked_main_thread(s: Scenario) -> Outcome:
     app.wait_for_output("threads")
     time.sleep(0.3)  # the main thread is blocked in its lock by now
     line = next(line for line in app.output().splitlines() if line.startswith("threads "))
-    main, *others = [int(tid) for tid in line.split()[1:]]
+    main, helper, *ours = [int(tid) for tid in line.split()[1:]]
     spans_before_signal = len(s.posthog.spans)
-    os.kill(others[0], signal.SIGTERM)
+    os.kill(helper if target == "app" else ours[0], signal.SIGTERM)
     try:
         code = app.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         code = None  # never woke up to run its handler: neither flushed nor died
-    return s.outcome(app, code, extra={"threads": [main, *others], "spans_before_signal": spans_before_signal})
+    return s.outcome(app, code, extra={"ours": ours, "spans_before_signal": spans_before_signal})
 
 
 def signalled(handler: str, signum: int, group: bool = False, hang: bool = False, **env: str) -> Callable:
@@ -407,7 +415,8 @@ SCENARIOS: dict = {
     "pool terminate fork": pool_terminated("fork"),
     "pool terminate spawn": pool_terminated("spawn"),
     "pool terminate forkserver": pool_terminated("forkserver"),
-    "SIGTERM blocked main thread": sigterm_to_blocked_main_thread,
+    "SIGTERM blocked main thread, to ours": sigterm_to_blocked_main_thread("ours"),
+    "SIGTERM blocked main thread, to the app's": sigterm_to_blocked_main_thread("app"),
     "SIGTERM default": signalled("default", signal.SIGTERM),
     "SIGINT default": signalled("default", signal.SIGINT, group=True),
     "SIGTERM app handler": signalled("exit7", signal.SIGTERM),
@@ -624,10 +633,14 @@ def test_pool_workers_terminated_idle_or_busy_deliver_every_call(outcomes, scena
         sorted([f"{method} startup"] * 4 + idle + busy)
 
 
-def test_sigterm_reaches_a_main_thread_blocked_in_a_lock(outcomes):
-    outcome = outcomes("SIGTERM blocked main thread")
-    assert len(outcome.extra["threads"]) == 2  # the main thread and our export thread
+# The kernel hands a process's signal to any thread not blocking it. Taken by our thread (before:
+# the process never ended), or by one of the app's while the main thread waits (before: the same),
+# SIGTERM still makes the process flush and die of it, as it dies of it without us.
+@pytest.mark.parametrize("scenario", ["SIGTERM blocked main thread, to ours", "SIGTERM blocked main thread, to the app's"])
+def test_sigterm_reaches_a_main_thread_blocked_in_a_lock(outcomes, scenario):
+    outcome = outcomes(scenario)
     assert outcome.returncode == -signal.SIGTERM, outcome.tail()  # as without instrumentation
+    assert len(outcome.extra["ours"]) == 2  # our export thread and our signal watch
     assert outcome.extra["spans_before_signal"] == 1
     assert sorted(prompt_of(s) for s in outcome.spans) == ["blocked pending", "blocked warm"]
     assert "posthog-instrument" not in outcome.output, outcome.tail()
@@ -701,7 +714,6 @@ SCENARIO_OF_TEST = {  # tests that are not parametrized by scenario
     "test_app_sigterm_handler_takes_precedence_and_spans_still_arrive": "SIGTERM app handler",
     "test_app_that_ignores_sigterm_keeps_running": "SIGTERM ignored",
     "test_sigterm_with_posthog_hanging_exits_within_the_flush_timeout": "SIGTERM PostHog hangs",
-    "test_sigterm_reaches_a_main_thread_blocked_in_a_lock": "SIGTERM blocked main thread",
 }
 
 

@@ -22,7 +22,7 @@ from .. import identity as identities
 from ..config import Settings, say
 from ..genai import Layer, semconv
 from ..genai.spans import MODEL_CALL_OPERATIONS, SCOPE_NAME, model_call_starts
-from ..lifecycle import process_signals_blocked
+from ..lifecycle import process_signals_blocked, watch_signals
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
 
@@ -145,6 +145,7 @@ class PostHogSpanProcessor(SpanProcessor):
             self._thread = threading.Thread(target=self._run, name="posthog-autoinstrument-export", daemon=True)
             with process_signals_blocked():
                 self._thread.start()
+        watch_signals()
 
     # -- export thread -----------------------------------------------------------------
     def _run(self) -> None:

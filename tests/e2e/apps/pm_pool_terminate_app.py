@@ -9,9 +9,9 @@ export thread); every later call then stays queued until the worker is terminate
   queue lock, which ``terminate()`` takes and never gives back) when the pool is terminated;
 - busy: each worker is inside its task (sleeping, after its call) when the pool is terminated.
 
-``blocked``: one call (exported at once), a line on stdin, a second call (queued); then it prints
-the native ids of its threads (the main thread's first) and blocks its main thread in a lock
-acquire forever.
+``blocked``: one call (exported at once), a line on stdin, a second call (queued); then it starts
+a thread of its own (sleeping), prints the native ids of its main thread, of that thread and of
+ours, and blocks its main thread in a lock acquire forever.
 """
 
 import multiprocessing
@@ -64,8 +64,10 @@ def blocked():
     print("warm", flush=True)
     sys.stdin.readline()
     ask("blocked pending")
-    others = [thread.native_id for thread in threading.enumerate() if thread is not threading.main_thread()]
-    print("threads", threading.main_thread().native_id, *others, flush=True)
+    ours = [thread.native_id for thread in threading.enumerate() if thread.name.startswith("posthog")]
+    helper = threading.Thread(target=time.sleep, args=(600,), daemon=True)  # the app's own thread
+    helper.start()
+    print("threads", threading.main_thread().native_id, helper.native_id, *ours, flush=True)
     lock = threading.Lock()
     lock.acquire()
     lock.acquire()  # never returns: only a signal ends the process
