@@ -4,9 +4,10 @@
 - ``os._exit`` (how ``multiprocessing`` fork children and some pools end): flush first.
 - SIGTERM with the default disposition (``docker stop``, Kubernetes, ``Pool.terminate()``):
   flush, then die of the same signal, so the exit status is what it would have been. An
-  application that installs its own handler replaces ours and keeps full control. Our export
-  thread blocks the process's signals, so that they still reach the main thread, which runs
-  the handler (see ``process_signals_blocked``).
+  application that installs its own handler replaces ours and keeps full control. Our threads
+  block the process's signals, so that they reach the main thread, which runs the handler
+  (``process_signals_blocked``); if it still misses one, our watch wakes it (``watch_signals``).
+- Events that could not be delivered before the process ends are counted in one line.
 - An application that installs its own ``TracerProvider``: it receives every span, and PostHog
   still receives the AI spans.
 """
