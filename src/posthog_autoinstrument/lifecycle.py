@@ -2,20 +2,24 @@
 
 - Normal exit: the SDK's ``atexit`` shutdown flushes (bounded by POSTHOG_FLUSH_TIMEOUT).
 - ``os._exit`` (how ``multiprocessing`` fork children and some pools end): flush first.
-- SIGTERM with the default disposition (``docker stop``, Kubernetes): flush, then die of the
-  same signal, so the exit status is what it would have been. An application that installs
-  its own handler replaces ours and keeps full control.
+- SIGTERM with the default disposition (``docker stop``, Kubernetes, ``Pool.terminate()``):
+  flush, then die of the same signal, so the exit status is what it would have been. An
+  application that installs its own handler replaces ours and keeps full control. Our threads
+  block the process's signals, so that they reach the main thread, which runs the handler
+  (``process_signals_blocked``); if it still misses one, our watch wakes it (``watch_signals``).
+- Events that could not be delivered before the process ends are counted in one line.
 - An application that installs its own ``TracerProvider``: it receives every span, and PostHog
   still receives the AI spans.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
-from typing import Optional
+from typing import Iterator, Optional
 
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -49,12 +53,15 @@ def prepare_export() -> None:
 
 
 def _flush_bounded() -> None:
+    """The process is about to end without ``atexit``: deliver what is pending, within
+    POSTHOG_FLUSH_TIMEOUT, and say what could not be."""
     processor = _processor
     if processor is None:
         return
     try:
         if processor.has_pending():
             processor.force_flush(int(processor.flush_timeout * 1000))
+        processor.report_undelivered()
     except Exception:
         logger.debug("posthog-instrument: flush before exit failed", exc_info=True)
 
@@ -76,10 +83,126 @@ def _install_sigterm_handler() -> None:
 
 
 def _on_sigterm(signum, frame) -> None:
+    _sigterm_handled.set()
     _flush_bounded()
     # Die of SIGTERM as the process would have without us: same status for the parent.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+# The main thread may not run our SIGTERM handler for a long time: the signal went to another
+# thread (one of the app's), or arrived just before the main thread blocked in a lock, which
+# CPython's check for pending handlers does not cover. Without us, SIGTERM would have killed the
+# process at once; with our handler, it would wait for a lock no one releases (a terminated pool's
+# worker). So while events may be pending, a thread of ours learns of each signal through the
+# wakeup fd and, if the handler has not started soon after a SIGTERM, interrupts the main
+# thread's wait with SIGURG (ignored by default; ours ignores it too), so that the handler runs.
+_NUDGE = getattr(signal, "SIGURG", None)
+_NUDGE_AFTER_SECONDS = 0.2
+_sigterm_handled = threading.Event()
+_watch: Optional[tuple] = None  # (pid, read fd, write fd) of this process's signal watch
+
+
+def watch_signals() -> None:
+    """Start watching for a SIGTERM our handler misses (called as the export thread starts).
+
+    Only from the main thread (``set_wakeup_fd`` allows no other), only with our SIGTERM handler
+    installed, and only if no one else (asyncio, trio, ...) uses the wakeup fd: theirs stays.
+    """
+    global _watch
+    if _watch is not None and _watch[0] == os.getpid():
+        return
+    if _NUDGE is None or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm or signal.getsignal(_NUDGE) is not signal.SIG_DFL:
+            return
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        if previous != -1:
+            signal.set_wakeup_fd(previous, warn_on_full_buffer=False)
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        signal.signal(_NUDGE, _ignore)
+    except (ValueError, OSError, AttributeError):
+        logger.debug("posthog-instrument: not watching signals", exc_info=True)
+        return
+    _watch = (os.getpid(), read_fd, write_fd)
+    with process_signals_blocked():
+        threading.Thread(target=_watch_signals, args=(read_fd,), name="posthog-autoinstrument-signals",
+                         daemon=True).start()
+
+
+def _ignore(signum, frame) -> None:
+    pass
+
+
+def _watch_signals(read_fd: int) -> None:
+    while True:
+        try:
+            received = os.read(read_fd, 512)
+        except OSError:
+            return
+        if not received:
+            return
+        if signal.SIGTERM in received and signal.getsignal(signal.SIGTERM) is _on_sigterm and \
+                not _sigterm_handled.wait(_NUDGE_AFTER_SECONDS):
+            try:
+                signal.pthread_kill(threading.main_thread().ident, _NUDGE)
+            except (OSError, ValueError):
+                return
+
+
+def _forget_watch_after_fork() -> None:
+    """A forked child must not share its parent's wakeup pipe (its signals would wake the
+    parent's watch): it drops it, and watches on its own once it exports."""
+    global _watch
+    if _watch is None:
+        return
+    _, read_fd, write_fd = _watch
+    _watch = None
+    _sigterm_handled.clear()
+    try:
+        previous = signal.set_wakeup_fd(-1)
+        if previous != write_fd:
+            signal.set_wakeup_fd(previous, warn_on_full_buffer=False)  # not ours any more: theirs stays
+        os.close(read_fd)
+        os.close(write_fd)
+    except (ValueError, OSError):
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_watch_after_fork)
+
+
+# Raised by a thread's own fault, for that thread; everything else comes from outside the process.
+_FAULTS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT")
+
+
+@contextlib.contextmanager
+def process_signals_blocked() -> Iterator[None]:
+    """Threads started inside this block never take the signals sent to the process.
+
+    The kernel hands a process's signal to any one of its threads that does not block it, and
+    CPython runs Python handlers on the main thread only, when that thread next runs Python
+    code. A main thread blocked in a lock (a ``multiprocessing`` pool worker waiting on its
+    queue, which ``Pool.terminate()`` never releases) is woken only if the signal goes to it;
+    if our export thread took the SIGTERM instead, the worker would neither flush nor die, and
+    the pool would wait for it forever. Without us there would be no other thread to take it.
+    """
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None:  # Windows
+        yield
+        return
+    faults = {getattr(signal, name) for name in _FAULTS if hasattr(signal, name)}
+    previous = block(signal.SIG_BLOCK, signal.valid_signals() - faults)
+    try:
+        yield  # a new thread inherits the mask of the thread that starts it
+    finally:
+        block(signal.SIG_SETMASK, previous)
 
 
 class _FlushBeforeFatalSignal:

@@ -137,7 +137,10 @@ def console_spans(stdout: str) -> tuple:
 
 
 def test_user_exporter_keeps_everything_and_posthog_gets_only_the_ai_span(fake_openai, posthog):
-    env = app_env(fake_openai, posthog, OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="shop")
+    # OpenTelemetry's httpx instrumentation is installed for test_invisible_export.py; it would add
+    # the OpenAI request's span, which this test is not about.
+    env = app_env(fake_openai, posthog, OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="shop",
+                  OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="httpx,httpx2")
     result = run([LAUNCHER, "python", str(APPS / "otel_app.py")], env)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""

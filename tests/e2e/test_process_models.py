@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -294,6 +295,45 @@ def multiprocessing_app(method: str) -> Callable:
     return scenario
 
 
+def pool_terminated(method: str) -> Callable:
+    def scenario(s: Scenario) -> Outcome:
+        app = s.start(method, ["python", "pm_pool_terminate_app.py", method])
+        return s.outcome(app, app.wait(150))
+
+    return scenario
+
+
+def sigterm_to_blocked_main_thread(target: str) -> Callable:
+    """SIGTERM sent to the process while its main thread is blocked in a lock, the way the kernel
+    delivers it when it picks another thread (``target``: one of ours, or the app's own): ``kill()``
+    of another thread's id is still a signal to the whole process, offered to that thread first."""
+
+    def scenario(s: Scenario) -> Outcome:
+        return _sigterm_to_blocked_main_thread(s, target)
+
+    return scenario
+
+
+def _sigterm_to_blocked_main_thread(s: Scenario, target: str) -> Outcome:
+    app = s.start("blocked", ["python", "pm_pool_terminate_app.py", "blocked"])
+    app.wait_for_output("warm")
+    s.posthog.wait_for_spans(1, timeout=30)
+    time.sleep(0.3)
+    app.process.stdin.write("go\n")
+    app.process.stdin.flush()
+    app.wait_for_output("threads")
+    time.sleep(0.3)  # the main thread is blocked in its lock by now
+    line = next(line for line in app.output().splitlines() if line.startswith("threads "))
+    main, helper, *ours = [int(tid) for tid in line.split()[1:]]
+    spans_before_signal = len(s.posthog.spans)
+    os.kill(helper if target == "app" else ours[0], signal.SIGTERM)
+    try:
+        code = app.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        code = None  # never woke up to run its handler: neither flushed nor died
+    return s.outcome(app, code, extra={"ours": ours, "spans_before_signal": spans_before_signal})
+
+
 def signalled(handler: str, signum: int, group: bool = False, hang: bool = False, **env: str) -> Callable:
     """``pm_signal_app.py`` plainly and instrumented, side by side, signalled once "ready".
 
@@ -372,6 +412,11 @@ SCENARIOS: dict = {
     "multiprocessing fork": multiprocessing_app("fork"),
     "multiprocessing spawn": multiprocessing_app("spawn"),
     "multiprocessing forkserver": multiprocessing_app("forkserver"),
+    "pool terminate fork": pool_terminated("fork"),
+    "pool terminate spawn": pool_terminated("spawn"),
+    "pool terminate forkserver": pool_terminated("forkserver"),
+    "SIGTERM blocked main thread, to ours": sigterm_to_blocked_main_thread("ours"),
+    "SIGTERM blocked main thread, to the app's": sigterm_to_blocked_main_thread("app"),
     "SIGTERM default": signalled("default", signal.SIGTERM),
     "SIGINT default": signalled("default", signal.SIGINT, group=True),
     "SIGTERM app handler": signalled("exit7", signal.SIGTERM),
@@ -567,6 +612,40 @@ def test_multiprocessing_children_flush_however_they_end(outcomes, scenario):
         f"{method} parent 1", f"{method} parent 2", f"{method} process", f"{method} os._exit", f"{method} pool"])
 
 
+# Found by these tests: pool workers lost their queued calls, silently, about every second run
+# (and sometimes never ended, so the pool waited forever). Our export thread could take the
+# SIGTERM, leaving the worker's main thread blocked on the pool's queue lock, so the handler
+# never ran; and a worker already exiting (it had got the pool's sentinel) could be terminated
+# inside our shutdown, whose lock its SIGTERM handler then held while waiting for the export.
+@pytest.mark.parametrize("scenario", ["pool terminate fork", "pool terminate spawn", "pool terminate forkserver"])
+def test_pool_workers_terminated_idle_or_busy_deliver_every_call(outcomes, scenario):
+    method = scenario.split()[-1]
+    outcome = outcomes(scenario)
+    assert outcome.returncode == 0, outcome.tail()
+    idle = [f"{method} idle {n}" for n in range(4)]
+    busy = [f"{method} busy {n}" for n in range(2)]
+    # Exactly what the app prints without instrumentation: nothing lost, so nothing reported.
+    assert outcome.output == f"idle {idle!r}\nbusy {busy!r}\ndone\n", outcome.tail()
+    assert outcome.rejections == []
+    # Two workers per pool say hello (exported at once); every task's call was still queued
+    # when terminate() sent SIGTERM to its worker, waiting for more work or inside its task.
+    assert sorted(prompt_of(s).split(" pid=")[0] for s in outcome.spans) == \
+        sorted([f"{method} startup"] * 4 + idle + busy)
+
+
+# The kernel hands a process's signal to any thread not blocking it. Taken by our thread (before:
+# the process never ended), or by one of the app's while the main thread waits (before: the same),
+# SIGTERM still makes the process flush and die of it, as it dies of it without us.
+@pytest.mark.parametrize("scenario", ["SIGTERM blocked main thread, to ours", "SIGTERM blocked main thread, to the app's"])
+def test_sigterm_reaches_a_main_thread_blocked_in_a_lock(outcomes, scenario):
+    outcome = outcomes(scenario)
+    assert outcome.returncode == -signal.SIGTERM, outcome.tail()  # as without instrumentation
+    assert len(outcome.extra["ours"]) == 2  # our export thread and our signal watch
+    assert outcome.extra["spans_before_signal"] == 1
+    assert sorted(prompt_of(s) for s in outcome.spans) == ["blocked pending", "blocked warm"]
+    assert "posthog-instrument" not in outcome.output, outcome.tail()
+
+
 # ---------------------------------------------------------------------------
 # Signals to a plain `python app.py`
 # ---------------------------------------------------------------------------
@@ -618,7 +697,9 @@ def test_app_that_ignores_sigterm_keeps_running(outcomes):
 def test_sigterm_with_posthog_hanging_exits_within_the_flush_timeout(outcomes):
     outcome = outcomes("SIGTERM PostHog hangs")
     assert outcome.returncode == -signal.SIGTERM, outcome.tail()
-    assert outcome.output == f"warm\nready {REPLY}\n"
+    # The stuck call and the queued one are lost, and said so (the app's output is otherwise its own).
+    assert outcome.output == f"warm\nready {REPLY}\n" \
+        "posthog-instrument: 2 LLM event(s) could not be delivered to PostHog (0 delivered).\n"
     (request,) = outcome.extra["requests"]  # the export is stuck on PostHog ...
     assert request["status"] is None and request["fault"] == "hang"
     # ... so the SIGTERM flush waits POSTHOG_FLUSH_TIMEOUT=2 seconds, no more, then the process dies.
@@ -689,3 +770,57 @@ def test_sigterm_while_the_app_thread_holds_the_export_lock_still_exits():
                             env=clean_env())
     assert result.stdout.startswith("flushed in "), result.stdout + result.stderr
     assert float(result.stdout.split()[2].rstrip("s")) < 0.5 + 2.0
+
+
+# Found by test_pool_workers_terminated_idle_or_busy_deliver_every_call: a pool worker that got
+# the pool's sentinel was exiting (atexit, our shutdown) when terminate() sent SIGTERM; its handler
+# ran while shutdown held the export lock, waited for the export thread, which needed that lock
+# to wake up: the flush timed out and the queued calls were lost.
+def test_sigterm_handled_while_the_export_lock_is_held_still_delivers():
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from posthog_autoinstrument import config, lifecycle
+    from posthog_autoinstrument.export.exporter import Delivery
+    from posthog_autoinstrument.export.processor import PostHogSpanProcessor
+
+    class Sender:
+        def __init__(self):
+            self.bodies = []
+
+        def prepare(self):
+            pass
+
+        def send(self, body, *args, **kwargs):
+            self.bodies.append(body)
+            return Delivery(True, 200)
+
+        def close(self):
+            pass
+
+    sender = Sender()
+    settings = config.load({"POSTHOG_API_KEY": "phc_test", "POSTHOG_FLUSH_TIMEOUT": "3",
+                            "POSTHOG_EXPORT_INTERVAL": "60"})
+    processor = PostHogSpanProcessor(sender, settings)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    tracer.start_span("chat first", attributes={"gen_ai.operation.name": "chat"}).end()  # exported at once
+    deadline = time.monotonic() + 10
+    while not sender.bodies and time.monotonic() < deadline:
+        time.sleep(0.01)
+    tracer.start_span("chat queued", attributes={"gen_ai.operation.name": "chat"}).end()
+    saved, lifecycle._processor = lifecycle._processor, processor
+    try:
+        def signal_arrives_inside_shutdown():
+            # The main thread when SIGTERM's handler runs inside shutdown's `with self._wake:`.
+            with processor._wake:
+                lifecycle._flush_bounded()
+
+        handler = threading.Thread(target=signal_arrives_inside_shutdown, daemon=True)
+        handler.start()
+        handler.join(10)
+        delivered_by_the_handler = processor.exported  # before shutdown, which would flush too
+    finally:
+        lifecycle._processor = saved
+        processor.shutdown()
+    assert delivered_by_the_handler == 2

@@ -10,7 +10,8 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 from posthog_autoinstrument import config
 from posthog_autoinstrument.export import PostHogSpanProcessor
-from posthog_autoinstrument.export.exporter import MAX_REQUEST_BYTES, PostHogSender, _retry_after, split_into_requests
+from posthog_autoinstrument.export.exporter import (MAX_REQUEST_BYTES, PostHogSender, _retry_after, environment_proxy,
+                                                    split_into_requests)
 
 SETTINGS = replace(config.load({"POSTHOG_API_KEY": "phc_x"}), schedule_delay=0.01, flush_timeout=2.0)
 
@@ -36,6 +37,19 @@ def test_retry_after_parsing():
     assert _retry_after("2") == 2.0
     assert _retry_after("999") == 60.0
     assert _retry_after(None) is None and _retry_after("soon") is None
+
+
+def test_sender_takes_the_proxy_httpx_would_take_from_the_environment(monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
+                 "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    endpoint = "https://us.i.posthog.com/i/v0/ai/otel"
+    assert environment_proxy(endpoint) is None
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.internal:3128")
+    assert environment_proxy(endpoint) == "http://proxy.internal:3128"
+    assert environment_proxy("http://localhost:8000/i/v0/ai/otel") is None  # only HTTPS_PROXY is set
+    monkeypatch.setenv("NO_PROXY", "localhost,.posthog.com")
+    assert environment_proxy(endpoint) is None
 
 
 def test_sender_retries_then_delivers(posthog):

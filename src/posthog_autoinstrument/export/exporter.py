@@ -113,7 +113,14 @@ class Delivery:
 
 
 class PostHogSender:
-    """POSTs OTLP bodies to ``{host}/i/v0/ai/otel``."""
+    """POSTs OTLP bodies to ``{host}/i/v0/ai/otel``.
+
+    Our requests are not the app's, so they must not show up in the app's own tracing. They go
+    straight to an ``httpx.HTTPTransport``, never through ``httpx.Client.send``: that method is
+    what Sentry's (``sentry_sdk/integrations/httpx.py``) and Datadog's httpx integrations patch to
+    record spans and breadcrumbs. OpenTelemetry's httpx instrumentation patches the transport
+    instead and honours the suppression the export thread sets (``processor._run``).
+    """
 
     def __init__(self, endpoint: str, api_key: str, timeout: float):
         self.endpoint = endpoint
@@ -124,7 +131,7 @@ class PostHogSender:
             "User-Agent": f"posthog-autoinstrument/{__version__}",
         }
         self._timeout = timeout
-        self._client = None
+        self._transport = None
         self._reported: set = set()
 
     def prepare(self) -> None:
@@ -135,9 +142,22 @@ class PostHogSender:
         fill_small_varints()
 
     def _http(self):
-        if self._client is None:
-            self._client = import_httpx().Client(timeout=self._timeout)
-        return self._client
+        if self._transport is None:
+            httpx = import_httpx()
+            proxy = environment_proxy(self.endpoint)
+            self._transport = httpx.HTTPTransport(proxy=httpx.Proxy(proxy) if proxy else None)
+        return self._transport
+
+    def _post(self, payload: bytes, timeout: float):
+        httpx = import_httpx()
+        request = httpx.Request("POST", self.endpoint, content=payload, headers=self._headers,
+                                extensions={"timeout": httpx.Timeout(timeout).as_dict()})
+        response = self._http().handle_request(request)
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response
 
     def send(self, body: bytes, deadline, stopping: Callable[[], bool], report: bool = True) -> Delivery:
         """Deliver one body, retrying what may succeed later, until ``deadline``.
@@ -155,10 +175,7 @@ class PostHogSender:
             if remaining <= 0:
                 return self._dropped(None, "gave up retrying (export deadline reached)", report)
             try:
-                response = self._http().post(
-                    self.endpoint, content=payload, headers=self._headers,
-                    timeout=min(self._timeout, max(remaining, 0.05)),
-                )
+                response = self._post(payload, timeout=min(self._timeout, max(remaining, 0.05)))
             except httpx.HTTPError as exc:
                 status, reason, retry_after = None, f"{type(exc).__name__}: {exc}", None
             except Exception as exc:  # a broken proxy setting, an SSL library error, ...
@@ -192,11 +209,25 @@ class PostHogSender:
         return Delivery(False, status, reason)
 
     def close(self) -> None:
-        if self._client is not None:
+        if self._transport is not None:
             try:
-                self._client.close()
+                self._transport.close()
             except Exception:
                 pass
+
+
+def environment_proxy(url: str) -> Optional[str]:
+    """The proxy ``httpx.Client`` would take from the environment for ``url`` (``HTTPS_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``; httpx reads them with the same ``urllib.request`` functions)."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 class PrintingSender:

@@ -22,6 +22,7 @@ from .. import identity as identities
 from ..config import Settings, say
 from ..genai import Layer
 from ..genai.spans import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
+from ..lifecycle import process_signals_blocked, watch_signals
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
 
@@ -59,7 +60,9 @@ class PostHogSpanProcessor(SpanProcessor):
         # (see genai.spans.model_call_recorded_in): a model call among them is not exported.
         self._inside_recorded: collections.OrderedDict = collections.OrderedDict()
         # Re-entrant: a signal handler (SIGTERM flush) runs on the main thread between bytecodes,
-        # possibly while that same thread holds this lock in on_end.
+        # possibly while that same thread holds this lock (in on_end, in shutdown). Flushers wait
+        # on it too (``force_flush``): waiting releases every level of a re-entrant hold, so the
+        # export thread can work while a handler waits inside such a block.
         self._wake = threading.Condition(threading.RLock())
         self._idle = threading.Event()
         self._idle.set()
@@ -67,6 +70,7 @@ class PostHogSpanProcessor(SpanProcessor):
         self._thread: Optional[threading.Thread] = None
         self._pid = os.getpid()
         self._drop_reported = False
+        self._loss_reported = False
         self._in_flight = 0
 
     # -- application thread ------------------------------------------------------------
@@ -136,7 +140,7 @@ class PostHogSpanProcessor(SpanProcessor):
             self._start_thread()
         if len(queue) >= MAX_SPANS_PER_REQUEST:
             with self._wake:
-                self._wake.notify()
+                self._wake.notify_all()  # all: a flusher may be waiting on it too
 
     def _remember_ai_span(self, span_id: int) -> None:
         self._remember(self._ai_span_ids, span_id)
@@ -152,7 +156,9 @@ class PostHogSpanProcessor(SpanProcessor):
             if self._thread is not None:
                 return
             self._thread = threading.Thread(target=self._run, name="posthog-autoinstrument-export", daemon=True)
-            self._thread.start()
+            with process_signals_blocked():
+                self._thread.start()
+        watch_signals()
 
     # -- export thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -191,7 +197,9 @@ class PostHogSpanProcessor(SpanProcessor):
         if drain:
             self._flush_requested = False
         if not queue:
-            self._idle.set()
+            with self._wake:
+                self._idle.set()
+                self._wake.notify_all()  # flushers waiting for idle
 
     def _export_batch(self, batch: list, deadline: float) -> None:
         self._in_flight = len(batch)  # counted as lost if exit comes before they are delivered
@@ -257,8 +265,20 @@ class PostHogSpanProcessor(SpanProcessor):
             return not self._queue
         with self._wake:
             self._flush_requested = True
-            self._wake.notify()
-        return self._idle.wait(timeout_millis / 1000.0)
+            self._wake.notify_all()
+            # On the condition, not the event: a SIGTERM handler may run this while its thread
+            # holds ``_wake`` (interrupted in shutdown), and only the condition's wait lets go of it.
+            return self._wake.wait_for(self._idle.is_set, timeout_millis / 1000.0)
+
+    def report_undelivered(self) -> None:
+        """Say, once, how many events never reached PostHog: the process is ending (exit, or a
+        fatal signal) and these are lost."""
+        # Spans still queued, in a request that did not finish in time, failed, or dropped.
+        lost = len(self._queue) + self._in_flight + self.failed + self.dropped
+        if lost and not self._loss_reported:
+            self._loss_reported = True
+            say(f"{lost} LLM event(s) could not be delivered to PostHog "
+                f"({self.exported} delivered).")
 
     def shutdown(self) -> None:
         if self._shutdown:
@@ -270,13 +290,9 @@ class PostHogSpanProcessor(SpanProcessor):
         thread = self._thread
         if thread is not None and thread.is_alive():
             with self._wake:
-                self._wake.notify()
+                self._wake.notify_all()
             thread.join(timeout)
-        # Spans still queued, in a request that did not finish in time, failed, or dropped.
-        lost = len(self._queue) + self._in_flight + self.failed + self.dropped
-        if lost:
-            say(f"{lost} LLM event(s) could not be delivered to PostHog "
-                f"({self.exported} delivered).")
+        self.report_undelivered()
         try:
             self._sender.close()
         except Exception:
