@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.providers import WEATHER_TOOL, app_env, assert_embeddings, assert_failed_midway, assert_left_early, run_both, run_scenarios, \
     text_output
-from tests.e2e.traces import by_model, content
+from tests.e2e.traces import by_model, content, tools as tools_of, posthog_tool
 from tests.servers.bedrock_server import FakeBedrock
 
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -57,7 +57,7 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     assert converse["name"] == f"chat {CLAUDE}"
     assert converse["scope_name"] == "posthog_autoinstrument"
     assert attrs["gen_ai.operation.name"] == "chat"
-    assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert attrs["gen_ai.provider.name"] == "amazon-bedrock"  # PostHog's cost-table name
     assert attrs["gen_ai.request.model"] == CLAUDE
     assert attrs["gen_ai.request.temperature"] == 0.3
     assert attrs["gen_ai.request.top_p"] == 0.9
@@ -84,7 +84,7 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
 
     tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]
                  and not s["attributes"].get("gen_ai.request.stream"))
-    assert content(tools, "gen_ai.tool.definitions") == [WEATHER_TOOL]
+    assert tools_of(tools) == [posthog_tool(WEATHER_TOOL)]
     assert content(tools, "gen_ai.output.messages") == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
         {"type": "text", "content": "Let me check."},
         {"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}]
@@ -139,7 +139,7 @@ def test_invoke_model_every_family(run_bedrock, posthog):
         span = next(s for s in spans if s["attributes"].get("gen_ai.request.model") == model
                     and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens)
         attrs = span["attributes"]
-        assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+        assert attrs["gen_ai.provider.name"] == "amazon-bedrock"  # PostHog's cost-table name
         assert span["name"] == f"{operation} {model}"
         # The PostHog dialect maps text_completion to a generation.
         assert attrs["gen_ai.operation.name"] == "chat"
@@ -164,7 +164,7 @@ def test_invoke_model_every_family(run_bedrock, posthog):
     assert [m["role"] for m in content(large, "gen_ai.input.messages")] == ["system", "user"]
 
     tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"])
-    assert content(tools, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+    assert tools_of(tools)[0]["function"]["name"] == "get_weather"
     assert content(tools, "gen_ai.output.messages")[0]["parts"] == [
         {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_failed_midway, assert_embeddings, \
     assert_has, assert_left_early, record, text_output
-from tests.e2e.traces import by_prompt, content
+from tests.e2e.traces import by_prompt, content, tools, posthog_tool
 from tests.servers import FakePostHog
 from tests.servers import cohere_server as wire
 from tests.servers.cohere_server import FakeCohere
@@ -65,7 +65,7 @@ def test_chat_is_a_complete_generation(recorded):
 
 def test_tool_plan_calls_and_results(recorded):
     call, answer = by_prompt(recorded.spans)["Weather in Paris?"]
-    assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
+    assert tools(call) == [posthog_tool(WEATHER_TOOL)]
     assert content(call, "gen_ai.output.messages") == [
         {"role": "assistant", "parts": TOOL_OUTPUT, "finish_reason": "tool_call"}]
     assert content(answer, "gen_ai.input.messages")[1:] == [

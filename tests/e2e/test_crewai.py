@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
-from tests.e2e.traces import event_type, tree
+from tests.e2e.traces import event_type, tree, tools
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
@@ -262,7 +262,7 @@ def assert_weather_crew(spans: list, label: str) -> None:
         assert step["attributes"]["gen_ai.request.model"] == "gpt-4o-mini"
         assert step["attributes"]["gen_ai.request.temperature"] == 0.2
         assert step["attributes"]["gen_ai.response.id"] == generation["attributes"]["gen_ai.response.id"]
-        assert state(step, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+        assert tools(step)[0]["function"]["name"] == "get_weather"
         # The step shows what CrewAI asked and got, as state.
         assert state(step, "$ai_input_state") == state(generation, "gen_ai.input.messages")
         assert_generation(generation, label)
@@ -296,7 +296,7 @@ def assert_generation(span: dict, label: str) -> None:
     assert attrs["$ai_reasoning_tokens"] == REASONING_TOKENS
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["gen_ai.request.temperature"] == 0.2
-    assert state(span, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+    assert tools(span)[0]["function"]["name"] == "get_weather"
     messages = state(span, "gen_ai.input.messages")
     assert [m["role"] for m in messages[:2]] == ["system", "user"]
     assert f"Weather reporter {label}" in messages[0]["parts"][0]["content"]

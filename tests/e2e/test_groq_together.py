@@ -11,7 +11,7 @@ from typing import Optional
 import pytest
 
 from tests.e2e.providers import SAY_HELLO, app_env, assert_embeddings, assert_failed_midway, assert_left_early, run_both, text_output
-from tests.e2e.traces import by_model, content
+from tests.e2e.traces import by_model, content, tools
 from tests.servers.groq_server import FakeGroq
 from tests.servers.together_server import FakeTogether
 
@@ -93,7 +93,7 @@ def test_chat_streams_and_tools(library, run_library, posthog, fake):
     tool_spans = [s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]]
     assert len(tool_spans) == 2  # plain and streamed
     for span in tool_spans:
-        assert content(span, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+        assert tools(span)[0]["function"]["name"] == "get_weather"
         assert content(span, "gen_ai.output.messages") == [
             {"role": "assistant", "finish_reason": "tool_call", "parts": [TOOL_CALL]}]
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
-from tests.e2e.traces import event_type as event
+from tests.e2e.traces import event_type as event, tools
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import COMPLETION_TOKENS, PROMPT_TOKENS, TOOL_ARGUMENTS, TOOL_CALL_ID
 
@@ -243,9 +243,9 @@ def test_react_agent_generations_and_tool(outcome):
         assert_langchain_model_step(step, generation)
         assert_provider_generation(generation)
     # The first call offered the tool and was answered with a call to it.
-    tools = json.loads(first_generation["attributes"]["gen_ai.tool.definitions"])
-    assert [t["name"] for t in tools] == ["get_weather"]
-    assert json.loads(first_step["attributes"]["gen_ai.tool.definitions"]) == tools
+    offered = tools(first_generation)
+    assert [t["function"]["name"] for t in offered] == ["get_weather"]
+    assert tools(first_step) == offered
     first_output = state(first_step, "$ai_output_state")
     assert first_output[0]["parts"] == [{"type": "tool_call", "name": "get_weather",
                                          "arguments": json.loads(TOOL_ARGUMENTS), "id": TOOL_CALL_ID}]
@@ -467,4 +467,4 @@ def test_privacy_mode_keeps_the_tree_and_drops_the_content(runs):
         for key in ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages",
                     "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"):
             assert key not in attrs, (span["name"], key)
-        assert "Paris" not in json.dumps({k: v for k, v in attrs.items() if k != "gen_ai.tool.definitions"})
+        assert "Paris" not in json.dumps({k: v for k, v in attrs.items() if k != "$ai_tools"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.providers import SAY_HELLO, app_env, assert_embeddings, assert_left_early, run_both, text_output
-from tests.e2e.traces import by_model, content
+from tests.e2e.traces import by_model, content, tools as tools_of, posthog_tool
 from tests.servers.ollama_server import FakeOllama
 
 REPLY = "Hello from fake Ollama"
@@ -58,10 +58,10 @@ def test_module_functions_clients_streams_and_embeddings(run_ollama, posthog, fa
 
     tools = by_model(spans, "tools-model")
     assert tools["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
-    assert content(tools, "gen_ai.tool.definitions") == [{
+    assert tools_of(tools) == [posthog_tool({
         "type": "function", "name": "get_weather", "description": "Weather for a city.",
         "parameters": {"type": "object", "required": ["city"],
-                       "properties": {"city": {"type": "string", "description": "The city to look up"}}}}]
+                       "properties": {"city": {"type": "string", "description": "The city to look up"}}}})]
     assert content(tools, "gen_ai.output.messages")[0]["parts"] == [
         {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}}]
     followup = content(by_model(spans, "tools-followup"), "gen_ai.input.messages")

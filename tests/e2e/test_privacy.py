@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.conftest import APPS, LAUNCHER, clean_env
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.anthropic_server import FakeAnthropic
+from tests.e2e.traces import tools
 
 PLANTED_KEY = "sk-planted-SECRET-123"
 PLANTED_ANTHROPIC_KEY = "sk-ant-planted-SECRET-456"
@@ -256,8 +257,7 @@ def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
 def test_privacy_mode_keeps_tool_names(runs):
     run = full(runs, "privacy")
     (chat,) = [s for s in run.by_model("gpt-4o-mini") if s["attributes"].get("posthog.distinct_id") == "privacy-user"]
-    definitions = json.loads(chat["attributes"].get("gen_ai.tool.definitions", "[]"))
-    assert [t.get("name") for t in definitions] == ["get_weather"]
+    assert [t["function"]["name"] for t in tools(chat)] == ["get_weather"]
 
 
 @pytest.mark.parametrize("name, inputs, outputs", [

@@ -12,6 +12,17 @@ def content(span: dict, key: str):
     return json.loads(span["attributes"][key])
 
 
+def tools(span: dict) -> list:
+    """The tools PostHog shows (``$ai_tools``, structured as PostHog's SDK sends them)."""
+    return span["attributes"]["$ai_tools"]
+
+
+def posthog_tool(definition: dict) -> dict:
+    """A function tool as ``gen_ai.tool.definitions`` holds it, in PostHog's shape."""
+    return {"type": "function", "function": {k: definition[k] for k in ("name", "description", "parameters")
+                                             if k in definition}}
+
+
 def by_prompt(spans: list) -> dict:
     """Spans grouped by the first text of their first user message (a chat's history starts the same)."""
     grouped: dict = {}

@@ -27,7 +27,7 @@ from tests.servers.anthropic_server import FakeAnthropic
 anthropic = pytest.importorskip("anthropic")
 NATIVE = tuple(int(p) for p in version("anthropic").split(".")[:2]) >= (1, 14)
 
-VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_error"}
+VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_time_to_first_token", "$ai_error"}
 TOOLS = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}]
 HISTORY = [
     {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},

@@ -45,7 +45,8 @@ from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
-from .base import CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, client_base_url, get, given, is_stream
+from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, base_url_text,
+                   client_base_url, get, given, is_stream)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -162,6 +163,7 @@ def describe(params: Mapping, client: Any = None, stream: Optional[bool] = None)
         output_type=_output_type(params),
         attributes={
             semconv.END_USER_ID: _text(get(metadata, "user_id")) if metadata else None,
+            semconv.BASE_URL: base_url_text(client) if client is not None else None,
             semconv.ANTHROPIC_REQUEST_SERVICE_TIER: _text(_field(params, "service_tier")),
             semconv.ANTHROPIC_THINKING_TYPE: _text(get(thinking, "type")) if thinking else None,
             semconv.ANTHROPIC_THINKING_BUDGET_TOKENS: _integer(get(thinking, "budget_tokens")) if thinking else None,

@@ -22,7 +22,8 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
-from .base import CallHandler, LLMInstrumentor, Target, arg, client_base_url, get, given, is_stream, number
+from .base import (CallHandler, LLMInstrumentor, Target, arg, base_url_text, client_base_url, get, given, is_stream,
+                   number)
 
 # Hosts of OpenAI-compatible providers, matched as suffixes of the base URL's host.
 _PROVIDER_HOSTS = (
@@ -179,7 +180,8 @@ def _output_type(response_format: Any) -> Optional[str]:
 
 
 def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceRequest:
-    provider, address, port = endpoint_of(getattr(instance, "_client", None))
+    client = getattr(instance, "_client", None)
+    provider, address, port = endpoint_of(client)
     return InferenceRequest(
         provider=provider,
         model=arg(kwargs, "model"),
@@ -195,6 +197,7 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
         attributes={
             semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
             semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
+            semconv.BASE_URL: base_url_text(client),
         },
     )
 
