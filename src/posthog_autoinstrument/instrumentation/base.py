@@ -298,9 +298,9 @@ def client_base_url(client: Any) -> Any:
     return url if url is not None else getattr(client, "base_url", None)
 
 
-def base_url_text(client: Any) -> Optional[str]:
-    """The client's base URL as text, cached per URL object (the app thread pays a lookup)."""
-    url = client_base_url(client)
+def base_url_text(url: Any) -> Optional[str]:
+    """A client's base URL (see ``client_base_url``) as text, cached per URL object: the app
+    thread pays a lookup."""
     if url is None:
         return None
     cached = _base_url_texts.get(id(url))
