@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env
 from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.traces import message_text
 
 STATIC_PROPERTIES = {"env": "test", "team": "ai", "nested": {"k": 1}}
 STATIC_GROUPS = {"organization": "org-1"}
@@ -70,10 +71,10 @@ class Run:
 
 
 def case_of(span: dict):
-    messages = span["attributes"].get("gen_ai.input.messages")
+    messages = span["attributes"].get("$ai_input")
     if not messages:
         return None
-    text = json.loads(messages)[-1]["parts"][0].get("content", "")
+    text = message_text(messages[-1])
     return text[len("case="):] if text.startswith("case=") else None
 
 

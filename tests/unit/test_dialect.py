@@ -123,11 +123,12 @@ def test_inline_media_becomes_a_placeholder_unless_allowed():
     image = "A" * 4000
     value = json.dumps([{"role": "user", "parts": [{"type": "blob", "modality": "image", "mime_type": "image/png", "content": image}]}])
     attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.input.messages": value}), SETTINGS).attributes
-    (part,) = json.loads(attrs["gen_ai.input.messages"])[0]["parts"]
-    assert image not in part["content"] and "image/png" in part["content"] and "3000 bytes" in part["content"]
+    (item,) = attrs["$ai_input"][0]["content"]
+    assert item["type"] == "image" and image not in item["image"]
+    assert "image/png" in item["image"] and "3000 bytes" in item["image"]
     kept = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.input.messages": value}),
                        replace(SETTINGS, capture_media=True)).attributes
-    assert image in kept["gen_ai.input.messages"]
+    assert kept["$ai_input"][0]["content"][0]["image"] == f"data:image/png;base64,{image}"
 
 
 def test_oversized_content_is_truncated_to_valid_json_under_the_cap():
@@ -135,10 +136,10 @@ def test_oversized_content_is_truncated_to_valid_json_under_the_cap():
     big = messages("x" * 50_000, "y" * 50_000)
     attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.input.messages": big,
                               "gen_ai.output.messages": messages("short")}), capped).attributes
-    parsed = json.loads(attrs["gen_ai.input.messages"])
-    assert len(parsed) == 2 and parsed[0]["parts"][0]["content"].endswith("...[truncated]")
-    assert sum(len(k) + len(v) for k, v in attrs.items() if isinstance(v, str)) <= 20_000
-    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "short"
+    parsed = attrs["$ai_input"]
+    assert len(parsed) == 2 and parsed[0]["content"].endswith("...[truncated]")
+    assert len(json.dumps(dict(attrs))) <= 20_000
+    assert attrs["$ai_output_choices"][0]["content"] == [{"type": "text", "text": "short"}]
 
 
 # -- PostHog's own property names (issue 17, items 1 and 3 to 6) ------------------------------
@@ -250,3 +251,27 @@ def test_every_provider_we_emit_is_one_posthog_prices_with(provider):
 def test_gemini_is_named_as_posthog_sdk_names_it():
     assert for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "gcp.gemini"}),
                        SETTINGS).attributes["gen_ai.provider.name"] == "gemini"
+
+
+def test_messages_are_sent_in_posthogs_shape_and_not_as_the_semconv_keys():
+    attrs = for_posthog(span({
+        "gen_ai.operation.name": "chat", "gen_ai.system_instructions": '[{"type":"text","content":"Be terse."}]',
+        "gen_ai.input.messages": messages("Say hello"),
+        "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"text","content":"Hi"}],"finish_reason":"stop"}]',
+    }), SETTINGS).attributes
+    assert attrs["$ai_input"] == [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Say hello"}]
+    assert attrs["$ai_output_choices"] == [{"role": "assistant", "content": [{"type": "text", "text": "Hi"}]}]
+    # PostHog would write $ai_input over ours from these, and prepend the system prompt again.
+    assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(attrs)
+    from tests.posthog_ingest import event_from_span
+
+    event = event_from_span({"name": "chat m", "trace_id": "0" * 32, "span_id": "1" * 16, "parent_span_id": None,
+                             "status_code": "UNSET", "status_message": "", "start_ns": 1, "end_ns": 2,
+                             "attributes": dict(attrs), "events": [], "resource": {}, "scope_version": ""})
+    assert event["properties"]["$ai_input"] == attrs["$ai_input"]
+
+
+def test_embedding_input_is_its_texts():
+    attrs = for_posthog(span({"gen_ai.operation.name": "embeddings", "gen_ai.input.messages": messages("a", "b")}),
+                        SETTINGS).attributes
+    assert attrs["$ai_input"] == ["a", "b"]

@@ -20,7 +20,7 @@ from ..config import Settings
 from ..identity import Identity, properties_json
 from ..genai import semconv
 from ..genai.spans import PlainSpan
-from . import foreign
+from . import foreign, posthog_messages
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -419,6 +419,7 @@ def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) 
                     move=delegated)
         _move_state(attrs, "$ai_output_state", (semconv.OUTPUT_STATE, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_MESSAGES),
                     move=delegated)
+    _add_messages(attrs)
 
 
 # gen_ai.request.* -> the names of $ai_model_parameters as PostHog's SDK sends them
@@ -449,6 +450,45 @@ def _add_model_parameters(attrs: dict) -> None:
             break
     if parameters and "$ai_model_parameters" not in attrs:
         attrs["$ai_model_parameters"] = parameters
+
+
+def _parsed(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return _UNPARSED
+
+
+_UNPARSED = object()
+
+
+def _add_messages(attrs: dict) -> None:
+    """``$ai_input`` / ``$ai_output_choices`` in the shapes PostHog's SDKs send (see
+    posthog_messages). PostHog's mapping writes $ai_input from gen_ai.input.messages and
+    prepends gen_ai.system_instructions (attribute-mapping.ts), so once translated those keys
+    are not sent. Runs after privacy, media replacement and the size cap, on what they left;
+    text that no longer parses (cut by the cap) is left to PostHog as it is."""
+    if "$ai_input" not in attrs and (semconv.INPUT_MESSAGES in attrs or semconv.SYSTEM_INSTRUCTIONS in attrs):
+        messages = _parsed(attrs.get(semconv.INPUT_MESSAGES))
+        system = _parsed(attrs.get(semconv.SYSTEM_INSTRUCTIONS))
+        if messages is not _UNPARSED and system is not _UNPARSED:
+            translated = None
+            if attrs.get(semconv.OPERATION_NAME) == semconv.Operation.EMBEDDINGS:
+                translated = posthog_messages.embedding_input(messages)
+            if translated is None:
+                translated = posthog_messages.input_messages(messages, system)
+            if translated is not None:
+                attrs["$ai_input"] = _otlp_value(translated)
+                attrs.pop(semconv.INPUT_MESSAGES, None)
+                attrs.pop(semconv.SYSTEM_INSTRUCTIONS, None)
+    if "$ai_output_choices" not in attrs and semconv.OUTPUT_MESSAGES in attrs:
+        messages = _parsed(attrs[semconv.OUTPUT_MESSAGES])
+        translated = posthog_messages.output_messages(messages) if messages is not _UNPARSED else None
+        if translated is not None:
+            attrs["$ai_output_choices"] = _otlp_value(translated)
+            del attrs[semconv.OUTPUT_MESSAGES]
 
 
 def _add_tools(attrs: dict) -> None:
