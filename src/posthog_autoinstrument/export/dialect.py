@@ -453,12 +453,22 @@ def _add_model_parameters(attrs: dict) -> None:
 
 
 def _parsed(value: Any) -> Any:
+    """JSON as attribute values OTLP can carry: integers beyond int64 as text (a null is encoded
+    as an empty value, which capture leaves out)."""
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
+        return _DECODER.decode(value)
     except ValueError:
         return _UNPARSED
+
+
+def _int64_or_text(text: str) -> Any:
+    value = int(text)
+    return value if -2**63 <= value < 2**63 else text
+
+
+_DECODER = json.JSONDecoder(parse_int=_int64_or_text)  # made once: json.loads(..., parse_int=) makes one a call
 
 
 _UNPARSED = object()
@@ -480,14 +490,14 @@ def _add_messages(attrs: dict) -> None:
             if translated is None:
                 translated = posthog_messages.input_messages(messages, system)
             if translated is not None:
-                attrs["$ai_input"] = _otlp_value(translated)
+                attrs["$ai_input"] = translated
                 attrs.pop(semconv.INPUT_MESSAGES, None)
                 attrs.pop(semconv.SYSTEM_INSTRUCTIONS, None)
     if "$ai_output_choices" not in attrs and semconv.OUTPUT_MESSAGES in attrs:
         messages = _parsed(attrs[semconv.OUTPUT_MESSAGES])
         translated = posthog_messages.output_messages(messages) if messages is not _UNPARSED else None
         if translated is not None:
-            attrs["$ai_output_choices"] = _otlp_value(translated)
+            attrs["$ai_output_choices"] = translated
             del attrs[semconv.OUTPUT_MESSAGES]
 
 

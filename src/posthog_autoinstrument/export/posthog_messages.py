@@ -69,10 +69,15 @@ def _system_text(value: Any) -> str:
 
 def _message(message: Any, as_list: bool = False) -> list:
     """One conventions message as one PostHog message (tool results: one message each)."""
-    if not isinstance(message, dict) or not isinstance(message.get("parts"), list):
+    parts = message.get("parts") if type(message) is dict else None
+    if type(parts) is not list:
         return [message]  # already in some other shape
     role = message.get("role") or "user"
-    parts = [p for p in message["parts"] if isinstance(p, dict)]
+    if len(parts) == 1 and type(parts[0]) is dict and parts[0].get("type") == "text" and "name" not in message:
+        # The common case, one text: as PostHog's SDKs send it.
+        text = parts[0].get("content", "")
+        return [{"role": role, "content": [{"type": "text", "text": text}] if as_list else text}]
+    parts = [p for p in parts if isinstance(p, dict)]
     results = [p for p in parts if p.get("type") == "tool_call_response"]
     others = [p for p in parts if p.get("type") != "tool_call_response"]
     out: list = []
