@@ -8,13 +8,13 @@ import sys
 from dataclasses import dataclass
 
 from tests.conftest import APPS, LAUNCHER, AppRun, clean_env, run
-from tests.e2e.traces import content
+from tests.e2e.traces import posthog_input, posthog_output
 
 
 # What the provider apps ask in their plain chat and tool call: the same prompt, settings and tool.
-SAY_HELLO = [
-    {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
-    {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]},
+SAY_HELLO = [  # $ai_input, the system prompt first
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Say hello"},
 ]
 CHAT_SETTINGS = {
     "gen_ai.request.temperature": 0.3,
@@ -31,12 +31,12 @@ WEATHER_TOOL = {
 }
 
 
-def text_output(text: str, finish_reason: str = "stop", reasoning: str | None = None) -> list:
-    """``gen_ai.output.messages`` of an answer that is one text, after the model's reasoning if any."""
-    parts = [{"type": "text", "content": text}]
+def text_output(text: str, reasoning: str | None = None) -> list:
+    """``$ai_output_choices`` of an answer that is one text, after the model's reasoning if any."""
+    items = [{"type": "text", "text": text}]
     if reasoning is not None:
-        parts.insert(0, {"type": "reasoning", "content": reasoning})
-    return [{"role": "assistant", "parts": parts, "finish_reason": finish_reason}]
+        items.insert(0, {"type": "thinking", "thinking": reasoning})
+    return [{"role": "assistant", "content": items}]
 
 
 def app_env(posthog, own_prefixes, **provider: str) -> dict:
@@ -91,8 +91,8 @@ def assert_left_early(span: dict, received: str | None) -> None:
     (the final chunk that carries it never came)."""
     assert span["status_code"] != "ERROR"
     assert "gen_ai.usage.output_tokens" not in span["attributes"]
-    parts = content(span, "gen_ai.output.messages")[0]["parts"]
-    assert parts == ([{"type": "text", "content": received}] if received else [])
+    items = posthog_output(span)[0]["content"]
+    assert items == ([{"type": "text", "text": received}] if received else [])
 
 
 def assert_failed_midway(span: dict, error_type: str, received: str = "Hello from") -> None:
@@ -101,7 +101,7 @@ def assert_failed_midway(span: dict, error_type: str, received: str = "Hello fro
     assert span["status_code"] == "ERROR"
     assert span["attributes"]["error.type"].endswith(error_type), span["attributes"]["error.type"]
     assert [e["name"] for e in span["events"]] == ["exception"]
-    assert content(span, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": received}]
+    assert posthog_output(span)[0]["content"] == [{"type": "text", "text": received}]
 
 
 def assert_embeddings(span: dict, model: str, input_tokens: int | None, dimensions: int,
@@ -114,4 +114,4 @@ def assert_embeddings(span: dict, model: str, input_tokens: int | None, dimensio
     assert attrs.get("gen_ai.usage.input_tokens") == input_tokens
     assert attrs["gen_ai.embeddings.dimension.count"] == dimensions
     if texts is not None:
-        assert [m["parts"][0]["content"] for m in content(span, "gen_ai.input.messages")] == list(texts)
+        assert posthog_input(span) == list(texts)

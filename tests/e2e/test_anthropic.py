@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env, run
 from tests.e2e.providers import WEATHER_TOOL
-from tests.e2e.traces import content
+from tests.e2e.traces import tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers.anthropic_server import CACHE_CREATION, CACHE_READ, INPUT_TOKENS, OUTPUT_TOKENS, THINKING_TOKENS, \
     FakeAnthropic
@@ -32,7 +32,7 @@ NATIVE = SDK_VERSION >= (1, 14)  # the SDK traces itself
 
 # Allowed to differ between two runs of the same call: ids, timings and error texts (the
 # SDK's span carries no exception event; the PostHog copy of it names the error instead).
-VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_error"}
+VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_time_to_first_token", "$ai_error"}
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_text_call_is_a_complete_generation(calls):
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert attrs["gen_ai.request.max_tokens"] == 64
     assert attrs["gen_ai.request.stop_sequences"] == ["END"]
-    assert attrs["server.address"] == "127.0.0.1"
+    assert attrs["$ai_base_url"].startswith("http://127.0.0.1:") and "server.address" not in attrs
     # Tokens: input includes both cache reads and cache writes, and PostHog is told so.
     assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT == 19
     assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
@@ -153,10 +153,8 @@ def test_text_call_is_a_complete_generation(calls):
     assert attrs["$ai_stream"] is False
     assert attrs["$ai_max_tokens"] == 64
     assert attrs["$ai_stop_reason"] == "stop"
-    assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "You are terse."}]
-    assert content(span, "gen_ai.input.messages") == [{"role": "user", "parts": [{"type": "text", "content": "Say hello"}]}]
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake Claude"}], "finish_reason": "stop"}]
+    assert posthog_input(span) == [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
+    assert posthog_output(span) == [{"role": "assistant", "content": [{"type": "text", "text": "Hello from fake Claude"}]}]
     # metadata.user_id names the PostHog person.
     assert attrs["posthog.distinct_id"] == "user-42"
     assert "posthog_autoinstrument.end_user_id" not in attrs
@@ -169,27 +167,22 @@ def test_text_call_is_a_complete_generation(calls):
 
 def test_tool_definitions_tool_calls_and_tool_results(calls):
     call = calls[("create_tool_call", False)]
-    assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
-    assert content(call, "gen_ai.output.messages") == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
-        {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_01"}]}]
+    assert tools(call) == [posthog_tool(WEATHER_TOOL)]
+    assert posthog_output(call) == [{"role": "assistant", "content": [{"type": "function", "id": "toolu_01", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}]
     assert call["attributes"]["$ai_stop_reason"] == "tool_call"
     result = calls[("create_tool_result", False)]
-    assert content(result, "gen_ai.input.messages") == [
-        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
-        {"role": "assistant", "parts": [
-            {"type": "text", "content": "Let me check."},
-            {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_01"}]},
-        {"role": "user", "parts": [
-            {"type": "tool_call_response", "response": [{"type": "text", "text": "21C and sunny"}], "id": "toolu_01"}]},
+    assert posthog_input(result) == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Let me check."}, {"type": "function", "id": "toolu_01", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "21C and sunny", "tool_call_id": "toolu_01"},
     ]
 
 
 @pytest.mark.parametrize("key", [("create_thinking", False), ("stream_thinking", True)])
 def test_thinking_is_reasoning(calls, key):
     span = calls[key]
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "reasoning", "content": "The user wants a greeting."},
-                               {"type": "text", "content": "Hello from fake Claude"}]
+    assert posthog_output(span) == [{"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "The user wants a greeting."}, {"type": "text", "text": "Hello from fake Claude"}]}]
     assert span["attributes"]["gen_ai.usage.reasoning.output_tokens"] == THINKING_TOKENS
     assert span["attributes"]["$ai_reasoning_tokens"] == THINKING_TOKENS
     assert span["attributes"]["anthropic.thinking.type"] == "enabled"
@@ -207,21 +200,19 @@ def test_streams_are_assembled_with_their_usage(calls, key):
     assert attrs["gen_ai.usage.cache_creation.input_tokens"] == CACHE_CREATION
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
-    assert content(calls[key], "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake Claude"}], "finish_reason": "stop"}]
+    assert posthog_output(calls[key]) == [{"role": "assistant", "content": [{"type": "text", "text": "Hello from fake Claude"}]}]
 
 
 def test_stream_helper_with_tool_input_json(calls):
     span = calls[("stream_tool_until_done", True)]
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_01"}]
-    assert output["finish_reason"] == "tool_call"
+    assert posthog_output(span) == [{"role": "assistant", "content": [{"type": "function", "id": "toolu_01", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}]
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
 
 
 def test_parse_beta_and_raw_response(calls):
     assert calls[("parse", False)]["attributes"]["gen_ai.output.type"] == "json"
-    (output,) = content(calls[("parse", False)], "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "text", "content": '{"city": "Paris", "celsius": 21}'}]
+    (output,) = posthog_output(calls[("parse", False)])
+    assert output["content"] == [{"type": "text", "text": '{"city": "Paris", "celsius": 21}'}]
     for key in (("beta_create", False), ("raw_response", False), ("_async_calls", False)):
         attrs = calls[key]["attributes"]
         assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT, key
@@ -239,18 +230,18 @@ def test_errors(calls):
     failed = calls[("stream_error_event", True)]
     assert failed["status_code"] == "ERROR"
     assert failed["attributes"]["error.type"] == "anthropic.APIStatusError"
-    (output,) = content(failed, "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "text", "content": "Hello fr"}]  # what arrived before the error event
+    (output,) = posthog_output(failed)
+    assert output["content"] == [{"type": "text", "text": "Hello fr"}]  # what arrived before the error event
 
 
 def test_bedrock_and_vertex(calls, fake_anthropic):
     for streamed in (False, True):
         bedrock = calls[("bedrock", streamed)]["attributes"]
-        assert bedrock["gen_ai.provider.name"] == "aws.bedrock"
+        assert bedrock["gen_ai.provider.name"] == "amazon-bedrock"  # PostHog's cost-table name
         assert bedrock["gen_ai.request.model"] == BEDROCK_MODEL
         assert bedrock["gen_ai.usage.input_tokens"] == ALL_INPUT
         vertex = calls[("vertex", streamed)]["attributes"]
-        assert vertex["gen_ai.provider.name"] == "gcp.vertex_ai"
+        assert vertex["gen_ai.provider.name"] == "google-vertex"  # PostHog's cost-table name
         assert vertex["gen_ai.request.model"] == MODEL
         assert vertex["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
     bedrock_requests = [r for r in fake_anthropic.requests if r["path"].startswith("/model/")]
@@ -267,7 +258,8 @@ def test_privacy_mode_sends_no_content_and_leaves_the_sdk_metadata_only(fake_ant
     assert len(spans) == 2
     for span in spans:
         attrs = span["attributes"]
-        assert not [k for k in attrs if k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")]
+        assert not [k for k in attrs if k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+                                              "$ai_input", "$ai_output_choices")]
         assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT
         assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
 
@@ -280,5 +272,5 @@ def test_the_sdk_is_told_to_record_content_unless_the_app_says_otherwise(fake_an
     assert "content_mode_env: metadata_only" in result.stderr
     (span,) = spans
     assert span["scope_name"] == "com.anthropic.sdk.python"
-    assert "gen_ai.input.messages" not in span["attributes"]
+    assert "$ai_input" not in span["attributes"] and "gen_ai.input.messages" not in span["attributes"]
     assert span["attributes"]["gen_ai.usage.input_tokens"] == ALL_INPUT

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.providers import WEATHER_TOOL, app_env, assert_embeddings, assert_failed_midway, assert_left_early, run_both, run_scenarios, \
     text_output
-from tests.e2e.traces import by_model, content
+from tests.e2e.traces import by_model, tools as tools_of, posthog_tool, posthog_input, posthog_output
 from tests.servers.bedrock_server import FakeBedrock
 
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -57,7 +57,7 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     assert converse["name"] == f"chat {CLAUDE}"
     assert converse["scope_name"] == "posthog_autoinstrument"
     assert attrs["gen_ai.operation.name"] == "chat"
-    assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert attrs["gen_ai.provider.name"] == "amazon-bedrock"  # PostHog's cost-table name
     assert attrs["gen_ai.request.model"] == CLAUDE
     assert attrs["gen_ai.request.temperature"] == 0.3
     assert attrs["gen_ai.request.top_p"] == 0.9
@@ -75,25 +75,24 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["$ai_stream"] is False
     assert attrs["$ai_max_tokens"] == 50
-    assert content(converse, "gen_ai.system_instructions") == [{"type": "text", "content": "You are terse."}]
-    (message,) = content(converse, "gen_ai.input.messages")
-    assert message["parts"][0] == {"type": "text", "content": "Say hello"}
-    image = message["parts"][1]
-    assert image["type"] == "blob" and image["mime_type"] == "image/png" and "omitted" in image["content"]
-    assert content(converse, "gen_ai.output.messages") == text_output(REPLY)
+    system, message = posthog_input(converse)
+    assert system == {"role": "system", "content": "You are terse."}
+    assert message["content"][0] == {"type": "text", "text": "Say hello"}
+    image = message["content"][1]
+    assert image["type"] == "image" and "image/png" in image["image"] and "omitted" in image["image"]
+    assert posthog_output(converse) == text_output(REPLY)
 
     tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]
                  and not s["attributes"].get("gen_ai.request.stream"))
-    assert content(tools, "gen_ai.tool.definitions") == [WEATHER_TOOL]
-    assert content(tools, "gen_ai.output.messages") == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
-        {"type": "text", "content": "Let me check."},
-        {"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}]
+    assert tools_of(tools) == [posthog_tool(WEATHER_TOOL)]
+    assert posthog_output(tools) == [{"role": "assistant", "content": [
+        {"type": "text", "text": "Let me check."}, {"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}]
     assert tools["attributes"]["$ai_stop_reason"] == "tool_call"
 
-    tool_result = next(s for s in spans if len(content(s, "gen_ai.input.messages")) == 3)
-    history = content(tool_result, "gen_ai.input.messages")
-    assert history[1]["parts"] == [{"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
-    assert history[2]["parts"] == [{"type": "tool_call_response", "id": "tooluse_1", "response": {"temp_c": 21}}]
+    tool_result = next(s for s in spans if [m["role"] for m in posthog_input(s)][-1] == "tool")
+    history = posthog_input(tool_result)
+    assert history[-2]["content"] == [{"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert history[-1] == {"role": "tool", "tool_call_id": "tooluse_1", "content": '{"temp_c":21}'}
 
     stream = by_model(spans, "us." + CLAUDE, stream=True)
     attrs = stream["attributes"]
@@ -103,13 +102,12 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
-    assert content(stream, "gen_ai.output.messages") == text_output(REPLY)
+    assert posthog_output(stream) == text_output(REPLY)
 
     streamed_tool = by_model(spans, "amazon.nova-pro-v1:0", stream=True)
-    (output,) = content(streamed_tool, "gen_ai.output.messages")
-    assert output["finish_reason"] == "tool_call"
-    assert output["parts"] == [{"type": "text", "content": REPLY},
-                               {"type": "tool_call", "id": "tooluse_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    (output,) = posthog_output(streamed_tool)
+    assert streamed_tool["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
+    assert output["content"] == [{"type": "text", "text": REPLY}, {"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
 
 
 FAMILIES = {
@@ -139,17 +137,18 @@ def test_invoke_model_every_family(run_bedrock, posthog):
         span = next(s for s in spans if s["attributes"].get("gen_ai.request.model") == model
                     and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens)
         attrs = span["attributes"]
-        assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+        assert attrs["gen_ai.provider.name"] == "amazon-bedrock"  # PostHog's cost-table name
         assert span["name"] == f"{operation} {model}"
         # The PostHog dialect maps text_completion to a generation.
         assert attrs["gen_ai.operation.name"] == "chat"
         assert attrs.get("gen_ai.response.model") == response_model
         assert_usage(attrs, usage)
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"], model
-        assert content(span, "gen_ai.output.messages") == text_output(REPLY)
-        inputs = content(span, "gen_ai.input.messages")
-        assert inputs[-1]["parts"][-1]["content"].endswith("Say hello" if "mistral-7b" not in model else "[/INST]"), model
-    assert content(by_model_tokens(spans, CLAUDE, 40), "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
+        assert posthog_output(span) == text_output(REPLY)
+        last = posthog_input(span)[-1]["content"]
+        last = last if isinstance(last, str) else last[-1]["text"]
+        assert last.endswith("Say hello" if "mistral-7b" not in model else "[/INST]"), model
+    assert posthog_input(by_model_tokens(spans, CLAUDE, 40))[0] == {"role": "system", "content": "Be brief."}
     assert by_model_tokens(spans, CLAUDE, 40)["attributes"]["gen_ai.response.id"] == "msg_bdrk_01"
     nova = by_model_tokens(spans, "us.amazon.nova-lite-v1:0", 41)["attributes"]
     assert (nova["gen_ai.request.temperature"], nova["gen_ai.request.top_p"]) == (0.4, 0.8)
@@ -158,15 +157,14 @@ def test_invoke_model_every_family(run_bedrock, posthog):
     cohere = by_model_tokens(spans, "cohere.command-text-v14", 46)["attributes"]
     assert (cohere["gen_ai.request.top_p"], cohere["gen_ai.request.top_k"]) == (0.7, 10)
     command_r = by_model_tokens(spans, "cohere.command-r-v1:0", 47)
-    assert [m["role"] for m in content(command_r, "gen_ai.input.messages")] == ["user", "assistant", "user"]
-    assert content(command_r, "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
+    assert [m["role"] for m in posthog_input(command_r)] == ["system", "user", "assistant", "user"]
+    assert posthog_input(command_r)[0] == {"role": "system", "content": "Be brief."}
     large = by_model_tokens(spans, "mistral.mistral-large-2407-v1:0", 45)
-    assert [m["role"] for m in content(large, "gen_ai.input.messages")] == ["system", "user"]
+    assert [m["role"] for m in posthog_input(large)] == ["system", "user"]
 
     tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"])
-    assert content(tools, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
-    assert content(tools, "gen_ai.output.messages")[0]["parts"] == [
-        {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert tools_of(tools)[0]["function"]["name"] == "get_weather"
+    assert posthog_output(tools)[0]["content"] == [{"type": "function", "id": "toolu_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
 
 
 def by_model_tokens(spans: list, model: str, max_tokens: int) -> dict:
@@ -183,7 +181,7 @@ def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
         attrs = span["attributes"]
         assert attrs["gen_ai.request.max_tokens"] == max_tokens
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"], model
-        assert content(span, "gen_ai.output.messages") == text_output(REPLY)
+        assert posthog_output(span) == text_output(REPLY)
         # The last chunk's amazon-bedrock-invocationMetrics is Bedrock's own final count.
         expected = (usage[0], usage[1], usage[2] if usage[2] is not None else 0, usage[3] if usage[3] is not None else 0)
         assert_usage(attrs, expected)
@@ -214,7 +212,7 @@ def test_stream_exits_errors_and_embeddings(run_bedrock, posthog):
     cohere = by_model(spans, "cohere.embed-english-v3")
     assert cohere["attributes"]["gen_ai.operation.name"] == "embeddings"
     assert cohere["attributes"]["gen_ai.usage.input_tokens"] == 6  # from x-amzn-bedrock-input-token-count
-    assert [m["parts"][0]["content"] for m in content(cohere, "gen_ai.input.messages")] == ["first text", "second text"]
+    assert posthog_input(cohere) == ["first text", "second text"]
 
 
 def test_privacy_mode_keeps_usage_and_drops_content(bedrock_env, posthog):
@@ -224,6 +222,7 @@ def test_privacy_mode_keeps_usage_and_drops_content(bedrock_env, posthog):
     assert len(spans) == 1 + len(FAMILIES)
     for span in spans:
         attrs = span["attributes"]
-        assert not any(k in attrs for k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"))
+        assert not any(k in attrs for k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+                                            "$ai_input", "$ai_output_choices"))
         assert attrs["gen_ai.usage.output_tokens"] == 7
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"]

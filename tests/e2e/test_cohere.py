@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_failed_midway, assert_embeddings, \
     assert_has, assert_left_early, record, text_output
-from tests.e2e.traces import by_prompt, content
+from tests.e2e.traces import by_prompt, tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers import cohere_server as wire
 from tests.servers.cohere_server import FakeCohere
@@ -19,9 +19,9 @@ MODEL = "command-a-03-2025"
 REPLY = wire.DEFAULT_REPLY
 BILLED_USAGE = {"gen_ai.usage.input_tokens": wire.BILLED_INPUT_TOKENS,
                 "gen_ai.usage.output_tokens": wire.BILLED_OUTPUT_TOKENS}
-TOOL_OUTPUT = [
-    {"type": "reasoning", "content": wire.TOOL_PLAN},
-    {"type": "tool_call", "id": wire.TOOL_CALL_ID, "name": "get_weather", "arguments": {"city": "Paris"}},
+TOOL_OUTPUT = [  # with the model's plan: Anthropic's blocks, which PostHog renders with thinking
+    {"type": "thinking", "thinking": wire.TOOL_PLAN},
+    {"type": "tool_use", "id": wire.TOOL_CALL_ID, "name": "get_weather", "input": {"city": "Paris"}},
 ]
 SCENARIOS = ("chat", "tools", "reasoning", "stream", "stream_tools", "stream_break", "stream_close", "stream_error",
              "error_429", "embed", "v2_property", "async_all")
@@ -57,27 +57,26 @@ def test_chat_is_a_complete_generation(recorded):
     assert_has(attrs, CHAT_SETTINGS)
     assert attrs["gen_ai.request.top_k"] == 40
     assert attrs["gen_ai.output.type"] == "json"
-    assert content(span, "gen_ai.input.messages") == SAY_HELLO
-    assert content(span, "gen_ai.output.messages") == text_output(REPLY)
+    assert posthog_input(span) == SAY_HELLO
+    assert posthog_output(span) == text_output(REPLY)
     assert attrs["$ai_stream"] is False
     assert attrs["$ai_stop_reason"] == "stop"
 
 
 def test_tool_plan_calls_and_results(recorded):
     call, answer = by_prompt(recorded.spans)["Weather in Paris?"]
-    assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
-    assert content(call, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": TOOL_OUTPUT, "finish_reason": "tool_call"}]
-    assert content(answer, "gen_ai.input.messages")[1:] == [
-        {"role": "assistant", "parts": TOOL_OUTPUT},
-        {"role": "tool", "parts": [{"type": "tool_call_response", "id": wire.TOOL_CALL_ID, "response": {"temp": 21}}]},
+    assert tools(call) == [posthog_tool(WEATHER_TOOL)]
+    assert posthog_output(call) == [{"role": "assistant", "content": TOOL_OUTPUT}]
+    assert posthog_input(answer)[-2:] == [
+        {"role": "assistant", "content": TOOL_OUTPUT},
+        {"role": "tool", "tool_call_id": wire.TOOL_CALL_ID, "content": '{"temp":21}'},
     ]
     assert_usage(answer["attributes"])
 
 
 def test_reasoning_content(recorded):
     (span,) = by_prompt(recorded.spans)["Think, then greet"]
-    assert content(span, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THINKING_TEXT)
+    assert posthog_output(span) == text_output(REPLY, reasoning=wire.THINKING_TEXT)
 
 
 def test_streams_are_assembled_with_the_message_end_usage(recorded):
@@ -87,10 +86,9 @@ def test_streams_are_assembled_with_the_message_end_usage(recorded):
     assert attrs["gen_ai.request.stream"] is True and attrs["$ai_stream"] is True
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
     assert_usage(attrs)
-    assert content(full, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THINKING_TEXT)
+    assert posthog_output(full) == text_output(REPLY, reasoning=wire.THINKING_TEXT)
     (tools,) = grouped["Stream a tool call"]
-    assert content(tools, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": TOOL_OUTPUT, "finish_reason": "tool_call"}]
+    assert posthog_output(tools) == [{"role": "assistant", "content": TOOL_OUTPUT}]
 
 
 def test_streams_end_exactly_once_on_every_exit(recorded):
@@ -127,6 +125,6 @@ def test_async_client_and_the_v2_property(recorded):
     assert_usage(grouped["Async hello"][0]["attributes"])
     (streamed,) = grouped["Async stream"]
     assert_usage(streamed["attributes"])
-    assert content(streamed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": REPLY}]
+    assert posthog_output(streamed) == text_output(REPLY)
     (through_v2,) = grouped["Through Client().v2"]
     assert_usage(through_v2["attributes"])

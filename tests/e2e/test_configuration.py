@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env, run
 from tests.servers import FakeOpenAI
+from tests.e2e.traces import posthog_input, message_text
 
 APP = str(APPS / "llm_app.py")
 APP_ARGS = ["--tag", "config", "--exit", "3"]
@@ -51,7 +52,7 @@ def plain_run():
 
 
 def user_prompt(span: dict) -> str:
-    return json.loads(span["attributes"]["gen_ai.input.messages"])[0]["parts"][0]["content"]
+    return message_text(posthog_input(span)[0])
 
 
 # ---------------------------------------------------------------------------
@@ -204,7 +205,6 @@ def test_dry_run_prints_each_event_and_sends_nothing(fake_openai, posthog):
         attrs = event["attributes"]
         assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
         assert attrs["gen_ai.usage.input_tokens"] == 11
-        assert attrs["gen_ai.input.messages"] == [
-            {"role": "user", "parts": [{"type": "text", "content": "hello from main"}]}]
+        assert attrs["$ai_input"] == [{"role": "user", "content": "hello from main"}]
         assert attrs["$process_person_profile"] is False  # what PostHog would get, dialect included
     assert posthog.requests == []

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
-from tests.e2e.traces import event_type, tree
+from tests.e2e.traces import event_type, tree, tools
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
+from posthog_autoinstrument.export.posthog_messages import input_messages, output_messages
 
 pytest.importorskip("crewai")
 
@@ -262,22 +263,22 @@ def assert_weather_crew(spans: list, label: str) -> None:
         assert step["attributes"]["gen_ai.request.model"] == "gpt-4o-mini"
         assert step["attributes"]["gen_ai.request.temperature"] == 0.2
         assert step["attributes"]["gen_ai.response.id"] == generation["attributes"]["gen_ai.response.id"]
-        assert state(step, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+        assert tools(step)[0]["function"]["name"] == "get_weather"
         # The step shows what CrewAI asked and got, as state.
-        assert state(step, "$ai_input_state") == state(generation, "gen_ai.input.messages")
+        # (in the conventions' shape; the generation's, PostHog's: the same messages)
+        assert input_messages(state(step, "$ai_input_state")) == generation["attributes"]["$ai_input"]
         assert_generation(generation, label)
     assert steps[0]["start_ns"] < tool["start_ns"] < steps[1]["start_ns"]
 
     first, second = generations
     assert first["attributes"]["$ai_stop_reason"] == "tool_call"
-    assert state(first, "gen_ai.output.messages")[0]["parts"] == [
-        {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_1"}]
-    assert state(steps[0], "$ai_output_state")[0]["parts"] == state(first, "gen_ai.output.messages")[0]["parts"]
+    assert first["attributes"]["$ai_output_choices"][0]["content"] == [
+        {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert output_messages(state(steps[0], "$ai_output_state")) == first["attributes"]["$ai_output_choices"]
     assert second["attributes"]["$ai_stop_reason"] == "stop"
-    assert state(second, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": ANSWER}]
+    assert second["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": ANSWER}]
     # The tool's result went back to the model.
-    assert state(second, "gen_ai.input.messages")[-1] == {
-        "role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": TOOL_RESULT}]}
+    assert second["attributes"]["$ai_input"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": TOOL_RESULT}
     for span in spans:
         parent = span["parent_span_id"]
         assert parent is None or parent in spans_by_id
@@ -296,11 +297,11 @@ def assert_generation(span: dict, label: str) -> None:
     assert attrs["$ai_reasoning_tokens"] == REASONING_TOKENS
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["gen_ai.request.temperature"] == 0.2
-    assert state(span, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
-    messages = state(span, "gen_ai.input.messages")
+    assert tools(span)[0]["function"]["name"] == "get_weather"
+    messages = attrs["$ai_input"]
     assert [m["role"] for m in messages[:2]] == ["system", "user"]
-    assert f"Weather reporter {label}" in messages[0]["parts"][0]["content"]
-    assert f"[{label}] What is the weather in Paris?" in messages[1]["parts"][0]["content"]
+    assert f"Weather reporter {label}" in messages[0]["content"]
+    assert f"[{label}] What is the weather in Paris?" in messages[1]["content"]
 
 
 # -- a crew run ----------------------------------------------------------------------------------
@@ -398,9 +399,9 @@ def test_a_model_nothing_below_records_is_crewais_generation(more_run):
     assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
     assert attrs["gen_ai.usage.output_tokens"] == COMPLETION_TOKENS
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == CACHED_TOKENS
-    assert state(generation, "gen_ai.output.messages")[0]["parts"] == [{
-        "type": "text", "content": "Thought: I look it up\nAction: look_up_weather\nAction Input: {'city': 'Paris'}"}]
-    assert [m["role"] for m in state(generation, "gen_ai.input.messages")] == ["system", "user"]
+    assert generation["attributes"]["$ai_output_choices"][0]["content"] == [{
+        "type": "text", "text": "Thought: I look it up\nAction: look_up_weather\nAction Input: {'city': 'Paris'}"}]
+    assert [m["role"] for m in generation["attributes"]["$ai_input"]] == ["system", "user"]
     (tool,) = [s for s in spans if s["name"] == "execute_tool look_up_weather"]
     assert state(tool, "gen_ai.tool.call.arguments") == {"city": "Paris"}
     assert tool["attributes"]["gen_ai.tool.call.result"] == "Sunny in Paris"

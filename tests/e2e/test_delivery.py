@@ -9,7 +9,6 @@ a stuck exporter drops spans beyond the queue bound instead of slowing the app.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import sys
@@ -19,6 +18,7 @@ import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env, run
 from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.traces import posthog_input, message_text
 
 APP = str(APPS / "llm_app.py")
 REPLY = "'Hello from fake OpenAI'"
@@ -74,7 +74,7 @@ def unused_port() -> int:
 
 
 def user_prompts(posthog) -> list:
-    return [json.loads(s["attributes"]["gen_ai.input.messages"])[0]["parts"][0]["content"] for s in posthog.spans]
+    return [message_text(posthog_input(s)[0]) for s in posthog.spans]
 
 
 # ---------------------------------------------------------------------------

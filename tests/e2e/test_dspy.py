@@ -141,12 +141,12 @@ def assert_generation(span: dict, label: str, text: str) -> None:
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["$ai_stop_reason"] == "stop"
     assert attrs["server.address"] == "127.0.0.1"
-    messages = json.loads(attrs["gen_ai.input.messages"])
+    messages = attrs["$ai_input"]
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert f"[{label}]" in messages[1]["parts"][0]["content"]
-    (output,) = json.loads(attrs["gen_ai.output.messages"])
-    assert output["role"] == "assistant" and output["finish_reason"] == "stop"
-    assert text in output["parts"][0]["content"]
+    assert f"[{label}]" in messages[1]["content"]
+    (output,) = attrs["$ai_output_choices"]
+    assert output["role"] == "assistant" and attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert text in output["content"][0]["text"]
 
 
 def assert_no_tokens(span: dict) -> None:
@@ -238,7 +238,7 @@ def test_over_litellm_the_litellm_span_is_the_generation(sync_run, async_run):
         assert dspy_call["attributes"]["$ai_framework"] == "dspy"
         # its messages once, as state: the generation under it carries them too
         assert f"[{label}]" in dspy_call["attributes"]["$ai_input_state"]
-        assert "gen_ai.input.messages" not in dspy_call["attributes"]
+        assert "gen_ai.input.messages" not in dspy_call["attributes"] and "$ai_input" not in dspy_call["attributes"]
         assert_generation(litellm_call, label, "[[ ## answer ## ]]")
 
 
@@ -377,7 +377,7 @@ def test_privacy_mode_keeps_the_tree_and_tokens_but_no_content(outcomes):
     generations = [s for s in private.spans if event_type(s) == "$ai_generation"]
     assert generations and all(g["attributes"]["gen_ai.usage.input_tokens"] == PROMPT_TOKENS for g in generations)
     content_keys = ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages",
-                    "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+                    "$ai_input", "$ai_output_choices", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
     for span in private.spans:
         assert not [k for k in content_keys if k in span["attributes"]], span["name"]
     everything = json.dumps([s["attributes"] for s in private.spans])

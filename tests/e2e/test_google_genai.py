@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.providers import CHAT_SETTINGS, WEATHER_TOOL, Recorded, app_env, assert_embeddings, assert_failed_midway, \
     assert_has, assert_left_early, record, text_output
-from tests.e2e.traces import by_prompt, content
+from tests.e2e.traces import by_prompt, tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers import gemini_server as wire
 from tests.servers.gemini_server import FakeGemini
@@ -50,25 +50,25 @@ def test_generate_content_is_a_complete_generation(recorded):
     assert span["name"] == f"generate_content {MODEL}"
     assert span["kind_name"] == "CLIENT"
     assert attrs["gen_ai.operation.name"] == "chat"  # PostHog's name for a generation
-    assert attrs["gen_ai.provider.name"] == "gcp.gemini"
+    assert attrs["gen_ai.provider.name"] == "gemini"  # PostHog's cost-table name
     assert attrs["gen_ai.request.model"] == MODEL
     assert attrs["gen_ai.response.model"] == MODEL
     assert len(attrs["gen_ai.response.id"]) == 22
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
-    assert attrs["server.address"] == "127.0.0.1"
+    assert attrs["$ai_base_url"].startswith("http://127.0.0.1:") and "server.address" not in attrs
     assert_usage(attrs)
     assert_has(attrs, CHAT_SETTINGS)
     assert attrs["gen_ai.request.top_k"] == 40
     assert attrs["gen_ai.request.reasoning.level"] == "low"
     assert "gen_ai.request.choice.count" not in attrs  # one candidate is the default
-    assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "You are terse."}]
-    (message,) = content(span, "gen_ai.input.messages")
+    system, message = posthog_input(span)
+    assert system == {"role": "system", "content": "You are terse."}
     assert message["role"] == "user"
-    text, image = message["parts"]
-    assert text == {"type": "text", "content": "Describe this picture"}
-    assert image["type"] == "blob" and image["modality"] == "image" and image["mime_type"] == "image/png"
-    assert image["content"].startswith("[image image/png")  # inline media is not exported by default
-    assert content(span, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THOUGHT_TEXT)
+    text, image = message["content"]
+    assert text == {"type": "text", "text": "Describe this picture"}
+    assert image["type"] == "image"
+    assert image["image"].startswith("[image image/png")  # inline media is not exported by default
+    assert posthog_output(span) == text_output(REPLY, reasoning=wire.THOUGHT_TEXT)
     assert attrs["$ai_reasoning_tokens"] == wire.THOUGHTS_TOKENS
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["$ai_stream"] is False
@@ -78,27 +78,25 @@ def test_generate_content_is_a_complete_generation(recorded):
 def test_function_calls_and_automatic_function_calling(recorded):
     grouped = by_prompt(recorded.spans)
     call, answer = grouped["Weather in Paris?"]
-    assert content(call, "gen_ai.tool.definitions") == [WEATHER_TOOL]
-    assert content(call, "gen_ai.output.messages") == [{
-        "role": "assistant", "finish_reason": "tool_call",
-        "parts": [{"type": "tool_call", "name": "get_weather", "arguments": wire.TOOL_ARGS}],
+    assert tools(call) == [posthog_tool(WEATHER_TOOL)]
+    assert posthog_output(call) == [{
+        "role": "assistant", "content": [{"type": "function", "function": {"name": "get_weather", "arguments": wire.TOOL_ARGS}}],
     }]
     assert call["attributes"]["$ai_stop_reason"] == "tool_call"
-    assert [m["role"] for m in content(answer, "gen_ai.input.messages")] == ["user", "assistant", "tool"]
-    assert content(answer, "gen_ai.input.messages")[2]["parts"] == [{"type": "tool_call_response", "response": {"temp": 21}}]
+    assert [m["role"] for m in posthog_input(answer)] == ["user", "assistant", "tool"]
+    assert posthog_input(answer)[2] == {"role": "tool", "content": '{"temp":21}'}
     # Automatic function calling: two model requests, each its own generation with its own tokens.
     afc_call, afc_answer = grouped["What is the weather like in Paris? (afc)"]
     for span in (afc_call, afc_answer):
         assert_usage(span["attributes"])
-        assert content(span, "gen_ai.tool.definitions") == [{
+        assert tools(span) == [posthog_tool({
             "type": "function", "name": "get_weather", "description": "Weather for a city.",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        }]
+        })]
     assert afc_call["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
-    tool_message = content(afc_answer, "gen_ai.input.messages")[2]
-    assert tool_message == {"role": "tool", "parts": [
-        {"type": "tool_call_response", "response": {"result": {"city": "Paris", "sky": "clear"}}}]}
-    assert content(afc_answer, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": REPLY}]
+    tool_message = posthog_input(afc_answer)[2]
+    assert tool_message == {"role": "tool", "content": '{"result":{"city":"Paris","sky":"clear"}}'}
+    assert posthog_output(afc_answer) == text_output(REPLY)
 
 
 def test_streams_end_exactly_once_on_every_exit(recorded):
@@ -109,8 +107,8 @@ def test_streams_end_exactly_once_on_every_exit(recorded):
     assert attrs["gen_ai.request.stream"] is True and attrs["$ai_stream"] is True
     assert_usage(attrs)  # from the final chunk; earlier chunks carry only the prompt count
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
-    assert content(full, "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
-    assert content(full, "gen_ai.output.messages") == text_output(REPLY, reasoning=wire.THOUGHT_TEXT)
+    assert posthog_input(full)[0] == {"role": "system", "content": "Be brief."}
+    assert posthog_output(full) == text_output(REPLY, reasoning=wire.THOUGHT_TEXT)
     for prompt, received in (("Break early chunks=6", "Hello f"), ("Close early chunks=6", "Hel")):
         (span,) = grouped[prompt]
         assert_left_early(span, received)  # the final chunk never came
@@ -135,14 +133,14 @@ def test_each_chat_message_is_one_generation(recorded):
     chat_requests = [r for r in recorded.requests if "Hi there" in json.dumps(r["json"])]
     assert len(chat_requests) == 6  # three per run (instrumented and plain): one request per message
     first, second, streamed = spans
-    assert [m["role"] for m in content(first, "gen_ai.input.messages")] == ["user"]
-    assert [m["role"] for m in content(second, "gen_ai.input.messages")] == ["user", "assistant", "user"]
-    assert content(second, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Again"}]
-    assert content(streamed, "gen_ai.input.messages")[-1]["parts"] == [{"type": "text", "content": "Stream it"}]
+    assert [m["role"] for m in posthog_input(first)] == ["system", "user"]
+    assert [m["role"] for m in posthog_input(second)] == ["system", "user", "assistant", "user"]
+    assert posthog_output(second) == text_output("Again")
+    assert posthog_input(streamed)[-1] == {"role": "user", "content": "Stream it"}
     assert streamed["attributes"]["gen_ai.request.stream"] is True
     assert_usage(streamed["attributes"])
     for span in spans:
-        assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "Chatty."}]
+        assert posthog_input(span)[0] == {"role": "system", "content": "Chatty."}
 
 
 def test_async_client(recorded):
@@ -150,7 +148,7 @@ def test_async_client(recorded):
     assert_usage(grouped["Async hello"][0]["attributes"])
     (streamed,) = grouped["Async stream"]
     assert_usage(streamed["attributes"])
-    assert content(streamed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": REPLY}]
+    assert posthog_output(streamed) == text_output(REPLY)
     for prompt in ("Async break chunks=6", "Async abandon chunks=6"):
         (span,) = grouped[prompt]
         assert_left_early(span, "Hel")
@@ -162,9 +160,9 @@ def test_async_client(recorded):
 def test_vertex_ai_client(recorded):
     grouped = by_prompt(recorded.spans)
     (generation,), (embedding,) = grouped["Vertex hello"], grouped["a"]
-    assert generation["attributes"]["gen_ai.provider.name"] == "gcp.vertex_ai"
+    assert generation["attributes"]["gen_ai.provider.name"] == "google-vertex"  # PostHog's cost-table name
     assert_usage(generation["attributes"])
-    assert embedding["attributes"]["gen_ai.provider.name"] == "gcp.vertex_ai"
+    assert embedding["attributes"]["gen_ai.provider.name"] == "google-vertex"  # PostHog's cost-table name
     # Vertex's predict endpoint reports tokens per embedding; they are summed.
     assert embedding["attributes"]["gen_ai.usage.input_tokens"] == 2 * wire.EMBED_TOKENS_PER_TEXT
     vertex_paths = [r["path"] for r in recorded.requests if "Vertex hello" in json.dumps(r["json"])]

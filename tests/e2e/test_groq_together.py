@@ -11,7 +11,7 @@ from typing import Optional
 import pytest
 
 from tests.e2e.providers import SAY_HELLO, app_env, assert_embeddings, assert_failed_midway, assert_left_early, run_both, text_output
-from tests.e2e.traces import by_model, content
+from tests.e2e.traces import by_model, tools, posthog_input, posthog_output
 from tests.servers.groq_server import FakeGroq
 from tests.servers.together_server import FakeTogether
 
@@ -39,7 +39,7 @@ GROQ = Library("groq", FakeGroq, "gsk_test_key", "llama-3.3-70b-versatile", "nom
 TOGETHER = Library("together", FakeTogether, "tgp_test_key", "meta-llama/Llama-3.3-70B-Instruct-Turbo",
                    "BAAI/bge-base-en-v1.5", embedding_tokens=None, cached_tokens=None, top_k=40,
                    chat_line="chat ChatCompletion Hello from fake Together 18 eos")
-TOOL_CALL = {"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}
+TOOL_CALL = {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
 
 
 @pytest.fixture(params=[GROQ, TOGETHER], ids=lambda library: library.name)
@@ -86,16 +86,15 @@ def test_chat_streams_and_tools(library, run_library, posthog, fake):
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]  # Together's "eos" too
     assert attrs["$ai_stop_reason"] == "stop"
     assert not any(k.startswith("openai.") for k in attrs)
-    assert content(chat, "gen_ai.input.messages") == SAY_HELLO
-    assert content(chat, "gen_ai.output.messages") == text_output(library.reply)
+    assert posthog_input(chat) == SAY_HELLO
+    assert posthog_output(chat) == text_output(library.reply)
     assert attrs["$ai_stream"] is False and attrs["$ai_max_tokens"] == 50
 
     tool_spans = [s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]]
     assert len(tool_spans) == 2  # plain and streamed
     for span in tool_spans:
-        assert content(span, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
-        assert content(span, "gen_ai.output.messages") == [
-            {"role": "assistant", "finish_reason": "tool_call", "parts": [TOOL_CALL]}]
+        assert tools(span)[0]["function"]["name"] == "get_weather"
+        assert posthog_output(span) == [{"role": "assistant", "content": [TOOL_CALL]}]
 
     stream = next(s for s in spans if s["attributes"].get("gen_ai.request.stream")
                   and s["attributes"]["gen_ai.response.finish_reasons"] == ["stop"])
@@ -105,10 +104,10 @@ def test_chat_streams_and_tools(library, run_library, posthog, fake):
     assert attrs.get("gen_ai.usage.cache_read.input_tokens") == library.cached_tokens
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
     assert attrs["$ai_stream"] is True
-    assert content(stream, "gen_ai.output.messages") == text_output(library.reply)
+    assert posthog_output(stream) == text_output(library.reply)
 
     assert by_model(spans, "raw-model")["attributes"]["gen_ai.usage.output_tokens"] == 7
-    assert len(content(by_model(spans, "iter-model"), "gen_ai.input.messages")) == 2
+    assert len(posthog_input(by_model(spans, "iter-model"))) == 2
 
 
 @pytest.mark.parametrize("library", [GROQ], ids=["groq"])
@@ -118,10 +117,10 @@ def test_groq_reasoning(run_library, posthog):
     assert len(spans) == 2
     reasoned = by_model(spans, "openai/gpt-oss-20b")
     assert reasoned["attributes"]["gen_ai.request.reasoning.level"] == "low"
-    assert content(reasoned, "gen_ai.output.messages") == text_output(GROQ.reply, reasoning="The user wants a greeting.")
+    assert posthog_output(reasoned) == text_output(GROQ.reply, reasoning="The user wants a greeting.")
     streamed_reasoning = by_model(spans, "openai/gpt-oss-120b", stream=True)
-    assert content(streamed_reasoning, "gen_ai.output.messages")[0]["parts"][0] == {
-        "type": "reasoning", "content": "The user wants a greeting."}
+    assert posthog_output(streamed_reasoning)[0]["content"][0] == {
+        "type": "thinking", "thinking": "The user wants a greeting."}
 
 
 def test_async_early_exits_errors_and_embeddings(library, run_library, posthog):
@@ -134,7 +133,7 @@ def test_async_early_exits_errors_and_embeddings(library, run_library, posthog):
     assert by_model(spans, "async-model")["attributes"]["gen_ai.usage.output_tokens"] == 7
     async_stream = by_model(spans, "async-stream-model", stream=True)
     assert async_stream["attributes"]["gen_ai.usage.output_tokens"] == 7
-    assert content(async_stream, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": library.reply}]
+    assert posthog_output(async_stream) == text_output(library.reply)
 
     assert_left_early(by_model(spans, "break-model", stream=True), "Hello from")
     assert_failed_midway(by_model(spans, "stream-error", stream=True), "httpx.RemoteProtocolError")

@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env
 from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.traces import message_text
 
 STATIC_PROPERTIES = {"env": "test", "team": "ai", "nested": {"k": 1}}
 STATIC_GROUPS = {"organization": "org-1"}
@@ -70,10 +71,10 @@ class Run:
 
 
 def case_of(span: dict):
-    messages = span["attributes"].get("gen_ai.input.messages")
+    messages = span["attributes"].get("$ai_input")
     if not messages:
         return None
-    text = json.loads(messages)[-1]["parts"][0].get("content", "")
+    text = message_text(messages[-1])
     return text[len("case="):] if text.startswith("case=") else None
 
 
@@ -179,7 +180,7 @@ def test_context_sets_person_session_properties_groups_and_flags(main):
     assert json.loads(attrs["tags"]) == ["a", "b"]
     assert attrs["env"] == "ctx-env"  # the call's own property beats the static one
     assert attrs["team"] == "ai"  # static properties still apply
-    assert json.loads(attrs["$groups"]) == {"organization": "org-1", "company": "acme"}
+    assert attrs["$groups"] == {"organization": "org-1", "company": "acme"}
     assert attrs["$feature/checkout"] == "v2"
     assert "$process_person_profile" not in attrs
 
@@ -197,10 +198,10 @@ def test_nested_contexts_inner_wins_and_merges_then_outer_is_restored(main):
     assert inner["posthog.distinct_id"] == "inner"
     assert inner["$session_id"] == before["$session_id"] == after["$session_id"] == "outer-session"  # inherited
     assert (inner["a"], inner["b"], inner["shared"]) == (1, 2, "inner")
-    assert json.loads(inner["$groups"]) == {"organization": "org-1", "company": "acme", "project": "p1"}
+    assert inner["$groups"] == {"organization": "org-1", "company": "acme", "project": "p1"}
     assert (after["a"], after["shared"]) == (1, "outer")
     assert "b" not in after
-    assert json.loads(after["$groups"]) == {"organization": "org-1", "company": "acme"}
+    assert after["$groups"] == {"organization": "org-1", "company": "acme"}
     gone = main.attrs("nested_after_all")
     assert gone["$process_person_profile"] is False
     assert not {"a", "shared", "$session_id", "posthog.distinct_id"} & set(gone)
@@ -346,7 +347,7 @@ def test_static_properties_groups_and_resource_on_every_event(main):
         attrs = span["attributes"]
         assert attrs["team"] == "ai", span["name"]
         assert json.loads(attrs["nested"]) == {"k": 1}
-        assert json.loads(attrs["$groups"]).get("organization") == "org-1"
+        assert attrs["$groups"].get("organization") == "org-1"
         assert span["resource"]["service.name"] == "identity-svc"
         assert span["resource"]["service.version"] == "1.2.3"
         assert span["resource"]["deployment.environment"] == "staging"

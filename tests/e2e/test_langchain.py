@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
-from tests.e2e.traces import event_type as event
+from tests.e2e.traces import event_type as event, tools
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import COMPLETION_TOKENS, PROMPT_TOKENS, TOOL_ARGUMENTS, TOOL_CALL_ID
 
@@ -99,7 +99,7 @@ def trace_of(outcome: Outcome, label: str, needle: str = "[{}]") -> list:
 
 def _input(span: dict) -> str:
     attrs = span["attributes"]
-    return str(attrs.get("$ai_input_state") or attrs.get("gen_ai.input.messages") or "")
+    return str(attrs.get("$ai_input_state") or attrs.get("$ai_input") or "")
 
 
 def root_of(spans: list) -> dict:
@@ -243,9 +243,9 @@ def test_react_agent_generations_and_tool(outcome):
         assert_langchain_model_step(step, generation)
         assert_provider_generation(generation)
     # The first call offered the tool and was answered with a call to it.
-    tools = json.loads(first_generation["attributes"]["gen_ai.tool.definitions"])
-    assert [t["name"] for t in tools] == ["get_weather"]
-    assert json.loads(first_step["attributes"]["gen_ai.tool.definitions"]) == tools
+    offered = tools(first_generation)
+    assert [t["function"]["name"] for t in offered] == ["get_weather"]
+    assert tools(first_step) == offered
     first_output = state(first_step, "$ai_output_state")
     assert first_output[0]["parts"] == [{"type": "tool_call", "name": "get_weather",
                                          "arguments": json.loads(TOOL_ARGUMENTS), "id": TOOL_CALL_ID}]
@@ -254,8 +254,7 @@ def test_react_agent_generations_and_tool(outcome):
     second_input = state(second_step, "$ai_input_state")
     assert second_input[-1] == {"role": "tool", "parts": [
         {"type": "tool_call_response", "response": "Sunny in Paris", "id": TOOL_CALL_ID}]}
-    assert json.loads(second_generation["attributes"]["gen_ai.output.messages"])[0]["parts"] == [
-        {"type": "text", "content": TEXT}]
+    assert second_generation["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": TEXT}]
 
     (tool,) = [s for s in spans if s["name"] == "execute_tool get_weather"]
     attrs = tool["attributes"]
@@ -406,9 +405,8 @@ def test_fake_model_step_is_the_generation(outcome):
     assert attrs["gen_ai.provider.name"] == "genericfakechatmodel"
     assert attrs["gen_ai.usage.input_tokens"] == 5
     assert attrs["gen_ai.usage.output_tokens"] == 3
-    assert json.loads(attrs["gen_ai.input.messages"]) == [
-        {"role": "user", "parts": [{"type": "text", "content": "[fake] hi"}]}]
-    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "Fake hello"}]
+    assert attrs["$ai_input"] == [{"role": "user", "content": "[fake] hi"}]
+    assert attrs["$ai_output_choices"][0]["content"] == [{"type": "text", "text": "Fake hello"}]
 
 
 # -- context: code LangChain runs for a step sees that step's span --------------------------------
@@ -465,6 +463,6 @@ def test_privacy_mode_keeps_the_tree_and_drops_the_content(runs):
     for span in spans:
         attrs = span["attributes"]
         for key in ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages",
-                    "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"):
+                    "$ai_input", "$ai_output_choices", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"):
             assert key not in attrs, (span["name"], key)
-        assert "Paris" not in json.dumps({k: v for k, v in attrs.items() if k != "gen_ai.tool.definitions"})
+        assert "Paris" not in json.dumps({k: v for k, v in attrs.items() if k != "$ai_tools"})

@@ -26,11 +26,12 @@ import pytest
 
 from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
 from tests.e2e.providers import CHAT_SETTINGS, WEATHER_TOOL, assert_has
-from tests.e2e.traces import content
+from tests.e2e.traces import message_text, posthog_input, posthog_output, posthog_tool, tools
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers import anthropic_server
 from tests.servers.anthropic_server import FakeAnthropic
 from tests.servers.litellm_ollama_server import EVAL_COUNT, PROMPT_EVAL_COUNT, FakeOllama
+from tests.e2e.providers import text_output
 
 pytest.importorskip("litellm")
 
@@ -118,7 +119,9 @@ def layered(outcomes) -> Outcome:
 
 def _input_text(span: dict) -> str:
     attrs = span["attributes"]
-    return attrs.get("gen_ai.input.messages") or attrs.get("$ai_input_state") or ""
+    if "$ai_input" in attrs:
+        return json.dumps(attrs["$ai_input"])
+    return attrs.get("$ai_input_state") or ""
 
 
 def labelled(outcome: Outcome, label: str) -> list:
@@ -140,7 +143,13 @@ def steps(spans: list) -> list:
 
 
 def by_input(outcome: Outcome, text: str) -> list:
-    return [s for s in outcome.spans if f'"content":"{text}"' in _input_text(s)]
+    """The spans whose input holds the message ``text``: PostHog's $ai_input, or a step's state."""
+    def holds(span: dict) -> bool:
+        messages = span["attributes"].get("$ai_input")
+        if messages is not None:
+            return text in [m if isinstance(m, str) else message_text(m) for m in messages]
+        return f'"content":"{text}"' in span["attributes"].get("$ai_input_state", "")
+    return [s for s in outcome.spans if holds(s)]
 
 
 def assert_no_tokens(span: dict) -> None:
@@ -209,13 +218,9 @@ def test_openai_chat_is_a_complete_generation(direct):
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
     assert_has(attrs, CHAT_SETTINGS)
     assert "server.address" not in attrs  # the app named no endpoint; LiteLLM's own report of it is unreliable
-    assert content(span, "gen_ai.input.messages") == [
-        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
-        {"role": "user", "parts": [{"type": "text", "content": "[chat] Say hello"}]},
-    ]
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": OPENAI_TEXT}], "finish_reason": "stop"}
-    ]
+    assert posthog_input(span) == [
+        {"role": "system", "content": "You are terse."}, {"role": "user", "content": "[chat] Say hello"}]
+    assert posthog_output(span) == text_output(OPENAI_TEXT)
     assert attrs["posthog.distinct_id"] == "user-123"  # LiteLLM's `user` names the person
     assert attrs["$ai_stream"] is False
     assert attrs["$ai_cache_reporting_exclusive"] is False
@@ -224,10 +229,10 @@ def test_openai_chat_is_a_complete_generation(direct):
 
 def test_tool_definitions_and_tool_calls(direct):
     span = one(direct, "tools")
-    assert content(span, "gen_ai.tool.definitions") == [WEATHER_TOOL]
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["finish_reason"] == "tool_call"
-    assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert tools(span) == [posthog_tool(WEATHER_TOOL)]
+    (output,) = posthog_output(span)
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
+    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
 
 
 def test_stream_records_the_providers_usage_and_the_assembled_output(direct):
@@ -239,9 +244,7 @@ def test_stream_records_the_providers_usage_and_the_assembled_output(direct):
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
-    assert json.loads(attrs["gen_ai.output.messages"]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": OPENAI_TEXT}], "finish_reason": "stop"}
-    ]
+    assert attrs["$ai_output_choices"] == text_output(OPENAI_TEXT)
 
 
 def test_stream_without_reported_usage_records_no_estimate(direct):
@@ -249,14 +252,13 @@ def test_stream_without_reported_usage_records_no_estimate(direct):
     # none, and LiteLLM's own token estimate is not the provider's count.
     span = one(direct, "stream-plain")
     assert_no_tokens(span)
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "text", "content": OPENAI_TEXT}]
+    assert posthog_output(span) == text_output(OPENAI_TEXT)
 
 
 def test_streamed_tool_call_is_assembled(direct):
-    (output,) = content(one(direct, "stream-tools"), "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
-    assert output["finish_reason"] == "tool_call"
+    (output,) = posthog_output(one(direct, "stream-tools"))
+    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert one(direct, "stream-tools")["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
 
 
 @pytest.mark.parametrize("label", ["break", "close", "with"])
@@ -272,8 +274,8 @@ def test_stream_failing_midway_records_the_error_and_partial_output(direct):
     assert span["status_code"] == "ERROR"
     assert span["attributes"]["error.type"] == "litellm.MidStreamFallbackError"
     assert "failed: MidStreamFallbackError" in direct.instrumented.stdout
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["parts"][0]["content"]  # what arrived before the connection dropped
+    (output,) = posthog_output(span)
+    assert output["content"][0]["text"]  # what arrived before the connection dropped
     assert [e["name"] for e in span["events"]] == ["exception"]
 
 
@@ -293,7 +295,7 @@ def test_async_calls(direct):
     attrs = one(direct, "async-stream")["attributes"]
     assert attrs["gen_ai.request.stream"] is True
     assert attrs["gen_ai.usage.output_tokens"] == 7
-    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": OPENAI_TEXT}]
+    assert attrs["$ai_output_choices"] == text_output(OPENAI_TEXT)
 
 
 def test_openai_embedding_over_litellms_own_http(direct):
@@ -304,7 +306,7 @@ def test_openai_embedding_over_litellms_own_http(direct):
     assert attrs["gen_ai.provider.name"] == "openai"
     assert attrs["gen_ai.usage.input_tokens"] > 0
     assert attrs["gen_ai.embeddings.dimension.count"] == 8
-    assert [msg["parts"][0]["content"] for msg in content(span, "gen_ai.input.messages")] == ["first text", "second text"]
+    assert posthog_input(span) == ["first text", "second text"]
 
 
 def test_ollama_chat_is_a_generation_with_the_provider_and_bare_model(direct):
@@ -318,19 +320,17 @@ def test_ollama_chat_is_a_generation_with_the_provider_and_bare_model(direct):
     assert attrs["gen_ai.usage.output_tokens"] == EVAL_COUNT
     assert attrs["gen_ai.request.temperature"] == 0.2
     assert attrs["gen_ai.request.max_tokens"] == 30
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": OLLAMA_TEXT}], "finish_reason": "stop"}
-    ]
+    assert posthog_output(span) == text_output(OLLAMA_TEXT)
 
 
 def test_ollama_tool_call_and_the_endpoint_the_app_named(direct):
     span = one(direct, "ollama-tools")
     assert span["attributes"]["server.address"] == "127.0.0.1"
     assert isinstance(span["attributes"]["server.port"], int)
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["finish_reason"] == "tool_call"
-    (part,) = output["parts"]
-    assert part["type"] == "tool_call" and part["name"] == "get_weather" and part["arguments"] == {"city": "Paris"}
+    (output,) = posthog_output(span)
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
+    (item,) = output["content"]
+    assert item["type"] == "function" and item["function"] == {"name": "get_weather", "arguments": {"city": "Paris"}}
 
 
 @pytest.mark.parametrize("label", ["ollama-stream", "ollama-astream"])
@@ -340,9 +340,7 @@ def test_ollama_streams_record_the_done_lines_usage(direct, label):
     assert attrs["gen_ai.request.stream"] is True
     assert attrs["gen_ai.usage.input_tokens"] == PROMPT_EVAL_COUNT
     assert attrs["gen_ai.usage.output_tokens"] == EVAL_COUNT
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": OLLAMA_TEXT}], "finish_reason": "stop"}
-    ]
+    assert posthog_output(span) == text_output(OLLAMA_TEXT)
 
 
 def test_ollama_embedding(direct):
@@ -376,7 +374,7 @@ def test_litellm_over_an_instrumented_sdk_is_one_generation_under_a_step(layered
     (generation,) = generations(spans)
     (step,) = steps(spans)
     # The generation is the openai adapter's: it saw the SDK call LiteLLM made.
-    assert generation["attributes"]["gen_ai.provider.name"] == "azure.ai.openai"
+    assert generation["attributes"]["gen_ai.provider.name"] == "azure"  # PostHog's cost-table name
     assert generation["attributes"]["gen_ai.request.model"] == "my-deployment"
     assert generation["attributes"]["gen_ai.usage.input_tokens"] == 11
     assert generation["attributes"]["gen_ai.usage.output_tokens"] == 7
@@ -386,7 +384,7 @@ def test_litellm_over_an_instrumented_sdk_is_one_generation_under_a_step(layered
     assert generation["trace_id"] == step["trace_id"]
     assert step["parent_span_id"] is None
     assert_no_tokens(step)
-    assert step["attributes"]["gen_ai.provider.name"] == "azure.ai.openai"
+    assert step["attributes"]["gen_ai.provider.name"] == "azure"  # PostHog's cost-table name
     assert step["name"] == "chat my-deployment"
 
 
@@ -471,11 +469,11 @@ def test_anthropic_over_litellms_own_http_counts_cache_tokens_inside_input(direc
     assert attrs["gen_ai.usage.cache_creation.input_tokens"] == anthropic_server.CACHE_CREATION
     assert attrs["gen_ai.usage.output_tokens"] == anthropic_server.OUTPUT_TOKENS
     assert attrs["$ai_cache_reporting_exclusive"] is False
-    (output,) = content(span, "gen_ai.output.messages")
+    (output,) = posthog_output(span)
     if streamed:  # usage merged from message_start (input) and message_delta (output)
-        assert output["parts"] == [{"type": "text", "content": anthropic_server.REPLY}]
+        assert output["content"] == [{"type": "text", "text": anthropic_server.REPLY}]
     else:
         assert attrs["gen_ai.response.model"] == "claude-sonnet-4-5" + anthropic_server.SERVED_MODEL_SUFFIX
         assert attrs["gen_ai.usage.reasoning.output_tokens"] == anthropic_server.THINKING_TOKENS
-        assert output["parts"] == [{"type": "reasoning", "content": anthropic_server.THINKING},
-                                   {"type": "text", "content": anthropic_server.REPLY}]
+        assert output["content"] == [{"type": "thinking", "thinking": anthropic_server.THINKING},
+                                     {"type": "text", "text": anthropic_server.REPLY}]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.providers import SAY_HELLO, app_env, assert_embeddings, assert_left_early, run_both, text_output
-from tests.e2e.traces import by_model, content
+from tests.e2e.traces import by_model, tools as tools_of, posthog_tool, posthog_input, posthog_output
 from tests.servers.ollama_server import FakeOllama
 
 REPLY = "Hello from fake Ollama"
@@ -44,8 +44,8 @@ def test_module_functions_clients_streams_and_embeddings(run_ollama, posthog, fa
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)  # prompt_eval_count, eval_count
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert attrs["$ai_stream"] is False
-    assert content(chat, "gen_ai.input.messages") == SAY_HELLO
-    assert content(chat, "gen_ai.output.messages") == text_output(REPLY)
+    assert posthog_input(chat) == SAY_HELLO
+    assert posthog_output(chat) == text_output(REPLY)
 
     # Names bound with ``from ollama import ...`` when the app started are recorded too.
     assert by_model(spans, "imported-model")["attributes"]["gen_ai.usage.output_tokens"] == 7
@@ -53,35 +53,34 @@ def test_module_functions_clients_streams_and_embeddings(run_ollama, posthog, fa
     assert generate["name"] == "text_completion imported-generate"
     assert generate["attributes"]["gen_ai.operation.name"] == "chat"  # the PostHog dialect's mapping
     assert generate["attributes"]["gen_ai.output.type"] == "json"
-    assert content(generate, "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
-    assert content(generate, "gen_ai.output.messages") == text_output(REPLY)
+    assert posthog_input(generate)[0] == {"role": "system", "content": "Be brief."}
+    assert posthog_output(generate) == text_output(REPLY)
 
     tools = by_model(spans, "tools-model")
     assert tools["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
-    assert content(tools, "gen_ai.tool.definitions") == [{
+    assert tools_of(tools) == [posthog_tool({
         "type": "function", "name": "get_weather", "description": "Weather for a city.",
         "parameters": {"type": "object", "required": ["city"],
-                       "properties": {"city": {"type": "string", "description": "The city to look up"}}}}]
-    assert content(tools, "gen_ai.output.messages")[0]["parts"] == [
-        {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}}]
-    followup = content(by_model(spans, "tools-followup"), "gen_ai.input.messages")
-    assert followup[1]["parts"] == [{"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}}]
-    assert followup[2] == {"role": "tool", "name": "get_weather", "parts": [{"type": "tool_call_response", "response": "sunny"}]}
+                       "properties": {"city": {"type": "string", "description": "The city to look up"}}}})]
+    assert posthog_output(tools)[0]["content"] == [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    followup = posthog_input(by_model(spans, "tools-followup"))
+    assert followup[1]["content"] == [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert followup[2] == {"role": "tool", "name": "get_weather", "content": "sunny"}
 
     stream = by_model(spans, "stream-model", stream=True)
     attrs = stream["attributes"]
     assert attrs["gen_ai.request.stream"] is True and attrs["$ai_stream"] is True
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)  # from the done part
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
-    assert content(stream, "gen_ai.output.messages") == text_output(REPLY, reasoning="Greeting requested.")
+    assert posthog_output(stream) == text_output(REPLY, reasoning="Greeting requested.")
 
     generate_stream = by_model(spans, "generate-stream", stream=True)
     assert generate_stream["attributes"]["gen_ai.request.max_tokens"] == 4  # from an ollama.Options
     assert generate_stream["attributes"]["gen_ai.response.finish_reasons"] == ["length"]
-    assert content(generate_stream, "gen_ai.output.messages") == text_output(REPLY, "length")
+    assert posthog_output(generate_stream) == text_output(REPLY)
 
-    image = content(by_model(spans, "llava"), "gen_ai.input.messages")[0]["parts"][1]
-    assert image["type"] == "blob" and image["modality"] == "image" and "omitted" in image["content"]
+    image = posthog_input(by_model(spans, "llava"))[0]["content"][1]
+    assert image["type"] == "image" and "omitted" in image["image"]
 
     assert_embeddings(by_model(spans, "nomic-embed-text"), "nomic-embed-text", 8, 8)
     # /api/embeddings reports no tokens.
@@ -97,7 +96,7 @@ def test_async_client_early_exit_and_errors(run_ollama, posthog):
     for model, stream in (("async-model", False), ("async-stream", True), ("async-generate", False)):
         attrs = by_model(spans, model, stream)["attributes"]
         assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7), model
-    assert content(by_model(spans, "async-stream", stream=True), "gen_ai.output.messages") == text_output(REPLY)
+    assert posthog_output(by_model(spans, "async-stream", stream=True)) == text_output(REPLY)
     assert by_model(spans, "async-embed")["attributes"]["gen_ai.usage.input_tokens"] == 4
 
     assert_left_early(by_model(spans, "break-model", stream=True), "Hello from")
@@ -105,7 +104,7 @@ def test_async_client_early_exit_and_errors(run_ollama, posthog):
     failed = by_model(spans, "stream-error", stream=True)
     assert failed["status_code"] == "ERROR"
     assert failed["attributes"]["error.type"] == "ollama.ResponseError"
-    assert content(failed, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": "Hello from"}]
+    assert posthog_output(failed)[0]["content"] == [{"type": "text", "text": "Hello from"}]
 
     missing = by_model(spans, "missing-model")
     assert missing["status_code"] == "ERROR"

@@ -9,7 +9,7 @@ from importlib.metadata import version
 import pytest
 
 from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, assert_has, text_output
-from tests.e2e.traces import content
+from tests.e2e.traces import tools, posthog_tool, posthog_input, posthog_output
 
 MODEL = "gpt-4o-mini"
 SERVED_MODEL = "gpt-4o-mini-2024-08-06"  # what the stand-in reports, as OpenAI does
@@ -53,9 +53,11 @@ def test_chat_completion_records_a_complete_generation(run_app, posthog):
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
     assert_has(attrs, CHAT_SETTINGS)
-    assert attrs["server.address"] == "127.0.0.1"
-    assert content(span, "gen_ai.input.messages") == SAY_HELLO
-    assert content(span, "gen_ai.output.messages") == text_output("Hello from fake OpenAI")
+    # The full base URL the client used; no server.address, whose host PostHog would write over it.
+    assert attrs["$ai_base_url"].startswith("http://127.0.0.1:") and attrs["$ai_base_url"].endswith("/v1/")
+    assert "server.address" not in attrs
+    assert posthog_input(span) == SAY_HELLO
+    assert posthog_output(span) == text_output("Hello from fake OpenAI")
     # The PostHog dialect: what ingestion needs beyond the conventions.
     assert attrs["$ai_cache_reporting_exclusive"] is False
     assert attrs["$ai_reasoning_tokens"] == 2
@@ -86,10 +88,10 @@ def test_tool_definitions_and_tool_calls(run_app, posthog):
     result = run_app("openai_app", "chat_tools")
     assert_same_as_uninstrumented(run_app, "chat_tools", result)
     span = only_span(posthog)
-    assert content(span, "gen_ai.tool.definitions") == [WEATHER_TOOL]
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["finish_reason"] == "tool_call"
-    assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert tools(span) == [posthog_tool(WEATHER_TOOL)]
+    (output,) = posthog_output(span)
+    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
     assert span["attributes"]["$ai_stop_reason"] == "tool_call"
 
 
@@ -108,9 +110,7 @@ def test_stream_gets_usage_without_the_app_seeing_the_extra_chunk(run_app, posth
     assert attrs["gen_ai.usage.input_tokens"] == 11
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake OpenAI"}], "finish_reason": "stop"}
-    ]
+    assert posthog_output(span) == text_output("Hello from fake OpenAI")
 
 
 def test_stream_where_app_asked_for_usage_keeps_its_usage_chunk(run_app, posthog):
@@ -130,18 +130,16 @@ def test_stream_usage_injection_can_be_switched_off(run_app, posthog, fake_opena
 def test_streamed_tool_call_is_assembled(run_app, posthog):
     result = run_app("openai_app", "chat_stream_tools")
     assert_same_as_uninstrumented(run_app, "chat_stream_tools", result)
-    (output,) = content(only_span(posthog), "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
-    assert output["finish_reason"] == "tool_call"
+    (output,) = posthog_output(only_span(posthog))
+    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert only_span(posthog)["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
 
 
 def test_streamed_choices_are_assembled_each_on_its_own(run_app, posthog):
     result = run_app("openai_app", "chat_stream_two_choices")
     assert_same_as_uninstrumented(run_app, "chat_stream_two_choices", result)
     assert "choices [(0, 'Hello from fake OpenAI'), (1, 'Hello from fake OpenAI')]" in result.stdout
-    outputs = content(only_span(posthog), "gen_ai.output.messages")
-    assert [o["parts"] for o in outputs] == [[{"type": "text", "content": "Hello from fake OpenAI"}]] * 2
-    assert [o["finish_reason"] for o in outputs] == ["stop", "stop"]
+    assert posthog_output(only_span(posthog)) == text_output("Hello from fake OpenAI") * 2
     assert only_span(posthog)["attributes"]["gen_ai.response.finish_reasons"] == ["stop", "stop"]
 
 
@@ -169,8 +167,8 @@ def test_stream_failing_midway_records_the_error_and_partial_output(run_app, pos
     assert span["status_code"] == "ERROR"
     assert span["attributes"]["error.type"].rsplit(".", 1)[-1] == raised
     assert [e["name"] for e in span["events"]] == ["exception"]
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["parts"][0]["content"]  # what arrived before the failure
+    (output,) = posthog_output(span)
+    assert output["content"][0]["text"]  # what arrived before the failure
 
 
 @needs_chat_helpers
@@ -185,7 +183,7 @@ def test_stream_helper_is_one_generation(run_app, posthog):
 def test_messages_given_as_an_iterator_reach_both_the_sdk_and_the_span(run_app, posthog):
     result = run_app("openai_app", "iterator_messages")
     assert_same_as_uninstrumented(run_app, "iterator_messages", result)
-    assert len(content(only_span(posthog), "gen_ai.input.messages")) == 2
+    assert len(posthog_input(only_span(posthog))) == 2
 
 
 @needs_chat_helpers
@@ -211,11 +209,8 @@ def test_responses_api(run_app, posthog):
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
-    assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "Be terse."}]
-    assert content(span, "gen_ai.input.messages") == [{"role": "user", "parts": [{"type": "text", "content": "Say hello"}]}]
-    assert content(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake OpenAI"}], "finish_reason": "stop"}
-    ]
+    assert posthog_input(span) == [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Say hello"}]
+    assert posthog_output(span) == text_output("Hello from fake OpenAI")
 
 
 @needs_responses
@@ -226,8 +221,7 @@ def test_responses_streams(run_app, posthog, scenario):
     span = only_span(posthog)
     assert span["attributes"]["gen_ai.request.stream"] is True
     assert span["attributes"]["gen_ai.usage.output_tokens"] == 7
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "text", "content": "Hello from fake OpenAI"}]
+    assert posthog_output(span) == text_output("Hello from fake OpenAI")
 
 
 @needs_responses
@@ -235,10 +229,10 @@ def test_responses_tool_call(run_app, posthog):
     result = run_app("openai_app", "responses_tools")
     assert_same_as_uninstrumented(run_app, "responses_tools", result)
     span = only_span(posthog)
-    (output,) = content(span, "gen_ai.output.messages")
-    assert output["parts"][0]["type"] == "tool_call"
-    assert output["parts"][0]["name"] == "get_weather"
-    assert content(span, "gen_ai.tool.definitions")[0]["name"] == "get_weather"
+    (output,) = posthog_output(span)
+    assert output["content"][0]["type"] == "function"
+    assert output["content"][0]["function"]["name"] == "get_weather"
+    assert tools(span)[0]["function"]["name"] == "get_weather"
 
 
 def test_embeddings(run_app, posthog):
@@ -250,7 +244,7 @@ def test_embeddings(run_app, posthog):
     assert attrs["gen_ai.operation.name"] == "embeddings"
     assert attrs["gen_ai.usage.input_tokens"] > 0
     assert attrs["gen_ai.embeddings.dimension.count"] == 8
-    assert [m["parts"][0]["content"] for m in content(span, "gen_ai.input.messages")] == ["first text", "second text"]
+    assert posthog_input(span) == ["first text", "second text"]
 
 
 @pytest.mark.parametrize("scenario", ["raw_response", "raw_stream", "streaming_response"])
@@ -301,7 +295,7 @@ def test_azure_openai(run_app, posthog, fake_openai):
     spans = posthog.spans
     assert len(spans) == 2
     for span in spans:
-        assert span["attributes"]["gen_ai.provider.name"] == "azure.ai.openai"
+        assert span["attributes"]["gen_ai.provider.name"] == "azure"  # PostHog's cost-table name
         assert span["attributes"]["gen_ai.request.model"] == "my-deployment"
     streamed = next(s for s in spans if s["attributes"].get("gen_ai.request.stream"))
     assert streamed["attributes"]["gen_ai.usage.output_tokens"] == 7

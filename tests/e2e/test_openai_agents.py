@@ -117,7 +117,8 @@ def usage_keys(span: dict) -> list:
 
 
 def messages(span: dict, key: str) -> list:
-    return json.loads(span["attributes"][key])
+    """``$ai_input`` / ``$ai_output_choices``, in PostHog's shape."""
+    return span["attributes"][key]
 
 
 def assert_generation(span: dict, streamed: bool = False) -> None:
@@ -181,9 +182,9 @@ def assert_weather_run(outcome: Outcome, name: str, agent: str, streamed: bool =
 
     # The first call asks for the tool; the tool runs with those arguments; the second call sees
     # its result.
-    (output,) = messages(first, "gen_ai.output.messages")
-    assert output["parts"] == [{"type": "tool_call", "id": wire.TOOL_CALL_ID, "name": "get_weather",
-                                "arguments": {"city": "Paris"}}]
+    (output,) = messages(first, "$ai_output_choices")
+    assert output["content"] == [{"type": "function", "id": wire.TOOL_CALL_ID,
+                                  "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
     tool_attrs = tool["attributes"]
     assert tool_attrs["gen_ai.operation.name"] == "execute_tool"
     assert tool_attrs["gen_ai.tool.name"] == "get_weather"
@@ -191,10 +192,10 @@ def assert_weather_run(outcome: Outcome, name: str, agent: str, streamed: bool =
     assert json.loads(tool_attrs["$ai_input_state"]) == {"city": "Paris"}
     assert tool_attrs["$ai_output_state"] == "Sunny in Paris"
     assert tool["status_code"] != "ERROR"
-    assert {"role": "tool", "parts": [{"type": "tool_call_response", "id": wire.TOOL_CALL_ID,
-                                       "response": "Sunny in Paris"}]} in messages(second, "gen_ai.input.messages")
-    (final,) = messages(second, "gen_ai.output.messages")
-    assert final["parts"] == [{"type": "text", "content": wire.DEFAULT_REPLY}]
+    assert {"role": "tool", "tool_call_id": wire.TOOL_CALL_ID,
+            "content": "Sunny in Paris"} in messages(second, "$ai_input")
+    (final,) = messages(second, "$ai_output_choices")
+    assert final["content"] == [{"type": "text", "text": wire.DEFAULT_REPLY}]
     assert len({s["trace_id"] for s in spans}) == 1
     return spans
 
@@ -275,8 +276,8 @@ def test_handoff_between_two_agents(traced):
     assert triage["attributes"]["openai_agents.agent.handoffs"] == ["Spanish"]
     first_call = children(spans, triage)[0]
     (generation,) = children(spans, first_call)
-    (output,) = messages(generation, "gen_ai.output.messages")
-    assert output["parts"][0]["name"] == "transfer_to_spanish"
+    (output,) = messages(generation, "$ai_output_choices")
+    assert output["content"][0]["function"]["name"] == "transfer_to_spanish"
 
 
 def test_guardrails_are_steps_of_the_agent(traced):
@@ -304,7 +305,7 @@ def test_concurrent_runs_do_not_mix(traced):
         (root,) = [s for s in spans if s["parent_span_id"] is None]
         assert json.loads(root["attributes"]["$ai_input_state"])[0]["parts"][0]["content"] == question
         for generation in (s for s in spans if event(s) == "$ai_generation"):
-            assert messages(generation, "gen_ai.input.messages")[0]["parts"][0]["content"] == question
+            assert [m for m in messages(generation, "$ai_input") if m["role"] == "user"][0]["content"] == question
     # The two runs overlapped in time, so their separation is not an accident of ordering.
     start = lambda spans: min(s["start_ns"] for s in spans)  # noqa: E731
     end = lambda spans: max(s["end_ns"] for s in spans)  # noqa: E731
@@ -389,11 +390,10 @@ def test_without_the_openai_adapter_the_sdks_model_call_is_the_generation(outcom
         assert attrs["gen_ai.usage.output_tokens"] == wire.COMPLETION_TOKENS
         assert attrs["gen_ai.usage.cache_read.input_tokens"] == wire.CACHED_TOKENS
         assert attrs["$ai_reasoning_tokens"] == wire.REASONING_TOKENS
-    assert messages(first, "gen_ai.input.messages") == [
-        {"role": "user", "parts": [{"type": "text", "content": "What is the weather?"}]}]
-    assert messages(first, "gen_ai.output.messages")[0]["parts"][0]["name"] == "get_weather"
+    assert messages(first, "$ai_input") == [{"role": "user", "content": "What is the weather?"}]
+    assert messages(first, "$ai_output_choices")[0]["content"][0]["function"]["name"] == "get_weather"
     assert first["attributes"]["$ai_stop_reason"] == "tool_call"
-    assert messages(second, "gen_ai.output.messages")[0]["parts"] == [{"type": "text", "content": wire.DEFAULT_REPLY}]
+    assert messages(second, "$ai_output_choices")[0]["content"] == [{"type": "text", "text": wire.DEFAULT_REPLY}]
 
 
 def test_privacy_mode_keeps_the_tree_and_drops_every_content(outcomes):
@@ -403,8 +403,8 @@ def test_privacy_mode_keeps_the_tree_and_drops_every_content(outcomes):
     assert [row[2] for row in tree(spans)] == [
         "invoke_workflow tool", "invoke_agent Weather", f"chat {SERVED_MODEL}", "chat gpt-4o-mini",
         "execute_tool get_weather", f"chat {SERVED_MODEL}", "chat gpt-4o-mini"]
-    content = ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages",
-               "gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "gen_ai.system_instructions")
+    content = ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages", "$ai_input",
+               "$ai_output_choices", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "gen_ai.system_instructions")
     for span in spans:
         assert not [k for k in content if k in span["attributes"]], span["name"]
         assert "Paris" not in json.dumps(span["attributes"])

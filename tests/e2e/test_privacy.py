@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.conftest import APPS, LAUNCHER, clean_env
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.anthropic_server import FakeAnthropic
+from tests.e2e.traces import tools
 
 PLANTED_KEY = "sk-planted-SECRET-123"
 PLANTED_ANTHROPIC_KEY = "sk-ant-planted-SECRET-456"
@@ -202,8 +203,8 @@ def test_default_sends_content_but_no_secrets_no_media_and_nothing_marked_privat
 def test_per_call_privacy_mode_keeps_the_metadata_of_that_call(runs):
     run = full(runs, "default")
     # The one call made inside context(privacy_mode=True) is there, without its content.
-    (private,) = [s for s in run.by_model("gpt-4o-mini") if "gen_ai.input.messages" not in s["attributes"]]
-    assert "gen_ai.output.messages" not in private["attributes"]
+    (private,) = [s for s in run.by_model("gpt-4o-mini") if "$ai_input" not in s["attributes"]]
+    assert not {"$ai_output_choices", "gen_ai.input.messages", "gen_ai.output.messages"} & set(private["attributes"])
     assert private["attributes"]["gen_ai.response.model"] == "gpt-4o-mini-2024-08-06"
     assert private["attributes"]["gen_ai.usage.input_tokens"] == 11
     native_private = [s for s in run.by_model("acme-large") if s["status_message"] == "error"]
@@ -226,7 +227,8 @@ def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
     assert attrs["gen_ai.response.model"] == "gpt-4o-mini-2024-08-06"
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
     assert attrs["$ai_stop_reason"] == "tool_call"
-    assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(attrs)
+    assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "$ai_input",
+                "$ai_output_choices"} & set(attrs)
     (error,) = [s for s in run.by_model("error-429") if s["attributes"]["gen_ai.provider.name"] == "openai"]
     assert error["status_code"] == "ERROR"
     assert error["status_message"] == "openai.RateLimitError"
@@ -256,8 +258,7 @@ def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
 def test_privacy_mode_keeps_tool_names(runs):
     run = full(runs, "privacy")
     (chat,) = [s for s in run.by_model("gpt-4o-mini") if s["attributes"].get("posthog.distinct_id") == "privacy-user"]
-    definitions = json.loads(chat["attributes"].get("gen_ai.tool.definitions", "[]"))
-    assert [t.get("name") for t in definitions] == ["get_weather"]
+    assert [t["function"]["name"] for t in tools(chat)] == ["get_weather"]
 
 
 @pytest.mark.parametrize("name, inputs, outputs", [
@@ -290,30 +291,28 @@ def test_opentelemetry_capture_content_spellings(runs, name, content):
 
 def test_inline_media_is_a_placeholder_unless_capture_media(runs):
     default, media = full(runs, "default"), full(runs, "otel_false_inputs_on")
-    (span,) = [s for s in default.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in s["attributes"].get("gen_ai.input.messages", "")]
-    last = json.loads(span["attributes"]["gen_ai.input.messages"])[-1]
-    assert last["parts"][1] == {"type": "blob", "modality": "image", "mime_type": "image/png",
-                                "content": "[image image/png ~8010 bytes omitted]"}
+    (span,) = [s for s in default.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in json.dumps(s["attributes"].get("$ai_input"))]
+    last = span["attributes"]["$ai_input"][-1]
+    assert last["content"][1] == {"type": "image", "image": "[image image/png ~8010 bytes omitted]"}
     assert MEDIA in media.raw
-    (span,) = [s for s in media.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in s["attributes"].get("gen_ai.input.messages", "")]
-    blob = json.loads(span["attributes"]["gen_ai.input.messages"])[-1]["parts"][1]
-    assert blob["type"] == "blob" and len(blob["content"]) > 10_000 and MEDIA in blob["content"]
+    (span,) = [s for s in media.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in json.dumps(s["attributes"].get("$ai_input"))]
+    image = span["attributes"]["$ai_input"][-1]["content"][1]
+    assert image["type"] == "image" and image["image"].startswith("data:image/png;base64,") and MEDIA in image["image"]
 
 
 def test_long_content_is_truncated_as_valid_json_within_the_span_cap(runs):
     run = full(runs, "default")
-    (big,) = [s for s in run.by_model("gpt-4o-mini") if "BIG-PROMPT-START" in s["attributes"].get("gen_ai.input.messages", "")]
-    messages = json.loads(big["attributes"]["gen_ai.input.messages"])  # still valid JSON
+    (big,) = [s for s in run.by_model("gpt-4o-mini") if "BIG-PROMPT-START" in json.dumps(s["attributes"].get("$ai_input"))]
+    messages = big["attributes"]["$ai_input"]  # cut as valid JSON, then structured
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[1]["parts"][0]["content"].startswith("BIG-PROMPT-START lorem ipsum")
-    assert json.loads(big["attributes"]["gen_ai.output.messages"])[0]["parts"][0]["content"] == COMPLETION
+    assert messages[1]["content"].startswith("BIG-PROMPT-START lorem ipsum")
+    assert big["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": COMPLETION}]
     assert big["attributes"]["gen_ai.usage.input_tokens"] == 11
     sizes = dict((name, size) for name, size in run.span_sizes() if name == "chat gpt-4o-mini" and size > 5000)
     assert sizes and max(sizes.values()) <= MAX_SPAN_BYTES
     for span in run.spans:
-        for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"):
-            if key in span["attributes"]:
-                json.loads(span["attributes"][key])
+        # Every message attribute was cut as valid JSON, so every one became PostHog's structure.
+        assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(span["attributes"])
 
 
 def test_no_exported_span_exceeds_the_cap_even_with_a_long_error_message(runs):

@@ -22,7 +22,6 @@ tests need are started together, once per module, each with its own PostHog stan
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -43,6 +42,7 @@ import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env
 from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.traces import posthog_input, message_text
 
 pytestmark = pytest.mark.process_models
 
@@ -82,7 +82,7 @@ class Outcome:
 
 
 def prompt_of(span: dict) -> str:
-    return json.loads(span["attributes"]["gen_ai.input.messages"])[-1]["parts"][0]["content"]
+    return message_text(posthog_input(span)[-1])
 
 
 class App:

@@ -163,19 +163,19 @@ def assert_openai_run(outcome: Outcome, label: str, stream: bool = False) -> dic
     assert printed_usage(outcome, label) == (2, 2 * PROMPT_TOKENS, 2 * COMPLETION_TOKENS)
 
     # The first call asked for the tool, the tool ran with the model's arguments, the second call saw its result.
-    first_output = json.loads(generations[0]["attributes"]["gen_ai.output.messages"])
-    assert first_output[0]["parts"][0]["type"] == "tool_call"
-    assert first_output[0]["parts"][0]["arguments"] == {"city": "Paris"}
+    first_output = generations[0]["attributes"]["$ai_output_choices"]
+    assert first_output[0]["content"][0]["type"] == "function"
+    assert first_output[0]["content"][0]["function"]["arguments"] == {"city": "Paris"}
     assert posthog_event(tool) == "$ai_span"
     assert tool["attributes"]["$ai_framework"] == "pydantic-ai"
     assert json.loads(tool["attributes"]["$ai_input_state"]) == {"city": "Paris"}
     assert tool["attributes"]["$ai_output_state"] == "Sunny in Paris"
     assert tool["attributes"]["gen_ai.tool.name"] == "get_weather"
     assert model_steps[0]["end_ns"] <= tool["start_ns"] or model_steps[1]["end_ns"] <= tool["start_ns"]
-    second_input = generations[1]["attributes"]["gen_ai.input.messages"]
-    assert "Sunny in Paris" in second_input
-    assert json.loads(generations[1]["attributes"]["gen_ai.output.messages"])[0]["parts"] == [
-        {"type": "text", "content": DEFAULT_REPLY}]
+    second_input = generations[1]["attributes"]["$ai_input"]
+    assert {"role": "tool", "content": "Sunny in Paris"} in [
+        {k: m[k] for k in ("role", "content")} for m in second_input]
+    assert generations[1]["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": DEFAULT_REPLY}]
     return {"root": root, "tool": tool, "generations": generations, "steps": model_steps}
 
 
@@ -210,8 +210,7 @@ def test_every_span_reaches_posthog(main):
 def test_run_sync_is_one_trace_with_one_generation_per_model_call(main):
     parts = assert_openai_run(main, "sync")
     gen = parts["generations"][0]["attributes"]
-    assert json.loads(gen["gen_ai.input.messages"])[-1] == {
-        "role": "user", "parts": [{"type": "text", "content": "[sync] What is the weather in Paris?"}]}
+    assert gen["$ai_input"][-1] == {"role": "user", "content": "[sync] What is the weather in Paris?"}
     assert gen["gen_ai.response.id"].startswith("chatcmpl-")
 
 
@@ -229,7 +228,7 @@ def test_the_responses_api_model(main):
 def test_the_model_steps_keep_what_pydantic_ai_saw(main):
     step = assert_openai_run(main, "sync")["steps"][0]["attributes"]
     assert step["gen_ai.provider.name"] == "openai" and step["gen_ai.request.model"] == "gpt-4o-mini"
-    assert json.loads(step["gen_ai.system_instructions"]) == [{"type": "text", "content": "Answer in one sentence."}]
+    assert step["$ai_input"][0] == {"role": "system", "content": "Answer in one sentence."}
     assert not [k for k in step if k.startswith(("pydantic_ai.", "logfire.")) or k == "model_request_parameters"]
 
 
@@ -262,8 +261,8 @@ def test_a_test_model_run_has_pydantic_ais_generations(main):
     assert requests == 2
     assert sum(tokens(g)[0] for g in generations) == input_tokens
     assert sum(tokens(g)[1] for g in generations) == output_tokens
-    assert json.loads(generations[0]["attributes"]["gen_ai.input.messages"]) == [
-        {"role": "user", "parts": [{"type": "text", "content": "[testmodel] What is the weather?"}]}]
+    assert generations[0]["attributes"]["$ai_input"] == [
+        {"role": "system", "content": "Answer in one sentence."}, {"role": "user", "content": "[testmodel] What is the weather?"}]
     (tool,) = [s for s in spans if s["name"] == "execute_tool get_weather"]
     assert tool["attributes"]["$ai_output_state"] == "Sunny in a"
     assert json.loads(root["attributes"]["$ai_output_state"]) == {"get_weather": "Sunny in a"}
@@ -273,7 +272,7 @@ def test_a_test_model_run_has_pydantic_ais_generations(main):
 
 
 def test_an_agent_the_app_left_uninstrumented_has_only_our_generations(main):
-    quiet = [s for s in main.spans if "[quiet]" in s["attributes"].get("gen_ai.input.messages", "")]
+    quiet = [s for s in main.spans if "[quiet]" in json.dumps(s["attributes"].get("$ai_input", ""))]
     assert len(quiet) == 2
     for span in quiet:
         assert span["scope_name"] == "posthog_autoinstrument"
@@ -287,10 +286,9 @@ def test_the_apps_own_instrumentation_settings_stand(outcomes):
     assert {s["scope_name"] for s in spans} == {"pydantic-ai"}
     # The app asked for no content, and for Pydantic AI's default format (tool results as user messages).
     assert "[own-choice]" not in json.dumps(spans) and "Sunny" not in json.dumps(spans)
-    (second,) = [s for s in spans if s["name"] == "chat test"
-                 and len(json.loads(s["attributes"]["gen_ai.input.messages"])) == 3]
-    roles = [message["role"] for message in json.loads(second["attributes"]["gen_ai.input.messages"])]
-    assert roles == ["user", "assistant", "user"]
+    (second,) = [s for s in spans if s["name"] == "chat test" and len(s["attributes"]["$ai_input"]) == 3]
+    roles = [message["role"] for message in second["attributes"]["$ai_input"]]
+    assert roles == ["user", "assistant", "tool"]  # the tool result, as PostHog renders one
     assert all(posthog_event(s) == "$ai_generation" for s in spans if s["name"] == "chat test")
 
 
@@ -307,8 +305,9 @@ def test_privacy_mode_sends_no_content(outcomes, main):
         assert text not in everything, text
     for span in private.spans:
         attrs = span["attributes"]
-        assert not [k for k in attrs if k in ("gen_ai.input.messages", "gen_ai.output.messages",
-                                                "$ai_input_state", "$ai_output_state", "gen_ai.system_instructions")]
+        assert not [k for k in attrs if k in ("gen_ai.input.messages", "gen_ai.output.messages", "$ai_input",
+                                                "$ai_output_choices", "$ai_input_state", "$ai_output_state",
+                                                "gen_ai.system_instructions")]
     generations = [s for s in private.spans if posthog_event(s) == "$ai_generation"]
     assert len(generations) == 2 * 5 + 2 + 2  # the same generations, tokens included
     assert all(tokens(g)[0] for g in generations)

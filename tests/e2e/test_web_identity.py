@@ -12,7 +12,6 @@ All servers are started together once per module, since starting them is the slo
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 
 from tests.conftest import APPS, LAUNCHER, clean_env
 from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.traces import message_text
 
 
 def free_port() -> int:
@@ -33,10 +33,10 @@ def free_port() -> int:
 
 
 def case_of(span: dict):
-    messages = span["attributes"].get("gen_ai.input.messages")
+    messages = span["attributes"].get("$ai_input")
     if not messages:
         return None
-    text = json.loads(messages)[-1]["parts"][0].get("content", "")
+    text = message_text(messages[-1])
     return text[len("case="):] if text.startswith("case=") else None
 
 

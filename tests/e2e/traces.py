@@ -3,21 +3,45 @@ PostHog shows them."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 
-def content(span: dict, key: str):
-    """A JSON attribute (messages, tool definitions, system instructions), decoded."""
-    return json.loads(span["attributes"][key])
+def posthog_input(span: dict) -> list:
+    """``$ai_input`` as PostHog stores it: ``[{role, content}]``, the system prompt first."""
+    return span["attributes"]["$ai_input"]
+
+
+def posthog_output(span: dict) -> list:
+    """``$ai_output_choices``: ``[{role: assistant, content: [typed items]}]``."""
+    return span["attributes"]["$ai_output_choices"]
+
+
+def message_text(message: dict) -> str:
+    """The text of one ``$ai_input`` message: its string content, or its first text item's."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    return next((i["text"] for i in content or () if isinstance(i, dict) and i.get("type") == "text"), "")
+
+
+def tools(span: dict) -> list:
+    """The tools PostHog shows (``$ai_tools``, structured as PostHog's SDK sends them)."""
+    return span["attributes"]["$ai_tools"]
+
+
+def posthog_tool(definition: dict) -> dict:
+    """A function tool as ``gen_ai.tool.definitions`` holds it, in PostHog's shape."""
+    return {"type": "function", "function": {k: definition[k] for k in ("name", "description", "parameters")
+                                             if k in definition}}
 
 
 def by_prompt(spans: list) -> dict:
     """Spans grouped by the first text of their first user message (a chat's history starts the same)."""
     grouped: dict = {}
     for span in spans:
-        first_user = next(m for m in content(span, "gen_ai.input.messages") if m["role"] == "user")
-        grouped.setdefault(first_user["parts"][0]["content"], []).append(span)
+        # (an embedding's input is its texts)
+        first = next(m for m in posthog_input(span) if isinstance(m, str) or m["role"] == "user")
+        grouped.setdefault(first if isinstance(first, str) else message_text(first), []).append(span)
     return grouped
 
 

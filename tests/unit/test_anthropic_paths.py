@@ -27,7 +27,7 @@ from tests.servers.anthropic_server import FakeAnthropic
 anthropic = pytest.importorskip("anthropic")
 NATIVE = tuple(int(p) for p in version("anthropic").split(".")[:2]) >= (1, 14)
 
-VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_error"}
+VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_time_to_first_token", "$ai_error"}
 TOOLS = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}]
 HISTORY = [
     {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
@@ -137,10 +137,10 @@ def test_native_and_adapter_spans_give_posthog_the_same_attributes(setup, scenar
         assert a["gen_ai.usage.cache_creation.input_tokens"] == 3
         assert a["$ai_cache_reporting_exclusive"] is False
         assert a["posthog.distinct_id"] == "u-1"
-        messages = json.loads(a["gen_ai.input.messages"])
-        assert messages[2]["parts"] == [{"type": "tool_call_response", "response": [{"type": "text", "text": "sunny"}],
-                                         "id": "t1"}]
-        assert messages[1]["parts"][0] == {"type": "reasoning", "content": "hmm"}
+        assert a["$ai_input"][2:] == [  # in PostHog's shape: thinking among Anthropic blocks, the result a tool message
+            {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"},
+                                              {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}]},
+            {"role": "tool", "content": "sunny", "tool_call_id": "t1"}]
 
 
 @pytest.mark.skipif(not NATIVE, reason="the SDK does not trace itself")
@@ -152,8 +152,8 @@ def test_image_parts_are_where_the_paths_differ(setup):
     for client in (native, ours):
         call(client, "image")
         span, attrs = posthog_copy(exporter)
-        images.append(json.loads(attrs["gen_ai.input.messages"])[0]["parts"][1])
-    assert images == [{"type": "anthropic_image"}, {"type": "uri", "modality": "image", "uri": "https://example.com/a.png"}]
+        images.append(attrs["$ai_input"][0]["content"][1])
+    assert images == [{"type": "anthropic_image"}, {"type": "image", "image": "https://example.com/a.png"}]
 
 
 def test_complete_rewrites_an_anthropic_span():

@@ -8,11 +8,14 @@ from opentelemetry.trace import Status, StatusCode
 
 from unittest.mock import patch
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posthog_autoinstrument import config
 from posthog_autoinstrument.export import dialect
+from posthog_autoinstrument.genai import semconv
 from posthog_autoinstrument.export.dialect import for_posthog, is_ai_span
 
 SETTINGS = config.load({"POSTHOG_API_KEY": "phc_x"})
@@ -79,7 +82,7 @@ def test_privacy_mode_removes_all_content_and_error_text_but_keeps_metadata():
     assert "secret" not in dumped
     assert copy.attributes["gen_ai.usage.input_tokens"] == 3
     assert copy.attributes["gen_ai.prompt.name"] == "greeting"
-    assert copy.attributes["gen_ai.tool.definitions"] == '[{"name":"f"}]'
+    assert copy.attributes["$ai_tools"] == [{"type": "function", "function": {"name": "f"}}]
     assert [e.name for e in copy.events] == ["exception"] and copy.events[0].attributes["exception.type"] == "X"
     assert original.attributes["gen_ai.input.messages"]  # the original is untouched
 
@@ -87,8 +90,8 @@ def test_privacy_mode_removes_all_content_and_error_text_but_keeps_metadata():
 def test_credentials_in_tool_definitions_are_redacted():
     tools = json.dumps([{"type": "mcp", "server_url": "https://m", "headers": {"Authorization": "Bearer sk-1"}}])
     attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.tool.definitions": tools}), SETTINGS).attributes
-    assert "sk-1" not in attrs["gen_ai.tool.definitions"]
-    assert json.loads(attrs["gen_ai.tool.definitions"])[0]["server_url"] == "https://m"
+    assert "sk-1" not in json.dumps(attrs["$ai_tools"])
+    assert attrs["$ai_tools"][0]["server_url"] == "https://m"
 
 
 SECRETS = ["Bearer abcdef123456", "sk-proj-abcdefgh1234", "api_key=abcdef123456", "AKIAABCDEFGH1234",
@@ -120,11 +123,12 @@ def test_inline_media_becomes_a_placeholder_unless_allowed():
     image = "A" * 4000
     value = json.dumps([{"role": "user", "parts": [{"type": "blob", "modality": "image", "mime_type": "image/png", "content": image}]}])
     attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.input.messages": value}), SETTINGS).attributes
-    (part,) = json.loads(attrs["gen_ai.input.messages"])[0]["parts"]
-    assert image not in part["content"] and "image/png" in part["content"] and "3000 bytes" in part["content"]
+    (item,) = attrs["$ai_input"][0]["content"]
+    assert item["type"] == "image" and image not in item["image"]
+    assert "image/png" in item["image"] and "3000 bytes" in item["image"]
     kept = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.input.messages": value}),
                        replace(SETTINGS, capture_media=True)).attributes
-    assert image in kept["gen_ai.input.messages"]
+    assert kept["$ai_input"][0]["content"][0]["image"] == f"data:image/png;base64,{image}"
 
 
 def test_oversized_content_is_truncated_to_valid_json_under_the_cap():
@@ -132,7 +136,142 @@ def test_oversized_content_is_truncated_to_valid_json_under_the_cap():
     big = messages("x" * 50_000, "y" * 50_000)
     attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.input.messages": big,
                               "gen_ai.output.messages": messages("short")}), capped).attributes
-    parsed = json.loads(attrs["gen_ai.input.messages"])
-    assert len(parsed) == 2 and parsed[0]["parts"][0]["content"].endswith("...[truncated]")
-    assert sum(len(k) + len(v) for k, v in attrs.items() if isinstance(v, str)) <= 20_000
-    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "short"
+    parsed = attrs["$ai_input"]
+    assert len(parsed) == 2 and parsed[0]["content"].endswith("...[truncated]")
+    assert len(json.dumps(dict(attrs))) <= 20_000
+    assert attrs["$ai_output_choices"][0]["content"] == [{"type": "text", "text": "short"}]
+
+
+# -- PostHog's own property names (issue 17, items 1 and 3 to 6) ------------------------------
+
+
+def test_tools_are_sent_as_the_structured_list_posthog_sdk_sends():
+    definitions = json.dumps([
+        {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}},
+        {"type": "web_search"},
+    ])
+    attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.tool.definitions": definitions}), SETTINGS).attributes
+    assert attrs["$ai_tools"] == [
+        {"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}},
+        {"type": "web_search"},
+    ]
+    # One branch of PostHog's mapping would overwrite $ai_tools from the semconv key.
+    assert "gen_ai.tool.definitions" not in attrs
+
+
+def test_tools_survive_the_otlp_encoding_as_arrays_and_objects():
+    from posthog_autoinstrument.export.otlp import encode_request
+    from tests.servers.otlp_decode import decode_export
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 2**70, "default": None}}}
+    definitions = json.dumps([{"type": "function", "name": "f", "parameters": schema}])
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.trace import SpanContext
+
+    original = ReadableSpan(name="chat m", context=SpanContext(1, 2, False), resource=Resource({}), start_time=1,
+                            end_time=2, attributes={"gen_ai.operation.name": "chat", "gen_ai.tool.definitions": definitions})
+    (decoded,) = decode_export(encode_request([for_posthog(original, SETTINGS)]))
+    assert decoded["attributes"]["$ai_tools"] == [{"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"n": {"type": "integer", "maximum": str(2**70)}}}}}]
+
+
+def test_time_to_first_token_is_posthogs_property_in_seconds():
+    attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.request.stream": True,
+                              "gen_ai.response.time_to_first_chunk": 0.25}), SETTINGS).attributes
+    assert attrs["$ai_time_to_first_token"] == 0.25
+
+
+def test_groups_are_an_object():
+    grouped = replace(SETTINGS, groups=(("company", "acme"),))
+    attrs = for_posthog(span({"gen_ai.operation.name": "chat"}), grouped).attributes
+    assert attrs["$groups"] == {"company": "acme"}
+
+
+def test_the_library_is_named_on_the_span():
+    from posthog_autoinstrument import __version__
+
+    attrs = for_posthog(span({"gen_ai.operation.name": "chat"}), SETTINGS).attributes
+    assert (attrs["$ai_lib"], attrs["$ai_lib_version"], attrs["$lib_version"]) == (
+        "posthog-autoinstrument", __version__, __version__)
+
+
+def test_http_status_200_on_success_and_left_to_capture_on_failure():
+    ok = for_posthog(span({"gen_ai.operation.name": "chat"}), SETTINGS).attributes
+    assert ok["$ai_http_status"] == 200
+    known = for_posthog(span({"gen_ai.operation.name": "embeddings", "http.response.status_code": 201}), SETTINGS)
+    assert known.attributes["$ai_http_status"] == 201
+    failed = for_posthog(span({"gen_ai.operation.name": "chat"}, status=Status(StatusCode.ERROR, "boom")), SETTINGS)
+    assert "$ai_http_status" not in failed.attributes
+    step = for_posthog(span({"gen_ai.operation.name": "invoke_agent"}), SETTINGS).attributes
+    assert "$ai_http_status" not in step
+
+
+def test_base_url_is_the_full_url_and_server_address_does_not_overwrite_it():
+    attrs = for_posthog(span({"gen_ai.operation.name": "chat", "server.address": "127.0.0.1", "server.port": 8080,
+                              "posthog_autoinstrument.base_url": "http://127.0.0.1:8080/v1/"}), SETTINGS).attributes
+    assert attrs["$ai_base_url"] == "http://127.0.0.1:8080/v1/"
+    assert "server.address" not in attrs and "posthog_autoinstrument.base_url" not in attrs
+    default_port = for_posthog(span({"gen_ai.operation.name": "chat", "server.address": "api.mistral.ai",
+                                     "server.port": 443}), SETTINGS).attributes
+    assert default_port["$ai_base_url"] == "https://api.mistral.ai"
+    unknown_scheme = for_posthog(span({"gen_ai.operation.name": "chat", "server.address": "h", "server.port": 9}),
+                                 SETTINGS).attributes
+    assert unknown_scheme["server.address"] == "h" and "$ai_base_url" not in unknown_scheme
+
+
+def _priced_provider(provider):
+    from tests.posthog_ingest import event_from_span, resolve_cost_provider
+
+    copy = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider}), SETTINGS)
+    sent = copy.attributes["gen_ai.provider.name"]
+    event = event_from_span({"name": "chat m", "trace_id": "0" * 32, "span_id": "1" * 16, "parent_span_id": None,
+                             "status_code": "UNSET", "status_message": "", "start_ns": 1, "end_ns": 2,
+                             "attributes": dict(copy.attributes), "events": [], "resource": {}, "scope_version": ""})
+    assert event["properties"]["$ai_provider"] == sent
+    return resolve_cost_provider(sent)
+
+
+# Providers PostHog has no price row of its own for (its cost matcher then uses the model's
+# "default" row, the right outcome): local models, IBM, and OpenRouter (aliased to "default").
+UNPRICED_PROVIDERS = {"ollama", "ibm.watsonx.ai", "openrouter"}
+
+
+@pytest.mark.parametrize("provider", sorted(
+    {v for k, v in vars(semconv.Provider).items() if k.isupper()} | set(getattr(dialect, "POSTHOG_PROVIDERS", ()))))
+def test_every_provider_we_emit_is_one_posthog_prices_with(provider):
+    from tests.posthog_ingest import CANONICAL_PROVIDERS
+
+    resolved = _priced_provider(provider)
+    if provider in UNPRICED_PROVIDERS:
+        assert resolved == "default"
+    else:
+        assert resolved in CANONICAL_PROVIDERS and resolved != "default", (provider, resolved)
+
+
+def test_gemini_is_named_as_posthog_sdk_names_it():
+    assert for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "gcp.gemini"}),
+                       SETTINGS).attributes["gen_ai.provider.name"] == "gemini"
+
+
+def test_messages_are_sent_in_posthogs_shape_and_not_as_the_semconv_keys():
+    attrs = for_posthog(span({
+        "gen_ai.operation.name": "chat", "gen_ai.system_instructions": '[{"type":"text","content":"Be terse."}]',
+        "gen_ai.input.messages": messages("Say hello"),
+        "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"text","content":"Hi"}],"finish_reason":"stop"}]',
+    }), SETTINGS).attributes
+    assert attrs["$ai_input"] == [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Say hello"}]
+    assert attrs["$ai_output_choices"] == [{"role": "assistant", "content": [{"type": "text", "text": "Hi"}]}]
+    # PostHog would write $ai_input over ours from these, and prepend the system prompt again.
+    assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(attrs)
+    from tests.posthog_ingest import event_from_span
+
+    event = event_from_span({"name": "chat m", "trace_id": "0" * 32, "span_id": "1" * 16, "parent_span_id": None,
+                             "status_code": "UNSET", "status_message": "", "start_ns": 1, "end_ns": 2,
+                             "attributes": dict(attrs), "events": [], "resource": {}, "scope_version": ""})
+    assert event["properties"]["$ai_input"] == attrs["$ai_input"]
+
+
+def test_embedding_input_is_its_texts():
+    attrs = for_posthog(span({"gen_ai.operation.name": "embeddings", "gen_ai.input.messages": messages("a", "b")}),
+                        SETTINGS).attributes
+    assert attrs["$ai_input"] == ["a", "b"]

@@ -284,8 +284,8 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
     assert translated_on == ["posthog-autoinstrument-export"] * 2  # the request, then the response
     (span,) = posthog.wait_for_spans(1)
     attrs = span["attributes"]
-    assert json.loads(attrs["gen_ai.input.messages"]) == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
-    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Hello from fake OpenAI"
+    assert attrs["$ai_input"] == [{"role": "user", "content": "hi"}]
+    assert attrs["$ai_output_choices"][0]["content"] == [{"type": "text", "text": "Hello from fake OpenAI"}]
     assert attrs["gen_ai.response.model"] and attrs["gen_ai.usage.input_tokens"] >= 0
     assert attrs["posthog.distinct_id"] == "user-42"
 

@@ -138,8 +138,8 @@ def test_a_native_result_is_recorded_with_usage_and_output(recorder, exporter):
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3 and attrs["$ai_reasoning_tokens"] == 2
     assert attrs["gen_ai.response.model"] == "gpt-4o-mini-2024-08-06"
     assert attrs["gen_ai.response.id"] == "resp_1"
-    assert attrs["gen_ai.output.messages"] == (
-        '[{"role":"assistant","parts":[{"type":"text","content":"[[ ## answer ## ]]\\nParis"}],"finish_reason":"stop"}]')
+    assert attrs["$ai_output_choices"] == [
+        {"role": "assistant", "content": [{"type": "text", "text": "[[ ## answer ## ]]\nParis"}]}]
 
 
 def test_a_litellm_result_with_tool_calls(recorder, exporter):

@@ -135,3 +135,13 @@ values = st.one_of(scalars, st.lists(st.one_of(st.text(max_size=20), st.integers
 def test_any_attributes_name_kind_and_status(attributes, name, kind, code, description):
     status = Status(code, description if code is StatusCode.ERROR else None)
     assert_same_bytes([span(attributes, name=name, kind=kind, status=status)])
+
+
+def test_structured_values_the_posthog_copy_sends():
+    # Messages, tools and parameters as key-value lists and arrays, the same bytes as the official
+    # encoder's; small objects of texts are remembered, and must not stand in for others.
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    attributes = {"$ai_input": messages, "$ai_model_parameters": {"temperature": 0.2, "stream": True, "n": 1},
+                  "flags": [{"a": True}, {"a": 1}, {"a": "1"}], "$groups": {"company": "acme"}, "empty": {}}
+    for _ in range(2):
+        assert_same_bytes([span(attributes)])

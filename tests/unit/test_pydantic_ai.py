@@ -78,15 +78,15 @@ def test_a_model_request_is_a_generation_in_our_shape():
     assert not [k for k in attrs if k.startswith(("gen_ai.usage.details.", "logfire."))]
     for gone in ("gen_ai.system", "gen_ai.agent.call.id", "model_request_parameters", "operation.cost"):
         assert gone not in attrs
-    assert json.loads(attrs["gen_ai.input.messages"]) == [
-        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
-        {"role": "assistant", "parts": [{"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"},
-                                         "id": "call_1"}]},
-        {"role": "tool", "parts": [{"type": "tool_call_response", "response": "Sunny", "id": "call_1"}]},
+    # In PostHog's shape (export/posthog_messages.py), the system prompt first.
+    assert attrs["$ai_input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "function", "id": "call_1",
+                                           "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "Sunny", "tool_call_id": "call_1"},
     ]
-    assert json.loads(attrs["gen_ai.output.messages"]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}], "finish_reason": "stop"}]
-    assert json.loads(attrs["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief."}]
+    assert attrs["$ai_output_choices"] == [{"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]}]
 
 
 def test_a_delegated_model_request_is_a_step_without_tokens():

@@ -15,11 +15,12 @@ from typing import Any, Optional
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
+from .. import __version__
 from ..config import Settings
 from ..identity import Identity, properties_json
 from ..genai import semconv
 from ..genai.spans import PlainSpan
-from . import foreign
+from . import foreign, posthog_messages
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -108,13 +109,15 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
             if isinstance(value, str) and '"blob"' in value:
                 attrs[key] = _replace_media(value)
 
-    name = foreign.complete(attrs, span.instrumentation_scope.name if span.instrumentation_scope else None)
+    scope = span.instrumentation_scope.name if span.instrumentation_scope else None
+    _base_url_from_request_url(attrs, scope)  # before foreign.complete drops the url.* keys
+    name = foreign.complete(attrs, scope)
     if name is foreign.NOT_AI:
         return None
     # 10% headroom for what the encoding adds (ids, names, field tags) beyond the texts counted.
     budget = int(settings.max_span_bytes * 0.9) - _events_size(events) - len(status.description or "")
     _cap_size(attrs, max(budget, 1000))
-    _add_posthog_dialect(attrs, settings)
+    _add_posthog_dialect(attrs, settings, status.status_code is StatusCode.ERROR)
     _add_person_and_properties(attrs, settings, identity)
 
     return PlainSpan(name or span.name, span.context, None if orphan else span.parent, span.resource, attrs,
@@ -321,7 +324,40 @@ def _first(value: Any) -> Optional[str]:
     return str(value) if value is not None else None
 
 
-def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
+# gen_ai.provider.name -> the name PostHog's cost matching prices with. PostHog copies the
+# provider onto $ai_provider (nodejs/src/ingestion/pipelines/ai/otel/attribute-mapping.ts,
+# ATTRIBUTE_MAP) and picks the model's price row by it: the name is lowercased with every
+# non-alphanumeric run turned into "-", then looked up in PROVIDER_ALIASES
+# (nodejs/src/ingestion/pipelines/ai/costs/provider-matching.ts), else used as a row key of
+# costs/providers/llm-costs.json (keys listed in costs/providers/canonical-providers.ts), else the
+# "default" row. Names that already resolve (openai, anthropic, groq, cohere, together, deepseek,
+# perplexity) pass unchanged; the rest would be priced from the "default" row and split the
+# provider breakdown. Gemini is "gemini", as PostHog's own SDK names it (an alias of
+# google-ai-studio). Names with no row of their own (ollama, ibm.watsonx.ai) and OpenRouter
+# (PostHog aliases it to "default") are kept.
+POSTHOG_PROVIDERS = {
+    semconv.Provider.GCP_GEMINI: "gemini",
+    semconv.Provider.GCP_VERTEX_AI: "google-vertex",
+    semconv.Provider.AWS_BEDROCK: "amazon-bedrock",
+    semconv.Provider.AZURE_OPENAI: "azure",
+    semconv.Provider.AZURE_AI_INFERENCE: "azure",
+    semconv.Provider.MISTRAL_AI: "mistral",
+    semconv.Provider.XAI: "xai",
+    # Spellings other instrumentations (and LiteLLM's provider names we keep) use.
+    "gcp.gen_ai": "gemini",
+    "google": "gemini",
+    "vertex_ai": "google-vertex",
+    "az.ai.openai": "azure",
+    "az.ai.inference": "azure",
+    "azure_openai": "azure",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+}
+
+LIBRARY = "posthog-autoinstrument"
+
+
+def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) -> None:
     """What PostHog's ingestion needs beyond the conventions (see posthog-ingest.md)."""
     delegated = attrs.pop(semconv.DELEGATED, False)
     if delegated:
@@ -350,6 +386,27 @@ def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
     status_code = attrs.get(semconv.HTTP_RESPONSE_STATUS_CODE)
     if isinstance(status_code, int):
         attrs.setdefault("$ai_http_status", status_code)
+    elif not failed and attrs.get(semconv.OPERATION_NAME) in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
+        # The call returned: PostHog's SDK says 200 (posthog/ai/utils.py). A failure's status is
+        # left to capture, which reads it from the exception (rust/capture/src/otel/error_status.rs).
+        attrs.setdefault("$ai_http_status", 200)
+    first_chunk = attrs.get(semconv.RESPONSE_TIME_TO_FIRST_CHUNK)
+    if isinstance(first_chunk, (int, float)) and not isinstance(first_chunk, bool):
+        attrs.setdefault("$ai_time_to_first_token", float(first_chunk))  # seconds, PostHog's property
+    _add_model_parameters(attrs)
+    _add_tools(attrs)
+    _add_base_url(attrs)
+    for key in (semconv.PROVIDER_NAME, "gen_ai.system"):
+        provider = attrs.get(key)
+        if isinstance(provider, str) and provider in POSTHOG_PROVIDERS:
+            attrs[key] = POSTHOG_PROVIDERS[provider]
+    # Capture drops resource attributes starting "telemetry." (rust/capture/src/otel/fan_out.rs,
+    # NOISY_RESOURCE_PREFIXES), so the library is named on the span. $lib_version falls back to
+    # the instrumentation scope's version there, which on spans another library records (the
+    # anthropic SDK's own) is that library's version: name ours, the software that sent the event.
+    attrs.setdefault("$ai_lib", LIBRARY)
+    attrs.setdefault("$ai_lib_version", __version__)
+    attrs.setdefault("$lib_version", __version__)
     conversation = attrs.get(semconv.CONVERSATION_ID)
     if isinstance(conversation, str) and conversation:
         attrs.setdefault("$ai_session_id", conversation)
@@ -362,6 +419,160 @@ def _add_posthog_dialect(attrs: dict, settings: Settings) -> None:
                     move=delegated)
         _move_state(attrs, "$ai_output_state", (semconv.OUTPUT_STATE, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_MESSAGES),
                     move=delegated)
+    _add_messages(attrs)
+
+
+# gen_ai.request.* -> the names of $ai_model_parameters as PostHog's SDK sends them
+# (posthog/ai/utils.py, get_model_params); PostHog copies temperature, stream and max_tokens out
+# of it (nodejs/src/ingestion/pipelines/ai/costs/index.ts, extractCoreModelParams).
+_MODEL_PARAMETERS = (
+    (semconv.REQUEST_TEMPERATURE, "temperature"), (semconv.REQUEST_MAX_TOKENS, "max_tokens"),
+    (semconv.REQUEST_TOP_P, "top_p"), (semconv.REQUEST_TOP_K, "top_k"),
+    (semconv.REQUEST_FREQUENCY_PENALTY, "frequency_penalty"), (semconv.REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+    (semconv.REQUEST_CHOICE_COUNT, "n"), (semconv.REQUEST_STOP_SEQUENCES, "stop"), (semconv.REQUEST_SEED, "seed"),
+    (semconv.REQUEST_STREAM, "stream"),
+)
+_SERVED_TIERS = (semconv.OPENAI_RESPONSE_SERVICE_TIER, semconv.ANTHROPIC_RESPONSE_SERVICE_TIER)
+
+
+def _add_model_parameters(attrs: dict) -> None:
+    """``$ai_model_parameters`` and the served ``$ai_service_tier`` (which picks PostHog's
+    flex/priority price rows: costs/cost-model-matching.ts) of a generation or embedding."""
+    if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
+        return
+    parameters = {name: list(attrs[key]) if isinstance(attrs[key], tuple) else attrs[key]
+                  for key, name in _MODEL_PARAMETERS if attrs.get(key) is not None}
+    for key in _SERVED_TIERS:
+        tier = attrs.get(key)
+        if isinstance(tier, str) and tier:
+            parameters["service_tier"] = tier
+            attrs.setdefault("$ai_service_tier", tier)
+            break
+    if parameters and "$ai_model_parameters" not in attrs:
+        attrs["$ai_model_parameters"] = parameters
+
+
+def _parsed(value: Any) -> Any:
+    """JSON as attribute values OTLP can carry: integers beyond int64 as text (a null is encoded
+    as an empty value, which capture leaves out)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _DECODER.decode(value)
+    except ValueError:
+        return _UNPARSED
+
+
+def _int64_or_text(text: str) -> Any:
+    value = int(text)
+    return value if -2**63 <= value < 2**63 else text
+
+
+_DECODER = json.JSONDecoder(parse_int=_int64_or_text)  # made once: json.loads(..., parse_int=) makes one a call
+
+
+_UNPARSED = object()
+
+
+def _add_messages(attrs: dict) -> None:
+    """``$ai_input`` / ``$ai_output_choices`` in the shapes PostHog's SDKs send (see
+    posthog_messages). PostHog's mapping writes $ai_input from gen_ai.input.messages and
+    prepends gen_ai.system_instructions (attribute-mapping.ts), so once translated those keys
+    are not sent. Runs after privacy, media replacement and the size cap, on what they left;
+    text that no longer parses (cut by the cap) is left to PostHog as it is."""
+    if "$ai_input" not in attrs and (semconv.INPUT_MESSAGES in attrs or semconv.SYSTEM_INSTRUCTIONS in attrs):
+        messages = _parsed(attrs.get(semconv.INPUT_MESSAGES))
+        system = _parsed(attrs.get(semconv.SYSTEM_INSTRUCTIONS))
+        if messages is not _UNPARSED and system is not _UNPARSED:
+            translated = None
+            if attrs.get(semconv.OPERATION_NAME) == semconv.Operation.EMBEDDINGS:
+                translated = posthog_messages.embedding_input(messages)
+            if translated is None:
+                translated = posthog_messages.input_messages(messages, system)
+            if translated is not None:
+                attrs["$ai_input"] = translated
+                attrs.pop(semconv.INPUT_MESSAGES, None)
+                attrs.pop(semconv.SYSTEM_INSTRUCTIONS, None)
+    if "$ai_output_choices" not in attrs and semconv.OUTPUT_MESSAGES in attrs:
+        messages = _parsed(attrs[semconv.OUTPUT_MESSAGES])
+        translated = posthog_messages.output_messages(messages) if messages is not _UNPARSED else None
+        if translated is not None:
+            attrs["$ai_output_choices"] = translated
+            del attrs[semconv.OUTPUT_MESSAGES]
+
+
+def _add_tools(attrs: dict) -> None:
+    """``$ai_tools`` as PostHog's SDK sends it: ``[{"type": "function", "function": {name,
+    description, parameters}}]`` (posthog/ai/openai), other tools as they are. A structured
+    value arrives as JSON (capture turns OTLP arrays and key-value lists into arrays and objects:
+    rust/capture/src/otel/fan_out.rs, any_value_to_json). The semconv key is then dropped: one
+    branch of PostHog's mapping writes $ai_tools from it, overwriting ours with the flat shape."""
+    definitions = attrs.get(semconv.TOOL_DEFINITIONS)
+    if not isinstance(definitions, str) or "$ai_tools" in attrs:
+        return
+    try:
+        parsed = json.loads(definitions)
+    except ValueError:
+        return  # cut by the size cap: kept as text
+    if not isinstance(parsed, list):
+        return
+    tools = []
+    for tool in parsed:
+        if isinstance(tool, dict) and tool.get("type", "function") == "function" and "function" not in tool:
+            function = {k: tool[k] for k in ("name", "description", "parameters") if tool.get(k) is not None}
+            tool = {"type": "function", "function": function}
+        tools.append(_otlp_value(tool))
+    attrs["$ai_tools"] = tools
+    del attrs[semconv.TOOL_DEFINITIONS]
+
+
+def _otlp_value(value: Any) -> Any:
+    """A JSON value as an attribute value OTLP can carry: nulls dropped, huge integers as text."""
+    if isinstance(value, dict):
+        return {str(k): _otlp_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_otlp_value(v) for v in value if v is not None]
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+        return str(value)
+    return value
+
+
+def _add_base_url(attrs: dict) -> None:
+    """``$ai_base_url`` as the full base URL the client used, where the adapter knows it.
+
+    PostHog's mapping writes $ai_base_url from ``server.address`` (a host) and overwrites
+    (attribute-mapping.ts, ATTRIBUTE_MAP), so the PostHog copy carries no server.address once
+    the URL is known; without one, a default port's scheme is certain enough to name."""
+    base_url = attrs.pop(semconv.BASE_URL, None)
+    address = attrs.get(semconv.SERVER_ADDRESS)
+    if not isinstance(base_url, str) or not base_url:
+        port = attrs.get(semconv.SERVER_PORT)
+        if not isinstance(address, str) or not address or port not in (443, 80):
+            return
+        base_url = ("https://" if port == 443 else "http://") + address
+    attrs.setdefault("$ai_base_url", base_url)
+    attrs.pop(semconv.SERVER_ADDRESS, None)
+
+
+# Where the anthropic SDK's request paths start below the client's base URL: its own API
+# (/v1/messages...), Vertex AI (/projects/...) and Bedrock (/model/...).
+_ANTHROPIC_ENDPOINTS = re.compile(r"/(?:v1/(?:messages|complete|models)|projects/|model/)")
+
+
+def _base_url_from_request_url(attrs: dict, scope: Optional[str]) -> None:
+    """The base URL of a span the anthropic SDK records itself: scheme, host, port and the request
+    path above the endpoint, rendered as the client renders its base URL (a trailing slash
+    after a path)."""
+    if not (scope or "").startswith(foreign.ANTHROPIC_SCOPE) or semconv.BASE_URL in attrs:
+        return
+    scheme, host, path = attrs.get("url.scheme"), attrs.get(semconv.SERVER_ADDRESS), attrs.get("url.path")
+    if not (isinstance(scheme, str) and isinstance(host, str) and scheme and host):
+        return
+    port = attrs.get(semconv.SERVER_PORT)
+    netloc = host if port in (None, {"https": 443, "http": 80}.get(scheme)) else f"{host}:{port}"
+    endpoint = _ANTHROPIC_ENDPOINTS.search(path) if isinstance(path, str) else None
+    prefix = path[:endpoint.start()].rstrip("/") if endpoint else ""
+    attrs[semconv.BASE_URL] = f"{scheme}://{netloc}{prefix + '/' if prefix else ''}"
 
 
 def _move_state(attrs: dict, target: str, sources: tuple, move: bool = False) -> None:
@@ -401,7 +612,8 @@ def _add_person_and_properties(attrs: dict, settings: Settings, identity: Option
         for key, value in dict(properties).items():
             attrs.setdefault(key, properties_json(value))
     if groups:
-        attrs.setdefault("$groups", json.dumps({str(k): str(v) for k, v in dict(groups).items()}, separators=(",", ":")))
+        # An object, as group analytics reads it (a key-value list arrives as one: fan_out.rs).
+        attrs.setdefault("$groups", {str(k): str(v) for k, v in dict(groups).items()})
 
 
 def _has_distinct_id(attrs: dict) -> bool:

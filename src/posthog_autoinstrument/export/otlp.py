@@ -142,6 +142,12 @@ def _any_value(value: Any) -> bytes:
         return _ANY_INT + _varint(value & _MASK64)
     if kind is float:
         return _ANY_DOUBLE + _pack_double(value)
+    # Structured values (the PostHog copy's messages, tools, parameters, groups): exact types
+    # first, as the ABC checks below cost more than the encoding of a short text.
+    if kind is dict:
+        return _kvlist_value(value)
+    if kind is list or kind is tuple:
+        return _field(_ANY_ARRAY, b"".join([_field(_LIST_VALUES, _any_value(v)) for v in value]))
     if isinstance(value, bool):
         return _ANY_BOOL + (b"\x01" if value else b"\x00")
     if isinstance(value, str):
@@ -157,6 +163,46 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, Mapping):
         return _field(_ANY_KVLIST, b"".join(_field(_LIST_VALUES, _key_value(str(k), v)) for k, v in value.items()))
     raise TypeError(f"Invalid type {type(value)} of value {value}")
+
+
+def _kvlist_value(value: dict) -> bytes:
+    """An AnyValue{kvlist_value}, texts inline: messages are mostly short texts under few keys.
+    Small objects of texts are remembered: a conversation resends its history with every call
+    (and its system prompt), so most of a call's messages were encoded for the call before."""
+    # Only texts: (1,) == (True,), so other values could share an entry.
+    small = len(value) <= 3 and all([type(item) is str for item in value.values()])
+    if small:
+        remembered_key = tuple(value.items())
+        encoded = _remembered_objects.get(remembered_key)
+        if encoded is not None:
+            return encoded
+    encoded = _encode_kvlist(value)
+    if small and len(encoded) <= _MAX_REMEMBERED_OBJECT:
+        if len(_remembered_objects) >= 1024:
+            _remembered_objects.clear()
+        _remembered_objects[remembered_key] = encoded
+    return encoded
+
+
+_remembered_objects: dict = {}  # (key, value) pairs of a small object -> its AnyValue
+_MAX_REMEMBERED_OBJECT = 4096
+
+
+def _encode_kvlist(value: dict) -> bytes:
+    varint, key_fields, out = _varint, _key_fields, []
+    for key, item in value.items():
+        key_field = key_fields.get(key) if type(key) is str else None
+        if key_field is None:
+            key_field = _key_field(str(key))
+        if type(item) is str:
+            text = item.encode("utf-8")
+            inner = _ANY_STRING + varint(len(text)) + text
+        else:
+            inner = _any_value(item)
+        pair = key_field + _KEY_VALUE_VALUE + varint(len(inner)) + inner
+        out.append(_LIST_VALUES + varint(len(pair)) + pair)
+    payload = b"".join(out)
+    return _ANY_KVLIST + varint(len(payload)) + payload
 
 
 def _key_value(key: str, value: Any) -> bytes:

@@ -89,6 +89,11 @@ ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS = "anthropic.usage.cache_creation.ephem
 AWS_REQUEST_ID = "aws.request_id"
 AWS_BEDROCK_GUARDRAIL_ID = "aws.bedrock.guardrail.id"
 
+# The base URL the client sent the request to (``https://api.openai.com/v1/``), where the
+# adapter knows it: the PostHog dialect exports it as $ai_base_url. The conventions record only
+# server.address and server.port.
+BASE_URL = "posthog_autoinstrument.base_url"
+
 # Marks a framework-level call whose model request a provider-level span recorded; the PostHog
 # dialect turns such a span into a step ($ai_span) so tokens and cost are counted once.
 DELEGATED = "posthog_autoinstrument.delegated"

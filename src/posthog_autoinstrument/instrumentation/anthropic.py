@@ -45,7 +45,8 @@ from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
-from .base import CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, client_base_url, get, given, is_stream
+from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, base_url_text,
+                   client_base_url, get, given, is_stream)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -89,9 +90,11 @@ def provider_of(client: Any) -> str:
     return Provider.ANTHROPIC
 
 
-def endpoint_of(client: Any) -> tuple:
-    """(provider, server address, server port), cached per base URL."""
-    base_url = client_base_url(client)
+def endpoint_of(client: Any, base_url: Any = None) -> tuple:
+    """(provider, server address, server port), cached per base URL (``base_url``: the
+    client's, if the caller has read it already)."""
+    if base_url is None:
+        base_url = client_base_url(client)
     cached = _endpoint_cache.get(id(base_url))
     if cached is not None and cached[0] is base_url and cached[1] is type(client):
         return cached[2]
@@ -142,7 +145,8 @@ def _output_type(params: Mapping) -> Optional[str]:
 
 def describe(params: Mapping, client: Any = None, stream: Optional[bool] = None) -> InferenceRequest:
     """The request, from a call's keyword arguments or from the body the SDK sends."""
-    provider, address, port = endpoint_of(client) if client is not None else (Provider.ANTHROPIC, None, None)
+    base_url = client_base_url(client) if client is not None else None
+    provider, address, port = endpoint_of(client, base_url) if client is not None else (Provider.ANTHROPIC, None, None)
     thinking = _field(params, "thinking")
     output_config = _field(params, "output_config")
     metadata = _field(params, "metadata")
@@ -162,6 +166,7 @@ def describe(params: Mapping, client: Any = None, stream: Optional[bool] = None)
         output_type=_output_type(params),
         attributes={
             semconv.END_USER_ID: _text(get(metadata, "user_id")) if metadata else None,
+            semconv.BASE_URL: base_url_text(base_url),
             semconv.ANTHROPIC_REQUEST_SERVICE_TIER: _text(_field(params, "service_tier")),
             semconv.ANTHROPIC_THINKING_TYPE: _text(get(thinking, "type")) if thinking else None,
             semconv.ANTHROPIC_THINKING_BUDGET_TOKENS: _integer(get(thinking, "budget_tokens")) if thinking else None,

@@ -420,6 +420,24 @@ def client_base_url(client: Any) -> Any:
     return url if url is not None else getattr(client, "base_url", None)
 
 
+def base_url_text(url: Any) -> Optional[str]:
+    """A client's base URL (see ``client_base_url``) as text, cached per URL object: the app
+    thread pays a lookup."""
+    if url is None:
+        return None
+    cached = _base_url_texts.get(id(url))
+    if cached is not None and cached[0] is url:
+        return cached[1]
+    if len(_base_url_texts) > 256:
+        _base_url_texts.clear()
+    text = str(url)
+    _base_url_texts[id(url)] = (url, text)
+    return text
+
+
+_base_url_texts: dict = {}
+
+
 def get(obj: Any, key: str, default: Any = None) -> Any:
     """Read a field from an SDK object or from the plain dict the app passed instead."""
     if isinstance(obj, dict):

@@ -101,6 +101,11 @@ def _endpoint(models: Any) -> tuple:
     return provider, host, port
 
 
+def _base_url(models: Any) -> Optional[str]:
+    base_url = getattr(getattr(getattr(models, "_api_client", None), "_http_options", None), "base_url", None)
+    return base_url if isinstance(base_url, str) else None
+
+
 # -- content translation ----------------------------------------------------------------------
 
 
@@ -420,6 +425,7 @@ class GenerateContent(CallHandler):
             server_address=address,
             server_port=port,
             stream=self.stream,
+            attributes={semconv.BASE_URL: _base_url(instance)},
         )
         if config is not None:
             request.temperature = number(get(config, "temperature"))
@@ -469,7 +475,8 @@ class EmbedContent(CallHandler):
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
         return InferenceRequest(provider=provider, model=kwargs.get("model"), operation=semconv.Operation.EMBEDDINGS,
-                                server_address=address, server_port=port), None
+                                server_address=address, server_port=port,
+                                attributes={semconv.BASE_URL: _base_url(instance)}), None
 
     def record_input(self, call, instance, args, kwargs):
         contents = kwargs.get("contents")

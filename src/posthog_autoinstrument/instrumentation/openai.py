@@ -22,7 +22,8 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
-from .base import CallHandler, LLMInstrumentor, Target, arg, client_base_url, get, given, is_stream, number
+from .base import (CallHandler, LLMInstrumentor, Target, arg, base_url_text, client_base_url, get, given, is_stream,
+                   number)
 
 # Hosts of OpenAI-compatible providers, matched as suffixes of the base URL's host.
 _PROVIDER_HOSTS = (
@@ -55,9 +56,11 @@ class _UsageRequest(dict):
     """``stream_options`` we added ourselves; the type tells the result handler to hide the usage chunk."""
 
 
-def endpoint_of(client: Any) -> tuple:
-    """(provider, server address, server port) for an OpenAI client, cached per base URL."""
-    base_url = client_base_url(client)
+def endpoint_of(client: Any, base_url: Any = None) -> tuple:
+    """(provider, server address, server port) for an OpenAI client, cached per base URL
+    (``base_url``: the client's, if the caller has read it already)."""
+    if base_url is None:
+        base_url = client_base_url(client)
     cached = _endpoint_cache.get(id(base_url))
     if cached is not None and cached[0] is base_url:
         return cached[1]
@@ -179,7 +182,9 @@ def _output_type(response_format: Any) -> Optional[str]:
 
 
 def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceRequest:
-    provider, address, port = endpoint_of(getattr(instance, "_client", None))
+    client = getattr(instance, "_client", None)
+    base_url = client_base_url(client)  # read once: openai 3's property is not cheap
+    provider, address, port = endpoint_of(client, base_url)
     return InferenceRequest(
         provider=provider,
         model=arg(kwargs, "model"),
@@ -195,6 +200,7 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
         attributes={
             semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
             semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
+            semconv.BASE_URL: base_url_text(base_url),
         },
     )
 
