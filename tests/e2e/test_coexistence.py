@@ -15,13 +15,13 @@ loopback collector. ``coexist_app.py`` makes an OpenAI call inside a span of its
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 
 import pytest
 
 from tests.conftest import APPS, BIN, LAUNCHER, clean_env, run
+from tests.e2e.traces import message_text, posthog_input
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.otlp_collector import FakeCollector
 
@@ -62,7 +62,7 @@ def names(spans: list) -> Counter:
 
 
 def prompt(span: dict) -> str:
-    return json.loads(span["attributes"]["gen_ai.input.messages"])[0]["parts"][0]["content"]
+    return message_text(posthog_input(span)[0])
 
 
 def assert_collector_got_everything(collector, calls: int, service: str = "unknown_service:python") -> None:
