@@ -274,3 +274,13 @@ def test_the_sdk_is_told_to_record_content_unless_the_app_says_otherwise(fake_an
     assert span["scope_name"] == "com.anthropic.sdk.python"
     assert "$ai_input" not in span["attributes"] and "gen_ai.input.messages" not in span["attributes"]
     assert span["attributes"]["gen_ai.usage.input_tokens"] == ALL_INPUT
+
+
+@pytest.mark.parametrize("sdk_tracing", ["default", "false"])
+def test_history_edited_after_the_call_is_recorded_as_sent(fake_anthropic, sdk_tracing):
+    overrides = {} if sdk_tracing == "default" else {"ANTHROPIC_OPEN_TELEMETRY": "false"}
+    _, spans = run_app(fake_anthropic, "history_edited", **overrides)
+    (span,) = [s for s in spans if s["attributes"]["gen_ai.request.max_tokens"] == 64]
+    assert posthog_input(span) == [{"role": "system", "content": "You are terse."},
+                                   {"role": "user", "content": "Say hello"}]
+    assert [t["function"]["description"] for t in tools(span)] == ["Weather for a city"]

@@ -9,7 +9,7 @@ from importlib.metadata import version
 import pytest
 
 from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, assert_has, text_output
-from tests.e2e.traces import tools, posthog_tool, posthog_input, posthog_output
+from tests.e2e.traces import message_text, tools, posthog_tool, posthog_input, posthog_output
 
 MODEL = "gpt-4o-mini"
 SERVED_MODEL = "gpt-4o-mini-2024-08-06"  # what the stand-in reports, as OpenAI does
@@ -307,3 +307,41 @@ def test_app_without_llm_calls_sends_nothing(run_app, posthog):
     assert result.returncode == 0
     assert result.stdout.strip() == '{"sum": 45}'
     assert posthog.requests == []
+
+
+# -- the prompt as it was sent -------------------------------------------------------------
+
+def chats(posthog) -> list:
+    # (after the app's warm-up embedding: the export sends the first event at once)
+    return [s for s in posthog.spans if s["attributes"]["gen_ai.operation.name"] == "chat"]
+
+
+def _sent_messages(span: dict) -> list:
+    return [(m["role"], message_text(m)) for m in posthog_input(span)]
+
+
+@pytest.mark.parametrize("scenario", ["history_edited", "history_edited_async"])
+def test_history_edited_after_the_call_is_recorded_as_sent(run_app, posthog, fake_openai, scenario):
+    # An agent loop that trims its history in place after a call: each generation keeps the
+    # messages, tools and parameters of the request that went out, which the stand-in saw.
+    result = run_app("openai_app", scenario)
+    assert_same_as_uninstrumented(run_app, scenario, result)
+    spans = sorted(chats(posthog), key=lambda s: s["start_ns"])
+    first = spans[0]
+    assert _sent_messages(first) == [("system", "You are terse."), ("user", "Say hello")]
+    assert [t["function"]["description"] for t in tools(first)] == ["Weather for a city"]
+    assert first["attributes"]["gen_ai.request.stop_sequences"] == ["END"]
+    sent = next(r["json"] for r in fake_openai.requests if "messages" in r["json"])
+    assert sent["messages"][1]["content"][0]["text"] == "Say hello"
+    if scenario == "history_edited":
+        # Streamed: edited after its first chunk arrived, recorded as the second request went out.
+        assert _sent_messages(spans[1]) == [("system", "EDITED system"), ("user", "TRIMMED")]
+
+
+def test_responses_input_edited_after_the_call_is_recorded_as_sent(run_app, posthog):
+    if SDK_VERSION < (1, 66):
+        pytest.skip("the Responses API arrived in openai 1.66")
+    result = run_app("openai_app", "responses_input_edited")
+    assert_same_as_uninstrumented(run_app, "responses_input_edited", result)
+    (span,) = chats(posthog)
+    assert _sent_messages(span) == [("system", "You are terse."), ("user", "Say hello")]

@@ -181,7 +181,7 @@ def test_the_recorder_records_direct_only_when_nobody_else_could_see_the_span():
 def test_a_description_that_may_wait_is_made_where_the_span_is_built():
     made = []
 
-    def describe():
+    def describe(sent):
         made.append(threading.current_thread().name)
         return InferenceRequest(provider="openai", model="gpt-4o", temperature=0.2)
 
@@ -200,6 +200,45 @@ def test_a_description_that_may_wait_is_made_where_the_span_is_built():
     (span,) = exporter.get_finished_spans()
     assert len(made) == 2 and collector.calls == []
     assert span.name == "chat gpt-4o" and span.attributes["gen_ai.request.temperature"] == 0.2
+
+
+def test_a_call_expecting_its_request_body_is_translated_from_the_body_as_sent():
+    arguments = {"model": "gpt-4o", "messages": [{"role": "user", "content": "as called"}]}
+    seen = []
+
+    def describe(sent):
+        seen.append(("describe", sent))
+        return InferenceRequest(provider="openai", model=(sent or arguments)["model"])
+
+    direct, collector = direct_recorder()
+    call = direct.start(describe)
+    call.expect_request_body(dict(arguments))
+    call.later(lambda: seen.append(("input", call.arguments_as_sent())))
+    call.request_body(b'{"model": "gpt-4o-sent", "messages": [{"role": "user", "content": "as sent"}]}')
+    call.request_body(b'{"model": "a retry"}')  # the first body is the one kept
+    arguments["messages"][0]["content"] = "edited after the call"
+    call.end()
+    (built,) = collector.build()
+    sent = {"model": "gpt-4o-sent", "messages": [{"role": "user", "content": "as sent"}]}
+    assert seen == [("input", sent), ("describe", sent)]
+    assert built.name == "chat gpt-4o-sent"
+
+    # No body (the call failed before the SDK sent it): the copy taken at the call stands in.
+    direct, collector = direct_recorder()
+    call = direct.start(describe)
+    call.expect_request_body({"model": "gpt-4o", "messages": []})
+    call.request_body("not bytes")
+    call.end()
+    (built,) = collector.build()
+    assert seen[-1] == ("describe", {"model": "gpt-4o", "messages": []})
+
+    # A body nobody expects is ignored.
+    direct, collector = direct_recorder()
+    call = direct.start(describe)
+    call.request_body(b'{"model": "unexpected"}')
+    call.end()
+    (built,) = collector.build()
+    assert seen[-1] == ("describe", None) and built.name == "chat gpt-4o"
 
 
 def test_values_that_are_not_plain_are_cleaned_as_the_sdk_cleans_them():

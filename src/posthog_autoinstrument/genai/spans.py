@@ -9,6 +9,7 @@ logged at debug level and the call goes on unrecorded.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -102,8 +103,9 @@ class InferenceRequest:
     attributes: dict = field(default_factory=dict)
 
 
-# A call's description, or a function that makes it later (see Recorder.start).
-RequestOrDescriber = Union[InferenceRequest, Callable[[], InferenceRequest]]
+# A call's description, or a function that makes it later (see Recorder.start) from the call's
+# arguments as the SDK sent them (see InferenceCall.expect_request_body), None when unknown.
+RequestOrDescriber = Union[InferenceRequest, Callable[[Optional[dict]], InferenceRequest]]
 
 _NUMERIC_REQUEST_FIELDS = (
     ("temperature", semconv.REQUEST_TEMPERATURE),
@@ -207,7 +209,7 @@ class _Direct:
     """What a direct call (see InferenceCall) needs to become a span on the export thread."""
 
     __slots__ = ("recorder", "processor", "request", "span", "span_id", "parent", "caller", "identity",
-                 "start_time", "end_time", "pending", "events", "status")
+                 "start_time", "end_time", "pending", "events", "status", "sent", "arguments")
 
     def __init__(self, recorder: "Recorder", processor: Any, request: RequestOrDescriber, span: _DirectSpan,
                  span_id: int, parent: Optional[SpanContext], caller: Optional[tuple], identity: Any):
@@ -224,6 +226,13 @@ class _Direct:
         self.pending: list = []
         self.events: tuple = ()
         self.status = _UNSET
+        # The request body the SDK serialised (bytes), once it has; _AWAITED before.
+        self.sent: Any = None
+        # The call's arguments as sent: the parsed body, or until then a copy of the arguments.
+        self.arguments: Optional[dict] = None
+
+
+_AWAITED = object()
 
 
 def _exception_event(exc: BaseException) -> Event:
@@ -274,6 +283,44 @@ class InferenceCall:
             record(*args)
         else:
             direct.pending.append((record, args))
+
+    # -- the request as sent -------------------------------------------------------------
+    # Translation on the export thread must see the request as it was at the call, whatever the
+    # app does to its message dicts and lists afterwards (an agent trimming its history in
+    # place). Copying them deeply on the app's thread costs per message; the SDK serialises the
+    # request anyway, and its body is bytes nobody can change: keep a reference to those.
+
+    def expect_request_body(self, arguments: dict) -> None:
+        """Translate this call (on the export thread) from the JSON body its SDK sends, handed
+        over by :meth:`request_body`; ``arguments``, a copy of the call's keyword arguments,
+        stand in if none comes (the call failed before it was sent)."""
+        direct = self._direct
+        if direct is not None:
+            direct.arguments = arguments
+            direct.sent = _AWAITED
+
+    def request_body(self, body: Any) -> None:
+        """The body of the HTTP request the SDK built for this call (the first, if it retries)."""
+        direct = self._direct
+        if direct is not None and direct.sent is _AWAITED and isinstance(body, (bytes, bytearray)):
+            direct.sent = body
+
+    def arguments_as_sent(self) -> Optional[dict]:
+        """The call's arguments as sent: its parsed JSON body, else the copy taken at the call.
+        Export thread only; None when not expected (see :meth:`expect_request_body`)."""
+        direct = self._direct
+        if direct is None:
+            return None
+        sent = direct.sent
+        if isinstance(sent, (bytes, bytearray)):
+            direct.sent = None
+            try:
+                parsed = json.loads(sent)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                direct.arguments = parsed
+        return direct.arguments
 
     # -- context -----------------------------------------------------------------------
     def attach(self, context: Optional[otel_context.Context] = None) -> object:
@@ -381,7 +428,7 @@ class InferenceCall:
         direct.pending = []
         request = direct.request
         if not isinstance(request, InferenceRequest):  # described only now (see Recorder.start)
-            request = direct.request = request()
+            request = direct.request = request(self.arguments_as_sent())
         attrs = request_attributes(request)
         if direct.caller is not None:
             attrs[semconv.CODE_FUNCTION_NAME], attrs[semconv.CODE_FILE_PATH], attrs[semconv.CODE_LINE_NUMBER] = direct.caller
@@ -515,6 +562,11 @@ MODEL_CALL_OPERATIONS = frozenset({
     semconv.Operation.CHAT, semconv.Operation.TEXT_COMPLETION, semconv.Operation.GENERATE_CONTENT,
     semconv.Operation.EMBEDDINGS,
 })
+
+
+def active_call() -> Optional[InferenceCall]:
+    """The call of ours in progress in the current context, if any."""
+    return otel_context.get_value(_ACTIVE_CALL)
 
 
 class RecordedElsewhere:
@@ -724,7 +776,7 @@ class Recorder:
                         _note_provider_call(call._direct.span_id)
                         return call
             if described_later:
-                request = request()
+                request = request(None)
             attrs = request_attributes(request)
             caller_location(attrs, frame=caller_frame)
             name = f"{request.operation} {request.model}" if request.model else request.operation

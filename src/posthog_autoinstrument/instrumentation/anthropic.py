@@ -46,7 +46,7 @@ from ..genai.spans import caller_location, request_attributes
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
 from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, base_url_text,
-                   client_base_url, get, given, is_stream)
+                   client_base_url, get, given, is_stream, keep_request_body)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -631,6 +631,7 @@ class AnthropicInstrumentor(LLMInstrumentor):
                 # Called by the SDK (1.14+) when its span of a Messages call starts.
                 Target(qualname=_SPAN_START_HOOK, wrapper=self._native_span_start, **at),
             ]
+        targets.append(Target("anthropic._base_client", "BaseClient._build_request", wrapper=keep_request_body))
         return targets
 
     def _patch(self, module: Any, target: Target) -> None:

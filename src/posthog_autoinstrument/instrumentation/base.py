@@ -35,7 +35,7 @@ from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
 
 from .. import __version__, config, lifecycle
 from ..genai import InferenceCall, Recorder
-from ..genai.spans import SCOPE_NAME, RequestOrDescriber  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
+from ..genai.spans import SCOPE_NAME, RequestOrDescriber, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -311,13 +311,33 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
     try:
         # Even without content capture: tool definitions are metadata and still recorded.
         if handler.input_can_wait:
-            call.later(handler.record_input, call, instance, args, arguments_now(call_kwargs))
+            call.expect_request_body(arguments_now(call_kwargs))
+            call.later(_record_input_as_sent, handler, call, instance, args, call_kwargs)
         else:
             handler.record_input(call, instance, args, call_kwargs)
     except Exception:
         # Input we cannot read: the call is still recorded, without it.
         logger.debug("posthog-instrument: could not record the input", exc_info=True)
     return call, call_kwargs, call.attach(current)
+
+
+def _record_input_as_sent(handler: CallHandler, call: InferenceCall, instance: Any, args: tuple, kwargs: dict) -> None:
+    # Direct: on the export thread, from the request as sent. Otherwise now, from the arguments.
+    sent = call.arguments_as_sent()
+    handler.record_input(call, instance, args, kwargs if sent is None else sent)
+
+
+def keep_request_body(wrapped, instance, args, kwargs):
+    """Wraps a generated SDK's ``BaseClient._build_request`` (openai, anthropic): hands the
+    JSON body it serialised to the call being recorded, if that call expects one."""
+    request = wrapped(*args, **kwargs)
+    try:
+        call = active_call()
+        if call is not None:
+            call.request_body(getattr(request, "_content", None))
+    except Exception:
+        pass
+    return request
 
 
 def _fail(handler: CallHandler, call: InferenceCall, exc: BaseException) -> None:

@@ -23,7 +23,7 @@ from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
 from ._raw_response import RawResponseProxy, is_raw_response
 from .base import (CallHandler, LLMInstrumentor, Target, arg, base_url_text, client_base_url, get, given, is_stream,
-                   number)
+                   keep_request_body, number)
 
 # Hosts of OpenAI-compatible providers, matched as suffixes of the base URL's host.
 _PROVIDER_HOSTS = (
@@ -380,8 +380,8 @@ class _ResultHandling(CallHandler):
 
     def request(self, instance, args, kwargs):
         # Described later (see Recorder.start): ``describe`` reads only the client and the
-        # arguments, which wrapt hands over in a dict of this call's own.
-        return (lambda: self.describe(instance, kwargs)), None
+        # arguments, as sent when the SDK's request body is known.
+        return (lambda sent: self.describe(instance, kwargs if sent is None else sent)), None
 
     def describe(self, instance: Any, kwargs: dict) -> InferenceRequest:
         raise NotImplementedError
@@ -637,4 +637,5 @@ class OpenAIInstrumentor(LLMInstrumentor):
             Target(responses_module, "AsyncResponses.parse", responses, is_async=True),
             Target(embeddings_module, "Embeddings.create", embeddings, required_since="1.40.0"),
             Target(embeddings_module, "AsyncEmbeddings.create", embeddings, is_async=True, required_since="1.40.0"),
+            Target("openai._base_client", "BaseClient._build_request", wrapper=keep_request_body),
         ]

@@ -176,6 +176,21 @@ def vertex():
     print("vertex:", message.content[0].text, text)
 
 
+def history_edited():
+    # An agent loop trimming its history in place once a call has returned. (A warm-up call
+    # first: the export sends the first event at once, the rest a little later.)
+    client().messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "warm up"}])
+    history = [{"role": "user", "content": [{"type": "text", "text": "Say hello"}]}]
+    system = [{"type": "text", "text": "You are terse."}]
+    tools = [dict(TOOLS[0])]
+    message = client().messages.create(model=MODEL, max_tokens=64, system=system, tools=tools, messages=history)
+    history[0]["content"][0]["text"] = "TRIMMED"
+    system[0]["text"] = "EDITED"
+    tools[0]["description"] = "EDITED tool"
+    history.append({"role": "assistant", "content": "appended later"})
+    print("history_edited:", message.stop_reason)
+
+
 def content_mode_env():
     # What the SDK's own spans were told about content (on stderr: stdout is compared).
     print("content_mode_env:", os.environ.get("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"), file=sys.stderr)

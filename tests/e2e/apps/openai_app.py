@@ -184,6 +184,103 @@ def streaming_response():
     show(completion.choices[0].message.content)
 
 
+def _trim_history(history, tools, stop):
+    # What agent loops do to save context once a call has returned: edit the history in place.
+    history[0]["content"] = "EDITED system"
+    history[1]["content"][0]["text"] = "TRIMMED"
+    history.append({"role": "assistant", "content": "appended later"})
+    tools[0]["function"]["description"] = "EDITED tool"
+    stop.append("LATER")
+
+
+def _history():
+    # A first call to warm up: the export sends the first event at once, the rest after a while.
+    client().embeddings.create(model="text-embedding-3-small", input="warm up")
+    return ([{"role": "system", "content": "You are terse."},
+             {"role": "user", "content": [{"type": "text", "text": "Say hello"}]}],
+            json.loads(json.dumps(TOOLS)), ["END"])
+
+
+def history_edited():
+    history, tools, stop = _history()
+    r = client().chat.completions.create(model="gpt-4o-mini", messages=history, tools=tools, stop=stop)
+    _trim_history(history, tools, stop)
+    s = client().chat.completions.create(model="gpt-4o-mini", messages=history[:2], stream=True)
+    first = next(iter(s))
+    history[1]["content"][0]["text"] = "EDITED mid-stream"
+    rest = list(s)
+    show(r.choices[0].finish_reason, len(rest) + 1, first.choices[0].delta.role)
+
+
+async def _history_edited_async():
+    history, tools, stop = _history()
+    r = await openai.AsyncOpenAI(max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=history, tools=tools, stop=stop)
+    _trim_history(history, tools, stop)
+    show(r.choices[0].finish_reason)
+
+
+def history_edited_async():
+    asyncio.run(_history_edited_async())
+
+
+def responses_input_edited():
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "Say hello"}]}]
+    client().embeddings.create(model="text-embedding-3-small", input="warm up")
+    r = client().responses.create(model="gpt-4o-mini", input=items, instructions="You are terse.")
+    items[0]["content"][0]["text"] = "TRIMMED"
+    show(r.output_text)
+
+
+def relayed_stream_bytes():
+    # An LLM proxy: relays the provider's SSE bytes untouched, having asked for usage itself.
+    with client().chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        body = b"".join(raw.iter_bytes())
+    show(raw.http_response.status_code, body.count(b"data:"))
+
+
+def relayed_stream_lines():
+    with client().chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        lines = [line for line in raw.iter_lines() if line]
+    show(len(lines), lines[-1])
+
+
+def relayed_stream_text():
+    with client().chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        text = "".join(raw.iter_text())
+    show(text.count("data:"))
+
+
+def relayed_responses_stream():
+    with client().responses.with_streaming_response.create(model="gpt-4o-mini", input="hi", stream=True) as raw:
+        lines = [line for line in raw.iter_lines() if line.startswith("event:")]
+    show(lines[-1])
+
+
+def relayed_body():
+    with client().chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=MESSAGES) as raw:
+        body = raw.read()
+    show(json.loads(body)["choices"][0]["message"]["content"])
+
+
+async def _relayed_stream_async():
+    c = openai.AsyncOpenAI(max_retries=0)
+    async with c.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        lines = [line async for line in raw.iter_lines() if line]
+    async with c.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        body = b"".join([chunk async for chunk in raw.iter_bytes()])
+    show(len(lines), body.count(b"data:"))
+
+
+def relayed_stream_async():
+    asyncio.run(_relayed_stream_async())
+
+
 def error_429():
     try:
         client().chat.completions.create(model="error-429", messages=MESSAGES)
