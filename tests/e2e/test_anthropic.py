@@ -284,3 +284,19 @@ def test_history_edited_after_the_call_is_recorded_as_sent(fake_anthropic, sdk_t
     assert posthog_input(span) == [{"role": "system", "content": "You are terse."},
                                    {"role": "user", "content": "Say hello"}]
     assert [t["function"]["description"] for t in tools(span)] == ["Weather for a city"]
+
+
+@pytest.mark.parametrize("sdk_tracing", ["default", "false"])
+def test_a_relayed_stream_is_a_complete_generation(fake_anthropic, sdk_tracing):
+    overrides = {} if sdk_tracing == "default" else {"ANTHROPIC_OPEN_TELEMETRY": "false"}
+    result, spans = run_app(fake_anthropic, "relayed_stream", **overrides)
+    plain, _ = run_app(fake_anthropic, "relayed_stream", instrumented=False)
+    assert result.stdout == plain.stdout == "relayed_stream: event: message_stop\n"
+    (span,) = spans
+    attrs = span["attributes"]
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["gen_ai.response.model"] == SERVED
+    assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attrs["$ai_time_to_first_token"] > 0
+    assert posthog_output(span)[0]["content"]

@@ -345,3 +345,43 @@ def test_responses_input_edited_after_the_call_is_recorded_as_sent(run_app, post
     assert_same_as_uninstrumented(run_app, "responses_input_edited", result)
     (span,) = chats(posthog)
     assert _sent_messages(span) == [("system", "You are terse."), ("user", "Say hello")]
+
+
+# -- relayed streams: the app reads the body itself ----------------------------------------
+
+@pytest.mark.parametrize("scenario", ["relayed_stream_bytes", "relayed_stream_lines", "relayed_stream_text"])
+def test_a_relayed_stream_is_a_complete_generation(run_app, posthog, fake_openai, scenario):
+    # An LLM proxy relays the provider's SSE bytes as they come: the app gets exactly the
+    # provider's bytes (no usage chunk of ours), and the generation is as complete as a parsed one.
+    result = run_app("openai_app", scenario)
+    assert_same_as_uninstrumented(run_app, scenario, result)
+    attrs = only_span(posthog)["attributes"]
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["gen_ai.response.model"] == SERVED_MODEL
+    assert attrs["gen_ai.response.id"].startswith("chatcmpl-")
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attrs["gen_ai.usage.input_tokens"] == 11 and attrs["gen_ai.usage.output_tokens"] == 7
+    assert attrs["$ai_time_to_first_token"] > 0
+    assert posthog_output(only_span(posthog)) == text_output("Hello from fake OpenAI")
+    assert fake_openai.requests[-1]["json"]["stream_options"] == {"include_usage": True}
+
+
+def test_relayed_streams_async_and_a_relayed_body(run_app, posthog, fake_openai):
+    for scenario, count in (("relayed_stream_async", 2), ("relayed_body", 1)):
+        result = run_app("openai_app", scenario)
+        assert_same_as_uninstrumented(run_app, scenario, result)
+    spans = posthog.spans
+    assert len(spans) == 3
+    for span in spans:
+        attrs = span["attributes"]
+        assert attrs["gen_ai.usage.output_tokens"] == 7 and attrs["gen_ai.response.finish_reasons"] == ["stop"]
+        assert message_text(posthog_output(span)[0]).startswith("Hello from")
+
+
+@needs_responses
+def test_a_relayed_responses_stream_is_a_complete_generation(run_app, posthog):
+    result = run_app("openai_app", "relayed_responses_stream")
+    assert_same_as_uninstrumented(run_app, "relayed_responses_stream", result)
+    attrs = only_span(posthog)["attributes"]
+    assert attrs["gen_ai.usage.output_tokens"] > 0 and attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert posthog_output(only_span(posthog))[0]["content"]

@@ -44,7 +44,7 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
 from ..genai.streams import observe_stream
-from ._raw_response import RawResponseProxy, is_raw_response
+from ._raw_response import is_raw_response, raw_response_proxy, relayed_stream_requested, server_sent_events
 from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, base_url_text,
                    client_base_url, get, given, is_stream, keep_request_body)
 
@@ -477,9 +477,20 @@ class _Messages(CallHandler):
         call.end()
         return parsed
 
+    def on_relayed(self, call: InferenceCall, body: bytes, streamed: bool) -> None:
+        """The body the app read itself (export thread): a stream's events or a JSON message."""
+        if streamed:
+            accumulator = MessageStreamAccumulator(call.capture_content)
+            for event in server_sent_events(body):
+                accumulator.on_chunk(event)
+            accumulator.finish(call)
+        else:
+            record_message(call, json.loads(body))
+
     def result(self, call, result, kwargs):
         if is_raw_response(result):
-            proxy = RawResponseProxy(result, call, self.on_parsed)
+            streamed = bool(self.streams or arg(kwargs, "stream", False))
+            proxy = raw_response_proxy(result, call, self.on_parsed, lambda c, body: self.on_relayed(c, body, streamed))
             if type(result).__name__ == "LegacyAPIResponse" and not arg(kwargs, "stream", False):
                 proxy.parse()  # body already read; the SDK caches the parse and hands the app the same
             return proxy
@@ -690,7 +701,10 @@ class AnthropicInstrumentor(LLMInstrumentor):
                 native = self.natively_traced(client)
             except Exception:
                 native = False
-            if not native:
+            # The SDK's span learns a body's content only when the SDK parses it: a body the app
+            # reads itself (``with_streaming_response``, an LLM proxy relaying the events) is
+            # recorded by us, and the SDK's span of it, inside our call, is not sent to PostHog.
+            if not native or relayed_stream_requested(kwargs):
                 return recording(wrapped, instance, args, kwargs)
             if is_async:
                 return self._native_async(wrapped, client, args, kwargs)

@@ -7,11 +7,13 @@ OpenAI-compatible endpoint reached through ``base_url`` use the same classes; th
 is named after the endpoint's host.
 
 Streams report token usage: unless the app asked for it, we ask the endpoint for its usage
-chunk (``stream_options.include_usage``) and hide that extra chunk from the app.
+chunk (``stream_options.include_usage``) and hide that extra chunk from the app; not through
+``with_streaming_response``, whose bytes the app may relay as they come.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -21,7 +23,7 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
-from ._raw_response import RawResponseProxy, is_raw_response
+from ._raw_response import is_raw_response, loose, raw_response_proxy, relayed_stream_requested, server_sent_events
 from .base import (CallHandler, LLMInstrumentor, Target, arg, base_url_text, client_base_url, get, given, is_stream,
                    keep_request_body, number)
 
@@ -399,9 +401,20 @@ class _ResultHandling(CallHandler):
         call.end()
         return parsed
 
+    def on_relayed(self, call: InferenceCall, body: bytes, kwargs: dict) -> None:
+        """The body the app read itself (export thread): a stream's events or a JSON result."""
+        if arg(kwargs, "stream", False):
+            accumulator = self.accumulator(call, kwargs)
+            for event in server_sent_events(body):
+                accumulator.on_chunk(loose(event))
+            accumulator.finish(call)
+        else:
+            self.record(call, json.loads(body))
+
     def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
         if is_raw_response(result):
-            proxy = RawResponseProxy(result, call, lambda c, parsed: self.on_parsed(c, parsed, kwargs))
+            proxy = raw_response_proxy(result, call, lambda c, parsed: self.on_parsed(c, parsed, kwargs),
+                                       lambda c, body: self.on_relayed(c, body, kwargs))
             if type(result).__name__ == "LegacyAPIResponse" and not arg(kwargs, "stream", False):
                 proxy.parse()  # body already read; parsing now is cached and reused by the app
             return proxy
@@ -415,7 +428,7 @@ class ChatCompletions(_ResultHandling):
         if messages is not None and not isinstance(messages, (list, tuple)):
             # An iterator of messages can be read once: read it for both us and the SDK.
             new_kwargs = dict(kwargs, messages=list(messages))
-        if arg(kwargs, "stream", False) and config.settings().stream_usage:
+        if arg(kwargs, "stream", False) and config.settings().stream_usage and not relayed_stream_requested(kwargs):
             options = arg(kwargs, "stream_options")
             if not (options and get(options, "include_usage")):
                 client = getattr(instance, "_client", None)

@@ -191,6 +191,14 @@ def history_edited():
     print("history_edited:", message.stop_reason)
 
 
+def relayed_stream():
+    # An LLM proxy relaying the provider's server-sent events as they come.
+    with client().messages.with_streaming_response.create(
+            model=MODEL, max_tokens=64, stream=True, messages=[{"role": "user", "content": "Say hello"}]) as raw:
+        lines = [line for line in raw.iter_lines() if line.startswith("event:")]
+    print("relayed_stream:", lines[-1])
+
+
 def content_mode_env():
     # What the SDK's own spans were told about content (on stderr: stdout is compared).
     print("content_mode_env:", os.environ.get("ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"), file=sys.stderr)
