@@ -5,7 +5,10 @@
 ``POSTHOG_HOST``'s ``/batch/``; run without ``posthog-instrument``.
 ``PARITY_MODE=plain``: the plain SDK clients, as an unmodified app, run under ``posthog-instrument``.
 
-Each scenario makes exactly one call, in the order listed, so the two runs' events pair up.
+Each scenario of ``SCENARIOS`` makes exactly one call, in the order listed, so the two runs'
+events pair up. ``langchain_tools`` (a chain with a tool, through ``posthog.ai.langchain``'s
+``CallbackHandler`` in wrapper mode) makes several events and runs only when named:
+``parity_app.py langchain_tools``.
 """
 
 import os
@@ -135,12 +138,37 @@ def gemini_stream():
     print(len(chunks))
 
 
+def langchain_tools():
+    """A chain (prompt | model with a tool): LangChain reports it as runs, so it makes several
+    events, not one; run on its own (not in SCENARIOS)."""
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city"""
+        return f"Sunny in {city}"
+
+    prompt = ChatPromptTemplate.from_messages([("system", "You are terse."), ("human", "{question}")])
+    model = ChatOpenAI(model="gpt-4o-mini", temperature=0.3, max_tokens=50, max_retries=0)
+    chain = prompt | model.bind_tools([get_weather])
+    config = {}
+    if WRAPPER:
+        from posthog.ai.langchain import CallbackHandler
+
+        config = {"callbacks": [CallbackHandler(client=posthog_client(), distinct_id=USER)]}
+    r = chain.invoke({"question": "Weather in Paris?"}, config=config)
+    print(r.tool_calls[0]["name"], r.tool_calls[0]["args"])
+
+
 SCENARIOS = [openai_chat, openai_stream, openai_tools, openai_responses, openai_embeddings, openai_error,
              anthropic_messages, anthropic_stream, anthropic_tools, gemini_generate, gemini_stream]
+LANGCHAIN = [langchain_tools]  # run only when named
 
 if __name__ == "__main__":
     wanted = sys.argv[1:] or [s.__name__ for s in SCENARIOS]
-    for scenario in SCENARIOS:
+    for scenario in SCENARIOS + LANGCHAIN:
         if scenario.__name__ in wanted:
             scenario()
     if _posthog is not None:
