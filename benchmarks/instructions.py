@@ -82,7 +82,7 @@ def worker(setup_name: str, sink_url: str, plan: dict, within: dict, sdk_usage: 
         asynchronous = workload.is_async(name)
         for _ in range(3):
             workload.run_once(call, asynchronous)
-        counted(setup, lambda: workload.run_once(call, asynchronous), times, name, done)
+        counted(setup, lambda: workload.run_once(call, asynchronous), times, name, done)  # noqa: B023 (run now)
     if within:  # last: the regions above are compared across processes, with nothing before them
         _within_streams(setup, within, done)
     if sdk_usage:
@@ -157,9 +157,9 @@ def _within_per_chunk(counts: dict, kind: str, prefix: str = "within") -> Option
     "sdk_usage", the same from ``_sdk_usage_streams``: usage asked for minus not.)"""
     halves = []
     for occurrence in (0, 1):
-        def marginal(state: str) -> float:
-            return (counts[f"{prefix}:{kind}:long:{state}:{occurrence}"]
-                    - counts[f"{prefix}:{kind}:short:{state}:{occurrence}"])
+        def marginal(state: str) -> float:  # (called within this iteration)
+            return (counts[f"{prefix}:{kind}:long:{state}:{occurrence}"]  # noqa: B023
+                    - counts[f"{prefix}:{kind}:short:{state}:{occurrence}"])  # noqa: B023
         try:
             halves.append((marginal("on") - marginal("off")) / (STREAM_CHUNKS - SHORT_STREAM_CHUNKS))
         except KeyError:

@@ -29,7 +29,7 @@ def percall(setup, plan: dict) -> dict:
     setup.flush()
     for name in plan:
         call = w.make_call(name, setup.clients)
-        results[name]["verify"] = setup.verify(name, call, lambda c, a=w.is_async(name): w.run_once(c, a))
+        results[name]["verify"] = setup.verify(name, call, lambda c, a=w.is_async(name): w.run_once(c, a))  # noqa: B008 (bound per name)
     return results
 
 

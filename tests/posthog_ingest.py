@@ -2,8 +2,7 @@
 
 Given a span as the PostHog stand-in decoded it (``tests/servers/otlp_decode.py``), it returns
 the event PostHog would store: ``{"event", "distinct_id", "properties"}``. Each rule names the
-PostHog file it comes from (repository PostHog/posthog; see also
-``/work/shared/reference/posthog-ingest.md``). Two stages:
+PostHog file it comes from (repository PostHog/posthog). Two stages:
 
 1. capture, ``rust/capture/src/otel/*``: acceptance and event type (``providers.rs``), person
    (``identity.rs``), properties and ids (``fan_out.rs``), errors (``error_status.rs``);

@@ -14,6 +14,10 @@ import sys
 from . import __version__
 from .startup import BOOTSTRAP_DIR
 
+TYPE_CHECKING = False  # not typing's: the usual launch imports as little as it can
+if TYPE_CHECKING:
+    import argparse
+
 _EPILOG = """\
 examples:
   POSTHOG_API_KEY=phc_... posthog-instrument python app.py

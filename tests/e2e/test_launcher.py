@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import posthog_autoinstrument
-from tests.conftest import APPS, BIN, LAUNCHER, clean_env, run
+from tests.conftest import APPS, LAUNCHER, clean_env, run
 from tests.e2e.traces import posthog_input, message_text
 
 SYSTEM_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3"

@@ -190,7 +190,9 @@ def test_the_app_is_unchanged(outcomes, name):
     assert traced.run.stdout == plain.run.stdout
     assert traced.rejections == []
     # What the app sent to the model is what it sends without us.
-    sent = lambda outcome: sorted(json.dumps([r["path"], r["json"]], sort_keys=True) for r in outcome.requests)
+    def sent(outcome):
+        return sorted(json.dumps([r["path"], r["json"]], sort_keys=True) for r in outcome.requests)
+
     assert sent(traced) == sent(plain)
 
 

@@ -100,7 +100,7 @@ class WebServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"{self.name} did not stop on {self.stop_signal!r}:\n{self.output()}")
+                raise AssertionError(f"{self.name} did not stop on {self.stop_signal!r}:\n{self.output()}") from None
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -36,6 +36,7 @@ import re
 import struct
 import uuid
 import zlib
+from typing import Any
 
 from ._http import JSONHandler, RecordingServer
 

@@ -9,7 +9,6 @@ through the PostHog dialect and the two copies are compared key by key.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from importlib.metadata import version
 

@@ -21,7 +21,7 @@ from posthog_autoinstrument.export.dialect import for_posthog, is_ai_span
 SETTINGS = config.load({"POSTHOG_API_KEY": "phc_x"})
 
 
-def span(attributes, events=(), status=Status(StatusCode.UNSET)):
+def span(attributes, events=(), status=Status(StatusCode.UNSET)):  # noqa: B008 (immutable)
     return ReadableSpan(name="chat m", attributes=attributes, events=events, status=status)
 
 

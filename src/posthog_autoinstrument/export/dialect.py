@@ -358,7 +358,8 @@ LIBRARY = "posthog-autoinstrument"
 
 
 def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) -> None:
-    """What PostHog's ingestion needs beyond the conventions (see posthog-ingest.md)."""
+    """What PostHog's ingestion needs beyond the conventions (its rules, each with the PostHog file
+    it comes from, are modelled in tests/posthog_ingest.py)."""
     delegated = attrs.pop(semconv.DELEGATED, False)
     if delegated:
         # A framework step whose model request a provider span recorded: keep it as a step
@@ -587,7 +588,7 @@ def _move_state(attrs: dict, target: str, sources: tuple, move: bool = False) ->
 
 
 def _add_person_and_properties(attrs: dict, settings: Settings, identity: Optional[Identity]) -> None:
-    """The person, session, properties, groups and flag variants of the event (see context.py)."""
+    """The person, session, properties, groups and flag variants of the event (see identity.py)."""
     end_user = attrs.pop(semconv.END_USER_ID, None)
     if not _has_distinct_id(attrs):
         if identity is not None and identity.distinct_id:

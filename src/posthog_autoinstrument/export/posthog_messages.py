@@ -6,8 +6,8 @@ the types ``text``, ``function``, ``image`` (rendered as they are), or Anthropic
 ``thinking``, ``tool_use``, ``tool_result``), or an OpenAI tool result ``{role: "tool",
 tool_call_id, content}``. A message with only ``parts`` falls through to a JSON dump.
 
-PostHog's SDKs (posthog/ai/openai/openai_converter.py, anthropic/anthropic_converter.py,
-gemini/gemini_converter.py) send the input as ``[{role, content}]`` with the system prompt first,
+PostHog's SDKs (posthog/ai/openai/openai_converter.py, posthog/ai/anthropic/anthropic_converter.py,
+posthog/ai/gemini/gemini_converter.py) send the input as ``[{role, content}]`` with the system prompt first,
 and the output as one assistant message whose content is a list of typed items: ``{"type":
 "text", "text"}``, ``{"type": "function", "id", "function": {"name", "arguments"}}``,
 ``{"type": "thinking", "thinking"}``. These functions do the same from the parts of

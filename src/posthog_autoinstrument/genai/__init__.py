@@ -1,4 +1,4 @@
-"""The GenAI core: the one place that knows the span contract (see DESIGN.md)."""
+"""The GenAI core: the one place that knows the span contract (README, "How it works")."""
 
 from . import messages, semconv
 from .spans import InferenceCall, InferenceRequest, Layer, Recorder, StepCall, StepRequest, Usage

@@ -378,7 +378,7 @@ def _finish(call: InferenceCall, data: Any, kind: str) -> None:
     elif kind == "mcp_tools":
         call.set_output_state(getattr(data, "result", None))
     elif isinstance(getattr(data, "data", None), dict):
-        call.set_output_state(getattr(data, "data"))
+        call.set_output_state(data.data)
 
 
 def _names(value: Any) -> Optional[list]:

@@ -5,7 +5,7 @@ When the app asks PostHog for a flag (``posthog.get_feature_flag("prompt-v2", us
 the variant is remembered in the current context for that person, and the AI events that
 follow for the same person carry ``$feature/prompt-v2``, so prompt and model experiments can
 be broken down by variant. (PostHog's own SDK context, ``posthog.new_context()`` and friends,
-needs no patching: it is read directly, see ``context.py``.)
+needs no patching: it is read directly, see ``identity.py``.)
 
 An app that calls a model through PostHog's wrappers (``posthog.ai.openai.OpenAI``,
 ``AsyncOpenAI``, ``AzureOpenAI``, ``posthog.ai.anthropic.Anthropic`` and its Bedrock and Vertex
