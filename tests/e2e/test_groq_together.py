@@ -146,3 +146,14 @@ def test_async_early_exits_errors_and_embeddings(library, run_library, posthog):
     embeddings = by_model(spans, library.embedding_model)
     assert_embeddings(embeddings, library.embedding_model, library.embedding_tokens, 8)
     assert embeddings["attributes"]["gen_ai.provider.name"] == library.name
+
+
+def test_a_relayed_stream_is_a_complete_generation(library, run_library, posthog):
+    # The app reads the stream's lines itself (with_streaming_response, an LLM proxy).
+    result = run_library("relayed_stream")
+    assert "relayed_stream" in result.stdout
+    attrs = by_model(posthog.spans, "relay-model", stream=True)["attributes"]
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attrs["$ai_time_to_first_token"] > 0
+    assert posthog_output(by_model(posthog.spans, "relay-model", stream=True)) == text_output(library.reply)

@@ -83,6 +83,14 @@ def raw_response():
     show("raw", raw.headers.get("content-type"), raw.parse().choices[0].message.content)
 
 
+def relayed_stream():
+    # An LLM proxy relaying the server-sent events as they come.
+    with client().chat.completions.with_streaming_response.create(
+            model="relay-model", messages=MESSAGES, stream=True) as raw:
+        lines = [line for line in raw.iter_lines() if line]
+    show("relayed_stream", len(lines), lines[-1])
+
+
 def iterator_messages():
     r = client().chat.completions.create(model="iter-model", messages=(m for m in MESSAGES))
     show("iterator", r.choices[0].message.content)
