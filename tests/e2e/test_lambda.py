@@ -75,9 +75,9 @@ def runtime(posthog):
         yield server
 
 
-def invoke(runtime, process, event):
+def invoke(runtime, process, event, timeout_seconds: float = 60.0):
     """One invocation, waited for; a runtime that died says why."""
-    request_id = runtime.invoke(event)
+    request_id = runtime.invoke(event, timeout_seconds)
     try:
         return request_id, runtime.wait_for_outcome(request_id)
     except AssertionError as exc:
@@ -150,7 +150,7 @@ def test_a_handler_that_raises(runtime, posthog, fake_openai):
     assert len(posthog.spans) == 3  # the run without us sent nothing
 
 
-def test_a_hanging_posthog_delays_the_response_by_the_flush_timeout_at_most(runtime, posthog, fake_openai):
+def test_a_hanging_posthog_does_not_hold_the_response(runtime, posthog, fake_openai):
     posthog.plan = ["hang"]
     with lambda_function(runtime, "sync_handler", posthog, fake_openai, POSTHOG_FLUSH_TIMEOUT="0.5") as process:
         request_id, outcome = invoke(runtime, process, {"prompt": "anyone there?"})
@@ -160,3 +160,32 @@ def test_a_hanging_posthog_delays_the_response_by_the_flush_timeout_at_most(runt
         stderr = process.output().stderr
     assert stderr.count("posthog-instrument:") == 1, stderr
     assert "were not delivered to PostHog within 0.5 s" in stderr
+
+
+def test_the_flush_never_runs_past_the_invocations_deadline(runtime, posthog, fake_openai):
+    """An invocation with almost no time left: its response is posted without waiting for a
+    PostHog that never answers, although POSTHOG_FLUSH_TIMEOUT would allow a minute."""
+    posthog.plan = ["hang"]
+    with lambda_function(runtime, "sync_handler", posthog, fake_openai, POSTHOG_FLUSH_TIMEOUT="60") as process:
+        _, outcome = invoke(runtime, process, {"prompt": "in a hurry"}, timeout_seconds=0.1)
+        assert outcome.kind == "response"
+        assert outcome.observed == 0
+        assert "were not delivered to PostHog within 0.0 s" in process.output().stderr
+
+
+@pytest.mark.parametrize("user_pythonpath", [None, "/opt/user/lib"])
+def test_the_wrapper_puts_the_bootstrap_and_the_package_first(user_pythonpath):
+    env = clean_env(LAMBDA_TASK_ROOT=str(TASK_ROOT), POSTHOG_AUTOINSTRUMENT_DISABLED="true")
+    if user_pythonpath:
+        env["PYTHONPATH"] = user_pythonpath
+    shown = subprocess.run([str(WRAPPER), sys.executable, "-c", "import os; print(os.environ['PYTHONPATH'])"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    entries = shown.stdout.strip().split(":")
+    package = Path(posthog_autoinstrument.__file__).resolve().parent
+    assert entries[:2] == [str(package / "bootstrap"), str(package.parent)]
+    if user_pythonpath:  # theirs is kept, and the runtime then adds its directories itself
+        assert entries[2:] == [user_pythonpath]
+    else:  # what the runtime adds only when PYTHONPATH is unset
+        assert entries[2] == str(TASK_ROOT)
+        assert entries[-1] == "/opt/python"
