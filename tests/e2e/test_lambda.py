@@ -82,7 +82,7 @@ def invoke(runtime, process, event, timeout_seconds: float = 60.0):
         return request_id, runtime.wait_for_outcome(request_id)
     except AssertionError as exc:
         output = process.output()
-        raise AssertionError(f"{exc}\nexit: {output.returncode}\nstdout:\n{output.stdout}\nstderr:\n{output.stderr}")
+        raise AssertionError(f"{exc}\nexit: {output.returncode}\nstdout:\n{output.stdout}\nstderr:\n{output.stderr}") from exc
 
 
 @pytest.mark.parametrize("launch", ["wrapper", "launcher"])

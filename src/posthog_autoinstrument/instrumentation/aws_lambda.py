@@ -95,7 +95,7 @@ def _version() -> str:
 def _remember_deadline(wrapped, instance, args, kwargs):
     request = wrapped(*args, **kwargs)
     try:
-        _invocation.deadline = int(getattr(request, "deadline_time_in_ms")) / 1000.0
+        _invocation.deadline = int(request.deadline_time_in_ms) / 1000.0
     except Exception:
         _invocation.deadline = None
     return request
