@@ -105,6 +105,19 @@ def untrusted_certificate(exc: BaseException) -> Optional[str]:
     return None
 
 
+def proxy_refusal(exc: BaseException, chosen: Optional[Route]) -> Optional[str]:
+    """A plain explanation when the proxy answered our CONNECT with a 4xx (forbidden, or
+    authentication required): final, unlike its 5xx (the destination unreachable for now)."""
+    if chosen is None or not chosen.proxy or type(exc).__name__ != "ProxyError":
+        return None
+    answer = str(exc).strip()
+    if not answer[:1] == "4":
+        return None
+    parts = urlsplit(chosen.url)
+    return (f"the proxy {chosen.describe_proxy()} refused to connect to {parts.hostname}:{parts.port or 443} "
+            f"({answer}); check the proxy's credentials and rules, or exempt the host with NO_PROXY")
+
+
 def masked_url(url: str) -> str:
     """``url`` without a password (proxy URLs may carry credentials)."""
     parts = urlsplit(url)

@@ -139,6 +139,7 @@ class PostHogSender:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = timeout
         self._transport = None
+        self._route = None
         self._reported: set = set()
 
     def prepare(self) -> None:
@@ -151,7 +152,7 @@ class PostHogSender:
     def _http(self):
         if self._transport is None:
             httpx = import_httpx()
-            route = egress.route(self.endpoint)
+            self._route = route = egress.route(self.endpoint)
             self._transport = httpx.HTTPTransport(
                 proxy=httpx.Proxy(route.proxy) if route.proxy else None,
                 verify=egress.ssl_context(route) if route.tls else True,
@@ -187,9 +188,10 @@ class PostHogSender:
             try:
                 response = self._post(payload, timeout=min(self._timeout, max(remaining, 0.05)))
             except httpx.HTTPError as exc:
-                untrusted = egress.untrusted_certificate(exc)
-                if untrusted:  # retrying cannot help: the certificate stays what it is
-                    return self._dropped(None, untrusted, report)
+                # Retrying cannot help an untrusted certificate or a proxy that forbids the way.
+                final = egress.untrusted_certificate(exc) or egress.proxy_refusal(exc, self._route)
+                if final:
+                    return self._dropped(None, final, report)
                 status, reason, retry_after = None, f"{type(exc).__name__}: {exc}", None
             except Exception as exc:  # a broken proxy setting, an SSL library error, ...
                 return self._dropped(None, f"{type(exc).__name__}: {exc}", report)
