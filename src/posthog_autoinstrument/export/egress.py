@@ -50,6 +50,7 @@ class Route:
 
 
 def route(url: str, env=os.environ) -> Route:
+    """The way to ``url``: the proxy from ``os.environ`` (where urllib reads it), the CA bundle from ``env``."""
     import urllib.request
 
     parts = urlsplit(url)
@@ -65,7 +66,7 @@ def route(url: str, env=os.environ) -> Route:
     if proxy:
         scheme = parts.scheme if proxies.get(parts.scheme) else "all"
         variable = next((name for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
-                         if (env.get(name) or "").strip() == proxy.strip()), f"{scheme.upper()}_PROXY")
+                         if (os.environ.get(name) or "").strip() == proxy.strip()), f"{scheme.upper()}_PROXY")
         proxy = proxy if "://" in proxy else f"http://{proxy}"
     tls = parts.scheme == "https"
     path, ca_variable, _ = ca_bundle(env) if tls else (None, None, [])
@@ -114,7 +115,7 @@ def proxy_refusal(exc: BaseException, chosen: Optional[Route]) -> Optional[str]:
     if not answer[:1] == "4":
         return None
     parts = urlsplit(chosen.url)
-    return (f"the proxy {chosen.describe_proxy()} refused to connect to {parts.hostname}:{parts.port or 443} "
+    return (f"the proxy {chosen.describe_proxy()} refused to connect to {parts.hostname}:{parts.port or (443 if chosen.tls else 80)} "
             f"({answer}); check the proxy's credentials and rules, or exempt the host with NO_PROXY")
 
 
