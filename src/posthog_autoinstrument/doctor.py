@@ -2,7 +2,8 @@
 
 Prints the effective configuration (token masked) and where each value came from, the LLM
 libraries installed and whether each will be instrumented (and if not, why), the privacy
-state, and the result of sending one test span to the configured PostHog host. Exits
+state, where events go (PostHog, or ``POSTHOG_OTLP_ENDPOINT``) with the proxy and CA bundle the
+export uses, and the result of sending one test span there the same way. Exits
 non-zero, and does not say everything looks right, when anything is wrong: a configuration that
 cannot work, a problem in it, or an installed library whose calls (some or all) will not be recorded.
 """
