@@ -30,7 +30,7 @@ _FALSE = {"0", "false", "no", "off", "n", "f"}
 class Settings:
     api_key: Optional[str]
     host: str
-    endpoint: Optional[str]  # None when nothing may be sent to PostHog
+    endpoint: Optional[str]  # where the PostHog-ready stream goes; None when nothing may be sent
     disabled: bool  # kill switch: no patching at all
     dry_run: bool  # print what would be exported instead of sending it
     debug: bool
@@ -51,6 +51,9 @@ class Settings:
     properties: tuple = ()  # (key, value) pairs added to every event
     groups: tuple = ()  # (group type, key) pairs: $groups on every event
     problems: tuple = field(default=())
+    # POSTHOG_OTLP_ENDPOINT: the stream goes to this OTLP/HTTP URL (a Collector) instead of
+    # PostHog, with the project token as Bearer only when one is set.
+    otlp_endpoint: Optional[str] = None
 
     @property
     def exports_to_posthog(self) -> bool:
@@ -138,7 +141,49 @@ def _validate_host(raw: Optional[str], problems: list) -> Optional[str]:
     return host
 
 
-def _validate_key(env: dict, problems: list, needed: bool) -> Optional[str]:
+def _validate_otlp_endpoint(raw: Optional[str], problems: list) -> Optional[str]:
+    """``POSTHOG_OTLP_ENDPOINT``: a full URL, used as it is (no path is added)."""
+    if raw is None or raw.strip() == "":
+        return None
+    url = raw.strip()
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        problems.append(
+            f"POSTHOG_OTLP_ENDPOINT={raw!r} is not a URL; set it to the full OTLP/HTTP traces URL, "
+            "like http://collector:4318/v1/traces. Nothing will be sent."
+        )
+        return ""
+    return url
+
+
+CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
+
+
+def ca_bundle(env=os.environ) -> tuple:
+    """The CA bundle for HTTPS exports, from the standard variables (see ``export/egress.py``):
+    ``(path, variable, problems)``: the CA bundle to verify servers with and the variable
+    that named it; ``(None, None, problems)`` means certifi's bundle."""
+    problems = []
+    for name in CA_VARIABLES:
+        path = (env.get(name) or "").strip()
+        if not path:
+            continue
+        usable = os.path.isdir(path) if name == "SSL_CERT_DIR" else os.path.isfile(path)
+        if usable:
+            return path, name, problems
+        kind = "directory" if name == "SSL_CERT_DIR" else "file"
+        problems.append(f"{name}={path!r} is not a {kind}; it is ignored, so HTTPS exports verify "
+                        "servers with the next CA setting or certifi's bundle.")
+    return None, None, problems
+
+
+
+def _validate_key(env: dict, problems: list, needed: bool, without_key: str = "Nothing will be sent to PostHog.") -> Optional[str]:
     raw = env.get("POSTHOG_API_KEY")
     name = "POSTHOG_API_KEY"
     if raw is None:
@@ -153,16 +198,16 @@ def _validate_key(env: dict, problems: list, needed: bool) -> Optional[str]:
         return None
     key = raw.strip()
     if not key:
-        problems.append(f"{name} is empty; set it to your project token (phc_...). Nothing will be sent to PostHog.")
+        problems.append(f"{name} is empty; set it to your project token (phc_...). {without_key}")
         return None
     if key.startswith("phx_"):
         problems.append(
             f"{name} holds a personal API key (phx_...), which PostHog refuses for ingestion; use the "
-            "project token (phc_..., Project settings in PostHog). Nothing will be sent to PostHog."
+            f"project token (phc_..., Project settings in PostHog). {without_key}"
         )
         return None
     if len(key) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in key):
-        problems.append(f"{name} does not look like a project token (phc_...). Nothing will be sent to PostHog.")
+        problems.append(f"{name} does not look like a project token (phc_...). {without_key}")
         return None
     return key
 
@@ -174,9 +219,19 @@ def load(env: Optional[dict] = None) -> Settings:
         env, "OTEL_SDK_DISABLED", False, problems
     )
     dry_run = _flag(env, "POSTHOG_DRY_RUN", False, problems)
+    otlp_endpoint = _validate_otlp_endpoint(env.get("POSTHOG_OTLP_ENDPOINT"), problems)
     host = _validate_host(env.get("POSTHOG_HOST"), problems)
-    key = _validate_key(env, problems, needed=not dry_run and not disabled)
-    endpoint = f"{host}{OTLP_PATH}" if (key and host) else None
+    if otlp_endpoint is None:
+        key = _validate_key(env, problems, needed=not dry_run and not disabled)
+        endpoint = f"{host}{OTLP_PATH}" if (key and host) else None
+    else:
+        # The Collector (or whatever listens there) may hold the token itself, so none is needed;
+        # one that is set is sent, and a malformed one is left out rather than stopping the export.
+        key = _validate_key(env, problems, needed=False,
+                            without_key="It is left out of the requests to POSTHOG_OTLP_ENDPOINT.")
+        endpoint = otlp_endpoint or None
+    if endpoint and endpoint.startswith("https:") and not disabled:
+        problems.extend(ca_bundle(env)[2])
     distinct_id = (env.get("POSTHOG_DISTINCT_ID") or "").strip() or None
     content = _content_default(env, problems)
     return Settings(
@@ -203,6 +258,7 @@ def load(env: Optional[dict] = None) -> Settings:
         properties=_json_object(env, "POSTHOG_AI_PROPERTIES", problems),
         groups=_json_object(env, "POSTHOG_AI_GROUPS", problems),
         problems=tuple(problems),
+        otlp_endpoint=otlp_endpoint or None,
     )
 
 

@@ -35,9 +35,16 @@ _USER_OTEL_SETUP = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_
 def build_processor(settings: config.Settings):
     if settings.dry_run:
         return PostHogSpanProcessor(PrintingSender(), settings)
-    if settings.endpoint and settings.api_key:
-        return PostHogSpanProcessor(PostHogSender(settings.endpoint, settings.api_key, settings.export_timeout), settings)
+    if settings.endpoint:
+        return PostHogSpanProcessor(sender_for(settings), settings)
     return None
+
+
+def sender_for(settings: config.Settings, timeout: float = None) -> PostHogSender:
+    """The sender of the PostHog-ready stream: to PostHog, or to ``POSTHOG_OTLP_ENDPOINT``."""
+    destination = settings.otlp_endpoint or "PostHog"
+    return PostHogSender(settings.endpoint, settings.api_key,
+                         settings.export_timeout if timeout is None else timeout, destination)
 
 
 def user_configured_otel(env=os.environ) -> bool:

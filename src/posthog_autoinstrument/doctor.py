@@ -2,7 +2,8 @@
 
 Prints the effective configuration (token masked) and where each value came from, the LLM
 libraries installed and whether each will be instrumented (and if not, why), the privacy
-state, and the result of sending one test span to the configured PostHog host. Exits
+state, where events go (PostHog, or ``POSTHOG_OTLP_ENDPOINT``) with the proxy and CA bundle the
+export uses, and the result of sending one test span there the same way. Exits
 non-zero, and does not say everything looks right, when anything is wrong: a configuration that
 cannot work, a problem in it, or an installed library whose calls (some or all) will not be recorded.
 """
@@ -21,6 +22,7 @@ from . import __version__, config
 # Variables doctor reports, each with the setting it becomes (None: reported as given).
 _VARIABLES = (
     ("POSTHOG_API_KEY", "api_key"), ("POSTHOG_PROJECT_API_KEY", None), ("POSTHOG_HOST", "host"),
+    ("POSTHOG_OTLP_ENDPOINT", "otlp_endpoint"),
     ("POSTHOG_DISTINCT_ID", "distinct_id"), ("POSTHOG_PRIVACY_MODE", "privacy_mode"),
     ("POSTHOG_AI_RECORD_INPUTS", "record_inputs"), ("POSTHOG_AI_RECORD_OUTPUTS", "record_outputs"),
     ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None), ("POSTHOG_AI_CAPTURE_MEDIA", "capture_media"),
@@ -77,7 +79,7 @@ def _configuration(env: dict, settings: config.Settings) -> list:
         if raw is None or raw.strip() == "":
             derived = _DERIVED_FROM.get(setting)
             source = f"from {derived}" if derived and env.get(derived, "").strip() else "default"
-        elif f"{name}=" in problems or (setting in ("api_key", "host") and name in problems):
+        elif f"{name}=" in problems or (setting in ("api_key", "host", "otlp_endpoint") and name in problems):
             shown = mask(raw.strip()) if setting == "api_key" else repr(raw)
             source = f"environment value {shown} not usable; see problems"
         else:
@@ -162,14 +164,15 @@ def _connectivity(settings: config.Settings) -> dict:
         return {"ok": False, "message": "instrumentation is disabled (kill switch); nothing is sent"}
     if settings.dry_run:
         return {"ok": True, "message": "dry run: events are printed to stderr, nothing is sent"}
-    if not settings.endpoint or not settings.api_key:
+    if not settings.endpoint:
         return {"ok": False, "message": "not checked: no valid project token and host (see problems)"}
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import SpanContext, TraceFlags
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     import random
 
-    from .export.exporter import PostHogSender, encode
+    from .configurator import sender_for
+    from .export.exporter import encode
 
     now = time.time_ns()
     span = ReadableSpan(
@@ -179,22 +182,56 @@ def _connectivity(settings: config.Settings) -> dict:
         start_time=now, end_time=now + 1_000_000,
         instrumentation_scope=InstrumentationScope("posthog_autoinstrument", __version__),
     )
-    sender = PostHogSender(settings.endpoint, settings.api_key, timeout=min(settings.export_timeout, 10.0))
+    sender = sender_for(settings, timeout=min(settings.export_timeout, 10.0))
     started = time.monotonic()
     # One attempt window of a few seconds: doctor answers quickly even when PostHog is unreachable.
     delivery = sender.send(encode([span]), started + 4.0, lambda: False, report=False)
     sender.close()
     took = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    receiver = "the OTLP endpoint" if settings.otlp_endpoint else "PostHog"
     if delivery.ok:
         return {"ok": True, "status": delivery.status,
-                "message": f"PostHog accepted a test span at {settings.endpoint} (HTTP {delivery.status}, {took})"}
-    if delivery.status == 401:
+                "message": f"{receiver} accepted a test span at {settings.endpoint} (HTTP {delivery.status}, {took})"}
+    if settings.otlp_endpoint and delivery.status is not None:
+        plain = f"the OTLP endpoint refused the test span: {delivery.reason}"
+    elif delivery.status == 401:
         plain = "PostHog refused the project token (HTTP 401): check POSTHOG_API_KEY and that POSTHOG_HOST is your region"
     elif delivery.status is None:
         plain = f"could not reach {settings.endpoint}: {delivery.reason}"
     else:
         plain = f"PostHog refused the test span: {delivery.reason}"
     return {"ok": False, "status": delivery.status, "message": plain}
+
+
+def _destination(settings: config.Settings) -> str:
+    """Where events go, in words."""
+    if settings.disabled:
+        return "nowhere: instrumentation is disabled"
+    if settings.dry_run:
+        return "stderr (dry run); nothing is sent"
+    if not settings.endpoint:
+        return "nowhere: no valid project token and host (see problems)"
+    if settings.otlp_endpoint:
+        token = "with the project token as Bearer" if settings.api_key else "without an Authorization header"
+        return (f"the OTLP/HTTP endpoint {settings.endpoint} (POSTHOG_OTLP_ENDPOINT), {token}; "
+                "that endpoint (e.g. your Collector) forwards them to PostHog")
+    return f"PostHog at {settings.endpoint}"
+
+
+def _egress(settings: config.Settings) -> dict:
+    """The proxy and CA bundle the export's requests use (``export/egress.py``)."""
+    if not settings.endpoint or settings.dry_run or settings.disabled:
+        return {"proxy": "not used", "ca_bundle": "not used"}
+    from .export import egress
+
+    route = egress.route(settings.endpoint)
+    return {
+        "proxy": route.describe_proxy(),
+        "proxy_url": egress.masked_url(route.proxy) if route.proxy else None,
+        "proxy_variable": route.proxy_variable,
+        "ca_bundle": route.describe_ca(),
+        "ca_variable": route.ca_variable,
+    }
 
 
 def report(env: Optional[dict] = None, check_connectivity: bool = True) -> dict:
@@ -205,6 +242,8 @@ def report(env: Optional[dict] = None, check_connectivity: bool = True) -> dict:
         "python": sys.executable,
         "configuration": _configuration(env, settings),
         "endpoint": settings.endpoint,
+        "destination": _destination(settings),
+        "egress": _egress(settings),
         "problems": list(settings.problems),
         "privacy": _privacy(settings),
         "person": (f"POSTHOG_DISTINCT_ID={settings.distinct_id}" if settings.distinct_id else
@@ -230,6 +269,10 @@ def print_report(result: dict, stream=None) -> None:
     for row in result["configuration"]:
         write(f"  {row['variable']:<{width}}  {row['value']}  ({row['source']})")
     write(f"  {'export endpoint':<{width}}  {result['endpoint'] or 'none'}")
+    write()
+    write(f"Events go to: {result['destination']}")
+    write(f"Proxy:        {result['egress']['proxy']}")
+    write(f"CA bundle:    {result['egress']['ca_bundle']}")
     write()
     write(f"Privacy: {result['privacy']}")
     write(f"Person:  {result['person']}")

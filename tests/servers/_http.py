@@ -56,6 +56,8 @@ class LoopbackServer:
         self.errors: list[str] = []
         # Set on stop() so handlers that sleep or hang return promptly.
         self.stopping = threading.Event()
+        # Set before start() to serve HTTPS with this server-side ``ssl.SSLContext``.
+        self.ssl_context = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -66,6 +68,10 @@ class LoopbackServer:
         self.stopping.clear()
         httpd = _QuietThreadingServer(("127.0.0.1", 0), self.handler_class)
         httpd.owner = self  # type: ignore[attr-defined]
+        if self.ssl_context is not None:
+            # The handshake runs in accept(); one that fails (a client that does not trust the
+            # certificate) is an OSError there, which the server ignores, as it should.
+            httpd.socket = self.ssl_context.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
@@ -104,8 +110,9 @@ class LoopbackServer:
 
     @property
     def root_url(self) -> str:
-        """``http://127.0.0.1:PORT`` with no path and no trailing slash."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:PORT`` (``https`` with an ``ssl_context``), no path, no trailing slash."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
 
 class RecordingServer(LoopbackServer):

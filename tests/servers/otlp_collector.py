@@ -72,3 +72,81 @@ class _CollectorHandler(BaseHandler):
         self.owner._add(path, spans)
         # An empty Export*ServiceResponse: zero bytes of protobuf.
         self.send_body(200, b"", "application/x-protobuf")
+
+
+class ForwardingCollector(LoopbackServer):
+    """A Collector whose pipeline is an OTLP/HTTP receiver and an ``otlphttp`` exporter to PostHog.
+
+    Each trace export it receives at ``/v1/traces`` is forwarded as it came (the same protobuf,
+    gzip-compressed as the exporter's default compression is) to ``upstream`` (the exporter's
+    ``traces_endpoint``), with the Collector's own ``Authorization`` header, and the upstream's
+    status is its answer. ``plan`` refuses requests first, one step each: a status code (answered
+    without forwarding). Every request is recorded with its headers and protobuf body.
+    """
+
+    def __init__(self, upstream: str, token: "str | None" = None, plan: "list[str] | None" = None) -> None:
+        super().__init__()
+        self.handler_class = _ForwardingHandler
+        self.upstream = upstream
+        self.token = token
+        self.plan = list(plan or [])
+        self._lock = threading.Lock()
+        self._received: list[dict] = []
+
+    @property
+    def traces_url(self) -> str:
+        """The value for ``POSTHOG_OTLP_ENDPOINT``: the receiver's full traces URL."""
+        return self.root_url + TRACES_PATH
+
+    @property
+    def received(self) -> list[dict]:
+        """Every request: ``path``, ``headers`` (lower-cased), ``body`` (protobuf), ``status``, ``forwarded``."""
+        with self._lock:
+            return list(self._received)
+
+    def _record(self, record: dict) -> None:
+        with self._lock:
+            self._received.append(record)
+
+    def _next_refusal(self) -> "int | None":
+        with self._lock:
+            return int(self.plan.pop(0)) if self.plan else None
+
+    def forward(self, body: bytes) -> int:
+        """POST ``body`` upstream as an otlphttp exporter does; the upstream's status."""
+        import urllib.error
+        import urllib.request
+
+        headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip",
+                   "User-Agent": "forwarding-collector/1"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.upstream, data=gzip.compress(body), headers=headers, method="POST")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never the test machine's proxy
+        try:
+            with opener.open(request, timeout=10) as response:
+                response.read()
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+
+class _ForwardingHandler(BaseHandler):
+    server_version = "forwarding-collector/1"
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        path, _ = self.split_path()
+        headers = self.lowered_headers()
+        raw = self.read_body()
+        body = gzip.decompress(raw) if headers.get("content-encoding", "").lower() == "gzip" else raw
+        record = {"path": path, "headers": headers, "body": body, "status": None, "forwarded": False}
+        refusal = self.owner._next_refusal()
+        if path != TRACES_PATH:
+            record["status"] = 404
+        elif refusal is not None:
+            record["status"] = refusal
+        else:
+            record["status"] = self.owner.forward(body)
+            record["forwarded"] = True
+        self.owner._record(record)
+        self.send_body(record["status"], b"", "application/x-protobuf")

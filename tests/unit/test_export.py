@@ -10,8 +10,8 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 from posthog_autoinstrument import config
 from posthog_autoinstrument.export import PostHogSpanProcessor
-from posthog_autoinstrument.export.exporter import (MAX_REQUEST_BYTES, PostHogSender, _retry_after, environment_proxy,
-                                                    split_into_requests)
+from posthog_autoinstrument.export.egress import environment_proxy
+from posthog_autoinstrument.export.exporter import MAX_REQUEST_BYTES, PostHogSender, _retry_after, split_into_requests
 
 SETTINGS = replace(config.load({"POSTHOG_API_KEY": "phc_x"}), schedule_delay=0.01, flush_timeout=2.0)
 

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import __version__
 from ..config import say
+from . import egress
 from .otlp import encode_request, fill_small_varints
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -113,25 +114,32 @@ class Delivery:
 
 
 class PostHogSender:
-    """POSTs OTLP bodies to ``{host}/i/v0/ai/otel``.
+    """POSTs OTLP bodies to ``{host}/i/v0/ai/otel``, or to ``POSTHOG_OTLP_ENDPOINT``.
 
     Our requests are not the app's, so they must not show up in the app's own tracing. They go
     straight to an ``httpx.HTTPTransport``, never through ``httpx.Client.send``: that method is
     what Sentry's (``sentry_sdk/integrations/httpx.py``) and Datadog's httpx integrations patch to
     record spans and breadcrumbs. OpenTelemetry's httpx instrumentation patches the transport
     instead and honours the suppression the export thread sets (``processor._run``).
+
+    The proxy and CA bundle come from the standard environment variables (``egress``), read
+    when the transport is made, as ``httpx.Client`` would read them.
     """
 
-    def __init__(self, endpoint: str, api_key: str, timeout: float):
+    def __init__(self, endpoint: str, api_key: Optional[str], timeout: float, destination: str = "PostHog"):
         self.endpoint = endpoint
+        # Named in what we print: "PostHog", or the OTLP endpoint the stream goes to instead.
+        self.destination = destination
         self._headers = {
-            "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/x-protobuf",
             "Content-Encoding": "gzip",
             "User-Agent": f"posthog-autoinstrument/{__version__}",
         }
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = timeout
         self._transport = None
+        self._route = None
         self._reported: set = set()
 
     def prepare(self) -> None:
@@ -144,8 +152,11 @@ class PostHogSender:
     def _http(self):
         if self._transport is None:
             httpx = import_httpx()
-            proxy = environment_proxy(self.endpoint)
-            self._transport = httpx.HTTPTransport(proxy=httpx.Proxy(proxy) if proxy else None)
+            self._route = route = egress.route(self.endpoint)
+            self._transport = httpx.HTTPTransport(
+                proxy=httpx.Proxy(route.proxy) if route.proxy else None,
+                verify=egress.ssl_context(route) if route.tls else True,
+            )
         return self._transport
 
     def _post(self, payload: bytes, timeout: float):
@@ -177,6 +188,10 @@ class PostHogSender:
             try:
                 response = self._post(payload, timeout=min(self._timeout, max(remaining, 0.05)))
             except httpx.HTTPError as exc:
+                # Retrying cannot help an untrusted certificate or a proxy that forbids the way.
+                final = egress.untrusted_certificate(exc) or egress.proxy_refusal(exc, self._route)
+                if final:
+                    return self._dropped(None, final, report)
                 status, reason, retry_after = None, f"{type(exc).__name__}: {exc}", None
             except Exception as exc:  # a broken proxy setting, an SSL library error, ...
                 return self._dropped(None, f"{type(exc).__name__}: {exc}", report)
@@ -204,8 +219,10 @@ class PostHogSender:
         key = status if status is not None else reason.split(":", 1)[0]
         if report and key not in self._reported:
             self._reported.add(key)
-            say(f"PostHog did not accept LLM events ({_explain(status, reason)}); "
-                "they were dropped. Further failures of this kind are not reported.")
+            what = (f"{self.destination} did not accept LLM events" if status is not None
+                    else f"LLM events could not be sent to {self.destination}")
+            say(f"{what} ({_explain(status, reason)}); they were dropped. "
+                "Further failures of this kind are not reported.")
         return Delivery(False, status, reason)
 
     def close(self) -> None:
@@ -214,20 +231,6 @@ class PostHogSender:
                 self._transport.close()
             except Exception:
                 pass
-
-
-def environment_proxy(url: str) -> Optional[str]:
-    """The proxy ``httpx.Client`` would take from the environment for ``url`` (``HTTPS_PROXY``,
-    ``ALL_PROXY``, ``NO_PROXY``; httpx reads them with the same ``urllib.request`` functions)."""
-    import urllib.request
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 class PrintingSender:

@@ -277,7 +277,7 @@ class PostHogSpanProcessor(SpanProcessor):
         lost = len(self._queue) + self._in_flight + self.failed + self.dropped
         if lost and not self._loss_reported:
             self._loss_reported = True
-            say(f"{lost} LLM event(s) could not be delivered to PostHog "
+            say(f"{lost} LLM event(s) could not be delivered to {getattr(self._sender, 'destination', 'PostHog')} "
                 f"({self.exported} delivered).")
 
     def shutdown(self) -> None:
