@@ -165,6 +165,98 @@ def test_bad_configuration_is_one_line_and_the_script_runs_on(tmp_path, fake_ope
     assert posthog.requests == []
 
 
+def test_an_unknown_argument_is_one_line_and_a_later_start_with_a_key_works(tmp_path, fake_openai, posthog):
+    script = tmp_path / "app.py"
+    script.write_text(f"""\
+{IMPORT_OPENAI}
+import posthog_autoinstrument
+print("no key", posthog_autoinstrument.start(apikey="phc_typo"))
+print("key", posthog_autoinstrument.start(api_key="phc_test_project_token", host={posthog.host!r}))
+{CHAT_CALL}
+""")
+    result = run([sys.executable, str(script)], provider_env(fake_openai))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "no key False\nkey True\nHello from fake OpenAI\n"
+    assert result.stderr.splitlines() == [
+        "posthog-instrument: start() has no option apikey; use api_key, host, distinct_id, privacy_mode, "
+        "dry_run, debug (ignored).",
+        "posthog-instrument: POSTHOG_API_KEY is not set, so LLM calls are not sent to PostHog; set it to your "
+        "project token (phc_..., Project settings in PostHog).",
+    ]
+    assert_generations(posthog)
+
+
+def test_a_call_in_flight_at_start_is_left_alone(tmp_path, fake_openai, posthog):
+    # The first call is inside the SDK, its request held by the transport, when start() runs.
+    script = tmp_path / "app.py"
+    script.write_text(f"""\
+import threading
+import httpx
+import openai
+import posthog_autoinstrument
+
+entered, go = threading.Event(), threading.Event()
+
+
+class HeldTransport(httpx.HTTPTransport):
+    def handle_request(self, request):
+        if not go.is_set():
+            entered.set()
+            go.wait()
+        return super().handle_request(request)
+
+
+client = openai.OpenAI(http_client=httpx.Client(transport=HeldTransport()))
+
+
+def chat():
+{textwrap.indent(CHAT_CALL, "    ")}
+
+
+first = threading.Thread(target=chat)
+first.start()
+entered.wait()
+print("started", posthog_autoinstrument.start())
+go.set()
+first.join()
+chat()
+""")
+    result = run([sys.executable, str(script)], provider_env(fake_openai, posthog))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "started True\nHello from fake OpenAI\nHello from fake OpenAI\n"
+    assert result.stderr == ""
+    assert len(fake_openai.requests) == 2
+    (attrs,) = assert_generations(posthog)  # the second call only
+    assert attrs["code.function.name"] == "chat"
+
+
+def test_otel_exporter_variables_apply_without_a_provider(tmp_path, fake_openai, posthog):
+    from tests.servers.otlp_collector import FakeCollector
+
+    script = tmp_path / "app.py"
+    script.write_text(SCRIPT)
+    with FakeCollector() as collector:
+        env = provider_env(fake_openai, posthog, OTEL_TRACES_EXPORTER="otlp", OTEL_BSP_SCHEDULE_DELAY="50",
+                           OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
+        result = run([sys.executable, str(script)], env)
+        assert result.returncode == 0, result.stderr
+        assert [span["name"] for span in collector.spans] == [f"chat {MODEL}"]
+    assert_generations(posthog)
+
+
+def test_unwritable_dry_run_file_is_one_line_and_events_print_to_stderr(tmp_path, fake_openai):
+    script = tmp_path / "app.py"
+    script.write_text(SCRIPT.replace("start())", "start(dry_run=True))"))
+    missing = tmp_path / "no-such-directory" / "events.jsonl"
+    result = run([sys.executable, str(script)], provider_env(fake_openai, POSTHOG_DRY_RUN_FILE=str(missing)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "started True\nagain True\nHello from fake OpenAI\n"
+    ours = [line for line in result.stderr.splitlines() if line.startswith("posthog-instrument:")]
+    assert ours == [f"posthog-instrument: POSTHOG_DRY_RUN_FILE={str(missing)!r} cannot be written "
+                    "(No such file or directory); printing events to stderr instead."]
+    assert len(generations(result.stderr)) == 1
+
+
 # -- a dry run under pytest's output capture -----------------------------------------------------
 
 INNER_TEST = f"""\
