@@ -50,6 +50,7 @@ class Settings:
     handle_sigterm: bool = True  # flush on SIGTERM when the app leaves SIGTERM at its default
     properties: tuple = ()  # (key, value) pairs added to every event
     groups: tuple = ()  # (group type, key) pairs: $groups on every event
+    dry_run_file: Optional[str] = None  # where a dry run appends its events, instead of stderr
     problems: tuple = field(default=())
     # POSTHOG_OTLP_ENDPOINT: the stream goes to this OTLP/HTTP URL (a Collector) instead of
     # PostHog, with the project token as Bearer only when one is set.
@@ -257,6 +258,7 @@ def load(env: Optional[dict] = None) -> Settings:
         handle_sigterm=_flag(env, "POSTHOG_HANDLE_SIGTERM", True, problems),
         properties=_json_object(env, "POSTHOG_AI_PROPERTIES", problems),
         groups=_json_object(env, "POSTHOG_AI_GROUPS", problems),
+        dry_run_file=(env.get("POSTHOG_DRY_RUN_FILE") or "").strip() or None,
         problems=tuple(problems),
         otlp_endpoint=otlp_endpoint or None,
     )

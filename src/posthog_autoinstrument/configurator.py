@@ -25,16 +25,20 @@ from opentelemetry.sdk.trace import Tracer, TracerProvider
 
 from . import config, lifecycle
 from .export import PostHogSpanProcessor
-from .export.exporter import PostHogSender, PrintingSender
+from .export.exporter import PostHogSender, PrintingSender, original_stderr
 
 logger = logging.getLogger("posthog_autoinstrument")
 
 _USER_OTEL_SETUP = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
 
 
-def build_processor(settings: config.Settings):
+def build_processor(settings: config.Settings, at_process_start: bool = False):
+    """``at_process_start``: the process is starting (under ``posthog-instrument``), so its
+    standard error is still the one it was given: a dry run keeps printing there even after
+    the app (pytest's capture, a Jupyter kernel) redirects it."""
     if settings.dry_run:
-        return PostHogSpanProcessor(PrintingSender(), settings)
+        stream = original_stderr() if at_process_start and not settings.dry_run_file else None
+        return PostHogSpanProcessor(PrintingSender(stream, settings.dry_run_file), settings)
     if settings.endpoint:
         return PostHogSpanProcessor(sender_for(settings), settings)
     return None
@@ -54,16 +58,18 @@ def user_configured_otel(env=os.environ) -> bool:
     return any(env.get(name, "").strip().lower() not in ("", "none") for name in _USER_OTEL_SETUP)
 
 
-def install(settings: config.Settings) -> None:
+def install(settings: config.Settings, at_process_start: bool = True) -> None:
+    """``at_process_start``: called at start-up, after OpenTelemetry's loader had its chance
+    to run the user's configurator; otherwise from ``start()`` in a running program."""
     if settings.disabled:
         return
     try:
         from . import fast_start
 
         if not isinstance(trace.get_tracer_provider(), TracerProvider) and user_configured_otel() \
-                and not fast_start.configurator_would_run():
+                and not (at_process_start and fast_start.configurator_would_run()):
             _standard_configuration()
-        processor = build_processor(settings)
+        processor = build_processor(settings, at_process_start)
         if processor is None:
             return
         provider = trace.get_tracer_provider()

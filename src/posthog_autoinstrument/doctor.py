@@ -31,7 +31,8 @@ _VARIABLES = (
     ("POSTHOG_AI_GROUPS", "groups"), ("POSTHOG_MAX_SPAN_BYTES", "max_span_bytes"),
     ("POSTHOG_FLUSH_TIMEOUT", "flush_timeout"), ("POSTHOG_EXPORT_TIMEOUT", "export_timeout"),
     ("POSTHOG_EXPORT_INTERVAL", "schedule_delay"), ("POSTHOG_MAX_QUEUE_SIZE", "max_queue_size"),
-    ("POSTHOG_HANDLE_SIGTERM", "handle_sigterm"), ("POSTHOG_DRY_RUN", "dry_run"), ("POSTHOG_DEBUG", "debug"),
+    ("POSTHOG_HANDLE_SIGTERM", "handle_sigterm"), ("POSTHOG_DRY_RUN", "dry_run"),
+    ("POSTHOG_DRY_RUN_FILE", "dry_run_file"), ("POSTHOG_DEBUG", "debug"),
     ("POSTHOG_AUTOINSTRUMENT_DISABLED", "disabled"), ("OTEL_SDK_DISABLED", None), ("OTEL_TRACES_EXPORTER", None),
     ("OTEL_SERVICE_NAME", None), ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", None),
 )

@@ -249,7 +249,7 @@ class _ImportTrigger:
     @classmethod
     def install(cls, by_module: dict) -> None:
         trigger = cls(by_module)
-        already = [m for m in by_module if m in sys.modules]  # imported before us (a .pth file)
+        already = [m for m in by_module if m in sys.modules]  # imported before us (a .pth file, or before start())
         if len(already) < len(by_module):
             sys.meta_path.insert(0, trigger)
         for module in already:

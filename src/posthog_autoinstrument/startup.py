@@ -67,7 +67,7 @@ def initialize(bootstrap_dir: str = BOOTSTRAP_DIR) -> bool:
     return True
 
 
-def join() -> None:
+def join(at_process_start: bool = True) -> None:
     """PostHog's part, once: the span processor on the provider, and our adapters."""
     global _joined
     if _joined:
@@ -78,8 +78,40 @@ def join() -> None:
     settings = config.settings()
     if settings.debug:
         config.log_to_stderr()
-    configurator.install(settings)
+    configurator.install(settings, at_process_start)
     fast_start.watch_imports(settings)
+
+
+def start_in_process(overrides: dict) -> bool:
+    """``posthog_autoinstrument.start()``: PostHog's part in a program already running (a
+    notebook kernel, a program started by something we cannot prefix). Return whether it is
+    (now or already) in place.
+
+    The same ``join`` as at start-up, so a second call, or a call in a process
+    ``posthog-instrument`` started, adds nothing: one processor, one event per call. Libraries
+    the program imported already are patched at once (``watch_imports`` fires their triggers,
+    and the adapters' post-import hooks run for loaded modules); calls already running finish
+    unrecorded. OpenTelemetry's loader (the ``opentelemetry-instrument`` part) is not run: the
+    program has set up its own OpenTelemetry, if any, by now.
+
+    ``overrides`` are environment variables, set as the launcher's flags set them (child
+    processes inherit them). A call that found nothing to export to (no key) joins nothing,
+    so a later call with a key still can.
+    """
+    from . import config
+
+    if _joined:
+        if any(os.environ.get(name) != value for name, value in overrides.items()):
+            config.say("start() was already called in this process; its new arguments are ignored.")
+        return True
+    os.environ.update(overrides)
+    config.reset()
+    os.environ.pop(config._WARNED_MARKER, None)  # this call's configuration problems are said, as at start-up
+    settings = config.settings()
+    if settings.disabled or not config.has_destination(settings):
+        return False
+    join(at_process_start=False)
+    return True
 
 
 def after_opentelemetry_instrument() -> None:

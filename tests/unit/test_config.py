@@ -46,6 +46,13 @@ def test_dry_run_needs_no_key_and_kill_switches():
     assert config.load({"POSTHOG_API_KEY": "phc_a", "POSTHOG_AUTOINSTRUMENT_DISABLED": "yes"}).endpoint is None
 
 
+def test_dry_run_file_is_read_trimmed_and_needs_no_key():
+    assert config.load({}).dry_run_file is None
+    assert config.load({"POSTHOG_DRY_RUN_FILE": "  "}).dry_run_file is None
+    s, p = problems({"POSTHOG_DRY_RUN": "1", "POSTHOG_DRY_RUN_FILE": " events.jsonl "})
+    assert s.dry_run and s.dry_run_file == "events.jsonl" and not p
+
+
 def test_problems_are_reported_once_per_process_tree(capsys, monkeypatch):
     monkeypatch.setenv(config._WARNED_MARKER, "")  # restored (removed) after the test
     s = config.load({"POSTHOG_API_KEY": "phx_x"})

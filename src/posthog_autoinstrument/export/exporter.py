@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -234,12 +235,20 @@ class PostHogSender:
 
 
 class PrintingSender:
-    """Dry run: prints each span exactly as it would be exported, one JSON object a line."""
+    """Dry run: prints each span exactly as it would be exported, one JSON object a line.
+
+    The lines go to ``path`` (POSTHOG_DRY_RUN_FILE, appended), else to ``stream``, else to the
+    process's standard error itself (``sys.__stderr__``, file descriptor 2), never to whatever
+    object replaces ``sys.stderr`` at the time: export runs on our own thread, often after the
+    call, and a replacement (pytest's capture, a notebook cell's output) may by then belong to
+    another test or cell, or be closed, and the lines would be lost.
+    """
 
     endpoint = "stderr"
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, path: Optional[str] = None):
         self._stream = stream
+        self._path = path
 
     def prepare(self) -> None:
         import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401
@@ -249,13 +258,37 @@ class PrintingSender:
 
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
-        stream = self._stream or sys.stderr
-        for line in describe_request(request):
-            print(json.dumps(line, ensure_ascii=False, default=str), file=stream, flush=True)
+        text = "".join(json.dumps(line, ensure_ascii=False, default=str) + "\n" for line in describe_request(request))
+        if self._path is not None:
+            try:
+                with open(self._path, "a", encoding="utf-8") as file:
+                    file.write(text)
+                return Delivery(True, 200)
+            except OSError as exc:
+                say(f"POSTHOG_DRY_RUN_FILE={self._path!r} cannot be written ({exc.strerror or exc}); "
+                    "printing events to stderr instead.")
+                self._path = None
+        stream = self._stream or sys.__stderr__
+        if stream is None:  # no standard error at all (pythonw)
+            return Delivery(False, None, "no standard error to print to")
+        try:
+            stream.write(text)  # one write: the lines of a batch are not interleaved with the app's
+            stream.flush()
+        except (OSError, ValueError) as exc:  # closed or broken: the app's business, not an error of ours
+            return Delivery(False, None, f"standard error could not be written ({exc})")
         return Delivery(True, 200)
 
     def close(self) -> None:
         pass
+
+
+def original_stderr():
+    """A stream on the standard error the process has now, which stays so when fd 2 is later
+    redirected (pytest's capture, a Jupyter kernel's output pipe). None if there is none."""
+    try:
+        return open(os.dup(2), "w", encoding="utf-8", errors="replace", closefd=True)
+    except (OSError, ValueError):
+        return None
 
 
 def describe_request(request) -> list:
