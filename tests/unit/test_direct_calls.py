@@ -232,6 +232,15 @@ def test_a_call_expecting_its_request_body_is_translated_from_the_body_as_sent()
     (built,) = collector.build()
     assert seen[-1] == ("describe", {"model": "gpt-4o", "messages": []})
 
+    # A body that is not JSON (or not UTF-8): the copy stands in too.
+    direct, collector = direct_recorder()
+    call = direct.start(describe)
+    call.expect_request_body({"model": "gpt-4o", "messages": []})
+    call.request_body(b"\xff not json")
+    call.end()
+    collector.build()
+    assert seen[-1] == ("describe", {"model": "gpt-4o", "messages": []})
+
     # A body nobody expects is ignored.
     direct, collector = direct_recorder()
     call = direct.start(describe)
