@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-import botocore.exceptions
+import botocore.parsers
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -70,8 +70,8 @@ def test_uninstrument_restores_botocore(server, instrument):
 
 def test_other_services_and_operations_are_not_recorded(server, instrument):
     exporter = instrument()
-    with pytest.raises(botocore.exceptions.ClientError):
-        make_client(server, "sts").get_caller_identity()  # the fake answers 404: it is not STS
+    with pytest.raises(botocore.parsers.ResponseParserError):
+        make_client(server, "sts").get_caller_identity()  # the fake answers JSON, not STS's XML
     assert exporter.get_finished_spans() == ()
     assert not bedrock._is_bedrock_inference(make_client(server), ("ApplyGuardrail", {}))
 
