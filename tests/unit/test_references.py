@@ -26,6 +26,7 @@ REFERENCE = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:py|md|txt|toml|ya?m
 ELSEWHERE = {
     "app.py": "the user's program, in usage examples",
     "manage.py": "a Django project's, in usage examples",
+    "ipython_config.py": "the user's IPython profile",
     "costs/providers/llm-costs.json": "PostHog's repository (nodejs/src/ingestion/pipelines/ai/costs)",
     "costs/provider-matching.ts": "PostHog's repository",
     "setup.py": "a library's, where named",
