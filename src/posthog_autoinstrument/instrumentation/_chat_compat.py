@@ -1,7 +1,7 @@
 """Shared by the SDKs whose chat API is OpenAI's shape under another name (groq, together).
 
-Their messages, tools, completions and chunks are OpenAI's, so the translation reuses the
-functions in :mod:`.openai`. What differs is handled here: the provider is the SDK's, not the
+Their messages, tools, completions and chunks are OpenAI's, so the translation is
+:mod:`..formats.openai_chat`'s and the handlers are the openai adapter's. What differs is handled here: the provider is the SDK's, not the
 host's; streams report usage on their own (the SDKs take no ``stream_options``) and sometimes in a
 vendor field (Groq's ``x_groq.usage``); reasoning comes as text (``reasoning`` or
 ``reasoning_content``); and their stream models lack fields OpenAI's have, so every field is
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..formats import openai_chat
+from ..formats.openai_chat import ChoiceBuffer, ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
@@ -25,7 +27,7 @@ _EXTRA_FINISH_REASONS = {"eos": "stop"}
 def finish_reason(reason: Any) -> Optional[str]:
     if isinstance(reason, str) and reason in _EXTRA_FINISH_REASONS:
         return _EXTRA_FINISH_REASONS[reason]
-    return oa._finish_reason(reason)
+    return openai_chat.finish_reason(reason)
 
 
 def reasoning_text(message: Any) -> Optional[str]:
@@ -67,7 +69,7 @@ def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
         stop_sequences=arg(kwargs, "stop"),
         choice_count=number(kwargs.get("n")),
         reasoning_level=arg(kwargs, "reasoning_effort"),
-        output_type=oa._output_type(kwargs.get("response_format")),
+        output_type=openai_chat.output_type(kwargs.get("response_format")),
     )
     return request, with_list(kwargs, "messages")
 
@@ -79,28 +81,18 @@ def record_completion(call: InferenceCall, completion: Any) -> None:
         model=get(completion, "model"),
         response_id=get(completion, "id"),
         finish_reasons=[r for r in reasons if r],
-        usage=oa._chat_usage(chat_usage(completion)),
+        usage=openai_chat.usage(chat_usage(completion)),
     )
     if call.capture_content:
         outputs = []
         for choice, reason in zip(choices, reasons):
             message = get(choice, "message")
-            output = oa._chat_output(message, reason)
+            output = openai_chat.output_message(message, reason)
             reasoning = reasoning_text(message)
             if reasoning:
                 output["parts"].insert(0, m.reasoning(reasoning))
             outputs.append(output)
         call.set_output(outputs)
-
-
-class _Choice:
-    __slots__ = ("text", "reasoning", "tool_calls", "finish_reason")
-
-    def __init__(self):
-        self.text: list = []
-        self.reasoning: list = []
-        self.tool_calls: dict = {}
-        self.finish_reason: Optional[str] = None
 
 
 def _index(value: Any) -> int:
@@ -130,7 +122,7 @@ class ChatStreamAccumulator(StreamAccumulator):
             index = _index(get(choice, "index"))
             state = self.choices.get(index)
             if state is None:
-                state = self.choices[index] = _Choice()
+                state = self.choices[index] = ChoiceBuffer()
             reason = get(choice, "finish_reason")
             if reason:
                 state.finish_reason = reason
@@ -144,35 +136,24 @@ class ChatStreamAccumulator(StreamAccumulator):
             if reasoning:
                 state.reasoning.append(reasoning)
             for fragment in get(delta, "tool_calls") or ():
-                entry = state.tool_calls.get(_index(get(fragment, "index")))
-                if entry is None:
-                    entry = state.tool_calls[_index(get(fragment, "index"))] = [None, None, []]
+                entry = state.tool_call(_index(get(fragment, "index")))
                 if get(fragment, "id"):
-                    entry[0] = get(fragment, "id")
+                    entry.id = get(fragment, "id")
                 function = get(fragment, "function")
                 if function is not None:
                     if get(function, "name"):
-                        entry[1] = get(function, "name")
+                        entry.name = get(function, "name")
                     if get(function, "arguments"):
-                        entry[2].append(get(function, "arguments"))
+                        entry.fragments.append(get(function, "arguments"))
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        ordered = [self.choices[i] for i in sorted(self.choices)]
+        ordered = ordered_choices(self.choices)
         reasons = [finish_reason(state.finish_reason) for state in ordered]
         call.set_response(model=self.model, response_id=self.response_id, finish_reasons=[r for r in reasons if r],
-                          usage=oa._chat_usage(self.usage))
+                          usage=openai_chat.usage(self.usage))
         if self.capture:
-            outputs = []
-            for state, reason in zip(ordered, reasons):
-                parts = [m.reasoning("".join(state.reasoning))] if state.reasoning else []
-                if state.text:
-                    parts.append(m.text("".join(state.text)))
-                for index in sorted(state.tool_calls):
-                    call_id, name, arguments = state.tool_calls[index]
-                    parts.append(m.tool_call(call_id, name, "".join(arguments)))
-                outputs.append(m.output_message(parts, reason))
-            call.set_output(outputs)
+            call.set_output([m.output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
 
 
 class Chat(oa.ChatCompletions):
