@@ -19,7 +19,7 @@ from typing import Any
 from .. import config
 from ..formats import openai_chat, openai_responses
 from ..formats.endpoints import host_and_port, openai_compatible_provider
-from ..formats.openai_chat import ChoiceBuffer, ordered_choices
+from ..formats.openai_chat import ChoiceBuffer, ToolCallBuffer, ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
@@ -176,7 +176,9 @@ class ChatStreamAccumulator(StreamAccumulator):
             tool_calls = delta_fields["tool_calls"]
             if tool_calls:
                 for fragment in tool_calls:
-                    entry = state.tool_call(fragment.index)
+                    entry = state.tool_calls.get(fragment.index)  # (ChoiceBuffer.tool_call, inlined)
+                    if entry is None:
+                        entry = state.tool_calls[fragment.index] = ToolCallBuffer()
                     if fragment.id:
                         entry.id = fragment.id
                     function = fragment.function
