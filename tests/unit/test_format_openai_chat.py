@@ -7,7 +7,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from posthog_autoinstrument.formats import openai_chat
 from posthog_autoinstrument.formats.openai_chat import ChoiceBuffer, ToolCallBuffer
-from posthog_autoinstrument.genai import Usage
+from posthog_autoinstrument.genai import InferenceRequest, Usage
 from posthog_autoinstrument.instrumentation.openai import ChatStreamAccumulator
 
 PNG = "iVBORw0KGgo="
@@ -102,6 +102,15 @@ def test_request_tools_and_output_type():
     assert openai_chat.output_type(REQUEST["response_format"]) == "json"
     assert openai_chat.output_type({"type": "text"}) == "text"
     assert openai_chat.output_type(None) is None
+
+
+def test_request_parameters():
+    sent = dict(REQUEST, temperature=0.2, top_p=1, seed=7, max_completion_tokens=256, max_tokens=99, stop=["\n"],
+                n=2, reasoning_effort="low", frequency_penalty=0.5, presence_penalty=True)
+    request = openai_chat.request_parameters(InferenceRequest(provider="openai", model="gpt-4o"), sent)
+    assert (request.temperature, request.top_p, request.seed, request.frequency_penalty, request.presence_penalty,
+            request.max_tokens, request.stop_sequences, request.choice_count, request.reasoning_level,
+            request.output_type) == (0.2, 1, 7, 0.5, None, 256, ["\n"], 2, "low", "json")
 
 
 def test_response_choices_translate_with_refusal_and_tool_calls():

@@ -21,6 +21,14 @@ def given(value: Any) -> bool:
 OMITTED = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
 
 
+def arg(kwargs: dict, name: str, default: Any = None) -> Any:
+    """A keyword argument the app gave, else ``default``."""
+    value = kwargs.get(name)
+    if value is None or type(value).__name__ in OMITTED:  # given(), inlined: runs ~10 times a call
+        return default
+    return value
+
+
 def number(value: Any) -> Any:
     """A number the app passed (``True`` is not one), else None."""
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from ..genai.semconv import Provider
 from ..genai.spans import Usage
 from .fields import get
+from .openai_chat import CHAT_USAGE_KEYS, token_usage
 
 # LiteLLM's provider names -> the conventions' well-known values. Others are kept as LiteLLM
 # spells them (they name the provider, just not in the conventions' list).
@@ -58,21 +59,15 @@ def strip_prefix(model: Any, litellm_provider: Optional[str]) -> Optional[str]:
 
 
 def usage(reported: Any) -> Optional[Usage]:
-    """LiteLLM's OpenAI-shaped usage; its ``prompt_tokens`` already include cache tokens."""
-    if reported is None:
-        return None
-    prompt_details = get(reported, "prompt_tokens_details")
-    completion_details = get(reported, "completion_tokens_details")
-    cache_read = get(prompt_details, "cached_tokens") if prompt_details is not None else None
-    cache_creation = get(prompt_details, "cache_creation_tokens") if prompt_details is not None else None
-    return Usage(
-        input_tokens=get(reported, "prompt_tokens"),
-        output_tokens=get(reported, "completion_tokens"),
-        cache_read_input_tokens=cache_read if cache_read is not None else get(reported, "cache_read_input_tokens"),
-        cache_creation_input_tokens=(cache_creation if cache_creation is not None
-                                     else get(reported, "cache_creation_input_tokens")),
-        reasoning_tokens=get(completion_details, "reasoning_tokens") if completion_details is not None else None,
-    )
+    """LiteLLM's OpenAI-shaped usage; its ``prompt_tokens`` already include cache tokens. Cache
+    counts missing from the details may come as Anthropic's top-level fields."""
+    counted = token_usage(reported, CHAT_USAGE_KEYS, cache_write_key="cache_creation_tokens")
+    if counted is not None:
+        if counted.cache_read_input_tokens is None:
+            counted.cache_read_input_tokens = get(reported, "cache_read_input_tokens")
+        if counted.cache_creation_input_tokens is None:
+            counted.cache_creation_input_tokens = get(reported, "cache_creation_input_tokens")
+    return counted
 
 
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details",

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..genai import messages as m
-from ..genai.spans import Usage
-from .fields import get, given
+from ..genai.spans import InferenceRequest, Usage
+from .fields import arg, get, given, number
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
@@ -113,6 +113,23 @@ def request_tool_definitions(tools: Any, functions: Any) -> list:
     return tool_definitions(tools) or tool_definitions([{"type": "function", "function": f} for f in functions or ()])
 
 
+def request_parameters(request: InferenceRequest, kwargs: dict) -> InferenceRequest:
+    """``request`` (returned) with the sampling and output parameters of a chat-completions call's
+    keyword arguments: temperature, top_p, seed, penalties, max tokens, stop, n, reasoning
+    effort, response format."""
+    request.temperature = number(kwargs.get("temperature"))
+    request.top_p = number(kwargs.get("top_p"))
+    request.seed = number(kwargs.get("seed"))
+    request.frequency_penalty = number(kwargs.get("frequency_penalty"))
+    request.presence_penalty = number(kwargs.get("presence_penalty"))
+    request.max_tokens = number(arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens"))
+    request.stop_sequences = arg(kwargs, "stop")
+    request.choice_count = number(kwargs.get("n"))
+    request.reasoning_level = arg(kwargs, "reasoning_effort")
+    request.output_type = output_type(kwargs.get("response_format"))
+    return request
+
+
 def output_type(response_format: Any) -> Optional[str]:
     """``json`` for a JSON schema, JSON mode or a pydantic model passed to ``.parse()``; ``text``; else None."""
     if not given(response_format):
@@ -130,16 +147,28 @@ def output_type(response_format: Any) -> Optional[str]:
 
 def usage(reported: Any) -> Optional[Usage]:
     """The completion's ``usage``, cached and reasoning tokens from its details."""
+    return token_usage(reported, CHAT_USAGE_KEYS)
+
+
+# (input tokens, output tokens, input details, output details): chat completions name them after
+# the prompt and the completion, the Responses API after the input and the output.
+CHAT_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+
+
+def token_usage(reported: Any, keys: tuple, cache_write_key: str = "cache_write_tokens") -> Optional[Usage]:
+    """OpenAI's usage shape under the names in ``keys``: the counts, cached and cache-write
+    tokens from the input details, reasoning tokens from the output details."""
     if reported is None:
         return None
-    prompt_details = get(reported, "prompt_tokens_details")
-    completion_details = get(reported, "completion_tokens_details")
+    input_key, output_key, input_details_key, output_details_key = keys
+    input_details = get(reported, input_details_key)
+    output_details = get(reported, output_details_key)
     return Usage(
-        input_tokens=get(reported, "prompt_tokens"),
-        output_tokens=get(reported, "completion_tokens"),
-        cache_read_input_tokens=get(prompt_details, "cached_tokens") if prompt_details is not None else None,
-        cache_creation_input_tokens=get(prompt_details, "cache_write_tokens") if prompt_details is not None else None,
-        reasoning_tokens=get(completion_details, "reasoning_tokens") if completion_details is not None else None,
+        input_tokens=get(reported, input_key),
+        output_tokens=get(reported, output_key),
+        cache_read_input_tokens=get(input_details, "cached_tokens") if input_details is not None else None,
+        cache_creation_input_tokens=get(input_details, cache_write_key) if input_details is not None else None,
+        reasoning_tokens=get(output_details, "reasoning_tokens") if output_details is not None else None,
     )
 
 

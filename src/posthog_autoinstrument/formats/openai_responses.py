@@ -12,7 +12,7 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai.spans import Usage
 from .fields import get, given
-from .openai_chat import content_parts
+from .openai_chat import content_parts, token_usage
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -47,17 +47,10 @@ def input_messages(value: Any) -> list:
 
 def usage(reported: Any) -> Optional[Usage]:
     """The response's ``usage``, cached and reasoning tokens from its details."""
-    if reported is None:
-        return None
-    input_details = get(reported, "input_tokens_details")
-    output_details = get(reported, "output_tokens_details")
-    return Usage(
-        input_tokens=get(reported, "input_tokens"),
-        output_tokens=get(reported, "output_tokens"),
-        cache_read_input_tokens=get(input_details, "cached_tokens") if input_details is not None else None,
-        cache_creation_input_tokens=get(input_details, "cache_write_tokens") if input_details is not None else None,
-        reasoning_tokens=get(output_details, "reasoning_tokens") if output_details is not None else None,
-    )
+    return token_usage(reported, _USAGE_KEYS)
+
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 
 
 def finish_reason(response: Any) -> Optional[str]:

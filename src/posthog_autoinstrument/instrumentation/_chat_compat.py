@@ -59,19 +59,9 @@ def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
         server_address=address,
         server_port=port,
         stream=bool(arg(kwargs, "stream", False)),
-        temperature=number(kwargs.get("temperature")),
-        top_p=number(kwargs.get("top_p")),
         top_k=number(kwargs.get("top_k")),
-        seed=number(kwargs.get("seed")),
-        frequency_penalty=number(kwargs.get("frequency_penalty")),
-        presence_penalty=number(kwargs.get("presence_penalty")),
-        max_tokens=number(arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")),
-        stop_sequences=arg(kwargs, "stop"),
-        choice_count=number(kwargs.get("n")),
-        reasoning_level=arg(kwargs, "reasoning_effort"),
-        output_type=openai_chat.output_type(kwargs.get("response_format")),
     )
-    return request, with_list(kwargs, "messages")
+    return openai_chat.request_parameters(request, kwargs), with_list(kwargs, "messages")
 
 
 def record_completion(call: InferenceCall, completion: Any) -> None:

@@ -33,7 +33,7 @@ from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
 
 from .. import __version__, config, lifecycle
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
-from ..formats.fields import OMITTED, get, given, integer, number  # noqa: F401
+from ..formats.fields import arg, get, given, integer, number  # noqa: F401
 from ..genai import InferenceCall, Recorder
 from ..genai.spans import SCOPE_NAME, RequestOrDescriber, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
@@ -456,13 +456,6 @@ def base_url_text(url: Any) -> Optional[str]:
 
 
 _base_url_texts: dict = {}
-
-
-def arg(kwargs: dict, name: str, default: Any = None) -> Any:
-    value = kwargs.get(name)
-    if value is None or type(value).__name__ in OMITTED:  # given(), inlined: runs ~10 times a call
-        return default
-    return value
 
 
 def with_list(kwargs: dict, name: str) -> Optional[dict]:

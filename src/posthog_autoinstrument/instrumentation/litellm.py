@@ -113,28 +113,18 @@ def _chat_request(args: tuple, kwargs: dict) -> InferenceRequest:
     model = _positional(args, kwargs, 0, "model")
     litellm_provider, bare_model = split_model(model, kwargs.get("custom_llm_provider"))
     address, port = host_and_port(kwargs.get("api_base") or kwargs.get("base_url"))
-    max_tokens = kwargs.get("max_completion_tokens") or kwargs.get("max_tokens")
-    return InferenceRequest(
+    request = InferenceRequest(
         provider=provider_name(litellm_provider) or _UNKNOWN_PROVIDER,
         model=bare_model,
         operation=semconv.Operation.CHAT,
         server_address=address,
         server_port=port,
         stream=kwargs.get("stream") is True,
-        temperature=number(kwargs.get("temperature")),
-        top_p=number(kwargs.get("top_p")),
         top_k=number(kwargs.get("top_k")),
-        max_tokens=number(max_tokens),
-        stop_sequences=kwargs.get("stop") or None,
-        seed=number(kwargs.get("seed")),
-        choice_count=number(kwargs.get("n")),
-        frequency_penalty=number(kwargs.get("frequency_penalty")),
-        presence_penalty=number(kwargs.get("presence_penalty")),
-        reasoning_level=kwargs.get("reasoning_effort") if isinstance(kwargs.get("reasoning_effort"), str) else None,
-        output_type=openai_chat.output_type(kwargs.get("response_format")),
         layer=Layer.FRAMEWORK,
         attributes={semconv.END_USER_ID: kwargs.get("safety_identifier") or kwargs.get("user")},
     )
+    return openai_chat.request_parameters(request, kwargs)
 
 
 def _record_chat_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:

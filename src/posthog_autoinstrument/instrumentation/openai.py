@@ -82,11 +82,6 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
         server_address=address,
         server_port=port,
         stream=bool(arg(kwargs, "stream", False)),
-        temperature=number(kwargs.get("temperature")),
-        top_p=number(kwargs.get("top_p")),
-        seed=number(kwargs.get("seed")),
-        frequency_penalty=number(kwargs.get("frequency_penalty")),
-        presence_penalty=number(kwargs.get("presence_penalty")),
         attributes={
             semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
             semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
@@ -270,14 +265,7 @@ class ChatCompletions(_ResultHandling):
         return describe, new_kwargs
 
     def describe(self, instance, kwargs) -> InferenceRequest:
-        request = _common_request(instance, kwargs, semconv.Operation.CHAT)
-        max_tokens = arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")
-        request.max_tokens = number(max_tokens)
-        request.stop_sequences = arg(kwargs, "stop")
-        request.choice_count = number(kwargs.get("n"))
-        request.reasoning_level = arg(kwargs, "reasoning_effort")
-        request.output_type = openai_chat.output_type(kwargs.get("response_format"))
-        return request
+        return openai_chat.request_parameters(_common_request(instance, kwargs, semconv.Operation.CHAT), kwargs)
 
     def record_input(self, call, instance, args, kwargs):
         messages = kwargs.get("messages") or ()
@@ -329,6 +317,8 @@ class ResponsesStreamAccumulator(StreamAccumulator):
 class Responses(_ResultHandling):
     def describe(self, instance, kwargs) -> InferenceRequest:
         request = _common_request(instance, kwargs, semconv.Operation.CHAT)
+        request.temperature = number(kwargs.get("temperature"))
+        request.top_p = number(kwargs.get("top_p"))
         request.max_tokens = number(kwargs.get("max_output_tokens"))
         reasoning = arg(kwargs, "reasoning")
         request.reasoning_level = get(reasoning, "effort") if reasoning else None
