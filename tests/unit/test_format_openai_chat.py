@@ -202,3 +202,30 @@ def test_tool_call_arguments_in_text_pieces_are_joined():
     for piece in ('{"city"', "", ': "Paris"}'):
         buffer.add_arguments(piece)
     assert buffer.part() == {"type": "tool_call", "name": None, "arguments": {"city": "Paris"}}
+
+
+def test_lenient_chunks_fold_into_the_same_buffers():
+    """OpenAI-shaped SDKs (Groq, Together, LiteLLM) and relayed JSON: plain dicts, float indexes,
+    fragments without an index (their position then), arguments sent as an object."""
+    buffers: dict = {}
+    chunks = [
+        [{"index": 0.0, "delta": {"content": "Hi", "reasoning_content": "think"}}],
+        [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0.0, "id": "call_a", "function": {"name": "f", "arguments": '{"a": '}},
+            {"id": "call_b", "function": {"name": "g", "arguments": {"b": 2}}}]}}],
+        [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}, "finish_reason": "tool_calls"}],
+    ]
+    for choices in chunks:
+        openai_chat.add_chunk_choices(buffers, choices, True, lambda delta: delta.get("reasoning_content"))
+    (choice,) = openai_chat.ordered_choices(buffers)
+    assert openai_chat.finish_reason(choice.finish_reason) == "tool_call"
+    assert choice.parts() == [
+        {"type": "reasoning", "content": "think"},
+        {"type": "text", "content": "Hi"},
+        {"type": "tool_call", "id": "call_a", "name": "f", "arguments": {"a": 1}},
+        {"type": "tool_call", "id": "call_b", "name": "g", "arguments": {"b": 2}},
+    ]
+    without_content: dict = {}
+    for choices in chunks:
+        openai_chat.add_chunk_choices(without_content, choices, False, lambda delta: None)
+    assert without_content[0].finish_reason == "tool_calls" and without_content[0].parts() == []

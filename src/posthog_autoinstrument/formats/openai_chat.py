@@ -12,7 +12,7 @@ tool-call index) until the stream ends.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..genai import messages as m
 from ..genai.spans import InferenceRequest, Usage
@@ -204,7 +204,7 @@ class ToolCallBuffer:
         """A piece of JSON text is appended; an object (a dict) stands for all the arguments."""
         if isinstance(arguments, str):
             self.fragments.append(arguments)
-        elif arguments is not None:
+        elif isinstance(arguments, dict):
             self.whole = arguments
 
     def part(self) -> dict:
@@ -253,6 +253,46 @@ class ChoiceBuffer:
             parts.append(m.generic("refusal", content="".join(self.refusal)))
         parts += tool_call_parts_of(self.tool_calls)
         return parts
+
+
+def add_chunk_choices(buffers: dict, choices: Any, capture: bool, reasoning: Callable[[Any], Any]) -> None:
+    """Folds one chunk's ``choices`` into ``buffers`` (index -> :class:`ChoiceBuffer`), every
+    field read leniently, for SDKs whose chunk models lack some of OpenAI's fields (and plain
+    dicts); ``reasoning`` reads a delta's reasoning text, which providers name differently. Only
+    finish reasons are kept without ``capture``."""
+    for choice in choices or ():
+        index = _index(get(choice, "index"), 0)
+        buffer = buffers.get(index)
+        if buffer is None:
+            buffer = buffers[index] = ChoiceBuffer()
+        reason = get(choice, "finish_reason")
+        if reason:
+            buffer.finish_reason = reason
+        delta = get(choice, "delta") if capture else None
+        if delta is None:
+            continue
+        text = get(delta, "content")
+        if text:
+            buffer.text.append(text)
+        thought = reasoning(delta)
+        if thought:
+            buffer.reasoning.append(thought)
+        for position, fragment in enumerate(get(delta, "tool_calls") or ()):
+            entry = buffer.tool_call(_index(get(fragment, "index"), position))
+            call_id = get(fragment, "id")
+            if call_id:
+                entry.id = call_id
+            function = get(fragment, "function")
+            if function is not None:
+                name = get(function, "name")
+                if name:
+                    entry.name = name
+                entry.add_arguments(get(function, "arguments"))
+
+
+def _index(value: Any, default: int) -> int:
+    """A choice's or tool call's index (some providers send floats), else ``default``."""
+    return int(value) if number(value) is not None else default
 
 
 def ordered_choices(buffers: dict) -> list:

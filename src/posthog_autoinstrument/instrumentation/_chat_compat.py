@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..formats import openai_chat
-from ..formats.openai_chat import ChoiceBuffer, ordered_choices
+from ..formats.openai_chat import ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
@@ -85,10 +85,6 @@ def record_completion(call: InferenceCall, completion: Any) -> None:
         call.set_output(outputs)
 
 
-def _index(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
-
-
 class ChatStreamAccumulator(StreamAccumulator):
     """Assembles OpenAI-shaped chunks; usage from the chunk or the vendor's field on the last one."""
 
@@ -108,33 +104,7 @@ class ChatStreamAccumulator(StreamAccumulator):
         usage = chat_usage(chunk)
         if usage is not None:
             self.usage = usage
-        for choice in get(chunk, "choices") or ():
-            index = _index(get(choice, "index"))
-            state = self.choices.get(index)
-            if state is None:
-                state = self.choices[index] = ChoiceBuffer()
-            reason = get(choice, "finish_reason")
-            if reason:
-                state.finish_reason = reason
-            delta = get(choice, "delta") if self.capture else None
-            if delta is None:
-                continue
-            text = get(delta, "content")
-            if text:
-                state.text.append(text)
-            reasoning = reasoning_text(delta)
-            if reasoning:
-                state.reasoning.append(reasoning)
-            for fragment in get(delta, "tool_calls") or ():
-                entry = state.tool_call(_index(get(fragment, "index")))
-                if get(fragment, "id"):
-                    entry.id = get(fragment, "id")
-                function = get(fragment, "function")
-                if function is not None:
-                    if get(function, "name"):
-                        entry.name = get(function, "name")
-                    if get(function, "arguments"):
-                        entry.fragments.append(get(function, "arguments"))
+        openai_chat.add_chunk_choices(self.choices, get(chunk, "choices"), self.capture, reasoning_text)
         return False
 
     def finish(self, call: InferenceCall) -> None:

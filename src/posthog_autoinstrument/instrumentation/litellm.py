@@ -43,7 +43,7 @@ from ..formats import openai_chat
 from ..formats.endpoints import host_and_port
 from ..formats.litellm import provider_name, reported_stream_usage, strip_prefix
 from ..formats.litellm import usage as litellm_usage
-from ..formats.openai_chat import ChoiceBuffer, ordered_choices
+from ..formats.openai_chat import ordered_choices
 from ..genai import InferenceCall, InferenceRequest, Layer, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
@@ -173,6 +173,10 @@ def _record_model_response(call: InferenceCall, response: Any, with_usage: bool 
         call.set_output([_output(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)])
 
 
+def _reasoning_content(delta: Any) -> Any:
+    return get(delta, "reasoning_content")
+
+
 class ChatStreamAccumulator(StreamAccumulator):
     """Assembles LiteLLM's OpenAI-shaped stream chunks; usage from the provider's own report."""
 
@@ -199,35 +203,7 @@ class ChatStreamAccumulator(StreamAccumulator):
         usage = getattr(chunk, "usage", None)  # present only when the application asked for it
         if usage is not None:
             self.usage = usage
-        for choice in get(chunk, "choices") or ():
-            index = get(choice, "index") or 0
-            state = self.choices.get(index)
-            if state is None:
-                state = self.choices[index] = ChoiceBuffer()
-            reason = get(choice, "finish_reason")
-            if reason:
-                state.finish_reason = reason
-            delta = get(choice, "delta")
-            if not self.capture or delta is None:
-                continue
-            content = get(delta, "content")
-            if content:
-                state.text.append(content)
-            reasoning = get(delta, "reasoning_content")
-            if reasoning:
-                state.reasoning.append(reasoning)
-            for position, fragment in enumerate(get(delta, "tool_calls") or ()):
-                index_ = get(fragment, "index")
-                entry = state.tool_call(index_ if isinstance(index_, int) else position)
-                if get(fragment, "id"):
-                    entry.id = get(fragment, "id")
-                function = get(fragment, "function")
-                if function is not None:
-                    if get(function, "name"):
-                        entry.name = get(function, "name")
-                    arguments = get(function, "arguments")
-                    if isinstance(arguments, (str, dict)):
-                        entry.add_arguments(arguments)
+        openai_chat.add_chunk_choices(self.choices, get(chunk, "choices"), self.capture, _reasoning_content)
         return False
 
     def finish(self, call: InferenceCall) -> None:
