@@ -238,11 +238,7 @@ class ChoiceBuffer:
         self.finish_reason: Any = None
 
     def tool_call(self, index: Any) -> ToolCallBuffer:
-        """The buffer of the tool call at ``index``, started on its first fragment."""
-        buffer = self.tool_calls.get(index)  # (not tool_call_buffer(): one call a fragment, not two)
-        if buffer is None:
-            buffer = self.tool_calls[index] = ToolCallBuffer()
-        return buffer
+        return tool_call_buffer(self.tool_calls, index)
 
     def parts(self) -> list:
         """Reasoning, text, refusal, then the tool calls by index; a kind that never came is left out."""

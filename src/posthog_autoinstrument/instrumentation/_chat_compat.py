@@ -1,11 +1,11 @@
 """Shared by the SDKs whose chat API is OpenAI's shape under another name (groq, together).
 
 Their messages, tools, completions and chunks are OpenAI's, so the translation is
-:mod:`..formats.openai_chat`'s and the handlers are the openai adapter's. What differs is handled here: the provider is the SDK's, not the
-host's; streams report usage on their own (the SDKs take no ``stream_options``) and sometimes in a
-vendor field (Groq's ``x_groq.usage``); reasoning comes as text (``reasoning`` or
-``reasoning_content``); and their stream models lack fields OpenAI's have, so every field is
-read leniently.
+:mod:`..formats.openai_chat`'s and the handlers are the openai adapter's. What differs is handled
+here: the provider is the SDK's, not the host's; streams report usage on their own (the SDKs take
+no ``stream_options``) and sometimes in a vendor field (Groq's ``x_groq.usage``); reasoning comes
+as text (``reasoning`` or ``reasoning_content``); and their stream models lack fields OpenAI's
+have, so every field is read leniently.
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ class ChatStreamAccumulator(StreamAccumulator):
             tool_calls = delta_fields["tool_calls"]
             if tool_calls:
                 for fragment in tool_calls:
-                    entry = state.tool_calls.get(fragment.index)  # (ChoiceBuffer.tool_call, inlined)
+                    entry = state.tool_calls.get(fragment.index)  # (ChoiceBuffer.tool_call inlined: no call a fragment)
                     if entry is None:
                         entry = state.tool_calls[fragment.index] = ToolCallBuffer()
                     if fragment.id:
