@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..formats.generated_sdk import Fields
 from ..formats.openai_chat import tool_call_buffer, tool_call_parts_of
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
-from ._generated_sdk import Fields
 from .base import CallHandler, LLMInstrumentor, Target, host_and_port, integer, number, with_list
 
 _FINISH_REASONS = {
