@@ -213,7 +213,8 @@ def test_lenient_chunks_fold_into_the_same_buffers():
         [{"index": 0, "delta": {"tool_calls": [
             {"index": 0.0, "id": "call_a", "function": {"name": "f", "arguments": '{"a": '}},
             {"id": "call_b", "function": {"name": "g", "arguments": {"b": 2}}}]}}],
-        [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}, "finish_reason": "tool_calls"}],
+        [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]},
+          "finish_reason": "tool_calls"}],
     ]
     for choices in chunks:
         openai_chat.add_chunk_choices(buffers, choices, True, lambda delta: delta.get("reasoning_content"))

@@ -31,12 +31,14 @@ RESPONSE = {
          "status": "completed"},
     ],
     "usage": {"input_tokens": 80, "output_tokens": 30, "total_tokens": 110,
-              "input_tokens_details": {"cached_tokens": 64, "cache_write_tokens": 8}, "output_tokens_details": {"reasoning_tokens": 12}},
+              "input_tokens_details": {"cached_tokens": 64, "cache_write_tokens": 8},
+              "output_tokens_details": {"reasoning_tokens": 12}},
 }
 
 
 def test_input_items_translate_to_messages():
-    assert openai_responses.input_messages("Hello") == [{"role": "user", "parts": [{"type": "text", "content": "Hello"}]}]
+    assert openai_responses.input_messages("Hello") == [
+        {"role": "user", "parts": [{"type": "text", "content": "Hello"}]}]
     assert openai_responses.input_messages(INPUT) == [
         {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"},
                                    {"type": "uri", "modality": "image", "uri": "https://example.com/p.jpg"}]},

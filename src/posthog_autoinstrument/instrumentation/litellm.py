@@ -131,7 +131,8 @@ def _record_chat_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:
     messages = _positional(args, kwargs, 1, "messages")
     functions = kwargs.get("functions")
     call.set_input(
-        messages=[openai_chat.input_message(message) for message in messages] if isinstance(messages, (list, tuple)) else None,
+        messages=([openai_chat.input_message(message) for message in messages]
+                  if isinstance(messages, (list, tuple)) else None),
         tool_definitions=openai_chat.request_tool_definitions(kwargs.get("tools"), functions),
     )
 

@@ -104,7 +104,8 @@ def _record_chat_completion(call: InferenceCall, completion: Any) -> None:
         },
     )
     if call.capture_content:
-        call.set_output([openai_chat.output_message(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)])
+        call.set_output([openai_chat.output_message(get(choice, "message"), reason)
+                         for choice, reason in zip(choices, reasons)])
 
 
 class ChatStreamAccumulator(StreamAccumulator):
