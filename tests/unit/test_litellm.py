@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from posthog_autoinstrument.formats import litellm as litellm_format
 from posthog_autoinstrument.genai import InferenceRequest, Layer, Recorder
 from posthog_autoinstrument.instrumentation import litellm as adapter
 
@@ -67,13 +68,13 @@ def test_provider_names(litellm_name, expected):
 
 
 def test_usage_counts_cache_tokens_inside_input_tokens():
-    usage = adapter._usage(NS(prompt_tokens=100, completion_tokens=20,
+    usage = litellm_format.usage(NS(prompt_tokens=100, completion_tokens=20,
                               prompt_tokens_details=NS(cached_tokens=40, cache_creation_tokens=10),
                               completion_tokens_details=NS(reasoning_tokens=5)))
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens,
             usage.cache_creation_input_tokens, usage.reasoning_tokens) == (100, 20, 40, 10, 5)
     # Older LiteLLM versions put Anthropic's cache counts on the usage object itself.
-    usage = adapter._usage({"prompt_tokens": 9, "completion_tokens": 1, "cache_read_input_tokens": 4,
+    usage = litellm_format.usage({"prompt_tokens": 9, "completion_tokens": 1, "cache_read_input_tokens": 4,
                             "cache_creation_input_tokens": 2})
     assert (usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (4, 2)
 
@@ -86,10 +87,10 @@ def test_stream_usage_is_merged_from_the_providers_events():
         NS(),
         NS(usage=NS(completion_tokens=20, prompt_tokens_details=None, completion_tokens_details=None)),
     ]
-    usage = adapter._reported_stream_usage(chunks)
+    usage = litellm_format.reported_stream_usage(chunks)
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == (100, 20, 40)
-    assert adapter._reported_stream_usage([NS(), NS(usage=None)]) is None
-    assert adapter._reported_stream_usage(None) is None
+    assert litellm_format.reported_stream_usage([NS(), NS(usage=None)]) is None
+    assert litellm_format.reported_stream_usage(None) is None
 
 
 def test_request_reads_positional_arguments_and_records_at_the_framework_layer():

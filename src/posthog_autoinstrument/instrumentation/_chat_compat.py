@@ -1,17 +1,19 @@
 """Shared by the SDKs whose chat API is OpenAI's shape under another name (groq, together).
 
-Their messages, tools, completions and chunks are OpenAI's, so the translation reuses the
-functions in :mod:`.openai`. What differs is handled here: the provider is the SDK's, not the
-host's; streams report usage on their own (the SDKs take no ``stream_options``) and sometimes in a
-vendor field (Groq's ``x_groq.usage``); reasoning comes as text (``reasoning`` or
-``reasoning_content``); and their stream models lack fields OpenAI's have, so every field is
-read leniently.
+Their messages, tools, completions and chunks are OpenAI's, so the translation is
+:mod:`..formats.openai_chat`'s and the handlers are the openai adapter's. What differs is handled
+here: the provider is the SDK's, not the host's; streams report usage on their own (the SDKs take
+no ``stream_options``) and sometimes in a vendor field (Groq's ``x_groq.usage``); reasoning comes
+as text (``reasoning`` or ``reasoning_content``); and their stream models lack fields OpenAI's
+have, so every field is read leniently.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..formats import openai_chat
+from ..formats.openai_chat import ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
@@ -25,7 +27,7 @@ _EXTRA_FINISH_REASONS = {"eos": "stop"}
 def finish_reason(reason: Any) -> Optional[str]:
     if isinstance(reason, str) and reason in _EXTRA_FINISH_REASONS:
         return _EXTRA_FINISH_REASONS[reason]
-    return oa._finish_reason(reason)
+    return openai_chat.finish_reason(reason)
 
 
 def reasoning_text(message: Any) -> Optional[str]:
@@ -57,19 +59,9 @@ def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
         server_address=address,
         server_port=port,
         stream=bool(arg(kwargs, "stream", False)),
-        temperature=number(kwargs.get("temperature")),
-        top_p=number(kwargs.get("top_p")),
         top_k=number(kwargs.get("top_k")),
-        seed=number(kwargs.get("seed")),
-        frequency_penalty=number(kwargs.get("frequency_penalty")),
-        presence_penalty=number(kwargs.get("presence_penalty")),
-        max_tokens=number(arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")),
-        stop_sequences=arg(kwargs, "stop"),
-        choice_count=number(kwargs.get("n")),
-        reasoning_level=arg(kwargs, "reasoning_effort"),
-        output_type=oa._output_type(kwargs.get("response_format")),
     )
-    return request, with_list(kwargs, "messages")
+    return openai_chat.request_parameters(request, kwargs), with_list(kwargs, "messages")
 
 
 def record_completion(call: InferenceCall, completion: Any) -> None:
@@ -79,32 +71,18 @@ def record_completion(call: InferenceCall, completion: Any) -> None:
         model=get(completion, "model"),
         response_id=get(completion, "id"),
         finish_reasons=[r for r in reasons if r],
-        usage=oa._chat_usage(chat_usage(completion)),
+        usage=openai_chat.usage(chat_usage(completion)),
     )
     if call.capture_content:
         outputs = []
         for choice, reason in zip(choices, reasons):
             message = get(choice, "message")
-            output = oa._chat_output(message, reason)
+            output = openai_chat.output_message(message, reason)
             reasoning = reasoning_text(message)
             if reasoning:
                 output["parts"].insert(0, m.reasoning(reasoning))
             outputs.append(output)
         call.set_output(outputs)
-
-
-class _Choice:
-    __slots__ = ("text", "reasoning", "tool_calls", "finish_reason")
-
-    def __init__(self):
-        self.text: list = []
-        self.reasoning: list = []
-        self.tool_calls: dict = {}
-        self.finish_reason: Optional[str] = None
-
-
-def _index(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
 class ChatStreamAccumulator(StreamAccumulator):
@@ -126,53 +104,16 @@ class ChatStreamAccumulator(StreamAccumulator):
         usage = chat_usage(chunk)
         if usage is not None:
             self.usage = usage
-        for choice in get(chunk, "choices") or ():
-            index = _index(get(choice, "index"))
-            state = self.choices.get(index)
-            if state is None:
-                state = self.choices[index] = _Choice()
-            reason = get(choice, "finish_reason")
-            if reason:
-                state.finish_reason = reason
-            delta = get(choice, "delta") if self.capture else None
-            if delta is None:
-                continue
-            text = get(delta, "content")
-            if text:
-                state.text.append(text)
-            reasoning = reasoning_text(delta)
-            if reasoning:
-                state.reasoning.append(reasoning)
-            for fragment in get(delta, "tool_calls") or ():
-                entry = state.tool_calls.get(_index(get(fragment, "index")))
-                if entry is None:
-                    entry = state.tool_calls[_index(get(fragment, "index"))] = [None, None, []]
-                if get(fragment, "id"):
-                    entry[0] = get(fragment, "id")
-                function = get(fragment, "function")
-                if function is not None:
-                    if get(function, "name"):
-                        entry[1] = get(function, "name")
-                    if get(function, "arguments"):
-                        entry[2].append(get(function, "arguments"))
+        openai_chat.add_chunk_choices(self.choices, get(chunk, "choices"), self.capture, reasoning_text)
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        ordered = [self.choices[i] for i in sorted(self.choices)]
+        ordered = ordered_choices(self.choices)
         reasons = [finish_reason(state.finish_reason) for state in ordered]
         call.set_response(model=self.model, response_id=self.response_id, finish_reasons=[r for r in reasons if r],
-                          usage=oa._chat_usage(self.usage))
+                          usage=openai_chat.usage(self.usage))
         if self.capture:
-            outputs = []
-            for state, reason in zip(ordered, reasons):
-                parts = [m.reasoning("".join(state.reasoning))] if state.reasoning else []
-                if state.text:
-                    parts.append(m.text("".join(state.text)))
-                for index in sorted(state.tool_calls):
-                    call_id, name, arguments = state.tool_calls[index]
-                    parts.append(m.tool_call(call_id, name, "".join(arguments)))
-                outputs.append(m.output_message(parts, reason))
-            call.set_output(outputs)
+            call.set_output([m.output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
 
 
 class Chat(oa.ChatCompletions):

@@ -31,7 +31,6 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 import wrapt
 from opentelemetry import trace
@@ -46,7 +45,7 @@ from ..genai.spans import caller_location, request_attributes
 from ..genai.streams import observe_stream
 from ._raw_response import is_raw_response, raw_response_proxy, relayed_stream_requested, server_sent_events
 from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, base_url_text,
-                   client_base_url, get, given, is_stream, keep_request_body)
+                   client_base_url, get, given, host_and_port, is_stream, keep_request_body, number)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -98,12 +97,8 @@ def endpoint_of(client: Any, base_url: Any = None) -> tuple:
     cached = _endpoint_cache.get(id(base_url))
     if cached is not None and cached[0] is base_url and cached[1] is type(client):
         return cached[2]
-    url = urlsplit(str(base_url)) if base_url is not None else None
-    host = (url.hostname or "") if url else ""
-    port = url.port if url else None
-    if host and not port:
-        port = 80 if url.scheme == "http" else 443
-    result = (provider_of(client), host or None, port if host else None)
+    host, port = host_and_port(str(base_url)) if base_url is not None else (None, None)
+    result = (provider_of(client), host, port)
     if len(_endpoint_cache) > 256:
         _endpoint_cache.clear()
     _endpoint_cache[id(base_url)] = (base_url, type(client), result)
@@ -120,10 +115,6 @@ def _field(params: Mapping, name: str) -> Any:
         if isinstance(extra, Mapping):
             value = extra.get(name)
     return value
-
-
-def _number(value: Any) -> Any:
-    return value if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _integer(value: Any) -> Optional[int]:
@@ -157,10 +148,10 @@ def describe(params: Mapping, client: Any = None, stream: Optional[bool] = None)
         server_address=address,
         server_port=port,
         stream=bool(_field(params, "stream")) if stream is None else stream,
-        temperature=_number(_field(params, "temperature")),
-        top_p=_number(_field(params, "top_p")),
-        top_k=_number(_field(params, "top_k")),
-        max_tokens=_number(_field(params, "max_tokens")),
+        temperature=number(_field(params, "temperature")),
+        top_p=number(_field(params, "top_p")),
+        top_k=number(_field(params, "top_k")),
+        max_tokens=number(_field(params, "max_tokens")),
         stop_sequences=list(stops) if isinstance(stops, (list, tuple)) else None,
         reasoning_level=_text(get(output_config, "effort")) if output_config else None,
         output_type=_output_type(params),

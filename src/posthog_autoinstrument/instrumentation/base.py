@@ -22,9 +22,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Callable, Optional
-from urllib.parse import urlsplit
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -34,6 +32,8 @@ from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
                                                  _SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
 
 from .. import __version__, config, lifecycle
+from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
+from ..formats.fields import arg, get, given, integer, number  # noqa: F401
 from ..genai import InferenceCall, Recorder
 from ..genai.spans import SCOPE_NAME, RequestOrDescriber, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
@@ -456,46 +456,6 @@ def base_url_text(url: Any) -> Optional[str]:
 
 
 _base_url_texts: dict = {}
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    """Read a field from an SDK object or from the plain dict the app passed instead."""
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
-def given(value: Any) -> bool:
-    """False for None and for SDKs' "argument omitted" sentinels (NotGiven, Omit)."""
-    return value is not None and type(value).__name__ not in _OMITTED
-
-
-_OMITTED = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
-
-
-def arg(kwargs: dict, name: str, default: Any = None) -> Any:
-    value = kwargs.get(name)
-    if value is None or type(value).__name__ in _OMITTED:  # given(), inlined: runs ~10 times a call
-        return default
-    return value
-
-
-def number(value: Any) -> Any:
-    """A number the app passed (``True`` is not one), else None."""
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def integer(value: Any) -> Optional[int]:
-    """A number as an ``int`` (a float is truncated), else None."""
-    return int(value) if number(value) is not None else None
-
-
-@lru_cache(maxsize=64)
-def host_and_port(url: str) -> tuple:
-    """(host, port) of a client's base URL, the port defaulted from the scheme; (None, None) without a host."""
-    parts = urlsplit(url)
-    host = parts.hostname or None
-    return host, (parts.port or (443 if parts.scheme == "https" else 80)) if host else None
 
 
 def with_list(kwargs: dict, name: str) -> Optional[dict]:

@@ -22,16 +22,16 @@ import io
 import json
 import logging
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 import wrapt
 
+from ..formats import openai_chat
+from ..formats.endpoints import host_and_port
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, SyncStreamProxy, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Operation, Provider
-from .base import CallHandler, LLMInstrumentor, Target, _sync_wrapper
-from .openai import _chat_message, _content_parts, _tool_definitions
+from .base import CallHandler, LLMInstrumentor, Target, _sync_wrapper, number
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -81,10 +81,6 @@ def _int(value: Any) -> Optional[int]:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
-
-
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def vendor_of(model_id: Any) -> Optional[str]:
@@ -340,15 +336,15 @@ def fill_request_from_body(request: InferenceRequest, body: dict) -> None:
     for key in ("inferenceConfig", "textGenerationConfig"):
         if isinstance(body.get(key), dict):
             containers.append(body[key])
-    request.max_tokens = _number(_first_key(containers, _MAX_TOKENS_KEYS))
-    request.temperature = _number(_first_key(containers, ("temperature",)))
-    request.top_p = _number(_first_key(containers, _TOP_P_KEYS))
-    request.top_k = _number(_first_key(containers, _TOP_K_KEYS))
+    request.max_tokens = number(_first_key(containers, _MAX_TOKENS_KEYS))
+    request.temperature = number(_first_key(containers, ("temperature",)))
+    request.top_p = number(_first_key(containers, _TOP_P_KEYS))
+    request.top_k = number(_first_key(containers, _TOP_K_KEYS))
     stops = _first_key(containers, _STOP_KEYS)
     request.stop_sequences = stops if isinstance(stops, (list, str)) else None
-    request.seed = _number(body.get("seed"))
-    request.frequency_penalty = _number(body.get("frequency_penalty"))
-    request.presence_penalty = _number(body.get("presence_penalty"))
+    request.seed = number(body.get("seed"))
+    request.frequency_penalty = number(body.get("frequency_penalty"))
+    request.presence_penalty = number(body.get("presence_penalty"))
 
 
 def body_input(body: dict, vendor: Optional[str]) -> tuple:
@@ -366,7 +362,7 @@ def body_input(body: dict, vendor: Optional[str]) -> tuple:
             return (_block_messages(messages), _system_parts(body.get("system")),
                     _converse_tools(body.get("toolConfig")))
         # OpenAI-like chat bodies (Mistral Large, AI21 Jamba, DeepSeek, OpenAI open-weight models).
-        return [_chat_message(msg) for msg in messages], [], _tool_definitions(body.get("tools"))
+        return [openai_chat.input_message(msg) for msg in messages], [], openai_chat.tool_definitions(body.get("tools"))
     if isinstance(body.get("message"), str):  # Cohere Command R
         history = []
         for turn in body.get("chat_history") or ():
@@ -448,7 +444,7 @@ def read_response_body(data: dict) -> Result:
     elif isinstance(data.get("choices"), list):  # OpenAI-like chat (Mistral Large, Jamba, ...)
         choice = next((c for c in data["choices"] if isinstance(c, dict)), {})
         message = choice.get("message") or {}
-        result.parts = _content_parts(message.get("content"))
+        result.parts = openai_chat.content_parts(message.get("content"))
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             result.parts.append(m.tool_call(call.get("id"), function.get("name"), function.get("arguments")))
@@ -833,13 +829,13 @@ class BedrockCall(CallHandler):
         )
         if self.operation in (CONVERSE, CONVERSE_STREAM):
             config = params.get("inferenceConfig") or {}
-            request.max_tokens = _number(config.get("maxTokens"))
-            request.temperature = _number(config.get("temperature"))
-            request.top_p = _number(config.get("topP"))
+            request.max_tokens = number(config.get("maxTokens"))
+            request.temperature = number(config.get("temperature"))
+            request.top_p = number(config.get("topP"))
             request.stop_sequences = config.get("stopSequences") or None
             extra = params.get("additionalModelRequestFields")
             if isinstance(extra, dict):
-                request.top_k = _number(_first_key([extra, extra.get("inferenceConfig") or {}], _TOP_K_KEYS))
+                request.top_k = number(_first_key([extra, extra.get("inferenceConfig") or {}], _TOP_K_KEYS))
             guardrail = params.get("guardrailConfig")
             if isinstance(guardrail, dict):
                 request.attributes[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail.get("guardrailIdentifier")
@@ -907,12 +903,7 @@ class BedrockCall(CallHandler):
 
 
 def _endpoint(client: Any) -> tuple:
-    try:
-        url = urlsplit(client.meta.endpoint_url)
-    except Exception:
-        return None, None
-    host = url.hostname
-    return host, url.port or (443 if url.scheme == "https" else 80) if host else None
+    return host_and_port(getattr(getattr(client, "meta", None), "endpoint_url", None))
 
 
 def _is_bedrock_inference(instance: Any, args: tuple) -> bool:

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..formats.generated_sdk import Fields
+from ..formats.openai_chat import tool_call_buffer, tool_call_parts_of
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
-from ._generated_sdk import Fields
 from .base import CallHandler, LLMInstrumentor, Target, host_and_port, integer, number, with_list
 
 _FINISH_REASONS = {
@@ -65,7 +66,7 @@ def _endpoint(client: Any) -> tuple:
         url = wrapper.get_base_url()
     except Exception:
         url = None
-    host, port = host_and_port(url) if isinstance(url, str) and url else (None, None)
+    host, port = host_and_port(url)
     return provider, host, port
 
 
@@ -156,7 +157,7 @@ class ChatStreamAccumulator(StreamAccumulator):
         self.response_id = None
         self.plan: list = []
         self.blocks: dict = {}  # index -> ["text" | "thinking", [pieces]]
-        self.tool_calls: dict = {}  # index -> [id, name, [argument fragments]]
+        self.tool_calls: dict = {}  # index -> ToolCallBuffer
         self.finish_reason: Optional[str] = None
         self.usage: Optional[Usage] = None
 
@@ -187,14 +188,13 @@ class ChatStreamAccumulator(StreamAccumulator):
                 self.plan.append(plan)
         elif kind in ("tool-call-start", "tool-call-delta"):
             fragment = _value(message, "tool_calls")
-            entry = self.tool_calls.setdefault(index, [None, None, []])
+            entry = tool_call_buffer(self.tool_calls, index)
             if _value(fragment, "id"):
-                entry[0] = _value(fragment, "id")
+                entry.id = _value(fragment, "id")
             function = _value(fragment, "function")
             if _value(function, "name"):
-                entry[1] = _value(function, "name")
-            if _value(function, "arguments"):
-                entry[2].append(_value(function, "arguments"))
+                entry.name = _value(function, "name")
+            entry.add_arguments(_value(function, "arguments"))
         return False
 
     def finish(self, call: InferenceCall) -> None:
@@ -205,9 +205,7 @@ class ChatStreamAccumulator(StreamAccumulator):
             for index in sorted(self.blocks):
                 kind, pieces = self.blocks[index]
                 parts.append(m.reasoning("".join(pieces)) if kind == "thinking" else m.text("".join(pieces)))
-            for index in sorted(self.tool_calls):
-                call_id, name, arguments = self.tool_calls[index]
-                parts.append(m.tool_call(call_id, name, "".join(arguments)))
+            parts += tool_call_parts_of(self.tool_calls)
             call.set_output([m.output_message(parts, self.finish_reason)])
 
 

@@ -74,14 +74,15 @@ from typing import Any, Optional
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from ..formats import openai_chat
+from ..formats.endpoints import host_and_port
+from ..formats.litellm import provider_name
 from ..genai import InferenceCall, InferenceRequest, Layer, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.spans import StepCall, StepRequest
 from ..identity import privacy_requested
 from .base import LLMInstrumentor, Target, get, number
-from .litellm import _address, provider_name
-from .openai import _chat_message, _finish_reason, _tool_definitions
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -201,7 +202,7 @@ def _llm_request(llm: Any) -> InferenceRequest:
         model = None
     elif isinstance(crewai_provider, str) and model.startswith(crewai_provider + "/"):
         model = model[len(crewai_provider) + 1:]
-    address, port = _address(getattr(llm, "base_url", None) or getattr(llm, "api_base", None))
+    address, port = host_and_port(getattr(llm, "base_url", None) or getattr(llm, "api_base", None))
     stop = getattr(llm, "stop", None)
     return InferenceRequest(
         provider=provider_name(crewai_provider) or FRAMEWORK,
@@ -230,9 +231,9 @@ def _llm_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:
         if isinstance(messages, str):
             converted = [m.message("user", [m.text(messages)])]
         elif isinstance(messages, (list, tuple)):
-            converted = [_chat_message(message) for message in messages]
+            converted = [openai_chat.input_message(message) for message in messages]
     # CrewAI hands tools over in the OpenAI function format.
-    call.set_input(messages=converted, tool_definitions=_tool_definitions(tools) if isinstance(tools, list) else None)
+    call.set_input(messages=converted, tool_definitions=openai_chat.tool_definitions(tools) if isinstance(tools, list) else None)
 
 
 def _llm_output(call: InferenceCall, result: Any, finish_reason: Optional[str]) -> None:
@@ -493,7 +494,7 @@ class _Hooks:
             run = _LLM_CALL.get()
             if run is not None and run.llm is instance and not run.call.ended:
                 # (response, call_type, from_task, from_agent, messages, usage, finish_reason, response_id)
-                run.finish_reason = _finish_reason(_param(args, kwargs, 6, "finish_reason"))
+                run.finish_reason = openai_chat.finish_reason(_param(args, kwargs, 6, "finish_reason"))
                 run.call.set_response(response_id=_param(args, kwargs, 7, "response_id"),
                                       finish_reasons=[run.finish_reason] if run.finish_reason else None)
         except Exception:

@@ -62,13 +62,15 @@ from typing import Any, Optional
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from ..formats import openai_chat
+from ..formats.endpoints import host_and_port
+from ..formats.litellm import provider_name
+from ..formats.litellm import usage as litellm_usage
 from ..genai import InferenceCall, InferenceRequest, Layer
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.spans import StepCall, StepRequest
 from .base import LLMInstrumentor, Target, get, number
-from .litellm import _address, _usage, provider_name
-from .openai import _chat_message, _finish_reason
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -149,7 +151,7 @@ def _lm_request(lm: Any, kwargs: dict) -> InferenceRequest:
     defaults = getattr(lm, "kwargs", None)
     options = {**(defaults if isinstance(defaults, dict) else {}), **kwargs}
     provider, model = _provider_and_model(getattr(lm, "model", None))
-    address, port = _address(options.get("api_base") or options.get("base_url"))
+    address, port = host_and_port(options.get("api_base") or options.get("base_url"))
     return InferenceRequest(
         provider=provider,
         model=model,
@@ -173,7 +175,7 @@ def _lm_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:
     messages = kwargs.get("messages")
     prompt = args[0] if args else kwargs.get("prompt")
     if isinstance(messages, (list, tuple)):
-        call.set_input(messages=[_chat_message(message) for message in messages])
+        call.set_input(messages=[openai_chat.input_message(message) for message in messages])
     elif isinstance(prompt, str):
         call.set_input(messages=[m.message("user", [m.text(prompt)])])
     # An explicit ``dspy.lm15.Request`` is not translated: a newer, rarer shape.
@@ -199,7 +201,7 @@ def _finish_reasons(result: Any) -> list:
         reasons = [getattr(r, "finish_reason", None) for r in responses]
     else:
         reasons = [get(choice, "finish_reason") for choice in get(getattr(result, "raw", None), "choices") or ()]
-    return [_finish_reason(str(getattr(r, "value", r))) for r in reasons if r]
+    return [openai_chat.finish_reason(str(getattr(r, "value", r))) for r in reasons if r]
 
 
 def _response_id(result: Any) -> Optional[str]:
@@ -222,7 +224,7 @@ def record_result(call: InferenceCall, result: Any) -> None:
         model=model,
         response_id=_response_id(result),
         finish_reasons=reasons,
-        usage=_usage(usage) if usage and not call.delegated else None,
+        usage=litellm_usage(usage) if usage and not call.delegated else None,
     )
     if call.capture_content:
         outputs = getattr(result, "outputs", None)

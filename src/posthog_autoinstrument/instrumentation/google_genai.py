@@ -97,7 +97,7 @@ def _endpoint(models: Any) -> tuple:
     api_client = getattr(models, "_api_client", None)
     provider = Provider.GCP_VERTEX_AI if getattr(api_client, "vertexai", False) else Provider.GCP_GEMINI
     base_url = getattr(getattr(api_client, "_http_options", None), "base_url", None)
-    host, port = host_and_port(base_url) if isinstance(base_url, str) else (None, None)
+    host, port = host_and_port(base_url)
     return provider, host, port
 
 

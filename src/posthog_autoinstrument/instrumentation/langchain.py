@@ -86,13 +86,13 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from ..formats import openai_chat
 from ..genai import InferenceCall, InferenceRequest, Layer, StepRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import RECORDED_ELSEWHERE
-from .base import LLMInstrumentor, Target, get
-from .openai import _content_parts as _openai_content_parts
+from .base import LLMInstrumentor, Target, get, number
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -431,10 +431,6 @@ def _description(serialized: Any) -> Optional[str]:
 # -- translation ---------------------------------------------------------------------------
 
 
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def _model_request(serialized: Any, metadata: Any, params: Any, chat: bool) -> InferenceRequest:
     metadata = metadata if isinstance(metadata, dict) else {}
     params = params if isinstance(params, dict) else {}
@@ -447,10 +443,10 @@ def _model_request(serialized: Any, metadata: Any, params: Any, chat: bool) -> I
         model=str(model) if model else None,
         operation=semconv.Operation.CHAT if chat else semconv.Operation.TEXT_COMPLETION,
         stream=params.get("stream") is True or params.get("streaming") is True,
-        temperature=_number(metadata.get("ls_temperature", params.get("temperature"))),
-        max_tokens=_number(metadata.get("ls_max_tokens") or params.get("max_tokens")
+        temperature=number(metadata.get("ls_temperature", params.get("temperature"))),
+        max_tokens=number(metadata.get("ls_max_tokens") or params.get("max_tokens")
                            or params.get("max_completion_tokens")),
-        top_p=_number(params.get("top_p")),
+        top_p=number(params.get("top_p")),
         stop_sequences=[stop] if isinstance(stop, str) else (list(stop) if isinstance(stop, (list, tuple)) else None),
         layer=Layer.FRAMEWORK,
         attributes={semconv.FRAMEWORK: FRAMEWORK},
@@ -481,7 +477,7 @@ _ROLES = {"human": "user", "ai": "assistant", "AIMessageChunk": "assistant", "sy
 
 def _content_parts(content: Any) -> list:
     if not isinstance(content, (list, tuple)):
-        return _openai_content_parts(content)
+        return openai_chat.content_parts(content)
     parts = []
     for block in content:
         kind = get(block, "type") if not isinstance(block, str) else "text"
@@ -496,7 +492,7 @@ def _content_parts(content: Any) -> list:
         elif kind in ("image", "audio", "video", "file") and isinstance(block, dict) and "base64" in block:
             parts.append(m.blob("document" if kind == "file" else kind, block.get("mime_type"), str(block["base64"])))
         else:
-            parts.extend(_openai_content_parts([block]))
+            parts.extend(openai_chat.content_parts([block]))
     return parts
 
 

@@ -38,47 +38,18 @@ from __future__ import annotations
 import inspect
 import sys
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
+from ..formats import openai_chat
+from ..formats.endpoints import host_and_port
+from ..formats.litellm import provider_name, reported_stream_usage, strip_prefix
+from ..formats.litellm import usage as litellm_usage
+from ..formats.openai_chat import ordered_choices
 from ..genai import InferenceCall, InferenceRequest, Layer, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
-from ..genai.semconv import Provider
 from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
 from .base import CallHandler, LLMInstrumentor, Target, get, is_stream, number
-# LiteLLM speaks the OpenAI chat format in both directions.
-from .openai import _chat_message, _chat_output, _finish_reason, _output_type, _tool_definitions
 
-# LiteLLM's provider names -> the conventions' well-known values. Others are kept as LiteLLM
-# spells them (they name the provider, just not in the conventions' list).
-_PROVIDERS = {
-    "openai": Provider.OPENAI,
-    "text-completion-openai": Provider.OPENAI,
-    "azure": Provider.AZURE_OPENAI,
-    "azure_text": Provider.AZURE_OPENAI,
-    "azure_ai": Provider.AZURE_AI_INFERENCE,
-    "anthropic": Provider.ANTHROPIC,
-    "anthropic_text": Provider.ANTHROPIC,
-    "bedrock": Provider.AWS_BEDROCK,
-    "vertex_ai": Provider.GCP_VERTEX_AI,
-    "vertex_ai_beta": Provider.GCP_VERTEX_AI,
-    "gemini": Provider.GCP_GEMINI,
-    "groq": Provider.GROQ,
-    "deepseek": Provider.DEEPSEEK,
-    "mistral": Provider.MISTRAL_AI,
-    "codestral": Provider.MISTRAL_AI,
-    "text-completion-codestral": Provider.MISTRAL_AI,
-    "xai": Provider.XAI,
-    "perplexity": Provider.PERPLEXITY,
-    "cohere": Provider.COHERE,
-    "cohere_chat": Provider.COHERE,
-    "openrouter": Provider.OPENROUTER,
-    "ollama": Provider.OLLAMA,
-    "ollama_chat": Provider.OLLAMA,
-    "together_ai": Provider.TOGETHER,
-    "watsonx": Provider.IBM_WATSONX_AI,
-    "watsonx_text": Provider.IBM_WATSONX_AI,
-}
 # Only when nothing names the provider (a Router call that failed before picking a deployment).
 _UNKNOWN_PROVIDER = "litellm"
 
@@ -98,12 +69,6 @@ def _known_providers() -> frozenset:
         names = frozenset(str(getattr(p, "value", p)) for p in listed or ())
         _provider_names = (listed, names)
     return names
-
-
-def provider_name(litellm_provider: Any) -> Optional[str]:
-    if not isinstance(litellm_provider, str) or not litellm_provider:
-        return None
-    return _PROVIDERS.get(litellm_provider, litellm_provider)
 
 
 def split_model(model: Any, explicit_provider: Any = None) -> tuple:
@@ -127,25 +92,6 @@ def split_model(model: Any, explicit_provider: Any = None) -> tuple:
     return (provider if isinstance(provider, str) else None), model
 
 
-def _strip_prefix(model: Any, litellm_provider: Optional[str]) -> Optional[str]:
-    if not isinstance(model, str) or not model:
-        return None
-    if litellm_provider and model.startswith(litellm_provider + "/"):
-        return model[len(litellm_provider) + 1:]
-    return model
-
-
-def _address(url: Any) -> tuple:
-    if not isinstance(url, str) or "//" not in url:
-        return None, None
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None, None
-    return (parts.hostname, port) if parts.hostname else (None, None)
-
-
 def _hidden(result: Any) -> dict:
     hidden = getattr(result, "_hidden_params", None)
     return hidden if isinstance(hidden, dict) else {}
@@ -160,85 +106,34 @@ def _mocked(kwargs: dict) -> bool:
     return kwargs.get("mock_response") is not None or kwargs.get("mock_tool_calls") is not None
 
 
-# -- usage ---------------------------------------------------------------------------------
-
-
-def _usage(usage: Any) -> Optional[Usage]:
-    """LiteLLM's OpenAI-shaped usage; its ``prompt_tokens`` already include cache tokens."""
-    if usage is None:
-        return None
-    prompt_details = get(usage, "prompt_tokens_details")
-    completion_details = get(usage, "completion_tokens_details")
-    cache_read = get(prompt_details, "cached_tokens") if prompt_details is not None else None
-    cache_creation = get(prompt_details, "cache_creation_tokens") if prompt_details is not None else None
-    return Usage(
-        input_tokens=get(usage, "prompt_tokens"),
-        output_tokens=get(usage, "completion_tokens"),
-        cache_read_input_tokens=cache_read if cache_read is not None else get(usage, "cache_read_input_tokens"),
-        cache_creation_input_tokens=(cache_creation if cache_creation is not None
-                                     else get(usage, "cache_creation_input_tokens")),
-        reasoning_tokens=get(completion_details, "reasoning_tokens") if completion_details is not None else None,
-    )
-
-
-def _reported_stream_usage(chunks: Any) -> Optional[Usage]:
-    """The provider's usage from the chunks LiteLLM kept, merged as LiteLLM merges them: the
-    latest report of each count wins (input and output may come in different events)."""
-    merged: dict = {}
-    for chunk in chunks if isinstance(chunks, list) else ():
-        usage = get(chunk, "usage")
-        if usage is None:
-            continue
-        for key in ("prompt_tokens", "completion_tokens"):
-            value = get(usage, key)
-            if value is not None:
-                merged[key] = value
-        for key in ("prompt_tokens_details", "completion_tokens_details",
-                    "cache_read_input_tokens", "cache_creation_input_tokens"):
-            value = get(usage, key)
-            if value is not None:
-                merged[key] = value
-    return _usage(merged) if merged else None
-
-
 # -- request translation -------------------------------------------------------------------
 
 
 def _chat_request(args: tuple, kwargs: dict) -> InferenceRequest:
     model = _positional(args, kwargs, 0, "model")
     litellm_provider, bare_model = split_model(model, kwargs.get("custom_llm_provider"))
-    address, port = _address(kwargs.get("api_base") or kwargs.get("base_url"))
-    max_tokens = kwargs.get("max_completion_tokens") or kwargs.get("max_tokens")
-    return InferenceRequest(
+    address, port = host_and_port(kwargs.get("api_base") or kwargs.get("base_url"))
+    request = InferenceRequest(
         provider=provider_name(litellm_provider) or _UNKNOWN_PROVIDER,
         model=bare_model,
         operation=semconv.Operation.CHAT,
         server_address=address,
         server_port=port,
         stream=kwargs.get("stream") is True,
-        temperature=number(kwargs.get("temperature")),
-        top_p=number(kwargs.get("top_p")),
         top_k=number(kwargs.get("top_k")),
-        max_tokens=number(max_tokens),
-        stop_sequences=kwargs.get("stop") or None,
-        seed=number(kwargs.get("seed")),
-        choice_count=number(kwargs.get("n")),
-        frequency_penalty=number(kwargs.get("frequency_penalty")),
-        presence_penalty=number(kwargs.get("presence_penalty")),
-        reasoning_level=kwargs.get("reasoning_effort") if isinstance(kwargs.get("reasoning_effort"), str) else None,
-        output_type=_output_type(kwargs.get("response_format")),
         layer=Layer.FRAMEWORK,
         attributes={semconv.END_USER_ID: kwargs.get("safety_identifier") or kwargs.get("user")},
     )
+    return openai_chat.request_parameters(request, kwargs)
 
 
 def _record_chat_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:
     messages = _positional(args, kwargs, 1, "messages")
     functions = kwargs.get("functions")
     call.set_input(
-        messages=[_chat_message(message) for message in messages] if isinstance(messages, (list, tuple)) else None,
-        tool_definitions=_tool_definitions(kwargs.get("tools")) or _tool_definitions(
-            [{"type": "function", "function": f} for f in functions or ()]),
+        messages=([openai_chat.input_message(message) for message in messages]
+                  if isinstance(messages, (list, tuple)) else None),
+        tool_definitions=openai_chat.request_tool_definitions(kwargs.get("tools"), functions),
     )
 
 
@@ -252,7 +147,7 @@ def _provider_attributes(result: Any) -> dict:
 
 
 def _output(message: Any, reason: Optional[str]) -> dict:
-    output = _chat_output(message, reason)
+    output = openai_chat.output_message(message, reason)
     # Providers reached over LiteLLM's own HTTP send "" beside tool calls; that is no text part.
     parts = [p for p in output["parts"] if p.get("type") != "text" or p.get("content")]
     reasoning = get(message, "reasoning_content")
@@ -265,28 +160,22 @@ def _output(message: Any, reason: Optional[str]) -> dict:
 def _record_model_response(call: InferenceCall, response: Any, with_usage: bool = True) -> None:
     hidden = _hidden(response)
     choices = get(response, "choices") or ()
-    reasons = [_finish_reason(get(choice, "finish_reason")) for choice in choices]
+    reasons = [openai_chat.finish_reason(get(choice, "finish_reason")) for choice in choices]
     attributes = _provider_attributes(response)
     attributes[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = get(response, "system_fingerprint")
     call.set_response(
-        model=_strip_prefix(get(response, "model"), hidden.get("custom_llm_provider")),
+        model=strip_prefix(get(response, "model"), hidden.get("custom_llm_provider")),
         response_id=get(response, "id"),
         finish_reasons=[r for r in reasons if r],
-        usage=_usage(get(response, "usage")) if with_usage else None,
+        usage=litellm_usage(get(response, "usage")) if with_usage else None,
         attributes=attributes,
     )
     if call.capture_content:
         call.set_output([_output(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)])
 
 
-class _ChoiceState:
-    __slots__ = ("text", "reasoning", "tool_calls", "finish_reason")
-
-    def __init__(self):
-        self.text: list = []
-        self.reasoning: list = []
-        self.tool_calls: dict = {}
-        self.finish_reason: Optional[str] = None
+def _reasoning_content(delta: Any) -> Any:
+    return get(delta, "reasoning_content")
 
 
 class ChatStreamAccumulator(StreamAccumulator):
@@ -315,74 +204,31 @@ class ChatStreamAccumulator(StreamAccumulator):
         usage = getattr(chunk, "usage", None)  # present only when the application asked for it
         if usage is not None:
             self.usage = usage
-        for choice in get(chunk, "choices") or ():
-            index = get(choice, "index") or 0
-            state = self.choices.get(index)
-            if state is None:
-                state = self.choices[index] = _ChoiceState()
-            reason = get(choice, "finish_reason")
-            if reason:
-                state.finish_reason = reason
-            delta = get(choice, "delta")
-            if not self.capture or delta is None:
-                continue
-            content = get(delta, "content")
-            if content:
-                state.text.append(content)
-            reasoning = get(delta, "reasoning_content")
-            if reasoning:
-                state.reasoning.append(reasoning)
-            for position, fragment in enumerate(get(delta, "tool_calls") or ()):
-                index_ = get(fragment, "index")
-                key = index_ if isinstance(index_, int) else position
-                entry = state.tool_calls.get(key)
-                if entry is None:
-                    entry = state.tool_calls[key] = [None, None, []]
-                if get(fragment, "id"):
-                    entry[0] = get(fragment, "id")
-                function = get(fragment, "function")
-                if function is not None:
-                    if get(function, "name"):
-                        entry[1] = get(function, "name")
-                    arguments = get(function, "arguments")
-                    if isinstance(arguments, str) and arguments:
-                        entry[2].append(arguments)
-                    elif isinstance(arguments, dict):
-                        entry[2] = [arguments]
+        openai_chat.add_chunk_choices(self.choices, get(chunk, "choices"), self.capture, _reasoning_content)
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        ordered = [self.choices[i] for i in sorted(self.choices)]
-        reasons = [_finish_reason(state.finish_reason) for state in ordered]
+        ordered = ordered_choices(self.choices)
+        reasons = [openai_chat.finish_reason(state.finish_reason) for state in ordered]
         litellm_provider = getattr(self.wrapper, "custom_llm_provider", None) or self.hidden.get("custom_llm_provider")
         # The wrapper keeps the provider's chunks, usage included, whether or not the app asked
         # to see usage; a Router's stream wrapper keeps none, the usage chunk the app saw then.
-        usage = _reported_stream_usage(getattr(self.wrapper, "chunks", None)) if self.with_usage else None
+        usage = reported_stream_usage(getattr(self.wrapper, "chunks", None)) if self.with_usage else None
         if usage is None and self.usage is not None and self.with_usage:
-            usage = _usage(self.usage)
+            usage = litellm_usage(self.usage)
         attributes = {
             semconv.PROVIDER_NAME: provider_name(litellm_provider),
             semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint,
         }
         call.set_response(
-            model=_strip_prefix(self.model, litellm_provider),
+            model=strip_prefix(self.model, litellm_provider),
             response_id=self.response_id,
             finish_reasons=[r for r in reasons if r],
             usage=usage,
             attributes=attributes,
         )
         if self.capture:
-            outputs = []
-            for state, reason in zip(ordered, reasons):
-                parts = [m.reasoning("".join(state.reasoning))] if state.reasoning else []
-                if state.text:
-                    parts.append(m.text("".join(state.text)))
-                for index in sorted(state.tool_calls):
-                    call_id, name, arguments = state.tool_calls[index]
-                    joined = arguments[0] if len(arguments) == 1 and isinstance(arguments[0], dict) else "".join(arguments)
-                    parts.append(m.tool_call(call_id, name, joined))
-                outputs.append(m.output_message(parts, reason))
-            call.set_output(outputs)
+            call.set_output([m.output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -420,7 +266,7 @@ class _Embedding(CallHandler):
     def request(self, instance, args, kwargs):
         model = _positional(args, kwargs, 0, "model")
         litellm_provider, bare_model = split_model(model, kwargs.get("custom_llm_provider"))
-        address, port = _address(kwargs.get("api_base") or kwargs.get("base_url"))
+        address, port = host_and_port(kwargs.get("api_base") or kwargs.get("base_url"))
         encoding = kwargs.get("encoding_format")
         return InferenceRequest(
             provider=provider_name(litellm_provider) or _UNKNOWN_PROVIDER,
@@ -450,7 +296,7 @@ class _Embedding(CallHandler):
         attributes = _provider_attributes(result)
         attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = len(first) if isinstance(first, list) else None
         call.set_response(
-            model=_strip_prefix(get(result, "model"), _hidden(result).get("custom_llm_provider")),
+            model=strip_prefix(get(result, "model"), _hidden(result).get("custom_llm_provider")),
             usage=Usage(input_tokens=get(usage, "prompt_tokens")) if usage is not None and not _mocked(kwargs) else None,
             attributes=attributes,
         )

@@ -64,7 +64,7 @@ from opentelemetry import trace
 from ..genai import InferenceCall, InferenceRequest, Layer, StepCall, StepRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
-from .base import LLMInstrumentor, Target
+from .base import LLMInstrumentor, Target, number
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -103,10 +103,6 @@ def _provider(instance: Any) -> str:
     if len(parts) > 2 and parts[0] == "llama_index" and parts[1] in ("llms", "embeddings"):
         return _PROVIDERS.get(parts[2], parts[2])
     return FRAMEWORK
-
-
-def _number(value: Any) -> Optional[float]:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> Optional[str]:
@@ -207,7 +203,7 @@ def _record_response(call: InferenceCall, response: Any) -> None:
 
 def _node(node_with_score: Any, capture: bool) -> dict:
     node = getattr(node_with_score, "node", node_with_score)
-    entry = {"id": getattr(node, "node_id", None), "score": _number(getattr(node_with_score, "score", None))}
+    entry = {"id": getattr(node, "node_id", None), "score": number(getattr(node_with_score, "score", None))}
     if capture:
         try:
             entry["text"] = node.get_content()
@@ -279,8 +275,8 @@ class _Recording:
             provider=_provider(instance),
             model=_text(getattr(instance, "model", None)) or _text(getattr(instance, "model_name", None)),
             operation=semconv.Operation.CHAT, stream=stream, layer=Layer.FRAMEWORK,
-            temperature=_number(getattr(instance, "temperature", None)),
-            max_tokens=_number(getattr(instance, "max_tokens", None)),
+            temperature=number(getattr(instance, "temperature", None)),
+            max_tokens=number(getattr(instance, "max_tokens", None)),
             attributes={semconv.FRAMEWORK: FRAMEWORK})
         call = recorder.start(request, parent=parent)
         if call is not None and call.capture_content:

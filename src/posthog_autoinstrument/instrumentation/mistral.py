@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..formats.generated_sdk import Fields
+from ..formats.openai_chat import tool_call_buffer, tool_call_parts_of
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
-from ._generated_sdk import Fields
 from .base import CallHandler, LLMInstrumentor, Target, host_and_port, number, with_list
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
@@ -69,7 +70,7 @@ def _endpoint(instance: Any, kwargs: dict) -> tuple:
             url = instance.sdk_configuration.get_server_details()[0]
         except Exception:
             url = None
-    return host_and_port(url) if isinstance(url, str) and url else (None, None)
+    return host_and_port(url)
 
 
 # -- content translation ------------------------------------------------------------------
@@ -168,16 +169,12 @@ class _ChoiceState(m.PartRuns):
 
     def __init__(self):
         super().__init__()
-        self.tool_calls: dict = {}  # index -> [id, name, [argument fragments] or a dict]
+        self.tool_calls: dict = {}  # index -> ToolCallBuffer
         self.finish_reason: Optional[str] = None
 
     def parts(self) -> list:
         # A text run that stayed empty (the first delta's "" before a tool call) is no part of the answer.
-        built = super().parts(empty_text=False)
-        for index in sorted(self.tool_calls):
-            call_id, name, arguments = self.tool_calls[index]
-            built.append(m.tool_call(call_id, name, "".join(arguments) if isinstance(arguments, list) else arguments))
-        return built
+        return super().parts(empty_text=False) + tool_call_parts_of(self.tool_calls)
 
 
 class ChatStreamAccumulator(StreamAccumulator):
@@ -216,18 +213,14 @@ class ChatStreamAccumulator(StreamAccumulator):
             calls = _value(delta, "tool_calls")
             for position, fragment in enumerate(calls or () if _given(calls) else ()):
                 index_ = _value(fragment, "index")
-                entry = state.tool_calls.setdefault(position if index_ is None else index_, [None, None, []])
+                entry = tool_call_buffer(state.tool_calls, position if index_ is None else index_)
                 call_id = _value(fragment, "id")
                 if call_id and call_id != "null":
-                    entry[0] = call_id
+                    entry.id = call_id
                 function = _value(fragment, "function")
                 if _value(function, "name"):
-                    entry[1] = _value(function, "name")
-                arguments = _value(function, "arguments")
-                if isinstance(arguments, str) and isinstance(entry[2], list):
-                    entry[2].append(arguments)
-                elif arguments is not None:
-                    entry[2] = arguments
+                    entry.name = _value(function, "name")
+                entry.add_arguments(_value(function, "arguments"))
         return False
 
     def finish(self, call: InferenceCall) -> None:

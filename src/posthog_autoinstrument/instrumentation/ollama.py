@@ -18,7 +18,6 @@ import base64
 import logging
 import sys
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 import wrapt
 
@@ -26,7 +25,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai.semconv import EMBEDDINGS_DIMENSION_COUNT, Operation, Provider
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, get
+from .base import CallHandler, LLMInstrumentor, Target, get, host_and_port, number
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -50,16 +49,12 @@ def _params(method: str, args: tuple, kwargs: dict) -> dict:
     return params
 
 
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def _endpoint(client: Any) -> tuple:
     try:
-        url = urlsplit(str(client._client.base_url))
+        url = str(client._client.base_url)
     except Exception:
         return None, None
-    return url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    return host_and_port(url)
 
 
 def _output_type(fmt: Any) -> Optional[str]:
@@ -215,13 +210,13 @@ class _Handler(CallHandler):
             server_address=address, server_port=port, stream=bool(params.get("stream", False)),
         )
         if options is not None:
-            request.temperature = _number(get(options, "temperature"))
-            request.top_p = _number(get(options, "top_p"))
-            request.top_k = _number(get(options, "top_k"))
-            request.max_tokens = _number(get(options, "num_predict"))
-            request.seed = _number(get(options, "seed"))
-            request.frequency_penalty = _number(get(options, "frequency_penalty"))
-            request.presence_penalty = _number(get(options, "presence_penalty"))
+            request.temperature = number(get(options, "temperature"))
+            request.top_p = number(get(options, "top_p"))
+            request.top_k = number(get(options, "top_k"))
+            request.max_tokens = number(get(options, "num_predict"))
+            request.seed = number(get(options, "seed"))
+            request.frequency_penalty = number(get(options, "frequency_penalty"))
+            request.presence_penalty = number(get(options, "presence_penalty"))
             stops = get(options, "stop")
             request.stop_sequences = list(stops) if stops else None
         request.output_type = _output_type(params.get("format"))

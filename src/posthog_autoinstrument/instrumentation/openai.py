@@ -14,10 +14,12 @@ chunk (``stream_options.include_usage``) and hide that extra chunk from the app;
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
-from urllib.parse import urlsplit
+from typing import Any
 
 from .. import config
+from ..formats import openai_chat, openai_responses
+from ..formats.endpoints import host_and_port, openai_compatible_provider
+from ..formats.openai_chat import ChoiceBuffer, ToolCallBuffer, ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
@@ -27,29 +29,9 @@ from ._raw_response import is_raw_response, loose, raw_response_proxy, relayed_s
 from .base import (CallHandler, LLMInstrumentor, Target, arg, base_url_text, client_base_url, get, given, is_stream,
                    keep_request_body, number)
 
-# Hosts of OpenAI-compatible providers, matched as suffixes of the base URL's host.
-_PROVIDER_HOSTS = (
-    ("api.openai.com", Provider.OPENAI),
-    ("openai.azure.com", Provider.AZURE_OPENAI),
-    ("cognitiveservices.azure.com", Provider.AZURE_OPENAI),
-    ("services.ai.azure.com", Provider.AZURE_OPENAI),
-    ("api.groq.com", Provider.GROQ),
-    ("api.deepseek.com", Provider.DEEPSEEK),
-    ("api.mistral.ai", Provider.MISTRAL_AI),
-    ("openrouter.ai", Provider.OPENROUTER),
-    ("api.x.ai", Provider.XAI),
-    ("generativelanguage.googleapis.com", Provider.GCP_GEMINI),
-    ("api.together.xyz", Provider.TOGETHER),
-    ("api.together.ai", Provider.TOGETHER),
-    ("api.perplexity.ai", Provider.PERPLEXITY),
-    ("api.cohere.ai", Provider.COHERE),
-    ("api.cohere.com", Provider.COHERE),
-)
 _OLLAMA_PORT = 11434
 # Azure OpenAI rejects stream_options before this API version.
 _AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
-
-_FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
 _endpoint_cache: dict = {}
 
@@ -66,21 +48,16 @@ def endpoint_of(client: Any, base_url: Any = None) -> tuple:
     cached = _endpoint_cache.get(id(base_url))
     if cached is not None and cached[0] is base_url:
         return cached[1]
-    url = urlsplit(str(base_url)) if base_url is not None else None
-    host = (url.hostname or "") if url else ""
-    port = url.port if url else None
-    provider = Provider.OPENAI
-    for suffix, name in _PROVIDER_HOSTS:
-        if host == suffix or host.endswith("." + suffix):
-            provider = name
-            break
-    else:
+    host, port = host_and_port(str(base_url)) if base_url is not None else (None, None)
+    provider = openai_compatible_provider(host)
+    if provider is None:
         if "Azure" in type(client).__name__:
             provider = Provider.AZURE_OPENAI
-        elif port == _OLLAMA_PORT or "ollama" in host:
+        elif port == _OLLAMA_PORT or "ollama" in (host or ""):
             provider = Provider.OLLAMA
-    default_port = 443 if (url and url.scheme == "https") else 80
-    result = (provider, host or None, port or (default_port if host else None))
+        else:
+            provider = Provider.OPENAI
+    result = (provider, host, port)
     if len(_endpoint_cache) > 256:
         _endpoint_cache.clear()
     _endpoint_cache[id(base_url)] = (base_url, result)
@@ -94,95 +71,6 @@ def _accepts_stream_options(client: Any, provider: str) -> bool:
     return True
 
 
-def _finish_reason(reason: Any) -> Optional[str]:
-    if not reason:
-        return None
-    return _FINISH_REASONS.get(reason, reason)
-
-
-# -- request translation -----------------------------------------------------------------
-
-
-def _content_parts(content: Any) -> list:
-    if content is None or not given(content):
-        return []
-    if isinstance(content, str):
-        return [m.text(content)]
-    parts = []
-    for item in content if isinstance(content, (list, tuple)) else [content]:
-        if isinstance(item, str):
-            parts.append(m.text(item))
-            continue
-        kind = get(item, "type")
-        if kind in ("text", "input_text", "output_text"):
-            parts.append(m.text(get(item, "text", "")))
-        elif kind == "image_url":
-            parts.append(m.media_from_data_url("image", get(get(item, "image_url"), "url", "") or ""))
-        elif kind == "input_image":
-            url = get(item, "image_url")
-            parts.append(m.media_from_data_url("image", url) if url else m.file("image", get(item, "file_id") or ""))
-        elif kind == "input_audio":
-            audio = get(item, "input_audio")
-            parts.append(m.blob("audio", f"audio/{get(audio, 'format', 'wav')}", get(audio, "data", "") or ""))
-        elif kind in ("file", "input_file"):
-            payload = get(item, "file") if kind == "file" else item
-            data = get(payload, "file_data")
-            if data:
-                parts.append(m.media_from_data_url("document", data) if data.startswith("data:") else m.blob("document", None, data))
-            else:
-                parts.append(m.file("document", get(payload, "file_id") or get(payload, "file_url") or ""))
-        elif kind == "refusal":
-            parts.append(m.generic("refusal", content=get(item, "refusal")))
-        else:
-            parts.append(m.generic(kind or "unknown"))
-    return parts
-
-
-def _chat_message(message: Any) -> dict:
-    role = get(message, "role") or "user"
-    if role == "tool":
-        return m.message("tool", [m.tool_call_response(get(message, "tool_call_id"), get(message, "content"))])
-    parts = _content_parts(get(message, "content"))
-    for call in get(message, "tool_calls") or ():
-        function = get(call, "function")
-        if function is not None:
-            parts.append(m.tool_call(get(call, "id"), get(function, "name"), get(function, "arguments")))
-        else:
-            custom = get(call, "custom")
-            parts.append(m.tool_call(get(call, "id"), get(custom, "name"), get(custom, "input")))
-    function_call = get(message, "function_call")
-    if function_call:
-        parts.append(m.tool_call(None, get(function_call, "name"), get(function_call, "arguments")))
-    return m.message(role, parts, get(message, "name"))
-
-
-def _tool_definitions(tools: Any) -> list:
-    definitions = []
-    for tool in tools or ():
-        kind = get(tool, "type") or "function"
-        function = get(tool, "function")
-        if function is not None:  # chat completions nest the function
-            definitions.append(m.function_tool(get(function, "name"), get(function, "description"), get(function, "parameters")))
-        elif kind == "function":  # the Responses API does not
-            definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "parameters")))
-        else:
-            definitions.append(m.other_tool(kind, name=get(tool, "name") or get(tool, "server_label"),
-                                            server_url=get(tool, "server_url"), headers=get(tool, "headers"),
-                                            authorization=get(tool, "authorization")))
-    return definitions
-
-
-def _output_type(response_format: Any) -> Optional[str]:
-    if not given(response_format):
-        return None
-    if isinstance(response_format, type):  # a pydantic model passed to .parse()
-        return "json"
-    kind = get(response_format, "type")
-    if kind in ("json_schema", "json_object"):
-        return "json"
-    return "text" if kind == "text" else None
-
-
 def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceRequest:
     client = getattr(instance, "_client", None)
     base_url = client_base_url(client)  # read once: openai 3's property is not cheap
@@ -194,11 +82,6 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
         server_address=address,
         server_port=port,
         stream=bool(arg(kwargs, "stream", False)),
-        temperature=number(kwargs.get("temperature")),
-        top_p=number(kwargs.get("top_p")),
-        seed=number(kwargs.get("seed")),
-        frequency_penalty=number(kwargs.get("frequency_penalty")),
-        presence_penalty=number(kwargs.get("presence_penalty")),
         attributes={
             semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
             semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
@@ -207,69 +90,22 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
     )
 
 
-# -- response translation ----------------------------------------------------------------
-
-
-def _chat_usage(usage: Any) -> Optional[Usage]:
-    if usage is None:
-        return None
-    prompt_details = get(usage, "prompt_tokens_details")
-    completion_details = get(usage, "completion_tokens_details")
-    return Usage(
-        input_tokens=get(usage, "prompt_tokens"),
-        output_tokens=get(usage, "completion_tokens"),
-        cache_read_input_tokens=get(prompt_details, "cached_tokens") if prompt_details is not None else None,
-        cache_creation_input_tokens=get(prompt_details, "cache_write_tokens") if prompt_details is not None else None,
-        reasoning_tokens=get(completion_details, "reasoning_tokens") if completion_details is not None else None,
-    )
-
-
-def _chat_output(choice_message: Any, finish_reason: Optional[str]) -> dict:
-    parts = _content_parts(get(choice_message, "content"))
-    refusal = get(choice_message, "refusal")
-    if refusal:
-        parts.append(m.generic("refusal", content=refusal))
-    audio = get(choice_message, "audio")
-    if audio is not None and get(audio, "transcript"):
-        parts.append(m.text(get(audio, "transcript")))
-    for call in get(choice_message, "tool_calls") or ():
-        function = get(call, "function")
-        if function is not None:
-            parts.append(m.tool_call(get(call, "id"), get(function, "name"), get(function, "arguments")))
-        else:
-            custom = get(call, "custom")
-            parts.append(m.tool_call(get(call, "id"), get(custom, "name"), get(custom, "input")))
-    function_call = get(choice_message, "function_call")
-    if function_call:
-        parts.append(m.tool_call(None, get(function_call, "name"), get(function_call, "arguments")))
-    return m.output_message(parts, finish_reason)
-
-
 def _record_chat_completion(call: InferenceCall, completion: Any) -> None:
     choices = get(completion, "choices") or ()
-    reasons = [_finish_reason(get(choice, "finish_reason")) for choice in choices]
+    reasons = [openai_chat.finish_reason(get(choice, "finish_reason")) for choice in choices]
     call.set_response(
         model=get(completion, "model"),
         response_id=get(completion, "id"),
         finish_reasons=[r for r in reasons if r],
-        usage=_chat_usage(get(completion, "usage")),
+        usage=openai_chat.usage(get(completion, "usage")),
         attributes={
             semconv.OPENAI_RESPONSE_SERVICE_TIER: get(completion, "service_tier"),
             semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: get(completion, "system_fingerprint"),
         },
     )
     if call.capture_content:
-        call.set_output([_chat_output(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)])
-
-
-class _ChoiceState:
-    __slots__ = ("text", "refusal", "tool_calls", "finish_reason")
-
-    def __init__(self):
-        self.text: list = []
-        self.refusal: list = []
-        self.tool_calls: dict = {}
-        self.finish_reason: Optional[str] = None
+        call.set_output([openai_chat.output_message(get(choice, "message"), reason)
+                         for choice, reason in zip(choices, reasons)])
 
 
 class ChatStreamAccumulator(StreamAccumulator):
@@ -317,7 +153,7 @@ class ChatStreamAccumulator(StreamAccumulator):
             index = choice_fields["index"]
             state = states.get(index)
             if state is None:
-                state = states[index] = _ChoiceState()
+                state = states[index] = ChoiceBuffer()
             reason = choice_fields["finish_reason"]
             if reason:
                 state.finish_reason = reason
@@ -336,43 +172,34 @@ class ChatStreamAccumulator(StreamAccumulator):
             tool_calls = delta_fields["tool_calls"]
             if tool_calls:
                 for fragment in tool_calls:
-                    entry = state.tool_calls.get(fragment.index)
+                    entry = state.tool_calls.get(fragment.index)  # (ChoiceBuffer.tool_call inlined: no call a fragment)
                     if entry is None:
-                        entry = state.tool_calls[fragment.index] = [None, None, []]
+                        entry = state.tool_calls[fragment.index] = ToolCallBuffer()
                     if fragment.id:
-                        entry[0] = fragment.id
+                        entry.id = fragment.id
                     function = fragment.function
                     if function is not None:
                         if function.name:
-                            entry[1] = function.name
+                            entry.name = function.name
                         if function.arguments:
-                            entry[2].append(function.arguments)
+                            entry.fragments.append(function.arguments)
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        ordered = [self.choices[i] for i in sorted(self.choices)]
-        reasons = [_finish_reason(state.finish_reason) for state in ordered]
+        ordered = ordered_choices(self.choices)
+        reasons = [openai_chat.finish_reason(state.finish_reason) for state in ordered]
         call.set_response(
             model=self.model,
             response_id=self.response_id,
             finish_reasons=[r for r in reasons if r],
-            usage=_chat_usage(self.usage),
+            usage=openai_chat.usage(self.usage),
             attributes={
                 semconv.OPENAI_RESPONSE_SERVICE_TIER: self.service_tier,
                 semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint,
             },
         )
         if self.capture:
-            outputs = []
-            for state, reason in zip(ordered, reasons):
-                parts = [m.text("".join(state.text))] if state.text else []
-                if state.refusal:
-                    parts.append(m.generic("refusal", content="".join(state.refusal)))
-                for index in sorted(state.tool_calls):
-                    call_id, name, arguments = state.tool_calls[index]
-                    parts.append(m.tool_call(call_id, name, "".join(arguments)))
-                outputs.append(m.output_message(parts, reason))
-            call.set_output(outputs)
+            call.set_output([m.output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
 
 
 class _ResultHandling(CallHandler):
@@ -439,21 +266,13 @@ class ChatCompletions(_ResultHandling):
         return describe, new_kwargs
 
     def describe(self, instance, kwargs) -> InferenceRequest:
-        request = _common_request(instance, kwargs, semconv.Operation.CHAT)
-        max_tokens = arg(kwargs, "max_completion_tokens") or arg(kwargs, "max_tokens")
-        request.max_tokens = number(max_tokens)
-        request.stop_sequences = arg(kwargs, "stop")
-        request.choice_count = number(kwargs.get("n"))
-        request.reasoning_level = arg(kwargs, "reasoning_effort")
-        request.output_type = _output_type(kwargs.get("response_format"))
-        return request
+        return openai_chat.request_parameters(_common_request(instance, kwargs, semconv.Operation.CHAT), kwargs)
 
     def record_input(self, call, instance, args, kwargs):
         messages = kwargs.get("messages") or ()
         call.set_input(
-            messages=[_chat_message(message) for message in messages],
-            tool_definitions=_tool_definitions(arg(kwargs, "tools")) or _tool_definitions(
-                [{"type": "function", "function": f} for f in arg(kwargs, "functions") or ()]),
+            messages=[openai_chat.input_message(message) for message in messages],
+            tool_definitions=openai_chat.request_tool_definitions(arg(kwargs, "tools"), arg(kwargs, "functions")),
         )
 
     def record(self, call, result):
@@ -467,82 +286,10 @@ class ChatCompletions(_ResultHandling):
 # -- Responses API -------------------------------------------------------------------------
 
 
-def _responses_input(value: Any) -> list:
-    if not given(value) or value is None:
-        return []
-    if isinstance(value, str):
-        return [m.message("user", [m.text(value)])]
-    result = []
-    for item in value:
-        kind = get(item, "type")
-        if kind == "function_call":
-            result.append(m.message("assistant", [m.tool_call(get(item, "call_id"), get(item, "name"), get(item, "arguments"))]))
-        elif kind == "function_call_output":
-            result.append(m.message("tool", [m.tool_call_response(get(item, "call_id"), get(item, "output"))]))
-        elif kind in (None, "message"):
-            result.append(m.message(get(item, "role") or "user", _content_parts(get(item, "content"))))
-        elif kind == "reasoning":
-            result.append(m.message("assistant", [m.reasoning(_summary_text(item))]))
-        else:
-            result.append(m.message("user", [m.generic(kind)]))
-    return result
-
-
-def _summary_text(item: Any) -> str:
-    return "\n".join(get(s, "text", "") or "" for s in get(item, "summary") or ())
-
-
-def _response_usage(usage: Any) -> Optional[Usage]:
-    if usage is None:
-        return None
-    input_details = get(usage, "input_tokens_details")
-    output_details = get(usage, "output_tokens_details")
-    return Usage(
-        input_tokens=get(usage, "input_tokens"),
-        output_tokens=get(usage, "output_tokens"),
-        cache_read_input_tokens=get(input_details, "cached_tokens") if input_details is not None else None,
-        cache_creation_input_tokens=get(input_details, "cache_write_tokens") if input_details is not None else None,
-        reasoning_tokens=get(output_details, "reasoning_tokens") if output_details is not None else None,
-    )
-
-
-_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
-
-
 def _record_response(call: InferenceCall, response: Any) -> None:
-    items = get(response, "output") or ()
-    parts = []
-    calls_tool = False
-    for item in items:
-        kind = get(item, "type")
-        if kind == "message":
-            parts.extend(_content_parts(get(item, "content")))
-        elif kind == "function_call":
-            calls_tool = True
-            parts.append(m.tool_call(get(item, "call_id"), get(item, "name"), get(item, "arguments")))
-        elif kind == "reasoning":
-            summary = _summary_text(item)
-            if summary:
-                parts.append(m.reasoning(summary))
-        elif kind:
-            parts.append(m.generic("server_tool_call", name=kind, id=get(item, "id")))
-    status = get(response, "status")
-    if status == "incomplete":
-        details = get(response, "incomplete_details")
-        reason = _INCOMPLETE_REASONS.get(get(details, "reason") if details is not None else None, "length")
-    elif status == "failed":
-        reason = "error"
-    else:
-        reason = "tool_call" if calls_tool else ("stop" if status == "completed" else status)
-    call.set_response(
-        model=get(response, "model"),
-        response_id=get(response, "id"),
-        finish_reasons=[reason] if reason else None,
-        usage=_response_usage(get(response, "usage")),
-        attributes={semconv.OPENAI_RESPONSE_SERVICE_TIER: get(response, "service_tier")},
-    )
+    call.set_response(**openai_responses.response_details(response))
     if call.capture_content:
-        call.set_output([m.output_message(parts, reason)])
+        call.set_output([openai_responses.output_message(response)])
 
 
 class ResponsesStreamAccumulator(StreamAccumulator):
@@ -571,11 +318,13 @@ class ResponsesStreamAccumulator(StreamAccumulator):
 class Responses(_ResultHandling):
     def describe(self, instance, kwargs) -> InferenceRequest:
         request = _common_request(instance, kwargs, semconv.Operation.CHAT)
+        request.temperature = number(kwargs.get("temperature"))
+        request.top_p = number(kwargs.get("top_p"))
         request.max_tokens = number(kwargs.get("max_output_tokens"))
         reasoning = arg(kwargs, "reasoning")
         request.reasoning_level = get(reasoning, "effort") if reasoning else None
         text = arg(kwargs, "text")
-        request.output_type = _output_type(get(text, "format")) if text else None
+        request.output_type = openai_chat.output_type(get(text, "format")) if text else None
         if given(kwargs.get("text_format")):
             request.output_type = "json"
         conversation = arg(kwargs, "conversation")
@@ -585,9 +334,9 @@ class Responses(_ResultHandling):
     def record_input(self, call, instance, args, kwargs):
         instructions = arg(kwargs, "instructions")
         call.set_input(
-            messages=_responses_input(arg(kwargs, "input")),
+            messages=openai_responses.input_messages(arg(kwargs, "input")),
             system_instructions=[m.text(instructions)] if isinstance(instructions, str) and instructions else None,
-            tool_definitions=_tool_definitions(arg(kwargs, "tools")),
+            tool_definitions=openai_chat.tool_definitions(arg(kwargs, "tools")),
         )
 
     def record(self, call, result):

@@ -73,18 +73,18 @@ import logging
 import sys
 import threading
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Status, StatusCode
 
+from ..formats import openai_chat, openai_responses
+from ..formats.endpoints import host_and_port, openai_compatible_provider
 from ..genai import InferenceCall, InferenceRequest, Layer, StepRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Operation, Provider
 from .base import LLMInstrumentor, Target, get, number
-from .openai import _PROVIDER_HOSTS, _chat_message, _record_response, _responses_input
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -339,17 +339,8 @@ def _generation_request(data: Any, common: dict) -> InferenceRequest:
 
 def _endpoint(base_url: Any) -> tuple:
     """(provider, address, port) of the base URL the SDK reports for a chat-completions model."""
-    if not isinstance(base_url, str) or not base_url:
-        return Provider.OPENAI, None, None
-    url = urlsplit(base_url)
-    host = url.hostname or ""
-    provider = Provider.OPENAI
-    for suffix, name in _PROVIDER_HOSTS:
-        if host == suffix or host.endswith("." + suffix):
-            provider = name
-            break
-    port = url.port or (443 if url.scheme == "https" else 80)
-    return provider, host or None, port if host else None
+    host, port = host_and_port(base_url)
+    return openai_compatible_provider(host) or Provider.OPENAI, host, port
 
 
 def _finish(call: InferenceCall, data: Any, kind: str) -> None:
@@ -426,7 +417,7 @@ def _finish_response(call: InferenceCall, data: Any) -> None:
         _record_response(call, response)
     call.set_response(usage=_span_usage(getattr(data, "usage", None)))
     if call.capture_content:
-        call.set_input(messages=_responses_input(getattr(data, "input", None)))
+        call.set_input(messages=openai_responses.input_messages(getattr(data, "input", None)))
 
 
 def _finish_generation(call: InferenceCall, data: Any) -> None:
@@ -437,7 +428,7 @@ def _finish_generation(call: InferenceCall, data: Any) -> None:
         return
     messages = getattr(data, "input", None)
     if isinstance(messages, (list, tuple)):
-        call.set_input(messages=[_chat_message(message) for message in messages])
+        call.set_input(messages=[openai_chat.input_message(message) for message in messages])
     outputs = []
     for output in getattr(data, "output", None) or ():
         if get(output, "object") == "response" or get(output, "output") is not None:
@@ -455,9 +446,9 @@ def _remember_conversation(trace_state: _TraceState, data: Any, kind: str) -> No
     if trace_state.input is None:
         value = getattr(data, "input", None)
         if kind == "response":
-            messages = _responses_input(value)
+            messages = openai_responses.input_messages(value)
         else:
-            messages = [_chat_message(message) for message in value] if isinstance(value, (list, tuple)) else []
+            messages = [openai_chat.input_message(message) for message in value] if isinstance(value, (list, tuple)) else []
         # Instructions are the agent's, not the run's input.
         trace_state.input = [message for message in messages if message.get("role") != "system"] or None
     output = _model_output(data, kind)
@@ -485,8 +476,14 @@ def _model_output(data: Any, kind: str) -> Optional[dict]:
     return None
 
 
+def _record_response(call: InferenceCall, response: Any) -> None:
+    call.set_response(**openai_responses.response_details(response))
+    if call.capture_content:
+        call.set_output([openai_responses.output_message(response)])
+
+
 def _chat_output(message: Any) -> dict:
-    converted = _chat_message(message)
+    converted = openai_chat.input_message(message)
     reason = "tool_call" if any(p.get("type") == "tool_call" for p in converted["parts"]) else "stop"
     return m.output_message(converted["parts"], reason)
 

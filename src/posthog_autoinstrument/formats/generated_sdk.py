@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..genai import messages as m
-from .base import get
+from .fields import get
 
 
 class Fields:
