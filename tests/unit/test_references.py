@@ -46,8 +46,9 @@ def _scanned_files():
             yield path
         elif path.is_dir():
             for file in path.rglob("*"):
+                parts = file.relative_to(ROOT).parts
                 if file.is_file() and file.suffix in (".py", ".md", ".txt", ".toml") \
-                        and not SKIPPED_DIRS.intersection(file.relative_to(ROOT).parts):
+                        and not SKIPPED_DIRS.intersection(parts) and not any(p.endswith(".egg-info") for p in parts):
                     yield file
 
 
