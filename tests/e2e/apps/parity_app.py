@@ -125,6 +125,13 @@ def anthropic_tools():
     print(r.stop_reason)
 
 
+def anthropic_thinking():
+    r = anthropic_client().messages.create(model="claude-sonnet-4-5", max_tokens=2048,
+                                           thinking={"type": "enabled", "budget_tokens": 1024},
+                                           messages=[{"role": "user", "content": "Say hello"}], **extra())
+    print([block.type for block in r.content])
+
+
 def gemini_generate():
     r = gemini_client().models.generate_content(model="gemini-2.5-flash", contents="Say hello",
                                                 config={"system_instruction": "You are terse.", "temperature": 0.3},
@@ -163,7 +170,7 @@ def langchain_tools():
 
 
 SCENARIOS = [openai_chat, openai_stream, openai_tools, openai_responses, openai_embeddings, openai_error,
-             anthropic_messages, anthropic_stream, anthropic_tools, gemini_generate, gemini_stream]
+             anthropic_messages, anthropic_stream, anthropic_tools, anthropic_thinking, gemini_generate, gemini_stream]
 LANGCHAIN = [langchain_tools]  # run only when named
 
 if __name__ == "__main__":
