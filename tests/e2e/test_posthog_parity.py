@@ -37,8 +37,7 @@ besides the differences above (served model, stop reason, error, library):
   composition steps are skipped, their data is in the chain's state and the generation's input),
   and the generation, the openai SDK's own call, nests under that step, not straight under the
   trace: trace -> model step -> generation, one trace id throughout.
-- The generation carries no ``$ai_framework`` (the handler's says ``langchain``): the chain and
-  the model step carry it. Its ``$ai_span_name`` is the span's name (``chat gpt-4o-mini``, which
+- The generation's ``$ai_span_name`` is the span's name (``chat gpt-4o-mini``, which
   PostHog's ingestion writes there), the handler's the class (``ChatOpenAI``); likewise the
   trace's is ``invoke_workflow RunnableSequence``.
 - Tool calls in ``$ai_output_choices`` are content items ``{type: function, id, function}`` (the
@@ -301,8 +300,7 @@ def test_langchain_event_types_and_person(langchain_run):
     step = _one(ours, "$ai_span")["properties"]
     assert step["$ai_framework"] == "langchain" and "$ai_input_tokens" not in step  # a step: never billed
     for event in (*theirs, *ours):
-        if event["event"] != "$ai_generation":
-            assert event["properties"]["$ai_framework"] == "langchain"
+        assert event["properties"]["$ai_framework"] == "langchain"
 
 
 def test_langchain_generation_model_and_provider(langchain_run):
@@ -310,8 +308,8 @@ def test_langchain_generation_model_and_provider(langchain_run):
     assert us["$ai_provider"] == sdk["$ai_provider"] == "openai"
     assert us["$ai_model"] == sdk["$ai_model"] or us["$ai_model"].startswith(sdk["$ai_model"] + "-")
     assert (sdk["$ai_stop_reason"], us["$ai_stop_reason"]) == ("tool_calls", "tool_call")  # the conventions' name
-    # The generation is the openai SDK's call: $ai_framework is on the LangChain step above it.
-    assert sdk["$ai_framework"] == "langchain" and "$ai_framework" not in us
+    # The generation is the openai SDK's call, made by LangChain: it names the framework too.
+    assert us["$ai_framework"] == sdk["$ai_framework"] == "langchain"
 
 
 def _said(choices: list) -> list:

@@ -658,6 +658,19 @@ def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None)
     return True
 
 
+def _name_enclosing_framework(call: InferenceCall, parent: Optional[otel_context.Context]) -> None:
+    """A provider call made by a framework's model call (LangChain's chat model through the
+    openai SDK) is the generation: it names the framework, as PostHog's own LangChain handler's
+    generations do ($ai_framework), so the generations of a framework can be found by it."""
+    if not parent:
+        return  # an empty context: nothing encloses the call
+    outer = otel_context.get_value(_ACTIVE_CALL, parent)
+    if outer is not None and outer.layer == Layer.FRAMEWORK:
+        attributes = getattr(outer.span, "attributes", None)
+        if attributes:
+            call.set_attribute(semconv.FRAMEWORK, attributes.get(semconv.FRAMEWORK))
+
+
 # How other recorders mark a model request, besides the conventions' operation name:
 # OpenLLMetry's ``llm.request.type`` and OpenInference's span kind (both read by PostHog's
 # ingestion to make a generation or an embedding: rust/capture/src/otel/providers.rs).
@@ -777,6 +790,7 @@ class Recorder:
                                               self.capture_content and not privacy_requested(), caller_frame)
                     if call is not None:
                         _note_provider_call(call._direct.span_id)
+                        _name_enclosing_framework(call, parent)
                         return call
             if described_later:
                 request = request(None)
@@ -787,7 +801,10 @@ class Recorder:
             if layer == Layer.PROVIDER and span.is_recording():  # (not a stand-in of another's span)
                 _note_provider_call(span.get_span_context().span_id)
             capture = self.capture_content and not privacy_requested()
-            return InferenceCall(span, capture, request.layer)
+            call = InferenceCall(span, capture, request.layer)
+            if layer == Layer.PROVIDER:
+                _name_enclosing_framework(call, parent)
+            return call
         except Exception:
             logger.debug("posthog-autoinstrument: failed to start span", exc_info=True)
             return None
