@@ -1,5 +1,5 @@
 """The two paths of an Anthropic call, in process: the SDK's own span (completed by
-``export/foreign.py``) and our adapter's span must give PostHog the same attributes.
+``formats/anthropic.py``) and our adapter's span must give PostHog the same attributes.
 
 Same fake server, same call made from the same line, one client tracing itself into an
 in-memory tracer provider and one with ``open_telemetry=False``; each span then goes

@@ -55,3 +55,36 @@ def _module_aliases(path: Path, names: list) -> list:
             aliases += [alias.asname or alias.name for alias in node.names
                         if alias.name in names and alias.name not in SHARED]
     return aliases
+
+
+def _imports_our_adapters(path: Path, module: str) -> bool:
+    """Whether an import (as written in ``path``) names our ``instrumentation`` package."""
+    if module.startswith("."):
+        package = path.parent.relative_to(PACKAGE.parent).parts
+        dots = len(module) - len(module.lstrip("."))
+        module = ".".join(package[:len(package) - dots + 1] + tuple(filter(None, [module.lstrip(".")])))
+    return module == "posthog_autoinstrument.instrumentation" or module.startswith(
+        "posthog_autoinstrument.instrumentation.")
+
+
+def test_export_imports_no_adapter():
+    # Libraries that trace themselves plug into the export pipeline from their adapter's side
+    # (genai.self_tracing): the pipeline, on its own thread, never imports adapter code.
+    modules = sorted((PACKAGE / "export").glob("*.py"))
+    assert {p.stem for p in modules} >= {"dialect", "foreign", "processor", "exporter"}
+    for path in modules:
+        for module, names in _imports(path):
+            assert not _imports_our_adapters(path, module), (path.name, module)
+            if module in ("..", "posthog_autoinstrument"):
+                assert "instrumentation" not in names, (path.name, module, names)
+
+
+def test_our_adapters_package_is_recognised():
+    # The check above must be able to fail: the import shapes it sees in a module of export/.
+    export = PACKAGE / "export" / "foreign.py"
+    assert _imports_our_adapters(export, "..instrumentation.anthropic")
+    assert _imports_our_adapters(export, "..instrumentation")
+    assert _imports_our_adapters(export, "posthog_autoinstrument.instrumentation.pydantic_ai")
+    assert not _imports_our_adapters(export, "opentelemetry.instrumentation.utils")
+    assert not _imports_our_adapters(export, "..genai.self_tracing")
+    assert not _imports_our_adapters(export, ".dialect")

@@ -205,6 +205,9 @@ def test_nothing_of_ours_is_recorded_where_another_recorder_records_the_call(pro
 
 
 def test_native_spans_of_a_call_another_recorder_records_are_not_exported(provider):
+    # The SDK's import loads our adapter, which registers how its spans are completed.
+    import posthog_autoinstrument.instrumentation.anthropic  # noqa: F401
+
     def record():
         token = RECORDED_ELSEWHERE.attach()
         provider.get_tracer("com.anthropic.sdk.python").start_span(

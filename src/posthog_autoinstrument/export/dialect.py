@@ -110,7 +110,6 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
                 attrs[key] = _replace_media(value)
 
     scope = span.instrumentation_scope.name if span.instrumentation_scope else None
-    _base_url_from_request_url(attrs, scope)  # before foreign.complete drops the url.* keys
     name = foreign.complete(attrs, scope)
     if name is foreign.NOT_AI:
         return None
@@ -553,27 +552,6 @@ def _add_base_url(attrs: dict) -> None:
         base_url = ("https://" if port == 443 else "http://") + address
     attrs.setdefault("$ai_base_url", base_url)
     attrs.pop(semconv.SERVER_ADDRESS, None)
-
-
-# Where the anthropic SDK's request paths start below the client's base URL: its own API
-# (/v1/messages...), Vertex AI (/projects/...) and Bedrock (/model/...).
-_ANTHROPIC_ENDPOINTS = re.compile(r"/(?:v1/(?:messages|complete|models)|projects/|model/)")
-
-
-def _base_url_from_request_url(attrs: dict, scope: Optional[str]) -> None:
-    """The base URL of a span the anthropic SDK records itself: scheme, host, port and the request
-    path above the endpoint, rendered as the client renders its base URL (a trailing slash
-    after a path)."""
-    if not (scope or "").startswith(foreign.ANTHROPIC_SCOPE) or semconv.BASE_URL in attrs:
-        return
-    scheme, host, path = attrs.get("url.scheme"), attrs.get(semconv.SERVER_ADDRESS), attrs.get("url.path")
-    if not (isinstance(scheme, str) and isinstance(host, str) and scheme and host):
-        return
-    port = attrs.get(semconv.SERVER_PORT)
-    netloc = host if port in (None, {"https": 443, "http": 80}.get(scheme)) else f"{host}:{port}"
-    endpoint = _ANTHROPIC_ENDPOINTS.search(path) if isinstance(path, str) else None
-    prefix = path[:endpoint.start()].rstrip("/") if endpoint else ""
-    attrs[semconv.BASE_URL] = f"{scheme}://{netloc}{prefix + '/' if prefix else ''}"
 
 
 def _move_state(attrs: dict, target: str, sources: tuple, move: bool = False) -> None:

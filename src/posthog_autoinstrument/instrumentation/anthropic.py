@@ -13,7 +13,7 @@ One call must be one span, so each call is recorded by exactly one of two paths:
   leaves out (tool definitions, the end user, stop sequences, sampling parameters, the calling
   function), and lends the span of a raw ``create(stream=True)`` stream the assembled output,
   which the SDK otherwise records only for its helpers. The export pipeline
-  (``export/foreign.py``) rewrites the span into exactly what the other path records.
+  (``formats/anthropic.py``, registered with ``genai/self_tracing.py``) rewrites the span into exactly what the other path records.
 * **our span**, for every other client: SDKs before 1.14, ``open_telemetry=False``,
   ``ANTHROPIC_OPEN_TELEMETRY=false``, or an app that sends the SDK's spans to a tracer provider
   of its own.
@@ -42,6 +42,9 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
+from ..formats import anthropic as anthropic_format
+from ..formats.anthropic import finish_reason
+from ..genai import self_tracing
 from ..genai.streams import observe_stream
 from ._raw_response import is_raw_response, raw_response_proxy, relayed_stream_requested, server_sent_events
 from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, base_url_text,
@@ -50,25 +53,13 @@ from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_w
 logger = logging.getLogger("posthog_autoinstrument")
 
 #: The SDK's own instrumentation scope; platform clients append ``.bedrock`` / ``.vertex``.
-NATIVE_SCOPE = "com.anthropic.sdk.python"
+NATIVE_SCOPE = anthropic_format.SCOPE
 #: The environment variable the SDK reads (once per client) to record content on its spans.
 CONTENT_MODE_ENV = "ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"
 
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_call",
-    "refusal": "content_filter",
-}
-
-
-def finish_reason(stop_reason: Any) -> Optional[str]:
-    """Anthropic's ``stop_reason`` as a conventions finish reason (unknown ones pass through)."""
-    if not isinstance(stop_reason, str) or not stop_reason:
-        return None
-    return FINISH_REASONS.get(stop_reason, stop_reason)
+# The SDK's spans reach the export pipeline only once the SDK is imported, which imports this
+# adapter first: registering here means the export thread never imports adapter code.
+self_tracing.register(NATIVE_SCOPE, anthropic_format.complete_sdk_span, sub_scopes=True)
 
 
 # -- endpoint --------------------------------------------------------------------------------

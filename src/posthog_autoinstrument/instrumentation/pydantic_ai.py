@@ -4,7 +4,8 @@ Pydantic AI traces itself with OpenTelemetry GenAI spans (an ``invoke_agent`` sp
 run, a ``chat`` span per model request, an ``execute_tool`` span per tool call) once an agent
 is instrumented. So this adapter patches nothing: when the application imports ``pydantic_ai``
 it calls ``Agent.instrument_all(InstrumentationSettings(...))`` with our tracer provider, and
-the export pipeline (``export/foreign.py``) makes those spans what PostHog needs.
+the export pipeline makes those spans what PostHog needs (``formats/pydantic_ai.py``, registered
+with ``genai/self_tracing.py`` when this module is imported).
 
 * **The app's choice wins.** ``instrument_all`` only sets the default for agents that choose
   nothing themselves: an agent built with ``instrument=...`` (``False`` included) or with an
@@ -41,8 +42,14 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from .. import config, lifecycle
+from ..formats import pydantic_ai as pydantic_ai_format
+from ..genai import self_tracing
 
 logger = logging.getLogger("posthog_autoinstrument")
+
+# Pydantic AI records spans only once imported, which imports this adapter first: registering
+# here means the export thread never imports adapter code.
+self_tracing.register(pydantic_ai_format.SCOPE, pydantic_ai_format.complete_span)
 
 # Newest first; see the module docstring.
 _FORMAT_VERSIONS = (6, 5, 4, 3, 2)

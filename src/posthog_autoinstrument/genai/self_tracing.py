@@ -1,0 +1,46 @@
+"""Where SDKs that record their own spans plug into the export pipeline.
+
+Some libraries trace themselves with OpenTelemetry (the ``anthropic`` SDK, Pydantic AI). Their
+spans reach our span processor like ours do, but say things their own way; the PostHog copy of
+such a span must say what our adapters record. The adapter for such a library registers, when
+it is imported, the instrumentation scope its spans carry and a completion function; the
+export pipeline looks the scope up here for each span and calls the function. The export
+thread therefore never imports adapter code: a library must be imported (which loads its
+adapter) before it can record a span.
+
+A completion function takes the span's attributes (a copy, after privacy has removed content)
+and rewrites them in place. It returns the span name our adapter would have used, ``NOT_AI``
+for a span that must not reach PostHog, or None to keep the span's name. It may raise: the
+pipeline then keeps whatever it had rewritten and logs the failure at debug level.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+# Returned by a completion function for a span that is not an AI event (an SDK's count_tokens,
+# files or models call): PostHog should not receive it.
+NOT_AI = object()
+
+Completion = Callable[[dict], Any]
+
+_exact: dict = {}
+_with_sub_scopes: dict = {}
+
+
+def register(scope: str, complete: Completion, sub_scopes: bool = False) -> None:
+    """Complete the spans of instrumentation scope ``scope`` with ``complete``; with
+    ``sub_scopes``, also those of ``scope.<anything>`` (an SDK's platform clients)."""
+    (_with_sub_scopes if sub_scopes else _exact)[scope] = complete
+
+
+def completion_for(scope: Optional[str]) -> Optional[Completion]:
+    """The completion function registered for spans of ``scope``, if any."""
+    if not scope:
+        return None
+    found = _exact.get(scope) or _with_sub_scopes.get(scope)
+    if found is None and _with_sub_scopes:
+        for registered, complete in list(_with_sub_scopes.items()):
+            if scope.startswith(registered + "."):
+                return complete
+    return found
