@@ -435,8 +435,11 @@ _ASK_EACH_TIME = object()
 
 def client_base_url(client: Any) -> Any:
     """The base URL of a generated SDK client (OpenAI, Anthropic). Read from the attribute
-    behind the public property: openai 3.x's property runs an import on every read (1.6 µs)."""
-    url = getattr(client, "_base_url", None)
+    behind the public property: openai 3.x's property runs an import on every read (1.6 µs),
+    and in its later releases ``_base_url`` is a property that reads it too."""
+    url = getattr(client, "_configured_base_url", None)
+    if url is None:
+        url = getattr(client, "_base_url", None)
     return url if url is not None else getattr(client, "base_url", None)
 
 
