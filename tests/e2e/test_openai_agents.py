@@ -131,7 +131,7 @@ def assert_generation(span: dict, streamed: bool = False) -> None:
     assert attrs["gen_ai.usage.output_tokens"] == wire.COMPLETION_TOKENS
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == wire.CACHED_TOKENS
     assert attrs["$ai_stream"] is streamed
-    assert "$ai_framework" not in attrs  # the provider's call, made through the SDK
+    assert attrs["$ai_framework"] == "openai_agents"  # the provider's call, made by the Agents SDK's model
 
 
 def assert_model_step(step: dict, spans: list, streamed: bool = False, name: str = f"chat {SERVED_MODEL}") -> dict:
