@@ -1,0 +1,222 @@
+"""xAI adapter (``xai-sdk``, gRPC): ``client.chat.create(...)`` then ``sample()``, ``stream()``
+and ``parse()``, sync (``xai_sdk.Client``) and async (``xai_sdk.AsyncClient``).
+
+Recorded as sent: the SDK builds its protobuf request in ``_make_request`` right before the RPC
+(``parse`` sets the response format on the chat first). That request, serialised (immutable
+bytes, made in C), is handed to the call in progress and translated on the export thread by
+``formats.xai``; the answer's protobuf is read there too.
+
+The SDK traces itself into the global tracer provider (a ``chat.sample MODEL`` span). Our call is
+current around the SDK's work, a stream's chunks included (each is fetched inside it), so the SDK's
+span is beneath ours: the same request, left out of PostHog's copy (one call, one generation) and
+kept in your own telemetry. Ours is the generation because it has what the SDK's lacks: content
+parts and tool definitions, the server the client really talks to, errors with their status.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Optional
+
+from ..formats import xai as wire
+from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
+from ..genai import semconv
+from ..genai.semconv import Provider
+from ..genai.streams import observe_stream
+from .base import CallHandler, LLMInstrumentor, Target, active_call
+
+_DEFAULT_ENDPOINT = ("api.x.ai", 443)
+# The chat stub of each client -> the (host, port) it was made for (see _remember_host).
+_endpoints: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+# Calls of ours whose request the SDK has not built yet, by id (see _hand_over_request).
+_awaiting_request: dict = {}
+
+# gRPC status codes as the HTTP statuses that mean the same (google.rpc.Code's mapping).
+_HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409,
+    "ABORTED": 409, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499, "UNKNOWN": 500, "INTERNAL": 500,
+    "DATA_LOSS": 500, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+}
+
+
+def _endpoint_of(api_host: Any) -> tuple:
+    if not isinstance(api_host, str) or not api_host:
+        return _DEFAULT_ENDPOINT
+    host, _, port = api_host.rpartition(":")
+    if host and port.isdigit():
+        return host.strip("[]"), int(port)
+    return api_host, 443
+
+
+def _remember_host(wrapped, instance, args, kwargs):
+    """``xai_sdk.client.BaseClient.__init__``: note which server the client's chat stub talks to."""
+    result = wrapped(*args, **kwargs)
+    try:
+        _endpoints[instance.chat._stub] = _endpoint_of(kwargs.get("api_host", "api.x.ai"))
+    except Exception:
+        pass
+    return result
+
+
+def _hand_over_request(wrapped, instance, args, kwargs):
+    """``BaseChat._make_request``: the request about to be sent, to the call waiting for it."""
+    request = wrapped(*args, **kwargs)
+    try:
+        call = active_call()
+        if call is not None and _awaiting_request.pop(id(call), None) is call:
+            call.later(_record_request, call, type(request), request.SerializeToString())
+    except Exception:
+        pass
+    return request
+
+
+def _record_request(call: InferenceCall, message_type: Any, data: bytes) -> None:
+    request = message_type.FromString(data)
+    for key, value in wire.parameters(request).items():
+        call.set_attribute(key, value)
+    call.set_input(messages=wire.input_messages(request), tool_definitions=wire.tool_definitions(request))
+
+
+def _record_answer(call: InferenceCall, response: Any) -> None:
+    finish_reasons, outputs = wire.outputs(response)
+    call.set_response(model=response.model or None, response_id=response.id or None,
+                      finish_reasons=finish_reasons, usage=wire.usage(response))
+    call.set_output(outputs)
+
+
+def _answer_of(result: Any) -> Any:
+    """The response protobuf of what ``sample()`` (a Response) or ``parse()`` (a tuple) returned."""
+    response = result[0] if isinstance(result, tuple) else result
+    return getattr(response, "proto", None)
+
+
+class _StreamedAnswer(StreamAccumulator):
+    """The SDK hands out (response so far, chunk) pairs: the last response is the whole answer."""
+
+    __slots__ = ("response",)
+
+    def __init__(self):
+        self.response = None
+
+    def on_chunk(self, pair: Any) -> bool:
+        if isinstance(pair, tuple) and pair:
+            self.response = pair[0]
+        return False
+
+    def finish(self, call: InferenceCall) -> None:
+        _awaiting_request.pop(id(call), None)
+        # ``proto``, not ``_proto``: the SDK joins the streamed text into its protobuf on reading it.
+        answer = getattr(self.response, "proto", None)
+        if answer is not None:
+            call.later(_record_answer, call, answer)
+
+
+def _within_call(stream: Any, call: InferenceCall, context: Any):
+    """The SDK's stream, each chunk fetched with our call current (so the SDK's own span, started
+    at the first chunk, is beneath ours) and the app's context back while it has the chunk."""
+    try:
+        while True:
+            token = call.attach(context)
+            try:
+                item = next(stream)
+            except StopIteration:
+                return
+            except Exception as exc:
+                call.fail(exc, http_status(exc))
+                raise
+            finally:
+                call.detach(token)
+            yield item
+    finally:
+        token = call.attach(context)
+        try:
+            stream.close()
+        finally:
+            call.detach(token)
+
+
+async def _within_call_async(stream: Any, call: InferenceCall, context: Any):
+    """``_within_call`` for the async client's streams."""
+    try:
+        while True:
+            token = call.attach(context)
+            try:
+                item = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                call.fail(exc, http_status(exc))
+                raise
+            finally:
+                call.detach(token)
+            yield item
+    finally:
+        token = call.attach(context)
+        try:
+            await stream.aclose()
+        finally:
+            call.detach(token)
+
+
+class ChatCall(CallHandler):
+    """``Chat.sample`` / ``parse`` (``stream=False``) and ``Chat.stream``."""
+
+    def __init__(self, stream: bool):
+        self.stream = stream
+
+    def request(self, instance, args, kwargs):
+        address, port = _endpoints.get(instance._stub, _DEFAULT_ENDPOINT)
+        conversation = getattr(instance, "_conversation_id", None)
+        return InferenceRequest(provider=Provider.XAI, model=instance._proto.model or None,
+                                operation=semconv.Operation.CHAT, server_address=address, server_port=port,
+                                stream=self.stream, conversation_id=conversation or None), None
+
+    def record_input(self, call, instance, args, kwargs):
+        if len(_awaiting_request) > 4096:  # calls whose request was never built (cancelled before)
+            _awaiting_request.clear()
+        _awaiting_request[id(call)] = call
+
+    def result(self, call, result, kwargs):
+        if self.stream:  # its request is built at the first chunk
+            within = _within_call_async if hasattr(result, "__anext__") else _within_call
+            return observe_stream(within(result, call, None), call, _StreamedAnswer())
+        _awaiting_request.pop(id(call), None)
+        answer = _answer_of(result)
+        if answer is not None:
+            call.later(_record_answer, call, answer)
+        call.end()
+        return result
+
+    def error_status(self, exc):
+        _awaiting_request.pop(id(active_call()), None)
+        return http_status(exc)
+
+
+def http_status(exc: BaseException) -> Optional[int]:
+    """The HTTP status that means what a gRPC error's status code means."""
+    code = getattr(exc, "code", None)
+    try:
+        name = code().name if callable(code) else None
+    except Exception:
+        return None
+    return _HTTP_STATUS.get(name)
+
+
+class XAIInstrumentor(LLMInstrumentor):
+    requirements = ("xai-sdk >= 1.0.0, < 2",)
+
+    def targets(self) -> list:
+        sample, stream = ChatCall(stream=False), ChatCall(stream=True)
+        targets = [
+            Target("xai_sdk.client", "BaseClient.__init__", wrapper=_remember_host),
+            Target("xai_sdk.chat", "BaseChat._make_request", wrapper=_hand_over_request),
+        ]
+        for module, is_async in (("xai_sdk.sync.chat", False), ("xai_sdk.aio.chat", True)):
+            targets += [
+                Target(module, "Chat.sample", sample, is_async=is_async, required_since="1.0.0"),
+                Target(module, "Chat.parse", sample, is_async=is_async),
+                # An async generator function: calling it returns the stream at once.
+                Target(module, "Chat.stream", stream, required_since="1.0.0"),
+            ]
+        return targets
