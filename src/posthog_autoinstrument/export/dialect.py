@@ -351,6 +351,9 @@ POSTHOG_PROVIDERS = {
     "azure_openai": "azure",
     "together_ai": "together",
     "fireworks_ai": "fireworks",
+    # Hugging Face's inference provider names that PostHog's cost tables spell otherwise.
+    "fireworks-ai": "fireworks",
+    "zai-org": "z-ai",
 }
 
 LIBRARY = "posthog-autoinstrument"
