@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.e2e.providers import app_env, record
+from tests.e2e.providers import app_env, record, run_scenarios
 from tests.e2e.traces import posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers import huggingface_server as tgi
@@ -23,12 +23,24 @@ HELLO = [{"role": "assistant", "content": [{"type": "text", "text": "Hello from 
 GENERATED = [{"role": "assistant", "content": [{"type": "text", "text": tgi.GENERATED_TEXT}]}]
 
 
+def env_for(hf, posthog, **extra) -> dict:
+    return app_env(posthog, ("HF_", "HUGGING"), TGI_URL=hf.endpoint_url, HF_TOKEN="hf_test_token",
+                   HF_ENDPOINT=hf.root_url, HF_ROUTER_TEMPLATE=hf.router_template, HF_HUB_DISABLE_TELEMETRY="1", **extra)
+
+
 @pytest.fixture(scope="module")
 def recorded():
     with FakeHuggingFace() as hf, FakePostHog() as posthog:
-        env = app_env(posthog, ("HF_", "HUGGING"), TGI_URL=hf.endpoint_url, HF_TOKEN="hf_test_token",
-                      HF_ENDPOINT=hf.root_url, HF_ROUTER_TEMPLATE=hf.router_template, HF_HUB_DISABLE_TELEMETRY="1")
-        return record("huggingface_app", SCENARIOS, env, posthog, hf, len(SCENARIOS))
+        return record("huggingface_app", SCENARIOS, env_for(hf, posthog), posthog, hf, len(SCENARIOS))
+
+
+@pytest.fixture(scope="module")
+def private_spans():
+    scenarios = ("chat", "text_generation_stream", "feature_extraction")
+    with FakeHuggingFace() as hf, FakePostHog() as posthog:
+        result = run_scenarios("huggingface_app", scenarios, env_for(hf, posthog, POSTHOG_PRIVACY_MODE="true"))
+        assert result.returncode == 0, result.stderr
+        return posthog.wait_for_spans(len(scenarios))
 
 
 def spans_with(recorded, operation: str, prompt: str = None, stream: bool = False) -> list:
@@ -127,3 +139,13 @@ def test_error_carries_its_http_status(recorded):
     span = only([s for s in recorded.spans if s["attributes"].get("gen_ai.request.model") == "error-429"])
     assert span["status_code"] == "ERROR"
     assert (span["attributes"]["$ai_http_status"], span["attributes"]["error.type"]) == (429, "huggingface_hub.HfHubHTTPError")
+
+
+def test_privacy_mode_keeps_usage_and_drops_text(private_spans):
+    assert len(private_spans) == 3
+    for span in private_spans:
+        attrs = span["attributes"]
+        assert "$ai_input" not in attrs and "$ai_output_choices" not in attrs, span["name"]
+        assert not [key for key in attrs if key.startswith(("gen_ai.input", "gen_ai.output.messages"))]
+    chat = next(s for s in private_spans if s["name"].startswith("chat"))
+    assert chat["attributes"]["gen_ai.usage.output_tokens"] == 7
