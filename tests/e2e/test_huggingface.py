@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.providers import app_env, record, run_scenarios
 from tests.e2e.traces import posthog_input, posthog_output
+from tests.posthog_ingest import resolve_cost_provider
 from tests.servers import FakePostHog
 from tests.servers import huggingface_server as tgi
 from tests.servers.huggingface_server import FakeHuggingFace
@@ -120,6 +121,7 @@ def test_routed_calls_name_the_provider_that_served_them(recorded):
     by_provider = {s["attributes"]["gen_ai.provider.name"]: s for s in routed}
     # Hugging Face's "fireworks-ai" goes out under the name PostHog's cost tables know.
     assert set(by_provider) == {"together", "fireworks"}
+    assert {resolve_cost_provider(name) for name in by_provider} == {"together", "fireworks"}  # PostHog's price rows
     together = by_provider["together"]["attributes"]
     assert together["gen_ai.request.model"] == "meta-llama/Llama-3.1-8B-Instruct"  # the Hub's id, as asked
     assert (together["gen_ai.usage.input_tokens"], together["gen_ai.usage.output_tokens"]) == (11, 7)
