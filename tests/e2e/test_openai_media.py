@@ -17,7 +17,7 @@ from tests.servers import openai_wire as wire
 SCENARIOS = ("completion", "completion_two_prompts", "completion_stream", "completion_async_stream",
              "transcribe_tokens", "transcribe_duration", "transcribe_text", "transcribe_stream", "translate_async",
              "transcribe_error", "speech", "speech_streaming", "image_url", "image_b64", "image_edit", "image_variation",
-             "image_async_stream", "image_error")
+             "image_async_stream", "image_error", "raw_responses")
 PRIVATE_SCENARIOS = ("completion", "transcribe_tokens", "speech", "image_url")
 # Bytes the app uploads (tests/e2e/apps/openai_media_app.py) and the stand-in returns.
 MEDIA_BYTES = ("FAKE-UPLOADED-AUDIO-BYTES", "FAKE-UPLOADED-IMAGE-BYTES", wire.IMAGE_B64, "fake-mp3-speech-bytes",
@@ -31,7 +31,8 @@ def env_for(openai, posthog, **extra) -> dict:
 @pytest.fixture(scope="module")
 def recorded():
     with FakeOpenAI() as openai, FakePostHog() as posthog:
-        return record("openai_media_app", SCENARIOS, env_for(openai, posthog), posthog, openai, len(SCENARIOS))
+        # (raw_responses makes two calls)
+        return record("openai_media_app", SCENARIOS, env_for(openai, posthog), posthog, openai, len(SCENARIOS) + 1)
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +125,10 @@ def test_duration_billed_transcription_and_translation(recorded):
     attrs = verbose["attributes"]
     assert attrs["openai.audio.duration_seconds"] == wire.AUDIO_SECONDS  # the usage's, not the verbose duration
     assert "gen_ai.usage.input_tokens" not in attrs  # never estimated
-    text = only([s for s in whisper if s["attributes"].get("openai.request.response_format") == "text"])
-    assert posthog_output(text)[0]["content"][0]["text"] == wire.TRANSCRIPT + "\n"
+    texts = [s for s in whisper if s["attributes"].get("openai.request.response_format") == "text"]
+    assert len(texts) == 2  # called plainly and through with_raw_response
+    for text in texts:
+        assert posthog_output(text)[0]["content"][0]["text"] == wire.TRANSCRIPT + "\n"
     translation = only([s for s in whisper if "openai.request.response_format" not in s["attributes"]])
     assert posthog_output(translation)[0]["content"][0]["text"] == wire.TRANSLATION
 
@@ -160,7 +163,9 @@ def test_images(recorded):
     assert posthog_input(edit)[0]["content"][1:] == [{"type": "text", "text": "[image: photo.png]"}] * 2
     assert (edit["attributes"]["$ai_image_input_tokens"], edit["attributes"]["gen_ai.usage.input_tokens"]) == (323, 340)
 
-    variation = only(spans_of(recorded, "dall-e-2"))
+    variation, raw = sorted(spans_of(recorded, "dall-e-2"), key=lambda s: s["attributes"].get("gen_ai.request.choice.count", 1))[::-1]
+    assert posthog_input(raw) == [{"role": "user", "content": "Raw fox"}]  # with_raw_response
+    assert [item["image"] for item in posthog_output(raw)[0]["content"]] == [wire.IMAGE_URL.format(index=0)]
     assert posthog_input(variation) == [{"role": "user", "content": "[image: photo.png]"}]
     assert [item["image"] for item in posthog_output(variation)[0]["content"]] == [wire.IMAGE_URL.format(index=i) for i in (0, 1)]
     assert variation["attributes"]["$ai_model_parameters"] == {"n": 2, "size": "256x256"}

@@ -118,6 +118,12 @@ async def image_async_stream():
     show("image_async_stream", [event.type async for event in stream])
 
 
+def raw_responses():
+    raw = client().images.with_raw_response.generate(model="dall-e-2", prompt="Raw fox", n=1)
+    text = client().audio.transcriptions.with_raw_response.create(model="whisper-1", file=AUDIO, response_format="text")
+    show("raw_responses", raw.http_request.url.path, len(raw.parse().data), repr(text.parse()))
+
+
 def image_error():
     try:
         client().images.generate(model="error-429", prompt="Anything")
