@@ -329,6 +329,10 @@ EMBEDDINGS_ONLY = {
     "openai/resources/__init__.py": "",
     "openai/resources/embeddings.py": "class Embeddings:\n    def create(self): ...\n\n"
                                       "class AsyncEmbeddings:\n    async def create(self): ...\n",
+    # every other endpoint the adapter records, where 1.59 keeps them
+    "openai/resources/completions.py": "", "openai/resources/images.py": "",
+    "openai/resources/audio/__init__.py": "", "openai/resources/audio/transcriptions.py": "",
+    "openai/resources/audio/translations.py": "", "openai/resources/audio/speech.py": "",
 }
 
 

@@ -16,6 +16,11 @@ by the request itself rather than by Python calls on this object:
 * ``response_format`` / ``text.format`` of ``json_schema`` yields JSON that
   satisfies the schema (so the SDK's ``.parse()`` helpers work).
 
+Besides chat, Responses and embeddings it serves legacy completions, audio transcriptions and
+translations (multipart uploads; whisper models report seconds, gpt-4o ones tokens), speech
+(audio bytes back) and image generation, edits and variations (URLs from dall-e models, inline
+base64 with token usage from gpt-image ones), streams included.
+
 Every HTTP attempt is recorded, retries included, so tests can count what the
 SDK actually sent. Payload shapes live in ``openai_wire``.
 """
@@ -31,7 +36,10 @@ from typing import Any, Iterable, Optional
 from . import openai_wire as wire
 from ._http import JSONHandler, RecordingServer
 
-_ENDPOINTS = "chat/completions|responses|embeddings"
+_ENDPOINTS = ("chat/completions|responses|embeddings|completions|audio/transcriptions|audio/translations|audio/speech"
+              "|images/generations|images/edits|images/variations")
+# Endpoints that take multipart uploads (an audio file, images), whose form fields stand for the body.
+_MULTIPART_ENDPOINTS = frozenset({"audio/transcriptions", "audio/translations", "images/edits", "images/variations"})
 TRACES_INGEST_PATH = "/v1/traces/ingest"
 
 
@@ -113,11 +121,14 @@ class FakeOpenAI(RecordingServer):
 class _OpenAIHandler(JSONHandler):
     server_version = "fake-openai/1"
 
-    @staticmethod
-    def parse_body(raw: bytes) -> Any:
-        """Parsed body, ``None`` for an empty body, or the raw bytes if not JSON."""
+    def parse_body(self, raw: bytes) -> Any:
+        """Parsed body: a multipart upload's form (files as ``{"filename", "size"}``), JSON,
+        ``None`` for an empty body, or the raw bytes if neither."""
         if not raw:
             return None
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            return parse_multipart(raw, content_type)
         try:
             return json.loads(raw)
         except ValueError:
@@ -143,6 +154,8 @@ class _OpenAIHandler(JSONHandler):
             return self.send_json(404, {"error": {"code": "404", "message": "Resource not found"}})
         if not _has_credentials(headers):
             return self._send_error(401, message="You didn't provide an API key.")
+        if route.endpoint in _MULTIPART_ENDPOINTS and not (isinstance(body, dict) and body.get("multipart")):
+            return self._send_error(400, message="Invalid Content-Type header, expected multipart/form-data.")
         if not isinstance(body, dict):
             return self._send_error(400, message="We could not parse the JSON body of your request.")
         model = body.get("model") or route.deployment or ""
@@ -161,6 +174,18 @@ class _OpenAIHandler(JSONHandler):
         reply_text = self.owner.reply_text
         if route.endpoint == "embeddings":
             return self._send_ok(wire.embeddings(body))
+        if route.endpoint == "completions":
+            meta = wire.Meta(id=wire.new_id("cmpl-"), model=wire.served_model(model))
+            if stream:
+                return self._stream(wire.text_completion_chunks(body, meta), named_events=False, cut_after=cut_after)
+            return self._send_ok(wire.text_completion(body, meta))
+        if route.endpoint.startswith("audio/"):
+            return self._audio(route.endpoint, body, stream)
+        if route.endpoint.startswith("images/"):
+            edit = route.endpoint != "images/generations"
+            if stream:
+                return self._stream(wire.image_events(body, edit), named_events=True, cut_after=None, done=False)
+            return self._send_ok(wire.images_response(body, edit))
         if route.endpoint == "chat/completions":
             meta = wire.Meta(id=wire.new_id("chatcmpl-"), model=wire.served_model(model))
             reply = wire.chat_reply(body, reply_text)
@@ -173,6 +198,22 @@ class _OpenAIHandler(JSONHandler):
         if stream:
             return self._stream(wire.response_events(body, reply, meta), named_events=True, cut_after=cut_after)
         return self._send_ok(wire.response(body, reply, meta))
+
+    def _audio(self, endpoint: str, body: dict, stream: bool) -> None:
+        if endpoint == "audio/speech":
+            if not isinstance(body.get("input"), str) or not body.get("voice"):
+                return self._send_error(400, message="Missing required parameter: 'voice'.", param="voice")
+            mime = {"wav": "audio/wav", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
+                    "pcm": "audio/pcm"}.get(body.get("response_format") or "mp3", "audio/mpeg")
+            return self.send_body(200, wire.SPEECH_AUDIO, mime, _standard_headers())
+        if not isinstance(body.get("file"), dict):
+            return self._send_error(400, message="Missing required parameter: 'file'.", param="file")
+        if stream and endpoint == "audio/transcriptions":
+            return self._stream(wire.transcription_events(body), named_events=False, cut_after=None, done=False)
+        answer = wire.transcription(body, translate=endpoint == "audio/translations")
+        if isinstance(answer, str):
+            return self.send_body(200, answer.encode(), "text/plain; charset=utf-8", _standard_headers())
+        return self._send_ok(answer)
 
     # -- responses ----------------------------------------------------------
 
@@ -187,7 +228,8 @@ class _OpenAIHandler(JSONHandler):
             headers["retry-after"] = "0"
         self.send_json(status, wire.error_body(status, model, message, param), headers)
 
-    def _stream(self, objects: Iterable[dict], *, named_events: bool, cut_after: Optional[int]) -> None:
+    def _stream(self, objects: Iterable[dict], *, named_events: bool, cut_after: Optional[int],
+                done: bool = True) -> None:
         """Send server-sent events; chat streams end with ``[DONE]``, Responses streams do not.
 
         With ``cut_after`` the connection is dropped right after that many
@@ -200,9 +242,32 @@ class _OpenAIHandler(JSONHandler):
             content_seen += wire.is_content_chunk(obj)
             if cut_after is not None and content_seen >= cut_after:
                 return self.drop_connection()
-        if not named_events:
+        if not named_events and done:
             self.write_chunk(b"data: [DONE]\n\n")
         self.end_chunked()
+
+
+def parse_multipart(raw: bytes, content_type: str) -> dict:
+    """A ``multipart/form-data`` body as a form: text fields as strings, files as
+    ``{"filename", "size"}``; a repeated name (``image[]``) as a list. ``multipart`` marks it."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    form: dict[str, Any] = {"multipart": True}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        value: Any = {"filename": filename, "size": len(payload)} if filename is not None else payload.decode()
+        if name in form:
+            form[name] = (form[name] if isinstance(form[name], list) else [form[name]]) + [value]
+        else:
+            form[name] = value
+    stream = form.get("stream")
+    if isinstance(stream, str):
+        form["stream"] = stream == "true"
+    return form
 
 
 def _sse(obj: dict, named_events: bool) -> bytes:

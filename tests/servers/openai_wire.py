@@ -584,3 +584,142 @@ def error_body(status: int, model: str = "", message: Optional[str] = None, para
             "code": code,
         }
     }
+
+
+# ---------------------------------------------------------------------------
+# Legacy completions (/v1/completions)
+# ---------------------------------------------------------------------------
+
+COMPLETION_TEXT = " Hello from fake OpenAI"
+
+
+def text_completion(body: dict, meta: Meta) -> dict:
+    """A ``text_completion`` object: ``n`` text choices per prompt, chat's usage shape."""
+    prompts = body.get("prompt") if isinstance(body.get("prompt"), list) and body["prompt"] and \
+        isinstance(body["prompt"][0], str) else [body.get("prompt")]
+    count = len(prompts) * _choice_count(body)
+    return {
+        "id": meta.id,
+        "object": "text_completion",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "choices": [{"text": COMPLETION_TEXT, "index": i, "logprobs": None, "finish_reason": "length" if i else "stop"}
+                    for i in range(count)],
+        "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
+                  "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS},
+    }
+
+
+def text_completion_chunks(body: dict, meta: Meta) -> Iterator[dict]:
+    """A streamed completion: text pieces, a finish reason, then (if asked) a usage-only chunk.
+    Unlike chat chunks, ``usage`` appears only on that last chunk."""
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def chunk(choices: list) -> dict:
+        return {"id": meta.id, "object": "text_completion", "created": meta.created, "model": meta.model,
+                "system_fingerprint": SYSTEM_FINGERPRINT, "choices": choices}
+
+    for piece in split_into_pieces(COMPLETION_TEXT, 3):
+        yield chunk([{"text": piece, "index": 0, "logprobs": None, "finish_reason": None}])
+    yield chunk([{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}])
+    if include_usage:
+        yield dict(chunk([]), usage={"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
+                                      "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS})
+
+
+# ---------------------------------------------------------------------------
+# Audio (/v1/audio/transcriptions, /translations: multipart uploads; /speech: JSON in, audio out)
+# ---------------------------------------------------------------------------
+
+TRANSCRIPT = "Hello from a fake transcript"
+TRANSLATION = "Hello from a fake translation"
+AUDIO_SECONDS = 9
+AUDIO_DURATION = 8.47
+# gpt-4o-transcribe's token usage: input tokens are the audio's plus the prompt's
+TRANSCRIBE_USAGE = {"type": "tokens", "input_tokens": 14, "input_token_details": {"text_tokens": 4, "audio_tokens": 10},
+                    "output_tokens": 45, "total_tokens": 59}
+SPEECH_AUDIO = b"ID3\x04\x00fake-mp3-speech-bytes"
+
+
+def _duration_billed(model: str) -> bool:
+    return model.startswith("whisper")
+
+
+def transcription(form: dict, translate: bool = False) -> Any:
+    """The answer for ``response_format``: a JSON object (``json``, ``verbose_json``) or text.
+    whisper-1 reports the seconds of audio it was billed for; the gpt-4o models their tokens;
+    translations (whisper-1 only) report no usage."""
+    model = form.get("model", "")
+    text = TRANSLATION if translate else TRANSCRIPT
+    response_format = form.get("response_format") or "json"
+    if response_format in ("text", "srt", "vtt"):
+        return text + "\n"
+    usage = None if translate else ({"type": "duration", "seconds": AUDIO_SECONDS} if _duration_billed(model)
+                                    else TRANSCRIBE_USAGE)
+    result: dict[str, Any] = {"text": text}
+    if response_format == "verbose_json":
+        result = {"task": "translate" if translate else "transcribe", "language": "english",
+                  "duration": AUDIO_DURATION, "text": text,
+                  "segments": [{"id": 0, "seek": 0, "start": 0.0, "end": AUDIO_DURATION, "text": text, "tokens": [50364],
+                                "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.1,
+                                "no_speech_prob": 0.01}]}
+    if usage is not None:
+        result["usage"] = usage
+    return result
+
+
+def transcription_events(form: dict) -> Iterator[dict]:
+    """A streamed transcription (gpt-4o models): text deltas, then the whole text with usage."""
+    for piece in split_into_pieces(TRANSCRIPT, 3):
+        yield {"type": "transcript.text.delta", "delta": piece, "logprobs": None}
+    yield {"type": "transcript.text.done", "text": TRANSCRIPT, "logprobs": None, "usage": TRANSCRIBE_USAGE}
+
+
+# ---------------------------------------------------------------------------
+# Images (/v1/images/generations: JSON; /edits, /variations: multipart uploads)
+# ---------------------------------------------------------------------------
+
+# What a gpt-image model returns inline; tests check it never reaches an export.
+IMAGE_BYTES = b"\x89PNG\r\n\x1a\nfake-generated-image-bytes"
+IMAGE_B64 = base64.b64encode(IMAGE_BYTES).decode()
+IMAGE_URL = "https://oaidalleapiprodscus.blob.core.windows.net/private/org-fake/img-{index}.png?se=2026&sig=fake"
+REVISED_PROMPT = "A revised prompt for the fake image"
+
+
+def images_response(body: dict, edit: bool = False) -> dict:
+    """dall-e models answer with URLs (unless ``b64_json`` is asked) and no usage; gpt-image
+    models always inline base64 and report token usage (image tokens in and out)."""
+    model = body.get("model") or "dall-e-2"
+    count = max(int(body.get("n") or 1), 1)
+    now = int(time.time())
+    if model.startswith("dall-e"):
+        inline = body.get("response_format") == "b64_json"
+        data = []
+        for index in range(count):
+            item: dict[str, Any] = {"b64_json": IMAGE_B64} if inline else {"url": IMAGE_URL.format(index=index)}
+            if model == "dall-e-3":
+                item["revised_prompt"] = REVISED_PROMPT
+            data.append(item)
+        return {"created": now, "data": data}
+    image_in = 323 if edit else 0
+    text_in = 17
+    image_out = 272 * count
+    return {
+        "created": now, "background": "opaque", "data": [{"b64_json": IMAGE_B64} for _ in range(count)],
+        "output_format": body.get("output_format") or "png", "quality": body.get("quality") or "low",
+        "size": body.get("size") or "1024x1024",
+        "usage": {"input_tokens": image_in + text_in, "input_tokens_details": {"image_tokens": image_in, "text_tokens": text_in},
+                  "output_tokens": image_out, "total_tokens": image_in + text_in + image_out,
+                  "output_tokens_details": {"image_tokens": image_out, "text_tokens": 0}},
+    }
+
+
+def image_events(body: dict, edit: bool = False) -> Iterator[dict]:
+    """A streamed gpt-image generation: a partial image, then the completed one with usage."""
+    prefix = "image_edit" if edit else "image_generation"
+    final = images_response(dict(body, n=1), edit)
+    common = {"background": "opaque", "created_at": final["created"], "output_format": final["output_format"],
+              "quality": final["quality"], "size": final["size"]}
+    yield dict(common, type=f"{prefix}.partial_image", b64_json=IMAGE_B64, partial_image_index=0)
+    yield dict(common, type=f"{prefix}.completed", b64_json=IMAGE_B64, usage=final["usage"])

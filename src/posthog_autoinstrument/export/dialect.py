@@ -351,6 +351,9 @@ POSTHOG_PROVIDERS = {
     "azure_openai": "azure",
     "together_ai": "together",
     "fireworks_ai": "fireworks",
+    # Hugging Face's inference provider names that PostHog's cost tables spell otherwise.
+    "fireworks-ai": "fireworks",
+    "zai-org": "z-ai",
 }
 
 LIBRARY = "posthog-autoinstrument"
@@ -376,6 +379,10 @@ def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) 
         # The conventions count cache tokens inside input tokens; PostHog must not add them again.
         attrs.setdefault("$ai_cache_reporting_exclusive", False)
     _copy(attrs, semconv.USAGE_REASONING_OUTPUT_TOKENS, "$ai_reasoning_tokens")
+    for key, name in _MODALITY_TOKENS:
+        value = attrs.pop(key, None)
+        if value is not None:
+            attrs.setdefault(name, value)
     _copy(attrs, semconv.REQUEST_TEMPERATURE, "$ai_temperature")
     _copy(attrs, semconv.REQUEST_MAX_TOKENS, "$ai_max_tokens")
     if attrs.get(semconv.OPERATION_NAME) in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
@@ -431,6 +438,17 @@ _MODEL_PARAMETERS = (
     (semconv.REQUEST_FREQUENCY_PENALTY, "frequency_penalty"), (semconv.REQUEST_PRESENCE_PENALTY, "presence_penalty"),
     (semconv.REQUEST_CHOICE_COUNT, "n"), (semconv.REQUEST_STOP_SEQUENCES, "stop"), (semconv.REQUEST_SEED, "seed"),
     (semconv.REQUEST_STREAM, "stream"),
+    (semconv.OPENAI_REQUEST_IMAGE_SIZE, "size"), (semconv.OPENAI_REQUEST_IMAGE_QUALITY, "quality"),
+    (semconv.OPENAI_REQUEST_IMAGE_STYLE, "style"), (semconv.OPENAI_REQUEST_IMAGE_BACKGROUND, "background"),
+    (semconv.OPENAI_REQUEST_AUDIO_VOICE, "voice"), (semconv.OPENAI_REQUEST_AUDIO_LANGUAGE, "language"),
+    (semconv.OPENAI_REQUEST_RESPONSE_FORMAT, "response_format"),
+)
+# The audio and image share of a call's tokens, under PostHog's names (its cost step bills them at
+# the model's audio and image rates: nodejs/src/ingestion/pipelines/ai/costs/input-costs.ts).
+_MODALITY_TOKENS = (
+    (semconv.USAGE_AUDIO_INPUT_TOKENS, "$ai_audio_input_tokens"),
+    (semconv.USAGE_IMAGE_INPUT_TOKENS, "$ai_image_input_tokens"),
+    (semconv.USAGE_IMAGE_OUTPUT_TOKENS, "$ai_image_output_tokens"),
 )
 _SERVED_TIERS = (semconv.OPENAI_RESPONSE_SERVICE_TIER, semconv.ANTHROPIC_RESPONSE_SERVICE_TIER)
 

@@ -43,6 +43,12 @@ USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
 USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+# The audio or image share of the input and output tokens, which PostHog prices at the model's
+# audio and image rates (nodejs/.../ai/costs/input-costs.ts, output-costs.ts); the conventions have
+# no keys for them. The PostHog dialect exports them as $ai_audio_input_tokens and so on.
+USAGE_AUDIO_INPUT_TOKENS = "posthog_autoinstrument.usage.audio_input_tokens"
+USAGE_IMAGE_INPUT_TOKENS = "posthog_autoinstrument.usage.image_input_tokens"
+USAGE_IMAGE_OUTPUT_TOKENS = "posthog_autoinstrument.usage.image_output_tokens"
 
 # Content (opt-in in the conventions; JSON strings in the "parts" format)
 INPUT_MESSAGES = "gen_ai.input.messages"
@@ -79,6 +85,17 @@ HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+# OpenAI's audio and image endpoints (no GenAI convention covers them yet)
+OPENAI_REQUEST_RESPONSE_FORMAT = "openai.request.response_format"
+OPENAI_REQUEST_AUDIO_LANGUAGE = "openai.request.audio.language"
+OPENAI_REQUEST_AUDIO_VOICE = "openai.request.audio.voice"
+OPENAI_REQUEST_SPEECH_INPUT_CHARACTERS = "openai.request.speech.input_characters"
+OPENAI_REQUEST_IMAGE_SIZE = "openai.request.image.size"
+OPENAI_REQUEST_IMAGE_QUALITY = "openai.request.image.quality"
+OPENAI_REQUEST_IMAGE_STYLE = "openai.request.image.style"
+OPENAI_REQUEST_IMAGE_BACKGROUND = "openai.request.image.background"
+# The seconds of audio a duration-billed model (whisper-1) was sent, as the API reports them
+OPENAI_AUDIO_DURATION_SECONDS = "openai.audio.duration_seconds"
 # Anthropic, spelled as the anthropic SDK's own spans spell them (so both paths agree)
 ANTHROPIC_REQUEST_SERVICE_TIER = "anthropic.request.service_tier"
 ANTHROPIC_RESPONSE_SERVICE_TIER = "anthropic.response.service_tier"

@@ -1,4 +1,5 @@
-"""OpenAI adapter: chat completions, the Responses API and embeddings, sync and async.
+"""OpenAI adapter: chat completions, the Responses API, embeddings, legacy completions, audio
+(transcriptions, translations, speech) and images (generation, edits, variations), sync and async.
 
 Covers ``create`` and ``parse`` on each resource; the SDK's ``.stream(...)`` helpers call
 ``create(stream=True)`` and so are covered through it, as are ``with_raw_response`` and
@@ -14,10 +15,10 @@ chunk (``stream_options.include_usage``) and hide that extra chunk from the app;
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from .. import config
-from ..formats import openai_chat, openai_responses
+from ..formats import openai_chat, openai_completions, openai_media, openai_responses
 from ..formats.endpoints import host_and_port, openai_compatible_provider
 from ..formats.openai_chat import ChoiceBuffer, ToolCallBuffer, ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
@@ -248,6 +249,18 @@ class _ResultHandling(CallHandler):
         return self.on_parsed(call, result, kwargs)
 
 
+def _asking_for_stream_usage(instance: Any, kwargs: dict) -> Optional[dict]:
+    """Replacement arguments that ask a stream for its usage chunk, where the app did not and
+    the endpoint takes the option; else None."""
+    if arg(kwargs, "stream", False) and config.settings().stream_usage and not relayed_stream_requested(kwargs):
+        options = arg(kwargs, "stream_options")
+        if not (options and get(options, "include_usage")):
+            client = getattr(instance, "_client", None)
+            if _accepts_stream_options(client, endpoint_of(client)[0]):
+                return dict(kwargs, stream_options=_UsageRequest(options or {}, include_usage=True))
+    return None
+
+
 class ChatCompletions(_ResultHandling):
     def request(self, instance, args, kwargs):
         new_kwargs = None
@@ -255,13 +268,7 @@ class ChatCompletions(_ResultHandling):
         if messages is not None and not isinstance(messages, (list, tuple)):
             # An iterator of messages can be read once: read it for both us and the SDK.
             new_kwargs = dict(kwargs, messages=list(messages))
-        if arg(kwargs, "stream", False) and config.settings().stream_usage and not relayed_stream_requested(kwargs):
-            options = arg(kwargs, "stream_options")
-            if not (options and get(options, "include_usage")):
-                client = getattr(instance, "_client", None)
-                if _accepts_stream_options(client, endpoint_of(client)[0]):
-                    new_kwargs = dict(new_kwargs or kwargs)
-                    new_kwargs["stream_options"] = _UsageRequest(options or {}, include_usage=True)
+        new_kwargs = _asking_for_stream_usage(instance, new_kwargs or kwargs) or new_kwargs
         describe, _ = super().request(instance, args, new_kwargs or kwargs)
         return describe, new_kwargs
 
@@ -375,6 +382,218 @@ class Embeddings(_ResultHandling):
         return StreamAccumulator()
 
 
+# -- legacy completions -----------------------------------------------------------------------
+
+
+def _record_text_completion(call: InferenceCall, completion: Any) -> None:
+    choices = get(completion, "choices") or ()
+    call.set_response(
+        model=get(completion, "model"),
+        response_id=get(completion, "id"),
+        finish_reasons=openai_completions.finish_reasons(choices),
+        usage=openai_chat.usage(get(completion, "usage")),
+        attributes={semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: get(completion, "system_fingerprint")},
+    )
+    if call.capture_content:
+        call.set_output(openai_completions.output_messages(choices))
+
+
+class TextCompletionStreamAccumulator(StreamAccumulator):
+    """Assembles a streamed legacy completion: text per choice, usage from its last chunk."""
+
+    __slots__ = ("hide_usage_chunk", "capture", "response_id", "model", "usage", "choices")
+    finish_can_wait = True
+
+    def __init__(self, hide_usage_chunk: bool, capture: bool):
+        self.hide_usage_chunk = hide_usage_chunk
+        self.capture = capture
+        self.response_id = None
+        self.model = None
+        self.usage = None
+        self.choices: dict = {}
+
+    def on_chunk(self, chunk: Any) -> bool:
+        self.response_id = self.response_id or get(chunk, "id")
+        self.model = self.model or get(chunk, "model")
+        usage = get(chunk, "usage")
+        choices = get(chunk, "choices")
+        if usage is not None:
+            self.usage = usage
+            if self.hide_usage_chunk and not choices:
+                return True  # the usage-only chunk we asked for; the app did not
+        elif self.hide_usage_chunk:
+            try:
+                chunk.__pydantic_fields_set__.discard("usage")
+            except AttributeError:
+                pass
+        openai_completions.add_chunk_choices(self.choices, choices, self.capture)
+        return False
+
+    def finish(self, call: InferenceCall) -> None:
+        reasons, output = openai_completions.streamed_output(self.choices)
+        call.set_response(model=self.model, response_id=self.response_id, finish_reasons=reasons,
+                          usage=openai_chat.usage(self.usage))
+        if self.capture:
+            call.set_output(output)
+
+
+class TextCompletions(_ResultHandling):
+    """``completions.create``: a prompt in, text choices out (``text_completion``)."""
+
+    def request(self, instance, args, kwargs):
+        new_kwargs = _asking_for_stream_usage(instance, kwargs)
+        describe, _ = super().request(instance, args, new_kwargs or kwargs)
+        return describe, new_kwargs
+
+    def describe(self, instance, kwargs) -> InferenceRequest:
+        request = _common_request(instance, kwargs, semconv.Operation.TEXT_COMPLETION)
+        return openai_chat.request_parameters(request, kwargs)
+
+    def record_input(self, call, instance, args, kwargs):
+        call.set_input(messages=openai_completions.input_messages(arg(kwargs, "prompt")))
+
+    def record(self, call, result):
+        _record_text_completion(call, result)
+
+    def accumulator(self, call, kwargs):
+        return TextCompletionStreamAccumulator(isinstance(kwargs.get("stream_options"), _UsageRequest),
+                                               call.capture_content)
+
+
+# -- audio and images ------------------------------------------------------------------------
+# Their requests carry files (multipart uploads): described and recorded from the arguments at
+# once, so that no reference to the app's audio or images outlives the call.
+
+
+class _MediaCall(_ResultHandling):
+    input_can_wait = False
+
+    def request(self, instance, args, kwargs):
+        return self.describe(instance, kwargs), None
+
+    def accumulator(self, call, kwargs):
+        return StreamAccumulator()
+
+
+def _record_audio_result(call: InferenceCall, found: openai_media.AudioResult) -> None:
+    call.set_response(usage=found.usage, attributes=found.attributes)
+    if call.capture_content and isinstance(found.text, str):
+        call.set_output([m.output_message([m.text(found.text)], None)])
+
+
+class AudioStreamAccumulator(StreamAccumulator):
+    """A streamed transcription: its ``transcript.text.done`` event holds the text and usage."""
+
+    __slots__ = ("found",)
+
+    def __init__(self):
+        self.found = None
+
+    def on_chunk(self, chunk: Any) -> bool:
+        if get(chunk, "type") == "transcript.text.done":
+            self.found = openai_media.AudioResult(text=get(chunk, "text"))
+            openai_media.add_audio_usage(self.found, get(chunk, "usage"))
+        return False
+
+    def finish(self, call: InferenceCall) -> None:
+        if self.found is not None:
+            _record_audio_result(call, self.found)
+
+
+class AudioToText(_MediaCall):
+    """``audio.transcriptions.create`` and ``audio.translations.create``: audio in, text out."""
+
+    def describe(self, instance, kwargs) -> InferenceRequest:
+        request = _common_request(instance, kwargs, semconv.Operation.GENERATE_CONTENT)
+        request.temperature = number(kwargs.get("temperature"))
+        request.attributes.update(openai_media.transcription_parameters(kwargs))
+        return request
+
+    def record_input(self, call, instance, args, kwargs):
+        if call.capture_content:
+            call.set_input(messages=openai_media.audio_input(kwargs.get("file"), arg(kwargs, "prompt")))
+
+    def record(self, call, result):
+        _record_audio_result(call, openai_media.audio_result(result))
+
+    def accumulator(self, call, kwargs):
+        return AudioStreamAccumulator()
+
+
+class Speech(_MediaCall):
+    """``audio.speech.create``: text in, audio out (returned to the app, never read by us)."""
+
+    def describe(self, instance, kwargs) -> InferenceRequest:
+        request = _common_request(instance, kwargs, semconv.Operation.GENERATE_CONTENT)
+        request.attributes.update(openai_media.speech_parameters(kwargs))
+        return request
+
+    def record_input(self, call, instance, args, kwargs):
+        if call.capture_content:
+            messages, system = openai_media.speech_input(arg(kwargs, "input"), arg(kwargs, "instructions"))
+            call.set_input(messages=messages, system_instructions=system)
+
+    def result(self, call, result, kwargs):
+        # The audio itself is the app's: noted by its format, never read.
+        if call.capture_content:
+            call.set_output(openai_media.speech_output(arg(kwargs, "response_format")))
+        call.end()
+        return result
+
+
+def _record_images(call: InferenceCall, response: Any) -> None:
+    usage, extra = openai_media.image_usage(get(response, "usage"))
+    call.set_response(usage=usage, attributes=extra)
+    if call.capture_content:
+        call.set_output(openai_media.image_output(response))
+
+
+class ImageStreamAccumulator(StreamAccumulator):
+    """A streamed image generation or edit (partial images): usage from its completed event;
+    the images themselves (base64) are never kept."""
+
+    __slots__ = ("usage", "output_format")
+    _COMPLETED = frozenset({"image_generation.completed", "image_edit.completed"})
+
+    def __init__(self):
+        self.usage = None
+        self.output_format = None
+
+    def on_chunk(self, chunk: Any) -> bool:
+        if get(chunk, "type") in self._COMPLETED:
+            self.usage = get(chunk, "usage")
+            self.output_format = get(chunk, "output_format")
+        return False
+
+    def finish(self, call: InferenceCall) -> None:
+        if self.usage is not None:
+            usage, extra = openai_media.image_usage(self.usage)
+            call.set_response(usage=usage, attributes=extra)
+            if call.capture_content:
+                call.set_output([m.output_message([m.text(f"[image: {self.output_format or 'png'}]")], None)])
+
+
+class Images(_MediaCall):
+    """``images.generate``, ``images.edit`` and ``images.create_variation``."""
+
+    def describe(self, instance, kwargs) -> InferenceRequest:
+        request = _common_request(instance, kwargs, semconv.Operation.GENERATE_CONTENT)
+        request.choice_count = number(kwargs.get("n"))
+        request.attributes.update(openai_media.image_parameters(kwargs))
+        return request
+
+    def record_input(self, call, instance, args, kwargs):
+        if call.capture_content:
+            call.set_input(messages=openai_media.image_input(arg(kwargs, "prompt"), kwargs.get("image"),
+                                                             kwargs.get("mask")))
+
+    def record(self, call, result):
+        _record_images(call, result)
+
+    def accumulator(self, call, kwargs):
+        return ImageStreamAccumulator()
+
+
 class OpenAIInstrumentor(LLMInstrumentor):
     requirements = ("openai >= 1.40.0, < 4",)
 
@@ -388,7 +607,24 @@ class OpenAIInstrumentor(LLMInstrumentor):
         responses_module = "openai.resources.responses.responses"
         embeddings_module = "openai.resources.embeddings"
         since = "1.66.0"  # the Responses API's first release
+        completions, audio, speech, images = TextCompletions(), AudioToText(), Speech(), Images()
+        audio_module = "openai.resources.audio."
+        since_first = dict(required_since="1.40.0")
         return [
+            Target("openai.resources.completions", "Completions.create", completions, **since_first),
+            Target("openai.resources.completions", "AsyncCompletions.create", completions, is_async=True, **since_first),
+            Target(audio_module + "transcriptions", "Transcriptions.create", audio, **since_first),
+            Target(audio_module + "transcriptions", "AsyncTranscriptions.create", audio, is_async=True, **since_first),
+            Target(audio_module + "translations", "Translations.create", audio, **since_first),
+            Target(audio_module + "translations", "AsyncTranslations.create", audio, is_async=True, **since_first),
+            Target(audio_module + "speech", "Speech.create", speech, **since_first),
+            Target(audio_module + "speech", "AsyncSpeech.create", speech, is_async=True, **since_first),
+            Target("openai.resources.images", "Images.generate", images, **since_first),
+            Target("openai.resources.images", "AsyncImages.generate", images, is_async=True, **since_first),
+            Target("openai.resources.images", "Images.edit", images, **since_first),
+            Target("openai.resources.images", "AsyncImages.edit", images, is_async=True, **since_first),
+            Target("openai.resources.images", "Images.create_variation", images, **since_first),
+            Target("openai.resources.images", "AsyncImages.create_variation", images, is_async=True, **since_first),
             Target(qualname="Completions.create", handler=chat, **chat_always),
             Target(qualname="Completions.parse", handler=chat, **chat_parse),
             Target(qualname="AsyncCompletions.create", handler=chat, is_async=True, **chat_always),
