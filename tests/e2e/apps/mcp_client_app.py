@@ -1,0 +1,49 @@
+"""An ordinary MCP client app, run unmodified by the end-to-end tests.
+
+``python mcp_client_app.py stdio COMMAND ARGS...`` starts the server with that command (in the
+SDK's default environment: no variable of ours reaches it but what the command says), or
+``python mcp_client_app.py http URL`` connects to a running one. It lists the tools, calls one
+that answers, one that fails, and one that asks a model, reads a resource and gets a prompt,
+and prints what it received: the tests compare the output with and without ``posthog-instrument``.
+"""
+
+import asyncio
+import sys
+
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+
+def show(*values):
+    print(*values, flush=True)
+
+
+async def scenarios(session: ClientSession) -> None:
+    await session.initialize()
+    listing = await session.list_tools()
+    show("tools:", sorted(tool.name for tool in listing.tools))
+    weather = await session.call_tool("get_weather", {"city": "Paris"})
+    show("get_weather:", weather.is_error, [block.text for block in weather.content])
+    broken = await session.call_tool("broken_tool", {"reason": "no network"})
+    show("broken_tool:", broken.is_error, [block.text for block in broken.content])
+    answer = await session.call_tool("ask_model", {"question": "Say hello"})
+    show("ask_model:", answer.is_error, [block.text for block in answer.content])
+    resource = await session.read_resource("greeting://ada")
+    show("resource:", [content.text for content in resource.contents])
+    prompt = await session.get_prompt("review", {"code": "x = 1"})
+    show("prompt:", [(message.role, message.content.text) for message in prompt.messages])
+
+
+async def main() -> None:
+    if sys.argv[1] == "stdio":
+        parameters = StdioServerParameters(command=sys.argv[2], args=sys.argv[3:])
+        transport = stdio_client(parameters)
+    else:
+        transport = streamable_http_client(sys.argv[2])
+    async with transport as (read, write):
+        async with ClientSession(read, write) as session:
+            await scenarios(session)
+
+
+asyncio.run(main())
