@@ -12,6 +12,7 @@ mode, against a server that is not instrumented, and over HTTP.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import socket
 import sys
@@ -99,6 +100,20 @@ def _wait_for_listener(server: BackgroundApp, port: int) -> None:
     raise AssertionError(f"the MCP server exited: {server.result()}")
 
 
+class _AgentsRun:
+    """An OpenAI Agents SDK agent using the server's tools (over stdio), both under the launcher."""
+
+    def __init__(self, stack: contextlib.ExitStack):
+        self.posthog = stack.enter_context(FakePostHog())
+        openai = stack.enter_context(FakeOpenAI())
+        command = [LAUNCHER, "python", str(APPS / "mcp_agents_app.py"), *_stdio_server(self.posthog, openai, True)]
+        environment = _environment(self.posthog, OPENAI_BASE_URL=openai.base_url, OPENAI_API_KEY="sk-test-secret-key")
+        self.app = BackgroundApp(stack, command, environment)
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.app.result(), self.posthog.spans)
+
+
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
     with contextlib.ExitStack() as stack:
@@ -109,6 +124,8 @@ def outcomes() -> dict:
             "plain_server": _StdioRun(stack, True, False),
             "http": _HTTPRun(stack),
         }
+        if importlib.util.find_spec("agents") is not None:
+            started["agents"] = _AgentsRun(stack)
         return {name: process.outcome() for name, process in started.items()}
 
 
@@ -214,3 +231,29 @@ def test_a_server_not_instrumented_is_unaffected_and_the_client_records_alone(ou
         (0, "$ai_trace", name) for name in EXPECTED_TREES)
     (call,) = _named(spans, "execute_tool get_weather")
     assert call["attributes"]["gen_ai.tool.call.result"] == "Sunny in Paris"
+
+
+def test_a_framework_tool_step_is_the_one_tool_step(outcomes):
+    """The OpenAI Agents SDK records the MCP tool call (its function span) and the listing: the
+    client adds no step of its own, and the server's step nests under the SDK's tool step."""
+    if "agents" not in outcomes:
+        pytest.skip("openai-agents is not installed")
+    outcome = outcomes["agents"]
+    assert outcome.run.returncode == 0, outcome.run.stderr
+    assert outcome.run.stdout == "final output: Hello from fake OpenAI\n"
+    assert tree(outcome.spans) == [
+        (0, "$ai_trace", "invoke_workflow mcp"),
+        (1, "$ai_span", "invoke_agent Weather"),
+        (2, "$ai_span", "mcp_list_tools weather"),
+        (2, "$ai_span", "chat gpt-4o-mini-2024-08-06"),
+        (3, "$ai_generation", "chat gpt-4o-mini"),
+        (2, "$ai_span", "execute_tool get_weather"),
+        (3, "$ai_span", "execute_tool get_weather"),
+        (2, "$ai_span", "mcp_list_tools weather"),
+        (2, "$ai_span", "chat gpt-4o-mini-2024-08-06"),
+        (3, "$ai_generation", "chat gpt-4o-mini"),
+    ]
+    steps = {s["attributes"]["$ai_framework"]: s for s in _named(outcome.spans, "execute_tool get_weather")}
+    framework_step, served = steps["openai_agents"], steps["mcp"]
+    assert served["parent_span_id"] == framework_step["span_id"]
+    assert served["attributes"]["gen_ai.tool.call.result"] == "Sunny in Paris"
