@@ -100,7 +100,7 @@ def _content_block(block: Any) -> Any:
     if kind in ("image", "audio"):
         return _media(kind, block.get("mimeType"), block.get("data"))
     if kind == "resource":
-        return {"type": "resource", **_resource_content(block.get("resource"))}
+        return {**_resource_content(block.get("resource")), "type": "resource"}
     if kind == "resource_link":
         return {key: block[key] for key in ("type", "uri", "name", "mimeType") if block.get(key) is not None}
     return block
