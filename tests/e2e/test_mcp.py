@@ -152,8 +152,7 @@ EXPECTED_TREES = {
     "execute_tool ask_model": [(0, "$ai_trace", "execute_tool ask_model"),
                                (1, "$ai_span", "execute_tool ask_model"),
                                (2, "$ai_generation", "chat gpt-4o-mini")],
-    "resources/read greeting://ada": [(0, "$ai_trace", "resources/read greeting://ada"),
-                                      (1, "$ai_span", "resources/read greeting://ada")],
+    "resources/read": [(0, "$ai_trace", "resources/read"), (1, "$ai_span", "resources/read")],
     "prompts/get review": [(0, "$ai_trace", "prompts/get review"), (1, "$ai_span", "prompts/get review")],
 }
 
@@ -191,10 +190,11 @@ def test_each_request_is_a_step_on_both_sides_in_one_trace(outcomes, transport):
     (generation,) = _named(spans, "chat gpt-4o-mini")
     assert generation["attributes"]["gen_ai.usage.input_tokens"] == 11
     assert generation["attributes"]["gen_ai.usage.output_tokens"] == 7
-    (reading, served) = _named(spans, "resources/read greeting://ada")
-    assert reading["attributes"]["mcp.resource.uri"] == "greeting://ada"
+    (reading, served) = _named(spans, "resources/read")
+    assert reading["attributes"]["mcp.resource.uri"] == served["attributes"]["mcp.resource.uri"] == "greeting://ada"
     assert reading["attributes"]["$ai_output_state"] == served["attributes"]["$ai_output_state"] == "Hello, ada!"
     (prompt, _) = _named(spans, "prompts/get review")
+    assert prompt["attributes"]["gen_ai.prompt.name"] == "review"
     assert json.loads(prompt["attributes"]["$ai_input_state"]) == {"code": "x = 1"}
     assert json.loads(prompt["attributes"]["$ai_output_state"]) == [
         {"role": "user", "content": "Please review this code: x = 1"}]
@@ -255,5 +255,6 @@ def test_a_framework_tool_step_is_the_one_tool_step(outcomes):
     ]
     steps = {s["attributes"]["$ai_framework"]: s for s in _named(outcome.spans, "execute_tool get_weather")}
     framework_step, served = steps["openai_agents"], steps["mcp"]
+    assert framework_step["attributes"]["mcp.method.name"] == "tools/call"  # added to the framework's step
     assert served["parent_span_id"] == framework_step["span_id"]
     assert served["attributes"]["gen_ai.tool.call.result"] == "Sunny in Paris"

@@ -82,10 +82,10 @@ def test_the_sdk_models_read_in_their_wire_shape():
     assert f.tool_result(result) == f.ToolOutcome("boom", True, "boom")
 
 
-def test_step_names():
-    assert f.step_name("tools/call", "get_weather") == "execute_tool get_weather"
-    assert f.step_name("resources/read", "greeting://ada") == "resources/read greeting://ada"
-    assert f.step_name("tools/list", None) == "tools/list"
+def test_steps_are_named_after_tools_and_prompts_never_resource_uris():
+    assert f.step_target("tools/call", "get_weather") == "get_weather"
+    assert f.step_target("prompts/get", "review") == "review"
+    assert f.step_target("resources/read", "file:///home/ada/notes.txt") is None
 
 
 def test_the_sdks_own_spans_are_left_out_of_posthogs_copy():

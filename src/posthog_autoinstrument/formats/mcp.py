@@ -22,7 +22,8 @@ METHOD_NAME = "mcp.method.name"
 PROTOCOL_VERSION = "mcp.protocol.version"
 SESSION_ID = "mcp.session.id"
 RESOURCE_URI = "mcp.resource.uri"
-PROMPT_NAME = "mcp.prompt.name"
+# The GenAI conventions' prompt name, which the MCP conventions use for prompts/get.
+PROMPT_NAME = "gen_ai.prompt.name"
 
 TOOLS_CALL = "tools/call"
 TOOLS_LIST = "tools/list"
@@ -50,10 +51,10 @@ def wire(value: Any) -> Any:
     return value
 
 
-def step_name(method: str, target: Optional[str]) -> str:
-    """The step's name: ``execute_tool get_weather``, ``resources/read greeting://ada``."""
-    operation = OPERATIONS.get(method, method)
-    return f"{operation} {target}" if target else operation
+def step_target(method: str, target: Optional[str]) -> Optional[str]:
+    """What the step's name adds to its operation: the tool or prompt name, never a resource's
+    URI (the MCP conventions keep span names low in cardinality; the URI is an attribute)."""
+    return None if method == RESOURCES_READ else target
 
 
 @dataclass

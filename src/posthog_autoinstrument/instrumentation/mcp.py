@@ -128,7 +128,9 @@ class MCPInstrumentor(LLMInstrumentor):
             current = otel_context.get_current()
             enclosing = trace.get_current_span(current)
             if _records_request(enclosing, method):
-                # The framework's step is the tool step: the server nests under it.
+                # The framework's step is the tool step: it gets the MCP attributes (as the MCP
+                # conventions ask), and the server nests under it.
+                enclosing.set_attributes(_mcp_attributes(method, None, _protocol_version(session)))
                 return None, otel_context.attach(otel_context.set_value(_CALLER, enclosing, current))
             target, state = _client_request(method, args, kwargs)
             step = self.recorder.start_step(_step_request(method, target, _protocol_version(session)), current)
@@ -244,16 +246,21 @@ def _served_request(method: str, params: Any):
 
 
 def _step_request(method: str, target: Optional[str], protocol_version: Any) -> StepRequest:
-    operation = mcp_format.OPERATIONS[method]
+    # Named after the tool or prompt (a tool step's is gen_ai.tool.name as well).
+    return StepRequest(mcp_format.OPERATIONS[method], name=mcp_format.step_target(method, target),
+                       framework=FRAMEWORK, attributes=_mcp_attributes(method, target, protocol_version))
+
+
+def _mcp_attributes(method: str, target: Optional[str], protocol_version: Any) -> dict:
+    """The MCP conventions' attributes of a request."""
     attributes = {mcp_format.METHOD_NAME: method}
     if isinstance(protocol_version, str):
         attributes[mcp_format.PROTOCOL_VERSION] = protocol_version
-    if method == mcp_format.RESOURCES_READ:
+    if target is not None and method == mcp_format.RESOURCES_READ:
         attributes[mcp_format.RESOURCE_URI] = target
-    elif method == mcp_format.PROMPTS_GET:
+    elif target is not None and method == mcp_format.PROMPTS_GET:
         attributes[mcp_format.PROMPT_NAME] = target
-    # The span is named after the target (a tool step's is gen_ai.tool.name as well).
-    return StepRequest(operation, name=target, framework=FRAMEWORK, attributes=attributes)
+    return attributes
 
 
 def _argument(args: tuple, kwargs: dict, index: int, name: str) -> Any:
