@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 
+import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -75,8 +76,6 @@ def test_prompt_messages_and_tool_names():
 
 
 def test_the_sdk_models_read_in_their_wire_shape():
-    import pytest
-
     types = pytest.importorskip("mcp.types")
     result = types.CallToolResult(content=[types.TextContent(type="text", text="boom")], is_error=True)
     assert f.tool_result(result) == f.ToolOutcome("boom", True, "boom")
@@ -183,3 +182,65 @@ def test_the_request_carries_the_callers_step_marked_and_a_server_reads_it():
     assert _caller_context({"progressToken": 1}, current) is current
     assert _caller_context({"traceparent": "garbage"}, current) is current
     assert _caller_context(None, current) is current
+
+
+# -- the low-level Server, in process ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_a_low_level_server_handler_is_a_step_under_the_callers_step(mode):
+    """The low-level ``Server``'s own ``on_call_tool`` handler (no ``MCPServer``), reached by the
+    SDK's ``Client`` in the same process: over JSON-RPC in memory (``legacy``: the context goes
+    in ``_meta``), or the SDK's direct in-process dispatch (the context is the caller's own)."""
+    import asyncio
+
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    pytest.importorskip("mcp.server.lowlevel")
+    from mcp import types
+    from mcp.client import Client
+    from mcp.server.lowlevel import Server
+
+    from posthog_autoinstrument.genai.spans import SCOPE_NAME
+    from posthog_autoinstrument.instrumentation.mcp import MCPInstrumentor
+
+    async def call_tool(ctx, params):
+        if params.name == "broken":
+            return types.CallToolResult(content=[types.TextContent(type="text", text="no data")], is_error=True)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=f"Sunny in {params.arguments['city']}")])
+
+    async def list_tools(ctx, params):
+        schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+        return types.ListToolsResult(tools=[types.Tool(name="get_weather", input_schema=schema),
+                                            types.Tool(name="broken", input_schema=schema)])
+
+    async def calls():
+        server = Server("low-level", on_call_tool=call_tool, on_list_tools=list_tools)
+        async with Client(server, mode=mode) as client:
+            answers = [await client.call_tool("get_weather", {"city": "Paris"}),
+                       await client.call_tool("broken", {"city": "Paris"})]
+            return [(answer.is_error, answer.content[0].text) for answer in answers]
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = MCPInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        assert asyncio.run(calls()) == [(False, "Sunny in Paris"), (True, "no data")]
+    finally:
+        instrumentor.uninstrument()
+    ours = [s for s in exporter.get_finished_spans() if s.instrumentation_scope.name == SCOPE_NAME]
+    for tool, result in (("get_weather", "Sunny in Paris"), ("broken", "no data")):
+        steps = [s for s in ours if s.name == f"execute_tool {tool}"]
+        (client_step,) = [s for s in steps if s.parent is None]
+        (server_step,) = [s for s in steps if s is not client_step]
+        assert server_step.parent.span_id == client_step.context.span_id
+        assert is_remote_ai_parent(server_step.parent) is (mode == "legacy")
+        assert server_step.context.trace_id == client_step.context.trace_id
+        for step in (client_step, server_step):
+            assert step.attributes["gen_ai.tool.call.arguments"] == '{"city":"Paris"}'
+            assert step.attributes["gen_ai.tool.call.result"] == result
+            assert step.attributes["mcp.method.name"] == "tools/call"
+            assert (step.attributes.get("error.type") == "tool_error") is (tool == "broken")
