@@ -129,13 +129,12 @@ def outcomes() -> dict:
         return {name: process.outcome() for name, process in started.items()}
 
 
-def _trees(spans: list) -> dict:
-    """Each trace's tree, keyed by its root's name."""
+def _trees(spans: list) -> list:
+    """Each trace's tree, in the order of their roots' names."""
     by_trace = defaultdict(list)
     for span in spans:
         by_trace[span["trace_id"]].append(span)
-    trees = [tree(trace) for trace in by_trace.values()]
-    return {shape[0][2]: shape for shape in trees}
+    return sorted(tree(trace) for trace in by_trace.values())
 
 
 def _named(spans: list, name: str) -> list:
@@ -143,18 +142,19 @@ def _named(spans: list, name: str) -> list:
     return sorted((s for s in spans if s["name"] == name), key=lambda s: s["parent_span_id"] is not None)
 
 
-EXPECTED_TREES = {
-    "tools/list": [(0, "$ai_trace", "tools/list")],
-    "execute_tool get_weather": [(0, "$ai_trace", "execute_tool get_weather"),
-                                 (1, "$ai_span", "execute_tool get_weather")],
-    "execute_tool broken_tool": [(0, "$ai_trace", "execute_tool broken_tool"),
-                                 (1, "$ai_span", "execute_tool broken_tool")],
-    "execute_tool ask_model": [(0, "$ai_trace", "execute_tool ask_model"),
-                               (1, "$ai_span", "execute_tool ask_model"),
-                               (2, "$ai_generation", "chat gpt-4o-mini")],
-    "resources/read": [(0, "$ai_trace", "resources/read"), (1, "$ai_span", "resources/read")],
-    "prompts/get review": [(0, "$ai_trace", "prompts/get review"), (1, "$ai_span", "prompts/get review")],
-}
+def _step_on_both_sides(name: str) -> list:
+    return [(0, "$ai_trace", name), (1, "$ai_span", name)]
+
+
+# One trace per request, the server's step under the client's (get_weather three times).
+EXPECTED_TREES = sorted([
+    [(0, "$ai_trace", "tools/list")],
+    *[_step_on_both_sides("execute_tool get_weather")] * 3,
+    _step_on_both_sides("execute_tool broken_tool"),
+    [*_step_on_both_sides("execute_tool ask_model"), (2, "$ai_generation", "chat gpt-4o-mini")],
+    _step_on_both_sides("resources/read"),
+    _step_on_both_sides("prompts/get review"),
+])
 
 
 def test_the_app_and_the_server_behave_as_without_us(outcomes):
@@ -176,9 +176,19 @@ def test_each_request_is_a_step_on_both_sides_in_one_trace(outcomes, transport):
     for span in spans:
         if span["name"] != "chat gpt-4o-mini":
             assert span["attributes"]["$ai_framework"] == "mcp"
-    client, server = _named(spans, "execute_tool get_weather")
-    assert server["parent_span_id"] == client["span_id"] and server["trace_id"] == client["trace_id"]
-    for step in (client, server):
+    # Each server step has the arguments of the client step it nests under, calls made at once too.
+    weather = _named(spans, "execute_tool get_weather")
+    by_id = {step["span_id"]: step for step in weather}
+    cities = []
+    for served in (step for step in weather if step["parent_span_id"] in by_id):
+        caller = by_id[served["parent_span_id"]]
+        assert served["attributes"]["gen_ai.tool.call.arguments"] == caller["attributes"]["gen_ai.tool.call.arguments"]
+        assert served["attributes"]["gen_ai.tool.call.result"] == caller["attributes"]["gen_ai.tool.call.result"]
+        cities.append(json.loads(served["attributes"]["gen_ai.tool.call.arguments"])["city"])
+    assert sorted(cities) == ["Oslo", "Paris", "Rome"]
+    paris = [step for step in weather if "Paris" in step["attributes"]["gen_ai.tool.call.arguments"]]
+    assert len(paris) == 2
+    for step in paris:
         attrs = step["attributes"]
         assert attrs["gen_ai.operation.name"] == "execute_tool"
         assert attrs["gen_ai.tool.name"] == "get_weather"
@@ -227,10 +237,9 @@ def test_privacy_mode_keeps_arguments_and_results_on_both_sides(outcomes):
 def test_a_server_not_instrumented_is_unaffected_and_the_client_records_alone(outcomes):
     spans = outcomes["plain_server"].spans
     # The client's steps only, each the root of its trace; the server answered as without us.
-    assert sorted(tree(s)[0] for s in ([span] for span in spans)) == sorted(
-        (0, "$ai_trace", name) for name in EXPECTED_TREES)
-    (call,) = _named(spans, "execute_tool get_weather")
-    assert call["attributes"]["gen_ai.tool.call.result"] == "Sunny in Paris"
+    assert _trees(spans) == [[(0, "$ai_trace", shape[0][2])] for shape in EXPECTED_TREES]
+    results = sorted(call["attributes"]["gen_ai.tool.call.result"] for call in _named(spans, "execute_tool get_weather"))
+    assert results == ["Sunny in Oslo", "Sunny in Paris", "Sunny in Rome"]
 
 
 def test_a_framework_tool_step_is_the_one_tool_step(outcomes):

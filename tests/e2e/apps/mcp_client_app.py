@@ -3,7 +3,7 @@
 ``python mcp_client_app.py stdio COMMAND ARGS...`` starts the server with that command (in the
 SDK's default environment: no variable of ours reaches it but what the command says), or
 ``python mcp_client_app.py http URL`` connects to a running one. It lists the tools, calls one
-that answers, one that fails, and one that asks a model, reads a resource and gets a prompt,
+that answers (also twice at once), one that fails, and one that asks a model, reads a resource and gets a prompt,
 and prints what it received: the tests compare the output with and without ``posthog-instrument``.
 """
 
@@ -25,6 +25,10 @@ async def scenarios(session: ClientSession) -> None:
     show("tools:", sorted(tool.name for tool in listing.tools))
     weather = await session.call_tool("get_weather", {"city": "Paris"})
     show("get_weather:", weather.is_error, [block.text for block in weather.content])
+    # Two calls at once on one session: each is its own trace on both sides.
+    rome, oslo = await asyncio.gather(session.call_tool("get_weather", {"city": "Rome"}),
+                                      session.call_tool("get_weather", {"city": "Oslo"}))
+    show("at once:", [block.text for block in rome.content + oslo.content])
     broken = await session.call_tool("broken_tool", {"reason": "no network"})
     show("broken_tool:", broken.is_error, [block.text for block in broken.content])
     answer = await session.call_tool("ask_model", {"question": "Say hello"})
