@@ -203,8 +203,12 @@ def test_each_request_is_a_step_on_both_sides_in_one_trace(outcomes, transport):
     (reading, served) = _named(spans, "resources/read")
     assert reading["attributes"]["mcp.resource.uri"] == served["attributes"]["mcp.resource.uri"] == "greeting://ada"
     assert reading["attributes"]["$ai_output_state"] == served["attributes"]["$ai_output_state"] == "Hello, ada!"
-    (prompt, _) = _named(spans, "prompts/get review")
+    (prompt, served_prompt) = _named(spans, "prompts/get review")
     assert prompt["attributes"]["gen_ai.prompt.name"] == "review"
+    # The person the caller named in its baggage, on both sides; nobody on the other requests.
+    assert prompt["attributes"]["posthog.distinct_id"] == served_prompt["attributes"]["posthog.distinct_id"] == "ada"
+    named = {s["span_id"] for s in spans if "posthog.distinct_id" in s["attributes"]}
+    assert named == {prompt["span_id"], served_prompt["span_id"]}
     assert json.loads(prompt["attributes"]["$ai_input_state"]) == {"code": "x = 1"}
     assert json.loads(prompt["attributes"]["$ai_output_state"]) == [
         {"role": "user", "content": "Please review this code: x = 1"}]

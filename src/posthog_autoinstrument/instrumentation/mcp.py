@@ -182,7 +182,13 @@ class MCPInstrumentor(LLMInstrumentor):
             parent = _caller_context(getattr(ctx, "meta", None) or getattr(params, "meta", None), current)
             target, state = _served_request(method, params)
             request = _step_request(method, target, getattr(ctx, "protocol_version", None))
-            step = self.recorder.start_step(request, parent)
+            # Started with the caller's context current: the person it names in its baggage
+            # (posthog.distinct_id) is read as the step starts.
+            outer = otel_context.attach(parent)
+            try:
+                step = self.recorder.start_step(request, parent)
+            finally:
+                _detach(outer)
             if step is None:
                 return None, None
             step.set_input_state(state)

@@ -3,12 +3,14 @@
 ``python mcp_client_app.py stdio COMMAND ARGS...`` starts the server with that command (in the
 SDK's default environment: no variable of ours reaches it but what the command says), or
 ``python mcp_client_app.py http URL`` connects to a running one. It lists the tools, calls one
-that answers (also twice at once), one that fails, and one that asks a model, reads a resource and gets a prompt,
+that answers (also twice at once), one that fails, and one that asks a model, reads a resource and gets a prompt (with the person in W3C baggage),
 and prints what it received: the tests compare the output with and without ``posthog-instrument``.
 """
 
 import asyncio
 import sys
+
+from opentelemetry import baggage, context
 
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -35,7 +37,10 @@ async def scenarios(session: ClientSession) -> None:
     show("ask_model:", answer.is_error, [block.text for block in answer.content])
     resource = await session.read_resource("greeting://ada")
     show("resource:", [content.text for content in resource.contents])
+    # The person, in W3C baggage: the request carries it to the server.
+    with_person = context.attach(baggage.set_baggage("posthog.distinct_id", "ada"))
     prompt = await session.get_prompt("review", {"code": "x = 1"})
+    context.detach(with_person)
     show("prompt:", [(message.role, message.content.text) for message in prompt.messages])
 
 
