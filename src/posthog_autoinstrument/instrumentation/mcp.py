@@ -6,14 +6,15 @@ Client side. ``ClientSession.call_tool``, ``list_tools``, ``read_resource`` and 
 all go through) are steps: a tool call is ``execute_tool <tool>`` with its arguments and result
 (``gen_ai.tool.call.arguments`` / ``.result``); a result that says ``isError`` and an exception
 both fail the step (``error.type`` ``tool_error`` for the former, as the MCP conventions say).
-The others are ``tools/list``, ``resources/read <uri>`` and ``prompts/get <name>``, with their
-input and output as state.
+The others are ``tools/list``, ``resources/read`` (the URI as ``mcp.resource.uri``, never in the
+name) and ``prompts/get <name>``, with their input and output as state.
 
 One tool step per call. Where a framework records the tool call itself (the OpenAI Agents SDK's
 function span for an MCP tool, a LangChain tool over ``langchain-mcp-adapters``, Pydantic AI's
 own ``execute_tool`` span), its step is the current span when the session is asked: we then
-record nothing more, and the framework's step is what the server's steps nest under. The same
-holds for a listing inside the OpenAI Agents SDK's ``mcp_list_tools`` step.
+record nothing more but the MCP attributes on the framework's step (as the MCP conventions ask),
+and it is what the server's steps nest under. The same holds for a listing inside the OpenAI
+Agents SDK's ``mcp_list_tools`` step.
 
 Trace context. The request carries the caller's step in its ``params._meta`` as W3C
 ``traceparent`` / ``tracestate`` (the MCP conventions' carrier). The SDK injects the context of
@@ -30,7 +31,8 @@ former ``FastMCP``, which registers its handlers with one) runs for ``tools/call
 (stdio, streamable HTTP). Its parent is the caller's step, read from the request's ``_meta``:
 the server's steps (and any model call a tool makes, nested under it) join the caller's trace.
 A request from a caller that did not mark its context (not run under ``posthog-instrument``)
-starts its own trace. The SDK records a span of its own for each request (``tools/call
+starts its own trace. The step starts with the caller's context current, so a person the caller
+names in W3C baggage (``posthog.distinct_id``) is the step's too. The SDK records a span of its own for each request (``tools/call
 <tool>``, with the conventions' ``gen_ai.operation.name``): ours replaces it in PostHog's copy
 (``formats/mcp.py``), and the app's own exporters still get it.
 
