@@ -20,7 +20,6 @@ SDK_SCOPE = "mcp-python-sdk"
 # MCP's own attribute names (OpenTelemetry semantic conventions for MCP).
 METHOD_NAME = "mcp.method.name"
 PROTOCOL_VERSION = "mcp.protocol.version"
-SESSION_ID = "mcp.session.id"
 RESOURCE_URI = "mcp.resource.uri"
 # The GenAI conventions' prompt name, which the MCP conventions use for prompts/get.
 PROMPT_NAME = "gen_ai.prompt.name"
