@@ -21,7 +21,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from .. import identity as identities
 from ..config import Settings, say
 from ..genai import Layer
-from ..genai.spans import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
+from ..genai.spans import (SCOPE_NAME, is_model_call, is_remote_ai_parent, model_call_recorded_in,
+                           model_call_starts)
 from ..lifecycle import process_signals_blocked, watch_signals
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
@@ -128,7 +129,9 @@ class PostHogSpanProcessor(SpanProcessor):
             return
         if not remembered:
             self._remember_ai_span(span_id)
-        orphan = parent is not None and parent.span_id not in self._ai_span_ids
+        # A parent in another process is kept when that process exports it (see
+        # genai.spans.is_remote_ai_parent): one trace across an MCP call.
+        orphan = parent is not None and parent.span_id not in self._ai_span_ids and not is_remote_ai_parent(parent)
         if not self._prepared:
             # No adapter of ours saw an LLM library imported (spans from a library that traces
             # itself): load what exporting needs here, on the app's thread (see exporter.import_httpx).
