@@ -1,0 +1,115 @@
+"""End to end: an unmodified Chroma app (in-memory client) under ``posthog-instrument``, with the
+PostHog stand-in. Each ``Collection.query`` must be one ``retrieval`` step: query text or the
+query vector's dimensions, top-k, filters, result ids, distances and texts, never a vector;
+nested in the trace the app named, its own trace otherwise; content dropped in privacy mode.
+
+All scenarios run in one app process, once instrumented and once plainly (stdout must not change).
+Chroma runs in its own environment (tests/requirements-vector-stores.txt); elsewhere this skips.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.providers import app_env, run_both
+from tests.e2e.traces import event_type
+from tests.servers import FakePostHog
+
+pytest.importorskip("chromadb")
+
+SCENARIOS = ("query_vector", "query_text", "query_many", "in_a_run", "private", "error", "get_is_not_a_retrieval")
+SPAN_COUNT = 7  # six queries and the run the app named
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    with FakePostHog() as posthog:
+        env = app_env(posthog, "CHROMA_", ANONYMIZED_TELEMETRY="False")
+        result = run_both("chromadb_app", SCENARIOS, env)
+        spans = posthog.wait_for_spans(SPAN_COUNT)
+        assert posthog.rejections == []
+        assert len(posthog.spans) == SPAN_COUNT, [s["name"] for s in posthog.spans]
+        return result.stdout, spans
+
+
+def state(span: dict, key: str):
+    value = span["attributes"].get(key)
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def by_query(spans: list) -> dict:
+    """Retrieval spans by their query (the text, or "vector" for a vector query, "private" without input)."""
+    found: dict = {}
+    for span in spans:
+        if span["attributes"].get("gen_ai.operation.name") != "retrieval":
+            continue
+        query = state(span, "$ai_input_state") or {}
+        key = query.get("query", "vector" if "query_vector" in query else "private")
+        found.setdefault(key if isinstance(key, str) else tuple(key), []).append(span)
+    return found
+
+
+def test_a_vector_query_is_a_retrieval_trace_without_the_vector(recorded):
+    stdout, spans = recorded
+    assert "query_vector [['doc-paris', 'doc-berlin']]" in stdout
+    vector_queries = by_query(spans)["vector"]
+    single = next(s for s in vector_queries if state(s, "$ai_input_state")["query_vector"] == {"dimensions": 3})
+    attrs = single["attributes"]
+    assert single["name"] == "retrieval cities"
+    assert event_type(single) == "$ai_trace"  # made outside any run: its own trace
+    assert attrs["gen_ai.provider.name"] == "chroma"
+    assert attrs["gen_ai.data_source.id"] == "cities"
+    assert attrs["gen_ai.request.top_k"] == 2
+    results = state(single, "$ai_output_state")
+    assert [r["id"] for r in results] == ["doc-paris", "doc-berlin"]
+    assert results[0]["distance"] < results[1]["distance"]
+    assert results[0]["text"] == "Paris is the capital of France."
+    assert results[0]["metadata"] == {"country": "France"}
+
+
+def test_a_text_query_records_the_text_and_the_filter(recorded):
+    _, spans = recorded
+    (span,) = by_query(spans)["What is the capital of France?"]
+    assert state(span, "$ai_input_state") == {"query": "What is the capital of France?", "where": {"country": "France"}}
+    assert span["attributes"]["gen_ai.request.top_k"] == 1
+    assert [r["id"] for r in state(span, "$ai_output_state")] == ["doc-paris"]
+
+
+def test_several_query_vectors_give_results_per_query(recorded):
+    _, spans = recorded
+    many = next(s for s in by_query(spans)["vector"] if state(s, "$ai_input_state")["query_vector"].get("count") == 2)
+    results = state(many, "$ai_output_state")
+    assert [[r["id"] for r in per_query] for per_query in results] == [["doc-berlin"], ["doc-madrid"]]
+    assert "text" not in results[0][0]  # the app did not ask for documents
+
+
+def test_a_query_inside_a_run_nests_under_it(recorded):
+    _, spans = recorded
+    (root,) = [s for s in spans if s["name"] == "answer-question"]
+    (step,) = by_query(spans)["Tell me about Berlin"]
+    assert step["parent_span_id"] == root["span_id"] and step["trace_id"] == root["trace_id"]
+    assert event_type(step) == "$ai_span"
+
+
+def test_privacy_mode_keeps_no_query_and_no_documents(recorded):
+    _, spans = recorded
+    (span,) = by_query(spans)["private"]
+    assert "$ai_input_state" not in span["attributes"] and "$ai_output_state" not in span["attributes"]
+    assert span["attributes"]["gen_ai.data_source.id"] == "cities"
+    assert "Madrid" not in json.dumps(span)
+
+
+def test_a_failed_query_is_an_error_step(recorded):
+    stdout, spans = recorded
+    assert "error InvalidArgumentError" in stdout
+    failed = [s for s in spans if s["status_code"] == "ERROR"]
+    assert len(failed) == 1
+    assert failed[0]["attributes"]["error.type"].endswith("InvalidArgumentError")
+
+
+def test_no_vector_leaves_the_process(recorded):
+    _, spans = recorded
+    exported = json.dumps([s["attributes"] for s in spans])  # (the error's message names "embedding")
+    assert "0.9" not in exported and "[1.0, 0.0, 0.0]" not in exported and "embedding" not in exported.lower()
