@@ -13,9 +13,8 @@ import json
 
 import pytest
 
-from tests.e2e.providers import app_env, run_both
+from tests.e2e.retrieval import assert_no_vectors, by_query, record, state
 from tests.e2e.traces import event_type
-from tests.servers import FakePostHog
 
 pytest.importorskip("chromadb")
 
@@ -25,30 +24,7 @@ SPAN_COUNT = 7  # six queries and the run the app named
 
 @pytest.fixture(scope="module")
 def recorded():
-    with FakePostHog() as posthog:
-        env = app_env(posthog, "CHROMA_", ANONYMIZED_TELEMETRY="False")
-        result = run_both("chromadb_app", SCENARIOS, env)
-        spans = posthog.wait_for_spans(SPAN_COUNT)
-        assert posthog.rejections == []
-        assert len(posthog.spans) == SPAN_COUNT, [s["name"] for s in posthog.spans]
-        return result.stdout, spans
-
-
-def state(span: dict, key: str):
-    value = span["attributes"].get(key)
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def by_query(spans: list) -> dict:
-    """Retrieval spans by their query (the text, or "vector" for a vector query, "private" without input)."""
-    found: dict = {}
-    for span in spans:
-        if span["attributes"].get("gen_ai.operation.name") != "retrieval":
-            continue
-        query = state(span, "$ai_input_state") or {}
-        key = query.get("query", "vector" if "query_vector" in query else "private")
-        found.setdefault(key if isinstance(key, str) else tuple(key), []).append(span)
-    return found
+    return record("chromadb_app", SCENARIOS, SPAN_COUNT, ANONYMIZED_TELEMETRY="False")
 
 
 def test_a_vector_query_is_a_retrieval_trace_without_the_vector(recorded):
@@ -111,5 +87,4 @@ def test_a_failed_query_is_an_error_step(recorded):
 
 def test_no_vector_leaves_the_process(recorded):
     _, spans = recorded
-    exported = json.dumps([s["attributes"] for s in spans])  # (the error's message names "embedding")
-    assert "0.9" not in exported and "[1.0, 0.0, 0.0]" not in exported and "embedding" not in exported.lower()
+    assert_no_vectors(spans, [0.9, 0.1, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])

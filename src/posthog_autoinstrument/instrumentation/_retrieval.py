@@ -51,7 +51,9 @@ class Retrieval:
     vector_dimensions: Optional[int] = None  # else the length of the query vector
     vector_count: int = 1  # how many query vectors
     top_k: Optional[int] = None
-    filters: dict = field(default_factory=dict)  # name -> the filter the app passed
+    #: the rest of the query worth showing, by name: the filters the app passed, the kind of a
+    #: query that is neither text nor a vector (a point id, a fusion)
+    details: dict = field(default_factory=dict)
     server_address: Optional[str] = None
     server_port: Optional[int] = None
 
@@ -63,7 +65,7 @@ class Retrieval:
             state["query_vector"] = {"dimensions": self.vector_dimensions}
             if self.vector_count != 1:
                 state["query_vector"]["count"] = self.vector_count
-        for name, value in self.filters.items():
+        for name, value in self.details.items():
             if value is not None:
                 state[name] = value
         return state
@@ -76,10 +78,16 @@ def document(doc_id: Any, score: Any = None, text: Any = None, metadata: Any = N
     if isinstance(score, (int, float)) and not isinstance(score, bool):
         entry[score_name] = float(score)
     if isinstance(text, str):
-        entry["text"] = text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "...[truncated]"
+        entry["text"] = _short(text)
     if isinstance(metadata, dict) and metadata:
-        entry["metadata"] = metadata
+        entry["metadata"] = {key: _short(value) for key, value in metadata.items()}
     return entry
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[:MAX_TEXT] + "...[truncated]"
+    return value
 
 
 def vector_dimensions(vector: Any) -> tuple:

@@ -47,7 +47,7 @@ class Query(RetrievalHandler):
         if not retrieval.texts:
             dimensions, count = vector_dimensions(arguments.get("query_embeddings"))
             retrieval.vector_dimensions, retrieval.vector_count = dimensions, count
-        retrieval.filters = {"where": arguments.get("where"), "where_document": arguments.get("where_document"),
+        retrieval.details = {"where": arguments.get("where"), "where_document": arguments.get("where_document"),
                              "ids": arguments.get("ids")}
         return retrieval
 
