@@ -1,4 +1,5 @@
-"""What the vector-store adapters share: a query to a store as a ``retrieval`` step.
+"""What the vector-store and reranker adapters share: a query to a store as a ``retrieval``
+step, a rerank request as a ``rerank`` step.
 
 A query becomes an ``$ai_span`` with the GenAI operation ``retrieval``, named after the
 collection (``gen_ai.data_source.id``), the store as ``gen_ai.provider.name`` and the number of
@@ -15,6 +16,10 @@ Both are content: privacy mode and ``POSTHOG_RECORD_INPUTS`` / ``POSTHOG_RECORD_
 remove them, as PostHog's own SDK removes ``gen_ai.retrieval.*`` (document ids are often made
 from the user's data). A query made inside a run nests under the step that made it; one made
 outside any run is its own trace (a root span, which PostHog shows as the trace).
+
+A reranker (Cohere's, Voyage's) is recorded the same way, as a step of operation ``rerank``
+named after its model: the query and the number of documents as input, the ranked documents
+(``index``, ``score``, text) as output, the units the API bills as attributes.
 
 A query method that calls another patched one (a client facade over its local or remote
 implementation, ``search`` over ``query_points``) is recorded once, by the outer call.
@@ -45,7 +50,9 @@ _in_retrieval: contextvars.ContextVar = contextvars.ContextVar("posthog_in_retri
 class Retrieval:
     """One query to a vector store, as the app asked it."""
 
-    store: str  # gen_ai.provider.name: chroma, qdrant, pinecone
+    store: str  # gen_ai.provider.name: chroma, qdrant, pinecone, cohere, voyage_ai
+    operation: str = semconv.Operation.RETRIEVAL
+    model: Optional[str] = None  # a reranker's
     collection: Optional[str] = None
     texts: Optional[list] = None  # the query texts, when the app passed text
     vector_dimensions: Optional[int] = None  # else the length of the query vector
@@ -72,9 +79,10 @@ class Retrieval:
 
 
 def document(doc_id: Any, score: Any = None, text: Any = None, metadata: Any = None,
-             score_name: str = "score") -> dict:
-    """One retrieved document as it is recorded (``score_name``: ``distance`` where lower is closer)."""
-    entry: dict = {"id": doc_id if isinstance(doc_id, (str, int)) or doc_id is None else str(doc_id)}
+             score_name: str = "score", id_name: str = "id") -> dict:
+    """One retrieved document as it is recorded (``score_name``: ``distance`` where lower is
+    closer; ``id_name``: ``index`` for a reranker's position in the documents it was given)."""
+    entry: dict = {id_name: doc_id if isinstance(doc_id, (str, int)) or doc_id is None else str(doc_id)}
     if isinstance(score, (int, float)) and not isinstance(score, bool):
         entry[score_name] = float(score)
     if isinstance(text, str):
@@ -82,6 +90,19 @@ def document(doc_id: Any, score: Any = None, text: Any = None, metadata: Any = N
     if isinstance(metadata, dict) and metadata:
         entry["metadata"] = {key: _short(value) for key, value in metadata.items()}
     return entry
+
+
+def ranked(results: list, documents: Any) -> list:
+    """A reranker's ``(index, score)`` pairs as ``document`` entries with the text of the
+    document each index names (a string, or a mapping's ``text``)."""
+    documents = documents if isinstance(documents, (list, tuple)) else []
+    entries = []
+    for index, score in results:
+        text = documents[index] if isinstance(index, int) and 0 <= index < len(documents) else None
+        if isinstance(text, dict):
+            text = text.get("text")
+        entries.append(document(index, score, text, id_name="index"))
+    return entries
 
 
 def _short(value: Any) -> Any:
@@ -113,8 +134,12 @@ class RetrievalHandler:
     def describe(self, instance: Any, args: tuple, kwargs: dict) -> Optional[Retrieval]:
         raise NotImplementedError
 
-    def documents(self, result: Any, retrieval: Retrieval) -> Optional[list]:
+    def documents(self, result: Any, retrieval: Retrieval, args: tuple, kwargs: dict) -> Optional[list]:
         """The results as ``document`` entries (a list per query when several were asked)."""
+        return None
+
+    def response_attributes(self, result: Any) -> Optional[dict]:
+        """What the response says that is not content (billed units, the model that answered)."""
         return None
 
 
@@ -128,8 +153,9 @@ def _start(instrumentor: Any, handler: RetrievalHandler, instance: Any, args: tu
             return None
         attributes = {semconv.REQUEST_TOP_K: retrieval.top_k, semconv.SERVER_ADDRESS: retrieval.server_address,
                       semconv.SERVER_PORT: retrieval.server_port}
-        step = instrumentor.recorder.start_step(StepRequest(semconv.Operation.RETRIEVAL, retrieval.collection,
-                                                            provider=retrieval.store, attributes=attributes))
+        name = retrieval.collection if retrieval.operation == semconv.Operation.RETRIEVAL else retrieval.model
+        step = instrumentor.recorder.start_step(StepRequest(retrieval.operation, name, provider=retrieval.store,
+                                                            model=retrieval.model, attributes=attributes))
         if step is None:
             return None
         if step.capture_content:
@@ -150,10 +176,14 @@ def _detach(tokens: tuple) -> None:
         pass
 
 
-def _finish(handler: RetrievalHandler, step: Any, retrieval: Retrieval, result: Any) -> None:
+def _finish(handler: RetrievalHandler, step: Any, retrieval: Retrieval, result: Any, args: tuple,
+            kwargs: dict) -> None:
     try:
+        for key, value in (handler.response_attributes(result) or {}).items():
+            if value is not None:
+                step.set_attribute(key, value)
         if step.capture_content:
-            step.set_output_state(handler.documents(result, retrieval))
+            step.set_output_state(handler.documents(result, retrieval, args, kwargs))
     except Exception:
         logger.debug("posthog-instrument: could not record the retrieved documents", exc_info=True)
     step.end()
@@ -174,7 +204,7 @@ def retrieval_wrapper(instrumentor: Any, handler: RetrievalHandler, is_async: bo
             raise
         finally:
             _detach(tokens)
-        _finish(handler, step, retrieval, result)
+        _finish(handler, step, retrieval, result, args, kwargs)
         return result
 
     def async_wrapper(wrapped, instance, args, kwargs):
@@ -190,7 +220,7 @@ def retrieval_wrapper(instrumentor: Any, handler: RetrievalHandler, is_async: bo
                 raise
             finally:
                 _detach(tokens)
-            _finish(handler, step, retrieval, result)
+            _finish(handler, step, retrieval, result, args, kwargs)
             return result
 
         return traced()

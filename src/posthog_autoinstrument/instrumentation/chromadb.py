@@ -51,7 +51,7 @@ class Query(RetrievalHandler):
                              "ids": arguments.get("ids")}
         return retrieval
 
-    def documents(self, result, retrieval) -> Optional[list]:
+    def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
         ids = result.get("ids") if isinstance(result, dict) else None
         if not isinstance(ids, list):
             return None

@@ -51,7 +51,7 @@ class Query(RetrievalHandler):
         retrieval.details.update(namespace=kwargs.get("namespace") or None, filter=kwargs.get("filter"))
         return retrieval
 
-    def documents(self, result, retrieval) -> Optional[list]:
+    def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
         return [document(getattr(m, "id", None), getattr(m, "score", None), metadata=getattr(m, "metadata", None))
                 for m in getattr(result, "matches", None) or ()]
 

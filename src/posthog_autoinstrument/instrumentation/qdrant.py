@@ -66,7 +66,7 @@ class QueryPoints(RetrievalHandler):
                              "using": kwargs.get("using"), "score_threshold": kwargs.get("score_threshold")}
         return retrieval
 
-    def documents(self, result, retrieval) -> Optional[list]:
+    def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
         return _points(result)
 
 
@@ -98,7 +98,7 @@ class QueryBatch(RetrievalHandler):
             retrieval.details["filters"] = filters
         return retrieval
 
-    def documents(self, result, retrieval) -> Optional[list]:
+    def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
         return [_points(response) for response in result or ()]
 
 
