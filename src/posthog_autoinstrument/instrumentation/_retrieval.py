@@ -142,6 +142,18 @@ class RetrievalHandler:
         """What the response says that is not content (billed units, the model that answered)."""
         return None
 
+    def error_status(self, exc: BaseException) -> Optional[int]:
+        """The HTTP status of a failed call, where the exception does not carry ``status_code``."""
+        return None
+
+
+def _fail(handler: RetrievalHandler, step: Any, exc: BaseException) -> None:
+    try:
+        status = handler.error_status(exc)
+    except Exception:
+        status = None
+    step.fail(exc, status)
+
 
 def _start(instrumentor: Any, handler: RetrievalHandler, instance: Any, args: tuple, kwargs: dict):
     """(step, retrieval, tokens) or None; never raises."""
@@ -200,7 +212,7 @@ def retrieval_wrapper(instrumentor: Any, handler: RetrievalHandler, is_async: bo
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            step.fail(exc)
+            _fail(handler, step, exc)
             raise
         finally:
             _detach(tokens)
@@ -216,7 +228,7 @@ def retrieval_wrapper(instrumentor: Any, handler: RetrievalHandler, is_async: bo
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
-                step.fail(exc)
+                _fail(handler, step, exc)
                 raise
             finally:
                 _detach(tokens)
