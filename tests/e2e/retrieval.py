@@ -26,7 +26,9 @@ def state(span: dict, key: str):
 
 
 def retrievals(spans: list) -> list:
-    return [s for s in spans if s["attributes"].get("gen_ai.operation.name") == "retrieval"]
+    """The vector stores' retrieval steps (not a framework's retriever)."""
+    return [s for s in spans if s["attributes"].get("gen_ai.operation.name") == "retrieval"
+            and "$ai_framework" not in s["attributes"]]
 
 
 def by_query(spans: list) -> dict:

@@ -18,8 +18,9 @@ from tests.e2e.traces import event_type
 
 pytest.importorskip("chromadb")
 
-SCENARIOS = ("query_vector", "query_text", "query_many", "in_a_run", "private", "error", "get_is_not_a_retrieval")
-SPAN_COUNT = 7  # six queries and the run the app named
+SCENARIOS = ("query_vector", "query_text", "query_many", "in_a_run", "private", "error", "langchain_retriever",
+             "get_is_not_a_retrieval")
+SPAN_COUNT = 9  # seven queries, the run the app named, the LangChain retriever
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,15 @@ def test_a_query_inside_a_run_nests_under_it(recorded):
     (step,) = by_query(spans)["Tell me about Berlin"]
     assert step["parent_span_id"] == root["span_id"] and step["trace_id"] == root["trace_id"]
     assert event_type(step) == "$ai_span"
+
+
+def test_a_query_made_by_a_langchain_retriever_nests_under_its_step(recorded):
+    stdout, spans = recorded
+    assert "langchain_retriever ['doc-madrid']" in stdout
+    (framework,) = [s for s in spans if s["attributes"].get("$ai_framework") == "langchain"]
+    assert framework["name"] == "retrieval CityRetriever" and event_type(framework) == "$ai_trace"
+    (store,) = by_query(spans)["Where is Madrid?"]
+    assert store["parent_span_id"] == framework["span_id"] and store["name"] == "retrieval cities"
 
 
 def test_privacy_mode_keeps_no_query_and_no_documents(recorded):

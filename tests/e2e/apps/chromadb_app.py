@@ -91,6 +91,19 @@ def error():
         show("error", type(exc).__name__)
 
 
+def langchain_retriever():
+    # A LangChain retriever over the collection, as langchain-chroma's VectorStoreRetriever is.
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    class CityRetriever(BaseRetriever):
+        def _get_relevant_documents(self, query, *, run_manager):
+            r = collection().query(query_texts=[query], n_results=1)
+            return [Document(page_content=d, id=i) for i, d in zip(r["ids"][0], r["documents"][0])]
+
+    show("langchain_retriever", [d.id for d in CityRetriever().invoke("Where is Madrid?")])
+
+
 def get_is_not_a_retrieval():
     show("get", collection().get(ids=["doc-paris"])["documents"])
 
