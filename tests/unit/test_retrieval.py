@@ -35,3 +35,24 @@ def test_the_pinecone_index_is_named_from_its_host():
     assert index_name("my-docs-index-x1y2z3a.svc.us-east1-gcp.pinecone.io") == "my-docs-index"
     assert index_name("http://localhost:5081") is None
     assert index_name(None) is None
+
+
+class Obj:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def test_qdrant_search_before_1_16_and_batches_are_described_without_qdrant():
+    from posthog_autoinstrument.instrumentation.qdrant import QueryBatch, QueryPoints, Search
+
+    named = Search().describe(None, ("docs", ("text-dense", [0.1, 0.2, 0.3, 0.4])), {"limit": 4})
+    assert (named.collection, named.top_k, named.vector_dimensions) == ("docs", 4, 4)
+    assert named.input_state() == {"query_vector": {"dimensions": 4}, "using": "text-dense"}
+    document_query = QueryPoints().describe(None, ("docs",), {"query": Obj(text="a question", model="m")})
+    assert document_query.input_state() == {"query": "a question"}
+    fusion = QueryPoints().describe(None, ("docs", Obj(fusion="rrf")), {})
+    assert fusion.input_state() == {"query_type": "Obj"}
+    batch = QueryBatch().describe(None, ("docs", [Obj(query=[0.1, 0.2], limit=2), Obj(query=[0.3, 0.4], limit=2)]), {})
+    assert batch.top_k == 2 and batch.input_state() == {"query_vector": {"dimensions": 2, "count": 2}}
+    points = [Obj(id="p1", score=0.5, payload={"text": "t"}, vector=[0.1, 0.2])]
+    assert Search().documents(points, named, (), {}) == [{"id": "p1", "score": 0.5, "metadata": {"text": "t"}}]

@@ -74,5 +74,5 @@ class ChromaInstrumentor(LLMInstrumentor):
             Target("chromadb.api.models.Collection", "Collection.query",
                    wrapper=retrieval_wrapper(self, query), required_since="0.5.0"),
             Target("chromadb.api.models.AsyncCollection", "AsyncCollection.query",
-                   wrapper=retrieval_wrapper(self, query, is_async=True), required_since="0.5.5"),
+                   wrapper=retrieval_wrapper(self, query, is_async=True)),  # (the async client came later)
         ]
