@@ -48,9 +48,9 @@ _in_retrieval: contextvars.ContextVar = contextvars.ContextVar("posthog_in_retri
 
 @dataclass
 class Retrieval:
-    """One query to a vector store, as the app asked it."""
+    """One query to a vector store, or one rerank request, as the app asked it."""
 
-    store: str  # gen_ai.provider.name: chroma, qdrant, pinecone, cohere, voyage_ai
+    store: str  # gen_ai.provider.name: chroma, qdrant, pinecone; cohere, voyage for reranks
     operation: str = semconv.Operation.RETRIEVAL
     model: Optional[str] = None  # a reranker's
     collection: Optional[str] = None
