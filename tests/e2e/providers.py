@@ -5,7 +5,7 @@ that failed midway must leave behind."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tests.conftest import APPS, LAUNCHER, AppRun, clean_env, run
 from tests.e2e.traces import posthog_input, posthog_output
@@ -70,6 +70,7 @@ class Recorded:
     stdout: str
     spans: list
     requests: list  # what the provider's stand-in received, both runs
+    steps: list = field(default_factory=list)  # $ai_span steps (reranks), when split from the model calls
 
 
 def record(app: str, scenarios, env: dict, posthog, provider, span_count: int) -> Recorded:

@@ -6,11 +6,13 @@ change); spans are told apart by their prompt."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_failed_midway, assert_embeddings, \
     assert_has, assert_left_early, record, text_output
-from tests.e2e.traces import by_prompt, tools, posthog_tool, posthog_input, posthog_output
+from tests.e2e.traces import by_prompt, event_type, tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers import cohere_server as wire
 from tests.servers.cohere_server import FakeCohere
@@ -24,15 +26,19 @@ TOOL_OUTPUT = [  # with the model's plan: Anthropic's blocks, which PostHog rend
     {"type": "tool_use", "id": wire.TOOL_CALL_ID, "name": "get_weather", "input": {"city": "Paris"}},
 ]
 SCENARIOS = ("chat", "tools", "reasoning", "stream", "stream_tools", "stream_break", "stream_close", "stream_error",
-             "error_429", "embed", "v2_property", "async_all")
-SPAN_COUNT = 17
+             "error_429", "embed", "rerank", "v2_property", "async_all")
+SPAN_COUNT = 20  # 17 model calls, 3 reranks
 
 
 @pytest.fixture(scope="module")
 def recorded() -> Recorded:
     with FakeCohere() as co, FakePostHog() as posthog:
         env = app_env(posthog, "CO_", CO_API_KEY="cohere-test-key", CO_API_URL=co.base_url)
-        return record("cohere_app", SCENARIOS, env, posthog, co, SPAN_COUNT)
+        recorded = record("cohere_app", SCENARIOS, env, posthog, co, SPAN_COUNT)
+    reranks = [s for s in recorded.spans if s["attributes"].get("gen_ai.operation.name") == "rerank"]
+    recorded.spans = [s for s in recorded.spans if s not in reranks]
+    recorded.steps = reranks
+    return recorded
 
 
 def assert_usage(attrs: dict) -> None:
@@ -128,3 +134,29 @@ def test_async_client_and_the_v2_property(recorded):
     assert posthog_output(streamed) == text_output(REPLY)
     (through_v2,) = grouped["Through Client().v2"]
     assert_usage(through_v2["attributes"])
+
+
+def test_rerank_is_a_step_with_the_ranking_and_the_search_units(recorded):
+    assert "rerank [(1, 0.9), (0, 0.81)] 1.0" in recorded.stdout
+    by_model = {}
+    for span in sorted(recorded.steps, key=lambda s: s["start_ns"]):
+        by_model.setdefault(span["attributes"]["gen_ai.request.model"], []).append(span)
+    (v2,) = by_model["rerank-v3.5"][:1]
+    attrs = v2["attributes"]
+    assert v2["name"] == "rerank rerank-v3.5"
+    assert event_type(v2) == "$ai_trace"  # made outside any run: its own trace
+    assert attrs["gen_ai.provider.name"] == "cohere"
+    assert attrs["gen_ai.request.top_k"] == 2
+    assert attrs["cohere.billed_units.search_units"] == wire.RERANK_SEARCH_UNITS
+    assert len(attrs["gen_ai.response.id"]) == 36
+    assert "gen_ai.usage.input_tokens" not in attrs  # Cohere bills reranks by search unit, not token
+    assert json.loads(attrs["$ai_input_state"]) == {"query": "capital of France", "document_count": 3}
+    assert json.loads(attrs["$ai_output_state"]) == [
+        {"index": 1, "score": 0.9, "text": "Paris is the capital of France."},
+        {"index": 0, "score": 0.81, "text": "Berlin is the capital of Germany."},
+    ]
+    (v1,) = by_model["rerank-english-v3.0"]
+    assert [r["index"] for r in json.loads(v1["attributes"]["$ai_output_state"])] == [2, 0, 1]
+    assert json.loads(v1["attributes"]["$ai_output_state"])[0]["text"] == "Madrid is the capital of Spain."
+    (async_rerank,) = by_model["rerank-v3.5"][1:]
+    assert json.loads(async_rerank["attributes"]["$ai_input_state"])["query"] == "async Germany"

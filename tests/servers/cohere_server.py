@@ -1,4 +1,5 @@
-"""A loopback stand-in for Cohere's v2 API (``POST /v2/chat`` and ``POST /v2/embed``).
+"""A loopback stand-in for Cohere's v2 API (``POST /v2/chat``, ``/v2/embed``, ``/v2/rerank``)
+and the v1 ``/v1/rerank``.
 
 It answers as ``api.cohere.com`` does: a chat response is ``{id, message, finish_reason,
 usage}`` with the message's ``content`` a list of typed blocks (``text``, ``thinking``), tool
@@ -8,7 +9,9 @@ with named events (``message-start``, ``content-start`` / ``content-delta`` /
 ``tool-call-end``, and ``message-end`` carrying the ``finish_reason`` and the usage). Usage
 has two counts, as Cohere reports them: ``billed_units`` (what is charged) and ``tokens``
 (everything the model read and wrote, including Cohere's own system preamble), plus
-``cached_tokens``. Errors are ``{"id", "message"}`` with the HTTP status.
+``cached_tokens``. Rerank answers ``{id, results: [{index, relevance_score}], meta:
+{billed_units: {search_units}}}``, ranking documents by the words they share with the query.
+Errors are ``{"id", "message"}`` with the HTTP status.
 
 Behaviour is chosen by the request:
 
@@ -43,6 +46,7 @@ INPUT_TOKENS = 71  # includes the preamble Cohere adds and does not bill
 OUTPUT_TOKENS = 9
 CACHED_TOKENS = 64
 EMBED_TOKENS_PER_TEXT = 4
+RERANK_SEARCH_UNITS = 1
 
 
 class FakeCohere(RecordingServer):
@@ -116,6 +120,18 @@ def embedding_values(text: str) -> list[float]:
     return [round(((seed + 13 * i) % 83 + 1) / 100.0, 6) for i in range(EMBEDDING_DIMENSIONS)]
 
 
+def rerank_response(body: dict, v1: bool) -> dict:
+    """Documents ranked by how many of the query's words they share (ties by position)."""
+    words = set((body.get("query") or "").lower().split())
+    documents = body.get("documents") or []
+    texts = [d if isinstance(d, str) else d.get("text", "") for d in documents]
+    overlap = [len(words & set(t.lower().rstrip(".").split())) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: (-overlap[i], i))[:body.get("top_n") or len(texts)]
+    results = [{"index": i, "relevance_score": round(0.9 ** (rank + 1), 6)} for rank, i in enumerate(order)]
+    meta = {"api_version": {"version": "1" if v1 else "2"}, "billed_units": {"search_units": RERANK_SEARCH_UNITS}}
+    return {"id": str(uuid.uuid4()), "results": results, "meta": meta}
+
+
 class _CohereHandler(JSONHandler):
     server_version = "fake-cohere/1"
 
@@ -141,6 +157,8 @@ class _CohereHandler(JSONHandler):
                          "billed_units": {"input_tokens": EMBED_TOKENS_PER_TEXT * len(texts)}},
                 "response_type": "embeddings_by_type",
             })
+        if path in ("/v1/rerank", "/v2/rerank"):
+            return self.send_json(200, rerank_response(body, path == "/v1/rerank"))
         if path != "/v2/chat":
             return self.send_json(404, {"id": str(uuid.uuid4()), "message": f"path {path} not found"})
         reply = chat_reply(body, self.owner.reply_text, structured=False)

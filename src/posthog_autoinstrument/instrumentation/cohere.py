@@ -1,4 +1,5 @@
-"""Cohere adapter (``cohere``): the v2 API's chat, chat stream and embed, sync and async.
+"""Cohere adapter (``cohere``): the v2 API's chat, chat stream and embed, sync and async, and
+rerank (v1 and v2) as a ``rerank`` step.
 
 Patched on ``cohere.v2.client.V2Client`` / ``AsyncV2Client``, which ``ClientV2`` /
 ``AsyncClientV2`` inherit and ``Client().v2`` returns, so every way of reaching the v2 API is
@@ -13,7 +14,8 @@ Usage: Cohere reports two counts. ``billed_units`` are the tokens it charges for
 ``tokens`` also count the system preamble Cohere adds on its side, which is not billed (71
 tokens read for a 5-token prompt is typical). Cost is what PostHog computes from the tokens,
 so the billed units are reported, and the raw counts only when no billed units came.
-``cached_tokens`` is not reported as cache reads: it counts mostly that unbilled preamble,
+Rerank is billed in search units, reported as ``cohere.billed_units.search_units`` on the step
+(not tokens: PostHog prices none). ``cached_tokens`` is not reported as cache reads: it counts mostly that unbilled preamble,
 and Cohere publishes no discounted cache price, so subtracting it from billed input would be
 wrong.
 """
@@ -29,6 +31,7 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
+from ._retrieval import Retrieval, RetrievalHandler, ranked, retrieval_wrapper
 from .base import CallHandler, LLMInstrumentor, Target, host_and_port, integer, number, with_list
 
 _FINISH_REASONS = {
@@ -283,6 +286,28 @@ class Embed(CallHandler):
         return result
 
 
+class Rerank(RetrievalHandler):
+    """``rerank`` of the v2 API and of the v1 client (whose documents may be ``{"text": ...}``)."""
+
+    def describe(self, instance, args, kwargs):
+        provider, address, port = _endpoint(instance)
+        documents = _value(kwargs, "documents")
+        retrieval = Retrieval(provider, operation="rerank", model=_value(kwargs, "model"),
+                              texts=[_value(kwargs, "query")] if isinstance(_value(kwargs, "query"), str) else None,
+                              top_k=integer(_value(kwargs, "top_n")), server_address=address, server_port=port)
+        retrieval.details["document_count"] = len(documents) if isinstance(documents, (list, tuple)) else None
+        return retrieval
+
+    def documents(self, result, retrieval, args, kwargs):
+        pairs = [(_value(r, "index"), number(_value(r, "relevance_score"))) for r in _value(result, "results") or ()]
+        return ranked(pairs, _value(kwargs, "documents"))
+
+    def response_attributes(self, result):
+        billed = _value(_value(result, "meta"), "billed_units")
+        return {semconv.RESPONSE_ID: _value(result, "id"),
+                "cohere.billed_units.search_units": number(_value(billed, "search_units"))}
+
+
 class CohereInstrumentor(LLMInstrumentor):
     requirements = ("cohere >= 5.11.0, < 8",)
 
@@ -297,4 +322,9 @@ class CohereInstrumentor(LLMInstrumentor):
             # An async generator function: calling it returns the stream without awaiting anything.
             Target(module, "AsyncV2Client.chat_stream", stream),
             Target(module, "AsyncV2Client.embed", embed, is_async=True),
+            Target(module, "V2Client.rerank", wrapper=retrieval_wrapper(self, Rerank())),
+            Target(module, "AsyncV2Client.rerank", wrapper=retrieval_wrapper(self, Rerank(), is_async=True)),
+            Target("cohere.base_client", "BaseCohere.rerank", wrapper=retrieval_wrapper(self, Rerank())),
+            Target("cohere.base_client", "AsyncBaseCohere.rerank",
+                   wrapper=retrieval_wrapper(self, Rerank(), is_async=True)),
         ]

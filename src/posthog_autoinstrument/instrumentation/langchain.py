@@ -31,6 +31,9 @@ What is hooked, and why.
     variable) around each step of the generator until the run is known; the start callback of
     the first model run inside the window attaches that run there, and the wrapper detaches it
     when the step returns. Later steps attach the known call themselves.
+  - ``BaseRetriever.invoke`` / ``ainvoke``: the retriever's body runs right after its start
+    callback, which attaches the retrieval step in a window the same way; so a vector-store
+    query made by the retriever nests under its step.
 
 Layering: one model call is one ``$ai_generation``. The LangChain model step is recorded at
 ``Layer.FRAMEWORK``. When the model is reached through an SDK we instrument (``ChatOpenAI`` ->
@@ -346,6 +349,12 @@ class Tracker:
         if call.capture_content:
             call.set_input_state(query)
         self._remember(run_id, _Run(call, parent, retriever))
+        window = _WINDOW.get()
+        if window is not None and window.call is None:
+            # The retriever's body runs next, in this very context: make the step current for it
+            # (a vector-store query nests under it); the invoke wrapper detaches it.
+            window.call = call
+            window.token = call.attach()
 
     def retriever_end(self, documents: Any, run_id: Any) -> None:
         run = self._forget(run_id)
@@ -942,6 +951,32 @@ def _llm_agenerate_wrapper(tracker: Tracker):
     return llm_agenerate
 
 
+def _retriever_invoke(wrapped, instance, args, kwargs):
+    """``BaseRetriever.invoke``: LangChain runs the retriever's body right after its start
+    callback without making the run current, so the start callback attaches the retrieval step
+    in this window, and it is detached here when the body has run."""
+    window = _Window()
+    reset = _WINDOW.set(window)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        InferenceCall.detach(window.token)
+        _WINDOW.reset(reset)
+
+
+def _retriever_ainvoke(wrapped, instance, args, kwargs):
+    async def windowed():
+        window = _Window()
+        reset = _WINDOW.set(window)
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            InferenceCall.detach(window.token)
+            _WINDOW.reset(reset)
+
+    return windowed()
+
+
 class _ModelStream(wrapt.ObjectProxy):
     """A model's ``stream()`` generator; each step runs with the model run's call current."""
 
@@ -1051,6 +1086,8 @@ class LangChainInstrumentor(LLMInstrumentor):
             Target(_CHAT, "BaseChatModel.astream", wrapper=_astream_wrapper),
             Target(_CHAT, "BaseChatModel._iter_v2_events", wrapper=_events_wrapper(tracker)),
             Target(_CHAT, "BaseChatModel._aiter_v2_events", wrapper=_aevents_wrapper(tracker)),
+            Target("langchain_core.retrievers", "BaseRetriever.invoke", wrapper=_retriever_invoke),
+            Target("langchain_core.retrievers", "BaseRetriever.ainvoke", wrapper=_retriever_ainvoke),
             Target(_LLMS, "BaseLLM._generate_helper", wrapper=_llm_generate_wrapper(tracker)),
             Target(_LLMS, "BaseLLM._agenerate_helper", wrapper=_llm_agenerate_wrapper(tracker)),
             Target(_LLMS, "BaseLLM.stream", wrapper=_stream_wrapper),

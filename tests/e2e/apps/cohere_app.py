@@ -108,6 +108,18 @@ def embed():
     show("embed", len(r.embeddings.float_), len(r.embeddings.float_[0]), r.meta.billed_units.input_tokens)
 
 
+RERANK_DOCUMENTS = ["Berlin is the capital of Germany.", "Paris is the capital of France.",
+                    "Madrid is the capital of Spain."]
+
+
+def rerank():
+    r = cohere.ClientV2().rerank(model="rerank-v3.5", query="capital of France", documents=RERANK_DOCUMENTS, top_n=2)
+    show("rerank", [(x.index, x.relevance_score) for x in r.results], r.meta.billed_units.search_units)
+    v1 = cohere.Client().rerank(model="rerank-english-v3.0", query="Spain",
+                                documents=[{"text": t} for t in RERANK_DOCUMENTS])
+    show("rerank v1", [x.index for x in v1.results])
+
+
 def v2_property():
     r = cohere.Client().v2.chat(model=MODEL, messages=user("Through Client().v2"))
     show("v2_property", r.message.content[0].text)
@@ -135,6 +147,8 @@ async def _async_all():
     show("async abandon done")
     e = await co.embed(model="embed-v4.0", texts=["async embed"], input_type="search_query", embedding_types=["float"])
     show("async embed", len(e.embeddings.float_))
+    r = await co.rerank(model="rerank-v3.5", query="async Germany", documents=RERANK_DOCUMENTS, top_n=1)
+    show("async rerank", [x.index for x in r.results])
 
 
 def async_all():
