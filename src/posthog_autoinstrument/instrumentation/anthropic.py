@@ -43,6 +43,7 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
 from ..formats import anthropic as anthropic_format
+from ..formats.endpoints import EndpointCache
 from ..formats.anthropic import StreamedMessage, content_parts, input_messages, tool_definitions
 from ..genai import self_tracing
 from ..genai.streams import observe_stream
@@ -64,7 +65,7 @@ self_tracing.register(NATIVE_SCOPE, anthropic_format.complete_sdk_span, sub_scop
 
 # -- endpoint --------------------------------------------------------------------------------
 
-_endpoint_cache: dict = {}
+_endpoints = EndpointCache()
 
 
 def provider_of(client: Any) -> str:
@@ -85,15 +86,11 @@ def endpoint_of(client: Any, base_url: Any = None) -> tuple:
     client's, if the caller has read it already)."""
     if base_url is None:
         base_url = client_base_url(client)
-    cached = _endpoint_cache.get(id(base_url))
-    if cached is not None and cached[0] is base_url and cached[1] is type(client):
-        return cached[2]
+    cached = _endpoints.get(base_url, type(client))
+    if cached is not None:
+        return cached
     host, port = host_and_port(str(base_url)) if base_url is not None else (None, None)
-    result = (provider_of(client), host, port)
-    if len(_endpoint_cache) > 256:
-        _endpoint_cache.clear()
-    _endpoint_cache[id(base_url)] = (base_url, type(client), result)
-    return result
+    return _endpoints.put(base_url, type(client), (provider_of(client), host, port))
 
 
 # -- request translation (keyword arguments, or the body the SDK sends) ----------------------
