@@ -48,7 +48,7 @@ from ..formats.anthropic import StreamedMessage, content_parts, input_messages, 
 from ..genai import self_tracing
 from ..genai.streams import observe_stream
 from ._raw_response import is_raw_response, raw_response_proxy, relayed_stream_requested, server_sent_events
-from .base import (CallHandler, LLMInstrumentor, Target, _async_wrapper, _sync_wrapper, arg, base_url_text,
+from .base import (CallHandler, LLMInstrumentor, Target, async_wrapper, sync_wrapper, arg, base_url_text,
                    client_base_url, get, given, host_and_port, is_stream, keep_request_body, number)
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -445,7 +445,7 @@ class AnthropicInstrumentor(LLMInstrumentor):
             logger.debug("posthog-instrument: anthropic tracing not configured", exc_info=True)
 
     def _dispatch(self, handler: _Messages, is_async: bool):
-        recording = (_async_wrapper if is_async else _sync_wrapper)(self, handler)
+        recording = (async_wrapper if is_async else sync_wrapper)(self, handler)
 
         def wrapper(wrapped, instance, args, kwargs):
             client = getattr(instance, "_client", None)

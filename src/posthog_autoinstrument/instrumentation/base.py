@@ -181,7 +181,7 @@ class LLMInstrumentor(BaseInstrumentor):
             if target.wrapper is not None:
                 function = _guarded(self, target.wrapper)
             else:
-                function = (_async_wrapper if target.is_async else _sync_wrapper)(self, target.handler)
+                function = (async_wrapper if target.is_async else sync_wrapper)(self, target.handler)
             wrapper = wrapt.FunctionWrapper(original, function)
             wrapper._self_posthog = True
             setattr(owner, attribute, wrapper)
@@ -357,7 +357,9 @@ def _complete(handler: CallHandler, call: InferenceCall, result: Any, kwargs: di
         return result
 
 
-def _sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
+# The wrappers that record one call through ``handler``: ``targets`` use them, and adapters that
+# choose per call between recording and passing through (anthropic, bedrock) call them directly.
+def sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
     def wrapper(wrapped, instance, args, kwargs):
         call, call_kwargs, token = _begin(instrumentor, handler, instance, args, kwargs)
         if call is None:
@@ -374,7 +376,7 @@ def _sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callab
     return wrapper
 
 
-def _async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
+def async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
     def wrapper(wrapped, instance, args, kwargs):
         # Return a coroutine like the original does; recording starts when it is awaited.
         async def traced():

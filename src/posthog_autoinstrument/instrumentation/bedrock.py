@@ -26,7 +26,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, SyncStre
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from .base import CallHandler, LLMInstrumentor, Target, _sync_wrapper
+from .base import CallHandler, LLMInstrumentor, Target, sync_wrapper
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -255,7 +255,7 @@ class BedrockInstrumentor(LLMInstrumentor):
             if not _is_bedrock_inference(instance, args):
                 return wrapped(*args, **kwargs)
             handler = BedrockCall(args[0], args[1] if len(args) > 1 else kwargs.get("api_params"))
-            return _sync_wrapper(instrumentor, handler)(wrapped, instance, args, kwargs)
+            return sync_wrapper(instrumentor, handler)(wrapped, instance, args, kwargs)
 
         try:
             patched = wrapt.FunctionWrapper(original, wrapper)
