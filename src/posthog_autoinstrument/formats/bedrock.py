@@ -552,6 +552,38 @@ class Family:
         return False
 
 
+def _first_output(outputs: Any, text_key: str, reason_key: str) -> Result:
+    """The first of a body's outputs (Titan's ``results``, Mistral's ``outputs``, Command's
+    ``generations``): its text and finish reason."""
+    result = Result()
+    outputs = [o for o in outputs if isinstance(o, dict)]
+    result.parts = [m.text(o.get(text_key, "")) for o in outputs[:1]]
+    result.finish_reason = finish_reason(outputs[0].get(reason_key)) if outputs else None
+    return result
+
+
+def _text_result(text: Any, reason: Any, reported: Optional[Usage] = None) -> Result:
+    result = Result()
+    result.parts = [m.text(text or "")]
+    result.finish_reason = finish_reason(reason)
+    result.usage = reported
+    return result
+
+
+def _text_chunk(stream: "StreamedResponse", data: dict, text_key: str, reason_key: str,
+                input_key: Optional[str] = None, output_key: Optional[str] = None) -> bool:
+    """A chunk of a family that streams one text: a piece of it, maybe the finish reason and
+    token counts."""
+    if text_key not in data:
+        return False
+    stream.content.text(0, data.get(text_key))
+    stream.finish_reason = finish_reason(data.get(reason_key)) or stream.finish_reason
+    for name, key in (("input", input_key), ("output", output_key)):
+        if key and data.get(key) is not None:
+            stream.body_usage[name] = data[key]
+    return True
+
+
 def _messages(body: dict) -> Optional[list]:
     messages = body.get("messages")
     return messages if isinstance(messages, list) else None
@@ -611,10 +643,8 @@ class AmazonTitan(Family):
 
     def response(self, data):
         if isinstance(data.get("results"), list):
-            result = Result()
+            result = _first_output(data["results"], "outputText", "completionReason")
             outputs = [r for r in data["results"] if isinstance(r, dict)]
-            result.parts = [m.text(r.get("outputText", "")) for r in outputs[:1]]
-            result.finish_reason = finish_reason(outputs[0].get("completionReason")) if outputs else None
             output_tokens = sum(_int(r.get("tokenCount")) or 0 for r in outputs) if outputs else None
             result.usage = usage(data.get("inputTextTokenCount"), output_tokens)
             return result
@@ -627,15 +657,8 @@ class AmazonTitan(Family):
         return None
 
     def chunk(self, stream, data):
-        if "outputText" not in data:
-            return False
-        stream.content.text(0, data.get("outputText"))
-        stream.finish_reason = finish_reason(data.get("completionReason")) or stream.finish_reason
-        if data.get("inputTextTokenCount") is not None:
-            stream.body_usage["input"] = data["inputTextTokenCount"]
-        if data.get("totalOutputTextTokenCount") is not None:
-            stream.body_usage["output"] = data["totalOutputTextTokenCount"]
-        return True
+        return _text_chunk(stream, data, "outputText", "completionReason", "inputTextTokenCount",
+                           "totalOutputTextTokenCount")
 
 
 class CohereEmbed(Family):
@@ -661,22 +684,11 @@ class MetaLlama(Family):
     def response(self, data):
         if "generation" not in data:
             return None
-        result = Result()
-        result.parts = [m.text(data.get("generation") or "")]
-        result.finish_reason = finish_reason(data.get("stop_reason"))
-        result.usage = usage(data.get("prompt_token_count"), data.get("generation_token_count"))
-        return result
+        return _text_result(data.get("generation"), data.get("stop_reason"),
+                            usage(data.get("prompt_token_count"), data.get("generation_token_count")))
 
     def chunk(self, stream, data):
-        if "generation" not in data:
-            return False
-        stream.content.text(0, data.get("generation"))
-        stream.finish_reason = finish_reason(data.get("stop_reason")) or stream.finish_reason
-        if data.get("prompt_token_count") is not None:
-            stream.body_usage["input"] = data["prompt_token_count"]
-        if data.get("generation_token_count") is not None:
-            stream.body_usage["output"] = data["generation_token_count"]
-        return True
+        return _text_chunk(stream, data, "generation", "stop_reason", "prompt_token_count", "generation_token_count")
 
 
 class MistralText(Family):
@@ -685,11 +697,7 @@ class MistralText(Family):
     def response(self, data):
         if not isinstance(data.get("outputs"), list):
             return None
-        result = Result()
-        outputs = [o for o in data["outputs"] if isinstance(o, dict)]
-        result.parts = [m.text(o.get("text", "")) for o in outputs[:1]]
-        result.finish_reason = finish_reason(outputs[0].get("stop_reason")) if outputs else None
-        return result
+        return _first_output(data["outputs"], "text", "stop_reason")
 
     def chunk(self, stream, data):
         if not isinstance(data.get("outputs"), list):
@@ -769,14 +777,12 @@ class Cohere(Family):
         return history, [m.text(preamble)] if isinstance(preamble, str) and preamble else [], tools
 
     def response(self, data):
-        result = Result()
         if isinstance(data.get("generations"), list):  # Command
-            generations = [g for g in data["generations"] if isinstance(g, dict)]
-            result.parts = [m.text(g.get("text", "")) for g in generations[:1]]
-            result.finish_reason = finish_reason(generations[0].get("finish_reason")) if generations else None
+            result = _first_output(data["generations"], "text", "finish_reason")
             result.response_id = data.get("id")
             return result
         if "text" in data and ("response_id" in data or "generation_id" in data or "finish_reason" in data):  # Command R
+            result = Result()
             result.parts = [m.text(data["text"])] if data.get("text") else []
             for call in data.get("tool_calls") or ():
                 if isinstance(call, dict):
@@ -816,19 +822,10 @@ class ClaudeTextCompletions(Family):
     """Claude's legacy text completions (``prompt`` in, ``completion`` out)."""
 
     def response(self, data):
-        if "completion" not in data:
-            return None
-        result = Result()
-        result.parts = [m.text(data.get("completion") or "")]
-        result.finish_reason = finish_reason(data.get("stop_reason"))
-        return result
+        return _text_result(data.get("completion"), data.get("stop_reason")) if "completion" in data else None
 
     def chunk(self, stream, data):
-        if "completion" not in data:
-            return False
-        stream.content.text(0, data.get("completion"))
-        stream.finish_reason = finish_reason(data.get("stop_reason")) or stream.finish_reason
-        return True
+        return _text_chunk(stream, data, "completion", "stop_reason")
 
 
 #: Asked in this order; a body is its first answering family's. The OpenAI-like chat reader takes

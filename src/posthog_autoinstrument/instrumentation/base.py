@@ -34,7 +34,8 @@ from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
 from .. import __version__, config, lifecycle
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
 from ..formats.fields import arg, get, given, integer, number  # noqa: F401
-from ..genai import InferenceCall, Recorder
+from ..genai import InferenceCall, Recorder, StreamAccumulator
+from ..genai.streams import observe_stream
 from ..genai.spans import SCOPE_NAME, RequestOrDescriber, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -69,6 +70,27 @@ class CallHandler:
     def error_status(self, exc: BaseException) -> Optional[int]:
         """The HTTP status of a failed call, where the exception does not carry ``status_code``."""
         return None
+
+
+class ResponseOrStream(CallHandler):
+    """A call that returns either a response, recorded at once by ``record``, or a stream,
+    observed through the ``accumulator`` (``streams`` tells which)."""
+
+    def streams(self, result: Any, kwargs: dict) -> bool:
+        return False
+
+    def record(self, call: InferenceCall, response: Any) -> None:
+        """Record a whole response on the call (which is then ended)."""
+
+    def accumulator(self, call: InferenceCall) -> StreamAccumulator:
+        raise NotImplementedError
+
+    def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
+        if self.streams(result, kwargs):
+            return observe_stream(result, call, self.accumulator(call))
+        self.record(call, result)
+        call.end()
+        return result
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, host_and_port, integer, number, with_list
+from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, integer, number, with_list
 
 _FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -212,9 +211,18 @@ class ChatStreamAccumulator(StreamAccumulator):
 # -- handlers -----------------------------------------------------------------------------
 
 
-class Chat(CallHandler):
+class Chat(ResponseOrStream):
     def __init__(self, stream: bool):
         self.stream = stream
+
+    def streams(self, result, kwargs):
+        return self.stream
+
+    def record(self, call, response):
+        _record_chat(call, response)
+
+    def accumulator(self, call):
+        return ChatStreamAccumulator(call.capture_content)
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
@@ -242,12 +250,6 @@ class Chat(CallHandler):
         call.set_input(messages=[_message(message) for message in _value(kwargs, "messages") or ()],
                        tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
 
-    def result(self, call, result, kwargs):
-        if self.stream:
-            return observe_stream(result, call, ChatStreamAccumulator(call.capture_content))
-        _record_chat(call, result)
-        call.end()
-        return result
 
 
 class Embed(CallHandler):

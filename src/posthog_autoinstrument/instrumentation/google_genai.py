@@ -33,8 +33,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, get
+from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, get
 
 
 def _endpoint(models: Any) -> tuple:
@@ -92,13 +91,22 @@ def _api_error_status(exc: BaseException):
     return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
-class GenerateContent(CallHandler):
+class GenerateContent(ResponseOrStream):
     """One model request: ``_generate_content`` or ``_generate_content_stream``."""
 
     error_status = staticmethod(_api_error_status)
 
     def __init__(self, stream: bool):
         self.stream = stream
+
+    def streams(self, result, kwargs):
+        return self.stream
+
+    def record(self, call, response):
+        _record_response(call, response)
+
+    def accumulator(self, call):
+        return GenerateContentStreamAccumulator(call.capture_content)
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
@@ -123,13 +131,6 @@ class GenerateContent(CallHandler):
             if config is not None else None,
         )
 
-    def result(self, call, result, kwargs):
-        if self.stream:
-            accumulator = GenerateContentStreamAccumulator(call.capture_content)
-            return observe_stream(result, call, accumulator)
-        _record_response(call, result)
-        call.end()
-        return result
 
 
 class EmbedContent(CallHandler):

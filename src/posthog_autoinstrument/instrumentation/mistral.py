@@ -31,8 +31,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, host_and_port, number, with_list
+from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, number, with_list
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
@@ -234,9 +233,18 @@ class ChatStreamAccumulator(StreamAccumulator):
 # -- handlers -----------------------------------------------------------------------------
 
 
-class ChatCompletion(CallHandler):
+class ChatCompletion(ResponseOrStream):
     def __init__(self, stream: bool):
         self.stream = stream
+
+    def streams(self, result, kwargs):
+        return self.stream
+
+    def record(self, call, response):
+        _record_completion(call, response)
+
+    def accumulator(self, call):
+        return ChatStreamAccumulator(call.capture_content)
 
     def request(self, instance, args, kwargs):
         address, port = _endpoint(instance, kwargs)
@@ -267,12 +275,6 @@ class ChatCompletion(CallHandler):
         call.set_input(messages=[_message(message) for message in kwargs.get("messages") or ()],
                        tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
 
-    def result(self, call, result, kwargs):
-        if self.stream:
-            return observe_stream(result, call, ChatStreamAccumulator(call.capture_content))
-        _record_completion(call, result)
-        call.end()
-        return result
 
 
 class EmbeddingsCreate(CallHandler):
