@@ -74,16 +74,22 @@ class CallHandler:
 
 class ResponseOrStream(CallHandler):
     """A call that returns either a response, recorded at once by ``record``, or a stream,
-    observed through the ``accumulator`` (``streams`` tells which)."""
+    observed through ``accumulator`` (by default ``stream_accumulator(capture_content)``);
+    ``streams`` tells which (by default: the handler was made for a streaming method)."""
+
+    stream_accumulator: Callable[[bool], StreamAccumulator]
+
+    def __init__(self, stream: bool = False):
+        self.stream = stream
 
     def streams(self, result: Any, kwargs: dict) -> bool:
-        return False
+        return self.stream
 
     def record(self, call: InferenceCall, response: Any) -> None:
         """Record a whole response on the call (which is then ended)."""
 
     def accumulator(self, call: InferenceCall) -> StreamAccumulator:
-        raise NotImplementedError
+        return self.stream_accumulator(call.capture_content)
 
     def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
         if self.streams(result, kwargs):

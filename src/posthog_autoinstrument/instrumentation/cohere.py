@@ -212,17 +212,8 @@ class ChatStreamAccumulator(StreamAccumulator):
 
 
 class Chat(ResponseOrStream):
-    def __init__(self, stream: bool):
-        self.stream = stream
-
-    def streams(self, result, kwargs):
-        return self.stream
-
-    def record(self, call, response):
-        _record_chat(call, response)
-
-    def accumulator(self, call):
-        return ChatStreamAccumulator(call.capture_content)
+    record = staticmethod(_record_chat)
+    stream_accumulator = ChatStreamAccumulator
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)

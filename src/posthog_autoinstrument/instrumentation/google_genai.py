@@ -96,17 +96,8 @@ class GenerateContent(ResponseOrStream):
 
     error_status = staticmethod(_api_error_status)
 
-    def __init__(self, stream: bool):
-        self.stream = stream
-
-    def streams(self, result, kwargs):
-        return self.stream
-
-    def record(self, call, response):
-        _record_response(call, response)
-
-    def accumulator(self, call):
-        return GenerateContentStreamAccumulator(call.capture_content)
+    record = staticmethod(_record_response)
+    stream_accumulator = GenerateContentStreamAccumulator
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)

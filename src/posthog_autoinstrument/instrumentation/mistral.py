@@ -234,17 +234,8 @@ class ChatStreamAccumulator(StreamAccumulator):
 
 
 class ChatCompletion(ResponseOrStream):
-    def __init__(self, stream: bool):
-        self.stream = stream
-
-    def streams(self, result, kwargs):
-        return self.stream
-
-    def record(self, call, response):
-        _record_completion(call, response)
-
-    def accumulator(self, call):
-        return ChatStreamAccumulator(call.capture_content)
+    record = staticmethod(_record_completion)
+    stream_accumulator = ChatStreamAccumulator
 
     def request(self, instance, args, kwargs):
         address, port = _endpoint(instance, kwargs)
