@@ -2,8 +2,8 @@
 by Speakeasy).
 
 Each generator marks an argument the app omitted with its own sentinel (Fern ``...``, Speakeasy
-``UNSET``), which must read as absent; both SDKs describe tools and response formats in OpenAI's
-shape, and message content as a string or a list of typed blocks. What the blocks are, and
+``UNSET``), which must read as absent; both SDKs describe tools, tool calls, image URLs and response
+formats in OpenAI's shape, and message content as a string or a list of typed blocks. What the blocks are, and
 everything else, stays in each library's adapter.
 """
 
@@ -39,6 +39,23 @@ class Fields:
             part = block_part(block)
             if part is not None:
                 parts.append(part)
+        return parts
+
+    def image_url_part(self, block: Any) -> dict:
+        """An ``image_url`` block: the URL as a string or as ``{"url": ...}``, maybe a data URL."""
+        image = self.value(block, "image_url")
+        url = image if isinstance(image, str) else self.value(image, "url")
+        return m.media_from_data_url("image", url or "")
+
+    def tool_call_parts(self, tool_calls: Any) -> list:
+        """Tool calls in OpenAI's shape (``id``, ``function.name``, ``function.arguments``)."""
+        parts = []
+        for call in tool_calls or () if self.given(tool_calls) else ():
+            function = self.value(call, "function")
+            call_id = self.value(call, "id")
+            # Speakeasy's SDKs fill a missing id with the string "null".
+            parts.append(m.tool_call(None if call_id == "null" else call_id, self.value(function, "name"),
+                                     self.value(function, "arguments")))
         return parts
 
     def tool_definitions(self, tools: Any) -> list:

@@ -81,9 +81,7 @@ def _block_part(block: Any) -> Optional[dict]:
     if kind == "thinking":
         return m.reasoning(_value(block, "thinking") or "")
     if kind == "image_url":
-        image = _value(block, "image_url")
-        url = image if isinstance(image, str) else _value(image, "url")
-        return m.media_from_data_url("image", url or "")
+        return _fields.image_url_part(block)
     if kind == "document":
         return m.generic("document", data=_value(_value(block, "document"), "data"))
     if kind:
@@ -95,18 +93,10 @@ def _content_parts(content: Any) -> list:
     return _fields.content_parts(content, _block_part)
 
 
-def _tool_call_parts(tool_calls: Any) -> list:
-    parts = []
-    for call in tool_calls or ():
-        function = _value(call, "function")
-        parts.append(m.tool_call(_value(call, "id"), _value(function, "name"), _value(function, "arguments")))
-    return parts
-
-
 def _assistant_parts(message: Any) -> list:
     plan = _value(message, "tool_plan")
     parts = [m.reasoning(plan)] if isinstance(plan, str) and plan else []
-    return parts + _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+    return parts + _content_parts(_value(message, "content")) + _fields.tool_call_parts(_value(message, "tool_calls"))
 
 
 def _message(message: Any) -> dict:

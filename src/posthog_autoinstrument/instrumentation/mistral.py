@@ -89,9 +89,7 @@ def _chunk_part(chunk: Any) -> Optional[dict]:
     if kind == "thinking":
         return m.reasoning(_thinking_text(chunk))
     if kind == "image_url":
-        image = _value(chunk, "image_url")
-        url = image if isinstance(image, str) else _value(image, "url")
-        return m.media_from_data_url("image", url or "")
+        return _fields.image_url_part(chunk)
     if kind == "document_url":
         return m.uri("document", _value(chunk, "document_url") or "")
     if kind == "input_audio":
@@ -107,17 +105,6 @@ def _content_parts(content: Any) -> list:
     return _fields.content_parts(content, _chunk_part)
 
 
-def _tool_call_parts(tool_calls: Any) -> list:
-    parts = []
-    for call in tool_calls or () if _given(tool_calls) else ():
-        function = _value(call, "function")
-        call_id = _value(call, "id")
-        # The SDK fills a missing id with the string "null".
-        parts.append(m.tool_call(None if call_id == "null" else call_id, _value(function, "name"),
-                                 _value(function, "arguments")))
-    return parts
-
-
 def _message(message: Any) -> dict:
     role = _value(message, "role") or "user"
     if role == "tool":
@@ -125,7 +112,7 @@ def _message(message: Any) -> dict:
         if not isinstance(content, str):
             content = "".join(p.get("content", "") for p in _content_parts(content) if p.get("type") == "text")
         return m.message("tool", [m.tool_call_response(_value(message, "tool_call_id"), content)], _value(message, "name"))
-    parts = _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+    parts = _content_parts(_value(message, "content")) + _fields.tool_call_parts(_value(message, "tool_calls"))
     return m.message(role, parts)
 
 
@@ -158,7 +145,7 @@ def _record_completion(call: InferenceCall, response: Any) -> None:
         outputs = []
         for choice, reason in zip(choices, reasons):
             message = _value(choice, "message")
-            parts = _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+            parts = _content_parts(_value(message, "content")) + _fields.tool_call_parts(_value(message, "tool_calls"))
             outputs.append(m.output_message(parts, reason))
         call.set_output(outputs)
 
