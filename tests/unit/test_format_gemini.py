@@ -1,9 +1,13 @@
-"""Translation of google-genai shapes into the conventions' terms, without the SDK's HTTP."""
+"""Gemini's format (formats/gemini.py) on saved payloads and the google-genai SDK's own models:
+contents, config, candidates, finish reasons, usage and streamed chunks, without the SDK's HTTP."""
 
 from types import SimpleNamespace as NS
 
-from posthog_autoinstrument.genai.spans import InferenceCall
+import pytest
+
 from posthog_autoinstrument.formats import gemini
+from posthog_autoinstrument.genai import InferenceRequest
+from posthog_autoinstrument.genai.spans import InferenceCall
 from posthog_autoinstrument.instrumentation import google_genai as g
 
 
@@ -95,3 +99,66 @@ def test_a_function_call_is_the_finish_reason_even_without_content_capture():
     call.end()
     assert call.span.attributes["gen_ai.response.finish_reasons"] == ["tool_call"]
     assert "gen_ai.output.messages" not in call.span.attributes
+
+
+# A generateContent response as the Gemini API returns it: a function call (finish reason STOP),
+# thoughts, cached and tool-use prompt tokens.
+RESPONSE = {
+    "candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
+        {"text": "Need the weather.", "thought": True},
+        {"text": "Checking."},
+        {"functionCall": {"id": "fc_1", "name": "get_weather", "args": {"city": "Paris"}}}]}}],
+    "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 30, "cachedContentTokenCount": 100,
+                      "toolUsePromptTokenCount": 5, "thoughtsTokenCount": 12, "totalTokenCount": 167},
+    "modelVersion": "gemini-2.5-flash", "responseId": "resp_1",
+}
+
+
+def test_saved_response_through_the_sdks_model():
+    types = pytest.importorskip("google.genai.types")
+    response = types.GenerateContentResponse.model_validate(RESPONSE)
+    outputs, reasons = gemini.response_outputs(response, capture=True)
+    assert reasons == ["tool_call"]
+    assert outputs == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
+        {"type": "reasoning", "content": "Need the weather."}, {"type": "text", "content": "Checking."},
+        {"type": "tool_call", "id": "fc_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}]
+    usage = gemini.usage(response.usage_metadata)
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens, usage.reasoning_tokens) == (
+        125, 30, 100, 12)
+    assert gemini.response_outputs(response, capture=False) == ([{"role": "assistant", "finish_reason": "tool_call",
+                                                                 "parts": []}], ["tool_call"])
+
+
+def test_a_blocked_prompt_has_no_candidates_and_a_content_filter_reason():
+    types = pytest.importorskip("google.genai.types")
+    blocked = types.GenerateContentResponse.model_validate({"promptFeedback": {"blockReason": "SAFETY"}})
+    assert gemini.response_outputs(blocked, capture=True) == ([], ["content_filter"])
+
+
+def test_config_request_parameters_and_tools():
+    types = pytest.importorskip("google.genai.types")
+    config = types.GenerateContentConfig(
+        temperature=0.2, top_p=0.9, top_k=40, max_output_tokens=256, stop_sequences=["END"], seed=7,
+        candidate_count=2, response_mime_type="application/json",
+        thinking_config=types.ThinkingConfig(thinking_level="HIGH"),
+        system_instruction="Be terse.",
+        tools=[types.Tool(function_declarations=[types.FunctionDeclaration(
+            name="get_weather", description="Weather", parameters_json_schema={"type": "object"})]),
+            types.Tool(google_search=types.GoogleSearch())])
+    request = gemini.request_parameters(InferenceRequest(provider="gcp.gemini", model="m"), config)
+    assert (request.temperature, request.top_p, request.top_k, request.max_tokens, request.stop_sequences,
+            request.seed, request.choice_count, request.output_type, request.reasoning_level) == (
+        0.2, 0.9, 40, 256, ["END"], 7, 2, "json", "high")
+    assert gemini.system_instructions(config.system_instruction) == [{"type": "text", "content": "Be terse."}]
+    assert gemini.tool_definitions(config.tools) == [
+        {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}},
+        {"type": "google_search"}]
+
+
+def test_embeddings():
+    response = {"embeddings": [{"values": [0.1, 0.2, 0.3], "statistics": {"token_count": 4}},
+                               {"values": [0.4, 0.5, 0.6], "statistics": {"token_count": 3}}]}
+    assert gemini.embedding_dimensions(response) == 3
+    assert gemini.embedding_usage(response).input_tokens == 7  # Vertex AI: per embedding
+    assert gemini.embedding_usage({"usage_metadata": {"prompt_token_count": 9}}).input_tokens == 9
+    assert gemini.embedding_texts(["a", ["b", "c"]]) == ["a", "b c"]

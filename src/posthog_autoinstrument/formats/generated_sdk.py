@@ -2,9 +2,9 @@
 by Speakeasy).
 
 Each generator marks an argument the app omitted with its own sentinel (Fern ``...``, Speakeasy
-``UNSET``), which must read as absent; both SDKs describe tools, tool calls, image URLs and response
-formats in OpenAI's shape, and message content as a string or a list of typed blocks. What the blocks are, and
-everything else, stays in each library's adapter.
+``UNSET``), which must read as absent; both SDKs describe tools, tool calls, image URLs and
+response formats in OpenAI's shape, and message content as a string or a list of typed blocks.
+What the blocks are, and everything else, stays in each library's adapter.
 """
 
 from __future__ import annotations
