@@ -22,7 +22,7 @@ import wrapt
 from ..formats import bedrock as bedrock_format
 from ..formats.bedrock import Result, StreamedResponse
 from ..formats.endpoints import host_and_port
-from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, SyncStreamProxy, Usage
+from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, SyncStreamProxy
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
@@ -38,12 +38,12 @@ INVOKE_STREAM = "InvokeModelWithResponseStream"
 _OPERATIONS = frozenset({CONVERSE, CONVERSE_STREAM, INVOKE, INVOKE_STREAM})
 
 
-def _record_result(call: InferenceCall, result: Result, usage: Optional[Usage], request_id: Optional[str]) -> None:
+def _record_result(call: InferenceCall, result: Result, request_id: Optional[str]) -> None:
     call.set_response(
         model=result.model,
         response_id=result.response_id,
         finish_reasons=[result.finish_reason] if result.finish_reason else None,
-        usage=usage,
+        usage=result.usage,
         attributes={semconv.AWS_REQUEST_ID: request_id,
                     semconv.EMBEDDINGS_DIMENSION_COUNT: result.dimensions},
     )
@@ -69,8 +69,7 @@ class ConverseStreamAccumulator(StreamAccumulator):
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        result = self.stream.result()
-        _record_result(call, result, result.usage, self.request_id)
+        _record_result(call, self.stream.result(), self.request_id)
 
 
 class InvokeStreamAccumulator(ConverseStreamAccumulator):
@@ -194,8 +193,7 @@ class BedrockCall(CallHandler):
             return result
         request_id = bedrock_format.request_id(result)
         if self.operation == CONVERSE:
-            record = bedrock_format.converse_result(result)
-            _record_result(call, record, record.usage, request_id)
+            _record_result(call, bedrock_format.converse_result(result), request_id)
             call.end()
         elif self.operation == CONVERSE_STREAM and result.get("stream") is not None:
             result["stream"] = _wrap_event_stream(result["stream"], call,
@@ -211,8 +209,8 @@ class BedrockCall(CallHandler):
                 return result
             parsed = bedrock_format.parse_body(data) if data is not None else None
             record = bedrock_format.read_response_body(parsed) if parsed is not None else Result()
-            _record_result(call, record, bedrock_format.merge(record.usage, bedrock_format.header_usage(result)),
-                           request_id)
+            record.usage = bedrock_format.merge(record.usage, bedrock_format.header_usage(result))
+            _record_result(call, record, request_id)
             call.end()
         else:
             call.end()
