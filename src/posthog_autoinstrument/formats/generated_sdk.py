@@ -28,18 +28,33 @@ class Fields:
         value = get(obj, key)
         return value if self.given(value) else None
 
-    def content_parts(self, content: Any, block_part: Callable[[Any], Optional[dict]]) -> list:
-        """A message's content, a string or a list of blocks that ``block_part`` translates."""
+    def content_parts(self, content: Any, block_part: Callable[[Any, Any], Optional[dict]]) -> list:
+        """A message's content, a string or a list of blocks. Strings, ``text`` and ``image_url``
+        blocks are read here; ``block_part(block, kind)`` translates the SDK's other kinds (None:
+        a part named after the kind)."""
         if not self.given(content):
             return []
         if isinstance(content, str):
             return [m.text(content)] if content else []
         parts = []
         for block in content:
-            part = block_part(block)
+            part = self._block_part(block, block_part)
             if part is not None:
                 parts.append(part)
         return parts
+
+    def _block_part(self, block: Any, block_part: Callable[[Any, Any], Optional[dict]]) -> Optional[dict]:
+        if isinstance(block, str):
+            return m.text(block)
+        kind = self.value(block, "type")
+        if kind == "text":
+            return m.text(self.value(block, "text") or "")
+        if kind == "image_url":
+            return self.image_url_part(block)
+        part = block_part(block, kind)
+        if part is None and kind:
+            return m.generic(str(kind))
+        return part
 
     def image_url_part(self, block: Any) -> dict:
         """An ``image_url`` block: the URL as a string or as ``{"url": ...}``, maybe a data URL."""

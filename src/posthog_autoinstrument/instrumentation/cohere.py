@@ -72,20 +72,12 @@ def _endpoint(client: Any) -> tuple:
 # -- content translation ------------------------------------------------------------------
 
 
-def _block_part(block: Any) -> Optional[dict]:
-    if isinstance(block, str):
-        return m.text(block)
-    kind = _value(block, "type")
-    if kind == "text":
-        return m.text(_value(block, "text") or "")
+def _block_part(block: Any, kind: Any) -> Optional[dict]:
+    """Cohere's own block kinds (strings, text and image URLs: ``Fields.content_parts``)."""
     if kind == "thinking":
         return m.reasoning(_value(block, "thinking") or "")
-    if kind == "image_url":
-        return _fields.image_url_part(block)
     if kind == "document":
         return m.generic("document", data=_value(_value(block, "document"), "data"))
-    if kind:
-        return m.generic(str(kind))
     return None
 
 

@@ -79,25 +79,16 @@ def _thinking_text(chunk: Any) -> str:
     return "".join(_value(piece, "text") or "" for piece in _value(chunk, "thinking") or ())
 
 
-def _chunk_part(chunk: Any) -> Optional[dict]:
-    """One Mistral content chunk (text, image, document, audio, thinking, file, ...)."""
-    if isinstance(chunk, str):
-        return m.text(chunk)
-    kind = _value(chunk, "type")
-    if kind == "text":
-        return m.text(_value(chunk, "text") or "")
+def _chunk_part(chunk: Any, kind: Any) -> Optional[dict]:
+    """Mistral's own content chunks (strings, text and image URLs: ``Fields.content_parts``)."""
     if kind == "thinking":
         return m.reasoning(_thinking_text(chunk))
-    if kind == "image_url":
-        return _fields.image_url_part(chunk)
     if kind == "document_url":
         return m.uri("document", _value(chunk, "document_url") or "")
     if kind == "input_audio":
         return m.blob("audio", None, _value(chunk, "input_audio") or "")
     if kind == "file":
         return m.file("document", _value(chunk, "file_id") or "")
-    if kind:
-        return m.generic(str(kind))
     return None
 
 
