@@ -1,6 +1,6 @@
 """End to end: unmodified Groq and Together AI apps under ``posthog-instrument``, against loopback
 Groq / Together and PostHog stand-ins. Both SDKs have OpenAI's chat API under their own names and
-share one adapter (``_chat_compat``), so every scenario runs for both; spans are told apart by
+share one adapter (``openai_compatible``), so every scenario runs for both; spans are told apart by
 model name."""
 
 from __future__ import annotations

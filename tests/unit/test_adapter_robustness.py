@@ -462,10 +462,10 @@ def call_through_wrapper(handler: CallHandler, is_async: bool, data) -> None:
     instrumentor = stub_instrumentor(capture)
     LEDGER.reset()
     if is_async:
-        wrapper = base._async_wrapper(instrumentor, handler)
+        wrapper = base.async_wrapper(instrumentor, handler)
         run = lambda: LOOP.run_until_complete(wrapper(async_sdk_method, instance, args, app_kwargs))  # noqa: E731
     else:
-        wrapper = base._sync_wrapper(instrumentor, handler)
+        wrapper = base.sync_wrapper(instrumentor, handler)
         run = lambda: wrapper(sdk_method, instance, args, app_kwargs)  # noqa: E731
 
     if kind == "raise":
@@ -550,7 +550,7 @@ def test_bedrock_call_never_hurts_the_app(data):
             raise outcome
         return outcome
 
-    wrapper = base._sync_wrapper(stub_instrumentor(data.draw(st.booleans())), BedrockCall(operation, params))
+    wrapper = base.sync_wrapper(stub_instrumentor(data.draw(st.booleans())), BedrockCall(operation, params))
     LEDGER.reset()
     if kind == "raise":
         with pytest.raises(AppError):
@@ -635,7 +635,7 @@ def test_plain_wrapper_passes_the_call_through(instrumentor, wrapper, data):
 def _one_call(handler, kwargs, result, instance=None, capture=True):
     instrumentor = stub_instrumentor(capture)
     LEDGER.reset()
-    returned = base._sync_wrapper(instrumentor, handler)(lambda *a, **k: result, instance, (), kwargs)
+    returned = base.sync_wrapper(instrumentor, handler)(lambda *a, **k: result, instance, (), kwargs)
     gc.collect()
     return returned
 
@@ -700,6 +700,6 @@ def test_malformed_request_argument_still_ends_the_span(adapter, handler, args, 
 
     LEDGER.reset()
     with pytest.raises(AppError) as raised:
-        base._sync_wrapper(stub_instrumentor(True), handler)(sdk_method, Obj({}), args, kwargs)
+        base.sync_wrapper(stub_instrumentor(True), handler)(sdk_method, Obj({}), args, kwargs)
     assert raised.value is failure
     LEDGER.check()

@@ -1,5 +1,6 @@
 """The Bedrock adapter in process: class-level patching covers clients created before
-instrumentation, other AWS calls pass through, and the body translation of each family."""
+instrumentation, other AWS calls pass through, InvokeModel bodies reach the app intact (the
+bodies' translation: test_format_bedrock.py)."""
 
 from __future__ import annotations
 
@@ -107,70 +108,6 @@ def test_a_body_that_fails_to_read_fails_the_span_and_the_app_sees_the_error():
         response["body"].read()
     (span,) = exporter.get_finished_spans()
     assert span.attributes["error.type"] == "ConnectionError"
-
-
-@pytest.mark.parametrize("model_id, vendor", [
-    ("anthropic.claude-3-haiku-20240307-v1:0", "anthropic"),
-    ("us.anthropic.claude-3-haiku-20240307-v1:0", "anthropic"),
-    ("global.amazon.nova-2-lite-v1:0", "amazon"),
-    ("arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-8b-instruct-v1:0", "meta"),
-    ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3", None),
-    (None, None),
-])
-def test_vendor_of(model_id, vendor):
-    assert bedrock.vendor_of(model_id) == vendor
-
-
-def test_request_parameters_are_read_from_any_family_body():
-    request = InferenceRequest(provider="aws.bedrock", model="x")
-    bedrock.fill_request_from_body(request, {"inferenceConfig": {"max_new_tokens": 5, "top_p": 0.5, "topK": 3},
-                                             "temperature": 0.1, "stop": ["a"]})
-    assert (request.max_tokens, request.top_p, request.top_k, request.temperature, request.stop_sequences) == (
-        5, 0.5, 3, 0.1, ["a"])
-
-
-def test_anthropic_body_content_becomes_parts():
-    messages, system, tools = bedrock.body_input({
-        "anthropic_version": "bedrock-2023-05-31",
-        "system": [{"type": "text", "text": "sys"}],
-        "messages": [
-            {"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAA"}},
-                                         {"type": "text", "text": "what?"}]},
-            {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"},
-                                              {"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "ok"}]}]},
-        ],
-    }, None)
-    assert system == [{"type": "text", "content": "sys"}]
-    assert messages[0]["parts"] == [{"type": "blob", "modality": "image", "content": "AAA", "mime_type": "image/png"},
-                                    {"type": "text", "content": "what?"}]
-    assert messages[1]["parts"] == [{"type": "reasoning", "content": "hmm"},
-                                    {"type": "tool_call", "id": "t1", "name": "f", "arguments": {"a": 1}}]
-    assert messages[2]["parts"] == [{"type": "tool_call_response", "id": "t1", "response": "ok"}]
-    assert tools == []
-
-
-def test_converse_reasoning_and_documents():
-    parts = bedrock.block_parts([
-        {"reasoningContent": {"reasoningText": {"text": "thinking", "signature": "sig"}}},
-        {"document": {"format": "pdf", "name": "a", "source": {"bytes": b"%PDF"}}},
-        {"cachePoint": {"type": "default"}},
-        {"video": {"format": "mp4", "source": {"s3Location": {"uri": "s3://b/v.mp4"}}}},
-    ])
-    assert parts == [
-        {"type": "reasoning", "content": "thinking"},
-        {"type": "blob", "modality": "document", "content": "JVBERg==", "mime_type": "application/pdf"},
-        {"type": "uri", "modality": "video", "uri": "s3://b/v.mp4", "mime_type": "video/mp4"},
-    ]
-
-
-def test_response_usage_falls_back_to_headers():
-    result = bedrock.read_response_body({"outputs": [{"text": "x", "stop_reason": "length"}]})
-    assert result.usage is None and result.finish_reason == "length"
-    usage = bedrock._merge(result.usage, bedrock._header_usage({"ResponseMetadata": {"HTTPHeaders": {
-        "x-amzn-bedrock-input-token-count": "10", "x-amzn-bedrock-output-token-count": "4",
-        "x-amzn-bedrock-cache-read-input-token-count": "5"}}}))
-    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == (15, 4, 5)
 
 
 def test_event_stream_framing_is_what_botocore_decodes():

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from posthog_autoinstrument.genai import InferenceRequest, Recorder
-from posthog_autoinstrument.instrumentation import _chat_compat as compat
+from posthog_autoinstrument.instrumentation import openai_compatible as compat
 
 
 def finished(drive) -> dict:

@@ -10,7 +10,7 @@ import posthog_autoinstrument
 
 PACKAGE = Path(posthog_autoinstrument.__file__).parent
 # Modules under instrumentation/ that exist to be shared by adapters.
-SHARED = {"base", "_raw_response", "_chat_compat"}
+SHARED = {"base", "_raw_response"}
 
 
 def _imports(path: Path) -> list:

@@ -54,3 +54,33 @@ def openai_compatible_provider(host: Optional[str]) -> Optional[str]:
             if host == suffix or host.endswith("." + suffix):
                 return name
     return None
+
+
+class EndpointCache:
+    """What a client's base URL resolves to (provider, host, port), kept per URL object.
+
+    Clients keep one base-URL object for their lifetime, and reading one can be costly (openai
+    3's URL properties), so the result is kept under the object's identity, checked against the
+    object itself (an id may be reused once it is gone) and against ``extra``, anything else the
+    result depends on (the client's class, for a provider named after it). Bounded: emptied when
+    full.
+    """
+
+    __slots__ = ("entries", "size")
+
+    def __init__(self, size: int = 256):
+        self.entries: dict = {}
+        self.size = size
+
+    def get(self, base_url: Any, extra: Any = None) -> Optional[tuple]:
+        cached = self.entries.get(id(base_url))
+        if cached is not None and cached[0] is base_url and cached[1] is extra:
+            return cached[2]
+        return None
+
+    def put(self, base_url: Any, extra: Any, endpoint: tuple) -> tuple:
+        """Keep ``endpoint`` and return it."""
+        if len(self.entries) > self.size:
+            self.entries.clear()
+        self.entries[id(base_url)] = (base_url, extra, endpoint)
+        return endpoint

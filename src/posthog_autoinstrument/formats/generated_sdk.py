@@ -2,9 +2,9 @@
 by Speakeasy).
 
 Each generator marks an argument the app omitted with its own sentinel (Fern ``...``, Speakeasy
-``UNSET``), which must read as absent; both SDKs describe tools and response formats in OpenAI's
-shape, and message content as a string or a list of typed blocks. What the blocks are, and
-everything else, stays in each library's adapter.
+``UNSET``), which must read as absent; both SDKs describe tools, tool calls, image URLs and
+response formats in OpenAI's shape, and message content as a string or a list of typed blocks.
+What the blocks are, and everything else, stays in each library's adapter.
 """
 
 from __future__ import annotations
@@ -28,17 +28,49 @@ class Fields:
         value = get(obj, key)
         return value if self.given(value) else None
 
-    def content_parts(self, content: Any, block_part: Callable[[Any], Optional[dict]]) -> list:
-        """A message's content, a string or a list of blocks that ``block_part`` translates."""
+    def content_parts(self, content: Any, block_part: Callable[[Any, Any], Optional[dict]]) -> list:
+        """A message's content, a string or a list of blocks. Strings, ``text`` and ``image_url``
+        blocks are read here; ``block_part(block, kind)`` translates the SDK's other kinds (None:
+        a part named after the kind)."""
         if not self.given(content):
             return []
         if isinstance(content, str):
             return [m.text(content)] if content else []
         parts = []
         for block in content:
-            part = block_part(block)
+            part = self._block_part(block, block_part)
             if part is not None:
                 parts.append(part)
+        return parts
+
+    def _block_part(self, block: Any, block_part: Callable[[Any, Any], Optional[dict]]) -> Optional[dict]:
+        if isinstance(block, str):
+            return m.text(block)
+        kind = self.value(block, "type")
+        if kind == "text":
+            return m.text(self.value(block, "text") or "")
+        if kind == "image_url":
+            return self.image_url_part(block)
+        part = block_part(block, kind)
+        if part is None and kind:
+            return m.generic(str(kind))
+        return part
+
+    def image_url_part(self, block: Any) -> dict:
+        """An ``image_url`` block: the URL as a string or as ``{"url": ...}``, maybe a data URL."""
+        image = self.value(block, "image_url")
+        url = image if isinstance(image, str) else self.value(image, "url")
+        return m.media_from_data_url("image", url or "")
+
+    def tool_call_parts(self, tool_calls: Any) -> list:
+        """Tool calls in OpenAI's shape (``id``, ``function.name``, ``function.arguments``)."""
+        parts = []
+        for call in tool_calls or () if self.given(tool_calls) else ():
+            function = self.value(call, "function")
+            call_id = self.value(call, "id")
+            # Speakeasy's SDKs fill a missing id with the string "null".
+            parts.append(m.tool_call(None if call_id == "null" else call_id, self.value(function, "name"),
+                                     self.value(function, "arguments")))
         return parts
 
     def tool_definitions(self, tools: Any) -> list:

@@ -34,7 +34,8 @@ from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
 from .. import __version__, config, lifecycle
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
 from ..formats.fields import arg, get, given, integer, number  # noqa: F401
-from ..genai import InferenceCall, Recorder
+from ..genai import InferenceCall, Recorder, StreamAccumulator
+from ..genai.streams import observe_stream
 from ..genai.spans import SCOPE_NAME, RequestOrDescriber, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -69,6 +70,33 @@ class CallHandler:
     def error_status(self, exc: BaseException) -> Optional[int]:
         """The HTTP status of a failed call, where the exception does not carry ``status_code``."""
         return None
+
+
+class ResponseOrStream(CallHandler):
+    """A call that returns either a response, recorded at once by ``record``, or a stream,
+    observed through ``accumulator`` (by default ``stream_accumulator(capture_content)``);
+    ``streams`` tells which (by default: the handler was made for a streaming method)."""
+
+    stream_accumulator: Callable[[bool], StreamAccumulator]
+
+    def __init__(self, stream: bool = False):
+        self.stream = stream
+
+    def streams(self, result: Any, kwargs: dict) -> bool:
+        return self.stream
+
+    def record(self, call: InferenceCall, response: Any) -> None:
+        """Record a whole response on the call (which is then ended)."""
+
+    def accumulator(self, call: InferenceCall) -> StreamAccumulator:
+        return self.stream_accumulator(call.capture_content)
+
+    def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
+        if self.streams(result, kwargs):
+            return observe_stream(result, call, self.accumulator(call))
+        self.record(call, result)
+        call.end()
+        return result
 
 
 @dataclass(frozen=True)
@@ -181,7 +209,7 @@ class LLMInstrumentor(BaseInstrumentor):
             if target.wrapper is not None:
                 function = _guarded(self, target.wrapper)
             else:
-                function = (_async_wrapper if target.is_async else _sync_wrapper)(self, target.handler)
+                function = (async_wrapper if target.is_async else sync_wrapper)(self, target.handler)
             wrapper = wrapt.FunctionWrapper(original, function)
             wrapper._self_posthog = True
             setattr(owner, attribute, wrapper)
@@ -357,7 +385,9 @@ def _complete(handler: CallHandler, call: InferenceCall, result: Any, kwargs: di
         return result
 
 
-def _sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
+# The wrappers that record one call through ``handler``: ``targets`` use them, and adapters that
+# choose per call between recording and passing through (anthropic, bedrock) call them directly.
+def sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
     def wrapper(wrapped, instance, args, kwargs):
         call, call_kwargs, token = _begin(instrumentor, handler, instance, args, kwargs)
         if call is None:
@@ -374,7 +404,7 @@ def _sync_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callab
     return wrapper
 
 
-def _async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
+def async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callable:
     def wrapper(wrapped, instance, args, kwargs):
         # Return a coroutine like the original does; recording starts when it is awaited.
         async def traced():

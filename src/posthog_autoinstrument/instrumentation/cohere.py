@@ -30,9 +30,8 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import observe_stream
 from ._retrieval import Retrieval, RetrievalHandler, ranked, retrieval_wrapper
-from .base import CallHandler, LLMInstrumentor, Target, host_and_port, integer, number, with_list
+from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, integer, number, with_list
 
 _FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -76,22 +75,12 @@ def _endpoint(client: Any) -> tuple:
 # -- content translation ------------------------------------------------------------------
 
 
-def _block_part(block: Any) -> Optional[dict]:
-    if isinstance(block, str):
-        return m.text(block)
-    kind = _value(block, "type")
-    if kind == "text":
-        return m.text(_value(block, "text") or "")
+def _block_part(block: Any, kind: Any) -> Optional[dict]:
+    """Cohere's own block kinds (strings, text and image URLs: ``Fields.content_parts``)."""
     if kind == "thinking":
         return m.reasoning(_value(block, "thinking") or "")
-    if kind == "image_url":
-        image = _value(block, "image_url")
-        url = image if isinstance(image, str) else _value(image, "url")
-        return m.media_from_data_url("image", url or "")
     if kind == "document":
         return m.generic("document", data=_value(_value(block, "document"), "data"))
-    if kind:
-        return m.generic(str(kind))
     return None
 
 
@@ -99,18 +88,10 @@ def _content_parts(content: Any) -> list:
     return _fields.content_parts(content, _block_part)
 
 
-def _tool_call_parts(tool_calls: Any) -> list:
-    parts = []
-    for call in tool_calls or ():
-        function = _value(call, "function")
-        parts.append(m.tool_call(_value(call, "id"), _value(function, "name"), _value(function, "arguments")))
-    return parts
-
-
 def _assistant_parts(message: Any) -> list:
     plan = _value(message, "tool_plan")
     parts = [m.reasoning(plan)] if isinstance(plan, str) and plan else []
-    return parts + _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+    return parts + _content_parts(_value(message, "content")) + _fields.tool_call_parts(_value(message, "tool_calls"))
 
 
 def _message(message: Any) -> dict:
@@ -215,9 +196,9 @@ class ChatStreamAccumulator(StreamAccumulator):
 # -- handlers -----------------------------------------------------------------------------
 
 
-class Chat(CallHandler):
-    def __init__(self, stream: bool):
-        self.stream = stream
+class Chat(ResponseOrStream):
+    record = staticmethod(_record_chat)
+    stream_accumulator = ChatStreamAccumulator
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
@@ -245,12 +226,6 @@ class Chat(CallHandler):
         call.set_input(messages=[_message(message) for message in _value(kwargs, "messages") or ()],
                        tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
 
-    def result(self, call, result, kwargs):
-        if self.stream:
-            return observe_stream(result, call, ChatStreamAccumulator(call.capture_content))
-        _record_chat(call, result)
-        call.end()
-        return result
 
 
 class Embed(CallHandler):

@@ -1,7 +1,7 @@
 """Groq adapter: ``chat.completions.create`` (sync, async, streams) and ``embeddings.create``.
 
 The Groq SDK is generated like OpenAI's and its shapes are OpenAI's, so the translation is
-openai.py's through :mod:`._chat_compat`; ``with_raw_response`` and ``with_streaming_response``
+openai.py's through :mod:`.openai_compatible`; ``with_raw_response`` and ``with_streaming_response``
 are covered the same way. Streams report usage without being asked: in ``x_groq.usage`` on the
 last chunk (newer API versions also in ``usage``), so no ``stream_options`` is injected (the SDK
 does not accept it). Reasoning models' ``reasoning`` text is recorded as a reasoning part.
@@ -10,7 +10,7 @@ does not accept it). Reasoning models' ``reasoning`` text is recorded as a reaso
 from __future__ import annotations
 
 from ..genai.semconv import Provider
-from ._chat_compat import Chat, Embeddings
+from .openai_compatible import Chat, Embeddings
 from .base import LLMInstrumentor, Target
 
 

@@ -31,8 +31,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, host_and_port, number, with_list
+from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, number, with_list
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
@@ -80,43 +79,21 @@ def _thinking_text(chunk: Any) -> str:
     return "".join(_value(piece, "text") or "" for piece in _value(chunk, "thinking") or ())
 
 
-def _chunk_part(chunk: Any) -> Optional[dict]:
-    """One Mistral content chunk (text, image, document, audio, thinking, file, ...)."""
-    if isinstance(chunk, str):
-        return m.text(chunk)
-    kind = _value(chunk, "type")
-    if kind == "text":
-        return m.text(_value(chunk, "text") or "")
+def _chunk_part(chunk: Any, kind: Any) -> Optional[dict]:
+    """Mistral's own content chunks (strings, text and image URLs: ``Fields.content_parts``)."""
     if kind == "thinking":
         return m.reasoning(_thinking_text(chunk))
-    if kind == "image_url":
-        image = _value(chunk, "image_url")
-        url = image if isinstance(image, str) else _value(image, "url")
-        return m.media_from_data_url("image", url or "")
     if kind == "document_url":
         return m.uri("document", _value(chunk, "document_url") or "")
     if kind == "input_audio":
         return m.blob("audio", None, _value(chunk, "input_audio") or "")
     if kind == "file":
         return m.file("document", _value(chunk, "file_id") or "")
-    if kind:
-        return m.generic(str(kind))
     return None
 
 
 def _content_parts(content: Any) -> list:
     return _fields.content_parts(content, _chunk_part)
-
-
-def _tool_call_parts(tool_calls: Any) -> list:
-    parts = []
-    for call in tool_calls or () if _given(tool_calls) else ():
-        function = _value(call, "function")
-        call_id = _value(call, "id")
-        # The SDK fills a missing id with the string "null".
-        parts.append(m.tool_call(None if call_id == "null" else call_id, _value(function, "name"),
-                                 _value(function, "arguments")))
-    return parts
 
 
 def _message(message: Any) -> dict:
@@ -126,7 +103,7 @@ def _message(message: Any) -> dict:
         if not isinstance(content, str):
             content = "".join(p.get("content", "") for p in _content_parts(content) if p.get("type") == "text")
         return m.message("tool", [m.tool_call_response(_value(message, "tool_call_id"), content)], _value(message, "name"))
-    parts = _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+    parts = _content_parts(_value(message, "content")) + _fields.tool_call_parts(_value(message, "tool_calls"))
     return m.message(role, parts)
 
 
@@ -159,7 +136,7 @@ def _record_completion(call: InferenceCall, response: Any) -> None:
         outputs = []
         for choice, reason in zip(choices, reasons):
             message = _value(choice, "message")
-            parts = _content_parts(_value(message, "content")) + _tool_call_parts(_value(message, "tool_calls"))
+            parts = _content_parts(_value(message, "content")) + _fields.tool_call_parts(_value(message, "tool_calls"))
             outputs.append(m.output_message(parts, reason))
         call.set_output(outputs)
 
@@ -234,9 +211,9 @@ class ChatStreamAccumulator(StreamAccumulator):
 # -- handlers -----------------------------------------------------------------------------
 
 
-class ChatCompletion(CallHandler):
-    def __init__(self, stream: bool):
-        self.stream = stream
+class ChatCompletion(ResponseOrStream):
+    record = staticmethod(_record_completion)
+    stream_accumulator = ChatStreamAccumulator
 
     def request(self, instance, args, kwargs):
         address, port = _endpoint(instance, kwargs)
@@ -267,12 +244,6 @@ class ChatCompletion(CallHandler):
         call.set_input(messages=[_message(message) for message in kwargs.get("messages") or ()],
                        tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
 
-    def result(self, call, result, kwargs):
-        if self.stream:
-            return observe_stream(result, call, ChatStreamAccumulator(call.capture_content))
-        _record_completion(call, result)
-        call.end()
-        return result
 
 
 class EmbeddingsCreate(CallHandler):

@@ -24,8 +24,7 @@ import wrapt
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai.semconv import EMBEDDINGS_DIMENSION_COUNT, Operation, Provider
-from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, get, host_and_port, number
+from .base import LLMInstrumentor, ResponseOrStream, Target, get, host_and_port, number
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -197,9 +196,12 @@ class _GenerationStream(StreamAccumulator):
                 call.set_output([m.output_message(parts, reason)])
 
 
-class _Handler(CallHandler):
+class _Handler(ResponseOrStream):
     method = ""
     operation = Operation.CHAT
+
+    def streams(self, result, kwargs):
+        return hasattr(result, "__next__") or hasattr(result, "__anext__")
 
     def request(self, instance, args, kwargs):
         params = _params(self.method, args, kwargs)
@@ -234,16 +236,15 @@ class Chat(_Handler):
         call.set_input(messages=[_message(msg) for msg in params.get("messages") or ()],
                        tool_definitions=_tool_definitions(params.get("tools")))
 
-    def result(self, call, result, kwargs):
-        if hasattr(result, "__next__") or hasattr(result, "__anext__"):
-            return observe_stream(result, call, _GenerationStream(call.capture_content, chat=True))
-        message = get(result, "message")
+    def accumulator(self, call):
+        return _GenerationStream(call.capture_content, chat=True)
+
+    def record(self, call, response):
+        message = get(response, "message")
         tool_calls = get(message, "tool_calls") if message is not None else None
-        reason = _finish_reason(get(result, "done_reason"), bool(tool_calls))
+        reason = _finish_reason(get(response, "done_reason"), bool(tool_calls))
         parts = _output_parts(get(message, "thinking"), get(message, "content"), tool_calls) if message is not None else []
-        _record(call, result, parts, reason)
-        call.end()
-        return result
+        _record(call, response, parts, reason)
 
 
 class Generate(_Handler):
@@ -258,13 +259,12 @@ class Generate(_Handler):
         call.set_input(messages=[m.message("user", parts)] if parts else None,
                        system_instructions=[m.text(system)] if system else None)
 
-    def result(self, call, result, kwargs):
-        if hasattr(result, "__next__") or hasattr(result, "__anext__"):
-            return observe_stream(result, call, _GenerationStream(call.capture_content, chat=False))
-        reason = _finish_reason(get(result, "done_reason"), False)
-        _record(call, result, _output_parts(get(result, "thinking"), get(result, "response"), None), reason)
-        call.end()
-        return result
+    def accumulator(self, call):
+        return _GenerationStream(call.capture_content, chat=False)
+
+    def record(self, call, response):
+        reason = _finish_reason(get(response, "done_reason"), False)
+        _record(call, response, _output_parts(get(response, "thinking"), get(response, "response"), None), reason)
 
 
 class Embed(_Handler):

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from .. import config
 from ..formats import openai_chat, openai_completions, openai_media, openai_responses
-from ..formats.endpoints import host_and_port, openai_compatible_provider
+from ..formats.endpoints import EndpointCache, host_and_port, openai_compatible_provider
 from ..formats.openai_chat import ChoiceBuffer, ToolCallBuffer, ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
@@ -34,7 +34,7 @@ _OLLAMA_PORT = 11434
 # Azure OpenAI rejects stream_options before this API version.
 _AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
 
-_endpoint_cache: dict = {}
+_endpoints = EndpointCache()
 
 
 class _UsageRequest(dict):
@@ -46,9 +46,9 @@ def endpoint_of(client: Any, base_url: Any = None) -> tuple:
     (``base_url``: the client's, if the caller has read it already)."""
     if base_url is None:
         base_url = client_base_url(client)
-    cached = _endpoint_cache.get(id(base_url))
-    if cached is not None and cached[0] is base_url:
-        return cached[1]
+    cached = _endpoints.get(base_url)
+    if cached is not None:
+        return cached
     host, port = host_and_port(str(base_url)) if base_url is not None else (None, None)
     provider = openai_compatible_provider(host)
     if provider is None:
@@ -58,11 +58,7 @@ def endpoint_of(client: Any, base_url: Any = None) -> tuple:
             provider = Provider.OLLAMA
         else:
             provider = Provider.OPENAI
-    result = (provider, host, port)
-    if len(_endpoint_cache) > 256:
-        _endpoint_cache.clear()
-    _endpoint_cache[id(base_url)] = (base_url, result)
-    return result
+    return _endpoints.put(base_url, None, (provider, host, port))
 
 
 def _accepts_stream_options(client: Any, provider: str) -> bool:

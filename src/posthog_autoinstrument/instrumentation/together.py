@@ -2,7 +2,7 @@
 
 Since version 2 the ``together`` SDK is generated like OpenAI's (``CompletionsResource`` /
 ``AsyncCompletionsResource``) and speaks OpenAI's shapes, so the translation is openai.py's through
-:mod:`._chat_compat`. The 1.x SDK (``ChatCompletions`` classes and its own HTTP client) is not
+:mod:`.openai_compatible`. The 1.x SDK (``ChatCompletions`` classes and its own HTTP client) is not
 covered. Together streams carry usage on their last chunk without being asked, and finish with
 ``eos`` as well as OpenAI's reasons.
 """
@@ -10,7 +10,7 @@ covered. Together streams carry usage on their last chunk without being asked, a
 from __future__ import annotations
 
 from ..genai.semconv import Provider
-from ._chat_compat import Chat, Embeddings
+from .openai_compatible import Chat, Embeddings
 from .base import LLMInstrumentor, Target
 
 

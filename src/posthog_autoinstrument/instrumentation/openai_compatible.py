@@ -1,53 +1,24 @@
-"""Shared by the SDKs whose chat API is OpenAI's shape under another name (groq, together).
+"""Handlers shared by the SDKs whose chat API is OpenAI's shape under another name (groq, together).
 
 Their messages, tools, completions and chunks are OpenAI's, so the translation is
-:mod:`..formats.openai_chat`'s and the handlers are the openai adapter's. What differs is handled
-here: the provider is the SDK's, not the host's; streams report usage on their own (the SDKs take
-no ``stream_options``) and sometimes in a vendor field (Groq's ``x_groq.usage``); reasoning comes
-as text (``reasoning`` or ``reasoning_content``); and their stream models lack fields OpenAI's
-have, so every field is read leniently.
+:mod:`..formats.openai_chat`'s (with :mod:`..formats.openai_compatible` for what differs) and the
+handlers are the openai adapter's. What differs here: the provider is the SDK's, not the host's;
+streams report usage on their own (the SDKs take no ``stream_options``); and their stream models
+lack fields OpenAI's have, so every field is read leniently.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
-from ..formats import openai_chat
+from ..formats import openai_chat, openai_compatible
 from ..formats.openai_chat import ordered_choices
+from ..formats.openai_compatible import chat_usage, finish_reason, reasoning_text
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
 from . import openai as oa
 from .base import arg, get, number, with_list
-
-# Finish reasons beyond OpenAI's that these providers send.
-_EXTRA_FINISH_REASONS = {"eos": "stop"}
-
-
-def finish_reason(reason: Any) -> Optional[str]:
-    if isinstance(reason, str) and reason in _EXTRA_FINISH_REASONS:
-        return _EXTRA_FINISH_REASONS[reason]
-    return openai_chat.finish_reason(reason)
-
-
-def reasoning_text(message: Any) -> Optional[str]:
-    if message is None:
-        return None
-    text = get(message, "reasoning") or get(message, "reasoning_content")
-    return text if isinstance(text, str) and text else None
-
-
-def chat_usage(owner: Any) -> Any:
-    """The completion's usage, or the vendor's copy of it (Groq puts it in ``x_groq`` on streams)."""
-    usage = get(owner, "usage")
-    if usage is None:
-        vendor = get(owner, "x_groq")
-        usage = get(vendor, "usage") if vendor is not None else None
-    # Groq's non-streamed x_groq.usage holds hardware-cache statistics, not token counts.
-    if usage is not None and get(usage, "prompt_tokens") is None and get(usage, "completion_tokens") is None:
-        return None
-    return usage
-
 
 def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
     """(InferenceRequest, replacement kwargs or None) for ``chat.completions.create``."""
@@ -65,8 +36,7 @@ def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
 
 
 def record_completion(call: InferenceCall, completion: Any) -> None:
-    choices = get(completion, "choices") or ()
-    reasons = [finish_reason(get(choice, "finish_reason")) for choice in choices]
+    outputs, reasons = openai_compatible.completion_outputs(completion)
     call.set_response(
         model=get(completion, "model"),
         response_id=get(completion, "id"),
@@ -74,14 +44,6 @@ def record_completion(call: InferenceCall, completion: Any) -> None:
         usage=openai_chat.usage(chat_usage(completion)),
     )
     if call.capture_content:
-        outputs = []
-        for choice, reason in zip(choices, reasons):
-            message = get(choice, "message")
-            output = openai_chat.output_message(message, reason)
-            reasoning = reasoning_text(message)
-            if reasoning:
-                output["parts"].insert(0, m.reasoning(reasoning))
-            outputs.append(output)
         call.set_output(outputs)
 
 
