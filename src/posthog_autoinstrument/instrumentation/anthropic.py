@@ -18,8 +18,8 @@ One call must be one span, so each call is recorded by exactly one of two paths:
   ``ANTHROPIC_OPEN_TELEMETRY=false``, or an app that sends the SDK's spans to a tracer provider
   of its own.
 
-Anthropic reports cache tokens apart from input tokens; the conventions (and both paths)
-count them inside input tokens: input = input_tokens + cache_read + cache_creation.
+The translation (content blocks, usage, stop reasons, streamed events) is
+:mod:`..formats.anthropic`'s, shared with Bedrock's Anthropic bodies.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
 
 from .. import config
-from ..genai import InferenceCall, InferenceRequest, Recorder, StreamAccumulator, Usage
+from ..genai import InferenceCall, InferenceRequest, Recorder, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import caller_location, request_attributes
 from ..formats import anthropic as anthropic_format
-from ..formats.anthropic import finish_reason
+from ..formats.anthropic import StreamedMessage, content_parts, input_messages, tool_definitions
 from ..genai import self_tracing
 from ..genai.streams import observe_stream
 from ._raw_response import is_raw_response, raw_response_proxy, relayed_stream_requested, server_sent_events
@@ -156,273 +156,46 @@ def describe(params: Mapping, client: Any = None, stream: Optional[bool] = None)
     )
 
 
-# -- content blocks --------------------------------------------------------------------------
-# Shapes follow the SDK's own spans wherever those keep the content (text, reasoning, tool
-# calls and results), so that both paths send PostHog the same messages; media stays media.
-
-
-def _as_dict(value: Any) -> Optional[dict]:
-    if isinstance(value, dict):
-        return value
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        try:
-            result = to_dict()
-            return result if isinstance(result, dict) else None
-        except Exception:
-            return None
-    return None
-
-
-def _without_data(value: Any) -> Any:
-    """Tool-result blocks without opaque ``encrypted_`` fields or image/document bytes."""
-    if isinstance(value, (list, tuple)):
-        return [_without_data(item) for item in value]
-    fields = _as_dict(value)
-    if fields is None:
-        return value
-    if fields.get("type") in ("image", "document"):
-        return {"type": fields["type"]}
-    file_view = fields.get("type") == "text_editor_code_execution_view_result" and fields.get("file_type") in ("image", "pdf")
-    return {key: _without_data(item) for key, item in fields.items()
-            if not key.startswith("encrypted_") and not (key == "content" and file_view)}
-
-
-def _kind(value: Any) -> str:
-    return value if isinstance(value, str) else "unknown"
-
-
-def _tool_result_content(content: Any) -> list:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, (list, tuple)):
-        return []
-    return [_without_data(block) if get(block, "type") in ("text", "search_result") else {"type": _kind(get(block, "type"))}
-            for block in content]
-
-
-def _result_block_content(content: Any) -> Any:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if isinstance(content, (list, tuple)):
-        return [_without_data(block) if get(block, "type") in ("text", "search_result", "web_search_result")
-                else {"type": _kind(get(block, "type"))} for block in content]
-    return _without_data(content) if _as_dict(content) is not None else []
-
-
-def _media(block: Any, modality: str) -> dict:
-    source = get(block, "source")
-    kind = get(source, "type")
-    if kind == "base64":
-        return m.blob(modality, get(source, "media_type"), get(source, "data") or "")
-    if kind == "url":
-        return m.uri(modality, get(source, "url") or "")
-    if kind == "file":
-        return m.file(modality, get(source, "file_id") or "")
-    return m.generic(f"anthropic_{modality}")
-
-
-def tool_call_part(call_id: Any, name: Any, arguments: Any, **extra: Any) -> dict:
-    """A tool call as both paths write it (vendor fields after the standard ones)."""
-    part = m.tool_call(call_id, name, arguments)
-    part.update({key: value for key, value in extra.items() if value is not None})
-    return part
-
-
-def block_part(block: Any) -> dict:
-    kind = get(block, "type")
-    if kind == "text":
-        return m.text(get(block, "text"))
-    if kind == "thinking":
-        return m.reasoning(get(block, "thinking"))
-    if kind in ("tool_use", "server_tool_use"):
-        toolset = get(block, "toolset_name") if kind == "tool_use" else None
-        return tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"),
-                              anthropic_toolset_name=toolset if isinstance(toolset, str) else None)
-    if kind == "mcp_tool_use":
-        return tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"),
-                              anthropic_mcp_server_name=get(block, "server_name"))
-    if kind == "tool_result":
-        return m.tool_call_response(get(block, "tool_use_id"), _tool_result_content(get(block, "content")))
-    if isinstance(kind, str) and kind.endswith("_tool_result"):
-        return m.tool_call_response(get(block, "tool_use_id"), _result_block_content(get(block, "content")))
-    if kind in ("image", "document"):
-        return _media(block, kind)
-    return m.generic(f"anthropic_{kind}" if isinstance(kind, str) else "anthropic_unknown")
-
-
-def content_parts(content: Any) -> list:
-    if isinstance(content, str):
-        return [m.text(content)]
-    if isinstance(content, (list, tuple)):
-        return [block_part(block) for block in content]
-    return []
-
-
-def input_messages(messages: Any) -> list:
-    return [m.message(str(get(message, "role") or "user"), content_parts(get(message, "content")))
-            for message in (messages if isinstance(messages, (list, tuple)) else ())]
-
-
-def tool_definitions(tools: Any) -> list:
-    definitions = []
-    for tool in tools if isinstance(tools, (list, tuple)) else ():
-        kind = get(tool, "type")
-        if kind in (None, "custom") or get(tool, "input_schema") is not None:
-            definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "input_schema")))
-        else:
-            definitions.append(m.other_tool(_kind(kind), name=get(tool, "name"), server_url=get(tool, "url"),
-                                            authorization=get(tool, "authorization_token")))
-    return definitions
-
-
-# -- response translation --------------------------------------------------------------------
-
-
-def usage_of(usage: Any, complete: bool = True) -> Optional[Usage]:
-    """Usage as the conventions count it: input includes cache reads and cache writes.
-
-    ``complete`` is False for a stream that ended before its ``message_delta``, whose output
-    counts are still ``message_start``'s placeholders (never recorded, never estimated).
-    """
-    if usage is None:
-        return None
-    input_tokens = _integer(get(usage, "input_tokens"))
-    cache_read = _integer(get(usage, "cache_read_input_tokens"))
-    cache_creation = _integer(get(usage, "cache_creation_input_tokens"))
-    details = get(usage, "output_tokens_details") if complete else None
-    return Usage(
-        input_tokens=None if input_tokens is None else input_tokens + (cache_read or 0) + (cache_creation or 0),
-        output_tokens=_integer(get(usage, "output_tokens")) if complete else None,
-        cache_read_input_tokens=cache_read,
-        cache_creation_input_tokens=cache_creation,
-        reasoning_tokens=_integer(get(details, "thinking_tokens")) if details is not None else None,
-    )
-
-
-def usage_details(usage: Any) -> dict:
-    cache_creation = get(usage, "cache_creation") if usage is not None else None
-    return {
-        semconv.ANTHROPIC_RESPONSE_SERVICE_TIER: _text(get(usage, "service_tier")) if usage is not None else None,
-        semconv.ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS:
-            _integer(get(cache_creation, "ephemeral_5m_input_tokens")) if cache_creation is not None else None,
-        semconv.ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS:
-            _integer(get(cache_creation, "ephemeral_1h_input_tokens")) if cache_creation is not None else None,
-    }
+# -- response translation (formats/anthropic.py) ----------------------------------------------
 
 
 def record_message(call: InferenceCall, message: Any) -> None:
-    reason = finish_reason(get(message, "stop_reason"))
-    usage = get(message, "usage")
-    call.set_response(
-        model=get(message, "model"),
-        response_id=get(message, "id"),
-        finish_reasons=[reason] if reason else None,
-        usage=usage_of(usage),
-        attributes=usage_details(usage),
-    )
+    call.set_response(**anthropic_format.response_details(message))
     if call.capture_content:
-        call.set_output([m.output_message(content_parts(get(message, "content")), reason)])
-
-
-_USAGE_UPDATES = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                  "output_tokens_details", "server_tool_use")
+        call.set_output([anthropic_format.output_message(message)])
 
 
 class MessageStreamAccumulator(StreamAccumulator):
-    """Folds the raw Messages stream (``message_start``, ``content_block_*``, ``message_delta``)."""
+    """Folds the raw Messages stream into one message (``formats.anthropic.StreamedMessage``)."""
 
-    __slots__ = ("capture", "response_id", "model", "usage", "stop_reason", "complete", "blocks", "json_parts")
+    __slots__ = ("message",)
     finish_can_wait = True
 
     def __init__(self, capture: bool):
-        self.capture = capture
-        self.response_id = None
-        self.model = None
-        self.usage: Optional[dict] = None
-        self.stop_reason = None
-        self.complete = False  # message_delta seen: stop reason and output usage are final
-        self.blocks: dict = {}
-        self.json_parts: dict = {}
+        self.message = StreamedMessage(capture)
 
     def on_chunk(self, event: Any) -> bool:
-        kind = get(event, "type")
-        if kind == "content_block_delta":
-            if self.capture:
-                self._delta(get(event, "index"), get(event, "delta"))
-        elif kind == "content_block_start":
-            if self.capture:
-                block = _as_dict(get(event, "content_block"))
-                if block is not None:
-                    self.blocks[get(event, "index")] = dict(block)
-        elif kind == "message_start":
-            message = get(event, "message")
-            self.response_id = get(message, "id")
-            self.model = get(message, "model")
-            usage = _as_dict(get(message, "usage"))
-            self.usage = dict(usage) if usage is not None else None
-        elif kind == "message_delta":
-            self.complete = True
-            self.stop_reason = get(get(event, "delta"), "stop_reason")
-            usage = _as_dict(get(event, "usage")) or {}
-            if self.usage is None:
-                self.usage = {}
-            self.usage["output_tokens"] = usage.get("output_tokens")
-            for key in _USAGE_UPDATES:
-                if usage.get(key) is not None:
-                    self.usage[key] = usage[key]
+        self.message.add(event)
         return False
 
-    def _delta(self, index: Any, delta: Any) -> None:
-        block = self.blocks.get(index)
-        if block is None:
-            return
-        kind = get(delta, "type")
-        if kind == "text_delta":
-            block["text"] = (block.get("text") or "") + (get(delta, "text") or "")
-        elif kind == "thinking_delta":
-            block["thinking"] = (block.get("thinking") or "") + (get(delta, "thinking") or "")
-        elif kind == "signature_delta":
-            block["signature"] = get(delta, "signature")
-        elif kind == "input_json_delta":
-            self.json_parts.setdefault(index, []).append(get(delta, "partial_json") or "")
-
-    def content(self) -> list:
-        blocks = []
-        for index in sorted(self.blocks, key=lambda i: i if isinstance(i, int) else 0):
-            block = self.blocks[index]
-            pieces = self.json_parts.get(index)
-            if pieces and "".join(pieces):
-                try:
-                    block = dict(block, input=json.loads("".join(pieces)))
-                except ValueError:
-                    block = dict(block, input="".join(pieces))
-            blocks.append(block)
-        return blocks
-
     def finish(self, call: InferenceCall) -> None:
-        reason = finish_reason(self.stop_reason) if self.complete else None
-        call.set_response(
-            model=self.model,
-            response_id=self.response_id,
-            finish_reasons=[reason] if reason else None,
-            usage=usage_of(self.usage, self.complete),
-            attributes=usage_details(self.usage),
-        )
-        if self.capture and call.capture_content:
-            call.set_output([m.output_message(content_parts(self.content()), reason)])
+        message = self.message
+        call.set_response(**message.response_details())
+        if message.capture and call.capture_content:
+            call.set_output([message.output_message()])
 
     def snapshot(self) -> Any:
         """The Message so far, as the SDK's stream helpers share it with the SDK's own span."""
-        if self.response_id is None:
+        message = self.message
+        if message.response_id is None:
             return None
         types = sys.modules.get("anthropic.types")
         message_cls = getattr(types, "Message", None)
         if message_cls is None:
             return None
-        return message_cls.construct(id=self.response_id, type="message", role="assistant", model=self.model,
-                                     content=self.content(), stop_reason=self.stop_reason, stop_sequence=None,
-                                     usage=dict(self.usage or {}))
+        return message_cls.construct(id=message.response_id, type="message", role="assistant", model=message.model,
+                                     content=message.content(), stop_reason=message.stop_reason, stop_sequence=None,
+                                     usage=dict(message.usage or {}))
 
 
 # -- our own recording ------------------------------------------------------------------------

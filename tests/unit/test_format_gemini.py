@@ -3,6 +3,7 @@
 from types import SimpleNamespace as NS
 
 from posthog_autoinstrument.genai.spans import InferenceCall
+from posthog_autoinstrument.formats import gemini
 from posthog_autoinstrument.instrumentation import google_genai as g
 
 
@@ -18,10 +19,10 @@ class _Span:
 
 
 def test_contents_are_grouped_as_the_sdk_groups_them():
-    assert g._contents("hi") == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert gemini.contents("hi") == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
     call = {"function_call": {"name": "f", "args": {"x": 1}}}
     answer = {"function_response": {"name": "f", "response": {"ok": True}}}
-    messages = g._contents(["a", {"text": "b"}, call, answer, {"role": "model", "parts": [{"text": "done"}]}])
+    messages = gemini.contents(["a", {"text": "b"}, call, answer, {"role": "model", "parts": [{"text": "done"}]}])
     assert messages == [
         {"role": "user", "parts": [{"type": "text", "content": "a"}, {"type": "text", "content": "b"}]},
         {"role": "assistant", "parts": [{"type": "tool_call", "name": "f", "arguments": {"x": 1}}]},
@@ -31,9 +32,9 @@ def test_contents_are_grouped_as_the_sdk_groups_them():
 
 
 def test_media_parts():
-    inline = g._part({"inline_data": {"data": b"\x89PNG", "mime_type": "image/png"}})
+    inline = gemini.part({"inline_data": {"data": b"\x89PNG", "mime_type": "image/png"}})
     assert inline == {"type": "blob", "modality": "image", "content": "iVBORw==", "mime_type": "image/png"}
-    uploaded = g._part({"file_data": {"file_uri": "gs://b/doc.pdf", "mime_type": "application/pdf"}})
+    uploaded = gemini.part({"file_data": {"file_uri": "gs://b/doc.pdf", "mime_type": "application/pdf"}})
     assert uploaded == {"type": "uri", "modality": "document", "uri": "gs://b/doc.pdf", "mime_type": "application/pdf"}
 
     class PngImageFile:  # stands in for a PIL image: never read
@@ -43,22 +44,22 @@ def test_media_parts():
         def text(self):
             raise AssertionError("the image was read")
 
-    assert g._part(PngImageFile()) == {"type": "image"}
-    assert g._part({"text": "", "thought_signature": b"sig"}) is None
+    assert gemini.part(PngImageFile()) == {"type": "image"}
+    assert gemini.part({"text": "", "thought_signature": b"sig"}) is None
 
 
 def test_usage_counts_tool_prompts_as_input_and_keeps_thoughts_apart():
-    usage = g._usage(NS(prompt_token_count=10, tool_use_prompt_token_count=4, candidates_token_count=6,
+    usage = gemini.usage(NS(prompt_token_count=10, tool_use_prompt_token_count=4, candidates_token_count=6,
                         cached_content_token_count=2, thoughts_token_count=3))
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens, usage.reasoning_tokens) == (14, 6, 2, 3)
 
 
 def test_finish_reasons():
-    assert g._finish_reason("STOP") == "stop"
-    assert g._finish_reason("MAX_TOKENS") == "length"
-    assert g._finish_reason("SAFETY") == "content_filter"
-    assert g._finish_reason("MALFORMED_FUNCTION_CALL") == "malformed_function_call"
-    assert g._finish_reason("FINISH_REASON_UNSPECIFIED") is None
+    assert gemini.finish_reason("STOP") == "stop"
+    assert gemini.finish_reason("MAX_TOKENS") == "length"
+    assert gemini.finish_reason("SAFETY") == "content_filter"
+    assert gemini.finish_reason("MALFORMED_FUNCTION_CALL") == "malformed_function_call"
+    assert gemini.finish_reason("FINISH_REASON_UNSPECIFIED") is None
 
 
 def test_stream_accumulator_merges_parts_and_keeps_the_last_usage():
