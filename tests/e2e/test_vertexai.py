@@ -3,7 +3,7 @@
 Gemini stand-in's Vertex AI paths, and the PostHog stand-in.
 
 google-cloud-aiplatform needs google-genai < 3, so these tests run in their own environment
-(tests/requirements-vertexai.txt, a block of .ci/run) and skip in the main one. All scenarios run
+(tests/requirements-vertex-watsonx.txt, a block of .ci/run) and skip in the main one. All scenarios run
 in one app process, once instrumented and once plainly (the output must not change); spans are
 told apart by their prompt."""
 
@@ -45,6 +45,7 @@ def test_generate_content_is_a_complete_generation(recorded):
     (span,) = by_prompt(recorded.spans)["Say hello"]
     attrs = span["attributes"]
     assert span["name"] == f"generate_content {MODEL}"
+    assert attrs["gen_ai.operation.name"] == "chat"  # PostHog's name for a generation
     assert attrs["gen_ai.provider.name"] == "google-vertex"  # PostHog's cost-table name
     assert attrs["gen_ai.request.model"] == attrs["gen_ai.response.model"] == MODEL
     assert attrs["$ai_base_url"] == recorded_base_url(recorded)
