@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("xai_sdk")
 
-from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_has, record, \
+from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_has, record, run_scenarios, \
     text_output  # noqa: E402
 from tests.e2e.traces import by_prompt, posthog_input, posthog_output, posthog_tool, tools  # noqa: E402
 from tests.servers import FakePostHog  # noqa: E402
@@ -127,3 +127,15 @@ def test_async_client(recorded):
     assert streamed["attributes"]["$ai_stream"] is True
     assert_has(streamed["attributes"], USAGE)
     assert posthog_output(streamed) == text_output(wire.DEFAULT_REPLY)
+
+
+def test_privacy_mode_sends_no_content():
+    with FakeXAI() as xai, FakePostHog() as posthog:
+        env = app_env(posthog, "XAI_", XAI_API_KEY="xai-test-key", XAI_API_HOST=xai.api_host, POSTHOG_PRIVACY_MODE="true")
+        result = run_scenarios("xai_app", ["chat", "tools"], env)
+        assert result.returncode == 0, result.stderr
+        spans = posthog.wait_for_spans(3)
+    for span in spans:
+        assert not {"$ai_input", "$ai_output_choices"} & set(span["attributes"]), span["attributes"].keys()
+        assert span["attributes"]["gen_ai.usage.input_tokens"] == wire.PROMPT_TOKENS
+    assert any("$ai_tools" in span["attributes"] for span in spans)  # tool definitions are metadata

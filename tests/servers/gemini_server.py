@@ -3,7 +3,8 @@
 It speaks the REST dialect the ``google-genai`` SDK uses: camelCase JSON,
 ``POST /{version}/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``
 (server-sent events, one ``GenerateContentResponse`` per ``data:`` line, separated by
-CRLF pairs as Google sends them), ``:batchEmbedContents`` / ``:embedContent`` /
+CRLF pairs as Google sends them; without ``alt=sse``, as the Vertex AI SDK's REST transport
+asks, one JSON array sent element by element), ``:batchEmbedContents`` / ``:embedContent`` /
 ``:predict`` for embeddings, and Google's error envelope
 ``{"error": {"code", "message", "status"}}``. Vertex paths
 (``/{version}/projects/{p}/locations/{l}/publishers/google/models/{m}:...``) are
@@ -36,6 +37,8 @@ from ._http import JSONHandler, RecordingServer
 from .openai_wire import Reply, plan_reply
 
 DEFAULT_REPLY = "Hello from fake Gemini"
+# What Model Garden says a text-embedding model takes (the Vertex AI SDK checks it).
+VERTEX_EMBEDDING_SCHEMA = "gs://google-cloud-aiplatform/schema/predict/instance/text_embedding_1.0.0.yaml"
 THOUGHT_TEXT = "Let me think about this."
 THOUGHT_SIGNATURE = "c2lnbmF0dXJlLTE="  # base64, bytes in the SDK
 TOOL_ARGS = {"city": "Paris"}
@@ -180,6 +183,20 @@ def error_body(status: int, message: Optional[str] = None) -> dict:
 class _GeminiHandler(JSONHandler):
     server_version = "fake-gemini/1"
 
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        """Model Garden's publisher model, which the Vertex AI SDK reads in ``from_pretrained``."""
+        path, _ = self.split_path()
+        found = re.fullmatch(r"/v1[a-z0-9]*/publishers/google/models/(?P<model>[^/:]+)", path)
+        if found is None:
+            return self.send_json(404, error_body(404, f"Invalid path {path}"))
+        model = found.group("model")
+        self.send_json(200, {
+            "name": f"publishers/google/models/{model}",
+            "versionId": "001",
+            "publisherModelTemplate": f"projects/{{user-project}}/locations/{{location}}/publishers/google/models/{model}",
+            "predictSchemata": {"instanceSchemaUri": VERTEX_EMBEDDING_SCHEMA},
+        })
+
     def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         match = _PATH.match(path)
         if match is None:
@@ -198,10 +215,12 @@ class _GeminiHandler(JSONHandler):
             reply = plan(body, self.owner.reply_text)
             return self.send_json(200, generate_content(body, reply, model, response_id))
         if method == "streamGenerateContent":
-            if query.get("alt") != "sse":
-                return self.send_json(400, error_body(400, "this fake only streams with alt=sse"))
             reply = plan(body, self.owner.reply_text)
-            return self._stream(stream_chunks(body, reply, model, response_id), cut_after=2 if model == "stream-error" else None)
+            chunks = stream_chunks(body, reply, model, response_id)
+            cut_after = 2 if model == "stream-error" else None
+            if query.get("alt") == "sse":
+                return self._stream(chunks, cut_after)
+            return self._stream_json_array(chunks, cut_after)
         if method == "batchEmbedContents":
             requests = body.get("requests") or []
             return self.send_json(200, {
@@ -223,6 +242,17 @@ class _GeminiHandler(JSONHandler):
                 "metadata": {"billableCharacterCount": sum(len(str(i.get("content"))) for i in instances)},
             })
         return self.send_json(404, error_body(404, f"Method {method} not found"))
+
+    def _stream_json_array(self, chunks: Iterator[dict], cut_after: Optional[int]) -> None:
+        """Google's REST streaming without ``alt=sse`` (the Vertex AI SDK's REST transport):
+        one JSON array, its elements sent as they are made."""
+        self.start_chunked(200, "application/json")
+        for sent, chunk in enumerate(chunks, start=1):
+            self.write_chunk((b"[" if sent == 1 else b",\r\n") + json.dumps(chunk, separators=(",", ":")).encode())
+            if cut_after is not None and sent >= cut_after:
+                return self.drop_connection()
+        self.write_chunk(b"]")
+        self.end_chunked()
 
     def _stream(self, chunks: Iterator[dict], cut_after: Optional[int]) -> None:
         self.start_chunked(200, "text/event-stream")

@@ -372,25 +372,28 @@ class StreamedResponse:
         self.blocked: Optional[str] = None
 
     def add(self, chunk: Any) -> None:
-        model = getattr(chunk, "model_version", None)
+        """One chunk: an SDK object or its dict form."""
+        model = get(chunk, "model_version")
         if model:
             self.model = model
-        response_id = getattr(chunk, "response_id", None)
+        response_id = get(chunk, "response_id")
         if response_id:
             self.response_id = response_id
-        reported = usage(getattr(chunk, "usage_metadata", None))
+        reported = usage(get(chunk, "usage_metadata"))
         if reported is not None:
             self.usage = reported
         self.blocked = self.blocked or blocked_reason(chunk)
-        for position, candidate in enumerate(getattr(chunk, "candidates", None) or ()):
-            index = getattr(candidate, "index", None)
+        for position, candidate in enumerate(get(chunk, "candidates") or ()):
+            index = get(candidate, "index")
             index = position if index is None else index
             state = self.candidates.get(index)
             if state is None:
                 state = self.candidates[index] = _CandidateState()
-            if candidate.finish_reason:
-                state.finish_reason = candidate.finish_reason
-            raw_parts = candidate.content.parts if candidate.content is not None else None
+            reason = get(candidate, "finish_reason")
+            if reason:
+                state.finish_reason = reason
+            content = get(candidate, "content")
+            raw_parts = get(content, "parts") if content is not None else None
             if raw_parts:
                 state.calls_tool = state.calls_tool or calls_tool(raw_parts)
                 if self.capture:

@@ -500,3 +500,58 @@ def with_list(kwargs: dict, name: str) -> Optional[dict]:
     if value is not None and not isinstance(value, (list, tuple)):
         return dict(kwargs, **{name: list(value)})
     return None
+
+
+def steps_within_call(stream: Any, call: InferenceCall, status_of: Optional[Callable] = None) -> Any:
+    """A stream whose SDK does its work as it is iterated (a generator function builds its request,
+    and starts its own span, at the first chunk): each chunk is fetched with our call current, and
+    the app's context is back while the app has the chunk. ``status_of``: the HTTP status of an
+    error raised while fetching."""
+    if hasattr(stream, "__anext__"):
+        return _async_steps_within_call(stream, call, status_of)
+    return _steps_within_call(stream, call, status_of)
+
+
+def _steps_within_call(stream: Any, call: InferenceCall, status_of: Optional[Callable]):
+    try:
+        while True:
+            token = call.attach()
+            try:
+                item = next(stream)
+            except StopIteration:
+                return
+            except Exception as exc:
+                call.fail(exc, status_of(exc) if status_of else None)
+                raise
+            finally:
+                call.detach(token)
+            yield item
+    finally:
+        # Closed early: the SDK's generator ends (its span, if any) inside our call too.
+        token = call.attach()
+        try:
+            stream.close()
+        finally:
+            call.detach(token)
+
+
+async def _async_steps_within_call(stream: Any, call: InferenceCall, status_of: Optional[Callable]):
+    try:
+        while True:
+            token = call.attach()
+            try:
+                item = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                call.fail(exc, status_of(exc) if status_of else None)
+                raise
+            finally:
+                call.detach(token)
+            yield item
+    finally:
+        token = call.attach()
+        try:
+            await stream.aclose()
+        finally:
+            call.detach(token)

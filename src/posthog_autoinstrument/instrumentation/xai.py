@@ -23,7 +23,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, active_call
+from .base import CallHandler, LLMInstrumentor, Target, active_call, steps_within_call
 
 _DEFAULT_ENDPOINT = ("api.x.ai", 443)
 # The chat stub of each client -> the (host, port) it was made for (see _remember_host).
@@ -112,53 +112,6 @@ class _StreamedAnswer(StreamAccumulator):
             call.later(_record_answer, call, answer)
 
 
-def _within_call(stream: Any, call: InferenceCall, context: Any):
-    """The SDK's stream, each chunk fetched with our call current (so the SDK's own span, started
-    at the first chunk, is beneath ours) and the app's context back while it has the chunk."""
-    try:
-        while True:
-            token = call.attach(context)
-            try:
-                item = next(stream)
-            except StopIteration:
-                return
-            except Exception as exc:
-                call.fail(exc, http_status(exc))
-                raise
-            finally:
-                call.detach(token)
-            yield item
-    finally:
-        token = call.attach(context)
-        try:
-            stream.close()
-        finally:
-            call.detach(token)
-
-
-async def _within_call_async(stream: Any, call: InferenceCall, context: Any):
-    """``_within_call`` for the async client's streams."""
-    try:
-        while True:
-            token = call.attach(context)
-            try:
-                item = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                call.fail(exc, http_status(exc))
-                raise
-            finally:
-                call.detach(token)
-            yield item
-    finally:
-        token = call.attach(context)
-        try:
-            await stream.aclose()
-        finally:
-            call.detach(token)
-
-
 class ChatCall(CallHandler):
     """``Chat.sample`` / ``parse`` (``stream=False``) and ``Chat.stream``."""
 
@@ -179,8 +132,7 @@ class ChatCall(CallHandler):
 
     def result(self, call, result, kwargs):
         if self.stream:  # its request is built at the first chunk
-            within = _within_call_async if hasattr(result, "__anext__") else _within_call
-            return observe_stream(within(result, call, None), call, _StreamedAnswer())
+            return observe_stream(steps_within_call(result, call, http_status), call, _StreamedAnswer())
         _awaiting_request.pop(id(call), None)
         answer = _answer_of(result)
         if answer is not None:
