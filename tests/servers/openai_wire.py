@@ -125,7 +125,8 @@ def plan_reply(text_source: str, default_text: str, tool_name: Optional[str]) ->
 
 
 def chat_reply(body: dict, default_text: str, *, structured: bool = True) -> Reply:
-    """A tool call when tools were offered and the user spoke last, else text.
+    """A tool call when tools were offered and the user spoke last, or whenever ``tool_choice``
+    names a function (the model must then call it, as OpenAI's does), else text.
 
     With ``structured``, the text is JSON when ``response_format`` asks for structured output.
     Other APIs with OpenAI's messages and tools (Cohere v2, Mistral) take ``structured=False``.
@@ -136,6 +137,7 @@ def chat_reply(body: dict, default_text: str, *, structured: bool = True) -> Rep
     tool_name = None
     if last.get("role") == "user":
         tool_name = _first_function_name(body.get("tools"), nested=True)
+    tool_name = _forced_function_name(body.get("tool_choice")) or tool_name
     if structured:
         default_text = structured_text(body.get("response_format"), default_text) or default_text
     return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
@@ -200,6 +202,13 @@ def schema_instance(schema: dict, root: dict) -> Any:
     if kind == "array":
         return [schema_instance(schema.get("items") or {}, root)]
     return _SAMPLE_VALUES.get(kind, "sample")
+
+
+def _forced_function_name(tool_choice: Any) -> Optional[str]:
+    """The function a chat request's ``tool_choice`` makes the model call, if it names one."""
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        return (tool_choice.get("function") or {}).get("name")
+    return None
 
 
 def _first_function_name(tools: Any, *, nested: bool) -> Optional[str]:
