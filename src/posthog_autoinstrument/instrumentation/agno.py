@@ -1,0 +1,214 @@
+"""Agno adapter: agent and team runs, and tool calls.
+
+What is hooked:
+
+* ``Agent.run`` / ``Agent.arun``: an ``invoke_agent`` step named after the agent (its ``name``,
+  else ``Agent``), the input as input state and the run's content as output state.
+* ``Team.run`` / ``Team.arun``: the same for a team (``agno.team`` as its type); the members
+  it delegates to run below it.
+* ``FunctionCall.execute`` / ``aexecute``: ``execute_tool`` steps with arguments and result;
+  a call Agno reports as failed (its ``FunctionExecutionResult`` status) is an error.
+
+The model calls go through the provider SDK (``OpenAIChat`` over ``openai``), whose adapter
+records them: one generation per model call, under its run. A streamed run
+(``stream=True``) returns an iterator before any work is done: it is not a step, its model
+calls and tools are still recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from ..genai import semconv
+from ..genai.spans import StepCall, StepRequest
+from .base import LLMInstrumentor, Target
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+FRAMEWORK = "agno"
+RUN_TYPE = "agno.run.type"
+
+
+class AgnoToolError(Exception):
+    """A tool call Agno reports as failed (it catches the tool's exception itself)."""
+
+
+def _run_step(owner: Any, kind: str) -> StepRequest:
+    name = getattr(owner, "name", None)
+    model = getattr(getattr(owner, "model", None), "id", None)
+    return StepRequest(semconv.Operation.INVOKE_AGENT, name=name if isinstance(name, str) and name else kind,
+                       framework=FRAMEWORK, model=model if isinstance(model, str) else None,
+                       attributes={RUN_TYPE: kind.lower()})
+
+
+def _tool_step(call: Any) -> StepRequest:
+    function = getattr(call, "function", None)
+    description = getattr(function, "description", None)
+    return StepRequest(semconv.Operation.EXECUTE_TOOL, name=str(getattr(function, "name", None) or "tool"),
+                       framework=FRAMEWORK, tool_type="function", tool_call_id=getattr(call, "call_id", None),
+                       attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) else None})
+
+
+def _run_input(args: tuple, kwargs: dict) -> Any:
+    value = args[0] if args else kwargs.get("input")
+    if isinstance(value, (str, int, float, bool, list, dict)) or value is None:
+        return value
+    return str(value)
+
+
+def _content(output: Any) -> Any:
+    content = getattr(output, "content", None)
+    if content is None or isinstance(content, (str, int, float, bool, list, dict)):
+        return content
+    dump = getattr(content, "model_dump", None)
+    return dump(mode="json") if callable(dump) else str(content)
+
+
+def _is_stream(value: Any) -> bool:
+    return hasattr(value, "__next__") or hasattr(value, "__anext__")
+
+
+class _Hooks:
+    """The wrapt wrappers. None of them lets an error of ours reach the application, and each
+    returns exactly what Agno returned."""
+
+    def __init__(self, instrumentor: LLMInstrumentor):
+        self.instrumentor = instrumentor
+
+    def _start(self, request: Any, input_state: Any) -> Optional[StepCall]:
+        if not is_instrumentation_enabled():
+            return None
+        try:
+            step = self.instrumentor.recorder.start_step(request())
+            if step is not None:
+                step.set_input_state(input_state)
+            return step
+        except Exception:
+            logger.debug("posthog-instrument: could not start an Agno step", exc_info=True)
+            return None
+
+    @staticmethod
+    def _finish(step: StepCall, output: Any, error: Optional[str] = None) -> None:
+        try:
+            step.set_output_state(output)
+        except Exception:
+            logger.debug("posthog-instrument: could not record an Agno step's output", exc_info=True)
+        if error is not None:
+            step.fail(AgnoToolError(error))
+        else:
+            step.end()
+
+    # runs ---------------------------------------------------------------------------------
+    def _run(self, kind: str, wrapped, instance, args, kwargs):
+        if kwargs.get("stream"):
+            return wrapped(*args, **kwargs)
+        step = self._start(lambda: _run_step(instance, kind), _run_input(args, kwargs))
+        if step is None:
+            return wrapped(*args, **kwargs)
+        token = step.attach()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            step.fail(exc)
+            raise
+        finally:
+            step.detach(token)
+        if _is_stream(result):
+            step.end()
+        else:
+            self._finish(step, _content(result))
+        return result
+
+    def _arun(self, kind: str, wrapped, instance, args, kwargs):
+        if kwargs.get("stream") or kwargs.get("background"):
+            return wrapped(*args, **kwargs)
+
+        async def traced():
+            step = self._start(lambda: _run_step(instance, kind), _run_input(args, kwargs))
+            if step is None:
+                return await wrapped(*args, **kwargs)
+            token = step.attach()
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                step.fail(exc)
+                raise
+            finally:
+                step.detach(token)
+            self._finish(step, _content(result))
+            return result
+
+        return traced()
+
+    def agent_run(self, wrapped, instance, args, kwargs):
+        return self._run("Agent", wrapped, instance, args, kwargs)
+
+    def agent_arun(self, wrapped, instance, args, kwargs):
+        return self._arun("Agent", wrapped, instance, args, kwargs)
+
+    def team_run(self, wrapped, instance, args, kwargs):
+        return self._run("Team", wrapped, instance, args, kwargs)
+
+    def team_arun(self, wrapped, instance, args, kwargs):
+        return self._arun("Team", wrapped, instance, args, kwargs)
+
+    # tools ----------------------------------------------------------------------------------
+    def tool_execute(self, wrapped, instance, args, kwargs):
+        step = self._start(lambda: _tool_step(instance), getattr(instance, "arguments", None) or {})
+        if step is None:
+            return wrapped(*args, **kwargs)
+        token = step.attach()
+        try:
+            outcome = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            step.fail(exc)
+            raise
+        finally:
+            step.detach(token)
+        self._tool_outcome(step, outcome)
+        return outcome
+
+    def tool_aexecute(self, wrapped, instance, args, kwargs):
+        async def traced():
+            step = self._start(lambda: _tool_step(instance), getattr(instance, "arguments", None) or {})
+            if step is None:
+                return await wrapped(*args, **kwargs)
+            token = step.attach()
+            try:
+                outcome = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                step.fail(exc)
+                raise
+            finally:
+                step.detach(token)
+            self._tool_outcome(step, outcome)
+            return outcome
+
+        return traced()
+
+    def _tool_outcome(self, step: StepCall, outcome: Any) -> None:
+        failed = getattr(outcome, "status", None) == "failure"
+        result = getattr(outcome, "result", None)
+        if _is_stream(result):  # (a team's delegation streams the member's run: read by Agno later)
+            result = None
+        if result is not None and not isinstance(result, (str, int, float, bool, list, dict)):
+            result = str(result)
+        self._finish(step, result, (str(getattr(outcome, "error", None) or "tool call failed")) if failed else None)
+
+
+class AgnoInstrumentor(LLMInstrumentor):
+    requirements = ("agno >= 3.0, < 4",)
+
+    def targets(self) -> list:
+        hooks = _Hooks(self)
+        return [
+            Target("agno.agent.agent", "Agent.run", wrapper=hooks.agent_run, required_since="3.0"),
+            Target("agno.agent.agent", "Agent.arun", wrapper=hooks.agent_arun, required_since="3.0"),
+            Target("agno.team.team", "Team.run", wrapper=hooks.team_run, required_since="3.0"),
+            Target("agno.team.team", "Team.arun", wrapper=hooks.team_arun, required_since="3.0"),
+            Target("agno.tools.function", "FunctionCall.execute", wrapper=hooks.tool_execute, required_since="3.0"),
+            Target("agno.tools.function", "FunctionCall.aexecute", wrapper=hooks.tool_aexecute, required_since="3.0"),
+        ]
