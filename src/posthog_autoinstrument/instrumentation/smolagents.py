@@ -162,6 +162,8 @@ class _Hooks:
     @staticmethod
     def timeout(wrapped, instance, args, kwargs):
         decorate = wrapped(*args, **kwargs)
+        if not callable(decorate):
+            return decorate
 
         def carrying_context(function):
             context = otel_context.get_current()
@@ -175,6 +177,7 @@ class _Hooks:
 
             return decorate(in_context)
 
+        carrying_context.__wrapped__ = decorate
         return carrying_context
 
 
