@@ -92,7 +92,7 @@ def assert_attempt(generation: dict, root: dict) -> None:
     assert attrs["gen_ai.usage.output_tokens"] == COMPLETION_TOKENS
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == CACHED_TOKENS
     (tool,) = attrs["$ai_tools"]
-    assert tool["function"]["name"] in ("Weather", "PartialCity")
+    assert tool["function"]["name"] in ("Weather", "PartialCity", "City")
 
 
 def without_usage_request(body: dict) -> dict:
@@ -108,7 +108,8 @@ def test_the_app_is_unchanged(outcomes):
         assert outcome.run.returncode == 0, outcome.run.stderr
     assert traced.run.stdout == plain.run.stdout == private.run.stdout
     assert traced.run.stdout.splitlines() == [
-        "sync Paris", "exhausted InstructorRetryException 2", "partial True Paris", "async Paris",
+        "sync Paris", "exhausted InstructorRetryException 2", "partial True Paris", "with completion Paris 11",
+        "patched Paris", "async Paris",
         "concurrent ['Paris', 'Paris']", "done"]
     assert traced.rejections == [] and private.rejections == []
 
@@ -121,7 +122,7 @@ def test_the_app_is_unchanged(outcomes):
 def test_one_generation_per_attempt(traced):
     """Every request the model server answered is one generation, under its validated call."""
     gens = generations(traced.spans)
-    assert len(gens) == len(traced.requests) == 11
+    assert len(gens) == len(traced.requests) == 14
     steps = {s["span_id"]: s for s in traced.spans if s["attributes"].get("$ai_framework") == "instructor"}
     assert all(g["parent_span_id"] in steps for g in gens)
 
@@ -176,6 +177,19 @@ def test_a_partial_stream_is_one_generation_under_its_step(traced):
     assert_attempt(generation, root_of(spans))
 
 
+def test_a_patched_client_and_create_with_completion(traced):
+    """``instructor.patch`` passes no hooks: the step still records the attempts and errors."""
+    spans = run_of(traced.spans, "patched")
+    assert [name for _, _, name in tree(spans)] == ["invoke_workflow Weather", "chat gpt-4o-mini", "chat gpt-4o-mini"]
+    root = root_of(spans)
+    assert root["attributes"]["instructor.attempts"] == 2
+    assert len(root["attributes"]["instructor.validation_errors"]) == 1
+    spans = run_of(traced.spans, "with-completion")
+    assert tree(spans) == [(0, "$ai_trace", "invoke_workflow City"), (1, "$ai_generation", "chat gpt-4o-mini")]
+    assert json.loads(root_of(spans)["attributes"]["$ai_output_state"]) == {"city": "Paris"}
+    assert_attempt(generations(spans)[0], root_of(spans))
+
+
 def test_async_and_concurrent_calls_are_separate_traces(traced):
     labels = ("async", "concurrent-a", "concurrent-b")
     runs = [run_of(traced.spans, label) for label in labels]
@@ -191,12 +205,13 @@ def test_async_and_concurrent_calls_are_separate_traces(traced):
 
 def test_privacy_mode_keeps_structure_and_counts_only(outcomes):
     private = outcomes["private"]
-    assert len(generations(private.spans)) == 11
+    assert len(generations(private.spans)) == 14
     roots = [s for s in private.spans if s["parent_span_id"] is None]
-    assert sorted(r["name"] for r in roots) == ["invoke_workflow PartialCity"] + ["invoke_workflow Weather"] * 5
+    assert sorted(r["name"] for r in roots) == ["invoke_workflow City", "invoke_workflow PartialCity"] + \
+        ["invoke_workflow Weather"] * 6
     for span in private.spans:
         attrs = span["attributes"]
         for key in ("$ai_input_state", "$ai_output_state", "instructor.validation_errors", "$ai_input",
                     "$ai_output_choices"):
             assert key not in attrs, (span["name"], key)
-    assert sorted(r["attributes"]["instructor.attempts"] for r in roots) == [1, 2, 2, 2, 2, 2]
+    assert sorted(r["attributes"]["instructor.attempts"] for r in roots) == [1, 1, 2, 2, 2, 2, 2, 2]

@@ -61,6 +61,16 @@ def sync_scenarios():
                                                            messages=ask("partial")))
     show("partial", len(partials) > 1, partials[-1].city)
 
+    city, completion = client.chat.completions.create_with_completion(model=MODEL, response_model=City,
+                                                                      messages=ask("with-completion"))
+    show("with completion", city.city, completion.usage.prompt_tokens)
+
+    # The older way: patch the openai client itself (no hooks of Instructor's client).
+    patched = instructor.patch(OpenAI())
+    weather = patched.chat.completions.create(model=MODEL, response_model=Weather, messages=ask("patched"),
+                                              max_retries=1, context={"rejections": 1})
+    show("patched", weather.city)
+
 
 async def async_scenarios():
     client = instructor.from_openai(AsyncOpenAI())
