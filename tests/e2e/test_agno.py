@@ -4,7 +4,7 @@ and PostHog stand-ins.
 Agent and team runs (``run``, ``arun``) are ``invoke_agent`` traces, tool calls ``execute_tool``
 spans with arguments, results and errors (a team's delegation to a member included, the
 member's run below the team), and each model call exactly one generation, the openai SDK's
-(``OpenAIChat``). One launcher run with content, one in privacy mode and one plain run, all at
+(``OpenAIChat``); streamed runs (sync and async) are steps too. One launcher run with content, one in privacy mode and one plain run, all at
 once.
 """
 
@@ -26,7 +26,7 @@ from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_T
 if importlib.util.find_spec("agno") is None:
     pytest.skip("agno is not installed", allow_module_level=True)
 
-MODEL_REQUESTS = 11
+MODEL_REQUESTS = 15
 
 @dataclass
 class Outcome:
@@ -131,6 +131,7 @@ def test_a_failing_tool_is_an_error_span(traced):
     (tool,) = named(spans, "execute_tool broken_lookup")
     assert tool["status_code"] == "ERROR"
     assert "gen_ai.tool.call.result" not in tool["attributes"]
+    assert tool["attributes"]["error.type"] == "posthog_autoinstrument.AgnoToolError"
     assert named(spans, "invoke_agent Failing")[0]["status_code"] != "ERROR"
 
 
@@ -150,6 +151,17 @@ def test_a_team_run_with_its_member(traced):
     assert json.loads(delegation["attributes"]["gen_ai.tool.call.arguments"]) == {"member_id": "sample", "task": "sample"}
 
 
+@pytest.mark.parametrize("label", ["stream", "astream"])
+def test_a_streamed_run_is_one_step_while_it_is_read(traced, label):
+    spans = run_of(traced.spans, label)
+    assert tree(spans) == agent_tree("Weather", "get_weather")
+    (root,) = named(spans, "invoke_agent Weather")
+    assert root["attributes"]["$ai_output_state"] == "Hello from fake OpenAI"  # put together from the streamed events
+    for generation in named(spans, "chat gpt-4o-mini"):
+        assert generation["attributes"]["$ai_stream"] is True
+        assert generation["end_ns"] <= root["end_ns"]
+
+
 def test_concurrent_async_runs_are_separate_traces(traced):
     runs = [run_of(traced.spans, label) for label in ("async-a", "async-b")]
     assert runs[0][0]["trace_id"] != runs[1][0]["trace_id"]
@@ -161,7 +173,7 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
     private = outcomes["private"]
     assert len([s for s in private.spans if event_type(s) == "$ai_generation"]) == MODEL_REQUESTS
     roots = [s for s in private.spans if s["parent_span_id"] is None]
-    assert sorted(r["name"] for r in roots) == ["invoke_agent Desk", "invoke_agent Failing"] + ["invoke_agent Weather"] * 3
+    assert sorted(r["name"] for r in roots) == ["invoke_agent Desk", "invoke_agent Failing"] + ["invoke_agent Weather"] * 5
     for span in private.spans:
         for key in ("$ai_input_state", "$ai_output_state", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
                     "$ai_input", "$ai_output_choices"):

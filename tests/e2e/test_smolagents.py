@@ -2,7 +2,7 @@
 OpenAI and PostHog stand-ins.
 
 ``ToolCallingAgent`` and ``CodeAgent`` runs are ``invoke_agent`` traces, their action steps
-``step N`` spans, tools (``final_answer`` included) ``execute_tool`` spans with arguments,
+``step N`` spans (also when the app reads a run as a stream of steps), tools (``final_answer`` included) ``execute_tool`` spans with arguments,
 results and errors; each model call is exactly one generation, the provider SDK's: the openai
 SDK's for ``OpenAIServerModel``, LiteLLM's for ``LiteLLMModel``. A ``CodeAgent``'s code runs in
 the local executor's worker thread, and its tool calls still nest under their step.
@@ -28,7 +28,7 @@ from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_T
 if importlib.util.find_spec("smolagents") is None or importlib.util.find_spec("litellm") is None:
     pytest.skip("smolagents and litellm are not installed", allow_module_level=True)
 
-MODEL_REQUESTS = 10
+MODEL_REQUESTS = 12
 
 
 @dataclass
@@ -134,7 +134,7 @@ def test_one_generation_per_model_call(traced):
         assert by_id[generation["parent_span_id"]]["attributes"]["$ai_framework"] == "smolagents"
 
 
-@pytest.mark.parametrize("label, via_litellm", [("tools", False), ("litellm", True)])
+@pytest.mark.parametrize("label, via_litellm", [("tools", False), ("litellm", True), ("stream", False)])
 def test_a_tool_calling_run(traced, label, via_litellm):
     spans = run_of(traced.spans, label)
     assert tree(spans) == TOOL_CALLING_TREE
@@ -192,7 +192,7 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
     private = outcomes["private"]
     assert len([s for s in private.spans if event_type(s) == "$ai_generation"]) == MODEL_REQUESTS
     roots = [s for s in private.spans if s["parent_span_id"] is None]
-    assert sorted(r["name"] for r in roots) == ["invoke_agent CodeAgent"] * 4 + ["invoke_agent ToolCallingAgent"] * 3
+    assert sorted(r["name"] for r in roots) == ["invoke_agent CodeAgent"] * 4 + ["invoke_agent ToolCallingAgent"] * 4
     for span in private.spans:
         for key in ("$ai_input_state", "$ai_output_state", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
                     "$ai_input", "$ai_output_choices"):

@@ -10,13 +10,15 @@ What is hooked:
   a call Agno reports as failed (its ``FunctionExecutionResult`` status) is an error.
 
 The model calls go through the provider SDK (``OpenAIChat`` over ``openai``), whose adapter
-records them: one generation per model call, under its run. A streamed run
-(``stream=True``) returns an iterator before any work is done: it is not a step, its model
-calls and tools are still recorded.
+records them: one generation per model call, under its run. A streamed run (``stream=True``,
+sync or async) returns an iterator that does the work as it is read: the run's step is current
+only while it runs, and ends with it (its content put together from the streamed events). ``arun``
+returns a coroutine: the step starts at the call and is current while it is awaited.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, Optional
 
@@ -24,7 +26,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import semconv
 from ..genai.spans import StepCall, StepRequest
-from .base import LLMInstrumentor, Target
+from .base import AsyncStepGenerator, LLMInstrumentor, StepGenerator, Target
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -67,6 +69,29 @@ def _content(output: Any) -> Any:
     return dump(mode="json") if callable(dump) else str(content)
 
 
+class _StreamedContent:
+    """A streamed run's content: its completion event's (when Agno streams its events), else
+    the text of its content events put together."""
+
+    __slots__ = ("pieces", "completed")
+
+    def __init__(self):
+        self.pieces: list = []
+        self.completed: Any = None
+
+    def observe(self, event: Any) -> None:
+        name = type(event).__name__
+        if name == "RunContentEvent" and isinstance(getattr(event, "content", None), str):
+            self.pieces.append(event.content)
+        elif name in ("RunCompletedEvent", "RunOutput", "TeamRunOutput"):
+            self.completed = event
+
+    def output(self, last: Any) -> Any:
+        if self.completed is not None:
+            return _content(self.completed)
+        return "".join(self.pieces) if self.pieces else None
+
+
 def _is_stream(value: Any) -> bool:
     return hasattr(value, "__next__") or hasattr(value, "__anext__")
 
@@ -103,57 +128,56 @@ class _Hooks:
 
     # runs ---------------------------------------------------------------------------------
     def _run(self, kind: str, wrapped, instance, args, kwargs):
-        if kwargs.get("stream"):
-            return wrapped(*args, **kwargs)
         step = self._start(lambda: _run_step(instance, kind), _run_input(args, kwargs))
         if step is None:
             return wrapped(*args, **kwargs)
         token = step.attach()
         try:
+            # A plain run does its work here; a streamed one returns an iterator that does it as
+            # it is read, and an ``arun`` a coroutine that does it when awaited.
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             step.fail(exc)
             raise
         finally:
             step.detach(token)
-        if _is_stream(result):
-            step.end()
-        else:
-            self._finish(step, _content(result))
+        if inspect.iscoroutine(result):
+            return self._awaited(step, result)
+        if hasattr(result, "__anext__"):
+            content = _StreamedContent()
+            return AsyncStepGenerator(step, result, content.output, content.observe)
+        if hasattr(result, "__next__"):
+            content = _StreamedContent()
+            return StepGenerator(step, result, content.output, content.observe)
+        self._finish(step, _content(result))
         return result
 
-    def _arun(self, kind: str, wrapped, instance, args, kwargs):
-        if kwargs.get("stream") or kwargs.get("background"):
-            return wrapped(*args, **kwargs)
-
-        async def traced():
-            step = self._start(lambda: _run_step(instance, kind), _run_input(args, kwargs))
-            if step is None:
-                return await wrapped(*args, **kwargs)
-            token = step.attach()
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                step.fail(exc)
-                raise
-            finally:
-                step.detach(token)
-            self._finish(step, _content(result))
-            return result
-
-        return traced()
+    async def _awaited(self, step: StepCall, coroutine: Any) -> Any:
+        token = step.attach()
+        try:
+            result = await coroutine
+        except BaseException as exc:
+            step.fail(exc)
+            raise
+        finally:
+            step.detach(token)
+        if hasattr(result, "__anext__"):  # (a streamed run some releases return from a coroutine)
+            content = _StreamedContent()
+            return AsyncStepGenerator(step, result, content.output, content.observe)
+        self._finish(step, _content(result))
+        return result
 
     def agent_run(self, wrapped, instance, args, kwargs):
         return self._run("Agent", wrapped, instance, args, kwargs)
 
     def agent_arun(self, wrapped, instance, args, kwargs):
-        return self._arun("Agent", wrapped, instance, args, kwargs)
+        return self._run("Agent", wrapped, instance, args, kwargs)
 
     def team_run(self, wrapped, instance, args, kwargs):
         return self._run("Team", wrapped, instance, args, kwargs)
 
     def team_arun(self, wrapped, instance, args, kwargs):
-        return self._arun("Team", wrapped, instance, args, kwargs)
+        return self._run("Team", wrapped, instance, args, kwargs)
 
     # tools ----------------------------------------------------------------------------------
     def tool_execute(self, wrapped, instance, args, kwargs):

@@ -31,7 +31,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import semconv
 from ..genai.spans import StepCall, StepRequest
-from .base import LLMInstrumentor, Target
+from .base import LLMInstrumentor, StepGenerator, Target
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -125,7 +125,7 @@ class _Hooks:
             return wrapped(*args, **kwargs)
         result = self._call(step, wrapped, args, kwargs, None)
         if _is_generator(result):
-            return _TracedSteps(step, result, final_answer=True)
+            return StepGenerator(step, result, _run_output)
         self._end(step, _final_answer(result))
         return result
 
@@ -143,7 +143,7 @@ class _Hooks:
         if not _is_generator(result):
             self._end(step)
             return result
-        return _TracedSteps(step, result, final_answer=False)
+        return StepGenerator(step, result)
 
     # tools ----------------------------------------------------------------------------------
     def tool_call(self, wrapped, instance, args, kwargs):
@@ -181,72 +181,13 @@ class _Hooks:
         return carrying_context
 
 
+def _run_output(last: Any) -> Any:
+    """A streamed run's final answer: its last item, a ``FinalAnswerStep``."""
+    return _final_answer(last) if type(last).__name__ == "FinalAnswerStep" else None
+
+
 def _is_generator(value: Any) -> bool:
     return hasattr(value, "__next__") and hasattr(value, "send") and hasattr(value, "throw")
-
-
-class _TracedSteps:
-    """A smolagents generator with its step current while it runs, ended when it is exhausted
-    (with the last yielded final answer as output, for a run), fails, or is closed."""
-
-    def __init__(self, step: StepCall, generator: Any, final_answer: bool):
-        self._step = step
-        self._generator = generator
-        self._final_answer = final_answer
-        self._last: Any = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self._resume(self._generator.__next__)
-
-    def send(self, value):
-        return self._resume(self._generator.send, value)
-
-    def throw(self, *args):
-        return self._resume(self._generator.throw, *args)
-
-    def close(self):
-        try:
-            self._generator.close()
-        finally:
-            if not self._step.ended:
-                _Hooks._end(self._step)
-
-    def _resume(self, advance, *args):
-        step = self._step
-        token = step.attach()
-        try:
-            item = advance(*args)
-        except StopIteration:
-            if not step.ended:
-                _Hooks._end(step, self._output())
-            raise
-        except BaseException as exc:
-            if not step.ended:
-                step.fail(exc)
-            raise
-        finally:
-            step.detach(token)
-        if self._final_answer:
-            self._last = item
-        return item
-
-    def _output(self) -> Any:
-        if not self._final_answer or type(self._last).__name__ != "FinalAnswerStep":
-            return None
-        return _final_answer(self._last)
-
-    def __getattr__(self, name):
-        return getattr(self._generator, name)
-
-    def __del__(self):
-        try:
-            if not self._step.ended:
-                _Hooks._end(self._step)
-        except Exception:
-            pass
 
 
 class SmolagentsInstrumentor(LLMInstrumentor):

@@ -48,11 +48,28 @@ team = Team(name="Desk", members=[member], model=model(), telemetry=False)
 show("team", team.run(ask("team") + " call=delegate_task_to_member").content)
 
 
+def streamed_text(events):
+    return "".join(e.content for e in events if type(e).__name__ == "RunContentEvent" and isinstance(e.content, str))
+
+
+show("stream", streamed_text(weather_agent.run(ask("stream"), stream=True)))
+
+
+async def astream():
+    agent = Agent(name="Weather", model=model(), tools=[get_weather], telemetry=False)
+    show("astream", streamed_text([event async for event in agent.arun(ask("astream"), stream=True)]))
+
+
 async def concurrent():
     agents = [Agent(name="Weather", model=model(), tools=[get_weather], telemetry=False) for _ in range(2)]
     outputs = await asyncio.gather(*(agent.arun(ask(label)) for agent, label in zip(agents, ("async-a", "async-b"))))
     show("async", [output.content for output in outputs])
 
 
-asyncio.run(concurrent())
+async def main():
+    await astream()
+    await concurrent()
+
+
+asyncio.run(main())
 show("done")

@@ -67,6 +67,9 @@ show("tools", tool_calling("tools", openai_model()))
 show("litellm", tool_calling("litellm", litellm_model()))
 show("code", code("code", openai_model()))
 show("code-litellm", code("code-litellm", litellm_model()))
+stream_agent = ToolCallingAgent(tools=[get_weather], model=openai_model(), max_steps=3, verbosity_level=0)
+steps = list(stream_agent.run("[stream] What is the weather in Paris?", stream=True))
+show("stream", type(steps[-1]).__name__, steps[-1].output)
 show("failing tool", tool_calling("failing", openai_model(), tools=(broken_lookup,), max_steps=1))
 
 # Two runs at once, in threads: each its own trace.
