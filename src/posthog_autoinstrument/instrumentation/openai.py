@@ -116,6 +116,9 @@ def _usage_as_returned(completion: Any) -> Any:
     usage = getattr(completion, "usage", None)
     if usage is None or isinstance(usage, dict):
         return usage
+    fields = getattr(usage, "__dict__", None)  # (a pydantic model's fields: a copy is the cheapest read)
+    if type(fields) is dict and "prompt_tokens" in fields:
+        return fields.copy()
     return {key: getattr(usage, key, None) for key in openai_chat.CHAT_USAGE_KEYS}
 
 
