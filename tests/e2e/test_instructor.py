@@ -175,6 +175,9 @@ def test_a_partial_stream_is_one_generation_under_its_step(traced):
     (generation,) = generations(spans)
     assert generation["attributes"]["$ai_stream"] is True
     assert_attempt(generation, root_of(spans))
+    # Instructor 1.15 reads the stream in its retry loop: the step's output is every partial object.
+    partials = json.loads(root_of(spans)["attributes"]["$ai_output_state"])
+    assert len(partials) > 1 and partials[-1] == {"city": "Paris"}
 
 
 def test_a_patched_client_and_create_with_completion(traced):

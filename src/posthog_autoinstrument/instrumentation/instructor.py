@@ -21,9 +21,11 @@ validation error ask again with the error appended to the conversation. What is 
   progress. A call made without hooks (``instructor.patch`` with no ``hooks=``) is given an
   empty ``Hooks()``, which changes nothing else.
 
-A call without ``response_model`` is a plain model call: no step. A streamed result
-(``create_partial``, ``create_iterable``) is returned before it is read: its step ends then,
-without output state, and the stream's generation ends when the app has read it.
+A call without ``response_model`` is a plain model call: no step. ``create_partial`` and
+``create_iterable`` stream: where Instructor reads the stream inside its retry loop (1.15
+does, for sync calls) the step's output is the list of objects it produced; where the loop
+returns the stream unread, the step ends then, without output state, and the stream's
+generation ends when the app has read it.
 """
 
 from __future__ import annotations
