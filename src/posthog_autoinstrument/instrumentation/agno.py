@@ -7,7 +7,9 @@ What is hooked:
 * ``Team.run`` / ``Team.arun``: the same for a team (``agno.team`` as its type); the members
   it delegates to run below it.
 * ``FunctionCall.execute`` / ``aexecute``: ``execute_tool`` steps with arguments and result;
-  a call Agno reports as failed (its ``FunctionExecutionResult`` status) is an error.
+  a call Agno reports as failed (its ``FunctionExecutionResult`` status) is an error, with the
+  tool's exception as Agno logs it (``log_exception`` in ``agno.tools.function``), else
+  ``AgnoToolError`` with Agno's message.
 
 The model calls go through the provider SDK (``OpenAIChat`` over ``openai``), whose adapter
 records them: one generation per model call, under its run. A streamed run (``stream=True``,
@@ -18,6 +20,7 @@ returns a coroutine: the step starts at the call and is current while it is awai
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 from typing import Any, Optional
@@ -35,7 +38,13 @@ RUN_TYPE = "agno.run.type"
 
 
 class AgnoToolError(Exception):
-    """A tool call Agno reports as failed (it catches the tool's exception itself)."""
+    """A tool call Agno reports as failed, where its exception was not seen."""
+
+
+# The exception of the tool call in progress in this context, as Agno logs it (it catches the
+# tool's exception and reports only its text).
+_TOOL_FAILURE: contextvars.ContextVar = contextvars.ContextVar("posthog_autoinstrument_agno_tool_failure",
+                                                              default=None)
 
 
 def _run_step(owner: Any, kind: str) -> StepRequest:
@@ -116,13 +125,13 @@ class _Hooks:
             return None
 
     @staticmethod
-    def _finish(step: StepCall, output: Any, error: Optional[str] = None) -> None:
+    def _finish(step: StepCall, output: Any, error: Optional[BaseException] = None) -> None:
         try:
             step.set_output_state(output)
         except Exception:
             logger.debug("posthog-instrument: could not record an Agno step's output", exc_info=True)
         if error is not None:
-            step.fail(AgnoToolError(error))
+            step.fail(error)
         else:
             step.end()
 
@@ -185,14 +194,17 @@ class _Hooks:
         if step is None:
             return wrapped(*args, **kwargs)
         token = step.attach()
+        failure = _ToolFailure()
+        failure_token = _TOOL_FAILURE.set(failure)
         try:
             outcome = wrapped(*args, **kwargs)
         except BaseException as exc:
             step.fail(exc)
             raise
         finally:
+            _reset(failure_token)
             step.detach(token)
-        self._tool_outcome(step, outcome)
+        self._tool_outcome(step, outcome, failure)
         return outcome
 
     def tool_aexecute(self, wrapped, instance, args, kwargs):
@@ -201,26 +213,53 @@ class _Hooks:
             if step is None:
                 return await wrapped(*args, **kwargs)
             token = step.attach()
+            failure = _ToolFailure()
+            failure_token = _TOOL_FAILURE.set(failure)
             try:
                 outcome = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 step.fail(exc)
                 raise
             finally:
+                _reset(failure_token)
                 step.detach(token)
-            self._tool_outcome(step, outcome)
+            self._tool_outcome(step, outcome, failure)
             return outcome
 
         return traced()
 
-    def _tool_outcome(self, step: StepCall, outcome: Any) -> None:
+    @staticmethod
+    def log_exception(wrapped, instance, args, kwargs):
+        failure = _TOOL_FAILURE.get()
+        if failure is not None and args and isinstance(args[0], BaseException):
+            failure.exception = args[0]
+        return wrapped(*args, **kwargs)
+
+    def _tool_outcome(self, step: StepCall, outcome: Any, failure: "_ToolFailure") -> None:
         failed = getattr(outcome, "status", None) == "failure"
         result = getattr(outcome, "result", None)
         if _is_stream(result):  # (a team's delegation streams the member's run: read by Agno later)
             result = None
         if result is not None and not isinstance(result, (str, int, float, bool, list, dict)):
             result = str(result)
-        self._finish(step, result, (str(getattr(outcome, "error", None) or "tool call failed")) if failed else None)
+        error = None
+        if failed:
+            error = failure.exception or AgnoToolError(str(getattr(outcome, "error", None) or "tool call failed"))
+        self._finish(step, result, error)
+
+
+class _ToolFailure:
+    __slots__ = ("exception",)
+
+    def __init__(self):
+        self.exception: Optional[BaseException] = None
+
+
+def _reset(token: Any) -> None:
+    try:
+        _TOOL_FAILURE.reset(token)
+    except Exception:  # a token from another context: nothing of ours to undo there
+        logger.debug("posthog-instrument: could not reset the Agno tool call", exc_info=True)
 
 
 class AgnoInstrumentor(LLMInstrumentor):
@@ -235,4 +274,6 @@ class AgnoInstrumentor(LLMInstrumentor):
             Target("agno.team.team", "Team.arun", wrapper=hooks.team_arun, required_since="3.0"),
             Target("agno.tools.function", "FunctionCall.execute", wrapper=hooks.tool_execute, required_since="3.0"),
             Target("agno.tools.function", "FunctionCall.aexecute", wrapper=hooks.tool_aexecute, required_since="3.0"),
+            # Where a failed tool call's exception is seen (Agno reports only its text).
+            Target("agno.tools.function", "log_exception", wrapper=hooks.log_exception),
         ]
