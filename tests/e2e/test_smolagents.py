@@ -2,7 +2,7 @@
 OpenAI and PostHog stand-ins.
 
 ``ToolCallingAgent`` and ``CodeAgent`` runs are ``invoke_agent`` traces, their action steps
-``step N`` spans (also when the app reads a run as a stream of steps), tools (``final_answer`` included) ``execute_tool`` spans with arguments,
+``step N`` spans and planning steps ``planning N`` (also when the app reads a run as a stream of steps), tools (``final_answer`` included) ``execute_tool`` spans with arguments,
 results and errors; each model call is exactly one generation, the provider SDK's: the openai
 SDK's for ``OpenAIServerModel``, LiteLLM's for ``LiteLLMModel``. A ``CodeAgent``'s code runs in
 the local executor's worker thread, and its tool calls still nest under their step.
@@ -28,7 +28,7 @@ from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_T
 if importlib.util.find_spec("smolagents") is None or importlib.util.find_spec("litellm") is None:
     pytest.skip("smolagents and litellm are not installed", allow_module_level=True)
 
-MODEL_REQUESTS = 12
+MODEL_REQUESTS = 15
 
 
 @dataclass
@@ -181,6 +181,20 @@ def test_a_failing_tool_is_an_error_span_and_the_run_goes_on(traced):
     assert named(spans, "invoke_agent ToolCallingAgent")[0]["status_code"] != "ERROR"
 
 
+def test_a_planning_step(traced):
+    spans = run_of(traced.spans, "planning")
+    assert tree(spans) == [
+        (0, "$ai_trace", "invoke_agent CodeAgent"),
+        (1, "$ai_span", "planning 1"),
+        (2, "$ai_generation", "chat gpt-4o-mini"),
+        (1, "$ai_span", "step 1"),
+        (2, "$ai_generation", "chat gpt-4o-mini"),
+        (1, "$ai_generation", "chat gpt-4o-mini"),  # the answer smolagents asks for at max steps
+    ]
+    for generation in named(spans, "chat gpt-4o-mini"):
+        assert_generation(generation, via_litellm=False)
+
+
 def test_concurrent_runs_are_separate_traces(traced):
     runs = [run_of(traced.spans, label) for label in ("concurrent-a", "concurrent-b")]
     assert runs[0][0]["trace_id"] != runs[1][0]["trace_id"]
@@ -192,7 +206,7 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
     private = outcomes["private"]
     assert len([s for s in private.spans if event_type(s) == "$ai_generation"]) == MODEL_REQUESTS
     roots = [s for s in private.spans if s["parent_span_id"] is None]
-    assert sorted(r["name"] for r in roots) == ["invoke_agent CodeAgent"] * 4 + ["invoke_agent ToolCallingAgent"] * 4
+    assert sorted(r["name"] for r in roots) == ["invoke_agent CodeAgent"] * 5 + ["invoke_agent ToolCallingAgent"] * 4
     for span in private.spans:
         for key in ("$ai_input_state", "$ai_output_state", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
                     "$ai_input", "$ai_output_choices"):

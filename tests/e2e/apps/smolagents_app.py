@@ -58,8 +58,8 @@ def tool_calling(label, model, tools=(get_weather,), max_steps=3):
     return agent.run(f"[{label}] What is the weather in Paris?")
 
 
-def code(label, model):
-    agent = CodeAgent(tools=[get_weather], model=model, max_steps=2, verbosity_level=0)
+def code(label, model, **options):
+    agent = CodeAgent(tools=[get_weather], model=model, **{"max_steps": 2, "verbosity_level": 0, **options})
     return agent.run(f'[{label}] What is the weather in Paris? reply="{CODE}"')
 
 
@@ -67,6 +67,9 @@ show("tools", tool_calling("tools", openai_model()))
 show("litellm", tool_calling("litellm", litellm_model()))
 show("code", code("code", openai_model()))
 show("code-litellm", code("code-litellm", litellm_model()))
+# A planning step first; the step after it gets no code from the stand-in, and the run ends at
+# its one step with the answer smolagents then asks the model for.
+show("planning", code("planning", openai_model(), planning_interval=1, max_steps=1).splitlines()[0])
 stream_agent = ToolCallingAgent(tools=[get_weather], model=openai_model(), max_steps=3, verbosity_level=0)
 steps = list(stream_agent.run("[stream] What is the weather in Paris?", stream=True))
 show("stream", type(steps[-1]).__name__, steps[-1].output)
