@@ -71,6 +71,14 @@ def _run_input(args: tuple, kwargs: dict) -> Any:
 
 
 def _content(output: Any) -> Any:
+    try:
+        return _content_of(output)
+    except Exception:
+        logger.debug("posthog-instrument: could not read an Agno run's content", exc_info=True)
+        return None
+
+
+def _content_of(output: Any) -> Any:
     content = getattr(output, "content", None)
     if content is None or isinstance(content, (str, int, float, bool, list, dict)):
         return content
@@ -170,7 +178,7 @@ class _Hooks:
             raise
         finally:
             step.detach(token)
-        if hasattr(result, "__anext__"):  # (a streamed run some releases return from a coroutine)
+        if hasattr(result, "__anext__"):  # (should an awaited run resolve to a stream)
             content = _StreamedContent()
             return AsyncStepGenerator(step, result, content.output, content.observe)
         self._finish(step, _content(result))

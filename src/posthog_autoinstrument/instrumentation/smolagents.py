@@ -106,7 +106,8 @@ class _Hooks:
             logger.debug("posthog-instrument: could not record a smolagents step's output", exc_info=True)
         step.end()
 
-    def _call(self, step: StepCall, wrapped, args, kwargs, output):
+    @staticmethod
+    def _call(step: StepCall, wrapped, args, kwargs):
         token = step.attach()
         try:
             result = wrapped(*args, **kwargs)
@@ -123,7 +124,7 @@ class _Hooks:
         step = self._start(_agent_step, instance, args, kwargs, task)
         if step is None:
             return wrapped(*args, **kwargs)
-        result = self._call(step, wrapped, args, kwargs, None)
+        result = self._call(step, wrapped, args, kwargs)
         if _is_generator(result):
             return StepGenerator(step, result, _run_output)
         self._end(step, _final_answer(result))
@@ -139,7 +140,7 @@ class _Hooks:
         step = self._start(describe, instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        result = self._call(step, wrapped, args, kwargs, None)
+        result = self._call(step, wrapped, args, kwargs)
         if not _is_generator(result):
             self._end(step)
             return result
@@ -154,8 +155,8 @@ class _Hooks:
         step = self._start(_tool_step, instance, args, kwargs, arguments)
         if step is None:
             return wrapped(*args, **kwargs)
-        result = self._call(step, wrapped, args, kwargs, None)
-        self._end(step, result if isinstance(result, (str, int, float, bool, list, dict)) else str(result))
+        result = self._call(step, wrapped, args, kwargs)
+        self._end(step, result if result is None or isinstance(result, (str, int, float, bool, list, dict)) else str(result))
         return result
 
     # the local executor's worker thread ----------------------------------------------------
