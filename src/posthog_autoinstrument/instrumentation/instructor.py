@@ -204,15 +204,18 @@ def _reset(token: Any) -> None:
 
 
 class InstructorInstrumentor(LLMInstrumentor):
-    requirements = ("instructor >= 1.15, < 2",)
+    # The v2 core (instructor.v2.core) is what is hooked. 1.15.0 still has the older layout and
+    # cannot even be imported beside the tested mistralai (3.7), so nothing before the tested
+    # 1.15.4 is claimed.
+    requirements = ("instructor >= 1.15.4, < 2",)
 
     def targets(self) -> list:
         hooks = _Hooks(self)
         return [
             # Where the patched ``create`` calls the retry loop, and where the public
             # ``retry_sync``/``retry_async`` do.
-            Target("instructor.v2.core.patch", "retry_sync_v2", wrapper=hooks.retry, required_since="1.15"),
-            Target("instructor.v2.core.patch", "retry_async_v2", wrapper=hooks.aretry, required_since="1.15"),
+            Target("instructor.v2.core.patch", "retry_sync_v2", wrapper=hooks.retry, required_since="1.15.4"),
+            Target("instructor.v2.core.patch", "retry_async_v2", wrapper=hooks.aretry, required_since="1.15.4"),
             Target("instructor.v2.core.retry", "retry_sync_v2", wrapper=hooks.retry),
             Target("instructor.v2.core.retry", "retry_async_v2", wrapper=hooks.aretry),
             Target("instructor.v2.core.hooks", "Hooks.emit_completion_arguments", wrapper=hooks.attempt),
