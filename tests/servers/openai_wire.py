@@ -39,6 +39,7 @@ REASONING_TOKENS = 2
 
 _CHUNKS_DIRECTIVE = re.compile(r"\bchunks=(\d+)\b")
 _REPLY_DIRECTIVE = re.compile(r'\breply=(?:"([^"]*)"|(\S+))')
+_CALL_DIRECTIVE = re.compile(r"\bcall=(\w+)")
 
 
 # ---------------------------------------------------------------------------
@@ -83,6 +84,7 @@ class Reply:
     text: str
     pieces: list[str]
     tool_name: Optional[str] = None
+    tool_arguments: str = TOOL_ARGUMENTS
 
 
 def content_text(content: Any) -> str:
@@ -125,7 +127,8 @@ def plan_reply(text_source: str, default_text: str, tool_name: Optional[str]) ->
 
 
 def chat_reply(body: dict, default_text: str, *, structured: bool = True) -> Reply:
-    """A tool call when tools were offered and the user spoke last, else text.
+    """A tool call when tools were offered and the user spoke last, or whenever ``tool_choice``
+    names a function (the model must then call it, as OpenAI's does), else text.
 
     With ``structured``, the text is JSON when ``response_format`` asks for structured output.
     Other APIs with OpenAI's messages and tools (Cohere v2, Mistral) take ``structured=False``.
@@ -136,9 +139,27 @@ def chat_reply(body: dict, default_text: str, *, structured: bool = True) -> Rep
     tool_name = None
     if last.get("role") == "user":
         tool_name = _first_function_name(body.get("tools"), nested=True)
+    tool_name = _forced_function_name(body.get("tool_choice")) or tool_name
     if structured:
         default_text = structured_text(body.get("response_format"), default_text) or default_text
-    return plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
+    reply = plan_reply(user_texts[-1] if user_texts else "", default_text, tool_name)
+    called = _CALL_DIRECTIVE.search(user_texts[-1]) if tool_name and user_texts else None
+    chosen = _function(body.get("tools"), called.group(1)) if called else None
+    if chosen is not None:
+        # ``call=NAME`` in the last user message: call that offered function, with arguments
+        # that satisfy its schema.
+        parameters = chosen.get("parameters") or {}
+        reply = Reply(reply.text, reply.pieces, chosen["name"], json.dumps(schema_instance(parameters, parameters)))
+    return reply
+
+
+def _function(tools: Any, name: str) -> Optional[dict]:
+    """The chat request's function tool called ``name``, if offered."""
+    for tool in tools or []:
+        function = tool.get("function") or {}
+        if tool.get("type") == "function" and function.get("name") == name:
+            return function
+    return None
 
 
 def responses_reply(body: dict, default_text: str) -> Reply:
@@ -202,6 +223,13 @@ def schema_instance(schema: dict, root: dict) -> Any:
     return _SAMPLE_VALUES.get(kind, "sample")
 
 
+def _forced_function_name(tool_choice: Any) -> Optional[str]:
+    """The function a chat request's ``tool_choice`` makes the model call, if it names one."""
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        return (tool_choice.get("function") or {}).get("name")
+    return None
+
+
 def _first_function_name(tools: Any, *, nested: bool) -> Optional[str]:
     """Chat nests the name under ``function``; Responses tools are flat."""
     for tool in tools or []:
@@ -249,8 +277,8 @@ AZURE_CONTENT_FILTER = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "vio
 AZURE_PROMPT_FILTER = [{"prompt_index": 0, "content_filter_results": AZURE_CONTENT_FILTER}]
 
 
-def _tool_call(name: str) -> dict:
-    return {"id": TOOL_CALL_ID, "type": "function", "function": {"name": name, "arguments": TOOL_ARGUMENTS}}
+def _tool_call(name: str, arguments: str = TOOL_ARGUMENTS) -> dict:
+    return {"id": TOOL_CALL_ID, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def chat_completion(body: dict, reply: Reply, meta: Meta, *, azure: bool = False) -> dict:
@@ -258,7 +286,7 @@ def chat_completion(body: dict, reply: Reply, meta: Meta, *, azure: bool = False
     message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
     finish_reason = "stop"
     if reply.tool_name:
-        message.update(content=None, tool_calls=[_tool_call(reply.tool_name)])
+        message.update(content=None, tool_calls=[_tool_call(reply.tool_name, reply.tool_arguments)])
         finish_reason = "tool_calls"
     choices = [
         {"index": i, "message": dict(message), "logprobs": None, "finish_reason": finish_reason}
@@ -291,7 +319,7 @@ def _chat_deltas(reply: Reply) -> list[tuple[dict, Optional[str]]]:
         function = {"name": reply.tool_name, "arguments": ""}
         header = {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": function}
         steps = [({"role": "assistant", "content": None, "tool_calls": [header], "refusal": None}, None)]
-        for fragment in split_into_pieces(TOOL_ARGUMENTS, 4):
+        for fragment in split_into_pieces(reply.tool_arguments, 4):
             steps.append(({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}, None))
         steps.append(({}, "tool_calls"))
         return steps

@@ -555,3 +555,145 @@ async def _async_steps_within_call(stream: Any, call: InferenceCall, status_of: 
             await stream.aclose()
         finally:
             call.detach(token)
+class StepGenerator:
+    """A generator a framework returns for a step (an agent's streamed run, a step that yields
+    its progress): the step is current only while the generator runs (each ``next``), so the
+    app's code between items is not inside it, and it ends when the generator is exhausted (its
+    output from ``output(last item)``, if given), fails, or is closed or dropped. ``observe``, if
+    given, sees every item as it passes."""
+
+    def __init__(self, step: Any, generator: Any, output: Optional[Callable] = None,
+                 observe: Optional[Callable] = None):
+        self._step = step
+        self._generator = generator
+        self._output = output
+        self._observe = observe
+        self._last: Any = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._resume(self._generator.__next__)
+
+    def send(self, value):
+        return self._resume(self._generator.send, value)
+
+    def throw(self, *args):
+        return self._resume(self._generator.throw, *args)
+
+    def close(self):
+        try:
+            self._generator.close()
+        finally:
+            end_step(self._step)
+
+    def _resume(self, advance, *args):
+        step = self._step
+        token = step.attach()
+        try:
+            item = advance(*args)
+        except StopIteration:
+            end_step(step, self._output, self._last)
+            raise
+        except BaseException as exc:
+            if not step.ended:
+                step.fail(exc)
+            raise
+        finally:
+            step.detach(token)
+        self._last = item
+        if self._observe is not None:
+            observe_item(self._observe, item)
+        return item
+
+    def __getattr__(self, name):
+        return getattr(self._generator, name)
+
+    def __del__(self):
+        step = self.__dict__.get("_step")  # (not through __getattr__: __init__ may not have run)
+        if step is not None:
+            end_step(step)
+
+
+class AsyncStepGenerator:
+    """:class:`StepGenerator` for an async generator (or any async iterator)."""
+
+    def __init__(self, step: Any, generator: Any, output: Optional[Callable] = None,
+                 observe: Optional[Callable] = None):
+        self._step = step
+        self._generator = generator
+        self._output = output
+        self._observe = observe
+        self._last: Any = None
+
+    def __aiter__(self):
+        return self
+
+    def __anext__(self):
+        return self._resume(self._generator.__anext__)
+
+    def asend(self, value):
+        return self._resume(self._generator.asend, value)
+
+    def athrow(self, *args):
+        return self._resume(self._generator.athrow, *args)
+
+    async def aclose(self):
+        try:
+            close = getattr(self._generator, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            end_step(self._step)
+
+    async def _resume(self, advance, *args):
+        step = self._step
+        token = step.attach()
+        try:
+            item = await advance(*args)
+        except StopAsyncIteration:
+            end_step(step, self._output, self._last)
+            raise
+        except BaseException as exc:
+            if not step.ended:
+                step.fail(exc)
+            raise
+        finally:
+            step.detach(token)
+        self._last = item
+        if self._observe is not None:
+            observe_item(self._observe, item)
+        return item
+
+    def __getattr__(self, name):
+        return getattr(self._generator, name)
+
+    def __del__(self):
+        step = self.__dict__.get("_step")  # (not through __getattr__: __init__ may not have run)
+        if step is not None:
+            end_step(step)
+
+
+def observe_item(observe: Callable, item: Any) -> None:
+    try:
+        observe(item)
+    except Exception:
+        logger.debug("posthog-instrument: could not read a streamed item", exc_info=True)
+
+
+def end_step(step: Any, output: Optional[Callable] = None, last: Any = None) -> None:
+    """End a step if it has not ended, with ``output(last)`` as its output state; never raises."""
+    try:
+        if step.ended:
+            return
+        if output is not None:
+            state = output(last)
+            if state is not None:
+                step.set_output_state(state)
+    except Exception:
+        logger.debug("posthog-instrument: could not record a step's output", exc_info=True)
+    try:
+        step.end()
+    except Exception:
+        logger.debug("posthog-instrument: could not end a step", exc_info=True)

@@ -87,14 +87,14 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
     )
 
 
-def _record_chat_completion(call: InferenceCall, completion: Any) -> None:
+def _record_chat_completion(call: InferenceCall, completion: Any, usage: Any = None) -> None:
     choices = get(completion, "choices") or ()
     reasons = [openai_chat.finish_reason(get(choice, "finish_reason")) for choice in choices]
     call.set_response(
         model=get(completion, "model"),
         response_id=get(completion, "id"),
         finish_reasons=[r for r in reasons if r],
-        usage=openai_chat.usage(get(completion, "usage")),
+        usage=openai_chat.usage(usage if usage is not None else get(completion, "usage")),
         attributes={
             semconv.OPENAI_RESPONSE_SERVICE_TIER: get(completion, "service_tier"),
             semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: get(completion, "system_fingerprint"),
@@ -103,6 +103,20 @@ def _record_chat_completion(call: InferenceCall, completion: Any) -> None:
     if call.capture_content:
         call.set_output([openai_chat.output_message(get(choice, "message"), reason)
                          for choice, reason in zip(choices, reasons)])
+
+
+def _usage_as_returned(completion: Any) -> Any:
+    """The completion's token counts as the SDK returned them, read now: the completion is
+    translated later, and a framework may rewrite its usage in place before that (Instructor
+    writes the running total of its attempts into each attempt's response). Its details are
+    replaced there, not changed, so they are kept by reference."""
+    usage = getattr(completion, "usage", None)
+    if usage is None or isinstance(usage, dict):
+        return usage
+    fields = getattr(usage, "__dict__", None)  # (a pydantic model's fields: a copy is the cheapest read)
+    if type(fields) is dict and "prompt_tokens" in fields:
+        return fields.copy()
+    return {key: getattr(usage, key, None) for key in openai_chat.CHAT_USAGE_KEYS}
 
 
 class ChatStreamAccumulator(StreamAccumulator):
@@ -277,6 +291,13 @@ class ChatCompletions(_ResultHandling):
             messages=[openai_chat.input_message(message) for message in messages],
             tool_definitions=openai_chat.request_tool_definitions(arg(kwargs, "tools"), arg(kwargs, "functions")),
         )
+
+    def on_parsed(self, call, parsed, kwargs):
+        if is_stream(parsed):
+            return super().on_parsed(call, parsed, kwargs)
+        call.later(_record_chat_completion, call, parsed, _usage_as_returned(parsed))
+        call.end()
+        return parsed
 
     def record(self, call, result):
         _record_chat_completion(call, result)

@@ -1,0 +1,90 @@
+"""StepGenerator / AsyncStepGenerator (instrumentation/base.py): a framework's generator with
+its step current only while it runs, ended with it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from posthog_autoinstrument.instrumentation.base import AsyncStepGenerator, StepGenerator
+
+
+class Step:
+    def __init__(self):
+        self.current = False
+        self.ended = False
+        self.output = None
+        self.failure = None
+
+    def attach(self):
+        self.current = True
+        return "token"
+
+    def detach(self, token):
+        assert token == "token"
+        self.current = False
+
+    def set_output_state(self, value):
+        self.output = value
+
+    def end(self):
+        assert not self.ended
+        self.ended = True
+
+    def fail(self, exc):
+        self.failure = exc
+        self.ended = True
+
+
+def test_the_step_is_current_only_while_the_generator_runs():
+    step = Step()
+    seen = []
+
+    def generator():
+        for item in (1, 2):
+            seen.append(step.current)
+            yield item
+
+    wrapped = StepGenerator(step, generator(), output=lambda last: f"last {last}", observe=seen.append)
+    assert next(wrapped) == 1 and not step.current
+    assert list(wrapped) == [2]
+    assert seen == [True, 1, True, 2]
+    assert step.ended and step.output == "last 2" and step.failure is None
+
+
+def test_a_failure_fails_the_step_and_reaches_the_app():
+    step = Step()
+
+    def generator():
+        yield 1
+        raise ValueError("boom")
+
+    wrapped = StepGenerator(step, generator())
+    next(wrapped)
+    with pytest.raises(ValueError):
+        next(wrapped)
+    assert isinstance(step.failure, ValueError)
+
+
+def test_closing_early_ends_the_step_without_output():
+    step = Step()
+    wrapped = StepGenerator(step, (i for i in (1, 2, 3)), output=str)
+    next(wrapped)
+    wrapped.close()
+    assert step.ended and step.output is None
+
+
+def test_an_async_generator():
+    step = Step()
+
+    async def generator():
+        for item in (1, 2):
+            assert step.current
+            yield item
+
+    async def read():
+        return [item async for item in AsyncStepGenerator(step, generator(), output=lambda last: last * 10)]
+
+    assert asyncio.run(read()) == [1, 2]
+    assert step.ended and step.output == 20 and not step.current
