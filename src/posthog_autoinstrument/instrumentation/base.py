@@ -502,6 +502,39 @@ def with_list(kwargs: dict, name: str) -> Optional[dict]:
     return None
 
 
+class RequestHandOver:
+    """The request an SDK builds inside a call we began (in its ``_make_request`` or
+    ``_prepare_request``, often only at a stream's first chunk), handed to that call and no other.
+
+    ``wrapper`` patches the SDK's builder: what it built is passed through ``keep`` (make an
+    immutable copy of what the app may still change) and recorded on the export thread by
+    ``record(call, kept)`` (``InferenceCall.later``). A handler ``expect``s the request for its call
+    when the call starts, and ``forget``s a call that ended without one."""
+
+    def __init__(self, keep: Callable[[Any], Any], record: Callable[[InferenceCall, Any], None]):
+        self.keep = keep
+        self.record = record
+        self._waiting: dict = {}  # id -> call
+
+    def expect(self, call: InferenceCall) -> None:
+        if len(self._waiting) > 4096:  # calls whose request was never built (cancelled first)
+            self._waiting.clear()
+        self._waiting[id(call)] = call
+
+    def forget(self, call: Optional[InferenceCall]) -> None:
+        self._waiting.pop(id(call), None)
+
+    def wrapper(self, wrapped, instance, args, kwargs):
+        built = wrapped(*args, **kwargs)
+        try:
+            call = active_call()
+            if call is not None and self._waiting.pop(id(call), None) is call:
+                call.later(self.record, call, self.keep(built))
+        except Exception:
+            pass
+        return built
+
+
 def steps_within_call(stream: Any, call: InferenceCall, status_of: Optional[Callable] = None) -> Any:
     """A stream whose SDK does its work as it is iterated (a generator function builds its request,
     and starts its own span, at the first chunk): each chunk is fetched with our call current, and

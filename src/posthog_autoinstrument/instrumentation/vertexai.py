@@ -22,10 +22,8 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import request_attributes
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, active_call, steps_within_call
+from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, steps_within_call
 
-# Calls of ours whose request the SDK has not built yet, by id (see _hand_over_request).
-_awaiting_request: dict = {}
 _MODEL_PREFIX = "publishers/google/models/"
 
 
@@ -88,18 +86,6 @@ def _status(exc: BaseException) -> Optional[int]:
     return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
-def _hand_over_request(wrapped, instance, args, kwargs):
-    """``_GenerativeModel._prepare_request``: the request about to be sent, to the call waiting for it."""
-    request = wrapped(*args, **kwargs)
-    try:
-        call = active_call()
-        if call is not None and _awaiting_request.pop(id(call), None) is call:
-            call.later(_record_request, call, request)
-    except Exception:
-        pass
-    return request
-
-
 def _record_request(call: InferenceCall, request: Any) -> None:
     sent = _as_dict(request)
     described = gemini.request_parameters(InferenceRequest(provider=Provider.GCP_VERTEX_AI, model=None),
@@ -110,6 +96,10 @@ def _record_request(call: InferenceCall, request: Any) -> None:
     call.set_input(messages=gemini.contents(sent.get("contents")),
                    system_instructions=gemini.system_instructions(sent.get("system_instruction")),
                    tool_definitions=gemini.tool_definitions(_tools(request)))
+
+
+# The request of each call as the SDK builds it (a fresh protobuf, not changed after it is sent).
+_sent = RequestHandOver(keep=lambda request: request, record=_record_request)
 
 
 def _record_answer(call: InferenceCall, response: Any) -> None:
@@ -146,7 +136,7 @@ class _Chunks(StreamAccumulator):
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        _awaiting_request.pop(id(call), None)
+        _sent.forget(call)
         _record_chunks(call, self.chunks)
 
 
@@ -161,14 +151,12 @@ class GenerateContent(CallHandler):
                           operation=semconv.Operation.GENERATE_CONTENT, stream=self.stream), None
 
     def record_input(self, call, instance, args, kwargs):
-        if len(_awaiting_request) > 4096:  # calls whose request was never built
-            _awaiting_request.clear()
-        _awaiting_request[id(call)] = call
+        _sent.expect(call)
 
     def result(self, call, result, kwargs):
         if self.stream:  # (sync: the request is built at the first chunk)
             return observe_stream(steps_within_call(result, call, _status), call, _Chunks())
-        _awaiting_request.pop(id(call), None)
+        _sent.forget(call)
         raw = getattr(result, "_raw_response", None)
         if raw is not None:
             call.later(_record_answer, call, raw)
@@ -176,7 +164,7 @@ class GenerateContent(CallHandler):
         return result
 
     def error_status(self, exc):
-        _awaiting_request.pop(id(active_call()), None)
+        _sent.forget(active_call())
         return _status(exc)
 
 
@@ -214,7 +202,7 @@ class VertexAIInstrumentor(LLMInstrumentor):
         embeddings_module = "vertexai.language_models._language_models"
         generate, stream, embed = GenerateContent(stream=False), GenerateContent(stream=True), GetEmbeddings()
         return [
-            Target(module, "_GenerativeModel._prepare_request", wrapper=_hand_over_request),
+            Target(module, "_GenerativeModel._prepare_request", wrapper=_sent.wrapper),
             Target(module, "_GenerativeModel._generate_content", generate, required_since="1.60.0"),
             Target(module, "_GenerativeModel._generate_content_async", generate, is_async=True, required_since="1.60.0"),
             # A generator function: calling it returns the stream at once.

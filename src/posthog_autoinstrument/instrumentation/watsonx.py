@@ -22,10 +22,8 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.spans import request_attributes
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, active_call, arguments_now, steps_within_call
+from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, arguments_now, steps_within_call
 
-# Calls of ours whose chat payload the SDK has not built yet, by id (see _hand_over_payload).
-_awaiting_payload: dict = {}
 # Text generation's stop reasons in the conventions' terms.
 _STOP_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "max_tokens": "length", "token_limit": "length",
                  "time_limit": "time_limit", "cancelled": "cancelled", "error": "error"}
@@ -63,18 +61,6 @@ def _parameters(params: Any) -> dict:
 # -- chat -----------------------------------------------------------------------------------
 
 
-def _hand_over_payload(wrapped, instance, args, kwargs):
-    """``_prepare_chat_payload``: the payload about to be sent, to the call waiting for it."""
-    payload = wrapped(*args, **kwargs)
-    try:
-        call = active_call()
-        if call is not None and _awaiting_payload.pop(id(call), None) is call:
-            call.later(_record_payload, call, arguments_now(payload))
-    except Exception:
-        pass
-    return payload
-
-
 def _record_payload(call: InferenceCall, payload: dict) -> None:
     described = openai_chat.request_parameters(InferenceRequest(provider=Provider.IBM_WATSONX_AI, model=None), payload)
     for key, value in request_attributes(described).items():
@@ -82,6 +68,10 @@ def _record_payload(call: InferenceCall, payload: dict) -> None:
             call.set_attribute(key, value)
     call.set_input(messages=[openai_chat.input_message(message) for message in payload.get("messages") or ()],
                    tool_definitions=openai_chat.tool_definitions(payload.get("tools")))
+
+
+# The chat payload of each call as the SDK builds it; its lists copied (the app owns the messages).
+_sent = RequestHandOver(keep=arguments_now, record=_record_payload)
 
 
 def _record_chat_answer(call: InferenceCall, answer: dict) -> None:
@@ -113,7 +103,7 @@ class _ChatChunks(StreamAccumulator):
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        _awaiting_payload.pop(id(call), None)
+        _sent.forget(call)
         ordered = openai_chat.ordered_choices(self.choices)
         reasons = [openai_chat.finish_reason(choice.finish_reason) for choice in ordered]
         call.set_response(model=self.model, response_id=self.response_id, finish_reasons=[r for r in reasons if r],
@@ -132,21 +122,19 @@ class Chat(CallHandler):
         return _described(instance, semconv.Operation.CHAT, self.stream), None
 
     def record_input(self, call, instance, args, kwargs):
-        if len(_awaiting_payload) > 4096:  # calls whose payload was never built
-            _awaiting_payload.clear()
-        _awaiting_payload[id(call)] = call
+        _sent.expect(call)
 
     def result(self, call, result, kwargs):
         if self.stream:  # the payload is built at the first chunk
             return observe_stream(steps_within_call(result, call, _status), call, _ChatChunks(call.capture_content))
-        _awaiting_payload.pop(id(call), None)
+        _sent.forget(call)
         if isinstance(result, dict):
             call.later(_record_chat_answer, call, result)
         call.end()
         return result
 
     def error_status(self, exc):
-        _awaiting_payload.pop(id(active_call()), None)
+        _sent.forget(active_call())
         return _status(exc)
 
 
@@ -271,7 +259,7 @@ class WatsonxInstrumentor(LLMInstrumentor):
         for payload_module, kind in (("ibm_watsonx_ai.foundation_models.inference.fm_model_inference", "FMModelInference"),
                                      ("ibm_watsonx_ai.foundation_models.inference.deployment_model_inference",
                                       "DeploymentModelInference")):
-            targets.append(Target(payload_module, f"{kind}._prepare_chat_payload", wrapper=_hand_over_payload))
+            targets.append(Target(payload_module, f"{kind}._prepare_chat_payload", wrapper=_sent.wrapper))
         embeddings = "ibm_watsonx_ai.foundation_models.embeddings.embeddings"
         targets += [Target(embeddings, "Embeddings.generate", Embed(), required_since="1.1.0"),
                     Target(embeddings, "Embeddings.agenerate", Embed(), is_async=True)]

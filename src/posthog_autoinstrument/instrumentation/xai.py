@@ -23,13 +23,11 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, Target, active_call, steps_within_call
+from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, steps_within_call
 
 _DEFAULT_ENDPOINT = ("api.x.ai", 443)
 # The chat stub of each client -> the (host, port) it was made for (see _remember_host).
 _endpoints: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
-# Calls of ours whose request the SDK has not built yet, by id (see _hand_over_request).
-_awaiting_request: dict = {}
 
 # gRPC status codes as the HTTP statuses that mean the same (google.rpc.Code's mapping).
 _HTTP_STATUS = {
@@ -59,23 +57,16 @@ def _remember_host(wrapped, instance, args, kwargs):
     return result
 
 
-def _hand_over_request(wrapped, instance, args, kwargs):
-    """``BaseChat._make_request``: the request about to be sent, to the call waiting for it."""
-    request = wrapped(*args, **kwargs)
-    try:
-        call = active_call()
-        if call is not None and _awaiting_request.pop(id(call), None) is call:
-            call.later(_record_request, call, type(request), request.SerializeToString())
-    except Exception:
-        pass
-    return request
-
-
-def _record_request(call: InferenceCall, message_type: Any, data: bytes) -> None:
+def _record_request(call: InferenceCall, sent: tuple) -> None:
+    message_type, data = sent
     request = message_type.FromString(data)
     for key, value in wire.parameters(request).items():
         call.set_attribute(key, value)
     call.set_input(messages=wire.input_messages(request), tool_definitions=wire.tool_definitions(request))
+
+
+# The protobuf request of each call, serialised as the SDK builds it (in C: immutable bytes).
+_sent = RequestHandOver(keep=lambda request: (type(request), request.SerializeToString()), record=_record_request)
 
 
 def _record_answer(call: InferenceCall, response: Any) -> None:
@@ -105,7 +96,7 @@ class _StreamedAnswer(StreamAccumulator):
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        _awaiting_request.pop(id(call), None)
+        _sent.forget(call)
         # ``proto``, not ``_proto``: the SDK joins the streamed text into its protobuf on reading it.
         answer = getattr(self.response, "proto", None)
         if answer is not None:
@@ -126,14 +117,12 @@ class ChatCall(CallHandler):
                                 stream=self.stream, conversation_id=conversation or None), None
 
     def record_input(self, call, instance, args, kwargs):
-        if len(_awaiting_request) > 4096:  # calls whose request was never built (cancelled before)
-            _awaiting_request.clear()
-        _awaiting_request[id(call)] = call
+        _sent.expect(call)
 
     def result(self, call, result, kwargs):
         if self.stream:  # its request is built at the first chunk
             return observe_stream(steps_within_call(result, call, http_status), call, _StreamedAnswer())
-        _awaiting_request.pop(id(call), None)
+        _sent.forget(call)
         answer = _answer_of(result)
         if answer is not None:
             call.later(_record_answer, call, answer)
@@ -141,7 +130,7 @@ class ChatCall(CallHandler):
         return result
 
     def error_status(self, exc):
-        _awaiting_request.pop(id(active_call()), None)
+        _sent.forget(active_call())
         return http_status(exc)
 
 
@@ -162,7 +151,7 @@ class XAIInstrumentor(LLMInstrumentor):
         sample, stream = ChatCall(stream=False), ChatCall(stream=True)
         targets = [
             Target("xai_sdk.client", "BaseClient.__init__", wrapper=_remember_host),
-            Target("xai_sdk.chat", "BaseChat._make_request", wrapper=_hand_over_request),
+            Target("xai_sdk.chat", "BaseChat._make_request", wrapper=_sent.wrapper),
         ]
         for module, is_async in (("xai_sdk.sync.chat", False), ("xai_sdk.aio.chat", True)):
             targets += [
