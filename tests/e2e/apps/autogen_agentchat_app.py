@@ -19,6 +19,7 @@ from autogen_agentchat.teams import RoundRobinGroupChat, SelectorGroupChat
 from autogen_core.models import ModelFamily
 from autogen_core.tools import FunctionTool
 from autogen_ext.models.openai import OpenAIChatCompletionClient
+from openai import AsyncOpenAI
 
 BASE_URL = os.environ["AUTOGEN_APP_BASE_URL"]
 
@@ -40,6 +41,13 @@ async def get_weather(city: str) -> str:
 weather_tool = FunctionTool(get_weather, description="Weather for a city.")
 
 
+async def forecast(city: str) -> str:
+    """A tool that asks a model itself, through the openai SDK."""
+    answer = await AsyncOpenAI(base_url=BASE_URL).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f'[tool-body] Forecast for {city}? reply="Rain"'}])
+    return answer.choices[0].message.content
+
+
 def show(*values):
     print(*values, flush=True)
 
@@ -56,6 +64,12 @@ def weather_agent(name="Weather"):
 async def solo():
     result = await weather_agent().run(task="[solo] What is the weather in Paris?")
     show("solo", *describe(result))
+
+
+async def tool_with_model_call():
+    agent = AssistantAgent("Forecaster", model_client=client(), tools=[FunctionTool(forecast, description="Forecast.")])
+    result = await agent.run(task="[forecast] Will it rain in Paris?")
+    show("forecast", *describe(result))
 
 
 async def stream():
@@ -101,6 +115,7 @@ async def failing():
 
 async def main():
     await solo()
+    await tool_with_model_call()
     await stream()
     await round_robin()
     await selector()
