@@ -102,9 +102,11 @@ def traces_by_root(spans: list) -> dict:
     return {r["name"]: [s for s in spans if s["trace_id"] == r["trace_id"]] for r in roots}
 
 
-def without_run_ids(output: str) -> str:
-    """AG2 prints each chat's random run id ("TERMINATING RUN (<uuid>)")."""
-    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", output)
+def without_run_ids(output: str) -> list:
+    """The output's lines, without what differs from run to run anyway: AG2 prints each chat's
+    random run id ("TERMINATING RUN (<uuid>)"), and the two threads' console output interleaves
+    in any order (hence sorted)."""
+    return sorted(re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", output).splitlines())
 
 
 def chat_requests(outcome: Outcome) -> list:
