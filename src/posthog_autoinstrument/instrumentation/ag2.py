@@ -103,17 +103,21 @@ class _Hooks:
     def __init__(self, instrumentor: LLMInstrumentor):
         self.instrumentor = instrumentor
 
-    def _start_step(self, describe, input_state: Any) -> Any:
+    def _start_step(self, describe, read_input) -> Any:
+        """Start the step ``describe()`` makes, its input state being ``read_input()``."""
         if not is_instrumentation_enabled():
             return None
         try:
             step = self.instrumentor.recorder.start_step(describe())
-            if step is not None:
-                step.set_input_state(input_state)
-            return step
         except Exception:
             logger.debug("posthog-instrument: could not start an AG2 step", exc_info=True)
             return None
+        if step is not None:
+            try:
+                step.set_input_state(read_input())
+            except Exception:
+                logger.debug("posthog-instrument: could not record an AG2 step's input", exc_info=True)
+        return step
 
     @staticmethod
     def _finish(call: Any, result: Any, record) -> None:
@@ -153,8 +157,8 @@ class _Hooks:
 
     # chats ---------------------------------------------------------------------------------
     def _chat(self, instance, args, kwargs):
-        recipient = args[0] if args else kwargs.get("recipient")
-        return self._start_step(lambda: _chat_step(instance, recipient), _content(kwargs.get("message")))
+        return self._start_step(lambda: _chat_step(instance, args[0] if args else kwargs.get("recipient")),
+                                lambda: _content(kwargs.get("message")))
 
     def initiate_chat(self, wrapped, instance, args, kwargs):
         step = self._chat(instance, args, kwargs)
@@ -172,14 +176,14 @@ class _Hooks:
 
     # turns ---------------------------------------------------------------------------------
     def generate_reply(self, wrapped, instance, args, kwargs):
-        step = self._start_step(lambda: _turn_step(instance), _last_message(args, kwargs))
+        step = self._start_step(lambda: _turn_step(instance), lambda: _last_message(args, kwargs))
         if step is None:
             return wrapped(*args, **kwargs)
         return self._run(step, wrapped, args, kwargs, _record_reply)
 
     def a_generate_reply(self, wrapped, instance, args, kwargs):
         async def traced():
-            step = self._start_step(lambda: _turn_step(instance), _last_message(args, kwargs))
+            step = self._start_step(lambda: _turn_step(instance), lambda: _last_message(args, kwargs))
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._arun(step, wrapped, args, kwargs, _record_reply, owner=instance)
@@ -200,7 +204,7 @@ class _Hooks:
     def _tool(self, args, kwargs):
         func_call = args[0] if args else kwargs.get("func_call")
         call_id = args[1] if len(args) > 1 else kwargs.get("call_id")
-        return self._start_step(lambda: _tool_step(func_call, call_id), _tool_arguments(func_call))
+        return self._start_step(lambda: _tool_step(func_call, call_id), lambda: _tool_arguments(func_call))
 
     def execute_function(self, wrapped, instance, args, kwargs):
         step = self._tool(args, kwargs)

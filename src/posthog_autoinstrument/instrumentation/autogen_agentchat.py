@@ -167,15 +167,19 @@ class _Hooks:
         self.instrumentor = instrumentor
 
     # starting ------------------------------------------------------------------------------
-    def _start_step(self, request: StepRequest, input_state: Any) -> Any:
+    def _start_step(self, describe, read_input) -> Any:
+        """Start the step ``describe()`` makes, its input state being ``read_input()``."""
         try:
-            step = self.instrumentor.recorder.start_step(request, _parent())
-            if step is not None:
-                step.set_input_state(input_state)
-            return step
+            step = self.instrumentor.recorder.start_step(describe(), _parent())
         except Exception:
             logger.debug("posthog-instrument: could not start an AutoGen step", exc_info=True)
             return None
+        if step is not None:
+            try:
+                step.set_input_state(read_input())
+            except Exception:
+                logger.debug("posthog-instrument: could not record an AutoGen step's input", exc_info=True)
+        return step
 
     def _start_model_call(self, client: Any) -> Any:
         try:
@@ -242,7 +246,7 @@ class _Hooks:
 
     # wrappers ------------------------------------------------------------------------------
     def team_run_stream(self, wrapped, instance, args, kwargs):
-        step = self._start_step(_team_step(instance), _task_state(kwargs.get("task"))) \
+        step = self._start_step(lambda: _team_step(instance), lambda: _task_state(kwargs.get("task"))) \
             if is_instrumentation_enabled() else None
         if step is None:
             return wrapped(*args, **kwargs)
@@ -253,14 +257,14 @@ class _Hooks:
             return wrapped(*args, **kwargs)
 
         async def traced():
-            step = self._start_step(_agent_step(instance), _task_state(kwargs.get("task")))
+            step = self._start_step(lambda: _agent_step(instance), lambda: _task_state(kwargs.get("task")))
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._await(step, instance, lambda: wrapped(*args, **kwargs), _output_state)
         return traced()
 
     def agent_run_stream(self, wrapped, instance, args, kwargs):
-        step = self._start_step(_agent_step(instance), _task_state(kwargs.get("task"))) \
+        step = self._start_step(lambda: _agent_step(instance), lambda: _task_state(kwargs.get("task"))) \
             if is_instrumentation_enabled() else None
         if step is None:
             return wrapped(*args, **kwargs)
@@ -270,8 +274,8 @@ class _Hooks:
         current = _STEP.get()
         if not is_instrumentation_enabled() or (current is not None and current[1] is instance):
             return wrapped(*args, **kwargs)  # the turn of an agent's own run: its run is the step
-        messages = args[0] if args else kwargs.get("messages")
-        step = self._start_step(_agent_step(instance), _task_state(messages))
+        step = self._start_step(lambda: _agent_step(instance),
+                                lambda: _task_state(args[0] if args else kwargs.get("messages")))
         if step is None:
             return wrapped(*args, **kwargs)
         return self._iterate(step, instance, wrapped(*args, **kwargs), _output_state)
@@ -283,8 +287,8 @@ class _Hooks:
         call_id = args[2] if len(args) > 2 else kwargs.get("call_id")
 
         async def traced():
-            step = self._start_step(_tool_step(instance, call_id if isinstance(call_id, str) else None),
-                                    dict(arguments) if arguments is not None else None)
+            step = self._start_step(lambda: _tool_step(instance, call_id if isinstance(call_id, str) else None),
+                                    lambda: dict(arguments) if arguments is not None else None)
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._await(step, instance, lambda: wrapped(*args, **kwargs),
