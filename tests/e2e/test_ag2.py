@@ -1,0 +1,211 @@
+"""End to end: an unmodified AG2 app under ``posthog-instrument``, against the loopback OpenAI
+and PostHog stand-ins.
+
+The app (``apps/ag2_app.py``) runs a two-agent chat with a registered tool (the user proxy
+executes it), an async chat (``a_initiate_chat``, whose model call AG2 makes in an executor
+thread), a round-robin ``GroupChat`` under a ``GroupChatManager``, two chats in two threads at
+once and a chat whose model call fails. Each model call goes through AG2's ``OpenAIWrapper``
+into the openai SDK: the SDK's request is the one generation, AG2's model call a token-less
+step above it.
+
+Three processes run at once: instrumented, plain (stdout must be identical) and instrumented in
+privacy mode. AG2 runs in the agent frameworks' environment (tests/requirements-agents.txt, see
+.ci/run) and these tests skip elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import APPS, AppRun, BackgroundApp, LAUNCHER, clean_env
+from tests.e2e.traces import event_type, tree
+from tests.servers import FakeOpenAI, FakePostHog
+from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, TOOL_CALL_ID
+
+if importlib.util.find_spec("autogen") is None or importlib.util.find_spec("autogen.agentchat") is None:
+    pytest.skip("ag2 is not installed (tests/requirements-agents.txt)", allow_module_level=True)
+
+GEN = "$ai_generation"
+SPAN = "$ai_span"
+TRACE = "$ai_trace"
+CHAT = "chat gpt-4o-mini"
+
+
+def tool_chat(agent: str) -> list:
+    return [
+        (0, TRACE, f"invoke_workflow user -> {agent}"),
+        (1, SPAN, f"invoke_agent {agent}"), (2, SPAN, CHAT), (3, GEN, CHAT),
+        (1, SPAN, "invoke_agent user"), (2, SPAN, "execute_tool get_weather"),
+        (1, SPAN, f"invoke_agent {agent}"), (2, SPAN, CHAT), (3, GEN, CHAT),
+    ]
+
+
+# (depth, event type, name) for each chat's trace, keyed by its root's name.
+EXPECTED_TREES = {
+    "invoke_workflow user -> Weather": tool_chat("Weather"),
+    "invoke_workflow user -> WeatherA": tool_chat("WeatherA"),
+    "invoke_workflow user -> WeatherB": tool_chat("WeatherB"),
+    "invoke_workflow asker -> Poet": [(0, TRACE, "invoke_workflow asker -> Poet"),
+                                      (1, SPAN, "invoke_agent Poet"), (2, SPAN, CHAT), (3, GEN, CHAT)],
+    "invoke_workflow boss -> Manager": [
+        (0, TRACE, "invoke_workflow boss -> Manager"),
+        (1, SPAN, "invoke_workflow Manager"),
+        (2, SPAN, "invoke_agent Writer"), (3, SPAN, CHAT), (4, GEN, CHAT),
+        (2, SPAN, "invoke_agent Reviewer"), (3, SPAN, CHAT), (4, GEN, CHAT),
+    ],
+    "invoke_workflow asker -> Broken": [(0, TRACE, "invoke_workflow asker -> Broken"),
+                                        (1, SPAN, "invoke_agent Broken"), (2, SPAN, "chat error-400"),
+                                        (3, GEN, "chat error-400")],
+}
+
+
+@dataclass
+class Outcome:
+    run: AppRun
+    spans: list
+    rejections: list
+    requests: list
+
+
+def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
+    openai = stack.enter_context(FakeOpenAI())
+    posthog = stack.enter_context(FakePostHog())
+    env = clean_env(AG2_APP_BASE_URL=openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
+                    POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
+                    POSTHOG_EXPORT_INTERVAL="0.05", **extra_env)
+    app = str(APPS / "ag2_app.py")
+    command = [LAUNCHER, "python", app] if instrumented else [sys.executable, app]
+    return BackgroundApp(stack, command, env), openai, posthog
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict:
+    with contextlib.ExitStack() as stack:
+        started = {"traced": _start(stack, True), "plain": _start(stack, False),
+                   "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true")}
+        return {name: Outcome(app.result(), posthog.spans, posthog.rejections, openai.requests)
+                for name, (app, openai, posthog) in started.items()}
+
+
+def traces_by_root(spans: list) -> dict:
+    """Each trace's spans, keyed by its root's name (unique per scenario in the app)."""
+    ids = {s["span_id"] for s in spans}
+    roots = [s for s in spans if s["parent_span_id"] not in ids]
+    names = [r["name"] for r in roots]
+    assert len(names) == len(set(names)), names
+    return {r["name"]: [s for s in spans if s["trace_id"] == r["trace_id"]] for r in roots}
+
+
+def without_run_ids(output: str) -> list:
+    """The output's lines, without what differs from run to run anyway: AG2 prints each chat's
+    random run id ("TERMINATING RUN (<uuid>)"), and the two threads' console output interleaves
+    in any order (hence sorted)."""
+    return sorted(re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", output).splitlines())
+
+
+def chat_requests(outcome: Outcome) -> list:
+    return [r for r in outcome.requests if r["path"].endswith("/chat/completions")]
+
+
+# -- the app is unchanged ------------------------------------------------------------------------
+
+
+def test_output_is_unchanged(outcomes):
+    plain = outcomes["plain"].run
+    assert plain.returncode == 0, plain.stderr
+    assert "error BadRequestError" in plain.stdout and "tool" in plain.stdout
+    for name in ("traced", "private"):
+        run = outcomes[name].run
+        assert run.returncode == 0, run.stderr
+        assert without_run_ids(run.stdout) == without_run_ids(plain.stdout)
+        assert outcomes[name].rejections == []
+    # The same model requests, with or without us.
+    assert len(chat_requests(outcomes["traced"])) == len(chat_requests(outcomes["plain"]))
+
+
+# -- the trees -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome_name", ["traced", "private"])
+def test_each_chat_is_one_trace_with_its_steps(outcomes, outcome_name):
+    found = traces_by_root(outcomes[outcome_name].spans)
+    assert set(found) == set(EXPECTED_TREES)
+    for root, expected in EXPECTED_TREES.items():
+        assert tree(found[root]) == expected, root
+    for span in outcomes[outcome_name].spans:
+        assert span["attributes"]["$ai_framework"] == "ag2", span["name"]
+
+
+def test_one_generation_per_model_call_with_the_servers_tokens(outcomes):
+    outcome = outcomes["traced"]
+    generations = [s for s in outcome.spans if event_type(s) == GEN]
+    assert len(generations) == len(chat_requests(outcome)) == 10
+    by_id = {s["span_id"]: s for s in outcome.spans}
+    for generation in generations:
+        attrs = generation["attributes"]
+        assert attrs["gen_ai.provider.name"] == "openai"
+        if attrs["gen_ai.request.model"] == "error-400":
+            assert generation["status_code"] == "ERROR" and attrs["error.type"] == "openai.BadRequestError"
+            continue
+        assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
+        assert attrs["gen_ai.usage.output_tokens"] == COMPLETION_TOKENS
+        assert attrs["gen_ai.usage.cache_read.input_tokens"] == CACHED_TOKENS
+        # AG2's model call above it: a step without tokens.
+        step = by_id[generation["parent_span_id"]]
+        assert event_type(step) == SPAN and step["name"] == generation["name"]
+        assert not any(key.startswith("gen_ai.usage.") for key in step["attributes"]), step["attributes"]
+
+
+def test_chats_turns_and_tools_carry_their_inputs_and_outputs(outcomes):
+    found = traces_by_root(outcomes["traced"].spans)
+    chat = found["invoke_workflow user -> Weather"]
+    root = next(s for s in chat if s["parent_span_id"] is None)
+    assert root["attributes"]["$ai_input_state"] == "[tool] What is the weather in Paris?"
+    assert root["attributes"]["$ai_output_state"] == "Hello from fake OpenAI"
+    (tool,) = [s for s in chat if s["name"] == "execute_tool get_weather"]
+    attrs = tool["attributes"]
+    assert attrs["gen_ai.tool.call.arguments"] == '{"city":"Paris"}'
+    assert attrs["gen_ai.tool.call.result"] == "Sunny in Paris"
+    assert attrs["gen_ai.tool.call.id"] == TOOL_CALL_ID
+    first, second = sorted((s for s in chat if event_type(s) == GEN), key=lambda s: s["start_ns"])
+    assert first["attributes"]["$ai_output_choices"][0]["content"][0]["type"] == "function"
+    assert first["end_ns"] <= tool["start_ns"] and tool["end_ns"] <= second["start_ns"]
+    turns = [s for s in chat if s["name"] == "invoke_agent Weather"]
+    assert [t["attributes"]["gen_ai.agent.name"] for t in turns] == ["Weather", "Weather"]
+    assert "Hello from fake OpenAI" in {t["attributes"].get("$ai_output_state") for t in turns}
+
+    group = found["invoke_workflow boss -> Manager"]
+    writer = next(s for s in group if s["name"] == "invoke_agent Writer")
+    assert writer["attributes"]["$ai_output_state"] == "A haiku"
+    poem = found["invoke_workflow asker -> Poet"]
+    assert next(s for s in poem if s["parent_span_id"] is None)["attributes"]["$ai_output_state"] == "Roses are red"
+
+
+def test_concurrent_chats_are_separate_traces(outcomes):
+    found = traces_by_root(outcomes["traced"].spans)
+    first, second = found["invoke_workflow user -> WeatherA"], found["invoke_workflow user -> WeatherB"]
+    assert {s["trace_id"] for s in first}.isdisjoint({s["trace_id"] for s in second})
+    for spans, label in ((first, "[thread-a]"), (second, "[thread-b]")):
+        for generation in (s for s in spans if event_type(s) == GEN):
+            assert any(label in str(m["content"]) for m in generation["attributes"]["$ai_input"])
+
+
+def test_a_failed_model_call_fails_its_chat(outcomes):
+    failed = traces_by_root(outcomes["traced"].spans)["invoke_workflow asker -> Broken"]
+    assert all(s["status_code"] == "ERROR" for s in failed)
+
+
+def test_privacy_mode_keeps_the_tree_and_tokens_but_no_content(outcomes):
+    spans = outcomes["private"].spans
+    content_keys = ("$ai_input", "$ai_output_choices", "$ai_input_state", "$ai_output_state",
+                    "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+    for span in spans:
+        assert not set(content_keys) & set(span["attributes"]), span["name"]
+    generations = [s for s in spans if event_type(s) == GEN and s["status_code"] != "ERROR"]
+    assert generations and all(g["attributes"]["gen_ai.usage.input_tokens"] == PROMPT_TOKENS for g in generations)
