@@ -20,6 +20,7 @@ collections that it costs, are in the figure.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -44,18 +45,41 @@ def worker(setup_name: str, calls: int) -> None:
         call()
     setup.flush()
     before = counted() if counted is not None else 0
+    collections = _Collections()
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     for _ in range(calls):
         call()
     setup.flush()
     cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
-    result = {"cpu_us_per_call": cpu / calls * 1e6, "wall_us_per_call": wall / calls * 1e6}
+    collections.stop()
+    result = {"cpu_us_per_call": cpu / calls * 1e6, "wall_us_per_call": wall / calls * 1e6,
+              "collections": collections.counts, "collection_us_per_call": collections.seconds / calls * 1e6}
     if counted is not None:
         result["exported_per_call"] = (counted() - before) / calls
     if setup.name == "ours":
         processor = setups.posthog_processor(setup.provider)
         result["dropped"] = processor.dropped
     common.emit(result)
+
+
+class _Collections:
+    """Garbage collections during the burst, by generation, and the wall time they took (all threads)."""
+
+    def __init__(self):
+        self.counts = [0, 0, 0]
+        self.seconds = 0.0
+        self._began = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+            self.counts[info["generation"]] += 1
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._note)
 
 
 def _span_counter(setup) -> Optional[Callable[[], int]]:
@@ -85,17 +109,24 @@ def _span_counter(setup) -> Optional[Callable[[], int]]:
     return lambda: exported[0]
 
 
-def measure(url: str, calls: int, rounds: int, peer_python: Optional[str], say: Callable[[str], None] = print) -> dict:
+def measure(url: str, calls: int, rounds: int, peer_python: Optional[str], say: Callable[[str], None] = print,
+            other_source: Optional[str] = None) -> dict:
+    """``other_source``: a ``src`` folder of another version of ours, measured beside this one
+    (the setup ``ours@other``, imported through ``PYTHONPATH``)."""
     configs = [("main", common.MAIN_PYTHON, "baseline"), ("main", common.MAIN_PYTHON, "ours")]
+    if other_source:
+        configs.append(("main", common.MAIN_PYTHON, "ours@other"))
     if peer_python:
         configs += [("peers", peer_python, "baseline"), ("peers", peer_python, "otel_genai")]
     runs: dict = {(env, name): [] for env, _, name in configs}
     for index in range(rounds):
         order = configs[index % len(configs):] + configs[:index % len(configs)]
         for env_name, python, name in order:
-            argv = [python, os.path.abspath(__file__), "--worker", name, str(calls)]
+            argv = [python, os.path.abspath(__file__), "--worker", name.split("@")[0], str(calls)]
+            extra = {"PYTHONPATH": other_source} if name == "ours@other" else {}
             try:
-                result = common.run_json(argv, env=common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY))
+                result = common.run_json(argv, env=common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY,
+                                                                     **extra))
             except Exception as exc:
                 say(f"    burst: {env_name}/{name} failed: {str(exc).strip().splitlines()[-1][:200]}")
                 continue
@@ -111,11 +142,16 @@ def measure(url: str, calls: int, rounds: int, peer_python: Optional[str], say: 
                                               for r, b in zip(results, baseline)), 1)
         complete[name] = {"exported_per_call": [round(r.get("exported_per_call", 0), 4) for r in results],
                           "dropped": [r.get("dropped", 0) for r in results]}
-    peers = {k: v for k, v in added.items() if k != "ours" and v > 0}
+    collected = {f"{e}/{n}": {"collections_by_generation": [statistics.median(r["collections"][g] for r in results)
+                                                            for g in range(3)],
+                              "collection_us_per_call": round(statistics.median(r["collection_us_per_call"]
+                                                                                for r in results), 1)}
+                 for (e, n), results in runs.items() if results}
+    peers = {k: v for k, v in added.items() if not k.startswith("ours") and v > 0}
     best = min(peers.items(), key=lambda kv: kv[1]) if peers else None
     return {"calls": calls, "rounds": rounds, "added_cpu_us_per_call": added,
             "vs_best_peer": round(added["ours"] / best[1], 3) if best and "ours" in added else None,
-            "best_peer": best[0] if best else None, "delivered": complete,
+            "best_peer": best[0] if best else None, "delivered": complete, "garbage_collection": collected,
             "runs": {f"{e}/{n}": [round(r["cpu_us_per_call"], 1) for r in results] for (e, n), results in runs.items()}}
 
 
@@ -124,6 +160,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--other-source", help="a src folder of another version of ours, measured beside this one")
     options = parser.parse_args()
     peer_python = None
     if not options.skip_peers:
@@ -133,7 +170,7 @@ def main() -> None:
             peer_python = str(peers.python())
     with common.sink() as url:
         result = measure(url, options.calls, options.rounds, peer_python,
-                         lambda m: print(m, file=sys.stderr, flush=True))
+                         lambda m: print(m, file=sys.stderr, flush=True), options.other_source)
     result["machine"] = common.machine_info()
     print(json.dumps(result, indent=1))
 
