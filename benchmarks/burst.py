@@ -62,6 +62,40 @@ def worker(setup_name: str, calls: int) -> None:
     common.emit(result)
 
 
+def retained_worker(calls: int = 50) -> None:
+    """Objects the garbage collector tracks that each queued call keeps alive: ``calls`` chat
+    calls (fewer than a request's 100, so the export thread, with a long interval, sleeps) and
+    full collections before and after. Load cannot move this figure."""
+    import setups
+    import workload
+
+    setup = setups.create("ours", os.environ["POSTHOG_HOST"])
+    processor = setups.posthog_processor(setup.provider)
+    call = workload.make_call("chat", setup.clients)
+    for _ in range(WARM_UP_CALLS):
+        call()
+    setup.flush()
+    gc.collect()
+    before = len(gc.get_objects())
+    for _ in range(calls):
+        call()
+    gc.collect()
+    queued = len(processor._queue)
+    common.emit({"queued": queued, "tracked_objects_per_queued_call": (len(gc.get_objects()) - before) / queued})
+
+
+def retained(url: str, other_source: Optional[str] = None) -> dict:
+    """``retained_worker`` for ours (and ``ours@other``)."""
+    found = {}
+    for name, extra in (("ours", {}), ("ours@other", {"PYTHONPATH": other_source} if other_source else None)):
+        if extra is None:
+            continue
+        env = common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY, POSTHOG_EXPORT_INTERVAL="3600",
+                                **extra)
+        found[name] = common.run_json([common.MAIN_PYTHON, os.path.abspath(__file__), "--retained"], env=env)
+    return found
+
+
 class _Collections:
     """Garbage collections during the burst, by generation, and the wall time they took (all threads)."""
 
@@ -171,6 +205,7 @@ def main() -> None:
     with common.sink() as url:
         result = measure(url, options.calls, options.rounds, peer_python,
                          lambda m: print(m, file=sys.stderr, flush=True), options.other_source)
+        result["retained"] = retained(url, options.other_source)
     result["machine"] = common.machine_info()
     print(json.dumps(result, indent=1))
 
@@ -179,5 +214,7 @@ if __name__ == "__main__":
     os.chdir(common.REPO)
     if sys.argv[1:2] == ["--worker"]:
         worker(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["--retained"]:
+        retained_worker()
     else:
         main()
