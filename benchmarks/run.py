@@ -143,7 +143,8 @@ def main(argv: list | None = None) -> int:
             return found
 
         def per_provider():
-            return providers.measure(url, quick, say)
+            # Callgrind takes minutes a provider: a quick run times them only.
+            return providers.measure(url, quick, say, counted=not quick)
 
         phases = {"startup": start_up, "percall": per_call, "app_thread": app_thread_within,
                   "all_threads": all_threads_within, "burst": burst_figure, "providers": per_provider,
