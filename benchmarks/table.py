@@ -39,7 +39,8 @@ def render(report: dict) -> str:
                f"openai {p.get('openai')}, anthropic {p.get('anthropic')}, opentelemetry-sdk {p.get('opentelemetry-sdk')}, "
                f"protobuf {p.get('protobuf')}")
     out.append(f"load average before/after: {report['load_average_before'][:1]} / {report['load_average_after'][:1]}")
-    out += ["", *_percall(report), "", *_chunks(report), "", *_instructions(report), "", *_startup(report), "", *_export(report), "",
+    out += ["", *_percall(report), "", *_chunks(report), "", *_instructions(report), "", *_providers(report), "",
+            *_burst(report), "", *_startup(report), "", *_export(report), "",
             *_memory(report), "", *_budgets(report), "", *_hotspots(report), "", *_footnotes(report)]
     return "\n".join(out)
 
@@ -114,6 +115,36 @@ def _instructions(report: dict) -> list:
             "per streamed chunk (marginal). SDK alone: " + ", ".join(f"{WORKLOAD_LABELS[w]} {_num(base.get(w))}"
                                                                     for w in counts["plan"] if w in base),
             *_grid(header, rows)]
+
+
+def _providers(report: dict) -> list:
+    found = report.get("providers")
+    if not found:
+        return ["2c. Provider adapters: not measured in this run"]
+    timed = found.get("timed", {})
+    counted = found.get("callgrind", {})
+    rows = []
+    for name in found["providers"]:
+        count = counted.get("per_provider", {}).get(name, {})
+        rows.append([name, _num(timed.get("added_us_per_call", {}).get(name)),
+                     _num(timed.get("ratio_to_openai", {}).get(name), 2),
+                     _num((count.get("added_instructions_per_call") or 0) / 1000) if count.get(
+                         "added_instructions_per_call") is not None else "-",
+                     _num(counted.get("ratio_to_openai", {}).get(name), 2)])
+    header = ["provider", "added µs, all threads", "x OpenAI", "added k instructions, all threads", "x OpenAI"]
+    notes = [f"- {name}: {problem}" for name, problem in timed.get("problems", {}).items()]
+    return ["2c. Each provider adapter's added cost per call, on against off within one process (providers.py)",
+            *_grid(header, rows), *notes]
+
+
+def _burst(report: dict) -> list:
+    found = report.get("burst")
+    if not found:
+        return ["2d. Burst: not measured in this run"]
+    rows = [[name, _num(value)] for name, value in found["added_cpu_us_per_call"].items()]
+    return [f"2d. A burst of {found['calls']:,} chat calls then a flush, all threads' added CPU per call "
+            f"(median of {found['rounds']} interleaved rounds; ours vs the best peer: {_num(found['vs_best_peer'], 2)}x)",
+            *_grid(["setup", "added µs"], rows)]
 
 
 def _startup(report: dict) -> list:

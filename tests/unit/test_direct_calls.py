@@ -281,7 +281,8 @@ def test_deferred_translation_that_fails_leaves_the_rest_of_the_call():
 def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_they_were(fake_openai, posthog):
     """The real processor and the OpenAI adapter: the request (its description and messages)
     and response are translated on the export thread, the person is the one current at the call, and the app appending to its
-    conversation right after the call does not change what the call recorded."""
+    conversation right after the call does not change what the call recorded. The queued call keeps the response's
+    bytes, not the SDK's objects (which collections would walk): the app editing the result does not change it either."""
     import openai
 
     from posthog_autoinstrument.instrumentation.openai import OpenAIInstrumentor
@@ -300,8 +301,11 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
 
     original = adapter._record_chat_completion
 
+    translated_from = []
+
     def spy(call, completion):
         translated_on.append(threading.current_thread().name)
+        translated_from.append(type(completion))
         original(call, completion)
 
     adapter._record_chat_completion = spy
@@ -321,6 +325,7 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
             reply = client.chat.completions.create(model="gpt-4o-mini", messages=conversation)
         conversation.append({"role": "assistant", "content": reply.choices[0].message.content})
         conversation.append({"role": "user", "content": "and again"})
+        reply.choices[0].message.content = "edited by the app"
         assert translated_on == []  # nothing translated on the app's thread
         assert processor.force_flush(10_000)
     finally:
@@ -330,6 +335,7 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
         processor.shutdown()
 
     assert translated_on == ["posthog-autoinstrument-export"] * 2  # the request, then the response
+    assert translated_from == [dict]  # the response body as received
     (span,) = posthog.wait_for_spans(1)
     attrs = span["attributes"]
     assert attrs["$ai_input"] == [{"role": "user", "content": "hi"}]

@@ -209,7 +209,7 @@ class _Direct:
     """What a direct call (see InferenceCall) needs to become a span on the export thread."""
 
     __slots__ = ("recorder", "processor", "request", "span", "span_id", "parent", "caller", "identity",
-                 "start_time", "end_time", "pending", "events", "status", "sent", "arguments")
+                 "start_time", "end_time", "pending", "events", "status", "sent", "arguments", "received")
 
     def __init__(self, recorder: "Recorder", processor: Any, request: RequestOrDescriber, span: _DirectSpan,
                  span_id: int, parent: Optional[SpanContext], caller: Optional[tuple], identity: Any):
@@ -230,6 +230,8 @@ class _Direct:
         self.sent: Any = None
         # The call's arguments as sent: the parsed body, or until then a copy of the arguments.
         self.arguments: Optional[dict] = None
+        # The response body the SDK parsed its result from (bytes), if handed over.
+        self.received: Optional[bytes] = None
 
 
 _AWAITED = object()
@@ -305,6 +307,19 @@ class InferenceCall:
         direct = self._direct
         if direct is not None and direct.sent is _AWAITED and isinstance(body, (bytes, bytearray)):
             direct.sent = body
+
+    def response_body(self, body: Any) -> None:
+        """The body of the HTTP response the SDK parsed this call's result from (the first one).
+        A queued call then keeps these bytes, which collections never look at, for its
+        translation instead of the SDK's result objects."""
+        direct = self._direct
+        if direct is not None and direct.received is None and type(body) is bytes:
+            direct.received = body
+
+    def received_body(self) -> Optional[bytes]:
+        """The response body handed over by :meth:`response_body`; None if none was."""
+        direct = self._direct
+        return None if direct is None else direct.received
 
     def arguments_as_sent(self) -> Optional[dict]:
         """The call's arguments as sent: its parsed JSON body, else the copy taken at the call.

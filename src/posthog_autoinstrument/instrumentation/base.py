@@ -368,6 +368,19 @@ def keep_request_body(wrapped, instance, args, kwargs):
     return request
 
 
+def keep_response_body(wrapped, instance, args, kwargs):
+    """Wraps a generated SDK's ``BaseAPIResponse._parse`` (openai): hands the body of a
+    response read whole (not a stream's) to the call being recorded."""
+    result = wrapped(*args, **kwargs)
+    try:
+        call = active_call()
+        if call is not None:
+            call.response_body(getattr(instance.http_response, "_content", None))
+    except Exception:
+        pass
+    return result
+
+
 def _fail(handler: CallHandler, call: InferenceCall, exc: BaseException) -> None:
     try:
         status = handler.error_status(exc)

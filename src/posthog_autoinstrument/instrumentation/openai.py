@@ -28,7 +28,7 @@ from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
 from ._raw_response import is_raw_response, loose, raw_response_proxy, relayed_stream_requested, server_sent_events
 from .base import (CallHandler, LLMInstrumentor, Target, arg, base_url_text, client_base_url, get, given, is_stream,
-                   keep_request_body, number)
+                   keep_request_body, keep_response_body, number)
 
 _OLLAMA_PORT = 11434
 # Azure OpenAI rejects stream_options before this API version.
@@ -217,6 +217,8 @@ class _ResultHandling(CallHandler):
     """Shared by every OpenAI call: plain results, streams and raw responses."""
 
     input_can_wait = True
+    # Whether ``record`` translates the JSON body as well as the SDK's result (see on_parsed).
+    records_body = False
 
     def request(self, instance, args, kwargs):
         # Described later (see Recorder.start): ``describe`` reads only the client and the
@@ -235,9 +237,18 @@ class _ResultHandling(CallHandler):
     def on_parsed(self, call: InferenceCall, parsed: Any, kwargs: dict) -> Any:
         if is_stream(parsed):
             return observe_stream(parsed, call, self.accumulator(call, kwargs))
-        call.later(self.record, call, parsed)
+        # A queued call keeps the response's bytes rather than the SDK's objects made from them,
+        # which every collection would walk until the export thread translates the call.
+        body = call.received_body() if self.records_body else None
+        if body is not None:
+            call.later(self.record_body, call, body)
+        else:
+            call.later(self.record, call, parsed)
         call.end()
         return parsed
+
+    def record_body(self, call: InferenceCall, body: bytes) -> None:
+        self.record(call, json.loads(body))
 
     def on_relayed(self, call: InferenceCall, body: bytes, kwargs: dict) -> None:
         """The body the app read itself (export thread): a stream's events or a JSON result."""
@@ -272,6 +283,8 @@ def _asking_for_stream_usage(instance: Any, kwargs: dict) -> Optional[dict]:
 
 
 class ChatCompletions(_ResultHandling):
+    records_body = True
+
     def request(self, instance, args, kwargs):
         new_kwargs = None
         messages = kwargs.get("messages")
@@ -653,4 +666,5 @@ class OpenAIInstrumentor(LLMInstrumentor):
             Target(embeddings_module, "Embeddings.create", embeddings, required_since="1.40.0"),
             Target(embeddings_module, "AsyncEmbeddings.create", embeddings, is_async=True, required_since="1.40.0"),
             Target("openai._base_client", "BaseClient._build_request", wrapper=keep_request_body),
+            Target("openai._response", "BaseAPIResponse._parse", wrapper=keep_response_body),
         ]
