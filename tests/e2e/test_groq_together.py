@@ -85,7 +85,7 @@ def test_chat_streams_and_tools(library, run_library, posthog, fake):
     assert attrs.get("gen_ai.usage.cache_read.input_tokens") == library.cached_tokens
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]  # Together's "eos" too
     assert attrs["$ai_stop_reason"] == "stop"
-    assert not any(k.startswith("openai.") for k in attrs)
+    assert not any(k.startswith("openai.") for k in attrs), [k for k in attrs if k.startswith("openai.")]
     assert posthog_input(chat) == SAY_HELLO
     assert posthog_output(chat) == text_output(library.reply)
     assert attrs["$ai_stream"] is False and attrs["$ai_max_tokens"] == 50

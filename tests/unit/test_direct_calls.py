@@ -303,10 +303,10 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
 
     translated_from = []
 
-    def spy(call, completion):
+    def spy(call, completion, *usage):
         translated_on.append(threading.current_thread().name)
         translated_from.append(type(completion))
-        original(call, completion)
+        original(call, completion, *usage)
 
     adapter._record_chat_completion = spy
     original_describe = adapter.ChatCompletions.describe

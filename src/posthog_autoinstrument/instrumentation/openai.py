@@ -306,14 +306,16 @@ class ChatCompletions(_ResultHandling):
         )
 
     def on_parsed(self, call, parsed, kwargs):
-        if is_stream(parsed):
+        if is_stream(parsed) or call.received_body() is not None:
             return super().on_parsed(call, parsed, kwargs)
-        call.later(_record_chat_completion, call, parsed, _usage_as_returned(parsed))
+        # No bytes kept (a raw response parsed by the app): translated from the SDK's object, its
+        # usage read now (see _usage_as_returned).
+        call.later(self.record, call, parsed, _usage_as_returned(parsed))
         call.end()
         return parsed
 
-    def record(self, call, result):
-        _record_chat_completion(call, result)
+    def record(self, call, result, usage=None):
+        _record_chat_completion(call, result, usage)
 
     def accumulator(self, call, kwargs):
         hide = isinstance(kwargs.get("stream_options"), _UsageRequest)

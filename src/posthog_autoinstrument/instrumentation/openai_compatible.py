@@ -87,7 +87,8 @@ class Chat(oa.ChatCompletions):
     def request(self, instance, args, kwargs):
         return chat_request(instance, kwargs, self.provider)
 
-    def record(self, call, result):
+    def record(self, call, result, usage=None):
+        # (the usage read at the call is OpenAI's field; these SDKs' is read where each puts it)
         record_completion(call, result)
 
     def accumulator(self, call, kwargs):
