@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace as NS
 
-from posthog_autoinstrument.genai.spans import InferenceCall
+from posthog_autoinstrument.genai import InferenceCall
 from posthog_autoinstrument.instrumentation import google_genai as g
 
 

@@ -19,7 +19,7 @@ from .. import __version__
 from ..config import Settings
 from ..identity import Identity, properties_json
 from ..genai import semconv
-from ..genai.spans import PlainSpan
+from ..genai.plain_span import PlainSpan
 from . import foreign, posthog_messages
 
 logger = logging.getLogger("posthog_autoinstrument")

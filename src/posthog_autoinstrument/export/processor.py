@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from .. import identity as identities
 from ..config import Settings, say
 from ..genai import Layer
-from ..genai.spans import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
+from ..genai.one_generation import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
 from ..lifecycle import process_signals_blocked, watch_signals
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
@@ -57,7 +57,7 @@ class PostHogSpanProcessor(SpanProcessor):
         # Recent AI span ids: a span whose parent is not among them is exported as a root.
         self._ai_span_ids: collections.OrderedDict = collections.OrderedDict()
         # Spans of other instrumentations that started inside a model call recorded already
-        # (see genai.spans.model_call_recorded_in): a model call among them is not exported.
+        # (see genai.one_generation.model_call_recorded_in): a model call among them is not exported.
         self._inside_recorded: collections.OrderedDict = collections.OrderedDict()
         # Re-entrant: a signal handler (SIGTERM flush) runs on the main thread between bytecodes,
         # possibly while that same thread holds this lock (in on_end, in shutdown). Flushers wait
@@ -90,7 +90,7 @@ class PostHogSpanProcessor(SpanProcessor):
             self._identities[span.context.span_id] = identity
 
     def on_direct_start(self, span_id: int, parent_context=None):
-        """``on_start`` for a model call recorded without an SDK span (see genai.spans.InferenceCall):
+        """``on_start`` for a model call recorded without an SDK span (see genai.recording.DirectRecording):
         returns the identity snapshot, which the call carries to ``on_direct_end``."""
         self._remember_ai_span(span_id)
         try:

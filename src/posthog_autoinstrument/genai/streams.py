@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import wrapt
 
-from .spans import InferenceCall
+from .inference_call import InferenceCall
 
 logger = logging.getLogger("posthog_autoinstrument")
 

@@ -31,11 +31,12 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
                                                  _SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
 
-from .. import __version__, config, lifecycle
+from .. import __version__, config, identity, lifecycle
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
 from ..formats.fields import arg, get, given, integer, number  # noqa: F401
 from ..genai import InferenceCall, Recorder
-from ..genai.spans import SCOPE_NAME, RequestOrDescriber, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
+from ..genai.call_types import RequestOrDescriber
+from ..genai.one_generation import SCOPE_NAME, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -107,7 +108,8 @@ class LLMInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs) -> None:
         settings = config.settings()
         tracer = trace.get_tracer(SCOPE_NAME, __version__, kwargs.get("tracer_provider"))
-        self.recorder = Recorder(tracer, capture_content=not settings.privacy_mode)
+        self.recorder = Recorder(tracer, capture_content=not settings.privacy_mode,
+                                 privacy_requested=identity.privacy_requested)
         self._active = True
         self._patched: list = []
         targets = self.targets()
