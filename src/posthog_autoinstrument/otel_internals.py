@@ -92,10 +92,10 @@ def allow_tracer_provider_override() -> bool:
 
     once = getattr(trace, "_TRACER_PROVIDER_SET_ONCE", None)
     lock = getattr(once, "_lock", None)
-    if lock is None or not isinstance(getattr(once, "_done", None), bool):
+    if once is None or lock is None or not isinstance(getattr(once, "_done", None), bool):
         return False
     with lock:
-        once._done = False  # type: ignore[union-attr]  # checked above
+        once._done = False
     return True
 
 

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
@@ -22,9 +22,17 @@ from .. import identity as identities
 from ..config import Settings, say
 from ..genai import Layer
 from ..genai.one_generation import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
+from ..genai.plain_span import PlainSpan
 from ..lifecycle import process_signals_blocked, watch_signals
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
+
+if TYPE_CHECKING:
+    from ..genai import InferenceCall
+
+# What waits for the export thread: a finished span, or a direct call whose span it builds;
+# the identity snapshot taken at its start; whether it is exported without its parent.
+Queued = tuple[Union[ReadableSpan, "InferenceCall"], Optional[identities.Identity], bool]
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -51,7 +59,7 @@ class PostHogSpanProcessor(SpanProcessor):
         _live_processors.add(self)
 
     def _init_state(self) -> None:
-        self._queue: collections.deque = collections.deque()
+        self._queue: collections.deque[Queued] = collections.deque()
         # Identity snapshots of spans in flight, taken on the app's thread when they start.
         self._identities: dict = {}
         # Recent AI span ids: a span whose parent is not among them is exported as a root.
@@ -189,7 +197,7 @@ class PostHogSpanProcessor(SpanProcessor):
         up (not what arrives meanwhile); or, to ``drain`` (flush, exit), everything."""
         queue = self._queue
         while queue and (drain or due > 0 or len(queue) >= MAX_SPANS_PER_REQUEST):
-            batch = []
+            batch: list[Queued] = []
             while queue and len(batch) < MAX_SPANS_PER_REQUEST:
                 batch.append(queue.popleft())
             due -= len(batch)
@@ -201,14 +209,14 @@ class PostHogSpanProcessor(SpanProcessor):
                 self._idle.set()
                 self._wake.notify_all()  # flushers waiting for idle
 
-    def _export_batch(self, batch: list, deadline: float) -> None:
+    def _export_batch(self, batch: list[Queued], deadline: float) -> None:
         self._in_flight = len(batch)  # counted as lost if exit comes before they are delivered
         settings = self._settings
-        converted = []
-        for span, identity, orphan in batch:
+        converted: list[PlainSpan] = []
+        for queued, identity, orphan in batch:
             try:
-                if not isinstance(span, ReadableSpan):
-                    span = span.build_span()  # a direct call (see on_direct_end)
+                # A direct call's span is built only now (see on_direct_end).
+                span = queued if isinstance(queued, ReadableSpan) else queued.build_span()
                 copy = for_posthog(span, settings, identity, orphan)
                 if copy is None:
                     self._in_flight -= 1
@@ -217,10 +225,10 @@ class PostHogSpanProcessor(SpanProcessor):
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1
-                logger.debug("posthog-instrument: could not convert span %r", getattr(span, "name", span), exc_info=True)
+                logger.debug("posthog-instrument: could not convert span %r", getattr(queued, "name", queued), exc_info=True)
         if settings.debug:
-            for span in converted:
-                logger.debug("posthog-instrument: exporting %s", describe(span))
+            for copy in converted:
+                logger.debug("posthog-instrument: exporting %s", describe(copy))
         try:
             requests = split_into_requests(converted)
         except Exception:

@@ -14,7 +14,7 @@ from ..genai.call_types import Usage
 from .fields import get, given
 from .openai_chat import content_parts, token_usage
 
-_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+_INCOMPLETE_REASONS: dict[Any, str] = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
 def summary_text(item: Any) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status
 
 
@@ -35,3 +36,7 @@ class PlainSpan:
 
     def get_span_context(self) -> SpanContext:
         return self.context
+
+
+# A finished span as the export pipeline takes it: the SDK's, or a PlainSpan (the same fields).
+FinishedSpan = Union[ReadableSpan, PlainSpan]

@@ -38,9 +38,11 @@ class Recorder:
     base hands in: the core does not know where identities come from).
     """
 
-    def __init__(self, tracer: trace.Tracer, capture_content: bool = True,
+    def __init__(self, tracer: Any, capture_content: bool = True,
                  privacy_requested: Callable[[], bool] = _never):
-        self.tracer: Any = tracer  # the SDK's Tracer, whose fields are read where it is one
+        # An OpenTelemetry tracer: the SDK's fields (id_generator, resource, sampler) are read
+        # where it is the SDK's; any other is recorded through its start_span.
+        self.tracer = tracer
         self.capture_content = capture_content
         self.privacy_requested = privacy_requested
         from .. import __version__

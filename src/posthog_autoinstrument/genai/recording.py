@@ -38,7 +38,7 @@ logger = logging.getLogger("posthog_autoinstrument")
 # validates its arguments (0.4 µs of every call's time on the app's thread).
 UNSET = Status(StatusCode.UNSET)
 _AWAITED = object()
-_scan_json = json.JSONDecoder().scan_once
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, undeclared in typeshed
 
 
 class SpanRecording:
