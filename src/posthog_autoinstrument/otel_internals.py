@@ -7,7 +7,9 @@ SDK's public API (slower, never wrong), or doing nothing. None of them raises.
 tests/unit/test_otel_internals.py checks each against the installed SDK, so an upgrade that
 changes one fails there rather than silently taking the fallback.
 
-Checked on opentelemetry-api / opentelemetry-sdk 1.45.2 (tests/constraints.txt).
+Checked on opentelemetry-api / opentelemetry-sdk 1.45.2 (tests/constraints.txt, where the tests run)
+and read in the sources of 1.30.0 (the oldest release pyproject.toml allows) with
+opentelemetry-instrumentation 0.51b0; each probe says where 1.30.0 differs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def tracer_span_processors(tracer: Any) -> Optional[Sequence[Any]]:
     ``genai.recording``) only when PostHog's processor is the only one that could see the span.
     ``Tracer.span_processor`` is the provider's ``SynchronousMultiSpanProcessor`` (or the
     concurrent one), which keeps its list in ``_span_processors`` (a tuple).
-    Fallback: None, and the call is recorded through an SDK span.
+    Fallback: None, and the call is recorded through an SDK span. (The same in 1.30.0.)
     """
     try:
         processors = tracer.span_processor._span_processors
@@ -36,7 +38,8 @@ def tracer_is_enabled(tracer: Any) -> bool:
     provider's tracer configurator, an experimental SDK feature, disables it); False when unknown.
 
     Why: a disabled tracer starts non-recording spans; a direct call would be recorded anyway.
-    Fallback: False, and the call goes through the SDK's ``start_span``, which knows.
+    Fallback: False, and the call goes through the SDK's ``start_span``, which knows. 1.30.0 has
+    no ``_is_enabled``: there every call is recorded through an SDK span.
     """
     try:
         return bool(tracer._is_enabled())
@@ -48,7 +51,7 @@ def tracer_scope(tracer: Any) -> Optional[Any]:
     """The ``InstrumentationScope`` an SDK ``Tracer`` gives its spans (``_instrumentation_scope``).
 
     Why: a direct call's span must carry the same scope an SDK span of that tracer would.
-    Fallback: None, and the caller makes the scope from our own name and version.
+    Fallback: None, and the caller makes the scope from our own name and version. (The same in 1.30.0.)
     """
     scope = getattr(tracer, "_instrumentation_scope", None)
     return scope if hasattr(scope, "name") else None
@@ -58,7 +61,7 @@ def random_trace_id_flag() -> int:
     """The W3C ``random`` trace flag (``TraceFlags.RANDOM_TRACE_ID``), or 0.
 
     Why: a direct call that starts a trace sets the flags the SDK would set on a root span;
-    older APIs have no such flag (and do not set it).
+    older APIs (1.30.0) have no such flag, and do not set it.
     """
     from opentelemetry.trace import TraceFlags
 
@@ -72,7 +75,8 @@ def provider_span_processors(provider: Any) -> Sequence[Any]:
 
     Why: spans made through our provider while the application has its own are handed to the
     application's processors (``lifecycle._ForwardTo``), read at each span so that processors
-    it adds later count too. Fallback: none, and the app's processors miss those spans.
+    it adds later count too. Fallback: none, and the app's processors miss those spans. (The
+    same in 1.30.0.)
     """
     active = getattr(provider, "_active_span_processor", None)
     processors = getattr(active, "_span_processors", ())
@@ -86,7 +90,7 @@ def allow_tracer_provider_override() -> bool:
     Why: the provider we installed ourselves must give way to the application's, as if we had
     never set one: no "Overriding of current TracerProvider is not allowed", and
     ``get_tracer_provider()`` returns what the app set. Fallback: the API refuses the app's
-    provider, which still receives our spans (``lifecycle``).
+    provider, which still receives our spans (``lifecycle``). (The same in 1.30.0.)
     """
     from opentelemetry import trace
 
@@ -106,7 +110,8 @@ def follow_tracer(tracer: Any, replacement: Any) -> bool:
 
     Why: libraries keep the tracers they got at import; when the app installs its own provider
     later, those must follow it (``configurator.StartupTracerProvider.adopt``). Fallback: they
-    keep recording through our provider, which forwards to the app's processors.
+    keep recording through our provider, which forwards to the app's processors. (The same in
+    1.30.0.)
     """
     if type(replacement) is not type(tracer) or not hasattr(replacement, "__dict__"):
         return False
@@ -120,7 +125,7 @@ def forget_cached_tracers(provider: Any) -> None:
 
     Why: the SDK walks that cache at fork to reset the tracers' resource; the tracers our
     provider handed out follow the app's provider from then on and must not be reset to ours.
-    Fallback: nothing to empty.
+    Fallback: nothing to empty (1.30.0 has no such cache).
     """
     cached = getattr(provider, "_tracers", None)
     lock = getattr(provider, "_tracers_lock", None)
@@ -136,7 +141,7 @@ def sdk_configurator() -> Optional[Any]:
 
     Why: an application that configures OpenTelemetry only through ``OTEL_*`` variables gets
     that set-up under our launcher too. Fallback: None, and the caller says its settings could
-    not be applied.
+    not be applied. (The same in 1.30.0.)
     """
     try:
         from opentelemetry.sdk._configuration import _OTelSDKConfigurator
@@ -152,7 +157,8 @@ def instrumentation_suppression_keys() -> tuple:
 
     Why: every instrumented call checks them, and reading two keys is several times cheaper than
     ``is_instrumentation_enabled()``. Found through the public function rather than imported,
-    so that a version that renames them still works. Fallback: none, and nothing is suppressed.
+    so that a version that renames them still works (0.51b0 has the same two). Fallback: none,
+    and nothing is suppressed.
     """
     try:
         from opentelemetry import context as otel_context
