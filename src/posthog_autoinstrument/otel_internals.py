@@ -17,34 +17,28 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 
-def tracer_span_processors(tracer: Any) -> Optional[Sequence[Any]]:
-    """The span processors an SDK ``Tracer`` hands its spans to; None when unknown.
+def enabled_tracer_span_processors(tracer: Any) -> Optional[Sequence[Any]]:
+    """The span processors an SDK ``Tracer`` hands its spans to, if it records spans at all;
+    None when it does not, or when either is unknown. One probe for both: the Recorder asks at
+    each call.
 
     Why: a call is recorded *direct* (its span built on the export thread, see
-    ``genai.recording``) only when PostHog's processor is the only one that could see the span.
+    ``genai.recording``) only when PostHog's processor is the only one that could see the span,
+    and only when the tracer is enabled (a disabled one starts non-recording spans).
     ``Tracer.span_processor`` is the provider's ``SynchronousMultiSpanProcessor`` (or the
-    concurrent one), which keeps its list in ``_span_processors`` (a tuple).
-    Fallback: None, and the call is recorded through an SDK span. (The same in 1.30.0.)
+    concurrent one), which keeps its list in ``_span_processors`` (a tuple); ``_is_enabled()``
+    is False when the provider's tracer configurator, an experimental SDK feature, disables it.
+    Fallback: None, and the call is recorded through an SDK span, whose ``start_span`` knows.
+    1.30.0 has ``_span_processors`` but no ``_is_enabled``: there every call is recorded
+    through an SDK span.
     """
     try:
         processors = tracer.span_processor._span_processors
+        if not tracer._is_enabled():
+            return None
     except Exception:
         return None
     return processors if isinstance(processors, (tuple, list)) else None
-
-
-def tracer_is_enabled(tracer: Any) -> bool:
-    """Whether an SDK ``Tracer`` records spans at all (``Tracer._is_enabled()``: False when the
-    provider's tracer configurator, an experimental SDK feature, disables it); False when unknown.
-
-    Why: a disabled tracer starts non-recording spans; a direct call would be recorded anyway.
-    Fallback: False, and the call goes through the SDK's ``start_span``, which knows. 1.30.0 has
-    no ``_is_enabled``: there every call is recorded through an SDK span.
-    """
-    try:
-        return bool(tracer._is_enabled())
-    except Exception:
-        return False
 
 
 def tracer_scope(tracer: Any) -> Optional[Any]:

@@ -16,20 +16,19 @@ def _provider_with(*processors):
     return provider
 
 
-def test_tracer_span_processors_lists_what_the_provider_has():
+def test_enabled_tracer_span_processors_lists_what_the_provider_has():
     first, second = SimpleSpanProcessor(InMemorySpanExporter()), SimpleSpanProcessor(InMemorySpanExporter())
     tracer = _provider_with(first, second).get_tracer("t")
-    assert list(otel_internals.tracer_span_processors(tracer)) == [first, second]
-    assert otel_internals.tracer_span_processors(object()) is None
+    assert list(otel_internals.enabled_tracer_span_processors(tracer)) == [first, second]
+    assert otel_internals.enabled_tracer_span_processors(object()) is None
 
 
-def test_tracer_is_enabled_unless_its_configuration_disables_it():
+def test_enabled_tracer_span_processors_are_none_when_configuration_disables_the_tracer():
     from opentelemetry.sdk.trace import _disable_tracer_configurator
 
-    assert otel_internals.tracer_is_enabled(TracerProvider().get_tracer("t")) is True
-    disabled = TracerProvider(_tracer_configurator=_disable_tracer_configurator).get_tracer("t")
-    assert otel_internals.tracer_is_enabled(disabled) is False
-    assert otel_internals.tracer_is_enabled(object()) is False
+    provider = TracerProvider(_tracer_configurator=_disable_tracer_configurator)
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    assert otel_internals.enabled_tracer_span_processors(provider.get_tracer("t")) is None
 
 
 def test_tracer_scope_is_the_scope_of_its_spans():

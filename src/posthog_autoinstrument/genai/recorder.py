@@ -55,9 +55,6 @@ class Recorder:
         flags = TraceFlags.SAMPLED | (otel_internals.random_trace_id_flag() if random_ids else 0)
         self._root_flags = TraceFlags(flags)
 
-    def _capture(self) -> bool:
-        return self.capture_content and not self.privacy_requested()
-
     def _direct_processor(self) -> Any:
         """The processor to hand a direct call to, or None to record with an SDK span.
 
@@ -67,13 +64,11 @@ class Recorder:
         a finished span as well from the export thread as from ``on_end``.
         """
         tracer = self.tracer
-        processors = otel_internals.tracer_span_processors(tracer)
+        processors = otel_internals.enabled_tracer_span_processors(tracer)
         if processors is None or len(processors) != 1 or getattr(tracer, "sampler", None) is not DEFAULT_ON:
             return None
         processor = processors[0]
-        if not hasattr(processor, "on_direct_end") or not otel_internals.tracer_is_enabled(tracer):
-            return None
-        return processor
+        return processor if hasattr(processor, "on_direct_end") else None
 
     def _start_direct(self, request: RequestOrDescriber, parent: Optional[otel_context.Context],
                       processor: Any, caller_frame: Optional[FrameType]) -> Optional[InferenceCall]:
@@ -94,7 +89,7 @@ class Recorder:
         identity = processor.on_direct_start(span_id, parent)
         recording = DirectRecording(self, processor, request, span, span_id, parent_context, caller, identity)
         note_provider_call(span_id)
-        return InferenceCall(span, self._capture(), Layer.PROVIDER, recording)
+        return InferenceCall(span, self.capture_content and not self.privacy_requested(), Layer.PROVIDER, recording)
 
     def start(self, request: RequestOrDescriber, parent: Optional[otel_context.Context] = None,
               caller_frame: Optional[FrameType] = None) -> Optional[InferenceCall]:
@@ -133,7 +128,7 @@ class Recorder:
                                           attributes=attrs)
             if layer == Layer.PROVIDER and span.is_recording():  # (not a stand-in of another's span)
                 note_provider_call(span.get_span_context().span_id)
-            call = InferenceCall(span, self._capture(), described.layer)
+            call = InferenceCall(span, self.capture_content and not self.privacy_requested(), described.layer)
             if layer == Layer.PROVIDER:
                 name_enclosing_framework(call, parent)
             return call
@@ -147,7 +142,7 @@ class Recorder:
             name = f"{step.operation} {step.name}" if step.name else step.operation
             span = self.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL,
                                           attributes=step_attributes(step))
-            return StepCall(span, self._capture(), step.operation)
+            return StepCall(span, self.capture_content and not self.privacy_requested(), step.operation)
         except Exception:
             logger.debug("posthog-autoinstrument: failed to start step", exc_info=True)
             return None
