@@ -3,7 +3,7 @@
 Run as ``python export.py --sink URL --spans N`` (the harness does); prints one JSON line.
 Spans are real: chat calls on canned completions recorded by our OpenAI adapter, with content
 capture on, as in production: direct, so the export thread also runs the translation of each
-call's request and response and builds its span (see genai.spans.InferenceCall). Measured:
+call's request and response and builds its span (see genai.recording.DirectRecording). Measured:
 
 - steady flow (the budget's figure): calls handed over as an app makes them, 100 (one
   request) at a time, each batch just recorded, exported before the next; spans per second of
@@ -83,9 +83,9 @@ def fresh(calls: list, total: int) -> list:
         call = calls[index % len(calls)]
         clone = copy.copy(call)
         clone._attrs = dict(call._attrs)
-        direct = copy.copy(call._direct)
-        direct.pending = [(record, tuple(clone if a is call else a for a in args)) for record, args in call._direct.pending]
-        clone._direct = direct
+        direct = copy.copy(call.recording)
+        direct.pending = [(record, tuple(clone if a is call else a for a in args)) for record, args in call.recording.pending]
+        clone.recording = direct
         copies.append((clone, direct))
     return copies
 

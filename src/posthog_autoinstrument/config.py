@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
 DEFAULT_HOST = "https://us.i.posthog.com"
@@ -61,7 +61,7 @@ class Settings:
         return self.endpoint is not None or self.dry_run
 
 
-def _flag(env: dict, name: str, default: bool, problems: list, when_unreadable: Optional[bool] = None) -> bool:
+def _flag(env: Mapping[str, str], name: str, default: bool, problems: list[str], when_unreadable: Optional[bool] = None) -> bool:
     """A boolean variable. ``when_unreadable`` is the value a typo gets (privacy switches fail closed)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -76,7 +76,7 @@ def _flag(env: dict, name: str, default: bool, problems: list, when_unreadable: 
     return fallback
 
 
-def _number(env: dict, name: str, default: float, problems: list, minimum: float = 0.0) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, problems: list[str], minimum: float = 0.0) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -90,7 +90,7 @@ def _number(env: dict, name: str, default: float, problems: list, minimum: float
     return value
 
 
-def _json_object(env: dict, name: str, problems: list) -> tuple:
+def _json_object(env: Mapping[str, str], name: str, problems: list[str]) -> tuple:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return ()
@@ -109,7 +109,7 @@ _CONTENT_ON = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_o
 _CONTENT_OFF = {"false", "0", "no", "off", "no_content", "none"}
 
 
-def _content_default(env: dict, problems: list) -> bool:
+def _content_default(env: Mapping[str, str], problems: list[str]) -> bool:
     """Content capture unless the standard OpenTelemetry variable says otherwise."""
     raw = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
     if raw is None or raw.strip() == "":
@@ -126,7 +126,7 @@ def _content_default(env: dict, problems: list) -> bool:
     return True
 
 
-def _validate_host(raw: Optional[str], problems: list) -> Optional[str]:
+def _validate_host(raw: Optional[str], problems: list[str]) -> Optional[str]:
     if raw is None or raw.strip() == "":
         return DEFAULT_HOST
     host = raw.strip().rstrip("/")
@@ -142,7 +142,7 @@ def _validate_host(raw: Optional[str], problems: list) -> Optional[str]:
     return host
 
 
-def _validate_otlp_endpoint(raw: Optional[str], problems: list) -> Optional[str]:
+def _validate_otlp_endpoint(raw: Optional[str], problems: list[str]) -> Optional[str]:
     """``POSTHOG_OTLP_ENDPOINT``: a full URL, used as it is (no path is added)."""
     if raw is None or raw.strip() == "":
         return None
@@ -165,11 +165,11 @@ def _validate_otlp_endpoint(raw: Optional[str], problems: list) -> Optional[str]
 CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
 
 
-def ca_bundle(env=os.environ) -> tuple:
+def ca_bundle(env: Mapping[str, str] = os.environ) -> tuple[Optional[str], Optional[str], list[str]]:
     """The CA bundle for HTTPS exports, from the standard variables (see ``export/egress.py``):
     ``(path, variable, problems)``: the CA bundle to verify servers with and the variable
     that named it; ``(None, None, problems)`` means certifi's bundle."""
-    problems = []
+    problems: list[str] = []
     for name in CA_VARIABLES:
         path = (env.get(name) or "").strip()
         if not path:
@@ -184,7 +184,7 @@ def ca_bundle(env=os.environ) -> tuple:
 
 
 
-def _validate_key(env: dict, problems: list, needed: bool, without_key: str = "Nothing will be sent to PostHog.") -> Optional[str]:
+def _validate_key(env: Mapping[str, str], problems: list[str], needed: bool, without_key: str = "Nothing will be sent to PostHog.") -> Optional[str]:
     raw = env.get("POSTHOG_API_KEY")
     name = "POSTHOG_API_KEY"
     if raw is None:
@@ -213,9 +213,9 @@ def _validate_key(env: dict, problems: list, needed: bool, without_key: str = "N
     return key
 
 
-def load(env: Optional[dict] = None) -> Settings:
+def load(env: Optional[Mapping[str, str]] = None) -> Settings:
     env = os.environ if env is None else env
-    problems: list = []
+    problems: list[str] = []
     disabled = _flag(env, "POSTHOG_AUTOINSTRUMENT_DISABLED", False, problems) or _flag(
         env, "OTEL_SDK_DISABLED", False, problems
     )

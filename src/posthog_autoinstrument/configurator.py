@@ -23,7 +23,7 @@ import weakref
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Tracer, TracerProvider
 
-from . import config, lifecycle
+from . import config, lifecycle, otel_internals
 from .export import PostHogSpanProcessor
 from .export.exporter import PostHogSender, PrintingSender, original_stderr
 
@@ -87,9 +87,11 @@ def install(settings: config.Settings, at_process_start: bool = True) -> None:
 def _standard_configuration() -> None:
     try:
         from opentelemetry.instrumentation.version import __version__
-        from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
-        _OTelSDKConfigurator().configure(auto_instrumentation_version=__version__)
+        configurator = otel_internals.sdk_configurator()
+        if configurator is None:
+            raise RuntimeError("this OpenTelemetry SDK has no configurator we know")
+        configurator().configure(auto_instrumentation_version=__version__)
     except Exception as exc:
         config.say(f"your OpenTelemetry settings could not be applied ({exc}); LLM events still go to PostHog.")
 
@@ -128,14 +130,9 @@ class StartupTracerProvider(TracerProvider):
             self._handed_out.clear()
         for tracer, (args, kwargs) in handed_out:
             try:
-                replacement = successor.get_tracer(*args, **kwargs)
-                if type(replacement) is Tracer:
-                    # The same SDK class, so the same state: the tracer now starts its spans
-                    # exactly as the successor's does (its resource, sampler and processors).
-                    tracer.__dict__.update(replacement.__dict__)
+                # The same SDK class, so the same state: the tracer now starts its spans
+                # exactly as the successor's does (its resource, sampler and processors).
+                otel_internals.follow_tracer(tracer, successor.get_tracer(*args, **kwargs))
             except Exception:
                 logger.debug("posthog-instrument: a tracer could not follow the app's provider", exc_info=True)
-        cached = getattr(self, "_tracers", None)  # the SDK's cache (recent SDKs): it resets their resource at fork
-        if isinstance(cached, dict):
-            with self._tracers_lock:
-                cached.clear()
+        otel_internals.forget_cached_tracers(self)

@@ -23,6 +23,8 @@ from typing import Iterator, Optional
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from . import otel_internals
+
 logger = logging.getLogger("posthog_autoinstrument")
 
 _processor = None  # the PostHog span processor of this process
@@ -251,10 +253,7 @@ def _share_with_application_providers(processor) -> None:
                     # Ours was installed by us, not by the app or its OpenTelemetry set-up: let the
                     # app's provider take its place, as it would have without us (no "Overriding ...
                     # not allowed", and get_tracer_provider() returns what the app set).
-                    once = getattr(trace, "_TRACER_PROVIDER_SET_ONCE", None)
-                    if once is not None and hasattr(once, "_done"):
-                        with once._lock:
-                            once._done = False
+                    otel_internals.allow_tracer_provider_override()
         except Exception:
             logger.debug("posthog-instrument: could not join the application's TracerProvider", exc_info=True)
         return wrapped(*args, **kwargs)
@@ -271,8 +270,7 @@ class _ForwardTo(SpanProcessor):
         self._skip = skip
 
     def _targets(self):
-        active = getattr(self._provider, "_active_span_processor", None)
-        return [p for p in getattr(active, "_span_processors", ()) if p is not self._skip]
+        return [p for p in otel_internals.provider_span_processors(self._provider) if p is not self._skip]
 
     def on_start(self, span, parent_context=None) -> None:
         for target in self._targets():

@@ -7,7 +7,7 @@ import pytest
 
 from posthog_autoinstrument.formats import gemini
 from posthog_autoinstrument.genai import InferenceRequest
-from posthog_autoinstrument.genai.spans import InferenceCall
+from posthog_autoinstrument.genai import InferenceCall
 from posthog_autoinstrument.instrumentation import google_genai as g
 
 

@@ -1,5 +1,5 @@
 """MCP: the translation of the protocol's messages (formats/mcp.py), the trace context carried
-across the protocol (genai.spans, the export's remote-parent rule), and the adapter's rule of
+across the protocol (genai.remote_parent, the export's remote-parent rule), and the adapter's rule of
 one tool step per call."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from posthog_autoinstrument import config
 from posthog_autoinstrument.export import PostHogSpanProcessor
 from posthog_autoinstrument.formats import mcp as f
 from posthog_autoinstrument.genai import self_tracing
-from posthog_autoinstrument.genai.spans import is_remote_ai_parent, with_ai_parent_mark
+from posthog_autoinstrument.genai.remote_parent import is_remote_ai_parent, with_ai_parent_mark
 from tests.servers.otlp_decode import decode_export
 from tests.unit.test_export import RecordingSender
 
@@ -202,7 +202,7 @@ def test_a_low_level_server_handler_is_a_step_under_the_callers_step(mode):
     from mcp.client import Client
     from mcp.server.lowlevel import Server
 
-    from posthog_autoinstrument.genai.spans import SCOPE_NAME
+    from posthog_autoinstrument.genai.one_generation import SCOPE_NAME
     from posthog_autoinstrument.instrumentation.mcp import MCPInstrumentor
 
     async def call_tool(ctx, params):

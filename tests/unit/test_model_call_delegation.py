@@ -18,8 +18,8 @@ from posthog_autoinstrument import config
 from posthog_autoinstrument.export import PostHogSpanProcessor
 from posthog_autoinstrument.export.dialect import for_posthog
 from posthog_autoinstrument.genai import InferenceRequest, Layer, Recorder, semconv
-from posthog_autoinstrument.genai.spans import (GENAI_CALL_CONTEXT_KEYS, RECORDED_ELSEWHERE, SCOPE_NAME,
-                                                 model_call_starts)
+from posthog_autoinstrument.genai.one_generation import (GENAI_CALL_CONTEXT_KEYS, RECORDED_ELSEWHERE, SCOPE_NAME,
+                                                          model_call_starts)
 
 SETTINGS = config.load({"POSTHOG_API_KEY": "phc_x"})
 

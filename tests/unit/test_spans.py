@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from posthog_autoinstrument.genai import InferenceRequest, Recorder, Usage
 from posthog_autoinstrument.genai import messages as m
-from posthog_autoinstrument.genai.spans import exception_type
+from posthog_autoinstrument.genai.attributes import exception_type
 
 
 @pytest.fixture

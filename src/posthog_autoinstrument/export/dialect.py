@@ -12,14 +12,14 @@ import logging
 import re
 from typing import Any, Optional
 
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import Status, StatusCode
 
 from .. import __version__
 from ..config import Settings
 from ..identity import Identity, properties_json
 from ..genai import semconv
-from ..genai.spans import PlainSpan
+from ..genai.plain_span import FinishedSpan, PlainSpan
 from . import foreign, posthog_messages
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -58,7 +58,7 @@ _CONTENT_JSON_KEYS = (semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.S
 _SECRET_FIELDS = frozenset({"authorization", "headers", "api_key", "apikey", "x-api-key", "token", "access_token"})
 
 
-def is_ai_span(span: ReadableSpan) -> bool:
+def is_ai_span(span: FinishedSpan) -> bool:
     """PostHog's own acceptance rule: some span attribute key has a known AI prefix."""
     attributes = span.attributes
     if not attributes:
@@ -69,7 +69,7 @@ def is_ai_span(span: ReadableSpan) -> bool:
     return False
 
 
-def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Identity] = None,
+def for_posthog(span: FinishedSpan, settings: Settings, identity: Optional[Identity] = None,
                 orphan: bool = False) -> Optional[PlainSpan]:
     """Build the copy of ``span`` that PostHog receives.
 
@@ -124,11 +124,14 @@ def for_posthog(span: ReadableSpan, settings: Settings, identity: Optional[Ident
                      span.instrumentation_scope)
 
 
+_EVENT_OF_OPERATION: dict[Any, str] = {"chat": "$ai_generation", "embeddings": "$ai_embedding"}
+
+
 def describe(span: PlainSpan) -> str:
     """One line about an exported span, for --debug runs."""
     attrs = span.attributes or {}
     operation = attrs.get(semconv.OPERATION_NAME)
-    event = {"chat": "$ai_generation", "embeddings": "$ai_embedding"}.get(operation) or (
+    event = _EVENT_OF_OPERATION.get(operation) or (
         "$ai_span" if span.parent else "$ai_trace")
     parts = [event, repr(span.name)]
     for label, key in (("model", semconv.RESPONSE_MODEL), ("provider", semconv.PROVIDER_NAME),
@@ -587,6 +590,7 @@ def _add_person_and_properties(attrs: dict, settings: Settings, identity: Option
     """The person, session, properties, groups and flag variants of the event (see identity.py)."""
     end_user = attrs.pop(semconv.END_USER_ID, None)
     if not _has_distinct_id(attrs):
+        distinct_id: Optional[str]
         if identity is not None and identity.distinct_id:
             distinct_id = identity.distinct_id
         elif settings.user_from_request and isinstance(end_user, str) and end_user:

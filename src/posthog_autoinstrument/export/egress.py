@@ -59,7 +59,7 @@ def route(url: str, env=os.environ) -> Route:
     target = parts.hostname or ""
     if parts.port:
         target = f"{target}:{parts.port}"  # so NO_PROXY entries written as host:port apply
-    bypassed = bool(proxy) and bool(urllib.request.proxy_bypass_environment(target, proxies))
+    bypassed = bool(proxy) and bool(urllib.request.proxy_bypass_environment(target, proxies))  # type: ignore[attr-defined]  # undeclared in typeshed
     if bypassed:
         proxy = None
     variable = None
@@ -96,7 +96,7 @@ def untrusted_certificate(exc: BaseException) -> Optional[str]:
     """A plain explanation when ``exc`` comes from a server certificate we do not trust."""
     import ssl
 
-    seen = exc
+    seen: Optional[BaseException] = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
             detail = seen.verify_message or str(seen)

@@ -18,10 +18,9 @@ import time
 import types
 from typing import Callable, Optional, Sequence
 
-from opentelemetry.sdk.trace import ReadableSpan
-
 from .. import __version__
 from ..config import say
+from ..genai.plain_span import FinishedSpan
 from . import egress
 from .otlp import encode_request, fill_small_varints
 
@@ -37,7 +36,7 @@ RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 30.0
 
 
-def encode(spans: Sequence[ReadableSpan]) -> bytes:
+def encode(spans: Sequence[FinishedSpan]) -> bytes:
     """The OTLP/protobuf body: our direct writer (see ``otlp.py``), or the official encoder,
     whose output it reproduces byte for byte, for spans it cannot write."""
     try:
@@ -46,16 +45,16 @@ def encode(spans: Sequence[ReadableSpan]) -> bytes:
         logger.debug("posthog-instrument: falling back to the official OTLP encoder", exc_info=True)
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-        return encode_spans(spans).SerializeToString()
+        return encode_spans(spans).SerializeToString()  # type: ignore[arg-type]  # reads what a PlainSpan has too
 
 
-def split_into_requests(spans: Sequence[ReadableSpan]) -> list:
+def split_into_requests(spans: Sequence[FinishedSpan]) -> list[tuple[int, bytes]]:
     """Encode spans into request bodies that each fit PostHog's limits.
 
     Returns ``(span_count, body)`` pairs; a single span too large to send alone is dropped
     (the dialect step caps span sizes, so this only happens with huge foreign spans).
     """
-    bodies = []
+    bodies: list[tuple[int, bytes]] = []
     pending = [list(spans[i:i + MAX_SPANS_PER_REQUEST]) for i in range(0, len(spans), MAX_SPANS_PER_REQUEST)]
     while pending:
         batch = pending.pop()
@@ -93,7 +92,7 @@ def import_httpx():
 
         return real_main(*args, **kwargs)
 
-    stub.main = main
+    vars(stub)["main"] = main
     installed = sys.modules.setdefault("httpx._main", stub) is stub
     try:
         import httpx
@@ -140,7 +139,7 @@ class PostHogSender:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = timeout
         self._transport = None
-        self._route = None
+        self._route: Optional[egress.Route] = None
         self._reported: set = set()
 
     def prepare(self) -> None:

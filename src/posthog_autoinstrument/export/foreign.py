@@ -48,7 +48,7 @@ _OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
 
 
 def _other_conventions_step(attrs: dict) -> None:
-    """A delegated model call (a step now, see genai.spans.model_call_starts) recorded in
+    """A delegated model call (a step now, see genai.one_generation.model_call_starts) recorded in
     another convention: it must not stay a generation, nor carry tokens, under that one either
     (the PostHog dialect does the same for the GenAI conventions' keys)."""
     attrs.pop("llm.request.type", None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -212,13 +212,14 @@ def _key_value(key: str, value: Any) -> bytes:
 # Short texts that repeat from span to span (model, provider, server, caller, finish reasons):
 # attribute key -> {text or 1-tuple of a text: its KeyValue message, length-prefixed}. A key whose texts keep
 # changing (response ids) is given up on, so the cache stays small and its lookups pay.
-_repeated_texts: dict = {}
+# attribute key -> {value: encoded}; a value is a text, or a one-text tuple (a finish reason).
+_repeated_texts: dict[str, dict[Union[str, tuple[str]], bytes]] = {}
 _MAX_REPEATED_TEXT = 256
 _MAX_TEXTS_PER_KEY = 64
-_VARIED = {}  # the marker of a key given up on: always empty, so every lookup in it misses
+_VARIED: dict[Union[str, tuple[str]], bytes] = {}  # the marker of a key given up on: always empty, so every lookup in it misses
 
 
-def _remember_text(key: str, value: str, encoded: bytes) -> None:
+def _remember_text(key: str, value: Union[str, tuple[str]], encoded: bytes) -> None:
     texts = _repeated_texts.get(key)
     if texts is None:
         if len(_repeated_texts) >= 4096:
@@ -329,7 +330,7 @@ def _span(span) -> bytes:
     out.append(_attributes(_SPAN_ATTRIBUTES, span.attributes))
     out.append(_uint(_SPAN_DROPPED_ATTRIBUTES, span.dropped_attributes))
     for event in span.events or ():
-        body = []
+        body: list[bytes] = []
         if event.timestamp:
             body += (_EVENT_TIME, _pack_fixed64(event.timestamp))
         if event.name:
@@ -348,12 +349,12 @@ def _span(span) -> bytes:
     out.append(_uint(_SPAN_DROPPED_LINKS, span.dropped_links))
     status = span.status
     if status is not None:
-        body = b""
+        status_body = b""
         if status.description:
-            body = _field(_STATUS_MESSAGE, status.description.encode("utf-8"))
+            status_body = _field(_STATUS_MESSAGE, status.description.encode("utf-8"))
         if status.status_code.value:
-            body += _STATUS_CODE + _varint(status.status_code.value)
-        out.append(_field(_SPAN_STATUS, body))
+            status_body += _STATUS_CODE + _varint(status.status_code.value)
+        out.append(_field(_SPAN_STATUS, status_body))
     out += (_SPAN_FLAGS, _flags(parent))
     return b"".join(out)
 

@@ -49,7 +49,7 @@ def embedding_input(messages: Any) -> Optional[list]:
     """``$ai_input`` of an embedding: the texts, as PostHog's SDK sends the request's input."""
     if not isinstance(messages, list):
         return None
-    texts = []
+    texts: list[Any] = []
     for message in messages:
         parts = message.get("parts") if isinstance(message, dict) else None
         if not isinstance(parts, list):

@@ -14,18 +14,26 @@ import os
 import threading
 import time
 import weakref
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from .. import identity as identities
 from ..config import Settings, say
 from ..genai import Layer
-from ..genai.spans import (SCOPE_NAME, is_model_call, is_remote_ai_parent, model_call_recorded_in,
-                           model_call_starts)
+from ..genai.one_generation import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
+from ..genai.plain_span import PlainSpan
+from ..genai.remote_parent import is_remote_ai_parent
 from ..lifecycle import process_signals_blocked, watch_signals
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
+
+if TYPE_CHECKING:
+    from ..genai import InferenceCall
+
+# What waits for the export thread: a finished span, or a direct call whose span it builds;
+# the identity snapshot taken at its start; whether it is exported without its parent.
+Queued = tuple[Union[ReadableSpan, "InferenceCall"], Optional[identities.Identity], bool]
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -52,13 +60,13 @@ class PostHogSpanProcessor(SpanProcessor):
         _live_processors.add(self)
 
     def _init_state(self) -> None:
-        self._queue: collections.deque = collections.deque()
+        self._queue: collections.deque[Queued] = collections.deque()
         # Identity snapshots of spans in flight, taken on the app's thread when they start.
         self._identities: dict = {}
         # Recent AI span ids: a span whose parent is not among them is exported as a root.
         self._ai_span_ids: collections.OrderedDict = collections.OrderedDict()
         # Spans of other instrumentations that started inside a model call recorded already
-        # (see genai.spans.model_call_recorded_in): a model call among them is not exported.
+        # (see genai.one_generation.model_call_recorded_in): a model call among them is not exported.
         self._inside_recorded: collections.OrderedDict = collections.OrderedDict()
         # Re-entrant: a signal handler (SIGTERM flush) runs on the main thread between bytecodes,
         # possibly while that same thread holds this lock (in on_end, in shutdown). Flushers wait
@@ -91,7 +99,7 @@ class PostHogSpanProcessor(SpanProcessor):
             self._identities[span.context.span_id] = identity
 
     def on_direct_start(self, span_id: int, parent_context=None):
-        """``on_start`` for a model call recorded without an SDK span (see genai.spans.InferenceCall):
+        """``on_start`` for a model call recorded without an SDK span (see genai.recording.DirectRecording):
         returns the identity snapshot, which the call carries to ``on_direct_end``."""
         self._remember_ai_span(span_id)
         try:
@@ -130,7 +138,7 @@ class PostHogSpanProcessor(SpanProcessor):
         if not remembered:
             self._remember_ai_span(span_id)
         # A parent in another process is kept when that process exports it (see
-        # genai.spans.is_remote_ai_parent): one trace across an MCP call.
+        # genai.remote_parent.is_remote_ai_parent): one trace across an MCP call.
         orphan = parent is not None and parent.span_id not in self._ai_span_ids and not is_remote_ai_parent(parent)
         if not self._prepared:
             # No adapter of ours saw an LLM library imported (spans from a library that traces
@@ -192,7 +200,7 @@ class PostHogSpanProcessor(SpanProcessor):
         up (not what arrives meanwhile); or, to ``drain`` (flush, exit), everything."""
         queue = self._queue
         while queue and (drain or due > 0 or len(queue) >= MAX_SPANS_PER_REQUEST):
-            batch = []
+            batch: list[Queued] = []
             while queue and len(batch) < MAX_SPANS_PER_REQUEST:
                 batch.append(queue.popleft())
             due -= len(batch)
@@ -204,14 +212,14 @@ class PostHogSpanProcessor(SpanProcessor):
                 self._idle.set()
                 self._wake.notify_all()  # flushers waiting for idle
 
-    def _export_batch(self, batch: list, deadline: float) -> None:
+    def _export_batch(self, batch: list[Queued], deadline: float) -> None:
         self._in_flight = len(batch)  # counted as lost if exit comes before they are delivered
         settings = self._settings
-        converted = []
-        for span, identity, orphan in batch:
+        converted: list[PlainSpan] = []
+        for queued, identity, orphan in batch:
             try:
-                if not isinstance(span, ReadableSpan):
-                    span = span.build_span()  # a direct call (see on_direct_end)
+                # A direct call's span is built only now (see on_direct_end).
+                span = queued if isinstance(queued, ReadableSpan) else queued.build_span()
                 copy = for_posthog(span, settings, identity, orphan)
                 if copy is None:
                     self._in_flight -= 1
@@ -220,10 +228,10 @@ class PostHogSpanProcessor(SpanProcessor):
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1
-                logger.debug("posthog-instrument: could not convert span %r", getattr(span, "name", span), exc_info=True)
+                logger.debug("posthog-instrument: could not convert span %r", getattr(queued, "name", queued), exc_info=True)
         if settings.debug:
-            for span in converted:
-                logger.debug("posthog-instrument: exporting %s", describe(span))
+            for copy in converted:
+                logger.debug("posthog-instrument: exporting %s", describe(copy))
         try:
             requests = split_into_requests(converted)
         except Exception:

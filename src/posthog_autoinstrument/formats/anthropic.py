@@ -345,6 +345,7 @@ def _base_url_from_request_url(attrs: dict) -> None:
     after a path)."""
     if semconv.BASE_URL in attrs:
         return
+    path: Any  # a string wherever the endpoint pattern matched it
     scheme, host, path = attrs.get("url.scheme"), attrs.get(semconv.SERVER_ADDRESS), attrs.get("url.path")
     if not (isinstance(scheme, str) and isinstance(host, str) and scheme and host):
         return

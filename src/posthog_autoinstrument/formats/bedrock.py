@@ -769,7 +769,7 @@ class Cohere(Family):
         history = []
         for turn in body.get("chat_history") or ():
             if isinstance(turn, dict):
-                history.append(m.message(_COHERE_ROLES.get(turn.get("role"), "user"), [m.text(turn.get("message", ""))]))
+                history.append(m.message(_COHERE_ROLES.get(str(turn.get("role")), "user"), [m.text(turn.get("message", ""))]))
         history.append(m.message("user", [m.text(body["message"])]))
         preamble = body.get("preamble")
         tools = [m.function_tool(t.get("name"), t.get("description"), t.get("parameter_definitions"))

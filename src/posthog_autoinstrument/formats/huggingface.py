@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..genai import messages as m
-from ..genai.spans import Usage
+from ..genai.call_types import Usage
 from .fields import get, integer
 
 # A model given as a URL (an Inference Endpoint, a TGI or vLLM server) or a ``base_url``: no

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..genai.semconv import Provider
-from ..genai.spans import Usage
+from ..genai.call_types import Usage
 from .fields import get
 from .openai_chat import CHAT_USAGE_KEYS, token_usage
 

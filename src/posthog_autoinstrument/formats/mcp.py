@@ -107,7 +107,7 @@ def _content_block(block: Any) -> Any:
 
 
 def _media(kind: str, mime_type: Any, data: Any) -> dict:
-    placeholder = {"type": kind}
+    placeholder: dict = {"type": kind}
     if mime_type:
         placeholder["mime_type"] = mime_type
     if isinstance(data, str):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..genai import messages as m
-from ..genai.spans import InferenceRequest, Usage
+from ..genai.call_types import InferenceRequest, Usage
 from .fields import arg, get, given, number
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ..genai import messages as m
 from ..genai import semconv
-from ..genai.spans import Usage
+from ..genai.call_types import Usage
 from .fields import arg, get, integer, number
 
 

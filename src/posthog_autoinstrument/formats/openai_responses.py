@@ -10,11 +10,11 @@ from typing import Any, Optional
 
 from ..genai import messages as m
 from ..genai import semconv
-from ..genai.spans import Usage
+from ..genai.call_types import Usage
 from .fields import get, given
 from .openai_chat import content_parts, token_usage
 
-_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+_INCOMPLETE_REASONS: dict[Any, str] = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
 def summary_text(item: Any) -> str:

@@ -173,5 +173,7 @@ def _json_fallback(value: Any) -> Any:
 # dicts our adapters build, and what a fallback dumps: a cycle is still stopped, by Python's
 # recursion limit).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_fallback)
-_c_encode = None if json.encoder.c_make_encoder is None else json.encoder.c_make_encoder(
+# (c_make_encoder: None without the C accelerator; typeshed leaves it out.)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode = None if _c_make_encoder is None else _c_make_encoder(
     None, _json_fallback, json.encoder.encode_basestring, None, ":", ",", False, False, True)

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import wrapt
 
-from .spans import InferenceCall
+from .inference_call import InferenceCall
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -285,7 +285,7 @@ _getrefcount = getattr(sys, "getrefcount", None)
 
 
 def _references_to_chunks(holder: Any) -> int:
-    return _getrefcount(holder._self_chunks)
+    return 0 if _getrefcount is None else _getrefcount(holder._self_chunks)
 
 
 # What ``_references_to_chunks`` counts when only its holder refers to the generator, measured

@@ -32,7 +32,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import InferenceRequest, Layer
 from ..genai import semconv
-from ..genai.spans import InferenceCall, StepRequest
+from ..genai import InferenceCall, StepRequest
 from .base import LLMInstrumentor, Target
 
 logger = logging.getLogger("posthog_autoinstrument")

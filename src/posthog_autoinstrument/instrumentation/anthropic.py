@@ -41,7 +41,8 @@ from ..genai import InferenceCall, InferenceRequest, Recorder, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.spans import caller_location, request_attributes
+from ..genai.attributes import request_attributes
+from ..genai.caller_location import caller_location
 from ..formats import anthropic as anthropic_format
 from ..formats.endpoints import EndpointCache
 from ..formats.anthropic import StreamedMessage, content_parts, input_messages, tool_definitions

@@ -44,7 +44,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import InferenceRequest, Layer, self_tracing
 from ..genai import semconv
-from ..genai.spans import InferenceCall, StepRequest, Usage
+from ..genai import InferenceCall, StepRequest, Usage
 from .base import LLMInstrumentor, Target
 
 logger = logging.getLogger("posthog_autoinstrument")

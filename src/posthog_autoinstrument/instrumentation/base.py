@@ -28,17 +28,19 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import (_SUPPRESS_INSTRUMENTATION_KEY,
-                                                 _SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
 
-from .. import __version__, config, lifecycle
+from .. import __version__, config, identity, lifecycle, otel_internals
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
 from ..formats.fields import arg, get, given, integer, number  # noqa: F401
 from ..genai import InferenceCall, Recorder, StreamAccumulator
+from ..genai.call_types import RequestOrDescriber
+from ..genai.one_generation import SCOPE_NAME, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 from ..genai.streams import observe_stream
-from ..genai.spans import SCOPE_NAME, RequestOrDescriber, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 
 logger = logging.getLogger("posthog_autoinstrument")
+
+# What suppress_instrumentation() sets in the context: read at each call (see _begin).
+_SUPPRESSION_KEYS = otel_internals.instrumentation_suppression_keys()
 
 
 class CallHandler:
@@ -135,7 +137,8 @@ class LLMInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs) -> None:
         settings = config.settings()
         tracer = trace.get_tracer(SCOPE_NAME, __version__, kwargs.get("tracer_provider"))
-        self.recorder = Recorder(tracer, capture_content=not settings.privacy_mode)
+        self.recorder = Recorder(tracer, capture_content=not settings.privacy_mode,
+                                 privacy_requested=identity.privacy_requested)
         self._active = True
         self._patched: list = []
         targets = self.targets()
@@ -319,8 +322,9 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
     # The context, read once for every check of this call (is_instrumentation_enabled() reads
     # it twice, and each read is two function calls).
     current = otel_context.get_current()
-    if current.get(_SUPPRESS_INSTRUMENTATION_KEY) or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN):
-        return None, kwargs, None
+    for key in _SUPPRESSION_KEYS:
+        if current.get(key):
+            return None, kwargs, None
     try:
         # The code that called our wrapper (or the wrapper's own guard): the app's code is there or
         # above, never in the frames between, which need not be looked at (see find_caller).

@@ -80,7 +80,7 @@ from ..formats.litellm import provider_name
 from ..genai import InferenceCall, InferenceRequest, Layer, Usage
 from ..genai import messages as m
 from ..genai import semconv
-from ..genai.spans import StepCall, StepRequest
+from ..genai import StepCall, StepRequest
 from ..identity import privacy_requested
 from .base import LLMInstrumentor, Target, get, number
 

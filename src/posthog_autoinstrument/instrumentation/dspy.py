@@ -69,7 +69,7 @@ from ..formats.litellm import usage as litellm_usage
 from ..genai import InferenceCall, InferenceRequest, Layer
 from ..genai import messages as m
 from ..genai import semconv
-from ..genai.spans import StepCall, StepRequest
+from ..genai import StepCall, StepRequest
 from .base import LLMInstrumentor, Target, get, number
 
 logger = logging.getLogger("posthog_autoinstrument")

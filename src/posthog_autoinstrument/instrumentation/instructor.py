@@ -37,7 +37,7 @@ from typing import Any, Optional
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import semconv
-from ..genai.spans import StepCall, StepRequest
+from ..genai import StepCall, StepRequest
 from .base import LLMInstrumentor, Target
 
 logger = logging.getLogger("posthog_autoinstrument")

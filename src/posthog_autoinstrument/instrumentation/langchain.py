@@ -94,7 +94,7 @@ from ..genai import InferenceCall, InferenceRequest, Layer, StepRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.spans import RECORDED_ELSEWHERE
+from ..genai.one_generation import RECORDED_ELSEWHERE
 from .base import LLMInstrumentor, Target, get, number
 
 logger = logging.getLogger("posthog_autoinstrument")

@@ -20,7 +20,7 @@ Trace context. The request carries the caller's step in its ``params._meta`` as 
 ``traceparent`` / ``tracestate`` (the MCP conventions' carrier). The SDK injects the context of
 its own client span there (through the global propagator, so baggage goes too); right after, we
 replace ``traceparent`` / ``tracestate`` with the caller step's, marked as one PostHog receives
-(``genai.spans.with_ai_parent_mark``). The SDK's span is not an AI span and never reaches
+(``genai.remote_parent.with_ai_parent_mark``). The SDK's span is not an AI span and never reaches
 PostHog; a server span under it would have no parent there. ``_meta`` is open by the protocol's
 definition, and these keys are the ones the SDK itself sends: a server that does not read them
 is unaffected.
@@ -54,7 +54,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from ..formats import mcp as mcp_format
 from ..genai import StepCall, StepRequest, self_tracing, semconv
-from ..genai.spans import with_ai_parent_mark
+from ..genai.remote_parent import with_ai_parent_mark
 from .base import LLMInstrumentor, Target
 
 logger = logging.getLogger("posthog_autoinstrument")

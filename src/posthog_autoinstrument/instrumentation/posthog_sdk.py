@@ -25,7 +25,7 @@ from typing import Any
 
 import wrapt
 
-from ..genai.spans import RECORDED_ELSEWHERE
+from ..genai.one_generation import RECORDED_ELSEWHERE
 from ..identity import record_feature_flag
 from .base import LLMInstrumentor, Target
 

@@ -22,7 +22,7 @@ with ``genai/self_tracing.py`` when this module is imported).
 * **One model call, one generation.** Pydantic AI's ``chat`` span is a framework's view of a
   model request. When the model is one we instrument (its OpenAI models call the openai SDK),
   our provider span starts directly under it and the core's rule
-  (``genai.spans.model_call_starts``) marks it delegated: it is exported as a step without
+  (``genai.one_generation.model_call_starts``) marks it delegated: it is exported as a step without
   tokens. With a model we do not instrument (``TestModel``, ``FunctionModel``, a provider
   without an adapter) it stays the generation.
 * **Start-up cost.** Nothing is imported until the app imports ``pydantic_ai`` itself.

@@ -30,7 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import semconv
-from ..genai.spans import StepCall, StepRequest
+from ..genai import StepCall, StepRequest
 from .base import LLMInstrumentor, StepGenerator, Target
 
 logger = logging.getLogger("posthog_autoinstrument")

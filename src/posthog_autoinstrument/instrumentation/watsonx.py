@@ -20,7 +20,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from ..genai.spans import request_attributes
+from ..genai.attributes import request_attributes
 from ..genai.streams import observe_stream
 from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, arguments_now, steps_within_call
 

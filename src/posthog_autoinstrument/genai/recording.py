@@ -1,0 +1,196 @@
+"""The two ways an :class:`~.inference_call.InferenceCall` is recorded.
+
+* :data:`SDK_SPAN` (:class:`SpanRecording`): through the SDK span the call started, which
+  every span processor sees live. The adapter's translation runs at once.
+* :class:`DirectRecording`: the call's ids are made up front and put in the context (so work
+  inside the call nests under it), but the span itself is built on the export thread
+  (:meth:`DirectRecording.build_span`), together with the translation the adapter left for
+  later (``InferenceCall.later``). The Recorder records direct when PostHog's processor is the
+  only consumer of spans, so nobody else can miss a live span.
+
+A call holds one of them and hands each moment of its life (``later``, the request body,
+``end``, ``fail``) to it; what the two have in common (the attributes gathered so far, the
+delegation mark) stays on the call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from opentelemetry.sdk.trace import Event
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+from .attributes import as_span_attributes, exception_event, request_attributes, span_name
+from .call_types import InferenceRequest, RequestOrDescriber
+from .caller_location import Caller, put_caller
+from .plain_span import PlainSpan
+
+if TYPE_CHECKING:
+    from .inference_call import InferenceCall
+    from .recorder import Recorder
+
+logger = logging.getLogger("posthog_autoinstrument")
+
+# A call's status until it fails. One shared instance: a Status is read-only, and making one
+# validates its arguments (0.4 µs of every call's time on the app's thread).
+UNSET = Status(StatusCode.UNSET)
+_AWAITED = object()
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, undeclared in typeshed
+
+
+class SpanRecording:
+    """Recording through the call's SDK span. Stateless: one instance (:data:`SDK_SPAN`) serves
+    every such call."""
+
+    __slots__ = ()
+
+    def later(self, call: InferenceCall, record: Callable[..., Any], args: tuple) -> None:
+        record(*args)
+
+    def expect_request_body(self, arguments: dict) -> None:
+        pass  # the translation runs now, from the arguments themselves
+
+    def request_body(self, body: Any) -> None:
+        pass
+
+    def arguments_as_sent(self) -> Optional[dict]:
+        return None
+
+    def response_body(self, body: Any) -> None:
+        pass
+
+    def received_body(self) -> Optional[bytes]:
+        return None
+
+    def end(self, call: InferenceCall) -> None:
+        if call._attrs:
+            call.span.set_attributes(call._attrs)
+        call.span.end()
+
+    def fail(self, call: InferenceCall, exc: BaseException, status: Status) -> None:
+        call.span.record_exception(exc, escaped=True)
+        call.span.set_status(status)
+
+
+SDK_SPAN = SpanRecording()
+
+
+class DirectSpan(NonRecordingSpan):
+    """The current span while a direct call runs, for work nested inside the call. Its
+    ``SpanContext`` is made when first read: most calls have nothing inside them that reads it,
+    and making one (a validating ``__new__``) is about a tenth of a call's cost on the app's thread."""
+
+    def __init__(self, trace_id: int, span_id: int, flags: TraceFlags, trace_state: Optional[TraceState] = None):
+        self._context: Optional[SpanContext] = None  # type: ignore[assignment]  # made when first read
+        self._ids = (trace_id, span_id, flags, trace_state)
+
+    def get_span_context(self) -> SpanContext:
+        context = self._context
+        if context is None:  # two threads may both make it: equal contexts, either one will do
+            trace_id, span_id, flags, trace_state = self._ids
+            context = self._context = SpanContext(trace_id, span_id, False, flags, trace_state)
+        return context
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
+
+
+class DirectRecording:
+    """What a direct call needs to become a span on the export thread."""
+
+    __slots__ = ("recorder", "processor", "request", "span", "span_id", "parent", "caller", "identity",
+                 "start_time", "end_time", "pending", "events", "status", "sent", "arguments", "received")
+
+    def __init__(self, recorder: Recorder, processor: Any, request: RequestOrDescriber, span: DirectSpan,
+                 span_id: int, parent: Optional[SpanContext], caller: Optional[Caller], identity: Any):
+        self.recorder = recorder
+        self.processor = processor
+        self.request = request
+        self.span = span
+        self.span_id = span_id
+        self.parent = parent
+        self.caller = caller
+        self.identity = identity
+        self.start_time = time.time_ns()
+        self.end_time: Optional[int] = None
+        # Translation left for the export thread: (function, its arguments).
+        self.pending: list[tuple[Callable[..., Any], tuple]] = []
+        self.events: tuple[Event, ...] = ()
+        self.status = UNSET
+        # The request body the SDK serialised (bytes), once it has; _AWAITED before.
+        self.sent: Any = None
+        # The call's arguments as sent: the parsed body, or until then a copy of the arguments.
+        self.arguments: Optional[dict] = None
+        # The response body the SDK parsed its result from (bytes), if handed over.
+        self.received: Optional[bytes] = None
+
+    def later(self, call: InferenceCall, record: Callable[..., Any], args: tuple) -> None:
+        self.pending.append((record, args))
+
+    # -- the request as sent -------------------------------------------------------------
+    # Translation on the export thread must see the request as it was at the call, whatever the
+    # app does to its message dicts and lists afterwards (an agent trimming its history in
+    # place). Copying them deeply on the app's thread costs per message; the SDK serialises the
+    # request anyway, and its body is bytes nobody can change: keep a reference to those.
+
+    def expect_request_body(self, arguments: dict) -> None:
+        self.arguments = arguments
+        self.sent = _AWAITED
+
+    def request_body(self, body: Any) -> None:
+        if self.sent is _AWAITED and isinstance(body, (bytes, bytearray)):
+            self.sent = body
+
+    def response_body(self, body: Any) -> None:
+        if self.received is None and type(body) is bytes:
+            self.received = body
+
+    def received_body(self) -> Optional[bytes]:
+        return self.received
+
+    def arguments_as_sent(self) -> Optional[dict]:
+        sent = self.sent
+        if isinstance(sent, (bytes, bytearray)):
+            self.sent = None
+            try:
+                # (the C scanner itself: json.loads adds an encoding check and a whitespace
+                # regex, twice its cost on a small body; the SDKs send UTF-8 JSON)
+                parsed = _scan_json(sent.decode("utf-8"), 0)[0]
+            except Exception:  # not JSON after all: the arguments as called stand
+                parsed = None
+            if isinstance(parsed, dict):
+                self.arguments = parsed
+        return self.arguments
+
+    # -- end ---------------------------------------------------------------------------
+    def end(self, call: InferenceCall) -> None:
+        self.end_time = time.time_ns()
+        self.processor.on_direct_end(call, self.span_id, self.parent, self.identity)
+
+    def fail(self, call: InferenceCall, exc: BaseException, status: Status) -> None:
+        self.events = (exception_event(exc),)
+        self.status = status
+
+    def build_span(self, call: InferenceCall) -> PlainSpan:
+        """The finished span. Export thread only, once the call has ended."""
+        for record, args in self.pending:
+            try:
+                record(*args)
+            except Exception:
+                # What we cannot read is left out; the call is still recorded.
+                logger.debug("posthog-autoinstrument: could not record %r", record, exc_info=True)
+        self.pending = []
+        request = self.request
+        if not isinstance(request, InferenceRequest):  # described only now (see Recorder.start)
+            request = self.request = request(self.arguments_as_sent())
+        attrs = request_attributes(request)
+        put_caller(attrs, self.caller)
+        attrs.update(call._attrs)
+        recorder = self.recorder
+        return PlainSpan(
+            span_name(request), self.span.get_span_context(), self.parent, recorder.tracer.resource,
+            as_span_attributes(attrs), self.events, (), SpanKind.CLIENT, self.status, self.start_time,
+            self.end_time, recorder.scope)
