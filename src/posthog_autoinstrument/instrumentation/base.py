@@ -554,57 +554,82 @@ class RequestHandOver:
 
 def steps_within_call(stream: Any, call: InferenceCall, status_of: Optional[Callable] = None) -> Any:
     """A stream whose SDK does its work as it is iterated (a generator function builds its request,
-    and starts its own span, at the first chunk): each chunk is fetched with our call current, and
-    the app's context is back while the app has the chunk. ``status_of``: the HTTP status of an
-    error raised while fetching."""
+    and starts its own span, at the first chunk), in a proxy that fetches each chunk with our call
+    current and gives the app its own context back while it has the chunk. ``status_of``: the
+    HTTP status of an error raised while fetching."""
     if hasattr(stream, "__anext__"):
-        return _async_steps_within_call(stream, call, status_of)
-    return _steps_within_call(stream, call, status_of)
+        return _AsyncStepsWithinCall(stream, call, status_of)
+    return _StepsWithinCall(stream, call, status_of)
 
 
-def _steps_within_call(stream: Any, call: InferenceCall, status_of: Optional[Callable]):
-    try:
-        while True:
-            token = call.attach()
-            try:
-                item = next(stream)
-            except StopIteration:
-                return
-            except Exception as exc:
-                call.fail(exc, status_of(exc) if status_of else None)
-                raise
-            finally:
-                call.detach(token)
-            yield item
-    finally:
-        # Closed early: the SDK's generator ends (its span, if any) inside our call too.
+class _StepsWithinCall(wrapt.ObjectProxy):
+    def __init__(self, stream: Any, call: InferenceCall, status_of: Optional[Callable]):
+        super().__init__(stream)
+        self._self_call = call
+        self._self_status_of = status_of
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        call = self._self_call
         token = call.attach()
         try:
-            stream.close()
+            return next(self.__wrapped__)
+        except StopIteration:
+            raise
+        except Exception as exc:
+            status_of = self._self_status_of
+            call.fail(exc, status_of(exc) if status_of else None)
+            raise
         finally:
             call.detach(token)
 
+    def close(self):
+        # The SDK's generator ends (and its span, if it keeps one current) inside our call too.
+        token = self._self_call.attach()
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_call.detach(token)
 
-async def _async_steps_within_call(stream: Any, call: InferenceCall, status_of: Optional[Callable]):
-    try:
-        while True:
-            token = call.attach()
-            try:
-                item = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                call.fail(exc, status_of(exc) if status_of else None)
-                raise
-            finally:
-                call.detach(token)
-            yield item
-    finally:
+    def __del__(self):
+        try:
+            if getattr(self.__wrapped__, "gi_frame", None) is not None:
+                self.close()
+        except Exception:
+            pass
+
+
+class _AsyncStepsWithinCall(wrapt.ObjectProxy):
+    def __init__(self, stream: Any, call: InferenceCall, status_of: Optional[Callable]):
+        super().__init__(stream)
+        self._self_call = call
+        self._self_status_of = status_of
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        call = self._self_call
         token = call.attach()
         try:
-            await stream.aclose()
+            return await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            raise
+        except Exception as exc:
+            status_of = self._self_status_of
+            call.fail(exc, status_of(exc) if status_of else None)
+            raise
         finally:
             call.detach(token)
+
+    async def aclose(self):
+        token = self._self_call.attach()
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_call.detach(token)
 class StepGenerator:
     """A generator a framework returns for a step (an agent's streamed run, a step that yields
     its progress): the step is current only while the generator runs (each ``next``), so the

@@ -22,7 +22,7 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.attributes import request_attributes
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, steps_within_call
+from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, is_stream, steps_within_call
 
 _MODEL_PREFIX = "publishers/google/models/"
 
@@ -154,7 +154,7 @@ class GenerateContent(CallHandler):
         _sent.expect(call)
 
     def result(self, call, result, kwargs):
-        if self.stream:  # (sync: the request is built at the first chunk)
+        if self.stream and is_stream(result):  # (sync: the request is built at the first chunk)
             return observe_stream(steps_within_call(result, call, _status), call, _Chunks())
         _sent.forget(call)
         raw = getattr(result, "_raw_response", None)

@@ -22,7 +22,7 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.attributes import request_attributes
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, arguments_now, steps_within_call
+from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, is_stream, arguments_now, steps_within_call
 
 # Text generation's stop reasons in the conventions' terms.
 _STOP_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "max_tokens": "length", "token_limit": "length",
@@ -125,7 +125,7 @@ class Chat(CallHandler):
         _sent.expect(call)
 
     def result(self, call, result, kwargs):
-        if self.stream:  # the payload is built at the first chunk
+        if self.stream and is_stream(result):  # the payload is built at the first chunk
             return observe_stream(steps_within_call(result, call, _status), call, _ChatChunks(call.capture_content))
         _sent.forget(call)
         if isinstance(result, dict):
@@ -176,7 +176,7 @@ class Generate(CallHandler):
         call.set_input(messages=[m.message("user", [m.text(p)]) for p in prompts])
 
     def result(self, call, result, kwargs):
-        if self.stream:
+        if self.stream and is_stream(result):
             return observe_stream(result, call, _TextPieces(call.capture_content))
         answers = result if isinstance(result, list) else [result]
         outputs, reasons, usage = [], [], None

@@ -23,7 +23,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, steps_within_call
+from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, is_stream, steps_within_call
 
 _DEFAULT_ENDPOINT = ("api.x.ai", 443)
 # The chat stub of each client -> the (host, port) it was made for (see _remember_host).
@@ -120,7 +120,7 @@ class ChatCall(CallHandler):
         _sent.expect(call)
 
     def result(self, call, result, kwargs):
-        if self.stream:  # its request is built at the first chunk
+        if self.stream and is_stream(result):  # its request is built at the first chunk
             return observe_stream(steps_within_call(result, call, http_status), call, _StreamedAnswer())
         _sent.forget(call)
         answer = _answer_of(result)
