@@ -78,8 +78,13 @@ def within(runs: int) -> None:
         return elapsed / 90 * 1e6
 
     added, on, off = _alternating(runs, timed_run)
-    common.emit({"added_us_per_call": statistics.median(added), "instrumented_us_per_call": statistics.median(on),
-                 "suppressed_us_per_call": statistics.median(off)})
+    common.emit(
+        {
+            "added_us_per_call": statistics.median(added),
+            "instrumented_us_per_call": statistics.median(on),
+            "suppressed_us_per_call": statistics.median(off),
+        }
+    )
 
 
 def within_all(setup_name: str, runs: int, calls: int) -> None:
@@ -105,8 +110,13 @@ def within_all(setup_name: str, runs: int, calls: int) -> None:
 
     added, _, _ = _alternating(runs, timed_run)
     # The check that switching off worked, and on again: one span a call when on, none when off.
-    common.emit({"added_us_per_call": statistics.median(added), "spans_per_call_on": spans[True] / (runs * calls),
-                 "spans_per_call_off": spans[False] / (runs * calls)})
+    common.emit(
+        {
+            "added_us_per_call": statistics.median(added),
+            "spans_per_call_on": spans[True] / (runs * calls),
+            "spans_per_call_off": spans[False] / (runs * calls),
+        }
+    )
 
 
 def _warmed_up(setup_name: str, warm_up_calls: int = 300) -> tuple:
@@ -128,7 +138,7 @@ def _alternating(runs: int, timed_run) -> tuple:
     added, on, off = [], [], []
     for index in range(runs):
         times = {}
-        for instrumented in ((True, False) if index % 2 else (False, True)):
+        for instrumented in (True, False) if index % 2 else (False, True):
             times[instrumented] = timed_run(instrumented)
         added.append(times[True] - times[False])
         on.append(times[True])
@@ -154,8 +164,11 @@ def _switched_off(setup):
             yield sub
             yield from subclasses(sub)
 
-    active = [kind._instance for kind in subclasses(BaseInstrumentor)
-              if getattr(kind, "_instance", None) is not None and kind._instance._is_instrumented_by_opentelemetry]
+    active = [
+        kind._instance
+        for kind in subclasses(BaseInstrumentor)
+        if getattr(kind, "_instance", None) is not None and kind._instance._is_instrumented_by_opentelemetry
+    ]
     for instrumentor in active:
         instrumentor.uninstrument()
     try:
@@ -186,14 +199,22 @@ def _span_counter(setup):
     return lambda: counter.ended
 
 
-def measure_within_all(url: str, peer_python: Optional[str], peer_names: list, runs: int = 30, calls: int = 200,
-                       processes: int = 2, say=print) -> dict:
+def measure_within_all(
+    url: str,
+    peer_python: Optional[str],
+    peer_names: list,
+    runs: int = 30,
+    calls: int = 200,
+    processes: int = 2,
+    say=print,
+) -> dict:
     """All threads' added CPU per chat call, each setup on and off within its own processes:
     what separates processes (their memory layout: tens of µs a call, either way) cancels out.
     Ours and each peer that is an OpenTelemetry instrumentor (the PostHog SDK wrapper is a
     client swap, with nothing to switch off in place); processes of each setup in turn."""
-    configs = [("ours", common.MAIN_PYTHON)] + [(name, peer_python) for name in peer_names
-                                                if peer_python and name != "posthog_sdk"]
+    configs = [("ours", common.MAIN_PYTHON)] + [
+        (name, peer_python) for name in peer_names if peer_python and name != "posthog_sdk"
+    ]
     results: dict = {name: [] for name, _ in configs}
     for _ in range(processes):
         for name, python in configs:
@@ -205,23 +226,32 @@ def measure_within_all(url: str, peer_python: Optional[str], peer_names: list, r
                 say(f"    all threads within one process: {name} failed: {str(exc).strip().splitlines()[-1][:200]}")
                 continue
             if result["spans_per_call_on"] < 0.99 or result["spans_per_call_off"] > 0:
-                say(f"    all threads within one process: {name} left out, switching it off did not work "
-                    f"({result['spans_per_call_on']:.2f} spans a call on, {result['spans_per_call_off']:.2f} off)")
+                say(
+                    f"    all threads within one process: {name} left out, switching it off did not work "
+                    f"({result['spans_per_call_on']:.2f} spans a call on, {result['spans_per_call_off']:.2f} off)"
+                )
                 continue
             results[name].append(result["added_us_per_call"])
-    return {"runs_per_process": runs, "calls_per_run": calls,
-            "added_us_per_call": {name: round(statistics.median(values), 1)
-                                  for name, values in results.items() if values},
-            "processes": {name: [round(v, 1) for v in values] for name, values in results.items()}}
+    return {
+        "runs_per_process": runs,
+        "calls_per_run": calls,
+        "added_us_per_call": {name: round(statistics.median(values), 1) for name, values in results.items() if values},
+        "processes": {name: [round(v, 1) for v in values] for name, values in results.items()},
+    }
 
 
 def measure_within(url: str, runs: int = 60, processes: int = 3) -> dict:
     """``--within`` against the stand-in at ``url``: the median over ``processes`` processes."""
     env = common.worker_env(POSTHOG_HOST=url, POSTHOG_EXPORT_INTERVAL="3600", POSTHOG_API_KEY=common.API_KEY)
-    results = [common.run_json([common.MAIN_PYTHON, os.path.abspath(__file__), "--within-worker", str(runs)], env=env)
-               for _ in range(processes)]
-    return {"added_app_thread_us_per_call": round(statistics.median(r["added_us_per_call"] for r in results), 1),
-            "runs_per_process": runs, "processes": [{k: round(v, 1) for k, v in r.items()} for r in results]}
+    results = [
+        common.run_json([common.MAIN_PYTHON, os.path.abspath(__file__), "--within-worker", str(runs)], env=env)
+        for _ in range(processes)
+    ]
+    return {
+        "added_app_thread_us_per_call": round(statistics.median(r["added_us_per_call"] for r in results), 1),
+        "runs_per_process": runs,
+        "processes": [{k: round(v, 1) for k, v in r.items()} for r in results],
+    }
 
 
 def main() -> None:
@@ -241,15 +271,29 @@ def main() -> None:
         faults: dict = {"baseline": [], "ours": []}
         for _ in range(3):
             for setup in medians:
-                argv = [common.MAIN_PYTHON, os.path.abspath(__file__), "--worker", setup,
-                        "on" if collections else "off", str(options.run)]
+                argv = [
+                    common.MAIN_PYTHON,
+                    os.path.abspath(__file__),
+                    "--worker",
+                    setup,
+                    "on" if collections else "off",
+                    str(options.run),
+                ]
                 result = common.run_json(argv, env=env)
                 medians[setup].append(result["us_per_call"])
                 faults[setup].append(result["page_faults_per_call"])
         added = statistics.median(medians["ours"]) - statistics.median(medians["baseline"])
-        print(json.dumps({"run": options.run, "collections": collections,
-                          "added_app_thread_us_per_call": round(added, 1),
-                          "runs_us_per_call": medians, "page_faults_per_call": faults}))
+        print(
+            json.dumps(
+                {
+                    "run": options.run,
+                    "collections": collections,
+                    "added_app_thread_us_per_call": round(added, 1),
+                    "runs_us_per_call": medians,
+                    "page_faults_per_call": faults,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

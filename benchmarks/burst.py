@@ -52,8 +52,12 @@ def worker(setup_name: str, calls: int) -> None:
     setup.flush()
     cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
     collections.stop()
-    result = {"cpu_us_per_call": cpu / calls * 1e6, "wall_us_per_call": wall / calls * 1e6,
-              "collections": collections.counts, "collection_us_per_call": collections.seconds / calls * 1e6}
+    result = {
+        "cpu_us_per_call": cpu / calls * 1e6,
+        "wall_us_per_call": wall / calls * 1e6,
+        "collections": collections.counts,
+        "collection_us_per_call": collections.seconds / calls * 1e6,
+    }
     if counted is not None:
         result["exported_per_call"] = (counted() - before) / calls
     if setup.name == "ours":
@@ -90,8 +94,9 @@ def retained(url: str, other_source: Optional[str] = None) -> dict:
     for name, extra in (("ours", {}), ("ours@other", {"PYTHONPATH": other_source} if other_source else None)):
         if extra is None:
             continue
-        env = common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY, POSTHOG_EXPORT_INTERVAL="3600",
-                                **extra)
+        env = common.worker_env(
+            POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY, POSTHOG_EXPORT_INTERVAL="3600", **extra
+        )
         found[name] = common.run_json([common.MAIN_PYTHON, os.path.abspath(__file__), "--retained"], env=env)
     return found
 
@@ -128,7 +133,8 @@ def _span_counter(setup) -> Optional[Callable[[], int]]:
     exported = [0]
     for processor in getattr(setup.provider._active_span_processor, "_span_processors", ()):
         exporter = getattr(processor, "span_exporter", None) or getattr(
-            getattr(processor, "_batch_processor", None), "_exporter", None)
+            getattr(processor, "_batch_processor", None), "_exporter", None
+        )
         if exporter is None:
             continue
         export = exporter.export
@@ -143,8 +149,14 @@ def _span_counter(setup) -> Optional[Callable[[], int]]:
     return lambda: exported[0]
 
 
-def measure(url: str, calls: int, rounds: int, peer_python: Optional[str], say: Callable[[str], None] = print,
-            other_source: Optional[str] = None) -> dict:
+def measure(
+    url: str,
+    calls: int,
+    rounds: int,
+    peer_python: Optional[str],
+    say: Callable[[str], None] = print,
+    other_source: Optional[str] = None,
+) -> dict:
     """``other_source``: a ``src`` folder of another version of ours, measured beside this one
     (the setup ``ours@other``, imported through ``PYTHONPATH``)."""
     configs = [("main", common.MAIN_PYTHON, "baseline"), ("main", common.MAIN_PYTHON, "ours")]
@@ -154,39 +166,54 @@ def measure(url: str, calls: int, rounds: int, peer_python: Optional[str], say: 
         configs += [("peers", peer_python, "baseline"), ("peers", peer_python, "otel_genai")]
     runs: dict = {(env, name): [] for env, _, name in configs}
     for index in range(rounds):
-        order = configs[index % len(configs):] + configs[:index % len(configs)]
+        order = configs[index % len(configs) :] + configs[: index % len(configs)]
         for env_name, python, name in order:
             argv = [python, os.path.abspath(__file__), "--worker", name.split("@")[0], str(calls)]
             extra = {"PYTHONPATH": other_source} if name == "ours@other" else {}
             try:
-                result = common.run_json(argv, env=common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY,
-                                                                     **extra))
+                result = common.run_json(
+                    argv, env=common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY, **extra)
+                )
             except Exception as exc:
                 say(f"    burst: {env_name}/{name} failed: {str(exc).strip().splitlines()[-1][:200]}")
                 continue
             runs[(env_name, name)].append(result)
-        say(f"  burst round {index + 1}/{rounds}: " + ", ".join(
-            f"{e}/{n} {runs[(e, n)][-1]['cpu_us_per_call']:.0f} µs" for e, _, n in configs if runs[(e, n)]))
+        say(
+            f"  burst round {index + 1}/{rounds}: "
+            + ", ".join(f"{e}/{n} {runs[(e, n)][-1]['cpu_us_per_call']:.0f} µs" for e, _, n in configs if runs[(e, n)])
+        )
     added, complete = {}, {}
     for (env_name, name), results in runs.items():
         baseline = runs.get((env_name, "baseline"), [])
         if name == "baseline" or not results or len(baseline) != len(results):
             continue
-        added[name] = round(statistics.median(r["cpu_us_per_call"] - b["cpu_us_per_call"]
-                                              for r, b in zip(results, baseline)), 1)
-        complete[name] = {"exported_per_call": [round(r.get("exported_per_call", 0), 4) for r in results],
-                          "dropped": [r.get("dropped", 0) for r in results]}
-    collected = {f"{e}/{n}": {"collections_by_generation": [statistics.median(r["collections"][g] for r in results)
-                                                            for g in range(3)],
-                              "collection_us_per_call": round(statistics.median(r["collection_us_per_call"]
-                                                                                for r in results), 1)}
-                 for (e, n), results in runs.items() if results}
+        added[name] = round(
+            statistics.median(r["cpu_us_per_call"] - b["cpu_us_per_call"] for r, b in zip(results, baseline)), 1
+        )
+        complete[name] = {
+            "exported_per_call": [round(r.get("exported_per_call", 0), 4) for r in results],
+            "dropped": [r.get("dropped", 0) for r in results],
+        }
+    collected = {
+        f"{e}/{n}": {
+            "collections_by_generation": [statistics.median(r["collections"][g] for r in results) for g in range(3)],
+            "collection_us_per_call": round(statistics.median(r["collection_us_per_call"] for r in results), 1),
+        }
+        for (e, n), results in runs.items()
+        if results
+    }
     peers = {k: v for k, v in added.items() if not k.startswith("ours") and v > 0}
     best = min(peers.items(), key=lambda kv: kv[1]) if peers else None
-    return {"calls": calls, "rounds": rounds, "added_cpu_us_per_call": added,
-            "vs_best_peer": round(added["ours"] / best[1], 3) if best and "ours" in added else None,
-            "best_peer": best[0] if best else None, "delivered": complete, "garbage_collection": collected,
-            "runs": {f"{e}/{n}": [round(r["cpu_us_per_call"], 1) for r in results] for (e, n), results in runs.items()}}
+    return {
+        "calls": calls,
+        "rounds": rounds,
+        "added_cpu_us_per_call": added,
+        "vs_best_peer": round(added["ours"] / best[1], 3) if best and "ours" in added else None,
+        "best_peer": best[0] if best else None,
+        "delivered": complete,
+        "garbage_collection": collected,
+        "runs": {f"{e}/{n}": [round(r["cpu_us_per_call"], 1) for r in results] for (e, n), results in runs.items()},
+    }
 
 
 def main() -> None:
@@ -203,8 +230,14 @@ def main() -> None:
         if peers.ensure(lambda m: print(m, file=sys.stderr, flush=True)) is not None:
             peer_python = str(peers.python())
     with common.sink() as url:
-        result = measure(url, options.calls, options.rounds, peer_python,
-                         lambda m: print(m, file=sys.stderr, flush=True), options.other_source)
+        result = measure(
+            url,
+            options.calls,
+            options.rounds,
+            peer_python,
+            lambda m: print(m, file=sys.stderr, flush=True),
+            options.other_source,
+        )
         result["retained"] = retained(url, options.other_source)
     result["machine"] = common.machine_info()
     print(json.dumps(result, indent=1))

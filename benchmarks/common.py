@@ -54,12 +54,14 @@ def pin_to_cpu(cpu: int) -> None:
 
 def run_json(argv: list, env: Optional[dict] = None, timeout: float = 1800) -> dict:
     """Run a worker that prints one JSON object as its last stdout line; return it."""
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, cwd=str(REPO))
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=str(REPO)
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        raise RuntimeError(f"worker failed ({done.returncode}): {' '.join(map(str, argv))}\n"
-                           f"{done.stderr[-3000:]}{done.stdout[-1000:]}")
+        raise RuntimeError(
+            f"worker failed ({done.returncode}): {' '.join(map(str, argv))}\n{done.stderr[-3000:]}{done.stdout[-1000:]}"
+        )
     return json.loads(lines[-1])
 
 
@@ -69,9 +71,24 @@ def worker_env(**extra: str) -> dict:
     ``PYTHONDONTWRITEBYTECODE`` goes too: with it, every start-up compiles each module whose
     ``.pyc`` is missing or stale from source, which apps in production do not pay.
     """
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("POSTHOG_", "OTEL_", "_POSTHOG", "OPENAI_", "ANTHROPIC_", "TRACELOOP_",
-                                "OPENINFERENCE_", "PYTHONPATH", "PYTHONPROFILEIMPORTTIME", "PYTHONDONTWRITEBYTECODE"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            (
+                "POSTHOG_",
+                "OTEL_",
+                "_POSTHOG",
+                "OPENAI_",
+                "ANTHROPIC_",
+                "TRACELOOP_",
+                "OPENINFERENCE_",
+                "PYTHONPATH",
+                "PYTHONPROFILEIMPORTTIME",
+                "PYTHONDONTWRITEBYTECODE",
+            )
+        )
+    }
     env["PATH"] = f"{Path(MAIN_PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
     # No OpenTelemetry export of the user's own, also where opentelemetry-distro is installed
     # (the test extra installs it), whose defaults would otherwise export to localhost.
@@ -90,8 +107,9 @@ def free_port() -> int:
 @contextmanager
 def sink():
     """The loopback stand-in for PostHog / an OTLP collector, in its own process and core."""
-    process = subprocess.Popen([MAIN_PYTHON, str(HERE / "sink.py")], stdout=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [MAIN_PYTHON, str(HERE / "sink.py")], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
     try:
         line = process.stdout.readline()
         if not line.strip():

@@ -84,7 +84,9 @@ def fresh(calls: list, total: int) -> list:
         clone = copy.copy(call)
         clone._attrs = dict(call._attrs)
         direct = copy.copy(call.recording)
-        direct.pending = [(record, tuple(clone if a is call else a for a in args)) for record, args in call.recording.pending]
+        direct.pending = [
+            (record, tuple(clone if a is call else a for a in args)) for record, args in call.recording.pending
+        ]
         clone.recording = direct
         copies.append((clone, direct))
     return copies
@@ -174,8 +176,14 @@ def steady(calls: list, settings, total: int) -> dict:
         cpu += time.process_time() - cpu_start
         wall += time.perf_counter() - wall_start
     done = total // MAX_SPANS_PER_REQUEST * MAX_SPANS_PER_REQUEST
-    result = {"spans": done, "spans_per_cpu_second": done / cpu, "spans_per_second": done / wall,
-              "exported": processor.exported, "dropped": processor.dropped, "failed": processor.failed}
+    result = {
+        "spans": done,
+        "spans_per_cpu_second": done / cpu,
+        "spans_per_second": done / wall,
+        "exported": processor.exported,
+        "dropped": processor.dropped,
+        "failed": processor.failed,
+    }
     processor.shutdown()
     return result
 
@@ -216,13 +224,15 @@ def main() -> None:
     settings = config.settings()
     calls = make_calls(100)
     example = fresh(calls, 1)[0][0].build_span()
-    emit({
-        "span_attribute_chars": sum(len(k) + len(str(v)) for k, v in example.attributes.items()),
-        "end_to_end": end_to_end(calls, settings, options.spans),
-        "steady": steady(calls, settings, options.spans),
-        "on_end_us_per_span": on_end_alone(calls, settings, min(options.spans, 5_000)),
-        "stages": stages(calls, settings, options.repeat),
-    })
+    emit(
+        {
+            "span_attribute_chars": sum(len(k) + len(str(v)) for k, v in example.attributes.items()),
+            "end_to_end": end_to_end(calls, settings, options.spans),
+            "steady": steady(calls, settings, options.spans),
+            "on_end_us_per_span": on_end_alone(calls, settings, min(options.spans, 5_000)),
+            "stages": stages(calls, settings, options.repeat),
+        }
+    )
 
 
 if __name__ == "__main__":

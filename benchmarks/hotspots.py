@@ -45,16 +45,28 @@ def profile(setup_name: str, sink_url: str, workload_name: str, calls: int) -> d
         call()
     profiler.disable()
     stats = pstats.Stats(profiler).stats
-    return {_label(*key): {"self_us": tt / calls * 1e6, "cumulative_us": ct / calls * 1e6, "calls": nc / calls}
-            for key, (cc, nc, tt, ct, callers) in stats.items()}
+    return {
+        _label(*key): {"self_us": tt / calls * 1e6, "cumulative_us": ct / calls * 1e6, "calls": nc / calls}
+        for key, (cc, nc, tt, ct, callers) in stats.items()
+    }
 
 
 def compare(sink_url: str, workload_name: str, calls: int, say: Callable[[str], None] = print) -> dict:
     say(f"  hotspots: cProfile of {calls} '{workload_name}' calls, ours vs baseline")
     results = {}
     for setup in ("baseline", "ours"):
-        argv = [MAIN_PYTHON, "benchmarks/hotspots.py", "--setup", setup, "--sink", sink_url,
-                "--workload", workload_name, "--calls", str(calls)]
+        argv = [
+            MAIN_PYTHON,
+            "benchmarks/hotspots.py",
+            "--setup",
+            setup,
+            "--sink",
+            sink_url,
+            "--workload",
+            workload_name,
+            "--calls",
+            str(calls),
+        ]
         results[setup] = run_json(argv, env=worker_env(POSTHOG_HOST=sink_url))["functions"]
     base, ours = results["baseline"], results["ours"]
     grown = []
@@ -62,14 +74,22 @@ def compare(sink_url: str, workload_name: str, calls: int, say: Callable[[str], 
         delta = stats["self_us"] - base.get(name, {}).get("self_us", 0.0)
         grown.append({"function": name, "added_self_us": delta, "calls_per_call": stats["calls"]})
     grown.sort(key=lambda r: -r["added_self_us"])
-    ours_only = sorted(({"function": n, "cumulative_us": s["cumulative_us"], "self_us": s["self_us"],
-                         "calls_per_call": s["calls"]} for n, s in ours.items() if n.startswith("posthog_autoinstrument/")),
-                       key=lambda r: -r["cumulative_us"])
+    ours_only = sorted(
+        (
+            {"function": n, "cumulative_us": s["cumulative_us"], "self_us": s["self_us"], "calls_per_call": s["calls"]}
+            for n, s in ours.items()
+            if n.startswith("posthog_autoinstrument/")
+        ),
+        key=lambda r: -r["cumulative_us"],
+    )
     total = lambda funcs: max((s["cumulative_us"] for s in funcs.values()), default=0.0)  # noqa: E731
-    return {"workload": workload_name, "calls": calls,
-            "profiled_us_per_call": {"baseline": total(base), "ours": total(ours)},
-            "our_functions_by_cumulative": ours_only[:15],
-            "largest_added_self_time": grown[:20]}
+    return {
+        "workload": workload_name,
+        "calls": calls,
+        "profiled_us_per_call": {"baseline": total(base), "ours": total(ours)},
+        "our_functions_by_cumulative": ours_only[:15],
+        "largest_added_self_time": grown[:20],
+    }
 
 
 def main() -> None:

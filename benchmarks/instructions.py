@@ -41,16 +41,30 @@ from typing import Callable, Optional
 from common import MAIN_PYTHON, REPO, emit, worker_env
 from workload import SHORT_STREAM_CHUNKS, STREAM_CHUNKS
 
-FULL_PLAN = {"chat": 20, "embeddings": 20, "stream_sync_short": 20, "stream_sync": 4,
-             "stream_async_short": 20, "stream_async": 4}
+FULL_PLAN = {
+    "chat": 20,
+    "embeddings": 20,
+    "stream_sync_short": 20,
+    "stream_sync": 4,
+    "stream_async_short": 20,
+    "stream_async": 4,
+}
 QUICK_PLAN = {"chat": 2, "stream_sync_short": 1, "stream_sync": 1}
 # Our per-chunk cost, measured within one process: streams per region, (short, long).
 FULL_WITHIN = {"stream_sync": (10, 2), "stream_async": (10, 2)}
 QUICK_WITHIN = {"stream_sync": (1, 1)}
 # Regions in ABBA order, (instrumented, long stream), so that a drift in the process's state
 # during the measurement cancels out of the mean of the two halves.
-_ABBA = ((True, False), (True, True), (False, False), (False, True),
-         (False, True), (False, False), (True, True), (True, False))
+_ABBA = (
+    (True, False),
+    (True, True),
+    (False, False),
+    (False, True),
+    (False, True),
+    (False, False),
+    (True, True),
+    (True, False),
+)
 
 
 def region(run: Callable[[], object], times: int) -> None:
@@ -110,8 +124,9 @@ def _within_streams(setup, within: dict, done: list) -> None:
         return contextlib.nullcontext() if instrumented else suppress_instrumentation()
 
     for kind, times in within.items():
-        by_length = {long: workload.make_call(kind + ("" if long else "_short"), setup.clients)
-                     for long in (True, False)}
+        by_length = {
+            long: workload.make_call(kind + ("" if long else "_short"), setup.clients) for long in (True, False)
+        }
         calls = {(instrumented, long): by_length[long] for instrumented in (True, False) for long in (True, False)}
         _abba_regions(setup, "within", kind, calls, mode, times, done)
 
@@ -125,9 +140,13 @@ def _sdk_usage_streams(setup, times: tuple, done: list) -> None:
 
     import workload
 
-    calls = {(asks, long): workload.make_call(("stream_sync_app_usage" if asks else "stream_sync")
-                                              + ("" if long else "_short"), setup.clients)
-             for asks in (True, False) for long in (True, False)}
+    calls = {
+        (asks, long): workload.make_call(
+            ("stream_sync_app_usage" if asks else "stream_sync") + ("" if long else "_short"), setup.clients
+        )
+        for asks in (True, False)
+        for long in (True, False)
+    }
     _abba_regions(setup, "sdk_usage", "stream_sync", calls, lambda _: contextlib.nullcontext(), times, done)
 
 
@@ -147,8 +166,13 @@ def _abba_regions(setup, prefix: str, kind: str, calls: dict, mode, times: tuple
         name = f"{prefix}:{kind}:{'long' if long else 'short'}:{'on' if on else 'off'}"
         occurrence = seen[name] = seen.get(name, -1) + 1
         with mode(on):
-            counted(setup, lambda call=calls[(on, long)]: workload.run_once(call, asynchronous),
-                    long_times if long else short_times, f"{name}:{occurrence}", done)
+            counted(
+                setup,
+                lambda call=calls[(on, long)]: workload.run_once(call, asynchronous),
+                long_times if long else short_times,
+                f"{name}:{occurrence}",
+                done,
+            )
 
 
 def _within_per_chunk(counts: dict, kind: str, prefix: str = "within") -> Optional[float]:
@@ -157,9 +181,13 @@ def _within_per_chunk(counts: dict, kind: str, prefix: str = "within") -> Option
     "sdk_usage", the same from ``_sdk_usage_streams``: usage asked for minus not.)"""
     halves = []
     for occurrence in (0, 1):
+
         def marginal(state: str) -> float:  # (called within this iteration)
-            return (counts[f"{prefix}:{kind}:long:{state}:{occurrence}"]  # noqa: B023
-                    - counts[f"{prefix}:{kind}:short:{state}:{occurrence}"])  # noqa: B023
+            return (
+                counts[f"{prefix}:{kind}:long:{state}:{occurrence}"]  # noqa: B023
+                - counts[f"{prefix}:{kind}:short:{state}:{occurrence}"]  # noqa: B023
+            )
+
         try:
             halves.append((marginal("on") - marginal("off")) / (STREAM_CHUNKS - SHORT_STREAM_CHUNKS))
         except KeyError:
@@ -174,16 +202,36 @@ def _count(profile: Path) -> int:
     return 0
 
 
-def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optional[dict] = None,
-            within: Optional[dict] = None, sdk_usage: Optional[tuple] = None) -> dict:
+def run_one(
+    python: str,
+    setup: str,
+    sink_url: str,
+    plan: dict,
+    extra_env: Optional[dict] = None,
+    within: Optional[dict] = None,
+    sdk_usage: Optional[tuple] = None,
+) -> dict:
     """Instructions per call of each workload in one configuration (and of each region of
     ``_within_streams``, given ``within``)."""
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         out = Path(folder) / "cg.out"
-        argv = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce",
-                "--dump-after=functools_reduce", f"--callgrind-out-file={out}",
-                python, str(Path(__file__).resolve()), "--worker", "--setup", setup, "--sink", sink_url,
-                "--plan", ",".join(f"{k}:{v}" for k, v in plan.items())]
+        argv = [
+            "valgrind",
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            "--toggle-collect=functools_reduce",
+            "--dump-after=functools_reduce",
+            f"--callgrind-out-file={out}",
+            python,
+            str(Path(__file__).resolve()),
+            "--worker",
+            "--setup",
+            setup,
+            "--sink",
+            sink_url,
+            "--plan",
+            ",".join(f"{k}:{v}" for k, v in plan.items()),
+        ]
         if within:
             argv += ["--within", ",".join(f"{k}:{short}:{long}" for k, (short, long) in within.items())]
         if sdk_usage:
@@ -194,17 +242,23 @@ def run_one(python: str, setup: str, sink_url: str, plan: dict, extra_env: Optio
         # is a few calls, so an exporter's timer would otherwise fire inside a region at a moment
         # that varies from run to run, and the garbage its thread makes would change when the
         # app thread's collections run (and what they cost). Each region starts after a flush.
-        env = worker_env(POSTHOG_HOST=sink_url, PYTHONHASHSEED="0", POSTHOG_EXPORT_INTERVAL="3600",
-                         OTEL_BSP_SCHEDULE_DELAY="3600000", **(extra_env or {}))
-        done = subprocess.run(argv, env=env, capture_output=True,
-                              text=True, timeout=3600, stdin=subprocess.DEVNULL, cwd=str(REPO))
+        env = worker_env(
+            POSTHOG_HOST=sink_url,
+            PYTHONHASHSEED="0",
+            POSTHOG_EXPORT_INTERVAL="3600",
+            OTEL_BSP_SCHEDULE_DELAY="3600000",
+            **(extra_env or {}),
+        )
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL, cwd=str(REPO)
+        )
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
             raise RuntimeError(f"callgrind worker {setup} failed ({done.returncode}): {done.stderr[-2000:]}")
         regions = json.loads(lines[-1])["regions"]
         dumps = sorted(Path(folder).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
         # Anything else that ran functools.reduce (during imports) dumped first: regions are last.
-        dumps = dumps[len(dumps) - len(regions):]
+        dumps = dumps[len(dumps) - len(regions) :]
         return {name: _count(dump) / times for (name, times), dump in zip(regions, dumps)}
 
 
@@ -215,16 +269,20 @@ def _per_chunk(counts: dict, long_name: str) -> Optional[float]:
     return (long - short) / (STREAM_CHUNKS - SHORT_STREAM_CHUNKS)
 
 
-def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: list,
-            say: Callable[[str], None] = print) -> dict:
+def measure(
+    sink_url: str, quick: bool, peer_python: Optional[str], peer_names: list, say: Callable[[str], None] = print
+) -> dict:
     if shutil.which("valgrind") is None:
         return {"skipped": "valgrind is not installed (Debian: apt-get install valgrind)"}
     from concurrent.futures import ThreadPoolExecutor
 
     plan = QUICK_PLAN if quick else FULL_PLAN
     within = QUICK_WITHIN if quick else FULL_WITHIN
-    configs = [("main/baseline", MAIN_PYTHON, "baseline", None), ("main/ours", MAIN_PYTHON, "ours", None),
-               ("main/ours, POSTHOG_AI_STREAM_USAGE=false", MAIN_PYTHON, "ours", {"POSTHOG_AI_STREAM_USAGE": "false"})]
+    configs = [
+        ("main/baseline", MAIN_PYTHON, "baseline", None),
+        ("main/ours", MAIN_PYTHON, "ours", None),
+        ("main/ours, POSTHOG_AI_STREAM_USAGE=false", MAIN_PYTHON, "ours", {"POSTHOG_AI_STREAM_USAGE": "false"}),
+    ]
     if peer_python and not quick:
         configs.append(("peers/baseline", peer_python, "baseline", None))
         configs += [(f"peers/{name}", peer_python, name, None) for name in peer_names]
@@ -233,8 +291,15 @@ def measure(sink_url: str, quick: bool, peer_python: Optional[str], peer_names: 
     def one(config: tuple) -> tuple:
         label, python, setup, env = config
         try:
-            return label, run_one(python, setup, sink_url, plan, env, within if label.startswith("main/ours") else None,
-                                  within["stream_sync"] if label == "main/baseline" else None)
+            return label, run_one(
+                python,
+                setup,
+                sink_url,
+                plan,
+                env,
+                within if label.startswith("main/ours") else None,
+                within["stream_sync"] if label == "main/baseline" else None,
+            )
         except Exception as exc:
             say(f"    {label}: {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else exc!r}")
             return label, {"failed": str(exc)[-500:]}
@@ -273,8 +338,10 @@ def main() -> None:
     parser.add_argument("--sdk-usage", default="", help="short calls:long calls (see _sdk_usage_streams)")
     options = parser.parse_args()
     plan = {name: int(times) for name, times in (item.split(":") for item in options.plan.split(","))}
-    within = {name: (int(short), int(long)) for name, short, long in
-              (item.split(":") for item in options.within.split(",") if item)}
+    within = {
+        name: (int(short), int(long))
+        for name, short, long in (item.split(":") for item in options.within.split(",") if item)
+    }
     sdk_usage = tuple(int(n) for n in options.sdk_usage.split(":")) if options.sdk_usage else None
     worker(options.setup, options.sink, plan, within, sdk_usage)
 

@@ -23,8 +23,16 @@ ENV = ENVS / "peers"
 STAMP = ENV / "benchmark-spec.json"
 LOG = ENVS / "peers-install.log"
 
-PINNED_FROM_MAIN = ["openai", "anthropic", "httpx2", "pydantic", "opentelemetry-sdk", "opentelemetry-api",
-                    "opentelemetry-proto", "opentelemetry-exporter-otlp-proto-common"]
+PINNED_FROM_MAIN = [
+    "openai",
+    "anthropic",
+    "httpx2",
+    "pydantic",
+    "opentelemetry-sdk",
+    "opentelemetry-api",
+    "opentelemetry-proto",
+    "opentelemetry-exporter-otlp-proto-common",
+]
 PEER_REQUIREMENTS = [
     "opentelemetry-exporter-otlp-proto-http",
     "opentelemetry-instrumentation-openai",  # OpenLLMetry

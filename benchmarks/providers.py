@@ -57,40 +57,91 @@ REPLY = "Hello from a canned reply"
 
 
 def _openai_completion(model: str) -> dict:
-    return {"id": "chatcmpl-benchmark", "object": "chat.completion", "created": 1_700_000_000, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-            "system_fingerprint": "fp_benchmark"}
+    return {
+        "id": "chatcmpl-benchmark",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": REPLY, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        "system_fingerprint": "fp_benchmark",
+    }
 
 
 ANSWERS = {
     "openai": _openai_completion("gpt-4o-mini-2024-07-18"),
     "langchain": _openai_completion("gpt-4o-mini-2024-07-18"),
     "litellm": _openai_completion("gpt-4o-mini-2024-07-18"),
-    "anthropic": {"id": "msg_01Benchmark", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-                  "content": [{"type": "text", "text": REPLY}], "stop_reason": "end_turn", "stop_sequence": None,
-                  "usage": {"input_tokens": 11, "output_tokens": 7, "cache_creation_input_tokens": 0,
-                            "cache_read_input_tokens": 0}},
-    "gemini": {"candidates": [{"content": {"role": "model", "parts": [{"text": REPLY}]}, "finishReason": "STOP",
-                               "index": 0}],
-               "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18},
-               "modelVersion": "gemini-2.5-flash", "responseId": "benchmark-response"},
-    "bedrock": {"output": {"message": {"role": "assistant", "content": [{"text": REPLY}]}}, "stopReason": "end_turn",
-                "usage": {"inputTokens": 11, "outputTokens": 7, "totalTokens": 18}, "metrics": {"latencyMs": 10}},
-    "mistral": {"id": "cmpl-benchmark", "object": "chat.completion", "created": 1_700_000_000,
-                "model": "mistral-small-latest",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY, "tool_calls": None},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}},
-    "cohere": {"id": "c0c0c0c0-benchmark", "finish_reason": "COMPLETE",
-               "message": {"role": "assistant", "content": [{"type": "text", "text": REPLY}]},
-               "usage": {"billed_units": {"input_tokens": 11, "output_tokens": 7},
-                         "tokens": {"input_tokens": 20, "output_tokens": 7}}},
-    "ollama": {"model": "llama3.2", "created_at": "2026-01-01T00:00:00Z",
-               "message": {"role": "assistant", "content": REPLY}, "done": True, "done_reason": "stop",
-               "total_duration": 123456789, "load_duration": 1234567, "prompt_eval_count": 11,
-               "prompt_eval_duration": 2345678, "eval_count": 7, "eval_duration": 3456789},
+    "anthropic": {
+        "id": "msg_01Benchmark",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": REPLY}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 11,
+            "output_tokens": 7,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    },
+    "gemini": {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": REPLY}]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "benchmark-response",
+    },
+    "bedrock": {
+        "output": {"message": {"role": "assistant", "content": [{"text": REPLY}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 11, "outputTokens": 7, "totalTokens": 18},
+        "metrics": {"latencyMs": 10},
+    },
+    "mistral": {
+        "id": "cmpl-benchmark",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "mistral-small-latest",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": REPLY, "tool_calls": None},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    },
+    "cohere": {
+        "id": "c0c0c0c0-benchmark",
+        "finish_reason": "COMPLETE",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": REPLY}]},
+        "usage": {
+            "billed_units": {"input_tokens": 11, "output_tokens": 7},
+            "tokens": {"input_tokens": 20, "output_tokens": 7},
+        },
+    },
+    "ollama": {
+        "model": "llama3.2",
+        "created_at": "2026-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": REPLY},
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 123456789,
+        "load_duration": 1234567,
+        "prompt_eval_count": 11,
+        "prompt_eval_duration": 2345678,
+        "eval_count": 7,
+        "eval_duration": 3456789,
+    },
 }
 
 
@@ -111,28 +162,39 @@ def make_call(provider: str, traced: bool = True) -> Callable[[], object]:
         import httpx2
         import openai
 
-        client = openai.OpenAI(api_key="sk-benchmark", max_retries=0,
-                               http_client=openai.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)))
+        client = openai.OpenAI(
+            api_key="sk-benchmark",
+            max_retries=0,
+            http_client=openai.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)),
+        )
         messages = _messages()
-        return lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages, temperature=0.2,
-                                                      max_tokens=64)
+        return lambda: client.chat.completions.create(
+            model="gpt-4o-mini", messages=messages, temperature=0.2, max_tokens=64
+        )
     if provider == "anthropic":
         import anthropic
         import httpx2
 
         extra = {} if traced else {"open_telemetry": False}
-        client = anthropic.Anthropic(api_key="sk-ant-benchmark", max_retries=0, **extra,
-                                     http_client=anthropic.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)))
+        client = anthropic.Anthropic(
+            api_key="sk-ant-benchmark",
+            max_retries=0,
+            **extra,
+            http_client=anthropic.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)),
+        )
         messages = [{"role": "user", "content": PROMPT}]
-        return lambda: client.messages.create(model="claude-sonnet-4-5", max_tokens=64, system=SYSTEM,
-                                              messages=messages)
+        return lambda: client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=64, system=SYSTEM, messages=messages
+        )
     if provider == "gemini":
         import httpx2
         from google import genai
         from google.genai import types
 
-        client = genai.Client(api_key="benchmark-key", http_options=types.HttpOptions(
-            httpx_client=httpx2.Client(transport=_mock_transport(httpx2, provider))))
+        client = genai.Client(
+            api_key="benchmark-key",
+            http_options=types.HttpOptions(httpx_client=httpx2.Client(transport=_mock_transport(httpx2, provider))),
+        )
         config = types.GenerateContentConfig(system_instruction=SYSTEM, temperature=0.2, max_output_tokens=64)
         return lambda: client.models.generate_content(model="gemini-2.5-flash", contents=PROMPT, config=config)
     if provider == "bedrock":
@@ -145,28 +207,39 @@ def make_call(provider: str, traced: bool = True) -> Callable[[], object]:
             def stream(self, **_):
                 yield body
 
-        client = boto3.client("bedrock-runtime", region_name="us-east-1", aws_access_key_id="AKIDBENCHMARK",
-                              aws_secret_access_key="benchmark-secret")
+        client = boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDBENCHMARK",
+            aws_secret_access_key="benchmark-secret",
+        )
         client.meta.events.register(
             "before-send.bedrock-runtime.*",
-            lambda request, **_: AWSResponse(request.url, 200, {"content-type": "application/json"}, Raw()))
+            lambda request, **_: AWSResponse(request.url, 200, {"content-type": "application/json"}, Raw()),
+        )
         messages = [{"role": "user", "content": [{"text": PROMPT}]}]
-        return lambda: client.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0", messages=messages,
-                                       system=[{"text": SYSTEM}], inferenceConfig={"maxTokens": 64, "temperature": 0.2})
+        return lambda: client.converse(
+            modelId="anthropic.claude-3-haiku-20240307-v1:0",
+            messages=messages,
+            system=[{"text": SYSTEM}],
+            inferenceConfig={"maxTokens": 64, "temperature": 0.2},
+        )
     if provider == "mistral":
         import httpx2
         from mistralai.client import Mistral
 
         client = Mistral(api_key="benchmark-key", client=httpx2.Client(transport=_mock_transport(httpx2, provider)))
         messages = _messages()
-        return lambda: client.chat.complete(model="mistral-small-latest", messages=messages, temperature=0.2,
-                                            max_tokens=64)
+        return lambda: client.chat.complete(
+            model="mistral-small-latest", messages=messages, temperature=0.2, max_tokens=64
+        )
     if provider == "cohere":
         import cohere
         import httpx
 
-        client = cohere.ClientV2(api_key="benchmark-key",
-                                 httpx_client=httpx.Client(transport=_mock_transport(httpx, provider)))
+        client = cohere.ClientV2(
+            api_key="benchmark-key", httpx_client=httpx.Client(transport=_mock_transport(httpx, provider))
+        )
         messages = _messages()
         return lambda: client.chat(model="command-a-03-2025", messages=messages, temperature=0.2, max_tokens=64)
     if provider == "ollama":
@@ -182,19 +255,33 @@ def make_call(provider: str, traced: bool = True) -> Callable[[], object]:
         import openai
 
         litellm.telemetry = False
-        client = openai.OpenAI(api_key="sk-benchmark", max_retries=0,
-                               http_client=openai.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)))
+        client = openai.OpenAI(
+            api_key="sk-benchmark",
+            max_retries=0,
+            http_client=openai.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)),
+        )
         messages = _messages()
-        return lambda: litellm.completion(model="gpt-4o-mini", messages=messages, temperature=0.2, max_tokens=64,
-                                          client=client, api_key="sk-benchmark")
+        return lambda: litellm.completion(
+            model="gpt-4o-mini",
+            messages=messages,
+            temperature=0.2,
+            max_tokens=64,
+            client=client,
+            api_key="sk-benchmark",
+        )
     if provider == "langchain":
         import httpx2
         import openai
         from langchain_openai import ChatOpenAI
 
-        model = ChatOpenAI(model="gpt-4o-mini", api_key="sk-benchmark", max_retries=0, temperature=0.2,
-                           max_tokens=64,
-                           http_client=openai.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)))
+        model = ChatOpenAI(
+            model="gpt-4o-mini",
+            api_key="sk-benchmark",
+            max_retries=0,
+            temperature=0.2,
+            max_tokens=64,
+            http_client=openai.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)),
+        )
         messages = [("system", SYSTEM), ("human", PROMPT)]
         return lambda: model.invoke(messages)
     raise ValueError(f"unknown provider {provider}")
@@ -277,14 +364,20 @@ def timed_worker(provider: str, runs: int, calls_per_run: int) -> None:
     added, on, off = [], [], []
     for index in range(runs):
         times = {}
-        for instrumented in ((True, False) if index % 2 else (False, True)):
+        for instrumented in (True, False) if index % 2 else (False, True):
             times[instrumented] = timed_run(instrumented)
         added.append(times[True] - times[False])
         on.append(times[True])
         off.append(times[False])
-    common.emit({"added_us_per_call": statistics.median(added), "on_us_per_call": statistics.median(on),
-                 "off_us_per_call": statistics.median(off), "spans_per_call_on": spans[True] / (runs * calls_per_run),
-                 "spans_per_call_off": spans[False] / (runs * calls_per_run)})
+    common.emit(
+        {
+            "added_us_per_call": statistics.median(added),
+            "on_us_per_call": statistics.median(on),
+            "off_us_per_call": statistics.median(off),
+            "spans_per_call_on": spans[True] / (runs * calls_per_run),
+            "spans_per_call_off": spans[False] / (runs * calls_per_run),
+        }
+    )
 
 
 # Regions in ABBA order: instrumented or not.
@@ -348,17 +441,27 @@ def measure_timed(url: str, providers: tuple, runs: int, calls: int, processes: 
                 say(f"    providers, timed: {name} failed: {problems[name]}")
                 continue
             if result["spans_per_call_on"] < 0.99 or result["spans_per_call_off"] > 0:
-                problems[name] = f"{result['spans_per_call_on']:.2f} spans a call on, {result['spans_per_call_off']:.2f} off"
+                problems[name] = (
+                    f"{result['spans_per_call_on']:.2f} spans a call on, {result['spans_per_call_off']:.2f} off"
+                )
             results[name].append(result)
             say(f"    providers, timed, process {index + 1}: {name} +{result['added_us_per_call']:.0f} µs")
-    added = {name: round(statistics.median(r["added_us_per_call"] for r in values), 1)
-             for name, values in results.items() if values}
+    added = {
+        name: round(statistics.median(r["added_us_per_call"] for r in values), 1)
+        for name, values in results.items()
+        if values
+    }
     reference = added.get("openai")
-    return {"runs_per_process": runs, "calls_per_run": calls, "added_us_per_call": added,
-            "ratio_to_openai": {name: round(v / reference, 2) for name, v in added.items()} if reference else {},
-            "processes": {name: [{k: round(v, 2) for k, v in r.items()} for r in values]
-                          for name, values in results.items()},
-            "problems": problems}
+    return {
+        "runs_per_process": runs,
+        "calls_per_run": calls,
+        "added_us_per_call": added,
+        "ratio_to_openai": {name: round(v / reference, 2) for name, v in added.items()} if reference else {},
+        "processes": {
+            name: [{k: round(v, 2) for k, v in r.items()} for r in values] for name, values in results.items()
+        },
+        "problems": problems,
+    }
 
 
 def _count(profile: Path) -> int:
@@ -371,12 +474,23 @@ def _count(profile: Path) -> int:
 def callgrind_one(url: str, provider: str, calls: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         out = Path(folder) / "cg.out"
-        argv = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce",
-                "--dump-after=functools_reduce", f"--callgrind-out-file={out}",
-                common.MAIN_PYTHON, os.path.abspath(__file__), "--callgrind-worker", provider, str(calls)]
+        argv = [
+            "valgrind",
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            "--toggle-collect=functools_reduce",
+            "--dump-after=functools_reduce",
+            f"--callgrind-out-file={out}",
+            common.MAIN_PYTHON,
+            os.path.abspath(__file__),
+            "--callgrind-worker",
+            provider,
+            str(calls),
+        ]
         env = _env(url, PYTHONHASHSEED="0", POSTHOG_EXPORT_INTERVAL="3600")
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600,
-                              stdin=subprocess.DEVNULL, cwd=str(common.REPO))
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL, cwd=str(common.REPO)
+        )
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
             raise RuntimeError(f"callgrind worker {provider} failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -384,7 +498,7 @@ def callgrind_one(url: str, provider: str, calls: int) -> dict:
         dumps = sorted(Path(folder).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
         # Two dumps a region (calls, drain); anything that ran functools.reduce earlier dumped first.
         regions = result["regions"]
-        dumps = dumps[len(dumps) - 2 * len(regions):]
+        dumps = dumps[len(dumps) - 2 * len(regions) :]
         per_region = [(_count(dumps[2 * i]) + _count(dumps[2 * i + 1])) / calls for i in range(len(regions))]
         app_only = [_count(dumps[2 * i]) / calls for i in range(len(regions))]
         on = [v for v, r in zip(per_region, regions) if r]
@@ -393,10 +507,13 @@ def callgrind_one(url: str, provider: str, calls: int) -> dict:
         app_off = [v for v, r in zip(app_only, regions) if not r]
         spans_on = sum(s for s, r in zip(result["spans"], regions) if r) / (calls * len(on))
         spans_off = sum(s for s, r in zip(result["spans"], regions) if not r)
-        return {"added_instructions_per_call": round(statistics.mean(on) - statistics.mean(off)),
-                "added_on_app_path_per_call": round(statistics.mean(app_on) - statistics.mean(app_off)),
-                "sdk_instructions_per_call": round(statistics.mean(off)),
-                "spans_per_call_on": spans_on, "spans_off": spans_off}
+        return {
+            "added_instructions_per_call": round(statistics.mean(on) - statistics.mean(off)),
+            "added_on_app_path_per_call": round(statistics.mean(app_on) - statistics.mean(app_off)),
+            "sdk_instructions_per_call": round(statistics.mean(off)),
+            "spans_per_call_on": spans_on,
+            "spans_off": spans_off,
+        }
 
 
 def measure_callgrind(url: str, providers: tuple, calls: int, say=print) -> dict:
@@ -416,21 +533,24 @@ def measure_callgrind(url: str, providers: tuple, calls: int, say=print) -> dict
     with ThreadPoolExecutor(2) as pool:  # instruction counts do not depend on load
         counts = dict(pool.map(one, providers))
     reference = counts.get("openai", {}).get("added_instructions_per_call")
-    ratios = {name: round(v["added_instructions_per_call"] / reference, 2) for name, v in counts.items()
-              if reference and "added_instructions_per_call" in v}
+    ratios = {
+        name: round(v["added_instructions_per_call"] / reference, 2)
+        for name, v in counts.items()
+        if reference and "added_instructions_per_call" in v
+    }
     return {"calls_per_region": calls, "per_provider": counts, "ratio_to_openai": ratios}
 
 
-def measure(url: str, quick: bool, say=print, providers: tuple = PROVIDERS, timed: bool = True,
-            counted: bool = True) -> dict:
+def measure(
+    url: str, quick: bool, say=print, providers: tuple = PROVIDERS, timed: bool = True, counted: bool = True
+) -> dict:
     result: dict = {"providers": list(providers)}
     if counted:
         say("providers: callgrind, all threads' instructions per call, on against off in one process")
         result["callgrind"] = measure_callgrind(url, providers, 3 if quick else 30, say)
     if timed:
         say("providers: timed, all threads' CPU per call, on against off in one process")
-        result["timed"] = measure_timed(url, providers, 2 if quick else 20, 5 if quick else 100,
-                                        1 if quick else 2, say)
+        result["timed"] = measure_timed(url, providers, 2 if quick else 20, 5 if quick else 100, 1 if quick else 2, say)
     return result
 
 
@@ -444,8 +564,14 @@ def main() -> None:
     options = parser.parse_args()
     providers = tuple(options.providers.split(","))
     with common.sink() as url:
-        result = measure(url, options.quick, lambda m: print(m, file=sys.stderr, flush=True), providers,
-                         timed=not options.callgrind_only, counted=not options.timed_only)
+        result = measure(
+            url,
+            options.quick,
+            lambda m: print(m, file=sys.stderr, flush=True),
+            providers,
+            timed=not options.callgrind_only,
+            counted=not options.timed_only,
+        )
     result["machine"] = common.machine_info()
     text = json.dumps(result, indent=1)
     if options.output:

@@ -62,11 +62,17 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--memory-calls", type=int, help="calls per memory run (default 100000, quick 200)")
     parser.add_argument("--export-spans", type=int, help="spans through the export pipeline (default 20000)")
     parser.add_argument("--skip-peers", action="store_true", help="do not build or measure the peers")
-    parser.add_argument("--build-peers", action="store_true",
-                        help="with --quick: build the peers' venv if missing (a full run always does)")
-    parser.add_argument("--only", help="comma-separated phases to re-run (startup, percall, app_thread, all_threads, "
-                                       "burst, providers, instructions, export, memory, hotspots); "
-                                       "the others are kept from the existing --output file")
+    parser.add_argument(
+        "--build-peers",
+        action="store_true",
+        help="with --quick: build the peers' venv if missing (a full run always does)",
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated phases to re-run (startup, percall, app_thread, all_threads, "
+        "burst, providers, instructions, export, memory, hotspots); "
+        "the others are kept from the existing --output file",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args(argv)
     quick = options.quick
@@ -81,9 +87,22 @@ def main(argv: list | None = None) -> int:
         "quick": quick,
         "machine": machine_info(),
         "load_average_before": _load(),
-        "packages": versions(["posthog-autoinstrument", "openai", "anthropic", "httpx2", "httpx", "pydantic",
-                              "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation",
-                              "opentelemetry-exporter-otlp-proto-common", "protobuf", "wrapt"]),
+        "packages": versions(
+            [
+                "posthog-autoinstrument",
+                "openai",
+                "anthropic",
+                "httpx2",
+                "httpx",
+                "pydantic",
+                "opentelemetry-api",
+                "opentelemetry-sdk",
+                "opentelemetry-instrumentation",
+                "opentelemetry-exporter-otlp-proto-common",
+                "protobuf",
+                "wrapt",
+            ]
+        ),
         "budgets_limits": BUDGETS,
     }
 
@@ -106,6 +125,7 @@ def main(argv: list | None = None) -> int:
     if quick:
         os.environ["BENCHMARK_NO_PIN"] = "1"  # phases run side by side (see below)
     with sink() as url:
+
         def start_up():
             say(f"start-up ({startup_reps} repetitions per command)")
             return startup.measure(url, startup_reps, say, warm=not quick)
@@ -116,8 +136,19 @@ def main(argv: list | None = None) -> int:
 
         def export():
             say(f"export pipeline ({export_spans} spans)")
-            return run_json([MAIN_PYTHON, "benchmarks/export.py", "--sink", url, "--spans", str(export_spans),
-                             "--repeat", "2" if quick else "20"], env=worker_env())
+            return run_json(
+                [
+                    MAIN_PYTHON,
+                    "benchmarks/export.py",
+                    "--sink",
+                    url,
+                    "--spans",
+                    str(export_spans),
+                    "--repeat",
+                    "2" if quick else "20",
+                ],
+                env=worker_env(),
+            )
 
         def hot():
             found = {"chat": hotspots.compare(url, "chat", 20 if quick else 3000, say)}
@@ -133,8 +164,15 @@ def main(argv: list | None = None) -> int:
 
         def all_threads_within():
             say("all threads: each setup on and off, in the same process")
-            return app_thread.measure_within_all(url, peer_python, peer_names, runs=2 if quick else 30,
-                                                 calls=5 if quick else 200, processes=1 if quick else 2, say=say)
+            return app_thread.measure_within_all(
+                url,
+                peer_python,
+                peer_names,
+                runs=2 if quick else 30,
+                calls=5 if quick else 200,
+                processes=1 if quick else 2,
+                say=say,
+            )
 
         def burst_figure():
             say("burst: 1,500 chat calls back to back, then a flush, each setup in its own processes")
@@ -146,10 +184,18 @@ def main(argv: list | None = None) -> int:
             # Callgrind takes minutes a provider: a quick run times them only.
             return providers.measure(url, quick, say, counted=not quick)
 
-        phases = {"startup": start_up, "percall": per_call, "app_thread": app_thread_within,
-                  "all_threads": all_threads_within, "burst": burst_figure, "providers": per_provider,
-                  "instructions": counts,
-                  "export": export, "memory": lambda: memory.measure(url, memory_calls, say), "hotspots": hot}
+        phases = {
+            "startup": start_up,
+            "percall": per_call,
+            "app_thread": app_thread_within,
+            "all_threads": all_threads_within,
+            "burst": burst_figure,
+            "providers": per_provider,
+            "instructions": counts,
+            "export": export,
+            "memory": lambda: memory.measure(url, memory_calls, say),
+            "hotspots": hot,
+        }
         if options.only:
             wanted = options.only.split(",")
             unknown = set(wanted) - set(phases)
@@ -188,8 +234,16 @@ def evaluate(report: dict) -> list:
     rows = []
 
     def row(budget: str, value, wall, unit: str, limit: str, ok) -> None:
-        rows.append({"budget": budget, "value": value, "wall": wall, "unit": unit, "limit": limit,
-                     "pass": None if value is None else ok})
+        rows.append(
+            {
+                "budget": budget,
+                "value": value,
+                "wall": wall,
+                "unit": unit,
+                "limit": limit,
+                "pass": None if value is None else ok,
+            }
+        )
 
     # Per call: the cost the app pays on its own thread (the call's latency); the export
     # thread's share is judged by the export budget below. Judged on the timed figure taken
@@ -199,8 +253,14 @@ def evaluate(report: dict) -> list:
     chat = ours.get("chat", {})
     app_cpu = chat.get("delta_app_thread_cpu_us")
     within = report.get("app_thread", {}).get("added_app_thread_us_per_call")
-    row("added cost per chat call, app thread (timed within one process)", within, None, "µs",
-        f"<= {BUDGETS['chat_added_us']:g} µs", within is not None and within <= BUDGETS["chat_added_us"])
+    row(
+        "added cost per chat call, app thread (timed within one process)",
+        within,
+        None,
+        "µs",
+        f"<= {BUDGETS['chat_added_us']:g} µs",
+        within is not None and within <= BUDGETS["chat_added_us"],
+    )
     row("... the same, across processes (percall)", app_cpu, None, "µs", "-", None)
     app = instructions_us(report, "main/ours", "chat")
     row("... its instructions at the SDK's rate (callgrind, no collections)", app, None, "µs", "-", None)
@@ -214,8 +274,15 @@ def evaluate(report: dict) -> list:
         wall_ratio = wall / best["delta_us"] if best.get("delta_us") else None
         # Shown, not judged: across processes this ratio has moved from 0.31x to 0.39x between runs
         # of the same code (each setup's memory layout); the within-process row below judges it.
-        row(f"... all threads vs best peer, across processes ({PEERS[name].split(' (')[0]}: "
-            f"{best['delta_cpu_us']:.0f} µs)", ratio, wall_ratio, "x", "see the next row", None)
+        row(
+            f"... all threads vs best peer, across processes ({PEERS[name].split(' (')[0]}: "
+            f"{best['delta_cpu_us']:.0f} µs)",
+            ratio,
+            wall_ratio,
+            "x",
+            "see the next row",
+            None,
+        )
     else:
         row("... all threads vs best peer (no peer measured)", None, None, "x", "-", None)
     # The same ratio with each setup on and off inside its own processes (app_thread.py
@@ -225,30 +292,55 @@ def evaluate(report: dict) -> list:
     if "ours" in within_all and peer_within:
         name, best = min(peer_within.items(), key=lambda kv: kv[1])
         ratio = within_all["ours"] / best
-        row(f"... all threads vs best peer, within one process (ours {within_all['ours']:.0f} µs, "
-            f"{PEERS[name].split(' (')[0]} {best:.0f} µs)", ratio, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x",
-            ratio <= BUDGETS["vs_best_peer"])
+        row(
+            f"... all threads vs best peer, within one process (ours {within_all['ours']:.0f} µs, "
+            f"{PEERS[name].split(' (')[0]} {best:.0f} µs)",
+            ratio,
+            None,
+            "x",
+            f"<= {BUDGETS['vs_best_peer']:.2f}x",
+            ratio <= BUDGETS["vs_best_peer"],
+        )
     bursting = report.get("burst", {})
     if bursting.get("vs_best_peer") is not None:
         ratio, added = bursting["vs_best_peer"], bursting["added_cpu_us_per_call"]
-        row(f"... all threads in a burst of {bursting['calls']:,} calls (ours {added['ours']:.0f} µs, "
-            f"{PEERS[bursting['best_peer']].split(' (')[0]} {added[bursting['best_peer']]:.0f} µs)", ratio, None, "x",
-            f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio <= BUDGETS["vs_best_peer"])
+        row(
+            f"... all threads in a burst of {bursting['calls']:,} calls (ours {added['ours']:.0f} µs, "
+            f"{PEERS[bursting['best_peer']].split(' (')[0]} {added[bursting['best_peer']]:.0f} µs)",
+            ratio,
+            None,
+            "x",
+            f"<= {BUDGETS['vs_best_peer']:.2f}x",
+            ratio <= BUDGETS["vs_best_peer"],
+        )
     for method in ("callgrind", "timed"):
         ratios = report.get("providers", {}).get(method, {}).get("ratio_to_openai", {})
         if len(ratios) > 1:
             # A LangChain step records two spans (the step and its generation): shown, not judged.
-            name, worst = max(((k, v) for k, v in ratios.items() if k not in ("openai", "langchain")),
-                              key=lambda kv: kv[1])
-            row(f"provider adapters' added cost vs OpenAI chat's, the highest ({name}; {method})", worst, None, "x",
-                f"<= {BUDGETS['vs_openai_chat']:.1f}x", worst <= BUDGETS["vs_openai_chat"])
+            name, worst = max(
+                ((k, v) for k, v in ratios.items() if k not in ("openai", "langchain")), key=lambda kv: kv[1]
+            )
+            row(
+                f"provider adapters' added cost vs OpenAI chat's, the highest ({name}; {method})",
+                worst,
+                None,
+                "x",
+                f"<= {BUDGETS['vs_openai_chat']:.1f}x",
+                worst <= BUDGETS["vs_openai_chat"],
+            )
     peer_app = {name: v["delta_app_thread_cpu_us"] for name, v in peer_chat.items() if v.get("delta_app_thread_cpu_us")}
     ours_app = within if within is not None else app_cpu
     if peer_app and ours_app is not None:
         name, best = min(peer_app.items(), key=lambda kv: kv[1])
         ratio = ours_app / best
-        row(f"... app thread vs best peer (timed; {PEERS[name].split(' (')[0]}: {best:.0f} µs)", ratio, None, "x",
-            f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio <= BUDGETS["vs_best_peer"])
+        row(
+            f"... app thread vs best peer (timed; {PEERS[name].split(' (')[0]}: {best:.0f} µs)",
+            ratio,
+            None,
+            "x",
+            f"<= {BUDGETS['vs_best_peer']:.2f}x",
+            ratio <= BUDGETS["vs_best_peer"],
+        )
     added = report.get("instructions", {}).get("added", {})
     peer_counts = {name: added.get(f"peers/{name}", {}).get("chat") for name in PEERS}
     peer_counts = {k: v for k, v in peer_counts.items() if v}
@@ -256,44 +348,86 @@ def evaluate(report: dict) -> list:
     if peer_counts and ours_count is not None:
         name, best = min(peer_counts.items(), key=lambda kv: kv[1])
         ratio = ours_count / best
-        row(f"... app thread vs best peer (callgrind; {PEERS[name].split(' (')[0]}: {best / 1000:,.0f} k instructions)",
-            ratio, None, "x", f"<= {BUDGETS['vs_best_peer']:.2f}x", ratio <= BUDGETS["vs_best_peer"])
-    for label, what in (("main/ours", "with the usage chunk we ask for"),
-                        ("main/ours, POSTHOG_AI_STREAM_USAGE=false", "POSTHOG_AI_STREAM_USAGE=false")):
+        row(
+            f"... app thread vs best peer (callgrind; {PEERS[name].split(' (')[0]}: {best / 1000:,.0f} k instructions)",
+            ratio,
+            None,
+            "x",
+            f"<= {BUDGETS['vs_best_peer']:.2f}x",
+            ratio <= BUDGETS["vs_best_peer"],
+        )
+    for label, what in (
+        ("main/ours", "with the usage chunk we ask for"),
+        ("main/ours, POSTHOG_AI_STREAM_USAGE=false", "POSTHOG_AI_STREAM_USAGE=false"),
+    ):
         for workload in ("stream_sync", "stream_async"):
             stats = ours.get(workload, {}) if label == "main/ours" else {}
             value = instructions_us(report, label, f"{workload}_per_chunk", workload)
             # With the usage chunk the figure includes the SDK's own parsing of it (measured below),
             # most of a microsecond by itself: shown, and judged on our code alone.
             judged = label != "main/ours"
-            row(f"added cost per streamed chunk, {workload.split('_')[1]}, {what} (callgrind)",
-                value, stats.get("delta_marginal_per_chunk_us"), "µs",
+            row(
+                f"added cost per streamed chunk, {workload.split('_')[1]}, {what} (callgrind)",
+                value,
+                stats.get("delta_marginal_per_chunk_us"),
+                "µs",
                 f"<= {BUDGETS['chunk_added_us']:g} µs" if judged else "see our code's row",
-                (value is not None and value <= BUDGETS["chunk_added_us"]) if judged else None)
+                (value is not None and value <= BUDGETS["chunk_added_us"]) if judged else None,
+            )
         if label == "main/ours":
             # Asking for the usage chunk makes the API put "usage": null in every chunk; parsing it
             # is the SDK's own work, measured with the app asking and no instrumentation.
-            sdk = instructions_us(report, "main/baseline, the app asking for the usage chunk",
-                                  "stream_sync_per_chunk", "stream_sync")
+            sdk = instructions_us(
+                report, "main/baseline, the app asking for the usage chunk", "stream_sync_per_chunk", "stream_sync"
+            )
             total = instructions_us(report, label, "stream_sync_per_chunk", "stream_sync")
-            row("... of which the SDK's own parsing of the usage field (sync, callgrind, uninstrumented)",
-                sdk, None, "µs", "-", None)
+            row(
+                "... of which the SDK's own parsing of the usage field (sync, callgrind, uninstrumented)",
+                sdk,
+                None,
+                "µs",
+                "-",
+                None,
+            )
             ours_alone = None if sdk is None or total is None else total - sdk
-            row("... and our code with the usage chunk (sync: its total above, less the SDK's share)",
-                ours_alone, None, "µs", f"<= {BUDGETS['chunk_added_us']:g} µs",
-                ours_alone is not None and ours_alone <= BUDGETS["chunk_added_us"])
+            row(
+                "... and our code with the usage chunk (sync: its total above, less the SDK's share)",
+                ours_alone,
+                None,
+                "µs",
+                f"<= {BUDGETS['chunk_added_us']:g} µs",
+                ours_alone is not None and ours_alone <= BUDGETS["chunk_added_us"],
+            )
     start = report["startup"]
     added = start["overhead_cpu_ms"]["python -c pass"]
-    row("start-up overhead (python -c pass)", added, start["overhead_ms"]["python -c pass"], "ms",
-        f"<= {BUDGETS['startup_added_ms']:g} ms", added <= BUDGETS["startup_added_ms"])
+    row(
+        "start-up overhead (python -c pass)",
+        added,
+        start["overhead_ms"]["python -c pass"],
+        "ms",
+        f"<= {BUDGETS['startup_added_ms']:g} ms",
+        added <= BUDGETS["startup_added_ms"],
+    )
     llm = start["sys_modules"]["llm_libraries_imported"]
     row("start-up imports no LLM library", len(llm), None, "imported", "0", not llm)
     flow = report["export"].get("steady") or report["export"]["end_to_end"]
-    row("export throughput, one core (steady flow)", flow["spans_per_cpu_second"], flow["spans_per_second"], "spans/s",
-        f">= {BUDGETS['export_spans_per_second']:,.0f}", flow["spans_per_cpu_second"] >= BUDGETS["export_spans_per_second"])
+    row(
+        "export throughput, one core (steady flow)",
+        flow["spans_per_cpu_second"],
+        flow["spans_per_second"],
+        "spans/s",
+        f">= {BUDGETS['export_spans_per_second']:,.0f}",
+        flow["spans_per_cpu_second"] >= BUDGETS["export_spans_per_second"],
+    )
     end = report["export"]["end_to_end"]
-    row("... draining a backlog of 20,000 calls recorded beforehand", end["spans_per_cpu_second"],
-        end["spans_per_second"], "spans/s", "-", None)
+    row(
+        "... draining a backlog of 20,000 calls recorded beforehand",
+        end["spans_per_cpu_second"],
+        end["spans_per_second"],
+        "spans/s",
+        "-",
+        None,
+    )
     return rows
 
 
@@ -311,8 +445,14 @@ def instructions_us(report: dict, label: str, key: str, workload: str | None = N
     counts = report.get("instructions", {})
     added = counts.get("added", {}).get(label, {}).get(key)
     base_instr = counts.get("per_call", {}).get("main/baseline", {}).get(workload)
-    base_cpu = report.get("percall", {}).get("setups", {}).get("main/baseline", {}).get("workloads", {}).get(
-        workload, {}).get("cpu_us")
+    base_cpu = (
+        report.get("percall", {})
+        .get("setups", {})
+        .get("main/baseline", {})
+        .get("workloads", {})
+        .get(workload, {})
+        .get("cpu_us")
+    )
     if added is None or not base_instr or not base_cpu:
         return None
     return added * base_cpu / base_instr

@@ -28,12 +28,21 @@ PEERS = {
     "posthog_sdk": "PostHog SDK wrapper (posthog.ai.openai)",
 }
 
+
 class Setup:
     """An active configuration: the clients to call with, and how to flush and check it."""
 
-    def __init__(self, name: str, clients: Clients, workloads: tuple, provider: Any = None,
-                 flush: Optional[Callable] = None, notes: Optional[list] = None, packages: Optional[dict] = None,
-                 record_events: Optional[Callable[[list], None]] = None):
+    def __init__(
+        self,
+        name: str,
+        clients: Clients,
+        workloads: tuple,
+        provider: Any = None,
+        flush: Optional[Callable] = None,
+        notes: Optional[list] = None,
+        packages: Optional[dict] = None,
+        record_events: Optional[Callable[[list], None]] = None,
+    ):
         self.name = name
         self.clients = clients
         self.workloads = workloads  # the workloads this setup instruments
@@ -105,7 +114,19 @@ def our_instrumented_workloads() -> tuple:
 
 
 def baseline() -> Setup:
-    return Setup("baseline", Clients(), workloads=("chat", "embeddings", "anthropic", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"))
+    return Setup(
+        "baseline",
+        Clients(),
+        workloads=(
+            "chat",
+            "embeddings",
+            "anthropic",
+            "stream_sync",
+            "stream_async",
+            "stream_sync_short",
+            "stream_async_short",
+        ),
+    )
 
 
 def ours() -> Setup:
@@ -120,10 +141,15 @@ def ours() -> Setup:
     bootstrap = os.path.join(os.path.dirname(os.path.abspath(posthog_autoinstrument.__file__)), "bootstrap")
     initialize(bootstrap)
     provider = trace.get_tracer_provider()
-    return Setup("ours", Clients(), workloads=our_instrumented_workloads(), provider=provider,
-                 flush=lambda: provider.force_flush(10_000),
-                 notes=[f"instrumentors: {', '.join(_our_instrumentors())}"],
-                 packages=versions(["posthog-autoinstrument", "opentelemetry-sdk", "wrapt"]))
+    return Setup(
+        "ours",
+        Clients(),
+        workloads=our_instrumented_workloads(),
+        provider=provider,
+        flush=lambda: provider.force_flush(10_000),
+        notes=[f"instrumentors: {', '.join(_our_instrumentors())}"],
+        packages=versions(["posthog-autoinstrument", "opentelemetry-sdk", "wrapt"]),
+    )
 
 
 def posthog_processor(provider: Any) -> Any:
@@ -157,10 +183,15 @@ def openllmetry(sink_url: str) -> Setup:
 
     provider = _otel_provider(sink_url)
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    return Setup("openllmetry", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
-                 provider=provider, flush=lambda: provider.force_flush(10_000),
-                 notes=["content: TRACELOOP_TRACE_CONTENT=true"],
-                 packages=versions(["opentelemetry-instrumentation-openai"]))
+    return Setup(
+        "openllmetry",
+        Clients(),
+        workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
+        provider=provider,
+        flush=lambda: provider.force_flush(10_000),
+        notes=["content: TRACELOOP_TRACE_CONTENT=true"],
+        packages=versions(["opentelemetry-instrumentation-openai"]),
+    )
 
 
 def openinference(sink_url: str) -> Setup:
@@ -170,10 +201,15 @@ def openinference(sink_url: str) -> Setup:
 
     provider = _otel_provider(sink_url)
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    return Setup("openinference", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
-                 provider=provider, flush=lambda: provider.force_flush(10_000),
-                 notes=["content: OPENINFERENCE_HIDE_INPUTS/OUTPUTS=false (the default)"],
-                 packages=versions(["openinference-instrumentation-openai", "openinference-instrumentation"]))
+    return Setup(
+        "openinference",
+        Clients(),
+        workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
+        provider=provider,
+        flush=lambda: provider.force_flush(10_000),
+        notes=["content: OPENINFERENCE_HIDE_INPUTS/OUTPUTS=false (the default)"],
+        packages=versions(["openinference-instrumentation-openai", "openinference-instrumentation"]),
+    )
 
 
 def otel_genai(sink_url: str) -> Setup:
@@ -191,9 +227,15 @@ def otel_genai(sink_url: str) -> Setup:
         notes.append("FALLBACK: genai-openai unavailable, measured the deprecated openai-v2")
     provider = _otel_provider(sink_url)
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    return Setup("otel_genai", Clients(), workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
-                 provider=provider, flush=lambda: provider.force_flush(10_000), notes=notes,
-                 packages=versions([package, "opentelemetry-util-genai"]))
+    return Setup(
+        "otel_genai",
+        Clients(),
+        workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
+        provider=provider,
+        flush=lambda: provider.force_flush(10_000),
+        notes=notes,
+        packages=versions([package, "opentelemetry-util-genai"]),
+    )
 
 
 def posthog_sdk(sink_url: str) -> Setup:
@@ -212,10 +254,15 @@ def posthog_sdk(sink_url: str) -> Setup:
 
         client.capture = recording
 
-    return Setup("posthog_sdk", Clients(openai_cls=OpenAI, async_openai_cls=AsyncOpenAI, posthog_client=client),
-                 workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"), flush=client.flush,
-                 notes=["explicit client swap (posthog.ai.openai.OpenAI); events via the posthog client queue"],
-                 packages=versions(["posthog"]), record_events=record_events)
+    return Setup(
+        "posthog_sdk",
+        Clients(openai_cls=OpenAI, async_openai_cls=AsyncOpenAI, posthog_client=client),
+        workloads=("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short"),
+        flush=client.flush,
+        notes=["explicit client swap (posthog.ai.openai.OpenAI); events via the posthog client queue"],
+        packages=versions(["posthog"]),
+        record_events=record_events,
+    )
 
 
 def create(name: str, sink_url: Optional[str]) -> Setup:
@@ -223,8 +270,12 @@ def create(name: str, sink_url: Optional[str]) -> Setup:
         return baseline()
     if name == "ours":
         return ours()
-    factory = {"openllmetry": openllmetry, "openinference": openinference, "otel_genai": otel_genai,
-               "posthog_sdk": posthog_sdk}.get(name)
+    factory = {
+        "openllmetry": openllmetry,
+        "openinference": openinference,
+        "otel_genai": otel_genai,
+        "posthog_sdk": posthog_sdk,
+    }.get(name)
     if factory is None:
         raise ValueError(f"unknown setup {name}")
     return factory(sink_url)

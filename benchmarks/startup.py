@@ -24,9 +24,27 @@ LAUNCHER = str(Path(MAIN_PYTHON).parent / "posthog-instrument")
 APP_IMPORTS = "import openai, anthropic"
 
 # Importing any of these at start-up, for an app that does not, breaks "pay only for what is used".
-LLM_MODULES = ("openai", "anthropic", "google.genai", "google.generativeai", "vertexai", "boto3", "botocore",
-               "mistralai", "cohere", "groq", "together", "ollama", "litellm", "langchain", "langchain_core",
-               "llama_index", "transformers", "httpx2", "tiktoken")
+LLM_MODULES = (
+    "openai",
+    "anthropic",
+    "google.genai",
+    "google.generativeai",
+    "vertexai",
+    "boto3",
+    "botocore",
+    "mistralai",
+    "cohere",
+    "groq",
+    "together",
+    "ollama",
+    "litellm",
+    "langchain",
+    "langchain_core",
+    "llama_index",
+    "transformers",
+    "httpx2",
+    "tiktoken",
+)
 
 _PROFILE_SCRIPT = """
 import cProfile, io, json, os, pstats, sys
@@ -59,8 +77,15 @@ def _timed(argv: list, env: dict) -> tuple:
     """(wall ms, CPU ms) of one run; the launcher execs Python in place, so its CPU counts too."""
     cpu = _cpu_of_children()
     start = time.perf_counter()
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                   preexec_fn=lambda: pin_to_cpu(WORKER_CPU), check=True)
+    subprocess.run(
+        argv,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: pin_to_cpu(WORKER_CPU),
+        check=True,
+    )
     return (time.perf_counter() - start) * 1000, (_cpu_of_children() - cpu) * 1000
 
 
@@ -72,8 +97,9 @@ def _modules(argv_prefix: list, env: dict) -> set:
 
 def _importtime(env: dict) -> dict:
     """Where the instrumented ``python -c pass`` spends its import time."""
-    done = subprocess.run([LAUNCHER, "python", "-X", "importtime", "-c", "pass"], env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [LAUNCHER, "python", "-X", "importtime", "-c", "pass"], env=env, capture_output=True, text=True, check=True
+    )
     by_package: dict = {}
     modules = []
     for line in done.stderr.splitlines():
@@ -88,15 +114,18 @@ def _importtime(env: dict) -> dict:
         if top == "google":
             top = ".".join(name.split(".")[:2])
         by_package[top] = by_package.get(top, 0) + self_us
-        modules.append({"module": name, "depth": depth, "self_ms": self_us / 1000, "cumulative_ms": cumulative_us / 1000})
+        modules.append(
+            {"module": name, "depth": depth, "self_ms": self_us / 1000, "cumulative_ms": cumulative_us / 1000}
+        )
     total = next((m["cumulative_ms"] for m in modules if m["module"] == "sitecustomize"), None)
     top_packages = sorted(by_package.items(), key=lambda kv: -kv[1])[:10]
     base = next((m["depth"] for m in modules if m["module"] == "sitecustomize"), 0)
-    direct = sorted((m for m in modules if base < m["depth"] <= base + 3),
-                    key=lambda m: -m["cumulative_ms"])[:12]
-    return {"sitecustomize_total_ms": total,
-            "self_ms_by_package": [{"package": k, "self_ms": v / 1000} for k, v in top_packages],
-            "top_modules_by_cumulative": direct}
+    direct = sorted((m for m in modules if base < m["depth"] <= base + 3), key=lambda m: -m["cumulative_ms"])[:12]
+    return {
+        "sitecustomize_total_ms": total,
+        "self_ms_by_package": [{"package": k, "self_ms": v / 1000} for k, v in top_packages],
+        "top_modules_by_cumulative": direct,
+    }
 
 
 def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: bool = True) -> dict:
@@ -121,9 +150,11 @@ def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: 
     names = list(commands)
 
     def overhead(clock: dict) -> dict:
-        return {"python -c pass": clock[names[1]] - clock[names[0]],
-                "of which in-process bootstrap": clock[names[2]] - clock[names[0]],
-                "app importing openai+anthropic": clock[names[4]] - clock[names[3]]}
+        return {
+            "python -c pass": clock[names[1]] - clock[names[0]],
+            "of which in-process bootstrap": clock[names[2]] - clock[names[0]],
+            "app importing openai+anthropic": clock[names[4]] - clock[names[3]],
+        }
 
     plain_modules = _modules([MAIN_PYTHON], plain_env)
     our_modules = _modules([LAUNCHER, "python"], ours_env)
@@ -134,8 +165,13 @@ def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: 
     added_top = [m for m in added_top if not m.startswith("_")]
 
     try:
-        profile = json.loads(subprocess.run([MAIN_PYTHON, "-c", _PROFILE_SCRIPT], env=ours_env, capture_output=True,
-                                            text=True, check=True).stdout.strip().splitlines()[-1])
+        profile = json.loads(
+            subprocess.run(
+                [MAIN_PYTHON, "-c", _PROFILE_SCRIPT], env=ours_env, capture_output=True, text=True, check=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
     except Exception as exc:
         profile = [{"error": str(exc)[:300]}]
 
@@ -145,8 +181,11 @@ def measure(sink_url: str, reps: int, say: Callable[[str], None] = print, warm: 
         "median_cpu_ms": cpu,
         "overhead_ms": overhead(medians),
         "overhead_cpu_ms": overhead(cpu),
-        "sys_modules": {"llm_libraries_imported": llm_imported, "added_module_count": len(added),
-                        "added_third_party_packages": added_top},
+        "sys_modules": {
+            "llm_libraries_imported": llm_imported,
+            "added_module_count": len(added),
+            "added_third_party_packages": added_top,
+        },
         "importtime": _importtime(ours_env),
         "initialize_profile_top": [r for r in profile if "error" in r or r.get("cumulative_ms", 0) > 0][:25],
     }

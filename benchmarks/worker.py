@@ -51,8 +51,12 @@ def memory(setup, calls: int) -> dict:
     result = {"calls": calls, "seconds": elapsed, "before": before, "after": after}
     processor = posthog_processor(setup.provider) if setup.name == "ours" else None
     if processor is not None:
-        result["processor"] = {"exported": processor.exported, "dropped": processor.dropped,
-                               "failed": processor.failed, "queued": len(processor._queue)}
+        result["processor"] = {
+            "exported": processor.exported,
+            "dropped": processor.dropped,
+            "failed": processor.failed,
+            "queued": len(processor._queue),
+        }
     return result
 
 
@@ -75,14 +79,16 @@ def main() -> None:
         result = {"results": percall(setup, plan)}
     else:
         result = memory(setup, options.calls)
-    result.update({
-        "setup": setup.name,
-        "covered": list(setup.workloads),
-        "notes": setup.notes,
-        "packages": {**versions(["openai", "anthropic", "httpx2", "pydantic"]), **setup.packages},
-        "python": platform.python_version(),
-        "executable": sys.executable,
-    })
+    result.update(
+        {
+            "setup": setup.name,
+            "covered": list(setup.workloads),
+            "notes": setup.notes,
+            "packages": {**versions(["openai", "anthropic", "httpx2", "pydantic"]), **setup.packages},
+            "python": platform.python_version(),
+            "executable": sys.executable,
+        }
+    )
     emit(result)
 
 

@@ -33,7 +33,15 @@ CHAT_MODEL = "gpt-4o-mini"
 EMBEDDING_MODEL = "text-embedding-3-small"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
-WORKLOADS = ("chat", "embeddings", "anthropic", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short")
+WORKLOADS = (
+    "chat",
+    "embeddings",
+    "anthropic",
+    "stream_sync",
+    "stream_async",
+    "stream_sync_short",
+    "stream_async_short",
+)
 OPENAI_WORKLOADS = ("chat", "embeddings", "stream_sync", "stream_async", "stream_sync_short", "stream_async_short")
 
 
@@ -46,8 +54,12 @@ def _anthropic_message(body: dict) -> dict:
         "content": [{"type": "text", "text": "Hello from fake Anthropic"}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": 11, "output_tokens": 7, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0},
+        "usage": {
+            "input_tokens": 11,
+            "output_tokens": 7,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
     }
 
 
@@ -57,7 +69,9 @@ def _answer(path: str, body: dict) -> tuple:
         meta = wire.Meta(id="chatcmpl-benchmark", model=wire.served_model(body["model"]), created=1_700_000_000)
         reply = wire.chat_reply(body, wire.DEFAULT_REPLY)
         if body.get("stream"):
-            events = [f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n" for chunk in wire.chat_chunks(body, reply, meta)]
+            events = [
+                f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n" for chunk in wire.chat_chunks(body, reply, meta)
+            ]
             return "text/event-stream", ("".join(events) + "data: [DONE]\n\n").encode()
         return "application/json", json.dumps(wire.chat_completion(body, reply, meta)).encode()
     if path.endswith("/embeddings"):
@@ -97,21 +111,35 @@ class Clients:
     def openai(self):
         import openai
 
-        return self.openai_cls(api_key="sk-benchmark", base_url="https://api.openai.com/v1", max_retries=0,
-                               http_client=openai.DefaultHttpxClient(transport=transport()), **self.extra)
+        return self.openai_cls(
+            api_key="sk-benchmark",
+            base_url="https://api.openai.com/v1",
+            max_retries=0,
+            http_client=openai.DefaultHttpxClient(transport=transport()),
+            **self.extra,
+        )
 
     def async_openai(self):
         import openai
 
-        return self.async_openai_cls(api_key="sk-benchmark", base_url="https://api.openai.com/v1", max_retries=0,
-                                     http_client=openai.DefaultAsyncHttpxClient(transport=transport()), **self.extra)
+        return self.async_openai_cls(
+            api_key="sk-benchmark",
+            base_url="https://api.openai.com/v1",
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(transport=transport()),
+            **self.extra,
+        )
 
     def anthropic(self):
         import anthropic
 
         cls = self.anthropic_cls or anthropic.Anthropic
-        return cls(api_key="sk-ant-benchmark", base_url="https://api.anthropic.com", max_retries=0,
-                   http_client=anthropic.DefaultHttpxClient(transport=transport()))
+        return cls(
+            api_key="sk-ant-benchmark",
+            base_url="https://api.anthropic.com",
+            max_retries=0,
+            http_client=anthropic.DefaultHttpxClient(transport=transport()),
+        )
 
 
 def _chat_messages(prompt: str = PROMPT) -> list:
@@ -123,7 +151,9 @@ def make_call(workload: str, clients: Clients) -> Callable:
     if workload == "chat":
         client = clients.openai()
         messages = _chat_messages()
-        return lambda: client.chat.completions.create(model=CHAT_MODEL, messages=messages, temperature=0.2, max_tokens=64)
+        return lambda: client.chat.completions.create(
+            model=CHAT_MODEL, messages=messages, temperature=0.2, max_tokens=64
+        )
     if workload == "embeddings":
         client = clients.openai()
         return lambda: client.embeddings.create(model=EMBEDDING_MODEL, input="The quick brown fox")
@@ -166,8 +196,14 @@ def stream_chunks(workload: str) -> int:
     return SHORT_STREAM_CHUNKS if workload.endswith("_short") else STREAM_CHUNKS
 
 
-def time_batches(call: Callable, asynchronous: bool, warmup: int, batches: int, per_batch: int,
-                 flush: Callable[[], None] = lambda: None) -> dict:
+def time_batches(
+    call: Callable,
+    asynchronous: bool,
+    warmup: int,
+    batches: int,
+    per_batch: int,
+    flush: Callable[[], None] = lambda: None,
+) -> dict:
     """Per batch, µs per call of wall time, of this thread's CPU and of the whole process's CPU.
 
     The two CPU clocks tell the application thread's share from the background threads'

@@ -31,8 +31,11 @@ def posthog():
 
 def clean_env(**overrides: str) -> dict:
     """The test process's environment minus anything that configures us or OpenTelemetry."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("POSTHOG_", "OTEL_", "_POSTHOG", "OPENAI_", "PYTHONPATH"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POSTHOG_", "OTEL_", "_POSTHOG", "OPENAI_", "PYTHONPATH"))
+    }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     # No OpenTelemetry export of the user's own. Explicit, because the test extra installs
@@ -58,8 +61,9 @@ class BackgroundApp:
 
         self.stdout = stack.enter_context(tempfile.TemporaryFile("w+"))
         self.stderr = stack.enter_context(tempfile.TemporaryFile("w+"))
-        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=self.stdout,
-                                        stderr=self.stderr, text=True)
+        self.process = subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=self.stdout, stderr=self.stderr, text=True
+        )
         stack.callback(self._kill)
 
     def _kill(self) -> None:
@@ -75,8 +79,9 @@ class BackgroundApp:
 
 
 def run(command: list, env: dict, timeout: float = 60, cwd: str | None = None) -> AppRun:
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, cwd=cwd)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd
+    )
     return AppRun(done.returncode, done.stdout, done.stderr)
 
 

@@ -34,8 +34,12 @@ _PROVIDER_PREFIXES = (
     ("traceloop", ("traceloop.", "llm.request.type")),
     ("gen_ai", ("gen_ai.",)),
 )
-_REQUEST_TYPES = {"chat": "$ai_generation", "completion": "$ai_generation",
-                  "embedding": "$ai_embedding", "embeddings": "$ai_embedding"}
+_REQUEST_TYPES = {
+    "chat": "$ai_generation",
+    "completion": "$ai_generation",
+    "embedding": "$ai_embedding",
+    "embeddings": "$ai_embedding",
+}
 
 
 def _classify(attrs: dict) -> Optional[str]:
@@ -58,11 +62,21 @@ def _classify(attrs: dict) -> Optional[str]:
 
 
 # -- capture: rust/capture/src/otel/identity.rs --------------------------------------------------
-_SPAN_DISTINCT_ID_KEYS = ("ai.telemetry.metadata.posthog_distinct_id", "ai.settings.context.posthog_distinct_id",
-                          "posthog.distinct_id", "user.id")
+_SPAN_DISTINCT_ID_KEYS = (
+    "ai.telemetry.metadata.posthog_distinct_id",
+    "ai.settings.context.posthog_distinct_id",
+    "posthog.distinct_id",
+    "user.id",
+)
 _RESOURCE_DISTINCT_ID_KEYS = ("posthog.distinct_id", "user.id")
-_SESSION_KEYS = ("$ai_session_id", "ai.telemetry.metadata.$ai_session_id", "ai.settings.context.$ai_session_id",
-                 "eve.session.id", "anthropic.session.id", "gen_ai.conversation.id")
+_SESSION_KEYS = (
+    "$ai_session_id",
+    "ai.telemetry.metadata.$ai_session_id",
+    "ai.settings.context.$ai_session_id",
+    "eve.session.id",
+    "anthropic.session.id",
+    "gen_ai.conversation.id",
+)
 
 
 def _distinct_id(attrs: dict, resource: dict, trace_id: str) -> str:
@@ -85,8 +99,14 @@ NOISY_RESOURCE_PREFIXES = ("host.", "process.", "os.", "telemetry.")
 
 
 # -- capture: rust/capture/src/otel/error_status.rs ----------------------------------------------
-_STATUS_ATTRIBUTE_KEYS = ("http.response.status_code", "http.status_code", "http.status", "status_code",
-                          "error.status_code", "exception.status_code")
+_STATUS_ATTRIBUTE_KEYS = (
+    "http.response.status_code",
+    "http.status_code",
+    "http.status",
+    "status_code",
+    "error.status_code",
+    "exception.status_code",
+)
 
 
 def _apply_error(span: dict, properties: dict) -> None:
@@ -140,8 +160,14 @@ FALLBACK_ATTRIBUTE_MAP = {
     "gen_ai.usage.prompt_tokens": "$ai_input_tokens",
     "gen_ai.usage.completion_tokens": "$ai_output_tokens",
 }
-STRIP_ATTRIBUTES = ("telemetry.sdk.language", "gen_ai.operation.name", "posthog.ai.debug", "user.id",
-                    "posthog.distinct_id", "llm.request.type")
+STRIP_ATTRIBUTES = (
+    "telemetry.sdk.language",
+    "gen_ai.operation.name",
+    "posthog.ai.debug",
+    "user.id",
+    "posthog.distinct_id",
+    "llm.request.type",
+)
 _MAX_SYSTEM_INSTRUCTIONS = 500_000
 
 
@@ -206,8 +232,11 @@ def _system_instructions(props: dict) -> None:
     if isinstance(value, str):
         text = value
     elif isinstance(value, list):
-        text = "\n\n".join(p["content"] for p in value if isinstance(p, dict) and p.get("type") == "text"
-                           and isinstance(p.get("content"), str) and p["content"])
+        text = "\n\n".join(
+            p["content"]
+            for p in value
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("content"), str) and p["content"]
+        )
     else:
         text = json.dumps(value)
     if not text:
@@ -244,8 +273,11 @@ def event_from_span(span: dict) -> Optional[dict]:
     properties["$otel_start_time_unix_nano"] = str(span["start_ns"])
     properties["$otel_end_time_unix_nano"] = str(span["end_ns"])
     _apply_error(span, properties)
-    event = {"event": event_name, "distinct_id": _distinct_id(attrs, resource, span["trace_id"]),
-             "properties": properties}
+    event = {
+        "event": event_name,
+        "distinct_id": _distinct_id(attrs, resource, span["trace_id"]),
+        "properties": properties,
+    }
     _map_attributes(event)
     return process_ai_event(event)
 
@@ -280,27 +312,68 @@ def events_from_spans(spans: list) -> list:
 # PROVIDER_ALIASES, and the provider row keys of costs/providers/llm-costs.json as
 # costs/providers/canonical-providers.ts lists them (generated from the price table).
 PROVIDER_ALIASES = {
-    "claude": "anthropic", "anthropic-claude": "anthropic",
-    "oai": "openai", "openai-api": "openai", "open-ai": "openai",
-    "google": "google-ai-studio", "gemini": "google-ai-studio", "google-gemini": "google-ai-studio",
-    "google-ai": "google-ai-studio", "vertex": "google-vertex", "vertex-ai": "google-vertex",
-    "vertex-us": "google-vertex-us", "vertex-europe": "google-vertex-europe", "vertex-global": "google-vertex-global",
-    "amazon": "amazon-bedrock", "bedrock": "amazon-bedrock", "aws": "amazon-bedrock", "aws-bedrock": "amazon-bedrock",
-    "azure-openai": "azure", "azure-ai": "azure",
+    "claude": "anthropic",
+    "anthropic-claude": "anthropic",
+    "oai": "openai",
+    "openai-api": "openai",
+    "open-ai": "openai",
+    "google": "google-ai-studio",
+    "gemini": "google-ai-studio",
+    "google-gemini": "google-ai-studio",
+    "google-ai": "google-ai-studio",
+    "vertex": "google-vertex",
+    "vertex-ai": "google-vertex",
+    "vertex-us": "google-vertex-us",
+    "vertex-europe": "google-vertex-europe",
+    "vertex-global": "google-vertex-global",
+    "amazon": "amazon-bedrock",
+    "bedrock": "amazon-bedrock",
+    "aws": "amazon-bedrock",
+    "aws-bedrock": "amazon-bedrock",
+    "azure-openai": "azure",
+    "azure-ai": "azure",
     "cohere-ai": "cohere",
-    "mistralai": "mistral", "mistral-ai": "mistral",
-    "grok": "xai", "x-ai": "xai", "grok-fast": "xai", "xai-turbo": "xai",
-    "deep-seek": "deepseek", "fireworks-ai": "fireworks", "groq-cloud": "groq",
-    "perplexity-ai": "perplexity", "pplx": "perplexity",
-    "cloudflare-workers": "cloudflare", "cf-workers": "cloudflare",
-    "openrouter": "default", "or": "default",
+    "mistralai": "mistral",
+    "mistral-ai": "mistral",
+    "grok": "xai",
+    "x-ai": "xai",
+    "grok-fast": "xai",
+    "xai-turbo": "xai",
+    "deep-seek": "deepseek",
+    "fireworks-ai": "fireworks",
+    "groq-cloud": "groq",
+    "perplexity-ai": "perplexity",
+    "pplx": "perplexity",
+    "cloudflare-workers": "cloudflare",
+    "cf-workers": "cloudflare",
+    "openrouter": "default",
+    "or": "default",
 }
 # The first-party rows (the generated list also holds many hosting variants: "-fp8", regions).
-CANONICAL_PROVIDERS = frozenset({
-    "default", "amazon-bedrock", "anthropic", "azure", "cloudflare", "cohere", "deepinfra", "deepseek",
-    "fireworks", "google-ai-studio", "google-vertex", "groq", "minimax", "mistral", "nvidia", "openai",
-    "perplexity", "together", "xai", "z-ai",
-})
+CANONICAL_PROVIDERS = frozenset(
+    {
+        "default",
+        "amazon-bedrock",
+        "anthropic",
+        "azure",
+        "cloudflare",
+        "cohere",
+        "deepinfra",
+        "deepseek",
+        "fireworks",
+        "google-ai-studio",
+        "google-vertex",
+        "groq",
+        "minimax",
+        "mistral",
+        "nvidia",
+        "openai",
+        "perplexity",
+        "together",
+        "xai",
+        "z-ai",
+    }
+)
 
 
 def normalize_provider_key(provider: str) -> str:
@@ -316,7 +389,7 @@ def resolve_cost_provider(provider: Optional[str], rows: frozenset = CANONICAL_P
         for candidate in (canonical, normalized, provider.lower(), provider):
             if candidate in rows:
                 return candidate
-        for search in ([normalized] if canonical == normalized else [canonical, normalized]):
+        for search in [normalized] if canonical == normalized else [canonical, normalized]:
             for row in sorted(rows):
                 if search in row:
                     return row

@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 
 # start()'s arguments and the variables they set, as the launcher's flags set them.
 _START_OPTIONS = {
-    "api_key": "POSTHOG_API_KEY", "host": "POSTHOG_HOST", "distinct_id": "POSTHOG_DISTINCT_ID",
-    "privacy_mode": "POSTHOG_PRIVACY_MODE", "dry_run": "POSTHOG_DRY_RUN", "debug": "POSTHOG_DEBUG",
+    "api_key": "POSTHOG_API_KEY",
+    "host": "POSTHOG_HOST",
+    "distinct_id": "POSTHOG_DISTINCT_ID",
+    "privacy_mode": "POSTHOG_PRIVACY_MODE",
+    "dry_run": "POSTHOG_DRY_RUN",
+    "debug": "POSTHOG_DEBUG",
 }
 
 

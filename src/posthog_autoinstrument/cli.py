@@ -41,12 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"posthog-instrument {__version__}")
     parser.add_argument("--api-key", metavar="TOKEN", help="PostHog project token (sets POSTHOG_API_KEY)")
-    parser.add_argument("--host", metavar="URL", help="PostHog host, default https://us.i.posthog.com (sets POSTHOG_HOST)")
+    parser.add_argument(
+        "--host", metavar="URL", help="PostHog host, default https://us.i.posthog.com (sets POSTHOG_HOST)"
+    )
     parser.add_argument("--distinct-id", metavar="ID", help="PostHog person for every event (sets POSTHOG_DISTINCT_ID)")
-    parser.add_argument("--privacy-mode", action="store_true", help="send no prompts or outputs (sets POSTHOG_PRIVACY_MODE=true)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print each event to stderr as it would be sent, and send nothing (sets POSTHOG_DRY_RUN=true)")
-    parser.add_argument("--debug", action="store_true", help="log what the instrumentation does to stderr (sets POSTHOG_DEBUG=true)")
+    parser.add_argument(
+        "--privacy-mode", action="store_true", help="send no prompts or outputs (sets POSTHOG_PRIVACY_MODE=true)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each event to stderr as it would be sent, and send nothing (sets POSTHOG_DRY_RUN=true)",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="log what the instrumentation does to stderr (sets POSTHOG_DEBUG=true)"
+    )
     parser.add_argument("command", help="the program to run, e.g. python")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     return parser
@@ -72,7 +81,9 @@ def prepare_environment(env: dict) -> None:
     changes: the user's OpenTelemetry settings (OTEL_PYTHON_DISTRO, ...) are theirs."""
     existing = env.get("PYTHONPATH", "")
     # Empty entries mean the current directory to Python: keep them, but add none of our own.
-    entries = [p for p in existing.split(os.pathsep) if not p or os.path.abspath(p) != BOOTSTRAP_DIR] if existing else []
+    entries = (
+        [p for p in existing.split(os.pathsep) if not p or os.path.abspath(p) != BOOTSTRAP_DIR] if existing else []
+    )
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *entries])
 
 

@@ -61,7 +61,9 @@ class Settings:
         return self.endpoint is not None or self.dry_run
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool, problems: list[str], when_unreadable: Optional[bool] = None) -> bool:
+def _flag(
+    env: Mapping[str, str], name: str, default: bool, problems: list[str], when_unreadable: Optional[bool] = None
+) -> bool:
     """A boolean variable. ``when_unreadable`` is the value a typo gets (privacy switches fail closed)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -99,7 +101,7 @@ def _json_object(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        problems.append(f"{name} must be a JSON object like {{\"environment\": \"production\"}}; ignored.")
+        problems.append(f'{name} must be a JSON object like {{"environment": "production"}}; ignored.')
         return ()
     return tuple((str(k), v) for k, v in value.items())
 
@@ -178,13 +180,16 @@ def ca_bundle(env: Mapping[str, str] = os.environ) -> tuple[Optional[str], Optio
         if usable:
             return path, name, problems
         kind = "directory" if name == "SSL_CERT_DIR" else "file"
-        problems.append(f"{name}={path!r} is not a {kind}; it is ignored, so HTTPS exports verify "
-                        "servers with the next CA setting or certifi's bundle.")
+        problems.append(
+            f"{name}={path!r} is not a {kind}; it is ignored, so HTTPS exports verify "
+            "servers with the next CA setting or certifi's bundle."
+        )
     return None, None, problems
 
 
-
-def _validate_key(env: Mapping[str, str], problems: list[str], needed: bool, without_key: str = "Nothing will be sent to PostHog.") -> Optional[str]:
+def _validate_key(
+    env: Mapping[str, str], problems: list[str], needed: bool, without_key: str = "Nothing will be sent to PostHog."
+) -> Optional[str]:
     raw = env.get("POSTHOG_API_KEY")
     name = "POSTHOG_API_KEY"
     if raw is None:
@@ -228,8 +233,9 @@ def load(env: Optional[Mapping[str, str]] = None) -> Settings:
     else:
         # The Collector (or whatever listens there) may hold the token itself, so none is needed;
         # one that is set is sent, and a malformed one is left out rather than stopping the export.
-        key = _validate_key(env, problems, needed=False,
-                            without_key="It is left out of the requests to POSTHOG_OTLP_ENDPOINT.")
+        key = _validate_key(
+            env, problems, needed=False, without_key="It is left out of the requests to POSTHOG_OTLP_ENDPOINT."
+        )
         endpoint = otlp_endpoint or None
     if endpoint and endpoint.startswith("https:") and not disabled:
         problems.extend(ca_bundle(env)[2])

@@ -47,8 +47,9 @@ def build_processor(settings: config.Settings, at_process_start: bool = False):
 def sender_for(settings: config.Settings, timeout: float = None) -> PostHogSender:
     """The sender of the PostHog-ready stream: to PostHog, or to ``POSTHOG_OTLP_ENDPOINT``."""
     destination = settings.otlp_endpoint or "PostHog"
-    return PostHogSender(settings.endpoint, settings.api_key,
-                         settings.export_timeout if timeout is None else timeout, destination)
+    return PostHogSender(
+        settings.endpoint, settings.api_key, settings.export_timeout if timeout is None else timeout, destination
+    )
 
 
 def user_configured_otel(env=os.environ) -> bool:
@@ -66,8 +67,11 @@ def install(settings: config.Settings, at_process_start: bool = True) -> None:
     try:
         from . import fast_start
 
-        if not isinstance(trace.get_tracer_provider(), TracerProvider) and user_configured_otel() \
-                and not (at_process_start and fast_start.configurator_would_run()):
+        if (
+            not isinstance(trace.get_tracer_provider(), TracerProvider)
+            and user_configured_otel()
+            and not (at_process_start and fast_start.configurator_would_run())
+        ):
             _standard_configuration()
         processor = build_processor(settings, at_process_start)
         if processor is None:

@@ -21,20 +21,35 @@ from . import __version__, config
 
 # Variables doctor reports, each with the setting it becomes (None: reported as given).
 _VARIABLES = (
-    ("POSTHOG_API_KEY", "api_key"), ("POSTHOG_PROJECT_API_KEY", None), ("POSTHOG_HOST", "host"),
+    ("POSTHOG_API_KEY", "api_key"),
+    ("POSTHOG_PROJECT_API_KEY", None),
+    ("POSTHOG_HOST", "host"),
     ("POSTHOG_OTLP_ENDPOINT", "otlp_endpoint"),
-    ("POSTHOG_DISTINCT_ID", "distinct_id"), ("POSTHOG_PRIVACY_MODE", "privacy_mode"),
-    ("POSTHOG_AI_RECORD_INPUTS", "record_inputs"), ("POSTHOG_AI_RECORD_OUTPUTS", "record_outputs"),
-    ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None), ("POSTHOG_AI_CAPTURE_MEDIA", "capture_media"),
-    ("POSTHOG_AI_STREAM_USAGE", "stream_usage"), ("POSTHOG_AI_USER_FROM_REQUEST", "user_from_request"),
-    ("POSTHOG_AI_TRACING_HEADERS", "tracing_headers"), ("POSTHOG_AI_PROPERTIES", "properties"),
-    ("POSTHOG_AI_GROUPS", "groups"), ("POSTHOG_MAX_SPAN_BYTES", "max_span_bytes"),
-    ("POSTHOG_FLUSH_TIMEOUT", "flush_timeout"), ("POSTHOG_EXPORT_TIMEOUT", "export_timeout"),
-    ("POSTHOG_EXPORT_INTERVAL", "schedule_delay"), ("POSTHOG_MAX_QUEUE_SIZE", "max_queue_size"),
-    ("POSTHOG_HANDLE_SIGTERM", "handle_sigterm"), ("POSTHOG_DRY_RUN", "dry_run"),
-    ("POSTHOG_DRY_RUN_FILE", "dry_run_file"), ("POSTHOG_DEBUG", "debug"),
-    ("POSTHOG_AUTOINSTRUMENT_DISABLED", "disabled"), ("OTEL_SDK_DISABLED", None), ("OTEL_TRACES_EXPORTER", None),
-    ("OTEL_SERVICE_NAME", None), ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", None),
+    ("POSTHOG_DISTINCT_ID", "distinct_id"),
+    ("POSTHOG_PRIVACY_MODE", "privacy_mode"),
+    ("POSTHOG_AI_RECORD_INPUTS", "record_inputs"),
+    ("POSTHOG_AI_RECORD_OUTPUTS", "record_outputs"),
+    ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None),
+    ("POSTHOG_AI_CAPTURE_MEDIA", "capture_media"),
+    ("POSTHOG_AI_STREAM_USAGE", "stream_usage"),
+    ("POSTHOG_AI_USER_FROM_REQUEST", "user_from_request"),
+    ("POSTHOG_AI_TRACING_HEADERS", "tracing_headers"),
+    ("POSTHOG_AI_PROPERTIES", "properties"),
+    ("POSTHOG_AI_GROUPS", "groups"),
+    ("POSTHOG_MAX_SPAN_BYTES", "max_span_bytes"),
+    ("POSTHOG_FLUSH_TIMEOUT", "flush_timeout"),
+    ("POSTHOG_EXPORT_TIMEOUT", "export_timeout"),
+    ("POSTHOG_EXPORT_INTERVAL", "schedule_delay"),
+    ("POSTHOG_MAX_QUEUE_SIZE", "max_queue_size"),
+    ("POSTHOG_HANDLE_SIGTERM", "handle_sigterm"),
+    ("POSTHOG_DRY_RUN", "dry_run"),
+    ("POSTHOG_DRY_RUN_FILE", "dry_run_file"),
+    ("POSTHOG_DEBUG", "debug"),
+    ("POSTHOG_AUTOINSTRUMENT_DISABLED", "disabled"),
+    ("OTEL_SDK_DISABLED", None),
+    ("OTEL_TRACES_EXPORTER", None),
+    ("OTEL_SERVICE_NAME", None),
+    ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", None),
 )
 # Settings another variable can decide when this one is unset.
 _DERIVED_FROM = {
@@ -97,7 +112,9 @@ def _libraries(env: dict, settings: config.Settings) -> list:
     if settings.disabled:
         blocked = "not instrumented: instrumentation is disabled (kill switch)"
     elif not has_destination(settings):
-        blocked = "not instrumented: nowhere to send events (no valid POSTHOG_API_KEY, no dry run, no OTEL_TRACES_EXPORTER)"
+        blocked = (
+            "not instrumented: nowhere to send events (no valid POSTHOG_API_KEY, no dry run, no OTEL_TRACES_EXPORTER)"
+        )
     else:
         blocked = None
     disabled = {n.strip() for n in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if n.strip()}
@@ -146,9 +163,12 @@ def _instrumented(instrumentor, version: str) -> dict:
     if not missing:
         return {"status": "will be instrumented when the app imports it"}
     names = [f"{target.module}.{target.qualname}" for target in missing]
-    return {"status": "will be instrumented when the app imports it, but these calls will not be recorded "
-                      f"(not found in this release): {', '.join(names)}",
-            "not_recorded": names, "problem": True}
+    return {
+        "status": "will be instrumented when the app imports it, but these calls will not be recorded "
+        f"(not found in this release): {', '.join(names)}",
+        "not_recorded": names,
+        "problem": True,
+    }
 
 
 def _privacy(settings: config.Settings) -> str:
@@ -180,7 +200,8 @@ def _connectivity(settings: config.Settings) -> dict:
         name="posthog-instrument doctor",
         context=SpanContext(random.getrandbits(128), random.getrandbits(64), False, TraceFlags(1)),
         attributes={"gen_ai.operation.name": "posthog_instrument_doctor", "$process_person_profile": False},
-        start_time=now, end_time=now + 1_000_000,
+        start_time=now,
+        end_time=now + 1_000_000,
         instrumentation_scope=InstrumentationScope("posthog_autoinstrument", __version__),
     )
     sender = sender_for(settings, timeout=min(settings.export_timeout, 10.0))
@@ -191,12 +212,17 @@ def _connectivity(settings: config.Settings) -> dict:
     took = f"{(time.monotonic() - started) * 1000:.0f} ms"
     receiver = "the OTLP endpoint" if settings.otlp_endpoint else "PostHog"
     if delivery.ok:
-        return {"ok": True, "status": delivery.status,
-                "message": f"{receiver} accepted a test span at {settings.endpoint} (HTTP {delivery.status}, {took})"}
+        return {
+            "ok": True,
+            "status": delivery.status,
+            "message": f"{receiver} accepted a test span at {settings.endpoint} (HTTP {delivery.status}, {took})",
+        }
     if settings.otlp_endpoint and delivery.status is not None:
         plain = f"the OTLP endpoint refused the test span: {delivery.reason}"
     elif delivery.status == 401:
-        plain = "PostHog refused the project token (HTTP 401): check POSTHOG_API_KEY and that POSTHOG_HOST is your region"
+        plain = (
+            "PostHog refused the project token (HTTP 401): check POSTHOG_API_KEY and that POSTHOG_HOST is your region"
+        )
     elif delivery.status is None:
         plain = f"could not reach {settings.endpoint}: {delivery.reason}"
     else:
@@ -214,8 +240,10 @@ def _destination(settings: config.Settings) -> str:
         return "nowhere: no valid project token and host (see problems)"
     if settings.otlp_endpoint:
         token = "with the project token as Bearer" if settings.api_key else "without an Authorization header"
-        return (f"the OTLP/HTTP endpoint {settings.endpoint} (POSTHOG_OTLP_ENDPOINT), {token}; "
-                "that endpoint (e.g. your Collector) forwards them to PostHog")
+        return (
+            f"the OTLP/HTTP endpoint {settings.endpoint} (POSTHOG_OTLP_ENDPOINT), {token}; "
+            "that endpoint (e.g. your Collector) forwards them to PostHog"
+        )
     return f"PostHog at {settings.endpoint}"
 
 
@@ -247,12 +275,18 @@ def report(env: Optional[dict] = None, check_connectivity: bool = True) -> dict:
         "egress": _egress(settings),
         "problems": list(settings.problems),
         "privacy": _privacy(settings),
-        "person": (f"POSTHOG_DISTINCT_ID={settings.distinct_id}" if settings.distinct_id else
-                   "from context()/posthog SDK/request headers/baggage/the LLM request; otherwise anonymous"),
+        "person": (
+            f"POSTHOG_DISTINCT_ID={settings.distinct_id}"
+            if settings.distinct_id
+            else "from context()/posthog SDK/request headers/baggage/the LLM request; otherwise anonymous"
+        ),
         "libraries": _libraries(env, settings),
     }
-    result["problems"] += [f"{row['library']} {row.get('version') or ''}: {row['status']} [{row['adapter']}]"
-                           for row in result["libraries"] if row.get("problem")]
+    result["problems"] += [
+        f"{row['library']} {row.get('version') or ''}: {row['status']} [{row['adapter']}]"
+        for row in result["libraries"]
+        if row.get("problem")
+    ]
     result["connectivity"] = _connectivity(settings) if check_connectivity else {"ok": True, "message": "not checked"}
     # Events reach PostHog; "ok" (and "Everything looks right.") only when nothing is wrong besides.
     result["delivers"] = bool(settings.exports_to_posthog and result["connectivity"]["ok"])

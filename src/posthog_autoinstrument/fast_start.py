@@ -48,7 +48,9 @@ _LOADER_GROUPS = (DISTROS, CONFIGURATORS, *LOADER_HOOKS)
 # and configurators that only apply the SDK's standard OTEL_* configuration.
 KNOWN_DISTROS = {
     "opentelemetry.distro:OpenTelemetryDistro": {
-        "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
     },
 }
@@ -178,8 +180,9 @@ def _registry_from_metadata() -> Optional[dict]:
     try:
         from importlib.metadata import entry_points
 
-        registry = {group: {ep.name: ep.value for ep in entry_points(group=group)}
-                    for group in (INSTRUMENTORS, TRIGGERS)}
+        registry = {
+            group: {ep.name: ep.value for ep in entry_points(group=group)} for group in (INSTRUMENTORS, TRIGGERS)
+        }
         return registry if registry[TRIGGERS] else None
     except Exception:
         logger.debug("posthog-instrument: our entry points could not be read", exc_info=True)
@@ -235,6 +238,7 @@ def _parse(text: str) -> dict:
 
 
 # -- the import hook -------------------------------------------------------------------------------
+
 
 class _ImportTrigger:
     """A ``sys.meta_path`` finder that never finds anything itself: when a trigger module's

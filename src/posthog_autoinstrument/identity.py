@@ -241,13 +241,26 @@ class context:
     inside it out of the export. Nothing here raises into the application.
     """
 
-    def __init__(self, distinct_id: Optional[str] = None, *, session_id: Optional[str] = None,
-                 properties: Optional[Mapping[str, Any]] = None, groups: Optional[Mapping[str, str]] = None,
-                 feature_flags: Optional[Mapping[str, Any]] = None, trace_name: Optional[str] = None,
-                 privacy_mode: Optional[bool] = None):
-        self._values = dict(distinct_id=distinct_id, session_id=session_id, properties=properties,
-                            groups=groups, feature_flags=feature_flags, trace_name=trace_name,
-                            privacy_mode=privacy_mode)
+    def __init__(
+        self,
+        distinct_id: Optional[str] = None,
+        *,
+        session_id: Optional[str] = None,
+        properties: Optional[Mapping[str, Any]] = None,
+        groups: Optional[Mapping[str, str]] = None,
+        feature_flags: Optional[Mapping[str, Any]] = None,
+        trace_name: Optional[str] = None,
+        privacy_mode: Optional[bool] = None,
+    ):
+        self._values = dict(
+            distinct_id=distinct_id,
+            session_id=session_id,
+            properties=properties,
+            groups=groups,
+            feature_flags=feature_flags,
+            trace_name=trace_name,
+            privacy_mode=privacy_mode,
+        )
 
     def _merged(self) -> Identity:
         outer = _EXPLICIT.get() or Identity()
@@ -281,7 +294,7 @@ class context:
         for index in range(len(entered) - 1, -1, -1):
             if entered[index][0] is self:
                 _, token, span_token = entered[index]
-                _ENTERED.set(entered[:index] + entered[index + 1:])
+                _ENTERED.set(entered[:index] + entered[index + 1 :])
                 break
         else:
             return
@@ -302,6 +315,7 @@ class context:
 
         values = self._values
         if inspect.isgeneratorfunction(function):
+
             @functools.wraps(function)
             def run_generator(*args, **kwargs):
                 # The generator's body runs in a context of its own, entered for each step, so the
@@ -320,8 +334,10 @@ class context:
                 finally:
                     generator.close()
                     scope.run(_exit_all)
+
             return run_generator
         if inspect.isasyncgenfunction(function):
+
             @functools.wraps(function)
             async def run_async_generator(*args, **kwargs):
                 # Identity only (no trace span): each step runs inside the block.
@@ -338,18 +354,22 @@ class context:
                         sent = yield item
                 finally:
                     await generator.aclose()
+
             return run_async_generator
         if inspect.iscoroutinefunction(function):
+
             @functools.wraps(function)
             async def run_async(*args, **kwargs):
                 with context(**values):
                     return await function(*args, **kwargs)
+
             return run_async
 
         @functools.wraps(function)
         def run(*args, **kwargs):
             with context(**values):
                 return function(*args, **kwargs)
+
         return run
 
 
@@ -369,10 +389,13 @@ def _start_trace(name: Optional[str]):
     from .genai import semconv
 
     tracer = trace.get_tracer("posthog_autoinstrument", __version__)
-    span = tracer.start_span(str(name), attributes={
-        semconv.OPERATION_NAME: semconv.Operation.INVOKE_WORKFLOW,
-        semconv.WORKFLOW_NAME: str(name),
-    })
+    span = tracer.start_span(
+        str(name),
+        attributes={
+            semconv.OPERATION_NAME: semconv.Operation.INVOKE_WORKFLOW,
+            semconv.WORKFLOW_NAME: str(name),
+        },
+    )
     return span, otel_context.attach(trace.set_span_in_context(span))
 
 

@@ -133,8 +133,9 @@ def watch_signals() -> None:
         return
     _watch = (os.getpid(), read_fd, write_fd)
     with process_signals_blocked():
-        threading.Thread(target=_watch_signals, args=(read_fd,), name="posthog-autoinstrument-signals",
-                         daemon=True).start()
+        threading.Thread(
+            target=_watch_signals, args=(read_fd,), name="posthog-autoinstrument-signals", daemon=True
+        ).start()
 
 
 def _ignore(signum, frame) -> None:
@@ -149,8 +150,11 @@ def _watch_signals(read_fd: int) -> None:
             return
         if not received:
             return
-        if signal.SIGTERM in received and signal.getsignal(signal.SIGTERM) is _on_sigterm and \
-                not _sigterm_handled.wait(_NUDGE_AFTER_SECONDS):
+        if (
+            signal.SIGTERM in received
+            and signal.getsignal(signal.SIGTERM) is _on_sigterm
+            and not _sigterm_handled.wait(_NUDGE_AFTER_SECONDS)
+        ):
             try:
                 signal.pthread_kill(threading.main_thread().ident, _NUDGE)
             except (OSError, ValueError):
@@ -220,8 +224,11 @@ class _FlushBeforeFatalSignal:
 
     def __call__(self, signum):
         try:
-            if signum != signal.SIGKILL and signal.getsignal(signum) is signal.SIG_DFL and \
-                    signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            if (
+                signum != signal.SIGKILL
+                and signal.getsignal(signum) is signal.SIG_DFL
+                and signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+            ):
                 _flush_bounded()
         except Exception:
             pass

@@ -26,7 +26,9 @@ CHAT_SETTINGS = {
     "gen_ai.request.presence_penalty": 0.2,
 }
 WEATHER_TOOL = {
-    "type": "function", "name": "get_weather", "description": "Weather for a city",
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
 
@@ -43,8 +45,9 @@ def app_env(posthog, own_prefixes, **provider: str) -> dict:
     """The test environment without the provider SDK's own variables (``own_prefixes``, as for
     ``str.startswith``), with the ones given and those that send to the PostHog stand-in."""
     env = {k: v for k, v in clean_env().items() if not k.startswith(own_prefixes)}
-    env.update(provider, POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
-               POSTHOG_EXPORT_INTERVAL="0.05")
+    env.update(
+        provider, POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host, POSTHOG_EXPORT_INTERVAL="0.05"
+    )
     return env
 
 
@@ -105,8 +108,13 @@ def assert_failed_midway(span: dict, error_type: str, received: str = "Hello fro
     assert posthog_output(span)[0]["content"] == [{"type": "text", "text": received}]
 
 
-def assert_embeddings(span: dict, model: str, input_tokens: int | None, dimensions: int,
-                      texts: tuple | None = ("first text", "second text")) -> None:
+def assert_embeddings(
+    span: dict,
+    model: str,
+    input_tokens: int | None,
+    dimensions: int,
+    texts: tuple | None = ("first text", "second text"),
+) -> None:
     """An embeddings call for ``texts`` (the apps' usual two): its tokens as the provider reported
     them (``None``: it reported none, and none are estimated) and the vectors' size."""
     attrs = span["attributes"]

@@ -27,8 +27,11 @@ def state(span: dict, key: str):
 
 def retrievals(spans: list) -> list:
     """The vector stores' retrieval steps (not a framework's retriever)."""
-    return [s for s in spans if s["attributes"].get("gen_ai.operation.name") == "retrieval"
-            and "$ai_framework" not in s["attributes"]]
+    return [
+        s
+        for s in spans
+        if s["attributes"].get("gen_ai.operation.name") == "retrieval" and "$ai_framework" not in s["attributes"]
+    ]
 
 
 def by_query(spans: list) -> dict:

@@ -40,9 +40,14 @@ CHAT = "chat gpt-4o-mini"
 def tool_chat(agent: str) -> list:
     return [
         (0, TRACE, f"invoke_workflow user -> {agent}"),
-        (1, SPAN, f"invoke_agent {agent}"), (2, SPAN, CHAT), (3, GEN, CHAT),
-        (1, SPAN, "invoke_agent user"), (2, SPAN, "execute_tool get_weather"),
-        (1, SPAN, f"invoke_agent {agent}"), (2, SPAN, CHAT), (3, GEN, CHAT),
+        (1, SPAN, f"invoke_agent {agent}"),
+        (2, SPAN, CHAT),
+        (3, GEN, CHAT),
+        (1, SPAN, "invoke_agent user"),
+        (2, SPAN, "execute_tool get_weather"),
+        (1, SPAN, f"invoke_agent {agent}"),
+        (2, SPAN, CHAT),
+        (3, GEN, CHAT),
     ]
 
 
@@ -51,17 +56,28 @@ EXPECTED_TREES = {
     "invoke_workflow user -> Weather": tool_chat("Weather"),
     "invoke_workflow user -> WeatherA": tool_chat("WeatherA"),
     "invoke_workflow user -> WeatherB": tool_chat("WeatherB"),
-    "invoke_workflow asker -> Poet": [(0, TRACE, "invoke_workflow asker -> Poet"),
-                                      (1, SPAN, "invoke_agent Poet"), (2, SPAN, CHAT), (3, GEN, CHAT)],
+    "invoke_workflow asker -> Poet": [
+        (0, TRACE, "invoke_workflow asker -> Poet"),
+        (1, SPAN, "invoke_agent Poet"),
+        (2, SPAN, CHAT),
+        (3, GEN, CHAT),
+    ],
     "invoke_workflow boss -> Manager": [
         (0, TRACE, "invoke_workflow boss -> Manager"),
         (1, SPAN, "invoke_workflow Manager"),
-        (2, SPAN, "invoke_agent Writer"), (3, SPAN, CHAT), (4, GEN, CHAT),
-        (2, SPAN, "invoke_agent Reviewer"), (3, SPAN, CHAT), (4, GEN, CHAT),
+        (2, SPAN, "invoke_agent Writer"),
+        (3, SPAN, CHAT),
+        (4, GEN, CHAT),
+        (2, SPAN, "invoke_agent Reviewer"),
+        (3, SPAN, CHAT),
+        (4, GEN, CHAT),
     ],
-    "invoke_workflow asker -> Broken": [(0, TRACE, "invoke_workflow asker -> Broken"),
-                                        (1, SPAN, "invoke_agent Broken"), (2, SPAN, "chat error-400"),
-                                        (3, GEN, "chat error-400")],
+    "invoke_workflow asker -> Broken": [
+        (0, TRACE, "invoke_workflow asker -> Broken"),
+        (1, SPAN, "invoke_agent Broken"),
+        (2, SPAN, "chat error-400"),
+        (3, GEN, "chat error-400"),
+    ],
 }
 
 
@@ -76,9 +92,14 @@ class Outcome:
 def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
     openai = stack.enter_context(FakeOpenAI())
     posthog = stack.enter_context(FakePostHog())
-    env = clean_env(AG2_APP_BASE_URL=openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                    POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
-                    POSTHOG_EXPORT_INTERVAL="0.05", **extra_env)
+    env = clean_env(
+        AG2_APP_BASE_URL=openai.base_url,
+        OPENAI_API_KEY="sk-test-secret-key",
+        POSTHOG_API_KEY="phc_test_project_token",
+        POSTHOG_HOST=posthog.host,
+        POSTHOG_EXPORT_INTERVAL="0.05",
+        **extra_env,
+    )
     app = str(APPS / "ag2_app.py")
     command = [LAUNCHER, "python", app] if instrumented else [sys.executable, app]
     return BackgroundApp(stack, command, env), openai, posthog
@@ -87,10 +108,15 @@ def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
     with contextlib.ExitStack() as stack:
-        started = {"traced": _start(stack, True), "plain": _start(stack, False),
-                   "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true")}
-        return {name: Outcome(app.result(), posthog.spans, posthog.rejections, openai.requests)
-                for name, (app, openai, posthog) in started.items()}
+        started = {
+            "traced": _start(stack, True),
+            "plain": _start(stack, False),
+            "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true"),
+        }
+        return {
+            name: Outcome(app.result(), posthog.spans, posthog.rejections, openai.requests)
+            for name, (app, openai, posthog) in started.items()
+        }
 
 
 def traces_by_root(spans: list) -> dict:
@@ -203,8 +229,14 @@ def test_a_failed_model_call_fails_its_chat(outcomes):
 
 def test_privacy_mode_keeps_the_tree_and_tokens_but_no_content(outcomes):
     spans = outcomes["private"].spans
-    content_keys = ("$ai_input", "$ai_output_choices", "$ai_input_state", "$ai_output_state",
-                    "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+    content_keys = (
+        "$ai_input",
+        "$ai_output_choices",
+        "$ai_input_state",
+        "$ai_output_state",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+    )
     for span in spans:
         assert not set(content_keys) & set(span["attributes"]), span["name"]
     generations = [s for s in spans if event_type(s) == GEN and s["status_code"] != "ERROR"]

@@ -28,6 +28,7 @@ if importlib.util.find_spec("agno") is None:
 
 MODEL_REQUESTS = 15
 
+
 @dataclass
 class Outcome:
     run: AppRun
@@ -40,10 +41,15 @@ class _AppProcess:
     def __init__(self, stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
         self.openai = stack.enter_context(FakeOpenAI())
         self.posthog = stack.enter_context(FakePostHog())
-        env = clean_env(OPENAI_BASE_URL=self.openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                        AGNO_TELEMETRY="false",
-                        POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=self.posthog.host,
-                        POSTHOG_EXPORT_INTERVAL="0.05", **extra_env)
+        env = clean_env(
+            OPENAI_BASE_URL=self.openai.base_url,
+            OPENAI_API_KEY="sk-test-secret-key",
+            AGNO_TELEMETRY="false",
+            POSTHOG_API_KEY="phc_test_project_token",
+            POSTHOG_HOST=self.posthog.host,
+            POSTHOG_EXPORT_INTERVAL="0.05",
+            **extra_env,
+        )
         app = str(APPS / "agno_app.py")
         self.app = BackgroundApp(stack, [LAUNCHER, "python", app] if instrumented else [sys.executable, app], env)
 
@@ -55,8 +61,11 @@ class _AppProcess:
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
     with contextlib.ExitStack() as stack:
-        started = {"traced": _AppProcess(stack, True), "plain": _AppProcess(stack, False),
-                   "private": _AppProcess(stack, True, POSTHOG_PRIVACY_MODE="true")}
+        started = {
+            "traced": _AppProcess(stack, True),
+            "plain": _AppProcess(stack, False),
+            "private": _AppProcess(stack, True, POSTHOG_PRIVACY_MODE="true"),
+        }
         return {name: process.outcome() for name, process in started.items()}
 
 
@@ -67,7 +76,9 @@ def traced(outcomes) -> Outcome:
 
 def run_of(spans: list, label: str) -> list:
     """The spans of the one trace whose run was given the input labelled ``label``."""
-    roots = [s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")]
+    roots = [
+        s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")
+    ]
     assert len(roots) == 1, [r["name"] for r in roots]
     return [s for s in spans if s["trace_id"] == roots[0]["trace_id"]]
 
@@ -87,8 +98,12 @@ def assert_generation(span: dict) -> None:
 
 
 def agent_tree(agent: str, tool: str) -> list:
-    return [(0, "$ai_trace", f"invoke_agent {agent}"), (1, "$ai_generation", "chat gpt-4o-mini"),
-            (1, "$ai_span", f"execute_tool {tool}"), (1, "$ai_generation", "chat gpt-4o-mini")]
+    return [
+        (0, "$ai_trace", f"invoke_agent {agent}"),
+        (1, "$ai_generation", "chat gpt-4o-mini"),
+        (1, "$ai_span", f"execute_tool {tool}"),
+        (1, "$ai_generation", "chat gpt-4o-mini"),
+    ]
 
 
 def test_the_app_is_unchanged(outcomes):
@@ -148,7 +163,10 @@ def test_a_team_run_with_its_member(traced):
     (root,) = named(spans, "invoke_agent Desk")
     assert root["attributes"]["agno.run.type"] == "team"
     (delegation,) = named(spans, "execute_tool delegate_task_to_member")
-    assert json.loads(delegation["attributes"]["gen_ai.tool.call.arguments"]) == {"member_id": "sample", "task": "sample"}
+    assert json.loads(delegation["attributes"]["gen_ai.tool.call.arguments"]) == {
+        "member_id": "sample",
+        "task": "sample",
+    }
 
 
 @pytest.mark.parametrize("label", ["stream", "astream"])
@@ -173,8 +191,16 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
     private = outcomes["private"]
     assert len([s for s in private.spans if event_type(s) == "$ai_generation"]) == MODEL_REQUESTS
     roots = [s for s in private.spans if s["parent_span_id"] is None]
-    assert sorted(r["name"] for r in roots) == ["invoke_agent Desk", "invoke_agent Failing"] + ["invoke_agent Weather"] * 5
+    assert (
+        sorted(r["name"] for r in roots) == ["invoke_agent Desk", "invoke_agent Failing"] + ["invoke_agent Weather"] * 5
+    )
     for span in private.spans:
-        for key in ("$ai_input_state", "$ai_output_state", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
-                    "$ai_input", "$ai_output_choices"):
+        for key in (
+            "$ai_input_state",
+            "$ai_output_state",
+            "gen_ai.tool.call.arguments",
+            "gen_ai.tool.call.result",
+            "$ai_input",
+            "$ai_output_choices",
+        ):
             assert key not in span["attributes"], (span["name"], key)

@@ -19,8 +19,14 @@ from tests.conftest import APPS, LAUNCHER, clean_env, run
 from tests.e2e.providers import WEATHER_TOOL
 from tests.e2e.traces import tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
-from tests.servers.anthropic_server import CACHE_CREATION, CACHE_READ, INPUT_TOKENS, OUTPUT_TOKENS, THINKING_TOKENS, \
-    FakeAnthropic
+from tests.servers.anthropic_server import (
+    CACHE_CREATION,
+    CACHE_READ,
+    INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    THINKING_TOKENS,
+    FakeAnthropic,
+)
 
 MODEL = "claude-fake-1"
 SERVED = "claude-fake-1-20250101"
@@ -45,12 +51,18 @@ def run_app(fake, *args: str, instrumented: bool = True, **overrides: str):
     """Run the app (under posthog-instrument, or plainly) and return (run, spans PostHog got)."""
     with FakePostHog() as posthog:
         env = clean_env(
-            ANTHROPIC_BASE_URL=fake.base_url, ANTHROPIC_API_KEY="sk-ant-test-key",
-            ANTHROPIC_BEDROCK_BASE_URL=fake.base_url, AWS_REGION="us-east-1",
-            AWS_ACCESS_KEY_ID="AKIAFAKEACCESSKEY", AWS_SECRET_ACCESS_KEY="fake-secret-key",
-            ANTHROPIC_VERTEX_BASE_URL=fake.vertex_base_url, CLOUD_ML_REGION="us-east5",
+            ANTHROPIC_BASE_URL=fake.base_url,
+            ANTHROPIC_API_KEY="sk-ant-test-key",
+            ANTHROPIC_BEDROCK_BASE_URL=fake.base_url,
+            AWS_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="AKIAFAKEACCESSKEY",
+            AWS_SECRET_ACCESS_KEY="fake-secret-key",
+            ANTHROPIC_VERTEX_BASE_URL=fake.vertex_base_url,
+            CLOUD_ML_REGION="us-east5",
             ANTHROPIC_VERTEX_PROJECT_ID="fake-project",
-            POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host, POSTHOG_EXPORT_INTERVAL="0.05",
+            POSTHOG_API_KEY="phc_test_project_token",
+            POSTHOG_HOST=posthog.host,
+            POSTHOG_EXPORT_INTERVAL="0.05",
         )
         for key in [k for k in env if k.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
             del env[key]
@@ -98,11 +110,25 @@ def test_app_output_is_unchanged(fake_anthropic, default_run, adapter_run):
 
 def test_every_call_is_exactly_one_span_from_the_expected_recorder(default_run, adapter_run):
     expected_calls = {
-        ("create_text", False), ("create_tool_call", False), ("create_tool_result", False), ("create_thinking", False),
-        ("create_stream", True), ("stream_text", True), ("stream_tool_until_done", True), ("stream_thinking", True),
-        ("parse", False), ("beta_create", False), ("raw_response", False), ("error_rate_limit", False),
-        ("stream_error_event", True), ("_async_calls", False), ("_async_stream_text", True),
-        ("bedrock", False), ("bedrock", True), ("vertex", False), ("vertex", True),
+        ("create_text", False),
+        ("create_tool_call", False),
+        ("create_tool_result", False),
+        ("create_thinking", False),
+        ("create_stream", True),
+        ("stream_text", True),
+        ("stream_tool_until_done", True),
+        ("stream_thinking", True),
+        ("parse", False),
+        ("beta_create", False),
+        ("raw_response", False),
+        ("error_rate_limit", False),
+        ("stream_error_event", True),
+        ("_async_calls", False),
+        ("_async_stream_text", True),
+        ("bedrock", False),
+        ("bedrock", True),
+        ("vertex", False),
+        ("vertex", True),
     }
     native, ours = by_call(default_run[1]), by_call(adapter_run[1])
     assert set(native) == set(ours) == expected_calls
@@ -153,8 +179,13 @@ def test_text_call_is_a_complete_generation(calls):
     assert attrs["$ai_stream"] is False
     assert attrs["$ai_max_tokens"] == 64
     assert attrs["$ai_stop_reason"] == "stop"
-    assert posthog_input(span) == [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
-    assert posthog_output(span) == [{"role": "assistant", "content": [{"type": "text", "text": "Hello from fake Claude"}]}]
+    assert posthog_input(span) == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello"},
+    ]
+    assert posthog_output(span) == [
+        {"role": "assistant", "content": [{"type": "text", "text": "Hello from fake Claude"}]}
+    ]
     # metadata.user_id names the PostHog person.
     assert attrs["posthog.distinct_id"] == "user-42"
     assert "posthog_autoinstrument.end_user_id" not in attrs
@@ -168,12 +199,33 @@ def test_text_call_is_a_complete_generation(calls):
 def test_tool_definitions_tool_calls_and_tool_results(calls):
     call = calls[("create_tool_call", False)]
     assert tools(call) == [posthog_tool(WEATHER_TOOL)]
-    assert posthog_output(call) == [{"role": "assistant", "content": [{"type": "function", "id": "toolu_01", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}]
+    assert posthog_output(call) == [
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "function",
+                    "id": "toolu_01",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                }
+            ],
+        }
+    ]
     assert call["attributes"]["$ai_stop_reason"] == "tool_call"
     result = calls[("create_tool_result", False)]
     assert posthog_input(result) == [
         {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": [{"type": "text", "text": "Let me check."}, {"type": "function", "id": "toolu_01", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me check."},
+                {
+                    "type": "function",
+                    "id": "toolu_01",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                },
+            ],
+        },
         {"role": "tool", "content": "21C and sunny", "tool_call_id": "toolu_01"},
     ]
 
@@ -181,16 +233,25 @@ def test_tool_definitions_tool_calls_and_tool_results(calls):
 @pytest.mark.parametrize("key", [("create_thinking", False), ("stream_thinking", True)])
 def test_thinking_is_reasoning(calls, key):
     span = calls[key]
-    assert posthog_output(span) == [{"role": "assistant", "content": [
-        {"type": "thinking", "thinking": "The user wants a greeting."}, {"type": "text", "text": "Hello from fake Claude"}]}]
+    assert posthog_output(span) == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "The user wants a greeting."},
+                {"type": "text", "text": "Hello from fake Claude"},
+            ],
+        }
+    ]
     assert span["attributes"]["gen_ai.usage.reasoning.output_tokens"] == THINKING_TOKENS
     assert span["attributes"]["$ai_reasoning_tokens"] == THINKING_TOKENS
     assert span["attributes"]["anthropic.thinking.type"] == "enabled"
     assert span["attributes"]["anthropic.thinking.budget_tokens"] == 1024
 
 
-@pytest.mark.parametrize("key", [("create_stream", True), ("stream_text", True), ("_async_stream_text", True),
-                                 ("bedrock", True), ("vertex", True)])
+@pytest.mark.parametrize(
+    "key",
+    [("create_stream", True), ("stream_text", True), ("_async_stream_text", True), ("bedrock", True), ("vertex", True)],
+)
 def test_streams_are_assembled_with_their_usage(calls, key):
     attrs = calls[key]["attributes"]
     assert attrs["gen_ai.request.stream"] is True
@@ -200,12 +261,25 @@ def test_streams_are_assembled_with_their_usage(calls, key):
     assert attrs["gen_ai.usage.cache_creation.input_tokens"] == CACHE_CREATION
     assert attrs["gen_ai.response.time_to_first_chunk"] > 0
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
-    assert posthog_output(calls[key]) == [{"role": "assistant", "content": [{"type": "text", "text": "Hello from fake Claude"}]}]
+    assert posthog_output(calls[key]) == [
+        {"role": "assistant", "content": [{"type": "text", "text": "Hello from fake Claude"}]}
+    ]
 
 
 def test_stream_helper_with_tool_input_json(calls):
     span = calls[("stream_tool_until_done", True)]
-    assert posthog_output(span) == [{"role": "assistant", "content": [{"type": "function", "id": "toolu_01", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}]
+    assert posthog_output(span) == [
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "function",
+                    "id": "toolu_01",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                }
+            ],
+        }
+    ]
     assert span["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
 
 
@@ -246,20 +320,34 @@ def test_bedrock_and_vertex(calls, fake_anthropic):
         assert vertex["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
     bedrock_requests = [r for r in fake_anthropic.requests if r["path"].startswith("/model/")]
     assert {r["path"].rsplit("/", 1)[1] for r in bedrock_requests} == {"invoke", "invoke-with-response-stream"}
-    assert all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAFAKEACCESSKEY/")
-               for r in bedrock_requests)  # SigV4-signed with the fake credentials
+    assert all(
+        r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAFAKEACCESSKEY/")
+        for r in bedrock_requests
+    )  # SigV4-signed with the fake credentials
     vertex_requests = [r for r in fake_anthropic.requests if r["path"].startswith("/v1/projects/")]
     assert vertex_requests and all(r["headers"]["authorization"] == "Bearer vertex-test-token" for r in vertex_requests)
 
 
 def test_privacy_mode_sends_no_content_and_leaves_the_sdk_metadata_only(fake_anthropic):
-    result, spans = run_app(fake_anthropic, "content_mode_env", "create_text", "stream_text", POSTHOG_PRIVACY_MODE="true")
+    result, spans = run_app(
+        fake_anthropic, "content_mode_env", "create_text", "stream_text", POSTHOG_PRIVACY_MODE="true"
+    )
     assert "content_mode_env: None" in result.stderr  # the SDK was not told to record content
     assert len(spans) == 2
     for span in spans:
         attrs = span["attributes"]
-        assert not [k for k in attrs if k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
-                                              "$ai_input", "$ai_output_choices")]
+        assert not [
+            k
+            for k in attrs
+            if k
+            in (
+                "gen_ai.input.messages",
+                "gen_ai.output.messages",
+                "gen_ai.system_instructions",
+                "$ai_input",
+                "$ai_output_choices",
+            )
+        ]
         assert attrs["gen_ai.usage.input_tokens"] == ALL_INPUT
         assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
 
@@ -267,8 +355,9 @@ def test_privacy_mode_sends_no_content_and_leaves_the_sdk_metadata_only(fake_ant
 @pytest.mark.skipif(not NATIVE, reason="the SDK does not trace itself")
 def test_the_sdk_is_told_to_record_content_unless_the_app_says_otherwise(fake_anthropic, default_run):
     assert "content_mode_env: content" in default_run[0].stderr
-    result, spans = run_app(fake_anthropic, "content_mode_env", "create_text",
-                            ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE="metadata_only")
+    result, spans = run_app(
+        fake_anthropic, "content_mode_env", "create_text", ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE="metadata_only"
+    )
     assert "content_mode_env: metadata_only" in result.stderr
     (span,) = spans
     assert span["scope_name"] == "com.anthropic.sdk.python"
@@ -281,8 +370,10 @@ def test_history_edited_after_the_call_is_recorded_as_sent(fake_anthropic, sdk_t
     overrides = {} if sdk_tracing == "default" else {"ANTHROPIC_OPEN_TELEMETRY": "false"}
     _, spans = run_app(fake_anthropic, "history_edited", **overrides)
     (span,) = [s for s in spans if s["attributes"]["gen_ai.request.max_tokens"] == 64]
-    assert posthog_input(span) == [{"role": "system", "content": "You are terse."},
-                                   {"role": "user", "content": "Say hello"}]
+    assert posthog_input(span) == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello"},
+    ]
     assert [t["function"]["description"] for t in tools(span)] == ["Weather for a city"]
 
 

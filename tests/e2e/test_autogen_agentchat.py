@@ -38,9 +38,11 @@ CHAT = "chat gpt-4o-mini"
 
 # (depth, event type, name) for each agent run's trace, keyed by its root's name.
 TOOL_RUN = [
-    (1, SPAN, CHAT), (2, GEN, CHAT),
+    (1, SPAN, CHAT),
+    (2, GEN, CHAT),
     (1, SPAN, "execute_tool get_weather"),
-    (1, SPAN, CHAT), (2, GEN, CHAT),
+    (1, SPAN, CHAT),
+    (2, GEN, CHAT),
 ]
 EXPECTED_TREES = {
     "invoke_agent Weather": [(0, TRACE, "invoke_agent Weather"), *TOOL_RUN],
@@ -48,25 +50,38 @@ EXPECTED_TREES = {
     "invoke_agent WeatherB": [(0, TRACE, "invoke_agent WeatherB"), *TOOL_RUN],
     # Without reflect_on_tool_use the tool's result is the answer; the tool's own model call
     # (through the openai SDK directly) nests under the tool.
-    "invoke_agent Forecaster": [(0, TRACE, "invoke_agent Forecaster"), (1, SPAN, CHAT), (2, GEN, CHAT),
-                                (1, SPAN, "execute_tool forecast"), (2, GEN, CHAT)],
+    "invoke_agent Forecaster": [
+        (0, TRACE, "invoke_agent Forecaster"),
+        (1, SPAN, CHAT),
+        (2, GEN, CHAT),
+        (1, SPAN, "execute_tool forecast"),
+        (2, GEN, CHAT),
+    ],
     "invoke_agent Streamer": [(0, TRACE, "invoke_agent Streamer"), (1, SPAN, CHAT), (2, GEN, CHAT)],
     "invoke_workflow RoundRobinGroupChat": [
         (0, TRACE, "invoke_workflow RoundRobinGroupChat"),
-        (1, SPAN, "invoke_agent Writer"), (2, SPAN, CHAT), (3, GEN, CHAT),
-        (1, SPAN, "invoke_agent Reviewer"), (2, SPAN, CHAT), (3, GEN, CHAT),
+        (1, SPAN, "invoke_agent Writer"),
+        (2, SPAN, CHAT),
+        (3, GEN, CHAT),
+        (1, SPAN, "invoke_agent Reviewer"),
+        (2, SPAN, CHAT),
+        (3, GEN, CHAT),
     ],
     # The stand-in never names a participant: AutoGen asks its selector three times, then falls
     # back to the first participant.
     "invoke_workflow SelectorGroupChat": [
         (0, TRACE, "invoke_workflow SelectorGroupChat"),
-        (1, SPAN, CHAT), (2, GEN, CHAT),
-        (1, SPAN, CHAT), (2, GEN, CHAT),
-        (1, SPAN, CHAT), (2, GEN, CHAT),
-        (1, SPAN, "invoke_agent Writer"), (2, SPAN, CHAT), (3, GEN, CHAT),
+        (1, SPAN, CHAT),
+        (2, GEN, CHAT),
+        (1, SPAN, CHAT),
+        (2, GEN, CHAT),
+        (1, SPAN, CHAT),
+        (2, GEN, CHAT),
+        (1, SPAN, "invoke_agent Writer"),
+        (2, SPAN, CHAT),
+        (3, GEN, CHAT),
     ],
-    "invoke_agent Broken": [(0, TRACE, "invoke_agent Broken"), (1, SPAN, "chat error-400"),
-                            (2, GEN, "chat error-400")],
+    "invoke_agent Broken": [(0, TRACE, "invoke_agent Broken"), (1, SPAN, "chat error-400"), (2, GEN, "chat error-400")],
 }
 
 
@@ -81,9 +96,14 @@ class Outcome:
 def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
     openai = stack.enter_context(FakeOpenAI())
     posthog = stack.enter_context(FakePostHog())
-    env = clean_env(AUTOGEN_APP_BASE_URL=openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                    POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
-                    POSTHOG_EXPORT_INTERVAL="0.05", **extra_env)
+    env = clean_env(
+        AUTOGEN_APP_BASE_URL=openai.base_url,
+        OPENAI_API_KEY="sk-test-secret-key",
+        POSTHOG_API_KEY="phc_test_project_token",
+        POSTHOG_HOST=posthog.host,
+        POSTHOG_EXPORT_INTERVAL="0.05",
+        **extra_env,
+    )
     app = str(APPS / "autogen_agentchat_app.py")
     command = [LAUNCHER, "python", app] if instrumented else [sys.executable, app]
     return BackgroundApp(stack, command, env), openai, posthog
@@ -92,10 +112,15 @@ def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
     with contextlib.ExitStack() as stack:
-        started = {"traced": _start(stack, True), "plain": _start(stack, False),
-                   "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true")}
-        return {name: Outcome(app.result(), posthog.spans, posthog.rejections, openai.requests)
-                for name, (app, openai, posthog) in started.items()}
+        started = {
+            "traced": _start(stack, True),
+            "plain": _start(stack, False),
+            "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true"),
+        }
+        return {
+            name: Outcome(app.result(), posthog.spans, posthog.rejections, openai.requests)
+            for name, (app, openai, posthog) in started.items()
+        }
 
 
 def traces_by_root(spans: list) -> dict:
@@ -218,8 +243,14 @@ def test_a_failed_model_call_fails_its_agent(outcomes):
 
 def test_privacy_mode_keeps_the_tree_and_tokens_but_no_content(outcomes):
     spans = outcomes["private"].spans
-    content_keys = ("$ai_input", "$ai_output_choices", "$ai_input_state", "$ai_output_state",
-                    "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+    content_keys = (
+        "$ai_input",
+        "$ai_output_choices",
+        "$ai_input_state",
+        "$ai_output_state",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+    )
     for span in spans:
         assert not set(content_keys) & set(span["attributes"]), span["name"]
     generations = [s for s in spans if event_type(s) == GEN and s["status_code"] != "ERROR"]

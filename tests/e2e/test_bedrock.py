@@ -9,8 +9,16 @@ import os
 
 import pytest
 
-from tests.e2e.providers import WEATHER_TOOL, app_env, assert_embeddings, assert_failed_midway, assert_left_early, run_both, run_scenarios, \
-    text_output
+from tests.e2e.providers import (
+    WEATHER_TOOL,
+    app_env,
+    assert_embeddings,
+    assert_failed_midway,
+    assert_left_early,
+    run_both,
+    run_scenarios,
+    text_output,
+)
 from tests.e2e.traces import by_model, tools as tools_of, posthog_tool, posthog_input, posthog_output
 from tests.servers.bedrock_server import FakeBedrock
 
@@ -27,7 +35,8 @@ def fake_bedrock():
 @pytest.fixture
 def bedrock_env(fake_bedrock, posthog):
     return app_env(
-        posthog, "AWS_",
+        posthog,
+        "AWS_",
         AWS_ENDPOINT_URL_BEDROCK_RUNTIME=fake_bedrock.endpoint_url,
         AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
         AWS_SECRET_ACCESS_KEY="fake-secret",
@@ -45,8 +54,14 @@ def run_bedrock(bedrock_env):
 
 
 def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
-    result = run_bedrock("converse", "converse_tools", "converse_tool_result", "converse_stream",
-                      "converse_stream_tools", "other_aws_calls")
+    result = run_bedrock(
+        "converse",
+        "converse_tools",
+        "converse_tool_result",
+        "converse_stream",
+        "converse_stream_tools",
+        "other_aws_calls",
+    )
     assert "converse_stream EventStream" in result.stdout  # the app's stream still looks like botocore's
     spans = posthog.spans
     assert len(spans) == 5
@@ -82,16 +97,33 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     assert image["type"] == "image" and "image/png" in image["image"] and "omitted" in image["image"]
     assert posthog_output(converse) == text_output(REPLY)
 
-    tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]
-                 and not s["attributes"].get("gen_ai.request.stream"))
+    tools = next(
+        s
+        for s in spans
+        if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"]
+        and not s["attributes"].get("gen_ai.request.stream")
+    )
     assert tools_of(tools) == [posthog_tool(WEATHER_TOOL)]
-    assert posthog_output(tools) == [{"role": "assistant", "content": [
-        {"type": "text", "text": "Let me check."}, {"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}]
+    assert posthog_output(tools) == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me check."},
+                {
+                    "type": "function",
+                    "id": "tooluse_1",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                },
+            ],
+        }
+    ]
     assert tools["attributes"]["$ai_stop_reason"] == "tool_call"
 
     tool_result = next(s for s in spans if [m["role"] for m in posthog_input(s)][-1] == "tool")
     history = posthog_input(tool_result)
-    assert history[-2]["content"] == [{"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert history[-2]["content"] == [
+        {"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
     assert history[-1] == {"role": "tool", "tool_call_id": "tooluse_1", "content": '{"temp_c":21}'}
 
     stream = by_model(spans, "us." + CLAUDE, stream=True)
@@ -107,7 +139,10 @@ def test_converse_and_converse_stream(run_bedrock, posthog, fake_bedrock):
     streamed_tool = by_model(spans, "amazon.nova-pro-v1:0", stream=True)
     (output,) = posthog_output(streamed_tool)
     assert streamed_tool["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
-    assert output["content"] == [{"type": "text", "text": REPLY}, {"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert output["content"] == [
+        {"type": "text", "text": REPLY},
+        {"type": "function", "id": "tooluse_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+    ]
 
 
 FAMILIES = {
@@ -124,8 +159,12 @@ FAMILIES = {
 
 
 def assert_usage(attrs: dict, expected: tuple) -> None:
-    keys = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
-            "gen_ai.usage.cache_creation.input_tokens")
+    keys = (
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+    )
     assert tuple(attrs.get(k) for k in keys) == expected
 
 
@@ -134,8 +173,12 @@ def test_invoke_model_every_family(run_bedrock, posthog):
     spans = posthog.spans
     assert len(spans) == len(FAMILIES) + 1
     for model, (operation, max_tokens, response_model, usage) in FAMILIES.items():
-        span = next(s for s in spans if s["attributes"].get("gen_ai.request.model") == model
-                    and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens)
+        span = next(
+            s
+            for s in spans
+            if s["attributes"].get("gen_ai.request.model") == model
+            and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens
+        )
         attrs = span["attributes"]
         assert attrs["gen_ai.provider.name"] == "amazon-bedrock"  # PostHog's cost-table name
         assert span["name"] == f"{operation} {model}"
@@ -152,7 +195,9 @@ def test_invoke_model_every_family(run_bedrock, posthog):
     assert by_model_tokens(spans, CLAUDE, 40)["attributes"]["gen_ai.response.id"] == "msg_bdrk_01"
     nova = by_model_tokens(spans, "us.amazon.nova-lite-v1:0", 41)["attributes"]
     assert (nova["gen_ai.request.temperature"], nova["gen_ai.request.top_p"]) == (0.4, 0.8)
-    assert by_model_tokens(spans, "amazon.titan-text-express-v1", 42)["attributes"]["gen_ai.request.stop_sequences"] == ["User:"]
+    assert by_model_tokens(spans, "amazon.titan-text-express-v1", 42)["attributes"][
+        "gen_ai.request.stop_sequences"
+    ] == ["User:"]
     assert by_model_tokens(spans, "mistral.mistral-7b-instruct-v0:2", 44)["attributes"]["gen_ai.request.top_k"] == 50
     cohere = by_model_tokens(spans, "cohere.command-text-v14", 46)["attributes"]
     assert (cohere["gen_ai.request.top_p"], cohere["gen_ai.request.top_k"]) == (0.7, 10)
@@ -164,12 +209,18 @@ def test_invoke_model_every_family(run_bedrock, posthog):
 
     tools = next(s for s in spans if s["attributes"].get("gen_ai.response.finish_reasons") == ["tool_call"])
     assert tools_of(tools)[0]["function"]["name"] == "get_weather"
-    assert posthog_output(tools)[0]["content"] == [{"type": "function", "id": "toolu_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert posthog_output(tools)[0]["content"] == [
+        {"type": "function", "id": "toolu_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
 
 
 def by_model_tokens(spans: list, model: str, max_tokens: int) -> dict:
-    return next(s for s in spans if s["attributes"].get("gen_ai.request.model") == model
-                and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens)
+    return next(
+        s
+        for s in spans
+        if s["attributes"].get("gen_ai.request.model") == model
+        and s["attributes"].get("gen_ai.request.max_tokens") == max_tokens
+    )
 
 
 def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
@@ -183,7 +234,12 @@ def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"], model
         assert posthog_output(span) == text_output(REPLY)
         # The last chunk's amazon-bedrock-invocationMetrics is Bedrock's own final count.
-        expected = (usage[0], usage[1], usage[2] if usage[2] is not None else 0, usage[3] if usage[3] is not None else 0)
+        expected = (
+            usage[0],
+            usage[1],
+            usage[2] if usage[2] is not None else 0,
+            usage[3] if usage[3] is not None else 0,
+        )
         assert_usage(attrs, expected)
         assert attrs.get("gen_ai.response.model") == response_model
         assert attrs["$ai_stream"] is True
@@ -191,7 +247,10 @@ def test_invoke_model_with_response_stream_every_family(run_bedrock, posthog):
 
 def test_stream_exits_errors_and_embeddings(run_bedrock, posthog):
     result = run_bedrock("stream_break", "stream_close", "stream_error", "error", "embeddings")
-    assert "stream_error ['messageStart', 'contentBlockDelta', 'contentBlockDelta'] EventStreamError modelStreamErrorException" in result.stdout
+    assert (
+        "stream_error ['messageStart', 'contentBlockDelta', 'contentBlockDelta'] EventStreamError modelStreamErrorException"
+        in result.stdout
+    )
     assert "error ValidationException ValidationException 400" in result.stdout
     spans = posthog.spans
     assert len(spans) == 6
@@ -216,13 +275,23 @@ def test_stream_exits_errors_and_embeddings(run_bedrock, posthog):
 
 
 def test_privacy_mode_keeps_usage_and_drops_content(bedrock_env, posthog):
-    result = run_scenarios("bedrock_app", ("converse_stream", "invoke_streams"), dict(bedrock_env, POSTHOG_PRIVACY_MODE="true"))
+    result = run_scenarios(
+        "bedrock_app", ("converse_stream", "invoke_streams"), dict(bedrock_env, POSTHOG_PRIVACY_MODE="true")
+    )
     assert result.returncode == 0, result.stderr
     spans = posthog.spans
     assert len(spans) == 1 + len(FAMILIES)
     for span in spans:
         attrs = span["attributes"]
-        assert not any(k in attrs for k in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
-                                            "$ai_input", "$ai_output_choices"))
+        assert not any(
+            k in attrs
+            for k in (
+                "gen_ai.input.messages",
+                "gen_ai.output.messages",
+                "gen_ai.system_instructions",
+                "$ai_input",
+                "$ai_output_choices",
+            )
+        )
         assert attrs["gen_ai.usage.output_tokens"] == 7
         assert attrs["gen_ai.response.finish_reasons"] == ["stop"]

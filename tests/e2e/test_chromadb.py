@@ -18,8 +18,16 @@ from tests.e2e.traces import event_type
 
 pytest.importorskip("chromadb")
 
-SCENARIOS = ("query_vector", "query_text", "query_many", "in_a_run", "private", "error", "langchain_retriever",
-             "get_is_not_a_retrieval")
+SCENARIOS = (
+    "query_vector",
+    "query_text",
+    "query_many",
+    "in_a_run",
+    "private",
+    "error",
+    "langchain_retriever",
+    "get_is_not_a_retrieval",
+)
 SPAN_COUNT = 9  # seven queries, the run the app named, the LangChain retriever
 
 

@@ -83,11 +83,15 @@ def assert_collector_got_everything(collector, calls: int, service: str = "unkno
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("setting", [
-    {},
-    {"POSTHOG_API_KEY": None},
-    {"OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_CONFIGURATOR": "configurator"},
-], ids=["distro defaults", "no posthog key", "distro and configurator named"])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {},
+        {"POSTHOG_API_KEY": None},
+        {"OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_CONFIGURATOR": "configurator"},
+    ],
+    ids=["distro defaults", "no posthog key", "distro and configurator named"],
+)
 def test_plain_opentelemetry_instrument_is_unchanged_by_installing_us(servers, setting):
     _, posthog, collector = servers
     env = user_env(servers, **{k: v for k, v in setting.items() if v is not None})
@@ -148,8 +152,11 @@ def test_a_late_tracer_provider_gets_the_ai_spans_and_gives_them_its_resource(se
     collected_plainly = names(collector.spans)
     result = run([LAUNCHER, "python", APP, "--late-provider", "shop", "--calls", "2"], env)
     assert result.returncode == plain.returncode == 0, result.stderr
-    assert result.stdout == plain.stdout == (
-        f"{REPLY}\nglobal provider is the app's: True\n{REPLY}\nprovider TracerProvider\n")
+    assert (
+        result.stdout
+        == plain.stdout
+        == (f"{REPLY}\nglobal provider is the app's: True\n{REPLY}\nprovider TracerProvider\n")
+    )
     assert result.stderr == plain.stderr == ""  # its set_tracer_provider was not refused
 
     # PostHog: both calls; the one after the app's provider carries its service name.
@@ -173,7 +180,7 @@ def test_a_late_tracer_provider_gets_the_ai_spans_and_gives_them_its_resource(se
 # ---------------------------------------------------------------------------
 
 
-VENDOR_DISTRO = '''
+VENDOR_DISTRO = """
 import os
 
 from opentelemetry.instrumentation.distro import BaseDistro
@@ -189,7 +196,7 @@ class AcmeDistro(BaseDistro):
 
 class AcmeConfigurator(_OTelSDKConfigurator):
     pass
-'''
+"""
 
 
 def test_a_vendor_distro_works_as_under_opentelemetry_instrument(servers, tmp_path):
@@ -203,7 +210,8 @@ def test_a_vendor_distro_works_as_under_opentelemetry_instrument(servers, tmp_pa
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-otel\nVersion: 1.0\n")
     (dist_info / "entry_points.txt").write_text(
         "[opentelemetry_distro]\nacme = acme_otel:AcmeDistro\n\n"
-        "[opentelemetry_configurator]\nacme = acme_otel:AcmeConfigurator\n")
+        "[opentelemetry_configurator]\nacme = acme_otel:AcmeConfigurator\n"
+    )
     env = user_env(servers, PYTHONPATH=str(tmp_path), OTEL_PYTHON_DISTRO="acme", OTEL_PYTHON_CONFIGURATOR="acme")
     del env["OTEL_EXPORTER_OTLP_PROTOCOL"]  # the vendor's default
 
@@ -216,8 +224,9 @@ def test_a_vendor_distro_works_as_under_opentelemetry_instrument(servers, tmp_pa
     result = run([LAUNCHER, "python", APP], env)
     assert result.returncode == 0, result.stderr
     assert result.stdout == plain.stdout == f"{REPLY}\nprovider TracerProvider\n"
-    assert result.stderr == plain.stderr == (
-        "Configuration of configurator not loaded, acme already loaded\n")  # the loader's own notice
+    assert (
+        result.stderr == plain.stderr == ("Configuration of configurator not loaded, acme already loaded\n")
+    )  # the loader's own notice
     instrumented = collector.spans[collected_plainly:]
     assert names(instrumented) == Counter({"checkout 1": 1, "POST": 1, CHAT: 1})
     assert {span["resource"]["service.name"] for span in instrumented} == {"acme-shop"}
@@ -234,7 +243,10 @@ def test_a_late_tracer_provider_after_the_users_set_up_is_refused_as_under_opent
     plain = run([OTEL_INSTRUMENT, *command], user_env(servers))
     result = run([LAUNCHER, *command], user_env(servers))
     assert result.returncode == plain.returncode == 0, result.stderr
-    assert result.stdout == plain.stdout == (
-        f"{REPLY}\nglobal provider is the app's: False\n{REPLY}\nprovider TracerProvider\n")
+    assert (
+        result.stdout
+        == plain.stdout
+        == (f"{REPLY}\nglobal provider is the app's: False\n{REPLY}\nprovider TracerProvider\n")
+    )
     assert result.stderr == plain.stderr == "Overriding of current TracerProvider is not allowed\n"
     assert sorted(prompt(span) for span in posthog.spans) == ["order 1", "order 2"]

@@ -10,8 +10,19 @@ import json
 
 import pytest
 
-from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_failed_midway, assert_embeddings, \
-    assert_has, assert_left_early, record, text_output
+from tests.e2e.providers import (
+    CHAT_SETTINGS,
+    SAY_HELLO,
+    WEATHER_TOOL,
+    Recorded,
+    app_env,
+    assert_failed_midway,
+    assert_embeddings,
+    assert_has,
+    assert_left_early,
+    record,
+    text_output,
+)
 from tests.e2e.traces import by_prompt, event_type, tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers import cohere_server as wire
@@ -19,14 +30,29 @@ from tests.servers.cohere_server import FakeCohere
 
 MODEL = "command-a-03-2025"
 REPLY = wire.DEFAULT_REPLY
-BILLED_USAGE = {"gen_ai.usage.input_tokens": wire.BILLED_INPUT_TOKENS,
-                "gen_ai.usage.output_tokens": wire.BILLED_OUTPUT_TOKENS}
+BILLED_USAGE = {
+    "gen_ai.usage.input_tokens": wire.BILLED_INPUT_TOKENS,
+    "gen_ai.usage.output_tokens": wire.BILLED_OUTPUT_TOKENS,
+}
 TOOL_OUTPUT = [  # with the model's plan: Anthropic's blocks, which PostHog renders with thinking
     {"type": "thinking", "thinking": wire.TOOL_PLAN},
     {"type": "tool_use", "id": wire.TOOL_CALL_ID, "name": "get_weather", "input": {"city": "Paris"}},
 ]
-SCENARIOS = ("chat", "tools", "reasoning", "stream", "stream_tools", "stream_break", "stream_close", "stream_error",
-             "error_429", "embed", "rerank", "v2_property", "async_all")
+SCENARIOS = (
+    "chat",
+    "tools",
+    "reasoning",
+    "stream",
+    "stream_tools",
+    "stream_break",
+    "stream_close",
+    "stream_error",
+    "error_429",
+    "embed",
+    "rerank",
+    "v2_property",
+    "async_all",
+)
 SPAN_COUNT = 20  # 17 model calls, 3 reranks
 
 
@@ -101,8 +127,12 @@ def test_streams_end_exactly_once_on_every_exit(recorded):
     assert "stream_close generator" in recorded.stdout  # the proxy is transparent
     assert "stream_error RemoteProtocolError" in recorded.stdout
     grouped = by_prompt(recorded.spans)
-    for prompt, received in (("Break early chunks=6", "Hello f"), ("Close early chunks=6", None),
-                             ("Async break chunks=6", "Hel"), ("Async abandon chunks=6", "Hel")):
+    for prompt, received in (
+        ("Break early chunks=6", "Hello f"),
+        ("Close early chunks=6", None),
+        ("Async break chunks=6", "Hel"),
+        ("Async abandon chunks=6", "Hel"),
+    ):
         (span,) = grouped[prompt]
         assert_left_early(span, received)  # message-end never came
     (failed,) = grouped["Fail midway"]

@@ -26,8 +26,13 @@ APP_TOKEN = "phc_test_project_token"
 EXAMPLE = Path(__file__).parents[2] / "examples" / "otel-collector-posthog.yaml"
 # What differs between two runs of the same call: ids and timings.
 VARYING = ("trace_id", "span_id", "parent_span_id", "start_ns", "end_ns")
-VARYING_ATTRIBUTES = ("$ai_span_id", "$ai_trace_id", "$ai_parent_id", "$ai_latency",
-                      "gen_ai.response.id")  # the OpenAI stand-in makes a new one per response
+VARYING_ATTRIBUTES = (
+    "$ai_span_id",
+    "$ai_trace_id",
+    "$ai_parent_id",
+    "$ai_latency",
+    "gen_ai.response.id",
+)  # the OpenAI stand-in makes a new one per response
 VARYING_RESOURCE = ("service.instance.id",)  # one per process
 
 
@@ -38,8 +43,9 @@ def openai_server():
 
 
 def app_env(openai_server, **overrides: str) -> dict:
-    env = clean_env(OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                    POSTHOG_EXPORT_INTERVAL="0.05")
+    env = clean_env(
+        OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key", POSTHOG_EXPORT_INTERVAL="0.05"
+    )
     env.update(overrides)
     return env
 
@@ -58,8 +64,9 @@ def comparable(spans: list) -> list:
 
 def direct_run(openai_server):
     with FakePostHog() as posthog:
-        result = run([LAUNCHER, "python", *APP], app_env(openai_server, POSTHOG_API_KEY=APP_TOKEN,
-                                                          POSTHOG_HOST=posthog.host))
+        result = run(
+            [LAUNCHER, "python", *APP], app_env(openai_server, POSTHOG_API_KEY=APP_TOKEN, POSTHOG_HOST=posthog.host)
+        )
         return result, posthog.spans
 
 
@@ -113,8 +120,9 @@ def test_a_refusing_collector_costs_the_app_nothing(openai_server, refusal):
     with FakePostHog() as posthog:
         with ForwardingCollector(posthog.endpoint, token=COLLECTOR_TOKEN, plan=["503"] * 50) as collector:
             url = collector.traces_url if refusal == "503" else f"http://127.0.0.1:{unused_port()}/v1/traces"
-            result = run([LAUNCHER, "python", *APP],
-                         app_env(openai_server, POSTHOG_OTLP_ENDPOINT=url, POSTHOG_FLUSH_TIMEOUT="1"))
+            result = run(
+                [LAUNCHER, "python", *APP], app_env(openai_server, POSTHOG_OTLP_ENDPOINT=url, POSTHOG_FLUSH_TIMEOUT="1")
+            )
         assert posthog.requests == []
     assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout)
     if refusal == "503":
@@ -131,14 +139,21 @@ def test_a_refusing_collector_costs_the_app_nothing(openai_server, refusal):
 def test_a_bad_endpoint_url_is_one_line_and_nothing_is_sent(openai_server):
     plain = run([sys.executable, *APP], app_env(openai_server))
     with FakePostHog() as posthog:
-        result = run([LAUNCHER, "python", *APP],
-                     app_env(openai_server, POSTHOG_OTLP_ENDPOINT="collector:4318", POSTHOG_API_KEY=APP_TOKEN,
-                             POSTHOG_HOST=posthog.host))
+        result = run(
+            [LAUNCHER, "python", *APP],
+            app_env(
+                openai_server,
+                POSTHOG_OTLP_ENDPOINT="collector:4318",
+                POSTHOG_API_KEY=APP_TOKEN,
+                POSTHOG_HOST=posthog.host,
+            ),
+        )
         assert posthog.requests == []  # not sent to PostHog behind the user's back either
     assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout)
     assert result.stderr.splitlines() == [
         "posthog-instrument: POSTHOG_OTLP_ENDPOINT='collector:4318' is not a URL; set it to the full OTLP/HTTP "
-        "traces URL, like http://collector:4318/v1/traces. Nothing will be sent."]
+        "traces URL, like http://collector:4318/v1/traces. Nothing will be sent."
+    ]
 
 
 def test_doctor_says_events_go_to_the_collector_and_checks_it():
@@ -154,7 +169,8 @@ def test_doctor_says_events_go_to_the_collector_and_checks_it():
     assert as_json["endpoint"] == url
     assert as_json["destination"] == (
         f"the OTLP/HTTP endpoint {url} (POSTHOG_OTLP_ENDPOINT), without an Authorization "
-        "header; that endpoint (e.g. your Collector) forwards them to PostHog")
+        "header; that endpoint (e.g. your Collector) forwards them to PostHog"
+    )
     assert as_json["connectivity"]["ok"] and as_json["delivers"]
     assert not [p for p in as_json["problems"] if "POSTHOG_API_KEY" in p]  # not needed here
     assert f"Events go to: {as_json['destination']}" in as_text.splitlines()

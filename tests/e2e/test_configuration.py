@@ -70,10 +70,12 @@ BAD_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("changes, variable, words, exported",
-                         [case[1:] for case in BAD_SETTINGS], ids=[case[0] for case in BAD_SETTINGS])
+@pytest.mark.parametrize(
+    "changes, variable, words, exported", [case[1:] for case in BAD_SETTINGS], ids=[case[0] for case in BAD_SETTINGS]
+)
 def test_bad_setting_is_one_clear_line_and_the_app_runs_unchanged(
-        fake_openai, posthog, plain_run, changes, variable, words, exported):
+    fake_openai, posthog, plain_run, changes, variable, words, exported
+):
     result = run([LAUNCHER, "python", APP, *APP_ARGS], app_env(fake_openai, posthog, **changes))
 
     assert result.returncode == plain_run.returncode

@@ -125,14 +125,24 @@ class _AppProcess:
 def outcomes() -> dict:
     groups = ("sync", "more")
     with contextlib.ExitStack() as stack:
-        started = {(group, instrumented): _AppProcess(stack, group, instrumented)
-                   for group in groups for instrumented in (True, False)}
+        started = {
+            (group, instrumented): _AppProcess(stack, group, instrumented)
+            for group in groups
+            for instrumented in (True, False)
+        }
         results = {}
         for group in groups:
             traced, plain = started[(group, True)], started[(group, False)]
             traced_run, plain_run = traced.result(), plain.result()
-            results[group] = Outcome(traced_run, plain_run, traced.posthog.spans, traced.posthog.rejections,
-                                     traced.openai.requests, plain.openai.requests, list(traced.proxy.targets))
+            results[group] = Outcome(
+                traced_run,
+                plain_run,
+                traced.posthog.spans,
+                traced.posthog.rejections,
+                traced.openai.requests,
+                plain.openai.requests,
+                list(traced.proxy.targets),
+            )
     return results
 
 
@@ -149,15 +159,11 @@ def more_run(outcomes) -> Outcome:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-
-
 def run_of(outcome: Outcome, crew: str) -> list:
     """All spans of the one trace whose root is the crew named ``crew``."""
     roots = [s for s in outcome.spans if s["parent_span_id"] is None and s["name"] == f"invoke_workflow {crew}"]
     assert len(roots) == 1, [s["name"] for s in outcome.spans if s["parent_span_id"] is None]
     return [s for s in outcome.spans if s["trace_id"] == roots[0]["trace_id"]]
-
-
 
 
 def crew_tree(label: str) -> list:
@@ -225,7 +231,9 @@ def assert_weather_crew(spans: list, label: str) -> None:
     assert task["attributes"]["gen_ai.agent.name"] == f"Weather reporter {label}"
     assert task["attributes"]["$ai_framework"] == "crewai"
     assert state(task, "$ai_input_state") == {
-        "description": f"[{label}] What is the weather in Paris?", "expected_output": "A short weather report"}
+        "description": f"[{label}] What is the weather in Paris?",
+        "expected_output": "A short weather report",
+    }
     assert task["attributes"]["$ai_output_state"] == ANSWER
 
     (agent,) = [s for s in spans if s["name"].startswith("invoke_agent ")]
@@ -273,7 +281,8 @@ def assert_weather_crew(spans: list, label: str) -> None:
     first, second = generations
     assert first["attributes"]["$ai_stop_reason"] == "tool_call"
     assert first["attributes"]["$ai_output_choices"][0]["content"] == [
-        {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+        {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
     assert output_messages(state(steps[0], "$ai_output_state")) == first["attributes"]["$ai_output_choices"]
     assert second["attributes"]["$ai_stop_reason"] == "stop"
     assert second["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": ANSWER}]
@@ -331,8 +340,10 @@ def test_crewai_telemetry_coexists(sync_run):
     # ... while PostHog received our spans only: none of CrewAI's telemetry spans ("Crew
     # Created", "Task Execution", ...), nothing from another scope.
     assert {s["scope_name"] for s in sync_run.spans} == {"posthog_autoinstrument"}
-    assert all(s["name"].split(" ", 1)[0] in {"invoke_workflow", "task", "invoke_agent", "chat", "execute_tool"}
-               for s in sync_run.spans)
+    assert all(
+        s["name"].split(" ", 1)[0] in {"invoke_workflow", "task", "invoke_agent", "chat", "execute_tool"}
+        for s in sync_run.spans
+    )
 
 
 # -- async and concurrent runs ---------------------------------------------------------------------
@@ -399,8 +410,9 @@ def test_a_model_nothing_below_records_is_crewais_generation(more_run):
     assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
     assert attrs["gen_ai.usage.output_tokens"] == COMPLETION_TOKENS
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == CACHED_TOKENS
-    assert generation["attributes"]["$ai_output_choices"][0]["content"] == [{
-        "type": "text", "text": "Thought: I look it up\nAction: look_up_weather\nAction Input: {'city': 'Paris'}"}]
+    assert generation["attributes"]["$ai_output_choices"][0]["content"] == [
+        {"type": "text", "text": "Thought: I look it up\nAction: look_up_weather\nAction Input: {'city': 'Paris'}"}
+    ]
     assert [m["role"] for m in generation["attributes"]["$ai_input"]] == ["system", "user"]
     (tool,) = [s for s in spans if s["name"] == "execute_tool look_up_weather"]
     assert state(tool, "gen_ai.tool.call.arguments") == {"city": "Paris"}

@@ -82,10 +82,13 @@ def user_prompts(posthog) -> list:
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("plan, statuses", [
-    (["503", "503", "200"], [503, 503, 200]),
-    (["close", "200"], [None, 200]),  # connection dropped without a response
-])
+@pytest.mark.parametrize(
+    "plan, statuses",
+    [
+        (["503", "503", "200"], [503, 503, 200]),
+        (["close", "200"], [None, 200]),  # connection dropped without a response
+    ],
+)
 def test_transient_failures_are_retried_until_the_span_arrives(fake_openai, posthog, plan, statuses):
     posthog.plan = plan
     # A generous flush timeout: this test is about retrying, not about the exit bound.
@@ -113,10 +116,13 @@ def test_retry_after_is_honoured(fake_openai, posthog):
     assert user_prompts(posthog) == ["hello from main"]
 
 
-@pytest.mark.parametrize("status, says", [
-    (400, 'injected 400'),
-    (401, "POSTHOG_API_KEY"),
-])
+@pytest.mark.parametrize(
+    "status, says",
+    [
+        (400, "injected 400"),
+        (401, "POSTHOG_API_KEY"),
+    ],
+)
 def test_final_rejection_is_not_retried_and_reported_once(fake_openai, posthog, status, says):
     posthog.plan = [str(status)]
     result = run([LAUNCHER, "python", APP, "--exit", "2"], app_env(fake_openai.base_url, posthog.host))
@@ -183,8 +189,9 @@ def test_outage_does_not_change_the_app_or_delay_its_exit(outage_runs, outage):
 @pytest.mark.parametrize("outage", list(OUTAGES))
 def test_outage_at_exit_is_reported(outage_runs, outage):
     stderr = outage_runs[outage].stderr
-    assert "posthog-instrument: 1 LLM event(s) could not be delivered to PostHog (0 delivered)." in \
-        stderr.splitlines(), stderr
+    assert (
+        "posthog-instrument: 1 LLM event(s) could not be delivered to PostHog (0 delivered)." in stderr.splitlines()
+    ), stderr
 
 
 # ---------------------------------------------------------------------------
@@ -213,8 +220,11 @@ def test_many_calls_are_delivered_in_requests_of_at_most_100_spans(fake_openai, 
 
 
 CALLS_TOOK = re.compile(r"^calls took ([0-9.]+) s$", re.M)
-UNDELIVERED = re.compile(r"^posthog-instrument: (\d+) LLM event\(s\) could not be delivered to PostHog "
-                         r"\((\d+) delivered\)\.$", re.M)
+UNDELIVERED = re.compile(
+    r"^posthog-instrument: (\d+) LLM event\(s\) could not be delivered to PostHog "
+    r"\((\d+) delivered\)\.$",
+    re.M,
+)
 
 
 @pytest.fixture(scope="module")
@@ -248,8 +258,10 @@ def test_stuck_export_drops_beyond_the_queue_bound_without_slowing_the_app(queue
     healthy_report = [line for line in healthy.stderr.splitlines() if line.startswith("posthog-instrument")]
     assert healthy_report == []
     falling_behind = [line for line in hung.stderr.splitlines() if "falling behind" in line]
-    assert falling_behind == ["posthog-instrument: PostHog export is falling behind; dropping LLM events beyond "
-                              "POSTHOG_MAX_QUEUE_SIZE=5 (counted, reported again at exit)."]
+    assert falling_behind == [
+        "posthog-instrument: PostHog export is falling behind; dropping LLM events beyond "
+        "POSTHOG_MAX_QUEUE_SIZE=5 (counted, reported again at exit)."
+    ]
     (report,) = UNDELIVERED.findall(hung.stderr)
     lost, delivered = map(int, report)
     assert delivered == 0

@@ -81,8 +81,12 @@ def text_library_line(stdout: str, name: str) -> str:
 
 
 def test_working_configuration_is_explained_and_the_test_span_is_accepted(posthog):
-    result = doctor(POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, POSTHOG_DISTINCT_ID="ops@example.com",
-                    POSTHOG_FLUSH_TIMEOUT="5")
+    result = doctor(
+        POSTHOG_API_KEY=TOKEN,
+        POSTHOG_HOST=posthog.host,
+        POSTHOG_DISTINCT_ID="ops@example.com",
+        POSTHOG_FLUSH_TIMEOUT="5",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     out = result.stdout
@@ -120,8 +124,12 @@ def test_json_report_for_machines(posthog):
     assert config["POSTHOG_HOST"] == (posthog.host, "environment")  # the value in effect, normalised
     assert config["POSTHOG_PRIVACY_MODE"] == ("false", "default")
     assert config["POSTHOG_DISTINCT_ID"] == ("none", "default")
-    assert library(report, "openai") == {"adapter": "posthog_openai", "library": "openai", "version": OPENAI_VERSION,
-                                         "status": "will be instrumented when the app imports it"}
+    assert library(report, "openai") == {
+        "adapter": "posthog_openai",
+        "library": "openai",
+        "version": OPENAI_VERSION,
+        "status": "will be instrumented when the app imports it",
+    }
     assert report["connectivity"]["ok"] is True and report["connectivity"]["status"] == 200
     assert "HTTP 200" in report["connectivity"]["message"]
     assert len(posthog.spans) == 1
@@ -139,13 +147,17 @@ def test_no_network_checks_nothing(in_process, posthog):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env, problem, connectivity", [
-    ({"POSTHOG_API_KEY": None}, "POSTHOG_API_KEY is not set", "not checked: no valid project token and host"),
-    ({"POSTHOG_API_KEY": "phx_personal0key0abcdefghijkl"}, "personal API key (phx_...)", "not checked"),
-    ({"POSTHOG_HOST": "eu.posthog.com"}, "POSTHOG_HOST='eu.posthog.com' is not a URL", "not checked"),
-    ({"POSTHOG_AUTOINSTRUMENT_DISABLED": "true"}, None, "instrumentation is disabled (kill switch)"),
-    ({"OTEL_SDK_DISABLED": "true"}, None, "instrumentation is disabled (kill switch)"),
-], ids=["no token", "personal key", "host not a URL", "kill switch", "OTEL_SDK_DISABLED"])
+@pytest.mark.parametrize(
+    "env, problem, connectivity",
+    [
+        ({"POSTHOG_API_KEY": None}, "POSTHOG_API_KEY is not set", "not checked: no valid project token and host"),
+        ({"POSTHOG_API_KEY": "phx_personal0key0abcdefghijkl"}, "personal API key (phx_...)", "not checked"),
+        ({"POSTHOG_HOST": "eu.posthog.com"}, "POSTHOG_HOST='eu.posthog.com' is not a URL", "not checked"),
+        ({"POSTHOG_AUTOINSTRUMENT_DISABLED": "true"}, None, "instrumentation is disabled (kill switch)"),
+        ({"OTEL_SDK_DISABLED": "true"}, None, "instrumentation is disabled (kill switch)"),
+    ],
+    ids=["no token", "personal key", "host not a URL", "kill switch", "OTEL_SDK_DISABLED"],
+)
 def test_configuration_that_cannot_work_exits_non_zero_and_says_why(in_process, posthog, env, problem, connectivity):
     full = {"POSTHOG_API_KEY": TOKEN, "POSTHOG_HOST": posthog.host}
     full.update(env)
@@ -160,10 +172,16 @@ def test_configuration_that_cannot_work_exits_non_zero_and_says_why(in_process, 
     assert posthog.requests == []  # nothing sent when it cannot work
 
 
-@pytest.mark.parametrize("plan, words", [
-    (["401"], "PostHog refused the project token (HTTP 401): check POSTHOG_API_KEY and that POSTHOG_HOST is your region"),
-    (["400"], "PostHog refused the test span: HTTP 400"),
-])
+@pytest.mark.parametrize(
+    "plan, words",
+    [
+        (
+            ["401"],
+            "PostHog refused the project token (HTTP 401): check POSTHOG_API_KEY and that POSTHOG_HOST is your region",
+        ),
+        (["400"], "PostHog refused the test span: HTTP 400"),
+    ],
+)
 def test_refusal_by_posthog_is_reported_in_plain_words(in_process, posthog, plan, words):
     posthog.plan = plan
     code, report = in_process_json(in_process, POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host)
@@ -180,17 +198,36 @@ def test_refusal_by_posthog_is_reported_in_plain_words(in_process, posthog, plan
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env, privacy, shown", [
-    ({"POSTHOG_PRIVACY_MODE": "true"}, "privacy mode: no prompts, outputs or error texts are sent; metadata only",
-     {"POSTHOG_PRIVACY_MODE": "true"}),
-    ({"POSTHOG_AI_RECORD_OUTPUTS": "false"},
-     "recording inputs; inline media replaced by placeholders; spans capped at 500000 bytes",
-     {"POSTHOG_AI_RECORD_OUTPUTS": "false"}),
-    ({"POSTHOG_AI_RECORD_INPUTS": "no", "POSTHOG_AI_RECORD_OUTPUTS": "0", "POSTHOG_AI_CAPTURE_MEDIA": "yes",
-      "POSTHOG_MAX_SPAN_BYTES": "20000"}, "recording no content; inline media kept; spans capped at 20000 bytes",
-     {"POSTHOG_AI_RECORD_INPUTS": "false", "POSTHOG_AI_RECORD_OUTPUTS": "false", "POSTHOG_AI_CAPTURE_MEDIA": "true",
-      "POSTHOG_MAX_SPAN_BYTES": "20000"}),
-])
+@pytest.mark.parametrize(
+    "env, privacy, shown",
+    [
+        (
+            {"POSTHOG_PRIVACY_MODE": "true"},
+            "privacy mode: no prompts, outputs or error texts are sent; metadata only",
+            {"POSTHOG_PRIVACY_MODE": "true"},
+        ),
+        (
+            {"POSTHOG_AI_RECORD_OUTPUTS": "false"},
+            "recording inputs; inline media replaced by placeholders; spans capped at 500000 bytes",
+            {"POSTHOG_AI_RECORD_OUTPUTS": "false"},
+        ),
+        (
+            {
+                "POSTHOG_AI_RECORD_INPUTS": "no",
+                "POSTHOG_AI_RECORD_OUTPUTS": "0",
+                "POSTHOG_AI_CAPTURE_MEDIA": "yes",
+                "POSTHOG_MAX_SPAN_BYTES": "20000",
+            },
+            "recording no content; inline media kept; spans capped at 20000 bytes",
+            {
+                "POSTHOG_AI_RECORD_INPUTS": "false",
+                "POSTHOG_AI_RECORD_OUTPUTS": "false",
+                "POSTHOG_AI_CAPTURE_MEDIA": "true",
+                "POSTHOG_MAX_SPAN_BYTES": "20000",
+            },
+        ),
+    ],
+)
 def test_privacy_state(in_process, env, privacy, shown):
     code, report = in_process_json(in_process, "--no-network", POSTHOG_API_KEY=TOKEN, **env)
     assert code == 0
@@ -200,8 +237,12 @@ def test_privacy_state(in_process, env, privacy, shown):
 
 
 def test_library_disabled_by_the_standard_variable_says_so(in_process):
-    code, report = in_process_json(in_process, "--no-network", POSTHOG_API_KEY=TOKEN,
-                                   OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="posthog_openai,something_else")
+    code, report = in_process_json(
+        in_process,
+        "--no-network",
+        POSTHOG_API_KEY=TOKEN,
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="posthog_openai,something_else",
+    )
     assert library(report, "openai")["status"] == "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
     assert library(report, "openai")["version"] == OPENAI_VERSION
     assert library(report, "anthropic")["status"] == "will be instrumented when the app imports it"
@@ -219,19 +260,28 @@ def test_unsupported_library_version_is_not_instrumented_and_says_which_versions
     assert row["status"].endswith("); not instrumented")
     assert "<4" in row["status"] and ">=1.40.0" in row["status"]
     # ... and indeed the launcher does not instrument it (the doctor told the truth).
-    env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test", POSTHOG_API_KEY=TOKEN,
-                    POSTHOG_HOST=posthog.host, PYTHONPATH=str(tmp_path))
+    env = clean_env(
+        OPENAI_BASE_URL=fake_openai.base_url,
+        OPENAI_API_KEY="sk-test",
+        POSTHOG_API_KEY=TOKEN,
+        POSTHOG_HOST=posthog.host,
+        PYTHONPATH=str(tmp_path),
+    )
     app = run([LAUNCHER, "python", str(APPS / "llm_app.py"), "--show-patch"], env)
     assert app.returncode == 0, app.stderr
     assert app.stdout.splitlines()[0] == "create=function"
 
 
 # Found by this file (doctor said "will be instrumented" with the kill switch on); fixed in 24c423b.
-@pytest.mark.parametrize("env, why", [
-    ({"POSTHOG_AUTOINSTRUMENT_DISABLED": "true"}, "instrumentation is disabled (kill switch)"),
-    ({"OTEL_SDK_DISABLED": "true"}, "instrumentation is disabled (kill switch)"),
-    ({"POSTHOG_API_KEY": ""}, "nowhere to send events"),
-], ids=["kill switch", "OTEL_SDK_DISABLED", "no destination"])
+@pytest.mark.parametrize(
+    "env, why",
+    [
+        ({"POSTHOG_AUTOINSTRUMENT_DISABLED": "true"}, "instrumentation is disabled (kill switch)"),
+        ({"OTEL_SDK_DISABLED": "true"}, "instrumentation is disabled (kill switch)"),
+        ({"POSTHOG_API_KEY": ""}, "nowhere to send events"),
+    ],
+    ids=["kill switch", "OTEL_SDK_DISABLED", "no destination"],
+)
 def test_library_status_says_nothing_will_be_instrumented_and_why(in_process, env, why):
     code, report = in_process_json(in_process, "--no-network", **{"POSTHOG_API_KEY": TOKEN, **env})
     assert code == 1
@@ -248,16 +298,39 @@ def test_library_status_with_only_the_users_own_exporter(in_process):
 
 
 # Found by this file (raw values and built-in defaults were shown, not the values in effect); fixed in 24c423b.
-@pytest.mark.parametrize("env, variable, effective", [
-    ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false"}, "POSTHOG_AI_RECORD_INPUTS",
-     ("false", "from OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")),
-    ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false", "POSTHOG_AI_RECORD_OUTPUTS": "true"},
-     "POSTHOG_AI_RECORD_OUTPUTS", ("true", "environment")),
-    ({"POSTHOG_FLUSH_TIMEOUT": "soon"}, "POSTHOG_FLUSH_TIMEOUT", ("3", "environment value 'soon' not usable; see problems")),
-    ({"OTEL_SDK_DISABLED": "true"}, "POSTHOG_AUTOINSTRUMENT_DISABLED", ("true", "from OTEL_SDK_DISABLED")),
-    ({"POSTHOG_HOST": "https://eu.i.posthog.com/i/v0/ai/otel"}, "POSTHOG_HOST", ("https://eu.i.posthog.com", "environment")),
-], ids=["derived from the OTel variable", "own variable wins", "invalid value replaced by the default",
-        "kill switch from OTEL_SDK_DISABLED", "host normalised"])
+@pytest.mark.parametrize(
+    "env, variable, effective",
+    [
+        (
+            {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false"},
+            "POSTHOG_AI_RECORD_INPUTS",
+            ("false", "from OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
+        ),
+        (
+            {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false", "POSTHOG_AI_RECORD_OUTPUTS": "true"},
+            "POSTHOG_AI_RECORD_OUTPUTS",
+            ("true", "environment"),
+        ),
+        (
+            {"POSTHOG_FLUSH_TIMEOUT": "soon"},
+            "POSTHOG_FLUSH_TIMEOUT",
+            ("3", "environment value 'soon' not usable; see problems"),
+        ),
+        ({"OTEL_SDK_DISABLED": "true"}, "POSTHOG_AUTOINSTRUMENT_DISABLED", ("true", "from OTEL_SDK_DISABLED")),
+        (
+            {"POSTHOG_HOST": "https://eu.i.posthog.com/i/v0/ai/otel"},
+            "POSTHOG_HOST",
+            ("https://eu.i.posthog.com", "environment"),
+        ),
+    ],
+    ids=[
+        "derived from the OTel variable",
+        "own variable wins",
+        "invalid value replaced by the default",
+        "kill switch from OTEL_SDK_DISABLED",
+        "host normalised",
+    ],
+)
 def test_configuration_lists_the_value_in_effect_and_where_it_came_from(in_process, env, variable, effective):
     code, report = in_process_json(in_process, "--no-network", POSTHOG_API_KEY=TOKEN, **env)
     assert rows(report)[variable] == effective
@@ -286,9 +359,14 @@ def test_doctor_after_launcher_options_checks_that_configuration():
 
 
 def test_debug_run_logs_a_summary_of_each_exported_event(fake_openai, posthog):
-    env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                    POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, POSTHOG_EXPORT_INTERVAL="0.05",
-                    POSTHOG_DISTINCT_ID="debug-user")
+    env = clean_env(
+        OPENAI_BASE_URL=fake_openai.base_url,
+        OPENAI_API_KEY="sk-test-secret-key",
+        POSTHOG_API_KEY=TOKEN,
+        POSTHOG_HOST=posthog.host,
+        POSTHOG_EXPORT_INTERVAL="0.05",
+        POSTHOG_DISTINCT_ID="debug-user",
+    )
     app = [str(APPS / "llm_app.py"), "--calls", "2", "--tag", "debug"]
     result = run([LAUNCHER, "--debug", "python", *app], env)
     assert result.returncode == 0, result.stderr
@@ -298,13 +376,14 @@ def test_debug_run_logs_a_summary_of_each_exported_event(fake_openai, posthog):
     for line in exported:
         assert re.fullmatch(
             r"posthog-instrument DEBUG posthog-instrument: exporting \$ai_generation 'chat gpt-4o-mini' "
-            r"model=gpt-4o-mini-2024-08-06 provider=openai in=11 out=7 person=debug-user \d+\.\dms", line), line
+            r"model=gpt-4o-mini-2024-08-06 provider=openai in=11 out=7 person=debug-user \d+\.\dms",
+            line,
+        ), line
     # A summary, not the event: no prompt, no output, no credentials.
     assert "hello from debug" not in result.stderr
     assert "Hello from fake OpenAI" not in result.stderr
     assert TOKEN not in result.stderr and "sk-test-secret-key" not in result.stderr
     assert len(posthog.spans) == 2  # and the events were still sent
-
 
 
 # ---------------------------------------------------------------------------
@@ -328,11 +407,14 @@ EMBEDDINGS_ONLY = {
     "openai/__init__.py": "",
     "openai/resources/__init__.py": "",
     "openai/resources/embeddings.py": "class Embeddings:\n    def create(self): ...\n\n"
-                                      "class AsyncEmbeddings:\n    async def create(self): ...\n",
+    "class AsyncEmbeddings:\n    async def create(self): ...\n",
     # every other endpoint the adapter records, where 1.59 keeps them
-    "openai/resources/completions.py": "", "openai/resources/images.py": "",
-    "openai/resources/audio/__init__.py": "", "openai/resources/audio/transcriptions.py": "",
-    "openai/resources/audio/translations.py": "", "openai/resources/audio/speech.py": "",
+    "openai/resources/completions.py": "",
+    "openai/resources/images.py": "",
+    "openai/resources/audio/__init__.py": "",
+    "openai/resources/audio/transcriptions.py": "",
+    "openai/resources/audio/translations.py": "",
+    "openai/resources/audio/speech.py": "",
 }
 
 
@@ -357,14 +439,18 @@ def test_a_release_whose_chat_calls_will_not_be_recorded_is_named(tmp_path, post
     env = clean_env(POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, PYTHONPATH=path)
     app = run([LAUNCHER, "--debug", "python", "-c", "import openai.resources.embeddings"], env)
     assert app.returncode == 0, app.stderr
-    assert ("posthog-instrument: openai 1.59.9: Completions.create not found in openai.resources.chat.completions"
-            ".completions or openai.resources.chat.completions; these calls will not be recorded") in app.stderr
+    assert (
+        "posthog-instrument: openai 1.59.9: Completions.create not found in openai.resources.chat.completions"
+        ".completions or openai.resources.chat.completions; these calls will not be recorded"
+    ) in app.stderr
 
 
 def test_a_supported_release_with_every_target_is_instrumented(tmp_path):
     """The same release with chat where openai up to 1.62 keeps it (a module): nothing missing."""
-    path = fake_release(tmp_path, {**EMBEDDINGS_ONLY, "openai/resources/chat/__init__.py": "",
-                                   "openai/resources/chat/completions.py": ""})
+    path = fake_release(
+        tmp_path,
+        {**EMBEDDINGS_ONLY, "openai/resources/chat/__init__.py": "", "openai/resources/chat/completions.py": ""},
+    )
     _, report = doctor_json("--no-network", POSTHOG_API_KEY=TOKEN, PYTHONPATH=path)
     assert library(report, "openai")["status"] == "will be instrumented when the app imports it"
     assert not [p for p in report["problems"] if p.startswith("openai")]
@@ -384,8 +470,11 @@ def test_every_adapter_reports_its_library(in_process):
 @pytest.mark.parametrize("variable", ["POSTHOG_PROJECT_API_KEY", "POSTHOG_API_KEY"])
 def test_every_token_variable_is_masked_in_text_and_json(in_process, variable):
     """Found by issue 18: POSTHOG_PROJECT_API_KEY (a documented alias) was printed in full."""
-    env = {"POSTHOG_PROJECT_API_KEY": TOKEN} if variable == "POSTHOG_PROJECT_API_KEY" else \
-        {"POSTHOG_API_KEY": TOKEN, "POSTHOG_PROJECT_API_KEY": TOKEN[::-1]}
+    env = (
+        {"POSTHOG_PROJECT_API_KEY": TOKEN}
+        if variable == "POSTHOG_PROJECT_API_KEY"
+        else {"POSTHOG_API_KEY": TOKEN, "POSTHOG_PROJECT_API_KEY": TOKEN[::-1]}
+    )
     code, out = in_process("--no-network", **env)
     _, as_json = in_process("--json", "--no-network", **env)
     for shown in (out, as_json):
@@ -398,10 +487,13 @@ def mask_of(token: str) -> str:
     return token[:6] + "..." + token[-4:]
 
 
-@pytest.mark.parametrize("env, problem", [
-    ({"POSTHOG_FLUSH_TIMEOUT": "soon"}, "POSTHOG_FLUSH_TIMEOUT='soon' is not a number"),
-    ({"POSTHOG_AI_PROPERTIES": "not json"}, "POSTHOG_AI_PROPERTIES must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        ({"POSTHOG_FLUSH_TIMEOUT": "soon"}, "POSTHOG_FLUSH_TIMEOUT='soon' is not a number"),
+        ({"POSTHOG_AI_PROPERTIES": "not json"}, "POSTHOG_AI_PROPERTIES must be a JSON object"),
+    ],
+)
 def test_never_everything_looks_right_when_something_is_wrong(in_process, posthog, env, problem):
     """Found by issue 18: a report with problems still ended "Everything looks right"."""
     code, out = in_process(POSTHOG_API_KEY=TOKEN, POSTHOG_HOST=posthog.host, **env)
@@ -416,9 +508,11 @@ def test_never_everything_looks_right_when_something_is_wrong(in_process, postho
 def test_doctor_imports_none_of_the_libraries_it_checks():
     """Doctor finds the adapters' targets from the installed files: importing the libraries would
     run their import-time code and take seconds."""
-    code = ("import sys; from posthog_autoinstrument import doctor; doctor.report(check_connectivity=False); "
-            "print(sorted(m for m in ('openai', 'anthropic', 'litellm', 'google.genai', 'mistralai', 'cohere') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from posthog_autoinstrument import doctor; doctor.report(check_connectivity=False); "
+        "print(sorted(m for m in ('openai', 'anthropic', 'litellm', 'google.genai', 'mistralai', 'cohere') "
+        "if m in sys.modules))"
+    )
     result = run(["python", "-c", code], clean_env(POSTHOG_API_KEY=TOKEN))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"

@@ -77,18 +77,32 @@ class _AppProcess:
 def outcomes() -> dict:
     groups = ("sync", "async")
     with contextlib.ExitStack() as stack:
-        started = {(group, instrumented): _AppProcess(stack, group, instrumented)
-                   for group in groups for instrumented in (True, False)}
+        started = {
+            (group, instrumented): _AppProcess(stack, group, instrumented)
+            for group in groups
+            for instrumented in (True, False)
+        }
         private = _AppProcess(stack, "async", True, POSTHOG_PRIVACY_MODE="true")
         results = {}
         for group in groups:
             traced, plain = started[(group, True)], started[(group, False)]
             traced_run, plain_run = traced.result(), plain.result()
-            results[group] = Outcome(traced_run, plain_run, traced.posthog.spans, traced.posthog.rejections,
-                                     traced.openai.requests, plain.openai.requests)
-        results["private"] = Outcome(private.result(), results["async"].plain, private.posthog.spans,
-                                     private.posthog.rejections, private.openai.requests,
-                                     results["async"].requests_plain)
+            results[group] = Outcome(
+                traced_run,
+                plain_run,
+                traced.posthog.spans,
+                traced.posthog.rejections,
+                traced.openai.requests,
+                plain.openai.requests,
+            )
+        results["private"] = Outcome(
+            private.result(),
+            results["async"].plain,
+            private.posthog.spans,
+            private.posthog.rejections,
+            private.openai.requests,
+            results["async"].requests_plain,
+        )
     return results
 
 
@@ -105,16 +119,15 @@ def async_run(outcomes) -> Outcome:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-
-
 def run_of(outcome: Outcome, label: str) -> list:
     """All spans of the one trace whose root module was asked the question labelled ``label``."""
-    roots = [s for s in outcome.spans if s["parent_span_id"] is None
-             and f"[{label}]" in s["attributes"].get("$ai_input_state", "")]
+    roots = [
+        s
+        for s in outcome.spans
+        if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")
+    ]
     assert len(roots) == 1, [r["name"] for r in roots]
     return [s for s in outcome.spans if s["trace_id"] == roots[0]["trace_id"]]
-
-
 
 
 def named(spans: list, name: str) -> list:
@@ -343,8 +356,11 @@ def test_concurrent_runs_are_separate_traces(outcomes, group, labels):
 
 
 def test_a_cached_answer_is_shown_but_is_no_generation(sync_run):
-    roots = [s for s in sync_run.spans if s["parent_span_id"] is None
-             and "[cache]" in s["attributes"].get("$ai_input_state", "")]
+    roots = [
+        s
+        for s in sync_run.spans
+        if s["parent_span_id"] is None and "[cache]" in s["attributes"].get("$ai_input_state", "")
+    ]
     first, second = sorted(roots, key=lambda s: s["start_ns"])
     fresh = [s for s in sync_run.spans if s["trace_id"] == first["trace_id"]]
     cached = [s for s in sync_run.spans if s["trace_id"] == second["trace_id"]]
@@ -376,8 +392,16 @@ def test_privacy_mode_keeps_the_tree_and_tokens_but_no_content(outcomes):
     assert shape == sorted((event_type(s), s["name"]) for s in normal.spans)
     generations = [s for s in private.spans if event_type(s) == "$ai_generation"]
     assert generations and all(g["attributes"]["gen_ai.usage.input_tokens"] == PROMPT_TOKENS for g in generations)
-    content_keys = ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages",
-                    "$ai_input", "$ai_output_choices", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+    content_keys = (
+        "$ai_input_state",
+        "$ai_output_state",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "$ai_input",
+        "$ai_output_choices",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+    )
     for span in private.spans:
         assert not [k for k in content_keys if k in span["attributes"]], span["name"]
     everything = json.dumps([s["attributes"] for s in private.spans])

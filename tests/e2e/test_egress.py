@@ -22,9 +22,20 @@ from tests.servers.connect_proxy import ConnectProxy
 APP = str(APPS / "llm_app.py")
 COMMAND = [LAUNCHER, "python", APP, "--exit", "2"]
 # Anything of the test machine's that would choose a proxy or CA for us.
-EGRESS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-                    "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-                    "NO_PROXY", "no_proxy")
+EGRESS_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +74,12 @@ def tls_posthog(ca):
 
 
 def egress_env(openai_server, posthog, **overrides: str) -> dict:
-    env = clean_env(OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                    POSTHOG_EXPORT_INTERVAL="0.05", POSTHOG_FLUSH_TIMEOUT="2")
+    env = clean_env(
+        OPENAI_BASE_URL=openai_server.base_url,
+        OPENAI_API_KEY="sk-test-secret-key",
+        POSTHOG_EXPORT_INTERVAL="0.05",
+        POSTHOG_FLUSH_TIMEOUT="2",
+    )
     if posthog is not None:
         env.update(POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host)
     for name in EGRESS_VARIABLES:
@@ -103,8 +118,13 @@ def test_export_tunnels_through_the_https_proxy(openai_server, tls_posthog, ca_f
 @pytest.mark.parametrize("no_proxy", ["127.0.0.1", "localhost,127.0.0.1:{port}"])
 def test_no_proxy_covering_the_host_bypasses_the_proxy(openai_server, tls_posthog, ca_file, plain_run, no_proxy):
     with ConnectProxy() as proxy:
-        env = egress_env(openai_server, tls_posthog, SSL_CERT_FILE=ca_file, HTTPS_PROXY=proxy.url,
-                         NO_PROXY=no_proxy.format(port=tls_posthog.port))
+        env = egress_env(
+            openai_server,
+            tls_posthog,
+            SSL_CERT_FILE=ca_file,
+            HTTPS_PROXY=proxy.url,
+            NO_PROXY=no_proxy.format(port=tls_posthog.port),
+        )
         result = run(COMMAND, env)
     assert_app_unchanged(result, plain_run)
     assert result.stderr == ""
@@ -118,8 +138,9 @@ def test_without_the_ca_the_export_fails_in_one_clear_line(openai_server, tls_po
     assert tls_posthog.spans == [] and tls_posthog.requests == []
     lines = result.stderr.splitlines()
     assert len(lines) == 2, result.stderr
-    assert lines[0].startswith("posthog-instrument: LLM events could not be sent to PostHog "
-                               "(its TLS certificate is not trusted ("), lines[0]
+    assert lines[0].startswith(
+        "posthog-instrument: LLM events could not be sent to PostHog (its TLS certificate is not trusted ("
+    ), lines[0]
     assert "point SSL_CERT_FILE at that CA's certificates" in lines[0]
     assert lines[1] == "posthog-instrument: 1 LLM event(s) could not be delivered to PostHog (0 delivered)."
 
@@ -132,8 +153,10 @@ def test_a_refusing_proxy_fails_in_one_clear_line(openai_server, tls_posthog, ca
     assert tls_posthog.requests == []
     lines = result.stderr.splitlines()
     assert len(lines) == 2, result.stderr
-    assert lines[0].startswith(f"posthog-instrument: LLM events could not be sent to PostHog (the proxy {proxy.url} "
-                               "(from HTTPS_PROXY) refused to connect to 127.0.0.1"), lines[0]
+    assert lines[0].startswith(
+        f"posthog-instrument: LLM events could not be sent to PostHog (the proxy {proxy.url} "
+        "(from HTTPS_PROXY) refused to connect to 127.0.0.1"
+    ), lines[0]
     assert "403" in lines[0]
     assert lines[1] == "posthog-instrument: 1 LLM event(s) could not be delivered to PostHog (0 delivered)."
 
@@ -145,7 +168,8 @@ def test_a_ca_setting_naming_nothing_is_one_line_and_the_app_runs_on(openai_serv
     assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout) == (2, plain.stdout)
     assert result.stderr.splitlines() == [
         "posthog-instrument: SSL_CERT_DIR='/nonexistent/certs' is not a directory; it is ignored, so HTTPS "
-        "exports verify servers with the next CA setting or certifi's bundle."]
+        "exports verify servers with the next CA setting or certifi's bundle."
+    ]
     assert len(tls_posthog.spans) == 1  # REQUESTS_CA_BUNDLE, the next setting, trusts the CA
 
 
@@ -174,5 +198,10 @@ def test_doctor_names_the_default_ca_bundle_and_no_proxy(openai_server, tls_post
 
     result = run([LAUNCHER, "doctor", "--json", "--no-network"], egress_env(openai_server, tls_posthog))
     report = json.loads(result.stdout)
-    assert report["egress"] == {"proxy": "none", "proxy_url": None, "proxy_variable": None,
-                                "ca_bundle": f"{certifi.where()} (certifi, the default)", "ca_variable": None}
+    assert report["egress"] == {
+        "proxy": "none",
+        "proxy_url": None,
+        "proxy_variable": None,
+        "ca_bundle": f"{certifi.where()} (certifi, the default)",
+        "ca_variable": None,
+    }

@@ -25,8 +25,10 @@ print(json.dumps({"before": before, "after": after}))
 
 
 def probe(**env: str) -> dict:
-    done = run([LAUNCHER, sys.executable, "-c", PROBE],
-               clean_env(POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST="http://127.0.0.1:9", **env))
+    done = run(
+        [LAUNCHER, sys.executable, "-c", PROBE],
+        clean_env(POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST="http://127.0.0.1:9", **env),
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -10,8 +10,18 @@ import json
 
 import pytest
 
-from tests.e2e.providers import CHAT_SETTINGS, WEATHER_TOOL, Recorded, app_env, assert_embeddings, assert_failed_midway, \
-    assert_has, assert_left_early, record, text_output
+from tests.e2e.providers import (
+    CHAT_SETTINGS,
+    WEATHER_TOOL,
+    Recorded,
+    app_env,
+    assert_embeddings,
+    assert_failed_midway,
+    assert_has,
+    assert_left_early,
+    record,
+    text_output,
+)
 from tests.e2e.traces import by_prompt, tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers import gemini_server as wire
@@ -26,8 +36,20 @@ FULL_USAGE = {
     "gen_ai.usage.reasoning.output_tokens": wire.THOUGHTS_TOKENS,
 }
 
-SCENARIOS = ("generate", "tools", "afc", "stream", "stream_break", "stream_close", "stream_error",
-             "error_429", "embed", "chat", "async_all", "vertex")
+SCENARIOS = (
+    "generate",
+    "tools",
+    "afc",
+    "stream",
+    "stream_break",
+    "stream_close",
+    "stream_error",
+    "error_429",
+    "embed",
+    "chat",
+    "async_all",
+    "vertex",
+)
 SPAN_COUNT = 22  # one per model request or embedding call made by the scenarios above
 
 
@@ -35,8 +57,13 @@ SPAN_COUNT = 22  # one per model request or embedding call made by the scenarios
 def recorded() -> Recorded:
     """Run every scenario once under posthog-instrument and once plainly (app runs are the slow part)."""
     with FakeGemini() as gemini, FakePostHog() as posthog:
-        env = app_env(posthog, ("GOOGLE_", "GEMINI_"), GEMINI_API_KEY="gemini-test-key",
-                      GOOGLE_GEMINI_BASE_URL=gemini.base_url, VERTEX_URL=gemini.base_url)
+        env = app_env(
+            posthog,
+            ("GOOGLE_", "GEMINI_"),
+            GEMINI_API_KEY="gemini-test-key",
+            GOOGLE_GEMINI_BASE_URL=gemini.base_url,
+            VERTEX_URL=gemini.base_url,
+        )
         return record("google_genai_app", SCENARIOS, env, posthog, gemini, SPAN_COUNT)
 
 
@@ -79,9 +106,12 @@ def test_function_calls_and_automatic_function_calling(recorded):
     grouped = by_prompt(recorded.spans)
     call, answer = grouped["Weather in Paris?"]
     assert tools(call) == [posthog_tool(WEATHER_TOOL)]
-    assert posthog_output(call) == [{
-        "role": "assistant", "content": [{"type": "function", "function": {"name": "get_weather", "arguments": wire.TOOL_ARGS}}],
-    }]
+    assert posthog_output(call) == [
+        {
+            "role": "assistant",
+            "content": [{"type": "function", "function": {"name": "get_weather", "arguments": wire.TOOL_ARGS}}],
+        }
+    ]
     assert call["attributes"]["$ai_stop_reason"] == "tool_call"
     assert [m["role"] for m in posthog_input(answer)] == ["user", "assistant", "tool"]
     assert posthog_input(answer)[2] == {"role": "tool", "content": '{"temp":21}'}
@@ -89,10 +119,16 @@ def test_function_calls_and_automatic_function_calling(recorded):
     afc_call, afc_answer = grouped["What is the weather like in Paris? (afc)"]
     for span in (afc_call, afc_answer):
         assert_usage(span["attributes"])
-        assert tools(span) == [posthog_tool({
-            "type": "function", "name": "get_weather", "description": "Weather for a city.",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        })]
+        assert tools(span) == [
+            posthog_tool(
+                {
+                    "type": "function",
+                    "name": "get_weather",
+                    "description": "Weather for a city.",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+                }
+            )
+        ]
     assert afc_call["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
     tool_message = posthog_input(afc_answer)[2]
     assert tool_message == {"role": "tool", "content": '{"result":{"city":"Paris","sky":"clear"}}'}

@@ -10,7 +10,15 @@ from typing import Optional
 
 import pytest
 
-from tests.e2e.providers import SAY_HELLO, app_env, assert_embeddings, assert_failed_midway, assert_left_early, run_both, text_output
+from tests.e2e.providers import (
+    SAY_HELLO,
+    app_env,
+    assert_embeddings,
+    assert_failed_midway,
+    assert_left_early,
+    run_both,
+    text_output,
+)
 from tests.e2e.traces import by_model, tools, posthog_input, posthog_output
 from tests.servers.groq_server import FakeGroq
 from tests.servers.together_server import FakeTogether
@@ -33,12 +41,28 @@ class Library:
         return f"Hello from fake {self.fake.flavor.name}"
 
 
-GROQ = Library("groq", FakeGroq, "gsk_test_key", "llama-3.3-70b-versatile", "nomic-embed-text-v1_5",
-               embedding_tokens=8, cached_tokens=3, top_k=None,
-               chat_line="chat ChatCompletion Hello from fake Groq 18 req_fake")
-TOGETHER = Library("together", FakeTogether, "tgp_test_key", "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-                   "BAAI/bge-base-en-v1.5", embedding_tokens=None, cached_tokens=None, top_k=40,
-                   chat_line="chat ChatCompletion Hello from fake Together 18 eos")
+GROQ = Library(
+    "groq",
+    FakeGroq,
+    "gsk_test_key",
+    "llama-3.3-70b-versatile",
+    "nomic-embed-text-v1_5",
+    embedding_tokens=8,
+    cached_tokens=3,
+    top_k=None,
+    chat_line="chat ChatCompletion Hello from fake Groq 18 req_fake",
+)
+TOGETHER = Library(
+    "together",
+    FakeTogether,
+    "tgp_test_key",
+    "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "BAAI/bge-base-en-v1.5",
+    embedding_tokens=None,
+    cached_tokens=None,
+    top_k=40,
+    chat_line="chat ChatCompletion Hello from fake Together 18 eos",
+)
 TOOL_CALL = {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
 
 
@@ -76,7 +100,11 @@ def test_chat_streams_and_tools(library, run_library, posthog, fake):
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.response.model"] == library.model
     assert attrs["gen_ai.response.id"].startswith("chatcmpl-")
-    assert (attrs["gen_ai.request.temperature"], attrs["gen_ai.request.top_p"], attrs["gen_ai.request.seed"]) == (0.3, 0.9, 7)
+    assert (attrs["gen_ai.request.temperature"], attrs["gen_ai.request.top_p"], attrs["gen_ai.request.seed"]) == (
+        0.3,
+        0.9,
+        7,
+    )
     assert attrs.get("gen_ai.request.top_k") == library.top_k
     assert attrs["gen_ai.request.stop_sequences"] == ["END"]
     assert attrs["server.address"] == "127.0.0.1" and attrs["server.port"] == fake.port
@@ -96,8 +124,12 @@ def test_chat_streams_and_tools(library, run_library, posthog, fake):
         assert tools(span)[0]["function"]["name"] == "get_weather"
         assert posthog_output(span) == [{"role": "assistant", "content": [TOOL_CALL]}]
 
-    stream = next(s for s in spans if s["attributes"].get("gen_ai.request.stream")
-                  and s["attributes"]["gen_ai.response.finish_reasons"] == ["stop"])
+    stream = next(
+        s
+        for s in spans
+        if s["attributes"].get("gen_ai.request.stream")
+        and s["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
+    )
     attrs = stream["attributes"]
     # From the last chunk; Groq's stream usage arrives only in its x_groq.usage.
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
@@ -120,7 +152,9 @@ def test_groq_reasoning(run_library, posthog):
     assert posthog_output(reasoned) == text_output(GROQ.reply, reasoning="The user wants a greeting.")
     streamed_reasoning = by_model(spans, "openai/gpt-oss-120b", stream=True)
     assert posthog_output(streamed_reasoning)[0]["content"][0] == {
-        "type": "thinking", "thinking": "The user wants a greeting."}
+        "type": "thinking",
+        "thinking": "The user wants a greeting.",
+    }
 
 
 def test_async_early_exits_errors_and_embeddings(library, run_library, posthog):

@@ -16,17 +16,37 @@ from tests.servers import FakePostHog
 from tests.servers import huggingface_server as tgi
 from tests.servers.huggingface_server import FakeHuggingFace
 
-SCENARIOS = ("chat", "chat_stream", "async_chat_stream", "text_generation", "text_generation_plain",
-             "text_generation_stream", "async_text_generation_stream", "feature_extraction", "async_feature_extraction",
-             "routed_chat", "routed_async_chat_stream", "routed_text_generation", "chat_error")
+SCENARIOS = (
+    "chat",
+    "chat_stream",
+    "async_chat_stream",
+    "text_generation",
+    "text_generation_plain",
+    "text_generation_stream",
+    "async_text_generation_stream",
+    "feature_extraction",
+    "async_feature_extraction",
+    "routed_chat",
+    "routed_async_chat_stream",
+    "routed_text_generation",
+    "chat_error",
+)
 SAY_HELLO = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
 HELLO = [{"role": "assistant", "content": [{"type": "text", "text": "Hello from fake TGI"}]}]
 GENERATED = [{"role": "assistant", "content": [{"type": "text", "text": tgi.GENERATED_TEXT}]}]
 
 
 def env_for(hf, posthog, **extra) -> dict:
-    return app_env(posthog, ("HF_", "HUGGING"), TGI_URL=hf.endpoint_url, HF_TOKEN="hf_test_token",
-                   HF_ENDPOINT=hf.root_url, HF_ROUTER_TEMPLATE=hf.router_template, HF_HUB_DISABLE_TELEMETRY="1", **extra)
+    return app_env(
+        posthog,
+        ("HF_", "HUGGING"),
+        TGI_URL=hf.endpoint_url,
+        HF_TOKEN="hf_test_token",
+        HF_ENDPOINT=hf.root_url,
+        HF_ROUTER_TEMPLATE=hf.router_template,
+        HF_HUB_DISABLE_TELEMETRY="1",
+        **extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +95,20 @@ def test_chat_through_base_url(recorded):
 
 def test_chat_streams_get_usage_the_app_does_not_see(recorded):
     assert "chat_stream 7 'Hello from fake TGI' 0" in recorded.stdout
-    streams = [s for s in spans_with(recorded, "chat", stream=True) if s["attributes"]["gen_ai.provider.name"] == "huggingface"]
+    streams = [
+        s for s in spans_with(recorded, "chat", stream=True) if s["attributes"]["gen_ai.provider.name"] == "huggingface"
+    ]
     assert len(streams) == 2  # sync and async, at a URL endpoint (the model is not named: TGI's "dummy")
     for span in streams:
         attrs = span["attributes"]
         assert "gen_ai.request.model" not in attrs and attrs["gen_ai.response.model"] == tgi.SERVED_MODEL
         assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
         assert posthog_output(span) == HELLO
-    asked = [r["json"].get("stream_options") for r in recorded.requests
-             if r["path"] == "/tgi/v1/chat/completions" and r["json"].get("stream")]
+    asked = [
+        r["json"].get("stream_options")
+        for r in recorded.requests
+        if r["path"] == "/tgi/v1/chat/completions" and r["json"].get("stream")
+    ]
     assert asked == [{"include_usage": True}] * 2 + [None] * 2  # instrumented run, then the plain one
 
 
@@ -107,8 +132,7 @@ def test_text_generation(recorded):
 
 def test_feature_extraction_records_no_vectors(recorded):
     embeddings = spans_with(recorded, "embeddings")
-    assert sorted(posthog_input(s) for s in embeddings) == \
-        [["Embed this text"], ["first", "second"]]
+    assert sorted(posthog_input(s) for s in embeddings) == [["Embed this text"], ["first", "second"]]
     for span in embeddings:
         assert span["attributes"]["gen_ai.embeddings.dimension.count"] == len(tgi.EMBEDDING)
         exported = json.dumps(span["attributes"])
@@ -116,8 +140,11 @@ def test_feature_extraction_records_no_vectors(recorded):
 
 
 def test_routed_calls_name_the_provider_that_served_them(recorded):
-    routed = [s for s in recorded.spans if s["attributes"]["gen_ai.provider.name"] not in ("huggingface",)
-              and s["name"].startswith("chat")]
+    routed = [
+        s
+        for s in recorded.spans
+        if s["attributes"]["gen_ai.provider.name"] not in ("huggingface",) and s["name"].startswith("chat")
+    ]
     by_provider = {s["attributes"]["gen_ai.provider.name"]: s for s in routed}
     # Hugging Face's "fireworks-ai" goes out under the name PostHog's cost tables know.
     assert set(by_provider) == {"together", "fireworks"}
@@ -127,8 +154,11 @@ def test_routed_calls_name_the_provider_that_served_them(recorded):
     assert (together["gen_ai.usage.input_tokens"], together["gen_ai.usage.output_tokens"]) == (11, 7)
     assert by_provider["fireworks"]["attributes"]["gen_ai.request.stream"] is True
     sent = {(tgi.provider_of(r), r["json"]["model"]) for r in recorded.requests if tgi.provider_of(r)}
-    assert sent == {("together", tgi.PROVIDER_MODEL_IDS["together"]), ("fireworks-ai", tgi.PROVIDER_MODEL_IDS["fireworks-ai"]),
-                    ("together", "mistralai/Mistral-7B-v0.1-turbo")}
+    assert sent == {
+        ("together", tgi.PROVIDER_MODEL_IDS["together"]),
+        ("fireworks-ai", tgi.PROVIDER_MODEL_IDS["fireworks-ai"]),
+        ("together", "mistralai/Mistral-7B-v0.1-turbo"),
+    }
 
     # The app named no provider: the client chose one from the model's providers on the Hub.
     chosen = only(spans_with(recorded, "text_completion", "Routed prompt"))
@@ -140,7 +170,10 @@ def test_error_carries_its_http_status(recorded):
     assert "chat_error HfHubHTTPError 429" in recorded.stdout
     span = only([s for s in recorded.spans if s["attributes"].get("gen_ai.request.model") == "error-429"])
     assert span["status_code"] == "ERROR"
-    assert (span["attributes"]["$ai_http_status"], span["attributes"]["error.type"]) == (429, "huggingface_hub.HfHubHTTPError")
+    assert (span["attributes"]["$ai_http_status"], span["attributes"]["error.type"]) == (
+        429,
+        "huggingface_hub.HfHubHTTPError",
+    )
 
 
 def test_privacy_mode_keeps_usage_and_drops_text(private_spans):

@@ -31,20 +31,30 @@ FLAGS = {"prompt-v2": {"sdk-user": "concise", "someone-else": "verbose"}, "beta-
 
 RUNS = {
     # Every scenario; no POSTHOG_DISTINCT_ID, so a call nobody names is anonymous.
-    "main": ([], dict(
-        POSTHOG_AI_PROPERTIES=json.dumps(STATIC_PROPERTIES),
-        POSTHOG_AI_GROUPS=json.dumps(STATIC_GROUPS),
-        OTEL_SERVICE_NAME="identity-svc",
-        OTEL_RESOURCE_ATTRIBUTES="service.version=1.2.3,deployment.environment=staging",
-    )),
+    "main": (
+        [],
+        dict(
+            POSTHOG_AI_PROPERTIES=json.dumps(STATIC_PROPERTIES),
+            POSTHOG_AI_GROUPS=json.dumps(STATIC_GROUPS),
+            OTEL_SERVICE_NAME="identity-svc",
+            OTEL_RESOURCE_ATTRIBUTES="service.version=1.2.3,deployment.environment=staging",
+        ),
+    ),
     # A script run for one person.
-    "env_user": (["anonymous", "openai_user", "safety_identifier", "explicit"], dict(
-        POSTHOG_DISTINCT_ID="env-user",
-    )),
+    "env_user": (
+        ["anonymous", "openai_user", "safety_identifier", "explicit"],
+        dict(
+            POSTHOG_DISTINCT_ID="env-user",
+        ),
+    ),
     # The request's end user switched off as a source of the person.
-    "switch_off": (["anonymous", "openai_user", "safety_identifier", "explicit", "otel_baggage"], dict(
-        POSTHOG_DISTINCT_ID="env-user", POSTHOG_AI_USER_FROM_REQUEST="false",
-    )),
+    "switch_off": (
+        ["anonymous", "openai_user", "safety_identifier", "explicit", "otel_baggage"],
+        dict(
+            POSTHOG_DISTINCT_ID="env-user",
+            POSTHOG_AI_USER_FROM_REQUEST="false",
+        ),
+    ),
     # The same app without posthog-instrument: the optional API must change nothing.
     "uninstrumented": ([], {}),
 }
@@ -75,7 +85,7 @@ def case_of(span: dict):
     if not messages:
         return None
     text = message_text(messages[-1])
-    return text[len("case="):] if text.startswith("case=") else None
+    return text[len("case=") :] if text.startswith("case=") else None
 
 
 @pytest.fixture(scope="module")
@@ -88,20 +98,32 @@ def runs():
             for name, (scenarios, overrides) in RUNS.items():
                 posthogs[name].feature_flags = FLAGS
                 env = clean_env(
-                    OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                    POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthogs[name].host,
-                    POSTHOG_EXPORT_INTERVAL="0.05", POSTHOG_FLUSH_TIMEOUT="20", **overrides)
+                    OPENAI_BASE_URL=openai_server.base_url,
+                    OPENAI_API_KEY="sk-test-secret-key",
+                    POSTHOG_API_KEY="phc_test_project_token",
+                    POSTHOG_HOST=posthogs[name].host,
+                    POSTHOG_EXPORT_INTERVAL="0.05",
+                    POSTHOG_FLUSH_TIMEOUT="20",
+                    **overrides,
+                )
                 out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
                 launcher = [sys.executable] if name == "uninstrumented" else [LAUNCHER, "python"]
-                process = subprocess.Popen([*launcher, str(APPS / "identity_app.py"), *scenarios],
-                                           env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+                process = subprocess.Popen(
+                    [*launcher, str(APPS / "identity_app.py"), *scenarios],
+                    env=env,
+                    stdout=out,
+                    stderr=err,
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                )
                 started[name] = (process, out, err)
             results = {}
             for name, (process, out, err) in started.items():
                 returncode = process.wait(timeout=90)
                 out.seek(0), err.seek(0)
-                results[name] = Run(returncode, out.read(), err.read(), posthogs[name].spans,
-                                    posthogs[name].sdk_requests)
+                results[name] = Run(
+                    returncode, out.read(), err.read(), posthogs[name].spans, posthogs[name].sdk_requests
+                )
                 assert posthogs[name].rejections == []
             yield results
         finally:
@@ -232,7 +254,10 @@ def test_decorator_on_sync_and_async_functions(main):
     # Each call of a decorated function with a trace name is its own trace.
     roots = main.named("deco-sync-trace")
     assert len(roots) == 2
-    assert {r["trace_id"] for r in roots} == {main.case("deco_sync_1")["trace_id"], main.case("deco_sync_2")["trace_id"]}
+    assert {r["trace_id"] for r in roots} == {
+        main.case("deco_sync_1")["trace_id"],
+        main.case("deco_sync_2")["trace_id"],
+    }
     for n, root in zip((1, 2), sorted(roots, key=lambda r: r["start_ns"])):
         assert main.case(f"deco_sync_{n}")["parent_span_id"] == root["span_id"]
 

@@ -52,6 +52,7 @@ def assert_generations(posthog, count: int = 1) -> list:
 
 # -- a real Jupyter kernel ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def kernel_name(tmp_path, monkeypatch):
     """A kernelspec of this test's Python, in a directory of the test's own: nothing depends on
@@ -59,10 +60,15 @@ def kernel_name(tmp_path, monkeypatch):
     name = "posthog-autoinstrument-test"
     spec_dir = tmp_path / "jupyter" / "kernels" / name
     spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "test", "language": "python",
-    }))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "test",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     return name
@@ -80,10 +86,14 @@ def run_notebook(cells: list, kernel_name: str, env: dict, tmp_path) -> list:
     return ["".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream") for cell in notebook.cells]
 
 
-@pytest.mark.parametrize("start", [
-    "import posthog_autoinstrument\nprint(posthog_autoinstrument.start())\nprint(posthog_autoinstrument.start())",
-    "%load_ext posthog_autoinstrument\nimport posthog_autoinstrument\nprint(posthog_autoinstrument.start())",
-], ids=["start-twice", "load_ext"])
+@pytest.mark.parametrize(
+    "start",
+    [
+        "import posthog_autoinstrument\nprint(posthog_autoinstrument.start())\nprint(posthog_autoinstrument.start())",
+        "%load_ext posthog_autoinstrument\nimport posthog_autoinstrument\nprint(posthog_autoinstrument.start())",
+    ],
+    ids=["start-twice", "load_ext"],
+)
 def test_notebook_records_one_generation_per_call(start, kernel_name, fake_openai, posthog, tmp_path):
     # The first event is sent at once; with this export interval, the second reaches PostHog
     # only through the flush at kernel shutdown.
@@ -139,10 +149,14 @@ def test_start_under_the_launcher_adds_nothing(tmp_path, fake_openai, posthog):
 
 def test_start_arguments_override_the_environment(tmp_path, fake_openai, posthog):
     script = tmp_path / "app.py"
-    script.write_text(SCRIPT.replace(
-        "posthog_autoinstrument.start())\nprint(\"again\"",
-        f"posthog_autoinstrument.start(api_key='phc_from_code', host={posthog.host!r}, distinct_id='ada'))\n"
-        "print(\"again\"", 1))
+    script.write_text(
+        SCRIPT.replace(
+            'posthog_autoinstrument.start())\nprint("again"',
+            f"posthog_autoinstrument.start(api_key='phc_from_code', host={posthog.host!r}, distinct_id='ada'))\n"
+            'print("again"',
+            1,
+        )
+    )
     env = provider_env(fake_openai, POSTHOG_HOST="https://nowhere.invalid")
     result = run([sys.executable, str(script)], env)
     assert result.returncode == 0, result.stderr
@@ -154,8 +168,13 @@ def test_start_arguments_override_the_environment(tmp_path, fake_openai, posthog
 
 def test_bad_configuration_is_one_line_and_the_script_runs_on(tmp_path, fake_openai, posthog):
     script = tmp_path / "app.py"
-    script.write_text(SCRIPT.replace("posthog_autoinstrument.start())\nprint(\"again\"",
-                                     "posthog_autoinstrument.start(host='not a url'))\nprint(\"again\"", 1))
+    script.write_text(
+        SCRIPT.replace(
+            'posthog_autoinstrument.start())\nprint("again"',
+            "posthog_autoinstrument.start(host='not a url'))\nprint(\"again\"",
+            1,
+        )
+    )
     result = run([sys.executable, str(script)], provider_env(fake_openai, posthog, POSTHOG_HOST=None))
     assert result.returncode == 0, result.stderr
     # The second start() (no arguments) reads the environment start() left: the same bad host.
@@ -236,8 +255,14 @@ def test_otel_exporter_variables_apply_without_a_provider(tmp_path, fake_openai,
     script = tmp_path / "app.py"
     script.write_text(SCRIPT)
     with FakeCollector() as collector:
-        env = provider_env(fake_openai, posthog, OTEL_TRACES_EXPORTER="otlp", OTEL_BSP_SCHEDULE_DELAY="50",
-                           OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
+        env = provider_env(
+            fake_openai,
+            posthog,
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_BSP_SCHEDULE_DELAY="50",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        )
         result = run([sys.executable, str(script)], env)
         assert result.returncode == 0, result.stderr
         assert [span["name"] for span in collector.spans] == [f"chat {MODEL}"]
@@ -252,8 +277,10 @@ def test_unwritable_dry_run_file_is_one_line_and_events_print_to_stderr(tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stdout == "started True\nagain True\nHello from fake OpenAI\n"
     ours = [line for line in result.stderr.splitlines() if line.startswith("posthog-instrument:")]
-    assert ours == [f"posthog-instrument: POSTHOG_DRY_RUN_FILE={str(missing)!r} cannot be written "
-                    "(No such file or directory); printing events to stderr instead."]
+    assert ours == [
+        f"posthog-instrument: POSTHOG_DRY_RUN_FILE={str(missing)!r} cannot be written "
+        "(No such file or directory); printing events to stderr instead."
+    ]
     assert len(generations(result.stderr)) == 1
 
 
@@ -274,8 +301,17 @@ def test_chat():
 
 def inner_pytest(tmp_path, test_source: str) -> list:
     (tmp_path / "test_inner.py").write_text(test_source)
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-            str(tmp_path / "test_inner.py")]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(tmp_path),
+        str(tmp_path / "test_inner.py"),
+    ]
 
 
 def generations(text: str) -> list:

@@ -43,9 +43,14 @@ class _AppProcess:
     def __init__(self, stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
         self.openai = stack.enter_context(FakeOpenAI())
         self.posthog = stack.enter_context(FakePostHog())
-        env = clean_env(OPENAI_BASE_URL=self.openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                        POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=self.posthog.host,
-                        POSTHOG_EXPORT_INTERVAL="0.05", **extra_env)
+        env = clean_env(
+            OPENAI_BASE_URL=self.openai.base_url,
+            OPENAI_API_KEY="sk-test-secret-key",
+            POSTHOG_API_KEY="phc_test_project_token",
+            POSTHOG_HOST=self.posthog.host,
+            POSTHOG_EXPORT_INTERVAL="0.05",
+            **extra_env,
+        )
         app = str(APPS / "instructor_app.py")
         self.app = BackgroundApp(stack, [LAUNCHER, "python", app] if instrumented else [sys.executable, app], env)
 
@@ -57,8 +62,11 @@ class _AppProcess:
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
     with contextlib.ExitStack() as stack:
-        started = {"traced": _AppProcess(stack, True), "plain": _AppProcess(stack, False),
-                   "private": _AppProcess(stack, True, POSTHOG_PRIVACY_MODE="true")}
+        started = {
+            "traced": _AppProcess(stack, True),
+            "plain": _AppProcess(stack, False),
+            "private": _AppProcess(stack, True, POSTHOG_PRIVACY_MODE="true"),
+        }
         return {name: process.outcome() for name, process in started.items()}
 
 
@@ -69,7 +77,9 @@ def traced(outcomes) -> Outcome:
 
 def run_of(spans: list, label: str) -> list:
     """The spans of the one trace whose validated call asked the question labelled ``label``."""
-    roots = [s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")]
+    roots = [
+        s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")
+    ]
     assert len(roots) == 1, [r["name"] for r in roots]
     return [s for s in spans if s["trace_id"] == roots[0]["trace_id"]]
 
@@ -108,9 +118,15 @@ def test_the_app_is_unchanged(outcomes):
         assert outcome.run.returncode == 0, outcome.run.stderr
     assert traced.run.stdout == plain.run.stdout == private.run.stdout
     assert traced.run.stdout.splitlines() == [
-        "sync Paris", "exhausted InstructorRetryException 2", "partial True Paris", "with completion Paris 11",
-        "patched Paris", "async Paris",
-        "concurrent ['Paris', 'Paris']", "done"]
+        "sync Paris",
+        "exhausted InstructorRetryException 2",
+        "partial True Paris",
+        "with completion Paris 11",
+        "patched Paris",
+        "async Paris",
+        "concurrent ['Paris', 'Paris']",
+        "done",
+    ]
     assert traced.rejections == [] and private.rejections == []
 
     def sent(requests):  # what Instructor sent the model, in a comparable form
@@ -143,8 +159,7 @@ def test_a_retried_call_is_one_step_with_a_generation_per_attempt(traced):
     assert attrs["instructor.attempts"] == 2
     (error,) = attrs["instructor.validation_errors"]
     assert "Paris is only a draft, answer again" in error
-    assert json.loads(attrs["$ai_input_state"]) == [
-        {"role": "user", "content": "[sync] What is the weather in Paris?"}]
+    assert json.loads(attrs["$ai_input_state"]) == [{"role": "user", "content": "[sync] What is the weather in Paris?"}]
     assert json.loads(attrs["$ai_output_state"]) == {"city": "Paris"}
     first, second = generations(spans)
     for generation in (first, second):
@@ -198,7 +213,11 @@ def test_async_and_concurrent_calls_are_separate_traces(traced):
     runs = [run_of(traced.spans, label) for label in labels]
     assert len({spans[0]["trace_id"] for spans in runs}) == 3
     for label, spans in zip(labels, runs):
-        assert [name for _, _, name in tree(spans)] == ["invoke_workflow Weather", "chat gpt-4o-mini", "chat gpt-4o-mini"]
+        assert [name for _, _, name in tree(spans)] == [
+            "invoke_workflow Weather",
+            "chat gpt-4o-mini",
+            "chat gpt-4o-mini",
+        ]
         root = root_of(spans)
         assert root["attributes"]["instructor.attempts"] == 2
         for generation in generations(spans):
@@ -210,11 +229,18 @@ def test_privacy_mode_keeps_structure_and_counts_only(outcomes):
     private = outcomes["private"]
     assert len(generations(private.spans)) == 14
     roots = [s for s in private.spans if s["parent_span_id"] is None]
-    assert sorted(r["name"] for r in roots) == ["invoke_workflow City", "invoke_workflow PartialCity"] + \
-        ["invoke_workflow Weather"] * 6
+    assert (
+        sorted(r["name"] for r in roots)
+        == ["invoke_workflow City", "invoke_workflow PartialCity"] + ["invoke_workflow Weather"] * 6
+    )
     for span in private.spans:
         attrs = span["attributes"]
-        for key in ("$ai_input_state", "$ai_output_state", "instructor.validation_errors", "$ai_input",
-                    "$ai_output_choices"):
+        for key in (
+            "$ai_input_state",
+            "$ai_output_state",
+            "instructor.validation_errors",
+            "$ai_input",
+            "$ai_output_choices",
+        ):
             assert key not in attrs, (span["name"], key)
     assert sorted(r["attributes"]["instructor.attempts"] for r in roots) == [1, 1, 2, 2, 2, 2, 2, 2]

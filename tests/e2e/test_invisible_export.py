@@ -21,11 +21,22 @@ OTEL_PATH = "/i/v0/ai/otel"
 
 def run_traced(mode: str, fake_openai, posthog, **env: str) -> str:
     """Run the app; answer its "called" once PostHog has the call; return its stdout."""
-    environment = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test",
-                            POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
-                            POSTHOG_EXPORT_INTERVAL="60", **env)
-    app = subprocess.Popen([LAUNCHER, "python", str(APPS / "invisible_export_app.py"), mode], env=environment,
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    environment = clean_env(
+        OPENAI_BASE_URL=fake_openai.base_url,
+        OPENAI_API_KEY="sk-test",
+        POSTHOG_API_KEY="phc_test_project_token",
+        POSTHOG_HOST=posthog.host,
+        POSTHOG_EXPORT_INTERVAL="60",
+        **env,
+    )
+    app = subprocess.Popen(
+        [LAUNCHER, "python", str(APPS / "invisible_export_app.py"), mode],
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert app.stdout.readline() == "called\n", app.stderr.read() if app.poll() is not None else ""
         posthog.wait_for_spans(1, timeout=30)  # exported while the app's request is still open
@@ -56,8 +67,11 @@ def test_opentelemetry_httpx_instrumentation_traces_the_app_request_not_ours(fak
     environment = {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "shop"}
     output = run_traced("otel", fake_openai, posthog, **environment)
     spans = console_spans(output)
-    urls = [s["attributes"].get("url.full") or s["attributes"].get("http.url") for s in spans
-            if s["kind"] == "SpanKind.CLIENT" and s["name"].startswith("POST")]
+    urls = [
+        s["attributes"].get("url.full") or s["attributes"].get("http.url")
+        for s in spans
+        if s["kind"] == "SpanKind.CLIENT" and s["name"].startswith("POST")
+    ]
     assert urls == [f"{fake_openai.base_url}/chat/completions"], spans  # the app's own request, and only it
     assert OTEL_PATH not in output
 

@@ -60,8 +60,9 @@ def lambda_function(runtime, handler: str, posthog, fake_openai, launch: str = "
     elif launch == "launcher":
         command = [LAUNCHER, *command]  # a container image's entry point
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(command, env=env, cwd=TASK_ROOT, stdin=subprocess.DEVNULL,
-                                   stdout=stdout, stderr=stderr, text=True)
+        process = subprocess.Popen(
+            command, env=env, cwd=TASK_ROOT, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, text=True
+        )
         try:
             yield RuntimeProcess(process, stdout, stderr)
         finally:
@@ -82,7 +83,9 @@ def invoke(runtime, process, event, timeout_seconds: float = 60.0):
         return request_id, runtime.wait_for_outcome(request_id)
     except AssertionError as exc:
         output = process.output()
-        raise AssertionError(f"{exc}\nexit: {output.returncode}\nstdout:\n{output.stdout}\nstderr:\n{output.stderr}") from exc
+        raise AssertionError(
+            f"{exc}\nexit: {output.returncode}\nstdout:\n{output.stdout}\nstderr:\n{output.stderr}"
+        ) from exc
 
 
 @pytest.mark.parametrize("launch", ["wrapper", "launcher"])
@@ -116,7 +119,9 @@ def test_streamed_completion(runtime, posthog, fake_openai):
             assert outcome.observed == number
             span = posthog.spans[-1]
             assert span["attributes"]["$ai_stream"] is True
-            assert span["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": outcome.body["reply"]}]
+            assert span["attributes"]["$ai_output_choices"][0]["content"] == [
+                {"type": "text", "text": outcome.body["reply"]}
+            ]
 
 
 def test_a_handler_that_raises(runtime, posthog, fake_openai):
@@ -178,8 +183,13 @@ def test_the_wrapper_puts_the_bootstrap_and_the_package_first(user_pythonpath):
     env = clean_env(LAMBDA_TASK_ROOT=str(TASK_ROOT), POSTHOG_AUTOINSTRUMENT_DISABLED="true")
     if user_pythonpath:
         env["PYTHONPATH"] = user_pythonpath
-    shown = subprocess.run([str(WRAPPER), sys.executable, "-c", "import os; print(os.environ['PYTHONPATH'])"],
-                           env=env, capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [str(WRAPPER), sys.executable, "-c", "import os; print(os.environ['PYTHONPATH'])"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     entries = shown.stdout.strip().split(":")
     package = Path(posthog_autoinstrument.__file__).resolve().parent

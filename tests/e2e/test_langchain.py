@@ -33,8 +33,20 @@ pytest.importorskip("langchain_openai")
 SERVED_MODEL = "gpt-4o-mini-2024-08-06"
 TEXT = "Hello from fake OpenAI"
 # LangChain's plumbing that must never reach PostHog as a span of its own.
-PLUMBING = ("RunnableSequence", "RunnableParallel", "RunnableLambda", "RunnablePassthrough", "ChatPromptTemplate",
-            "StrOutputParser", "Prompt", "call_model", "should_continue", "join", "ChannelWrite", "__start__")
+PLUMBING = (
+    "RunnableSequence",
+    "RunnableParallel",
+    "RunnableLambda",
+    "RunnablePassthrough",
+    "ChatPromptTemplate",
+    "StrOutputParser",
+    "Prompt",
+    "call_model",
+    "should_continue",
+    "join",
+    "ChannelWrite",
+    "__start__",
+)
 
 
 @dataclass
@@ -75,8 +87,14 @@ def runs() -> dict:
         private = _AppProcess(stack, True, ("agent", "fake"), POSTHOG_PRIVACY_MODE="1")
         traced_run, plain_run, private_run = traced.result(), plain.result(), private.result()
         return {
-            "main": Outcome(traced_run, plain_run, traced.posthog.spans, traced.posthog.rejections,
-                            traced.openai.requests, plain.openai.requests),
+            "main": Outcome(
+                traced_run,
+                plain_run,
+                traced.posthog.spans,
+                traced.posthog.rejections,
+                traced.openai.requests,
+                plain.openai.requests,
+            ),
             "private": (private_run, private.posthog.spans),
         }
 
@@ -178,12 +196,18 @@ def test_the_app_runs_unchanged(outcome):
 
 def test_one_generation_per_model_call(outcome):
     chat_requests = [r for r in outcome.requests_instrumented if r["path"].endswith("/chat/completions")]
-    openai_generations = [s for s in outcome.spans
-                          if event(s) == "$ai_generation" and s["attributes"]["gen_ai.provider.name"] == "openai"]
+    openai_generations = [
+        s for s in outcome.spans if event(s) == "$ai_generation" and s["attributes"]["gen_ai.provider.name"] == "openai"
+    ]
     assert len(openai_generations) == len(chat_requests) == 26
     # Every LangChain model step over ChatOpenAI is a step with exactly one generation under it.
-    steps = [s for s in outcome.spans if s["attributes"].get("$ai_framework") == "langchain"
-             and s["attributes"].get("gen_ai.request.model") == "gpt-4o-mini" and event(s) != "$ai_generation"]
+    steps = [
+        s
+        for s in outcome.spans
+        if s["attributes"].get("$ai_framework") == "langchain"
+        and s["attributes"].get("gen_ai.request.model") == "gpt-4o-mini"
+        and event(s) != "$ai_generation"
+    ]
     assert len(steps) == 24  # the other two: the OpenAI SDK called directly in graph nodes
     for step in steps:
         below = children(outcome.spans, step)
@@ -249,13 +273,16 @@ def test_react_agent_generations_and_tool(outcome):
     assert [t["function"]["name"] for t in offered] == ["get_weather"]
     assert tools(first_step) == offered
     first_output = state(first_step, "$ai_output_state")
-    assert first_output[0]["parts"] == [{"type": "tool_call", "name": "get_weather",
-                                         "arguments": json.loads(TOOL_ARGUMENTS), "id": TOOL_CALL_ID}]
+    assert first_output[0]["parts"] == [
+        {"type": "tool_call", "name": "get_weather", "arguments": json.loads(TOOL_ARGUMENTS), "id": TOOL_CALL_ID}
+    ]
     assert first_output[0]["finish_reason"] == "tool_call"
     # The second saw the tool's result and answered with text.
     second_input = state(second_step, "$ai_input_state")
-    assert second_input[-1] == {"role": "tool", "parts": [
-        {"type": "tool_call_response", "response": "Sunny in Paris", "id": TOOL_CALL_ID}]}
+    assert second_input[-1] == {
+        "role": "tool",
+        "parts": [{"type": "tool_call_response", "response": "Sunny in Paris", "id": TOOL_CALL_ID}],
+    }
     assert second_generation["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": TEXT}]
 
     (tool,) = [s for s in spans if s["name"] == "execute_tool get_weather"]
@@ -389,7 +416,8 @@ def test_retriever_in_a_chain(outcome):
     assert attrs["gen_ai.data_source.id"] == "ShelfRetriever"
     assert attrs["$ai_input_state"] == "paris facts"
     assert state(retriever, "$ai_output_state") == [
-        {"content": "Paris is the capital of France", "metadata": {"source": "atlas"}}]
+        {"content": "Paris is the capital of France", "metadata": {"source": "atlas"}}
+    ]
     prompt = state(step, "$ai_input_state")[0]["parts"][0]["content"]
     assert prompt.startswith("Context: Paris is the capital of France")
     assert_provider_generation(generation)
@@ -464,7 +492,15 @@ def test_privacy_mode_keeps_the_tree_and_drops_the_content(runs):
     assert len(generations) == 3
     for span in spans:
         attrs = span["attributes"]
-        for key in ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages",
-                    "$ai_input", "$ai_output_choices", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"):
+        for key in (
+            "$ai_input_state",
+            "$ai_output_state",
+            "gen_ai.input.messages",
+            "gen_ai.output.messages",
+            "$ai_input",
+            "$ai_output_choices",
+            "gen_ai.tool.call.arguments",
+            "gen_ai.tool.call.result",
+        ):
             assert key not in attrs, (span["name"], key)
         assert "Paris" not in json.dumps({k: v for k, v in attrs.items() if k != "$ai_tools"})

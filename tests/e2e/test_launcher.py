@@ -57,8 +57,12 @@ def make_executable(path: Path, text: str) -> Path:
 def test_app_keeps_its_pid_stdin_arguments_and_exit_code(fake_openai, posthog):
     proc = subprocess.Popen(
         [LAUNCHER, "python", APP, "--pid", "--stdin", "--show-patch", "--tag", "pid test", "--exit", "3"],
-        env=app_env(fake_openai, posthog), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        env=app_env(fake_openai, posthog),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stdout, stderr = proc.communicate("first line\nsecond line\n", timeout=60)
     assert proc.returncode == 3, stderr
     assert stdout.splitlines() == [
@@ -124,7 +128,7 @@ def test_child_python_process_is_instrumented_too(fake_openai, posthog):
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         f"parent: calls=1 reply={REPLY} tokens=18\n"
-        f"child said \"child: calls=1 reply={REPLY} tokens=18\\ndone\" and exited 0\n"
+        f'child said "child: calls=1 reply={REPLY} tokens=18\\ndone" and exited 0\n'
         "done\n"
     )
     assert result.stderr == ""
@@ -133,8 +137,18 @@ def test_child_python_process_is_instrumented_too(fake_openai, posthog):
 
 def test_command_line_flags_configure_the_export(fake_openai, posthog):
     env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test", POSTHOG_EXPORT_INTERVAL="0.05")
-    command = [LAUNCHER, "--api-key", "phc_from_flag", "--host", posthog.host, "--distinct-id", "user-7",
-               "--privacy-mode", "python", APP]
+    command = [
+        LAUNCHER,
+        "--api-key",
+        "phc_from_flag",
+        "--host",
+        posthog.host,
+        "--distinct-id",
+        "user-7",
+        "--privacy-mode",
+        "python",
+        APP,
+    ]
     result = run(command, env)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -144,7 +158,9 @@ def test_command_line_flags_configure_the_export(fake_openai, posthog):
     attrs = span["attributes"]
     assert attrs["posthog.distinct_id"] == "user-7"
     assert "$process_person_profile" not in attrs
-    assert not {"$ai_input", "$ai_output_choices", "gen_ai.input.messages", "gen_ai.output.messages"} & set(attrs)  # privacy mode
+    assert not {"$ai_input", "$ai_output_choices", "gen_ai.input.messages", "gen_ai.output.messages"} & set(
+        attrs
+    )  # privacy mode
     assert attrs["gen_ai.usage.input_tokens"] == 11
 
 
@@ -162,7 +178,8 @@ def test_user_pythonpath_and_sitecustomize_are_kept(fake_openai, posthog, tmp_pa
         "import os\n"
         "MARK = 'user sitecustomize'\n"
         f"with open({str(log)!r}, 'a') as f:\n"
-        "    f.write(f'{os.getpid()}\\n')\n")
+        "    f.write(f'{os.getpid()}\\n')\n"
+    )
     (lib_dir / "userlib.py").write_text("VALUE = 'from the user PYTHONPATH'\n")
     env = app_env(fake_openai, posthog, PYTHONPATH=os.pathsep.join([str(site_dir), str(lib_dir)]))
 
@@ -191,8 +208,11 @@ def test_empty_pythonpath_entry_still_means_the_current_directory(tmp_path):
     bin_dir.mkdir()
     (work / "localmod.py").write_text("VALUE = 'imported from cwd'\n")
     make_executable(bin_dir / "local-tool", f"#!{sys.executable}\nimport localmod\nprint(localmod.VALUE)\n")
-    env = clean_env(POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST="http://127.0.0.1:9",
-                    PYTHONPATH=f"{os.pathsep}{tmp_path / 'lib'}")
+    env = clean_env(
+        POSTHOG_API_KEY="phc_test_project_token",
+        POSTHOG_HOST="http://127.0.0.1:9",
+        PYTHONPATH=f"{os.pathsep}{tmp_path / 'lib'}",
+    )
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
 
     plain = run(["local-tool"], env, cwd=str(work))
@@ -265,13 +285,14 @@ def test_help_and_version():
     assert "usage: posthog-instrument" in no_command.stderr
 
 
-
 def test_the_usual_launch_imports_neither_argparse_nor_the_api():
     # `posthog-instrument COMMAND ...` runs before every program it starts: argparse, shutil (with
     # re and enum) and the optional API's module were 34 ms of our 141 ms start-up.
-    code = ("import sys; before = set(sys.modules); from posthog_autoinstrument import cli; "
-            "print(sorted(m for m in ('argparse', 'shutil', 're', 'posthog_autoinstrument.identity') "
-            "if m in sys.modules and m not in before))")
+    code = (
+        "import sys; before = set(sys.modules); from posthog_autoinstrument import cli; "
+        "print(sorted(m for m in ('argparse', 'shutil', 're', 'posthog_autoinstrument.identity') "
+        "if m in sys.modules and m not in before))"
+    )
     result = run([sys.executable, "-c", code], clean_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"

@@ -91,16 +91,23 @@ def outcomes() -> dict:
     importing LiteLLM dominates their run time."""
     groups = ("direct", "layers_and_router")
     with contextlib.ExitStack() as stack:
-        started = {(group, instrumented): _AppProcess(stack, group, instrumented)
-                   for group in groups for instrumented in (True, False)}
+        started = {
+            (group, instrumented): _AppProcess(stack, group, instrumented)
+            for group in groups
+            for instrumented in (True, False)
+        }
         results = {}
         for group in groups:
             traced, plain = started[(group, True)], started[(group, False)]
             traced_run, plain_run = traced.result(), plain.result()
             results[group] = Outcome(
-                traced_run, plain_run, traced.posthog.spans, traced.posthog.rejections,
+                traced_run,
+                plain_run,
+                traced.posthog.spans,
+                traced.posthog.rejections,
                 traced.openai.requests + traced.ollama.requests + traced.anthropic.requests,
-                plain.openai.requests + plain.ollama.requests + plain.anthropic.requests)
+                plain.openai.requests + plain.ollama.requests + plain.anthropic.requests,
+            )
     return results
 
 
@@ -144,11 +151,13 @@ def steps(spans: list) -> list:
 
 def by_input(outcome: Outcome, text: str) -> list:
     """The spans whose input holds the message ``text``: PostHog's $ai_input, or a step's state."""
+
     def holds(span: dict) -> bool:
         messages = span["attributes"].get("$ai_input")
         if messages is not None:
             return text in [m if isinstance(m, str) else message_text(m) for m in messages]
         return f'"content":"{text}"' in span["attributes"].get("$ai_input_state", "")
+
     return [s for s in outcome.spans if holds(s)]
 
 
@@ -161,6 +170,7 @@ def assert_app_unchanged(outcome: Outcome) -> None:
     assert outcome.plain.returncode == 0, outcome.plain.stderr
     assert outcome.instrumented.stdout == outcome.plain.stdout
     assert outcome.rejections == []
+
     # The adapter changes nothing LiteLLM sends. (The openai adapter below LiteLLM asks Azure
     # streams for their usage, as it does for any app; that request is set aside here.)
     def comparable(requests):
@@ -171,6 +181,7 @@ def assert_app_unchanged(outcome: Outcome) -> None:
                 body.pop("stream_options", None)
             kept.append(dict(r, json=body))
         return _request_summary(kept)
+
     assert comparable(outcome.requests_instrumented) == comparable(outcome.requests_plain)
 
 
@@ -178,9 +189,25 @@ def assert_app_unchanged(outcome: Outcome) -> None:
 
 
 DIRECT_CALLS = [
-    "chat", "tools", "stream-usage", "stream-plain", "stream-tools", "break", "close", "with", "stream-error",
-    "429", "async", "async-stream", "ollama", "ollama-tools", "ollama-stream", "ollama-404", "ollama-astream",
-    "anthropic", "anthropic-stream",
+    "chat",
+    "tools",
+    "stream-usage",
+    "stream-plain",
+    "stream-tools",
+    "break",
+    "close",
+    "with",
+    "stream-error",
+    "429",
+    "async",
+    "async-stream",
+    "ollama",
+    "ollama-tools",
+    "ollama-stream",
+    "ollama-404",
+    "ollama-astream",
+    "anthropic",
+    "anthropic-stream",
 ]
 
 
@@ -219,7 +246,9 @@ def test_openai_chat_is_a_complete_generation(direct):
     assert_has(attrs, CHAT_SETTINGS)
     assert "server.address" not in attrs  # the app named no endpoint; LiteLLM's own report of it is unreliable
     assert posthog_input(span) == [
-        {"role": "system", "content": "You are terse."}, {"role": "user", "content": "[chat] Say hello"}]
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "[chat] Say hello"},
+    ]
     assert posthog_output(span) == text_output(OPENAI_TEXT)
     assert attrs["posthog.distinct_id"] == "user-123"  # LiteLLM's `user` names the person
     assert attrs["$ai_stream"] is False
@@ -232,7 +261,9 @@ def test_tool_definitions_and_tool_calls(direct):
     assert tools(span) == [posthog_tool(WEATHER_TOOL)]
     (output,) = posthog_output(span)
     assert span["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
-    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert output["content"] == [
+        {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
 
 
 def test_stream_records_the_providers_usage_and_the_assembled_output(direct):
@@ -257,7 +288,9 @@ def test_stream_without_reported_usage_records_no_estimate(direct):
 
 def test_streamed_tool_call_is_assembled(direct):
     (output,) = posthog_output(one(direct, "stream-tools"))
-    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert output["content"] == [
+        {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
     assert one(direct, "stream-tools")["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
 
 
@@ -399,12 +432,15 @@ def test_embedding_over_an_instrumented_sdk_is_one_embedding_under_a_step(layere
     assert_no_tokens(step)
 
 
-@pytest.mark.parametrize("label, provider, tokens", [
-    ("router", "openai", (11, 7)),
-    ("router-stream", "ollama", (PROMPT_EVAL_COUNT, EVAL_COUNT)),
-    ("router-async", "ollama", (PROMPT_EVAL_COUNT, EVAL_COUNT)),
-    ("router-astream", "ollama", (PROMPT_EVAL_COUNT, EVAL_COUNT)),
-])
+@pytest.mark.parametrize(
+    "label, provider, tokens",
+    [
+        ("router", "openai", (11, 7)),
+        ("router-stream", "ollama", (PROMPT_EVAL_COUNT, EVAL_COUNT)),
+        ("router-async", "ollama", (PROMPT_EVAL_COUNT, EVAL_COUNT)),
+        ("router-astream", "ollama", (PROMPT_EVAL_COUNT, EVAL_COUNT)),
+    ],
+)
 def test_a_router_call_is_a_step_over_one_generation(layered, label, provider, tokens):
     spans = labelled(layered, label)
     assert len(spans) == 2
@@ -414,8 +450,10 @@ def test_a_router_call_is_a_step_over_one_generation(layered, label, provider, t
     assert generation["parent_span_id"] == step["span_id"]
     assert step["attributes"]["gen_ai.request.model"] in ("fast", "local")  # the model group
     assert generation["attributes"]["gen_ai.provider.name"] == provider
-    assert (generation["attributes"]["gen_ai.usage.input_tokens"],
-            generation["attributes"]["gen_ai.usage.output_tokens"]) == tokens
+    assert (
+        generation["attributes"]["gen_ai.usage.input_tokens"],
+        generation["attributes"]["gen_ai.usage.output_tokens"],
+    ) == tokens
     assert_no_tokens(step)
 
 
@@ -449,8 +487,11 @@ def test_router_embedding(layered):
 def test_tokens_are_counted_once_across_layers(layered):
     # Every input token PostHog sees is on a generation or an embedding, never on a step.
     counted = sum(s["attributes"].get("gen_ai.usage.input_tokens", 0) for s in layered.spans)
-    per_call = sum(s["attributes"].get("gen_ai.usage.input_tokens", 0)
-                   for s in layered.spans if s["attributes"].get("gen_ai.operation.name"))
+    per_call = sum(
+        s["attributes"].get("gen_ai.usage.input_tokens", 0)
+        for s in layered.spans
+        if s["attributes"].get("gen_ai.operation.name")
+    )
     assert counted == per_call
     assert len(generations(layered.spans)) == 8  # azure x2, router x4, fallback attempts x2
 
@@ -464,7 +505,8 @@ def test_anthropic_over_litellms_own_http_counts_cache_tokens_inside_input(direc
     assert attrs["gen_ai.request.max_tokens"] == 2000
     # Input includes cache reads and writes (the conventions); each is reported on its own too.
     assert attrs["gen_ai.usage.input_tokens"] == (
-        anthropic_server.INPUT_TOKENS + anthropic_server.CACHE_READ + anthropic_server.CACHE_CREATION)
+        anthropic_server.INPUT_TOKENS + anthropic_server.CACHE_READ + anthropic_server.CACHE_CREATION
+    )
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == anthropic_server.CACHE_READ
     assert attrs["gen_ai.usage.cache_creation.input_tokens"] == anthropic_server.CACHE_CREATION
     assert attrs["gen_ai.usage.output_tokens"] == anthropic_server.OUTPUT_TOKENS
@@ -475,5 +517,7 @@ def test_anthropic_over_litellms_own_http_counts_cache_tokens_inside_input(direc
     else:
         assert attrs["gen_ai.response.model"] == "claude-sonnet-4-5" + anthropic_server.SERVED_MODEL_SUFFIX
         assert attrs["gen_ai.usage.reasoning.output_tokens"] == anthropic_server.THINKING_TOKENS
-        assert output["content"] == [{"type": "thinking", "thinking": anthropic_server.THINKING},
-                                     {"type": "text", "text": anthropic_server.REPLY}]
+        assert output["content"] == [
+            {"type": "thinking", "thinking": anthropic_server.THINKING},
+            {"type": "text", "text": anthropic_server.REPLY},
+        ]

@@ -36,8 +36,11 @@ pytest.importorskip("llama_index.llms.openai")
 pytest.importorskip("llama_index.embeddings.openai")
 
 SERVED_MODEL = "gpt-4o-mini-2024-08-06"
-DOCUMENT_TEXTS = {"Paris is the capital of France.", "Berlin is the capital of Germany.",
-                  "Madrid is the capital of Spain."}
+DOCUMENT_TEXTS = {
+    "Paris is the capital of France.",
+    "Berlin is the capital of Germany.",
+    "Madrid is the capital of Spain.",
+}
 
 
 @dataclass
@@ -102,11 +105,12 @@ def private(outcomes) -> Outcome:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-
-
 def root_for(outcome: Outcome, label: str) -> dict:
-    roots = [s for s in outcome.spans if s["parent_span_id"] is None
-             and f"[{label}]" in (s["attributes"].get("$ai_input_state") or "")]
+    roots = [
+        s
+        for s in outcome.spans
+        if s["parent_span_id"] is None and f"[{label}]" in (s["attributes"].get("$ai_input_state") or "")
+    ]
     assert len(roots) == 1, [s["name"] for s in roots]
     return roots[0]
 
@@ -140,8 +144,9 @@ def assert_app_unchanged(outcome: Outcome) -> None:
     assert outcome.rejections == []
 
 
-def assert_query_tree(outcome: Outcome, label: str, *, nodes: int = 2, answer: str = DEFAULT_REPLY,
-                      stream: bool = False) -> list:
+def assert_query_tree(
+    outcome: Outcome, label: str, *, nodes: int = 2, answer: str = DEFAULT_REPLY, stream: bool = False
+) -> list:
     """The full tree of one query through the OpenAI LLM; returns the trace's spans."""
     root = root_for(outcome, label)
     spans = trace_of(outcome, root)
@@ -238,8 +243,11 @@ def test_async_query_is_one_full_trace(queries):
 def test_a_direct_llm_call_is_a_step_over_one_generation(queries, label, stream):
     # llm.chat(...), and await llm.astream_chat(...) iterated with async for: the openai
     # request is made while the app iterates, in the LlamaIndex call's context.
-    roots = [s for s in queries.spans if s["parent_span_id"] is None and f"[{label}]" in
-             (s["attributes"].get("$ai_input_state") or "")]
+    roots = [
+        s
+        for s in queries.spans
+        if s["parent_span_id"] is None and f"[{label}]" in (s["attributes"].get("$ai_input_state") or "")
+    ]
     assert len(roots) == 1
     (step,) = roots
     assert step["name"] == "chat gpt-4o-mini" and event_type(step) == "$ai_trace" and no_tokens(step)
@@ -262,8 +270,11 @@ def test_every_model_request_is_counted_once(queries):
         if event_type(span) in ("$ai_span", "$ai_trace"):
             assert span["attributes"]["$ai_framework"] == "llama_index" and no_tokens(span)
     # and the MockLLM call, the one generation without an SDK below it
-    assert [s["attributes"]["gen_ai.provider.name"] for s in queries.spans
-            if event_type(s) == "$ai_generation" and s not in openai] == ["llama_index"]
+    assert [
+        s["attributes"]["gen_ai.provider.name"]
+        for s in queries.spans
+        if event_type(s) == "$ai_generation" and s not in openai
+    ] == ["llama_index"]
 
 
 def test_privacy_mode_keeps_the_tree_and_drops_every_text(private):
@@ -273,8 +284,13 @@ def test_privacy_mode_keeps_the_tree_and_drops_every_text(private):
     assert len(roots) == 1 and roots[0]["parent_span_id"] is None
     spans = trace_of(private, roots[0])
     assert sorted(s["name"] for s in spans) == [
-        "chat gpt-4o-mini", "chat gpt-4o-mini", "embeddings text-embedding-3-small",
-        "embeddings text-embedding-3-small", "invoke_workflow RetrieverQueryEngine", "retrieval VectorIndexRetriever"]
+        "chat gpt-4o-mini",
+        "chat gpt-4o-mini",
+        "embeddings text-embedding-3-small",
+        "embeddings text-embedding-3-small",
+        "invoke_workflow RetrieverQueryEngine",
+        "retrieval VectorIndexRetriever",
+    ]
     assert [event_type(s) for s in spans].count("$ai_generation") == 1
     exported = json.dumps(private.spans)
     for text in ("capital", "[sync]", DEFAULT_REPLY, "Context information"):

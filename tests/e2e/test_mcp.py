@@ -49,8 +49,19 @@ def _environment(posthog: FakePostHog, **env: str) -> dict:
 def _stdio_server(posthog: FakePostHog, openai: FakeOpenAI, instrumented: bool, *settings: str) -> list:
     if not instrumented:
         return [sys.executable, SERVER, "stdio", openai.base_url]
-    return ["env", f"PATH={BIN}", *QUIET_OTEL, f"POSTHOG_API_KEY={TOKEN}", f"POSTHOG_HOST={posthog.host}", *settings,
-            LAUNCHER, "python", SERVER, "stdio", openai.base_url]
+    return [
+        "env",
+        f"PATH={BIN}",
+        *QUIET_OTEL,
+        f"POSTHOG_API_KEY={TOKEN}",
+        f"POSTHOG_HOST={posthog.host}",
+        *settings,
+        LAUNCHER,
+        "python",
+        SERVER,
+        "stdio",
+        openai.base_url,
+    ]
 
 
 class _StdioRun:
@@ -76,14 +87,16 @@ class _HTTPRun:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         environment = _environment(self.posthog)
-        self.server = BackgroundApp(stack, [LAUNCHER, "python", SERVER, "http", str(port), openai.base_url],
-                                    environment)
+        self.server = BackgroundApp(
+            stack, [LAUNCHER, "python", SERVER, "http", str(port), openai.base_url], environment
+        )
         self.stack, self.port, self.environment = stack, port, environment
 
     def outcome(self) -> Outcome:
         _wait_for_listener(self.server, self.port)
-        client = BackgroundApp(self.stack, [LAUNCHER, "python", CLIENT, "http", f"http://127.0.0.1:{self.port}/mcp"],
-                               self.environment)
+        client = BackgroundApp(
+            self.stack, [LAUNCHER, "python", CLIENT, "http", f"http://127.0.0.1:{self.port}/mcp"], self.environment
+        )
         run = client.result()
         self.server.process.terminate()  # uvicorn shuts down, and the process exits normally
         self.server.result()
@@ -147,14 +160,16 @@ def _step_on_both_sides(name: str) -> list:
 
 
 # One trace per request, the server's step under the client's (get_weather three times).
-EXPECTED_TREES = sorted([
-    [(0, "$ai_trace", "tools/list")],
-    *[_step_on_both_sides("execute_tool get_weather")] * 3,
-    _step_on_both_sides("execute_tool broken_tool"),
-    [*_step_on_both_sides("execute_tool ask_model"), (2, "$ai_generation", "chat gpt-4o-mini")],
-    _step_on_both_sides("resources/read"),
-    _step_on_both_sides("prompts/get review"),
-])
+EXPECTED_TREES = sorted(
+    [
+        [(0, "$ai_trace", "tools/list")],
+        *[_step_on_both_sides("execute_tool get_weather")] * 3,
+        _step_on_both_sides("execute_tool broken_tool"),
+        [*_step_on_both_sides("execute_tool ask_model"), (2, "$ai_generation", "chat gpt-4o-mini")],
+        _step_on_both_sides("resources/read"),
+        _step_on_both_sides("prompts/get review"),
+    ]
+)
 
 
 def test_the_app_and_the_server_behave_as_without_us(outcomes):
@@ -211,7 +226,8 @@ def test_each_request_is_a_step_on_both_sides_in_one_trace(outcomes, transport):
     assert named == {prompt["span_id"], served_prompt["span_id"]}
     assert json.loads(prompt["attributes"]["$ai_input_state"]) == {"code": "x = 1"}
     assert json.loads(prompt["attributes"]["$ai_output_state"]) == [
-        {"role": "user", "content": "Please review this code: x = 1"}]
+        {"role": "user", "content": "Please review this code: x = 1"}
+    ]
     (listing,) = _named(spans, "tools/list")
     assert json.loads(listing["attributes"]["$ai_output_state"]) == ["get_weather", "broken_tool", "ask_model"]
 
@@ -229,8 +245,14 @@ def test_privacy_mode_keeps_arguments_and_results_on_both_sides(outcomes):
     assert _trees(spans) == EXPECTED_TREES
     for span in spans:
         attrs = span["attributes"]
-        for key in ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "$ai_input_state", "$ai_output_state",
-                    "$ai_input", "$ai_output_choices"):
+        for key in (
+            "gen_ai.tool.call.arguments",
+            "gen_ai.tool.call.result",
+            "$ai_input_state",
+            "$ai_output_state",
+            "$ai_input",
+            "$ai_output_choices",
+        ):
             assert key not in attrs, (span["name"], key)
         text = json.dumps(span)
         assert "Paris" not in text and "cannot do that" not in text and "Hello, ada" not in text, span["name"]
@@ -242,7 +264,9 @@ def test_a_server_not_instrumented_is_unaffected_and_the_client_records_alone(ou
     spans = outcomes["plain_server"].spans
     # The client's steps only, each the root of its trace; the server answered as without us.
     assert _trees(spans) == [[(0, "$ai_trace", shape[0][2])] for shape in EXPECTED_TREES]
-    results = sorted(call["attributes"]["gen_ai.tool.call.result"] for call in _named(spans, "execute_tool get_weather"))
+    results = sorted(
+        call["attributes"]["gen_ai.tool.call.result"] for call in _named(spans, "execute_tool get_weather")
+    )
     assert results == ["Sunny in Oslo", "Sunny in Paris", "Sunny in Rome"]
 
 

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_failed_midway, assert_embeddings, \
-    assert_has, assert_left_early, record, text_output
+from tests.e2e.providers import (
+    CHAT_SETTINGS,
+    SAY_HELLO,
+    WEATHER_TOOL,
+    Recorded,
+    app_env,
+    assert_failed_midway,
+    assert_embeddings,
+    assert_has,
+    assert_left_early,
+    record,
+    text_output,
+)
 from tests.e2e.traces import by_prompt, tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
 from tests.servers import mistral_server as wire
@@ -24,17 +35,40 @@ FULL_USAGE = {
     "gen_ai.usage.output_tokens": wire.COMPLETION_TOKENS,
     "gen_ai.usage.cache_read.input_tokens": wire.CACHED_TOKENS,
 }
-TOOL_CALL = {"type": "function", "id": wire.TOOL_CALL_ID, "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
-SCENARIOS = ("chat", "tools", "magistral", "parse", "stream", "stream_tools", "stream_break", "stream_close",
-             "stream_with", "stream_error", "error_429", "embed", "async_all", "clouds")
+TOOL_CALL = {
+    "type": "function",
+    "id": wire.TOOL_CALL_ID,
+    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+}
+SCENARIOS = (
+    "chat",
+    "tools",
+    "magistral",
+    "parse",
+    "stream",
+    "stream_tools",
+    "stream_break",
+    "stream_close",
+    "stream_with",
+    "stream_error",
+    "error_429",
+    "embed",
+    "async_all",
+    "clouds",
+)
 SPAN_COUNT = 19
 
 
 @pytest.fixture(scope="module")
 def recorded() -> Recorded:
     with FakeMistral() as mistral, FakePostHog() as posthog:
-        env = app_env(posthog, "MISTRAL_", MISTRAL_API_KEY="mistral-test-key", MISTRAL_SERVER_URL=mistral.server_url,
-                      MISTRAL_SDK_TELEMETRY="global")
+        env = app_env(
+            posthog,
+            "MISTRAL_",
+            MISTRAL_API_KEY="mistral-test-key",
+            MISTRAL_SERVER_URL=mistral.server_url,
+            MISTRAL_SDK_TELEMETRY="global",
+        )
         return record("mistral_app", SCENARIOS, env, posthog, mistral, SPAN_COUNT)
 
 
@@ -105,8 +139,12 @@ def test_streams_end_exactly_once_on_every_exit(recorded):
     assert "stream_close EventStream True" in recorded.stdout  # the proxy is transparent
     assert "stream_error RemoteProtocolError" in recorded.stdout
     grouped = by_prompt(recorded.spans)
-    for prompt, received in (("Break early chunks=6", "Hello f"), ("Close early chunks=6", None),
-                             ("With block chunks=6", "Hel"), ("Async with chunks=6", None)):
+    for prompt, received in (
+        ("Break early chunks=6", "Hello f"),
+        ("Close early chunks=6", None),
+        ("With block chunks=6", "Hel"),
+        ("Async with chunks=6", None),
+    ):
         (span,) = grouped[prompt]
         assert_left_early(span, received)  # the usage chunk never came
     (failed,) = grouped["Fail midway"]

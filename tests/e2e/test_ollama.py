@@ -37,11 +37,19 @@ def test_module_functions_clients_streams_and_embeddings(run_ollama, posthog, fa
     assert attrs["gen_ai.provider.name"] == "ollama"
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.response.model"] == "llama3.2"
-    assert (attrs["gen_ai.request.temperature"], attrs["gen_ai.request.max_tokens"], attrs["gen_ai.request.top_p"],
-            attrs["gen_ai.request.top_k"], attrs["gen_ai.request.seed"]) == (0.3, 50, 0.9, 40, 7)
+    assert (
+        attrs["gen_ai.request.temperature"],
+        attrs["gen_ai.request.max_tokens"],
+        attrs["gen_ai.request.top_p"],
+        attrs["gen_ai.request.top_k"],
+        attrs["gen_ai.request.seed"],
+    ) == (0.3, 50, 0.9, 40, 7)
     assert attrs["gen_ai.request.stop_sequences"] == ["END"]
     assert attrs["server.address"] == "127.0.0.1" and attrs["server.port"] == fake_ollama.port
-    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)  # prompt_eval_count, eval_count
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (
+        11,
+        7,
+    )  # prompt_eval_count, eval_count
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert attrs["$ai_stream"] is False
     assert posthog_input(chat) == SAY_HELLO
@@ -58,13 +66,27 @@ def test_module_functions_clients_streams_and_embeddings(run_ollama, posthog, fa
 
     tools = by_model(spans, "tools-model")
     assert tools["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
-    assert tools_of(tools) == [posthog_tool({
-        "type": "function", "name": "get_weather", "description": "Weather for a city.",
-        "parameters": {"type": "object", "required": ["city"],
-                       "properties": {"city": {"type": "string", "description": "The city to look up"}}}})]
-    assert posthog_output(tools)[0]["content"] == [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert tools_of(tools) == [
+        posthog_tool(
+            {
+                "type": "function",
+                "name": "get_weather",
+                "description": "Weather for a city.",
+                "parameters": {
+                    "type": "object",
+                    "required": ["city"],
+                    "properties": {"city": {"type": "string", "description": "The city to look up"}},
+                },
+            }
+        )
+    ]
+    assert posthog_output(tools)[0]["content"] == [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
     followup = posthog_input(by_model(spans, "tools-followup"))
-    assert followup[1]["content"] == [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert followup[1]["content"] == [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
     assert followup[2] == {"role": "tool", "name": "get_weather", "content": "sunny"}
 
     stream = by_model(spans, "stream-model", stream=True)

@@ -18,7 +18,8 @@ SERVED_MODEL = "gpt-4o-mini-2024-08-06"  # what the stand-in reports, as OpenAI 
 SDK_VERSION = tuple(int(p) for p in version("openai").split(".")[:2])
 needs_responses = pytest.mark.skipif(SDK_VERSION < (1, 66), reason="the Responses API arrived in openai 1.66")
 needs_chat_helpers = pytest.mark.skipif(
-    SDK_VERSION < (1, 92), reason="chat.completions.parse/.stream arrived in openai 1.92 (before: beta.chat)")
+    SDK_VERSION < (1, 92), reason="chat.completions.parse/.stream arrived in openai 1.92 (before: beta.chat)"
+)
 
 
 def only_span(posthog) -> dict:
@@ -90,7 +91,9 @@ def test_tool_definitions_and_tool_calls(run_app, posthog):
     span = only_span(posthog)
     assert tools(span) == [posthog_tool(WEATHER_TOOL)]
     (output,) = posthog_output(span)
-    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert output["content"] == [
+        {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
     assert span["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
     assert span["attributes"]["$ai_stop_reason"] == "tool_call"
 
@@ -131,7 +134,9 @@ def test_streamed_tool_call_is_assembled(run_app, posthog):
     result = run_app("openai_app", "chat_stream_tools")
     assert_same_as_uninstrumented(run_app, "chat_stream_tools", result)
     (output,) = posthog_output(only_span(posthog))
-    assert output["content"] == [{"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert output["content"] == [
+        {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]
     assert only_span(posthog)["attributes"]["gen_ai.response.finish_reasons"] == ["tool_call"]
 
 
@@ -143,11 +148,14 @@ def test_streamed_choices_are_assembled_each_on_its_own(run_app, posthog):
     assert only_span(posthog)["attributes"]["gen_ai.response.finish_reasons"] == ["stop", "stop"]
 
 
-@pytest.mark.parametrize("scenario, expected_text", [
-    ("stream_break", "He"),  # 3 chunks: role, "He", "llo" pieces depend on chunks=20 split
-    ("stream_close", None),
-    ("stream_with", None),
-])
+@pytest.mark.parametrize(
+    "scenario, expected_text",
+    [
+        ("stream_break", "He"),  # 3 chunks: role, "He", "llo" pieces depend on chunks=20 split
+        ("stream_close", None),
+        ("stream_with", None),
+    ],
+)
 def test_stream_ended_early_is_recorded_exactly_once(run_app, posthog, scenario, expected_text):
     result = run_app("openai_app", scenario)
     assert_same_as_uninstrumented(run_app, scenario, result)
@@ -311,6 +319,7 @@ def test_app_without_llm_calls_sends_nothing(run_app, posthog):
 
 # -- the prompt as it was sent -------------------------------------------------------------
 
+
 def chats(posthog) -> list:
     # (after the app's warm-up embedding: the export sends the first event at once)
     return [s for s in posthog.spans if s["attributes"]["gen_ai.operation.name"] == "chat"]
@@ -348,6 +357,7 @@ def test_responses_input_edited_after_the_call_is_recorded_as_sent(run_app, post
 
 
 # -- relayed streams: the app reads the body itself ----------------------------------------
+
 
 @pytest.mark.parametrize("scenario", ["relayed_stream_bytes", "relayed_stream_lines", "relayed_stream_text"])
 def test_a_relayed_stream_is_a_complete_generation(run_app, posthog, fake_openai, scenario):

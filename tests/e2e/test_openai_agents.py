@@ -59,8 +59,12 @@ class _AppProcess:
 
     def outcome(self) -> Outcome:
         run = self.app.result()  # the app has exited: everything it sent has arrived
-        ingested = [item for r in self.openai.requests if r["path"] == TRACES_INGEST_PATH
-                    for item in (r["json"] or {}).get("data", [])]
+        ingested = [
+            item
+            for r in self.openai.requests
+            if r["path"] == TRACES_INGEST_PATH
+            for item in (r["json"] or {}).get("data", [])
+        ]
         return Outcome(run, self.posthog.spans, self.posthog.rejections, ingested)
 
 
@@ -155,12 +159,14 @@ WEATHER_TREE = [
 ]
 
 
-def assert_weather_run(outcome: Outcome, name: str, agent: str, streamed: bool = False,
-                       model_step: str = f"chat {SERVED_MODEL}") -> list:
+def assert_weather_run(
+    outcome: Outcome, name: str, agent: str, streamed: bool = False, model_step: str = f"chat {SERVED_MODEL}"
+) -> list:
     """Root, agent step, two model calls with one generation each, and the tool between them."""
     spans = workflow(outcome, name)
     expected = [(0, "$ai_trace", f"invoke_workflow {name}")] + [
-        (depth, kind, label.format(agent=agent, model_step=model_step)) for depth, kind, label in WEATHER_TREE]
+        (depth, kind, label.format(agent=agent, model_step=model_step)) for depth, kind, label in WEATHER_TREE
+    ]
     assert tree(spans) == expected
     (root,) = [s for s in spans if s["parent_span_id"] is None]
     assert root["attributes"]["gen_ai.workflow.name"] == name
@@ -170,7 +176,8 @@ def assert_weather_run(outcome: Outcome, name: str, agent: str, streamed: bool =
     (question,) = json.loads(root["attributes"]["$ai_input_state"])
     assert question["role"] == "user"
     assert json.loads(root["attributes"]["$ai_output_state"]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": wire.DEFAULT_REPLY}], "finish_reason": "stop"}]
+        {"role": "assistant", "parts": [{"type": "text", "content": wire.DEFAULT_REPLY}], "finish_reason": "stop"}
+    ]
     (agent_step,) = children(spans, root)
     assert agent_step["attributes"]["gen_ai.agent.name"] == agent
     assert agent_step["attributes"]["gen_ai.operation.name"] == "invoke_agent"
@@ -183,8 +190,13 @@ def assert_weather_run(outcome: Outcome, name: str, agent: str, streamed: bool =
     # The first call asks for the tool; the tool runs with those arguments; the second call sees
     # its result.
     (output,) = messages(first, "$ai_output_choices")
-    assert output["content"] == [{"type": "function", "id": wire.TOOL_CALL_ID,
-                                  "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert output["content"] == [
+        {
+            "type": "function",
+            "id": wire.TOOL_CALL_ID,
+            "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+        }
+    ]
     tool_attrs = tool["attributes"]
     assert tool_attrs["gen_ai.operation.name"] == "execute_tool"
     assert tool_attrs["gen_ai.tool.name"] == "get_weather"
@@ -192,8 +204,9 @@ def assert_weather_run(outcome: Outcome, name: str, agent: str, streamed: bool =
     assert json.loads(tool_attrs["$ai_input_state"]) == {"city": "Paris"}
     assert tool_attrs["$ai_output_state"] == "Sunny in Paris"
     assert tool["status_code"] != "ERROR"
-    assert {"role": "tool", "tool_call_id": wire.TOOL_CALL_ID,
-            "content": "Sunny in Paris"} in messages(second, "$ai_input")
+    assert {"role": "tool", "tool_call_id": wire.TOOL_CALL_ID, "content": "Sunny in Paris"} in messages(
+        second, "$ai_input"
+    )
     (final,) = messages(second, "$ai_output_choices")
     assert final["content"] == [{"type": "text", "text": wire.DEFAULT_REPLY}]
     assert len({s["trace_id"] for s in spans}) == 1
@@ -213,10 +226,14 @@ def test_app_output_and_the_sdks_own_exporter_are_unchanged(outcomes):
     # PostHog's processor is added beside the app's (which replaced the SDK's default list with
     # set_trace_processors): the app's exporter still receives every trace and span.
     assert len(plain.ingested) > 40
-    summary = sorted(json.dumps([i.get("object"), i.get("workflow_name") or (i.get("span_data") or {}).get("type")])
-                     for i in traced.ingested)
-    assert summary == sorted(json.dumps([i.get("object"), i.get("workflow_name") or (i.get("span_data") or {}).get("type")])
-                             for i in plain.ingested)
+    summary = sorted(
+        json.dumps([i.get("object"), i.get("workflow_name") or (i.get("span_data") or {}).get("type")])
+        for i in traced.ingested
+    )
+    assert summary == sorted(
+        json.dumps([i.get("object"), i.get("workflow_name") or (i.get("span_data") or {}).get("type")])
+        for i in plain.ingested
+    )
 
 
 def test_every_span_has_its_parent_and_tokens_are_counted_once(traced):
@@ -318,8 +335,14 @@ def test_concurrent_runs_do_not_mix(traced):
 def test_tool_error_given_back_to_the_model(traced):
     spans = workflow(traced, "tool-error")
     assert [row[2] for row in tree(spans)] == [
-        "invoke_workflow tool-error", "invoke_agent Flaky", f"chat {SERVED_MODEL}", "chat gpt-4o-mini",
-        "execute_tool flaky_lookup", f"chat {SERVED_MODEL}", "chat gpt-4o-mini"]
+        "invoke_workflow tool-error",
+        "invoke_agent Flaky",
+        f"chat {SERVED_MODEL}",
+        "chat gpt-4o-mini",
+        "execute_tool flaky_lookup",
+        f"chat {SERVED_MODEL}",
+        "chat gpt-4o-mini",
+    ]
     (tool,) = [s for s in spans if s["name"] == "execute_tool flaky_lookup"]
     assert tool["status_code"] == "ERROR"
     assert tool["status_message"].startswith("Error running tool (non-fatal)")
@@ -332,8 +355,12 @@ def test_tool_error_given_back_to_the_model(traced):
 def test_tool_error_that_ends_the_run(traced):
     spans = workflow(traced, "fatal-error")
     assert [row[2] for row in tree(spans)] == [
-        "invoke_workflow fatal-error", "invoke_agent Fatal", f"chat {SERVED_MODEL}", "chat gpt-4o-mini",
-        "execute_tool fatal_lookup"]
+        "invoke_workflow fatal-error",
+        "invoke_agent Fatal",
+        f"chat {SERVED_MODEL}",
+        "chat gpt-4o-mini",
+        "execute_tool fatal_lookup",
+    ]
     (tool,) = [s for s in spans if s["name"] == "execute_tool fatal_lookup"]
     (agent,) = [s for s in spans if s["name"] == "invoke_agent Fatal"]
     assert tool["status_code"] == "ERROR" and agent["status_code"] == "ERROR"
@@ -401,10 +428,25 @@ def test_privacy_mode_keeps_the_tree_and_drops_every_content(outcomes):
     assert outcome.run.returncode == 0, outcome.run.stderr
     spans = workflow(outcome, "tool")
     assert [row[2] for row in tree(spans)] == [
-        "invoke_workflow tool", "invoke_agent Weather", f"chat {SERVED_MODEL}", "chat gpt-4o-mini",
-        "execute_tool get_weather", f"chat {SERVED_MODEL}", "chat gpt-4o-mini"]
-    content = ("$ai_input_state", "$ai_output_state", "gen_ai.input.messages", "gen_ai.output.messages", "$ai_input",
-               "$ai_output_choices", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "gen_ai.system_instructions")
+        "invoke_workflow tool",
+        "invoke_agent Weather",
+        f"chat {SERVED_MODEL}",
+        "chat gpt-4o-mini",
+        "execute_tool get_weather",
+        f"chat {SERVED_MODEL}",
+        "chat gpt-4o-mini",
+    ]
+    content = (
+        "$ai_input_state",
+        "$ai_output_state",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "$ai_input",
+        "$ai_output_choices",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "gen_ai.system_instructions",
+    )
     for span in spans:
         assert not [k for k in content if k in span["attributes"]], span["name"]
         assert "Paris" not in json.dumps(span["attributes"])

@@ -14,14 +14,36 @@ from tests.e2e.traces import posthog_input, posthog_output
 from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers import openai_wire as wire
 
-SCENARIOS = ("completion", "completion_two_prompts", "completion_stream", "completion_async_stream",
-             "transcribe_tokens", "transcribe_duration", "transcribe_text", "transcribe_stream", "translate_async",
-             "transcribe_error", "speech", "speech_streaming", "image_url", "image_b64", "image_edit", "image_variation",
-             "image_async_stream", "image_error", "raw_responses")
+SCENARIOS = (
+    "completion",
+    "completion_two_prompts",
+    "completion_stream",
+    "completion_async_stream",
+    "transcribe_tokens",
+    "transcribe_duration",
+    "transcribe_text",
+    "transcribe_stream",
+    "translate_async",
+    "transcribe_error",
+    "speech",
+    "speech_streaming",
+    "image_url",
+    "image_b64",
+    "image_edit",
+    "image_variation",
+    "image_async_stream",
+    "image_error",
+    "raw_responses",
+)
 PRIVATE_SCENARIOS = ("completion", "transcribe_tokens", "speech", "image_url")
 # Bytes the app uploads (tests/e2e/apps/openai_media_app.py) and the stand-in returns.
-MEDIA_BYTES = ("FAKE-UPLOADED-AUDIO-BYTES", "FAKE-UPLOADED-IMAGE-BYTES", wire.IMAGE_B64, "fake-mp3-speech-bytes",
-               "fake-generated-image-bytes")
+MEDIA_BYTES = (
+    "FAKE-UPLOADED-AUDIO-BYTES",
+    "FAKE-UPLOADED-IMAGE-BYTES",
+    wire.IMAGE_B64,
+    "fake-mp3-speech-bytes",
+    "fake-generated-image-bytes",
+)
 
 
 def env_for(openai, posthog, **extra) -> dict:
@@ -38,14 +60,20 @@ def recorded():
 @pytest.fixture(scope="module")
 def private_spans():
     with FakeOpenAI() as openai, FakePostHog() as posthog:
-        result = run_scenarios("openai_media_app", PRIVATE_SCENARIOS, env_for(openai, posthog, POSTHOG_PRIVACY_MODE="true"))
+        result = run_scenarios(
+            "openai_media_app", PRIVATE_SCENARIOS, env_for(openai, posthog, POSTHOG_PRIVACY_MODE="true")
+        )
         assert result.returncode == 0, result.stderr
         return posthog.wait_for_spans(len(PRIVATE_SCENARIOS))
 
 
 def spans_of(recorded, model: str, stream: bool = False) -> list:
-    return [s for s in recorded.spans if s["attributes"]["gen_ai.request.model"] == model
-            and bool(s["attributes"].get("gen_ai.request.stream")) == stream]
+    return [
+        s
+        for s in recorded.spans
+        if s["attributes"]["gen_ai.request.model"] == model
+        and bool(s["attributes"].get("gen_ai.request.stream")) == stream
+    ]
 
 
 def only(spans: list) -> dict:
@@ -72,7 +100,13 @@ def test_no_audio_or_image_bytes_reach_the_export(recorded, private_spans):
 
 
 def test_legacy_completion(recorded):
-    span = only([s for s in spans_of(recorded, "gpt-3.5-turbo-instruct") if s["attributes"].get("gen_ai.request.max_tokens") == 20])
+    span = only(
+        [
+            s
+            for s in spans_of(recorded, "gpt-3.5-turbo-instruct")
+            if s["attributes"].get("gen_ai.request.max_tokens") == 20
+        ]
+    )
     attrs = span["attributes"]
     assert span["name"] == "text_completion gpt-3.5-turbo-instruct"
     assert attrs["gen_ai.response.model"] == "gpt-3.5-turbo-instruct-2024-08-06"
@@ -83,7 +117,13 @@ def test_legacy_completion(recorded):
     assert posthog_input(span) == [{"role": "user", "content": "Say hello"}]
     assert posthog_output(span) == [{"role": "assistant", "content": [{"type": "text", "text": wire.COMPLETION_TEXT}]}]
 
-    two = only([s for s in spans_of(recorded, "gpt-3.5-turbo-instruct") if s["attributes"].get("gen_ai.request.max_tokens") == 5])
+    two = only(
+        [
+            s
+            for s in spans_of(recorded, "gpt-3.5-turbo-instruct")
+            if s["attributes"].get("gen_ai.request.max_tokens") == 5
+        ]
+    )
     assert [m["content"] for m in posthog_input(two)] == ["First", "Second"]
     assert len(posthog_output(two)) == 2
     assert two["attributes"]["gen_ai.response.finish_reasons"] == ["stop", "length"]
@@ -98,8 +138,11 @@ def test_legacy_completion_streams_get_usage_the_app_does_not_see(recorded):
         assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
         assert attrs["$ai_stream"] is True
         assert posthog_output(span)[0]["content"] == [{"type": "text", "text": wire.COMPLETION_TEXT}]
-    asked = [r["json"].get("stream_options") for r in recorded.requests if r["path"] == "/v1/completions"
-             and r["json"].get("stream")]
+    asked = [
+        r["json"].get("stream_options")
+        for r in recorded.requests
+        if r["path"] == "/v1/completions" and r["json"].get("stream")
+    ]
     assert asked == [{"include_usage": True}] * 2 + [None] * 2  # instrumented run, then the plain one
 
 
@@ -110,8 +153,12 @@ def test_token_billed_transcription(recorded):
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (14, 45)
     assert attrs["$ai_audio_input_tokens"] == 10  # PostHog prices these at the model's audio rate
     assert attrs["$ai_model_parameters"] == {"language": "en"}
-    assert posthog_input(span) == [{"role": "user", "content": [{"type": "text", "text": "[audio: meeting.mp3]"},
-                                                                {"type": "text", "text": "A meeting"}]}]
+    assert posthog_input(span) == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "[audio: meeting.mp3]"}, {"type": "text", "text": "A meeting"}],
+        }
+    ]
     assert posthog_output(span) == [{"role": "assistant", "content": [{"type": "text", "text": wire.TRANSCRIPT}]}]
 
     streamed = only(spans_of(recorded, "gpt-4o-mini-transcribe", stream=True))["attributes"]
@@ -148,10 +195,14 @@ def test_speech(recorded):
 def test_images(recorded):
     dalle = only(spans_of(recorded, "dall-e-3"))
     assert dalle["attributes"]["$ai_model_parameters"] == {"size": "1024x1792", "quality": "hd"}
-    assert posthog_output(dalle)[0]["content"] == [{"type": "image", "image": wire.IMAGE_URL.format(index=0)},
-                                                   {"type": "text", "text": wire.REVISED_PROMPT}]
+    assert posthog_output(dalle)[0]["content"] == [
+        {"type": "image", "image": wire.IMAGE_URL.format(index=0)},
+        {"type": "text", "text": wire.REVISED_PROMPT},
+    ]
 
-    generated = only([s for s in spans_of(recorded, "gpt-image-1") if s["attributes"].get("gen_ai.request.choice.count") == 2])
+    generated = only(
+        [s for s in spans_of(recorded, "gpt-image-1") if s["attributes"].get("gen_ai.request.choice.count") == 2]
+    )
     attrs = generated["attributes"]
     assert attrs["$ai_model_parameters"] == {"n": 2, "size": "1024x1024", "quality": "low"}
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (17, 544)
@@ -163,11 +214,15 @@ def test_images(recorded):
     assert posthog_input(edit)[0]["content"][1:] == [{"type": "text", "text": "[image: photo.png]"}] * 2
     assert (edit["attributes"]["$ai_image_input_tokens"], edit["attributes"]["gen_ai.usage.input_tokens"]) == (323, 340)
 
-    variation, raw = sorted(spans_of(recorded, "dall-e-2"), key=lambda s: s["attributes"].get("gen_ai.request.choice.count", 1))[::-1]
+    variation, raw = sorted(
+        spans_of(recorded, "dall-e-2"), key=lambda s: s["attributes"].get("gen_ai.request.choice.count", 1)
+    )[::-1]
     assert posthog_input(raw) == [{"role": "user", "content": "Raw fox"}]  # with_raw_response
     assert [item["image"] for item in posthog_output(raw)[0]["content"]] == [wire.IMAGE_URL.format(index=0)]
     assert posthog_input(variation) == [{"role": "user", "content": "[image: photo.png]"}]
-    assert [item["image"] for item in posthog_output(variation)[0]["content"]] == [wire.IMAGE_URL.format(index=i) for i in (0, 1)]
+    assert [item["image"] for item in posthog_output(variation)[0]["content"]] == [
+        wire.IMAGE_URL.format(index=i) for i in (0, 1)
+    ]
     assert variation["attributes"]["$ai_model_parameters"] == {"n": 2, "size": "256x256"}
 
     streamed = only(spans_of(recorded, "gpt-image-1", stream=True))["attributes"]
@@ -176,7 +231,10 @@ def test_images(recorded):
 
 def test_errors_carry_their_http_status(recorded):
     assert "transcribe_error BadRequestError 400" in recorded.stdout
-    for model, status, error in (("error-400", 400, "openai.BadRequestError"), ("error-429", 429, "openai.RateLimitError")):
+    for model, status, error in (
+        ("error-400", 400, "openai.BadRequestError"),
+        ("error-429", 429, "openai.RateLimitError"),
+    ):
         span = only(spans_of(recorded, model))
         assert span["status_code"] == "ERROR"
         assert (span["attributes"]["$ai_http_status"], span["attributes"]["error.type"]) == (status, error)

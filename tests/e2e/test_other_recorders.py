@@ -40,11 +40,17 @@ def run_scenario(fakes, scenario: str):
     outputs = []
     for instrumented in (True, False):
         with FakePostHog() as posthog:
-            env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                            ANTHROPIC_BASE_URL=fake_anthropic.base_url, ANTHROPIC_API_KEY="sk-ant-test-key",
-                            GOOGLE_GEMINI_BASE_URL=fake_gemini.base_url, GEMINI_API_KEY="gemini-test-key",
-                            POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
-                            POSTHOG_EXPORT_INTERVAL="0.05")
+            env = clean_env(
+                OPENAI_BASE_URL=fake_openai.base_url,
+                OPENAI_API_KEY="sk-test-secret-key",
+                ANTHROPIC_BASE_URL=fake_anthropic.base_url,
+                ANTHROPIC_API_KEY="sk-ant-test-key",
+                GOOGLE_GEMINI_BASE_URL=fake_gemini.base_url,
+                GEMINI_API_KEY="gemini-test-key",
+                POSTHOG_API_KEY="phc_test_project_token",
+                POSTHOG_HOST=posthog.host,
+                POSTHOG_EXPORT_INTERVAL="0.05",
+            )
             command = [LAUNCHER, "python", APP, scenario] if instrumented else [sys.executable, APP, scenario]
             result = run(command, env)
             assert result.returncode == 0, result.stderr
@@ -70,11 +76,16 @@ def posthog_event(span: dict) -> str:
     (rust/capture/src/otel/providers.rs: Traceloop, then OpenInference, then the GenAI ones)."""
     attrs = span["attributes"]
     if "llm.request.type" in attrs or any(k.startswith("traceloop.") for k in attrs):
-        return {"chat": "$ai_generation", "completion": "$ai_generation", "embedding": "$ai_embedding",
-                "embeddings": "$ai_embedding"}.get(attrs.get("llm.request.type"), "$ai_span")
+        return {
+            "chat": "$ai_generation",
+            "completion": "$ai_generation",
+            "embedding": "$ai_embedding",
+            "embeddings": "$ai_embedding",
+        }.get(attrs.get("llm.request.type"), "$ai_span")
     if any(k.startswith("openinference.") for k in attrs):
-        return {"LLM": "$ai_generation", "EMBEDDING": "$ai_embedding"}.get(attrs.get("openinference.span.kind"),
-                                                                          "$ai_span")
+        return {"LLM": "$ai_generation", "EMBEDDING": "$ai_embedding"}.get(
+            attrs.get("openinference.span.kind"), "$ai_span"
+        )
     return event_type(span)
 
 
@@ -84,8 +95,12 @@ def generations(posthog) -> list:
 
 def wrapper_events(posthog) -> list:
     """The events the app's own posthog client sent (its /batch/ requests)."""
-    return [event for request in posthog.sdk_requests if request["path"].startswith("/batch")
-            for event in (request.get("json") or {}).get("batch", [])]
+    return [
+        event
+        for request in posthog.sdk_requests
+        if request["path"].startswith("/batch")
+        for event in (request.get("json") or {}).get("batch", [])
+    ]
 
 
 def assert_tokens(span: dict) -> None:
@@ -149,14 +164,20 @@ def test_posthog_langchain_handler_runs_are_its_events_only(fakes):
 # -- OpenTelemetry recorders: ours wins, theirs stay in the app's own telemetry ----------------------
 
 
-@pytest.mark.parametrize("scenario, module, their_spans", [
-    ("logfire_openai", "logfire",
-     "['Chat Completion with {request_data[model]!r}', 'Chat Completion with {request_data[model]!r}', "
-     "'streaming response from {request_data[model]!r} took {duration:.2f}s']"),
-    ("otel_openai_v2", "opentelemetry.instrumentation.openai_v2", "['chat gpt-4o-mini', 'chat gpt-4o-mini']"),
-    ("openllmetry_openai", "opentelemetry.instrumentation.openai", "['openai.chat', 'openai.chat']"),
-    ("openinference_openai", "openinference.instrumentation.openai", "['ChatCompletion', 'ChatCompletion']"),
-])
+@pytest.mark.parametrize(
+    "scenario, module, their_spans",
+    [
+        (
+            "logfire_openai",
+            "logfire",
+            "['Chat Completion with {request_data[model]!r}', 'Chat Completion with {request_data[model]!r}', "
+            "'streaming response from {request_data[model]!r} took {duration:.2f}s']",
+        ),
+        ("otel_openai_v2", "opentelemetry.instrumentation.openai_v2", "['chat gpt-4o-mini', 'chat gpt-4o-mini']"),
+        ("openllmetry_openai", "opentelemetry.instrumentation.openai", "['openai.chat', 'openai.chat']"),
+        ("openinference_openai", "openinference.instrumentation.openai", "['ChatCompletion', 'ChatCompletion']"),
+    ],
+)
 def test_other_opentelemetry_recorders_leave_one_generation_per_call(fakes, scenario, module, their_spans):
     # Installed in their own test environment (tests/requirements-other-recorders.txt).
     if not installed(module):

@@ -29,8 +29,9 @@ SPAN_COUNT = 8  # seven queries and the run the app named
 @pytest.fixture(scope="module")
 def recorded():
     with FakePinecone() as pinecone:
-        return record("pinecone_app", SCENARIOS, SPAN_COUNT, PINECONE_API_KEY="pc-test-key",
-                      PINECONE_INDEX_HOST=pinecone.host)
+        return record(
+            "pinecone_app", SCENARIOS, SPAN_COUNT, PINECONE_API_KEY="pc-test-key", PINECONE_INDEX_HOST=pinecone.host
+        )
 
 
 def by_top_k(spans: list, top_k: int) -> list:
@@ -49,15 +50,22 @@ def test_a_vector_query_is_a_retrieval_trace_with_ids_scores_and_metadata(record
     assert state(span, "$ai_input_state") == {"query_vector": {"dimensions": 3}}
     assert state(span, "$ai_output_state") == [
         {"id": "doc-paris", "score": 0.9, "metadata": {"text": "Paris is the capital of France.", "country": "France"}},
-        {"id": "doc-berlin", "score": 0.1, "metadata": {"text": "Berlin is the capital of Germany.", "country": "Germany"}},
+        {
+            "id": "doc-berlin",
+            "score": 0.1,
+            "metadata": {"text": "Berlin is the capital of Germany.", "country": "Germany"},
+        },
     ]
 
 
 def test_namespace_filter_and_a_query_by_id(recorded):
     _, spans = recorded
     filtered = next(s for s in by_query(spans)["vector"] if "filter" in state(s, "$ai_input_state"))
-    assert state(filtered, "$ai_input_state") == {"query_vector": {"dimensions": 3}, "namespace": "europe",
-                                                  "filter": {"country": {"$eq": "Germany"}}}
+    assert state(filtered, "$ai_input_state") == {
+        "query_vector": {"dimensions": 3},
+        "namespace": "europe",
+        "filter": {"country": {"$eq": "Germany"}},
+    }
     assert state(filtered, "$ai_output_state") == [{"id": "doc-berlin", "score": 0.1}]
     (by_id,) = by_query(spans)["other"]
     assert state(by_id, "$ai_input_state") == {"query_id": "doc-madrid"}

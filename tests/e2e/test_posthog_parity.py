@@ -68,9 +68,20 @@ from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.anthropic_server import FakeAnthropic
 from tests.servers.gemini_server import FakeGemini
 
-SCENARIOS = ["openai_chat", "openai_stream", "openai_tools", "openai_responses", "openai_embeddings", "openai_error",
-             "anthropic_messages", "anthropic_stream", "anthropic_tools", "anthropic_thinking", "gemini_generate",
-             "gemini_stream"]
+SCENARIOS = [
+    "openai_chat",
+    "openai_stream",
+    "openai_tools",
+    "openai_responses",
+    "openai_embeddings",
+    "openai_error",
+    "anthropic_messages",
+    "anthropic_stream",
+    "anthropic_tools",
+    "anthropic_thinking",
+    "gemini_generate",
+    "gemini_stream",
+]
 STREAMS = {"openai_stream", "anthropic_stream", "gemini_stream"}
 USER = "parity-user"
 
@@ -78,20 +89,41 @@ USER = "parity-user"
 @pytest.fixture(scope="module")
 def pairs() -> dict:
     """scenario -> (the SDK's event, ours), both as PostHog stores them."""
-    with FakeOpenAI() as fake_openai, FakeAnthropic() as fake_anthropic, FakeGemini() as fake_gemini, \
-            FakePostHog() as posthog:
+    with (
+        FakeOpenAI() as fake_openai,
+        FakeAnthropic() as fake_anthropic,
+        FakeGemini() as fake_gemini,
+        FakePostHog() as posthog,
+    ):
         env = {k: v for k, v in clean_env().items() if not k.startswith(("ANTHROPIC_", "GOOGLE_", "GEMINI_"))}
-        env.update(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test-key",
-                   ANTHROPIC_BASE_URL=fake_anthropic.base_url, ANTHROPIC_API_KEY="sk-ant-test-key",
-                   GEMINI_API_KEY="gemini-test-key", GOOGLE_GEMINI_BASE_URL=fake_gemini.base_url,
-                   POSTHOG_HOST=posthog.host)
+        env.update(
+            OPENAI_BASE_URL=fake_openai.base_url,
+            OPENAI_API_KEY="sk-test-key",
+            ANTHROPIC_BASE_URL=fake_anthropic.base_url,
+            ANTHROPIC_API_KEY="sk-ant-test-key",
+            GEMINI_API_KEY="gemini-test-key",
+            GOOGLE_GEMINI_BASE_URL=fake_gemini.base_url,
+            POSTHOG_HOST=posthog.host,
+        )
         script = str(APPS / "parity_app.py")
         wrapped = run([sys.executable, script], {**env, "PARITY_MODE": "wrapper"})
         assert wrapped.returncode == 0, wrapped.stderr
-        theirs = [process_ai_event(event) for request in posthog.sdk_requests if request["path"].startswith("/batch")
-                  for event in request["json"]["batch"]]
-        plain = run([LAUNCHER, "python", script], {**env, "PARITY_MODE": "plain", "POSTHOG_API_KEY": "phc_test_project_token",
-                                                   "POSTHOG_DISTINCT_ID": USER, "POSTHOG_EXPORT_INTERVAL": "0.05"})
+        theirs = [
+            process_ai_event(event)
+            for request in posthog.sdk_requests
+            if request["path"].startswith("/batch")
+            for event in request["json"]["batch"]
+        ]
+        plain = run(
+            [LAUNCHER, "python", script],
+            {
+                **env,
+                "PARITY_MODE": "plain",
+                "POSTHOG_API_KEY": "phc_test_project_token",
+                "POSTHOG_DISTINCT_ID": USER,
+                "POSTHOG_EXPORT_INTERVAL": "0.05",
+            },
+        )
         assert plain.returncode == 0, plain.stderr
         assert plain.stdout == wrapped.stdout
         spans = sorted(posthog.wait_for_spans(len(SCENARIOS)), key=lambda s: s["start_ns"])
@@ -136,8 +168,11 @@ def _without_signatures(messages):
     if isinstance(messages, list):
         return [_without_signatures(m) for m in messages]
     if isinstance(messages, dict):
-        return {k: _without_signatures(v) for k, v in messages.items()
-                if not (k == "signature" and messages.get("type") == "thinking")}
+        return {
+            k: _without_signatures(v)
+            for k, v in messages.items()
+            if not (k == "signature" and messages.get("type") == "thinking")
+        }
     return messages
 
 
@@ -147,7 +182,8 @@ def test_input_and_output(pairs, scenario):
     assert us["$ai_input"] == sdk["$ai_input"]
     if sdk.get("$ai_output_choices"):
         assert _arguments_parsed(us["$ai_output_choices"]) == _without_signatures(
-            _arguments_parsed(sdk["$ai_output_choices"]))
+            _arguments_parsed(sdk["$ai_output_choices"])
+        )
     else:  # a failed call: the SDK sends [], ours none
         assert not us.get("$ai_output_choices")
 
@@ -155,8 +191,11 @@ def test_input_and_output(pairs, scenario):
 def _tool(tool: dict) -> dict:
     """A tool as (name, description, parameters), from OpenAI's shape or Anthropic's."""
     function = tool.get("function", tool)
-    return {"name": function["name"], "description": function.get("description"),
-            "parameters": function.get("parameters", function.get("input_schema"))}
+    return {
+        "name": function["name"],
+        "description": function.get("description"),
+        "parameters": function.get("parameters", function.get("input_schema")),
+    }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -168,15 +207,20 @@ def test_tools(pairs, scenario):
     if scenario.startswith("openai"):
         assert us["$ai_tools"] == sdk["$ai_tools"]
     assert [_tool(t) for t in us["$ai_tools"]] == [_tool(t) for t in sdk["$ai_tools"]]
-    assert all(t["type"] == "function" and set(t["function"]) <= {"name", "description", "parameters"}
-               for t in us["$ai_tools"])
+    assert all(
+        t["type"] == "function" and set(t["function"]) <= {"name", "description", "parameters"} for t in us["$ai_tools"]
+    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_tokens(pairs, scenario):
     sdk, us = props(pairs, scenario)
-    for key in ("$ai_output_tokens", "$ai_cache_read_input_tokens", "$ai_cache_creation_input_tokens",
-                "$ai_reasoning_tokens"):
+    for key in (
+        "$ai_output_tokens",
+        "$ai_cache_read_input_tokens",
+        "$ai_cache_creation_input_tokens",
+        "$ai_reasoning_tokens",
+    ):
         assert (us.get(key) or 0) == (sdk.get(key) or 0), key  # the SDK leaves out a zero
     if scenario.startswith("anthropic"):
         # Inclusive, and PostHog told so: it subtracts the cache tokens again (same cost).
@@ -238,8 +282,17 @@ def test_base_url_and_library(pairs, scenario):
 
 def test_the_table(pairs, capsys):
     """Not an assertion: the parity table of every scenario, for the record (pytest -s)."""
-    keys = ("$ai_model", "$ai_provider", "$ai_input_tokens", "$ai_output_tokens", "$ai_stream",
-            "$ai_time_to_first_token", "$ai_http_status", "$ai_base_url", "$ai_stop_reason")
+    keys = (
+        "$ai_model",
+        "$ai_provider",
+        "$ai_input_tokens",
+        "$ai_output_tokens",
+        "$ai_stream",
+        "$ai_time_to_first_token",
+        "$ai_http_status",
+        "$ai_base_url",
+        "$ai_stop_reason",
+    )
     with capsys.disabled():
         for scenario, (theirs, ours) in pairs.items():
             print(f"\n{scenario}: {theirs['event']}")
@@ -265,11 +318,22 @@ def langchain_run() -> tuple:
         script = str(APPS / "parity_app.py")
         wrapped = run([sys.executable, script, "langchain_tools"], {**env, "PARITY_MODE": "wrapper"})
         assert wrapped.returncode == 0, wrapped.stderr
-        theirs = [process_ai_event(event) for request in posthog.sdk_requests if request["path"].startswith("/batch")
-                  for event in request["json"]["batch"]]
-        plain = run([LAUNCHER, "python", script, "langchain_tools"],
-                    {**env, "PARITY_MODE": "plain", "POSTHOG_API_KEY": "phc_test_project_token",
-                     "POSTHOG_DISTINCT_ID": USER, "POSTHOG_EXPORT_INTERVAL": "0.05"})
+        theirs = [
+            process_ai_event(event)
+            for request in posthog.sdk_requests
+            if request["path"].startswith("/batch")
+            for event in request["json"]["batch"]
+        ]
+        plain = run(
+            [LAUNCHER, "python", script, "langchain_tools"],
+            {
+                **env,
+                "PARITY_MODE": "plain",
+                "POSTHOG_API_KEY": "phc_test_project_token",
+                "POSTHOG_DISTINCT_ID": USER,
+                "POSTHOG_EXPORT_INTERVAL": "0.05",
+            },
+        )
         assert plain.returncode == 0, plain.stderr
         assert plain.stdout == wrapped.stdout == "get_weather {'city': 'Paris'}\n"
         spans = sorted(posthog.wait_for_spans(len(LANGCHAIN_EVENTS)), key=lambda s: s["start_ns"])
@@ -330,19 +394,31 @@ def _said(choices: list) -> list:
 
 def test_langchain_generation_input_output_and_tools(langchain_run):
     sdk, us = _generations(langchain_run)
-    assert us["$ai_input"] == sdk["$ai_input"] == [{"role": "system", "content": "You are terse."},
-                                                   {"role": "user", "content": "Weather in Paris?"}]
-    assert _said(us["$ai_output_choices"]) == _said(sdk["$ai_output_choices"]) == [
-        ("assistant", "", [("call_1", "get_weather", {"city": "Paris"})])]
+    assert (
+        us["$ai_input"]
+        == sdk["$ai_input"]
+        == [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Weather in Paris?"}]
+    )
+    assert (
+        _said(us["$ai_output_choices"])
+        == _said(sdk["$ai_output_choices"])
+        == [("assistant", "", [("call_1", "get_weather", {"city": "Paris"})])]
+    )
     assert us["$ai_tools"] == sdk["$ai_tools"]
-    assert [_tool(t) for t in us["$ai_tools"]] == [{"name": "get_weather", "description": "Weather for a city",
-                                                     "parameters": TOOL_PARAMETERS}]
+    assert [_tool(t) for t in us["$ai_tools"]] == [
+        {"name": "get_weather", "description": "Weather for a city", "parameters": TOOL_PARAMETERS}
+    ]
 
 
 def test_langchain_generation_tokens(langchain_run):
     sdk, us = _generations(langchain_run)
-    for key in ("$ai_input_tokens", "$ai_output_tokens", "$ai_cache_read_input_tokens",
-                "$ai_cache_creation_input_tokens", "$ai_reasoning_tokens"):
+    for key in (
+        "$ai_input_tokens",
+        "$ai_output_tokens",
+        "$ai_cache_read_input_tokens",
+        "$ai_cache_creation_input_tokens",
+        "$ai_reasoning_tokens",
+    ):
         assert (us.get(key) or 0) == (sdk.get(key) or 0), key
     assert sdk["$ai_input_tokens"] > 0 and sdk["$ai_cache_read_input_tokens"] > 0
 

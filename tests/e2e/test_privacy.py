@@ -38,10 +38,26 @@ MAX_SPAN_BYTES = 20_000
 # the history, embedding input), by scenario: our OpenAI adapter, Anthropic's SDK tracing
 # itself, and spans of another library that traces itself ("native").
 INPUTS = {
-    "openai": ["PROMPT-XYZZY-42", "SYSTEM-FROBOZZ-17", "USER-EARLIER-18", "TOOLARG-GRUE-66", "TOOLRESULT-ZORK-55",
-               "STREAM-PROMPT-43", "RESPONSES-PROMPT-44", "EMBED-INPUT-39", "RATE-PROMPT-45", "BIG-PROMPT-START"],
-    "anthropic": ["ANTH-SYSTEM-71", "ANTH-EARLIER-72", "ANTH-TOOLARG-73", "ANTH-TOOLRESULT-74", "ANTH-STREAM-76",
-                  "ANTH-RATE-77"],
+    "openai": [
+        "PROMPT-XYZZY-42",
+        "SYSTEM-FROBOZZ-17",
+        "USER-EARLIER-18",
+        "TOOLARG-GRUE-66",
+        "TOOLRESULT-ZORK-55",
+        "STREAM-PROMPT-43",
+        "RESPONSES-PROMPT-44",
+        "EMBED-INPUT-39",
+        "RATE-PROMPT-45",
+        "BIG-PROMPT-START",
+    ],
+    "anthropic": [
+        "ANTH-SYSTEM-71",
+        "ANTH-EARLIER-72",
+        "ANTH-TOOLARG-73",
+        "ANTH-TOOLRESULT-74",
+        "ANTH-STREAM-76",
+        "ANTH-RATE-77",
+    ],
     "native": ["NATIVE-PROMPT", "NATIVE-SYSTEM", "NATIVE-TOOLARG", "NATIVE-LEGACY-PROMPT"],
 }
 # Text a model (or tool) sends back.
@@ -62,15 +78,24 @@ ALL = ["openai", "anthropic", "native"]
 RUNS = {
     "default": (ALL, {"POSTHOG_MAX_SPAN_BYTES": str(MAX_SPAN_BYTES)}),
     # Privacy mode beats every switch that asks for content.
-    "privacy": (ALL, {"POSTHOG_PRIVACY_MODE": "true", "POSTHOG_AI_RECORD_INPUTS": "true",
-                      "POSTHOG_AI_RECORD_OUTPUTS": "true", OTEL_CONTENT: "SPAN_AND_EVENT"}),
+    "privacy": (
+        ALL,
+        {
+            "POSTHOG_PRIVACY_MODE": "true",
+            "POSTHOG_AI_RECORD_INPUTS": "true",
+            "POSTHOG_AI_RECORD_OUTPUTS": "true",
+            OTEL_CONTENT: "SPAN_AND_EVENT",
+        },
+    ),
     "inputs_off": (ALL, {"POSTHOG_AI_RECORD_INPUTS": "false"}),
     "outputs_off": (["openai", "native"], {"POSTHOG_AI_RECORD_OUTPUTS": "false"}),
     "otel_no_content": (["openai", "native"], {OTEL_CONTENT: "NO_CONTENT"}),
     # POSTHOG_AI_RECORD_INPUTS beats the OpenTelemetry variable; outputs follow the latter. (And
     # inline media kept, since inputs are on here.)
-    "otel_false_inputs_on": (["openai", "native"], {OTEL_CONTENT: "false", "POSTHOG_AI_RECORD_INPUTS": "true",
-                                                    "POSTHOG_AI_CAPTURE_MEDIA": "true"}),
+    "otel_false_inputs_on": (
+        ["openai", "native"],
+        {OTEL_CONTENT: "false", "POSTHOG_AI_RECORD_INPUTS": "true", "POSTHOG_AI_CAPTURE_MEDIA": "true"},
+    ),
     "otel_span_only": (["native"], {OTEL_CONTENT: "SPAN_ONLY"}),
     "otel_False": (["native"], {OTEL_CONTENT: "False"}),
     "otel_0": (["native"], {OTEL_CONTENT: "0"}),
@@ -127,16 +152,27 @@ def runs():
                 # A generous exit bound: a dozen interpreters start at once, and these tests are
                 # about what is sent, not about how fast (see test_native_spans_at_exit_...).
                 env = clean_env(
-                    OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY=PLANTED_KEY,
-                    POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthogs[name].host,
-                    POSTHOG_EXPORT_INTERVAL="0.05", POSTHOG_FLUSH_TIMEOUT="20",
-                    ANTHROPIC_BASE_URL=anthropic_server.base_url, ANTHROPIC_API_KEY=PLANTED_ANTHROPIC_KEY)
+                    OPENAI_BASE_URL=openai_server.base_url,
+                    OPENAI_API_KEY=PLANTED_KEY,
+                    POSTHOG_API_KEY="phc_test_project_token",
+                    POSTHOG_HOST=posthogs[name].host,
+                    POSTHOG_EXPORT_INTERVAL="0.05",
+                    POSTHOG_FLUSH_TIMEOUT="20",
+                    ANTHROPIC_BASE_URL=anthropic_server.base_url,
+                    ANTHROPIC_API_KEY=PLANTED_ANTHROPIC_KEY,
+                )
                 for key in [k for k in env if k.startswith("ANTHROPIC_OPEN_TELEMETRY")]:
                     del env[key]
                 env.update(overrides)
                 out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-                process = subprocess.Popen([LAUNCHER, "python", str(APPS / "privacy_app.py"), *scenarios],
-                                           env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+                process = subprocess.Popen(
+                    [LAUNCHER, "python", str(APPS / "privacy_app.py"), *scenarios],
+                    env=env,
+                    stdout=out,
+                    stderr=err,
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                )
                 started[name] = (process, out, err)
             results = {}
             for name, (process, out, err) in started.items():
@@ -211,7 +247,8 @@ def test_per_call_privacy_mode_keeps_the_metadata_of_that_call(runs):
     assert len(native_private) == 1
     assert native_private[0]["attributes"]["gen_ai.usage.output_tokens"] == 6
     assert [e["attributes"] for e in native_private[0]["events"]] == [
-        {"exception.type": "RuntimeError", "exception.escaped": "False"}]
+        {"exception.type": "RuntimeError", "exception.escaped": "False"}
+    ]
 
 
 def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
@@ -227,8 +264,13 @@ def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
     assert attrs["gen_ai.response.model"] == "gpt-4o-mini-2024-08-06"
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
     assert attrs["$ai_stop_reason"] == "tool_call"
-    assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "$ai_input",
-                "$ai_output_choices"} & set(attrs)
+    assert not {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "$ai_input",
+        "$ai_output_choices",
+    } & set(attrs)
     (error,) = [s for s in run.by_model("error-429") if s["attributes"]["gen_ai.provider.name"] == "openai"]
     assert error["status_code"] == "ERROR"
     assert error["status_message"] == "openai.RateLimitError"
@@ -250,7 +292,9 @@ def test_privacy_mode_beats_every_content_switch_and_metadata_still_flows(runs):
         assert span["attributes"]["gen_ai.response.model"] == "claude-fake-1-20250101"
         assert span["attributes"]["gen_ai.usage.output_tokens"] == 7
     assert {s["attributes"].get("posthog.distinct_id") for s in anthropic} == {"anthropic-user", None}
-    (anthropic_error,) = [s for s in run.by_model("error-429") if s["attributes"]["gen_ai.provider.name"] == "anthropic"]
+    (anthropic_error,) = [
+        s for s in run.by_model("error-429") if s["attributes"]["gen_ai.provider.name"] == "anthropic"
+    ]
     assert anthropic_error["status_code"] == "ERROR"
     assert anthropic_error["attributes"]["error.type"] == "anthropic.RateLimitError"
 
@@ -261,12 +305,15 @@ def test_privacy_mode_keeps_tool_names(runs):
     assert [t["function"]["name"] for t in tools(chat)] == ["get_weather"]
 
 
-@pytest.mark.parametrize("name, inputs, outputs", [
-    ("inputs_off", False, True),
-    ("outputs_off", True, False),
-    ("otel_no_content", False, False),
-    ("otel_false_inputs_on", True, False),
-])
+@pytest.mark.parametrize(
+    "name, inputs, outputs",
+    [
+        ("inputs_off", False, True),
+        ("outputs_off", True, False),
+        ("otel_no_content", False, False),
+        ("otel_false_inputs_on", True, False),
+    ],
+)
 def test_switches_for_inputs_and_outputs(runs, name, inputs, outputs):
     run = full(runs, name)
     all_inputs, all_outputs = run.markers(INPUTS), run.markers(OUTPUTS)
@@ -277,9 +324,14 @@ def test_switches_for_inputs_and_outputs(runs, name, inputs, outputs):
         assert span["attributes"]["gen_ai.usage.input_tokens"] in (11, 5, 19)
 
 
-@pytest.mark.parametrize("name, content", [
-    ("otel_span_only", True), ("otel_False", False), ("otel_0", False),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("otel_span_only", True),
+        ("otel_False", False),
+        ("otel_0", False),
+    ],
+)
 def test_opentelemetry_capture_content_spellings(runs, name, content):
     run = runs[name]
     assert run.returncode == 0, run.stderr
@@ -291,18 +343,24 @@ def test_opentelemetry_capture_content_spellings(runs, name, content):
 
 def test_inline_media_is_a_placeholder_unless_capture_media(runs):
     default, media = full(runs, "default"), full(runs, "otel_false_inputs_on")
-    (span,) = [s for s in default.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in json.dumps(s["attributes"].get("$ai_input"))]
+    (span,) = [
+        s for s in default.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in json.dumps(s["attributes"].get("$ai_input"))
+    ]
     last = span["attributes"]["$ai_input"][-1]
     assert last["content"][1] == {"type": "image", "image": "[image image/png ~8010 bytes omitted]"}
     assert MEDIA in media.raw
-    (span,) = [s for s in media.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in json.dumps(s["attributes"].get("$ai_input"))]
+    (span,) = [
+        s for s in media.by_model("gpt-4o-mini") if "PROMPT-XYZZY-42" in json.dumps(s["attributes"].get("$ai_input"))
+    ]
     image = span["attributes"]["$ai_input"][-1]["content"][1]
     assert image["type"] == "image" and image["image"].startswith("data:image/png;base64,") and MEDIA in image["image"]
 
 
 def test_long_content_is_truncated_as_valid_json_within_the_span_cap(runs):
     run = full(runs, "default")
-    (big,) = [s for s in run.by_model("gpt-4o-mini") if "BIG-PROMPT-START" in json.dumps(s["attributes"].get("$ai_input"))]
+    (big,) = [
+        s for s in run.by_model("gpt-4o-mini") if "BIG-PROMPT-START" in json.dumps(s["attributes"].get("$ai_input"))
+    ]
     messages = big["attributes"]["$ai_input"]  # cut as valid JSON, then structured
     assert [m["role"] for m in messages] == ["system", "user"]
     assert messages[1]["content"].startswith("BIG-PROMPT-START lorem ipsum")
@@ -312,7 +370,9 @@ def test_long_content_is_truncated_as_valid_json_within_the_span_cap(runs):
     assert sizes and max(sizes.values()) <= MAX_SPAN_BYTES
     for span in run.spans:
         # Every message attribute was cut as valid JSON, so every one became PostHog's structure.
-        assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(span["attributes"])
+        assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(
+            span["attributes"]
+        )
 
 
 def test_no_exported_span_exceeds_the_cap_even_with_a_long_error_message(runs):

@@ -93,8 +93,16 @@ class App:
         self.out = tempfile.TemporaryFile("w+")
         if instrumented:
             command = [LAUNCHER, *command]
-        self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=self.out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.PIPE, text=True, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.started = time.monotonic()
 
     def output(self) -> str:
@@ -109,7 +117,9 @@ class App:
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
-        raise AssertionError(f"{self.name}: {text!r} not printed (exit {self.process.poll()}):\n{self.output()[-3000:]}")
+        raise AssertionError(
+            f"{self.name}: {text!r} not printed (exit {self.process.poll()}):\n{self.output()[-3000:]}"
+        )
 
     def wait_listening(self, port: int, timeout: float = STARTUP_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -160,8 +170,12 @@ def app_env(openai_url: str, posthog: FakePostHog, **overrides: str) -> dict:
 
 
 def ask(port: int, tag: str) -> dict:
-    response = httpx.get(f"http://127.0.0.1:{port}/chat", params={"tag": tag},
-                         headers={"X-POSTHOG-DISTINCT-ID": f"user-{tag}"}, timeout=60)
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/chat",
+        params={"tag": tag},
+        headers={"X-POSTHOG-DISTINCT-ID": f"user-{tag}"},
+        timeout=60,
+    )
     assert response.status_code == 200, (response.status_code, response.text)
     return response.json()
 
@@ -229,8 +243,15 @@ class Scenario:
 # ---------------------------------------------------------------------------
 
 
-def web_server(command: list, tags: list, starting: int, stop: int = signal.SIGTERM, group: bool = False,
-               cwd: Optional[Callable] = None, reload_file: Optional[str] = None) -> Callable:
+def web_server(
+    command: list,
+    tags: list,
+    starting: int,
+    stop: int = signal.SIGTERM,
+    group: bool = False,
+    cwd: Optional[Callable] = None,
+    reload_file: Optional[str] = None,
+) -> Callable:
     """Start a server, ask it ``tags`` (then reload it and ask again), stop it, see what arrived.
 
     Each worker makes one "startup" call as it starts (``starting`` of them in all), which also
@@ -268,21 +289,45 @@ def web_server(command: list, tags: list, starting: int, stop: int = signal.SIGT
 
 def celery_worker(s: Scenario) -> Outcome:
     data = tempfile.mkdtemp(prefix="pm-celery-")
-    worker = s.start("celery", ["celery", "-A", "pm_celery_app", "worker", "--pool=prefork", "--concurrency=2",
-                                "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                     PM_CELERY_DIR=data, PYTHONPATH=str(APPS))
+    worker = s.start(
+        "celery",
+        [
+            "celery",
+            "-A",
+            "pm_celery_app",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=2",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        PM_CELERY_DIR=data,
+        PYTHONPATH=str(APPS),
+    )
     worker.wait_for_output("ready.")
     s.posthog.wait_for_spans(2, timeout=STARTUP_TIMEOUT)  # each prefork child's startup call
     time.sleep(0.3)
-    producer = s.start("producer", [sys.executable, "pm_celery_app.py", "send", "celery-1", "celery-2", "celery-3"],
-                       instrumented=False, PM_CELERY_DIR=data)
+    producer = s.start(
+        "producer",
+        [sys.executable, "pm_celery_app.py", "send", "celery-1", "celery-2", "celery-3"],
+        instrumented=False,
+        PM_CELERY_DIR=data,
+    )
     producer_code = producer.wait(90)
     time.sleep(0.3)
     prompts_before_stop = sorted(prompt_of(span) for span in s.posthog.spans)
     worker.signal(signal.SIGTERM)  # warm shutdown, as `docker stop` or systemd does
-    outcome = s.outcome(worker, worker.wait(), extra={"producer": (producer_code, producer.output()),
-                                                      "worker_pid": worker.process.pid,
-                                                      "prompts_before_stop": prompts_before_stop})
+    outcome = s.outcome(
+        worker,
+        worker.wait(),
+        extra={
+            "producer": (producer_code, producer.output()),
+            "worker_pid": worker.process.pid,
+            "prompts_before_stop": prompts_before_stop,
+        },
+    )
     shutil.rmtree(data, ignore_errors=True)
     return outcome
 
@@ -365,9 +410,16 @@ def signalled(handler: str, signum: int, group: bool = False, hang: bool = False
         code = app.wait()
         exit_delay = time.monotonic() - sent
         plain_code = plain.wait()
-        return s.outcome(app, code, extra={"plain": (plain_code, plain.output()), "exit_delay": exit_delay,
-                                           "requests": s.posthog.requests,
-                                           "spans_before_signal": spans_before_signal})
+        return s.outcome(
+            app,
+            code,
+            extra={
+                "plain": (plain_code, plain.output()),
+                "exit_delay": exit_delay,
+                "requests": s.posthog.requests,
+                "spans_before_signal": spans_before_signal,
+            },
+        )
 
     return scenario
 
@@ -385,8 +437,9 @@ def ignored_sigterm(s: Scenario) -> Outcome:
     still_running = app.process.poll() is None
     spans_while_running = len(s.posthog.spans)
     app.process.stdin.close()  # the app's own way of ending
-    return s.outcome(app, app.wait(), extra={"still_running": still_running,
-                                             "spans_while_running": spans_while_running})
+    return s.outcome(
+        app, app.wait(), extra={"still_running": still_running, "spans_while_running": spans_while_running}
+    )
 
 
 GUNICORN = ["gunicorn", "--bind", "127.0.0.1:{port}", "--workers", "2", "--graceful-timeout", "20", "--timeout", "120"]
@@ -396,18 +449,33 @@ UVICORN = ["uvicorn", "pm_asgi_app:app", "--host", "127.0.0.1", "--port", "{port
 
 SCENARIOS: dict = {
     "gunicorn sync": web_server([*GUNICORN_SYNC, "pm_wsgi_app:application"], ["gs-1", "gs-2", "gs-3"], 2),
-    "gunicorn sync --preload": web_server([*GUNICORN_SYNC, "--preload", "pm_wsgi_app:application"],
-                                          ["gsp-1", "gsp-2", "gsp-3"], 2),
+    "gunicorn sync --preload": web_server(
+        [*GUNICORN_SYNC, "--preload", "pm_wsgi_app:application"], ["gsp-1", "gsp-2", "gsp-3"], 2
+    ),
     "gunicorn uvicorn-worker": web_server([*GUNICORN_UVICORN, "pm_asgi_app:app"], ["gu-1", "gu-2", "gu-3"], 2),
-    "gunicorn uvicorn-worker --preload": web_server([*GUNICORN_UVICORN, "--preload", "pm_asgi_app:app"],
-                                                    ["gup-1", "gup-2", "gup-3"], 2),
+    "gunicorn uvicorn-worker --preload": web_server(
+        [*GUNICORN_UVICORN, "--preload", "pm_asgi_app:app"], ["gup-1", "gup-2", "gup-3"], 2
+    ),
     "uvicorn --workers": web_server([*UVICORN, "--workers", "2"], ["uw-1", "uw-2", "uw-3"], 2),
-    "uvicorn --reload": web_server([*UVICORN, "--reload"], ["ur-1"], 1, stop=signal.SIGINT, group=True,
-                                   cwd=lambda: copy_app(["pm_asgi_app.py"]), reload_file="pm_asgi_app.py"),
+    "uvicorn --reload": web_server(
+        [*UVICORN, "--reload"],
+        ["ur-1"],
+        1,
+        stop=signal.SIGINT,
+        group=True,
+        cwd=lambda: copy_app(["pm_asgi_app.py"]),
+        reload_file="pm_asgi_app.py",
+    ),
     # The reloader process loads the file too, so it says hello as well as each server child.
-    "django runserver": web_server(["python", "pm_django_app.py", "runserver", "127.0.0.1:{port}"], ["dj-1"], 2,
-                                   stop=signal.SIGINT, group=True, cwd=lambda: copy_app(["pm_django_app.py"]),
-                                   reload_file="pm_django_app.py"),
+    "django runserver": web_server(
+        ["python", "pm_django_app.py", "runserver", "127.0.0.1:{port}"],
+        ["dj-1"],
+        2,
+        stop=signal.SIGINT,
+        group=True,
+        cwd=lambda: copy_app(["pm_django_app.py"]),
+        reload_file="pm_django_app.py",
+    ),
     "celery prefork": celery_worker,
     "multiprocessing fork": multiprocessing_app("fork"),
     "multiprocessing spawn": multiprocessing_app("spawn"),
@@ -599,17 +667,13 @@ def test_multiprocessing_children_flush_however_they_end(outcomes, scenario):
     outcome = outcomes(scenario)
     assert outcome.returncode == 0, outcome.tail()
     # Exactly what the app prints without instrumentation.
-    assert outcome.output == (
-        "returns exitcode=0\n"
-        "exits_hard exitcode=0\n"
-        f"pool [{REPLY!r}]\n"
-        "done\n"
-    ), outcome.tail()
+    assert outcome.output == (f"returns exitcode=0\nexits_hard exitcode=0\npool [{REPLY!r}]\ndone\n"), outcome.tail()
     assert outcome.rejections == []
     # The parent's calls once each (a fork child does not send the parent's queue again); a child
     # returning normally, a child ending in os._exit, and a pool worker the pool terminates.
-    assert sorted(prompt_of(s) for s in outcome.spans) == sorted([
-        f"{method} parent 1", f"{method} parent 2", f"{method} process", f"{method} os._exit", f"{method} pool"])
+    assert sorted(prompt_of(s) for s in outcome.spans) == sorted(
+        [f"{method} parent 1", f"{method} parent 2", f"{method} process", f"{method} os._exit", f"{method} pool"]
+    )
 
 
 # Found by these tests: pool workers lost their queued calls, silently, about every second run
@@ -629,14 +693,17 @@ def test_pool_workers_terminated_idle_or_busy_deliver_every_call(outcomes, scena
     assert outcome.rejections == []
     # Two workers per pool say hello (exported at once); every task's call was still queued
     # when terminate() sent SIGTERM to its worker, waiting for more work or inside its task.
-    assert sorted(prompt_of(s).split(" pid=")[0] for s in outcome.spans) == \
-        sorted([f"{method} startup"] * 4 + idle + busy)
+    assert sorted(prompt_of(s).split(" pid=")[0] for s in outcome.spans) == sorted(
+        [f"{method} startup"] * 4 + idle + busy
+    )
 
 
 # The kernel hands a process's signal to any thread not blocking it. Taken by our thread (before:
 # the process never ended), or by one of the app's while the main thread waits (before: the same),
 # SIGTERM still makes the process flush and die of it, as it dies of it without us.
-@pytest.mark.parametrize("scenario", ["SIGTERM blocked main thread, to ours", "SIGTERM blocked main thread, to the app's"])
+@pytest.mark.parametrize(
+    "scenario", ["SIGTERM blocked main thread, to ours", "SIGTERM blocked main thread, to the app's"]
+)
 def test_sigterm_reaches_a_main_thread_blocked_in_a_lock(outcomes, scenario):
     outcome = outcomes(scenario)
     assert outcome.returncode == -signal.SIGTERM, outcome.tail()  # as without instrumentation
@@ -698,8 +765,10 @@ def test_sigterm_with_posthog_hanging_exits_within_the_flush_timeout(outcomes):
     outcome = outcomes("SIGTERM PostHog hangs")
     assert outcome.returncode == -signal.SIGTERM, outcome.tail()
     # The stuck call and the queued one are lost, and said so (the app's output is otherwise its own).
-    assert outcome.output == f"warm\nready {REPLY}\n" \
+    assert (
+        outcome.output == f"warm\nready {REPLY}\n"
         "posthog-instrument: 2 LLM event(s) could not be delivered to PostHog (0 delivered).\n"
+    )
     (request,) = outcome.extra["requests"]  # the export is stuck on PostHog ...
     assert request["status"] is None and request["fault"] == "hang"
     # ... so the SIGTERM flush waits POSTHOG_FLUSH_TIMEOUT=2 seconds, no more, then the process dies.
@@ -766,8 +835,7 @@ def test_sigterm_while_the_app_thread_holds_the_export_lock_still_exits():
         print("deadlocked" if handler.is_alive() else f"flushed in {time.monotonic() - started:.1f}s", flush=True)
         os._exit(0)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                            env=clean_env())
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=clean_env())
     assert result.stdout.startswith("flushed in "), result.stdout + result.stderr
     assert float(result.stdout.split()[2].rstrip("s")) < 0.5 + 2.0
 
@@ -798,8 +866,9 @@ def test_sigterm_handled_while_the_export_lock_is_held_still_delivers():
             pass
 
     sender = Sender()
-    settings = config.load({"POSTHOG_API_KEY": "phc_test", "POSTHOG_FLUSH_TIMEOUT": "3",
-                            "POSTHOG_EXPORT_INTERVAL": "60"})
+    settings = config.load(
+        {"POSTHOG_API_KEY": "phc_test", "POSTHOG_FLUSH_TIMEOUT": "3", "POSTHOG_EXPORT_INTERVAL": "60"}
+    )
     processor = PostHogSpanProcessor(sender, settings)
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(processor)
@@ -811,6 +880,7 @@ def test_sigterm_handled_while_the_export_lock_is_held_still_delivers():
     tracer.start_span("chat queued", attributes={"gen_ai.operation.name": "chat"}).end()
     saved, lifecycle._processor = lifecycle._processor, processor
     try:
+
         def signal_arrives_inside_shutdown():
             # The main thread when SIGTERM's handler runs inside shutdown's `with self._wake:`.
             with processor._wake:

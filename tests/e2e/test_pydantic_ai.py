@@ -73,8 +73,9 @@ def outcomes() -> dict:
         "app-choice-plain": ("app_choice", False, {}),
     }
     with contextlib.ExitStack() as stack:
-        started = {name: _AppProcess(stack, group, instrumented, **env)
-                   for name, (group, instrumented, env) in plans.items()}
+        started = {
+            name: _AppProcess(stack, group, instrumented, **env) for name, (group, instrumented, env) in plans.items()
+        }
         return {name: process.outcome() for name, process in started.items()}
 
 
@@ -92,15 +93,19 @@ def posthog_event(span: dict) -> str:
     root = span["parent_span_id"] is None
     if any(key.startswith("pydantic_ai.") for key in attrs):
         return "$ai_trace" if root else "$ai_span"
-    event = {"chat": "$ai_generation", "embeddings": "$ai_embedding"}.get(attrs.get("gen_ai.operation.name"),
-                                                                         "$ai_span")
+    event = {"chat": "$ai_generation", "embeddings": "$ai_embedding"}.get(
+        attrs.get("gen_ai.operation.name"), "$ai_span"
+    )
     return "$ai_trace" if event == "$ai_span" and root else event
 
 
 def trace_of(outcome: Outcome, label: str) -> list:
     """All spans of the trace whose agent run had the prompt labelled ``[label]``."""
-    roots = [s for s in outcome.spans if s["name"].startswith("invoke_agent")
-             and f"[{label}]" in s["attributes"].get("$ai_input_state", "")]
+    roots = [
+        s
+        for s in outcome.spans
+        if s["name"].startswith("invoke_agent") and f"[{label}]" in s["attributes"].get("$ai_input_state", "")
+    ]
     assert len(roots) == 1, [s["name"] for s in roots]
     return [s for s in outcome.spans if s["trace_id"] == roots[0]["trace_id"]]
 
@@ -132,8 +137,17 @@ def assert_openai_run(outcome: Outcome, label: str, stream: bool = False) -> dic
     attrs = root["attributes"]
     assert attrs["gen_ai.operation.name"] == "invoke_agent"
     assert attrs["$ai_framework"] == "pydantic-ai"
-    assert json.loads(attrs["$ai_input_state"]) == [{"role": "user", "parts": [
-        {"type": "text", "content": f"[{label}] What is the weather in Paris?" + (" chunks=3" if stream else "")}]}]
+    assert json.loads(attrs["$ai_input_state"]) == [
+        {
+            "role": "user",
+            "parts": [
+                {
+                    "type": "text",
+                    "content": f"[{label}] What is the weather in Paris?" + (" chunks=3" if stream else ""),
+                }
+            ],
+        }
+    ]
     assert attrs["$ai_output_state"] == DEFAULT_REPLY
     assert not [k for k in attrs if "usage" in k]
 
@@ -158,8 +172,9 @@ def assert_openai_run(outcome: Outcome, label: str, stream: bool = False) -> dic
         assert gen["$ai_stream"] is stream
         assert children(spans, generation) == []
         generations.append(generation)
-    assert [s for s in spans if posthog_event(s) == "$ai_generation"] == [
-        s for s in spans if s in generations] and len(generations) == 2
+    assert [s for s in spans if posthog_event(s) == "$ai_generation"] == [s for s in spans if s in generations] and len(
+        generations
+    ) == 2
     assert printed_usage(outcome, label) == (2, 2 * PROMPT_TOKENS, 2 * COMPLETION_TOKENS)
 
     # The first call asked for the tool, the tool ran with the model's arguments, the second call saw its result.
@@ -174,7 +189,8 @@ def assert_openai_run(outcome: Outcome, label: str, stream: bool = False) -> dic
     assert model_steps[0]["end_ns"] <= tool["start_ns"] or model_steps[1]["end_ns"] <= tool["start_ns"]
     second_input = generations[1]["attributes"]["$ai_input"]
     assert {"role": "tool", "content": "Sunny in Paris"} in [
-        {k: m[k] for k in ("role", "content")} for m in second_input]
+        {k: m[k] for k in ("role", "content")} for m in second_input
+    ]
     assert generations[1]["attributes"]["$ai_output_choices"][0]["content"] == [{"type": "text", "text": DEFAULT_REPLY}]
     return {"root": root, "tool": tool, "generations": generations, "steps": model_steps}
 
@@ -189,6 +205,7 @@ def test_the_app_is_unchanged(outcomes, name):
     assert plain.run.returncode == 0, plain.run.stderr
     assert traced.run.stdout == plain.run.stdout
     assert traced.rejections == []
+
     # What the app sent to the model is what it sends without us.
     def sent(outcome):
         return sorted(json.dumps([r["path"], r["json"]], sort_keys=True) for r in outcome.requests)
@@ -264,7 +281,9 @@ def test_a_test_model_run_has_pydantic_ais_generations(main):
     assert sum(tokens(g)[0] for g in generations) == input_tokens
     assert sum(tokens(g)[1] for g in generations) == output_tokens
     assert generations[0]["attributes"]["$ai_input"] == [
-        {"role": "system", "content": "Answer in one sentence."}, {"role": "user", "content": "[testmodel] What is the weather?"}]
+        {"role": "system", "content": "Answer in one sentence."},
+        {"role": "user", "content": "[testmodel] What is the weather?"},
+    ]
     (tool,) = [s for s in spans if s["name"] == "execute_tool get_weather"]
     assert tool["attributes"]["$ai_output_state"] == "Sunny in a"
     assert json.loads(root["attributes"]["$ai_output_state"]) == {"get_weather": "Sunny in a"}
@@ -307,9 +326,20 @@ def test_privacy_mode_sends_no_content(outcomes, main):
         assert text not in everything, text
     for span in private.spans:
         attrs = span["attributes"]
-        assert not [k for k in attrs if k in ("gen_ai.input.messages", "gen_ai.output.messages", "$ai_input",
-                                                "$ai_output_choices", "$ai_input_state", "$ai_output_state",
-                                                "gen_ai.system_instructions")]
+        assert not [
+            k
+            for k in attrs
+            if k
+            in (
+                "gen_ai.input.messages",
+                "gen_ai.output.messages",
+                "$ai_input",
+                "$ai_output_choices",
+                "$ai_input_state",
+                "$ai_output_state",
+                "gen_ai.system_instructions",
+            )
+        ]
     generations = [s for s in private.spans if posthog_event(s) == "$ai_generation"]
     assert len(generations) == 2 * 5 + 2 + 2  # the same generations, tokens included
     assert all(tokens(g)[0] for g in generations)

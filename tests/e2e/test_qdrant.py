@@ -19,8 +19,16 @@ from tests.e2e.traces import event_type
 
 pytest.importorskip("qdrant_client")
 
-SCENARIOS = ("query_vector", "query_filter", "query_point_id", "query_batch", "in_a_run", "private", "error",
-             "async_query")
+SCENARIOS = (
+    "query_vector",
+    "query_filter",
+    "query_point_id",
+    "query_batch",
+    "in_a_run",
+    "private",
+    "error",
+    "async_query",
+)
 SPAN_COUNT = 9  # eight queries and the run the app named
 
 
@@ -63,7 +71,9 @@ def test_the_filter_and_a_query_by_point_id(recorded):
 
 def test_a_batch_is_one_step_with_results_per_query(recorded):
     _, spans = recorded
-    (batch,) = [s for s in retrievals(spans) if (state(s, "$ai_input_state") or {}).get("query_vector", {}).get("count")]
+    (batch,) = [
+        s for s in retrievals(spans) if (state(s, "$ai_input_state") or {}).get("query_vector", {}).get("count")
+    ]
     assert state(batch, "$ai_input_state") == {"query_vector": {"dimensions": 3, "count": 2}}
     assert [[r["id"] for r in per_query] for per_query in state(batch, "$ai_output_state")] == [[2], [3]]
 

@@ -28,8 +28,14 @@ def fake_anthropic():
 
 
 def run_app(library: str, posthog, instrumented: bool = True, **env: str):
-    env = clean_env(POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=posthog.host,
-                    POSTHOG_EXPORT_INTERVAL="0.05", OPENAI_API_KEY="sk-test", ANTHROPIC_API_KEY="sk-ant-test", **env)
+    env = clean_env(
+        POSTHOG_API_KEY="phc_test_project_token",
+        POSTHOG_HOST=posthog.host,
+        POSTHOG_EXPORT_INTERVAL="0.05",
+        OPENAI_API_KEY="sk-test",
+        ANTHROPIC_API_KEY="sk-ant-test",
+        **env,
+    )
     env = {k: v for k, v in env.items() if not k.startswith("ANTHROPIC_OPEN_TELEMETRY")}
     command = [LAUNCHER, "--debug", "python", APP, library] if instrumented else ["python", APP, library]
     result = run(command, env)
@@ -53,10 +59,13 @@ def assert_nothing_missing(library: str, stderr: str) -> None:
 def test_openai_chat_stream_async_and_embeddings_are_each_one_span(fake_openai, posthog):
     result = run_app("openai", posthog, OPENAI_BASE_URL=fake_openai.base_url)
     assert result.stdout == run_app("openai", posthog, instrumented=False, OPENAI_BASE_URL=fake_openai.base_url).stdout
-    spans = sorted(posthog.spans, key=lambda s: (s["attributes"]["gen_ai.operation.name"],
-                                                 bool(s["attributes"].get("gen_ai.request.stream"))))
-    assert [(s["attributes"]["gen_ai.operation.name"], bool(s["attributes"].get("gen_ai.request.stream")))
-            for s in spans] == [("chat", False), ("chat", False), ("chat", True), ("embeddings", False)]
+    spans = sorted(
+        posthog.spans,
+        key=lambda s: (s["attributes"]["gen_ai.operation.name"], bool(s["attributes"].get("gen_ai.request.stream"))),
+    )
+    assert [
+        (s["attributes"]["gen_ai.operation.name"], bool(s["attributes"].get("gen_ai.request.stream"))) for s in spans
+    ] == [("chat", False), ("chat", False), ("chat", True), ("embeddings", False)]
     for span in spans:
         assert span["attributes"]["gen_ai.usage.input_tokens"] > 0, span
     for span in spans[:3]:
@@ -66,8 +75,10 @@ def test_openai_chat_stream_async_and_embeddings_are_each_one_span(fake_openai, 
 
 def test_anthropic_create_stream_and_async_are_each_one_span(fake_anthropic, posthog):
     result = run_app("anthropic", posthog, ANTHROPIC_BASE_URL=fake_anthropic.base_url)
-    assert result.stdout == ("anthropic create: Hello from fake Claude\nanthropic stream: Hello from fake Claude\n"
-                             "anthropic async create: Hello from fake Claude\n")
+    assert result.stdout == (
+        "anthropic create: Hello from fake Claude\nanthropic stream: Hello from fake Claude\n"
+        "anthropic async create: Hello from fake Claude\n"
+    )
     spans = posthog.spans
     assert len(spans) == 3, [s["name"] for s in spans]
     for span in spans:

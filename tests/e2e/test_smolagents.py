@@ -43,10 +43,15 @@ class _AppProcess:
     def __init__(self, stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
         self.openai = stack.enter_context(FakeOpenAI())
         self.posthog = stack.enter_context(FakePostHog())
-        env = clean_env(OPENAI_BASE_URL=self.openai.base_url, OPENAI_API_KEY="sk-test-secret-key",
-                        LITELLM_LOCAL_MODEL_COST_MAP="True",  # no network
-                        POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=self.posthog.host,
-                        POSTHOG_EXPORT_INTERVAL="0.05", **extra_env)
+        env = clean_env(
+            OPENAI_BASE_URL=self.openai.base_url,
+            OPENAI_API_KEY="sk-test-secret-key",
+            LITELLM_LOCAL_MODEL_COST_MAP="True",  # no network
+            POSTHOG_API_KEY="phc_test_project_token",
+            POSTHOG_HOST=self.posthog.host,
+            POSTHOG_EXPORT_INTERVAL="0.05",
+            **extra_env,
+        )
         app = str(APPS / "smolagents_app.py")
         self.app = BackgroundApp(stack, [LAUNCHER, "python", app] if instrumented else [sys.executable, app], env)
 
@@ -58,8 +63,11 @@ class _AppProcess:
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
     with contextlib.ExitStack() as stack:
-        started = {"traced": _AppProcess(stack, True), "plain": _AppProcess(stack, False),
-                   "private": _AppProcess(stack, True, POSTHOG_PRIVACY_MODE="true")}
+        started = {
+            "traced": _AppProcess(stack, True),
+            "plain": _AppProcess(stack, False),
+            "private": _AppProcess(stack, True, POSTHOG_PRIVACY_MODE="true"),
+        }
         return {name: process.outcome() for name, process in started.items()}
 
 
@@ -70,7 +78,9 @@ def traced(outcomes) -> Outcome:
 
 def run_of(spans: list, label: str) -> list:
     """The spans of the one trace whose agent was given the task labelled ``label``."""
-    roots = [s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")]
+    roots = [
+        s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")
+    ]
     assert len(roots) == 1, [r["name"] for r in roots]
     return [s for s in spans if s["trace_id"] == roots[0]["trace_id"]]
 
@@ -208,6 +218,12 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
     roots = [s for s in private.spans if s["parent_span_id"] is None]
     assert sorted(r["name"] for r in roots) == ["invoke_agent CodeAgent"] * 5 + ["invoke_agent ToolCallingAgent"] * 4
     for span in private.spans:
-        for key in ("$ai_input_state", "$ai_output_state", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
-                    "$ai_input", "$ai_output_choices"):
+        for key in (
+            "$ai_input_state",
+            "$ai_output_state",
+            "gen_ai.tool.call.arguments",
+            "gen_ai.tool.call.result",
+            "$ai_input",
+            "$ai_output_choices",
+        ):
             assert key not in span["attributes"], (span["name"], key)

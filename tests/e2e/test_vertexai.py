@@ -13,8 +13,16 @@ import pytest
 
 pytest.importorskip("vertexai")
 
-from tests.e2e.providers import CHAT_SETTINGS, WEATHER_TOOL, Recorded, app_env, assert_has, record, \
-    run_scenarios, text_output  # noqa: E402
+from tests.e2e.providers import (
+    CHAT_SETTINGS,
+    WEATHER_TOOL,
+    Recorded,
+    app_env,
+    assert_has,
+    record,
+    run_scenarios,
+    text_output,
+)  # noqa: E402
 from tests.e2e.traces import by_prompt, posthog_input, posthog_output, posthog_tool, tools  # noqa: E402
 from tests.servers import FakePostHog  # noqa: E402
 from tests.servers import gemini_server as wire  # noqa: E402
@@ -53,8 +61,10 @@ def test_generate_content_is_a_complete_generation(recorded):
     assert_has(attrs, USAGE)
     assert_has(attrs, dict(CHAT_SETTINGS, **{"gen_ai.request.top_k": 20}))
     # The system instruction and the prompt, from the request the SDK built.
-    assert posthog_input(span) == [{"role": "system", "content": "You are terse."},
-                                   {"role": "user", "content": "Say hello"}]
+    assert posthog_input(span) == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello"},
+    ]
     assert posthog_output(span) == text_output(wire.DEFAULT_REPLY)
     assert attrs["$ai_http_status"] == 200
 
@@ -114,7 +124,9 @@ def test_async(recorded):
 
 def test_privacy_mode_sends_no_content():
     with FakeGemini() as gemini, FakePostHog() as posthog:
-        result = run_scenarios("vertexai_app", ["generate", "tools"], _env(gemini, posthog, POSTHOG_PRIVACY_MODE="true"))
+        result = run_scenarios(
+            "vertexai_app", ["generate", "tools"], _env(gemini, posthog, POSTHOG_PRIVACY_MODE="true")
+        )
         assert result.returncode == 0, result.stderr
         spans = posthog.wait_for_spans(3)
     for span in spans:

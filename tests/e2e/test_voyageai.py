@@ -28,13 +28,15 @@ SPAN_COUNT = 10  # four embeddings, five reranks, the run the app named
 @pytest.fixture(scope="module")
 def recorded():
     with FakeVoyage() as voyage:
-        return record("voyageai_app", SCENARIOS, SPAN_COUNT, VOYAGE_API_KEY="pa-test-key",
-                      VOYAGE_BASE_URL=voyage.base_url)
+        return record(
+            "voyageai_app", SCENARIOS, SPAN_COUNT, VOYAGE_API_KEY="pa-test-key", VOYAGE_BASE_URL=voyage.base_url
+        )
 
 
 def of(spans: list, operation: str) -> list:
-    return sorted((s for s in spans if s["attributes"].get("gen_ai.operation.name") == operation),
-                  key=lambda s: s["start_ns"])
+    return sorted(
+        (s for s in spans if s["attributes"].get("gen_ai.operation.name") == operation), key=lambda s: s["start_ns"]
+    )
 
 
 def test_embed_is_an_embedding_with_the_tokens_voyage_reports(recorded):
@@ -52,8 +54,10 @@ def test_embed_is_an_embedding_with_the_tokens_voyage_reports(recorded):
 
 def test_rerank_is_a_step_with_the_ranking_and_the_tokens(recorded):
     stdout, spans = recorded
-    assert "rerank [(1, 0.8, 'Paris is the capital of France.'), (0, 0.64, 'Berlin is the capital of Germany.')] 21" \
+    assert (
+        "rerank [(1, 0.8, 'Paris is the capital of France.'), (0, 0.64, 'Berlin is the capital of Germany.')] 21"
         in stdout
+    )
     step = of(spans, "rerank")[0]
     attrs = step["attributes"]
     assert step["name"] == "rerank rerank-2.5" and event_type(step) == "$ai_trace"

@@ -15,8 +15,17 @@ import pytest
 pytest.importorskip("ibm_watsonx_ai")
 trustme = pytest.importorskip("trustme")
 
-from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_has, record, \
-    run_scenarios, text_output  # noqa: E402
+from tests.e2e.providers import (  # noqa: E402
+    CHAT_SETTINGS,
+    SAY_HELLO,
+    WEATHER_TOOL,
+    Recorded,
+    app_env,
+    assert_has,
+    record,
+    run_scenarios,
+    text_output,
+)
 from tests.e2e.traces import by_prompt, posthog_input, posthog_output, posthog_tool, tools  # noqa: E402
 from tests.servers import FakePostHog  # noqa: E402
 from tests.servers import watsonx_server as wire  # noqa: E402
@@ -38,8 +47,14 @@ def tls(tmp_path_factory):
 
 
 def _env(watsonx, posthog, **extra) -> dict:
-    return app_env(posthog, ("WATSONX_", "WML_"), WATSONX_URL=watsonx.root_url, WATSONX_TOKEN="test-token",
-                   WATSONX_CA=watsonx.ca_path, **extra)
+    return app_env(
+        posthog,
+        ("WATSONX_", "WML_"),
+        WATSONX_URL=watsonx.root_url,
+        WATSONX_TOKEN="test-token",
+        WATSONX_CA=watsonx.ca_path,
+        **extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +80,11 @@ def test_chat_is_a_complete_generation_recorded_as_sent(recorded):
 def test_tool_calls_and_results(recorded):
     call, answer = by_prompt(recorded.spans)["Weather in Paris?"]
     assert tools(call) == [posthog_tool(WEATHER_TOOL)]
-    tool_call = {"type": "function", "id": wire.TOOL_CALL_ID, "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    tool_call = {
+        "type": "function",
+        "id": wire.TOOL_CALL_ID,
+        "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+    }
     assert posthog_output(call) == [{"role": "assistant", "content": [tool_call]}]
     assert call["attributes"]["$ai_stop_reason"] == "tool_call"
     assert posthog_input(answer)[-1] == {"role": "tool", "tool_call_id": wire.TOOL_CALL_ID, "content": '{"temp": 21}'}

@@ -37,7 +37,7 @@ def case_of(span: dict):
     if not messages:
         return None
     text = message_text(messages[-1])
-    return text[len("case="):] if text.startswith("case=") else None
+    return text[len("case=") :] if text.startswith("case=") else None
 
 
 def js(distinct_id: str, session_id: str | None = None) -> dict:
@@ -63,12 +63,23 @@ class WebServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.out = tempfile.TemporaryFile("w+")
         full_env = clean_env(
-            OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test-secret-key",
-            POSTHOG_API_KEY="phc_test_project_token", POSTHOG_HOST=self.posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05", **env)
+            OPENAI_BASE_URL=openai_server.base_url,
+            OPENAI_API_KEY="sk-test-secret-key",
+            POSTHOG_API_KEY="phc_test_project_token",
+            POSTHOG_HOST=self.posthog.host,
+            POSTHOG_EXPORT_INTERVAL="0.05",
+            **env,
+        )
         command = [LAUNCHER, *[part.format(port=self.port) for part in command]]
-        self.process = subprocess.Popen(command, env=full_env, cwd=str(APPS), stdout=self.out,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(
+            command,
+            env=full_env,
+            cwd=str(APPS),
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         self.returncode = None
 
     def output(self) -> str:
@@ -131,15 +142,24 @@ class Served:
 
 
 SERVERS = {
-    "fastapi": (["uvicorn", "fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"],
-                signal.SIGINT, {"POSTHOG_DISTINCT_ID": "env-user"}),
+    "fastapi": (
+        ["uvicorn", "fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"],
+        signal.SIGINT,
+        {"POSTHOG_DISTINCT_ID": "env-user"},
+    ),
     "flask": (["python", "flask_app.py", "{port}"], signal.SIGINT, {}),
     "django": (["python", "django_app.py", "runserver", "127.0.0.1:{port}", "--noreload"], signal.SIGINT, {}),
-    "plain_asgi": (["uvicorn", "plain_asgi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"],
-                   signal.SIGINT, {}),
+    "plain_asgi": (
+        ["uvicorn", "plain_asgi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"],
+        signal.SIGINT,
+        {},
+    ),
     # One forked worker: every request is served by the same process and thread, in turn.
-    "plain_wsgi": (["gunicorn", "--bind", "127.0.0.1:{port}", "--workers", "1", "--graceful-timeout", "5",
-                    "plain_wsgi_app:app"], signal.SIGTERM, {}),
+    "plain_wsgi": (
+        ["gunicorn", "--bind", "127.0.0.1:{port}", "--workers", "1", "--graceful-timeout", "5", "plain_wsgi_app:app"],
+        signal.SIGTERM,
+        {},
+    ),
 }
 
 
@@ -167,28 +187,42 @@ def fastapi(servers) -> Served:
     server.get("/chat", js("web-user-1", "sess-1"), case="fa_async")
     server.get("/chat_sync", js("web-user-2", "sess-2"), case="fa_sync")
     assert server.get("/stream", js("web-user-3", "sess-3"), case="fa_stream").text.endswith("Hello from fake OpenAI")
-    server.get("/chat", {"baggage": "posthog.distinct_id=bag%40example.com,posthog.session_id=bag-sess,x=y"},
-               case="fa_baggage")
+    server.get(
+        "/chat", {"baggage": "posthog.distinct_id=bag%40example.com,posthog.session_id=bag-sess,x=y"}, case="fa_baggage"
+    )
     # Precedence, one source removed at a time: context() > posthog SDK > headers > baggage > `user` > env.
     everything = {**js("hdr-user", "hdr-sess"), **baggage("bag-user", "bag-sess")}
-    server.get("/chat", everything, case="p_ctx", ctx="ctx-user", sdk="sdk-user", sdk_session="sdk-sess",
-               user="openai-user")
-    server.get("/chat", everything, case="p_ctx_session", ctx="ctx-user", ctx_session="ctx-sess",
-               sdk="sdk-user", sdk_session="sdk-sess", user="openai-user")
+    server.get(
+        "/chat", everything, case="p_ctx", ctx="ctx-user", sdk="sdk-user", sdk_session="sdk-sess", user="openai-user"
+    )
+    server.get(
+        "/chat",
+        everything,
+        case="p_ctx_session",
+        ctx="ctx-user",
+        ctx_session="ctx-sess",
+        sdk="sdk-user",
+        sdk_session="sdk-sess",
+        user="openai-user",
+    )
     server.get("/chat", everything, case="p_sdk", sdk="sdk-user", user="openai-user")
     server.get("/chat", everything, case="p_headers", user="openai-user")
     server.get("/chat", baggage("bag-user", "bag-sess"), case="p_baggage", user="openai-user")
     server.get("/background", js("bg-user", "bg-sess"), case="fa_background")
     server.get("/chat", {}, case="p_user", user="openai-user")
     server.get("/chat", {}, case="p_env")
-    server.get("/chat", {"X-POSTHOG-SESSION-ID": "only-hdr-sess", **baggage("bag-user-2", "bag-sess-2")},
-               case="p_mixed")
+    server.get(
+        "/chat", {"X-POSTHOG-SESSION-ID": "only-hdr-sess", **baggage("bag-user-2", "bag-sess-2")}, case="p_mixed"
+    )
 
     async def concurrent():
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-            responses = await asyncio.gather(*(
-                client.get("/chat", params={"case": f"fa_conc_{i}"}, headers=js(f"conc-user-{i}", f"conc-sess-{i}"))
-                for i in range(6)))
+            responses = await asyncio.gather(
+                *(
+                    client.get("/chat", params={"case": f"fa_conc_{i}"}, headers=js(f"conc-user-{i}", f"conc-sess-{i}"))
+                    for i in range(6)
+                )
+            )
         assert [r.status_code for r in responses] == [200] * 6
 
     asyncio.run(concurrent())
@@ -340,8 +374,12 @@ def plain_wsgi(servers) -> Served:
     server.posthog.feature_flags = {"prompt-v2": "concise"}
     server.wait_listening()
     # An experiment: the flag evaluated for the person while serving the request that calls the model ...
-    assert server.get("/", js("flag-user"), case="wsgi_flag_same_request", flag="prompt-v2",
-                      flag_user="flag-user").json()["variant"] == "concise"
+    assert (
+        server.get("/", js("flag-user"), case="wsgi_flag_same_request", flag="prompt-v2", flag_user="flag-user").json()[
+            "variant"
+        ]
+        == "concise"
+    )
     # ... and a flag evaluated in one request, then a model call for that person in the next one.
     server.get("/flag", js("leak-user"), flag="prompt-v2", flag_user="leak-user")
     server.get("/", js("leak-user"), case="wsgi_flag_next_request")

@@ -11,23 +11,46 @@ import pytest
 
 pytest.importorskip("xai_sdk")
 
-from tests.e2e.providers import CHAT_SETTINGS, SAY_HELLO, WEATHER_TOOL, Recorded, app_env, assert_has, record, run_scenarios, \
-    text_output  # noqa: E402
+from tests.e2e.providers import (
+    CHAT_SETTINGS,
+    SAY_HELLO,
+    WEATHER_TOOL,
+    Recorded,
+    app_env,
+    assert_has,
+    record,
+    run_scenarios,
+    text_output,
+)  # noqa: E402
 from tests.e2e.traces import by_prompt, posthog_input, posthog_output, posthog_tool, tools  # noqa: E402
 from tests.servers import FakePostHog  # noqa: E402
 from tests.servers import xai_server as wire  # noqa: E402
 from tests.servers.xai_server import FakeXAI  # noqa: E402
 
 MODEL = "grok-4-fast"
-SCENARIOS = ("chat", "tools", "reasoning", "picture", "parse", "stream", "stream_break", "stream_error", "error_429",
-             "async_all")
+SCENARIOS = (
+    "chat",
+    "tools",
+    "reasoning",
+    "picture",
+    "parse",
+    "stream",
+    "stream_break",
+    "stream_error",
+    "error_429",
+    "async_all",
+)
 SPAN_COUNT = 12
 USAGE = {
     "gen_ai.usage.input_tokens": wire.PROMPT_TOKENS,
     "gen_ai.usage.output_tokens": wire.COMPLETION_TOKENS,
     "gen_ai.usage.cache_read.input_tokens": wire.CACHED_TOKENS,
 }
-TOOL_CALL = {"type": "function", "id": wire.TOOL_CALL_ID, "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+TOOL_CALL = {
+    "type": "function",
+    "id": wire.TOOL_CALL_ID,
+    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +154,9 @@ def test_async_client(recorded):
 
 def test_privacy_mode_sends_no_content():
     with FakeXAI() as xai, FakePostHog() as posthog:
-        env = app_env(posthog, "XAI_", XAI_API_KEY="xai-test-key", XAI_API_HOST=xai.api_host, POSTHOG_PRIVACY_MODE="true")
+        env = app_env(
+            posthog, "XAI_", XAI_API_KEY="xai-test-key", XAI_API_HOST=xai.api_host, POSTHOG_PRIVACY_MODE="true"
+        )
         result = run_scenarios("xai_app", ["chat", "tools"], env)
         assert result.returncode == 0, result.stderr
         spans = posthog.wait_for_spans(3)

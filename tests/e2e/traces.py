@@ -31,8 +31,10 @@ def tools(span: dict) -> list:
 
 def posthog_tool(definition: dict) -> dict:
     """A function tool as ``gen_ai.tool.definitions`` holds it, in PostHog's shape."""
-    return {"type": "function", "function": {k: definition[k] for k in ("name", "description", "parameters")
-                                             if k in definition}}
+    return {
+        "type": "function",
+        "function": {k: definition[k] for k in ("name", "description", "parameters") if k in definition},
+    }
 
 
 def by_prompt(spans: list) -> dict:
@@ -47,8 +49,12 @@ def by_prompt(spans: list) -> dict:
 
 def by_model(spans: list, model: str, stream: bool = False) -> dict:
     """The one span that asked for ``model``, streamed or not."""
-    found = [s for s in spans if s["attributes"].get("gen_ai.request.model") == model
-             and bool(s["attributes"].get("gen_ai.request.stream")) == stream]
+    found = [
+        s
+        for s in spans
+        if s["attributes"].get("gen_ai.request.model") == model
+        and bool(s["attributes"].get("gen_ai.request.stream")) == stream
+    ]
     assert len(found) == 1, [(s["name"], s["attributes"].get("gen_ai.request.stream")) for s in spans]
     return found[0]
 

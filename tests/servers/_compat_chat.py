@@ -38,8 +38,11 @@ class Flavor:
 
 
 def _usage(flavor: Flavor) -> dict:
-    usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
-             "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}
+    usage = {
+        "prompt_tokens": PROMPT_TOKENS,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+    }
     if flavor.usage_in_x_groq:
         usage.update(queue_time=0.01, prompt_time=0.002, completion_time=0.02, total_time=0.022)
     if flavor.cached_tokens:
@@ -91,8 +94,12 @@ class _Handler(JSONHandler):
 
     def _meta(self, body: dict, kind: str) -> dict:
         flavor: Flavor = self.owner.flavor
-        meta = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": kind, "created": int(time.time()),
-                "model": body["model"] + flavor.served_model_suffix}
+        meta = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": kind,
+            "created": int(time.time()),
+            "model": body["model"] + flavor.served_model_suffix,
+        }
         if flavor.usage_in_x_groq:
             meta["system_fingerprint"] = "fp_fake"
         return meta
@@ -105,13 +112,23 @@ class _Handler(JSONHandler):
         tool = _wants_tool(body)
         message: dict = {"role": "assistant", "content": None if tool else self._text()}
         if tool:
-            message["tool_calls"] = [{"id": "call_1", "type": "function",
-                                      "function": {"name": tool, "arguments": TOOL_ARGUMENTS}}]
+            message["tool_calls"] = [
+                {"id": "call_1", "type": "function", "function": {"name": tool, "arguments": TOOL_ARGUMENTS}}
+            ]
         if body.get("reasoning_format") == "parsed":
             message["reasoning"] = REASONING
-        payload = {**self._meta(body, "chat.completion"), "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool else flavor.stop_reason}],
-            "usage": _usage(flavor)}
+        payload = {
+            **self._meta(body, "chat.completion"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if tool else flavor.stop_reason,
+                }
+            ],
+            "usage": _usage(flavor),
+        }
         if flavor.usage_in_x_groq:
             payload["x_groq"] = {"id": "req_fake", "usage": {"dram_cached_tokens": 0, "sram_cached_tokens": 0}}
             payload["service_tier"] = "on_demand"
@@ -125,7 +142,11 @@ class _Handler(JSONHandler):
         tool = _wants_tool(body)
 
         def chunk(delta: dict, finish: Optional[str] = None, **extra: Any) -> dict:
-            payload = {**meta, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
+            payload = {
+                **meta,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                **extra,
+            }
             if flavor.usage_in_x_groq:
                 payload.setdefault("x_groq", {"id": "req_fake"})
             else:
@@ -138,8 +159,18 @@ class _Handler(JSONHandler):
                 yield chunk({"reasoning": piece})
         if tool:
             # Groq and Together send a whole tool call in one delta.
-            yield chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                         "function": {"name": tool, "arguments": TOOL_ARGUMENTS}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": tool, "arguments": TOOL_ARGUMENTS},
+                        }
+                    ]
+                }
+            )
         else:
             for piece in PIECES:
                 yield chunk({"role": "assistant", "content": piece.format(name=flavor.name)})
@@ -153,9 +184,14 @@ class _Handler(JSONHandler):
         flavor: Flavor = self.owner.flavor
         texts = body.get("input")
         texts = [texts] if isinstance(texts, str) else list(texts or [])
-        payload = {"object": "list", "model": body["model"], "data": [
-            {"object": "embedding", "index": i, "embedding": [0.01 * (i + 1)] * EMBEDDING_DIMENSIONS}
-            for i in range(len(texts))]}
+        payload = {
+            "object": "list",
+            "model": body["model"],
+            "data": [
+                {"object": "embedding", "index": i, "embedding": [0.01 * (i + 1)] * EMBEDDING_DIMENSIONS}
+                for i in range(len(texts))
+            ],
+        }
         if flavor.usage_in_x_groq:
             payload["usage"] = {"prompt_tokens": 4 * len(texts), "total_tokens": 4 * len(texts)}
         return payload

@@ -53,12 +53,20 @@ CACHE_CREATION = 3
 THINKING_TOKENS = 4
 
 _ERROR_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-    413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
 }
 
 _BEDROCK = re.compile(r"^/model/(?P<model>[^/]+)/(?P<action>invoke|invoke-with-response-stream)$")
-_VERTEX = re.compile(r"^/v1/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/(?P<model>[^/:]+):(?P<action>rawPredict|streamRawPredict)$")
+_VERTEX = re.compile(
+    r"^/v1/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/(?P<model>[^/:]+):(?P<action>rawPredict|streamRawPredict)$"
+)
 
 
 class FakeAnthropic(RecordingServer):
@@ -155,7 +163,7 @@ def message(body: dict, model: str) -> dict:
 
 def _pieces(text: str, count: int) -> list[str]:
     size = max(1, -(-len(text) // max(count, 1)))
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def stream_events(body: dict, model: str, chunks: int = 3) -> list[dict]:
@@ -167,42 +175,81 @@ def stream_events(body: dict, model: str, chunks: int = 3) -> list[dict]:
     for index, block in enumerate(whole["content"]):
         kind = block["type"]
         if kind == "text":
-            events.append({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+            events.append(
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            )
             for piece in _pieces(block["text"], chunks):
-                events.append({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}})
+                events.append(
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}
+                )
         elif kind == "thinking":
-            events.append({"type": "content_block_start", "index": index,
-                           "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            events.append(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                }
+            )
             for piece in _pieces(block["thinking"], 2):
-                events.append({"type": "content_block_delta", "index": index,
-                               "delta": {"type": "thinking_delta", "thinking": piece}})
-            events.append({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "signature_delta", "signature": block["signature"]}})
+                events.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "thinking_delta", "thinking": piece},
+                    }
+                )
+            events.append(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "signature_delta", "signature": block["signature"]},
+                }
+            )
         elif kind == "tool_use":
-            events.append({"type": "content_block_start", "index": index,
-                           "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})
+            events.append(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}},
+                }
+            )
             arguments = json.dumps(block["input"])
             for piece in ("", *_pieces(arguments, 3)):
-                events.append({"type": "content_block_delta", "index": index,
-                               "delta": {"type": "input_json_delta", "partial_json": piece}})
+                events.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    }
+                )
         events.append({"type": "content_block_stop", "index": index})
         if index == 0:
             events.append({"type": "ping"})
     usage = whole["usage"]
-    delta_usage = {key: usage[key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                                               "output_tokens")}
+    delta_usage = {
+        key: usage[key]
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+    }
     if "output_tokens_details" in usage:
         delta_usage["output_tokens_details"] = usage["output_tokens_details"]
-    events.append({"type": "message_delta", "delta": {"stop_reason": whole["stop_reason"], "stop_sequence": None},
-                   "usage": delta_usage})
+    events.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": whole["stop_reason"], "stop_sequence": None},
+            "usage": delta_usage,
+        }
+    )
     events.append({"type": "message_stop"})
     return events
 
 
 def error_body(status: int) -> dict:
     kind = _ERROR_TYPES.get(status, "api_error")
-    return {"type": "error", "error": {"type": kind, "message": f"fake {kind} ({status})"},
-            "request_id": f"req_{uuid.uuid4().hex[:12]}"}
+    return {
+        "type": "error",
+        "error": {"type": kind, "message": f"fake {kind} ({status})"},
+        "request_id": f"req_{uuid.uuid4().hex[:12]}",
+    }
 
 
 # -- AWS event stream ------------------------------------------------------------------------
@@ -225,8 +272,9 @@ def event_stream_message(headers: dict, payload: bytes) -> bytes:
 
 def bedrock_chunk(event: dict) -> bytes:
     payload = json.dumps({"bytes": base64.b64encode(json.dumps(event).encode()).decode(), "p": "abcd"}).encode()
-    return event_stream_message({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"},
-                                payload)
+    return event_stream_message(
+        {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload
+    )
 
 
 # -- handler ----------------------------------------------------------------------------------
@@ -262,8 +310,11 @@ class _AnthropicHandler(JSONHandler):
         if fault:
             status = int(fault.group(1))
             if platform == "bedrock":
-                self.send_json(status, {"message": f"fake bedrock error ({status})"},
-                               {"x-amzn-ErrorType": "ThrottlingException" if status == 429 else "ValidationException"})
+                self.send_json(
+                    status,
+                    {"message": f"fake bedrock error ({status})"},
+                    {"x-amzn-ErrorType": "ThrottlingException" if status == 429 else "ValidationException"},
+                )
             else:
                 self.send_json(status, error_body(status), {"request-id": "req_fake_error"})
             return
@@ -290,4 +341,3 @@ class _AnthropicHandler(JSONHandler):
                 self.end_chunked()
                 return
         self.end_chunked()
-

@@ -43,8 +43,14 @@ EMBEDDING_DIMENSIONS = 8
 INPUT_TOKENS, OUTPUT_TOKENS, CACHE_READ, CACHE_WRITE = 11, 7, 3, 2
 
 _ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream|invoke|invoke-with-response-stream)$")
-_ERRORS = {400: "ValidationException", 403: "AccessDeniedException", 404: "ResourceNotFoundException",
-           429: "ThrottlingException", 500: "InternalServerException", 503: "ServiceUnavailableException"}
+_ERRORS = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
 
 
 # -- event-stream framing -------------------------------------------------------------------
@@ -67,14 +73,16 @@ def encode_message(headers: dict, payload: bytes) -> bytes:
 def event(event_type: str, body: dict) -> bytes:
     # Bedrock pads events with a random "p" field so their sizes do not leak content.
     payload = json.dumps({**body, "p": "abcdefghijklmnopqrstuvwxyzABCDEF"[: len(event_type)]}).encode()
-    return encode_message({":event-type": event_type, ":content-type": "application/json",
-                           ":message-type": "event"}, payload)
+    return encode_message(
+        {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"}, payload
+    )
 
 
 def exception_event(exception_type: str, message: str) -> bytes:
     payload = json.dumps({"message": message, "originalStatusCode": 500, "originalMessage": message}).encode()
-    return encode_message({":exception-type": exception_type, ":content-type": "application/json",
-                           ":message-type": "exception"}, payload)
+    return encode_message(
+        {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"}, payload
+    )
 
 
 def chunk_event(obj: dict) -> bytes:
@@ -82,8 +90,14 @@ def chunk_event(obj: dict) -> bytes:
 
 
 def invocation_metrics(input_tokens: int, output_tokens: int, read: int = 0, write: int = 0) -> dict:
-    return {"inputTokenCount": input_tokens, "outputTokenCount": output_tokens, "invocationLatency": 321,
-            "firstByteLatency": 123, "cacheReadInputTokenCount": read, "cacheWriteInputTokenCount": write}
+    return {
+        "inputTokenCount": input_tokens,
+        "outputTokenCount": output_tokens,
+        "invocationLatency": 321,
+        "firstByteLatency": 123,
+        "cacheReadInputTokenCount": read,
+        "cacheWriteInputTokenCount": write,
+    }
 
 
 # -- request understanding -----------------------------------------------------------------
@@ -91,8 +105,18 @@ def invocation_metrics(input_tokens: int, output_tokens: int, read: int = 0, wri
 
 def family(model_id: str) -> str:
     ident = model_id.rsplit("/", 1)[-1]
-    for name in ("anthropic", "nova", "titan-embed", "titan", "meta", "mistral-large", "mistral",
-                 "cohere.command-r", "cohere.embed", "cohere"):
+    for name in (
+        "anthropic",
+        "nova",
+        "titan-embed",
+        "titan",
+        "meta",
+        "mistral-large",
+        "mistral",
+        "cohere.command-r",
+        "cohere.embed",
+        "cohere",
+    ):
         if name in ident:
             return name
     return "unknown"
@@ -106,8 +130,9 @@ def wants_tool(tools: Any, messages: Any) -> Optional[str]:
     if last.get("role") != "user":
         return None
     content = last.get("content")
-    if isinstance(content, list) and any(isinstance(b, dict) and ("toolResult" in b or b.get("type") == "tool_result")
-                                         for b in content):
+    if isinstance(content, list) and any(
+        isinstance(b, dict) and ("toolResult" in b or b.get("type") == "tool_result") for b in content
+    ):
         return None
     first = tools[0]
     spec = first.get("toolSpec") or first.get("function") or first
@@ -118,21 +143,31 @@ def wants_tool(tools: Any, messages: Any) -> Optional[str]:
 
 
 def converse_usage() -> dict:
-    return {"inputTokens": INPUT_TOKENS, "outputTokens": OUTPUT_TOKENS,
-            "totalTokens": INPUT_TOKENS + OUTPUT_TOKENS + CACHE_READ + CACHE_WRITE,
-            "cacheReadInputTokens": CACHE_READ, "cacheWriteInputTokens": CACHE_WRITE}
+    return {
+        "inputTokens": INPUT_TOKENS,
+        "outputTokens": OUTPUT_TOKENS,
+        "totalTokens": INPUT_TOKENS + OUTPUT_TOKENS + CACHE_READ + CACHE_WRITE,
+        "cacheReadInputTokens": CACHE_READ,
+        "cacheWriteInputTokens": CACHE_WRITE,
+    }
 
 
 def converse_response(body: dict) -> dict:
     tool = wants_tool((body.get("toolConfig") or {}).get("tools"), body.get("messages"))
     if tool:
-        content = [{"text": "Let me check."},
-                   {"toolUse": {"toolUseId": "tooluse_1", "name": tool, "input": TOOL_INPUT}}]
+        content = [
+            {"text": "Let me check."},
+            {"toolUse": {"toolUseId": "tooluse_1", "name": tool, "input": TOOL_INPUT}},
+        ]
         stop = "tool_use"
     else:
         content, stop = [{"text": REPLY}], "end_turn"
-    return {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
-            "usage": converse_usage(), "metrics": {"latencyMs": 321}}
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop,
+        "usage": converse_usage(),
+        "metrics": {"latencyMs": 321},
+    }
 
 
 def converse_stream_events(body: dict, cut_after: Optional[int]) -> Iterator[bytes]:
@@ -145,8 +180,10 @@ def converse_stream_events(body: dict, cut_after: Optional[int]) -> Iterator[byt
         yield event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
     yield event("contentBlockStop", {"contentBlockIndex": 0})
     if tool:
-        yield event("contentBlockStart", {"contentBlockIndex": 1,
-                                          "start": {"toolUse": {"toolUseId": "tooluse_1", "name": tool}}})
+        yield event(
+            "contentBlockStart",
+            {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": tool}}},
+        )
         arguments = json.dumps(TOOL_INPUT)
         for piece in (arguments[:5], arguments[5:]):
             yield event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": piece}}})
@@ -161,50 +198,101 @@ def converse_stream_events(body: dict, cut_after: Optional[int]) -> Iterator[byt
 def invoke_response(model_id: str, body: dict) -> tuple[dict, dict]:
     """(response body, token-count headers) for one InvokeModel call."""
     kind = family(model_id)
-    headers = {"X-Amzn-Bedrock-Input-Token-Count": str(INPUT_TOKENS),
-               "X-Amzn-Bedrock-Output-Token-Count": str(OUTPUT_TOKENS), "X-Amzn-Bedrock-Invocation-Latency": "321"}
+    headers = {
+        "X-Amzn-Bedrock-Input-Token-Count": str(INPUT_TOKENS),
+        "X-Amzn-Bedrock-Output-Token-Count": str(OUTPUT_TOKENS),
+        "X-Amzn-Bedrock-Invocation-Latency": "321",
+    }
     if kind == "anthropic":
         tool = wants_tool(body.get("tools"), body.get("messages"))
-        content = ([{"type": "tool_use", "id": "toolu_1", "name": tool, "input": TOOL_INPUT}] if tool
-                   else [{"type": "text", "text": REPLY}])
-        headers.update({"X-Amzn-Bedrock-Cache-Read-Input-Token-Count": str(CACHE_READ),
-                        "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": str(CACHE_WRITE)})
-        return {"id": "msg_bdrk_01", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
-                "content": content, "stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS,
-                          "cache_read_input_tokens": CACHE_READ, "cache_creation_input_tokens": CACHE_WRITE}}, headers
+        content = (
+            [{"type": "tool_use", "id": "toolu_1", "name": tool, "input": TOOL_INPUT}]
+            if tool
+            else [{"type": "text", "text": REPLY}]
+        )
+        headers.update(
+            {
+                "X-Amzn-Bedrock-Cache-Read-Input-Token-Count": str(CACHE_READ),
+                "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": str(CACHE_WRITE),
+            }
+        )
+        return {
+            "id": "msg_bdrk_01",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-5-haiku-20241022",
+            "content": content,
+            "stop_reason": "tool_use" if tool else "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": INPUT_TOKENS,
+                "output_tokens": OUTPUT_TOKENS,
+                "cache_read_input_tokens": CACHE_READ,
+                "cache_creation_input_tokens": CACHE_WRITE,
+            },
+        }, headers
     if kind == "nova":
-        return {"output": {"message": {"role": "assistant", "content": [{"text": REPLY}]}}, "stopReason": "end_turn",
-                "usage": {"inputTokens": INPUT_TOKENS, "outputTokens": OUTPUT_TOKENS,
-                          "totalTokens": INPUT_TOKENS + OUTPUT_TOKENS,
-                          "cacheReadInputTokenCount": 0, "cacheWriteInputTokenCount": 0}}, headers
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": REPLY}]}},
+            "stopReason": "end_turn",
+            "usage": {
+                "inputTokens": INPUT_TOKENS,
+                "outputTokens": OUTPUT_TOKENS,
+                "totalTokens": INPUT_TOKENS + OUTPUT_TOKENS,
+                "cacheReadInputTokenCount": 0,
+                "cacheWriteInputTokenCount": 0,
+            },
+        }, headers
     if kind == "titan-embed":
-        return {"embedding": [0.1] * EMBEDDING_DIMENSIONS, "inputTextTokenCount": 5,
-                "embeddingsByType": {"float": [0.1] * EMBEDDING_DIMENSIONS}}, {
-                    "X-Amzn-Bedrock-Input-Token-Count": "5"}
+        return {
+            "embedding": [0.1] * EMBEDDING_DIMENSIONS,
+            "inputTextTokenCount": 5,
+            "embeddingsByType": {"float": [0.1] * EMBEDDING_DIMENSIONS},
+        }, {"X-Amzn-Bedrock-Input-Token-Count": "5"}
     if kind == "titan":
-        return {"inputTextTokenCount": INPUT_TOKENS, "results": [
-            {"tokenCount": OUTPUT_TOKENS, "outputText": REPLY, "completionReason": "FINISH"}]}, headers
+        return {
+            "inputTextTokenCount": INPUT_TOKENS,
+            "results": [{"tokenCount": OUTPUT_TOKENS, "outputText": REPLY, "completionReason": "FINISH"}],
+        }, headers
     if kind == "meta":
-        return {"generation": REPLY, "prompt_token_count": INPUT_TOKENS, "generation_token_count": OUTPUT_TOKENS,
-                "stop_reason": "stop"}, headers
+        return {
+            "generation": REPLY,
+            "prompt_token_count": INPUT_TOKENS,
+            "generation_token_count": OUTPUT_TOKENS,
+            "stop_reason": "stop",
+        }, headers
     if kind == "mistral-large":
-        return {"id": "cmpl-1", "object": "chat.completion", "model": "mistral-large-2407", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": REPLY}, "stop_reason": "stop"}]}, headers
+        return {
+            "id": "cmpl-1",
+            "object": "chat.completion",
+            "model": "mistral-large-2407",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY}, "stop_reason": "stop"}],
+        }, headers
     if kind == "mistral":
         return {"outputs": [{"text": REPLY, "stop_reason": "stop"}]}, headers
     if kind == "cohere.command-r":
-        return {"response_id": "resp-1", "text": REPLY, "generation_id": "gen-1", "finish_reason": "COMPLETE",
-                "chat_history": [], "meta": {"billed_units": {"input_tokens": INPUT_TOKENS,
-                                                              "output_tokens": OUTPUT_TOKENS}}}, headers
+        return {
+            "response_id": "resp-1",
+            "text": REPLY,
+            "generation_id": "gen-1",
+            "finish_reason": "COMPLETE",
+            "chat_history": [],
+            "meta": {"billed_units": {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS}},
+        }, headers
     if kind == "cohere.embed":
         texts = body.get("texts") or []
-        return {"id": "emb-1", "response_type": "embeddings_floats", "texts": texts,
-                "embeddings": [[0.2] * EMBEDDING_DIMENSIONS for _ in texts]}, {
-                    "X-Amzn-Bedrock-Input-Token-Count": str(3 * len(texts))}
+        return {
+            "id": "emb-1",
+            "response_type": "embeddings_floats",
+            "texts": texts,
+            "embeddings": [[0.2] * EMBEDDING_DIMENSIONS for _ in texts],
+        }, {"X-Amzn-Bedrock-Input-Token-Count": str(3 * len(texts))}
     if kind == "cohere":
-        return {"id": "gen-2", "prompt": body.get("prompt"), "generations": [
-            {"id": "g-1", "text": REPLY, "finish_reason": "COMPLETE"}]}, headers
+        return {
+            "id": "gen-2",
+            "prompt": body.get("prompt"),
+            "generations": [{"id": "g-1", "text": REPLY, "finish_reason": "COMPLETE"}],
+        }, headers
     return {"unknown": True}, headers
 
 
@@ -214,45 +302,114 @@ def invoke_stream_chunks(model_id: str, body: dict) -> list:
     metrics = invocation_metrics(INPUT_TOKENS, OUTPUT_TOKENS)
     if kind == "anthropic":
         tool = wants_tool(body.get("tools"), body.get("messages"))
-        chunks = [{"type": "message_start", "message": {
-            "id": "msg_bdrk_02", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
-            "content": [], "stop_reason": None, "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": 1,
-                                                          "cache_read_input_tokens": CACHE_READ,
-                                                          "cache_creation_input_tokens": CACHE_WRITE}}},
-                  {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
-        chunks += [{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}
-                   for p in PIECES]
+        chunks = [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_bdrk_02",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-3-5-haiku-20241022",
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": {
+                        "input_tokens": INPUT_TOKENS,
+                        "output_tokens": 1,
+                        "cache_read_input_tokens": CACHE_READ,
+                        "cache_creation_input_tokens": CACHE_WRITE,
+                    },
+                },
+            },
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ]
+        chunks += [
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}} for p in PIECES
+        ]
         chunks.append({"type": "content_block_stop", "index": 0})
         if tool:
             arguments = json.dumps(TOOL_INPUT)
-            chunks += [{"type": "content_block_start", "index": 1, "content_block": {
-                "type": "tool_use", "id": "toolu_2", "name": tool, "input": {}}},
-                {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": arguments[:4]}},
-                {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": arguments[4:]}},
-                {"type": "content_block_stop", "index": 1}]
-        chunks += [{"type": "message_delta", "delta": {"stop_reason": "tool_use" if tool else "end_turn"},
-                    "usage": {"output_tokens": OUTPUT_TOKENS}},
-                   {"type": "message_stop", "amazon-bedrock-invocationMetrics": invocation_metrics(
-                       INPUT_TOKENS, OUTPUT_TOKENS, CACHE_READ, CACHE_WRITE)}]
+            chunks += [
+                {
+                    "type": "content_block_start",
+                    "index": 1,
+                    "content_block": {"type": "tool_use", "id": "toolu_2", "name": tool, "input": {}},
+                },
+                {
+                    "type": "content_block_delta",
+                    "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": arguments[:4]},
+                },
+                {
+                    "type": "content_block_delta",
+                    "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": arguments[4:]},
+                },
+                {"type": "content_block_stop", "index": 1},
+            ]
+        chunks += [
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use" if tool else "end_turn"},
+                "usage": {"output_tokens": OUTPUT_TOKENS},
+            },
+            {
+                "type": "message_stop",
+                "amazon-bedrock-invocationMetrics": invocation_metrics(
+                    INPUT_TOKENS, OUTPUT_TOKENS, CACHE_READ, CACHE_WRITE
+                ),
+            },
+        ]
         return chunks
     if kind == "nova":
-        return ([{"messageStart": {"role": "assistant"}}]
-                + [{"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}} for p in PIECES]
-                + [{"contentBlockStop": {"contentBlockIndex": 0}}, {"messageStop": {"stopReason": "end_turn"}},
-                   {"metadata": {"usage": {"inputTokens": INPUT_TOKENS, "outputTokens": OUTPUT_TOKENS},
-                                 "metrics": {}, "trace": {}}, "amazon-bedrock-invocationMetrics": metrics}])
+        return (
+            [{"messageStart": {"role": "assistant"}}]
+            + [{"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}} for p in PIECES]
+            + [
+                {"contentBlockStop": {"contentBlockIndex": 0}},
+                {"messageStop": {"stopReason": "end_turn"}},
+                {
+                    "metadata": {
+                        "usage": {"inputTokens": INPUT_TOKENS, "outputTokens": OUTPUT_TOKENS},
+                        "metrics": {},
+                        "trace": {},
+                    },
+                    "amazon-bedrock-invocationMetrics": metrics,
+                },
+            ]
+        )
     if kind == "titan":
-        chunks = [{"outputText": p, "index": 0, "totalOutputTextTokenCount": n + 1, "completionReason": None,
-                   "inputTextTokenCount": INPUT_TOKENS if n == 0 else None} for n, p in enumerate(PIECES)]
+        chunks = [
+            {
+                "outputText": p,
+                "index": 0,
+                "totalOutputTextTokenCount": n + 1,
+                "completionReason": None,
+                "inputTextTokenCount": INPUT_TOKENS if n == 0 else None,
+            }
+            for n, p in enumerate(PIECES)
+        ]
         chunks[-1].update(completionReason="FINISH", totalOutputTextTokenCount=OUTPUT_TOKENS)
     elif kind == "meta":
-        chunks = [{"generation": p, "prompt_token_count": INPUT_TOKENS if n == 0 else None,
-                   "generation_token_count": n + 1, "stop_reason": None} for n, p in enumerate(PIECES)]
+        chunks = [
+            {
+                "generation": p,
+                "prompt_token_count": INPUT_TOKENS if n == 0 else None,
+                "generation_token_count": n + 1,
+                "stop_reason": None,
+            }
+            for n, p in enumerate(PIECES)
+        ]
         chunks[-1].update(stop_reason="stop", generation_token_count=OUTPUT_TOKENS)
     elif kind == "mistral-large":
-        chunks = [{"id": "cmpl-2", "object": "chat.completion.chunk", "model": "mistral-large-2407",
-                   "choices": [{"index": 0, "delta": {"role": "assistant", "content": p}, "stop_reason": None}]}
-                  for p in PIECES]
+        chunks = [
+            {
+                "id": "cmpl-2",
+                "object": "chat.completion.chunk",
+                "model": "mistral-large-2407",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": p}, "stop_reason": None}],
+            }
+            for p in PIECES
+        ]
         chunks[-1]["choices"][0]["stop_reason"] = "stop"
     elif kind == "mistral":
         chunks = [{"outputs": [{"text": p, "stop_reason": None}]} for p in PIECES]
@@ -260,9 +417,20 @@ def invoke_stream_chunks(model_id: str, body: dict) -> list:
     elif kind == "cohere.command-r":
         chunks = [{"is_finished": False, "event_type": "stream-start", "generation_id": "gen-3"}]
         chunks += [{"is_finished": False, "event_type": "text-generation", "text": p} for p in PIECES]
-        chunks.append({"is_finished": True, "event_type": "stream-end", "finish_reason": "COMPLETE", "response": {
-            "response_id": "resp-3", "text": REPLY, "generation_id": "gen-3", "finish_reason": "COMPLETE",
-            "meta": {"billed_units": {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS}}}})
+        chunks.append(
+            {
+                "is_finished": True,
+                "event_type": "stream-end",
+                "finish_reason": "COMPLETE",
+                "response": {
+                    "response_id": "resp-3",
+                    "text": REPLY,
+                    "generation_id": "gen-3",
+                    "finish_reason": "COMPLETE",
+                    "meta": {"billed_units": {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS}},
+                },
+            }
+        )
     else:  # Cohere Command (text)
         chunks = [{"text": p, "is_finished": False} for p in PIECES]
         chunks.append({"is_finished": True, "finish_reason": "COMPLETE", "text": ""})
@@ -311,7 +479,9 @@ class _BedrockHandler(BaseHandler):
         if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
             return self._error(403, "AccessDeniedException", "Missing Authentication Token")
         if not isinstance(body, dict):
-            return self._error(400, "ValidationException", "Malformed input request, please reformat your input and try again.")
+            return self._error(
+                400, "ValidationException", "Malformed input request, please reformat your input and try again."
+            )
         fault = re.search(r"error-(\d{3})", model_id)
         if fault:
             status = int(fault.group(1))
@@ -325,8 +495,9 @@ class _BedrockHandler(BaseHandler):
             return self._stream(converse_stream_events(body, cut_after))
         if operation == "invoke":
             payload, token_headers = invoke_response(model_id, body)
-            return self.send_body(200, json.dumps(payload).encode(), "application/json",
-                                  {**self._meta(), **token_headers})
+            return self.send_body(
+                200, json.dumps(payload).encode(), "application/json", {**self._meta(), **token_headers}
+            )
         chunks = invoke_stream_chunks(model_id, body)
         return self._stream((chunk_event(c) for c in chunks), {"X-Amzn-Bedrock-Content-Type": "application/json"})
 
@@ -340,5 +511,8 @@ class _BedrockHandler(BaseHandler):
         self.end_chunked()
 
     def _error(self, status: int, code: str, message: str) -> None:
-        self.send_json(status, {"message": message}, {
-            **self._meta(), "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"})
+        self.send_json(
+            status,
+            {"message": message},
+            {**self._meta(), "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"},
+        )

@@ -76,8 +76,17 @@ def _thinks(model: str) -> bool:
 
 def chat_response(reply: Reply, model: str) -> dict:
     if reply.tool_name:
-        message = {"role": "assistant", "tool_plan": TOOL_PLAN, "tool_calls": [
-            {"id": TOOL_CALL_ID, "type": "function", "function": {"name": reply.tool_name, "arguments": TOOL_ARGUMENTS}}]}
+        message = {
+            "role": "assistant",
+            "tool_plan": TOOL_PLAN,
+            "tool_calls": [
+                {
+                    "id": TOOL_CALL_ID,
+                    "type": "function",
+                    "function": {"name": reply.tool_name, "arguments": TOOL_ARGUMENTS},
+                }
+            ],
+        }
         reason = "TOOL_CALL"
     else:
         content = [{"type": "text", "text": reply.text}]
@@ -89,27 +98,54 @@ def chat_response(reply: Reply, model: str) -> dict:
 
 
 def stream_events(reply: Reply, model: str) -> Iterator[dict]:
-    yield {"id": str(uuid.uuid4()), "type": "message-start", "delta": {"message": {
-        "role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}
+    yield {
+        "id": str(uuid.uuid4()),
+        "type": "message-start",
+        "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}},
+    }
     if reply.tool_name:
         yield {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": TOOL_PLAN}}}
-        yield {"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
-            "id": TOOL_CALL_ID, "type": "function", "function": {"name": reply.tool_name, "arguments": ""}}}}}
+        yield {
+            "type": "tool-call-start",
+            "index": 0,
+            "delta": {
+                "message": {
+                    "tool_calls": {
+                        "id": TOOL_CALL_ID,
+                        "type": "function",
+                        "function": {"name": reply.tool_name, "arguments": ""},
+                    }
+                }
+            },
+        }
         half = len(TOOL_ARGUMENTS) // 2
         for fragment in (TOOL_ARGUMENTS[:half], TOOL_ARGUMENTS[half:]):
-            yield {"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {"function": {"arguments": fragment}}}}}
+            yield {
+                "type": "tool-call-delta",
+                "index": 0,
+                "delta": {"message": {"tool_calls": {"function": {"arguments": fragment}}}},
+            }
         yield {"type": "tool-call-end", "index": 0}
         reason = "TOOL_CALL"
     else:
         index = 0
         if _thinks(model):
-            yield {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}}}
+            yield {
+                "type": "content-start",
+                "index": 0,
+                "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}},
+            }
             yield {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": THINKING_TEXT}}}}
             yield {"type": "content-end", "index": 0}
             index = 1
         yield {"type": "content-start", "index": index, "delta": {"message": {"content": {"type": "text", "text": ""}}}}
         for piece in reply.pieces:
-            yield {"type": "content-delta", "index": index, "delta": {"message": {"content": {"text": piece}}}, "logprobs": None}
+            yield {
+                "type": "content-delta",
+                "index": index,
+                "delta": {"message": {"content": {"text": piece}}},
+                "logprobs": None,
+            }
         yield {"type": "content-end", "index": index}
         reason = "COMPLETE"
     yield {"type": "message-end", "delta": {"finish_reason": reason, "usage": usage()}}
@@ -126,7 +162,7 @@ def rerank_response(body: dict, v1: bool) -> dict:
     documents = body.get("documents") or []
     texts = [d if isinstance(d, str) else d.get("text", "") for d in documents]
     overlap = [len(words & set(t.lower().rstrip(".").split())) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: (-overlap[i], i))[:body.get("top_n") or len(texts)]
+    order = sorted(range(len(texts)), key=lambda i: (-overlap[i], i))[: body.get("top_n") or len(texts)]
     results = [{"index": i, "relevance_score": round(0.9 ** (rank + 1), 6)} for rank, i in enumerate(order)]
     meta = {"api_version": {"version": "1" if v1 else "2"}, "billed_units": {"search_units": RERANK_SEARCH_UNITS}}
     return {"id": str(uuid.uuid4()), "results": results, "meta": meta}
@@ -145,18 +181,27 @@ class _CohereHandler(JSONHandler):
         fault = re.fullmatch(r"error-(\d{3})", model)
         if fault:
             status = int(fault.group(1))
-            message = "You are using a Trial key, which is limited to 10 API calls / minute." if status == 429 else "fake error"
+            message = (
+                "You are using a Trial key, which is limited to 10 API calls / minute."
+                if status == 429
+                else "fake error"
+            )
             return self.send_json(status, {"id": str(uuid.uuid4()), "message": message})
         if path == "/v2/embed":
             texts = body.get("texts") or []
-            return self.send_json(200, {
-                "id": str(uuid.uuid4()),
-                "embeddings": {"float": [embedding_values(t) for t in texts]},
-                "texts": texts,
-                "meta": {"api_version": {"version": "2"},
-                         "billed_units": {"input_tokens": EMBED_TOKENS_PER_TEXT * len(texts)}},
-                "response_type": "embeddings_by_type",
-            })
+            return self.send_json(
+                200,
+                {
+                    "id": str(uuid.uuid4()),
+                    "embeddings": {"float": [embedding_values(t) for t in texts]},
+                    "texts": texts,
+                    "meta": {
+                        "api_version": {"version": "2"},
+                        "billed_units": {"input_tokens": EMBED_TOKENS_PER_TEXT * len(texts)},
+                    },
+                    "response_type": "embeddings_by_type",
+                },
+            )
         if path in ("/v1/rerank", "/v2/rerank"):
             return self.send_json(200, rerank_response(body, path == "/v1/rerank"))
         if path != "/v2/chat":

@@ -43,8 +43,9 @@ class ConnectProxy:
         server.daemon_threads = True
         server.owner = self  # type: ignore[attr-defined]
         self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="ConnectProxy-serve", daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="ConnectProxy-serve", daemon=True
+        ).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -72,8 +73,9 @@ class _TunnelHandler(socketserver.StreamRequestHandler):
         target = rest.split(" ", 1)[0]
         owner._record(target, line)
         if owner.refuse is not None:
-            self.wfile.write(f"HTTP/1.1 {owner.refuse} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                             .encode())
+            self.wfile.write(
+                f"HTTP/1.1 {owner.refuse} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
             return
         host, _, port = target.rpartition(":")
         try:

@@ -57,8 +57,14 @@ _PATH = re.compile(
     r"(?:models|tunedModels)/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$"
 )
 _STATUS_NAMES = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 _STATUS_MESSAGES = {
     429: "Resource has been exhausted (e.g. check quota).",
@@ -84,7 +90,9 @@ class FakeGemini(RecordingServer):
 
 
 def _texts(content: Any) -> list[str]:
-    return [p["text"] for p in (content or {}).get("parts") or () if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    return [
+        p["text"] for p in (content or {}).get("parts") or () if isinstance(p, dict) and isinstance(p.get("text"), str)
+    ]
 
 
 def _function_names(body: dict) -> list[str]:
@@ -119,13 +127,15 @@ def _usage(final: bool) -> dict:
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": PROMPT_TOKENS}],
     }
     if final:
-        usage.update({
-            "candidatesTokenCount": CANDIDATES_TOKENS,
-            "thoughtsTokenCount": THOUGHTS_TOKENS,
-            "cachedContentTokenCount": CACHED_TOKENS,
-            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": CACHED_TOKENS}],
-            "totalTokenCount": PROMPT_TOKENS + CANDIDATES_TOKENS + THOUGHTS_TOKENS,
-        })
+        usage.update(
+            {
+                "candidatesTokenCount": CANDIDATES_TOKENS,
+                "thoughtsTokenCount": THOUGHTS_TOKENS,
+                "cachedContentTokenCount": CACHED_TOKENS,
+                "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": CACHED_TOKENS}],
+                "totalTokenCount": PROMPT_TOKENS + CANDIDATES_TOKENS + THOUGHTS_TOKENS,
+            }
+        )
     return usage
 
 
@@ -160,7 +170,12 @@ def stream_chunks(body: dict, reply: Reply, model: str, response_id: str) -> Ite
         candidate: dict = {"content": {"parts": parts, "role": "model"}}
         if last:
             candidate["finishReason"] = "STOP"
-        yield {"candidates": [candidate], "usageMetadata": _usage(final=last), "modelVersion": model, "responseId": response_id}
+        yield {
+            "candidates": [candidate],
+            "usageMetadata": _usage(final=last),
+            "modelVersion": model,
+            "responseId": response_id,
+        }
 
 
 def embedding_values(text: str) -> list[float]:
@@ -173,8 +188,13 @@ def _content_text(content: Any) -> str:
 
 
 def error_body(status: int, message: Optional[str] = None) -> dict:
-    return {"error": {"code": status, "message": message or _STATUS_MESSAGES.get(status, f"fake error {status}"),
-                      "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
+    return {
+        "error": {
+            "code": status,
+            "message": message or _STATUS_MESSAGES.get(status, f"fake error {status}"),
+            "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+        }
+    }
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -190,12 +210,15 @@ class _GeminiHandler(JSONHandler):
         if found is None:
             return self.send_json(404, error_body(404, f"Invalid path {path}"))
         model = found.group("model")
-        self.send_json(200, {
-            "name": f"publishers/google/models/{model}",
-            "versionId": "001",
-            "publisherModelTemplate": f"projects/{{user-project}}/locations/{{location}}/publishers/google/models/{model}",
-            "predictSchemata": {"instanceSchemaUri": VERTEX_EMBEDDING_SCHEMA},
-        })
+        self.send_json(
+            200,
+            {
+                "name": f"publishers/google/models/{model}",
+                "versionId": "001",
+                "publisherModelTemplate": f"projects/{{user-project}}/locations/{{location}}/publishers/google/models/{model}",
+                "predictSchemata": {"instanceSchemaUri": VERTEX_EMBEDDING_SCHEMA},
+            },
+        )
 
     def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
         match = _PATH.match(path)
@@ -223,24 +246,44 @@ class _GeminiHandler(JSONHandler):
             return self._stream_json_array(chunks, cut_after)
         if method == "batchEmbedContents":
             requests = body.get("requests") or []
-            return self.send_json(200, {
-                "embeddings": [{"values": embedding_values(_content_text(r.get("content")))} for r in requests],
-                "usageMetadata": {"promptTokenCount": EMBED_TOKENS_PER_TEXT * len(requests),
-                                  "totalTokenCount": EMBED_TOKENS_PER_TEXT * len(requests)},
-            })
+            return self.send_json(
+                200,
+                {
+                    "embeddings": [{"values": embedding_values(_content_text(r.get("content")))} for r in requests],
+                    "usageMetadata": {
+                        "promptTokenCount": EMBED_TOKENS_PER_TEXT * len(requests),
+                        "totalTokenCount": EMBED_TOKENS_PER_TEXT * len(requests),
+                    },
+                },
+            )
         if method == "embedContent":
-            return self.send_json(200, {
-                "embedding": {"values": embedding_values(_content_text(body.get("content")))},
-                "usageMetadata": {"promptTokenCount": EMBED_TOKENS_PER_TEXT, "totalTokenCount": EMBED_TOKENS_PER_TEXT},
-            })
+            return self.send_json(
+                200,
+                {
+                    "embedding": {"values": embedding_values(_content_text(body.get("content")))},
+                    "usageMetadata": {
+                        "promptTokenCount": EMBED_TOKENS_PER_TEXT,
+                        "totalTokenCount": EMBED_TOKENS_PER_TEXT,
+                    },
+                },
+            )
         if method == "predict":  # Vertex AI text-embedding models
             instances = body.get("instances") or []
-            return self.send_json(200, {
-                "predictions": [{"embeddings": {"values": embedding_values(str(i.get("content"))),
-                                                "statistics": {"token_count": EMBED_TOKENS_PER_TEXT, "truncated": False}}}
-                                for i in instances],
-                "metadata": {"billableCharacterCount": sum(len(str(i.get("content"))) for i in instances)},
-            })
+            return self.send_json(
+                200,
+                {
+                    "predictions": [
+                        {
+                            "embeddings": {
+                                "values": embedding_values(str(i.get("content"))),
+                                "statistics": {"token_count": EMBED_TOKENS_PER_TEXT, "truncated": False},
+                            }
+                        }
+                        for i in instances
+                    ],
+                    "metadata": {"billableCharacterCount": sum(len(str(i.get("content"))) for i in instances)},
+                },
+            )
         return self.send_json(404, error_body(404, f"Method {method} not found"))
 
     def _stream_json_array(self, chunks: Iterator[dict], cut_after: Optional[int]) -> None:

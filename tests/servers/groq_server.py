@@ -6,5 +6,10 @@ from ._compat_chat import FakeCompatChat, Flavor
 
 
 class FakeGroq(FakeCompatChat):
-    flavor = Flavor(name="Groq", chat_path="/openai/v1/chat/completions", embeddings_path="/openai/v1/embeddings",
-                    usage_in_x_groq=True, cached_tokens=True)
+    flavor = Flavor(
+        name="Groq",
+        chat_path="/openai/v1/chat/completions",
+        embeddings_path="/openai/v1/embeddings",
+        usage_in_x_groq=True,
+        cached_tokens=True,
+    )

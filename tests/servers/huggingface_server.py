@@ -34,8 +34,11 @@ EMBEDDING_MODELS = frozenset({"BAAI/bge-small-en-v1.5"})
 # Base models that only a provider's completions API serves (client-side routing picks it).
 TEXT_MODELS = {"mistralai/Mistral-7B-v0.1": "mistralai/Mistral-7B-v0.1-turbo"}
 # The model id each provider knows a Hub model by (the Hub's inferenceProviderMapping).
-PROVIDER_MODEL_IDS = {"together": "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo", "fireworks-ai": "accounts/fireworks/models/llama-v3p1-8b-instruct",
-                      "hf-inference": SERVED_MODEL}
+PROVIDER_MODEL_IDS = {
+    "together": "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
+    "fireworks-ai": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+    "hf-inference": SERVED_MODEL,
+}
 
 
 class FakeHuggingFace(RecordingServer):
@@ -58,7 +61,9 @@ class _Handler(JSONHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         path, query = self.split_path()
-        self.owner._record({"method": "GET", "path": path, "query": query, "headers": self.lowered_headers(), "json": None})
+        self.owner._record(
+            {"method": "GET", "path": path, "query": query, "headers": self.lowered_headers(), "json": None}
+        )
         match = re.fullmatch(r"/api/models/(?P<model>.+)", path)
         if not match:
             return self.send_json(404, {"error": "Not Found"})
@@ -71,9 +76,14 @@ class _Handler(JSONHandler):
             mapping = {"hf-inference": {"status": "live", "providerId": model, "task": task}}
         else:
             task = "text-generation"
-            mapping = {provider: {"status": "live", "providerId": provider_id,
-                                  "task": "text-generation" if provider == "hf-inference" else "conversational"}
-                       for provider, provider_id in PROVIDER_MODEL_IDS.items()}
+            mapping = {
+                provider: {
+                    "status": "live",
+                    "providerId": provider_id,
+                    "task": "text-generation" if provider == "hf-inference" else "conversational",
+                }
+                for provider, provider_id in PROVIDER_MODEL_IDS.items()
+            }
         self.send_json(200, {"_id": "fake", "id": model, "pipeline_tag": task, "inferenceProviderMapping": mapping})
 
     def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
@@ -87,13 +97,21 @@ class _Handler(JSONHandler):
         model = body.get("model") or ""
         status = re.fullmatch(r"error-(\d{3})", model)
         if status:
-            return self.send_json(int(status.group(1)), {"error": f"Fake error for {model}", "error_type": "generation"}, extra)
+            return self.send_json(
+                int(status.group(1)), {"error": f"Fake error for {model}", "error_type": "generation"}, extra
+            )
         if path.endswith("/chat/completions"):
             return self._chat(body, extra)
         if path.endswith("/v1/completions"):  # a provider's OpenAI-style completions
             meta = wire.Meta(id=wire.new_id("cmpl-"), model=model)
-            return self.send_json(200, dict(wire.text_completion(body, meta), choices=[
-                {"text": GENERATED_TEXT, "index": 0, "logprobs": None, "finish_reason": "length"}]), extra)
+            return self.send_json(
+                200,
+                dict(
+                    wire.text_completion(body, meta),
+                    choices=[{"text": GENERATED_TEXT, "index": 0, "logprobs": None, "finish_reason": "length"}],
+                ),
+                extra,
+            )
         if path.endswith(("/embed", "/pipeline/feature-extraction")):
             inputs = body.get("inputs")
             count = len(inputs) if isinstance(inputs, list) else 1
@@ -120,18 +138,30 @@ class _Handler(JSONHandler):
             pieces = wire.split_into_pieces(GENERATED_TEXT, GENERATED_TOKENS)
             for index, piece in enumerate(pieces, 1):
                 last = index == len(pieces)
-                event = {"index": index, "token": {"id": 100 + index, "text": piece, "logprob": -0.1, "special": False},
-                         "generated_text": GENERATED_TEXT if last else None,
-                         "details": {"finish_reason": finish, "generated_tokens": GENERATED_TOKENS, "seed": None}
-                         if last else None}
+                event = {
+                    "index": index,
+                    "token": {"id": 100 + index, "text": piece, "logprob": -0.1, "special": False},
+                    "generated_text": GENERATED_TEXT if last else None,
+                    "details": {"finish_reason": finish, "generated_tokens": GENERATED_TOKENS, "seed": None}
+                    if last
+                    else None,
+                }
                 self.write_chunk(f"data:{json.dumps(event)}\n\n".encode())
             return self.end_chunked()
         result: dict[str, Any] = {"generated_text": GENERATED_TEXT}
         if details:
-            prefill = [{"id": token, "text": "x", "logprob": None} for token in PROMPT_TOKEN_IDS] \
-                if parameters.get("decoder_input_details") else []
-            result["details"] = {"finish_reason": finish, "generated_tokens": GENERATED_TOKENS, "seed": None,
-                                 "prefill": prefill, "tokens": []}
+            prefill = (
+                [{"id": token, "text": "x", "logprob": None} for token in PROMPT_TOKEN_IDS]
+                if parameters.get("decoder_input_details")
+                else []
+            )
+            result["details"] = {
+                "finish_reason": finish,
+                "generated_tokens": GENERATED_TOKENS,
+                "seed": None,
+                "prefill": prefill,
+                "tokens": [],
+            }
         self.send_json(200, [result], extra)
 
 

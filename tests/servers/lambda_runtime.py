@@ -83,8 +83,10 @@ class FakeLambdaRuntime(LoopbackServer):
             while invocation.outcome is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._state.init_errors:
-                    raise AssertionError(f"FakeLambdaRuntime: no outcome for {request_id} after {timeout}s "
-                                         f"(delivered: {invocation.delivered}; init errors: {self._state.init_errors})")
+                    raise AssertionError(
+                        f"FakeLambdaRuntime: no outcome for {request_id} after {timeout}s "
+                        f"(delivered: {invocation.delivered}; init errors: {self._state.init_errors})"
+                    )
                 self._cond.wait(min(remaining, 0.1))
             return invocation.outcome
 
@@ -132,12 +134,16 @@ class _RuntimeAPIHandler(BaseHandler):
             self.close_connection = True
             return  # stopping: the runtime's request ends without an answer
         deadline_ms = int((time.time() + invocation.timeout_seconds) * 1000)
-        self.send_body(200, json.dumps(invocation.event).encode(), headers={
-            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
-            "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-        })
+        self.send_body(
+            200,
+            json.dumps(invocation.event).encode(),
+            headers={
+                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+                "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            },
+        )
 
     def do_POST(self) -> None:  # noqa: N802 (http.server naming)
         path, _ = self.split_path()
@@ -157,7 +163,12 @@ class _RuntimeAPIHandler(BaseHandler):
             return
         outcome = Outcome(match["kind"], body, self.lowered_headers(), observed)
         if not self.owner._record_outcome(match["id"], outcome):
-            self.send_json(400, {"errorMessage": "unknown request id, or its outcome was already posted",
-                                 "errorType": "InvalidRequestID"})
+            self.send_json(
+                400,
+                {
+                    "errorMessage": "unknown request id, or its outcome was already posted",
+                    "errorType": "InvalidRequestID",
+                },
+            )
             return
         self.send_json(202, {"status": "OK"})

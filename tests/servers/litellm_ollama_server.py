@@ -75,17 +75,37 @@ def chat_lines(body: dict) -> Iterator[dict]:
     model = body.get("model")
     tool = _tool_name(body)
     if body.get("think"):
-        yield {"model": model, "created_at": _now(),
-               "message": {"role": "assistant", "content": "", "thinking": THINKING}, "done": False}
+        yield {
+            "model": model,
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": "", "thinking": THINKING},
+            "done": False,
+        }
     if tool:
-        yield {"model": model, "created_at": _now(),
-               "message": {"role": "assistant", "content": "",
-                           "tool_calls": [{"function": {"name": tool, "arguments": TOOL_ARGUMENTS}}]},
-               "done": False}
+        yield {
+            "model": model,
+            "created_at": _now(),
+            "message": {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": tool, "arguments": TOOL_ARGUMENTS}}],
+            },
+            "done": False,
+        }
     else:
         for piece in REPLY_PIECES:
-            yield {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": piece}, "done": False}
-    yield {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": ""}, **_final_fields("stop")}
+            yield {
+                "model": model,
+                "created_at": _now(),
+                "message": {"role": "assistant", "content": piece},
+                "done": False,
+            }
+    yield {
+        "model": model,
+        "created_at": _now(),
+        "message": {"role": "assistant", "content": ""},
+        **_final_fields("stop"),
+    }
 
 
 def chat_response(body: dict) -> dict:
@@ -103,8 +123,13 @@ def chat_response(body: dict) -> dict:
 def show_response(body: dict) -> dict:
     return {
         "template": "{{ .Prompt }}",
-        "details": {"format": "gguf", "family": "llama", "families": ["llama"], "parameter_size": "3.2B",
-                    "quantization_level": "Q4_K_M"},
+        "details": {
+            "format": "gguf",
+            "family": "llama",
+            "families": ["llama"],
+            "parameter_size": "3.2B",
+            "quantization_level": "Q4_K_M",
+        },
         "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
         "capabilities": ["completion", "tools"],
     }
@@ -115,8 +140,9 @@ def embed_response(body: dict) -> dict:
     inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
     return {
         "model": body.get("model"),
-        "embeddings": [[round(0.1 * (i + 1) + 0.01 * d, 4) for d in range(EMBEDDING_DIMENSIONS)]
-                       for i in range(len(inputs))],
+        "embeddings": [
+            [round(0.1 * (i + 1) + 0.01 * d, 4) for d in range(EMBEDDING_DIMENSIONS)] for i in range(len(inputs))
+        ],
         "total_duration": 14_143_917,
         "load_duration": 1_019_500,
         "prompt_eval_count": EMBED_PROMPT_EVAL_COUNT,

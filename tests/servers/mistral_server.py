@@ -42,8 +42,15 @@ CACHED_TOKENS = 3
 EMBED_TOKENS_PER_TEXT = 4
 
 _CHAT_PATH = re.compile(r"^(/v1/chat/completions|/models/chat/completions|.*[:/]rawPredict|.*[:/]streamRawPredict)$")
-_ERROR_TYPES = {400: "invalid_request_error", 401: "unauthorized", 404: "not_found", 422: "invalid_request_error",
-                429: "rate_limited", 500: "internal_server_error", 503: "service_unavailable"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "unauthorized",
+    404: "not_found",
+    422: "invalid_request_error",
+    429: "rate_limited",
+    500: "internal_server_error",
+    503: "service_unavailable",
+}
 
 
 class FakeMistral(RecordingServer):
@@ -60,8 +67,12 @@ class FakeMistral(RecordingServer):
 
 
 def usage() -> dict:
-    return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
-            "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS, "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS}}
+    return {
+        "prompt_tokens": PROMPT_TOKENS,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+        "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS},
+    }
 
 
 def _tool_call() -> dict:
@@ -77,12 +88,20 @@ def completion(body: dict, reply: Reply, model: str) -> dict:
     else:
         content: Any = reply.text
         if model.startswith("magistral"):
-            content = [{"type": "thinking", "thinking": [{"type": "text", "text": THINKING_TEXT}]},
-                       {"type": "text", "text": reply.text}]
+            content = [
+                {"type": "thinking", "thinking": [{"type": "text", "text": THINKING_TEXT}]},
+                {"type": "text", "text": reply.text},
+            ]
         message = {"role": "assistant", "content": content, "tool_calls": None, "prefix": False}
         reason = "stop"
-    return {"id": uuid.uuid4().hex, "object": "chat.completion", "model": model, "usage": usage(),
-            "created": int(time.time()), "choices": [{"index": 0, "message": message, "finish_reason": reason}]}
+    return {
+        "id": uuid.uuid4().hex,
+        "object": "chat.completion",
+        "model": model,
+        "usage": usage(),
+        "created": int(time.time()),
+        "choices": [{"index": 0, "message": message, "finish_reason": reason}],
+    }
 
 
 def chunks(body: dict, reply: Reply, model: str) -> Iterator[dict]:
@@ -113,8 +132,13 @@ def embedding_values(text: str) -> list[float]:
 
 
 def error_body(status: int, message: Optional[str] = None) -> dict:
-    return {"object": "error", "message": message or f"fake error {status}", "type": _ERROR_TYPES.get(status, "error"),
-            "param": None, "code": str(1000 + status)}
+    return {
+        "object": "error",
+        "message": message or f"fake error {status}",
+        "type": _ERROR_TYPES.get(status, "error"),
+        "param": None,
+        "code": str(1000 + status),
+    }
 
 
 class _MistralHandler(JSONHandler):
@@ -134,12 +158,23 @@ class _MistralHandler(JSONHandler):
         if path == "/v1/embeddings":
             inputs = body.get("input")
             texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
-            return self.send_json(200, {
-                "id": uuid.uuid4().hex, "object": "list", "model": model,
-                "data": [{"object": "embedding", "embedding": embedding_values(t), "index": i} for i, t in enumerate(texts)],
-                "usage": {"prompt_tokens": EMBED_TOKENS_PER_TEXT * len(texts), "completion_tokens": 0,
-                          "total_tokens": EMBED_TOKENS_PER_TEXT * len(texts)},
-            })
+            return self.send_json(
+                200,
+                {
+                    "id": uuid.uuid4().hex,
+                    "object": "list",
+                    "model": model,
+                    "data": [
+                        {"object": "embedding", "embedding": embedding_values(t), "index": i}
+                        for i, t in enumerate(texts)
+                    ],
+                    "usage": {
+                        "prompt_tokens": EMBED_TOKENS_PER_TEXT * len(texts),
+                        "completion_tokens": 0,
+                        "total_tokens": EMBED_TOKENS_PER_TEXT * len(texts),
+                    },
+                },
+            )
         if not _CHAT_PATH.match(path):
             return self.send_json(404, {"detail": "Not Found"})
         reply = chat_reply(body, self.owner.reply_text, structured=False)

@@ -27,9 +27,18 @@ CREATED_AT = "2025-01-01T00:00:00.000000Z"
 
 
 def _final(model: str, done_reason: str = "stop") -> dict:
-    return {"model": model, "created_at": CREATED_AT, "done": True, "done_reason": done_reason,
-            "total_duration": 123456789, "load_duration": 1234567, "prompt_eval_count": PROMPT_EVAL_COUNT,
-            "prompt_eval_duration": 2345678, "eval_count": EVAL_COUNT, "eval_duration": 3456789}
+    return {
+        "model": model,
+        "created_at": CREATED_AT,
+        "done": True,
+        "done_reason": done_reason,
+        "total_duration": 123456789,
+        "load_duration": 1234567,
+        "prompt_eval_count": PROMPT_EVAL_COUNT,
+        "prompt_eval_duration": 2345678,
+        "eval_count": EVAL_COUNT,
+        "eval_duration": 3456789,
+    }
 
 
 def _tool_call(body: dict) -> Any:
@@ -66,8 +75,16 @@ class _OllamaHandler(JSONHandler):
         if path == "/api/embed":
             texts = body.get("input")
             texts = [texts] if isinstance(texts, str) else list(texts or [])
-            return self.send_json(200, {"model": model, "embeddings": [[0.1] * EMBEDDING_DIMENSIONS for _ in texts],
-                                        "total_duration": 1000, "load_duration": 100, "prompt_eval_count": 4 * len(texts)})
+            return self.send_json(
+                200,
+                {
+                    "model": model,
+                    "embeddings": [[0.1] * EMBEDDING_DIMENSIONS for _ in texts],
+                    "total_duration": 1000,
+                    "load_duration": 100,
+                    "prompt_eval_count": 4 * len(texts),
+                },
+            )
         if path == "/api/embeddings":
             return self.send_json(200, {"embedding": [0.2] * EMBEDDING_DIMENSIONS})
         chat = path == "/api/chat"

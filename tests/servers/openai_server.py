@@ -38,8 +38,10 @@ from typing import Any, Iterable, Optional
 from . import openai_wire as wire
 from ._http import JSONHandler, RecordingServer
 
-_ENDPOINTS = ("chat/completions|responses|embeddings|completions|audio/transcriptions|audio/translations|audio/speech"
-              "|images/generations|images/edits|images/variations")
+_ENDPOINTS = (
+    "chat/completions|responses|embeddings|completions|audio/transcriptions|audio/translations|audio/speech"
+    "|images/generations|images/edits|images/variations"
+)
 # Endpoints that take multipart uploads (an audio file, images), whose form fields stand for the body.
 _MULTIPART_ENDPOINTS = frozenset({"audio/transcriptions", "audio/translations", "images/edits", "images/variations"})
 TRACES_INGEST_PATH = "/v1/traces/ingest"
@@ -205,8 +207,13 @@ class _OpenAIHandler(JSONHandler):
         if endpoint == "audio/speech":
             if not isinstance(body.get("input"), str) or not body.get("voice"):
                 return self._send_error(400, message="Missing required parameter: 'voice'.", param="voice")
-            mime = {"wav": "audio/wav", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
-                    "pcm": "audio/pcm"}.get(body.get("response_format") or "mp3", "audio/mpeg")
+            mime = {
+                "wav": "audio/wav",
+                "opus": "audio/ogg",
+                "aac": "audio/aac",
+                "flac": "audio/flac",
+                "pcm": "audio/pcm",
+            }.get(body.get("response_format") or "mp3", "audio/mpeg")
             return self.send_body(200, wire.SPEECH_AUDIO, mime, _standard_headers())
         if not isinstance(body.get("file"), dict):
             return self._send_error(400, message="Missing required parameter: 'file'.", param="file")
@@ -230,8 +237,9 @@ class _OpenAIHandler(JSONHandler):
             headers["retry-after"] = "0"
         self.send_json(status, wire.error_body(status, model, message, param), headers)
 
-    def _stream(self, objects: Iterable[dict], *, named_events: bool, cut_after: Optional[int],
-                done: bool = True) -> None:
+    def _stream(
+        self, objects: Iterable[dict], *, named_events: bool, cut_after: Optional[int], done: bool = True
+    ) -> None:
         """Send server-sent events; chat streams end with ``[DONE]``, Responses streams do not.
 
         With ``cut_after`` the connection is dropped right after that many

@@ -109,10 +109,7 @@ def split_into_pieces(text: str, count: Optional[int]) -> list[str]:
         return words
     count = max(count, 1)
     units = words if count <= len(words) else list(text.ljust(count, "."))
-    return [
-        "".join(units[len(units) * i // count : len(units) * (i + 1) // count])
-        for i in range(count)
-    ]
+    return ["".join(units[len(units) * i // count : len(units) * (i + 1) // count]) for i in range(count)]
 
 
 def plan_reply(text_source: str, default_text: str, tool_name: Optional[str]) -> Reply:
@@ -623,8 +620,11 @@ COMPLETION_TEXT = " Hello from fake OpenAI"
 
 def text_completion(body: dict, meta: Meta) -> dict:
     """A ``text_completion`` object: ``n`` text choices per prompt, chat's usage shape."""
-    prompts = body.get("prompt") if isinstance(body.get("prompt"), list) and body["prompt"] and \
-        isinstance(body["prompt"][0], str) else [body.get("prompt")]
+    prompts = (
+        body.get("prompt")
+        if isinstance(body.get("prompt"), list) and body["prompt"] and isinstance(body["prompt"][0], str)
+        else [body.get("prompt")]
+    )
     count = len(prompts) * _choice_count(body)
     return {
         "id": meta.id,
@@ -632,10 +632,15 @@ def text_completion(body: dict, meta: Meta) -> dict:
         "created": meta.created,
         "model": meta.model,
         "system_fingerprint": SYSTEM_FINGERPRINT,
-        "choices": [{"text": COMPLETION_TEXT, "index": i, "logprobs": None, "finish_reason": "length" if i else "stop"}
-                    for i in range(count)],
-        "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
-                  "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS},
+        "choices": [
+            {"text": COMPLETION_TEXT, "index": i, "logprobs": None, "finish_reason": "length" if i else "stop"}
+            for i in range(count)
+        ],
+        "usage": {
+            "prompt_tokens": PROMPT_TOKENS,
+            "completion_tokens": COMPLETION_TOKENS,
+            "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+        },
     }
 
 
@@ -645,15 +650,27 @@ def text_completion_chunks(body: dict, meta: Meta) -> Iterator[dict]:
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
     def chunk(choices: list) -> dict:
-        return {"id": meta.id, "object": "text_completion", "created": meta.created, "model": meta.model,
-                "system_fingerprint": SYSTEM_FINGERPRINT, "choices": choices}
+        return {
+            "id": meta.id,
+            "object": "text_completion",
+            "created": meta.created,
+            "model": meta.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+        }
 
     for piece in split_into_pieces(COMPLETION_TEXT, 3):
         yield chunk([{"text": piece, "index": 0, "logprobs": None, "finish_reason": None}])
     yield chunk([{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}])
     if include_usage:
-        yield dict(chunk([]), usage={"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
-                                      "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS})
+        yield dict(
+            chunk([]),
+            usage={
+                "prompt_tokens": PROMPT_TOKENS,
+                "completion_tokens": COMPLETION_TOKENS,
+                "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+            },
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -665,8 +682,13 @@ TRANSLATION = "Hello from a fake translation"
 AUDIO_SECONDS = 9
 AUDIO_DURATION = 8.47
 # gpt-4o-transcribe's token usage: input tokens are the audio's plus the prompt's
-TRANSCRIBE_USAGE = {"type": "tokens", "input_tokens": 14, "input_token_details": {"text_tokens": 4, "audio_tokens": 10},
-                    "output_tokens": 45, "total_tokens": 59}
+TRANSCRIBE_USAGE = {
+    "type": "tokens",
+    "input_tokens": 14,
+    "input_token_details": {"text_tokens": 4, "audio_tokens": 10},
+    "output_tokens": 45,
+    "total_tokens": 59,
+}
 SPEECH_AUDIO = b"ID3\x04\x00fake-mp3-speech-bytes"
 
 
@@ -683,15 +705,33 @@ def transcription(form: dict, translate: bool = False) -> Any:
     response_format = form.get("response_format") or "json"
     if response_format in ("text", "srt", "vtt"):
         return text + "\n"
-    usage = None if translate else ({"type": "duration", "seconds": AUDIO_SECONDS} if _duration_billed(model)
-                                    else TRANSCRIBE_USAGE)
+    usage = (
+        None
+        if translate
+        else ({"type": "duration", "seconds": AUDIO_SECONDS} if _duration_billed(model) else TRANSCRIBE_USAGE)
+    )
     result: dict[str, Any] = {"text": text}
     if response_format == "verbose_json":
-        result = {"task": "translate" if translate else "transcribe", "language": "english",
-                  "duration": AUDIO_DURATION, "text": text,
-                  "segments": [{"id": 0, "seek": 0, "start": 0.0, "end": AUDIO_DURATION, "text": text, "tokens": [50364],
-                                "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.1,
-                                "no_speech_prob": 0.01}]}
+        result = {
+            "task": "translate" if translate else "transcribe",
+            "language": "english",
+            "duration": AUDIO_DURATION,
+            "text": text,
+            "segments": [
+                {
+                    "id": 0,
+                    "seek": 0,
+                    "start": 0.0,
+                    "end": AUDIO_DURATION,
+                    "text": text,
+                    "tokens": [50364],
+                    "temperature": 0.0,
+                    "avg_logprob": -0.2,
+                    "compression_ratio": 1.1,
+                    "no_speech_prob": 0.01,
+                }
+            ],
+        }
     if usage is not None:
         result["usage"] = usage
     return result
@@ -734,12 +774,19 @@ def images_response(body: dict, edit: bool = False) -> dict:
     text_in = 17
     image_out = 272 * count
     return {
-        "created": now, "background": "opaque", "data": [{"b64_json": IMAGE_B64} for _ in range(count)],
-        "output_format": body.get("output_format") or "png", "quality": body.get("quality") or "low",
+        "created": now,
+        "background": "opaque",
+        "data": [{"b64_json": IMAGE_B64} for _ in range(count)],
+        "output_format": body.get("output_format") or "png",
+        "quality": body.get("quality") or "low",
         "size": body.get("size") or "1024x1024",
-        "usage": {"input_tokens": image_in + text_in, "input_tokens_details": {"image_tokens": image_in, "text_tokens": text_in},
-                  "output_tokens": image_out, "total_tokens": image_in + text_in + image_out,
-                  "output_tokens_details": {"image_tokens": image_out, "text_tokens": 0}},
+        "usage": {
+            "input_tokens": image_in + text_in,
+            "input_tokens_details": {"image_tokens": image_in, "text_tokens": text_in},
+            "output_tokens": image_out,
+            "total_tokens": image_in + text_in + image_out,
+            "output_tokens_details": {"image_tokens": image_out, "text_tokens": 0},
+        },
     }
 
 
@@ -747,7 +794,12 @@ def image_events(body: dict, edit: bool = False) -> Iterator[dict]:
     """A streamed gpt-image generation: a partial image, then the completed one with usage."""
     prefix = "image_edit" if edit else "image_generation"
     final = images_response(dict(body, n=1), edit)
-    common = {"background": "opaque", "created_at": final["created"], "output_format": final["output_format"],
-              "quality": final["quality"], "size": final["size"]}
+    common = {
+        "background": "opaque",
+        "created_at": final["created"],
+        "output_format": final["output_format"],
+        "quality": final["quality"],
+        "size": final["size"],
+    }
     yield dict(common, type=f"{prefix}.partial_image", b64_json=IMAGE_B64, partial_image_index=0)
     yield dict(common, type=f"{prefix}.completed", b64_json=IMAGE_B64, usage=final["usage"])

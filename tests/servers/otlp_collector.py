@@ -117,8 +117,11 @@ class ForwardingCollector(LoopbackServer):
         import urllib.error
         import urllib.request
 
-        headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip",
-                   "User-Agent": "forwarding-collector/1"}
+        headers = {
+            "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
+            "User-Agent": "forwarding-collector/1",
+        }
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(self.upstream, data=gzip.compress(body), headers=headers, method="POST")

@@ -37,8 +37,6 @@ class FakePinecone(RecordingServer):
         return self.root_url
 
 
-
-
 class _PineconeHandler(JSONHandler):
     server_version = "fake-pinecone/1"
 
@@ -63,15 +61,20 @@ class _PineconeHandler(JSONHandler):
         else:
             vector = body.get("vector") or []
         wanted = (body.get("filter") or {}).get("country", {}).get("$eq")
-        ranked = sorted(((sum(a * b for a, b in zip(vector, values)), record_id, values, metadata)
-                         for record_id, (values, metadata) in RECORDS.items()
-                         if wanted is None or metadata["country"] == wanted), reverse=True)
+        ranked = sorted(
+            (
+                (sum(a * b for a, b in zip(vector, values)), record_id, values, metadata)
+                for record_id, (values, metadata) in RECORDS.items()
+                if wanted is None or metadata["country"] == wanted
+            ),
+            reverse=True,
+        )
         matches = []
-        for score, record_id, values, metadata in ranked[:body["topK"]]:
-            match = {"id": record_id, "score": round(score, 6),
-                     "values": values if body.get("includeValues") else []}
+        for score, record_id, values, metadata in ranked[: body["topK"]]:
+            match = {"id": record_id, "score": round(score, 6), "values": values if body.get("includeValues") else []}
             if body.get("includeMetadata"):
                 match["metadata"] = metadata
             matches.append(match)
-        self.send_json(200, {"results": [], "matches": matches, "namespace": namespace,
-                             "usage": {"readUnits": READ_UNITS}})
+        self.send_json(
+            200, {"results": [], "matches": matches, "namespace": namespace, "usage": {"readUnits": READ_UNITS}}
+        )

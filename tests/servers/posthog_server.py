@@ -341,12 +341,15 @@ class _PostHogHandler(BaseHandler):
         if path.rstrip("/") == FLAGS_PATH:
             distinct_id = payload.get("distinct_id") if isinstance(payload, dict) else None
             flags = self.owner.flags_for(distinct_id)
-            return self.send_json(200, {
-                "featureFlags": flags,
-                "featureFlagPayloads": {},
-                "errorsWhileComputingFlags": False,
-                "requestId": "fake-flags-request",
-            })
+            return self.send_json(
+                200,
+                {
+                    "featureFlags": flags,
+                    "featureFlagPayloads": {},
+                    "errorsWhileComputingFlags": False,
+                    "requestId": "fake-flags-request",
+                },
+            )
         self.send_json(200, {"status": 1})
 
     def _apply_fault(self, record: dict, step: PlanStep) -> bool:

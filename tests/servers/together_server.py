@@ -6,5 +6,6 @@ from ._compat_chat import FakeCompatChat, Flavor
 
 
 class FakeTogether(FakeCompatChat):
-    flavor = Flavor(name="Together", chat_path="/v1/chat/completions", embeddings_path="/v1/embeddings",
-                    stop_reason="eos")
+    flavor = Flavor(
+        name="Together", chat_path="/v1/chat/completions", embeddings_path="/v1/embeddings", stop_reason="eos"
+    )

@@ -68,14 +68,28 @@ class _VoyageHandler(JSONHandler):
                 if body.get("encoding_format") == "base64":
                     vector = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
                 data.append({"object": "embedding", "embedding": vector, "index": index})
-            return self.send_json(200, {"object": "list", "data": data, "model": model,
-                                        "usage": {"total_tokens": TOKENS_PER_TEXT * len(texts)}})
+            return self.send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": model,
+                    "usage": {"total_tokens": TOKENS_PER_TEXT * len(texts)},
+                },
+            )
         if path == "/v1/rerank":
             documents = body.get("documents") or []
             words = _words(body.get("query") or "")
             order = sorted(range(len(documents)), key=lambda i: (-len(words & _words(documents[i])), i))
-            order = order[:body.get("top_k") or len(documents)]
+            order = order[: body.get("top_k") or len(documents)]
             data = [{"index": i, "relevance_score": round(0.8 ** (rank + 1), 6)} for rank, i in enumerate(order)]
-            return self.send_json(200, {"object": "list", "data": data, "model": model,
-                                        "usage": {"total_tokens": _tokens(body.get("query") or "", *documents)}})
+            return self.send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": model,
+                    "usage": {"total_tokens": _tokens(body.get("query") or "", *documents)},
+                },
+            )
         return self.send_json(404, {"detail": "Not Found"})

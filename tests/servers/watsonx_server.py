@@ -34,8 +34,11 @@ TOOL_ARGUMENTS = '{"city": "Paris"}'
 
 
 def _usage() -> dict:
-    return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
-            "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}
+    return {
+        "prompt_tokens": PROMPT_TOKENS,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+    }
 
 
 def _wants_tool_call(body: dict) -> bool:
@@ -48,8 +51,12 @@ def _tool_call() -> dict:
 
 
 def _generation(text: str, reason: str = "eos_token") -> dict:
-    return {"generated_text": text, "generated_token_count": COMPLETION_TOKENS, "input_token_count": PROMPT_TOKENS,
-            "stop_reason": reason}
+    return {
+        "generated_text": text,
+        "generated_token_count": COMPLETION_TOKENS,
+        "input_token_count": PROMPT_TOKENS,
+        "stop_reason": reason,
+    }
 
 
 class _WatsonxHandler(JSONHandler):
@@ -59,18 +66,44 @@ class _WatsonxHandler(JSONHandler):
         path, _ = self.split_path()
         if path.startswith("/v2/projects/"):
             project = path.rsplit("/", 1)[-1]
-            return self.send_json(200, {"metadata": {"guid": project},
-                                        "entity": {"name": project, "storage": {"type": "assetfiles"}, "compute": []}})
+            return self.send_json(
+                200,
+                {
+                    "metadata": {"guid": project},
+                    "entity": {"name": project, "storage": {"type": "assetfiles"}, "compute": []},
+                },
+            )
         if path == "/ml/v1/foundation_model_specs":
-            return self.send_json(200, {"total_count": 3, "limit": 200, "resources": [
-                {"model_id": MODEL, "label": "granite", "provider": "IBM",
-                 "functions": [{"id": "text_chat"}, {"id": "text_generation"}],
-                 "lifecycle": [{"id": "available", "start_date": "2024-01-01"}]},
-                {"model_id": "error-400", "label": "fails", "provider": "IBM", "functions": [{"id": "text_chat"}],
-                 "lifecycle": [{"id": "available", "start_date": "2024-01-01"}]},
-                {"model_id": "ibm/slate-30m-english-rtrvr", "label": "slate", "provider": "IBM",
-                 "functions": [{"id": "embedding"}], "lifecycle": [{"id": "available", "start_date": "2024-01-01"}]},
-            ]})
+            return self.send_json(
+                200,
+                {
+                    "total_count": 3,
+                    "limit": 200,
+                    "resources": [
+                        {
+                            "model_id": MODEL,
+                            "label": "granite",
+                            "provider": "IBM",
+                            "functions": [{"id": "text_chat"}, {"id": "text_generation"}],
+                            "lifecycle": [{"id": "available", "start_date": "2024-01-01"}],
+                        },
+                        {
+                            "model_id": "error-400",
+                            "label": "fails",
+                            "provider": "IBM",
+                            "functions": [{"id": "text_chat"}],
+                            "lifecycle": [{"id": "available", "start_date": "2024-01-01"}],
+                        },
+                        {
+                            "model_id": "ibm/slate-30m-english-rtrvr",
+                            "label": "slate",
+                            "provider": "IBM",
+                            "functions": [{"id": "embedding"}],
+                            "lifecycle": [{"id": "available", "start_date": "2024-01-01"}],
+                        },
+                    ],
+                },
+            )
         return self.send_json(404, {"errors": [{"code": "not_found", "message": f"no {path}"}], "status_code": 404})
 
     def answer(self, path: str, query: dict, headers: dict, body: Any) -> None:
@@ -81,8 +114,10 @@ class _WatsonxHandler(JSONHandler):
         fault = re.fullmatch(r"error-(\d{3})", model)
         if fault:
             status = int(fault.group(1))
-            return self.send_json(status, {"errors": [{"code": "fake_error", "message": f"fake watsonx error {status}"}],
-                                           "status_code": status})
+            return self.send_json(
+                status,
+                {"errors": [{"code": "fake_error", "message": f"fake watsonx error {status}"}], "status_code": status},
+            )
         response_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if path == "/ml/v1/text/chat":
             message: dict = {"role": "assistant"}
@@ -92,30 +127,72 @@ class _WatsonxHandler(JSONHandler):
             else:
                 message["content"] = DEFAULT_REPLY
                 reason = "stop"
-            return self.send_json(200, {"id": response_id, "model_id": model, "created": 1, "model": model,
-                                        "choices": [{"index": 0, "message": message, "finish_reason": reason}],
-                                        "usage": _usage()})
+            return self.send_json(
+                200,
+                {
+                    "id": response_id,
+                    "model_id": model,
+                    "created": 1,
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": reason}],
+                    "usage": _usage(),
+                },
+            )
         if path == "/ml/v1/text/chat_stream":
             words = DEFAULT_REPLY.split(" ")
-            chunks = [{"id": response_id, "model_id": model, "choices": [
-                {"index": 0, "delta": {"role": "assistant", "content": w + (" " if i < len(words) - 1 else "")},
-                 "finish_reason": None}]} for i, w in enumerate(words)]
-            chunks.append({"id": response_id, "model_id": model,
-                           "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": _usage()})
+            chunks = [
+                {
+                    "id": response_id,
+                    "model_id": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": w + (" " if i < len(words) - 1 else "")},
+                            "finish_reason": None,
+                        }
+                    ],
+                }
+                for i, w in enumerate(words)
+            ]
+            chunks.append(
+                {
+                    "id": response_id,
+                    "model_id": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "usage": _usage(),
+                }
+            )
             return self._events(chunks)
         if path == "/ml/v1/text/generation":
-            return self.send_json(200, {"model_id": model, "created_at": "2026-12-07T00:00:00Z",
-                                        "results": [_generation(DEFAULT_REPLY)]})
+            return self.send_json(
+                200, {"model_id": model, "created_at": "2026-12-07T00:00:00Z", "results": [_generation(DEFAULT_REPLY)]}
+            )
         if path == "/ml/v1/text/generation_stream":
             words = DEFAULT_REPLY.split(" ")
-            return self._events([{"model_id": model, "results": [
-                _generation(w + (" " if i < len(words) - 1 else ""), "not_finished" if i < len(words) - 1 else "eos_token")]}
-                for i, w in enumerate(words)])
+            return self._events(
+                [
+                    {
+                        "model_id": model,
+                        "results": [
+                            _generation(
+                                w + (" " if i < len(words) - 1 else ""),
+                                "not_finished" if i < len(words) - 1 else "eos_token",
+                            )
+                        ],
+                    }
+                    for i, w in enumerate(words)
+                ]
+            )
         if path == "/ml/v1/text/embeddings":
             inputs = body.get("inputs") or []
-            return self.send_json(200, {"model_id": model, "input_token_count": EMBED_TOKENS_PER_TEXT * len(inputs),
-                                        "results": [{"embedding": [0.1 * (i + 1)] * EMBEDDING_DIMENSIONS}
-                                                    for i, _ in enumerate(inputs)]})
+            return self.send_json(
+                200,
+                {
+                    "model_id": model,
+                    "input_token_count": EMBED_TOKENS_PER_TEXT * len(inputs),
+                    "results": [{"embedding": [0.1 * (i + 1)] * EMBEDDING_DIMENSIONS} for i, _ in enumerate(inputs)],
+                },
+            )
         return self.send_json(404, {"errors": [{"code": "not_found", "message": f"no {path}"}], "status_code": 404})
 
     def _events(self, chunks: list) -> None:

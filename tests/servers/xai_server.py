@@ -53,9 +53,13 @@ def _option(text: str, name: str, default):
 def _usage(request) -> usage_pb2.SamplingUsage:
     reasoning = REASONING_TOKENS if "reasoning" in request.model else 0
     return usage_pb2.SamplingUsage(
-        prompt_tokens=PROMPT_TOKENS, completion_tokens=COMPLETION_TOKENS, reasoning_tokens=reasoning,
-        total_tokens=PROMPT_TOKENS + COMPLETION_TOKENS + reasoning, cached_prompt_text_tokens=CACHED_TOKENS,
-        prompt_text_tokens=PROMPT_TOKENS)
+        prompt_tokens=PROMPT_TOKENS,
+        completion_tokens=COMPLETION_TOKENS,
+        reasoning_tokens=reasoning,
+        total_tokens=PROMPT_TOKENS + COMPLETION_TOKENS + reasoning,
+        cached_prompt_text_tokens=CACHED_TOKENS,
+        prompt_text_tokens=PROMPT_TOKENS,
+    )
 
 
 def _wants_tool_call(request) -> bool:
@@ -69,7 +73,9 @@ def _reply_text(request) -> str:
 
 
 def _tool_call() -> chat_pb2.ToolCall:
-    return chat_pb2.ToolCall(id=TOOL_CALL_ID, function=chat_pb2.FunctionCall(name="get_weather", arguments=TOOL_ARGUMENTS))
+    return chat_pb2.ToolCall(
+        id=TOOL_CALL_ID, function=chat_pb2.FunctionCall(name="get_weather", arguments=TOOL_ARGUMENTS)
+    )
 
 
 class _Chat(chat_pb2_grpc.ChatServicer):
@@ -79,7 +85,7 @@ class _Chat(chat_pb2_grpc.ChatServicer):
     def _check(self, request, context) -> None:
         self.owner._record(request, context)
         if request.model.startswith("error-"):
-            code = getattr(grpc.StatusCode, request.model[len("error-"):])
+            code = getattr(grpc.StatusCode, request.model[len("error-") :])
             context.abort(code, f"fake xAI: {code.name.lower()}")
 
     def GetCompletion(self, request, context):
@@ -94,9 +100,12 @@ class _Chat(chat_pb2_grpc.ChatServicer):
         else:
             message.content = _reply_text(request)
         return chat_pb2.GetChatCompletionResponse(
-            id=str(uuid.uuid4()), model=request.model, system_fingerprint="fp_fake",
+            id=str(uuid.uuid4()),
+            model=request.model,
+            system_fingerprint="fp_fake",
             outputs=[chat_pb2.CompletionOutput(index=0, finish_reason=reason, message=message)],
-            usage=_usage(request))
+            usage=_usage(request),
+        )
 
     def GetCompletionChunk(self, request, context):
         self._check(request, context)
@@ -107,19 +116,19 @@ class _Chat(chat_pb2_grpc.ChatServicer):
             output.delta.role = chat_pb2.MessageRole.ROLE_ASSISTANT
             if reason is not None:
                 output.finish_reason = reason
-            return chat_pb2.GetChatCompletionChunk(id=response_id, model=request.model, outputs=[output],
-                                                   usage=usage)
+            return chat_pb2.GetChatCompletionChunk(id=response_id, model=request.model, outputs=[output], usage=usage)
 
         if "reasoning" in request.model:
             yield chunk(chat_pb2.Delta(reasoning_content=REASONING_TEXT))
         if _wants_tool_call(request):
-            yield chunk(chat_pb2.Delta(tool_calls=[_tool_call()]), sample_pb2.FinishReason.REASON_TOOL_CALLS,
-                        _usage(request))
+            yield chunk(
+                chat_pb2.Delta(tool_calls=[_tool_call()]), sample_pb2.FinishReason.REASON_TOOL_CALLS, _usage(request)
+            )
             return
         text = _reply_text(request)
         count = max(1, _option(_last_user_text(request), "chunks", 3))
         words = text.split(" ")
-        pieces = [" ".join(words[i * len(words) // count:(i + 1) * len(words) // count]) for i in range(count)]
+        pieces = [" ".join(words[i * len(words) // count : (i + 1) * len(words) // count]) for i in range(count)]
         pieces = [p + (" " if i < count - 1 and p else "") for i, p in enumerate(pieces)]
         for i, piece in enumerate(pieces):
             if request.model == "stream-error" and i == 2:

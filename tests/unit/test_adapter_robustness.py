@@ -44,9 +44,15 @@ PACKAGE = Path(posthog_autoinstrument.__file__).parent
 # (Hypothesis still prints the failing example). To search harder, for example before a release:
 # ROBUSTNESS_EXAMPLES=1000 ROBUSTNESS_RANDOM=1 python -m pytest tests/unit/test_adapter_robustness.py
 EXAMPLES = int(os.environ.get("ROBUSTNESS_EXAMPLES", "25"))
-PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("ROBUSTNESS_RANDOM"),
-                    database=None, phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False,
-                    suppress_health_check=list(HealthCheck))
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("ROBUSTNESS_RANDOM"),
+    database=None,
+    phases=(Phase.explicit, Phase.generate),
+    report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck),
+)
 # The async wrapper shares the sync one's translation code: fewer examples suffice.
 ASYNC_EXAMPLES = max(1, EXAMPLES // 2)
 
@@ -76,7 +82,8 @@ class Ledger(SpanProcessor):
     def check(self) -> None:
         assert sorted(self.ended) == sorted(set(self.ended)), "a span ended twice"
         assert sorted(self.ended) == sorted(self.started), (
-            f"{len(self.started)} span(s) started, {len(self.ended)} ended")
+            f"{len(self.started)} span(s) started, {len(self.ended)} ended"
+        )
 
 
 LEDGER = Ledger()
@@ -142,8 +149,12 @@ def handler_cases() -> list:
                 if type(handler) is CallHandler:
                     continue  # bedrock's placeholder; its real handler is made per call (below)
                 is_async = target.is_async or (target.wrapper is not None and _closes_over_async(target.wrapper))
-                key = (entry.name, type(handler).__qualname__,
-                       repr(sorted(getattr(handler, "__dict__", {}).items(), key=str)), is_async)
+                key = (
+                    entry.name,
+                    type(handler).__qualname__,
+                    repr(sorted(getattr(handler, "__dict__", {}).items(), key=str)),
+                    is_async,
+                )
                 if key in seen:
                     continue
                 seen.add(key)
@@ -170,8 +181,17 @@ HANDLER_CASES = handler_cases()
 
 def test_every_llm_adapter_has_handlers_under_test():
     adapters = {case.id.split(":")[0] for case in HANDLER_CASES}
-    assert {"openai", "anthropic", "google_genai", "groq", "together", "cohere", "mistral", "ollama",
-            "litellm"} <= adapters, adapters
+    assert {
+        "openai",
+        "anthropic",
+        "google_genai",
+        "groq",
+        "together",
+        "cohere",
+        "mistral",
+        "ollama",
+        "litellm",
+    } <= adapters, adapters
 
 
 # ---------------------------------------------------------------------------
@@ -184,8 +204,12 @@ def _vocabulary() -> list:
     words = set()
     for path in [*PACKAGE.joinpath("instrumentation").glob("*.py"), *PACKAGE.joinpath("genai").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and 0 < len(node.value) <= 40 \
-                    and "\n" not in node.value:
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and 0 < len(node.value) <= 40
+                and "\n" not in node.value
+            ):
                 words.add(node.value)
     return sorted(words)
 
@@ -239,9 +263,18 @@ class NotGiven:
 
 words = st.sampled_from(VOCABULARY)
 leaves = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-5, max_value=5), st.integers(), words, words, words,
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6), st.binary(max_size=4),
-    st.just(NotGiven()), st.builds(Hostile),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-5, max_value=5),
+    st.integers(),
+    words,
+    words,
+    words,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.binary(max_size=4),
+    st.just(NotGiven()),
+    st.builds(Hostile),
 )
 
 
@@ -275,14 +308,20 @@ def _openai_models():
     choice = model(chat_completion.Choice, message=st.one_of(message, values))
     completion = model(ChatCompletion, choices=st.lists(st.one_of(choice, values), max_size=3))
     delta = model(chat_completion_chunk.ChoiceDelta)
-    chunk_choice = model(chat_completion_chunk.Choice, delta=st.one_of(delta, values),
-                         index=st.one_of(st.integers(0, 2), values))
+    chunk_choice = model(
+        chat_completion_chunk.Choice, delta=st.one_of(delta, values), index=st.one_of(st.integers(0, 2), values)
+    )
     chunk = model(ChatCompletionChunk, choices=st.lists(st.one_of(chunk_choice, values), max_size=2))
     response = model(Response, output=st.lists(values, max_size=3))
-    completed = model(ResponseCompletedEvent, response=st.one_of(response, values),
-                      type=st.sampled_from(["response.completed", "response.created", "response.failed"]))
-    embeddings = model(CreateEmbeddingResponse, data=st.lists(
-        st.one_of(model(Embedding, embedding=st.lists(st.floats(), max_size=3)), values), max_size=2))
+    completed = model(
+        ResponseCompletedEvent,
+        response=st.one_of(response, values),
+        type=st.sampled_from(["response.completed", "response.created", "response.failed"]),
+    )
+    embeddings = model(
+        CreateEmbeddingResponse,
+        data=st.lists(st.one_of(model(Embedding, embedding=st.lists(st.floats(), max_size=3)), values), max_size=2),
+    )
     return st.one_of(completion, response, embeddings), st.one_of(chunk, completed)
 
 
@@ -380,6 +419,7 @@ def drain(returned: Any, is_async: bool, stop_after: int | None) -> list:
     """Consume a returned stream the way an app would; return the chunks it saw."""
     seen = []
     if is_async and hasattr(returned, "__anext__"):
+
         async def consume():
             iterator = returned.__aiter__()
             while stop_after is None or len(seen) < stop_after:
@@ -438,12 +478,32 @@ def call_through_wrapper(handler: CallHandler, is_async: bool, data) -> None:
     if data.draw(st.booleans(), label="streaming request"):
         app_kwargs["stream"] = True
     args = tuple(data.draw(st.lists(values, max_size=2), label="args"))
-    instance = data.draw(st.one_of(values, mappings.map(Obj), st.builds(
-        lambda client: Obj({"_client": client}),
-        st.one_of(values, st.builds(lambda url, extra: Obj({"base_url": url, **extra}),
-                                    st.sampled_from(["https://api.openai.com/v1", "http://localhost:11434",
-                                                     "https://x.openai.azure.com/openai", "not a url", ""]),
-                                    mappings)))), label="instance")
+    instance = data.draw(
+        st.one_of(
+            values,
+            mappings.map(Obj),
+            st.builds(
+                lambda client: Obj({"_client": client}),
+                st.one_of(
+                    values,
+                    st.builds(
+                        lambda url, extra: Obj({"base_url": url, **extra}),
+                        st.sampled_from(
+                            [
+                                "https://api.openai.com/v1",
+                                "http://localhost:11434",
+                                "https://x.openai.azure.com/openai",
+                                "not a url",
+                                "",
+                            ]
+                        ),
+                        mappings,
+                    ),
+                ),
+            ),
+        ),
+        label="instance",
+    )
     kind, outcome = data.draw(sdk_outcomes(is_async), label="sdk")
     stop_after = data.draw(st.one_of(st.none(), st.integers(0, 2)), label="app stops after")
 
@@ -682,12 +742,21 @@ def test_span_ends_when_recording_the_input_fails():
     LEDGER.check()
 
 
-@pytest.mark.parametrize("adapter, handler, args, kwargs", [
-    ("openai", "ChatCompletions", (), {"model": "gpt-4o-mini", "messages": [{"role": "assistant", "tool_calls": 7}]}),
-    ("openai", "Embeddings", (), {"model": "text-embedding-3-small", "input": 7}),
-    ("ollama", "Chat", ("llama3", 7), {}),
-    ("ollama", "Embed", ("llama3", Obj({})), {}),
-], ids=["openai chat tool_calls=7", "openai embeddings input=7", "ollama chat positional", "ollama embed object"])
+@pytest.mark.parametrize(
+    "adapter, handler, args, kwargs",
+    [
+        (
+            "openai",
+            "ChatCompletions",
+            (),
+            {"model": "gpt-4o-mini", "messages": [{"role": "assistant", "tool_calls": 7}]},
+        ),
+        ("openai", "Embeddings", (), {"model": "text-embedding-3-small", "input": 7}),
+        ("ollama", "Chat", ("llama3", 7), {}),
+        ("ollama", "Embed", ("llama3", Obj({})), {}),
+    ],
+    ids=["openai chat tool_calls=7", "openai embeddings input=7", "ollama chat positional", "ollama embed object"],
+)
 def test_malformed_request_argument_still_ends_the_span(adapter, handler, args, kwargs):
     """Arguments the SDK itself will refuse: its error must reach the app, and the span must end."""
     import importlib

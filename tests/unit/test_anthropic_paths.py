@@ -30,10 +30,17 @@ VOLATILE = {"gen_ai.response.id", "gen_ai.response.time_to_first_chunk", "$ai_ti
 TOOLS = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}]
 HISTORY = [
     {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
-    {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"},
-                                      {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}]},
-    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
-                                  "content": [{"type": "text", "text": "sunny"}]}]},
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "s"},
+            {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}},
+        ],
+    },
+    {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "sunny"}]}],
+    },
 ]
 
 
@@ -46,12 +53,22 @@ def setup():
     instrumentor = AnthropicInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     with FakeAnthropic() as server:
-        native = anthropic.Anthropic(api_key="k", base_url=server.base_url, max_retries=0, open_telemetry={
-            "tracer_provider": provider, "traces": {"content_mode": "content"}})
+        native = anthropic.Anthropic(
+            api_key="k",
+            base_url=server.base_url,
+            max_retries=0,
+            open_telemetry={"tracer_provider": provider, "traces": {"content_mode": "content"}},
+        )
         ours = anthropic.Anthropic(api_key="k", base_url=server.base_url, max_retries=0, open_telemetry=False)
-        async_native = anthropic.AsyncAnthropic(api_key="k", base_url=server.base_url, max_retries=0, open_telemetry={
-            "tracer_provider": provider, "traces": {"content_mode": "content"}})
-        async_ours = anthropic.AsyncAnthropic(api_key="k", base_url=server.base_url, max_retries=0, open_telemetry=False)
+        async_native = anthropic.AsyncAnthropic(
+            api_key="k",
+            base_url=server.base_url,
+            max_retries=0,
+            open_telemetry={"tracer_provider": provider, "traces": {"content_mode": "content"}},
+        )
+        async_ours = anthropic.AsyncAnthropic(
+            api_key="k", base_url=server.base_url, max_retries=0, open_telemetry=False
+        )
         yield exporter, (native, ours), (async_native, async_ours)
     instrumentor.uninstrument()
     if saved is None:
@@ -64,24 +81,41 @@ def call(client, scenario: str):
     """The exception the app saw, if any."""
     try:
         if scenario == "create":
-            client.messages.create(model="claude-fake-1", max_tokens=50, system=[{"type": "text", "text": "Be terse."}],
-                                   metadata={"user_id": "u-1"}, stop_sequences=["END"], tools=TOOLS, messages=HISTORY,
-                                   thinking={"type": "enabled", "budget_tokens": 1024})
+            client.messages.create(
+                model="claude-fake-1",
+                max_tokens=50,
+                system=[{"type": "text", "text": "Be terse."}],
+                metadata={"user_id": "u-1"},
+                stop_sequences=["END"],
+                tools=TOOLS,
+                messages=HISTORY,
+                thinking={"type": "enabled", "budget_tokens": 1024},
+            )
         elif scenario == "image":
             image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
-            client.messages.create(model="claude-fake-1", max_tokens=50,
-                                   messages=[{"role": "user", "content": [{"type": "text", "text": "What?"}, image]}])
+            client.messages.create(
+                model="claude-fake-1",
+                max_tokens=50,
+                messages=[{"role": "user", "content": [{"type": "text", "text": "What?"}, image]}],
+            )
         elif scenario == "stream":
-            for _ in client.messages.create(model="claude-fake-1", max_tokens=50, stream=True, tools=TOOLS,
-                                            messages=[{"role": "user", "content": "Weather?"}]):
+            for _ in client.messages.create(
+                model="claude-fake-1",
+                max_tokens=50,
+                stream=True,
+                tools=TOOLS,
+                messages=[{"role": "user", "content": "Weather?"}],
+            ):
                 pass
         elif scenario == "helper":
-            with client.messages.stream(model="claude-fake-1", max_tokens=50,
-                                        messages=[{"role": "user", "content": "hi"}]) as stream:
+            with client.messages.stream(
+                model="claude-fake-1", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            ) as stream:
                 stream.get_final_message()
         elif scenario == "break":
-            stream = client.messages.create(model="claude-fake-1", max_tokens=50, stream=True,
-                                            messages=[{"role": "user", "content": "hi"}])
+            stream = client.messages.create(
+                model="claude-fake-1", max_tokens=50, stream=True, messages=[{"role": "user", "content": "hi"}]
+            )
             for event in stream:
                 if event.type == "content_block_delta":
                     break
@@ -89,8 +123,9 @@ def call(client, scenario: str):
         elif scenario == "error":
             client.messages.create(model="error-529", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         elif scenario == "cut":
-            for _ in client.messages.create(model="stream-cut", max_tokens=5, stream=True,
-                                            messages=[{"role": "user", "content": "hi"}]):
+            for _ in client.messages.create(
+                model="stream-cut", max_tokens=5, stream=True, messages=[{"role": "user", "content": "hi"}]
+            ):
                 pass
     except Exception as error:  # the app's own error handling; both runs fail alike
         return error
@@ -98,8 +133,9 @@ def call(client, scenario: str):
 
 
 async def async_call(client):
-    async with client.messages.stream(model="claude-fake-1", max_tokens=50,
-                                      messages=[{"role": "user", "content": "hi"}]) as stream:
+    async with client.messages.stream(
+        model="claude-fake-1", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
         await stream.until_done()
 
 
@@ -114,7 +150,7 @@ def posthog_copy(exporter) -> tuple:
 def test_native_and_adapter_spans_give_posthog_the_same_attributes(setup, scenario):
     exporter, (native, ours), (async_native, async_ours) = setup
     results, seen = [], None
-    for client in ((async_native, async_ours) if scenario == "async" else (native, ours)):
+    for client in (async_native, async_ours) if scenario == "async" else (native, ours):
         if scenario == "async":
             asyncio.run(async_call(client))
         else:
@@ -137,9 +173,15 @@ def test_native_and_adapter_spans_give_posthog_the_same_attributes(setup, scenar
         assert a["$ai_cache_reporting_exclusive"] is False
         assert a["posthog.distinct_id"] == "u-1"
         assert a["$ai_input"][2:] == [  # in PostHog's shape: thinking among Anthropic blocks, the result a tool message
-            {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"},
-                                              {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}]},
-            {"role": "tool", "content": "sunny", "tool_call_id": "t1"}]
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm"},
+                    {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}},
+                ],
+            },
+            {"role": "tool", "content": "sunny", "tool_call_id": "t1"},
+        ]
 
 
 @pytest.mark.skipif(not NATIVE, reason="the SDK does not trace itself")
@@ -157,29 +199,39 @@ def test_image_parts_are_where_the_paths_differ(setup):
 
 def test_complete_rewrites_an_anthropic_span():
     attrs = {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
-        "gen_ai.usage.input_tokens": 19, "gen_ai.usage.cache_write.input_tokens": 3,
-        "anthropic.message.stop_reason": "max_tokens", "anthropic.request.id": "req_1", "url.full": "http://x/v1/messages",
-        "http.request.method": "POST", "http.response.status_code": 200,
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.usage.input_tokens": 19,
+        "gen_ai.usage.cache_write.input_tokens": 3,
+        "anthropic.message.stop_reason": "max_tokens",
+        "anthropic.request.id": "req_1",
+        "url.full": "http://x/v1/messages",
+        "http.request.method": "POST",
+        "http.response.status_code": 200,
         "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"tool_call","id":"t","name":"f","arguments":{}}]}]',
     }
     foreign.complete(attrs, "com.anthropic.sdk.python.bedrock")
     assert attrs == {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
-        "gen_ai.usage.input_tokens": 19, "gen_ai.usage.cache_creation.input_tokens": 3,
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.usage.input_tokens": 19,
+        "gen_ai.usage.cache_creation.input_tokens": 3,
         "gen_ai.response.finish_reasons": ("length",),
         "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"tool_call","name":"f","arguments":{},"id":"t"}],'
-                                  '"finish_reason":"length"}]',
+        '"finish_reason":"length"}]',
     }
 
 
-@pytest.mark.parametrize("error, status, expected", [
-    ("rate_limit_error", 429, "anthropic.RateLimitError"),
-    ("overloaded_error", 529, "anthropic.OverloadedError"),
-    ("api_error", 500, "anthropic.InternalServerError"),
-    ("client_timeout_error", None, "anthropic.APITimeoutError"),
-    ("connection_error", None, "anthropic.APIConnectionError"),
-])
+@pytest.mark.parametrize(
+    "error, status, expected",
+    [
+        ("rate_limit_error", 429, "anthropic.RateLimitError"),
+        ("overloaded_error", 529, "anthropic.OverloadedError"),
+        ("api_error", 500, "anthropic.InternalServerError"),
+        ("client_timeout_error", None, "anthropic.APITimeoutError"),
+        ("connection_error", None, "anthropic.APIConnectionError"),
+    ],
+)
 def test_complete_names_errors_as_our_adapter_does(error, status, expected):
     attrs = {"gen_ai.operation.name": "chat", "error.type": error}
     if status:

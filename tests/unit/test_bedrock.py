@@ -27,8 +27,13 @@ def server():
 
 
 def make_client(server, service="bedrock-runtime"):
-    return boto3.client(service, region_name="us-east-1", endpoint_url=server.endpoint_url,
-                        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="fake-secret")
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="fake-secret",
+    )
 
 
 @pytest.fixture

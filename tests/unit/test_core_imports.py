@@ -30,6 +30,7 @@ for name in sys.argv[1:]:
         print(name, "posthog_autoinstrument.identity" in sys.modules)
 """
 
+
 def _modules() -> list:
     names = []
     for layer in LAYERS:
@@ -48,8 +49,9 @@ def test_each_module_imports_alone():
     assert set(results) == set(names), run.stdout
     failed = {name: result for name, result in results.items() if result.startswith("failed")}
     assert not failed, failed
-    with_identity = [name for name, result in results.items()
-                     if name.startswith("posthog_autoinstrument.genai") and result == "True"]
+    with_identity = [
+        name for name, result in results.items() if name.startswith("posthog_autoinstrument.genai") and result == "True"
+    ]
     assert not with_identity, f"genai modules that import identity: {with_identity}"
 
 

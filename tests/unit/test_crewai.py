@@ -54,14 +54,30 @@ def get_weather(city: str) -> str:
 
 
 class HouseLLM(BaseLLM):
-    def call(self, messages, tools=None, callbacks=None, available_functions=None, from_task=None,
-             from_agent=None, response_model=None):
+    def call(
+        self,
+        messages,
+        tools=None,
+        callbacks=None,
+        available_functions=None,
+        from_task=None,
+        from_agent=None,
+        response_model=None,
+    ):
         self._track_token_usage_internal({"prompt_tokens": 5, "completion_tokens": 2})
         self._track_token_usage_internal({"prompt_tokens": 4, "completion_tokens": 1})  # a follow-up request
         return "hi"
 
-    async def acall(self, messages, tools=None, callbacks=None, available_functions=None, from_task=None,
-                    from_agent=None, response_model=None):
+    async def acall(
+        self,
+        messages,
+        tools=None,
+        callbacks=None,
+        available_functions=None,
+        from_task=None,
+        from_agent=None,
+        response_model=None,
+    ):
         return self.call(messages)
 
 
@@ -111,7 +127,8 @@ def test_an_application_llm_is_a_generation_with_the_usage_crewai_counted(spans)
     assert attrs["gen_ai.usage.input_tokens"] == 9  # both requests of the one call
     assert attrs["gen_ai.usage.output_tokens"] == 3
     assert json.loads(attrs["gen_ai.input.messages"]) == [
-        {"role": "user", "parts": [{"type": "text", "content": "hello"}]}]
+        {"role": "user", "parts": [{"type": "text", "content": "hello"}]}
+    ]
     assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "hi"}]
 
 

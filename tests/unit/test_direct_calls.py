@@ -68,11 +68,26 @@ def direct_recorder(**provider_options):
 
 
 def full_call(recorder, fail=False):
-    call = recorder.start(InferenceRequest(
-        provider="openai", model="gpt-4o", server_address="api.openai.com", server_port=443, stream=True,
-        temperature=0.5, max_tokens=100, stop_sequences=["END"], choice_count=2, seed=3))
-    call.later(call.set_input, [m.message("user", [m.text("hi")])], [m.text("be nice")],
-               [m.function_tool("lookup", "Look up", {"type": "object"})])
+    call = recorder.start(
+        InferenceRequest(
+            provider="openai",
+            model="gpt-4o",
+            server_address="api.openai.com",
+            server_port=443,
+            stream=True,
+            temperature=0.5,
+            max_tokens=100,
+            stop_sequences=["END"],
+            choice_count=2,
+            seed=3,
+        )
+    )
+    call.later(
+        call.set_input,
+        [m.message("user", [m.text("hi")])],
+        [m.text("be nice")],
+        [m.function_tool("lookup", "Look up", {"type": "object"})],
+    )
     call.chunk_received()
     if fail:
         try:
@@ -80,8 +95,14 @@ def full_call(recorder, fail=False):
         except TimeoutError as exc:
             call.fail(exc, 504)
         return
-    call.later(lambda: call.set_response(model="gpt-4o-2024", response_id="r1", finish_reasons=["stop"],
-                                         usage=Usage(input_tokens=10, output_tokens=5)))
+    call.later(
+        lambda: call.set_response(
+            model="gpt-4o-2024",
+            response_id="r1",
+            finish_reasons=["stop"],
+            usage=Usage(input_tokens=10, output_tokens=5),
+        )
+    )
     call.set_output([m.output_message([m.text("hello")], "stop")])
     call.end()
 
@@ -91,10 +112,13 @@ def comparable(span: ReadableSpan) -> dict:
     attrs.pop("gen_ai.response.time_to_first_chunk", None)  # a duration: differs between any two calls
     attrs.pop("code.line.number")  # the two calls are made from different lines
     return {
-        "name": span.name, "kind": span.kind, "attributes": attrs,
+        "name": span.name,
+        "kind": span.kind,
+        "attributes": attrs,
         "status": (span.status.status_code, span.status.description),
-        "events": [(e.name, {k: v for k, v in e.attributes.items() if k != "exception.stacktrace"})
-                   for e in span.events],
+        "events": [
+            (e.name, {k: v for k, v in e.attributes.items() if k != "exception.stacktrace"}) for e in span.events
+        ],
         "scope": span.instrumentation_scope.name,
     }
 
@@ -287,8 +311,11 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
 
     from posthog_autoinstrument.instrumentation.openai import OpenAIInstrumentor
 
-    settings = replace(config.load({"POSTHOG_API_KEY": "phc_x", "POSTHOG_HOST": posthog.host}),
-                       schedule_delay=3600.0, flush_timeout=5.0)
+    settings = replace(
+        config.load({"POSTHOG_API_KEY": "phc_x", "POSTHOG_HOST": posthog.host}),
+        schedule_delay=3600.0,
+        flush_timeout=5.0,
+    )
     processor = PostHogSpanProcessor(PostHogSender(settings.endpoint, settings.api_key, 5.0), settings)
     provider = TracerProvider()
     provider.add_span_processor(processor)
@@ -318,8 +345,9 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
     adapter.ChatCompletions.describe = describe_spy
     instrumentor.instrument(tracer_provider=provider)
     try:
-        client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
-                               http_client=httpx.Client())
+        client = openai.OpenAI(
+            base_url=fake_openai.base_url, api_key="sk-test", max_retries=0, http_client=httpx.Client()
+        )
         conversation = [{"role": "user", "content": "hi"}]
         with identity.context(distinct_id="user-42"):
             reply = client.chat.completions.create(model="gpt-4o-mini", messages=conversation)
@@ -362,8 +390,9 @@ def test_calls_made_while_instrumentation_is_suppressed_are_not_recorded(fake_op
         pytest.skip("openai is already instrumented in this process")
     instrumentor.instrument(tracer_provider=provider)
     try:
-        client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
-                               http_client=httpx.Client())
+        client = openai.OpenAI(
+            base_url=fake_openai.base_url, api_key="sk-test", max_retries=0, http_client=httpx.Client()
+        )
 
         def ask():
             return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
@@ -412,16 +441,18 @@ def test_a_call_is_attributed_to_the_app_function_that_made_it(fake_openai, mode
     messages = [{"role": "user", "content": "hi"}]
     try:
         if mode == "sync":
-            client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
-                                   http_client=httpx.Client())
+            client = openai.OpenAI(
+                base_url=fake_openai.base_url, api_key="sk-test", max_retries=0, http_client=httpx.Client()
+            )
 
             def answer_the_customer():
                 return client.chat.completions.create(model="gpt-4o-mini", messages=messages)
 
             answer_the_customer()
         else:
-            client = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
-                                        http_client=httpx.AsyncClient())
+            client = openai.AsyncOpenAI(
+                base_url=fake_openai.base_url, api_key="sk-test", max_retries=0, http_client=httpx.AsyncClient()
+            )
 
             async def answer_the_customer():
                 return await client.chat.completions.create(model="gpt-4o-mini", messages=messages)

@@ -105,14 +105,17 @@ def test_an_ended_outer_call_is_not_delegated(recorder, exporter):
 # -- translation -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model, expected", [
-    ("openai/gpt-4o-mini", ("openai", "gpt-4o-mini")),
-    ("anthropic/claude-sonnet-4", ("anthropic", "claude-sonnet-4")),
-    ("ollama_chat/llama3", ("ollama", "llama3")),
-    ("openrouter/meta/llama", ("openrouter", "meta/llama")),
-    ("gpt-4o", ("openai", "gpt-4o")),
-    (None, ("dspy", None)),
-])
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        ("openai/gpt-4o-mini", ("openai", "gpt-4o-mini")),
+        ("anthropic/claude-sonnet-4", ("anthropic", "claude-sonnet-4")),
+        ("ollama_chat/llama3", ("ollama", "llama3")),
+        ("openrouter/meta/llama", ("openrouter", "meta/llama")),
+        ("gpt-4o", ("openai", "gpt-4o")),
+        (None, ("dspy", None)),
+    ],
+)
 def test_provider_and_model(model, expected):
     assert adapter._provider_and_model(model) == expected
 
@@ -124,10 +127,19 @@ def _lm_call(recorder):
 def test_a_native_result_is_recorded_with_usage_and_output(recorder, exporter):
     response = SimpleNamespace(id="resp_1", finish_reason="stop", model="gpt-4o-mini-2024-08-06")
     result = SimpleNamespace(
-        responses=(response,), outputs=["[[ ## answer ## ]]\nParis"], response_model="gpt-4o-mini-2024-08-06",
-        cache_hit=False, raw=response,
-        usage={"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
-               "prompt_tokens_details": {"cached_tokens": 3}, "completion_tokens_details": {"reasoning_tokens": 2}})
+        responses=(response,),
+        outputs=["[[ ## answer ## ]]\nParis"],
+        response_model="gpt-4o-mini-2024-08-06",
+        cache_hit=False,
+        raw=response,
+        usage={
+            "prompt_tokens": 11,
+            "completion_tokens": 7,
+            "total_tokens": 18,
+            "prompt_tokens_details": {"cached_tokens": 3},
+            "completion_tokens_details": {"reasoning_tokens": 2},
+        },
+    )
     call = _lm_call(recorder)
     adapter.record_result(call, result)
     call.end()
@@ -139,15 +151,26 @@ def test_a_native_result_is_recorded_with_usage_and_output(recorder, exporter):
     assert attrs["gen_ai.response.model"] == "gpt-4o-mini-2024-08-06"
     assert attrs["gen_ai.response.id"] == "resp_1"
     assert attrs["$ai_output_choices"] == [
-        {"role": "assistant", "content": [{"type": "text", "text": "[[ ## answer ## ]]\nParis"}]}]
+        {"role": "assistant", "content": [{"type": "text", "text": "[[ ## answer ## ]]\nParis"}]}
+    ]
 
 
 def test_a_litellm_result_with_tool_calls(recorder, exporter):
     raw = {"id": "chatcmpl-1", "choices": [{"finish_reason": "tool_calls"}]}
     result = SimpleNamespace(
-        responses=(), raw=raw, cache_hit=False, response_model="openai/gpt-4o-mini", usage={},
-        outputs=[{"text": None, "reasoning_content": "hmm",
-                  "tool_calls": [{"id": "c1", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}])
+        responses=(),
+        raw=raw,
+        cache_hit=False,
+        response_model="openai/gpt-4o-mini",
+        usage={},
+        outputs=[
+            {
+                "text": None,
+                "reasoning_content": "hmm",
+                "tool_calls": [{"id": "c1", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}],
+            }
+        ],
+    )
     call = _lm_call(recorder)
     adapter.record_result(call, result)
     call.end()
@@ -158,13 +181,20 @@ def test_a_litellm_result_with_tool_calls(recorder, exporter):
     assert attrs["gen_ai.response.finish_reasons"] == ("tool_call",)
     assert attrs["gen_ai.output.messages"] == (
         '[{"role":"assistant","parts":[{"type":"reasoning","content":"hmm"},{"type":"tool_call","name":"get_weather",'
-        '"arguments":{"city":"Paris"},"id":"c1"}],"finish_reason":"tool_call"}]')
+        '"arguments":{"city":"Paris"},"id":"c1"}],"finish_reason":"tool_call"}]'
+    )
     assert "gen_ai.usage.input_tokens" not in attrs
 
 
 def test_a_cache_hit_is_a_step_without_tokens(recorder, exporter):
-    result = SimpleNamespace(responses=(), raw=None, cache_hit=True, response_model="gpt-4o-mini",
-                             outputs=["Paris"], usage={"prompt_tokens": 11, "completion_tokens": 7})
+    result = SimpleNamespace(
+        responses=(),
+        raw=None,
+        cache_hit=True,
+        response_model="gpt-4o-mini",
+        outputs=["Paris"],
+        usage={"prompt_tokens": 11, "completion_tokens": 7},
+    )
     call = _lm_call(recorder)
     adapter.record_result(call, result)
     call.end()
@@ -183,8 +213,14 @@ def test_content_is_not_recorded_without_capture(exporter):
     recorder = Recorder(provider.get_tracer("test"), capture_content=False)
     call = _lm_call(recorder)
     adapter._lm_input(call, (), {"messages": [{"role": "user", "content": "secret"}]})
-    result = SimpleNamespace(responses=(), raw=None, cache_hit=False, response_model=None,
-                             outputs=["secret answer"], usage={"prompt_tokens": 1})
+    result = SimpleNamespace(
+        responses=(),
+        raw=None,
+        cache_hit=False,
+        response_model=None,
+        outputs=["secret answer"],
+        usage={"prompt_tokens": 1},
+    )
     adapter.record_result(call, result)
     call.end()
     attrs = exporter.get_finished_spans()[0].attributes
@@ -227,8 +263,14 @@ def _raise(**kwargs):
 
 def _native_result(text="Paris"):
     response = SimpleNamespace(id="resp_1", finish_reason="stop", model="gpt-4o-mini")
-    return SimpleNamespace(responses=(response,), raw=response, outputs=[text], response_model="gpt-4o-mini",
-                           cache_hit=False, usage={"prompt_tokens": 11, "completion_tokens": 7})
+    return SimpleNamespace(
+        responses=(response,),
+        raw=response,
+        outputs=[text],
+        response_model="gpt-4o-mini",
+        cache_hit=False,
+        usage={"prompt_tokens": 11, "completion_tokens": 7},
+    )
 
 
 def test_the_execute_hook_reports_to_the_model_call_in_progress(recorder, exporter):

@@ -6,8 +6,16 @@ from posthog_autoinstrument import config
 from posthog_autoinstrument.export import egress
 from posthog_autoinstrument.export.exporter import PostHogSender
 
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-                   "NO_PROXY", "no_proxy")
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
 
 
 @pytest.fixture
@@ -50,12 +58,17 @@ def test_ca_bundle_precedence(tmp_path):
     bundle.write_text("x")
     other.write_text("x")
     assert config.ca_bundle({}) == (None, None, [])
-    assert config.ca_bundle({"REQUESTS_CA_BUNDLE": str(other), "SSL_CERT_FILE": str(bundle)})[:2] == \
-        (str(bundle), "SSL_CERT_FILE")
-    assert config.ca_bundle({"REQUESTS_CA_BUNDLE": str(other), "SSL_CERT_DIR": str(tmp_path)})[:2] == \
-        (str(tmp_path), "SSL_CERT_DIR")
-    path, name, problems = config.ca_bundle({"SSL_CERT_FILE": str(tmp_path / "missing.pem"),
-                                             "REQUESTS_CA_BUNDLE": str(other)})
+    assert config.ca_bundle({"REQUESTS_CA_BUNDLE": str(other), "SSL_CERT_FILE": str(bundle)})[:2] == (
+        str(bundle),
+        "SSL_CERT_FILE",
+    )
+    assert config.ca_bundle({"REQUESTS_CA_BUNDLE": str(other), "SSL_CERT_DIR": str(tmp_path)})[:2] == (
+        str(tmp_path),
+        "SSL_CERT_DIR",
+    )
+    path, name, problems = config.ca_bundle(
+        {"SSL_CERT_FILE": str(tmp_path / "missing.pem"), "REQUESTS_CA_BUNDLE": str(other)}
+    )
     assert (path, name) == (str(other), "REQUESTS_CA_BUNDLE") and len(problems) == 1
 
 
@@ -71,8 +84,9 @@ def test_route_names_the_proxy_and_its_variable(no_proxy_env):
     assert (chosen.proxy, chosen.proxy_variable, chosen.bypassed) == ("http://proxy.corp:3128", "https_proxy", False)
     assert egress.route("http://collector:4318/v1/traces", {}).proxy is None  # only HTTPS is proxied
     no_proxy_env.setenv("ALL_PROXY", "http://all.corp:1080")
-    assert egress.route("http://collector:4318/v1/traces", {}).describe_proxy() == \
-        "http://all.corp:1080 (from ALL_PROXY)"
+    assert (
+        egress.route("http://collector:4318/v1/traces", {}).describe_proxy() == "http://all.corp:1080 (from ALL_PROXY)"
+    )
     no_proxy_env.setenv("NO_PROXY", "collector:4318,.posthog.com")
     assert egress.route("http://collector:4318/v1/traces", {}).describe_proxy() == "none (NO_PROXY covers the host)"
     assert egress.route("https://us.i.posthog.com/i/v0/ai/otel", {}).proxy is None

@@ -18,8 +18,13 @@ SETTINGS = replace(config.load({"POSTHOG_API_KEY": "phc_x"}), schedule_delay=0.0
 
 def ai_span(i=0, size=10):
     context = SpanContext(trace_id=i + 1, span_id=i + 1, is_remote=False, trace_flags=TraceFlags(1))
-    return ReadableSpan(name=f"chat {i}", context=context, start_time=1, end_time=2,
-                        attributes={"gen_ai.operation.name": "chat", "gen_ai.input.messages": "x" * size})
+    return ReadableSpan(
+        name=f"chat {i}",
+        context=context,
+        start_time=1,
+        end_time=2,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.input.messages": "x" * size},
+    )
 
 
 def test_requests_hold_at_most_100_spans():
@@ -40,8 +45,16 @@ def test_retry_after_parsing():
 
 
 def test_sender_takes_the_proxy_httpx_would_take_from_the_environment(monkeypatch):
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-                 "NO_PROXY", "no_proxy"):
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     endpoint = "https://us.i.posthog.com/i/v0/ai/otel"
     assert environment_proxy(endpoint) is None
@@ -55,7 +68,7 @@ def test_sender_takes_the_proxy_httpx_would_take_from_the_environment(monkeypatc
 def test_sender_retries_then_delivers(posthog):
     posthog.plan = ["503", "502", "200"]
     sender = PostHogSender(posthog.endpoint, "phc_x", timeout=2)
-    (_, body), = split_into_requests([ai_span()])
+    ((_, body),) = split_into_requests([ai_span()])
     delivery = sender.send(body, time.monotonic() + 10, lambda: False)
     assert delivery.ok and len(posthog.requests) == 3 and len(posthog.spans) == 1
     assert gzip.decompress(posthog.requests[-1]["raw"]) == body
@@ -65,7 +78,7 @@ def test_sender_retries_then_delivers(posthog):
 def test_sender_does_not_retry_a_rejection(posthog, capsys):
     posthog.plan = ["400"]
     sender = PostHogSender(posthog.endpoint, "phc_x", timeout=2)
-    (_, body), = split_into_requests([ai_span()])
+    ((_, body),) = split_into_requests([ai_span()])
     assert not sender.send(body, time.monotonic() + 10, lambda: False).ok
     assert len(posthog.requests) == 1
     assert "400" in capsys.readouterr().err
@@ -73,7 +86,7 @@ def test_sender_does_not_retry_a_rejection(posthog, capsys):
 
 def test_sender_gives_up_at_the_deadline_on_a_dead_endpoint():
     sender = PostHogSender("http://127.0.0.1:9/i/v0/ai/otel", "phc_x", timeout=0.5)
-    (_, body), = split_into_requests([ai_span()])
+    ((_, body),) = split_into_requests([ai_span()])
     started = time.monotonic()
     assert not sender.send(body, started + 1.0, lambda: False).ok
     assert time.monotonic() - started < 1.5
@@ -91,6 +104,7 @@ class RecordingSender:
             self.block.wait(max(deadline_at - time.monotonic(), 0))
         self.bodies.append(body)
         from posthog_autoinstrument.export.exporter import Delivery
+
         return Delivery(True, 200)
 
     def close(self):
@@ -128,7 +142,9 @@ def test_a_busy_app_gets_full_requests_not_one_per_span():
 
 def test_processor_drops_beyond_its_bound_without_waiting(capsys):
     gate = threading.Event()
-    processor = PostHogSpanProcessor(RecordingSender(block=gate), replace(SETTINGS, max_queue_size=5, flush_timeout=0.2))
+    processor = PostHogSpanProcessor(
+        RecordingSender(block=gate), replace(SETTINGS, max_queue_size=5, flush_timeout=0.2)
+    )
     started = time.perf_counter()
     for i in range(200):
         processor.on_end(ai_span(i))

@@ -52,8 +52,9 @@ def _module_aliases(path: Path, names: list) -> list:
     aliases = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None:
-            aliases += [alias.asname or alias.name for alias in node.names
-                        if alias.name in names and alias.name not in SHARED]
+            aliases += [
+                alias.asname or alias.name for alias in node.names if alias.name in names and alias.name not in SHARED
+            ]
     return aliases
 
 
@@ -62,9 +63,10 @@ def _imports_our_adapters(path: Path, module: str) -> bool:
     if module.startswith("."):
         package = path.parent.relative_to(PACKAGE.parent).parts
         dots = len(module) - len(module.lstrip("."))
-        module = ".".join(package[:len(package) - dots + 1] + tuple(filter(None, [module.lstrip(".")])))
+        module = ".".join(package[: len(package) - dots + 1] + tuple(filter(None, [module.lstrip(".")])))
     return module == "posthog_autoinstrument.instrumentation" or module.startswith(
-        "posthog_autoinstrument.instrumentation.")
+        "posthog_autoinstrument.instrumentation."
+    )
 
 
 def test_export_imports_no_adapter():

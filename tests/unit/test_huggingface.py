@@ -23,19 +23,36 @@ def test_provider_names():
 
 def test_text_generation_with_and_without_details():
     assert hf.text_generation_result("just text") == ("just text", None, None)
-    detailed = TextGenerationOutput.parse_obj_as_instance({"generated_text": " out", "details": {
-        "finish_reason": "eos_token", "generated_tokens": 4, "seed": None, "prefill": [{"id": 1, "text": "a", "logprob": None}] * 3,
-        "tokens": []}})
+    detailed = TextGenerationOutput.parse_obj_as_instance(
+        {
+            "generated_text": " out",
+            "details": {
+                "finish_reason": "eos_token",
+                "generated_tokens": 4,
+                "seed": None,
+                "prefill": [{"id": 1, "text": "a", "logprob": None}] * 3,
+                "tokens": [],
+            },
+        }
+    )
     assert hf.text_generation_result(detailed) == (" out", "stop", Usage(input_tokens=3, output_tokens=4))
 
 
 def test_streamed_text_generation_skips_special_tokens():
     buffer = hf.TextGenerationBuffer()
-    for event in ({"index": 1, "token": {"id": 1, "text": "Hi", "logprob": 0.0, "special": False}},
-                  {"index": 2, "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": True},
-                   "generated_text": "Hi", "details": {"finish_reason": "length", "generated_tokens": 2, "seed": None}}):
+    for event in (
+        {"index": 1, "token": {"id": 1, "text": "Hi", "logprob": 0.0, "special": False}},
+        {
+            "index": 2,
+            "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": True},
+            "generated_text": "Hi",
+            "details": {"finish_reason": "length", "generated_tokens": 2, "seed": None},
+        },
+    ):
         buffer.add(TextGenerationStreamOutput.parse_obj_as_instance(event), capture=True)
-    assert buffer.output() == [{"role": "assistant", "parts": [{"type": "text", "content": "Hi"}], "finish_reason": "length"}]
+    assert buffer.output() == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hi"}], "finish_reason": "length"}
+    ]
     assert buffer.usage == Usage(output_tokens=2)
 
 
@@ -58,11 +75,16 @@ def test_the_routers_header_names_the_provider_it_chose(monkeypatch):
     call = _Call()
     monkeypatch.setattr(adapter, "active_call", lambda: call)
     adapter._current.set(call)
-    response = SimpleNamespace(headers={"x-inference-provider": "novita"},
-                               request=SimpleNamespace(url="https://router.huggingface.co/v1/chat/completions"))
+    response = SimpleNamespace(
+        headers={"x-inference-provider": "novita"},
+        request=SimpleNamespace(url="https://router.huggingface.co/v1/chat/completions"),
+    )
     assert adapter.note_response(lambda r: "checked", None, (response,), {}) == "checked"
-    assert call.attributes == {semconv.PROVIDER_NAME: "novita", semconv.SERVER_ADDRESS: "router.huggingface.co",
-                               semconv.SERVER_PORT: 443}
+    assert call.attributes == {
+        semconv.PROVIDER_NAME: "novita",
+        semconv.SERVER_ADDRESS: "router.huggingface.co",
+        semconv.SERVER_PORT: 443,
+    }
     other = _Call()  # a call that is not ours is left alone
     monkeypatch.setattr(adapter, "active_call", lambda: other)
     adapter.note_response(lambda r: None, None, (response,), {})

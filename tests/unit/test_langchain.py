@@ -81,7 +81,9 @@ def test_sequence_plumbing_is_skipped_and_the_model_reparented(exporter):
     assert attrs[semconv.OPERATION_NAME] == "chat"
     assert attrs[semconv.FRAMEWORK] == "langchain"
     assert attrs[semconv.PROVIDER_NAME] == "fakelistchatmodel"
-    assert json.loads(attrs[semconv.INPUT_MESSAGES]) == [{"role": "user", "parts": [{"type": "text", "content": "ping 1"}]}]
+    assert json.loads(attrs[semconv.INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "ping 1"}]}
+    ]
     assert json.loads(attrs[semconv.OUTPUT_MESSAGES])[0]["parts"] == [{"type": "text", "content": "pong"}]
     assert json.loads(root.attributes[semconv.INPUT_STATE]) == {"x": 1}
     assert root.attributes[semconv.OUTPUT_STATE] == "pong"
@@ -90,9 +92,16 @@ def test_sequence_plumbing_is_skipped_and_the_model_reparented(exporter):
 
 
 def test_fake_model_usage_comes_from_usage_metadata(exporter):
-    reply = AIMessage(content="hi", usage_metadata={
-        "input_tokens": 4, "output_tokens": 3, "total_tokens": 7,
-        "input_token_details": {"cache_read": 2}, "output_token_details": {"reasoning": 1}})
+    reply = AIMessage(
+        content="hi",
+        usage_metadata={
+            "input_tokens": 4,
+            "output_tokens": 3,
+            "total_tokens": 7,
+            "input_token_details": {"cache_read": 2},
+            "output_token_details": {"reasoning": 1},
+        },
+    )
     GenericFakeChatModel(messages=iter([reply])).invoke("hello")
     (generation,) = spans(exporter)
     attrs = generation.attributes
@@ -195,7 +204,8 @@ def test_text_completion_llm(exporter):
     (span,) = spans(exporter)
     assert span.attributes[semconv.OPERATION_NAME] == "text_completion"
     assert json.loads(span.attributes[semconv.INPUT_MESSAGES]) == [
-        {"role": "user", "parts": [{"type": "text", "content": "finish this"}]}]
+        {"role": "user", "parts": [{"type": "text", "content": "finish this"}]}
+    ]
 
 
 def test_without_content_capture_only_metadata_is_kept(exporter):

@@ -18,8 +18,10 @@ from posthog_autoinstrument.instrumentation import litellm as adapter
 
 @pytest.fixture(autouse=True)
 def fake_litellm(monkeypatch):
-    module = NS(provider_list=["openai", "azure", "ollama", "ollama_chat", "openrouter", "anthropic", "vertex_ai"],
-                model_cost={"gpt-4o-mini": {"litellm_provider": "openai"}})
+    module = NS(
+        provider_list=["openai", "azure", "ollama", "ollama_chat", "openrouter", "anthropic", "vertex_ai"],
+        model_cost={"gpt-4o-mini": {"litellm_provider": "openai"}},
+    )
     monkeypatch.setitem(sys.modules, "litellm", module)
     return module
 
@@ -36,16 +38,19 @@ def recorder(exporter):
     return Recorder(provider.get_tracer("test"), capture_content=True)
 
 
-@pytest.mark.parametrize("model, explicit, expected", [
-    ("ollama_chat/llama3.2", None, ("ollama_chat", "llama3.2")),
-    ("openrouter/openai/gpt-4o", None, ("openrouter", "openai/gpt-4o")),
-    ("gpt-4o-mini", None, ("openai", "gpt-4o-mini")),  # LiteLLM's bundled cost map names it
-    ("my-model-group", None, (None, "my-model-group")),
-    ("not-a-provider/model", None, (None, "not-a-provider/model")),
-    ("azure/my-deployment", "azure", ("azure", "my-deployment")),
-    ("my-deployment", "azure", ("azure", "my-deployment")),
-    (None, None, (None, None)),
-])
+@pytest.mark.parametrize(
+    "model, explicit, expected",
+    [
+        ("ollama_chat/llama3.2", None, ("ollama_chat", "llama3.2")),
+        ("openrouter/openai/gpt-4o", None, ("openrouter", "openai/gpt-4o")),
+        ("gpt-4o-mini", None, ("openai", "gpt-4o-mini")),  # LiteLLM's bundled cost map names it
+        ("my-model-group", None, (None, "my-model-group")),
+        ("not-a-provider/model", None, (None, "not-a-provider/model")),
+        ("azure/my-deployment", "azure", ("azure", "my-deployment")),
+        ("my-deployment", "azure", ("azure", "my-deployment")),
+        (None, None, (None, None)),
+    ],
+)
 def test_split_model(model, explicit, expected):
     assert adapter.split_model(model, explicit) == expected
 
@@ -56,26 +61,48 @@ def test_provider_list_changes_are_seen(fake_litellm):
     assert adapter.split_model("newprov/x") == ("newprov", "x")
 
 
-@pytest.mark.parametrize("litellm_name, expected", [
-    ("openai", "openai"), ("azure", "azure.ai.openai"), ("azure_ai", "azure.ai.inference"),
-    ("ollama_chat", "ollama"), ("vertex_ai", "gcp.vertex_ai"), ("gemini", "gcp.gemini"),
-    ("bedrock", "aws.bedrock"), ("together_ai", "together"), ("xai", "x_ai"), ("watsonx", "ibm.watsonx.ai"),
-    ("fireworks_ai", "fireworks_ai"),  # not in the conventions' list: kept as LiteLLM names it
-    (None, None), ("", None),
-])
+@pytest.mark.parametrize(
+    "litellm_name, expected",
+    [
+        ("openai", "openai"),
+        ("azure", "azure.ai.openai"),
+        ("azure_ai", "azure.ai.inference"),
+        ("ollama_chat", "ollama"),
+        ("vertex_ai", "gcp.vertex_ai"),
+        ("gemini", "gcp.gemini"),
+        ("bedrock", "aws.bedrock"),
+        ("together_ai", "together"),
+        ("xai", "x_ai"),
+        ("watsonx", "ibm.watsonx.ai"),
+        ("fireworks_ai", "fireworks_ai"),  # not in the conventions' list: kept as LiteLLM names it
+        (None, None),
+        ("", None),
+    ],
+)
 def test_provider_names(litellm_name, expected):
     assert adapter.provider_name(litellm_name) == expected
 
 
 def test_usage_counts_cache_tokens_inside_input_tokens():
-    usage = litellm_format.usage(NS(prompt_tokens=100, completion_tokens=20,
-                              prompt_tokens_details=NS(cached_tokens=40, cache_creation_tokens=10),
-                              completion_tokens_details=NS(reasoning_tokens=5)))
-    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens,
-            usage.cache_creation_input_tokens, usage.reasoning_tokens) == (100, 20, 40, 10, 5)
+    usage = litellm_format.usage(
+        NS(
+            prompt_tokens=100,
+            completion_tokens=20,
+            prompt_tokens_details=NS(cached_tokens=40, cache_creation_tokens=10),
+            completion_tokens_details=NS(reasoning_tokens=5),
+        )
+    )
+    assert (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
+        usage.reasoning_tokens,
+    ) == (100, 20, 40, 10, 5)
     # Older LiteLLM versions put Anthropic's cache counts on the usage object itself.
-    usage = litellm_format.usage({"prompt_tokens": 9, "completion_tokens": 1, "cache_read_input_tokens": 4,
-                            "cache_creation_input_tokens": 2})
+    usage = litellm_format.usage(
+        {"prompt_tokens": 9, "completion_tokens": 1, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2}
+    )
     assert (usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (4, 2)
 
 
@@ -95,9 +122,19 @@ def test_stream_usage_is_merged_from_the_providers_events():
 
 def test_request_reads_positional_arguments_and_records_at_the_framework_layer():
     request, replaced = adapter._Chat(asynchronous=False).request(
-        None, ("ollama_chat/llama3.2", [{"role": "user", "content": "hi"}]),
-        {"temperature": 0.5, "max_completion_tokens": 9, "stop": "END", "n": 2, "stream": True,
-         "api_base": "http://127.0.0.1:11434", "user": "u-1", "reasoning_effort": "low"})
+        None,
+        ("ollama_chat/llama3.2", [{"role": "user", "content": "hi"}]),
+        {
+            "temperature": 0.5,
+            "max_completion_tokens": 9,
+            "stop": "END",
+            "n": 2,
+            "stream": True,
+            "api_base": "http://127.0.0.1:11434",
+            "user": "u-1",
+            "reasoning_effort": "low",
+        },
+    )
     assert replaced is None  # the application's arguments pass through untouched
     assert isinstance(request, InferenceRequest)
     assert request.layer == Layer.FRAMEWORK
@@ -119,7 +156,9 @@ def test_stream_accumulator_assembles_reasoning_text_and_tool_calls(recorder, ex
     wrapper = NS(custom_llm_provider="anthropic", chunks=provider_chunks)
     accumulator = adapter.ChatStreamAccumulator(wrapper, capture=True)
     fragments = [
-        _chunk(reasoning="Think"), _chunk(reasoning="ing."), _chunk(content="Let me check."),
+        _chunk(reasoning="Think"),
+        _chunk(reasoning="ing."),
+        _chunk(content="Let me check."),
         _chunk(tool_calls=[NS(index=0, id="toolu_1", function=NS(name="get_weather", arguments=""))]),
         _chunk(tool_calls=[NS(index=0, id=None, function=NS(name=None, arguments='{"city": '))]),
         _chunk(tool_calls=[NS(index=0, id=None, function=NS(name=None, arguments='"Paris"}'))]),
@@ -133,19 +172,25 @@ def test_stream_accumulator_assembles_reasoning_text_and_tool_calls(recorder, ex
     assert attrs["gen_ai.provider.name"] == "anthropic"  # the stream named the provider
     assert attrs["gen_ai.usage.input_tokens"] == 12 and attrs["gen_ai.usage.output_tokens"] == 4
     assert attrs["gen_ai.response.finish_reasons"] == ("tool_call",)
-    assert json.loads(attrs["gen_ai.output.messages"]) == [{
-        "role": "assistant", "finish_reason": "tool_call", "parts": [
-            {"type": "reasoning", "content": "Thinking."},
-            {"type": "text", "content": "Let me check."},
-            {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}},
-        ]}]
+    assert json.loads(attrs["gen_ai.output.messages"]) == [
+        {
+            "role": "assistant",
+            "finish_reason": "tool_call",
+            "parts": [
+                {"type": "reasoning", "content": "Thinking."},
+                {"type": "text", "content": "Let me check."},
+                {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}},
+            ],
+        }
+    ]
 
 
 def test_stream_accumulator_takes_tool_arguments_sent_whole_as_objects(recorder, exporter):
     call = recorder.start(InferenceRequest(provider="ollama", model="llama3.2", layer=Layer.FRAMEWORK))
     accumulator = adapter.ChatStreamAccumulator(NS(chunks=[]), capture=True)
-    accumulator.on_chunk(_chunk(tool_calls=[NS(index=None, id="1", function=NS(name="f", arguments={"a": 1}))],
-                                finish="tool_calls"))
+    accumulator.on_chunk(
+        _chunk(tool_calls=[NS(index=None, id="1", function=NS(name="f", arguments={"a": 1}))], finish="tool_calls")
+    )
     accumulator.finish(call)
     call.end()
     (span,) = exporter.get_finished_spans()
@@ -155,13 +200,15 @@ def test_stream_accumulator_takes_tool_arguments_sent_whole_as_objects(recorder,
 
 
 def _model_response(text="hi"):
-    message = NS(content=text, tool_calls=None, function_call=None, refusal=None, audio=None,
-                 reasoning_content=None)
-    return NS(id="r-1", model="ollama_chat/llama3.2", system_fingerprint=None,
-              choices=[NS(index=0, message=message, finish_reason="stop")],
-              usage=NS(prompt_tokens=3, completion_tokens=2, prompt_tokens_details=None,
-                       completion_tokens_details=None),
-              _hidden_params={"custom_llm_provider": "ollama_chat"})
+    message = NS(content=text, tool_calls=None, function_call=None, refusal=None, audio=None, reasoning_content=None)
+    return NS(
+        id="r-1",
+        model="ollama_chat/llama3.2",
+        system_fingerprint=None,
+        choices=[NS(index=0, message=message, finish_reason="stop")],
+        usage=NS(prompt_tokens=3, completion_tokens=2, prompt_tokens_details=None, completion_tokens_details=None),
+        _hidden_params={"custom_llm_provider": "ollama_chat"},
+    )
 
 
 def test_an_unawaited_async_result_is_recorded_when_awaited(recorder, exporter):
@@ -191,11 +238,19 @@ def test_an_unawaited_async_result_is_recorded_when_awaited(recorder, exporter):
 
 
 def test_empty_text_beside_tool_calls_is_no_part():
-    message = NS(content="", tool_calls=[NS(id="c", function=NS(name="f", arguments="{}"))], function_call=None,
-                 refusal=None, audio=None, reasoning_content="why")
+    message = NS(
+        content="",
+        tool_calls=[NS(id="c", function=NS(name="f", arguments="{}"))],
+        function_call=None,
+        refusal=None,
+        audio=None,
+        reasoning_content="why",
+    )
     output = adapter._output(message, "tool_call")
-    assert output["parts"] == [{"type": "reasoning", "content": "why"},
-                               {"type": "tool_call", "id": "c", "name": "f", "arguments": {}}]
+    assert output["parts"] == [
+        {"type": "reasoning", "content": "why"},
+        {"type": "tool_call", "id": "c", "name": "f", "arguments": {}},
+    ]
 
 
 def test_mock_responses_record_no_usage(recorder, exporter):

@@ -25,8 +25,11 @@ from tests.unit.test_export import RecordingSender
 
 
 def test_a_text_tool_result_is_its_text():
-    result = {"content": [{"type": "text", "text": "Sunny in Paris"}], "structuredContent": {"result": "Sunny in Paris"},
-              "isError": False}
+    result = {
+        "content": [{"type": "text", "text": "Sunny in Paris"}],
+        "structuredContent": {"result": "Sunny in Paris"},
+        "isError": False,
+    }
     assert f.tool_result(result) == f.ToolOutcome("Sunny in Paris")
     two = {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
     assert f.tool_result(two).output == "a\nb"
@@ -63,16 +66,27 @@ def test_resource_contents():
     assert f.resource_contents({"contents": [{"uri": "greeting://ada", "text": "Hello, ada!"}]}) == "Hello, ada!"
     data = base64.b64encode(b"\x00" * 6).decode()
     both = {"contents": [{"uri": "a://1", "text": "one"}, {"uri": "a://2", "blob": data, "mimeType": "image/png"}]}
-    assert f.resource_contents(both) == [{"uri": "a://1", "text": "one"},
-                                         {"uri": "a://2", "type": "blob", "mime_type": "image/png", "size": 6}]
+    assert f.resource_contents(both) == [
+        {"uri": "a://1", "text": "one"},
+        {"uri": "a://2", "type": "blob", "mime_type": "image/png", "size": 6},
+    ]
 
 
 def test_prompt_messages_and_tool_names():
-    prompt = {"messages": [{"role": "user", "content": {"type": "text", "text": "Review x = 1"}},
-                           {"role": "assistant", "content": [{"type": "text", "text": "Sure"}]}]}
-    assert f.prompt_messages(prompt) == [{"role": "user", "content": "Review x = 1"},
-                                         {"role": "assistant", "content": "Sure"}]
-    assert f.tool_names({"tools": [{"name": "get_weather", "inputSchema": {}}, {"name": "ask"}]}) == ["get_weather", "ask"]
+    prompt = {
+        "messages": [
+            {"role": "user", "content": {"type": "text", "text": "Review x = 1"}},
+            {"role": "assistant", "content": [{"type": "text", "text": "Sure"}]},
+        ]
+    }
+    assert f.prompt_messages(prompt) == [
+        {"role": "user", "content": "Review x = 1"},
+        {"role": "assistant", "content": "Sure"},
+    ]
+    assert f.tool_names({"tools": [{"name": "get_weather", "inputSchema": {}}, {"name": "ask"}]}) == [
+        "get_weather",
+        "ask",
+    ]
 
 
 def test_the_sdk_models_read_in_their_wire_shape():
@@ -125,8 +139,16 @@ def test_the_export_keeps_a_marked_remote_parent_and_cuts_any_other():
     marked = with_ai_parent_mark(_remote())
     for span_id, parent in ((11, _remote(trace_state=marked.trace_state)), (12, _remote())):
         context = SpanContext(marked.trace_id, span_id, False, TraceFlags(1))
-        processor.on_end(ReadableSpan(name=f"step {span_id}", context=context, parent=parent, start_time=1, end_time=2,
-                                      attributes={"gen_ai.operation.name": "execute_tool"}))
+        processor.on_end(
+            ReadableSpan(
+                name=f"step {span_id}",
+                context=context,
+                parent=parent,
+                start_time=1,
+                end_time=2,
+                attributes={"gen_ai.operation.name": "execute_tool"},
+            )
+        )
     assert processor.force_flush(2000)
     processor.shutdown()
     parents = {span["name"]: span["parent_span_id"] for body in sender.bodies for span in decode_export(body)}
@@ -172,8 +194,12 @@ def test_the_request_carries_the_callers_step_marked_and_a_server_reads_it():
         _carry_caller(sdk_inject, None, (meta,), {})
     finally:
         otel_context.detach(token)
-    assert meta == {"progressToken": 1, "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                    "tracestate": "posthog=00f067aa0ba902b7", "baggage": "user=ada"}
+    assert meta == {
+        "progressToken": 1,
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "tracestate": "posthog=00f067aa0ba902b7",
+        "baggage": "user=ada",
+    }
 
     parent = trace.get_current_span(_caller_context(meta, otel_context.Context())).get_span_context()
     assert parent.span_id == SPAN_ID and is_remote_ai_parent(parent)
@@ -208,18 +234,23 @@ def test_a_low_level_server_handler_is_a_step_under_the_callers_step(mode):
     async def call_tool(ctx, params):
         if params.name == "broken":
             return types.CallToolResult(content=[types.TextContent(type="text", text="no data")], is_error=True)
-        return types.CallToolResult(content=[types.TextContent(type="text", text=f"Sunny in {params.arguments['city']}")])
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=f"Sunny in {params.arguments['city']}")]
+        )
 
     async def list_tools(ctx, params):
         schema = {"type": "object", "properties": {"city": {"type": "string"}}}
-        return types.ListToolsResult(tools=[types.Tool(name="get_weather", input_schema=schema),
-                                            types.Tool(name="broken", input_schema=schema)])
+        return types.ListToolsResult(
+            tools=[types.Tool(name="get_weather", input_schema=schema), types.Tool(name="broken", input_schema=schema)]
+        )
 
     async def calls():
         server = Server("low-level", on_call_tool=call_tool, on_list_tools=list_tools)
         async with Client(server, mode=mode) as client:
-            answers = [await client.call_tool("get_weather", {"city": "Paris"}),
-                       await client.call_tool("broken", {"city": "Paris"})]
+            answers = [
+                await client.call_tool("get_weather", {"city": "Paris"}),
+                await client.call_tool("broken", {"city": "Paris"}),
+            ]
             return [(answer.is_error, answer.content[0].text) for answer in answers]
 
     exporter = InMemorySpanExporter()

@@ -20,11 +20,15 @@ def test_mistral_usage_reads_cached_tokens_from_either_spelling():
 
 
 def test_mistral_message_content_chunks():
-    message = {"role": "assistant", "content": [
-        {"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}]},
-        {"type": "text", "text": "hi"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}},
-    ], "tool_calls": [{"id": "null", "function": {"name": "f", "arguments": '{"a": 1}'}}]}
+    message = {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}]},
+            {"type": "text", "text": "hi"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}},
+        ],
+        "tool_calls": [{"id": "null", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+    }
     assert mi._message(message)["parts"] == [
         {"type": "reasoning", "content": "hmm"},
         {"type": "text", "content": "hi"},
@@ -34,7 +38,9 @@ def test_mistral_message_content_chunks():
 
 
 def test_cohere_usage_prefers_billed_units():
-    usage = co._usage(NS(billed_units=NS(input_tokens=5.0, output_tokens=7.0), tokens=NS(input_tokens=71.0, output_tokens=9.0)))
+    usage = co._usage(
+        NS(billed_units=NS(input_tokens=5.0, output_tokens=7.0), tokens=NS(input_tokens=71.0, output_tokens=9.0))
+    )
     assert (usage.input_tokens, usage.output_tokens) == (5, 7)
     assert isinstance(usage.input_tokens, int)
     fallback = co._usage(NS(billed_units=None, tokens=NS(input_tokens=71.0, output_tokens=9.0)))

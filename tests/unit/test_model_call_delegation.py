@@ -18,8 +18,12 @@ from posthog_autoinstrument import config
 from posthog_autoinstrument.export import PostHogSpanProcessor
 from posthog_autoinstrument.export.dialect import for_posthog
 from posthog_autoinstrument.genai import InferenceRequest, Layer, Recorder, semconv
-from posthog_autoinstrument.genai.one_generation import (GENAI_CALL_CONTEXT_KEYS, RECORDED_ELSEWHERE, SCOPE_NAME,
-                                                          model_call_starts)
+from posthog_autoinstrument.genai.one_generation import (
+    GENAI_CALL_CONTEXT_KEYS,
+    RECORDED_ELSEWHERE,
+    SCOPE_NAME,
+    model_call_starts,
+)
 
 SETTINGS = config.load({"POSTHOG_API_KEY": "phc_x"})
 
@@ -42,8 +46,10 @@ def finished(provider, name):
 def framework_chat(provider, scope="pydantic-ai"):
     """A framework's own span of a model request, as pydantic-ai starts it (current, chat)."""
     return provider.get_tracer(scope).start_as_current_span(
-        "chat fw", kind=trace.SpanKind.CLIENT,
-        attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"})
+        "chat fw",
+        kind=trace.SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"},
+    )
 
 
 def test_our_provider_call_inside_a_foreign_model_call_makes_it_a_step(provider):
@@ -122,16 +128,17 @@ def test_a_native_provider_span_inside_a_foreign_model_call_makes_it_a_step(prov
     try:
         with framework_chat(provider):
             native = provider.get_tracer("com.anthropic.sdk.python").start_span(
-                "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"})
+                "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"}
+            )
             native.end()
         with framework_chat(provider, scope="some.framework"):
             # Not a model call (count_tokens): the enclosing span stays the generation.
             provider.get_tracer("com.anthropic.sdk.python").start_span(
-                "anthropic.messages.count_tokens", attributes={"gen_ai.operation.name": "count_tokens"}).end()
+                "anthropic.messages.count_tokens", attributes={"gen_ai.operation.name": "count_tokens"}
+            ).end()
     finally:
         processor.shutdown()
-    spans = {s.instrumentation_scope.name: s for s in provider.exporter.get_finished_spans()
-             if s.name == "chat fw"}
+    spans = {s.instrumentation_scope.name: s for s in provider.exporter.get_finished_spans() if s.name == "chat fw"}
     assert spans["pydantic-ai"].attributes[semconv.DELEGATED] is True
     assert semconv.DELEGATED not in spans["some.framework"].attributes
     assert semconv.DELEGATED not in finished(provider, "anthropic.messages.create").attributes
@@ -145,7 +152,8 @@ def test_a_native_provider_span_inside_our_framework_call_marks_our_call(provide
         framework = recorder.start(InferenceRequest("anthropic", "claude", layer=Layer.FRAMEWORK))
         token = framework.attach()
         provider.get_tracer("com.anthropic.sdk.python").start_span(
-            "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"}).end()
+            "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"}
+        ).end()
         framework.detach(token)
         framework.end()
     finally:
@@ -211,19 +219,24 @@ def test_native_spans_of_a_call_another_recorder_records_are_not_exported(provid
     def record():
         token = RECORDED_ELSEWHERE.attach()
         provider.get_tracer("com.anthropic.sdk.python").start_span(
-            "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"}).end()
+            "anthropic.messages.create", attributes={"gen_ai.operation.name": "chat"}
+        ).end()
         RECORDED_ELSEWHERE.detach(token)
         provider.get_tracer("com.anthropic.sdk.python").start_span(
-            "anthropic.messages.create later", attributes={"gen_ai.operation.name": "chat"}).end()
+            "anthropic.messages.create later", attributes={"gen_ai.operation.name": "chat"}
+        ).end()
 
     assert exported_names(provider, record) == ["chat"]  # the later call only (named as ours)
 
 
-@pytest.mark.parametrize("attributes", [
-    {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 11},  # logfire
-    {"openinference.span.kind": "LLM", "llm.token_count.prompt": 11},  # OpenInference
-    {"llm.request.type": "chat", "gen_ai.usage.prompt_tokens": 11},  # OpenLLMetry, older
-])
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 11},  # logfire
+        {"openinference.span.kind": "LLM", "llm.token_count.prompt": 11},  # OpenInference
+        {"llm.request.type": "chat", "gen_ai.usage.prompt_tokens": 11},  # OpenLLMetry, older
+    ],
+)
 def test_other_instrumentations_model_spans_beneath_our_call_are_not_exported(provider, attributes):
     recorder = Recorder(provider.get_tracer(SCOPE_NAME))
 
@@ -246,8 +259,10 @@ def test_other_instrumentations_model_spans_beneath_our_call_are_not_exported(pr
 
 def test_a_delegated_span_of_another_convention_is_no_generation_for_posthog(provider):
     tracer = provider.get_tracer("openinference.instrumentation.langchain")
-    with tracer.start_as_current_span("ChatOpenAI", attributes={
-            "openinference.span.kind": "LLM", "llm.token_count.prompt": 11, "llm.request.type": "chat"}):
+    with tracer.start_as_current_span(
+        "ChatOpenAI",
+        attributes={"openinference.span.kind": "LLM", "llm.token_count.prompt": 11, "llm.request.type": "chat"},
+    ):
         Recorder(provider.get_tracer(SCOPE_NAME)).start(InferenceRequest("openai", "gpt-4o-mini")).end()
     span = finished(provider, "ChatOpenAI")
     assert span.attributes[semconv.DELEGATED] is True  # recognised as a model call around ours

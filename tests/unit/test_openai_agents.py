@@ -103,7 +103,8 @@ def test_a_provider_call_inside_a_tool_nests_under_the_tool(instrumented):
     def ask_another_model(city: str) -> str:
         """Asks a second model, with the plain openai SDK."""
         reply = openai.OpenAI().chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": f"About {city}?"}])
+            model="gpt-4o-mini", messages=[{"role": "user", "content": f"About {city}?"}]
+        )
         return reply.choices[0].message.content
 
     agent = agents.Agent(name="Nested", instructions="Be brief.", tools=[ask_another_model], model="gpt-4o-mini")
@@ -125,7 +126,9 @@ def test_uninstrument_removes_the_processor_and_the_hooks():
     adapter.uninstrument()
     assert adapter.processor not in _processors()
     assert isinstance(agents.tracing.scope.Scope.__dict__["set_current_span"], classmethod)
-    assert not isinstance(sdk_provider.SynchronousMultiTracingProcessor.__dict__["set_processors"], wrapt.FunctionWrapper)
+    assert not isinstance(
+        sdk_provider.SynchronousMultiTracingProcessor.__dict__["set_processors"], wrapt.FunctionWrapper
+    )
 
 
 def test_a_streamed_run_cancelled_midway_leaves_no_state(instrumented):

@@ -13,11 +13,22 @@ from posthog_autoinstrument.instrumentation.openai import _usage_as_returned  # 
 
 
 def completion():
-    return openai_types.ChatCompletion.model_validate({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", "choices": [],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
-                  "prompt_tokens_details": {"cached_tokens": 3}, "completion_tokens_details": {"reasoning_tokens": 2}},
-    })
+    return openai_types.ChatCompletion.model_validate(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 11,
+                "completion_tokens": 7,
+                "total_tokens": 18,
+                "prompt_tokens_details": {"cached_tokens": 3},
+                "completion_tokens_details": {"reasoning_tokens": 2},
+            },
+        }
+    )
 
 
 def test_counts_rewritten_after_the_call_are_not_recorded():

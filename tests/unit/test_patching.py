@@ -173,8 +173,9 @@ def test_the_patch_looks_like_the_original(sdk, spans):
 
 def test_method_missing_from_this_sdk_version_is_skipped_with_a_debug_line(sdk, spans, caplog):
     provider, exporter = spans
-    instrumentor = instrumentor_for(sdk, "Completions.create", "Completions.removed_in_v3", "Responses.create",
-                                    "Completions.acreate")
+    instrumentor = instrumentor_for(
+        sdk, "Completions.create", "Completions.removed_in_v3", "Responses.create", "Completions.acreate"
+    )
     caplog.set_level(logging.DEBUG, logger="posthog_autoinstrument")
     instrumentor.instrument(tracer_provider=provider)
     try:
@@ -295,8 +296,9 @@ def test_openai_adapter_patches_once_and_restores_every_target(spans, fake_opena
         assert all(isinstance(f, wrapt.FunctionWrapper) and f.__wrapped__ is before[k] for k, f in patched.items())
         instrumentor.instrument(tracer_provider=provider)
         assert current() == patched
-        client = openai.OpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
-                               http_client=httpx.Client())
+        client = openai.OpenAI(
+            base_url=fake_openai.base_url, api_key="sk-test", max_retries=0, http_client=httpx.Client()
+        )
         reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "Hello from fake OpenAI"
         assert [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o-mini"]
@@ -311,7 +313,7 @@ def test_openai_adapter_patches_once_and_restores_every_target(spans, fake_opena
 # Under the launcher
 # ---------------------------------------------------------------------------
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import atexit, os, signal, sys, threading
     from opentelemetry import trace
     import openai
@@ -324,22 +326,28 @@ PROBE = textwrap.dedent('''
     print("threads", [t.name for t in threading.enumerate()])
     print("reply", openai.OpenAI(max_retries=0).chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "probe"}]).choices[0].message.content)
-''')
+""")
 
 
 def test_kill_switches_leave_the_process_exactly_as_without_us(tmp_path, fake_openai, posthog):
     """Not only the libraries: os._exit, SIGTERM, set_tracer_provider and the global provider too."""
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
-    base = dict(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test", POSTHOG_API_KEY="phc_test",
-                POSTHOG_HOST=posthog.host)
+    base = dict(
+        OPENAI_BASE_URL=fake_openai.base_url,
+        OPENAI_API_KEY="sk-test",
+        POSTHOG_API_KEY="phc_test",
+        POSTHOG_HOST=posthog.host,
+    )
     commands = {
         "plain": ([sys.executable, str(probe)], clean_env(**base)),
         "ours": ([LAUNCHER, "python", str(probe)], clean_env(POSTHOG_AUTOINSTRUMENT_DISABLED="true", **base)),
         "otel": ([LAUNCHER, "python", str(probe)], clean_env(OTEL_SDK_DISABLED="true", **base)),
     }
-    running = {name: subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for name, (command, env) in commands.items()}
+    running = {
+        name: subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, (command, env) in commands.items()
+    }
     results = {name: process.communicate(timeout=60) for name, process in running.items()}
     plain_out, plain_err = results["plain"]
     assert "create function" in plain_out and "reply Hello from fake OpenAI" in plain_out, plain_err
@@ -357,9 +365,11 @@ def test_library_imported_by_a_pth_file_before_start_up_is_covered(tmp_path, fak
     (site_packages / "aa_shared_packages.pth").write_text(f"import site; site.addsitedir({str(ours)!r})\n")
     (site_packages / "zz_early_import.pth").write_text(
         "import os, openai.resources.chat.completions.completions as c; "
-        "c.EARLY_CREATE = c.Completions.create; os.environ['EARLY_IMPORT'] = type(c.Completions.create).__name__\n")
+        "c.EARLY_CREATE = c.Completions.create; os.environ['EARLY_IMPORT'] = type(c.Completions.create).__name__\n"
+    )
     app = tmp_path / "app.py"
-    app.write_text(textwrap.dedent('''
+    app.write_text(
+        textwrap.dedent("""
         import os, openai
         from openai.resources.chat.completions import completions
         print("imported before start-up as", os.environ["EARLY_IMPORT"])
@@ -369,9 +379,15 @@ def test_library_imported_by_a_pth_file_before_start_up_is_covered(tmp_path, fak
         print(client.chat.completions.create(model="gpt-4o-mini", messages=ask("after")).choices[0].message.content)
         early = completions.EARLY_CREATE(client.chat.completions, model="gpt-4o-mini", messages=ask("early ref"))
         print(early.choices[0].message.content)
-    '''))
-    env = clean_env(OPENAI_BASE_URL=fake_openai.base_url, OPENAI_API_KEY="sk-test", POSTHOG_API_KEY="phc_test",
-                    POSTHOG_HOST=posthog.host, POSTHOG_EXPORT_INTERVAL="0.05")
+    """)
+    )
+    env = clean_env(
+        OPENAI_BASE_URL=fake_openai.base_url,
+        OPENAI_API_KEY="sk-test",
+        POSTHOG_API_KEY="phc_test",
+        POSTHOG_HOST=posthog.host,
+        POSTHOG_EXPORT_INTERVAL="0.05",
+    )
     result = run([LAUNCHER, str(venv / "bin" / "python"), str(app)], env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -389,8 +405,13 @@ def test_library_imported_by_a_pth_file_before_start_up_is_covered(tmp_path, fak
 def own_provider_run():
     """``own_provider_app.py`` instrumented, and plainly; with what PostHog received."""
     with FakeOpenAI() as openai_server, FakePostHog() as posthog_server:
-        env = clean_env(OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY="sk-test",
-                        POSTHOG_API_KEY="phc_test", POSTHOG_HOST=posthog_server.host, POSTHOG_EXPORT_INTERVAL="0.05")
+        env = clean_env(
+            OPENAI_BASE_URL=openai_server.base_url,
+            OPENAI_API_KEY="sk-test",
+            POSTHOG_API_KEY="phc_test",
+            POSTHOG_HOST=posthog_server.host,
+            POSTHOG_EXPORT_INTERVAL="0.05",
+        )
         app = str(APPS / "own_provider_app.py")
         instrumented = run([LAUNCHER, "python", app], env)
         plain = run([sys.executable, app], env)

@@ -16,41 +16,76 @@ SCOPE = InstrumentationScope("pydantic-ai", "2.68.0")
 
 # Attribute sets as pydantic-ai 2.68 (format version 6) records them.
 CHAT = {
-    "gen_ai.operation.name": "chat", "gen_ai.agent.name": "weather", "gen_ai.agent.call.id": "run-1",
-    "gen_ai.conversation.id": "conv-1", "gen_ai.provider.name": "openai", "gen_ai.system": "openai",
-    "server.address": "127.0.0.1", "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.operation.name": "chat",
+    "gen_ai.agent.name": "weather",
+    "gen_ai.agent.call.id": "run-1",
+    "gen_ai.conversation.id": "conv-1",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.system": "openai",
+    "server.address": "127.0.0.1",
+    "gen_ai.request.model": "gpt-4o-mini",
     "model_request_parameters": '{"function_tools":[]}',
     "gen_ai.tool.definitions": '[{"type":"function","name":"get_weather"}]',
-    "gen_ai.input.messages": json.dumps([
-        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
-        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "get_weather",
-                                         "arguments": "{\"city\": \"Paris\"}"}], "finish_reason": "tool_call"},
-        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "name": "get_weather",
-                                    "result": "Sunny"}]},
-    ]),
-    "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}],
-                                           "finish_reason": "stop"}]),
+    "gen_ai.input.messages": json.dumps(
+        [
+            {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+            {
+                "role": "assistant",
+                "parts": [
+                    {"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'}
+                ],
+                "finish_reason": "tool_call",
+            },
+            {
+                "role": "tool",
+                "parts": [{"type": "tool_call_response", "id": "call_1", "name": "get_weather", "result": "Sunny"}],
+            },
+        ]
+    ),
+    "gen_ai.output.messages": json.dumps(
+        [{"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}], "finish_reason": "stop"}]
+    ),
     "gen_ai.system_instructions": '[{"type":"text","content":"Be brief.","visible":false}]',
-    "logfire.json_schema": "{}", "gen_ai.usage.input_tokens": 11, "gen_ai.usage.output_tokens": 7,
-    "gen_ai.usage.cache_read.input_tokens": 3, "gen_ai.usage.details.reasoning_tokens": 2,
-    "gen_ai.usage.details.cache_read_tokens": 3, "gen_ai.response.model": "gpt-4o-mini-2024-08-06",
-    "gen_ai.response.finish_reasons": ("stop",), "gen_ai.client.operation.time_to_first_chunk": 0.01,
-    "pydantic_ai.cache.hit_ratio": 0.27, "operation.cost": 0.0001,
+    "logfire.json_schema": "{}",
+    "gen_ai.usage.input_tokens": 11,
+    "gen_ai.usage.output_tokens": 7,
+    "gen_ai.usage.cache_read.input_tokens": 3,
+    "gen_ai.usage.details.reasoning_tokens": 2,
+    "gen_ai.usage.details.cache_read_tokens": 3,
+    "gen_ai.response.model": "gpt-4o-mini-2024-08-06",
+    "gen_ai.response.finish_reasons": ("stop",),
+    "gen_ai.client.operation.time_to_first_chunk": 0.01,
+    "pydantic_ai.cache.hit_ratio": 0.27,
+    "operation.cost": 0.0001,
 }
 AGENT = {
-    "model_name": "gpt-4o-mini", "agent_name": "weather", "gen_ai.agent.name": "weather",
-    "gen_ai.agent.call.id": "run-1", "gen_ai.conversation.id": "conv-1", "gen_ai.operation.name": "invoke_agent",
-    "logfire.msg": "weather run", "final_result": "Sunny.", "gen_ai.aggregated_usage.input_tokens": 22,
-    "pydantic_ai.all_messages": json.dumps([
-        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
-        {"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}], "finish_reason": "stop"},
-    ]),
-    "gen_ai.system_instructions": '[{"type":"text","content":"Be brief."}]', "logfire.json_schema": "{}",
+    "model_name": "gpt-4o-mini",
+    "agent_name": "weather",
+    "gen_ai.agent.name": "weather",
+    "gen_ai.agent.call.id": "run-1",
+    "gen_ai.conversation.id": "conv-1",
+    "gen_ai.operation.name": "invoke_agent",
+    "logfire.msg": "weather run",
+    "final_result": "Sunny.",
+    "gen_ai.aggregated_usage.input_tokens": 22,
+    "pydantic_ai.all_messages": json.dumps(
+        [
+            {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+            {"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}], "finish_reason": "stop"},
+        ]
+    ),
+    "gen_ai.system_instructions": '[{"type":"text","content":"Be brief."}]',
+    "logfire.json_schema": "{}",
 }
 TOOL = {
-    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather", "gen_ai.tool.call.id": "call_1",
-    "gen_ai.tool.call.arguments": '{"city":"Paris"}', "gen_ai.agent.name": "weather",
-    "logfire.msg": "running tool: get_weather", "logfire.json_schema": "{}", "gen_ai.tool.call.result": "Sunny",
+    "gen_ai.operation.name": "execute_tool",
+    "gen_ai.tool.name": "get_weather",
+    "gen_ai.tool.call.id": "call_1",
+    "gen_ai.tool.call.arguments": '{"city":"Paris"}',
+    "gen_ai.agent.name": "weather",
+    "logfire.msg": "running tool: get_weather",
+    "logfire.json_schema": "{}",
+    "gen_ai.tool.call.result": "Sunny",
 }
 
 
@@ -82,8 +117,16 @@ def test_a_model_request_is_a_generation_in_our_shape():
     assert attrs["$ai_input"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": [{"type": "function", "id": "call_1",
-                                           "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "function",
+                    "id": "call_1",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                }
+            ],
+        },
         {"role": "tool", "content": "Sunny", "tool_call_id": "call_1"},
     ]
     assert attrs["$ai_output_choices"] == [{"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]}]
@@ -102,21 +145,29 @@ def test_an_agent_run_is_a_step_with_the_prompt_and_result_as_state():
     assert not recognised_by_posthog_as_pydantic_ai(attrs)
     assert attrs["gen_ai.operation.name"] == "invoke_agent" and attrs["gen_ai.agent.name"] == "weather"
     assert json.loads(attrs["$ai_input_state"]) == [
-        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}]
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}
+    ]
     assert attrs["$ai_output_state"] == "Sunny."
     assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
-    for gone in ("final_result", "model_name", "agent_name", "gen_ai.aggregated_usage.input_tokens",
-                 "gen_ai.system_instructions"):
+    for gone in (
+        "final_result",
+        "model_name",
+        "agent_name",
+        "gen_ai.aggregated_usage.input_tokens",
+        "gen_ai.system_instructions",
+    ):
         assert gone not in attrs
 
 
 def test_with_history_the_prompt_is_the_last_user_message():
-    history = json.dumps([
-        {"role": "user", "parts": [{"type": "text", "content": "earlier"}]},
-        {"role": "assistant", "parts": [{"type": "text", "content": "ok"}]},
-        {"role": "user", "parts": [{"type": "text", "content": "now"}]},
-        {"role": "assistant", "parts": [{"type": "text", "content": "done"}]},
-    ])
+    history = json.dumps(
+        [
+            {"role": "user", "parts": [{"type": "text", "content": "earlier"}]},
+            {"role": "assistant", "parts": [{"type": "text", "content": "ok"}]},
+            {"role": "user", "parts": [{"type": "text", "content": "now"}]},
+            {"role": "assistant", "parts": [{"type": "text", "content": "done"}]},
+        ]
+    )
     attrs = exported({**AGENT, "pydantic_ai.all_messages": history, "pydantic_ai.new_message_index": 2}).attributes
     assert json.loads(attrs["$ai_input_state"])[0]["parts"][0]["content"] == "now"
 
@@ -165,8 +216,11 @@ class _Settings:
 def test_the_newest_format_version_the_release_accepts():
     settings = instrumentation_settings(_Settings, "provider", replace(SETTINGS, privacy_mode=True))
     assert settings.version == 3
-    assert settings.options == {"tracer_provider": "provider", "include_content": False,
-                                "include_binary_content": False}
+    assert settings.options == {
+        "tracer_provider": "provider",
+        "include_content": False,
+        "include_binary_content": False,
+    }
 
 
 def test_the_installed_release_gets_format_version_6():

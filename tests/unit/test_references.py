@@ -16,8 +16,17 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ["src", "benchmarks", "README.md", "pyproject.toml", "entry_points.txt", "tests/posthog_ingest.py",
-           "tests/conftest.py", "tests/servers", ".ci"]
+SCANNED = [
+    "src",
+    "benchmarks",
+    "README.md",
+    "pyproject.toml",
+    "entry_points.txt",
+    "tests/posthog_ingest.py",
+    "tests/conftest.py",
+    "tests/servers",
+    ".ci",
+]
 PACKAGE = ROOT / "src" / "posthog_autoinstrument"
 SKIPPED_DIRS = {".venv", "__pycache__", ".envs", "results", ".git"}
 REFERENCE = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:py|md|txt|toml|ya?ml|json|cfg|ini))\b")
@@ -47,8 +56,12 @@ def _scanned_files():
         elif path.is_dir():
             for file in path.rglob("*"):
                 parts = file.relative_to(ROOT).parts
-                if file.is_file() and file.suffix in (".py", ".md", ".txt", ".toml") \
-                        and not SKIPPED_DIRS.intersection(parts) and not any(p.endswith(".egg-info") for p in parts):
+                if (
+                    file.is_file()
+                    and file.suffix in (".py", ".md", ".txt", ".toml")
+                    and not SKIPPED_DIRS.intersection(parts)
+                    and not any(p.endswith(".egg-info") for p in parts)
+                ):
                     yield file
 
 

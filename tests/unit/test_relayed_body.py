@@ -4,13 +4,15 @@ from posthog_autoinstrument.instrumentation._raw_response import loose, relayed_
 
 
 def test_server_sent_events_are_read_as_the_sse_format_defines_them():
-    body = (b'event: message_start\r\ndata: {"type": "message_start"}\r\n\r\n'
-            b': a comment\n'
-            b'data: {"a":\ndata: 1}\n\n'  # one event's data over two lines
-            b'data:{"b": 2}\n\n'  # no space after the colon
-            b'data: not json\n\n'
-            b'data: [DONE]\n\n'
-            b'data: {"last": true}')  # the body ended without the blank line
+    body = (
+        b'event: message_start\r\ndata: {"type": "message_start"}\r\n\r\n'
+        b": a comment\n"
+        b'data: {"a":\ndata: 1}\n\n'  # one event's data over two lines
+        b'data:{"b": 2}\n\n'  # no space after the colon
+        b"data: not json\n\n"
+        b"data: [DONE]\n\n"
+        b'data: {"last": true}'
+    )  # the body ended without the blank line
     assert list(server_sent_events(body)) == [{"type": "message_start"}, {"a": 1}, {"b": 2}, {"last": True}]
 
 

@@ -7,10 +7,13 @@ from posthog_autoinstrument.instrumentation.pinecone import index_name
 
 def test_a_query_is_its_text_or_its_vector_dimensions_never_the_vector():
     assert Retrieval("chroma", texts=["hello"], details={"where": {"a": 1}, "ids": None}).input_state() == {
-        "query": "hello", "where": {"a": 1}}
+        "query": "hello",
+        "where": {"a": 1},
+    }
     assert Retrieval("chroma", texts=["a", "b"]).input_state() == {"query": ["a", "b"]}
     assert Retrieval("qdrant", vector_dimensions=384, vector_count=2).input_state() == {
-        "query_vector": {"dimensions": 384, "count": 2}}
+        "query_vector": {"dimensions": 384, "count": 2}
+    }
 
 
 def test_vector_dimensions_of_one_vector_or_several():

@@ -24,6 +24,7 @@ def test_a_registered_scope_is_completed_and_others_left_alone(monkeypatch):
 
 def test_a_failing_completion_keeps_the_span(monkeypatch):
     monkeypatch.setattr(self_tracing, "_exact", {})
+
     def broken(attrs):
         attrs["half"] = 1
         raise RuntimeError("boom")

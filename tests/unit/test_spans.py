@@ -26,15 +26,39 @@ def recorder(exporter):
 
 
 def test_a_full_call(recorder, exporter):
-    call = recorder.start(InferenceRequest(
-        provider="openai", model="gpt-4o", server_address="api.openai.com", server_port=443, stream=True,
-        temperature=0.5, max_tokens=100, stop_sequences="END", choice_count=2, seed=3, reasoning_level="low"))
-    call.set_input(messages=[m.message("user", [m.text("hi")])], system_instructions=[m.text("be nice")],
-                   tool_definitions=[m.function_tool("lookup", "Look up", {"type": "object"})])
+    call = recorder.start(
+        InferenceRequest(
+            provider="openai",
+            model="gpt-4o",
+            server_address="api.openai.com",
+            server_port=443,
+            stream=True,
+            temperature=0.5,
+            max_tokens=100,
+            stop_sequences="END",
+            choice_count=2,
+            seed=3,
+            reasoning_level="low",
+        )
+    )
+    call.set_input(
+        messages=[m.message("user", [m.text("hi")])],
+        system_instructions=[m.text("be nice")],
+        tool_definitions=[m.function_tool("lookup", "Look up", {"type": "object"})],
+    )
     call.chunk_received()
-    call.set_response(model="gpt-4o-2024", response_id="r1", finish_reasons=["stop", None],
-                      usage=Usage(input_tokens=10, output_tokens=5, cache_read_input_tokens=2,
-                                  cache_creation_input_tokens=1, reasoning_tokens=3))
+    call.set_response(
+        model="gpt-4o-2024",
+        response_id="r1",
+        finish_reasons=["stop", None],
+        usage=Usage(
+            input_tokens=10,
+            output_tokens=5,
+            cache_read_input_tokens=2,
+            cache_creation_input_tokens=1,
+            reasoning_tokens=3,
+        ),
+    )
     call.set_output([m.output_message([m.text("hello"), m.tool_call("c1", "lookup", '{"q": 1}')], "tool_call")])
     call.end()
     call.end()  # a second end is a no-op
@@ -58,7 +82,8 @@ def test_a_full_call(recorder, exporter):
     assert attrs["gen_ai.response.time_to_first_chunk"] >= 0
     assert json.loads(attrs["gen_ai.system_instructions"]) == [{"type": "text", "content": "be nice"}]
     assert json.loads(attrs["gen_ai.tool.definitions"]) == [
-        {"type": "function", "name": "lookup", "description": "Look up", "parameters": {"type": "object"}}]
+        {"type": "function", "name": "lookup", "description": "Look up", "parameters": {"type": "object"}}
+    ]
     output = json.loads(attrs["gen_ai.output.messages"])
     assert output[0]["parts"][1] == {"type": "tool_call", "name": "lookup", "arguments": {"q": 1}, "id": "c1"}
     assert output[0]["finish_reason"] == "tool_call"
@@ -138,8 +163,16 @@ def test_unserialisable_content_falls_back_to_text(recorder, exporter):
 
 def test_media_from_data_url():
     assert m.media_from_data_url("image", "data:image/png;base64,AAAA") == {
-        "type": "blob", "modality": "image", "content": "AAAA", "mime_type": "image/png"}
-    assert m.media_from_data_url("image", "https://x/y.png") == {"type": "uri", "modality": "image", "uri": "https://x/y.png"}
+        "type": "blob",
+        "modality": "image",
+        "content": "AAAA",
+        "mime_type": "image/png",
+    }
+    assert m.media_from_data_url("image", "https://x/y.png") == {
+        "type": "uri",
+        "modality": "image",
+        "uri": "https://x/y.png",
+    }
 
 
 def test_one_model_call_is_one_generation_across_layers(recorder, exporter):

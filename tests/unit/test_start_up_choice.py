@@ -32,10 +32,15 @@ def test_nothing_else_installed_and_no_export_skips_the_loader(installed):
     assert fast_start.loader_not_needed({"OTEL_PYTHON_DISTRO": "posthog"}) == {}  # names nothing installed
 
 
-@pytest.mark.parametrize("env", [
-    {"OTEL_TRACES_EXPORTER": "console"}, {"OTEL_METRICS_EXPORTER": "otlp"}, {"OTEL_CONFIG_FILE": "otel.yaml"},
-    {"OTEL_PYTHON_AUTO_INSTRUMENTATION_EXPERIMENTAL_GEVENT_PATCH": "patch_all"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OTEL_TRACES_EXPORTER": "console"},
+        {"OTEL_METRICS_EXPORTER": "otlp"},
+        {"OTEL_CONFIG_FILE": "otel.yaml"},
+        {"OTEL_PYTHON_AUTO_INSTRUMENTATION_EXPERIMENTAL_GEVENT_PATCH": "patch_all"},
+    ],
+)
 def test_an_export_of_the_users_own_needs_the_loader(installed, env):
     installed()
     assert fast_start.loader_not_needed(env) is None
@@ -55,14 +60,18 @@ def test_opentelemetry_distro_with_every_export_off_skips_the_loader_but_keeps_i
     assert fast_start.loader_not_needed({**NO_EXPORT, "OTEL_PYTHON_DISTRO": "other"}) == {}
 
 
-@pytest.mark.parametrize("groups, env", [
-    ({"opentelemetry_distro": [("acme", "acme.otel:AcmeDistro")]}, {}),
-    ({"opentelemetry_configurator": [("acme", "acme.otel:AcmeConfigurator")]}, {}),
-    ({"opentelemetry_configurator": OTEL_CONFIGURATOR + [("acme", "acme.otel:AcmeConfigurator")]}, {}),
-    ({"opentelemetry_configurator": OTEL_CONFIGURATOR}, {"OTEL_PYTHON_CONFIGURATOR": "acme"}),  # the loader warns
-    ({"opentelemetry_post_instrument": [("acme", "acme.otel:after")]}, {}),
-    ({"opentelemetry_pre_instrument": [("acme", "acme.otel:before")]}, {}),
-], ids=["vendor distro", "vendor configurator", "two configurators", "configurator named", "post hook", "pre hook"])
+@pytest.mark.parametrize(
+    "groups, env",
+    [
+        ({"opentelemetry_distro": [("acme", "acme.otel:AcmeDistro")]}, {}),
+        ({"opentelemetry_configurator": [("acme", "acme.otel:AcmeConfigurator")]}, {}),
+        ({"opentelemetry_configurator": OTEL_CONFIGURATOR + [("acme", "acme.otel:AcmeConfigurator")]}, {}),
+        ({"opentelemetry_configurator": OTEL_CONFIGURATOR}, {"OTEL_PYTHON_CONFIGURATOR": "acme"}),  # the loader warns
+        ({"opentelemetry_post_instrument": [("acme", "acme.otel:after")]}, {}),
+        ({"opentelemetry_pre_instrument": [("acme", "acme.otel:before")]}, {}),
+    ],
+    ids=["vendor distro", "vendor configurator", "two configurators", "configurator named", "post hook", "pre hook"],
+)
 def test_anything_else_the_loader_would_run_needs_it(installed, groups, env):
     installed(**groups)
     assert fast_start.loader_not_needed({**NO_EXPORT, **env}) is None

@@ -180,7 +180,7 @@ class AsyncSdkStream:
         return self
 
     async def __anext__(self):
-        if self.fail_at is not None and not self._items[self.fail_at:]:
+        if self.fail_at is not None and not self._items[self.fail_at :]:
             raise ConnectionError("dropped")
         if self.fail_at == 0:
             raise ConnectionError("dropped")

@@ -34,8 +34,11 @@ def _instrument() -> bool:
 
         return initialize(here)
     except Exception as exc:  # pragma: no cover - defensive: start-up must never fail
-        print(f"posthog-instrument: instrumentation failed to start ({exc}); the program runs uninstrumented.",
-              file=sys.stderr, flush=True)
+        print(
+            f"posthog-instrument: instrumentation failed to start ({exc}); the program runs uninstrumented.",
+            file=sys.stderr,
+            flush=True,
+        )
         return False
 
 

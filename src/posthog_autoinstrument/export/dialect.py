@@ -25,17 +25,40 @@ from . import foreign, posthog_messages
 logger = logging.getLogger("posthog_autoinstrument")
 
 # Attributes that carry prompt or completion text. Privacy mode removes all of them.
-INPUT_CONTENT_KEYS = frozenset({
-    semconv.INPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS, semconv.TOOL_CALL_ARGUMENTS, semconv.INPUT_STATE,
-    "$ai_input", "$ai_input_state",
-    "gen_ai.prompt", "ai.prompt", "ai.prompt.messages", "input.value", "traceloop.entity.input",
-    "pydantic_ai.all_messages", "gen_ai.retrieval.query.text",
-})
-OUTPUT_CONTENT_KEYS = frozenset({
-    semconv.OUTPUT_MESSAGES, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_STATE, "$ai_output_choices", "$ai_output_state", "gen_ai.completion", "ai.response.text",
-    "ai.response.object", "ai.response.toolCalls", "output.value", "traceloop.entity.output",
-    "gen_ai.retrieval.documents", "final_result",
-})
+INPUT_CONTENT_KEYS = frozenset(
+    {
+        semconv.INPUT_MESSAGES,
+        semconv.SYSTEM_INSTRUCTIONS,
+        semconv.TOOL_CALL_ARGUMENTS,
+        semconv.INPUT_STATE,
+        "$ai_input",
+        "$ai_input_state",
+        "gen_ai.prompt",
+        "ai.prompt",
+        "ai.prompt.messages",
+        "input.value",
+        "traceloop.entity.input",
+        "pydantic_ai.all_messages",
+        "gen_ai.retrieval.query.text",
+    }
+)
+OUTPUT_CONTENT_KEYS = frozenset(
+    {
+        semconv.OUTPUT_MESSAGES,
+        semconv.TOOL_CALL_RESULT,
+        semconv.OUTPUT_STATE,
+        "$ai_output_choices",
+        "$ai_output_state",
+        "gen_ai.completion",
+        "ai.response.text",
+        "ai.response.object",
+        "ai.response.toolCalls",
+        "output.value",
+        "traceloop.entity.output",
+        "gen_ai.retrieval.documents",
+        "final_result",
+    }
+)
 INPUT_CONTENT_PREFIXES = ("gen_ai.prompt.", "llm.prompts.", "llm.input_messages.")
 OUTPUT_CONTENT_PREFIXES = ("gen_ai.completion.", "llm.completions.", "llm.output_messages.", "llm.choices.")
 ERROR_TEXT_KEYS = frozenset({"exception.message", "exception.stacktrace", "error.message"})
@@ -49,7 +72,9 @@ _OPERATION_FOR_POSTHOG = {
 }
 
 _DISTINCT_ID_KEYS = (
-    "posthog.distinct_id", "user.id", "ai.telemetry.metadata.posthog_distinct_id",
+    "posthog.distinct_id",
+    "user.id",
+    "ai.telemetry.metadata.posthog_distinct_id",
     "ai.settings.context.posthog_distinct_id",
 )
 
@@ -69,8 +94,9 @@ def is_ai_span(span: FinishedSpan) -> bool:
     return False
 
 
-def for_posthog(span: FinishedSpan, settings: Settings, identity: Optional[Identity] = None,
-                orphan: bool = False) -> Optional[PlainSpan]:
+def for_posthog(
+    span: FinishedSpan, settings: Settings, identity: Optional[Identity] = None, orphan: bool = False
+) -> Optional[PlainSpan]:
     """Build the copy of ``span`` that PostHog receives.
 
     ``orphan``: the span's parent is not an AI span, so PostHog will never receive it; the copy
@@ -119,9 +145,20 @@ def for_posthog(span: FinishedSpan, settings: Settings, identity: Optional[Ident
     _add_posthog_dialect(attrs, settings, status.status_code is StatusCode.ERROR)
     _add_person_and_properties(attrs, settings, identity)
 
-    return PlainSpan(name or span.name, span.context, None if orphan else span.parent, span.resource, attrs,
-                     events, span.links, span.kind, status, span.start_time, span.end_time,
-                     span.instrumentation_scope)
+    return PlainSpan(
+        name or span.name,
+        span.context,
+        None if orphan else span.parent,
+        span.resource,
+        attrs,
+        events,
+        span.links,
+        span.kind,
+        status,
+        span.start_time,
+        span.end_time,
+        span.instrumentation_scope,
+    )
 
 
 _EVENT_OF_OPERATION: dict[Any, str] = {"chat": "$ai_generation", "embeddings": "$ai_embedding"}
@@ -131,12 +168,16 @@ def describe(span: PlainSpan) -> str:
     """One line about an exported span, for --debug runs."""
     attrs = span.attributes or {}
     operation = attrs.get(semconv.OPERATION_NAME)
-    event = _EVENT_OF_OPERATION.get(operation) or (
-        "$ai_span" if span.parent else "$ai_trace")
+    event = _EVENT_OF_OPERATION.get(operation) or ("$ai_span" if span.parent else "$ai_trace")
     parts = [event, repr(span.name)]
-    for label, key in (("model", semconv.RESPONSE_MODEL), ("provider", semconv.PROVIDER_NAME),
-                       ("in", semconv.USAGE_INPUT_TOKENS), ("out", semconv.USAGE_OUTPUT_TOKENS),
-                       ("person", "posthog.distinct_id"), ("error", semconv.ERROR_TYPE)):
+    for label, key in (
+        ("model", semconv.RESPONSE_MODEL),
+        ("provider", semconv.PROVIDER_NAME),
+        ("in", semconv.USAGE_INPUT_TOKENS),
+        ("out", semconv.USAGE_OUTPUT_TOKENS),
+        ("person", "posthog.distinct_id"),
+        ("error", semconv.ERROR_TYPE),
+    ):
         if attrs.get(key) is not None:
             parts.append(f"{label}={attrs[key]}")
     if span.start_time and span.end_time:
@@ -155,11 +196,34 @@ _SECRET_PATTERN = re.compile(
 )
 _URL_CREDENTIALS = re.compile(r"(://)[^/@\s\"']+@")
 # Cheap tests that decide whether a value needs the (slower) scrubbing at all.
-_SECRET_HINTS = ("bearer", "api_key", "api-key", "apikey", "sk-", "phx_", "xai-", "gsk_", "akia", "authorization", "token", "@")
+_SECRET_HINTS = (
+    "bearer",
+    "api_key",
+    "api-key",
+    "apikey",
+    "sk-",
+    "phx_",
+    "xai-",
+    "gsk_",
+    "akia",
+    "authorization",
+    "token",
+    "@",
+)
 # Request header attributes that hold credentials (http.request.header.<name>).
 _CREDENTIAL_HEADER_PREFIX = "http.request.header."
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
-                                 "x-goog-api-key", "anthropic-api-key", "ocp-apim-subscription-key"})
+_CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "x-goog-api-key",
+        "anthropic-api-key",
+        "ocp-apim-subscription-key",
+    }
+)
 _MAX_ERROR_TEXT = 4096
 
 
@@ -191,7 +255,7 @@ def _scrub_credentials(attrs: dict) -> None:
     for key in list(attrs):
         value = attrs[key]
         if key.startswith(_CREDENTIAL_HEADER_PREFIX):
-            if key[len(_CREDENTIAL_HEADER_PREFIX):].lower() in _CREDENTIAL_HEADERS:
+            if key[len(_CREDENTIAL_HEADER_PREFIX) :].lower() in _CREDENTIAL_HEADERS:
                 del attrs[key]
             continue
         if key in _CONTENT_JSON_KEYS or not isinstance(value, str):
@@ -225,8 +289,10 @@ def _scrub_event_secrets(event: Event, limit: int) -> Event:
     message = attributes.get("exception.message")
     if not isinstance(message, str) and not isinstance(attributes.get("exception.stacktrace"), str):
         return event
-    cleaned = {k: (_shorten(scrub_secrets(v), limit) if k in ERROR_TEXT_KEYS and isinstance(v, str) else v)
-               for k, v in attributes.items()}
+    cleaned = {
+        k: (_shorten(scrub_secrets(v), limit) if k in ERROR_TEXT_KEYS and isinstance(v, str) else v)
+        for k, v in attributes.items()
+    }
     return Event(event.name, cleaned, event.timestamp)
 
 
@@ -261,7 +327,11 @@ def _walk_media(node: Any) -> None:
     if isinstance(node, dict):
         if node.get("type") == "blob" and isinstance(node.get("content"), str):
             size = len(node["content"]) * 3 // 4
-            node["content"] = f"[{node.get('modality', 'media')} {node.get('mime_type', '')} ~{size} bytes omitted]".replace("  ", " ")
+            node["content"] = (
+                f"[{node.get('modality', 'media')} {node.get('mime_type', '')} ~{size} bytes omitted]".replace(
+                    "  ", " "
+                )
+            )
         for child in node.values():
             _walk_media(child)
     elif isinstance(node, list):
@@ -425,10 +495,18 @@ def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) 
         attrs.setdefault("$ai_framework", framework)
     if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
         # PostHog shows a step's input and output as state.
-        _move_state(attrs, "$ai_input_state", (semconv.INPUT_STATE, semconv.TOOL_CALL_ARGUMENTS, semconv.INPUT_MESSAGES),
-                    move=delegated)
-        _move_state(attrs, "$ai_output_state", (semconv.OUTPUT_STATE, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_MESSAGES),
-                    move=delegated)
+        _move_state(
+            attrs,
+            "$ai_input_state",
+            (semconv.INPUT_STATE, semconv.TOOL_CALL_ARGUMENTS, semconv.INPUT_MESSAGES),
+            move=delegated,
+        )
+        _move_state(
+            attrs,
+            "$ai_output_state",
+            (semconv.OUTPUT_STATE, semconv.TOOL_CALL_RESULT, semconv.OUTPUT_MESSAGES),
+            move=delegated,
+        )
     _add_messages(attrs)
 
 
@@ -436,14 +514,22 @@ def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) 
 # (posthog/ai/utils.py, get_model_params); PostHog copies temperature, stream and max_tokens out
 # of it (nodejs/src/ingestion/pipelines/ai/costs/index.ts, extractCoreModelParams).
 _MODEL_PARAMETERS = (
-    (semconv.REQUEST_TEMPERATURE, "temperature"), (semconv.REQUEST_MAX_TOKENS, "max_tokens"),
-    (semconv.REQUEST_TOP_P, "top_p"), (semconv.REQUEST_TOP_K, "top_k"),
-    (semconv.REQUEST_FREQUENCY_PENALTY, "frequency_penalty"), (semconv.REQUEST_PRESENCE_PENALTY, "presence_penalty"),
-    (semconv.REQUEST_CHOICE_COUNT, "n"), (semconv.REQUEST_STOP_SEQUENCES, "stop"), (semconv.REQUEST_SEED, "seed"),
+    (semconv.REQUEST_TEMPERATURE, "temperature"),
+    (semconv.REQUEST_MAX_TOKENS, "max_tokens"),
+    (semconv.REQUEST_TOP_P, "top_p"),
+    (semconv.REQUEST_TOP_K, "top_k"),
+    (semconv.REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+    (semconv.REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+    (semconv.REQUEST_CHOICE_COUNT, "n"),
+    (semconv.REQUEST_STOP_SEQUENCES, "stop"),
+    (semconv.REQUEST_SEED, "seed"),
     (semconv.REQUEST_STREAM, "stream"),
-    (semconv.OPENAI_REQUEST_IMAGE_SIZE, "size"), (semconv.OPENAI_REQUEST_IMAGE_QUALITY, "quality"),
-    (semconv.OPENAI_REQUEST_IMAGE_STYLE, "style"), (semconv.OPENAI_REQUEST_IMAGE_BACKGROUND, "background"),
-    (semconv.OPENAI_REQUEST_AUDIO_VOICE, "voice"), (semconv.OPENAI_REQUEST_AUDIO_LANGUAGE, "language"),
+    (semconv.OPENAI_REQUEST_IMAGE_SIZE, "size"),
+    (semconv.OPENAI_REQUEST_IMAGE_QUALITY, "quality"),
+    (semconv.OPENAI_REQUEST_IMAGE_STYLE, "style"),
+    (semconv.OPENAI_REQUEST_IMAGE_BACKGROUND, "background"),
+    (semconv.OPENAI_REQUEST_AUDIO_VOICE, "voice"),
+    (semconv.OPENAI_REQUEST_AUDIO_LANGUAGE, "language"),
     (semconv.OPENAI_REQUEST_RESPONSE_FORMAT, "response_format"),
 )
 # The audio and image share of a call's tokens, under PostHog's names (its cost step bills them at
@@ -461,8 +547,11 @@ def _add_model_parameters(attrs: dict) -> None:
     flex/priority price rows: costs/cost-model-matching.ts) of a generation or embedding."""
     if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
         return
-    parameters = {name: list(attrs[key]) if isinstance(attrs[key], tuple) else attrs[key]
-                  for key, name in _MODEL_PARAMETERS if attrs.get(key) is not None}
+    parameters = {
+        name: list(attrs[key]) if isinstance(attrs[key], tuple) else attrs[key]
+        for key, name in _MODEL_PARAMETERS
+        if attrs.get(key) is not None
+    }
     for key in _SERVED_TIERS:
         tier = attrs.get(key)
         if isinstance(tier, str) and tier:
@@ -486,7 +575,7 @@ def _parsed(value: Any) -> Any:
 
 def _int64_or_text(text: str) -> Any:
     value = int(text)
-    return value if -2**63 <= value < 2**63 else text
+    return value if -(2**63) <= value < 2**63 else text
 
 
 _DECODER = json.JSONDecoder(parse_int=_int64_or_text)  # made once: json.loads(..., parse_int=) makes one a call
@@ -553,7 +642,7 @@ def _otlp_value(value: Any) -> Any:
         return {str(k): _otlp_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_otlp_value(v) for v in value if v is not None]
-    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         return str(value)
     return value
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ..config import ca_bundle
 
+
 @dataclass(frozen=True)
 class Route:
     """How a request to ``url`` leaves the process."""
@@ -65,8 +66,14 @@ def route(url: str, env=os.environ) -> Route:
     variable = None
     if proxy:
         scheme = parts.scheme if proxies.get(parts.scheme) else "all"
-        variable = next((name for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
-                         if (os.environ.get(name) or "").strip() == proxy.strip()), f"{scheme.upper()}_PROXY")
+        variable = next(
+            (
+                name
+                for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
+                if (os.environ.get(name) or "").strip() == proxy.strip()
+            ),
+            f"{scheme.upper()}_PROXY",
+        )
         proxy = proxy if "://" in proxy else f"http://{proxy}"
     tls = parts.scheme == "https"
     path, ca_variable, _ = ca_bundle(env) if tls else (None, None, [])
@@ -100,8 +107,10 @@ def untrusted_certificate(exc: BaseException) -> Optional[str]:
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
             detail = seen.verify_message or str(seen)
-            return (f"its TLS certificate is not trusted ({detail}); if a proxy or a private CA signs it, "
-                    "point SSL_CERT_FILE at that CA's certificates (PEM)")
+            return (
+                f"its TLS certificate is not trusted ({detail}); if a proxy or a private CA signs it, "
+                "point SSL_CERT_FILE at that CA's certificates (PEM)"
+            )
         seen = seen.__cause__ or seen.__context__
     return None
 
@@ -115,8 +124,10 @@ def proxy_refusal(exc: BaseException, chosen: Optional[Route]) -> Optional[str]:
     if not answer[:1] == "4":
         return None
     parts = urlsplit(chosen.url)
-    return (f"the proxy {chosen.describe_proxy()} refused to connect to {parts.hostname}:{parts.port or (443 if chosen.tls else 80)} "
-            f"({answer}); check the proxy's credentials and rules, or exempt the host with NO_PROXY")
+    return (
+        f"the proxy {chosen.describe_proxy()} refused to connect to {parts.hostname}:{parts.port or (443 if chosen.tls else 80)} "
+        f"({answer}); check the proxy's credentials and rules, or exempt the host with NO_PROXY"
+    )
 
 
 def masked_url(url: str) -> str:

@@ -55,7 +55,7 @@ def split_into_requests(spans: Sequence[FinishedSpan]) -> list[tuple[int, bytes]
     (the dialect step caps span sizes, so this only happens with huge foreign spans).
     """
     bodies: list[tuple[int, bytes]] = []
-    pending = [list(spans[i:i + MAX_SPANS_PER_REQUEST]) for i in range(0, len(spans), MAX_SPANS_PER_REQUEST)]
+    pending = [list(spans[i : i + MAX_SPANS_PER_REQUEST]) for i in range(0, len(spans), MAX_SPANS_PER_REQUEST)]
     while pending:
         batch = pending.pop()
         body = encode(batch)
@@ -161,8 +161,13 @@ class PostHogSender:
 
     def _post(self, payload: bytes, timeout: float):
         httpx = import_httpx()
-        request = httpx.Request("POST", self.endpoint, content=payload, headers=self._headers,
-                                extensions={"timeout": httpx.Timeout(timeout).as_dict()})
+        request = httpx.Request(
+            "POST",
+            self.endpoint,
+            content=payload,
+            headers=self._headers,
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+        )
         response = self._http().handle_request(request)
         try:
             response.read()
@@ -219,10 +224,15 @@ class PostHogSender:
         key = status if status is not None else reason.split(":", 1)[0]
         if report and key not in self._reported:
             self._reported.add(key)
-            what = (f"{self.destination} did not accept LLM events" if status is not None
-                    else f"LLM events could not be sent to {self.destination}")
-            say(f"{what} ({_explain(status, reason)}); they were dropped. "
-                "Further failures of this kind are not reported.")
+            what = (
+                f"{self.destination} did not accept LLM events"
+                if status is not None
+                else f"LLM events could not be sent to {self.destination}"
+            )
+            say(
+                f"{what} ({_explain(status, reason)}); they were dropped. "
+                "Further failures of this kind are not reported."
+            )
         return Delivery(False, status, reason)
 
     def close(self) -> None:
@@ -264,8 +274,10 @@ class PrintingSender:
                     file.write(text)
                 return Delivery(True, 200)
             except OSError as exc:
-                say(f"POSTHOG_DRY_RUN_FILE={self._path!r} cannot be written ({exc.strerror or exc}); "
-                    "printing events to stderr instead.")
+                say(
+                    f"POSTHOG_DRY_RUN_FILE={self._path!r} cannot be written ({exc.strerror or exc}); "
+                    "printing events to stderr instead."
+                )
                 self._path = None
         stream = self._stream or sys.__stderr__
         if stream is None:  # no standard error at all (pythonw)
@@ -300,18 +312,24 @@ def describe_request(request) -> list:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 attributes = _attributes_to_dict(span.attributes)
-                lines.append({
-                    "posthog_event": _event_type(attributes, bool(span.parent_span_id)),
-                    "name": span.name,
-                    "trace_id": span.trace_id.hex(),
-                    "span_id": span.span_id.hex(),
-                    "parent_span_id": span.parent_span_id.hex() or None,
-                    "scope": scope_spans.scope.name,
-                    "duration_ms": round((span.end_time_unix_nano - span.start_time_unix_nano) / 1e6, 3),
-                    "status": MessageToDict(span.status) or {"code": "STATUS_CODE_UNSET"},
-                    "attributes": attributes,
-                    "resource": {k: v for k, v in resource.items() if not k.startswith(("host.", "process.", "os.", "telemetry."))},
-                })
+                lines.append(
+                    {
+                        "posthog_event": _event_type(attributes, bool(span.parent_span_id)),
+                        "name": span.name,
+                        "trace_id": span.trace_id.hex(),
+                        "span_id": span.span_id.hex(),
+                        "parent_span_id": span.parent_span_id.hex() or None,
+                        "scope": scope_spans.scope.name,
+                        "duration_ms": round((span.end_time_unix_nano - span.start_time_unix_nano) / 1e6, 3),
+                        "status": MessageToDict(span.status) or {"code": "STATUS_CODE_UNSET"},
+                        "attributes": attributes,
+                        "resource": {
+                            k: v
+                            for k, v in resource.items()
+                            if not k.startswith(("host.", "process.", "os.", "telemetry."))
+                        },
+                    }
+                )
     return lines
 
 

@@ -101,8 +101,9 @@ _SMALL_VARINTS: list = []
 
 def fill_small_varints() -> None:
     if not _SMALL_VARINTS:
-        _SMALL_VARINTS.extend([bytes((i,)) for i in range(0x80)]
-                              + [bytes(((i & 0x7F) | 0x80, i >> 7)) for i in range(0x80, 0x4000)])
+        _SMALL_VARINTS.extend(
+            [bytes((i,)) for i in range(0x80)] + [bytes(((i & 0x7F) | 0x80, i >> 7)) for i in range(0x80, 0x4000)]
+        )
 
 
 def _varint(value: int) -> bytes:
@@ -216,7 +217,9 @@ def _key_value(key: str, value: Any) -> bytes:
 _repeated_texts: dict[str, dict[Union[str, tuple[str]], bytes]] = {}
 _MAX_REPEATED_TEXT = 256
 _MAX_TEXTS_PER_KEY = 64
-_VARIED: dict[Union[str, tuple[str]], bytes] = {}  # the marker of a key given up on: always empty, so every lookup in it misses
+_VARIED: dict[
+    Union[str, tuple[str]], bytes
+] = {}  # the marker of a key given up on: always empty, so every lookup in it misses
 
 
 def _remember_text(key: str, value: Union[str, tuple[str]], encoded: bytes) -> None:
@@ -258,11 +261,30 @@ def _attributes(tag: bytes, attributes: Any) -> bytes:
                 kv_length = len(key_field) + any_length + (2 if any_length < 0x80 else 3)
                 if kv_length < 0x4000:
                     if length > _MAX_REPEATED_TEXT:
-                        extend((tag, small[kv_length], key_field, _KEY_VALUE_VALUE, small[any_length],
-                                _ANY_STRING, small[length], text))
+                        extend(
+                            (
+                                tag,
+                                small[kv_length],
+                                key_field,
+                                _KEY_VALUE_VALUE,
+                                small[any_length],
+                                _ANY_STRING,
+                                small[length],
+                                text,
+                            )
+                        )
                         continue
-                    encoded = b"".join((small[kv_length], key_field, _KEY_VALUE_VALUE, small[any_length],
-                                        _ANY_STRING, small[length], text))
+                    encoded = b"".join(
+                        (
+                            small[kv_length],
+                            key_field,
+                            _KEY_VALUE_VALUE,
+                            small[any_length],
+                            _ANY_STRING,
+                            small[length],
+                            text,
+                        )
+                    )
                     _remember_text(key, value, encoded)
                     extend((tag, encoded))
                     continue
@@ -282,16 +304,43 @@ def _attributes(tag: bytes, attributes: Any) -> bytes:
             if type(value) is int and 0 <= value < 0x4000:
                 number = small[value]
                 any_length = 1 + len(number)  # AnyValue{int_value}
-                extend((tag, small[len(key_field) + any_length + 2], key_field, _KEY_VALUE_VALUE, small[any_length],
-                        _ANY_INT, number))
+                extend(
+                    (
+                        tag,
+                        small[len(key_field) + any_length + 2],
+                        key_field,
+                        _KEY_VALUE_VALUE,
+                        small[any_length],
+                        _ANY_INT,
+                        number,
+                    )
+                )
                 continue
             elif type(value) is float:
-                extend((tag, small[len(key_field) + 11], key_field, _KEY_VALUE_VALUE, b"\x09",
-                        _ANY_DOUBLE, _pack_double(value)))
+                extend(
+                    (
+                        tag,
+                        small[len(key_field) + 11],
+                        key_field,
+                        _KEY_VALUE_VALUE,
+                        b"\x09",
+                        _ANY_DOUBLE,
+                        _pack_double(value),
+                    )
+                )
                 continue
             elif type(value) is bool:
-                extend((tag, small[len(key_field) + 4], key_field, _KEY_VALUE_VALUE, b"\x02",
-                        _ANY_BOOL, b"\x01" if value else b"\x00"))
+                extend(
+                    (
+                        tag,
+                        small[len(key_field) + 4],
+                        key_field,
+                        _KEY_VALUE_VALUE,
+                        b"\x02",
+                        _ANY_BOOL,
+                        b"\x01" if value else b"\x00",
+                    )
+                )
                 continue
             out.append(_field(tag, key_field + _field(_KEY_VALUE_VALUE, _any_value(value))))
         except Exception as error:  # as the official encoder: skip what cannot be encoded
@@ -312,8 +361,12 @@ def _span(span) -> bytes:
     context = span.context
     parent = span.parent
     out = [
-        _SPAN_TRACE_ID, b"\x10", context.trace_id.to_bytes(16, "big"),
-        _SPAN_SPAN_ID, b"\x08", context.span_id.to_bytes(8, "big"),
+        _SPAN_TRACE_ID,
+        b"\x10",
+        context.trace_id.to_bytes(16, "big"),
+        _SPAN_SPAN_ID,
+        b"\x08",
+        context.span_id.to_bytes(8, "big"),
     ]
     trace_state = context.trace_state
     if trace_state:
@@ -340,11 +393,18 @@ def _span(span) -> bytes:
         out.append(_field(_SPAN_EVENTS, b"".join(body)))
     out.append(_uint(_SPAN_DROPPED_EVENTS, span.dropped_events))
     for link in span.links or ():
-        body = [_LINK_TRACE_ID, b"\x10", link.context.trace_id.to_bytes(16, "big"),
-                _LINK_SPAN_ID, b"\x08", link.context.span_id.to_bytes(8, "big"),
-                _attributes(_LINK_ATTRIBUTES, link.attributes),
-                _uint(_LINK_DROPPED_ATTRIBUTES, link.dropped_attributes),
-                _LINK_FLAGS, _flags(link.context)]
+        body = [
+            _LINK_TRACE_ID,
+            b"\x10",
+            link.context.trace_id.to_bytes(16, "big"),
+            _LINK_SPAN_ID,
+            b"\x08",
+            link.context.span_id.to_bytes(8, "big"),
+            _attributes(_LINK_ATTRIBUTES, link.attributes),
+            _uint(_LINK_DROPPED_ATTRIBUTES, link.dropped_attributes),
+            _LINK_FLAGS,
+            _flags(link.context),
+        ]
         out.append(_field(_SPAN_LINKS, b"".join(body)))
     out.append(_uint(_SPAN_DROPPED_LINKS, span.dropped_links))
     status = span.status
@@ -406,8 +466,12 @@ def encode_request(spans: Iterable) -> bytes:
         scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
     out = []
     for resource, scopes in grouped:
-        body = [_field(_RESOURCE_SPANS_RESOURCE,
-                       _cached("resource", resource, lambda r: _attributes(_RESOURCE_ATTRIBUTES, r.attributes)))]
+        body = [
+            _field(
+                _RESOURCE_SPANS_RESOURCE,
+                _cached("resource", resource, lambda r: _attributes(_RESOURCE_ATTRIBUTES, r.attributes)),
+            )
+        ]
         for scope, encoded_spans in scopes.items():
             scope_body = [_field(_SCOPE_SPANS_SCOPE, _cached("scope", scope, _scope))]
             scope_body.extend(_field(_SCOPE_SPANS_SPANS, s) for s in encoded_spans)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
+
 def input_messages(messages: Any, system_instructions: Any = None) -> Optional[list]:
     """``$ai_input`` from parsed ``gen_ai.input.messages`` and ``gen_ai.system_instructions``."""
     translated: list = []
@@ -62,8 +63,11 @@ def _system_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "\n\n".join(p["content"] for p in value
-                           if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("content"), str))
+        return "\n\n".join(
+            p["content"]
+            for p in value
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("content"), str)
+        )
     return ""
 
 
@@ -138,8 +142,11 @@ def _result_text(response: Any) -> str:
         return response
     if response is None:
         return ""
-    if isinstance(response, list) and response and all(
-            isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in response):
+    if (
+        isinstance(response, list)
+        and response
+        and all(isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in response)
+    ):
         return "\n\n".join(b["text"] for b in response)
     return _json(response)
 

@@ -132,8 +132,10 @@ class PostHogSpanProcessor(SpanProcessor):
             self.dropped += 1
             if not self._drop_reported:
                 self._drop_reported = True
-                say("PostHog export is falling behind; dropping LLM events beyond "
-                    f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit).")
+                say(
+                    "PostHog export is falling behind; dropping LLM events beyond "
+                    f"POSTHOG_MAX_QUEUE_SIZE={self._max_queue} (counted, reported again at exit)."
+                )
             return
         if not remembered:
             self._remember_ai_span(span_id)
@@ -185,8 +187,12 @@ class PostHogSpanProcessor(SpanProcessor):
                     # the last request, or a busy app gets one request per span and the export
                     # falls behind.
                     interval_up, first = first, False
-                    if not interval_up and len(self._queue) < MAX_SPANS_PER_REQUEST and \
-                            not self._shutdown and not self._flush_requested:
+                    if (
+                        not interval_up
+                        and len(self._queue) < MAX_SPANS_PER_REQUEST
+                        and not self._shutdown
+                        and not self._flush_requested
+                    ):
                         interval_up = not self._wake.wait(self._settings.schedule_delay)
                     stopping = self._shutdown
                     drain = stopping or self._flush_requested
@@ -228,7 +234,9 @@ class PostHogSpanProcessor(SpanProcessor):
             except Exception:
                 # A span we cannot make safe is not sent (it might carry what privacy removes).
                 self.failed += 1
-                logger.debug("posthog-instrument: could not convert span %r", getattr(queued, "name", queued), exc_info=True)
+                logger.debug(
+                    "posthog-instrument: could not convert span %r", getattr(queued, "name", queued), exc_info=True
+                )
         if settings.debug:
             for copy in converted:
                 logger.debug("posthog-instrument: exporting %s", describe(copy))
@@ -288,8 +296,10 @@ class PostHogSpanProcessor(SpanProcessor):
         lost = len(self._queue) + self._in_flight + self.failed + self.dropped
         if lost and not self._loss_reported:
             self._loss_reported = True
-            say(f"{lost} LLM event(s) could not be delivered to {getattr(self._sender, 'destination', 'PostHog')} "
-                f"({self.exported} delivered).")
+            say(
+                f"{lost} LLM event(s) could not be delivered to {getattr(self._sender, 'destination', 'PostHog')} "
+                f"({self.exported} delivered)."
+            )
 
     def shutdown(self) -> None:
         if self._shutdown:

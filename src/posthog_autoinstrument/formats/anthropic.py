@@ -81,9 +81,15 @@ def _without_data(value: Any) -> Any:
         return value
     if fields.get("type") in ("image", "document"):
         return {"type": fields["type"]}
-    file_view = fields.get("type") == "text_editor_code_execution_view_result" and fields.get("file_type") in ("image", "pdf")
-    return {key: _without_data(item) for key, item in fields.items()
-            if not key.startswith("encrypted_") and not (key == "content" and file_view)}
+    file_view = fields.get("type") == "text_editor_code_execution_view_result" and fields.get("file_type") in (
+        "image",
+        "pdf",
+    )
+    return {
+        key: _without_data(item)
+        for key, item in fields.items()
+        if not key.startswith("encrypted_") and not (key == "content" and file_view)
+    }
 
 
 def _kind(value: Any) -> str:
@@ -95,16 +101,22 @@ def _tool_result_content(content: Any) -> list:
         return [{"type": "text", "text": content}]
     if not isinstance(content, (list, tuple)):
         return []
-    return [_without_data(block) if get(block, "type") in ("text", "search_result") else {"type": _kind(get(block, "type"))}
-            for block in content]
+    return [
+        _without_data(block) if get(block, "type") in ("text", "search_result") else {"type": _kind(get(block, "type"))}
+        for block in content
+    ]
 
 
 def _result_block_content(content: Any) -> Any:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if isinstance(content, (list, tuple)):
-        return [_without_data(block) if get(block, "type") in ("text", "search_result", "web_search_result")
-                else {"type": _kind(get(block, "type"))} for block in content]
+        return [
+            _without_data(block)
+            if get(block, "type") in ("text", "search_result", "web_search_result")
+            else {"type": _kind(get(block, "type"))}
+            for block in content
+        ]
     return _without_data(content) if as_dict(content) is not None else []
 
 
@@ -135,11 +147,19 @@ def block_part(block: Any) -> dict:
         return m.reasoning(get(block, "thinking"))
     if kind in ("tool_use", "server_tool_use"):
         toolset = get(block, "toolset_name") if kind == "tool_use" else None
-        return tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"),
-                              anthropic_toolset_name=toolset if isinstance(toolset, str) else None)
+        return tool_call_part(
+            get(block, "id"),
+            get(block, "name"),
+            get(block, "input"),
+            anthropic_toolset_name=toolset if isinstance(toolset, str) else None,
+        )
     if kind == "mcp_tool_use":
-        return tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"),
-                              anthropic_mcp_server_name=get(block, "server_name"))
+        return tool_call_part(
+            get(block, "id"),
+            get(block, "name"),
+            get(block, "input"),
+            anthropic_mcp_server_name=get(block, "server_name"),
+        )
     if kind == "tool_result":
         return m.tool_call_response(get(block, "tool_use_id"), _tool_result_content(get(block, "content")))
     if isinstance(kind, str) and kind.endswith("_tool_result"):
@@ -158,8 +178,10 @@ def content_parts(content: Any) -> list:
 
 
 def input_messages(messages: Any) -> list:
-    return [m.message(str(get(message, "role") or "user"), content_parts(get(message, "content")))
-            for message in (messages if isinstance(messages, (list, tuple)) else ())]
+    return [
+        m.message(str(get(message, "role") or "user"), content_parts(get(message, "content")))
+        for message in (messages if isinstance(messages, (list, tuple)) else ())
+    ]
 
 
 def tool_definitions(tools: Any) -> list:
@@ -169,8 +191,14 @@ def tool_definitions(tools: Any) -> list:
         if kind in (None, "custom") or get(tool, "input_schema") is not None:
             definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "input_schema")))
         else:
-            definitions.append(m.other_tool(_kind(kind), name=get(tool, "name"), server_url=get(tool, "url"),
-                                            authorization=get(tool, "authorization_token")))
+            definitions.append(
+                m.other_tool(
+                    _kind(kind),
+                    name=get(tool, "name"),
+                    server_url=get(tool, "url"),
+                    authorization=get(tool, "authorization_token"),
+                )
+            )
     return definitions
 
 
@@ -203,10 +231,12 @@ def usage_details(usage: Any) -> dict:
     cache_creation = get(usage, "cache_creation") if usage is not None else None
     return {
         semconv.ANTHROPIC_RESPONSE_SERVICE_TIER: _text(get(usage, "service_tier")) if usage is not None else None,
-        semconv.ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS:
-            _int(get(cache_creation, "ephemeral_5m_input_tokens")) if cache_creation is not None else None,
-        semconv.ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS:
-            _int(get(cache_creation, "ephemeral_1h_input_tokens")) if cache_creation is not None else None,
+        semconv.ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS: _int(get(cache_creation, "ephemeral_5m_input_tokens"))
+        if cache_creation is not None
+        else None,
+        semconv.ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS: _int(get(cache_creation, "ephemeral_1h_input_tokens"))
+        if cache_creation is not None
+        else None,
     }
 
 
@@ -215,9 +245,13 @@ def response_details(message: Any) -> dict:
     arguments of the call's ``set_response``."""
     reason = finish_reason(get(message, "stop_reason"))
     reported = get(message, "usage")
-    return dict(model=get(message, "model"), response_id=get(message, "id"),
-                finish_reasons=[reason] if reason else None, usage=usage(reported),
-                attributes=usage_details(reported))
+    return dict(
+        model=get(message, "model"),
+        response_id=get(message, "id"),
+        finish_reasons=[reason] if reason else None,
+        usage=usage(reported),
+        attributes=usage_details(reported),
+    )
 
 
 def output_message(message: Any) -> dict:
@@ -227,8 +261,13 @@ def output_message(message: Any) -> dict:
 
 # -- streams ----------------------------------------------------------------------------------
 
-_USAGE_UPDATES = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                  "output_tokens_details", "server_tool_use")
+_USAGE_UPDATES = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens_details",
+    "server_tool_use",
+)
 
 
 class StreamedMessage:
@@ -310,8 +349,13 @@ class StreamedMessage:
         """As :func:`response_details`; output tokens only once ``message_delta`` came (before,
         they are ``message_start``'s placeholders, never recorded, never estimated)."""
         reason = self.finish_reason()
-        return dict(model=self.model, response_id=self.response_id, finish_reasons=[reason] if reason else None,
-                    usage=usage(self.usage, self.complete), attributes=usage_details(self.usage))
+        return dict(
+            model=self.model,
+            response_id=self.response_id,
+            finish_reasons=[reason] if reason else None,
+            usage=usage(self.usage, self.complete),
+            attributes=usage_details(self.usage),
+        )
 
     def output_message(self) -> dict:
         return m.output_message(content_parts(self.content()), self.finish_reason())
@@ -352,19 +396,28 @@ def _base_url_from_request_url(attrs: dict) -> None:
     port = attrs.get(semconv.SERVER_PORT)
     netloc = host if port in (None, {"https": 443, "http": 80}.get(scheme)) else f"{host}:{port}"
     endpoint = _ANTHROPIC_ENDPOINTS.search(path) if isinstance(path, str) else None
-    prefix = path[:endpoint.start()].rstrip("/") if endpoint else ""
+    prefix = path[: endpoint.start()].rstrip("/") if endpoint else ""
     attrs[semconv.BASE_URL] = f"{scheme}://{netloc}{prefix + '/' if prefix else ''}"
-
 
 
 # What the SDK's span records that our adapter does not: transport details, ids of the API
 # request, organisation and workspace, the beta header, and its own truncation marker.
-_ANTHROPIC_ONLY = frozenset({
-    "http.request.method", "http.route", "http.request.resend_count",
-    "url.scheme", "url.path", "url.query", "url.full",
-    "anthropic.request.id", "anthropic.organization.id", "anthropic.workspace.id",
-    "anthropic.beta", "anthropic.content.truncated",
-})
+_ANTHROPIC_ONLY = frozenset(
+    {
+        "http.request.method",
+        "http.route",
+        "http.request.resend_count",
+        "url.scheme",
+        "url.path",
+        "url.query",
+        "url.full",
+        "anthropic.request.id",
+        "anthropic.organization.id",
+        "anthropic.workspace.id",
+        "anthropic.beta",
+        "anthropic.content.truncated",
+    }
+)
 _STOP_REASON = "anthropic.message.stop_reason"
 
 # The SDK's error.type for failures that have no API error envelope.
@@ -374,8 +427,14 @@ _ANTHROPIC_TRANSPORT_ERRORS = {
 }
 # Status codes to exception classes, for SDKs without a table of their own to consult.
 _ANTHROPIC_STATUS_ERRORS = {
-    400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
-    409: "ConflictError", 413: "RequestTooLargeError", 422: "UnprocessableEntityError", 429: "RateLimitError",
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    409: "ConflictError",
+    413: "RequestTooLargeError",
+    422: "UnprocessableEntityError",
+    429: "RateLimitError",
     529: "OverloadedError",
 }
 
@@ -391,11 +450,21 @@ def _message(attrs: dict) -> None:
         attrs[semconv.RESPONSE_FINISH_REASONS] = (reason,)  # as a span attribute holds it
 
     rewrite_json(attrs, semconv.SYSTEM_INSTRUCTIONS, lambda parts: [part(p) for p in parts])
-    rewrite_json(attrs, semconv.INPUT_MESSAGES, lambda messages: [
-        m.message(msg.get("role") or "user", [part(p) for p in msg.get("parts") or ()]) for msg in messages])
-    rewrite_json(attrs, semconv.OUTPUT_MESSAGES, lambda messages: [
-        m.output_message([part(p) for p in msg.get("parts") or ()], reason, msg.get("role") or "assistant")
-        for msg in messages])
+    rewrite_json(
+        attrs,
+        semconv.INPUT_MESSAGES,
+        lambda messages: [
+            m.message(msg.get("role") or "user", [part(p) for p in msg.get("parts") or ()]) for msg in messages
+        ],
+    )
+    rewrite_json(
+        attrs,
+        semconv.OUTPUT_MESSAGES,
+        lambda messages: [
+            m.output_message([part(p) for p in msg.get("parts") or ()], reason, msg.get("role") or "assistant")
+            for msg in messages
+        ],
+    )
 
     error = attrs.get(semconv.ERROR_TYPE)
     if error is None:
@@ -424,7 +493,9 @@ def _anthropic_exception(error: str, status: Any) -> Optional[str]:
         if found is not None:
             name = found.__qualname__
         else:
-            name = _ANTHROPIC_STATUS_ERRORS.get(status) or ("InternalServerError" if status >= 500 else "APIStatusError")
+            name = _ANTHROPIC_STATUS_ERRORS.get(status) or (
+                "InternalServerError" if status >= 500 else "APIStatusError"
+            )
     if error == "transport_error":
         return "httpx2.TransportError"
     return f"anthropic.{name}" if name else None

@@ -32,21 +32,54 @@ _HEADER_CACHE_WRITE = "x-amzn-bedrock-cache-write-input-token-count"
 
 # Finish reasons as the conventions name them; unknown values pass through unchanged.
 FINISH_REASONS = {
-    "end_turn": "stop", "stop_sequence": "stop", "stop": "stop", "eos": "stop",
-    "max_tokens": "length", "length": "length", "model_context_window_exceeded": "length",
-    "tool_use": "tool_call", "tool_calls": "tool_call",
-    "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "stop": "stop",
+    "eos": "stop",
+    "max_tokens": "length",
+    "length": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_call",
+    "tool_calls": "tool_call",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
     # Titan
-    "FINISH": "stop", "FINISHED": "stop", "LENGTH": "length", "CONTENT_FILTERED": "content_filter",
-    "STOP_CRITERIA_MET": "stop", "RAG_QUERY_WHEN_RAG_DISABLED": "stop",
+    "FINISH": "stop",
+    "FINISHED": "stop",
+    "LENGTH": "length",
+    "CONTENT_FILTERED": "content_filter",
+    "STOP_CRITERIA_MET": "stop",
+    "RAG_QUERY_WHEN_RAG_DISABLED": "stop",
     # Cohere
-    "COMPLETE": "stop", "MAX_TOKENS": "length", "ERROR_TOXIC": "content_filter", "ERROR": "error",
-    "ERROR_LIMIT": "length", "USER_CANCEL": "cancelled", "TOOL_CALL": "tool_call",
+    "COMPLETE": "stop",
+    "MAX_TOKENS": "length",
+    "ERROR_TOXIC": "content_filter",
+    "ERROR": "error",
+    "ERROR_LIMIT": "length",
+    "USER_CANCEL": "cancelled",
+    "TOOL_CALL": "tool_call",
 }
 
 # Cross-region inference profile prefixes in front of a model id ("us.anthropic.claude-...").
-_VENDORS = frozenset({"anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "deepseek", "openai",
-                      "qwen", "writer", "twelvelabs", "stability", "luma", "moonshot", "minimax"})
+_VENDORS = frozenset(
+    {
+        "anthropic",
+        "amazon",
+        "meta",
+        "mistral",
+        "cohere",
+        "ai21",
+        "deepseek",
+        "openai",
+        "qwen",
+        "writer",
+        "twelvelabs",
+        "stability",
+        "luma",
+        "moonshot",
+        "minimax",
+    }
+)
 
 
 def finish_reason(reason: Any) -> Optional[str]:
@@ -86,8 +119,12 @@ def usage(input_tokens: Any, output_tokens: Any, cache_read: Any = None, cache_w
     total = None if fresh is None else fresh + (read or 0) + (write or 0)
     if total is None and _int(output_tokens) is None:
         return None
-    return Usage(input_tokens=total, output_tokens=_int(output_tokens),
-                 cache_read_input_tokens=read, cache_creation_input_tokens=write)
+    return Usage(
+        input_tokens=total,
+        output_tokens=_int(output_tokens),
+        cache_read_input_tokens=read,
+        cache_creation_input_tokens=write,
+    )
 
 
 def merge(primary: Optional[Usage], fallback: Optional[Usage]) -> Optional[Usage]:
@@ -104,24 +141,35 @@ def _converse_counts(reported: Any) -> tuple:
     """(input, output, cache read, cache write) of Converse's ``usage`` (Nova's bodies spell the
     cache counts ``...TokenCount``)."""
     reported = reported if isinstance(reported, dict) else {}
-    return (reported.get("inputTokens"), reported.get("outputTokens"),
-            reported.get("cacheReadInputTokenCount", reported.get("cacheReadInputTokens")),
-            reported.get("cacheWriteInputTokenCount", reported.get("cacheWriteInputTokens")))
+    return (
+        reported.get("inputTokens"),
+        reported.get("outputTokens"),
+        reported.get("cacheReadInputTokenCount", reported.get("cacheReadInputTokens")),
+        reported.get("cacheWriteInputTokenCount", reported.get("cacheWriteInputTokens")),
+    )
 
 
 def invocation_metrics_usage(metrics: Any) -> Optional[Usage]:
     """The usage in a stream's last chunk (``amazon-bedrock-invocationMetrics``)."""
     if not isinstance(metrics, dict):
         return None
-    return usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"),
-                 metrics.get("cacheReadInputTokenCount"), metrics.get("cacheWriteInputTokenCount"))
+    return usage(
+        metrics.get("inputTokenCount"),
+        metrics.get("outputTokenCount"),
+        metrics.get("cacheReadInputTokenCount"),
+        metrics.get("cacheWriteInputTokenCount"),
+    )
 
 
 def header_usage(response: dict) -> Optional[Usage]:
     """The usage in an InvokeModel response's ``x-amzn-bedrock-*-token-count`` headers."""
     headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
-    return usage(headers.get(_HEADER_INPUT), headers.get(_HEADER_OUTPUT),
-                 headers.get(_HEADER_CACHE_READ), headers.get(_HEADER_CACHE_WRITE))
+    return usage(
+        headers.get(_HEADER_INPUT),
+        headers.get(_HEADER_OUTPUT),
+        headers.get(_HEADER_CACHE_READ),
+        headers.get(_HEADER_CACHE_WRITE),
+    )
 
 
 def request_id(response: Any) -> Optional[str]:
@@ -167,11 +215,18 @@ def _media(modality: str, block: dict, mime_prefix: str) -> dict:
     return m.generic(modality)
 
 
-_DOCUMENT_MIME = {"pdf": "application/pdf", "csv": "text/csv", "html": "text/html", "txt": "text/plain",
-                  "md": "text/markdown", "doc": "application/msword", "json": "application/json",
-                  "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                  "xls": "application/vnd.ms-excel",
-                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+_DOCUMENT_MIME = {
+    "pdf": "application/pdf",
+    "csv": "text/csv",
+    "html": "text/html",
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "doc": "application/msword",
+    "json": "application/json",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def _tool_result_value(content: Any) -> Any:
@@ -237,8 +292,11 @@ def block_parts(content: Any) -> list:
 
 
 def block_messages(messages: Any) -> list:
-    return [m.message(msg.get("role") or "user", block_parts(msg.get("content")))
-            for msg in messages or () if isinstance(msg, dict)]
+    return [
+        m.message(msg.get("role") or "user", block_parts(msg.get("content")))
+        for msg in messages or ()
+        if isinstance(msg, dict)
+    ]
 
 
 def system_parts(system: Any) -> list:
@@ -264,8 +322,15 @@ def converse_tools(tool_config: Any) -> list:
 
 # -- Converse ---------------------------------------------------------------------------------
 
-_MAX_TOKENS_KEYS = ("max_tokens", "max_gen_len", "max_tokens_to_sample", "maxTokens", "max_new_tokens",
-                    "maxTokenCount", "max_completion_tokens")
+_MAX_TOKENS_KEYS = (
+    "max_tokens",
+    "max_gen_len",
+    "max_tokens_to_sample",
+    "maxTokens",
+    "max_new_tokens",
+    "maxTokenCount",
+    "max_completion_tokens",
+)
 _TOP_P_KEYS = ("top_p", "topP", "p")
 _TOP_K_KEYS = ("top_k", "topK", "k")
 _STOP_KEYS = ("stop_sequences", "stopSequences", "stop")
@@ -296,8 +361,11 @@ def converse_request_parameters(request: InferenceRequest, params: dict) -> Infe
 
 def converse_input(params: dict) -> tuple:
     """(messages, system instructions, tool definitions) of a Converse call."""
-    return (block_messages(params.get("messages")), system_parts(params.get("system")),
-            converse_tools(params.get("toolConfig")))
+    return (
+        block_messages(params.get("messages")),
+        system_parts(params.get("system")),
+        converse_tools(params.get("toolConfig")),
+    )
 
 
 def converse_result(response: dict) -> Result:
@@ -327,8 +395,15 @@ def parse_body(body: Any) -> Optional[dict]:
 
 
 def body_operation(body: dict, model_id: Any) -> str:
-    if "texts" in body or "embedding_types" in body or ("inputText" in body and "textGenerationConfig" not in body and (
-            "embed" in str(model_id) or "dimensions" in body or "inputImage" in body or "embeddingConfig" in body)):
+    if (
+        "texts" in body
+        or "embedding_types" in body
+        or (
+            "inputText" in body
+            and "textGenerationConfig" not in body
+            and ("embed" in str(model_id) or "dimensions" in body or "inputImage" in body or "embeddingConfig" in body)
+        )
+    ):
         return Operation.EMBEDDINGS
     if "messages" in body or "message" in body:
         return Operation.CHAT
@@ -448,8 +523,16 @@ class StreamedResponse:
     """A ConverseStream's events, or an InvokeModelWithResponseStream's chunks whichever family
     wrote them, folded into one ``Result``."""
 
-    __slots__ = ("capture", "content", "finish_reason", "body_usage", "metrics_usage", "model", "response_id",
-                 "message")
+    __slots__ = (
+        "capture",
+        "content",
+        "finish_reason",
+        "body_usage",
+        "metrics_usage",
+        "model",
+        "response_id",
+        "message",
+    )
 
     def __init__(self, capture: bool):
         self.capture = capture
@@ -480,8 +563,9 @@ class StreamedResponse:
         elif "messageStop" in event:
             self.finish_reason = finish_reason(event["messageStop"].get("stopReason"))
         elif "metadata" in event:
-            self.body_usage.update(zip(("input", "output", "read", "write"),
-                                       _converse_counts(event["metadata"].get("usage"))))
+            self.body_usage.update(
+                zip(("input", "output", "read", "write"), _converse_counts(event["metadata"].get("usage")))
+            )
         else:
             return False
         return True
@@ -528,7 +612,9 @@ class StreamedResponse:
             result.model, result.response_id = self.model, self.response_id
             result.parts = self.content.parts() if self.capture else []
             body = self.body_usage
-            body_usage = usage(body.get("input"), body.get("output"), body.get("read"), body.get("write")) if body else None
+            body_usage = (
+                usage(body.get("input"), body.get("output"), body.get("read"), body.get("write")) if body else None
+            )
         result.usage = merge(self.metrics_usage, body_usage)
         return result
 
@@ -570,8 +656,14 @@ def _text_result(text: Any, reason: Any, reported: Optional[Usage] = None) -> Re
     return result
 
 
-def _text_chunk(stream: "StreamedResponse", data: dict, text_key: str, reason_key: str,
-                input_key: Optional[str] = None, output_key: Optional[str] = None) -> bool:
+def _text_chunk(
+    stream: "StreamedResponse",
+    data: dict,
+    text_key: str,
+    reason_key: str,
+    input_key: Optional[str] = None,
+    output_key: Optional[str] = None,
+) -> bool:
     """A chunk of a family that streams one text: a piece of it, maybe the finish reason and
     token counts."""
     if text_key not in data:
@@ -597,8 +689,11 @@ class AnthropicMessages(Family):
         if messages is None or not ("anthropic_version" in body or vendor == "anthropic"):
             return None
         system = body.get("system")
-        return (anthropic.input_messages(messages), anthropic.content_parts(system) if system else [],
-                anthropic.tool_definitions(body.get("tools")))
+        return (
+            anthropic.input_messages(messages),
+            anthropic.content_parts(system) if system else [],
+            anthropic.tool_definitions(body.get("tools")),
+        )
 
     def response(self, data):
         if not (data.get("type") == "message" or ("content" in data and "stop_reason" in data)):
@@ -626,8 +721,12 @@ class AmazonNova(Family):
             return None
         first = next((msg for msg in messages if isinstance(msg, dict)), {})
         content = first.get("content")
-        if not ("schemaVersion" in body or "inferenceConfig" in body or vendor == "amazon" or (
-                isinstance(content, list) and content and isinstance(content[0], dict) and "type" not in content[0])):
+        if not (
+            "schemaVersion" in body
+            or "inferenceConfig" in body
+            or vendor == "amazon"
+            or (isinstance(content, list) and content and isinstance(content[0], dict) and "type" not in content[0])
+        ):
             return None
         return block_messages(messages), system_parts(body.get("system")), converse_tools(body.get("toolConfig"))
 
@@ -657,13 +756,18 @@ class AmazonTitan(Family):
         return None
 
     def chunk(self, stream, data):
-        return _text_chunk(stream, data, "outputText", "completionReason", "inputTextTokenCount",
-                           "totalOutputTextTokenCount")
+        return _text_chunk(
+            stream, data, "outputText", "completionReason", "inputTextTokenCount", "totalOutputTextTokenCount"
+        )
 
 
 class CohereEmbed(Family):
     def request_input(self, body, vendor):
-        if _messages(body) is not None or isinstance(body.get("message"), str) or not isinstance(body.get("texts"), list):
+        if (
+            _messages(body) is not None
+            or isinstance(body.get("message"), str)
+            or not isinstance(body.get("texts"), list)
+        ):
             return None
         return [m.message("user", [m.text(t)]) for t in body["texts"] if isinstance(t, str)], [], []
 
@@ -684,8 +788,11 @@ class MetaLlama(Family):
     def response(self, data):
         if "generation" not in data:
             return None
-        return _text_result(data.get("generation"), data.get("stop_reason"),
-                            usage(data.get("prompt_token_count"), data.get("generation_token_count")))
+        return _text_result(
+            data.get("generation"),
+            data.get("stop_reason"),
+            usage(data.get("prompt_token_count"), data.get("generation_token_count")),
+        )
 
     def chunk(self, stream, data):
         return _text_chunk(stream, data, "generation", "stop_reason", "prompt_token_count", "generation_token_count")
@@ -749,10 +856,13 @@ class OpenAILikeChat(Family):
                 function = fragment.get("function") or {}
                 index = fragment.get("index") if isinstance(fragment.get("index"), int) else 0
                 stream.content.tool(index + 1, fragment.get("id"), function.get("name"), function.get("arguments"))
-            stream.finish_reason = finish_reason(choice.get("finish_reason") or choice.get("stop_reason")) \
-                or stream.finish_reason
+            stream.finish_reason = (
+                finish_reason(choice.get("finish_reason") or choice.get("stop_reason")) or stream.finish_reason
+            )
         if isinstance(data.get("usage"), dict):
-            stream.body_usage.update(input=data["usage"].get("prompt_tokens"), output=data["usage"].get("completion_tokens"))
+            stream.body_usage.update(
+                input=data["usage"].get("prompt_tokens"), output=data["usage"].get("completion_tokens")
+            )
         return True
 
 
@@ -769,11 +879,16 @@ class Cohere(Family):
         history = []
         for turn in body.get("chat_history") or ():
             if isinstance(turn, dict):
-                history.append(m.message(_COHERE_ROLES.get(str(turn.get("role")), "user"), [m.text(turn.get("message", ""))]))
+                history.append(
+                    m.message(_COHERE_ROLES.get(str(turn.get("role")), "user"), [m.text(turn.get("message", ""))])
+                )
         history.append(m.message("user", [m.text(body["message"])]))
         preamble = body.get("preamble")
-        tools = [m.function_tool(t.get("name"), t.get("description"), t.get("parameter_definitions"))
-                 for t in body.get("tools") or () if isinstance(t, dict)]
+        tools = [
+            m.function_tool(t.get("name"), t.get("description"), t.get("parameter_definitions"))
+            for t in body.get("tools") or ()
+            if isinstance(t, dict)
+        ]
         return history, [m.text(preamble)] if isinstance(preamble, str) and preamble else [], tools
 
     def response(self, data):
@@ -781,7 +896,9 @@ class Cohere(Family):
             result = _first_output(data["generations"], "text", "finish_reason")
             result.response_id = data.get("id")
             return result
-        if "text" in data and ("response_id" in data or "generation_id" in data or "finish_reason" in data):  # Command R
+        if "text" in data and (
+            "response_id" in data or "generation_id" in data or "finish_reason" in data
+        ):  # Command R
             result = Result()
             result.parts = [m.text(data["text"])] if data.get("text") else []
             for call in data.get("tool_calls") or ():
@@ -806,8 +923,9 @@ class Cohere(Family):
                 stream.body_usage.update(input=billed.get("input_tokens"), output=billed.get("output_tokens"))
                 for call in response.get("tool_calls") or ():
                     if isinstance(call, dict):
-                        stream.content.tool(len(stream.content.blocks) + 1, None, call.get("name"),
-                                            json.dumps(call.get("parameters")))
+                        stream.content.tool(
+                            len(stream.content.blocks) + 1, None, call.get("name"), json.dumps(call.get("parameters"))
+                        )
             return True
         if isinstance(data.get("generations"), list) or "is_finished" in data:  # Command
             for generation in data.get("generations") or [data]:
@@ -830,5 +948,14 @@ class ClaudeTextCompletions(Family):
 
 #: Asked in this order; a body is its first answering family's. The OpenAI-like chat reader takes
 #: any ``messages`` body, so the families with their own messages shape come before it.
-FAMILIES = (AnthropicMessages(), AmazonNova(), AmazonTitan(), CohereEmbed(), MetaLlama(), MistralText(),
-            OpenAILikeChat(), Cohere(), ClaudeTextCompletions())
+FAMILIES = (
+    AnthropicMessages(),
+    AmazonNova(),
+    AmazonTitan(),
+    CohereEmbed(),
+    MetaLlama(),
+    MistralText(),
+    OpenAILikeChat(),
+    Cohere(),
+    ClaudeTextCompletions(),
+)

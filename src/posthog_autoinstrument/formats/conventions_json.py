@@ -24,7 +24,9 @@ def part(part: Any) -> Any:
         return m.reasoning(part.get("content"))
     if kind == "tool_call":
         rebuilt = m.tool_call(part.get("id"), part.get("name"), part.get("arguments"))
-        rebuilt.update({k: v for k, v in part.items() if k not in ("type", "id", "name", "arguments") and v is not None})
+        rebuilt.update(
+            {k: v for k, v in part.items() if k not in ("type", "id", "name", "arguments") and v is not None}
+        )
         return rebuilt
     if kind == "tool_call_response":
         return m.tool_call_response(part.get("id"), part.get("response"))

@@ -36,9 +36,18 @@ FINISH_REASONS = {
 }
 # Built-in (provider-hosted) tools a ``types.Tool`` may carry besides function declarations.
 HOSTED_TOOLS = (
-    "google_search", "google_search_retrieval", "code_execution", "retrieval", "url_context",
-    "google_maps", "file_search", "computer_use", "enterprise_web_search", "parallel_ai_search",
-    "exa_ai_search", "mcp_servers",
+    "google_search",
+    "google_search_retrieval",
+    "code_execution",
+    "retrieval",
+    "url_context",
+    "google_maps",
+    "file_search",
+    "computer_use",
+    "enterprise_web_search",
+    "parallel_ai_search",
+    "exa_ai_search",
+    "mcp_servers",
 )
 
 
@@ -112,7 +121,9 @@ def part(value: Any) -> Optional[dict]:
         return m.generic("executable_code", code=get(code, "code"), language=enum_text(get(code, "language")))
     result = get(value, "code_execution_result")
     if result is not None:
-        return m.generic("code_execution_result", outcome=enum_text(get(result, "outcome")), output=get(result, "output"))
+        return m.generic(
+            "code_execution_result", outcome=enum_text(get(result, "outcome")), output=get(result, "output")
+        )
     uri = get(value, "uri")  # a ``types.File`` uploaded through the Files API
     if isinstance(uri, str):
         mime_type = get(value, "mime_type")
@@ -216,11 +227,16 @@ def _callable_tool(function: Any, api_client: Any) -> dict:
         from google.genai import types  # already imported by the app that passed the function
 
         try:
-            declaration = types.FunctionDeclaration.from_callable(client=api_client, callable=function, use_json_schema=True)
+            declaration = types.FunctionDeclaration.from_callable(
+                client=api_client, callable=function, use_json_schema=True
+            )
         except TypeError:  # google-genai before use_json_schema
             declaration = types.FunctionDeclaration.from_callable(client=api_client, callable=function)
-        return m.function_tool(declaration.name, declaration.description,
-                               plain(declaration.parameters_json_schema or declaration.parameters))
+        return m.function_tool(
+            declaration.name,
+            declaration.description,
+            plain(declaration.parameters_json_schema or declaration.parameters),
+        )
     except Exception:
         return m.function_tool(getattr(function, "__name__", None), getattr(function, "__doc__", None))
 
@@ -238,8 +254,13 @@ def tool_definitions(tools: Any, api_client: Any = None) -> list:
             continue
         for declaration in get(tool, "function_declarations") or ():
             parameters = get(declaration, "parameters_json_schema") or get(declaration, "parameters")
-            definitions.append(m.function_tool(get(declaration, "name"), get(declaration, "description"),
-                                               plain(parameters) if parameters is not None else None))
+            definitions.append(
+                m.function_tool(
+                    get(declaration, "name"),
+                    get(declaration, "description"),
+                    plain(parameters) if parameters is not None else None,
+                )
+            )
         for kind in HOSTED_TOOLS:
             if get(tool, kind) is not None:
                 definitions.append(m.other_tool(kind))
@@ -248,8 +269,11 @@ def tool_definitions(tools: Any, api_client: Any = None) -> list:
 
 def output_type(config: Any) -> Optional[str]:
     mime_type = get(config, "response_mime_type")
-    if mime_type == "application/json" or get(config, "response_schema") is not None \
-            or get(config, "response_json_schema") is not None:
+    if (
+        mime_type == "application/json"
+        or get(config, "response_schema") is not None
+        or get(config, "response_json_schema") is not None
+    ):
         return "json"
     if mime_type == "text/plain":
         return "text"
@@ -300,8 +324,11 @@ def embedding_usage(response: Any) -> Optional[Usage]:
     metadata = get(response, "usage_metadata")
     tokens = integer(get(metadata, "prompt_token_count")) if metadata is not None else None
     if tokens is None:
-        counts = [get(get(e, "statistics"), "token_count") for e in get(response, "embeddings") or ()
-                  if get(e, "statistics") is not None]
+        counts = [
+            get(get(e, "statistics"), "token_count")
+            for e in get(response, "embeddings") or ()
+            if get(e, "statistics") is not None
+        ]
         counts = [integer(c) for c in counts if number(c) is not None]
         tokens = sum(counts) if counts else None
     return Usage(input_tokens=tokens) if tokens is not None else None

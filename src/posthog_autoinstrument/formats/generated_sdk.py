@@ -69,8 +69,13 @@ class Fields:
             function = self.value(call, "function")
             call_id = self.value(call, "id")
             # Speakeasy's SDKs fill a missing id with the string "null".
-            parts.append(m.tool_call(None if call_id == "null" else call_id, self.value(function, "name"),
-                                     self.value(function, "arguments")))
+            parts.append(
+                m.tool_call(
+                    None if call_id == "null" else call_id,
+                    self.value(function, "name"),
+                    self.value(function, "arguments"),
+                )
+            )
         return parts
 
     def tool_definitions(self, tools: Any) -> list:
@@ -78,8 +83,13 @@ class Fields:
         for tool in tools or () if self.given(tools) else ():
             function = self.value(tool, "function")
             if function is not None:
-                definitions.append(m.function_tool(self.value(function, "name"), self.value(function, "description"),
-                                                   self.value(function, "parameters")))
+                definitions.append(
+                    m.function_tool(
+                        self.value(function, "name"),
+                        self.value(function, "description"),
+                        self.value(function, "parameters"),
+                    )
+                )
             else:
                 definitions.append(m.other_tool(str(self.value(tool, "type") or "unknown")))
         return definitions

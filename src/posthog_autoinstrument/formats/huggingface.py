@@ -63,8 +63,10 @@ def text_generation_result(result: Any) -> tuple:
     if details is None:
         return get(result, "generated_text"), None, None
     prefill = get(details, "prefill")
-    usage = Usage(input_tokens=len(prefill) if isinstance(prefill, list) and prefill else None,
-                  output_tokens=integer(get(details, "generated_tokens")))
+    usage = Usage(
+        input_tokens=len(prefill) if isinstance(prefill, list) and prefill else None,
+        output_tokens=integer(get(details, "generated_tokens")),
+    )
     return get(result, "generated_text"), finish_reason(get(details, "finish_reason")), usage
 
 

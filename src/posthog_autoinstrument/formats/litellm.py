@@ -54,7 +54,7 @@ def strip_prefix(model: Any, litellm_provider: Optional[str]) -> Optional[str]:
     if not isinstance(model, str) or not model:
         return None
     if litellm_provider and model.startswith(litellm_provider + "/"):
-        return model[len(litellm_provider) + 1:]
+        return model[len(litellm_provider) + 1 :]
     return model
 
 
@@ -70,8 +70,14 @@ def usage(reported: Any) -> Optional[Usage]:
     return counted
 
 
-_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details",
-               "cache_read_input_tokens", "cache_creation_input_tokens")
+_USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 
 
 def reported_stream_usage(chunks: Any) -> Optional[Usage]:

@@ -149,8 +149,12 @@ def prompt_messages(result: Any) -> Any:
     for message in messages:
         if isinstance(message, dict):
             content = message.get("content")
-            out.append({"role": message.get("role"),
-                        "content": content_value(content if isinstance(content, list) else [content])})
+            out.append(
+                {
+                    "role": message.get("role"),
+                    "content": content_value(content if isinstance(content, list) else [content]),
+                }
+            )
     return out
 
 

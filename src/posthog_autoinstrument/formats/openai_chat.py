@@ -57,7 +57,11 @@ def content_parts(content: Any) -> list:
             payload = get(item, "file") if kind == "file" else item
             data = get(payload, "file_data")
             if data:
-                parts.append(m.media_from_data_url("document", data) if data.startswith("data:") else m.blob("document", None, data))
+                parts.append(
+                    m.media_from_data_url("document", data)
+                    if data.startswith("data:")
+                    else m.blob("document", None, data)
+                )
             else:
                 parts.append(m.file("document", get(payload, "file_id") or get(payload, "file_url") or ""))
         elif kind == "refusal":
@@ -98,13 +102,21 @@ def tool_definitions(tools: Any) -> list:
         kind = get(tool, "type") or "function"
         function = get(tool, "function")
         if function is not None:
-            definitions.append(m.function_tool(get(function, "name"), get(function, "description"), get(function, "parameters")))
+            definitions.append(
+                m.function_tool(get(function, "name"), get(function, "description"), get(function, "parameters"))
+            )
         elif kind == "function":
             definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "parameters")))
         else:
-            definitions.append(m.other_tool(kind, name=get(tool, "name") or get(tool, "server_label"),
-                                            server_url=get(tool, "server_url"), headers=get(tool, "headers"),
-                                            authorization=get(tool, "authorization")))
+            definitions.append(
+                m.other_tool(
+                    kind,
+                    name=get(tool, "name") or get(tool, "server_label"),
+                    server_url=get(tool, "server_url"),
+                    headers=get(tool, "headers"),
+                    authorization=get(tool, "authorization"),
+                )
+            )
     return definitions
 
 

@@ -37,8 +37,10 @@ def input_messages(prompt: Any) -> list:
 def output_messages(choices: Any) -> list:
     """One assistant message per choice, in index order: its text and finish reason."""
     ordered = sorted(choices or (), key=lambda choice: get(choice, "index") or 0)
-    return [m.output_message([m.text(get(choice, "text") or "")], finish_reason(get(choice, "finish_reason")))
-            for choice in ordered]
+    return [
+        m.output_message([m.text(get(choice, "text") or "")], finish_reason(get(choice, "finish_reason")))
+        for choice in ordered
+    ]
 
 
 def finish_reasons(choices: Any) -> list:
@@ -66,4 +68,6 @@ def streamed_output(buffers: dict) -> tuple:
     """(finish reasons, output messages) of the buffers a stream filled."""
     ordered = ordered_choices(buffers)
     reasons = [finish_reason(buffer.finish_reason) for buffer in ordered]
-    return [r for r in reasons if r], [m.output_message(buffer.parts(), reason) for buffer, reason in zip(ordered, reasons)]
+    return [r for r in reasons if r], [
+        m.output_message(buffer.parts(), reason) for buffer, reason in zip(ordered, reasons)
+    ]

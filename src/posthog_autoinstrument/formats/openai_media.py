@@ -80,7 +80,9 @@ def add_audio_usage(found: AudioResult, usage: Any) -> None:
         if seconds is not None:
             found.attributes[semconv.OPENAI_AUDIO_DURATION_SECONDS] = float(seconds)
         return
-    found.usage = Usage(input_tokens=integer(get(usage, "input_tokens")), output_tokens=integer(get(usage, "output_tokens")))
+    found.usage = Usage(
+        input_tokens=integer(get(usage, "input_tokens")), output_tokens=integer(get(usage, "output_tokens"))
+    )
     details = get(usage, "input_token_details")
     audio_tokens = integer(get(details, "audio_tokens")) if details is not None else None
     if audio_tokens:
@@ -177,8 +179,11 @@ def image_usage(usage: Any) -> tuple:
     output_details = get(usage, "output_tokens_details")
     image_out = integer(get(output_details, "image_tokens")) if output_details is not None else output_tokens
     extra = {
-        semconv.USAGE_IMAGE_INPUT_TOKENS: integer(get(input_details, "image_tokens")) if input_details is not None else None,
+        semconv.USAGE_IMAGE_INPUT_TOKENS: integer(get(input_details, "image_tokens"))
+        if input_details is not None
+        else None,
         semconv.USAGE_IMAGE_OUTPUT_TOKENS: image_out,
     }
-    return Usage(input_tokens=integer(get(usage, "input_tokens")), output_tokens=output_tokens), \
-        {key: value for key, value in extra.items() if value}
+    return Usage(input_tokens=integer(get(usage, "input_tokens")), output_tokens=output_tokens), {
+        key: value for key, value in extra.items() if value
+    }

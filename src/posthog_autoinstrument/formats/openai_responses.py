@@ -33,7 +33,9 @@ def input_messages(value: Any) -> list:
     for item in value:
         kind = get(item, "type")
         if kind == "function_call":
-            result.append(m.message("assistant", [m.tool_call(get(item, "call_id"), get(item, "name"), get(item, "arguments"))]))
+            result.append(
+                m.message("assistant", [m.tool_call(get(item, "call_id"), get(item, "name"), get(item, "arguments"))])
+            )
         elif kind == "function_call_output":
             result.append(m.message("tool", [m.tool_call_response(get(item, "call_id"), get(item, "output"))]))
         elif kind in (None, "message"):

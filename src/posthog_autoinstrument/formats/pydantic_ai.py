@@ -27,11 +27,22 @@ FRAMEWORK = "pydantic-ai"
 # are in gen_ai.tool.definitions), the legacy gen_ai.system, and the price it computed
 # (PostHog prices generations itself). These keys are also what PostHog's ingestion recognises
 # Pydantic AI by; with them gone its spans take the same path as ours.
-_PYDANTIC_AI_ONLY = frozenset({
-    "logfire.msg", "logfire.json_schema", "logfire.span_type", "logfire.tags",
-    "model_name", "agent_name", "final_result", "metadata", "model_request_parameters",
-    "gen_ai.system", "gen_ai.agent.call.id", "operation.cost",
-})
+_PYDANTIC_AI_ONLY = frozenset(
+    {
+        "logfire.msg",
+        "logfire.json_schema",
+        "logfire.span_type",
+        "logfire.tags",
+        "model_name",
+        "agent_name",
+        "final_result",
+        "metadata",
+        "model_request_parameters",
+        "gen_ai.system",
+        "gen_ai.agent.call.id",
+        "operation.cost",
+    }
+)
 _PYDANTIC_AI_ONLY_PREFIXES = ("pydantic_ai.", "gen_ai.aggregated_usage.", "gen_ai.usage.details.", "logfire.")
 _PYDANTIC_AI_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 _PYDANTIC_AI_USAGE_DETAILS = {
@@ -73,17 +84,26 @@ def _pydantic_ai_model_request(attrs: dict) -> None:
         attrs.setdefault(semconv.REQUEST_STREAM, True)
     rewrite_json(attrs, semconv.SYSTEM_INSTRUCTIONS, lambda parts: [_pydantic_ai_part(p) for p in parts])
     rewrite_json(attrs, semconv.INPUT_MESSAGES, _pydantic_ai_messages)
-    rewrite_json(attrs, semconv.OUTPUT_MESSAGES, lambda messages: [
-        m.output_message([_pydantic_ai_part(p) for p in msg.get("parts") or ()], msg.get("finish_reason"),
-                         msg.get("role") or "assistant")
-        for msg in messages])
+    rewrite_json(
+        attrs,
+        semconv.OUTPUT_MESSAGES,
+        lambda messages: [
+            m.output_message(
+                [_pydantic_ai_part(p) for p in msg.get("parts") or ()],
+                msg.get("finish_reason"),
+                msg.get("role") or "assistant",
+            )
+            for msg in messages
+        ],
+    )
 
 
 def _pydantic_ai_messages(messages: list) -> list:
     # Input messages as our builders write them: role and parts (a response in the history
     # keeps no finish reason).
-    return [m.message(msg.get("role") or "user", [_pydantic_ai_part(p) for p in msg.get("parts") or ()])
-            for msg in messages]
+    return [
+        m.message(msg.get("role") or "user", [_pydantic_ai_part(p) for p in msg.get("parts") or ()]) for msg in messages
+    ]
 
 
 def _pydantic_ai_part(part: Any) -> Any:
@@ -109,8 +129,9 @@ def _pydantic_ai_agent_run(attrs: dict) -> None:
         attrs.setdefault(semconv.REQUEST_MODEL, model)
     # The run's instructions are in its model requests; on a step PostHog would show them as input.
     attrs.pop(semconv.SYSTEM_INSTRUCTIONS, None)
-    prompt = _pydantic_ai_prompt(attrs.get("pydantic_ai.all_messages"),
-                                 bool(attrs.get("pydantic_ai.new_message_index")))
+    prompt = _pydantic_ai_prompt(
+        attrs.get("pydantic_ai.all_messages"), bool(attrs.get("pydantic_ai.new_message_index"))
+    )
     if prompt is not None:
         attrs[semconv.INPUT_STATE] = m.to_json(prompt)
     result = attrs.get("final_result")

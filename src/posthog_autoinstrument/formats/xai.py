@@ -96,8 +96,10 @@ def _content_part(content: Any) -> Optional[dict]:
 
 
 def _tool_call_parts(tool_calls: Any) -> list:
-    return [m.tool_call(call.id or None, call.function.name, m.parse_json_arguments(call.function.arguments))
-            for call in tool_calls]
+    return [
+        m.tool_call(call.id or None, call.function.name, m.parse_json_arguments(call.function.arguments))
+        for call in tool_calls
+    ]
 
 
 def input_messages(request: Any) -> list:
@@ -123,11 +125,17 @@ def tool_definitions(request: Any) -> list:
         kind = tool.WhichOneof("tool")
         if kind == "function":
             function = tool.function
-            tools.append(m.function_tool(function.name, function.description or None,
-                                         m.parse_json_arguments(function.parameters) if function.parameters else None))
+            tools.append(
+                m.function_tool(
+                    function.name,
+                    function.description or None,
+                    m.parse_json_arguments(function.parameters) if function.parameters else None,
+                )
+            )
         elif kind == "mcp":
-            tools.append(m.other_tool("mcp", server_label=tool.mcp.server_label or None,
-                                      server_url=tool.mcp.server_url or None))
+            tools.append(
+                m.other_tool("mcp", server_label=tool.mcp.server_label or None, server_url=tool.mcp.server_url or None)
+            )
         elif kind:
             tools.append(m.other_tool(kind))
     return tools
@@ -144,9 +152,12 @@ def usage(response: Any) -> Optional[Usage]:
     counts = response.usage if _present(response, "usage") else None
     if counts is None or not (counts.prompt_tokens or counts.completion_tokens):
         return None  # none reported (a stream left before its last chunk)
-    return Usage(input_tokens=counts.prompt_tokens, output_tokens=counts.completion_tokens,
-                 cache_read_input_tokens=counts.cached_prompt_text_tokens or None,
-                 reasoning_tokens=counts.reasoning_tokens or None)
+    return Usage(
+        input_tokens=counts.prompt_tokens,
+        output_tokens=counts.completion_tokens,
+        cache_read_input_tokens=counts.cached_prompt_text_tokens or None,
+        reasoning_tokens=counts.reasoning_tokens or None,
+    )
 
 
 def outputs(response: Any) -> tuple:

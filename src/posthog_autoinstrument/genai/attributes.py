@@ -98,10 +98,14 @@ def put_usage(attrs: dict, usage: Usage) -> None:
 def step_attributes(step: StepRequest) -> dict:
     """The attributes of a step of an agent run, known when it starts."""
     attrs: dict = {semconv.OPERATION_NAME: step.operation}
-    for key, value in ((semconv.PROVIDER_NAME, step.provider), (semconv.FRAMEWORK, step.framework),
-                       (_STEP_NAME_KEYS.get(step.operation), step.name),
-                       (semconv.TOOL_CALL_ID, step.tool_call_id), (semconv.TOOL_TYPE, step.tool_type),
-                       (semconv.REQUEST_MODEL, step.model)):
+    for key, value in (
+        (semconv.PROVIDER_NAME, step.provider),
+        (semconv.FRAMEWORK, step.framework),
+        (_STEP_NAME_KEYS.get(step.operation), step.name),
+        (semconv.TOOL_CALL_ID, step.tool_call_id),
+        (semconv.TOOL_TYPE, step.tool_type),
+        (semconv.REQUEST_MODEL, step.model),
+    ):
         if key and value is not None:
             attrs[key] = value
     for key, value in step.attributes.items():
@@ -133,12 +137,15 @@ def exception_event(exc: BaseException) -> Event:
     """The event ``Span.record_exception(exc, escaped=True)`` adds, made the same way."""
     cls = type(exc)
     module = cls.__module__
-    return Event("exception", {
-        "exception.type": f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
-        "exception.message": str(exc),
-        "exception.stacktrace": "".join(traceback.format_exception(cls, exc, exc.__traceback__)),
-        "exception.escaped": "True",
-    })
+    return Event(
+        "exception",
+        {
+            "exception.type": f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
+            "exception.message": str(exc),
+            "exception.stacktrace": "".join(traceback.format_exception(cls, exc, exc.__traceback__)),
+            "exception.escaped": "True",
+        },
+    )
 
 
 _PLAIN_ATTRIBUTE_TYPES = frozenset({str, int, float, bool})

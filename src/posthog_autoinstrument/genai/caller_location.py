@@ -27,8 +27,11 @@ def _classify_library(code: CodeType) -> bool:
     """Whether ``code`` is a library's (or ours), remembered in ``_is_library_code``, which
     ``find_caller`` reads first."""
     filename = code.co_filename
-    known = any(marker in filename for marker in _LIBRARY_PATH_MARKERS) or filename.startswith(_OUR_PACKAGE) \
+    known = (
+        any(marker in filename for marker in _LIBRARY_PATH_MARKERS)
+        or filename.startswith(_OUR_PACKAGE)
         or filename.startswith(_STDLIB)
+    )
     if len(_is_library_code) > 4096:
         _is_library_code.clear()
     _is_library_code[id(code)] = (code, known)

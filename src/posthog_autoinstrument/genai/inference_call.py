@@ -35,11 +35,25 @@ class InferenceCall:
     ``recording`` decides (see :mod:`.recording`); the call gathers the attributes either way.
     """
 
-    __slots__ = ("span", "capture_content", "layer", "delegated", "recording", "_attrs", "_ended", "_started",
-                 "_first_chunk_seen")
+    __slots__ = (
+        "span",
+        "capture_content",
+        "layer",
+        "delegated",
+        "recording",
+        "_attrs",
+        "_ended",
+        "_started",
+        "_first_chunk_seen",
+    )
 
-    def __init__(self, span: trace.Span, capture_content: bool, layer: str = Layer.PROVIDER,
-                 recording: Union[SpanRecording, DirectRecording] = SDK_SPAN):
+    def __init__(
+        self,
+        span: trace.Span,
+        capture_content: bool,
+        layer: str = Layer.PROVIDER,
+        recording: Union[SpanRecording, DirectRecording] = SDK_SPAN,
+    ):
         self.span = span
         self.capture_content = capture_content
         self.layer = layer
@@ -99,8 +113,12 @@ class InferenceCall:
     detach = staticmethod(detach)
 
     # -- content -----------------------------------------------------------------------
-    def set_input(self, messages: Optional[list] = None, system_instructions: Optional[list] = None,
-                  tool_definitions: Optional[list] = None) -> None:
+    def set_input(
+        self,
+        messages: Optional[list] = None,
+        system_instructions: Optional[list] = None,
+        tool_definitions: Optional[list] = None,
+    ) -> None:
         if messages:
             self._set_content(semconv.INPUT_MESSAGES, messages)
         if system_instructions:
@@ -119,9 +137,15 @@ class InferenceCall:
             self._attrs[key] = to_json(value)
 
     # -- response ----------------------------------------------------------------------
-    def set_response(self, *, model: Optional[str] = None, response_id: Optional[str] = None,
-                     finish_reasons: Optional[Sequence[Optional[str]]] = None, usage: Optional[Usage] = None,
-                     attributes: Optional[dict] = None) -> None:
+    def set_response(
+        self,
+        *,
+        model: Optional[str] = None,
+        response_id: Optional[str] = None,
+        finish_reasons: Optional[Sequence[Optional[str]]] = None,
+        usage: Optional[Usage] = None,
+        attributes: Optional[dict] = None,
+    ) -> None:
         attrs = self._attrs
         if model:
             attrs[semconv.RESPONSE_MODEL] = str(model)

@@ -175,5 +175,8 @@ def _json_fallback(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_fallback)
 # (c_make_encoder: None without the C accelerator; typeshed leaves it out.)
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-_c_encode = None if _c_make_encoder is None else _c_make_encoder(
-    None, _json_fallback, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+_c_encode = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(None, _json_fallback, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+)

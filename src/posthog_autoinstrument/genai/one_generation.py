@@ -28,10 +28,14 @@ logger = logging.getLogger("posthog_autoinstrument")
 SCOPE_NAME = "posthog_autoinstrument"
 
 # Operations that are one model request, as opposed to steps around model requests.
-MODEL_CALL_OPERATIONS = frozenset({
-    semconv.Operation.CHAT, semconv.Operation.TEXT_COMPLETION, semconv.Operation.GENERATE_CONTENT,
-    semconv.Operation.EMBEDDINGS,
-})
+MODEL_CALL_OPERATIONS = frozenset(
+    {
+        semconv.Operation.CHAT,
+        semconv.Operation.TEXT_COMPLETION,
+        semconv.Operation.GENERATE_CONTENT,
+        semconv.Operation.EMBEDDINGS,
+    }
+)
 
 # The model call of ours in progress in this context, so that one call is recorded once however
 # many instrumented layers it passes through.
@@ -42,8 +46,10 @@ _RECORDED_ELSEWHERE_KEY = otel_context.create_key("posthog_autoinstrument.record
 # What recorders following the GenAI conventions keep in the context while their inference or
 # embedding is in progress (``opentelemetry-util-genai``: CLIENT_INFERENCE_CONTEXT_KEY,
 # CLIENT_EMBEDDING_CONTEXT_KEY). Plain strings, not ``create_key`` keys: anyone can read them.
-GENAI_CALL_CONTEXT_KEYS = ("opentelemetry.genai.client.inference.context",
-                           "opentelemetry.genai.client.embedding.context")
+GENAI_CALL_CONTEXT_KEYS = (
+    "opentelemetry.genai.client.inference.context",
+    "opentelemetry.genai.client.embedding.context",
+)
 # Span ids of our recent provider-level calls (oldest first, bounded): another instrumentation's
 # span of a model request made under one of them is a second view of the same request, even
 # where that instrumentation carried only the ids across (logfire's span of a finished stream).
@@ -178,9 +184,11 @@ def is_model_call(attributes: Any) -> bool:
     if not attributes:
         return False
     get = attributes.get
-    return get(semconv.OPERATION_NAME) in MODEL_CALL_OPERATIONS or \
-        get(_TRACELOOP_REQUEST_TYPE) in _TRACELOOP_MODEL_CALLS or \
-        get(_OPENINFERENCE_SPAN_KIND) in _OPENINFERENCE_MODEL_CALLS
+    return (
+        get(semconv.OPERATION_NAME) in MODEL_CALL_OPERATIONS
+        or get(_TRACELOOP_REQUEST_TYPE) in _TRACELOOP_MODEL_CALLS
+        or get(_OPENINFERENCE_SPAN_KIND) in _OPENINFERENCE_MODEL_CALLS
+    )
 
 
 def is_foreign_model_call(span: Any, context: Optional[otel_context.Context] = None) -> bool:

@@ -38,8 +38,7 @@ class Recorder:
     base hands in: the core does not know where identities come from).
     """
 
-    def __init__(self, tracer: Any, capture_content: bool = True,
-                 privacy_requested: Callable[[], bool] = _never):
+    def __init__(self, tracer: Any, capture_content: bool = True, privacy_requested: Callable[[], bool] = _never):
         # An OpenTelemetry tracer: the SDK's fields (id_generator, resource, sampler) are read
         # where it is the SDK's; any other is recorded through its start_span.
         self.tracer = tracer
@@ -70,11 +69,17 @@ class Recorder:
         processor = processors[0]
         return processor if hasattr(processor, "on_direct_end") else None
 
-    def _start_direct(self, request: RequestOrDescriber, parent: Optional[otel_context.Context],
-                      processor: Any, caller_frame: Optional[FrameType]) -> Optional[InferenceCall]:
+    def _start_direct(
+        self,
+        request: RequestOrDescriber,
+        parent: Optional[otel_context.Context],
+        processor: Any,
+        caller_frame: Optional[FrameType],
+    ) -> Optional[InferenceCall]:
         # (An empty context, an app with no span of its own, has no parent to read.)
-        parent_context: Optional[SpanContext] = \
+        parent_context: Optional[SpanContext] = (
             trace.get_current_span(parent).get_span_context() if parent else INVALID_SPAN_CONTEXT
+        )
         ids = self.tracer.id_generator
         if parent_context is not None and parent_context.is_valid:
             if not parent_context.trace_flags.sampled:
@@ -91,8 +96,12 @@ class Recorder:
         note_provider_call(span_id)
         return InferenceCall(span, self.capture_content and not self.privacy_requested(), Layer.PROVIDER, recording)
 
-    def start(self, request: RequestOrDescriber, parent: Optional[otel_context.Context] = None,
-              caller_frame: Optional[FrameType] = None) -> Optional[InferenceCall]:
+    def start(
+        self,
+        request: RequestOrDescriber,
+        parent: Optional[otel_context.Context] = None,
+        caller_frame: Optional[FrameType] = None,
+    ) -> Optional[InferenceCall]:
         """Start the span for one call, or return None when it must not (or cannot) be recorded.
 
         A provider-level call made inside another provider-level call is the same model request
@@ -124,8 +133,7 @@ class Recorder:
             described = request if isinstance(request, InferenceRequest) else request(None)
             attrs = request_attributes(described)
             caller_location(attrs, frame=caller_frame)
-            span = self.tracer.start_span(span_name(described), context=parent, kind=SpanKind.CLIENT,
-                                          attributes=attrs)
+            span = self.tracer.start_span(span_name(described), context=parent, kind=SpanKind.CLIENT, attributes=attrs)
             if layer == Layer.PROVIDER and span.is_recording():  # (not a stand-in of another's span)
                 note_provider_call(span.get_span_context().span_id)
             call = InferenceCall(span, self.capture_content and not self.privacy_requested(), described.layer)
@@ -140,8 +148,9 @@ class Recorder:
         """Start a span for a step of an agent run: an agent, a tool, a chain, a retriever."""
         try:
             name = f"{step.operation} {step.name}" if step.name else step.operation
-            span = self.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL,
-                                          attributes=step_attributes(step))
+            span = self.tracer.start_span(
+                name, context=parent, kind=SpanKind.INTERNAL, attributes=step_attributes(step)
+            )
             return StepCall(span, self.capture_content and not self.privacy_requested(), step.operation)
         except Exception:
             logger.debug("posthog-autoinstrument: failed to start step", exc_info=True)

@@ -101,11 +101,36 @@ class DirectSpan(NonRecordingSpan):
 class DirectRecording:
     """What a direct call needs to become a span on the export thread."""
 
-    __slots__ = ("recorder", "processor", "request", "span", "span_id", "parent", "caller", "identity",
-                 "start_time", "end_time", "pending", "events", "status", "sent", "arguments", "received")
+    __slots__ = (
+        "recorder",
+        "processor",
+        "request",
+        "span",
+        "span_id",
+        "parent",
+        "caller",
+        "identity",
+        "start_time",
+        "end_time",
+        "pending",
+        "events",
+        "status",
+        "sent",
+        "arguments",
+        "received",
+    )
 
-    def __init__(self, recorder: Recorder, processor: Any, request: RequestOrDescriber, span: DirectSpan,
-                 span_id: int, parent: Optional[SpanContext], caller: Optional[Caller], identity: Any):
+    def __init__(
+        self,
+        recorder: Recorder,
+        processor: Any,
+        request: RequestOrDescriber,
+        span: DirectSpan,
+        span_id: int,
+        parent: Optional[SpanContext],
+        caller: Optional[Caller],
+        identity: Any,
+    ):
         self.recorder = recorder
         self.processor = processor
         self.request = request
@@ -191,6 +216,16 @@ class DirectRecording:
         attrs.update(call._attrs)
         recorder = self.recorder
         return PlainSpan(
-            span_name(request), self.span.get_span_context(), self.parent, recorder.tracer.resource,
-            as_span_attributes(attrs), self.events, (), SpanKind.CLIENT, self.status, self.start_time,
-            self.end_time, recorder.scope)
+            span_name(request),
+            self.span.get_span_context(),
+            self.parent,
+            recorder.tracer.resource,
+            as_span_attributes(attrs),
+            self.events,
+            (),
+            SpanKind.CLIENT,
+            self.status,
+            self.start_time,
+            self.end_time,
+            recorder.scope,
+        )

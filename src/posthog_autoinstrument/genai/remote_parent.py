@@ -25,14 +25,19 @@ def with_ai_parent_mark(span_context: SpanContext) -> SpanContext:
         trace_state = trace_state.update(AI_PARENT_TRACESTATE_KEY, span_id)
     else:
         trace_state = trace_state.add(AI_PARENT_TRACESTATE_KEY, span_id)
-    return SpanContext(span_context.trace_id, span_context.span_id, span_context.is_remote,
-                       span_context.trace_flags, trace_state)
+    return SpanContext(
+        span_context.trace_id, span_context.span_id, span_context.is_remote, span_context.trace_flags, trace_state
+    )
 
 
 def is_remote_ai_parent(parent: Optional[SpanContext]) -> bool:
     """Whether ``parent``, a span of another process, is one that process exports to PostHog."""
     try:
-        return bool(parent is not None and parent.is_remote and parent.trace_state is not None
-                    and parent.trace_state.get(AI_PARENT_TRACESTATE_KEY) == format(parent.span_id, "016x"))
+        return bool(
+            parent is not None
+            and parent.is_remote
+            and parent.trace_state is not None
+            and parent.trace_state.get(AI_PARENT_TRACESTATE_KEY) == format(parent.span_id, "016x")
+        )
     except Exception:
         return False

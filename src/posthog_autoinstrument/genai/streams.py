@@ -231,8 +231,9 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         # One generator, made on first use, serves ``async for`` and ``__anext__`` alike.
         chunks = self._self_chunks
         if chunks is None:
-            chunks = self._self_chunks = _observed_async(chunk_source(self.__wrapped__, True), self._self_call,
-                                                         self._self_accumulator)
+            chunks = self._self_chunks = _observed_async(
+                chunk_source(self.__wrapped__, True), self._self_call, self._self_accumulator
+            )
         return chunks
 
     async def __aenter__(self):

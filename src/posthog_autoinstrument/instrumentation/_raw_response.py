@@ -86,8 +86,13 @@ class RawResponseProxy(wrapt.ObjectProxy):
     """``on_parsed(call, parsed)`` records a parsed result and returns what the app should get;
     ``on_relayed(call, body)`` records the body the app read instead (export thread)."""
 
-    def __init__(self, wrapped: Any, call: InferenceCall, on_parsed: Callable[[InferenceCall, Any], Any],
-                 on_relayed: Optional[Callable[[InferenceCall, bytes], None]] = None):
+    def __init__(
+        self,
+        wrapped: Any,
+        call: InferenceCall,
+        on_parsed: Callable[[InferenceCall, Any], Any],
+        on_relayed: Optional[Callable[[InferenceCall, bytes], None]] = None,
+    ):
         super().__init__(wrapped)
         self._self_call = call
         self._self_on_parsed = on_parsed
@@ -255,8 +260,12 @@ class StreamingResponseProxy(RawResponseProxy):
         return self._self_whole(self.__wrapped__.json(*args, **kwargs))
 
 
-def raw_response_proxy(result: Any, call: InferenceCall, on_parsed: Callable[[InferenceCall, Any], Any],
-                       on_relayed: Callable[[InferenceCall, bytes], None]) -> RawResponseProxy:
+def raw_response_proxy(
+    result: Any,
+    call: InferenceCall,
+    on_parsed: Callable[[InferenceCall, Any], Any],
+    on_relayed: Callable[[InferenceCall, bytes], None],
+) -> RawResponseProxy:
     if type(result).__name__ == "LegacyAPIResponse":
         return RawResponseProxy(result, call, on_parsed)
     return StreamingResponseProxy(result, call, on_parsed, on_relayed)

@@ -78,8 +78,14 @@ class Retrieval:
         return state
 
 
-def document(doc_id: Any, score: Any = None, text: Any = None, metadata: Any = None,
-             score_name: str = "score", id_name: str = "id") -> dict:
+def document(
+    doc_id: Any,
+    score: Any = None,
+    text: Any = None,
+    metadata: Any = None,
+    score_name: str = "score",
+    id_name: str = "id",
+) -> dict:
     """One retrieved document as it is recorded (``score_name``: ``distance`` where lower is
     closer; ``id_name``: ``index`` for a reranker's position in the documents it was given)."""
     entry: dict = {id_name: doc_id if isinstance(doc_id, (str, int)) or doc_id is None else str(doc_id)}
@@ -163,11 +169,17 @@ def _start(instrumentor: Any, handler: RetrievalHandler, instance: Any, args: tu
         retrieval = handler.describe(instance, args, kwargs)
         if retrieval is None:
             return None
-        attributes = {semconv.REQUEST_TOP_K: retrieval.top_k, semconv.SERVER_ADDRESS: retrieval.server_address,
-                      semconv.SERVER_PORT: retrieval.server_port}
+        attributes = {
+            semconv.REQUEST_TOP_K: retrieval.top_k,
+            semconv.SERVER_ADDRESS: retrieval.server_address,
+            semconv.SERVER_PORT: retrieval.server_port,
+        }
         name = retrieval.collection if retrieval.operation == semconv.Operation.RETRIEVAL else retrieval.model
-        step = instrumentor.recorder.start_step(StepRequest(retrieval.operation, name, provider=retrieval.store,
-                                                            model=retrieval.model, attributes=attributes))
+        step = instrumentor.recorder.start_step(
+            StepRequest(
+                retrieval.operation, name, provider=retrieval.store, model=retrieval.model, attributes=attributes
+            )
+        )
         if step is None:
             return None
         if step.capture_content:
@@ -188,8 +200,7 @@ def _detach(tokens: tuple) -> None:
         pass
 
 
-def _finish(handler: RetrievalHandler, step: Any, retrieval: Retrieval, result: Any, args: tuple,
-            kwargs: dict) -> None:
+def _finish(handler: RetrievalHandler, step: Any, retrieval: Retrieval, result: Any, args: tuple, kwargs: dict) -> None:
     try:
         for key, value in (handler.response_attributes(result) or {}).items():
             if value is not None:

@@ -51,22 +51,33 @@ def _content(message: Any) -> Any:
 
 
 def _chat_step(sender: Any, recipient: Any) -> StepRequest:
-    return StepRequest(semconv.Operation.INVOKE_WORKFLOW,
-                       name=f"{getattr(sender, 'name', '?')} -> {getattr(recipient, 'name', '?')}", framework=FRAMEWORK)
+    return StepRequest(
+        semconv.Operation.INVOKE_WORKFLOW,
+        name=f"{getattr(sender, 'name', '?')} -> {getattr(recipient, 'name', '?')}",
+        framework=FRAMEWORK,
+    )
 
 
 def _turn_step(agent: Any) -> StepRequest:
     is_group = any(cls.__name__ == "GroupChatManager" for cls in type(agent).__mro__)
     operation = semconv.Operation.INVOKE_WORKFLOW if is_group else semconv.Operation.INVOKE_AGENT
-    return StepRequest(operation, name=getattr(agent, "name", None) or type(agent).__name__, framework=FRAMEWORK,
-                       attributes={"gen_ai.agent.description": getattr(agent, "description", None) or None}
-                       if not is_group else {})
+    return StepRequest(
+        operation,
+        name=getattr(agent, "name", None) or type(agent).__name__,
+        framework=FRAMEWORK,
+        attributes={"gen_ai.agent.description": getattr(agent, "description", None) or None} if not is_group else {},
+    )
 
 
 def _tool_step(func_call: Any, call_id: Any) -> StepRequest:
     name = func_call.get("name") if isinstance(func_call, dict) else None
-    return StepRequest(semconv.Operation.EXECUTE_TOOL, name=name or "function", framework=FRAMEWORK,
-                       tool_call_id=call_id if isinstance(call_id, str) else None, tool_type="function")
+    return StepRequest(
+        semconv.Operation.EXECUTE_TOOL,
+        name=name or "function",
+        framework=FRAMEWORK,
+        tool_call_id=call_id if isinstance(call_id, str) else None,
+        tool_type="function",
+    )
 
 
 def _tool_arguments(func_call: Any) -> Any:
@@ -85,8 +96,12 @@ def _model_request(wrapper: Any, kwargs: dict) -> InferenceRequest:
         config_list = getattr(wrapper, "_config_list", None)
         if isinstance(config_list, list) and config_list and isinstance(config_list[0], dict):
             model = config_list[0].get("model")
-    return InferenceRequest(provider=FRAMEWORK, model=model if isinstance(model, str) else None,
-                            layer=Layer.FRAMEWORK, attributes={semconv.FRAMEWORK: FRAMEWORK})
+    return InferenceRequest(
+        provider=FRAMEWORK,
+        model=model if isinstance(model, str) else None,
+        layer=Layer.FRAMEWORK,
+        attributes={semconv.FRAMEWORK: FRAMEWORK},
+    )
 
 
 def _last_message(args: tuple, kwargs: dict) -> Any:
@@ -157,8 +172,10 @@ class _Hooks:
 
     # chats ---------------------------------------------------------------------------------
     def _chat(self, instance, args, kwargs):
-        return self._start_step(lambda: _chat_step(instance, args[0] if args else kwargs.get("recipient")),
-                                lambda: _content(kwargs.get("message")))
+        return self._start_step(
+            lambda: _chat_step(instance, args[0] if args else kwargs.get("recipient")),
+            lambda: _content(kwargs.get("message")),
+        )
 
     def initiate_chat(self, wrapped, instance, args, kwargs):
         step = self._chat(instance, args, kwargs)
@@ -172,6 +189,7 @@ class _Hooks:
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._arun(step, wrapped, args, kwargs, _record_summary)
+
         return traced()
 
     # turns ---------------------------------------------------------------------------------
@@ -187,6 +205,7 @@ class _Hooks:
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._arun(step, wrapped, args, kwargs, _record_reply, owner=instance)
+
         return traced()
 
     def generate_oai_reply(self, wrapped, instance, args, kwargs):
@@ -218,6 +237,7 @@ class _Hooks:
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._arun(step, wrapped, args, kwargs, _record_tool_result)
+
         return traced()
 
     # model calls ---------------------------------------------------------------------------
@@ -256,9 +276,10 @@ def _record_model_result(call: Any, response: Any) -> None:
     # we cannot tell what was.
     call.delegated = True
     model = getattr(response, "model", None)
-    call.set_response(model=model if isinstance(model, str) else None,
-                      response_id=getattr(response, "id", None) if isinstance(getattr(response, "id", None), str)
-                      else None)
+    call.set_response(
+        model=model if isinstance(model, str) else None,
+        response_id=getattr(response, "id", None) if isinstance(getattr(response, "id", None), str) else None,
+    )
 
 
 class AG2Instrumentor(LLMInstrumentor):
@@ -274,7 +295,8 @@ class AG2Instrumentor(LLMInstrumentor):
             Target(agent, "ConversableAgent.a_generate_reply", wrapper=hooks.a_generate_reply, required_since="0.9"),
             Target(agent, "ConversableAgent.generate_oai_reply", wrapper=hooks.generate_oai_reply),
             Target(agent, "ConversableAgent.execute_function", wrapper=hooks.execute_function, required_since="0.9"),
-            Target(agent, "ConversableAgent.a_execute_function", wrapper=hooks.a_execute_function,
-                   required_since="0.9"),
+            Target(
+                agent, "ConversableAgent.a_execute_function", wrapper=hooks.a_execute_function, required_since="0.9"
+            ),
             Target("autogen.oai.client", "OpenAIWrapper.create", wrapper=hooks.model_create, required_since="0.9"),
         ]

@@ -43,24 +43,32 @@ class AgnoToolError(Exception):
 
 # The exception of the tool call in progress in this context, as Agno logs it (it catches the
 # tool's exception and reports only its text).
-_TOOL_FAILURE: contextvars.ContextVar = contextvars.ContextVar("posthog_autoinstrument_agno_tool_failure",
-                                                              default=None)
+_TOOL_FAILURE: contextvars.ContextVar = contextvars.ContextVar("posthog_autoinstrument_agno_tool_failure", default=None)
 
 
 def _run_step(owner: Any, kind: str) -> StepRequest:
     name = getattr(owner, "name", None)
     model = getattr(getattr(owner, "model", None), "id", None)
-    return StepRequest(semconv.Operation.INVOKE_AGENT, name=name if isinstance(name, str) and name else kind,
-                       framework=FRAMEWORK, model=model if isinstance(model, str) else None,
-                       attributes={RUN_TYPE: kind.lower()})
+    return StepRequest(
+        semconv.Operation.INVOKE_AGENT,
+        name=name if isinstance(name, str) and name else kind,
+        framework=FRAMEWORK,
+        model=model if isinstance(model, str) else None,
+        attributes={RUN_TYPE: kind.lower()},
+    )
 
 
 def _tool_step(call: Any) -> StepRequest:
     function = getattr(call, "function", None)
     description = getattr(function, "description", None)
-    return StepRequest(semconv.Operation.EXECUTE_TOOL, name=str(getattr(function, "name", None) or "tool"),
-                       framework=FRAMEWORK, tool_type="function", tool_call_id=getattr(call, "call_id", None),
-                       attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) else None})
+    return StepRequest(
+        semconv.Operation.EXECUTE_TOOL,
+        name=str(getattr(function, "name", None) or "tool"),
+        framework=FRAMEWORK,
+        tool_type="function",
+        tool_call_id=getattr(call, "call_id", None),
+        attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) else None},
+    )
 
 
 def _run_input(args: tuple, kwargs: dict) -> Any:

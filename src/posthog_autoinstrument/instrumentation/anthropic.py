@@ -49,8 +49,22 @@ from ..formats.anthropic import StreamedMessage, content_parts, input_messages, 
 from ..genai import self_tracing
 from ..genai.streams import observe_stream
 from ._raw_response import is_raw_response, raw_response_proxy, relayed_stream_requested, server_sent_events
-from .base import (CallHandler, LLMInstrumentor, Target, async_wrapper, sync_wrapper, arg, base_url_text,
-                   client_base_url, get, given, host_and_port, is_stream, keep_request_body, number)
+from .base import (
+    CallHandler,
+    LLMInstrumentor,
+    Target,
+    async_wrapper,
+    sync_wrapper,
+    arg,
+    base_url_text,
+    client_base_url,
+    get,
+    given,
+    host_and_port,
+    is_stream,
+    keep_request_body,
+    number,
+)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -191,9 +205,16 @@ class MessageStreamAccumulator(StreamAccumulator):
         message_cls = getattr(types, "Message", None)
         if message_cls is None:
             return None
-        return message_cls.construct(id=message.response_id, type="message", role="assistant", model=message.model,
-                                     content=message.content(), stop_reason=message.stop_reason, stop_sequence=None,
-                                     usage=dict(message.usage or {}))
+        return message_cls.construct(
+            id=message.response_id,
+            type="message",
+            role="assistant",
+            model=message.model,
+            content=message.content(),
+            stop_reason=message.stop_reason,
+            stop_sequence=None,
+            usage=dict(message.usage or {}),
+        )
 
 
 # -- our own recording ------------------------------------------------------------------------
@@ -380,8 +401,9 @@ class AnthropicInstrumentor(LLMInstrumentor):
         # anthropic 0.40 keeps ``Messages`` in the module ``resources.messages`` (0.41 made it a
         # package); ``beta.messages`` is a package throughout, with ``stream`` from 0.43.
         for module, older, stream_since in (
-                ("anthropic.resources.messages.messages", ("anthropic.resources.messages",), "0.40.0"),
-                ("anthropic.resources.beta.messages.messages", (), "0.43.0")):
+            ("anthropic.resources.messages.messages", ("anthropic.resources.messages",), "0.40.0"),
+            ("anthropic.resources.beta.messages.messages", (), "0.43.0"),
+        ):
             at = dict(module=module, older_modules=older)
             always, streams = dict(at, required_since="0.40.0"), dict(at, required_since=stream_since)
             targets += [
@@ -429,7 +451,11 @@ class AnthropicInstrumentor(LLMInstrumentor):
         if not isinstance(traces, dict) or not traces.get("enabled"):
             return False
         provider = options.get("tracer_provider")
-        if provider is not None and provider is not self._tracer_provider and provider is not trace.get_tracer_provider():
+        if (
+            provider is not None
+            and provider is not self._tracer_provider
+            and provider is not trace.get_tracer_provider()
+        ):
             return False  # the app sends the SDK's spans elsewhere: PostHog gets ours
         return getattr(client, "_tracer", None) is not None
 

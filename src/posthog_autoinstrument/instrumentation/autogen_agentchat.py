@@ -88,27 +88,40 @@ def _final_message(item: Any) -> Any:
 
 
 def _agent_step(agent: Any) -> StepRequest:
-    return StepRequest(semconv.Operation.INVOKE_AGENT, name=getattr(agent, "name", None) or type(agent).__name__,
-                       framework=FRAMEWORK,
-                       attributes={"gen_ai.agent.description": getattr(agent, "description", None) or None})
+    return StepRequest(
+        semconv.Operation.INVOKE_AGENT,
+        name=getattr(agent, "name", None) or type(agent).__name__,
+        framework=FRAMEWORK,
+        attributes={"gen_ai.agent.description": getattr(agent, "description", None) or None},
+    )
 
 
 def _team_step(team: Any) -> StepRequest:
-    return StepRequest(semconv.Operation.INVOKE_WORKFLOW, name=getattr(team, "name", None) or type(team).__name__,
-                       framework=FRAMEWORK)
+    return StepRequest(
+        semconv.Operation.INVOKE_WORKFLOW, name=getattr(team, "name", None) or type(team).__name__, framework=FRAMEWORK
+    )
 
 
 def _tool_step(tool: Any, call_id: Optional[str]) -> StepRequest:
-    return StepRequest(semconv.Operation.EXECUTE_TOOL, name=getattr(tool, "name", None) or type(tool).__name__,
-                       framework=FRAMEWORK, tool_call_id=call_id, tool_type="function",
-                       attributes={semconv.TOOL_DESCRIPTION: getattr(tool, "description", None) or None})
+    return StepRequest(
+        semconv.Operation.EXECUTE_TOOL,
+        name=getattr(tool, "name", None) or type(tool).__name__,
+        framework=FRAMEWORK,
+        tool_call_id=call_id,
+        tool_type="function",
+        attributes={semconv.TOOL_DESCRIPTION: getattr(tool, "description", None) or None},
+    )
 
 
 def _model_request(client: Any) -> InferenceRequest:
     create_args = getattr(client, "_create_args", None)
     model = create_args.get("model") if isinstance(create_args, dict) else None
-    return InferenceRequest(provider=semconv.Provider.OPENAI, model=model if isinstance(model, str) else None,
-                            layer=Layer.FRAMEWORK, attributes={semconv.FRAMEWORK: FRAMEWORK})
+    return InferenceRequest(
+        provider=semconv.Provider.OPENAI,
+        model=model if isinstance(model, str) else None,
+        layer=Layer.FRAMEWORK,
+        attributes={semconv.FRAMEWORK: FRAMEWORK},
+    )
 
 
 def _record_model_result(call: Any, result: Any) -> None:
@@ -118,9 +131,11 @@ def _record_model_result(call: Any, result: Any) -> None:
     reason = getattr(result, "finish_reason", None)
     call.set_response(
         finish_reasons=[reason] if isinstance(reason, str) else None,
-        usage=None if usage is None or call.delegated else Usage(
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None)),
+        usage=None
+        if usage is None or call.delegated
+        else Usage(
+            input_tokens=getattr(usage, "prompt_tokens", None), output_tokens=getattr(usage, "completion_tokens", None)
+        ),
     )
 
 
@@ -246,8 +261,11 @@ class _Hooks:
 
     # wrappers ------------------------------------------------------------------------------
     def team_run_stream(self, wrapped, instance, args, kwargs):
-        step = self._start_step(lambda: _team_step(instance), lambda: _task_state(kwargs.get("task"))) \
-            if is_instrumentation_enabled() else None
+        step = (
+            self._start_step(lambda: _team_step(instance), lambda: _task_state(kwargs.get("task")))
+            if is_instrumentation_enabled()
+            else None
+        )
         if step is None:
             return wrapped(*args, **kwargs)
         return self._iterate(step, instance, wrapped(*args, **kwargs), _output_state)
@@ -261,11 +279,15 @@ class _Hooks:
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._await(step, instance, lambda: wrapped(*args, **kwargs), _output_state)
+
         return traced()
 
     def agent_run_stream(self, wrapped, instance, args, kwargs):
-        step = self._start_step(lambda: _agent_step(instance), lambda: _task_state(kwargs.get("task"))) \
-            if is_instrumentation_enabled() else None
+        step = (
+            self._start_step(lambda: _agent_step(instance), lambda: _task_state(kwargs.get("task")))
+            if is_instrumentation_enabled()
+            else None
+        )
         if step is None:
             return wrapped(*args, **kwargs)
         return self._iterate(step, instance, wrapped(*args, **kwargs), _output_state)
@@ -274,8 +296,9 @@ class _Hooks:
         current = _STEP.get()
         if not is_instrumentation_enabled() or (current is not None and current[1] is instance):
             return wrapped(*args, **kwargs)  # the turn of an agent's own run: its run is the step
-        step = self._start_step(lambda: _agent_step(instance),
-                                lambda: _task_state(args[0] if args else kwargs.get("messages")))
+        step = self._start_step(
+            lambda: _agent_step(instance), lambda: _task_state(args[0] if args else kwargs.get("messages"))
+        )
         if step is None:
             return wrapped(*args, **kwargs)
         return self._iterate(step, instance, wrapped(*args, **kwargs), _output_state)
@@ -287,12 +310,19 @@ class _Hooks:
         call_id = args[2] if len(args) > 2 else kwargs.get("call_id")
 
         async def traced():
-            step = self._start_step(lambda: _tool_step(instance, call_id if isinstance(call_id, str) else None),
-                                    lambda: dict(arguments) if arguments is not None else None)
+            step = self._start_step(
+                lambda: _tool_step(instance, call_id if isinstance(call_id, str) else None),
+                lambda: dict(arguments) if arguments is not None else None,
+            )
             if step is None:
                 return await wrapped(*args, **kwargs)
-            return await self._await(step, instance, lambda: wrapped(*args, **kwargs),
-                                     lambda s, result: s.set_output_state(instance.return_value_as_string(result)))
+            return await self._await(
+                step,
+                instance,
+                lambda: wrapped(*args, **kwargs),
+                lambda s, result: s.set_output_state(instance.return_value_as_string(result)),
+            )
+
         return traced()
 
     def function_tool_run(self, wrapped, instance, args, kwargs):
@@ -307,6 +337,7 @@ class _Hooks:
                 return await wrapped(*args, **kwargs)
             finally:
                 otel_context.detach(token)
+
         return in_step()
 
     def model_create(self, wrapped, instance, args, kwargs):
@@ -318,6 +349,7 @@ class _Hooks:
             if call is None:
                 return await wrapped(*args, **kwargs)
             return await self._await(call, instance, lambda: wrapped(*args, **kwargs), _record_model_result)
+
         return traced()
 
     def model_create_stream(self, wrapped, instance, args, kwargs):
@@ -343,8 +375,12 @@ class AutoGenAgentChatInstrumentor(LLMInstrumentor):
             Target(group_chat, "BaseGroupChat.run_stream", wrapper=hooks.team_run_stream, required_since="0.4"),
             Target(agent, "BaseChatAgent.run", wrapper=hooks.agent_run, required_since="0.4"),
             Target(agent, "BaseChatAgent.run_stream", wrapper=hooks.agent_run_stream, required_since="0.4"),
-            Target("autogen_agentchat.agents._assistant_agent", "AssistantAgent.on_messages_stream",
-                   wrapper=hooks.agent_turn, required_since="0.4"),
+            Target(
+                "autogen_agentchat.agents._assistant_agent",
+                "AssistantAgent.on_messages_stream",
+                wrapper=hooks.agent_turn,
+                required_since="0.4",
+            ),
             Target("autogen_core.tools._base", "BaseTool.run_json", wrapper=hooks.tool_run_json),
             Target("autogen_core.tools._function_tool", "FunctionTool.run", wrapper=hooks.function_tool_run),
             Target(client, "BaseOpenAIChatCompletionClient.create", wrapper=hooks.model_create),

@@ -79,8 +79,10 @@ def hook_runtime_client(module) -> None:
             return
     except Exception:
         logger.debug("posthog-instrument: could not hook the Lambda runtime client", exc_info=True)
-    config.say(f"this Lambda runtime client ({_version()}) has no {' or '.join(POSTS)} to hook, so events are "
-               "not delivered after each invocation, only when the process ends; they may arrive late or be lost.")
+    config.say(
+        f"this Lambda runtime client ({_version()}) has no {' or '.join(POSTS)} to hook, so events are "
+        "not delivered after each invocation, only when the process ends; they may arrive late or be lost."
+    )
 
 
 def _version() -> str:
@@ -121,9 +123,11 @@ def deliver_pending() -> None:
         delivered = timeout > 0 and processor.force_flush(int(timeout * 1000))
         if not delivered and not _timeout_reported:
             _timeout_reported = True
-            config.say("events of this invocation were not delivered to PostHog within "
-                       f"{timeout if timeout > 0 else 0:.1f} s (POSTHOG_FLUSH_TIMEOUT, or the invocation's time "
-                       "left); the response is returned now, and they are sent with a later invocation "
-                       "(or lost, if Lambda ends this environment first).")
+            config.say(
+                "events of this invocation were not delivered to PostHog within "
+                f"{timeout if timeout > 0 else 0:.1f} s (POSTHOG_FLUSH_TIMEOUT, or the invocation's time "
+                "left); the response is returned now, and they are sent with a later invocation "
+                "(or lost, if Lambda ends this environment first)."
+            )
     except Exception:
         logger.debug("posthog-instrument: flush before the Lambda response failed", exc_info=True)

@@ -137,8 +137,9 @@ class LLMInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs) -> None:
         settings = config.settings()
         tracer = trace.get_tracer(SCOPE_NAME, __version__, kwargs.get("tracer_provider"))
-        self.recorder = Recorder(tracer, capture_content=not settings.privacy_mode,
-                                 privacy_requested=identity.privacy_requested)
+        self.recorder = Recorder(
+            tracer, capture_content=not settings.privacy_mode, privacy_requested=identity.privacy_requested
+        )
         self._active = True
         self._patched: list = []
         targets = self.targets()
@@ -180,8 +181,12 @@ class LLMInstrumentor(BaseInstrumentor):
         try:
             version = self.installed_version()
             for target in missing_targets(self.targets(), version):
-                logger.debug("posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
-                             _release(self, version), target.qualname, " or ".join(target.modules))
+                logger.debug(
+                    "posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
+                    _release(self, version),
+                    target.qualname,
+                    " or ".join(target.modules),
+                )
         except Exception:
             logger.debug("posthog-instrument: could not check the patch targets", exc_info=True)
 
@@ -190,11 +195,16 @@ class LLMInstrumentor(BaseInstrumentor):
             return  # (reading the installed version costs a metadata lookup)
         version = self.installed_version()
         if required(target, version):
-            logger.debug("posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
-                         _release(self, version), target.qualname, module.__name__)
+            logger.debug(
+                "posthog-instrument: %s: %s not found in %s; these calls will not be recorded",
+                _release(self, version),
+                target.qualname,
+                module.__name__,
+            )
         else:
-            logger.debug("posthog-instrument: %s.%s not present in this version; skipped", module.__name__,
-                         target.qualname)
+            logger.debug(
+                "posthog-instrument: %s.%s not present in this version; skipped", module.__name__, target.qualname
+            )
 
     def _patch(self, module: Any, target: Target) -> None:
         try:
@@ -630,6 +640,8 @@ class _AsyncStepsWithinCall(wrapt.ObjectProxy):
             return await self.__wrapped__.aclose()
         finally:
             self._self_call.detach(token)
+
+
 class StepGenerator:
     """A generator a framework returns for a step (an agent's streamed run, a step that yields
     its progress): the step is current only while the generator runs (each ``next``), so the
@@ -637,8 +649,9 @@ class StepGenerator:
     output from ``output(last item)``, if given), fails, or is closed or dropped. ``observe``, if
     given, sees every item as it passes."""
 
-    def __init__(self, step: Any, generator: Any, output: Optional[Callable] = None,
-                 observe: Optional[Callable] = None):
+    def __init__(
+        self, step: Any, generator: Any, output: Optional[Callable] = None, observe: Optional[Callable] = None
+    ):
         self._step = step
         self._generator = generator
         self._output = output
@@ -694,8 +707,9 @@ class StepGenerator:
 class AsyncStepGenerator:
     """:class:`StepGenerator` for an async generator (or any async iterator)."""
 
-    def __init__(self, step: Any, generator: Any, output: Optional[Callable] = None,
-                 observe: Optional[Callable] = None):
+    def __init__(
+        self, step: Any, generator: Any, output: Optional[Callable] = None, observe: Optional[Callable] = None
+    ):
         self._step = step
         self._generator = generator
         self._output = output

@@ -44,8 +44,7 @@ def _record_result(call: InferenceCall, result: Result, request_id: Optional[str
         response_id=result.response_id,
         finish_reasons=[result.finish_reason] if result.finish_reason else None,
         usage=result.usage,
-        attributes={semconv.AWS_REQUEST_ID: request_id,
-                    semconv.EMBEDDINGS_DIMENSION_COUNT: result.dimensions},
+        attributes={semconv.AWS_REQUEST_ID: request_id, semconv.EMBEDDINGS_DIMENSION_COUNT: result.dimensions},
     )
     if call.capture_content and result.parts:
         call.set_output([m.output_message(result.parts, result.finish_reason)])
@@ -153,7 +152,10 @@ class BedrockCall(CallHandler):
         self.vendor = bedrock_format.vendor_of(model_id)
         address, port = _endpoint(instance)
         request = InferenceRequest(
-            provider=Provider.AWS_BEDROCK, model=model_id, server_address=address, server_port=port,
+            provider=Provider.AWS_BEDROCK,
+            model=model_id,
+            server_address=address,
+            server_port=port,
             stream=self.operation in (CONVERSE_STREAM, INVOKE_STREAM),
         )
         if self.operation in (CONVERSE, CONVERSE_STREAM):
@@ -196,11 +198,13 @@ class BedrockCall(CallHandler):
             _record_result(call, bedrock_format.converse_result(result), request_id)
             call.end()
         elif self.operation == CONVERSE_STREAM and result.get("stream") is not None:
-            result["stream"] = _wrap_event_stream(result["stream"], call,
-                                                  ConverseStreamAccumulator(call.capture_content, request_id))
+            result["stream"] = _wrap_event_stream(
+                result["stream"], call, ConverseStreamAccumulator(call.capture_content, request_id)
+            )
         elif self.operation == INVOKE_STREAM and result.get("body") is not None:
-            result["body"] = _wrap_event_stream(result["body"], call,
-                                                InvokeStreamAccumulator(call.capture_content, request_id))
+            result["body"] = _wrap_event_stream(
+                result["body"], call, InvokeStreamAccumulator(call.capture_content, request_id)
+            )
         elif self.operation == INVOKE:
             try:
                 data = _replace_body(result)

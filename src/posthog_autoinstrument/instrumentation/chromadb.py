@@ -18,8 +18,17 @@ from .base import LLMInstrumentor, Target, integer
 STORE = "chroma"
 
 # Collection.query's parameters in order, for calls that pass some positionally.
-_QUERY_PARAMETERS = ("query_embeddings", "query_texts", "query_images", "query_uris", "ids", "n_results",
-                     "where", "where_document", "include")
+_QUERY_PARAMETERS = (
+    "query_embeddings",
+    "query_texts",
+    "query_images",
+    "query_uris",
+    "ids",
+    "n_results",
+    "where",
+    "where_document",
+    "include",
+)
 
 
 def _arguments(args: tuple, kwargs: dict) -> dict:
@@ -41,14 +50,20 @@ class Query(RetrievalHandler):
         texts = arguments.get("query_texts")
         if isinstance(texts, str):
             texts = [texts]
-        retrieval = Retrieval(STORE, collection=getattr(instance, "name", None),
-                              texts=[t for t in texts if isinstance(t, str)] if isinstance(texts, list) else None,
-                              top_k=integer(arguments.get("n_results", 10)))
+        retrieval = Retrieval(
+            STORE,
+            collection=getattr(instance, "name", None),
+            texts=[t for t in texts if isinstance(t, str)] if isinstance(texts, list) else None,
+            top_k=integer(arguments.get("n_results", 10)),
+        )
         if not retrieval.texts:
             dimensions, count = vector_dimensions(arguments.get("query_embeddings"))
             retrieval.vector_dimensions, retrieval.vector_count = dimensions, count
-        retrieval.details = {"where": arguments.get("where"), "where_document": arguments.get("where_document"),
-                             "ids": arguments.get("ids")}
+        retrieval.details = {
+            "where": arguments.get("where"),
+            "where_document": arguments.get("where_document"),
+            "ids": arguments.get("ids"),
+        }
         return retrieval
 
     def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
@@ -58,10 +73,15 @@ class Query(RetrievalHandler):
         per_query = []
         for query, row in enumerate(ids):
             count = len(row)
-            columns = zip(row, _column(result, "distances", query, count), _column(result, "documents", query, count),
-                          _column(result, "metadatas", query, count))
-            per_query.append([document(i, d, text, metadata, score_name="distance")
-                              for i, d, text, metadata in columns])
+            columns = zip(
+                row,
+                _column(result, "distances", query, count),
+                _column(result, "documents", query, count),
+                _column(result, "metadatas", query, count),
+            )
+            per_query.append(
+                [document(i, d, text, metadata, score_name="distance") for i, d, text, metadata in columns]
+            )
         return per_query[0] if len(per_query) == 1 else per_query
 
 
@@ -71,8 +91,15 @@ class ChromaInstrumentor(LLMInstrumentor):
     def targets(self) -> list:
         query = Query()
         return [
-            Target("chromadb.api.models.Collection", "Collection.query",
-                   wrapper=retrieval_wrapper(self, query), required_since="0.5.0"),
-            Target("chromadb.api.models.AsyncCollection", "AsyncCollection.query",
-                   wrapper=retrieval_wrapper(self, query, is_async=True)),  # (the async client came later)
+            Target(
+                "chromadb.api.models.Collection",
+                "Collection.query",
+                wrapper=retrieval_wrapper(self, query),
+                required_since="0.5.0",
+            ),
+            Target(
+                "chromadb.api.models.AsyncCollection",
+                "AsyncCollection.query",
+                wrapper=retrieval_wrapper(self, query, is_async=True),
+            ),  # (the async client came later)
         ]

@@ -63,7 +63,9 @@ def _endpoint(client: Any) -> tuple:
     """(provider, server address, server port) of a ``V2Client`` or a ``ClientV2``."""
     name = type(client).__name__
     provider = Provider.AWS_BEDROCK if name.startswith("Bedrock") else Provider.COHERE
-    wrapper = getattr(client, "_client_wrapper", None) or getattr(getattr(client, "_raw_client", None), "_client_wrapper", None)
+    wrapper = getattr(client, "_client_wrapper", None) or getattr(
+        getattr(client, "_raw_client", None), "_client_wrapper", None
+    )
     try:
         url = wrapper.get_base_url()
     except Exception:
@@ -125,8 +127,11 @@ def _usage(usage: Any) -> Optional[Usage]:
 
 def _record_chat(call: InferenceCall, response: Any) -> None:
     reason = _finish_reason(_value(response, "finish_reason"))
-    call.set_response(response_id=_value(response, "id"), finish_reasons=[reason] if reason else None,
-                      usage=_usage(_value(response, "usage")))
+    call.set_response(
+        response_id=_value(response, "id"),
+        finish_reasons=[reason] if reason else None,
+        usage=_usage(_value(response, "usage")),
+    )
     if call.capture_content:
         call.set_output([m.output_message(_assistant_parts(_value(response, "message")), reason)])
 
@@ -182,8 +187,11 @@ class ChatStreamAccumulator(StreamAccumulator):
         return False
 
     def finish(self, call: InferenceCall) -> None:
-        call.set_response(response_id=self.response_id,
-                          finish_reasons=[self.finish_reason] if self.finish_reason else None, usage=self.usage)
+        call.set_response(
+            response_id=self.response_id,
+            finish_reasons=[self.finish_reason] if self.finish_reason else None,
+            usage=self.usage,
+        )
         if self.capture:
             parts = [m.reasoning("".join(self.plan))] if self.plan else []
             for index in sorted(self.blocks):
@@ -223,18 +231,24 @@ class Chat(ResponseOrStream):
         return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):
-        call.set_input(messages=[_message(message) for message in _value(kwargs, "messages") or ()],
-                       tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
-
+        call.set_input(
+            messages=[_message(message) for message in _value(kwargs, "messages") or ()],
+            tool_definitions=_fields.tool_definitions(kwargs.get("tools")),
+        )
 
 
 class Embed(CallHandler):
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
         formats = _value(kwargs, "embedding_types")
-        return InferenceRequest(provider=provider, model=_value(kwargs, "model"), operation=semconv.Operation.EMBEDDINGS,
-                                server_address=address, server_port=port,
-                                encoding_formats=[str(f) for f in formats] if formats else None), None
+        return InferenceRequest(
+            provider=provider,
+            model=_value(kwargs, "model"),
+            operation=semconv.Operation.EMBEDDINGS,
+            server_address=address,
+            server_port=port,
+            encoding_formats=[str(f) for f in formats] if formats else None,
+        ), None
 
     def record_input(self, call, instance, args, kwargs):
         texts = _value(kwargs, "texts")
@@ -267,9 +281,15 @@ class Rerank(RetrievalHandler):
     def describe(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
         documents = _value(kwargs, "documents")
-        retrieval = Retrieval(provider, operation="rerank", model=_value(kwargs, "model"),
-                              texts=[_value(kwargs, "query")] if isinstance(_value(kwargs, "query"), str) else None,
-                              top_k=integer(_value(kwargs, "top_n")), server_address=address, server_port=port)
+        retrieval = Retrieval(
+            provider,
+            operation="rerank",
+            model=_value(kwargs, "model"),
+            texts=[_value(kwargs, "query")] if isinstance(_value(kwargs, "query"), str) else None,
+            top_k=integer(_value(kwargs, "top_n")),
+            server_address=address,
+            server_port=port,
+        )
         retrieval.details["document_count"] = len(documents) if isinstance(documents, (list, tuple)) else None
         return retrieval
 
@@ -279,8 +299,10 @@ class Rerank(RetrievalHandler):
 
     def response_attributes(self, result):
         billed = _value(_value(result, "meta"), "billed_units")
-        return {semconv.RESPONSE_ID: _value(result, "id"),
-                "cohere.billed_units.search_units": number(_value(billed, "search_units"))}
+        return {
+            semconv.RESPONSE_ID: _value(result, "id"),
+            "cohere.billed_units.search_units": number(_value(billed, "search_units")),
+        }
 
 
 class CohereInstrumentor(LLMInstrumentor):
@@ -300,6 +322,7 @@ class CohereInstrumentor(LLMInstrumentor):
             Target(module, "V2Client.rerank", wrapper=retrieval_wrapper(self, Rerank())),
             Target(module, "AsyncV2Client.rerank", wrapper=retrieval_wrapper(self, Rerank(), is_async=True)),
             Target("cohere.base_client", "BaseCohere.rerank", wrapper=retrieval_wrapper(self, Rerank())),
-            Target("cohere.base_client", "AsyncBaseCohere.rerank",
-                   wrapper=retrieval_wrapper(self, Rerank(), is_async=True)),
+            Target(
+                "cohere.base_client", "AsyncBaseCohere.rerank", wrapper=retrieval_wrapper(self, Rerank(), is_async=True)
+            ),
         ]

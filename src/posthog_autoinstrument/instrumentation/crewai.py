@@ -101,7 +101,7 @@ def _short(text: Any) -> Optional[str]:
     if not isinstance(text, str):
         return None
     text = " ".join(text.split())
-    return text if len(text) <= _NAME_LENGTH else text[:_NAME_LENGTH - 3].rstrip() + "..."
+    return text if len(text) <= _NAME_LENGTH else text[: _NAME_LENGTH - 3].rstrip() + "..."
 
 
 def _text(value: Any) -> Any:
@@ -121,8 +121,9 @@ def _without_none(values: dict) -> dict:
 def _crew_step(crew: Any, args: tuple, kwargs: dict, capture: bool) -> tuple:
     name = getattr(crew, "name", None) or "crew"
     inputs = args[0] if args else kwargs.get("inputs")
-    return StepRequest(semconv.Operation.INVOKE_WORKFLOW, name=str(name), framework=FRAMEWORK), \
-        ({"inputs": inputs} if inputs else None)
+    return StepRequest(semconv.Operation.INVOKE_WORKFLOW, name=str(name), framework=FRAMEWORK), (
+        {"inputs": inputs} if inputs else None
+    )
 
 
 def _task_step(task: Any, args: tuple, kwargs: dict, capture: bool) -> tuple:
@@ -132,13 +133,16 @@ def _task_step(task: Any, args: tuple, kwargs: dict, capture: bool) -> tuple:
     # Without a name of its own, a task is named after its description: prompt text, which
     # is content, so not under privacy settings (the span name is no attribute they remove).
     name = getattr(task, "name", None) or (_short(getattr(task, "description", None)) if capture else None)
-    step = StepRequest(TASK_OPERATION, name=name, framework=FRAMEWORK,
-                       attributes={semconv.AGENT_NAME: getattr(agent, "role", None)})
-    return step, _without_none({
-        "description": getattr(task, "description", None),
-        "expected_output": getattr(task, "expected_output", None),
-        "context": context,
-    })
+    step = StepRequest(
+        TASK_OPERATION, name=name, framework=FRAMEWORK, attributes={semconv.AGENT_NAME: getattr(agent, "role", None)}
+    )
+    return step, _without_none(
+        {
+            "description": getattr(task, "description", None),
+            "expected_output": getattr(task, "expected_output", None),
+            "context": context,
+        }
+    )
 
 
 def _agent_model(agent: Any) -> Optional[str]:
@@ -149,9 +153,13 @@ def _agent_model(agent: Any) -> Optional[str]:
 def _agent_step(agent: Any, state: dict) -> tuple:
     role = getattr(agent, "role", None)
     agent_id = getattr(agent, "id", None)
-    step = StepRequest(semconv.Operation.INVOKE_AGENT, name=str(role) if role else type(agent).__name__,
-                       framework=FRAMEWORK, model=_agent_model(agent),
-                       attributes={semconv.AGENT_ID: str(agent_id) if agent_id is not None else None})
+    step = StepRequest(
+        semconv.Operation.INVOKE_AGENT,
+        name=str(role) if role else type(agent).__name__,
+        framework=FRAMEWORK,
+        model=_agent_model(agent),
+        attributes={semconv.AGENT_ID: str(agent_id) if agent_id is not None else None},
+    )
     return step, _without_none(state)
 
 
@@ -168,9 +176,13 @@ def _agent_kickoff_step(agent: Any, args: tuple, kwargs: dict, capture: bool) ->
 
 def _tool_step(tool: Any, args: tuple, kwargs: dict, capture: bool = True) -> tuple:
     description = getattr(tool, "description", None)
-    step = StepRequest(semconv.Operation.EXECUTE_TOOL, name=str(getattr(tool, "name", None) or type(tool).__name__),
-                       framework=FRAMEWORK, tool_type="function",
-                       attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) else None})
+    step = StepRequest(
+        semconv.Operation.EXECUTE_TOOL,
+        name=str(getattr(tool, "name", None) or type(tool).__name__),
+        framework=FRAMEWORK,
+        tool_type="function",
+        attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) else None},
+    )
     if args:
         arguments = {"args": list(args), **kwargs} if kwargs else (args[0] if len(args) == 1 else list(args))
     else:
@@ -188,8 +200,11 @@ def _same_tool(active: Any, tool: Any) -> bool:
     """Whether ``tool`` is the tool already running (itself, or its structured form's original)."""
     if active is None:
         return False
-    return active is tool or getattr(tool, "_original_tool", None) is active \
+    return (
+        active is tool
+        or getattr(tool, "_original_tool", None) is active
         or getattr(active, "_original_tool", None) is tool
+    )
 
 
 # -- the model call -------------------------------------------------------------------------------
@@ -201,7 +216,7 @@ def _llm_request(llm: Any) -> InferenceRequest:
     if not isinstance(model, str):
         model = None
     elif isinstance(crewai_provider, str) and model.startswith(crewai_provider + "/"):
-        model = model[len(crewai_provider) + 1:]
+        model = model[len(crewai_provider) + 1 :]
     address, port = host_and_port(getattr(llm, "base_url", None) or getattr(llm, "api_base", None))
     stop = getattr(llm, "stop", None)
     return InferenceRequest(
@@ -233,7 +248,9 @@ def _llm_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:
         elif isinstance(messages, (list, tuple)):
             converted = [openai_chat.input_message(message) for message in messages]
     # CrewAI hands tools over in the OpenAI function format.
-    call.set_input(messages=converted, tool_definitions=openai_chat.tool_definitions(tools) if isinstance(tools, list) else None)
+    call.set_input(
+        messages=converted, tool_definitions=openai_chat.tool_definitions(tools) if isinstance(tools, list) else None
+    )
 
 
 def _llm_output(call: InferenceCall, result: Any, finish_reason: Optional[str]) -> None:
@@ -249,8 +266,13 @@ def _llm_output(call: InferenceCall, result: Any, finish_reason: Optional[str]) 
             if function is not None:
                 parts.append(m.tool_call(get(tool_call, "id"), get(function, "name"), get(function, "arguments")))
             else:  # other providers' shapes (Anthropic's tool_use blocks, ...)
-                parts.append(m.tool_call(get(tool_call, "id"), get(tool_call, "name"),
-                                         get(tool_call, "input") or get(tool_call, "arguments")))
+                parts.append(
+                    m.tool_call(
+                        get(tool_call, "id"),
+                        get(tool_call, "name"),
+                        get(tool_call, "input") or get(tool_call, "arguments"),
+                    )
+                )
     else:
         dump = getattr(result, "model_dump_json", None)
         parts = [m.text(dump() if callable(dump) else result)]
@@ -294,8 +316,19 @@ def _add(first: Usage, second: Usage) -> Usage:
     def total(name: str) -> Optional[int]:
         a, b = getattr(first, name), getattr(second, name)
         return a if b is None else b if a is None else a + b
-    return Usage(*(total(name) for name in ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                                            "cache_creation_input_tokens", "reasoning_tokens")))
+
+    return Usage(
+        *(
+            total(name)
+            for name in (
+                "input_tokens",
+                "output_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+                "reasoning_tokens",
+            )
+        )
+    )
 
 
 # -- wrappers -------------------------------------------------------------------------------------
@@ -367,6 +400,7 @@ class _Hooks:
                 step.detach(token)
             self._finish(step, result)
             return result
+
         return traced()
 
     def crew_kickoff(self, wrapped, instance, args, kwargs):
@@ -483,6 +517,7 @@ class _Hooks:
                 run.call.detach(token)
             self._end_llm(run, result)
             return result
+
         return traced()
 
     def llm_completed(self, wrapped, instance, args, kwargs):
@@ -495,8 +530,10 @@ class _Hooks:
             if run is not None and run.llm is instance and not run.call.ended:
                 # (response, call_type, from_task, from_agent, messages, usage, finish_reason, response_id)
                 run.finish_reason = openai_chat.finish_reason(_param(args, kwargs, 6, "finish_reason"))
-                run.call.set_response(response_id=_param(args, kwargs, 7, "response_id"),
-                                      finish_reasons=[run.finish_reason] if run.finish_reason else None)
+                run.call.set_response(
+                    response_id=_param(args, kwargs, 7, "response_id"),
+                    finish_reasons=[run.finish_reason] if run.finish_reason else None,
+                )
         except Exception:
             logger.debug("posthog-instrument: could not record the CrewAI model result", exc_info=True)
         return result
@@ -553,10 +590,19 @@ class CrewAIInstrumentor(LLMInstrumentor):
             Target("crewai.crew", "Crew.akickoff", wrapper=hooks.crew_akickoff),
             Target("crewai.task", "Task._execute_core", wrapper=hooks.task_execute),
             Target("crewai.task", "Task._aexecute_core", wrapper=hooks.task_aexecute),
-            Target("crewai.agent.core", "Agent.execute_task", wrapper=hooks.agent_execute, older_modules=_AGENT_EARLY_1X),
-            Target("crewai.agent.core", "Agent.aexecute_task", wrapper=hooks.agent_aexecute, older_modules=_AGENT_EARLY_1X),
+            Target(
+                "crewai.agent.core", "Agent.execute_task", wrapper=hooks.agent_execute, older_modules=_AGENT_EARLY_1X
+            ),
+            Target(
+                "crewai.agent.core", "Agent.aexecute_task", wrapper=hooks.agent_aexecute, older_modules=_AGENT_EARLY_1X
+            ),
             Target("crewai.agent.core", "Agent.kickoff", wrapper=hooks.agent_kickoff, older_modules=_AGENT_EARLY_1X),
-            Target("crewai.agent.core", "Agent.kickoff_async", wrapper=hooks.agent_kickoff_async, older_modules=_AGENT_EARLY_1X),
+            Target(
+                "crewai.agent.core",
+                "Agent.kickoff_async",
+                wrapper=hooks.agent_kickoff_async,
+                older_modules=_AGENT_EARLY_1X,
+            ),
             Target("crewai.tools.base_tool", "BaseTool.run", wrapper=hooks.tool_run),
             Target("crewai.tools.base_tool", "BaseTool.arun", wrapper=hooks.tool_arun),
             Target("crewai.tools.base_tool", "Tool.run", wrapper=hooks.tool_run),
@@ -598,5 +644,6 @@ class CrewAIInstrumentor(LLMInstrumentor):
                 setattr(cls, name, wrapper)
                 self._patched.append((cls, name, original))
             except Exception:
-                logger.debug("posthog-instrument: could not wrap %s.%s", getattr(cls, "__qualname__", cls), name,
-                             exc_info=True)
+                logger.debug(
+                    "posthog-instrument: could not wrap %s.%s", getattr(cls, "__qualname__", cls), name, exc_info=True
+                )

@@ -92,8 +92,7 @@ _LM_CALL: contextvars.ContextVar = contextvars.ContextVar("posthog_autoinstrumen
 
 
 def _is_agent(module: Any) -> bool:
-    return any(cls.__name__ in _AGENT_CLASSES and cls.__module__.startswith("dspy.")
-               for cls in type(module).__mro__)
+    return any(cls.__name__ in _AGENT_CLASSES and cls.__module__.startswith("dspy.") for cls in type(module).__mro__)
 
 
 def _module_step(module: Any) -> StepRequest:
@@ -128,8 +127,10 @@ def _prediction(result: Any) -> Any:
 def _tool_step(tool: Any) -> StepRequest:
     description = getattr(tool, "desc", None)
     return StepRequest(
-        semconv.Operation.EXECUTE_TOOL, name=str(getattr(tool, "name", None) or type(tool).__name__),
-        framework=FRAMEWORK, tool_type="function",
+        semconv.Operation.EXECUTE_TOOL,
+        name=str(getattr(tool, "name", None) or type(tool).__name__),
+        framework=FRAMEWORK,
+        tool_type="function",
         attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) and description else None},
     )
 
@@ -230,8 +231,12 @@ def record_result(call: InferenceCall, result: Any) -> None:
         outputs = getattr(result, "outputs", None)
         if isinstance(outputs, list):
             fallback = reasons[0] if reasons else None
-            call.set_output([_output_message(output, reasons[i] if i < len(reasons) else fallback)
-                             for i, output in enumerate(outputs)])
+            call.set_output(
+                [
+                    _output_message(output, reasons[i] if i < len(reasons) else fallback)
+                    for i, output in enumerate(outputs)
+                ]
+            )
 
 
 # -- wrappers --------------------------------------------------------------------------------
@@ -243,7 +248,6 @@ def _reset(token: Any) -> None:
             _LM_CALL.reset(token)
         except Exception:  # a token from another context: nothing of ours to undo there
             logger.debug("posthog-instrument: could not reset the DSPy model call", exc_info=True)
-
 
 
 class _Hooks:
@@ -341,6 +345,7 @@ class _Hooks:
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._arun(step, None, wrapped, args, kwargs, lambda s, r: self._end_step(s, r, _prediction))
+
         return traced()
 
     def tool_call(self, wrapped, instance, args, kwargs):
@@ -355,6 +360,7 @@ class _Hooks:
             if step is None:
                 return await wrapped(*args, **kwargs)
             return await self._arun(step, None, wrapped, args, kwargs, lambda s, r: self._end_step(s, r, lambda v: v))
+
         return traced()
 
     def lm_call(self, wrapped, instance, args, kwargs):
@@ -369,6 +375,7 @@ class _Hooks:
             if call is None:
                 return await wrapped(*args, **kwargs)
             return await self._arun(call, _LM_CALL.set, wrapped, args, kwargs, self._end_lm)
+
         return traced()
 
     @staticmethod
@@ -390,6 +397,7 @@ class _Hooks:
             result = await wrapped(*args, **kwargs)
             self._report(result)
             return result
+
         return traced()
 
 

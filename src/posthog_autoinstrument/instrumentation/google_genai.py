@@ -76,8 +76,9 @@ class GenerateContentStreamAccumulator(StreamAccumulator):
     def finish(self, call: InferenceCall) -> None:
         response = self.response
         outputs, reasons = response.outputs()
-        call.set_response(model=response.model, response_id=response.response_id, finish_reasons=reasons,
-                          usage=response.usage)
+        call.set_response(
+            model=response.model, response_id=response.response_id, finish_reasons=reasons, usage=response.usage
+        )
         if response.capture:
             call.set_output(outputs)
 
@@ -117,11 +118,12 @@ class GenerateContent(ResponseOrStream):
         call.set_input(
             messages=gemini.contents(kwargs.get("contents")),
             system_instructions=gemini.system_instructions(get(config, "system_instruction"))
-            if config is not None else None,
+            if config is not None
+            else None,
             tool_definitions=gemini.tool_definitions(get(config, "tools"), getattr(instance, "_api_client", None))
-            if config is not None else None,
+            if config is not None
+            else None,
         )
-
 
 
 class EmbedContent(CallHandler):
@@ -129,17 +131,24 @@ class EmbedContent(CallHandler):
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
-        return InferenceRequest(provider=provider, model=kwargs.get("model"), operation=semconv.Operation.EMBEDDINGS,
-                                server_address=address, server_port=port,
-                                attributes={semconv.BASE_URL: _base_url(instance)}), None
+        return InferenceRequest(
+            provider=provider,
+            model=kwargs.get("model"),
+            operation=semconv.Operation.EMBEDDINGS,
+            server_address=address,
+            server_port=port,
+            attributes={semconv.BASE_URL: _base_url(instance)},
+        ), None
 
     def record_input(self, call, instance, args, kwargs):
         texts = gemini.embedding_texts(kwargs.get("contents"))
         call.set_input(messages=[m.message("user", [m.text(t)]) for t in texts])
 
     def result(self, call, result, kwargs):
-        call.set_response(usage=gemini.embedding_usage(result),
-                          attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: gemini.embedding_dimensions(result)})
+        call.set_response(
+            usage=gemini.embedding_usage(result),
+            attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: gemini.embedding_dimensions(result)},
+        )
         call.end()
         return result
 

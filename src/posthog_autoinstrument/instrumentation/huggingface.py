@@ -47,7 +47,9 @@ class _HFCall(CallHandler):
         provider = hf.ENDPOINT_PROVIDER if url else hf.chosen_provider(getattr(instance, "provider", None))
         return InferenceRequest(
             provider=provider or hf.ENDPOINT_PROVIDER,
-            model=next((value for value in (model, client_model) if isinstance(value, str) and not hf.is_url(value)), None),
+            model=next(
+                (value for value in (model, client_model) if isinstance(value, str) and not hf.is_url(value)), None
+            ),
             operation=self.operation,
             server_address=host,
             server_port=port,
@@ -120,8 +122,12 @@ class ChatStreamAccumulator(StreamAccumulator):
     def finish(self, call: InferenceCall) -> None:
         ordered = ordered_choices(self.choices)
         reasons = [openai_chat.finish_reason(buffer.finish_reason) for buffer in ordered]
-        call.set_response(model=self.model, response_id=self.response_id, finish_reasons=[r for r in reasons if r],
-                          usage=openai_chat.usage(self.usage))
+        call.set_response(
+            model=self.model,
+            response_id=self.response_id,
+            finish_reasons=[r for r in reasons if r],
+            usage=openai_chat.usage(self.usage),
+        )
         if self.capture:
             call.set_output([m.output_message(buffer.parts(), reason) for buffer, reason in zip(ordered, reasons)])
 
@@ -142,17 +148,24 @@ class ChatCompletion(_HFCall):
 
     def record_request(self, call, args, kwargs):
         messages = _first(args, kwargs, "messages") or ()
-        call.set_input(messages=[openai_chat.input_message(message) for message in messages],
-                       tool_definitions=openai_chat.tool_definitions(arg(kwargs, "tools")))
+        call.set_input(
+            messages=[openai_chat.input_message(message) for message in messages],
+            tool_definitions=openai_chat.tool_definitions(arg(kwargs, "tools")),
+        )
 
     def record(self, call, result):
         choices = get(result, "choices") or ()
         reasons = [openai_chat.finish_reason(get(choice, "finish_reason")) for choice in choices]
-        call.set_response(model=get(result, "model"), response_id=get(result, "id"),
-                          finish_reasons=[r for r in reasons if r], usage=openai_chat.usage(get(result, "usage")))
+        call.set_response(
+            model=get(result, "model"),
+            response_id=get(result, "id"),
+            finish_reasons=[r for r in reasons if r],
+            usage=openai_chat.usage(get(result, "usage")),
+        )
         if call.capture_content:
-            call.set_output([openai_chat.output_message(get(choice, "message"), reason)
-                             for choice, reason in zip(choices, reasons)])
+            call.set_output(
+                [openai_chat.output_message(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)]
+            )
 
     def accumulator(self, call, kwargs):
         return ChatStreamAccumulator(isinstance(kwargs.get("stream_options"), _UsageRequest), call.capture_content)
@@ -278,7 +291,10 @@ class HuggingFaceInstrumentor(LLMInstrumentor):
         async_module = "huggingface_hub.inference._generated._async_client"
         since = dict(required_since="0.28.0")
         targets = []
-        for module, owner, is_async in ((sync_module, "InferenceClient", False), (async_module, "AsyncInferenceClient", True)):
+        for module, owner, is_async in (
+            (sync_module, "InferenceClient", False),
+            (async_module, "AsyncInferenceClient", True),
+        ):
             targets += [
                 Target(module, f"{owner}.chat_completion", chat, is_async=is_async, **since),
                 Target(module, f"{owner}.text_generation", text, is_async=is_async, **since),
@@ -287,4 +303,3 @@ class HuggingFaceInstrumentor(LLMInstrumentor):
                 Target(module, "hf_raise_for_status", wrapper=note_response),
             ]
         return targets
-

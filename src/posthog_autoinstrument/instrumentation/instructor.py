@@ -49,8 +49,7 @@ MODE = "instructor.mode"
 VALIDATION_ERRORS = "instructor.validation_errors"
 
 # The validated call in progress in this context, for Instructor's hooks to report to.
-_VALIDATED_CALL: contextvars.ContextVar = contextvars.ContextVar("posthog_autoinstrument_instructor_call",
-                                                                 default=None)
+_VALIDATED_CALL: contextvars.ContextVar = contextvars.ContextVar("posthog_autoinstrument_instructor_call", default=None)
 
 
 class _ValidatedCall:
@@ -100,9 +99,13 @@ def _step_request(kwargs: dict) -> StepRequest:
     mode = kwargs.get("mode")
     retries = kwargs.get("max_retries")
     return StepRequest(
-        semconv.Operation.INVOKE_WORKFLOW, name=_model_name(kwargs.get("response_model")), framework=FRAMEWORK,
-        attributes={MODE: str(getattr(mode, "value", mode)) if mode is not None else None,
-                    MAX_RETRIES: retries if isinstance(retries, int) else None},
+        semconv.Operation.INVOKE_WORKFLOW,
+        name=_model_name(kwargs.get("response_model")),
+        framework=FRAMEWORK,
+        attributes={
+            MODE: str(getattr(mode, "value", mode)) if mode is not None else None,
+            MAX_RETRIES: retries if isinstance(retries, int) else None,
+        },
     )
 
 

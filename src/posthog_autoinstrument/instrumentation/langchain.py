@@ -133,9 +133,14 @@ _PROVIDERS = {
 }
 
 _FINISH_REASONS = {
-    "tool_calls": "tool_call", "tool_use": "tool_call", "function_call": "tool_call",
-    "end_turn": "stop", "stop_sequence": "stop", "STOP": "stop",
-    "max_tokens": "length", "MAX_TOKENS": "length",
+    "tool_calls": "tool_call",
+    "tool_use": "tool_call",
+    "function_call": "tool_call",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "STOP": "stop",
+    "max_tokens": "length",
+    "MAX_TOKENS": "length",
 }
 
 
@@ -152,8 +157,13 @@ class _Run:
 
     __slots__ = ("call", "parent", "scope", "saw_model", "saw_tool", "is_agent", "name")
 
-    def __init__(self, call: Optional[InferenceCall], parent: Optional["_Run"], name: Optional[str] = None,
-                 workflow: bool = False):
+    def __init__(
+        self,
+        call: Optional[InferenceCall],
+        parent: Optional["_Run"],
+        name: Optional[str] = None,
+        workflow: bool = False,
+    ):
         self.call = call
         self.parent = parent
         self.scope: "_Run" = self if workflow or parent is None else parent.scope
@@ -221,8 +231,9 @@ class Tracker:
         return trace.set_span_in_context(kept.call.span, otel_context.get_current())
 
     # -- chains ----------------------------------------------------------------------------
-    def chain_start(self, serialized: Any, inputs: Any, run_id: Any, parent_run_id: Any, tags: Any,
-                    metadata: Any, name: Any) -> None:
+    def chain_start(
+        self, serialized: Any, inputs: Any, run_id: Any, parent_run_id: Any, tags: Any, metadata: Any, name: Any
+    ) -> None:
         if not self.active or run_id is None:
             return
         parent = self.get(parent_run_id)
@@ -233,7 +244,8 @@ class Tracker:
         workflow = parent is None or _is_graph(metadata, name)
         operation = semconv.Operation.INVOKE_WORKFLOW if workflow else CHAIN
         call = self.instrumentor.recorder.start_step(
-            StepRequest(operation, name=name, framework=FRAMEWORK), parent=self._parent_context(parent))
+            StepRequest(operation, name=name, framework=FRAMEWORK), parent=self._parent_context(parent)
+        )
         if call is None:
             return
         if call.capture_content:
@@ -260,8 +272,17 @@ class Tracker:
             run.scope.is_agent = True
 
     # -- models ----------------------------------------------------------------------------
-    def model_start(self, serialized: Any, messages: Optional[list], prompts: Optional[list], run_id: Any,
-                    parent_run_id: Any, metadata: Any, invocation_params: Any, name: Any) -> None:
+    def model_start(
+        self,
+        serialized: Any,
+        messages: Optional[list],
+        prompts: Optional[list],
+        run_id: Any,
+        parent_run_id: Any,
+        metadata: Any,
+        invocation_params: Any,
+        name: Any,
+    ) -> None:
         if not self.active or run_id is None:
             return
         parent = self.get(parent_run_id)
@@ -276,8 +297,10 @@ class Tracker:
                     batch = messages[0] if messages and isinstance(messages[0], (list, tuple)) else messages
                     call.set_input(messages=[_message(message) for message in batch or ()], tool_definitions=tools)
                 else:
-                    call.set_input(messages=[m.message("user", [m.text(p)]) for p in prompts or () if isinstance(p, str)],
-                                   tool_definitions=tools)
+                    call.set_input(
+                        messages=[m.message("user", [m.text(p)]) for p in prompts or () if isinstance(p, str)],
+                        tool_definitions=tools,
+                    )
             else:
                 call.set_input(tool_definitions=tools)
         except Exception:
@@ -309,17 +332,31 @@ class Tracker:
         run.call.end()
 
     # -- tools and retrievers --------------------------------------------------------------
-    def tool_start(self, serialized: Any, input_str: Any, inputs: Any, run_id: Any, parent_run_id: Any,
-                   name: Any, tool_call_id: Any) -> None:
+    def tool_start(
+        self,
+        serialized: Any,
+        input_str: Any,
+        inputs: Any,
+        run_id: Any,
+        parent_run_id: Any,
+        name: Any,
+        tool_call_id: Any,
+    ) -> None:
         if not self.active or run_id is None:
             return
         parent = self.get(parent_run_id)
         tool_name = _run_name(serialized, name)
         call = self.instrumentor.recorder.start_step(
-            StepRequest(semconv.Operation.EXECUTE_TOOL, name=tool_name, framework=FRAMEWORK,
-                        tool_call_id=tool_call_id if isinstance(tool_call_id, str) else None, tool_type="function",
-                        attributes={semconv.TOOL_DESCRIPTION: _description(serialized)}),
-            parent=self._parent_context(parent))
+            StepRequest(
+                semconv.Operation.EXECUTE_TOOL,
+                name=tool_name,
+                framework=FRAMEWORK,
+                tool_call_id=tool_call_id if isinstance(tool_call_id, str) else None,
+                tool_type="function",
+                attributes={semconv.TOOL_DESCRIPTION: _description(serialized)},
+            ),
+            parent=self._parent_context(parent),
+        )
         if call is None:
             return
         if call.capture_content:
@@ -343,7 +380,8 @@ class Tracker:
         retriever = _run_name(serialized, name)
         call = self.instrumentor.recorder.start_step(
             StepRequest(semconv.Operation.RETRIEVAL, name=retriever, framework=FRAMEWORK),
-            parent=self._parent_context(parent))
+            parent=self._parent_context(parent),
+        )
         if call is None:
             return
         if call.capture_content:
@@ -409,8 +447,11 @@ def _is_plumbing(tags: Any) -> bool:
 
 def _is_graph(metadata: Any, name: Any) -> bool:
     """A LangGraph graph's own run (not one of its nodes: a node's run is named after the node)."""
-    return isinstance(metadata, dict) and metadata.get("ls_integration") == "langgraph" \
+    return (
+        isinstance(metadata, dict)
+        and metadata.get("ls_integration") == "langgraph"
         and metadata.get("langgraph_node") != name
+    )
 
 
 def _is_control_flow(error: BaseException) -> bool:
@@ -453,8 +494,9 @@ def _model_request(serialized: Any, metadata: Any, params: Any, chat: bool) -> I
         operation=semconv.Operation.CHAT if chat else semconv.Operation.TEXT_COMPLETION,
         stream=params.get("stream") is True or params.get("streaming") is True,
         temperature=number(metadata.get("ls_temperature", params.get("temperature"))),
-        max_tokens=number(metadata.get("ls_max_tokens") or params.get("max_tokens")
-                           or params.get("max_completion_tokens")),
+        max_tokens=number(
+            metadata.get("ls_max_tokens") or params.get("max_tokens") or params.get("max_completion_tokens")
+        ),
         top_p=number(params.get("top_p")),
         stop_sequences=[stop] if isinstance(stop, str) else (list(stop) if isinstance(stop, (list, tuple)) else None),
         layer=Layer.FRAMEWORK,
@@ -471,8 +513,9 @@ def _tool_definitions(tools: Any) -> Optional[list]:
             continue
         function = tool.get("function")
         if isinstance(function, dict):  # OpenAI's shape
-            definitions.append(m.function_tool(function.get("name"), function.get("description"),
-                                               function.get("parameters")))
+            definitions.append(
+                m.function_tool(function.get("name"), function.get("description"), function.get("parameters"))
+            )
         elif "input_schema" in tool:  # Anthropic's
             definitions.append(m.function_tool(tool.get("name"), tool.get("description"), tool.get("input_schema")))
         elif tool.get("name"):
@@ -480,8 +523,15 @@ def _tool_definitions(tools: Any) -> Optional[list]:
     return definitions or None
 
 
-_ROLES = {"human": "user", "ai": "assistant", "AIMessageChunk": "assistant", "system": "system",
-          "developer": "system", "tool": "tool", "function": "tool"}
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "AIMessageChunk": "assistant",
+    "system": "system",
+    "developer": "system",
+    "tool": "tool",
+    "function": "tool",
+}
 
 
 def _content_parts(content: Any) -> list:
@@ -535,8 +585,12 @@ def _output(generation: Any) -> dict:
 def _finish_reason(generation: Any, message: Any) -> Optional[str]:
     info = getattr(generation, "generation_info", None) or {}
     metadata = getattr(message, "response_metadata", None) or {}
-    reason = info.get("finish_reason") or metadata.get("finish_reason") or metadata.get("stop_reason") \
+    reason = (
+        info.get("finish_reason")
+        or metadata.get("finish_reason")
+        or metadata.get("stop_reason")
         or metadata.get("done_reason")
+    )
     if not reason:
         return None
     reason = str(reason)
@@ -555,11 +609,16 @@ def _usage(message: Any, llm_output: Any) -> Optional[Usage]:
             cache_creation_input_tokens=input_details.get("cache_creation"),
             reasoning_tokens=output_details.get("reasoning"),
         )
-    token_usage = (llm_output or {}).get("token_usage") or (llm_output or {}).get("usage") \
-        if isinstance(llm_output, dict) else None
+    token_usage = (
+        (llm_output or {}).get("token_usage") or (llm_output or {}).get("usage")
+        if isinstance(llm_output, dict)
+        else None
+    )
     if isinstance(token_usage, dict):  # LLMs (text completion) report OpenAI-style counts here
-        return Usage(input_tokens=token_usage.get("prompt_tokens", token_usage.get("input_tokens")),
-                     output_tokens=token_usage.get("completion_tokens", token_usage.get("output_tokens")))
+        return Usage(
+            input_tokens=token_usage.get("prompt_tokens", token_usage.get("input_tokens")),
+            output_tokens=token_usage.get("completion_tokens", token_usage.get("output_tokens")),
+        )
     return None
 
 
@@ -569,15 +628,21 @@ def _record_model_result(call: InferenceCall, response: Any) -> None:
     llm_output = getattr(response, "llm_output", None)
     message = getattr(first[0], "message", None) if first else None
     metadata = getattr(message, "response_metadata", None) or {}
-    model = metadata.get("model_name") or metadata.get("model") or (
-        llm_output.get("model_name") if isinstance(llm_output, dict) else None)
+    model = (
+        metadata.get("model_name")
+        or metadata.get("model")
+        or (llm_output.get("model_name") if isinstance(llm_output, dict) else None)
+    )
     response_id = metadata.get("id")
     if not response_id and isinstance(getattr(message, "id", None), str) and not message.id.startswith("lc_"):
         response_id = message.id
     reasons = [r for r in (_finish_reason(g, getattr(g, "message", None)) for g in first) if r]
-    call.set_response(model=model if isinstance(model, str) else None,
-                      response_id=response_id if isinstance(response_id, str) else None,
-                      finish_reasons=reasons, usage=_usage(message, llm_output))
+    call.set_response(
+        model=model if isinstance(model, str) else None,
+        response_id=response_id if isinstance(response_id, str) else None,
+        finish_reasons=reasons,
+        usage=_usage(message, llm_output),
+    )
     if call.capture_content and first:
         call.set_output([_output(g) for g in first])
 
@@ -682,8 +747,7 @@ def _handler_class():
             return self
 
         @_guard
-        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, tags=None, metadata=None,
-                           **kwargs):
+        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs):
             self.tracker.chain_start(serialized, inputs, run_id, parent_run_id, tags, metadata, kwargs.get("name"))
 
         @_guard
@@ -699,16 +763,32 @@ def _handler_class():
             self.tracker.agent_action(run_id)
 
         @_guard
-        def on_chat_model_start(self, serialized, messages, *, run_id, parent_run_id=None, tags=None,
-                                metadata=None, **kwargs):
-            self.tracker.model_start(serialized, messages, None, run_id, parent_run_id, metadata,
-                                     kwargs.get("invocation_params"), kwargs.get("name"))
+        def on_chat_model_start(
+            self, serialized, messages, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs
+        ):
+            self.tracker.model_start(
+                serialized,
+                messages,
+                None,
+                run_id,
+                parent_run_id,
+                metadata,
+                kwargs.get("invocation_params"),
+                kwargs.get("name"),
+            )
 
         @_guard
-        def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, tags=None, metadata=None,
-                         **kwargs):
-            self.tracker.model_start(serialized, None, prompts, run_id, parent_run_id, metadata,
-                                     kwargs.get("invocation_params"), kwargs.get("name"))
+        def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs):
+            self.tracker.model_start(
+                serialized,
+                None,
+                prompts,
+                run_id,
+                parent_run_id,
+                metadata,
+                kwargs.get("invocation_params"),
+                kwargs.get("name"),
+            )
 
         @_guard
         def on_llm_new_token(self, token, *, run_id, **kwargs):
@@ -723,10 +803,12 @@ def _handler_class():
             self.tracker.run_error(error, run_id)
 
         @_guard
-        def on_tool_start(self, serialized, input_str, *, run_id, parent_run_id=None, tags=None, metadata=None,
-                          inputs=None, **kwargs):
-            self.tracker.tool_start(serialized, input_str, inputs, run_id, parent_run_id, kwargs.get("name"),
-                                    kwargs.get("tool_call_id"))
+        def on_tool_start(
+            self, serialized, input_str, *, run_id, parent_run_id=None, tags=None, metadata=None, inputs=None, **kwargs
+        ):
+            self.tracker.tool_start(
+                serialized, input_str, inputs, run_id, parent_run_id, kwargs.get("name"), kwargs.get("tool_call_id")
+            )
 
         @_guard
         def on_tool_end(self, output, *, run_id, **kwargs):
@@ -737,8 +819,9 @@ def _handler_class():
             self.tracker.run_error(error, run_id)
 
         @_guard
-        def on_retriever_start(self, serialized, query, *, run_id, parent_run_id=None, tags=None, metadata=None,
-                               **kwargs):
+        def on_retriever_start(
+            self, serialized, query, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs
+        ):
             self.tracker.retriever_start(serialized, query, run_id, parent_run_id, kwargs.get("name"))
 
         @_guard
@@ -838,8 +921,9 @@ def _configure_wrapper(tracker: Tracker):
         manager = wrapped(*args, **kwargs)
         try:
             if _run_recorded_by_handler(manager):
-                for handler in [h for h in manager.handlers + manager.inheritable_handlers
-                                if getattr(h, "tracker", None) is tracker]:
+                for handler in [
+                    h for h in manager.handlers + manager.inheritable_handlers if getattr(h, "tracker", None) is tracker
+                ]:
                     manager.remove_handler(handler)
                 window = _WINDOW.get()
                 if window is not None and window.call is None:

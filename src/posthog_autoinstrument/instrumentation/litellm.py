@@ -82,7 +82,7 @@ def split_model(model: Any, explicit_provider: Any = None) -> tuple:
         return (explicit_provider if isinstance(explicit_provider, str) else None), None
     if isinstance(explicit_provider, str) and explicit_provider:
         prefix = explicit_provider + "/"
-        return explicit_provider, model[len(prefix):] if model.startswith(prefix) else model
+        return explicit_provider, model[len(prefix) :] if model.startswith(prefix) else model
     prefix, slash, rest = model.partition("/")
     if slash and rest and prefix in _known_providers():
         return prefix, rest
@@ -131,8 +131,11 @@ def _record_chat_input(call: InferenceCall, args: tuple, kwargs: dict) -> None:
     messages = _positional(args, kwargs, 1, "messages")
     functions = kwargs.get("functions")
     call.set_input(
-        messages=([openai_chat.input_message(message) for message in messages]
-                  if isinstance(messages, (list, tuple)) else None),
+        messages=(
+            [openai_chat.input_message(message) for message in messages]
+            if isinstance(messages, (list, tuple))
+            else None
+        ),
         tool_definitions=openai_chat.request_tool_definitions(kwargs.get("tools"), functions),
     )
 
@@ -181,8 +184,17 @@ def _reasoning_content(delta: Any) -> Any:
 class ChatStreamAccumulator(StreamAccumulator):
     """Assembles LiteLLM's OpenAI-shaped stream chunks; usage from the provider's own report."""
 
-    __slots__ = ("wrapper", "capture", "with_usage", "response_id", "model", "fingerprint", "usage", "choices",
-                 "hidden")
+    __slots__ = (
+        "wrapper",
+        "capture",
+        "with_usage",
+        "response_id",
+        "model",
+        "fingerprint",
+        "usage",
+        "choices",
+        "hidden",
+    )
 
     def __init__(self, wrapper: Any, capture: bool, with_usage: bool = True):
         self.wrapper = wrapper
@@ -251,8 +263,11 @@ class _Chat(CallHandler):
             # CustomStreamWrapper implements both protocols; the app reads it the way it called.
             wants_async = self.asynchronous or kwargs.get("acompletion") is True
             kind = type(result)
-            proxy = AsyncStreamProxy if hasattr(kind, "__anext__") and (wants_async or not hasattr(
-                kind, "__next__")) else SyncStreamProxy
+            proxy = (
+                AsyncStreamProxy
+                if hasattr(kind, "__anext__") and (wants_async or not hasattr(kind, "__next__"))
+                else SyncStreamProxy
+            )
             return proxy(result, call, ChatStreamAccumulator(result, call.capture_content, not _mocked(kwargs)))
         if inspect.isawaitable(result):
             # ``completion(..., acompletion=True)`` hands back the async call itself.
@@ -297,7 +312,9 @@ class _Embedding(CallHandler):
         attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = len(first) if isinstance(first, list) else None
         call.set_response(
             model=strip_prefix(get(result, "model"), _hidden(result).get("custom_llm_provider")),
-            usage=Usage(input_tokens=get(usage, "prompt_tokens")) if usage is not None and not _mocked(kwargs) else None,
+            usage=Usage(input_tokens=get(usage, "prompt_tokens"))
+            if usage is not None and not _mocked(kwargs)
+            else None,
             attributes=attributes,
         )
         call.end()

@@ -70,22 +70,38 @@ logger = logging.getLogger("posthog_autoinstrument")
 
 FRAMEWORK = "llama_index"
 
-_LLM_METHODS = frozenset({"chat", "achat", "stream_chat", "astream_chat",
-                          "complete", "acomplete", "stream_complete", "astream_complete"})
-_EMBEDDING_METHODS = frozenset({"get_query_embedding", "aget_query_embedding", "get_text_embedding",
-                                "aget_text_embedding", "get_text_embedding_batch", "aget_text_embedding_batch"})
+_LLM_METHODS = frozenset(
+    {"chat", "achat", "stream_chat", "astream_chat", "complete", "acomplete", "stream_complete", "astream_complete"}
+)
+_EMBEDDING_METHODS = frozenset(
+    {
+        "get_query_embedding",
+        "aget_query_embedding",
+        "get_text_embedding",
+        "aget_text_embedding",
+        "get_text_embedding_batch",
+        "aget_text_embedding_batch",
+    }
+)
 _RETRIEVER_METHODS = frozenset({"retrieve", "aretrieve"})
 _QUERY_METHODS = frozenset({"query", "aquery"})
 _CHAT_ENGINE_METHODS = frozenset({"chat", "achat"})
 
 # LlamaIndex integration packages -> the conventions' provider names.
 _PROVIDERS = {
-    "openai": semconv.Provider.OPENAI, "azure_openai": semconv.Provider.AZURE_OPENAI,
-    "anthropic": semconv.Provider.ANTHROPIC, "gemini": semconv.Provider.GCP_GEMINI,
-    "google_genai": semconv.Provider.GCP_GEMINI, "vertex": semconv.Provider.GCP_VERTEX_AI,
-    "bedrock": semconv.Provider.AWS_BEDROCK, "bedrock_converse": semconv.Provider.AWS_BEDROCK,
-    "mistralai": semconv.Provider.MISTRAL_AI, "cohere": semconv.Provider.COHERE, "groq": semconv.Provider.GROQ,
-    "ollama": semconv.Provider.OLLAMA, "together": semconv.Provider.TOGETHER,
+    "openai": semconv.Provider.OPENAI,
+    "azure_openai": semconv.Provider.AZURE_OPENAI,
+    "anthropic": semconv.Provider.ANTHROPIC,
+    "gemini": semconv.Provider.GCP_GEMINI,
+    "google_genai": semconv.Provider.GCP_GEMINI,
+    "vertex": semconv.Provider.GCP_VERTEX_AI,
+    "bedrock": semconv.Provider.AWS_BEDROCK,
+    "bedrock_converse": semconv.Provider.AWS_BEDROCK,
+    "mistralai": semconv.Provider.MISTRAL_AI,
+    "cohere": semconv.Provider.COHERE,
+    "groq": semconv.Provider.GROQ,
+    "ollama": semconv.Provider.OLLAMA,
+    "together": semconv.Provider.TOGETHER,
 }
 
 _UUID_SUFFIX = 37  # LlamaIndex span ids are "Class.method-<uuid4>"
@@ -172,13 +188,18 @@ def _usage(response: Any) -> Optional[Usage]:
     raw = getattr(response, "raw", None)
     usage = raw.get("usage") if isinstance(raw, dict) else getattr(raw, "usage", None)
     if usage is not None:
+
         def read(obj, key):
             return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
         details = read(usage, "prompt_tokens_details")
         completion = read(usage, "completion_tokens_details")
-        return Usage(input_tokens=read(usage, "prompt_tokens"), output_tokens=read(usage, "completion_tokens"),
-                     cache_read_input_tokens=read(details, "cached_tokens") if details is not None else None,
-                     reasoning_tokens=read(completion, "reasoning_tokens") if completion is not None else None)
+        return Usage(
+            input_tokens=read(usage, "prompt_tokens"),
+            output_tokens=read(usage, "completion_tokens"),
+            cache_read_input_tokens=read(details, "cached_tokens") if details is not None else None,
+            reasoning_tokens=read(completion, "reasoning_tokens") if completion is not None else None,
+        )
     extra = getattr(response, "additional_kwargs", None)
     if isinstance(extra, dict) and ("prompt_tokens" in extra or "completion_tokens" in extra):
         return Usage(input_tokens=extra.get("prompt_tokens"), output_tokens=extra.get("completion_tokens"))
@@ -193,8 +214,12 @@ def _record_response(call: InferenceCall, response: Any) -> None:
     first = choices[0] if isinstance(choices, list) and choices else None
     reason = first.get("finish_reason") if isinstance(first, dict) else getattr(first, "finish_reason", None)
     reason = _text(reason)
-    call.set_response(model=_text(model), response_id=_text(response_id), usage=_usage(response),
-                      finish_reasons=[reason] if reason else None)
+    call.set_response(
+        model=_text(model),
+        response_id=_text(response_id),
+        usage=_usage(response),
+        finish_reasons=[reason] if reason else None,
+    )
     if call.capture_content:
         text = _response_text(response)
         if text is not None:
@@ -248,21 +273,30 @@ class _Recording:
         if method in _LLM_METHODS and isinstance(instance, classes["llm"]):
             return self._model_call(recorder, instance, method, arguments, parent)
         if method in _EMBEDDING_METHODS and isinstance(instance, classes["embedding"]):
-            request = InferenceRequest(provider=_provider(instance), model=_text(getattr(instance, "model_name", None)),
-                                       operation=semconv.Operation.EMBEDDINGS, layer=Layer.FRAMEWORK,
-                                       attributes={semconv.FRAMEWORK: FRAMEWORK})
+            request = InferenceRequest(
+                provider=_provider(instance),
+                model=_text(getattr(instance, "model_name", None)),
+                operation=semconv.Operation.EMBEDDINGS,
+                layer=Layer.FRAMEWORK,
+                attributes={semconv.FRAMEWORK: FRAMEWORK},
+            )
             return self._attached(recorder.start(request, parent=parent), "embedding")
         if method in _RETRIEVER_METHODS and isinstance(instance, classes["retriever"]):
-            step = recorder.start_step(StepRequest(semconv.Operation.RETRIEVAL, type(instance).__name__,
-                                                   framework=FRAMEWORK), parent=parent)
+            step = recorder.start_step(
+                StepRequest(semconv.Operation.RETRIEVAL, type(instance).__name__, framework=FRAMEWORK), parent=parent
+            )
             if step is not None:
                 step.set_input_state(_query_text(arguments.get("str_or_query_bundle")))
             return self._step(step, parent, "retrieval")
         if (method in _QUERY_METHODS and isinstance(instance, classes["query_engine"])) or (
-                method in _CHAT_ENGINE_METHODS and classes["chat_engine"] is not None
-                and isinstance(instance, classes["chat_engine"])):
-            step = recorder.start_step(StepRequest(semconv.Operation.INVOKE_WORKFLOW, type(instance).__name__,
-                                                   framework=FRAMEWORK), parent=parent)
+            method in _CHAT_ENGINE_METHODS
+            and classes["chat_engine"] is not None
+            and isinstance(instance, classes["chat_engine"])
+        ):
+            step = recorder.start_step(
+                StepRequest(semconv.Operation.INVOKE_WORKFLOW, type(instance).__name__, framework=FRAMEWORK),
+                parent=parent,
+            )
             if step is not None:
                 query = arguments.get("str_or_query_bundle", arguments.get("message"))
                 step.set_input_state(_query_text(query))
@@ -274,10 +308,13 @@ class _Recording:
         request = InferenceRequest(
             provider=_provider(instance),
             model=_text(getattr(instance, "model", None)) or _text(getattr(instance, "model_name", None)),
-            operation=semconv.Operation.CHAT, stream=stream, layer=Layer.FRAMEWORK,
+            operation=semconv.Operation.CHAT,
+            stream=stream,
+            layer=Layer.FRAMEWORK,
             temperature=number(getattr(instance, "temperature", None)),
             max_tokens=number(getattr(instance, "max_tokens", None)),
-            attributes={semconv.FRAMEWORK: FRAMEWORK})
+            attributes={semconv.FRAMEWORK: FRAMEWORK},
+        )
         call = recorder.start(request, parent=parent)
         if call is not None and call.capture_content:
             if "messages" in arguments:
@@ -598,6 +635,7 @@ def _in_stream_context(decorated: Any, recording_of: Any) -> Any:
             return result
         try:
             from llama_index.core.instrumentation.span import active_span_id
+
             context = recording.stream_context(active_span_id.get())
         except Exception:
             return result
@@ -606,11 +644,14 @@ def _in_stream_context(decorated: Any, recording_of: Any) -> Any:
         return (_SyncStream if inspect.isgenerator(result) else _AsyncStream)(result, context)
 
     if inspect.iscoroutinefunction(decorated):
+
         async def method(*args, **kwargs):
             return wrap_stream(await decorated(*args, **kwargs))
     else:
+
         def method(*args, **kwargs):
             return wrap_stream(decorated(*args, **kwargs))
+
     wraps(decorated)(method)
     # The decorated method's own signature (LlamaIndex binds it for every span), without the
     # ``__wrapped__`` that ``wraps`` adds: LlamaIndex's decorators read that as "already wrapped".
@@ -639,6 +680,7 @@ class LlamaIndexInstrumentor(LLMInstrumentor):
         super()._uninstrument(**kwargs)
         try:
             from llama_index.core.instrumentation import get_dispatcher
+
             dispatcher = get_dispatcher()
             span_handler, event_handler = self._handlers or (None, None)
             dispatcher.span_handlers = [h for h in dispatcher.span_handlers if h is not span_handler]
@@ -659,13 +701,22 @@ class LlamaIndexInstrumentor(LLMInstrumentor):
             from llama_index.core.instrumentation.event_handlers import BaseEventHandler
             from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
             from pydantic import PrivateAttr
+
             try:
                 from llama_index.core.chat_engine.types import BaseChatEngine
             except ImportError:
                 BaseChatEngine = None
 
-            recording = _Recording(self, {"llm": BaseLLM, "embedding": BaseEmbedding, "retriever": BaseRetriever,
-                                          "query_engine": BaseQueryEngine, "chat_engine": BaseChatEngine})
+            recording = _Recording(
+                self,
+                {
+                    "llm": BaseLLM,
+                    "embedding": BaseEmbedding,
+                    "retriever": BaseRetriever,
+                    "query_engine": BaseQueryEngine,
+                    "chat_engine": BaseChatEngine,
+                },
+            )
 
             class PostHogSpanHandler(_SpanHandlerMixin, BaseSpanHandler):
                 _posthog: Any = PrivateAttr(default=None)  # handlers are pydantic models

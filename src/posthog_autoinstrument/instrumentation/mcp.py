@@ -85,18 +85,27 @@ class MCPInstrumentor(LLMInstrumentor):
     def targets(self) -> list:
         session = "mcp.client.session"
         return [
-            Target(session, "ClientSession.call_tool", wrapper=self._client(mcp_format.TOOLS_CALL),
-                   required_since="2.0"),
-            Target(session, "ClientSession.list_tools", wrapper=self._client(mcp_format.TOOLS_LIST),
-                   required_since="2.0"),
-            Target(session, "ClientSession.read_resource", wrapper=self._client(mcp_format.RESOURCES_READ),
-                   required_since="2.0"),
-            Target(session, "ClientSession.get_prompt", wrapper=self._client(mcp_format.PROMPTS_GET),
-                   required_since="2.0"),
-            Target("mcp.shared.jsonrpc_dispatcher", "inject_trace_context", wrapper=_carry_caller,
-                   required_since="2.0"),
-            Target("mcp.server.lowlevel.server", "Server.get_request_handler", wrapper=self._served,
-                   required_since="2.0"),
+            Target(
+                session, "ClientSession.call_tool", wrapper=self._client(mcp_format.TOOLS_CALL), required_since="2.0"
+            ),
+            Target(
+                session, "ClientSession.list_tools", wrapper=self._client(mcp_format.TOOLS_LIST), required_since="2.0"
+            ),
+            Target(
+                session,
+                "ClientSession.read_resource",
+                wrapper=self._client(mcp_format.RESOURCES_READ),
+                required_since="2.0",
+            ),
+            Target(
+                session, "ClientSession.get_prompt", wrapper=self._client(mcp_format.PROMPTS_GET), required_since="2.0"
+            ),
+            Target(
+                "mcp.shared.jsonrpc_dispatcher", "inject_trace_context", wrapper=_carry_caller, required_since="2.0"
+            ),
+            Target(
+                "mcp.server.lowlevel.server", "Server.get_request_handler", wrapper=self._served, required_since="2.0"
+            ),
         ]
 
     # -- client ----------------------------------------------------------------------------
@@ -255,8 +264,12 @@ def _served_request(method: str, params: Any):
 
 def _step_request(method: str, target: Optional[str], protocol_version: Any) -> StepRequest:
     # Named after the tool or prompt (a tool step's is gen_ai.tool.name as well).
-    return StepRequest(mcp_format.OPERATIONS[method], name=mcp_format.step_target(method, target),
-                       framework=FRAMEWORK, attributes=_mcp_attributes(method, target, protocol_version))
+    return StepRequest(
+        mcp_format.OPERATIONS[method],
+        name=mcp_format.step_target(method, target),
+        framework=FRAMEWORK,
+        attributes=_mcp_attributes(method, target, protocol_version),
+    )
 
 
 def _mcp_attributes(method: str, target: Optional[str], protocol_version: Any) -> dict:

@@ -102,7 +102,9 @@ def _message(message: Any) -> dict:
         content = _value(message, "content")
         if not isinstance(content, str):
             content = "".join(p.get("content", "") for p in _content_parts(content) if p.get("type") == "text")
-        return m.message("tool", [m.tool_call_response(_value(message, "tool_call_id"), content)], _value(message, "name"))
+        return m.message(
+            "tool", [m.tool_call_response(_value(message, "tool_call_id"), content)], _value(message, "name")
+        )
     parts = _content_parts(_value(message, "content")) + _fields.tool_call_parts(_value(message, "tool_calls"))
     return m.message(role, parts)
 
@@ -130,8 +132,12 @@ def _usage(usage: Any) -> Optional[Usage]:
 def _record_completion(call: InferenceCall, response: Any) -> None:
     choices = _value(response, "choices") or ()
     reasons = [_finish_reason(_value(choice, "finish_reason")) for choice in choices]
-    call.set_response(model=_value(response, "model"), response_id=_value(response, "id"),
-                      finish_reasons=[r for r in reasons if r], usage=_usage(_value(response, "usage")))
+    call.set_response(
+        model=_value(response, "model"),
+        response_id=_value(response, "id"),
+        finish_reasons=[r for r in reasons if r],
+        usage=_usage(_value(response, "usage")),
+    )
     if call.capture_content:
         outputs = []
         for choice, reason in zip(choices, reasons):
@@ -202,8 +208,12 @@ class ChatStreamAccumulator(StreamAccumulator):
 
     def finish(self, call: InferenceCall) -> None:
         ordered = [self.choices[i] for i in sorted(self.choices)]
-        call.set_response(model=self.model, response_id=self.response_id,
-                          finish_reasons=[s.finish_reason for s in ordered if s.finish_reason], usage=self.usage)
+        call.set_response(
+            model=self.model,
+            response_id=self.response_id,
+            finish_reasons=[s.finish_reason for s in ordered if s.finish_reason],
+            usage=self.usage,
+        )
         if self.capture:
             call.set_output([m.output_message(state.parts(), state.finish_reason) for state in ordered])
 
@@ -241,24 +251,39 @@ class ChatCompletion(ResponseOrStream):
         return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):
-        call.set_input(messages=[_message(message) for message in kwargs.get("messages") or ()],
-                       tool_definitions=_fields.tool_definitions(kwargs.get("tools")))
-
+        call.set_input(
+            messages=[_message(message) for message in kwargs.get("messages") or ()],
+            tool_definitions=_fields.tool_definitions(kwargs.get("tools")),
+        )
 
 
 class EmbeddingsCreate(CallHandler):
     def request(self, instance, args, kwargs):
         address, port = _endpoint(instance, kwargs)
-        formats = [str(getattr(f, "value", f)) for f in (_value(kwargs, "encoding_format"), _value(kwargs, "output_dtype")) if f]
-        return InferenceRequest(provider=_provider(instance), model=_value(kwargs, "model"),
-                                operation=semconv.Operation.EMBEDDINGS, server_address=address, server_port=port,
-                                encoding_formats=formats or None), None
+        formats = [
+            str(getattr(f, "value", f))
+            for f in (_value(kwargs, "encoding_format"), _value(kwargs, "output_dtype"))
+            if f
+        ]
+        return InferenceRequest(
+            provider=_provider(instance),
+            model=_value(kwargs, "model"),
+            operation=semconv.Operation.EMBEDDINGS,
+            server_address=address,
+            server_port=port,
+            encoding_formats=formats or None,
+        ), None
 
     def record_input(self, call, instance, args, kwargs):
         inputs = _value(kwargs, "inputs")
         # Only lists are read: an iterator would be consumed before the SDK sees it.
-        texts = [inputs] if isinstance(inputs, str) else [t for t in inputs if isinstance(t, str)] \
-            if isinstance(inputs, (list, tuple)) else []
+        texts = (
+            [inputs]
+            if isinstance(inputs, str)
+            else [t for t in inputs if isinstance(t, str)]
+            if isinstance(inputs, (list, tuple))
+            else []
+        )
         call.set_input(messages=[m.message("user", [m.text(t)]) for t in texts])
 
     def result(self, call, result, kwargs):
@@ -290,8 +315,12 @@ class MistralInstrumentor(LLMInstrumentor):
     def targets(self) -> list:
         complete, stream, embed = ChatCompletion(stream=False), ChatCompletion(stream=True), EmbeddingsCreate()
         targets = []
-        for chat_module in ("mistralai.client.chat", "mistralai.chat", "mistralai.azure.client.chat",
-                            "mistralai.gcp.client.chat"):
+        for chat_module in (
+            "mistralai.client.chat",
+            "mistralai.chat",
+            "mistralai.azure.client.chat",
+            "mistralai.gcp.client.chat",
+        ):
             targets += [
                 Target(chat_module, "Chat.complete", complete),
                 Target(chat_module, "Chat.complete_async", complete, is_async=True),

@@ -69,7 +69,9 @@ def _image_part(image: Any) -> dict:
     text = str(value)
     # The SDK accepts file paths as well as base64 data; a short string with a path separator or
     # an image suffix is a path (base64 of any real image is far longer).
-    if len(text) < 1024 and ("/" in text or "\\" in text or text.lower().endswith((".png", ".jpg", ".jpeg", ".webp", ".gif"))):
+    if len(text) < 1024 and (
+        "/" in text or "\\" in text or text.lower().endswith((".png", ".jpg", ".jpeg", ".webp", ".gif"))
+    ):
         return m.uri("image", text)
     return m.blob("image", None, text)
 
@@ -112,8 +114,9 @@ def _tool_definitions(tools: Any) -> list:
         function = get(tool, "function")
         if function is None:
             continue
-        definitions.append(m.function_tool(get(function, "name"), get(function, "description"),
-                                           _dump(get(function, "parameters"))))
+        definitions.append(
+            m.function_tool(get(function, "name"), get(function, "description"), _dump(get(function, "parameters")))
+        )
     return definitions
 
 
@@ -142,8 +145,7 @@ def _output_parts(thinking: Any, text: Any, tool_calls: Any) -> list:
 
 
 def _record(call: InferenceCall, response: Any, parts: list, reason: Optional[str]) -> None:
-    call.set_response(model=get(response, "model"), finish_reasons=[reason] if reason else None,
-                      usage=_usage(response))
+    call.set_response(model=get(response, "model"), finish_reasons=[reason] if reason else None, usage=_usage(response))
     if call.capture_content and parts:
         call.set_output([m.output_message(parts, reason)])
 
@@ -188,8 +190,11 @@ class _GenerationStream(StreamAccumulator):
         if final is None:  # the stream ended early: no counts, no reason of Ollama's
             call.set_response(model=self.model)
         else:
-            call.set_response(model=get(final, "model") or self.model, finish_reasons=[reason] if reason else None,
-                              usage=_usage(final))
+            call.set_response(
+                model=get(final, "model") or self.model,
+                finish_reasons=[reason] if reason else None,
+                usage=_usage(final),
+            )
         if self.capture:
             parts = _output_parts("".join(self.thinking), "".join(self.text), self.tool_calls)
             if parts:
@@ -208,8 +213,12 @@ class _Handler(ResponseOrStream):
         address, port = _endpoint(instance)
         options = params.get("options")
         request = InferenceRequest(
-            provider=Provider.OLLAMA, model=params.get("model") or None, operation=self.operation,
-            server_address=address, server_port=port, stream=bool(params.get("stream", False)),
+            provider=Provider.OLLAMA,
+            model=params.get("model") or None,
+            operation=self.operation,
+            server_address=address,
+            server_port=port,
+            stream=bool(params.get("stream", False)),
         )
         if options is not None:
             request.temperature = number(get(options, "temperature"))
@@ -233,8 +242,10 @@ class Chat(_Handler):
     def record_input(self, call, instance, args, kwargs):
         params = _params(self.method, args, kwargs)
         # System messages stay in the conversation, where Ollama keeps them (as openai.py does).
-        call.set_input(messages=[_message(msg) for msg in params.get("messages") or ()],
-                       tool_definitions=_tool_definitions(params.get("tools")))
+        call.set_input(
+            messages=[_message(msg) for msg in params.get("messages") or ()],
+            tool_definitions=_tool_definitions(params.get("tools")),
+        )
 
     def accumulator(self, call):
         return _GenerationStream(call.capture_content, chat=True)
@@ -243,7 +254,9 @@ class Chat(_Handler):
         message = get(response, "message")
         tool_calls = get(message, "tool_calls") if message is not None else None
         reason = _finish_reason(get(response, "done_reason"), bool(tool_calls))
-        parts = _output_parts(get(message, "thinking"), get(message, "content"), tool_calls) if message is not None else []
+        parts = (
+            _output_parts(get(message, "thinking"), get(message, "content"), tool_calls) if message is not None else []
+        )
         _record(call, response, parts, reason)
 
 
@@ -256,8 +269,10 @@ class Generate(_Handler):
         parts = [m.text(params["prompt"])] if params.get("prompt") else []
         parts.extend(_image_part(image) for image in params.get("images") or ())
         system = params.get("system")
-        call.set_input(messages=[m.message("user", parts)] if parts else None,
-                       system_instructions=[m.text(system)] if system else None)
+        call.set_input(
+            messages=[m.message("user", parts)] if parts else None,
+            system_instructions=[m.text(system)] if system else None,
+        )
 
     def accumulator(self, call):
         return _GenerationStream(call.capture_content, chat=False)
@@ -280,8 +295,11 @@ class Embed(_Handler):
     def result(self, call, result, kwargs):
         vectors = get(result, "embeddings")
         first = vectors[0] if vectors else get(result, "embedding")
-        call.set_response(model=get(result, "model"), usage=_usage(result),
-                          attributes={EMBEDDINGS_DIMENSION_COUNT: len(first) if first else None})
+        call.set_response(
+            model=get(result, "model"),
+            usage=_usage(result),
+            attributes={EMBEDDINGS_DIMENSION_COUNT: len(first) if first else None},
+        )
         call.end()
         return result
 

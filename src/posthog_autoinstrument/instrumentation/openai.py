@@ -27,8 +27,20 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.streams import observe_stream
 from ._raw_response import is_raw_response, loose, raw_response_proxy, relayed_stream_requested, server_sent_events
-from .base import (CallHandler, LLMInstrumentor, Target, arg, base_url_text, client_base_url, get, given, is_stream,
-                   keep_request_body, keep_response_body, number)
+from .base import (
+    CallHandler,
+    LLMInstrumentor,
+    Target,
+    arg,
+    base_url_text,
+    client_base_url,
+    get,
+    given,
+    is_stream,
+    keep_request_body,
+    keep_response_body,
+    number,
+)
 
 _OLLAMA_PORT = 11434
 # Azure OpenAI rejects stream_options before this API version.
@@ -101,8 +113,9 @@ def _record_chat_completion(call: InferenceCall, completion: Any, usage: Any = N
         },
     )
     if call.capture_content:
-        call.set_output([openai_chat.output_message(get(choice, "message"), reason)
-                         for choice, reason in zip(choices, reasons)])
+        call.set_output(
+            [openai_chat.output_message(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)]
+        )
 
 
 def _usage_as_returned(completion: Any) -> Any:
@@ -122,7 +135,16 @@ def _usage_as_returned(completion: Any) -> Any:
 class ChatStreamAccumulator(StreamAccumulator):
     """Assembles streamed chat completion chunks (content, refusals, tool-call fragments)."""
 
-    __slots__ = ("hide_usage_chunk", "capture", "response_id", "model", "usage", "choices", "service_tier", "fingerprint")
+    __slots__ = (
+        "hide_usage_chunk",
+        "capture",
+        "response_id",
+        "model",
+        "usage",
+        "choices",
+        "service_tier",
+        "fingerprint",
+    )
     finish_can_wait = True
 
     def __init__(self, hide_usage_chunk: bool, capture: bool):
@@ -262,8 +284,12 @@ class _ResultHandling(CallHandler):
 
     def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
         if is_raw_response(result):
-            proxy = raw_response_proxy(result, call, lambda c, parsed: self.on_parsed(c, parsed, kwargs),
-                                       lambda c, body: self.on_relayed(c, body, kwargs))
+            proxy = raw_response_proxy(
+                result,
+                call,
+                lambda c, parsed: self.on_parsed(c, parsed, kwargs),
+                lambda c, body: self.on_relayed(c, body, kwargs),
+            )
             if type(result).__name__ == "LegacyAPIResponse" and not arg(kwargs, "stream", False):
                 proxy.parse()  # body already read; parsing now is cached and reused by the app
             return proxy
@@ -367,7 +393,9 @@ class Responses(_ResultHandling):
         if given(kwargs.get("text_format")):
             request.output_type = "json"
         conversation = arg(kwargs, "conversation")
-        request.conversation_id = conversation if isinstance(conversation, str) else (get(conversation, "id") if conversation else None)
+        request.conversation_id = (
+            conversation if isinstance(conversation, str) else (get(conversation, "id") if conversation else None)
+        )
         return request
 
     def record_input(self, call, instance, args, kwargs):
@@ -463,8 +491,9 @@ class TextCompletionStreamAccumulator(StreamAccumulator):
 
     def finish(self, call: InferenceCall) -> None:
         reasons, output = openai_completions.streamed_output(self.choices)
-        call.set_response(model=self.model, response_id=self.response_id, finish_reasons=reasons,
-                          usage=openai_chat.usage(self.usage))
+        call.set_response(
+            model=self.model, response_id=self.response_id, finish_reasons=reasons, usage=openai_chat.usage(self.usage)
+        )
         if self.capture:
             call.set_output(output)
 
@@ -488,8 +517,9 @@ class TextCompletions(_ResultHandling):
         _record_text_completion(call, result)
 
     def accumulator(self, call, kwargs):
-        return TextCompletionStreamAccumulator(isinstance(kwargs.get("stream_options"), _UsageRequest),
-                                               call.capture_content)
+        return TextCompletionStreamAccumulator(
+            isinstance(kwargs.get("stream_options"), _UsageRequest), call.capture_content
+        )
 
 
 # -- audio and images ------------------------------------------------------------------------
@@ -616,8 +646,9 @@ class Images(_MediaCall):
 
     def record_input(self, call, instance, args, kwargs):
         if call.capture_content:
-            call.set_input(messages=openai_media.image_input(arg(kwargs, "prompt"), kwargs.get("image"),
-                                                             kwargs.get("mask")))
+            call.set_input(
+                messages=openai_media.image_input(arg(kwargs, "prompt"), kwargs.get("image"), kwargs.get("mask"))
+            )
 
     def record(self, call, result):
         _record_images(call, result)
@@ -632,8 +663,9 @@ class OpenAIInstrumentor(LLMInstrumentor):
     def targets(self) -> list:
         chat, responses, embeddings = ChatCompletions(), Responses(), Embeddings()
         # Up to 1.62 ``chat.completions`` is a module; 1.63 made it a package.
-        chat_at = dict(module="openai.resources.chat.completions.completions",
-                       older_modules=("openai.resources.chat.completions",))
+        chat_at = dict(
+            module="openai.resources.chat.completions.completions", older_modules=("openai.resources.chat.completions",)
+        )
         chat_always = dict(chat_at, required_since="1.40.0")
         chat_parse = dict(chat_at, required_since="1.92.0")  # before: beta.chat's parse, over create
         responses_module = "openai.resources.responses.responses"
@@ -644,7 +676,9 @@ class OpenAIInstrumentor(LLMInstrumentor):
         since_first = dict(required_since="1.40.0")
         return [
             Target("openai.resources.completions", "Completions.create", completions, **since_first),
-            Target("openai.resources.completions", "AsyncCompletions.create", completions, is_async=True, **since_first),
+            Target(
+                "openai.resources.completions", "AsyncCompletions.create", completions, is_async=True, **since_first
+            ),
             Target(audio_module + "transcriptions", "Transcriptions.create", audio, **since_first),
             Target(audio_module + "transcriptions", "AsyncTranscriptions.create", audio, is_async=True, **since_first),
             Target(audio_module + "translations", "Translations.create", audio, **since_first),

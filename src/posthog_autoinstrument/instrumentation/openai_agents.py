@@ -173,10 +173,14 @@ class PostHogTracingProcessor:
             group_id = _text(getattr(trace, "group_id", None))
             # Parent: the app's current context, so a run inside a web request nests under it
             # (the export pipeline re-roots it for PostHog).
-            root = recorder.start_step(StepRequest(
-                Operation.INVOKE_WORKFLOW, name=_text(getattr(trace, "name", None)), framework=FRAMEWORK,
-                attributes={TRACE_ID: trace.trace_id, semconv.CONVERSATION_ID: group_id},
-            ))
+            root = recorder.start_step(
+                StepRequest(
+                    Operation.INVOKE_WORKFLOW,
+                    name=_text(getattr(trace, "name", None)),
+                    framework=FRAMEWORK,
+                    attributes={TRACE_ID: trace.trace_id, semconv.CONVERSATION_ID: group_id},
+                )
+            )
             with self._lock:
                 self._traces[trace.trace_id] = _TraceState(root, group_id)
         except Exception:
@@ -295,26 +299,43 @@ class PostHogTracingProcessor:
 def _start(recorder, data: Any, kind: str, context, group_id: Optional[str]) -> Optional[InferenceCall]:
     common = {semconv.CONVERSATION_ID: group_id}
     if kind == "response":
-        return recorder.start(InferenceRequest(provider=Provider.OPENAI, model=None, layer=Layer.FRAMEWORK,
-                                               attributes=dict(common, **{semconv.FRAMEWORK: FRAMEWORK})), parent=context)
+        return recorder.start(
+            InferenceRequest(
+                provider=Provider.OPENAI,
+                model=None,
+                layer=Layer.FRAMEWORK,
+                attributes=dict(common, **{semconv.FRAMEWORK: FRAMEWORK}),
+            ),
+            parent=context,
+        )
     if kind == "generation":
         return recorder.start(_generation_request(data, common), parent=context)
     if kind == "agent":
         step = StepRequest(Operation.INVOKE_AGENT, name=_text(data.name), framework=FRAMEWORK, attributes=common)
     elif kind == "function":
-        step = StepRequest(Operation.EXECUTE_TOOL, name=_text(data.name), framework=FRAMEWORK, tool_type="function",
-                           attributes=common)
+        step = StepRequest(
+            Operation.EXECUTE_TOOL, name=_text(data.name), framework=FRAMEWORK, tool_type="function", attributes=common
+        )
     elif kind == "handoff":
-        step = StepRequest("handoff", name=_text(getattr(data, "from_agent", None)), framework=FRAMEWORK,
-                           attributes=dict(common, **{HANDOFF_FROM: _text(getattr(data, "from_agent", None))}))
+        step = StepRequest(
+            "handoff",
+            name=_text(getattr(data, "from_agent", None)),
+            framework=FRAMEWORK,
+            attributes=dict(common, **{HANDOFF_FROM: _text(getattr(data, "from_agent", None))}),
+        )
     elif kind == "guardrail":
         step = StepRequest("guardrail", name=_text(data.name), framework=FRAMEWORK, attributes=common)
     elif kind == "mcp_tools":
-        step = StepRequest("mcp_list_tools", name=_text(getattr(data, "server", None)), framework=FRAMEWORK,
-                           attributes=dict(common, **{MCP_SERVER: _text(getattr(data, "server", None))}))
+        step = StepRequest(
+            "mcp_list_tools",
+            name=_text(getattr(data, "server", None)),
+            framework=FRAMEWORK,
+            attributes=dict(common, **{MCP_SERVER: _text(getattr(data, "server", None))}),
+        )
     else:  # the app's custom_span(...) and span types newer than this adapter
-        step = StepRequest(kind or "custom", name=_text(getattr(data, "name", None)), framework=FRAMEWORK,
-                           attributes=common)
+        step = StepRequest(
+            kind or "custom", name=_text(getattr(data, "name", None)), framework=FRAMEWORK, attributes=common
+        )
     return recorder.start_step(step, parent=context)
 
 
@@ -448,7 +469,9 @@ def _remember_conversation(trace_state: _TraceState, data: Any, kind: str) -> No
         if kind == "response":
             messages = openai_responses.input_messages(value)
         else:
-            messages = [openai_chat.input_message(message) for message in value] if isinstance(value, (list, tuple)) else []
+            messages = (
+                [openai_chat.input_message(message) for message in value] if isinstance(value, (list, tuple)) else []
+            )
         # Instructions are the agent's, not the run's input.
         trace_state.input = [message for message in messages if message.get("role") != "system"] or None
     output = _model_output(data, kind)
@@ -591,8 +614,11 @@ class OpenAIAgentsInstrumentor(LLMInstrumentor):
     def _kept(self, wrapped, instance, args, kwargs):
         try:
             processors = args[0] if args else kwargs.get("processors")
-            if self.processor is not None and isinstance(processors, (list, tuple)) \
-                    and self.processor not in processors:
+            if (
+                self.processor is not None
+                and isinstance(processors, (list, tuple))
+                and self.processor not in processors
+            ):
                 # The app replaces its processors; ours is not one of them, so it stays.
                 kept = [*processors, self.processor]
                 if args:

@@ -20,6 +20,7 @@ from ..genai import semconv
 from . import openai as oa
 from .base import arg, get, number, with_list
 
+
 def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
     """(InferenceRequest, replacement kwargs or None) for ``chat.completions.create``."""
     _, address, port = oa.endpoint_of(getattr(instance, "_client", None))
@@ -72,8 +73,12 @@ class ChatStreamAccumulator(StreamAccumulator):
     def finish(self, call: InferenceCall) -> None:
         ordered = ordered_choices(self.choices)
         reasons = [finish_reason(state.finish_reason) for state in ordered]
-        call.set_response(model=self.model, response_id=self.response_id, finish_reasons=[r for r in reasons if r],
-                          usage=openai_chat.usage(self.usage))
+        call.set_response(
+            model=self.model,
+            response_id=self.response_id,
+            finish_reasons=[r for r in reasons if r],
+            usage=openai_chat.usage(self.usage),
+        )
         if self.capture:
             call.set_output([m.output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
 
@@ -104,6 +109,11 @@ class Embeddings(oa.Embeddings):
     def request(self, instance, args, kwargs):
         _, address, port = oa.endpoint_of(getattr(instance, "_client", None))
         encoding = arg(kwargs, "encoding_format")
-        return InferenceRequest(provider=self.provider, model=arg(kwargs, "model"),
-                                operation=semconv.Operation.EMBEDDINGS, server_address=address, server_port=port,
-                                encoding_formats=[encoding] if encoding else None), None
+        return InferenceRequest(
+            provider=self.provider,
+            model=arg(kwargs, "model"),
+            operation=semconv.Operation.EMBEDDINGS,
+            server_address=address,
+            server_port=port,
+            encoding_formats=[encoding] if encoding else None,
+        ), None

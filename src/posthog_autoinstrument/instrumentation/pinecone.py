@@ -38,8 +38,13 @@ class Query(RetrievalHandler):
     def describe(self, instance, args, kwargs) -> Optional[Retrieval]:
         host = getattr(instance, "_host", None) or getattr(instance, "host", None)
         address, port = _address(host)
-        retrieval = Retrieval(STORE, collection=index_name(host), top_k=integer(kwargs.get("top_k")),
-                              server_address=address, server_port=port)
+        retrieval = Retrieval(
+            STORE,
+            collection=index_name(host),
+            top_k=integer(kwargs.get("top_k")),
+            server_address=address,
+            server_port=port,
+        )
         vector, sparse = kwargs.get("vector"), kwargs.get("sparse_vector")
         if vector is not None:
             retrieval.vector_dimensions = vector_dimensions(vector)[0]
@@ -52,8 +57,10 @@ class Query(RetrievalHandler):
         return retrieval
 
     def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
-        return [document(getattr(m, "id", None), getattr(m, "score", None), metadata=getattr(m, "metadata", None))
-                for m in getattr(result, "matches", None) or ()]
+        return [
+            document(getattr(m, "id", None), getattr(m, "score", None), metadata=getattr(m, "metadata", None))
+            for m in getattr(result, "matches", None) or ()
+        ]
 
 
 class PineconeInstrumentor(LLMInstrumentor):
@@ -63,6 +70,10 @@ class PineconeInstrumentor(LLMInstrumentor):
         query = Query()
         return [
             Target("pinecone.index", "Index.query", wrapper=retrieval_wrapper(self, query), required_since="10.0.0"),
-            Target("pinecone.async_client.async_index", "AsyncIndex.query",
-                   wrapper=retrieval_wrapper(self, query, is_async=True), required_since="10.0.0"),
+            Target(
+                "pinecone.async_client.async_index",
+                "AsyncIndex.query",
+                wrapper=retrieval_wrapper(self, query, is_async=True),
+                required_since="10.0.0",
+            ),
         ]

@@ -156,8 +156,14 @@ def _wrapper_targets() -> list:
     targets = []
     for suffix, marker in (("", recorded_by_wrapper), ("_async", recorded_by_async_wrapper)):
         module = f"posthog.ai.openai.openai{suffix}"
-        for qualname in ("WrappedResponses.create", "WrappedResponses.parse", "WrappedCompletions.create",
-                         "WrappedCompletions.parse", "WrappedEmbeddings.create", "WrappedBetaCompletions.parse"):
+        for qualname in (
+            "WrappedResponses.create",
+            "WrappedResponses.parse",
+            "WrappedCompletions.create",
+            "WrappedCompletions.parse",
+            "WrappedEmbeddings.create",
+            "WrappedBetaCompletions.parse",
+        ):
             targets.append(Target(module, qualname, wrapper=marker))
         prefix = "Async" if suffix else ""
         module = f"posthog.ai.anthropic.anthropic{suffix}"

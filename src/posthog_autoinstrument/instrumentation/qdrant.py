@@ -49,8 +49,10 @@ def _describe_query(retrieval: Retrieval, query: Any) -> None:
 
 def _points(response: Any) -> list:
     points = getattr(response, "points", response)  # search returns the points themselves
-    return [document(getattr(p, "id", None), getattr(p, "score", None), metadata=getattr(p, "payload", None))
-            for p in points or ()]
+    return [
+        document(getattr(p, "id", None), getattr(p, "score", None), metadata=getattr(p, "payload", None))
+        for p in points or ()
+    ]
 
 
 def _collection(args: tuple, kwargs: dict) -> Optional[str]:
@@ -62,8 +64,12 @@ class QueryPoints(RetrievalHandler):
     def describe(self, instance, args, kwargs) -> Optional[Retrieval]:
         retrieval = Retrieval(STORE, collection=_collection(args, kwargs), top_k=integer(kwargs.get("limit", 10)))
         _describe_query(retrieval, kwargs.get("query", args[1] if len(args) > 1 else None))
-        retrieval.details = {**retrieval.details, "query_filter": _plain(kwargs.get("query_filter")),
-                             "using": kwargs.get("using"), "score_threshold": kwargs.get("score_threshold")}
+        retrieval.details = {
+            **retrieval.details,
+            "query_filter": _plain(kwargs.get("query_filter")),
+            "using": kwargs.get("using"),
+            "score_threshold": kwargs.get("score_threshold"),
+        }
         return retrieval
 
     def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
@@ -107,13 +113,23 @@ class QdrantInstrumentor(LLMInstrumentor):
 
     def targets(self) -> list:
         targets = []
-        for module, client, is_async in (("qdrant_client.qdrant_client", "QdrantClient", False),
-                                         ("qdrant_client.async_qdrant_client", "AsyncQdrantClient", True)):
+        for module, client, is_async in (
+            ("qdrant_client.qdrant_client", "QdrantClient", False),
+            ("qdrant_client.async_qdrant_client", "AsyncQdrantClient", True),
+        ):
             targets += [
-                Target(module, f"{client}.query_points", wrapper=retrieval_wrapper(self, QueryPoints(), is_async),
-                       required_since="1.10.0"),
-                Target(module, f"{client}.query_batch_points", wrapper=retrieval_wrapper(self, QueryBatch(), is_async),
-                       required_since="1.10.0"),
+                Target(
+                    module,
+                    f"{client}.query_points",
+                    wrapper=retrieval_wrapper(self, QueryPoints(), is_async),
+                    required_since="1.10.0",
+                ),
+                Target(
+                    module,
+                    f"{client}.query_batch_points",
+                    wrapper=retrieval_wrapper(self, QueryBatch(), is_async),
+                    required_since="1.10.0",
+                ),
                 # Removed in 1.16 (query_points replaces it).
                 Target(module, f"{client}.search", wrapper=retrieval_wrapper(self, Search(), is_async)),
             ]

@@ -43,9 +43,13 @@ PLANNING = "planning"
 def _agent_step(agent: Any, args: tuple, kwargs: dict) -> StepRequest:
     name = getattr(agent, "name", None)
     model = getattr(getattr(agent, "model", None), "model_id", None)
-    return StepRequest(semconv.Operation.INVOKE_AGENT, name=name if isinstance(name, str) and name else type(agent).__name__,
-                       framework=FRAMEWORK, model=model if isinstance(model, str) else None,
-                       attributes={"smolagents.agent.type": type(agent).__name__})
+    return StepRequest(
+        semconv.Operation.INVOKE_AGENT,
+        name=name if isinstance(name, str) and name else type(agent).__name__,
+        framework=FRAMEWORK,
+        model=model if isinstance(model, str) else None,
+        attributes={"smolagents.agent.type": type(agent).__name__},
+    )
 
 
 def _action_step(agent: Any, args: tuple, kwargs: dict) -> StepRequest:
@@ -61,9 +65,13 @@ def _planning_step(agent: Any, args: tuple, kwargs: dict) -> StepRequest:
 
 def _tool_step(tool: Any, args: tuple, kwargs: dict) -> StepRequest:
     description = getattr(tool, "description", None)
-    return StepRequest(semconv.Operation.EXECUTE_TOOL, name=str(getattr(tool, "name", None) or type(tool).__name__),
-                       framework=FRAMEWORK, tool_type="function",
-                       attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) else None})
+    return StepRequest(
+        semconv.Operation.EXECUTE_TOOL,
+        name=str(getattr(tool, "name", None) or type(tool).__name__),
+        framework=FRAMEWORK,
+        tool_type="function",
+        attributes={semconv.TOOL_DESCRIPTION: description if isinstance(description, str) else None},
+    )
 
 
 def _tool_arguments(args: tuple, kwargs: dict) -> Any:
@@ -156,7 +164,9 @@ class _Hooks:
         if step is None:
             return wrapped(*args, **kwargs)
         result = self._call(step, wrapped, args, kwargs)
-        self._end(step, result if result is None or isinstance(result, (str, int, float, bool, list, dict)) else str(result))
+        self._end(
+            step, result if result is None or isinstance(result, (str, int, float, bool, list, dict)) else str(result)
+        )
         return result
 
     # the local executor's worker thread ----------------------------------------------------
@@ -198,8 +208,9 @@ class SmolagentsInstrumentor(LLMInstrumentor):
         hooks = _Hooks(self)
         return [
             Target("smolagents.agents", "MultiStepAgent.run", wrapper=hooks.run, required_since="1.20"),
-            Target("smolagents.agents", "ToolCallingAgent._step_stream", wrapper=hooks.step_stream,
-                   required_since="1.20"),
+            Target(
+                "smolagents.agents", "ToolCallingAgent._step_stream", wrapper=hooks.step_stream, required_since="1.20"
+            ),
             Target("smolagents.agents", "CodeAgent._step_stream", wrapper=hooks.step_stream, required_since="1.20"),
             Target("smolagents.agents", "MultiStepAgent._generate_planning_step", wrapper=hooks.planning_step),
             Target("smolagents.tools", "Tool.__call__", wrapper=hooks.tool_call, required_since="1.20"),

@@ -44,8 +44,11 @@ def _json_schema(schema: Any) -> Any:
         return [_json_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    return {key: value.lower() if key == "type" and isinstance(value, str) else _json_schema(value)
-            for key, value in schema.items() if key != "propertyOrdering"}
+    return {
+        key: value.lower() if key == "type" and isinstance(value, str) else _json_schema(value)
+        for key, value in schema.items()
+        if key != "propertyOrdering"
+    }
 
 
 def _tools(request: Any) -> list:
@@ -88,14 +91,17 @@ def _status(exc: BaseException) -> Optional[int]:
 
 def _record_request(call: InferenceCall, request: Any) -> None:
     sent = _as_dict(request)
-    described = gemini.request_parameters(InferenceRequest(provider=Provider.GCP_VERTEX_AI, model=None),
-                                          sent.get("generation_config") or {})
+    described = gemini.request_parameters(
+        InferenceRequest(provider=Provider.GCP_VERTEX_AI, model=None), sent.get("generation_config") or {}
+    )
     for key, value in request_attributes(described).items():
         if key not in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME):
             call.set_attribute(key, value)
-    call.set_input(messages=gemini.contents(sent.get("contents")),
-                   system_instructions=gemini.system_instructions(sent.get("system_instruction")),
-                   tool_definitions=gemini.tool_definitions(_tools(request)))
+    call.set_input(
+        messages=gemini.contents(sent.get("contents")),
+        system_instructions=gemini.system_instructions(sent.get("system_instruction")),
+        tool_definitions=gemini.tool_definitions(_tools(request)),
+    )
 
 
 # The request of each call as the SDK builds it (a fresh protobuf, not changed after it is sent).
@@ -105,8 +111,12 @@ _sent = RequestHandOver(keep=lambda request: request, record=_record_request)
 def _record_answer(call: InferenceCall, response: Any) -> None:
     answer = _as_dict(response)
     outputs, reasons = gemini.response_outputs(answer, call.capture_content)
-    call.set_response(model=answer.get("model_version"), response_id=answer.get("response_id"),
-                      finish_reasons=reasons, usage=gemini.usage(answer.get("usage_metadata")))
+    call.set_response(
+        model=answer.get("model_version"),
+        response_id=answer.get("response_id"),
+        finish_reasons=reasons,
+        usage=gemini.usage(answer.get("usage_metadata")),
+    )
     call.set_output(outputs)
 
 
@@ -115,8 +125,9 @@ def _record_chunks(call: InferenceCall, chunks: list) -> None:
     for chunk in chunks:
         streamed.add(_as_dict(chunk))
     outputs, reasons = streamed.outputs()
-    call.set_response(model=streamed.model, response_id=streamed.response_id, finish_reasons=reasons,
-                      usage=streamed.usage)
+    call.set_response(
+        model=streamed.model, response_id=streamed.response_id, finish_reasons=reasons, usage=streamed.usage
+    )
     call.set_output(outputs)
 
 
@@ -147,8 +158,12 @@ class GenerateContent(CallHandler):
         self.stream = stream
 
     def request(self, instance, args, kwargs):
-        return _described(getattr(instance, "_location", None), model=_model_name(getattr(instance, "_model_name", None)),
-                          operation=semconv.Operation.GENERATE_CONTENT, stream=self.stream), None
+        return _described(
+            getattr(instance, "_location", None),
+            model=_model_name(getattr(instance, "_model_name", None)),
+            operation=semconv.Operation.GENERATE_CONTENT,
+            stream=self.stream,
+        ), None
 
     def record_input(self, call, instance, args, kwargs):
         _sent.expect(call)
@@ -172,8 +187,11 @@ class GetEmbeddings(CallHandler):
     """``_TextEmbeddingModel.get_embeddings`` / ``get_embeddings_async``."""
 
     def request(self, instance, args, kwargs):
-        request = _described(getattr(getattr(instance, "_endpoint", None), "location", None),
-                             model=_model_name(getattr(instance, "_model_id", None)), operation=semconv.Operation.EMBEDDINGS)
+        request = _described(
+            getattr(getattr(instance, "_endpoint", None), "location", None),
+            model=_model_name(getattr(instance, "_model_id", None)),
+            operation=semconv.Operation.EMBEDDINGS,
+        )
         return request, None
 
     def record_input(self, call, instance, args, kwargs):
@@ -185,8 +203,10 @@ class GetEmbeddings(CallHandler):
     def result(self, call, result, kwargs):
         counts = [getattr(getattr(e, "statistics", None), "token_count", None) for e in result or ()]
         values = getattr(result[0], "values", None) if result else None
-        call.set_response(usage=Usage(input_tokens=int(sum(counts))) if counts and None not in counts else None,
-                          attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: len(values) if values else None})
+        call.set_response(
+            usage=Usage(input_tokens=int(sum(counts))) if counts and None not in counts else None,
+            attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: len(values) if values else None},
+        )
         call.end()
         return result
 
@@ -204,13 +224,25 @@ class VertexAIInstrumentor(LLMInstrumentor):
         return [
             Target(module, "_GenerativeModel._prepare_request", wrapper=_sent.wrapper),
             Target(module, "_GenerativeModel._generate_content", generate, required_since="1.60.0"),
-            Target(module, "_GenerativeModel._generate_content_async", generate, is_async=True, required_since="1.60.0"),
+            Target(
+                module, "_GenerativeModel._generate_content_async", generate, is_async=True, required_since="1.60.0"
+            ),
             # A generator function: calling it returns the stream at once.
             Target(module, "_GenerativeModel._generate_content_streaming", stream, required_since="1.60.0"),
             # A coroutine that returns an async generator.
-            Target(module, "_GenerativeModel._generate_content_streaming_async", stream, is_async=True,
-                   required_since="1.60.0"),
+            Target(
+                module,
+                "_GenerativeModel._generate_content_streaming_async",
+                stream,
+                is_async=True,
+                required_since="1.60.0",
+            ),
             Target(embeddings_module, "_TextEmbeddingModel.get_embeddings", embed, required_since="1.60.0"),
-            Target(embeddings_module, "_TextEmbeddingModel.get_embeddings_async", embed, is_async=True,
-                   required_since="1.60.0"),
+            Target(
+                embeddings_module,
+                "_TextEmbeddingModel.get_embeddings_async",
+                embed,
+                is_async=True,
+                required_since="1.60.0",
+            ),
         ]

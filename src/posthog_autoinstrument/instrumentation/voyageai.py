@@ -39,9 +39,14 @@ class Embed(CallHandler):
         arguments = _arguments(_EMBED_PARAMETERS, args, kwargs)
         address, port = _endpoint(instance)
         dtype = arguments.get("output_dtype")
-        return InferenceRequest(provider=PROVIDER, model=arguments.get("model"), operation=semconv.Operation.EMBEDDINGS,
-                                server_address=address, server_port=port,
-                                encoding_formats=[dtype] if isinstance(dtype, str) else None), None
+        return InferenceRequest(
+            provider=PROVIDER,
+            model=arguments.get("model"),
+            operation=semconv.Operation.EMBEDDINGS,
+            server_address=address,
+            server_port=port,
+            encoding_formats=[dtype] if isinstance(dtype, str) else None,
+        ), None
 
     def record_input(self, call, instance, args, kwargs):
         texts = _arguments(_EMBED_PARAMETERS, args, kwargs).get("texts")
@@ -52,8 +57,10 @@ class Embed(CallHandler):
         embeddings = getattr(result, "embeddings", None)
         first = embeddings[0] if isinstance(embeddings, list) and embeddings else None
         tokens = integer(getattr(result, "total_tokens", None))
-        call.set_response(usage=Usage(input_tokens=tokens) if tokens is not None else None,
-                          attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: len(first) if hasattr(first, "__len__") else None})
+        call.set_response(
+            usage=Usage(input_tokens=tokens) if tokens is not None else None,
+            attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: len(first) if hasattr(first, "__len__") else None},
+        )
         call.end()
         return result
 
@@ -66,15 +73,23 @@ class Rerank(RetrievalHandler):
         arguments = _arguments(_RERANK_PARAMETERS, args, kwargs)
         address, port = _endpoint(instance)
         query, documents = arguments.get("query"), arguments.get("documents")
-        retrieval = Retrieval(PROVIDER, operation="rerank", model=arguments.get("model"),
-                              texts=[query] if isinstance(query, str) else None, top_k=integer(arguments.get("top_k")),
-                              server_address=address, server_port=port)
+        retrieval = Retrieval(
+            PROVIDER,
+            operation="rerank",
+            model=arguments.get("model"),
+            texts=[query] if isinstance(query, str) else None,
+            top_k=integer(arguments.get("top_k")),
+            server_address=address,
+            server_port=port,
+        )
         retrieval.details["document_count"] = len(documents) if isinstance(documents, (list, tuple)) else None
         return retrieval
 
     def documents(self, result, retrieval, args, kwargs) -> Optional[list]:
-        pairs = [(getattr(r, "index", None), number(getattr(r, "relevance_score", None)))
-                 for r in getattr(result, "results", None) or ()]
+        pairs = [
+            (getattr(r, "index", None), number(getattr(r, "relevance_score", None)))
+            for r in getattr(result, "results", None) or ()
+        ]
         return ranked(pairs, _arguments(_RERANK_PARAMETERS, args, kwargs).get("documents"))
 
     def response_attributes(self, result) -> Optional[dict]:
@@ -92,8 +107,11 @@ class VoyageAIInstrumentor(LLMInstrumentor):
         return [
             Target("voyageai.client", "Client.embed", embed, required_since="0.3.0"),
             Target("voyageai.client_async", "AsyncClient.embed", embed, is_async=True, required_since="0.3.0"),
-            Target("voyageai.client", "Client.rerank", wrapper=retrieval_wrapper(self, rerank),
-                   required_since="0.3.0"),
-            Target("voyageai.client_async", "AsyncClient.rerank", wrapper=retrieval_wrapper(self, rerank, is_async=True),
-                   required_since="0.3.0"),
+            Target("voyageai.client", "Client.rerank", wrapper=retrieval_wrapper(self, rerank), required_since="0.3.0"),
+            Target(
+                "voyageai.client_async",
+                "AsyncClient.rerank",
+                wrapper=retrieval_wrapper(self, rerank, is_async=True),
+                required_since="0.3.0",
+            ),
         ]

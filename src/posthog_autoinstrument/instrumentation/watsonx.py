@@ -22,14 +22,35 @@ from ..genai import semconv
 from ..genai.semconv import Provider
 from ..genai.attributes import request_attributes
 from ..genai.streams import observe_stream
-from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_call, is_stream, arguments_now, steps_within_call
+from .base import (
+    CallHandler,
+    LLMInstrumentor,
+    RequestHandOver,
+    Target,
+    active_call,
+    is_stream,
+    arguments_now,
+    steps_within_call,
+)
 
 # Text generation's stop reasons in the conventions' terms.
-_STOP_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "max_tokens": "length", "token_limit": "length",
-                 "time_limit": "time_limit", "cancelled": "cancelled", "error": "error"}
-_GENERATION_PARAMETERS = (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
-                          ("max_new_tokens", "max_tokens"), ("random_seed", "seed"),
-                          ("repetition_penalty", "frequency_penalty"))
+_STOP_REASONS = {
+    "eos_token": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "token_limit": "length",
+    "time_limit": "time_limit",
+    "cancelled": "cancelled",
+    "error": "error",
+}
+_GENERATION_PARAMETERS = (
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("top_k", "top_k"),
+    ("max_new_tokens", "max_tokens"),
+    ("random_seed", "seed"),
+    ("repetition_penalty", "frequency_penalty"),
+)
 
 
 def _status(exc: BaseException) -> Optional[int]:
@@ -44,8 +65,14 @@ def _described(instance: Any, operation: str, stream: bool = False) -> Inference
     url = getattr(getattr(client, "credentials", None), "url", None)
     address, port = host_and_port(url)
     model = getattr(instance, "model_id", None) or getattr(instance, "deployment_id", None)
-    request = InferenceRequest(provider=Provider.IBM_WATSONX_AI, model=model, operation=operation,
-                               server_address=address, server_port=port, stream=stream)
+    request = InferenceRequest(
+        provider=Provider.IBM_WATSONX_AI,
+        model=model,
+        operation=operation,
+        server_address=address,
+        server_port=port,
+        stream=stream,
+    )
     if isinstance(url, str):
         request.attributes[semconv.BASE_URL] = url
     return request
@@ -66,8 +93,10 @@ def _record_payload(call: InferenceCall, payload: dict) -> None:
     for key, value in request_attributes(described).items():
         if key not in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME):
             call.set_attribute(key, value)
-    call.set_input(messages=[openai_chat.input_message(message) for message in payload.get("messages") or ()],
-                   tool_definitions=openai_chat.tool_definitions(payload.get("tools")))
+    call.set_input(
+        messages=[openai_chat.input_message(message) for message in payload.get("messages") or ()],
+        tool_definitions=openai_chat.tool_definitions(payload.get("tools")),
+    )
 
 
 # The chat payload of each call as the SDK builds it; its lists copied (the app owns the messages).
@@ -77,9 +106,15 @@ _sent = RequestHandOver(keep=arguments_now, record=_record_payload)
 def _record_chat_answer(call: InferenceCall, answer: dict) -> None:
     choices = answer.get("choices") or ()
     reasons = [openai_chat.finish_reason(get(choice, "finish_reason")) for choice in choices]
-    call.set_response(model=answer.get("model_id") or answer.get("model"), response_id=answer.get("id"),
-                      finish_reasons=[r for r in reasons if r], usage=openai_chat.usage(answer.get("usage")))
-    call.set_output([openai_chat.output_message(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)])
+    call.set_response(
+        model=answer.get("model_id") or answer.get("model"),
+        response_id=answer.get("id"),
+        finish_reasons=[r for r in reasons if r],
+        usage=openai_chat.usage(answer.get("usage")),
+    )
+    call.set_output(
+        [openai_chat.output_message(get(choice, "message"), reason) for choice, reason in zip(choices, reasons)]
+    )
 
 
 class _ChatChunks(StreamAccumulator):
@@ -98,16 +133,21 @@ class _ChatChunks(StreamAccumulator):
             self.response_id = self.response_id or chunk.get("id")
             if chunk.get("usage"):
                 self.usage = chunk["usage"]
-            openai_chat.add_chunk_choices(self.choices, chunk.get("choices"), self.capture,
-                                          lambda delta: get(delta, "reasoning_content"))
+            openai_chat.add_chunk_choices(
+                self.choices, chunk.get("choices"), self.capture, lambda delta: get(delta, "reasoning_content")
+            )
         return False
 
     def finish(self, call: InferenceCall) -> None:
         _sent.forget(call)
         ordered = openai_chat.ordered_choices(self.choices)
         reasons = [openai_chat.finish_reason(choice.finish_reason) for choice in ordered]
-        call.set_response(model=self.model, response_id=self.response_id, finish_reasons=[r for r in reasons if r],
-                          usage=openai_chat.usage(self.usage))
+        call.set_response(
+            model=self.model,
+            response_id=self.response_id,
+            finish_reasons=[r for r in reasons if r],
+            usage=openai_chat.usage(self.usage),
+        )
         if self.capture:
             call.set_output([m.output_message(choice.parts(), reason) for choice, reason in zip(ordered, reasons)])
 
@@ -146,8 +186,10 @@ def _generation_usage(result: dict) -> Optional[Usage]:
     if not results:
         return None
     first = results[0]
-    return Usage(input_tokens=integer(get(first, "input_token_count")),
-                 output_tokens=integer(get(first, "generated_token_count")))
+    return Usage(
+        input_tokens=integer(get(first, "input_token_count")),
+        output_tokens=integer(get(first, "generated_token_count")),
+    )
 
 
 class Generate(CallHandler):
@@ -159,7 +201,9 @@ class Generate(CallHandler):
 
     def request(self, instance, args, kwargs):
         request = _described(instance, semconv.Operation.TEXT_COMPLETION, self.stream)
-        params = _parameters(kwargs.get("params", args[1] if len(args) > 1 else None) or getattr(instance, "params", None))
+        params = _parameters(
+            kwargs.get("params", args[1] if len(args) > 1 else None) or getattr(instance, "params", None)
+        )
         for name, field in _GENERATION_PARAMETERS:
             value = params.get(name)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -171,8 +215,13 @@ class Generate(CallHandler):
 
     def record_input(self, call, instance, args, kwargs):
         prompt = kwargs.get("prompt", args[0] if args else None)
-        prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)] \
-            if isinstance(prompt, list) else []
+        prompts = (
+            [prompt]
+            if isinstance(prompt, str)
+            else [p for p in prompt or () if isinstance(p, str)]
+            if isinstance(prompt, list)
+            else []
+        )
         call.set_input(messages=[m.message("user", [m.text(p)]) for p in prompts])
 
     def result(self, call, result, kwargs):
@@ -232,8 +281,11 @@ class Embed(CallHandler):
         if isinstance(result, dict):
             results = result.get("results") or ()
             vector = get(results[0], "embedding") if results else None
-            call.set_response(model=result.get("model_id"), usage=Usage(input_tokens=integer(result.get("input_token_count"))),
-                              attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: len(vector) if isinstance(vector, list) else None})
+            call.set_response(
+                model=result.get("model_id"),
+                usage=Usage(input_tokens=integer(result.get("input_token_count"))),
+                attributes={semconv.EMBEDDINGS_DIMENSION_COUNT: len(vector) if isinstance(vector, list) else None},
+            )
         call.end()
         return result
 
@@ -256,11 +308,14 @@ class WatsonxInstrumentor(LLMInstrumentor):
             Target(module, "ModelInference.generate_text", generate, required_since="1.1.0"),
             Target(module, "ModelInference.generate_text_stream", Generate(stream=True), required_since="1.1.0"),
         ]
-        for payload_module, kind in (("ibm_watsonx_ai.foundation_models.inference.fm_model_inference", "FMModelInference"),
-                                     ("ibm_watsonx_ai.foundation_models.inference.deployment_model_inference",
-                                      "DeploymentModelInference")):
+        for payload_module, kind in (
+            ("ibm_watsonx_ai.foundation_models.inference.fm_model_inference", "FMModelInference"),
+            ("ibm_watsonx_ai.foundation_models.inference.deployment_model_inference", "DeploymentModelInference"),
+        ):
             targets.append(Target(payload_module, f"{kind}._prepare_chat_payload", wrapper=_sent.wrapper))
         embeddings = "ibm_watsonx_ai.foundation_models.embeddings.embeddings"
-        targets += [Target(embeddings, "Embeddings.generate", Embed(), required_since="1.1.0"),
-                    Target(embeddings, "Embeddings.agenerate", Embed(), is_async=True)]
+        targets += [
+            Target(embeddings, "Embeddings.generate", Embed(), required_since="1.1.0"),
+            Target(embeddings, "Embeddings.agenerate", Embed(), is_async=True),
+        ]
         return targets

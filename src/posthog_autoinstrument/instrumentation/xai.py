@@ -31,10 +31,22 @@ _endpoints: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary(
 
 # gRPC status codes as the HTTP statuses that mean the same (google.rpc.Code's mapping).
 _HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409,
-    "ABORTED": 409, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499, "UNKNOWN": 500, "INTERNAL": 500,
-    "DATA_LOSS": 500, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INTERNAL": 500,
+    "DATA_LOSS": 500,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
 }
 
 
@@ -71,8 +83,12 @@ _sent = RequestHandOver(keep=lambda request: (type(request), request.SerializeTo
 
 def _record_answer(call: InferenceCall, response: Any) -> None:
     finish_reasons, outputs = wire.outputs(response)
-    call.set_response(model=response.model or None, response_id=response.id or None,
-                      finish_reasons=finish_reasons, usage=wire.usage(response))
+    call.set_response(
+        model=response.model or None,
+        response_id=response.id or None,
+        finish_reasons=finish_reasons,
+        usage=wire.usage(response),
+    )
     call.set_output(outputs)
 
 
@@ -112,9 +128,15 @@ class ChatCall(CallHandler):
     def request(self, instance, args, kwargs):
         address, port = _endpoints.get(instance._stub, _DEFAULT_ENDPOINT)
         conversation = getattr(instance, "_conversation_id", None)
-        return InferenceRequest(provider=Provider.XAI, model=instance._proto.model or None,
-                                operation=semconv.Operation.CHAT, server_address=address, server_port=port,
-                                stream=self.stream, conversation_id=conversation or None), None
+        return InferenceRequest(
+            provider=Provider.XAI,
+            model=instance._proto.model or None,
+            operation=semconv.Operation.CHAT,
+            server_address=address,
+            server_port=port,
+            stream=self.stream,
+            conversation_id=conversation or None,
+        ), None
 
     def record_input(self, call, instance, args, kwargs):
         _sent.expect(call)

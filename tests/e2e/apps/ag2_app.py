@@ -21,8 +21,16 @@ BASE_URL = os.environ["AG2_APP_BASE_URL"]
 
 
 def llm_config(model="gpt-4o-mini"):
-    return LLMConfig({"api_type": "openai", "model": model, "base_url": BASE_URL,
-                      "api_key": os.environ["OPENAI_API_KEY"], "price": [0.00015, 0.0006]}, cache_seed=None)
+    return LLMConfig(
+        {
+            "api_type": "openai",
+            "model": model,
+            "base_url": BASE_URL,
+            "api_key": os.environ["OPENAI_API_KEY"],
+            "price": [0.00015, 0.0006],
+        },
+        cache_seed=None,
+    )
 
 
 def get_weather(city: str) -> str:
@@ -43,29 +51,26 @@ def pair(name="Weather"):
 
 def tool_chat():
     user, assistant = pair()
-    result = user.initiate_chat(assistant, message="[tool] What is the weather in Paris?", max_turns=2,
-                                silent=True)
+    result = user.initiate_chat(assistant, message="[tool] What is the weather in Paris?", max_turns=2, silent=True)
     show("tool", [m.get("role") for m in result.chat_history], result.summary)
 
 
 async def async_chat():
     user = ConversableAgent("asker", llm_config=False, human_input_mode="NEVER")
     poet = ConversableAgent("Poet", llm_config=llm_config(), human_input_mode="NEVER")
-    result = await user.a_initiate_chat(poet, message='[async] A poem. reply="Roses are red"', max_turns=1,
-                                        silent=True)
+    result = await user.a_initiate_chat(poet, message='[async] A poem. reply="Roses are red"', max_turns=1, silent=True)
     show("async", result.summary)
 
 
 def group_chat():
-    writer = ConversableAgent("Writer", llm_config=llm_config(), human_input_mode="NEVER",
-                              description="Writes text.")
-    reviewer = ConversableAgent("Reviewer", llm_config=llm_config(), human_input_mode="NEVER",
-                                description="Reviews text.")
+    writer = ConversableAgent("Writer", llm_config=llm_config(), human_input_mode="NEVER", description="Writes text.")
+    reviewer = ConversableAgent(
+        "Reviewer", llm_config=llm_config(), human_input_mode="NEVER", description="Reviews text."
+    )
     user = ConversableAgent("boss", llm_config=False, human_input_mode="NEVER")
     chat = GroupChat([writer, reviewer], messages=[], max_round=3, speaker_selection_method="round_robin")
     manager = GroupChatManager(chat, llm_config=llm_config(), name="Manager")
-    result = user.initiate_chat(manager, message='[group] Write a haiku. reply="A haiku"', max_turns=1,
-                                silent=True)
+    result = user.initiate_chat(manager, message='[group] Write a haiku. reply="A haiku"', max_turns=1, silent=True)
     show("group", [m.get("name") for m in result.chat_history], result.summary)
 
 
@@ -74,8 +79,9 @@ def concurrent():
 
     def run(label):
         user, assistant = pair(f"Weather{label[-1].upper()}")
-        result = user.initiate_chat(assistant, message=f"[{label}] What is the weather in Paris?", max_turns=2,
-                                    silent=True)
+        result = user.initiate_chat(
+            assistant, message=f"[{label}] What is the weather in Paris?", max_turns=2, silent=True
+        )
         answers[label] = result.summary
 
     threads = [threading.Thread(target=run, args=(label,)) for label in ("thread-a", "thread-b")]

@@ -26,11 +26,20 @@ BASE_URL = os.environ["AUTOGEN_APP_BASE_URL"]
 
 def client(model="gpt-4o-mini"):
     # A model name AutoGen does not know needs its capabilities spelled out.
-    info = None if model == "gpt-4o-mini" else {
-        "vision": False, "function_calling": True, "json_output": True, "family": ModelFamily.GPT_4O,
-        "structured_output": True}
-    return OpenAIChatCompletionClient(model=model, base_url=BASE_URL, api_key=os.environ["OPENAI_API_KEY"],
-                                      model_info=info)
+    info = (
+        None
+        if model == "gpt-4o-mini"
+        else {
+            "vision": False,
+            "function_calling": True,
+            "json_output": True,
+            "family": ModelFamily.GPT_4O,
+            "structured_output": True,
+        }
+    )
+    return OpenAIChatCompletionClient(
+        model=model, base_url=BASE_URL, api_key=os.environ["OPENAI_API_KEY"], model_info=info
+    )
 
 
 async def get_weather(city: str) -> str:
@@ -44,7 +53,8 @@ weather_tool = FunctionTool(get_weather, description="Weather for a city.")
 async def forecast(city: str) -> str:
     """A tool that asks a model itself, through the openai SDK."""
     answer = await AsyncOpenAI(base_url=BASE_URL).chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": f'[tool-body] Forecast for {city}? reply="Rain"'}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f'[tool-body] Forecast for {city}? reply="Rain"'}]
+    )
     return answer.choices[0].message.content
 
 
@@ -57,8 +67,13 @@ def describe(result: TaskResult):
 
 
 def weather_agent(name="Weather"):
-    return AssistantAgent(name, model_client=client(), tools=[weather_tool], reflect_on_tool_use=True,
-                          system_message="You report the weather.")
+    return AssistantAgent(
+        name,
+        model_client=client(),
+        tools=[weather_tool],
+        reflect_on_tool_use=True,
+        system_message="You report the weather.",
+    )
 
 
 async def solo():
@@ -91,8 +106,7 @@ async def round_robin():
 async def selector():
     writer = AssistantAgent("Writer", model_client=client(), description="Writes text.")
     reviewer = AssistantAgent("Reviewer", model_client=client(), description="Reviews text.")
-    team = SelectorGroupChat([writer, reviewer], model_client=client(),
-                             termination_condition=MaxMessageTermination(2))
+    team = SelectorGroupChat([writer, reviewer], model_client=client(), termination_condition=MaxMessageTermination(2))
     result = await team.run(task='[selector] Who should write? reply="Writer"')
     show("selector", *describe(result))
 

@@ -14,10 +14,19 @@ import boto3
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 MESSAGES = [{"role": "user", "content": [{"text": "Say hello"}]}]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
-TOOLS = {"tools": [{"toolSpec": {
-    "name": "get_weather", "description": "Weather for a city",
-    "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-}}]}
+TOOLS = {
+    "tools": [
+        {
+            "toolSpec": {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "inputSchema": {
+                    "json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+                },
+            }
+        }
+    ]
+}
 
 
 def client():
@@ -32,7 +41,9 @@ def converse():
     r = client().converse(
         modelId=CLAUDE,
         system=[{"text": "You are terse."}],
-        messages=[{"role": "user", "content": [{"text": "Say hello"}, {"image": {"format": "png", "source": {"bytes": PNG}}}]}],
+        messages=[
+            {"role": "user", "content": [{"text": "Say hello"}, {"image": {"format": "png", "source": {"bytes": PNG}}}]}
+        ],
         inferenceConfig={"maxTokens": 50, "temperature": 0.3, "topP": 0.9, "stopSequences": ["END"]},
         additionalModelRequestFields={"top_k": 40},
     )
@@ -40,8 +51,9 @@ def converse():
 
 
 def converse_tools():
-    r = client().converse(modelId=CLAUDE, messages=[{"role": "user", "content": [{"text": "Weather in Paris?"}]}],
-                          toolConfig=TOOLS)
+    r = client().converse(
+        modelId=CLAUDE, messages=[{"role": "user", "content": [{"text": "Weather in Paris?"}]}], toolConfig=TOOLS
+    )
     use = r["output"]["message"]["content"][1]["toolUse"]
     show("converse_tools", r["stopReason"], use["name"], json.dumps(use["input"]))
 
@@ -49,8 +61,14 @@ def converse_tools():
 def converse_tool_result():
     messages = [
         {"role": "user", "content": [{"text": "Weather in Paris?"}]},
-        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}}]},
-        {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_1", "content": [{"json": {"temp_c": 21}}]}}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}}],
+        },
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "tooluse_1", "content": [{"json": {"temp_c": 21}}]}}],
+        },
     ]
     r = client().converse(modelId=CLAUDE, messages=messages, toolConfig=TOOLS)
     show("converse_tool_result", r["output"]["message"]["content"][0]["text"])
@@ -62,14 +80,20 @@ def converse_stream():
     events = list(stream)
     text = "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
     usage = events[-1]["metadata"]["usage"]
-    show("converse_stream", stream.__class__.__name__, [next(iter(e)) for e in events], repr(text), usage["outputTokens"])
+    show(
+        "converse_stream", stream.__class__.__name__, [next(iter(e)) for e in events], repr(text), usage["outputTokens"]
+    )
 
 
 def converse_stream_tools():
-    r = client().converse_stream(modelId="amazon.nova-pro-v1:0", messages=[{"role": "user", "content": [{"text": "Weather?"}]}],
-                                 toolConfig=TOOLS)
-    arguments = "".join(e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in r["stream"]
-                        if "contentBlockDelta" in e and "toolUse" in e["contentBlockDelta"]["delta"])
+    r = client().converse_stream(
+        modelId="amazon.nova-pro-v1:0", messages=[{"role": "user", "content": [{"text": "Weather?"}]}], toolConfig=TOOLS
+    )
+    arguments = "".join(
+        e["contentBlockDelta"]["delta"]["toolUse"]["input"]
+        for e in r["stream"]
+        if "contentBlockDelta" in e and "toolUse" in e["contentBlockDelta"]["delta"]
+    )
     show("converse_stream_tools", arguments)
 
 
@@ -104,23 +128,57 @@ def error():
     try:
         client().converse(modelId="error-400", messages=MESSAGES)
     except Exception as exc:
-        show("error", type(exc).__name__, exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"])
+        show(
+            "error",
+            type(exc).__name__,
+            exc.response["Error"]["Code"],
+            exc.response["ResponseMetadata"]["HTTPStatusCode"],
+        )
 
 
 INVOKE_BODIES = [
-    (CLAUDE, {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 40, "temperature": 0.5, "system": "Be brief.",
-              "messages": [{"role": "user", "content": "Say hello"}]}),
-    ("us.amazon.nova-lite-v1:0", {"schemaVersion": "messages-v1", "system": [{"text": "Be brief."}],
-                                  "messages": [{"role": "user", "content": [{"text": "Say hello"}]}],
-                                  "inferenceConfig": {"maxTokens": 41, "temperature": 0.4, "topP": 0.8}}),
-    ("amazon.titan-text-express-v1", {"inputText": "Say hello", "textGenerationConfig": {"maxTokenCount": 42, "stopSequences": ["User:"]}}),
+    (
+        CLAUDE,
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 40,
+            "temperature": 0.5,
+            "system": "Be brief.",
+            "messages": [{"role": "user", "content": "Say hello"}],
+        },
+    ),
+    (
+        "us.amazon.nova-lite-v1:0",
+        {
+            "schemaVersion": "messages-v1",
+            "system": [{"text": "Be brief."}],
+            "messages": [{"role": "user", "content": [{"text": "Say hello"}]}],
+            "inferenceConfig": {"maxTokens": 41, "temperature": 0.4, "topP": 0.8},
+        },
+    ),
+    (
+        "amazon.titan-text-express-v1",
+        {"inputText": "Say hello", "textGenerationConfig": {"maxTokenCount": 42, "stopSequences": ["User:"]}},
+    ),
     ("meta.llama3-8b-instruct-v1:0", {"prompt": "Say hello", "max_gen_len": 43, "temperature": 0.2, "top_p": 0.9}),
     ("mistral.mistral-7b-instruct-v0:2", {"prompt": "<s>[INST] Say hello [/INST]", "max_tokens": 44, "top_k": 50}),
-    ("mistral.mistral-large-2407-v1:0", {"messages": [{"role": "system", "content": "Be brief."},
-                                                      {"role": "user", "content": "Say hello"}], "max_tokens": 45}),
+    (
+        "mistral.mistral-large-2407-v1:0",
+        {
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}],
+            "max_tokens": 45,
+        },
+    ),
     ("cohere.command-text-v14", {"prompt": "Say hello", "max_tokens": 46, "p": 0.7, "k": 10}),
-    ("cohere.command-r-v1:0", {"message": "Say hello", "preamble": "Be brief.", "max_tokens": 47,
-                               "chat_history": [{"role": "USER", "message": "Hi"}, {"role": "CHATBOT", "message": "Hello!"}]}),
+    (
+        "cohere.command-r-v1:0",
+        {
+            "message": "Say hello",
+            "preamble": "Be brief.",
+            "max_tokens": 47,
+            "chat_history": [{"role": "USER", "message": "Hi"}, {"role": "CHATBOT", "message": "Hello!"}],
+        },
+    ),
 ]
 
 
@@ -145,16 +203,26 @@ def _reply_text(model_id, data):
 def invoke_families():
     c = client()
     for model_id, body in INVOKE_BODIES:
-        r = c.invoke_model(modelId=model_id, body=json.dumps(body), contentType="application/json", accept="application/json")
+        r = c.invoke_model(
+            modelId=model_id, body=json.dumps(body), contentType="application/json", accept="application/json"
+        )
         data = json.loads(r["body"].read())
         show("invoke", model_id, r["contentType"], _reply_text(model_id, data))
 
 
 def invoke_anthropic_tools():
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 40,
-            "tools": [{"name": "get_weather", "description": "Weather for a city",
-                       "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]}]}
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 40,
+        "tools": [
+            {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+            }
+        ],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]}],
+    }
     r = client().invoke_model(modelId=CLAUDE, body=json.dumps(body).encode())
     block = json.loads(r["body"].read())["content"][0]
     show("invoke_tools", block["name"], block["input"])
@@ -170,9 +238,14 @@ def invoke_streams():
 
 def embeddings():
     c = client()
-    r = c.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "first text", "dimensions": 8}))
+    r = c.invoke_model(
+        modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "first text", "dimensions": 8})
+    )
     show("titan_embed", len(json.loads(r["body"].read())["embedding"]))
-    r = c.invoke_model(modelId="cohere.embed-english-v3", body=json.dumps({"texts": ["first text", "second text"], "input_type": "search_document"}))
+    r = c.invoke_model(
+        modelId="cohere.embed-english-v3",
+        body=json.dumps({"texts": ["first text", "second text"], "input_type": "search_document"}),
+    )
     show("cohere_embed", len(json.loads(r["body"].read())["embeddings"]))
 
 

@@ -25,8 +25,14 @@ class CityEmbedding(EmbeddingFunction[Documents]):
         pass
 
     def __call__(self, input: Documents) -> Embeddings:
-        return [[float("paris" in t.lower() or "france" in t.lower()), float("berlin" in t.lower()),
-                 float("madrid" in t.lower() or "spain" in t.lower())] for t in input]
+        return [
+            [
+                float("paris" in t.lower() or "france" in t.lower()),
+                float("berlin" in t.lower()),
+                float("madrid" in t.lower() or "spain" in t.lower()),
+            ]
+            for t in input
+        ]
 
     @staticmethod
     def name() -> str:
@@ -48,9 +54,12 @@ def collection(client=None):
     client = client or chromadb.EphemeralClient()
     cities = client.get_or_create_collection("cities", embedding_function=CityEmbedding())
     if cities.count() == 0:
-        cities.add(ids=list(DOCUMENTS), documents=[d for d, _ in DOCUMENTS.values()],
-                   embeddings=[e for _, e in DOCUMENTS.values()],
-                   metadatas=[{"country": d.split()[-1].rstrip(".")} for d, _ in DOCUMENTS.values()])
+        cities.add(
+            ids=list(DOCUMENTS),
+            documents=[d for d, _ in DOCUMENTS.values()],
+            embeddings=[e for _, e in DOCUMENTS.values()],
+            metadatas=[{"country": d.split()[-1].rstrip(".")} for d, _ in DOCUMENTS.values()],
+        )
     return cities
 
 
@@ -60,14 +69,12 @@ def query_vector():
 
 
 def query_text():
-    r = collection().query(query_texts=["What is the capital of France?"], n_results=1,
-                           where={"country": "France"})
+    r = collection().query(query_texts=["What is the capital of France?"], n_results=1, where={"country": "France"})
     show("query_text", r["ids"], r["documents"])
 
 
 def query_many():
-    r = collection().query(query_embeddings=[[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], n_results=1,
-                           include=["distances"])
+    r = collection().query(query_embeddings=[[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], n_results=1, include=["distances"])
     show("query_many", r["ids"], r["documents"])
 
 

@@ -32,7 +32,8 @@ def checkout(number: int) -> str:
     tracer = trace.get_tracer("shop.checkout")
     with tracer.start_as_current_span(f"checkout {number}"):
         response = openai.OpenAI(max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": f"order {number}"}])
+            model="gpt-4o-mini", messages=[{"role": "user", "content": f"order {number}"}]
+        )
     return response.choices[0].message.content
 
 

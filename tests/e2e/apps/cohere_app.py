@@ -16,14 +16,16 @@ MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Say hello"},
 ]
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 
 
 def show(*values):
@@ -36,8 +38,17 @@ def user(text):
 
 def chat():
     r = cohere.ClientV2().chat(
-        model=MODEL, messages=MESSAGES, temperature=0.3, p=0.9, k=40, max_tokens=50, seed=7, stop_sequences=["END"],
-        frequency_penalty=0.1, presence_penalty=0.2, response_format={"type": "json_object"},
+        model=MODEL,
+        messages=MESSAGES,
+        temperature=0.3,
+        p=0.9,
+        k=40,
+        max_tokens=50,
+        seed=7,
+        stop_sequences=["END"],
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+        response_format={"type": "json_object"},
     )
     show("chat", type(r).__name__, r.message.content[0].text, r.finish_reason, r.usage.billed_units.input_tokens)
 
@@ -47,10 +58,19 @@ def tools():
     first = co.chat(model=MODEL, messages=user("Weather in Paris?"), tools=TOOLS)
     call = first.message.tool_calls[0]
     show("tools call", first.finish_reason, first.message.tool_plan, call.function.name, call.function.arguments)
-    second = co.chat(model=MODEL, tools=TOOLS, messages=user("Weather in Paris?") + [
-        {"role": "assistant", "tool_plan": first.message.tool_plan, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": call.id, "content": [{"type": "document", "document": {"data": {"temp": 21}}}]},
-    ])
+    second = co.chat(
+        model=MODEL,
+        tools=TOOLS,
+        messages=user("Weather in Paris?")
+        + [
+            {"role": "assistant", "tool_plan": first.message.tool_plan, "tool_calls": [call]},
+            {
+                "role": "tool",
+                "tool_call_id": call.id,
+                "content": [{"type": "document", "document": {"data": {"temp": 21}}}],
+            },
+        ],
+    )
     show("tools answer", second.message.content[0].text)
 
 
@@ -103,20 +123,25 @@ def error_429():
 
 
 def embed():
-    r = cohere.ClientV2().embed(model="embed-v4.0", texts=["first text", "second text"], input_type="search_document",
-                                embedding_types=["float"])
+    r = cohere.ClientV2().embed(
+        model="embed-v4.0", texts=["first text", "second text"], input_type="search_document", embedding_types=["float"]
+    )
     show("embed", len(r.embeddings.float_), len(r.embeddings.float_[0]), r.meta.billed_units.input_tokens)
 
 
-RERANK_DOCUMENTS = ["Berlin is the capital of Germany.", "Paris is the capital of France.",
-                    "Madrid is the capital of Spain."]
+RERANK_DOCUMENTS = [
+    "Berlin is the capital of Germany.",
+    "Paris is the capital of France.",
+    "Madrid is the capital of Spain.",
+]
 
 
 def rerank():
     r = cohere.ClientV2().rerank(model="rerank-v3.5", query="capital of France", documents=RERANK_DOCUMENTS, top_n=2)
     show("rerank", [(x.index, x.relevance_score) for x in r.results], r.meta.billed_units.search_units)
-    v1 = cohere.Client().rerank(model="rerank-english-v3.0", query="Spain",
-                                documents=[{"text": t} for t in RERANK_DOCUMENTS])
+    v1 = cohere.Client().rerank(
+        model="rerank-english-v3.0", query="Spain", documents=[{"text": t} for t in RERANK_DOCUMENTS]
+    )
     show("rerank v1", [x.index for x in v1.results])
 
 
@@ -129,8 +154,13 @@ async def _async_all():
     co = cohere.AsyncClientV2()
     r = await co.chat(model=MODEL, messages=user("Async hello"))
     show("async chat", r.message.content[0].text)
-    text = "".join([e.delta.message.content.text or "" async for e in co.chat_stream(model=MODEL, messages=user("Async stream"))
-                    if e.type == "content-delta"])
+    text = "".join(
+        [
+            e.delta.message.content.text or ""
+            async for e in co.chat_stream(model=MODEL, messages=user("Async stream"))
+            if e.type == "content-delta"
+        ]
+    )
     show("async stream", text)
     s = co.chat_stream(model=MODEL, messages=user("Async break chunks=6"))
     async for e in s:

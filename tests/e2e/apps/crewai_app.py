@@ -48,8 +48,15 @@ def build_crew(label: str, **llm_options) -> Crew:
 
 def show(label: str, output) -> None:
     usage = output.token_usage
-    print(label, repr(output.raw), type(output).__name__, usage.prompt_tokens, usage.completion_tokens,
-          usage.successful_requests, flush=True)
+    print(
+        label,
+        repr(output.raw),
+        type(output).__name__,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.successful_requests,
+        flush=True,
+    )
 
 
 def sync() -> None:
@@ -76,14 +83,24 @@ class HouseLLM(BaseLLM):
     urllib: nothing below CrewAI records its requests. It reports usage the way CrewAI's own
     provider classes do, so that CrewAI's token counts include it."""
 
-    def call(self, messages, tools=None, callbacks=None, available_functions=None, from_task=None,
-             from_agent=None, response_model=None):
+    def call(
+        self,
+        messages,
+        tools=None,
+        callbacks=None,
+        available_functions=None,
+        from_task=None,
+        from_agent=None,
+        response_model=None,
+    ):
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         body = json.dumps({"model": self.model, "messages": messages}).encode()
-        request = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions", data=body,
-                                         headers={"Content-Type": "application/json",
-                                                  "Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
+        request = urllib.request.Request(
+            os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+            data=body,
+            headers={"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.load(response)
         self._track_token_usage_internal(answer["usage"])
@@ -102,12 +119,20 @@ def look_up_weather(city: str) -> str:
 def house_model() -> None:
     # Without native function calling CrewAI prompts ReAct style and parses the model's text;
     # the tool's result is the answer, so one model call is enough.
-    agent = Agent(role="House reporter", goal="Report the weather", backstory="You know the weather.",
-                  llm=HouseLLM(model="house-model"), tools=[look_up_weather])
-    task = Task(name="house weather",
-                description="[house] Say the weather in Paris. "
-                            "reply=\"Thought: I look it up\nAction: look_up_weather\nAction Input: {'city': 'Paris'}\"",
-                expected_output="A short weather report", agent=agent)
+    agent = Agent(
+        role="House reporter",
+        goal="Report the weather",
+        backstory="You know the weather.",
+        llm=HouseLLM(model="house-model"),
+        tools=[look_up_weather],
+    )
+    task = Task(
+        name="house weather",
+        description="[house] Say the weather in Paris. "
+        "reply=\"Thought: I look it up\nAction: look_up_weather\nAction Input: {'city': 'Paris'}\"",
+        expected_output="A short weather report",
+        agent=agent,
+    )
     show("house", Crew(name="house crew", agents=[agent], tasks=[task]).kickoff())
 
 

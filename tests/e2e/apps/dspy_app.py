@@ -37,10 +37,15 @@ def cot_question(label, answer="Paris"):
 
 
 def react_question(label):
-    return question(label, "What is the weather in Paris?",
-                    next_thought="I should look up the weather.", next_tool_name="get_weather",
-                    next_tool_args="{'city': 'Paris'}", reasoning="The tool said it is sunny.",
-                    answer="Sunny in Paris")
+    return question(
+        label,
+        "What is the weather in Paris?",
+        next_thought="I should look up the weather.",
+        next_tool_name="get_weather",
+        next_tool_args="{'city': 'Paris'}",
+        reasoning="The tool said it is sunny.",
+        answer="Sunny in Paris",
+    )
 
 
 def get_weather(city: str) -> str:

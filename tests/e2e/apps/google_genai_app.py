@@ -16,11 +16,15 @@ from google.genai import errors, types
 
 MODEL = "gemini-2.5-flash"
 PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")  # a PNG header
-WEATHER = types.Tool(function_declarations=[types.FunctionDeclaration(
-    name="get_weather",
-    description="Weather for a city",
-    parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)])
+WEATHER = types.Tool(
+    function_declarations=[
+        types.FunctionDeclaration(
+            name="get_weather",
+            description="Weather for a city",
+            parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        )
+    ]
+)
 NO_AFC = types.AutomaticFunctionCallingConfig(disable=True)
 
 
@@ -38,20 +42,38 @@ def client():
 
 
 def usage_line(usage):
-    return (usage.prompt_token_count, usage.candidates_token_count, usage.cached_content_token_count,
-            usage.thoughts_token_count, usage.total_token_count)
+    return (
+        usage.prompt_token_count,
+        usage.candidates_token_count,
+        usage.cached_content_token_count,
+        usage.thoughts_token_count,
+        usage.total_token_count,
+    )
 
 
 def generate():
     r = client().models.generate_content(
         model=MODEL,
-        contents=[types.Content(role="user", parts=[
-            types.Part.from_text(text="Describe this picture"),
-            types.Part.from_bytes(data=PIXEL, mime_type="image/png"),
-        ])],
+        contents=[
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part.from_text(text="Describe this picture"),
+                    types.Part.from_bytes(data=PIXEL, mime_type="image/png"),
+                ],
+            )
+        ],
         config=types.GenerateContentConfig(
-            system_instruction="You are terse.", temperature=0.3, top_p=0.9, top_k=40, max_output_tokens=50,
-            stop_sequences=["END"], seed=7, candidate_count=1, presence_penalty=0.2, frequency_penalty=0.1,
+            system_instruction="You are terse.",
+            temperature=0.3,
+            top_p=0.9,
+            top_k=40,
+            max_output_tokens=50,
+            stop_sequences=["END"],
+            seed=7,
+            candidate_count=1,
+            presence_penalty=0.2,
+            frequency_penalty=0.1,
             thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_level="LOW"),
         ),
     )
@@ -65,9 +87,12 @@ def tools():
     first = c.models.generate_content(model=MODEL, contents=[question], config=config)
     call = first.function_calls[0]
     show("tools call", call.name, dict(call.args), first.candidates[0].finish_reason.value)
-    answer = types.Content(role="user", parts=[types.Part.from_function_response(name=call.name, response={"temp": 21})])
+    answer = types.Content(
+        role="user", parts=[types.Part.from_function_response(name=call.name, response={"temp": 21})]
+    )
     second = c.models.generate_content(
-        model=MODEL, contents=[question, first.candidates[0].content, answer], config=config)
+        model=MODEL, contents=[question, first.candidates[0].content, answer], config=config
+    )
     show("tools answer", second.text)
 
 
@@ -78,17 +103,27 @@ def get_weather(city: str) -> dict:
 
 def afc():
     r = client().models.generate_content(
-        model=MODEL, contents="What is the weather like in Paris? (afc)",
-        config=types.GenerateContentConfig(tools=[get_weather]))
+        model=MODEL,
+        contents="What is the weather like in Paris? (afc)",
+        config=types.GenerateContentConfig(tools=[get_weather]),
+    )
     show("afc", r.text, len(r.automatic_function_calling_history))
 
 
 def stream():
-    chunks = list(client().models.generate_content_stream(
-        model=MODEL, contents="Stream please",
-        config={"thinking_config": {"include_thoughts": True}, "system_instruction": "Be brief."}))
-    show("stream", len(chunks), "".join(p.text for c in chunks for p in c.candidates[0].content.parts if not p.thought),
-         usage_line(chunks[-1].usage_metadata))
+    chunks = list(
+        client().models.generate_content_stream(
+            model=MODEL,
+            contents="Stream please",
+            config={"thinking_config": {"include_thoughts": True}, "system_instruction": "Be brief."},
+        )
+    )
+    show(
+        "stream",
+        len(chunks),
+        "".join(p.text for c in chunks for p in c.candidates[0].content.parts if not p.thought),
+        usage_line(chunks[-1].usage_metadata),
+    )
 
 
 def stream_break():

@@ -23,9 +23,16 @@ CHAT_OPTIONS = {
     "together": dict(max_tokens=50, top_k=40, repetition_penalty=1.1),
 }[LIBRARY]
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 
 
 def client():
@@ -41,11 +48,17 @@ def show(*values):
 
 
 def chat():
-    r = client().chat.completions.create(model=MODEL, messages=MESSAGES, temperature=0.3, top_p=0.9, seed=7,
-                                         stop=["END"], **CHAT_OPTIONS)
+    r = client().chat.completions.create(
+        model=MODEL, messages=MESSAGES, temperature=0.3, top_p=0.9, seed=7, stop=["END"], **CHAT_OPTIONS
+    )
     # Groq's own x_groq field; Together's raw finish reason ("eos").
-    show("chat", type(r).__name__, r.choices[0].message.content, r.usage.total_tokens,
-         r.x_groq.id if LIBRARY == "groq" else r.choices[0].finish_reason)
+    show(
+        "chat",
+        type(r).__name__,
+        r.choices[0].message.content,
+        r.usage.total_tokens,
+        r.x_groq.id if LIBRARY == "groq" else r.choices[0].finish_reason,
+    )
 
 
 def chat_tools():
@@ -60,8 +73,14 @@ def chat_stream():
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     # Groq sends the stream's usage in x_groq.usage on the last chunk.
     last = chunks[-1].x_groq if LIBRARY == "groq" else chunks[-1]
-    show("chat_stream", s.__class__.__name__, isinstance(s, sdk.Stream), repr(text), len(chunks),
-         last.usage.completion_tokens)
+    show(
+        "chat_stream",
+        s.__class__.__name__,
+        isinstance(s, sdk.Stream),
+        repr(text),
+        len(chunks),
+        last.usage.completion_tokens,
+    )
 
 
 def stream_tools():
@@ -71,10 +90,13 @@ def stream_tools():
 
 
 def reasoning():  # Groq only
-    r = client().chat.completions.create(model="openai/gpt-oss-20b", messages=MESSAGES, reasoning_format="parsed",
-                                         reasoning_effort="low")
+    r = client().chat.completions.create(
+        model="openai/gpt-oss-20b", messages=MESSAGES, reasoning_format="parsed", reasoning_effort="low"
+    )
     show("reasoning", r.choices[0].message.reasoning, r.choices[0].message.content)
-    s = client().chat.completions.create(model="openai/gpt-oss-120b", messages=MESSAGES, reasoning_format="parsed", stream=True)
+    s = client().chat.completions.create(
+        model="openai/gpt-oss-120b", messages=MESSAGES, reasoning_format="parsed", stream=True
+    )
     show("reasoning_stream", "".join(c.choices[0].delta.reasoning or "" for c in s))
 
 
@@ -86,7 +108,8 @@ def raw_response():
 def relayed_stream():
     # An LLM proxy relaying the server-sent events as they come.
     with client().chat.completions.with_streaming_response.create(
-            model="relay-model", messages=MESSAGES, stream=True) as raw:
+        model="relay-model", messages=MESSAGES, stream=True
+    ) as raw:
         lines = [line for line in raw.iter_lines() if line]
     show("relayed_stream", len(lines), lines[-1])
 

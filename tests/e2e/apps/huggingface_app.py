@@ -33,8 +33,12 @@ def chat():
 def chat_stream():
     client = InferenceClient(model=TGI)  # (a stream reads from its client's open response)
     chunks = list(client.chat_completion(MESSAGES, stream=True))
-    show("chat_stream", len(chunks), repr("".join(c.choices[0].delta.content or "" for c in chunks if c.choices)),
-         sum(c.usage is not None for c in chunks))
+    show(
+        "chat_stream",
+        len(chunks),
+        repr("".join(c.choices[0].delta.content or "" for c in chunks if c.choices)),
+        sum(c.usage is not None for c in chunks),
+    )
 
 
 async def async_chat_stream():
@@ -45,9 +49,12 @@ async def async_chat_stream():
 
 
 def text_generation():
-    r = InferenceClient(model=TGI).text_generation("Once upon a time", details=True, decoder_input_details=True,
-                                                   max_new_tokens=5, temperature=0.5)
-    show("text_generation", type(r).__name__, repr(r.generated_text), r.details.finish_reason, r.details.generated_tokens)
+    r = InferenceClient(model=TGI).text_generation(
+        "Once upon a time", details=True, decoder_input_details=True, max_new_tokens=5, temperature=0.5
+    )
+    show(
+        "text_generation", type(r).__name__, repr(r.generated_text), r.details.finish_reason, r.details.generated_tokens
+    )
 
 
 def text_generation_plain():

@@ -32,7 +32,8 @@ def ask(case, **kwargs):
 
 async def aask(aclient, case, **kwargs):
     r = await aclient.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": f"case={case}"}], **kwargs)
+        model=MODEL, messages=[{"role": "user", "content": f"case={case}"}], **kwargs
+    )
     return r.choices[0].message.content
 
 
@@ -55,9 +56,13 @@ def safety_identifier():
 
 
 def explicit():
-    with pai.context(distinct_id="ctx-user", session_id="ctx-session",
-                     properties={"plan": "pro", "env": "ctx-env", "seats": 3, "tags": ["a", "b"]},
-                     groups={"company": "acme"}, feature_flags={"checkout": "v2"}):
+    with pai.context(
+        distinct_id="ctx-user",
+        session_id="ctx-session",
+        properties={"plan": "pro", "env": "ctx-env", "seats": 3, "tags": ["a", "b"]},
+        groups={"company": "acme"},
+        feature_flags={"checkout": "v2"},
+    ):
         show("explicit", ask("explicit", user="openai-user"))
 
 
@@ -67,8 +72,12 @@ def session_only():
 
 
 def nested():
-    with pai.context(distinct_id="outer", session_id="outer-session", properties={"a": 1, "shared": "outer"},
-                     groups={"company": "acme"}):
+    with pai.context(
+        distinct_id="outer",
+        session_id="outer-session",
+        properties={"a": 1, "shared": "outer"},
+        groups={"company": "acme"},
+    ):
         ask("nested_outer_before")
         with pai.context(distinct_id="inner", properties={"b": 2, "shared": "inner"}, groups={"project": "p1"}):
             ask("nested_inner")
@@ -90,6 +99,7 @@ def async_tasks():
         aclient = openai.AsyncOpenAI(max_retries=0)
         await asyncio.gather(*(_one_task(aclient, i) for i in range(4)))
         await aask(aclient, "after_tasks")
+
     asyncio.run(main())
     show("async_tasks done")
 
@@ -126,9 +136,9 @@ def decorators():
     async def main():
         aclient = openai.AsyncOpenAI(max_retries=0)
         return await asyncio.gather(decorated_async(aclient, 1), decorated_async(aclient, 2))
+
     asyncio.run(main())
-    show("decorators", decorated_sync.__name__, decorated_async.__name__,
-         asyncio.iscoroutinefunction(decorated_async))
+    show("decorators", decorated_sync.__name__, decorated_async.__name__, asyncio.iscoroutinefunction(decorated_async))
 
 
 @pai.context(distinct_id="deco-generator")
@@ -147,6 +157,7 @@ def generator_decorators():
     async def main():
         aclient = openai.AsyncOpenAI(max_retries=0)
         return [reply async for reply in decorated_async_generator(aclient)]
+
     replies += asyncio.run(main())
     show("generator_decorators", replies)
 
@@ -253,8 +264,24 @@ def conversation():
     show("conversation", r.output_text)
 
 
-SCENARIOS = [anonymous, openai_user, safety_identifier, explicit, session_only, nested, async_tasks, threads,
-             decorators, generator_decorators, shared_instance, trace_name, summarize_without_trace_name, posthog_sdk, otel_baggage, conversation]
+SCENARIOS = [
+    anonymous,
+    openai_user,
+    safety_identifier,
+    explicit,
+    session_only,
+    nested,
+    async_tasks,
+    threads,
+    decorators,
+    generator_decorators,
+    shared_instance,
+    trace_name,
+    summarize_without_trace_name,
+    posthog_sdk,
+    otel_baggage,
+    conversation,
+]
 
 
 def main(names):

@@ -47,28 +47,31 @@ def ask(label):
 
 def sync_scenarios():
     client = instructor.from_openai(OpenAI())
-    weather = client.chat.completions.create(model=MODEL, response_model=Weather, messages=ask("sync"),
-                                             max_retries=2, context={"rejections": 1})
+    weather = client.chat.completions.create(
+        model=MODEL, response_model=Weather, messages=ask("sync"), max_retries=2, context={"rejections": 1}
+    )
     show("sync", weather.city)
 
     try:
-        client.chat.completions.create(model=MODEL, response_model=Weather, messages=ask("exhausted"),
-                                       max_retries=1, context={"rejections": 5})
+        client.chat.completions.create(
+            model=MODEL, response_model=Weather, messages=ask("exhausted"), max_retries=1, context={"rejections": 5}
+        )
     except InstructorRetryException as exc:
         show("exhausted", type(exc).__name__, exc.n_attempts)
 
-    partials = list(client.chat.completions.create_partial(model=MODEL, response_model=City,
-                                                           messages=ask("partial")))
+    partials = list(client.chat.completions.create_partial(model=MODEL, response_model=City, messages=ask("partial")))
     show("partial", len(partials) > 1, partials[-1].city)
 
-    city, completion = client.chat.completions.create_with_completion(model=MODEL, response_model=City,
-                                                                      messages=ask("with-completion"))
+    city, completion = client.chat.completions.create_with_completion(
+        model=MODEL, response_model=City, messages=ask("with-completion")
+    )
     show("with completion", city.city, completion.usage.prompt_tokens)
 
     # The older way: patch the openai client itself (no hooks of Instructor's client).
     patched = instructor.patch(OpenAI())
-    weather = patched.chat.completions.create(model=MODEL, response_model=Weather, messages=ask("patched"),
-                                              max_retries=1, context={"rejections": 1})
+    weather = patched.chat.completions.create(
+        model=MODEL, response_model=Weather, messages=ask("patched"), max_retries=1, context={"rejections": 1}
+    )
     show("patched", weather.city)
 
 
@@ -76,8 +79,9 @@ async def async_scenarios():
     client = instructor.from_openai(AsyncOpenAI())
 
     async def one(label):
-        weather = await client.chat.completions.create(model=MODEL, response_model=Weather, messages=ask(label),
-                                                       max_retries=3, context={"rejections": 1})
+        weather = await client.chat.completions.create(
+            model=MODEL, response_model=Weather, messages=ask(label), max_retries=3, context={"rejections": 1}
+        )
         return weather.city
 
     show("async", await one("async"))

@@ -17,8 +17,12 @@ mode = sys.argv[1]
 
 
 def ask(prompt):
-    return openai.OpenAI(max_retries=0).chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]).choices[0].message.content
+    return (
+        openai.OpenAI(max_retries=0)
+        .chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}])
+        .choices[0]
+        .message.content
+    )
 
 
 def traced_request(prompt):

@@ -95,17 +95,23 @@ class ShelfRetriever(BaseRetriever):
 
 
 def retrieval():
-    retriever = ShelfRetriever(shelf=[
-        Document(page_content="Paris is the capital of France", metadata={"source": "atlas"}),
-        Document(page_content="Berlin is the capital of Germany", metadata={"source": "atlas"}),
-    ])
+    retriever = ShelfRetriever(
+        shelf=[
+            Document(page_content="Paris is the capital of France", metadata={"source": "atlas"}),
+            Document(page_content="Berlin is the capital of Germany", metadata={"source": "atlas"}),
+        ]
+    )
     prompt = ChatPromptTemplate.from_messages([("user", "Context: {context}\n[retrieval] {question}")])
 
     def join(docs):
         return " / ".join(d.page_content for d in docs)
 
-    chain = {"context": retriever | RunnableLambda(join), "question": RunnablePassthrough()} | prompt | model() \
+    chain = (
+        {"context": retriever | RunnableLambda(join), "question": RunnablePassthrough()}
+        | prompt
+        | model()
         | StrOutputParser()
+    )
     show("retrieval", chain.invoke("paris facts"))
 
 
@@ -164,7 +170,8 @@ def graph_with_direct_openai():
     async def answer_async(state: MessagesState):
         question = state["messages"][-1].content
         reply = await async_client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
+            model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
+        )
         return {"messages": [("assistant", reply.choices[0].message.content)]}
 
     graphs = []

@@ -18,14 +18,16 @@ import sys
 import litellm
 from litellm import completion  # bound by name, as many apps do
 
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 
 
 def messages(label, extra=""):
@@ -45,8 +47,10 @@ def texts(chunks):
 
 def stream_summary(stream, chunks):
     usage_chunks = [c for c in chunks if not c.choices]
-    return (f"{stream.__class__.__name__} {isinstance(stream, litellm.CustomStreamWrapper)} "
-            f"text={texts(chunks)!r} chunks={len(chunks)} usage_chunks={len(usage_chunks)}")
+    return (
+        f"{stream.__class__.__name__} {isinstance(stream, litellm.CustomStreamWrapper)} "
+        f"text={texts(chunks)!r} chunks={len(chunks)} usage_chunks={len(usage_chunks)}"
+    )
 
 
 def failure(call):
@@ -60,8 +64,18 @@ def failure(call):
 
 
 def openai_chat():
-    r = completion(model="gpt-4o-mini", messages=messages("chat"), temperature=0.3, max_tokens=50, top_p=0.9,
-                   seed=7, stop=["END"], frequency_penalty=0.1, presence_penalty=0.2, user="user-123")
+    r = completion(
+        model="gpt-4o-mini",
+        messages=messages("chat"),
+        temperature=0.3,
+        max_tokens=50,
+        top_p=0.9,
+        seed=7,
+        stop=["END"],
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+        user="user-123",
+    )
     show(type(r).__name__, r.choices[0].message.content, r.usage.total_tokens, r.model)
 
 
@@ -72,15 +86,19 @@ def openai_tools():
 
 
 def openai_streams():
-    s = litellm.completion(model="gpt-4o-mini", messages=messages("stream-usage"), stream=True,
-                           stream_options={"include_usage": True})
+    s = litellm.completion(
+        model="gpt-4o-mini", messages=messages("stream-usage"), stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(s)
     show(stream_summary(s, chunks), chunks[-1].usage.total_tokens)
     s = litellm.completion(model="gpt-4o-mini", messages=messages("stream-plain"), stream=True)
     show(stream_summary(s, list(s)))
     s = litellm.completion(model="gpt-4o-mini", messages=messages("stream-tools"), tools=TOOLS, stream=True)
-    args = "".join(c.choices[0].delta.tool_calls[0].function.arguments or ""
-                   for c in s if c.choices and c.choices[0].delta.tool_calls)
+    args = "".join(
+        c.choices[0].delta.tool_calls[0].function.arguments or ""
+        for c in s
+        if c.choices and c.choices[0].delta.tool_calls
+    )
     show("streamed arguments", args)
 
 
@@ -108,8 +126,9 @@ def openai_errors():
 async def _openai_async():
     r = await litellm.acompletion(model="gpt-4o-mini", messages=messages("async"))
     show("async", r.choices[0].message.content)
-    s = await litellm.acompletion(model="gpt-4o-mini", messages=messages("async-stream"), stream=True,
-                                  stream_options={"include_usage": True})
+    s = await litellm.acompletion(
+        model="gpt-4o-mini", messages=messages("async-stream"), stream=True, stream_options={"include_usage": True}
+    )
     chunks = [c async for c in s]
     show("async", stream_summary(s, chunks))
     e = await litellm.aembedding(model="text-embedding-3-small", input=["first text", "second text"])
@@ -119,8 +138,12 @@ async def _openai_async():
 def ollama_calls():
     r = litellm.completion(model="ollama_chat/llama3.2", messages=messages("ollama"), temperature=0.2, max_tokens=30)
     show(r.model, r.choices[0].message.content, r.usage.prompt_tokens, r.usage.completion_tokens)
-    r = litellm.completion(model="ollama_chat/llama3.2", messages=messages("ollama-tools"), tools=TOOLS,
-                           api_base=os.environ["OLLAMA_API_BASE"])
+    r = litellm.completion(
+        model="ollama_chat/llama3.2",
+        messages=messages("ollama-tools"),
+        tools=TOOLS,
+        api_base=os.environ["OLLAMA_API_BASE"],
+    )
     show(r.choices[0].finish_reason, r.choices[0].message.tool_calls[0].function.arguments)
     s = litellm.completion(model="ollama_chat/llama3.2", messages=messages("ollama-stream"), stream=True)
     show("ollama", stream_summary(s, list(s)))
@@ -131,11 +154,13 @@ def ollama_calls():
 
 def anthropic_calls():
     thinking = {"type": "enabled", "budget_tokens": 1024}
-    r = litellm.completion(model="anthropic/claude-sonnet-4-5", messages=messages("anthropic"), max_tokens=2000,
-                           thinking=thinking)
+    r = litellm.completion(
+        model="anthropic/claude-sonnet-4-5", messages=messages("anthropic"), max_tokens=2000, thinking=thinking
+    )
     show(r.model, r.choices[0].message.reasoning_content, r.choices[0].message.content, r.usage.prompt_tokens)
-    s = litellm.completion(model="anthropic/claude-sonnet-4-5", messages=messages("anthropic-stream"),
-                           max_tokens=2000, stream=True)
+    s = litellm.completion(
+        model="anthropic/claude-sonnet-4-5", messages=messages("anthropic-stream"), max_tokens=2000, stream=True
+    )
     show("anthropic", stream_summary(s, list(s)))
 
 

@@ -97,8 +97,10 @@ def threaded_queries(index, llm):
     def ask(label, reply):
         answers[label] = engine.query(f"[{label}] Capital? reply={reply}").response
 
-    threads = [threading.Thread(target=ask, args=("thread-1", "Paris")),
-               threading.Thread(target=ask, args=("thread-2", "Madrid"))]
+    threads = [
+        threading.Thread(target=ask, args=("thread-1", "Paris")),
+        threading.Thread(target=ask, args=("thread-2", "Madrid")),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

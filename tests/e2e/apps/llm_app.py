@@ -47,7 +47,8 @@ def main(argv=None):
 
         def call(_):
             return client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello from {options.tag}"}])
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello from {options.tag}"}]
+            )
 
         started = time.perf_counter()
         if options.threads > 1:
@@ -62,8 +63,9 @@ def main(argv=None):
         if options.timing:
             print(f"calls took {elapsed:.4f} s", file=sys.stderr, flush=True)
     if options.child:
-        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--tag", "child"],
-                               capture_output=True, text=True)
+        child = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--tag", "child"], capture_output=True, text=True
+        )
         print(f"child said {child.stdout.strip()!r} and exited {child.returncode}", flush=True)
         sys.stderr.write(child.stderr)
     time.sleep(options.linger)

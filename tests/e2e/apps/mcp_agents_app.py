@@ -22,6 +22,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    set_trace_processors([BatchTraceProcessor(
-        BackendSpanExporter(endpoint=os.environ["OPENAI_BASE_URL"].rstrip("/") + "/traces/ingest"))])
+    set_trace_processors(
+        [
+            BatchTraceProcessor(
+                BackendSpanExporter(endpoint=os.environ["OPENAI_BASE_URL"].rstrip("/") + "/traces/ingest")
+            )
+        ]
+    )
     asyncio.run(main())

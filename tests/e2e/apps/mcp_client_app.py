@@ -28,8 +28,9 @@ async def scenarios(session: ClientSession) -> None:
     weather = await session.call_tool("get_weather", {"city": "Paris"})
     show("get_weather:", weather.is_error, [block.text for block in weather.content])
     # Two calls at once on one session: each is its own trace on both sides.
-    rome, oslo = await asyncio.gather(session.call_tool("get_weather", {"city": "Rome"}),
-                                      session.call_tool("get_weather", {"city": "Oslo"}))
+    rome, oslo = await asyncio.gather(
+        session.call_tool("get_weather", {"city": "Rome"}), session.call_tool("get_weather", {"city": "Oslo"})
+    )
     show("at once:", [block.text for block in rome.content + oslo.content])
     broken = await session.call_tool("broken_tool", {"reason": "no network"})
     show("broken_tool:", broken.is_error, [block.text for block in broken.content])

@@ -19,14 +19,16 @@ MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Say hello"},
 ]
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 _clients = []
 
 
@@ -45,8 +47,16 @@ def user(text):
 
 def chat():
     r = client().chat.complete(
-        model=MODEL, messages=MESSAGES, temperature=0.3, top_p=0.9, max_tokens=50, random_seed=7, stop=["END"],
-        presence_penalty=0.2, frequency_penalty=0.1, response_format={"type": "text"},
+        model=MODEL,
+        messages=MESSAGES,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=50,
+        random_seed=7,
+        stop=["END"],
+        presence_penalty=0.2,
+        frequency_penalty=0.1,
+        response_format={"type": "text"},
     )
     show("chat", type(r).__name__, r.choices[0].message.content, r.usage.total_tokens, r.choices[0].finish_reason)
 
@@ -56,10 +66,15 @@ def tools():
     first = c.chat.complete(model=MODEL, messages=user("Weather in Paris?"), tools=TOOLS)
     call = first.choices[0].message.tool_calls[0]
     show("tools call", first.choices[0].finish_reason, call.function.name, call.function.arguments)
-    second = c.chat.complete(model=MODEL, tools=TOOLS, messages=user("Weather in Paris?") + [
-        {"role": "assistant", "content": "", "tool_calls": [call.model_dump()]},
-        {"role": "tool", "name": "get_weather", "tool_call_id": call.id, "content": '{"temp": 21}'},
-    ])
+    second = c.chat.complete(
+        model=MODEL,
+        tools=TOOLS,
+        messages=user("Weather in Paris?")
+        + [
+            {"role": "assistant", "content": "", "tool_calls": [call.model_dump()]},
+            {"role": "tool", "name": "get_weather", "tool_call_id": call.id, "content": '{"temp": 21}'},
+        ],
+    )
     show("tools answer", second.choices[0].message.content)
 
 
@@ -158,7 +173,10 @@ def clouds():
 
     url = os.environ["MISTRAL_SERVER_URL"]
     azure = MistralAzure(api_key="azure-key", server_url=url)
-    show("azure", azure.chat.complete(model="mistral-small-2503", messages=user("Azure hello")).choices[0].message.content)
+    show(
+        "azure",
+        azure.chat.complete(model="mistral-small-2503", messages=user("Azure hello")).choices[0].message.content,
+    )
     gcp = MistralGCP(access_token="gcp-token", project_id="my-project", server_url=url)
     show("gcp", gcp.chat.complete(model="mistral-small-2503", messages=user("Vertex hello")).choices[0].message.content)
     _clients.extend([azure, gcp])

@@ -34,8 +34,11 @@ def show(*values):
 
 
 def module_chat():
-    r = ollama.chat(model=MODEL, messages=MESSAGES,
-                    options={"temperature": 0.3, "num_predict": 50, "top_p": 0.9, "top_k": 40, "seed": 7, "stop": ["END"]})
+    r = ollama.chat(
+        model=MODEL,
+        messages=MESSAGES,
+        options={"temperature": 0.3, "num_predict": 50, "top_p": 0.9, "top_k": 40, "seed": 7, "stop": ["END"]},
+    )
     show("module_chat", type(r).__name__, r.message.content, r.prompt_eval_count, r.eval_count, r.done_reason)
 
 
@@ -49,8 +52,11 @@ def client_tools():
     c = ollama.Client()
     r = c.chat(model="tools-model", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[get_weather])
     call = r.message.tool_calls[0]
-    history = [{"role": "user", "content": "Weather in Paris?"}, r.message,
-               {"role": "tool", "content": get_weather(**call.function.arguments), "tool_name": call.function.name}]
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        r.message,
+        {"role": "tool", "content": get_weather(**call.function.arguments), "tool_name": call.function.name},
+    ]
     r2 = c.chat(model="tools-followup", messages=history)
     show("client_tools", call.function.name, dict(call.function.arguments), r2.message.content)
 
@@ -63,13 +69,18 @@ def chat_stream():
 
 
 def generate_stream():
-    parts = list(ollama.Client().generate(model="generate-stream", prompt="Say hello", stream=True,
-                                          options=ollama.Options(num_predict=4)))
+    parts = list(
+        ollama.Client().generate(
+            model="generate-stream", prompt="Say hello", stream=True, options=ollama.Options(num_predict=4)
+        )
+    )
     show("generate_stream", repr("".join(p.response for p in parts)), parts[-1].done_reason)
 
 
 def images():
-    r = ollama.chat(model="llava", messages=[{"role": "user", "content": "What is this?", "images": [b"\x89PNG fake image"]}])
+    r = ollama.chat(
+        model="llava", messages=[{"role": "user", "content": "What is this?", "images": [b"\x89PNG fake image"]}]
+    )
     show("images", r.message.content)
 
 

@@ -82,8 +82,13 @@ def config(label):
 
 
 def report(label, result):
-    show(label, result.last_agent.name, repr(result.final_output), len(result.new_items),
-         sum(r.usage.input_tokens for r in result.raw_responses))
+    show(
+        label,
+        result.last_agent.name,
+        repr(result.final_output),
+        len(result.new_items),
+        sum(r.usage.input_tokens for r in result.raw_responses),
+    )
 
 
 # -- scenarios --------------------------------------------------------------------------------
@@ -116,8 +121,13 @@ async def run_handoff():
 
 
 async def run_guardrails():
-    agent = Agent(name="Guarded", instructions="Answer briefly.", model=MODEL,
-                  input_guardrails=[polite_check], output_guardrails=[length_check])
+    agent = Agent(
+        name="Guarded",
+        instructions="Answer briefly.",
+        model=MODEL,
+        input_guardrails=[polite_check],
+        output_guardrails=[length_check],
+    )
     report("guardrails", await Runner.run(agent, "Tell me something", run_config=config("guardrails")))
 
 
@@ -179,6 +189,11 @@ def tool_only():
 
 
 if __name__ == "__main__":
-    set_trace_processors([BatchTraceProcessor(
-        BackendSpanExporter(endpoint=os.environ["OPENAI_BASE_URL"].rstrip("/") + "/traces/ingest"))])
+    set_trace_processors(
+        [
+            BatchTraceProcessor(
+                BackendSpanExporter(endpoint=os.environ["OPENAI_BASE_URL"].rstrip("/") + "/traces/ingest")
+            )
+        ]
+    )
     {"everything": everything, "tool": tool_only}[sys.argv[1]]()

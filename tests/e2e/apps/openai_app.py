@@ -17,14 +17,16 @@ MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Say hello"},
 ]
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 
 
 def client(**kwargs):
@@ -43,8 +45,16 @@ def chunk_summary(chunks):
 
 def chat():
     r = client().chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, temperature=0.3, max_tokens=50, top_p=0.9, seed=7,
-        stop=["END"], frequency_penalty=0.1, presence_penalty=0.2, user="user-123",
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        temperature=0.3,
+        max_tokens=50,
+        top_p=0.9,
+        seed=7,
+        stop=["END"],
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+        user="user-123",
     )
     show(type(r).__name__, r.choices[0].message.content, r.usage.total_tokens)
 
@@ -62,15 +72,19 @@ def chat_stream():
 
 def chat_stream_app_usage():
     s = client().chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(s)
     show(chunk_summary(chunks), chunks[-1].usage.total_tokens)
 
 
 def chat_stream_tools():
     s = client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=TOOLS, stream=True)
-    args = "".join(c.choices[0].delta.tool_calls[0].function.arguments or ""
-                   for c in s if c.choices and c.choices[0].delta.tool_calls)
+    args = "".join(
+        c.choices[0].delta.tool_calls[0].function.arguments or ""
+        for c in s
+        if c.choices and c.choices[0].delta.tool_calls
+    )
     show("arguments", args)
 
 
@@ -85,7 +99,8 @@ def chat_stream_two_choices():
 
 def stream_break():
     s = client().chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "count chunks=20"}], stream=True)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "count chunks=20"}], stream=True
+    )
     for i, _ in enumerate(s):
         if i == 2:
             break
@@ -139,7 +154,9 @@ def parse():
 
 
 def responses():
-    r = client().responses.create(model="gpt-4o-mini", input="Say hello", instructions="Be terse.", max_output_tokens=40)
+    r = client().responses.create(
+        model="gpt-4o-mini", input="Say hello", instructions="Be terse.", max_output_tokens=40
+    )
     show(type(r).__name__, r.output_text)
 
 
@@ -157,8 +174,11 @@ def responses_helper():
 
 
 def responses_tools():
-    r = client().responses.create(model="gpt-4o-mini", input="Weather in Paris?", tools=[{
-        "type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}])
+    r = client().responses.create(
+        model="gpt-4o-mini",
+        input="Weather in Paris?",
+        tools=[{"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}],
+    )
     show([item.type for item in r.output])
 
 
@@ -196,9 +216,14 @@ def _trim_history(history, tools, stop):
 def _history():
     # A first call to warm up: the export sends the first event at once, the rest after a while.
     client().embeddings.create(model="text-embedding-3-small", input="warm up")
-    return ([{"role": "system", "content": "You are terse."},
-             {"role": "user", "content": [{"type": "text", "text": "Say hello"}]}],
-            json.loads(json.dumps(TOOLS)), ["END"])
+    return (
+        [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": [{"type": "text", "text": "Say hello"}]},
+        ],
+        json.loads(json.dumps(TOOLS)),
+        ["END"],
+    )
 
 
 def history_edited():
@@ -215,7 +240,8 @@ def history_edited():
 async def _history_edited_async():
     history, tools, stop = _history()
     r = await openai.AsyncOpenAI(max_retries=0).chat.completions.create(
-        model="gpt-4o-mini", messages=history, tools=tools, stop=stop)
+        model="gpt-4o-mini", messages=history, tools=tools, stop=stop
+    )
     _trim_history(history, tools, stop)
     show(r.choices[0].finish_reason)
 
@@ -235,21 +261,24 @@ def responses_input_edited():
 def relayed_stream_bytes():
     # An LLM proxy: relays the provider's SSE bytes untouched, having asked for usage itself.
     with client().chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as raw:
         body = b"".join(raw.iter_bytes())
     show(raw.http_response.status_code, body.count(b"data:"))
 
 
 def relayed_stream_lines():
     with client().chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as raw:
         lines = [line for line in raw.iter_lines() if line]
     show(len(lines), lines[-1])
 
 
 def relayed_stream_text():
     with client().chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as raw:
         text = "".join(raw.iter_text())
     show(text.count("data:"))
 
@@ -269,10 +298,12 @@ def relayed_body():
 async def _relayed_stream_async():
     c = openai.AsyncOpenAI(max_retries=0)
     async with c.chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as raw:
         lines = [line async for line in raw.iter_lines() if line]
     async with c.chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}) as raw:
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as raw:
         body = b"".join([chunk async for chunk in raw.iter_bytes()])
     show(len(lines), body.count(b"data:"))
 
@@ -298,7 +329,9 @@ def error_500_retried():
 def azure():
     import os
 
-    c = openai.AzureOpenAI(azure_endpoint=os.environ["AZURE_ENDPOINT"], api_version="2024-10-21", api_key="az-key", max_retries=0)
+    c = openai.AzureOpenAI(
+        azure_endpoint=os.environ["AZURE_ENDPOINT"], api_version="2024-10-21", api_key="az-key", max_retries=0
+    )
     r = c.chat.completions.create(model="my-deployment", messages=MESSAGES)
     s = c.chat.completions.create(model="my-deployment", messages=MESSAGES, stream=True)
     show(r.choices[0].message.content, chunk_summary(list(s)))
@@ -311,7 +344,8 @@ async def _async_all():
     s = await c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     show("async stream", isinstance(s, openai.AsyncStream), chunk_summary([c async for c in s]))
     async with await c.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "chunks=10"}], stream=True) as s:
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "chunks=10"}], stream=True
+    ) as s:
         async for _ in s:
             break
     show("async with left")

@@ -24,8 +24,9 @@ def show(*values):
 
 
 def completion():
-    r = client().completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hello", max_tokens=20,
-                                    temperature=0.2, stop=["\n"], user="user-42")
+    r = client().completions.create(
+        model="gpt-3.5-turbo-instruct", prompt="Say hello", max_tokens=20, temperature=0.2, stop=["\n"], user="user-42"
+    )
     show("completion", type(r).__name__, repr(r.choices[0].text), r.choices[0].finish_reason, r.usage.total_tokens)
 
 
@@ -36,20 +37,24 @@ def completion_two_prompts():
 
 def completion_stream():
     chunks = list(client().completions.create(model="gpt-3.5-turbo-instruct", prompt="Stream hello", stream=True))
-    show("completion_stream", len(chunks), repr("".join(c.choices[0].text for c in chunks if c.choices)),
-         sum(c.usage is not None for c in chunks))
+    show(
+        "completion_stream",
+        len(chunks),
+        repr("".join(c.choices[0].text for c in chunks if c.choices)),
+        sum(c.usage is not None for c in chunks),
+    )
 
 
 async def completion_async_stream():
     stream = await openai.AsyncOpenAI(max_retries=0).completions.create(
-        model="gpt-3.5-turbo-instruct", prompt="Async stream hello", stream=True)
+        model="gpt-3.5-turbo-instruct", prompt="Async stream hello", stream=True
+    )
     texts = [c.choices[0].text async for c in stream if c.choices]
     show("completion_async_stream", repr("".join(texts)))
 
 
 def transcribe_tokens():
-    r = client().audio.transcriptions.create(model="gpt-4o-transcribe", file=AUDIO, prompt="A meeting",
-                                             language="en")
+    r = client().audio.transcriptions.create(model="gpt-4o-transcribe", file=AUDIO, prompt="A meeting", language="en")
     show("transcribe_tokens", type(r).__name__, r.text, r.usage.type, r.usage.input_tokens)
 
 
@@ -86,9 +91,9 @@ def speech():
 
 
 def speech_streaming():
-    with client().audio.speech.with_streaming_response.create(model="gpt-4o-mini-tts", voice="coral",
-                                                              input="Streamed speech", response_format="wav",
-                                                              instructions="Cheerful") as response:
+    with client().audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="coral", input="Streamed speech", response_format="wav", instructions="Cheerful"
+    ) as response:
         show("speech_streaming", len(b"".join(response.iter_bytes())))
 
 
@@ -113,8 +118,9 @@ def image_variation():
 
 
 async def image_async_stream():
-    stream = await openai.AsyncOpenAI(max_retries=0).images.generate(model="gpt-image-1", prompt="A boat",
-                                                                     stream=True, partial_images=1)
+    stream = await openai.AsyncOpenAI(max_retries=0).images.generate(
+        model="gpt-image-1", prompt="A boat", stream=True, partial_images=1
+    )
     show("image_async_stream", [event.type async for event in stream])
 
 

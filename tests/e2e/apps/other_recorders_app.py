@@ -55,8 +55,11 @@ def posthog_openai():
     chat(client, posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"})
     stream(client, posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"})
     async_client = AsyncOpenAI(posthog_client=ph, max_retries=0)
-    response = asyncio.run(async_client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"}))
+    response = asyncio.run(
+        async_client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"}
+        )
+    )
     show("async chat:", response.choices[0].message.content)
     # Passed through by the wrapper without recording (it warns): recorded by posthog-instrument.
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
@@ -69,14 +72,32 @@ def posthog_anthropic():
 
     ph = posthog_client()
     client = Anthropic(posthog_client=ph, max_retries=0)
-    message = client.messages.create(model="claude-fake-1", max_tokens=64, messages=MESSAGES,
-                                     posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"})
+    message = client.messages.create(
+        model="claude-fake-1",
+        max_tokens=64,
+        messages=MESSAGES,
+        posthog_distinct_id="wrapper-user",
+        posthog_properties={"plan": "pro"},
+    )
     show("create:", message.content[0].text)
-    events = list(client.messages.create(model="claude-fake-1", max_tokens=64, messages=MESSAGES, stream=True,
-                                         posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"}))
+    events = list(
+        client.messages.create(
+            model="claude-fake-1",
+            max_tokens=64,
+            messages=MESSAGES,
+            stream=True,
+            posthog_distinct_id="wrapper-user",
+            posthog_properties={"plan": "pro"},
+        )
+    )
     show("create stream:", len(events), "events")
-    with client.messages.stream(model="claude-fake-1", max_tokens=64, messages=MESSAGES,
-                                posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"}) as helper:
+    with client.messages.stream(
+        model="claude-fake-1",
+        max_tokens=64,
+        messages=MESSAGES,
+        posthog_distinct_id="wrapper-user",
+        posthog_properties={"plan": "pro"},
+    ) as helper:
         show("stream helper:", "".join(helper.text_stream))
     ph.shutdown()
 
@@ -86,12 +107,21 @@ def posthog_gemini():
 
     ph = posthog_client()
     client = Client(posthog_client=ph, api_key=os.environ["GEMINI_API_KEY"])
-    response = client.models.generate_content(model="gemini-2.5-flash", contents="Say hello",
-                                              posthog_distinct_id="wrapper-user", posthog_properties={"plan": "pro"})
+    response = client.models.generate_content(
+        model="gemini-2.5-flash",
+        contents="Say hello",
+        posthog_distinct_id="wrapper-user",
+        posthog_properties={"plan": "pro"},
+    )
     show("generate:", response.text)
-    chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="Say hello",
-                                                        posthog_distinct_id="wrapper-user",
-                                                        posthog_properties={"plan": "pro"}))
+    chunks = list(
+        client.models.generate_content_stream(
+            model="gemini-2.5-flash",
+            contents="Say hello",
+            posthog_distinct_id="wrapper-user",
+            posthog_properties={"plan": "pro"},
+        )
+    )
     show("generate stream:", "".join(c.text or "" for c in chunks))
     ph.shutdown()
 
@@ -108,8 +138,14 @@ def posthog_langchain():
     show("stream:", "".join(c.content for c in model.stream("Say hello", config={"callbacks": [handler]})))
     # A chain the handler records, whose step calls OpenAI directly: not a LangChain model run,
     # so the handler does not record that call (posthog-instrument does).
-    direct = RunnableLambda(lambda text: openai.OpenAI(max_retries=0).chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": text}]).choices[0].message.content)
+    direct = RunnableLambda(
+        lambda text: (
+            openai.OpenAI(max_retries=0)
+            .chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
+            .choices[0]
+            .message.content
+        )
+    )
     show("direct call in a chain:", direct.invoke("Say hello", config={"callbacks": [handler]}))
     # Without the handler: the app's other runs are recorded by posthog-instrument.
     show("unhandled invoke:", model.invoke("Say hello").content)
@@ -134,8 +170,11 @@ def own_tracer_provider():
 
 
 def show_own_spans(exporter, scope_prefix: str):
-    names = [s.name for s in exporter.get_finished_spans()
-             if s.instrumentation_scope and s.instrumentation_scope.name.startswith(scope_prefix)]
+    names = [
+        s.name
+        for s in exporter.get_finished_spans()
+        if s.instrumentation_scope and s.instrumentation_scope.name.startswith(scope_prefix)
+    ]
     show(f"the app's own {scope_prefix} spans:", names)
 
 
@@ -152,8 +191,7 @@ def logfire_openai():
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()
-    logfire.configure(send_to_logfire=False, console=False,
-                      additional_span_processors=[SimpleSpanProcessor(exporter)])
+    logfire.configure(send_to_logfire=False, console=False, additional_span_processors=[SimpleSpanProcessor(exporter)])
     client = openai.OpenAI(max_retries=0)
     logfire.instrument_openai(client)
     calls_with(exporter, "logfire.openai", client)

@@ -15,7 +15,8 @@ trace.set_tracer_provider(provider)
 tracer = trace.get_tracer("shop.checkout")
 with tracer.start_as_current_span("checkout") as span:
     reply = openai.OpenAI(max_retries=0).chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "own provider"}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "own provider"}]
+    )
     checkout_id = span.get_span_context().span_id
 
 print("reply", reply.choices[0].message.content, flush=True)

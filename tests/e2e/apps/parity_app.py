@@ -20,11 +20,19 @@ from google import genai
 
 WRAPPER = os.environ.get("PARITY_MODE") == "wrapper"
 USER = "parity-user"
-TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-ANTHROPIC_TOOL = {"name": "get_weather", "description": "Weather for a city",
-                  "input_schema": TOOL["function"]["parameters"]}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+ANTHROPIC_TOOL = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": TOOL["function"]["parameters"],
+}
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
 _posthog = None
 
@@ -73,14 +81,16 @@ def gemini_client():
 
 
 def openai_chat():
-    r = openai_client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.3,
-                                                max_tokens=50, **extra())
+    r = openai_client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, temperature=0.3, max_tokens=50, **extra()
+    )
     print(r.choices[0].message.content)
 
 
 def openai_stream():
-    s = openai_client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
-                                                stream_options={"include_usage": True}, **extra())
+    s = openai_client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}, **extra()
+    )
     print("".join(c.choices[0].delta.content or "" for c in s if c.choices))
 
 
@@ -90,8 +100,9 @@ def openai_tools():
 
 
 def openai_responses():
-    r = openai_client().responses.create(model="gpt-4o-mini", input="Say hello", instructions="Be terse.",
-                                         max_output_tokens=40, **extra())
+    r = openai_client().responses.create(
+        model="gpt-4o-mini", input="Say hello", instructions="Be terse.", max_output_tokens=40, **extra()
+    )
     print(r.output_text)
 
 
@@ -108,40 +119,63 @@ def openai_error():
 
 
 def anthropic_messages():
-    r = anthropic_client().messages.create(model="claude-sonnet-4-5", max_tokens=64, system="You are terse.",
-                                           messages=[{"role": "user", "content": "Say hello"}], **extra())
+    r = anthropic_client().messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=64,
+        system="You are terse.",
+        messages=[{"role": "user", "content": "Say hello"}],
+        **extra(),
+    )
     print(r.content[0].text)
 
 
 def anthropic_stream():
-    s = anthropic_client().messages.create(model="claude-sonnet-4-5", max_tokens=64, stream=True,
-                                           messages=[{"role": "user", "content": "Say hello"}], **extra())
+    s = anthropic_client().messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=64,
+        stream=True,
+        messages=[{"role": "user", "content": "Say hello"}],
+        **extra(),
+    )
     print(len(list(s)))
 
 
 def anthropic_tools():
-    r = anthropic_client().messages.create(model="claude-sonnet-4-5", max_tokens=64, tools=[ANTHROPIC_TOOL],
-                                           messages=[{"role": "user", "content": "Weather in Paris?"}], **extra())
+    r = anthropic_client().messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=64,
+        tools=[ANTHROPIC_TOOL],
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        **extra(),
+    )
     print(r.stop_reason)
 
 
 def anthropic_thinking():
-    r = anthropic_client().messages.create(model="claude-sonnet-4-5", max_tokens=2048,
-                                           thinking={"type": "enabled", "budget_tokens": 1024},
-                                           messages=[{"role": "user", "content": "Say hello"}], **extra())
+    r = anthropic_client().messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "Say hello"}],
+        **extra(),
+    )
     print([block.type for block in r.content])
 
 
 def gemini_generate():
-    r = gemini_client().models.generate_content(model="gemini-2.5-flash", contents="Say hello",
-                                                config={"system_instruction": "You are terse.", "temperature": 0.3},
-                                                **extra())
+    r = gemini_client().models.generate_content(
+        model="gemini-2.5-flash",
+        contents="Say hello",
+        config={"system_instruction": "You are terse.", "temperature": 0.3},
+        **extra(),
+    )
     print(r.text)
 
 
 def gemini_stream():
-    chunks = list(gemini_client().models.generate_content_stream(model="gemini-2.5-flash", contents="Stream please",
-                                                                 **extra()))
+    chunks = list(
+        gemini_client().models.generate_content_stream(model="gemini-2.5-flash", contents="Stream please", **extra())
+    )
     print(len(chunks))
 
 
@@ -169,8 +203,20 @@ def langchain_tools():
     print(r.tool_calls[0]["name"], r.tool_calls[0]["args"])
 
 
-SCENARIOS = [openai_chat, openai_stream, openai_tools, openai_responses, openai_embeddings, openai_error,
-             anthropic_messages, anthropic_stream, anthropic_tools, anthropic_thinking, gemini_generate, gemini_stream]
+SCENARIOS = [
+    openai_chat,
+    openai_stream,
+    openai_tools,
+    openai_responses,
+    openai_embeddings,
+    openai_error,
+    anthropic_messages,
+    anthropic_stream,
+    anthropic_tools,
+    anthropic_thinking,
+    gemini_generate,
+    gemini_stream,
+]
 LANGCHAIN = [langchain_tools]  # run only when named
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ async def app(scope, receive, send):
                 return
     params = parse_qs(scope["query_string"].decode())
     body = json.dumps({"reply": await web_llm.achat(params)}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

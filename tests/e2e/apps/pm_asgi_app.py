@@ -17,7 +17,8 @@ client = openai.AsyncOpenAI(max_retries=0)
 
 async def ask(tag):
     response = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag} pid={os.getpid()}"}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag} pid={os.getpid()}"}]
+    )
     return response.choices[0].message.content
 
 

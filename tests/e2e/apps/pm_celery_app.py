@@ -36,7 +36,8 @@ app.conf.update(
 
 def chat(tag):
     response = openai.OpenAI(max_retries=0).chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag} pid={os.getpid()}"}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag} pid={os.getpid()}"}]
+    )
     return response.choices[0].message.content
 
 

@@ -15,7 +15,8 @@ import openai
 
 def ask(prompt):
     response = openai.OpenAI(max_retries=0).chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
+    )
     return response.choices[0].message.content
 
 

@@ -19,6 +19,7 @@ parser.add_argument("--handler", choices=["default", "exit7", "ignore"], default
 options = parser.parse_args()
 
 if options.handler == "exit7":
+
     def on_term(signum, frame):
         print(f"app handler got signal {signum}", flush=True)
         sys.exit(7)
@@ -31,8 +32,11 @@ client = openai.OpenAI(max_retries=0)
 
 
 def ask(prompt):
-    return client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]).choices[0].message.content
+    return (
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}])
+        .choices[0]
+        .message.content
+    )
 
 
 ask(f"signal {options.handler} warm")

@@ -18,7 +18,8 @@ client = openai.OpenAI(max_retries=0)
 
 def ask(tag):
     response = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag} pid={os.getpid()}"}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag} pid={os.getpid()}"}]
+    )
     return response.choices[0].message.content
 
 

@@ -34,8 +34,12 @@ MCP_TOOL = {
     "authorization": "planted-oauth-token",
     "require_approval": "never",
 }
-WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather for a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 def show(*values):
@@ -49,23 +53,47 @@ def openai_calls():
     messages = [
         {"role": "system", "content": "SYSTEM-FROBOZZ-17 be terse"},
         {"role": "user", "content": "What is the weather? USER-EARLIER-18"},
-        {"role": "assistant", "content": None, "tool_calls": [{
-            "id": "call_9", "type": "function",
-            "function": {"name": "get_weather", "arguments": json.dumps({"city": "TOOLARG-GRUE-66"})}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_9",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": json.dumps({"city": "TOOLARG-GRUE-66"})},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_9", "content": "TOOLRESULT-ZORK-55 sunny"},
-        {"role": "user", "content": [
-            {"type": "text", "text": "PROMPT-XYZZY-42 describe this"},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"}},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "PROMPT-XYZZY-42 describe this"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"}},
+            ],
+        },
     ]
-    r = client.chat.completions.create(model=MODEL, messages=messages, user="privacy-user", max_tokens=20,
-                                       tools=[{"type": "function", "function": {
-                                           "name": "get_weather", "description": "Weather for a city",
-                                           "parameters": WEATHER_TOOL["parameters"]}}])
+    r = client.chat.completions.create(
+        model=MODEL,
+        messages=messages,
+        user="privacy-user",
+        max_tokens=20,
+        tools=[
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Weather for a city",
+                    "parameters": WEATHER_TOOL["parameters"],
+                },
+            }
+        ],
+    )
     show("chat", r.choices[0].finish_reason, r.usage.total_tokens)
 
     stream = client.chat.completions.create(
-        model=MODEL, stream=True, messages=[{"role": "user", "content": "STREAM-PROMPT-43"}])
+        model=MODEL, stream=True, messages=[{"role": "user", "content": "STREAM-PROMPT-43"}]
+    )
     show("stream", "".join(c.choices[0].delta.content or "" for c in stream if c.choices))
 
     r = client.responses.create(model=MODEL, input="RESPONSES-PROMPT-44 use the crm", tools=[MCP_TOOL])
@@ -81,12 +109,15 @@ def openai_calls():
 
     with pai.context(privacy_mode=True):
         r = client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "PERCALL-PRIVATE-51 reply=PERCALL-REPLY-52"}])
+            model=MODEL, messages=[{"role": "user", "content": "PERCALL-PRIVATE-51 reply=PERCALL-REPLY-52"}]
+        )
     show("per-call private", r.choices[0].message.content)
 
     big = "BIG-PROMPT-START " + "lorem ipsum dolor sit amet " * 5000
-    r = client.chat.completions.create(model=MODEL, messages=[
-        {"role": "system", "content": "BIG-SYSTEM " + "x" * 30000}, {"role": "user", "content": big}])
+    r = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "system", "content": "BIG-SYSTEM " + "x" * 30000}, {"role": "user", "content": big}],
+    )
     show("big", r.usage.total_tokens)
 
 
@@ -95,18 +126,37 @@ def anthropic_calls():
     import anthropic
 
     client = anthropic.Anthropic(max_retries=0)
-    tools = [{"name": "get_weather", "description": "Weather for a city",
-              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
-    message = client.messages.create(model="claude-fake-1", max_tokens=64, system="ANTH-SYSTEM-71", tools=tools,
-                                     metadata={"user_id": "anthropic-user"}, messages=[
-        {"role": "user", "content": "ANTH-EARLIER-72 weather?"},
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {"city": "ANTH-TOOLARG-73"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "ANTH-TOOLRESULT-74"}]},
-    ])
+    tools = [
+        {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    ]
+    message = client.messages.create(
+        model="claude-fake-1",
+        max_tokens=64,
+        system="ANTH-SYSTEM-71",
+        tools=tools,
+        metadata={"user_id": "anthropic-user"},
+        messages=[
+            {"role": "user", "content": "ANTH-EARLIER-72 weather?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {"city": "ANTH-TOOLARG-73"}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "ANTH-TOOLRESULT-74"}],
+            },
+        ],
+    )
     show("anthropic", message.content[0].text)
-    with client.messages.stream(model="claude-fake-1", max_tokens=64,
-                                messages=[{"role": "user", "content": "ANTH-STREAM-76"}]) as stream:
+    with client.messages.stream(
+        model="claude-fake-1", max_tokens=64, messages=[{"role": "user", "content": "ANTH-STREAM-76"}]
+    ) as stream:
         show("anthropic stream", "".join(stream.text_stream))
     try:
         client.messages.create(model="error-429", max_tokens=64, messages=[{"role": "user", "content": "ANTH-RATE-77"}])
@@ -115,8 +165,9 @@ def anthropic_calls():
 
 
 def _native_span(tracer, name, attributes, error=None):
-    with tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes,
-                                      record_exception=False, set_status_on_exception=False) as span:
+    with tracer.start_as_current_span(
+        name, kind=trace.SpanKind.CLIENT, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
         if error is not None:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, str(error)))
@@ -131,9 +182,11 @@ def _native_attributes(marker):
         "gen_ai.usage.input_tokens": 5,
         "gen_ai.usage.output_tokens": 6,
         "gen_ai.input.messages": json.dumps(
-            [{"role": "user", "parts": [{"type": "text", "content": f"{marker}-PROMPT"}]}]),
+            [{"role": "user", "parts": [{"type": "text", "content": f"{marker}-PROMPT"}]}]
+        ),
         "gen_ai.output.messages": json.dumps(
-            [{"role": "assistant", "parts": [{"type": "text", "content": f"{marker}-COMPLETION"}]}]),
+            [{"role": "assistant", "parts": [{"type": "text", "content": f"{marker}-COMPLETION"}]}]
+        ),
         "gen_ai.system_instructions": json.dumps([{"type": "text", "content": f"{marker}-SYSTEM"}]),
         "gen_ai.tool.call.arguments": json.dumps({"q": f"{marker}-TOOLARG"}),
         "gen_ai.tool.call.result": f"{marker}-TOOLRESULT",
@@ -145,11 +198,16 @@ def _native_attributes(marker):
 
 def native():
     tracer = trace.get_tracer("acme.native_llm", "1.0")
-    _native_span(tracer, "chat acme-large", _native_attributes("NATIVE"),
-                 RuntimeError(f"NATIVE-ERROR-38 Incorrect API key provided: {PLANTED_KEY}"))
+    _native_span(
+        tracer,
+        "chat acme-large",
+        _native_attributes("NATIVE"),
+        RuntimeError(f"NATIVE-ERROR-38 Incorrect API key provided: {PLANTED_KEY}"),
+    )
     with pai.context(privacy_mode=True):
-        _native_span(tracer, "chat acme-large", _native_attributes("PERCALL-NATIVE-53"),
-                     RuntimeError("PERCALL-NATIVE-53-ERROR"))
+        _native_span(
+            tracer, "chat acme-large", _native_attributes("PERCALL-NATIVE-53"), RuntimeError("PERCALL-NATIVE-53-ERROR")
+        )
     huge = {**_native_attributes("HUGE"), "gen_ai.request.model": "acme-huge-error"}
     _native_span(tracer, "chat acme-huge-error", huge, RuntimeError("HUGE-ERROR " + "y" * 60000))
     show("native done")
@@ -157,19 +215,27 @@ def native():
 
 def credential_attributes():
     tracer = trace.get_tracer("acme.native_llm", "1.0")
-    _native_span(tracer, "chat acme-large", {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "acme",
-        "gen_ai.request.model": "acme-large",
-        # What some instrumentations record: the call's keyword arguments, and HTTP request headers.
-        "llm.invocation_parameters": json.dumps({"model": "acme-large", "api_key": PLANTED_KEY}),
-        "http.request.header.authorization": [f"Bearer {PLANTED_KEY}"],
-    })
+    _native_span(
+        tracer,
+        "chat acme-large",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "acme",
+            "gen_ai.request.model": "acme-large",
+            # What some instrumentations record: the call's keyword arguments, and HTTP request headers.
+            "llm.invocation_parameters": json.dumps({"model": "acme-large", "api_key": PLANTED_KEY}),
+            "http.request.header.authorization": [f"Bearer {PLANTED_KEY}"],
+        },
+    )
     show("credential_attributes done")
 
 
-SCENARIOS = {"openai": openai_calls, "anthropic": anthropic_calls, "native": native,
-             "credential_attributes": credential_attributes}
+SCENARIOS = {
+    "openai": openai_calls,
+    "anthropic": anthropic_calls,
+    "native": native,
+    "credential_attributes": credential_attributes,
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or ["openai", "native"]:

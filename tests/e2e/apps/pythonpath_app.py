@@ -16,5 +16,6 @@ print(f"sys.path={[p for p in sys.path if p]}", flush=True)
 import openai  # noqa: E402
 
 response = openai.OpenAI(max_retries=0).chat.completions.create(
-    model="gpt-4o-mini", messages=[{"role": "user", "content": "hello from pythonpath_app"}])
+    model="gpt-4o-mini", messages=[{"role": "user", "content": "hello from pythonpath_app"}]
+)
 print(f"reply={response.choices[0].message.content}", flush=True)

@@ -50,10 +50,13 @@ def query_point_id():
 
 
 def query_batch():
-    r = client().query_batch_points(COLLECTION, requests=[
-        models.QueryRequest(query=[0.0, 1.0, 0.0], limit=1, with_payload=True),
-        models.QueryRequest(query=[0.0, 0.0, 1.0], limit=1, with_payload=True),
-    ])
+    r = client().query_batch_points(
+        COLLECTION,
+        requests=[
+            models.QueryRequest(query=[0.0, 1.0, 0.0], limit=1, with_payload=True),
+            models.QueryRequest(query=[0.0, 0.0, 1.0], limit=1, with_payload=True),
+        ],
+    )
     show("query_batch", [[p.id for p in response.points] for response in r])
 
 
@@ -79,7 +82,9 @@ def error():
 def async_query():
     async def run():
         qdrant = AsyncQdrantClient(":memory:")
-        await qdrant.create_collection(COLLECTION, vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
+        await qdrant.create_collection(
+            COLLECTION, vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT)
+        )
         await qdrant.upsert(COLLECTION, points=points())
         r = await qdrant.query_points(COLLECTION, query=[0.2, 0.7, 0.1], limit=3)
         show("async_query", [p.id for p in r.points])

@@ -42,7 +42,8 @@ def anthropic_calls() -> None:
 
     async def create_async():
         reply = await anthropic.AsyncAnthropic(max_retries=0).messages.create(
-            model="claude-fake-1", max_tokens=64, messages=HELLO)
+            model="claude-fake-1", max_tokens=64, messages=HELLO
+        )
         return reply.content[0].text
 
     print("anthropic async create:", asyncio.run(create_async()))

@@ -77,8 +77,10 @@ show("failing tool", tool_calling("failing", openai_model(), tools=(broken_looku
 
 # Two runs at once, in threads: each its own trace.
 answers = {}
-threads = [threading.Thread(target=lambda label=label: answers.update({label: code(label, openai_model())}))
-           for label in ("concurrent-a", "concurrent-b")]
+threads = [
+    threading.Thread(target=lambda label=label: answers.update({label: code(label, openai_model())}))
+    for label in ("concurrent-a", "concurrent-b")
+]
 for thread in threads:
     thread.start()
 for thread in threads:

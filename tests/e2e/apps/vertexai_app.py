@@ -15,18 +15,29 @@ import vertexai
 from google.auth.aio.credentials import StaticCredentials
 from google.cloud.aiplatform import initializer
 from google.oauth2.credentials import Credentials
-from vertexai.generative_models import (FunctionDeclaration, GenerationConfig, GenerativeModel, Part, Tool)
+from vertexai.generative_models import FunctionDeclaration, GenerationConfig, GenerativeModel, Part, Tool
 from vertexai.language_models import TextEmbeddingModel
 
 MODEL = "gemini-2.5-flash"
-WEATHER = Tool(function_declarations=[FunctionDeclaration(
-    name="get_weather", description="Weather for a city",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})])
+WEATHER = Tool(
+    function_declarations=[
+        FunctionDeclaration(
+            name="get_weather",
+            description="Weather for a city",
+            parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        )
+    ]
+)
 
 
 def init():
-    vertexai.init(project="test-project", location="us-central1", api_endpoint=os.environ["VERTEX_API_ENDPOINT"],
-                  api_transport="rest", credentials=Credentials(token="test-token"))
+    vertexai.init(
+        project="test-project",
+        location="us-central1",
+        api_endpoint=os.environ["VERTEX_API_ENDPOINT"],
+        api_transport="rest",
+        credentials=Credentials(token="test-token"),
+    )
     # The SDK's async clients speak REST only with async credentials (else they fall back to gRPC).
     initializer._set_async_rest_credentials(StaticCredentials(token="test-token"))
 
@@ -37,9 +48,19 @@ def show(*values):
 
 def generate():
     model = GenerativeModel(MODEL, system_instruction="You are terse.")
-    r = model.generate_content("Say hello", generation_config=GenerationConfig(
-        temperature=0.3, top_p=0.9, top_k=20, max_output_tokens=50, seed=7, stop_sequences=["END"],
-        presence_penalty=0.2, frequency_penalty=0.1))
+    r = model.generate_content(
+        "Say hello",
+        generation_config=GenerationConfig(
+            temperature=0.3,
+            top_p=0.9,
+            top_k=20,
+            max_output_tokens=50,
+            seed=7,
+            stop_sequences=["END"],
+            presence_penalty=0.2,
+            frequency_penalty=0.1,
+        ),
+    )
     show("generate", type(r).__name__, r.text, r.usage_metadata.total_token_count, r.candidates[0].finish_reason.name)
 
 

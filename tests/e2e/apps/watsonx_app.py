@@ -13,19 +13,32 @@ from ibm_watsonx_ai import Credentials
 from ibm_watsonx_ai.foundation_models import Embeddings, ModelInference
 
 MODEL = "ibm/granite-3-8b-instruct"
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 
 
 def credentials():
-    return Credentials(url=os.environ["WATSONX_URL"], token=os.environ["WATSONX_TOKEN"], version="5.2",
-                       instance_id="openshift")
+    return Credentials(
+        url=os.environ["WATSONX_URL"], token=os.environ["WATSONX_TOKEN"], version="5.2", instance_id="openshift"
+    )
 
 
 def model(model_id=MODEL, **params):
-    return ModelInference(model_id=model_id, credentials=credentials(), project_id="test-project",
-                          verify=os.environ["WATSONX_CA"], params=params or None)
+    return ModelInference(
+        model_id=model_id,
+        credentials=credentials(),
+        project_id="test-project",
+        verify=os.environ["WATSONX_CA"],
+        params=params or None,
+    )
 
 
 def show(*values):
@@ -34,8 +47,18 @@ def show(*values):
 
 def chat():
     messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}]
-    r = model().chat(messages=messages, params={"temperature": 0.3, "top_p": 0.9, "max_tokens": 50, "seed": 7,
-                                                "stop": ["END"], "frequency_penalty": 0.1, "presence_penalty": 0.2})
+    r = model().chat(
+        messages=messages,
+        params={
+            "temperature": 0.3,
+            "top_p": 0.9,
+            "max_tokens": 50,
+            "seed": 7,
+            "stop": ["END"],
+            "frequency_penalty": 0.1,
+            "presence_penalty": 0.2,
+        },
+    )
     show("chat", r["choices"][0]["message"]["content"], r["usage"]["total_tokens"])
 
 
@@ -45,7 +68,10 @@ def tools():
     first = m.chat(messages=messages, tools=TOOLS)
     call = first["choices"][0]["message"]["tool_calls"][0]
     show("tools call", first["choices"][0]["finish_reason"], call["function"]["name"])
-    messages += [first["choices"][0]["message"], {"role": "tool", "tool_call_id": call["id"], "content": '{"temp": 21}'}]
+    messages += [
+        first["choices"][0]["message"],
+        {"role": "tool", "tool_call_id": call["id"], "content": '{"temp": 21}'},
+    ]
     second = m.chat(messages=messages, tools=TOOLS)
     show("tools answer", second["choices"][0]["message"]["content"])
 
@@ -71,8 +97,12 @@ def generate():
 
 
 def embed():
-    e = Embeddings(model_id="ibm/slate-30m-english-rtrvr", credentials=credentials(), project_id="test-project",
-                   verify=os.environ["WATSONX_CA"])
+    e = Embeddings(
+        model_id="ibm/slate-30m-english-rtrvr",
+        credentials=credentials(),
+        project_id="test-project",
+        verify=os.environ["WATSONX_CA"],
+    )
     vectors = e.embed_documents(["first text", "second text"])
     show("embed", len(vectors), len(vectors[0]))
 
@@ -81,8 +111,10 @@ async def _async_all():
     m = model()
     r = await m.achat(messages=[{"role": "user", "content": "Async hello"}])
     show("async chat", r["choices"][0]["message"]["content"])
-    pieces = [c["choices"][0]["delta"].get("content", "")
-              async for c in await m.achat_stream(messages=[{"role": "user", "content": "Async stream"}])]
+    pieces = [
+        c["choices"][0]["delta"].get("content", "")
+        async for c in await m.achat_stream(messages=[{"role": "user", "content": "Async stream"}])
+    ]
     show("async stream", "".join(pieces))
 
 

@@ -45,8 +45,11 @@ def _identity(params):
         if _first(params, "ctx"):
             import posthog_autoinstrument
 
-            stack.enter_context(posthog_autoinstrument.context(
-                distinct_id=_first(params, "ctx"), session_id=_first(params, "ctx_session")))
+            stack.enter_context(
+                posthog_autoinstrument.context(
+                    distinct_id=_first(params, "ctx"), session_id=_first(params, "ctx_session")
+                )
+            )
         yield
 
 

@@ -15,8 +15,11 @@ from xai_sdk import AsyncClient, Client
 from xai_sdk.chat import image, system, tool, tool_result, user
 
 MODEL = "grok-4-fast"
-WEATHER = tool("get_weather", "Weather for a city",
-               {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+WEATHER = tool(
+    "get_weather",
+    "Weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
 PIXEL = "data:image/png;base64,iVBORw0KGgo="
 
 
@@ -29,9 +32,17 @@ def show(*values):
 
 
 def chat():
-    c = client().chat.create(model=MODEL, messages=[system("You are terse."), user("Say hello")], temperature=0.3,
-                             top_p=0.9, max_tokens=50, seed=7, stop=["END"], frequency_penalty=0.1,
-                             presence_penalty=0.2)
+    c = client().chat.create(
+        model=MODEL,
+        messages=[system("You are terse."), user("Say hello")],
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=50,
+        seed=7,
+        stop=["END"],
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+    )
     r = c.sample()
     show("chat", type(r).__name__, r.content, r.usage.total_tokens, r.finish_reason)
 
@@ -67,7 +78,9 @@ def parse():
 
 
 def stream():
-    pieces = [chunk.content for _, chunk in client().chat.create(model=MODEL, messages=[user("Stream please")]).stream()]
+    pieces = [
+        chunk.content for _, chunk in client().chat.create(model=MODEL, messages=[user("Stream please")]).stream()
+    ]
     show("stream", len(pieces), "".join(pieces))
 
 
