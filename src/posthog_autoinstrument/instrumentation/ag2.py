@@ -33,7 +33,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from ..genai import InferenceRequest, Layer
 from ..genai import semconv
 from ..genai import InferenceCall, StepRequest
-from .base import LLMInstrumentor, Target
+from .base import LLMInstrumentor, Target, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -119,20 +119,7 @@ class _Hooks:
         self.instrumentor = instrumentor
 
     def _start_step(self, describe, read_input) -> Any:
-        """Start the step ``describe()`` makes, its input state being ``read_input()``."""
-        if not is_instrumentation_enabled():
-            return None
-        try:
-            step = self.instrumentor.recorder.start_step(describe())
-        except Exception:
-            logger.debug("posthog-instrument: could not start an AG2 step", exc_info=True)
-            return None
-        if step is not None:
-            try:
-                step.set_input_state(read_input())
-            except Exception:
-                logger.debug("posthog-instrument: could not record an AG2 step's input", exc_info=True)
-        return step
+        return start_step(self.instrumentor, describe, read_input)
 
     @staticmethod
     def _finish(call: Any, result: Any, record) -> None:

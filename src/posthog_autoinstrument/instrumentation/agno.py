@@ -25,11 +25,19 @@ import inspect
 import logging
 from typing import Any, Optional
 
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import semconv
 from ..genai import StepCall, StepRequest
-from .base import AsyncStepGenerator, LLMInstrumentor, StepGenerator, Target
+from .base import (
+    AsyncStepGenerator,
+    LLMInstrumentor,
+    StepGenerator,
+    Target,
+    await_in_step,
+    call_in_step,
+    end_step,
+    start_step,
+)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -128,44 +136,28 @@ class _Hooks:
     def __init__(self, instrumentor: LLMInstrumentor):
         self.instrumentor = instrumentor
 
-    def _start(self, request: Any, input_state: Any) -> Optional[StepCall]:
-        if not is_instrumentation_enabled():
-            return None
-        try:
-            step = self.instrumentor.recorder.start_step(request())
-            if step is not None:
-                step.set_input_state(input_state)
-            return step
-        except Exception:
-            logger.debug("posthog-instrument: could not start an Agno step", exc_info=True)
-            return None
+    def _start(self, describe, read_input) -> Optional[StepCall]:
+        return start_step(self.instrumentor, describe, read_input)
 
     @staticmethod
     def _finish(step: StepCall, output: Any, error: Optional[BaseException] = None) -> None:
-        try:
-            step.set_output_state(output)
-        except Exception:
-            logger.debug("posthog-instrument: could not record an Agno step's output", exc_info=True)
         if error is not None:
+            try:
+                step.set_output_state(output)
+            except Exception:
+                logger.debug("posthog-instrument: could not record an Agno step's output", exc_info=True)
             step.fail(error)
         else:
-            step.end()
+            end_step(step, lambda _: output)
 
     # runs ---------------------------------------------------------------------------------
     def _run(self, kind: str, wrapped, instance, args, kwargs):
-        step = self._start(lambda: _run_step(instance, kind), _run_input(args, kwargs))
+        step = self._start(lambda: _run_step(instance, kind), lambda: _run_input(args, kwargs))
         if step is None:
             return wrapped(*args, **kwargs)
-        token = step.attach()
-        try:
-            # A plain run does its work here; a streamed one returns an iterator that does it as
-            # it is read, and an ``arun`` a coroutine that does it when awaited.
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            step.fail(exc)
-            raise
-        finally:
-            step.detach(token)
+        # A plain run does its work here; a streamed one returns an iterator that does it as it
+        # is read, and an ``arun`` a coroutine that does it when awaited.
+        result = call_in_step(step, wrapped, args, kwargs)
         if inspect.iscoroutine(result):
             return self._awaited(step, result)
         if hasattr(result, "__anext__"):
@@ -178,14 +170,7 @@ class _Hooks:
         return result
 
     async def _awaited(self, step: StepCall, coroutine: Any) -> Any:
-        token = step.attach()
-        try:
-            result = await coroutine
-        except BaseException as exc:
-            step.fail(exc)
-            raise
-        finally:
-            step.detach(token)
+        result = await await_in_step(step, lambda: coroutine)
         if hasattr(result, "__anext__"):  # (should an awaited run resolve to a stream)
             content = _StreamedContent()
             return AsyncStepGenerator(step, result, content.output, content.observe)
@@ -206,7 +191,7 @@ class _Hooks:
 
     # tools ----------------------------------------------------------------------------------
     def tool_execute(self, wrapped, instance, args, kwargs):
-        step = self._start(lambda: _tool_step(instance), getattr(instance, "arguments", None) or {})
+        step = self._start(lambda: _tool_step(instance), lambda: getattr(instance, "arguments", None) or {})
         if step is None:
             return wrapped(*args, **kwargs)
         token = step.attach()
@@ -225,7 +210,7 @@ class _Hooks:
 
     def tool_aexecute(self, wrapped, instance, args, kwargs):
         async def traced():
-            step = self._start(lambda: _tool_step(instance), getattr(instance, "arguments", None) or {})
+            step = self._start(lambda: _tool_step(instance), lambda: getattr(instance, "arguments", None) or {})
             if step is None:
                 return await wrapped(*args, **kwargs)
             token = step.attach()

@@ -28,11 +28,12 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import __version__, config, identity, lifecycle, otel_internals
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
 from ..formats.fields import arg, get, given, integer, number  # noqa: F401
-from ..genai import InferenceCall, Recorder, StreamAccumulator
+from ..genai import InferenceCall, Recorder, StepCall, StreamAccumulator
 from ..genai.call_types import RequestOrDescriber
 from ..genai.one_generation import SCOPE_NAME, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 from ..genai.streams import observe_stream
@@ -786,3 +787,51 @@ def end_step(step: Any, output: Optional[Callable] = None, last: Any = None) -> 
         step.end()
     except Exception:
         logger.debug("posthog-instrument: could not end a step", exc_info=True)
+
+
+def start_step(
+    instrumentor: LLMInstrumentor, describe: Callable[[], Any], read_input: Optional[Callable[[], Any]] = None
+) -> Optional[StepCall]:
+    """A framework adapter's step for ``describe()`` (a ``StepRequest``), with ``read_input()``
+    as its input state, read only when content is recorded. None when instrumentation is
+    suppressed or anything of ours fails (logged at debug level): the framework then runs as if
+    we were not there."""
+    if not is_instrumentation_enabled():
+        return None
+    try:
+        step = instrumentor.recorder.start_step(describe())
+    except Exception:
+        logger.debug("posthog-instrument: could not start a step", exc_info=True)
+        return None
+    if step is not None and read_input is not None and step.capture_content:
+        try:
+            step.set_input_state(read_input())
+        except Exception:
+            logger.debug("posthog-instrument: could not record a step's input", exc_info=True)
+    return step
+
+
+def call_in_step(step: StepCall, wrapped: Callable, args: tuple, kwargs: dict) -> Any:
+    """``wrapped(*args, **kwargs)`` with ``step`` current; an exception fails the step and
+    reaches the caller unchanged. The step stays open for the caller to end."""
+    token = step.attach()
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        step.fail(exc)
+        raise
+    finally:
+        step.detach(token)
+
+
+async def await_in_step(step: StepCall, wrapped: Callable, args: tuple = (), kwargs: Optional[dict] = None) -> Any:
+    """:func:`call_in_step` for a coroutine function: ``wrapped(*args, **kwargs)`` is called
+    and awaited with ``step`` current."""
+    token = step.attach()
+    try:
+        return await wrapped(*args, **(kwargs or {}))
+    except BaseException as exc:
+        step.fail(exc)
+        raise
+    finally:
+        step.detach(token)

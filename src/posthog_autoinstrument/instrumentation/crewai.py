@@ -82,7 +82,7 @@ from ..genai import messages as m
 from ..genai import semconv
 from ..genai import StepCall, StepRequest
 from ..identity import privacy_requested
-from .base import LLMInstrumentor, Target, get, number
+from .base import LLMInstrumentor, Target, await_in_step, call_in_step, end_step, get, number
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -356,30 +356,17 @@ class _Hooks:
             logger.debug("posthog-instrument: could not start a CrewAI step", exc_info=True)
             return None
 
-    @staticmethod
-    def _finish(step: StepCall, result: Any) -> None:
-        try:
-            step.set_output_state(_text(result))
-        except Exception:
-            logger.debug("posthog-instrument: could not record a CrewAI step's output", exc_info=True)
-        step.end()
-
     def _step(self, describe, wrapped, instance, args, kwargs, marker: Optional[contextvars.ContextVar] = None):
         step = self._start(describe, instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        token = step.attach()
         mark = marker.set(instance) if marker is not None else None
         try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            step.fail(exc)
-            raise
+            result = call_in_step(step, wrapped, args, kwargs)
         finally:
             if mark is not None:
                 marker.reset(mark)
-            step.detach(token)
-        self._finish(step, result)
+        end_step(step, _text, result)
         return result
 
     def _astep(self, describe, wrapped, instance, args, kwargs, marker: Optional[contextvars.ContextVar] = None):
@@ -387,18 +374,13 @@ class _Hooks:
             step = self._start(describe, instance, args, kwargs)
             if step is None:
                 return await wrapped(*args, **kwargs)
-            token = step.attach()
             mark = marker.set(instance) if marker is not None else None
             try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                step.fail(exc)
-                raise
+                result = await await_in_step(step, wrapped, args, kwargs)
             finally:
                 if mark is not None:
                     marker.reset(mark)
-                step.detach(token)
-            self._finish(step, result)
+            end_step(step, _text, result)
             return result
 
         return traced()

@@ -70,7 +70,7 @@ from ..genai import InferenceCall, InferenceRequest, Layer
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai import StepCall, StepRequest
-from .base import LLMInstrumentor, Target, get, number
+from .base import LLMInstrumentor, Target, end_step, get, number, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -242,6 +242,10 @@ def record_result(call: InferenceCall, result: Any) -> None:
 # -- wrappers --------------------------------------------------------------------------------
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def _reset(token: Any) -> None:
     if token is not None:
         try:
@@ -259,19 +263,7 @@ class _Hooks:
 
     # starting ---------------------------------------------------------------------------
     def _start_step(self, describe, owner: Any, args: tuple, kwargs: dict) -> Optional[StepCall]:
-        if not is_instrumentation_enabled():
-            return None
-        try:
-            step = self.instrumentor.recorder.start_step(describe(owner))
-        except Exception:
-            logger.debug("posthog-instrument: could not start a DSPy step", exc_info=True)
-            return None
-        if step is not None:
-            try:
-                step.set_input_state(_inputs(args, kwargs))
-            except Exception:
-                logger.debug("posthog-instrument: could not record a DSPy step's input", exc_info=True)
-        return step
+        return start_step(self.instrumentor, lambda: describe(owner), lambda: _inputs(args, kwargs))
 
     def _start_lm(self, lm: Any, args: tuple, kwargs: dict) -> Optional[InferenceCall]:
         if not is_instrumentation_enabled():
@@ -289,14 +281,6 @@ class _Hooks:
         return call
 
     # finishing --------------------------------------------------------------------------
-    @staticmethod
-    def _end_step(step: StepCall, result: Any, convert) -> None:
-        try:
-            step.set_output_state(convert(result))
-        except Exception:
-            logger.debug("posthog-instrument: could not record a DSPy step's output", exc_info=True)
-        step.end()
-
     @staticmethod
     def _end_lm(call: InferenceCall, result: Any) -> None:
         # Output and usage came from the ``CallResult`` (``execute``); the outputs returned here
@@ -337,14 +321,14 @@ class _Hooks:
         step = self._start_step(_module_step, instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        return self._run(step, None, wrapped, args, kwargs, lambda s, r: self._end_step(s, r, _prediction))
+        return self._run(step, None, wrapped, args, kwargs, lambda s, r: end_step(s, _prediction, r))
 
     def module_acall(self, wrapped, instance, args, kwargs):
         async def traced():
             step = self._start_step(_module_step, instance, args, kwargs)
             if step is None:
                 return await wrapped(*args, **kwargs)
-            return await self._arun(step, None, wrapped, args, kwargs, lambda s, r: self._end_step(s, r, _prediction))
+            return await self._arun(step, None, wrapped, args, kwargs, lambda s, r: end_step(s, _prediction, r))
 
         return traced()
 
@@ -352,14 +336,14 @@ class _Hooks:
         step = self._start_step(_tool_step, instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        return self._run(step, None, wrapped, args, kwargs, lambda s, r: self._end_step(s, r, lambda v: v))
+        return self._run(step, None, wrapped, args, kwargs, lambda s, r: end_step(s, _same, r))
 
     def tool_acall(self, wrapped, instance, args, kwargs):
         async def traced():
             step = self._start_step(_tool_step, instance, args, kwargs)
             if step is None:
                 return await wrapped(*args, **kwargs)
-            return await self._arun(step, None, wrapped, args, kwargs, lambda s, r: self._end_step(s, r, lambda v: v))
+            return await self._arun(step, None, wrapped, args, kwargs, lambda s, r: end_step(s, _same, r))
 
         return traced()
 

@@ -27,11 +27,10 @@ import logging
 from typing import Any, Optional
 
 from opentelemetry import context as otel_context
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import semconv
 from ..genai import StepCall, StepRequest
-from .base import LLMInstrumentor, StepGenerator, Target
+from .base import LLMInstrumentor, StepGenerator, Target, call_in_step, end_step, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -94,37 +93,7 @@ class _Hooks:
         self.instrumentor = instrumentor
 
     def _start(self, describe, owner: Any, args: tuple, kwargs: dict, input_state: Any = None) -> Optional[StepCall]:
-        if not is_instrumentation_enabled():
-            return None
-        try:
-            step = self.instrumentor.recorder.start_step(describe(owner, args, kwargs))
-            if step is not None and input_state is not None:
-                step.set_input_state(input_state)
-            return step
-        except Exception:
-            logger.debug("posthog-instrument: could not start a smolagents step", exc_info=True)
-            return None
-
-    @staticmethod
-    def _end(step: StepCall, output: Any = None) -> None:
-        try:
-            if output is not None:
-                step.set_output_state(output)
-        except Exception:
-            logger.debug("posthog-instrument: could not record a smolagents step's output", exc_info=True)
-        step.end()
-
-    @staticmethod
-    def _call(step: StepCall, wrapped, args, kwargs):
-        token = step.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            step.fail(exc)
-            raise
-        finally:
-            step.detach(token)
-        return result
+        return start_step(self.instrumentor, lambda: describe(owner, args, kwargs), lambda: input_state)
 
     # agents -------------------------------------------------------------------------------
     def run(self, wrapped, instance, args, kwargs):
@@ -132,10 +101,10 @@ class _Hooks:
         step = self._start(_agent_step, instance, args, kwargs, task)
         if step is None:
             return wrapped(*args, **kwargs)
-        result = self._call(step, wrapped, args, kwargs)
+        result = call_in_step(step, wrapped, args, kwargs)
         if _is_generator(result):
             return StepGenerator(step, result, _run_output)
-        self._end(step, _final_answer(result))
+        end_step(step, _final_answer, result)
         return result
 
     def step_stream(self, wrapped, instance, args, kwargs):
@@ -148,9 +117,9 @@ class _Hooks:
         step = self._start(describe, instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        result = self._call(step, wrapped, args, kwargs)
+        result = call_in_step(step, wrapped, args, kwargs)
         if not _is_generator(result):
-            self._end(step)
+            end_step(step)
             return result
         return StepGenerator(step, result)
 
@@ -163,10 +132,8 @@ class _Hooks:
         step = self._start(_tool_step, instance, args, kwargs, arguments)
         if step is None:
             return wrapped(*args, **kwargs)
-        result = self._call(step, wrapped, args, kwargs)
-        self._end(
-            step, result if result is None or isinstance(result, (str, int, float, bool, list, dict)) else str(result)
-        )
+        result = call_in_step(step, wrapped, args, kwargs)
+        end_step(step, _tool_output, result)
         return result
 
     # the local executor's worker thread ----------------------------------------------------
@@ -190,6 +157,10 @@ class _Hooks:
 
         carrying_context.__wrapped__ = decorate
         return carrying_context
+
+
+def _tool_output(result: Any) -> Any:
+    return result if result is None or isinstance(result, (str, int, float, bool, list, dict)) else str(result)
 
 
 def _run_output(last: Any) -> Any:
