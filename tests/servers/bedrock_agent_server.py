@@ -324,7 +324,11 @@ class _AgentHandler(BaseHandler):
         if retrieve:
             return self.send_json(200, retrieve_response(body), self._meta())
         if path == "/retrieveAndGenerate":
-            answer = {"output": {"text": "".join(ANSWER_PIECES)}, "citations": citations(), "sessionId": "rag-session-1"}
+            answer = {
+                "output": {"text": "".join(ANSWER_PIECES)},
+                "citations": citations(),
+                "sessionId": "rag-session-1",
+            }
             return self.send_json(200, answer, self._meta())
         if path == "/retrieveAndGenerateStream":
             self.start_chunked(
@@ -343,4 +347,3 @@ class _AgentHandler(BaseHandler):
 
     def _error(self, status: int, code: str, message: str) -> None:
         self.send_json(status, {"message": message}, {**self._meta(), "x-amzn-ErrorType": f"{code}:http://internal"})
-

@@ -72,7 +72,12 @@ def agent_errors():
     try:
         invoke_agent(agent_id="error-404", session="session-0004")
     except Exception as exc:
-        show("agent_error", type(exc).__name__, exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"])
+        show(
+            "agent_error",
+            type(exc).__name__,
+            exc.response["Error"]["Code"],
+            exc.response["ResponseMetadata"]["HTTPStatusCode"],
+        )
     seen = []
     try:
         response = client().invoke_agent(
@@ -112,7 +117,9 @@ def rag_configuration():
             "knowledgeBaseId": KB,
             "modelArn": MODEL_ARN,
             "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 3}},
-            "generationConfiguration": {"inferenceConfig": {"textInferenceConfig": {"maxTokens": 300, "temperature": 0.2}}},
+            "generationConfiguration": {
+                "inferenceConfig": {"textInferenceConfig": {"maxTokens": 300, "temperature": 0.2}}
+            },
         },
     }
 
