@@ -21,6 +21,8 @@ ANSWER = "It is sunny in Paris."
 SCENARIOS = (
     "agent",
     "agent_without_trace",
+    "inline_agent",
+    "agent_return_control",
     "collaborators",
     "concurrent",
     "agent_errors",
@@ -30,9 +32,10 @@ SCENARIOS = (
     "retrieve_and_generate_stream",
     "other_calls",
 )
-# Spans: three traced runs of five (agent, concurrent x2), the supervisor's six, one untraced
-# run, two failed runs, two retrievals, two retrieve-and-generates.
-SPAN_COUNT = 3 * 5 + 6 + 1 + 2 + 2 + 2
+# Spans: four traced runs of five (agent, inline agent, concurrent x2), the supervisor's six, two
+# runs without a trace (one handing control back), two failed runs, two retrievals, two
+# retrieve-and-generates.
+SPAN_COUNT = 4 * 5 + 6 + 2 + 2 + 2 + 2
 AGENT_RUN = [
     (0, "$ai_trace", "invoke_agent AGENT123"),
     (1, "$ai_generation", f"chat {MODEL}"),
@@ -134,6 +137,24 @@ def test_a_run_without_its_trace_is_one_step(recorded):
     (agent,) = run_of(traces, "session-0002")
     assert agent["attributes"]["$ai_output_state"] == ANSWER
     assert "$ai_time_to_first_token" in agent["attributes"]
+
+
+def test_an_inline_agent_is_named_after_its_agent_name(recorded):
+    stdout, traces = recorded
+    assert "inline_agent 'It is sunny in Paris.' 10" in stdout
+    run = run_of(traces, "session-0006")
+    assert tree(run) == [(0, "$ai_trace", "invoke_agent Planner"), *AGENT_RUN[1:]]
+    assert run[0]["attributes"]["gen_ai.request.model"] == MODEL
+    assert run[0]["attributes"]["$ai_input_state"] == "Plan a day in Paris"
+
+
+def test_control_handed_back_is_the_runs_output(recorded):
+    stdout, traces = recorded
+    assert "agent_return_control inv-1 get_weather Paris" in stdout
+    (agent,) = run_of(traces, "session-0007")
+    assert state(agent, "$ai_output_state") == [
+        {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}, "id": "inv-1"}
+    ]
 
 
 def test_a_collaborator_agent_nests_its_own_trace(recorded):

@@ -3,7 +3,8 @@
 boto3 reaches it through ``AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME`` with fake credentials
 (requests without a SigV4 ``Authorization`` header are refused, as AWS does). Real wire format:
 
-* ``POST /agents/{agentId}/agentAliases/{aliasId}/sessions/{sessionId}/text`` (InvokeAgent): an
+* ``POST /agents/{agentId}/agentAliases/{aliasId}/sessions/{sessionId}/text`` (InvokeAgent) and
+  ``POST /agents/{sessionId}`` (InvokeInlineAgent, the agent named by ``agentName``): an
   ``application/vnd.amazon.eventstream`` stream (the framing of :mod:`.bedrock_server`) of
   ``chunk`` events (``{"bytes": base64}``) and, with ``enableTrace``, ``trace`` events shaped as
   AWS sends them: an orchestration step whose model invocation asks for a tool (an action
@@ -15,7 +16,8 @@ boto3 reaches it through ``AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME`` with fake cr
 
 An agent or knowledge-base id ``error-<status>`` fails with that status as AWS does (status,
 ``x-amzn-ErrorType``, ``{"message"}``); the agent id ``stream-error`` sends a
-``throttlingException`` event after its first chunk.
+``throttlingException`` event after its first chunk; ``return-control`` hands a function call back
+(a ``returnControl`` event) instead of answering.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ DOCUMENTS = [
 ]
 
 _AGENT = re.compile(r"^/agents/(?P<agent>[^/]+)/agentAliases/(?P<alias>[^/]+)/sessions/(?P<session>[^/]+)/text$")
+_INLINE_AGENT = re.compile(r"^/agents/(?P<session>[^/]+)/?$")
 _RETRIEVE = re.compile(r"^/knowledgebases/(?P<kb>[^/]+)/retrieve$")
 
 
@@ -234,6 +237,16 @@ def agent_events(agent_id: str, session_id: str, body: dict) -> Iterator[bytes]:
     question = body.get("inputText") or ""
     if body.get("enableTrace"):
         yield from (supervisor if agent_id == "supervisor" else orchestration)(agent_id, session_id, question)
+    if agent_id == "return-control":  # the agent hands the tool call back to the app
+        function = {
+            "actionGroup": "weather",
+            "function": "get_weather",
+            "parameters": [{"name": "city", "type": "string", "value": "Paris"}],
+        }
+        yield event(
+            "returnControl", {"invocationId": "inv-1", "invocationInputs": [{"functionInvocationInput": function}]}
+        )
+        return
     for n, piece in enumerate(ANSWER_PIECES):
         if agent_id == "stream-error" and n == 1:
             yield exception_event("throttlingException", "Your request rate is too high.")
@@ -298,7 +311,12 @@ class _AgentHandler(BaseHandler):
         if not isinstance(body, dict):
             return self._error(400, "ValidationException", "Malformed request")
         agent, retrieve = _AGENT.match(path), _RETRIEVE.match(path)
-        target = agent.group("agent") if agent else retrieve.group("kb") if retrieve else ""
+        inline = _INLINE_AGENT.match(path)
+        if inline:
+            agent = {"agent": body.get("agentName") or "inline", "session": inline.group("session")}
+        elif agent:
+            agent = agent.groupdict()
+        target = agent["agent"] if agent else retrieve.group("kb") if retrieve else ""
         if path == "/retrieveAndGenerate" or path == "/retrieveAndGenerateStream":
             target = ((body.get("retrieveAndGenerateConfiguration") or {}).get("knowledgeBaseConfiguration") or {}).get(
                 "knowledgeBaseId", ""
@@ -308,7 +326,7 @@ class _AgentHandler(BaseHandler):
             status = int(fault.group(1))
             return self._error(status, _ERRORS.get(status, "InternalServerException"), f"Fake failure {status}")
         if agent:
-            session = agent.group("session")
+            session = agent["session"]
             self.start_chunked(
                 200,
                 "application/vnd.amazon.eventstream",
@@ -318,7 +336,7 @@ class _AgentHandler(BaseHandler):
                     "x-amzn-bedrock-agent-content-type": "application/json",
                 },
             )
-            for message in agent_events(agent.group("agent"), session, body):
+            for message in agent_events(agent["agent"], session, body):
                 self.write_chunk(message)
             return self.end_chunked()
         if retrieve:

@@ -4,7 +4,8 @@ Every boto3 call goes through ``botocore.client.BaseClient._make_api_call``, whi
 adapter (:mod:`.bedrock`) patches once; it hands this module the calls :func:`handles` claims:
 
 * ``invoke_agent``: an ``invoke_agent`` step named after the agent id (input text as input
-  state, the session as ``gen_ai.conversation.id``). The answer arrives in the ``completion``
+  state, the session as ``gen_ai.conversation.id``); ``invoke_inline_agent`` the same, named
+  after its ``agentName`` (else ``inline_agent``), its foundation model as the step's model. The answer arrives in the ``completion``
   event stream, which the app gets back unchanged, proxied: the step ends with the stream, its
   output the text of the ``chunk`` events (and the calls a ``returnControl`` event hands back).
   With ``enableTrace=True`` the stream also carries the agent's trace, which is what the agent
@@ -45,10 +46,12 @@ logger = logging.getLogger("posthog_autoinstrument")
 
 SERVICE = "bedrock-agent-runtime"
 INVOKE_AGENT = "InvokeAgent"
+INVOKE_INLINE_AGENT = "InvokeInlineAgent"
 RETRIEVE = "Retrieve"
 RETRIEVE_AND_GENERATE = "RetrieveAndGenerate"
 RETRIEVE_AND_GENERATE_STREAM = "RetrieveAndGenerateStream"
-OPERATIONS = frozenset({INVOKE_AGENT, RETRIEVE, RETRIEVE_AND_GENERATE, RETRIEVE_AND_GENERATE_STREAM})
+AGENT_OPERATIONS = (INVOKE_AGENT, INVOKE_INLINE_AGENT)
+OPERATIONS = frozenset({*AGENT_OPERATIONS, RETRIEVE, RETRIEVE_AND_GENERATE, RETRIEVE_AND_GENERATE_STREAM})
 
 FRAMEWORK = "bedrock_agents"
 RETRIEVE_AND_GENERATE_STEP = "retrieve_and_generate"  # no GenAI convention names this operation
@@ -110,14 +113,15 @@ def _start(instrumentor: Any, operation: str, params: dict, instance: Any) -> An
     try:
         address, port = _endpoint(instance)
         where = {semconv.SERVER_ADDRESS: address, semconv.SERVER_PORT: port}
-        if operation == INVOKE_AGENT:
+        if operation in AGENT_OPERATIONS:
             agent_id = params.get("agentId")
             step = instrumentor.recorder.start_step(
                 StepRequest(
                     Operation.INVOKE_AGENT,
-                    name=agent_id,
+                    name=agent_id or params.get("agentName") or "inline_agent",
                     framework=FRAMEWORK,
                     provider=Provider.AWS_BEDROCK,
+                    model=params.get("foundationModel"),  # an inline agent's
                     attributes={
                         semconv.AGENT_ID: agent_id,
                         ALIAS_ID: params.get("agentAliasId"),
@@ -166,7 +170,7 @@ def _finish(instrumentor: Any, operation: str, step: Any, params: dict, result: 
         step.end()
         return result
     step.set_attribute(semconv.AWS_REQUEST_ID, (result.get("ResponseMetadata") or {}).get("RequestId"))
-    if operation == INVOKE_AGENT and result.get("completion") is not None:
+    if operation in AGENT_OPERATIONS and result.get("completion") is not None:
         parent = trace.set_span_in_context(step.span, otel_context.get_current())
         run = AgentRun(instrumentor, step, parent, params.get("sessionId"))
         result["completion"] = SyncStreamProxy(result["completion"], step, run)

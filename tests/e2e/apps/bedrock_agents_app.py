@@ -49,6 +49,29 @@ def agent_without_trace():
     show("agent_without_trace", repr(text), kinds)
 
 
+def inline_agent():
+    response = client().invoke_inline_agent(
+        sessionId="session-0006",
+        agentName="Planner",
+        foundationModel="anthropic.claude-3-5-haiku-20241022-v1:0",
+        instruction="You plan trips and answer weather questions.",
+        inputText="Plan a day in Paris",
+        enableTrace=True,
+    )
+    text, kinds = read_agent(response)
+    show("inline_agent", repr(text), kinds.count("trace"))
+
+
+def agent_return_control():
+    response = client().invoke_agent(
+        agentId="return-control", agentAliasId="ALIAS1", sessionId="session-0007", inputText="Weather, your tools"
+    )
+    for event in response["completion"]:
+        control = event["returnControl"]
+        function = control["invocationInputs"][0]["functionInvocationInput"]
+        show("agent_return_control", control["invocationId"], function["function"], function["parameters"][0]["value"])
+
+
 def collaborators():
     _, text, kinds = invoke_agent(agent_id="supervisor", session="session-0003", question="Ask the forecaster")
     show("collaborators", repr(text), kinds.count("trace"))
