@@ -4,7 +4,8 @@ InvokeModelWithResponseStream.
 boto3 builds its client classes at run time, so there is no ``converse`` method to patch; every
 call goes through ``botocore.client.BaseClient._make_api_call``. We patch that once at class level,
 which covers clients created before and after start-up alike, and look only at the four
-``bedrock-runtime`` inference operations; every other AWS call passes straight through.
+``bedrock-runtime`` inference operations and the Bedrock Agents calls of :mod:`.bedrock_agents`;
+every other AWS call passes straight through.
 
 The translation (Converse, and InvokeModel bodies read by one reader per model family) is
 :mod:`..formats.bedrock`'s; Anthropic bodies go through :mod:`..formats.anthropic`, as the
@@ -26,6 +27,7 @@ from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, SyncStre
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
+from . import bedrock_agents
 from .base import CallHandler, LLMInstrumentor, Target, sync_wrapper
 
 logger = logging.getLogger("posthog_autoinstrument")
@@ -254,6 +256,8 @@ class BedrockInstrumentor(LLMInstrumentor):
         instrumentor = self
 
         def wrapper(wrapped, instance, args, kwargs):
+            if bedrock_agents.handles(instance, args):
+                return bedrock_agents.call(instrumentor, wrapped, instance, args, kwargs)
             if not _is_bedrock_inference(instance, args):
                 return wrapped(*args, **kwargs)
             handler = BedrockCall(args[0], args[1] if len(args) > 1 else kwargs.get("api_params"))
