@@ -3,10 +3,11 @@ Gemini and PostHog stand-ins.
 
 The app (``apps/google_adk_app.py``) runs, in one program: an ``LlmAgent`` with a
 ``FunctionTool`` through ``Runner.run`` (sync) and ``run_async``, a ``SequentialAgent`` and a
-``ParallelAgent`` of two sub-agents each, a tool whose body asks the model itself, two runs at
-once (``asyncio.gather``) and an agent whose model call fails. ADK's Gemini model calls the
-google-genai SDK, whose adapter records the one generation per model call. ADK records its own
-spans into the global tracer provider (ours, under the launcher): none of them may reach PostHog.
+``ParallelAgent`` of two sub-agents each, a ``LoopAgent`` of two rounds, a tool whose body asks
+the model itself, two runs at once (``asyncio.gather``) and an agent whose model call fails.
+ADK's Gemini model calls the google-genai SDK, whose adapter records the one generation per
+model call. ADK records its own spans into the global tracer provider (ours, under the
+launcher): none of them may reach PostHog.
 
 Three processes run at once: instrumented, plain (stdout must be identical) and instrumented in
 privacy mode. google-adk requires google-genai < 3 and websockets < 16, below the main
@@ -72,6 +73,14 @@ EXPECTED_TREES = {
     "invoke_workflow Pipeline": _two_agents("Pipeline", "Writer", "Reviewer"),
     # The parallel agents start in either order: their subtrees are compared sorted.
     "invoke_workflow FanOut": _two_agents("FanOut", "Critic", "Poet"),
+    "invoke_workflow Loop": [
+        (0, TRACE, "invoke_workflow Loop"),
+        (1, SPAN, "invoke_agent Loop"),
+        (2, SPAN, "invoke_agent Drafter"),
+        (3, GEN, MODEL_CALL),
+        (2, SPAN, "invoke_agent Drafter"),
+        (3, GEN, MODEL_CALL),
+    ],
     # The tool's own google-genai call nests under the tool.
     "invoke_workflow Forecaster": [
         (0, TRACE, "invoke_workflow Forecaster"),
@@ -88,7 +97,7 @@ EXPECTED_TREES = {
     ],
 }
 UNORDERED = {"invoke_workflow FanOut"}
-MODEL_REQUESTS = 16  # one per model call the scenarios make (the tests check the server saw them)
+MODEL_REQUESTS = 18  # one per model call the scenarios make (the tests check the server saw them)
 
 
 @dataclass

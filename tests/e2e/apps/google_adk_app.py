@@ -15,14 +15,15 @@ import asyncio
 import warnings
 
 from google import genai
-from google.adk.agents import LlmAgent, ParallelAgent, SequentialAgent
+from google.adk.agents import LlmAgent, LoopAgent, ParallelAgent, SequentialAgent
 from google.adk.models import Gemini
 from google.adk.runners import InMemoryRunner
 from google.adk.tools import FunctionTool
 from google.genai import types
 
 MODEL = "gemini-2.5-flash"
-# SequentialAgent and ParallelAgent are deprecated in favour of ADK 2's Workflow, still supported.
+# The workflow agents (SequentialAgent, ParallelAgent, LoopAgent) are deprecated in favour of
+# ADK 2's Workflow, and still supported.
 warnings.simplefilter("ignore", DeprecationWarning)
 
 
@@ -100,6 +101,8 @@ async def scenarios():
         name="FanOut", sub_agents=[writer("Poet", "You write poems."), writer("Critic", "You criticise.")]
     )
     show("parallel", sorted(await run(fan_out, '[parallel] Go. reply="Done"')))
+    loop = LoopAgent(name="Loop", sub_agents=[writer("Drafter", "You draft.")], max_iterations=2)
+    show("loop", await run(loop, '[loop] Draft. reply="A draft"'))
     forecaster = LlmAgent(name="Forecaster", model=MODEL, tools=[FunctionTool(forecast)])
     show("tool-body", await run(forecaster, "[tool-body] Will it rain in Paris?"))
     first, second = await asyncio.gather(
