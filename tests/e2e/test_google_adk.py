@@ -10,7 +10,8 @@ model call. ADK records its own spans into the global tracer provider (ours, und
 launcher): none of them may reach PostHog.
 
 Three processes run at once: instrumented, plain (stdout must be identical) and instrumented in
-privacy mode. google-adk requires google-genai < 3 and websockets < 16, below the main
+privacy mode, the last with an OpenTelemetry set-up of the user's own (OTLP to a loopback
+collector), which must receive ADK's own spans, whole. google-adk requires google-genai < 3 and websockets < 16, below the main
 environment's pins: these tests run in their own environment (tests/requirements-adk.txt, see
 .ci/run) and skip elsewhere.
 """
@@ -29,6 +30,7 @@ from tests.e2e.traces import event_type, tree
 from tests.servers import FakePostHog
 from tests.servers import gemini_server as wire
 from tests.servers.gemini_server import FakeGemini
+from tests.servers.otlp_collector import FakeCollector
 
 
 def _installed(module: str) -> bool:
@@ -106,6 +108,7 @@ class Outcome:
     spans: list
     rejections: list
     requests: list
+    collected: list  # what the user's own collector received
 
 
 def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
@@ -128,14 +131,24 @@ def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
     with contextlib.ExitStack() as stack:
+        collector = stack.enter_context(FakeCollector())
+        users_own_telemetry = dict(
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_BSP_SCHEDULE_DELAY="50",
+        )
         started = {
             "traced": _start(stack, True),
             "plain": _start(stack, False),
-            "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true"),
+            "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true", **users_own_telemetry),
         }
+        results = {name: (app.result(), gemini, posthog) for name, (app, gemini, posthog) in started.items()}
         return {
-            name: Outcome(app.result(), posthog.spans, posthog.rejections, gemini.requests)
-            for name, (app, gemini, posthog) in started.items()
+            name: Outcome(
+                run, posthog.spans, posthog.rejections, gemini.requests, collector.spans if name == "private" else []
+            )
+            for name, (run, gemini, posthog) in results.items()
         }
 
 
@@ -317,3 +330,27 @@ def test_privacy_mode_keeps_the_tree_and_tokens_but_no_content(outcomes):
     generations = [s for s in spans if event_type(s) == GEN and s["status_code"] != "ERROR"]
     assert len(generations) == MODEL_REQUESTS - 1
     assert all(g["attributes"]["gen_ai.usage.input_tokens"] == wire.PROMPT_TOKENS for g in generations)
+
+
+def test_the_users_own_telemetry_keeps_adks_spans_whole(outcomes):
+    collected = outcomes["private"].collected
+    adk = [s for s in collected if s["scope_name"] == "gcp.vertex.agent"]
+    names = {s["name"] for s in adk}
+    assert {"invoke_workflow Weather", "invoke_agent Weather", "execute_tool get_weather"} <= names
+    # One generate_content span per model request ADK made (the tool's own call is not ADK's).
+    model_calls = [s for s in adk if s["name"].startswith("generate_content")]
+    assert len(model_calls) == MODEL_REQUESTS - 1
+    # ADK's spans keep their own parents (ours may stand between them), so its trees are whole.
+    by_id = {s["span_id"]: s for s in collected}
+    for span in adk:
+        if span["name"].startswith(("generate_content", "execute_tool")):
+            parent = by_id[span["parent_span_id"]]
+            while parent["scope_name"] != "gcp.vertex.agent":
+                parent = by_id[parent["parent_span_id"]]
+            assert parent["name"].startswith(("invoke_agent", "call_llm", "execute_tool")), (
+                span["name"],
+                parent["name"],
+            )
+    # And ours beside them, once each.
+    ours = [s for s in collected if s["scope_name"] == "posthog_autoinstrument"]
+    assert len(ours) == len(outcomes["private"].spans)
