@@ -3,8 +3,8 @@ Gemini and PostHog stand-ins.
 
 The app (``apps/google_adk_app.py``) runs, in one program: an ``LlmAgent`` with a
 ``FunctionTool`` through ``Runner.run`` (sync) and ``run_async``, a ``SequentialAgent`` and a
-``ParallelAgent`` of two sub-agents each, a ``LoopAgent`` of two rounds, a tool whose body asks
-the model itself, two runs at once (``asyncio.gather``) and an agent whose model call fails.
+``ParallelAgent`` of two sub-agents each, a ``LoopAgent`` of two rounds, a streamed run (SSE), a
+tool whose body asks the model itself, two runs at once (``asyncio.gather``) and an agent whose model call fails.
 ADK's Gemini model calls the google-genai SDK, whose adapter records the one generation per
 model call. ADK records its own spans into the global tracer provider (ours, under the
 launcher): none of them may reach PostHog.
@@ -83,6 +83,11 @@ EXPECTED_TREES = {
         (2, SPAN, "invoke_agent Drafter"),
         (3, GEN, MODEL_CALL),
     ],
+    "invoke_workflow Streamer": [
+        (0, TRACE, "invoke_workflow Streamer"),
+        (1, SPAN, "invoke_agent Streamer"),
+        (2, GEN, MODEL_CALL),
+    ],
     # The tool's own google-genai call nests under the tool.
     "invoke_workflow Forecaster": [
         (0, TRACE, "invoke_workflow Forecaster"),
@@ -99,7 +104,7 @@ EXPECTED_TREES = {
     ],
 }
 UNORDERED = {"invoke_workflow FanOut"}
-MODEL_REQUESTS = 18  # one per model call the scenarios make (the tests check the server saw them)
+MODEL_REQUESTS = 19  # one per model call the scenarios make (the tests check the server saw them)
 
 
 @dataclass
@@ -180,7 +185,7 @@ def unordered_tree(spans: list) -> list:
 
 
 def model_requests(outcome: Outcome) -> list:
-    return [r for r in outcome.requests if r["path"].endswith(":generateContent")]
+    return [r for r in outcome.requests if r["path"].endswith((":generateContent", ":streamGenerateContent"))]
 
 
 def root_of(spans: list) -> dict:
@@ -294,6 +299,13 @@ def test_runs_agents_and_tools_carry_their_inputs_and_outputs(outcomes):
     sequence = next(s for s in pipeline if s["name"] == "invoke_agent Pipeline")
     assert sequence["attributes"]["google_adk.agent.type"] == "SequentialAgent"
     assert sequence["attributes"]["$ai_output_state"] == "Hello from fake Gemini"  # the last agent's answer
+
+    # A streamed run: the agent's answer is the whole response, not ADK's partial events.
+    streamed = found["invoke_workflow Streamer"]
+    (generation,) = [s for s in streamed if event_type(s) == GEN]
+    assert generation["attributes"]["gen_ai.request.stream"] is True
+    assert generation["attributes"]["$ai_output_choices"][0]["content"][0]["text"] == "Hello there"
+    assert all(s["attributes"]["$ai_output_state"] == "Hello there" for s in streamed if s is not generation)
 
     forecast = next(s for s in found["invoke_workflow Forecaster"] if s["name"] == "execute_tool forecast")
     assert forecast["attributes"]["gen_ai.tool.call.result"] == "Rain"

@@ -14,7 +14,7 @@ What is hooked:
   the function's result and the model's call id; the step is current while the function runs,
   so a model call made in a tool's body nests under it.
 * ``BaseLlmFlow._run_and_handle_error``: where an agent's model request is made (whatever the
-  model class). The request's generator is run with the agent's step current, so the provider
+  model class, streamed or not). The request's generator is run with the agent's step current, so the provider
   SDK's call (``google-genai`` for Gemini, recorded by that adapter) is the one generation,
   directly under its agent's step.
 

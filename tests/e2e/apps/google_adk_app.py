@@ -15,7 +15,8 @@ import asyncio
 import warnings
 
 from google import genai
-from google.adk.agents import LlmAgent, LoopAgent, ParallelAgent, SequentialAgent
+from google.adk.agents import LlmAgent, LoopAgent, ParallelAgent, RunConfig, SequentialAgent
+from google.adk.agents.run_config import StreamingMode
 from google.adk.models import Gemini
 from google.adk.runners import InMemoryRunner
 from google.adk.tools import FunctionTool
@@ -62,13 +63,15 @@ def describe(events):
     return out
 
 
-async def run(agent, text):
+async def run(agent, text, run_config=None):
     runner = InMemoryRunner(agent=agent, app_name="weather_app")
     session = await runner.session_service.create_session(app_name="weather_app", user_id="ada")
     events = []
-    async for event in runner.run_async(user_id="ada", session_id=session.id, new_message=message(text)):
+    async for event in runner.run_async(
+        user_id="ada", session_id=session.id, new_message=message(text), run_config=run_config
+    ):
         events.append(event)
-    return describe(events)
+    return [("partial" if event.partial else "whole", *item) for event in events for item in describe([event])]
 
 
 def run_sync(agent, text):
@@ -103,6 +106,8 @@ async def scenarios():
     show("parallel", sorted(await run(fan_out, '[parallel] Go. reply="Done"')))
     loop = LoopAgent(name="Loop", sub_agents=[writer("Drafter", "You draft.")], max_iterations=2)
     show("loop", await run(loop, '[loop] Draft. reply="A draft"'))
+    streamed = RunConfig(streaming_mode=StreamingMode.SSE)
+    show("stream", await run(writer("Streamer", "You talk."), '[stream] Hi. reply="Hello there" chunks=3', streamed))
     forecaster = LlmAgent(name="Forecaster", model=MODEL, tools=[FunctionTool(forecast)])
     show("tool-body", await run(forecaster, "[tool-body] Will it rain in Paris?"))
     first, second = await asyncio.gather(
