@@ -42,9 +42,10 @@ ADK's spans inherit), never under ADK's spans, so the tree PostHog receives hold
 will not also receive.
 
 Not covered: ``Runner.run_live`` and live (audio/video) agents; tools other than
-``FunctionTool`` (and its subclasses) as steps (``AgentTool``'s run and MCP tool calls nest
-under the calling agent's step); ``Workflow`` graph nodes as steps of their own (their agents
-are recorded); ADK's ``user_id`` is not the PostHog person.
+``FunctionTool`` (and its subclasses) as steps: an ``AgentTool``'s runner nests under the calling
+agent's step, but MCP tools (untested) are called under ADK's own tool span, which PostHog does
+not receive, so they are not in the run's trace; ``Workflow`` graph nodes as steps of their own
+(their agents are recorded); ADK's ``user_id`` is not the PostHog person.
 """
 
 from __future__ import annotations
