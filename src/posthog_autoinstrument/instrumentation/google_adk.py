@@ -110,9 +110,11 @@ def _name(agent: Any) -> str:
 
 def _run_step(runner: Any, kwargs: dict) -> StepRequest:
     session_id = kwargs.get("session_id")
+    agent = getattr(runner, "agent", None)
+    app_name = getattr(runner, "app_name", None)
     return StepRequest(
         semconv.Operation.INVOKE_WORKFLOW,
-        name=_name(getattr(runner, "agent", None)),
+        name=_name(agent) if agent is not None or not isinstance(app_name, str) else app_name,
         framework=FRAMEWORK,
         attributes={semconv.CONVERSATION_ID: session_id if isinstance(session_id, str) else None},
     )
