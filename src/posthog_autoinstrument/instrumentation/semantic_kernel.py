@@ -91,7 +91,9 @@ def _function_input(arguments: Any, tool_call: Optional[dict]) -> Any:
         return tool_call["function"].get("arguments")
     if not isinstance(arguments, dict):
         return None
-    return {key: value if isinstance(value, (str, int, float, bool)) else str(value) for key, value in arguments.items()}
+    return {
+        key: value if isinstance(value, (str, int, float, bool)) else str(value) for key, value in arguments.items()
+    }
 
 
 def _result_text(result: Any) -> Optional[str]:
@@ -452,7 +454,9 @@ class SemanticKernelInstrumentor(LLMInstrumentor):
         chat = "semantic_kernel.connectors.ai.open_ai.services.open_ai_chat_completion_base"
         return [
             Target(function, "KernelFunction.invoke", wrapper=hooks.function_invoke, required_since="1.45"),
-            Target(function, "KernelFunction.invoke_stream", wrapper=hooks.function_invoke_stream, required_since="1.45"),
+            Target(
+                function, "KernelFunction.invoke_stream", wrapper=hooks.function_invoke_stream, required_since="1.45"
+            ),
             Target(
                 "semantic_kernel.functions.kernel_function_from_method",
                 "KernelFunctionFromMethod._invoke_internal",
@@ -460,7 +464,9 @@ class SemanticKernelInstrumentor(LLMInstrumentor):
             ),
             Target(agent, "ChatCompletionAgent.get_response", wrapper=hooks.agent_get_response, required_since="1.45"),
             Target(agent, "ChatCompletionAgent.invoke", wrapper=hooks.agent_invoke, required_since="1.45"),
-            Target(agent, "ChatCompletionAgent.invoke_stream", wrapper=hooks.agent_invoke_stream, required_since="1.45"),
+            Target(
+                agent, "ChatCompletionAgent.invoke_stream", wrapper=hooks.agent_invoke_stream, required_since="1.45"
+            ),
             Target(
                 chat,
                 "OpenAIChatCompletionBase._inner_get_chat_message_contents",

@@ -56,6 +56,15 @@ class WeatherPlugin:
         return f"Sunny in {city}"
 
 
+class ForecastPlugin:
+    @kernel_function(description="A forecast, from a model asked through the openai SDK.")
+    async def forecast(self, city: Annotated[str, "The city"]) -> str:
+        answer = await AsyncOpenAI(base_url=BASE_URL).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": f'[forecast] Forecast for {city}? reply="Rain"'}]
+        )
+        return answer.choices[0].message.content
+
+
 def show(*values):
     print(*values, flush=True)
 
@@ -79,6 +88,9 @@ async def kernel_with_tool():
     show("kernel", str(result))
     direct = await kernel.invoke(plugin_name="Weather", function_name="get_weather", city="Rome")
     show("direct", str(direct))
+    kernel.add_plugin(ForecastPlugin(), plugin_name="Forecast")
+    forecast = await kernel.invoke(plugin_name="Forecast", function_name="forecast", city="Rome")
+    show("forecast", str(forecast))
     chunks = []
     async for chunk in kernel.invoke_prompt_stream("[kernel-stream] Say hello.", function_name="Greet"):
         chunks.append(str(chunk[0]))
