@@ -63,9 +63,10 @@ EXPECTED_TREES = {
     "invoke_agent Streamer": [(0, TRACE, "invoke_agent Streamer"), *_tool_run("WeatherPlugin-get_weather")],
     "invoke_agent WeatherA": [(0, TRACE, "invoke_agent WeatherA"), *_tool_run("WeatherPlugin-get_weather")],
     "invoke_agent WeatherB": [(0, TRACE, "invoke_agent WeatherB"), *_tool_run("WeatherPlugin-get_weather")],
+    "invoke_agent Fragile": [(0, TRACE, "invoke_agent Fragile"), *_tool_run("BrokenPlugin-fail")],
     "invoke_agent Broken": [(0, TRACE, "invoke_agent Broken"), (1, SPAN, "chat error-400"), (2, GEN, "chat error-400")],
 }
-MODEL_CALLS = 13
+MODEL_CALLS = 15
 
 SK_DIAGNOSTICS = "SEMANTICKERNEL_EXPERIMENTAL_GENAI_ENABLE_OTEL_DIAGNOSTICS_SENSITIVE"
 
@@ -249,6 +250,16 @@ def test_a_failed_model_call_fails_its_agent(outcomes):
     assert all(s["status_code"] == "ERROR" for s in failed)
     root = next(s for s in failed if s["parent_span_id"] is None)
     assert root["attributes"]["error.type"] == "semantic_kernel.ServiceResponseException"
+
+
+def test_a_failing_tool_fails_its_step_and_the_run_goes_on(outcomes):
+    spans = traces_by_root(outcomes["traced"].spans)["invoke_agent Fragile"]
+    (tool,) = [s for s in spans if s["name"] == "execute_tool BrokenPlugin-fail"]
+    assert tool["status_code"] == "ERROR" and tool["attributes"]["error.type"] == "ValueError"
+    assert all(s["status_code"] != "ERROR" for s in spans if s is not tool)
+    # The model was told of the error, as SK tells it.
+    _, second = sorted((s for s in spans if event_type(s) == GEN), key=lambda s: s["start_ns"])
+    assert "no weather for Paris" in json.dumps(second["attributes"]["$ai_input"])
 
 
 def test_privacy_mode_keeps_the_tree_and_tokens_but_no_content(outcomes):

@@ -298,6 +298,8 @@ class _Hooks:
 
     def _start_function_step(self, function: Any, args: tuple, kwargs: dict) -> Optional[StepCall]:
         arguments = args[1] if len(args) > 1 else kwargs.get("arguments")
+        if arguments is None:  # (the arguments given as keywords)
+            arguments = {k: v for k, v in kwargs.items() if k not in ("kernel", "arguments", "metadata")}
         metadata = args[2] if len(args) > 2 else kwargs.get("metadata")
         tool_call = _tool_call(metadata)
         return self._start_step(

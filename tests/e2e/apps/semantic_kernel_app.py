@@ -65,6 +65,12 @@ class ForecastPlugin:
         return answer.choices[0].message.content
 
 
+class BrokenPlugin:
+    @kernel_function(description="Always fails.")
+    def fail(self, city: Annotated[str, "The city"]) -> str:
+        raise ValueError(f"no weather for {city}")
+
+
 def show(*values):
     print(*values, flush=True)
 
@@ -118,6 +124,10 @@ async def concurrent():
 
 
 async def failing():
+    # A tool that raises: SK tells the model about the error, and the model answers.
+    fragile = ChatCompletionAgent(service=service(), name="Fragile", plugins=[BrokenPlugin()])
+    response = await fragile.get_response(messages="[tool-error] What is the weather in Paris?")
+    show("tool-error", response.message.content)
     try:
         await weather_agent("Broken", "error-400").get_response(messages="[error] Hello")
     except Exception as exc:
