@@ -1,4 +1,4 @@
-"""Semantic Kernel adapter (``semantic-kernel`` 1.x, Python).
+"""Semantic Kernel adapter (``semantic-kernel`` 1.45 to 1.x, Python).
 
 What is hooked:
 
@@ -7,7 +7,8 @@ What is hooked:
   them): a function the model called (SK passes the model's tool call as the invocation's
   metadata) is an ``execute_tool`` step named after the function as the model saw it
   (``plugin-function``), with the model's arguments, the result as SK gives it back to the
-  model and the call id; a native (method) function invoked by the app is an ``execute_tool``
+  model and the call id (a function that raises fails its step); a native (method) function
+  invoked by the app is an ``execute_tool``
   step too (the arguments as input), a prompt function invoked by the app an
   ``invoke_workflow`` step (arguments as input, result as output).
 * ``ChatCompletionAgent.get_response`` / ``invoke`` / ``invoke_stream``: ``invoke_agent``
