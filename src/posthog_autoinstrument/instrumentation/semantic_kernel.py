@@ -8,9 +8,8 @@ What is hooked:
   metadata) is an ``execute_tool`` step named after the function as the model saw it
   (``plugin-function``), with the model's arguments, the result as SK gives it back to the
   model and the call id (a function that raises fails its step); a native (method) function
-  invoked by the app is an ``execute_tool``
-  step too (the arguments as input), a prompt function invoked by the app an
-  ``invoke_workflow`` step (arguments as input, result as output).
+  invoked by the app is an ``execute_tool`` step too (the arguments as input), a prompt
+  function invoked by the app an ``invoke_workflow`` step (arguments as input, result as output).
 * ``ChatCompletionAgent.get_response`` / ``invoke`` / ``invoke_stream``: ``invoke_agent``
   named after the agent, the messages as input and its answer as output.
 * ``OpenAIChatCompletionBase._inner_get_chat_message_contents`` and its streaming twin (the
