@@ -200,6 +200,25 @@ def test_function_agent_run_is_one_trace(traced):
     assert_weather_agent(traces(traced.spans)["agent"], "agent", "What is the weather in Paris?")
 
 
+def test_a_failing_tool_is_a_failed_step_and_the_agent_goes_on(traced):
+    # LlamaIndex catches the tool's exception and gives its text to the model, which answers.
+    spans = traces(traced.spans)["broken"]
+    assert tree(spans) == [
+        (d, t, n.replace("Weather", "Forecaster").replace("get_weather", "broken_forecast"))
+        for d, t, n in WEATHER_AGENT_TREE
+    ]
+    root = root_of(spans)
+    assert root["status_code"] != "ERROR" and root["attributes"]["$ai_output_state"] == DEFAULT_REPLY
+    first, tool, second = children(spans, root)
+    assert tool["status_code"] == "ERROR"
+    assert tool["attributes"]["error.type"] == "ValueError"  # the tool's own exception
+    assert json.loads(tool["attributes"]["gen_ai.tool.call.arguments"]) == {"city": "Paris"}
+    assert "gen_ai.tool.call.result" not in tool["attributes"]
+    assert_model_call(spans, first, tool_call="broken_forecast", label="broken")
+    assert_model_call(spans, second, tool_call=None, label="broken")
+    assert "no forecast for Paris" in json.dumps(children(spans, second)[0]["attributes"]["$ai_input"])
+
+
 def test_agent_workflow_has_a_step_per_agent_and_the_hand_off_under_the_first(traced):
     spans = traces(traced.spans)["handoff"]
     assert tree(spans) == [
@@ -280,6 +299,16 @@ def test_custom_workflow_steps_nest_their_model_calls(traced):
     assert "Write about" in json.dumps(direct["attributes"]["$ai_input"])
 
 
+def test_a_failing_workflow_fails_its_step_and_its_run(traced):
+    spans = traces(traced.spans)["failing"]
+    assert tree(spans) == [(0, "$ai_trace", "invoke_workflow Explode"), (1, "$ai_span", "step explode")]
+    for span in spans:
+        assert span["status_code"] == "ERROR"
+        assert span["attributes"]["error.type"] == "RuntimeError"
+        assert "$ai_output_state" not in span["attributes"]
+    assert "failing: RuntimeError [failing] Paris went wrong" in traced.run.stdout
+
+
 def test_concurrent_runs_stay_apart(traced):
     by_label = traces(traced.spans)
     for label, other in (("concurrent-1", "concurrent-2"), ("concurrent-2", "concurrent-1")):
@@ -292,10 +321,11 @@ def test_concurrent_runs_stay_apart(traced):
 
 def test_every_model_call_is_one_generation(traced):
     generations = [s for s in traced.spans if event_type(s) == "$ai_generation"]
-    # FunctionAgent 2, AgentWorkflow 2, ReActAgent 2, the custom workflow 2, concurrent 2 x 2
-    assert len(generations) == traced.chat_requests == 12
-    assert sum(s["attributes"]["gen_ai.usage.input_tokens"] for s in generations) == 12 * PROMPT_TOKENS
-    assert sorted(traces(traced.spans)) == ["agent", "concurrent-1", "concurrent-2", "handoff", "react", "workflow"]
+    # FunctionAgents 2 x 2, AgentWorkflow 2, ReActAgent 2, the custom workflow 2, concurrent 2 x 2
+    assert len(generations) == traced.chat_requests == 14
+    assert sum(s["attributes"]["gen_ai.usage.input_tokens"] for s in generations) == 14 * PROMPT_TOKENS
+    labels = ["agent", "broken", "concurrent-1", "concurrent-2", "failing", "handoff", "react", "workflow"]
+    assert sorted(traces(traced.spans)) == labels
 
 
 def test_privacy_mode_keeps_every_tree_and_drops_every_text(outcomes):
@@ -310,5 +340,5 @@ def test_privacy_mode_keeps_every_tree_and_drops_every_text(outcomes):
 
     assert shapes(private.spans) == shapes(traced.spans)
     exported = json.dumps(private.spans)
-    for text in ("Paris", "[agent]", DEFAULT_REPLY, "Sunny", "to_write", "Writer is now handling"):
+    for text in ("Paris", "[agent]", DEFAULT_REPLY, "Sunny", "to_write", "Writer is now handling", "no forecast"):
         assert text not in exported

@@ -335,8 +335,8 @@ def _message_text(message: Any) -> Optional[str]:
 
 def _event_state(event: Any) -> Any:
     """A workflow event's fields; a plain StopEvent's result."""
-    if event is None:
-        return None
+    if not _is(event, _EVENT):
+        return event
     if _is(event, _STOP_EVENT) and type(event).__name__ == "StopEvent":
         return getattr(event, "result", None)
     state = {name: getattr(event, name, None) for name in getattr(type(event), "model_fields", {})}

@@ -3,11 +3,12 @@
 Agents and workflows from ``llama-index-core`` (over ``llama-index-workflows``) with the
 ``OpenAI`` LLM, reaching the endpoint in OPENAI_BASE_URL / OPENAI_API_KEY:
 
-* ``FunctionAgent`` with one tool (the model asks for the tool, then answers);
+* ``FunctionAgent`` with one tool (the model asks for the tool, then answers), and one whose
+  tool raises (LlamaIndex hands the error to the model, which answers);
 * ``AgentWorkflow`` of two agents, the first handing off to the second;
 * ``ReActAgent`` with the same tool (the model's text names the action);
 * a custom ``Workflow`` of two ``@step`` methods, the first calling the LLM through LlamaIndex,
-  the second the openai SDK directly;
+  the second the openai SDK directly, and a workflow whose step raises;
 * two ``FunctionAgent`` runs at once, one awaited, the other read with ``stream_events()``.
 
 Every user message starts with a label ("[agent] ...") so the tests can find its spans; the
@@ -33,6 +34,11 @@ def get_weather(city: str) -> str:
     return f"Sunny in {city}"
 
 
+def broken_forecast(city: str) -> str:
+    """Get the forecast for a city."""
+    raise ValueError(f"no forecast for {city}")
+
+
 def llm():
     return OpenAI(model="gpt-4o-mini", temperature=0.1)
 
@@ -41,6 +47,12 @@ async def function_agent():
     agent = FunctionAgent(name="Weather", description="Reports the weather.", tools=[get_weather], llm=llm())
     response = await agent.run(user_msg="[agent] What is the weather in Paris?")
     show("agent:", str(response), [call.tool_name for call in response.tool_calls])
+
+
+async def failing_tool():
+    agent = FunctionAgent(name="Forecaster", tools=[broken_forecast], llm=llm())
+    response = await agent.run(user_msg="[broken] What is the forecast for Paris?")
+    show("broken:", str(response), [call.tool_output.content for call in response.tool_calls])
 
 
 async def agent_workflow():
@@ -86,6 +98,19 @@ class WriteUp(Workflow):
         return StopEvent(result=completion.choices[0].message.content)
 
 
+class Explode(Workflow):
+    @step
+    async def explode(self, ev: StartEvent) -> StopEvent:
+        raise RuntimeError(f"{ev.topic} went wrong")
+
+
+async def failing_workflow():
+    try:
+        await Explode(timeout=30).run(topic="[failing] Paris")
+    except Exception as exc:
+        show("failing:", type(exc).__name__, exc)
+
+
 async def custom_workflow():
     result = await WriteUp(timeout=30).run(topic="[workflow] Paris")
     show("workflow:", result)
@@ -113,9 +138,11 @@ async def concurrent_agents():
 async def scenarios(group):
     if group == "all":
         await function_agent()
+        await failing_tool()
         await agent_workflow()
         await react_agent()
         await custom_workflow()
+        await failing_workflow()
         await concurrent_agents()
     elif group == "agent":
         await function_agent()
