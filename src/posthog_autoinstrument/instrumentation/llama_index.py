@@ -12,7 +12,20 @@ has returned. Of all LlamaIndex spans, these become ours:
 * ``BaseRetriever.retrieve/aretrieve``: ``retrieval`` steps with the query as input and the
   retrieved nodes (id, score, text) as output state;
 * ``BaseLLM.chat/complete`` (sync, async, stream): model calls at ``Layer.FRAMEWORK``;
-* ``BaseEmbedding.get_*_embedding*``: embedding calls at ``Layer.FRAMEWORK``.
+* ``BaseEmbedding.get_*_embedding*``: embedding calls at ``Layer.FRAMEWORK``;
+* ``Workflow.run``'s span (``llama-index-workflows`` opens it in the run's task; every
+  ``FunctionAgent``, ``ReActAgent`` and ``AgentWorkflow`` is a workflow): an agent's run as an
+  ``invoke_agent`` step named after the agent, any other run as ``invoke_workflow`` named after
+  its class, with the user message or start event as input and the result as output state;
+* the spans of a run's ``@step`` methods (plain functions whose parent is the run's span): a
+  custom workflow's as ``step <name>`` steps with their input and output events as state; an
+  agent's loop (``setup_agent``, ``run_agent_step``, ``call_tool``...) is transparent, and in an
+  ``AgentWorkflow`` each agent's turn is an ``invoke_agent`` step of ours, started by the first
+  step whose event names the agent (``current_agent_name``) and ended by a hand-off or the end
+  of the run;
+* ``BaseTool.call/acall``: ``execute_tool`` steps with arguments (the workflow ``Context`` a
+  tool may take left out), result and the agent's tool-call id; a ``ToolOutput`` marked as an
+  error, or the tool's exception, fails the step.
 
 Every other LlamaIndex span (splitters, synthesizers, ``predict``...) is transparent: its
 children nest under its nearest recorded ancestor. Parents come from LlamaIndex's parent span
@@ -21,12 +34,13 @@ id, passed as ``parent=`` (never by attaching the OpenTelemetry context from a c
 Layering. When the LLM is ``llama-index-llms-openai`` (or anything else over an instrumented
 SDK), the provider adapter's span must be the one generation and ours a step. That needs our
 call to be the active one while the SDK is called, so the context is attached around model
-calls only: in ``span_enter`` and detached in ``span_exit``/``span_drop``. That is in order in
-LlamaIndex's design: its span wrapper calls enter and exit in the same frame (sync) or the same
-coroutine (async), exactly as it sets and resets its own ``active_span_id`` contextvar, and the
-model-call methods return plain values, not futures (a span whose method returns a future
-exits from a done-callback in another context; no model call is such a span, and steps never
-attach). A detach is still only done when our context is the current one.
+calls (and workflow steps and tools, below): in ``span_enter`` and detached in
+``span_exit``/``span_drop``. That is in order in LlamaIndex's design: its span wrapper calls
+enter and exit in the same frame (sync) or the same coroutine (async), exactly as it sets and
+resets its own ``active_span_id`` contextvar, and those methods return plain values, not
+futures (a span whose method returns a future exits from a done-callback in another context;
+none of these is such a span, and query, retrieval and run steps never attach). A detach is
+still only done when our context is the current one.
 
 Streams. ``stream_chat`` & co. return a generator whose body calls the provider only when the
 application iterates, after the span has exited. So LlamaIndex's ``llm_chat_callback`` /
@@ -40,11 +54,14 @@ collected unstarted. A streaming query engine returns before its LLM is even cal
 synthesizer's generator calls it lazily): its ``response_gen`` is replaced by the same kind of
 proxy, attaching the query step's context, and the step ends when the stream does.
 
-Not covered: ``llama-index-workflows`` runs (agents: ``FunctionAgent``, ``AgentWorkflow``; their
-spans exit from future callbacks; their LLM and tool calls are still recorded, without the
-agent step above them), tool calls as ``execute_tool`` steps, streaming chat engines (recorded
-when their LLM is), rerankers and synthesizers as steps of their own, and a model the app calls
-itself from inside a custom retriever (it nests under the app's context, not the retrieval).
+Workflow steps and tool calls run in tasks (and executor threads) of their own, and LlamaIndex
+enters and exits their spans in the same one: their context is attached for their duration, so
+an SDK call a step or a tool makes directly nests under it. Runs and agent turns are never
+attached (their children name them as parent), so two concurrent runs never meet.
+
+Not covered: streaming chat engines (recorded when their LLM is), rerankers and synthesizers as
+steps of their own, and a model the app calls itself from inside a custom retriever (it nests
+under the app's context, not the retrieval).
 State is kept per open LlamaIndex span and dropped at its exit or drop; streams and streaming
 queries hold theirs until they end or are collected.
 """
