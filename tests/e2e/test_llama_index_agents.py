@@ -30,7 +30,7 @@ import pytest
 from tests.conftest import APPS, LAUNCHER, AppRun, BackgroundApp, clean_env
 from tests.e2e.traces import event_type, tree
 from tests.servers import FakeOpenAI, FakePostHog
-from tests.servers.openai_wire import COMPLETION_TOKENS, DEFAULT_REPLY, PROMPT_TOKENS
+from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, DEFAULT_REPLY, PROMPT_TOKENS
 
 pytest.importorskip("llama_index.core.agent.workflow")
 pytest.importorskip("llama_index.llms.openai")
@@ -131,6 +131,7 @@ def assert_model_call(spans: list, step: dict, *, tool_call: str | None, label: 
         PROMPT_TOKENS,
         COMPLETION_TOKENS,
     )
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == CACHED_TOKENS
     assert attrs["$ai_stream"] is stream
     assert f"[{label}]" in json.dumps(attrs["$ai_input"])
     output = json.dumps(attrs["$ai_output_choices"])
