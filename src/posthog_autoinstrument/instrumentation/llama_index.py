@@ -361,7 +361,7 @@ def _event_state(event: Any) -> Any:
         state.update(event.to_dict())  # the fields given as keyword arguments
     except Exception:
         pass
-    return state
+    return state or None  # a bare StartEvent says nothing
 
 
 def _run_output(result: Any) -> Any:
