@@ -14,7 +14,8 @@ by the request itself rather than by Python calls on this object:
   deltas) and ``reply="some text"`` (answer with that text);
 * offering **tools** while the user spoke last yields a tool call (of the first tool, or of
   the one a ``call=NAME`` directive in the last user message names, with arguments made from
-  its schema), as does a ``tool_choice`` that names a function;
+  its schema, ``args={"key":"value"}`` beside it setting some of them), as does a
+  ``tool_choice`` that names a function;
 * ``response_format`` / ``text.format`` of ``json_schema`` yields JSON that
   satisfies the schema (so the SDK's ``.parse()`` helpers work).
 

@@ -40,6 +40,7 @@ REASONING_TOKENS = 2
 _CHUNKS_DIRECTIVE = re.compile(r"\bchunks=(\d+)\b")
 _REPLY_DIRECTIVE = re.compile(r'\breply=(?:"([^"]*)"|(\S+))')
 _CALL_DIRECTIVE = re.compile(r"\bcall=(\w+)")
+_ARGS_DIRECTIVE = re.compile(r"\bargs=(\{\S*\})")
 
 
 # ---------------------------------------------------------------------------
@@ -145,8 +146,13 @@ def chat_reply(body: dict, default_text: str, *, structured: bool = True) -> Rep
     if chosen is not None:
         # ``call=NAME`` in the last user message: call that offered function, with arguments
         # that satisfy its schema.
+        # ``args={...}`` (JSON without spaces) beside it sets some of those arguments.
         parameters = chosen.get("parameters") or {}
-        reply = Reply(reply.text, reply.pieces, chosen["name"], json.dumps(schema_instance(parameters, parameters)))
+        arguments = schema_instance(parameters, parameters)
+        given = _ARGS_DIRECTIVE.search(user_texts[-1])
+        if given and isinstance(arguments, dict):
+            arguments.update(json.loads(given.group(1)))
+        reply = Reply(reply.text, reply.pieces, chosen["name"], json.dumps(arguments))
     return reply
 
 

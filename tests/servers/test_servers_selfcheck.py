@@ -171,6 +171,30 @@ def test_chat_tool_call_then_text_after_tool_result(client):
     assert second.choices[0].message.content == DEFAULT_REPLY
 
 
+def test_chat_call_directive_with_given_arguments(client):
+    handoff = {
+        "type": "function",
+        "function": {
+            "name": "handoff",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "to_agent": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "urgent": {"type": "boolean"},
+                },
+            },
+        },
+    }
+    message = 'Hand over. call=handoff args={"to_agent":"Writer","reason":"to_write"}'
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": message}], tools=[*CHAT_TOOLS, handoff]
+    )
+    [call] = reply.choices[0].message.tool_calls
+    assert call.function.name == "handoff"
+    assert json.loads(call.function.arguments) == {"to_agent": "Writer", "reason": "to_write", "urgent": True}
+
+
 # ---------------------------------------------------------------------------
 # FakeOpenAI: Responses API and embeddings
 # ---------------------------------------------------------------------------

@@ -12,7 +12,20 @@ has returned. Of all LlamaIndex spans, these become ours:
 * ``BaseRetriever.retrieve/aretrieve``: ``retrieval`` steps with the query as input and the
   retrieved nodes (id, score, text) as output state;
 * ``BaseLLM.chat/complete`` (sync, async, stream): model calls at ``Layer.FRAMEWORK``;
-* ``BaseEmbedding.get_*_embedding*``: embedding calls at ``Layer.FRAMEWORK``.
+* ``BaseEmbedding.get_*_embedding*``: embedding calls at ``Layer.FRAMEWORK``;
+* ``Workflow.run``'s span (``llama-index-workflows`` opens it in the run's task; every
+  ``FunctionAgent``, ``ReActAgent`` and ``AgentWorkflow`` is a workflow): an agent's run as an
+  ``invoke_agent`` step named after the agent, any other run as ``invoke_workflow`` named after
+  its class, with the user message or start event as input and the result as output state;
+* the spans of a run's ``@step`` methods (plain functions whose parent is the run's span): a
+  custom workflow's as ``step <name>`` steps with their input and output events as state; an
+  agent's loop (``setup_agent``, ``run_agent_step``, ``call_tool``...) is transparent, and in an
+  ``AgentWorkflow`` each agent's turn is an ``invoke_agent`` step of ours, started by the first
+  step whose event names the agent (``current_agent_name``) and ended by a hand-off or the end
+  of the run;
+* ``BaseTool.call/acall``: ``execute_tool`` steps with arguments (the workflow ``Context`` a
+  tool may take left out), result and the agent's tool-call id; a ``ToolOutput`` marked as an
+  error, or the tool's exception, fails the step.
 
 Every other LlamaIndex span (splitters, synthesizers, ``predict``...) is transparent: its
 children nest under its nearest recorded ancestor. Parents come from LlamaIndex's parent span
@@ -21,12 +34,13 @@ id, passed as ``parent=`` (never by attaching the OpenTelemetry context from a c
 Layering. When the LLM is ``llama-index-llms-openai`` (or anything else over an instrumented
 SDK), the provider adapter's span must be the one generation and ours a step. That needs our
 call to be the active one while the SDK is called, so the context is attached around model
-calls only: in ``span_enter`` and detached in ``span_exit``/``span_drop``. That is in order in
-LlamaIndex's design: its span wrapper calls enter and exit in the same frame (sync) or the same
-coroutine (async), exactly as it sets and resets its own ``active_span_id`` contextvar, and the
-model-call methods return plain values, not futures (a span whose method returns a future
-exits from a done-callback in another context; no model call is such a span, and steps never
-attach). A detach is still only done when our context is the current one.
+calls (and workflow steps and tools, below): in ``span_enter`` and detached in
+``span_exit``/``span_drop``. That is in order in LlamaIndex's design: its span wrapper calls
+enter and exit in the same frame (sync) or the same coroutine (async), exactly as it sets and
+resets its own ``active_span_id`` contextvar, and those methods return plain values, not
+futures (a span whose method returns a future exits from a done-callback in another context;
+none of these is such a span, and query, retrieval and run steps never attach). A detach is
+still only done when our context is the current one.
 
 Streams. ``stream_chat`` & co. return a generator whose body calls the provider only when the
 application iterates, after the span has exited. So LlamaIndex's ``llm_chat_callback`` /
@@ -40,11 +54,14 @@ collected unstarted. A streaming query engine returns before its LLM is even cal
 synthesizer's generator calls it lazily): its ``response_gen`` is replaced by the same kind of
 proxy, attaching the query step's context, and the step ends when the stream does.
 
-Not covered: ``llama-index-workflows`` runs (agents: ``FunctionAgent``, ``AgentWorkflow``; their
-spans exit from future callbacks; their LLM and tool calls are still recorded, without the
-agent step above them), tool calls as ``execute_tool`` steps, streaming chat engines (recorded
-when their LLM is), rerankers and synthesizers as steps of their own, and a model the app calls
-itself from inside a custom retriever (it nests under the app's context, not the retrieval).
+Workflow steps and tool calls run in tasks (and executor threads) of their own, and LlamaIndex
+enters and exits their spans in the same one: their context is attached for their duration, so
+an SDK call a step or a tool makes directly nests under it. Runs and agent turns are never
+attached (their children name them as parent), so two concurrent runs never meet.
+
+Not covered: streaming chat engines (recorded when their LLM is), rerankers and synthesizers as
+steps of their own, and a model the app calls itself from inside a custom retriever (it nests
+under the app's context, not the retrieval).
 State is kept per open LlamaIndex span and dropped at its exit or drop; streams and streaming
 queries hold theirs until they end or are collected.
 """
@@ -53,6 +70,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 import threading
 import weakref
 from typing import Any, Optional
@@ -151,7 +169,7 @@ class _Record:
     """One open LlamaIndex span: our call (None for a transparent span) and the context its
     children nest in."""
 
-    __slots__ = ("call", "context", "token", "kind", "last")
+    __slots__ = ("call", "context", "token", "kind", "last", "run", "tool_call_id", "tool_name")
 
     def __init__(self, call: Optional[InferenceCall], context: Optional[otel_context.Context], kind: str):
         self.call = call
@@ -159,6 +177,69 @@ class _Record:
         self.token: Optional[object] = None
         self.kind = kind
         self.last: Any = None  # the latest streamed response (LlamaIndex's are cumulative)
+        self.run: Optional[_Run] = None  # a workflow run's, and its steps'
+        self.tool_call_id: Optional[str] = None  # an agent's tool-call step's, for the tool below it
+        self.tool_name: Optional[str] = None
+
+
+class LlamaIndexToolError(Exception):
+    """A tool call whose ``ToolOutput`` says it failed, without the exception behind it."""
+
+
+class _Run:
+    """One workflow run. For a multi-agent ``AgentWorkflow``, also the agent whose turn it is:
+    its ``invoke_agent`` step starts at the first workflow step that names it (the events of
+    LlamaIndex's agent steps carry ``current_agent_name``) and ends when another agent takes
+    over (a hand-off) or the run ends."""
+
+    __slots__ = ("record", "agent_plumbing", "multi_agent", "agent", "agent_name", "agent_context", "output", "lock")
+
+    def __init__(self, record: _Record, agent_plumbing: bool, multi_agent: bool):
+        self.record = record
+        self.agent_plumbing = agent_plumbing  # the run's steps are LlamaIndex's agent loop
+        self.multi_agent = multi_agent
+        self.agent: Optional[StepCall] = None
+        self.agent_name: Optional[str] = None
+        self.agent_context: Optional[otel_context.Context] = None
+        self.output: Optional[str] = None  # the current agent's latest answer
+        self.lock = threading.Lock()
+
+    def context_for(self, recorder: Any, agent_name: Any) -> Optional[otel_context.Context]:
+        """The context a step of this run nests in: the turn of the agent its event names."""
+        if not self.multi_agent:
+            return self.record.context
+        with self.lock:
+            if isinstance(agent_name, str) and agent_name != self.agent_name:
+                self._end_turn(None)
+                step = recorder.start_step(
+                    StepRequest(semconv.Operation.INVOKE_AGENT, agent_name, framework=FRAMEWORK),
+                    parent=self.record.context,
+                )
+                self.agent, self.agent_name = step, agent_name
+                self.agent_context = (
+                    trace.set_span_in_context(step.span, self.record.context) if step is not None else None
+                )
+            return self.agent_context or self.record.context
+
+    def answered(self, text: Optional[str]) -> None:
+        if text:  # a turn that only called tools answers nothing
+            self.output = text
+
+    def finish(self, error: Optional[BaseException]) -> None:
+        with self.lock:
+            self._end_turn(error)
+
+    def _end_turn(self, error: Optional[BaseException]) -> None:
+        agent, self.agent = self.agent, None
+        self.agent_context = None
+        output, self.output = self.output, None
+        if agent is None:
+            return
+        agent.set_output_state(output)
+        if error is None:
+            agent.end()
+        else:
+            agent.fail(error)
 
 
 # -- translation ---------------------------------------------------------------------------
@@ -237,6 +318,68 @@ def _node(node_with_score: Any, capture: bool) -> dict:
     return entry
 
 
+# -- workflows, agents and tools -----------------------------------------------------------
+
+# Classes are looked up only in modules the app has already imported (an instance of a class
+# whose module is not loaded cannot exist), so that hooking LlamaIndex imports nothing more.
+# ``workflows`` is llama-index-workflows (llama-index-core 0.13+); older cores had their own.
+_WORKFLOW = ("workflows.workflow:Workflow", "llama_index.core.workflow.workflow:Workflow")
+_EVENT = ("workflows.events:Event", "llama_index.core.workflow.events:Event")
+_STOP_EVENT = ("workflows.events:StopEvent", "llama_index.core.workflow.events:StopEvent")
+_AGENT = ("llama_index.core.agent.workflow.base_agent:BaseWorkflowAgent",)
+_MULTI_AGENT = ("llama_index.core.agent.workflow.multi_agent_workflow:AgentWorkflow",)
+_TOOL = ("llama_index.core.tools.types:BaseTool",)
+_TOOL_METHODS = frozenset({"call", "acall"})
+STEP_OPERATION = "step"  # LlamaIndex's word for a workflow's @step method
+
+
+def _is(value: Any, paths: tuple) -> bool:
+    if value is None:
+        return False
+    for path in paths:
+        module_name, _, name = path.partition(":")
+        module = sys.modules.get(module_name)
+        cls = getattr(module, name, None) if module is not None else None
+        if isinstance(cls, type) and isinstance(value, cls):
+            return True
+    return False
+
+
+def _message_text(message: Any) -> Optional[str]:
+    """A user message as an agent gets it: a string, or a ChatMessage's text."""
+    return message if isinstance(message, str) else _text(getattr(message, "content", None))
+
+
+def _event_state(event: Any) -> Any:
+    """A workflow event's fields; a plain StopEvent's result."""
+    if not _is(event, _EVENT):
+        return event
+    if _is(event, _STOP_EVENT) and type(event).__name__ == "StopEvent":
+        return getattr(event, "result", None)
+    state = {name: getattr(event, name, None) for name in getattr(type(event), "model_fields", {})}
+    try:
+        state.update(event.to_dict())  # the fields given as keyword arguments
+    except Exception:
+        pass
+    return state or None  # a bare StartEvent says nothing
+
+
+def _run_output(result: Any) -> Any:
+    value = _event_state(result)
+    if getattr(value, "current_agent_name", None) is not None:  # an agent's AgentOutput
+        return _text(getattr(getattr(value, "response", None), "content", None))
+    return value
+
+
+def _tool_arguments(tool: Any, arguments: dict) -> Any:
+    kwargs = dict(arguments.get("kwargs") or {})
+    context_parameter = getattr(tool, "ctx_param_name", None)
+    if isinstance(context_parameter, str):
+        kwargs.pop(context_parameter, None)  # the workflow Context LlamaIndex passes a tool
+    positional = arguments.get("args") or ()
+    return {"args": list(positional), **kwargs} if positional else kwargs
+
+
 # -- the handlers --------------------------------------------------------------------------
 
 
@@ -257,19 +400,27 @@ class _Recording:
     def enter(self, span_id: str, bound_args: Any, instance: Any, parent_id: Optional[str]) -> None:
         parent = self.open.get(parent_id) if parent_id else None
         parent_context = parent.context if parent is not None else None
-        record = self._start(span_id, bound_args, instance, parent_context)
+        record = self._start(span_id, bound_args, instance, parent)
         if record is None:
             record = _Record(None, parent_context, "")
         with self.lock:
             self.open[span_id] = record
 
-    def _start(self, span_id: str, bound_args: Any, instance: Any, parent: Optional[otel_context.Context]):
-        if instance is None:
-            return None
+    def _start(self, span_id: str, bound_args: Any, instance: Any, parent_record: Optional[_Record]):
+        parent = parent_record.context if parent_record is not None else None
         method = _method_name(span_id)
         arguments = getattr(bound_args, "arguments", {}) or {}
-        classes = self.classes
         recorder = self.instrumentor.recorder
+        if instance is None:
+            # A workflow's steps are spans of plain functions, their parent the run's span.
+            if parent_record is not None and parent_record.kind == "run":
+                return self._workflow_step(recorder, method, arguments, parent_record)
+            return None
+        if method == "run" and _is(instance, _WORKFLOW):
+            return self._workflow_run(recorder, instance, arguments, parent)
+        if method in _TOOL_METHODS and _is(instance, _TOOL):
+            return self._tool_call(recorder, instance, arguments, parent_record)
+        classes = self.classes
         if method in _LLM_METHODS and isinstance(instance, classes["llm"]):
             return self._model_call(recorder, instance, method, arguments, parent)
         if method in _EMBEDDING_METHODS and isinstance(instance, classes["embedding"]):
@@ -302,6 +453,83 @@ class _Recording:
                 step.set_input_state(_query_text(query))
             return self._step(step, parent, "workflow")
         return None
+
+    def _workflow_run(self, recorder, workflow: Any, arguments: dict, parent) -> Optional[_Record]:
+        """``Workflow.run``'s span (llama-index-workflows opens it in the run's task): an agent's
+        run is its ``invoke_agent`` step, any other workflow's an ``invoke_workflow`` one."""
+        start_event = arguments.get("start_event")
+        single_agent = _is(workflow, _AGENT)
+        multi_agent = not single_agent and _is(workflow, _MULTI_AGENT)
+        if single_agent:
+            name = _text(getattr(workflow, "name", None)) or type(workflow).__name__
+            request = StepRequest(semconv.Operation.INVOKE_AGENT, name, framework=FRAMEWORK)
+        else:
+            request = StepRequest(semconv.Operation.INVOKE_WORKFLOW, type(workflow).__name__, framework=FRAMEWORK)
+        step = recorder.start_step(request, parent=parent)
+        if step is None:
+            return None
+        if single_agent or multi_agent:
+            getter = getattr(start_event, "get", None)
+            step.set_input_state(_message_text(getter("user_msg")) if callable(getter) else None)
+        else:
+            step.set_input_state(_event_state(start_event))
+        record = self._step(step, parent, "run")
+        record.run = _Run(record, single_agent or multi_agent, multi_agent)
+        return record
+
+    def _workflow_step(self, recorder, name: str, arguments: dict, parent: _Record) -> _Record:
+        """A step of a run. An agent's loop (``setup_agent``, ``run_agent_step``, ``call_tool``...)
+        is plumbing: its model and tool calls nest straight under the agent. Other workflows'
+        steps are ``step <name>`` steps. Steps run in tasks of their own, LlamaIndex's span
+        entered and exited in the same one, so their context is attached for their duration:
+        an SDK call made directly in a step nests under it."""
+        run = parent.run
+        event = next((value for value in arguments.values() if _is(value, _EVENT)), None)
+        record = None
+        if run is not None and run.agent_plumbing:
+            context = run.context_for(recorder, getattr(event, "current_agent_name", None))
+            record = _Record(None, context, "agent_step")
+            tool_call_id = getattr(event, "tool_id", None)
+            record.tool_call_id = tool_call_id if isinstance(tool_call_id, str) else None
+        else:
+            step = recorder.start_step(StepRequest(STEP_OPERATION, name, framework=FRAMEWORK), parent=parent.context)
+            if step is not None:
+                step.set_input_state(_event_state(event))
+                record = self._step(step, parent.context, "step")
+        if record is None:
+            record = _Record(None, parent.context, "")
+        record.run = run
+        record.token = _attach(record.context)
+        return record
+
+    def _tool_call(self, recorder, tool: Any, arguments: dict, parent_record: Optional[_Record]):
+        """``BaseTool.call`` / ``acall``: an ``execute_tool`` step, current while the tool runs
+        (its span is entered and exited in one call). A tool that calls itself through an
+        adapter (``acall`` running ``call``) is one step."""
+        metadata = getattr(tool, "metadata", None)
+        name = _text(getattr(metadata, "name", None)) or type(tool).__name__
+        if parent_record is not None and parent_record.kind == "tool" and parent_record.tool_name == name:
+            return None
+        parent = parent_record.context if parent_record is not None else None
+        description = _text(getattr(metadata, "description", None))
+        step = recorder.start_step(
+            StepRequest(
+                semconv.Operation.EXECUTE_TOOL,
+                name,
+                framework=FRAMEWORK,
+                tool_type="function",
+                tool_call_id=parent_record.tool_call_id if parent_record is not None else None,
+                attributes={semconv.TOOL_DESCRIPTION: description},
+            ),
+            parent=parent,
+        )
+        if step is None:
+            return None
+        step.set_input_state(_tool_arguments(tool, arguments))
+        record = self._step(step, parent, "tool")
+        record.tool_name = name
+        record.token = _attach(record.context)
+        return record
 
     def _model_call(self, recorder, instance: Any, method: str, arguments: dict, parent):
         stream = "stream" in method
@@ -359,6 +587,10 @@ class _Recording:
 
     def exit(self, span_id: str, result: Any) -> None:
         record = self._pop(span_id)
+        if record is not None and record.kind == "agent_step" and record.run is not None:
+            if getattr(result, "current_agent_name", None) is not None:  # an AgentOutput
+                record.run.answered(_text(getattr(getattr(result, "response", None), "content", None)))
+            return
         if record is None or record.call is None:
             return
         call = record.call
@@ -376,6 +608,17 @@ class _Recording:
         elif kind == "retrieval":
             if isinstance(result, list):
                 call.set_output_state([_node(n, call.capture_content) for n in result])
+        elif kind == "run":
+            record.run.finish(None)
+            call.set_output_state(_run_output(result))
+        elif kind == "step":
+            call.set_output_state(_event_state(result))
+        elif kind == "tool":
+            if getattr(result, "is_error", False) is True:
+                error = getattr(result, "exception", None)
+                call.fail(error if isinstance(error, BaseException) else LlamaIndexToolError(str(result)))
+                return
+            call.set_output_state(_text(getattr(result, "content", None)))
         elif kind == "workflow":
             gen = getattr(result, "response_gen", None)
             if inspect.isgenerator(gen) or inspect.isasyncgen(gen):
@@ -387,6 +630,8 @@ class _Recording:
 
     def drop(self, span_id: str, err: Optional[BaseException]) -> None:
         record = self._pop(span_id)
+        if record is not None and record.kind == "run" and record.run is not None:
+            record.run.finish(err)
         if record is not None and record.call is not None:
             if err is None:
                 record.call.end()
