@@ -377,7 +377,9 @@ def trace_events(event: Any) -> list:
     """What one InvokeAgent ``trace`` event reports, as :class:`TraceEvent` values (none for
     any other event)."""
     part = event.get("trace") if isinstance(event, dict) else None
-    trace = part.get("trace") if isinstance(part, dict) else None
+    if not isinstance(part, dict):
+        return []
+    trace = part.get("trace")
     if not isinstance(trace, dict):
         return []
     chain = part.get("callerChain")
