@@ -75,7 +75,9 @@ async def concurrently():
 
 def main_group():
     # Strands' default callback handler prints the streamed answer and the tools it calls.
-    report("[sync]", weather_agent(quiet=False)("[sync] What is the weather in Paris?"))
+    result = weather_agent(quiet=False)("[sync] What is the weather in Paris?")
+    show()  # the streamed answer ends without a newline
+    report("[sync]", result)
     asyncio.run(streamed())
     asyncio.run(concurrently())
     report("[error]", weather_agent(tools=(broken_tool,))("[error] What is the weather in Paris?"))
