@@ -340,3 +340,22 @@ def test_tool_results_as_our_adapters_record_them():
     mixed = [{"text": "a"}, {"json": {"b": 1}}]
     assert tool_output(mixed) == mixed
     assert tool_output("plain") == "plain"
+
+
+def test_content_recorded_as_attributes_is_completed_the_same():
+    # OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental,gen_ai_span_attributes_only
+    attributes, events = LATEST_CHAT
+    as_attributes = {**attributes}
+    for recorded in events:
+        as_attributes.update(recorded.attributes)
+    attrs = exported((as_attributes, [])).attributes
+    assert attrs["$ai_input"] == exported(LATEST_CHAT).attributes["$ai_input"]
+    assert attrs["$ai_input"][-1] == {"role": "tool", "content": "Sunny in Paris", "tool_call_id": "call_1"}
+
+
+def test_a_memory_query_is_a_step_without_its_content():
+    memory = {"gen_ai.operation.name": "memory.search", "gen_ai.system": "strands-agents", "memory.store.count": 1}
+    for recorded in ((memory, [event("memory.query", content="Paris")]), ({**memory, "content": "Paris"}, [])):
+        copy = exported(recorded, name="memory.search")
+        assert "Paris" not in json.dumps({k: str(v) for k, v in copy.attributes.items()}) and copy.events == ()
+        assert copy.attributes["memory.store.count"] == 1

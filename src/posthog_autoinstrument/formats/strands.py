@@ -78,6 +78,10 @@ _STRANDS_ONLY = frozenset(
 def read_events(attrs: dict, events: Sequence[Any]) -> None:
     """Write the content of a Strands span's events into ``attrs`` (a copy), as conventions JSON."""
     operation = attrs.get(semconv.OPERATION_NAME)
+    for key in (semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES):
+        # Recorded as attributes already (gen_ai_span_attributes_only): tool results as ours.
+        if isinstance(_json(attrs.get(key)), list):
+            attrs[key] = m.to_json(_latest_messages(attrs[key]))
     inputs: list = []
     outputs: list = []
     system: Optional[list] = None
@@ -248,6 +252,10 @@ def complete_span(attrs: dict) -> None:
         _messages_as_state(attrs, semconv.OUTPUT_MESSAGES, semconv.OUTPUT_STATE)
     elif isinstance(operation, str) and operation.startswith("invoke_"):
         _run(attrs)
+    elif isinstance(operation, str) and operation.startswith("memory."):
+        # A memory query or write, as an attribute with gen_ai_span_attributes_only (an event
+        # otherwise, left out): not under a key privacy knows, so never sent.
+        attrs.pop("content", None)
 
 
 def _model_request(attrs: dict, first_token_ms: Any) -> None:
