@@ -167,6 +167,7 @@ def assert_run(outcome: Outcome, label: str, tool_name: str = "get_weather", str
         assert (gen["gen_ai.provider.name"], gen["gen_ai.response.model"]) == ("openai", SERVED_MODEL)
         assert tokens(generation) == (PROMPT_TOKENS, COMPLETION_TOKENS)
         assert gen["$ai_stream"] is stream
+        assert gen["$ai_framework"] == "strands"  # a generation Strands' model made names the framework
     assert printed_usage(outcome, label) == (2 * PROMPT_TOKENS, 2 * COMPLETION_TOKENS)
 
     # The first call asked for the tool, the tool ran with the model's arguments, the second call saw its result.

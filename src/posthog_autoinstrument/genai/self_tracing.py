@@ -23,6 +23,9 @@ Two more things a registration may say, for SDKs that record differently:
 * ``every_span_ai``: every span of the scope is an AI span, though the SDK sets its attributes
   only after starting it. The span processor then counts it as one from its start, so that
   the spans started inside it keep it as their parent.
+* ``framework``: the scope is a framework's; a provider call of ours made inside one of its
+  model-call spans (the generation) names it in ``$ai_framework``, as under our own framework
+  adapters.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ _exact: dict = {}
 _with_sub_scopes: dict = {}
 _event_readers: dict = {}
 _every_span_ai: set = set()
+_frameworks: dict = {}
 
 
 def register(
@@ -49,15 +53,19 @@ def register(
     sub_scopes: bool = False,
     read_events: Optional[EventReader] = None,
     every_span_ai: bool = False,
+    framework: Optional[str] = None,
 ) -> None:
     """Complete the spans of instrumentation scope ``scope`` with ``complete``; with
     ``sub_scopes``, also those of ``scope.<anything>`` (an SDK's platform clients).
-    ``read_events`` and ``every_span_ai`` (for ``scope`` itself): see the module docstring."""
+    ``read_events``, ``every_span_ai`` and ``framework`` (for ``scope`` itself): see the module
+    docstring."""
     (_with_sub_scopes if sub_scopes else _exact)[scope] = complete
     if read_events is not None:
         _event_readers[scope] = read_events
     if every_span_ai:
         _every_span_ai.add(scope)
+    if framework:
+        _frameworks[scope] = framework
 
 
 def event_reader_for(scope: Optional[str]) -> Optional[EventReader]:
@@ -80,3 +88,8 @@ def completion_for(scope: Optional[str]) -> Optional[Completion]:
             if scope.startswith(registered + "."):
                 return complete
     return found
+
+
+def framework_of(scope: Optional[str]) -> Optional[str]:
+    """The framework whose spans carry instrumentation scope ``scope``, if registered as one."""
+    return _frameworks.get(scope) if scope else None

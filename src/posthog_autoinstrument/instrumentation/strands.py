@@ -25,7 +25,8 @@ run and its cycles and tools as steps, one generation per model call.
   tokens, stop reason, time to first token, base URL, HTTP status), while Strands' span has the
   requested model, its token totals and the messages. The core's rule
   (``genai.one_generation.model_call_starts``) marks Strands' span delegated, so it is exported
-  as a step without tokens. With a model we do not instrument (a custom ``Model``), Strands'
+  as a step without tokens; the generation names the framework (``$ai_framework=strands``).
+  With a model we do not instrument (a custom ``Model``), Strands'
   span stays the generation, with Strands' token counts and no provider (Strands names only
   itself).
 * **The app's own telemetry is untouched:** its exporters get Strands' spans, events included,
@@ -57,6 +58,7 @@ self_tracing.register(
     strands_format.complete_span,
     read_events=strands_format.read_events,
     every_span_ai=True,
+    framework=strands_format.FRAMEWORK,
 )
 
 
