@@ -329,7 +329,10 @@ def test_content_the_app_redacted_stays_redacted():
         event("gen_ai.choice", message="[REDACTED]", finish_reason="end_turn"),
     ]
     attrs = exported((attributes, redacted)).attributes
-    assert "$ai_input_state" not in attrs and attrs["$ai_output_state"] == "[REDACTED]"
+    assert json.loads(attrs["$ai_input_state"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "[REDACTED]"}]}
+    ]
+    assert attrs["$ai_output_state"] == "[REDACTED]"
     tool = exported((LEGACY_TOOL[0], [event("gen_ai.tool.message", content="[REDACTED]")])).attributes
     assert tool["$ai_input_state"] == "[REDACTED]"
 
@@ -359,3 +362,14 @@ def test_a_memory_query_is_a_step_without_its_content():
         copy = exported(recorded, name="memory.search")
         assert "Paris" not in json.dumps({k: str(v) for k, v in copy.attributes.items()}) and copy.events == ()
         assert copy.attributes["memory.store.count"] == 1
+
+
+def test_a_swarm_run_is_a_step_with_its_task_and_result():
+    # Strands' multi-agent spans record the task and result as plain text.
+    swarm = {"gen_ai.operation.name": "invoke_swarm", "gen_ai.system": "strands-agents"}
+    events = [event("gen_ai.user.message", content="Plan a trip"), event("gen_ai.choice", message="Done")]
+    attrs = exported((swarm, events), name="invoke_swarm").attributes
+    assert json.loads(attrs["$ai_input_state"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Plan a trip"}]}
+    ]
+    assert attrs["$ai_output_state"] == "Done" and attrs["$ai_framework"] == "strands"

@@ -101,7 +101,10 @@ def read_events(attrs: dict, events: Sequence[Any]) -> None:
             if operation == semconv.Operation.EXECUTE_TOOL:
                 _set_text(attrs, semconv.TOOL_CALL_ARGUMENTS, values.get("content"))
                 continue
-            parts = _blocks_as_parts(_json(values.get("content")))
+            content = values.get("content")
+            parts = _blocks_as_parts(_json(content))
+            if parts is None and isinstance(content, str):
+                parts = [m.text(content)]  # a multi-agent run's task, or content the app redacted
             if parts is not None:
                 inputs.append(_message(_MESSAGE_EVENTS[name], parts))
         elif name == _CHOICE_EVENT:
