@@ -318,3 +318,7 @@ def test_the_apps_own_telemetry_keeps_strands_spans_as_they_are(outcomes):
     assert agent["attributes"]["gen_ai.usage.input_tokens"] == 2 * PROMPT_TOKENS
     assert [e["name"] for e in agent["events"]] == ["gen_ai.system.message", "gen_ai.user.message", "gen_ai.choice"]
     assert "$ai_framework" not in json.dumps(collected)
+    # The one mark the one-generation rule leaves on the app's span (see genai.one_generation).
+    chats = [s for s in collected if s["name"] == "chat"]
+    assert len(chats) == 2 and all(s["attributes"]["posthog_autoinstrument.delegated"] is True for s in chats)
+    assert all(s["attributes"]["gen_ai.usage.input_tokens"] == PROMPT_TOKENS for s in chats)
