@@ -41,3 +41,38 @@ def test_the_adapters_register_their_scopes_when_imported():
     assert self_tracing.completion_for("com.anthropic.sdk.python") is not None
     assert self_tracing.completion_for("com.anthropic.sdk.python.vertex") is not None
     assert self_tracing.completion_for("pydantic-ai") is not None
+
+
+def test_content_in_events_is_read_and_only_exceptions_stay(monkeypatch):
+    from opentelemetry.sdk.trace import Event
+
+    monkeypatch.setattr(self_tracing, "_exact", {})
+    monkeypatch.setattr(self_tracing, "_event_readers", {})
+
+    def read(attrs, events):
+        attrs["gen_ai.input.messages"] = "|".join(e.attributes["content"] for e in events if e.name == "message")
+
+    self_tracing.register("example.events", lambda attrs: None, read_events=read)
+    events = (Event("message", {"content": "hi"}), Event("exception", {"exception.type": "E"}))
+    attrs = {}
+    kept = foreign.content_from_events(attrs, events, "example.events")
+    assert attrs == {"gen_ai.input.messages": "hi"} and [e.name for e in kept] == ["exception"]
+    # Other scopes' events are left as they are.
+    assert foreign.content_from_events({}, events, "example.other") is events
+
+
+def test_spans_of_a_scope_whose_attributes_come_late_are_ai_spans_from_their_start(monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from posthog_autoinstrument import config
+    from posthog_autoinstrument.export.processor import PostHogSpanProcessor
+
+    monkeypatch.setattr(self_tracing, "_every_span_ai", set())
+    self_tracing.register("example.late", lambda attrs: None, every_span_ai=True)
+    processor = PostHogSpanProcessor(sender=None, settings=config.load({"POSTHOG_API_KEY": "phc_x"}))
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    late = provider.get_tracer("example.late").start_span("step")
+    other = provider.get_tracer("example.other").start_span("step")
+    assert late.context.span_id in processor._ai_span_ids
+    assert other.context.span_id not in processor._ai_span_ids

@@ -105,7 +105,9 @@ def for_posthog(
     made for export alone) gives its attributes to the copy; any other span is left unchanged.
     """
     attrs = span.attributes if type(span) is PlainSpan else dict(span.attributes or {})
-    events = span.events
+    scope = span.instrumentation_scope.name if span.instrumentation_scope else None
+    # Content an SDK recorded in events becomes attributes here, where privacy applies to it.
+    events = foreign.content_from_events(attrs, span.events, scope)
     status = span.status
 
     private = settings.privacy_mode or (identity is not None and identity.privacy_mode)
@@ -135,7 +137,6 @@ def for_posthog(
             if isinstance(value, str) and '"blob"' in value:
                 attrs[key] = _replace_media(value)
 
-    scope = span.instrumentation_scope.name if span.instrumentation_scope else None
     name = foreign.complete(attrs, scope)
     if name is foreign.NOT_AI:
         return None

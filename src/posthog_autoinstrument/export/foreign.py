@@ -4,20 +4,36 @@ Libraries that trace themselves (the ``anthropic`` SDK, Pydantic AI) register a 
 function for their instrumentation scope when their adapter is imported (see
 ``genai.self_tracing``); ``complete`` calls it, in place, on the export thread. A model call
 another recorder made around one of ours is made a step in that recorder's conventions too.
-Any other span is left alone. It never raises.
+Any other span is left alone. It never raises. ``content_from_events`` runs before privacy, for
+SDKs whose content is in span events (see ``genai.self_tracing``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..genai import self_tracing, semconv
 from ..genai.self_tracing import NOT_AI
 
 logger = logging.getLogger("posthog_autoinstrument")
 
-__all__ = ["NOT_AI", "complete"]
+__all__ = ["NOT_AI", "complete", "content_from_events"]
+
+
+def content_from_events(attrs: dict, events: Sequence, scope_name: Optional[str]) -> Sequence:
+    """For a scope whose SDK records content in span events: that content written into ``attrs``
+    (a copy) under the conventions' keys, and the events the PostHog copy keeps (exceptions,
+    which PostHog reads errors from; it ignores other span events). Other spans' events are
+    returned as they are. Never raises."""
+    read = self_tracing.event_reader_for(scope_name)
+    if read is None:
+        return events
+    try:
+        read(attrs, events)
+    except Exception:
+        logger.debug("posthog-instrument: could not read the events of a %s span", scope_name, exc_info=True)
+    return tuple(event for event in events if event.name == "exception")
 
 
 def complete(attrs: dict, scope_name: Optional[str]):

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from .. import identity as identities
 from ..config import Settings, say
-from ..genai import Layer
+from ..genai import Layer, self_tracing
 from ..genai.one_generation import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
 from ..genai.plain_span import PlainSpan
 from ..genai.remote_parent import is_remote_ai_parent
@@ -87,7 +87,7 @@ class PostHogSpanProcessor(SpanProcessor):
         inside = _inside_recorded_call(span, parent_context)
         if inside:  # (whether it is a model call is known at its end, when all attributes are)
             self._remember(self._inside_recorded, span.context.span_id)
-        if is_ai_span(span):
+        if is_ai_span(span) or _every_span_ai(span):
             self._remember_ai_span(span.context.span_id)
             if not inside:
                 _note_foreign_model_call(span, parent_context)
@@ -330,6 +330,13 @@ def _inside_recorded_call(span, parent_context) -> bool:
         return scope is not None and scope.name != SCOPE_NAME and model_call_recorded_in(parent_context)
     except Exception:
         return False
+
+
+def _every_span_ai(span) -> bool:
+    """A span of an SDK whose spans are all AI spans, their attributes set after the start (see
+    ``genai.self_tracing``): remembered as one, so that the spans inside keep it as parent."""
+    scope = span.instrumentation_scope
+    return scope is not None and self_tracing.every_span_ai(scope.name)
 
 
 def _note_foreign_model_call(span, parent_context) -> None:

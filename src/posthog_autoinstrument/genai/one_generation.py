@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from . import semconv
+from . import self_tracing, semconv
 from .call_types import Layer
 
 if TYPE_CHECKING:
@@ -177,6 +177,13 @@ def name_enclosing_framework(call: InferenceCall, parent: Optional[otel_context.
         attributes = getattr(outer.span, "attributes", None)
         if attributes:
             call.set_attribute(semconv.FRAMEWORK, attributes.get(semconv.FRAMEWORK))
+        return
+    # A framework that records its own spans (Strands' ``chat`` span around its model's SDK call).
+    enclosing = trace.get_current_span(parent)
+    scope = getattr(enclosing, "instrumentation_scope", None)
+    framework = self_tracing.framework_of(getattr(scope, "name", None))
+    if framework and is_foreign_model_call(enclosing, parent):
+        call.set_attribute(semconv.FRAMEWORK, framework)
 
 
 def is_model_call(attributes: Any) -> bool:

@@ -12,11 +12,25 @@ A completion function takes the span's attributes (a copy, after privacy has rem
 and rewrites them in place. It returns the span name our adapter would have used, ``NOT_AI``
 for a span that must not reach PostHog, or None to keep the span's name. It may raise: the
 pipeline then keeps whatever it had rewritten and logs the failure at debug level.
+
+Two more things a registration may say, for SDKs that record differently:
+
+* ``read_events``: the SDK records content in span events (Strands Agents, under the GenAI
+  conventions' older event style), which PostHog ignores. The function takes the span's
+  attributes (a copy) and its events, and writes the content into the attributes under the
+  conventions' keys. It runs *before* privacy, so privacy removes that content like any other;
+  the span's events, other than exceptions, are then left out of the PostHog copy.
+* ``every_span_ai``: every span of the scope is an AI span, though the SDK sets its attributes
+  only after starting it. The span processor then counts it as one from its start, so that
+  the spans started inside it keep it as their parent.
+* ``framework``: the scope is a framework's; a provider call of ours made inside one of its
+  model-call spans (the generation) names it in ``$ai_framework``, as under our own framework
+  adapters.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 # Returned by a completion function for a span that is not an AI event (an SDK's count_tokens,
 # files or models call): PostHog should not receive it.
@@ -24,14 +38,44 @@ NOT_AI = object()
 
 Completion = Callable[[dict], Any]
 
+EventReader = Callable[[dict, Sequence[Any]], None]
+
 _exact: dict = {}
 _with_sub_scopes: dict = {}
+_event_readers: dict = {}
+_every_span_ai: set = set()
+_frameworks: dict = {}
 
 
-def register(scope: str, complete: Completion, sub_scopes: bool = False) -> None:
+def register(
+    scope: str,
+    complete: Completion,
+    sub_scopes: bool = False,
+    read_events: Optional[EventReader] = None,
+    every_span_ai: bool = False,
+    framework: Optional[str] = None,
+) -> None:
     """Complete the spans of instrumentation scope ``scope`` with ``complete``; with
-    ``sub_scopes``, also those of ``scope.<anything>`` (an SDK's platform clients)."""
+    ``sub_scopes``, also those of ``scope.<anything>`` (an SDK's platform clients).
+    ``read_events``, ``every_span_ai`` and ``framework`` (for ``scope`` itself): see the module
+    docstring."""
     (_with_sub_scopes if sub_scopes else _exact)[scope] = complete
+    if read_events is not None:
+        _event_readers[scope] = read_events
+    if every_span_ai:
+        _every_span_ai.add(scope)
+    if framework:
+        _frameworks[scope] = framework
+
+
+def event_reader_for(scope: Optional[str]) -> Optional[EventReader]:
+    """The function that reads content from the span events of ``scope``, if any."""
+    return _event_readers.get(scope) if scope else None
+
+
+def every_span_ai(scope: Optional[str]) -> bool:
+    """Whether every span of ``scope`` is an AI span, whatever its attributes at its start."""
+    return scope in _every_span_ai
 
 
 def completion_for(scope: Optional[str]) -> Optional[Completion]:
@@ -44,3 +88,8 @@ def completion_for(scope: Optional[str]) -> Optional[Completion]:
             if scope.startswith(registered + "."):
                 return complete
     return found
+
+
+def framework_of(scope: Optional[str]) -> Optional[str]:
+    """The framework whose spans carry instrumentation scope ``scope``, if registered as one."""
+    return _frameworks.get(scope) if scope else None
