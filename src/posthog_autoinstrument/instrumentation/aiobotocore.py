@@ -14,6 +14,7 @@ record the four inference operations as the botocore adapter does, with its call
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Optional
 
 import wrapt
@@ -38,8 +39,8 @@ class AioBedrockCall(BedrockCall):
 
     async def read_body(self, response: Any) -> None:
         body = response.get("body") if isinstance(response, dict) else None
-        if body is None or not hasattr(body, "read"):
-            return
+        if not inspect.iscoroutinefunction(getattr(body, "read", None)):
+            return  # not aiobotocore's body: left to the app, the call recorded without its content
         try:
             self.body_data = await body.read()
         except Exception as exc:

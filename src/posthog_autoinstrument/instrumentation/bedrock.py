@@ -235,10 +235,8 @@ def _endpoint(client: Any) -> tuple:
 
 
 def is_bedrock_inference(instance: Any, args: tuple) -> bool:
-    if not args or args[0] not in _OPERATIONS:
-        return False
     try:
-        return instance.meta.service_model.service_name == SERVICE
+        return bool(args and args[0] in _OPERATIONS and instance.meta.service_model.service_name == SERVICE)
     except Exception:
         return False
 
