@@ -60,7 +60,8 @@ async def invoke_claude(c):
 
 async def invoke_llama(c):
     r = await c.invoke_model(modelId=LLAMA, body=json.dumps({"prompt": "Say hello", "max_gen_len": 43}))
-    async with r["body"] as body:
+    body = r["body"]
+    async with body:  # (what ``as`` gives differs between aiobotocore 2 and 3)
         raw = b"".join([chunk async for chunk in body.iter_chunks(16)])
     show("invoke_llama", json.loads(raw)["generation"])
 
