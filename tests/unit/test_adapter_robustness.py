@@ -632,6 +632,93 @@ def test_bedrock_call_never_hurts_the_app(data):
     LEDGER.check()
 
 
+class AsyncBody:
+    """aiobotocore's InvokeModel body: ``await read()`` gives the bytes, or fails."""
+
+    def __init__(self, data: bytes, fail_with=None):
+        self._data = data
+        self._fail_with = fail_with
+
+    async def read(self, amt=None):
+        if self._fail_with is not None:
+            raise self._fail_with
+        data, self._data = self._data, b""
+        return data
+
+
+@st.composite
+def aiobotocore_outcomes(draw, operation: str):
+    # (InvokeModel's body is what the hook reads: drawn more often for it)
+    shapes = (
+        ["body", "body", "value", "raise"] if operation == "InvokeModel" else ["value", "stream field", "body", "raise"]
+    )
+    shape = draw(st.sampled_from(shapes))
+    if shape == "raise":
+        return "raise", AppError("throttled")
+    if shape == "value":
+        return "value", draw(results)
+    response = draw(mappings)
+    if shape == "body":
+        failure = draw(st.one_of(st.none(), st.just(AppError("connection reset"))))
+        response["body"] = AsyncBody(draw(st.one_of(st.binary(max_size=20), st.just(b'{"content": []}'))), failure)
+    else:
+        field = "stream" if operation == "ConverseStream" else "body"
+        response[field] = AsyncStream(draw(st.lists(chunks, max_size=4)))
+    return "value", response
+
+
+@PROPERTY
+@given(data=st.data())
+def test_aiobotocore_call_never_hurts_the_app(data):
+    # The adapter's hook itself (it reads InvokeModel bodies before the handler sees the response).
+    from posthog_autoinstrument.instrumentation.aiobotocore import AioBotocoreInstrumentor
+
+    operation = data.draw(st.sampled_from(BEDROCK_OPERATIONS), label="operation")
+    params = data.draw(st.one_of(mappings, values), label="params")
+    kind, outcome = data.draw(aiobotocore_outcomes(operation), label="sdk")
+    body = outcome.get("body") if isinstance(outcome, dict) else None
+    expected = (body._fail_with or body._data) if isinstance(body, AsyncBody) else None
+    streams = (
+        {k: list(v._items) for k, v in outcome.items() if isinstance(v, AsyncStream)}
+        if isinstance(outcome, dict)
+        else {}
+    )
+    client = Obj({"meta": Obj({"service_model": Obj({"service_name": "bedrock-runtime"}), "endpoint_url": "x"})})
+
+    async def make_api_call(*args, **kwargs):
+        if kind == "raise":
+            raise outcome
+        return outcome
+
+    async def app():
+        instrumentor = stub_instrumentor(data.draw(st.booleans()))
+        call = AioBotocoreInstrumentor._make_api_call(instrumentor, make_api_call, client, (operation, params), {})
+        if kind == "raise":
+            with pytest.raises(AppError):
+                await call
+            return
+        returned = await call
+        assert returned is outcome
+        if expected is not None:
+            try:
+                assert await returned["body"].read() == expected
+            except AppError as exc:
+                assert exc is expected
+        for key, items in streams.items():
+            assert [chunk async for chunk in returned[key]] == items
+        for key in ("stream", "body") if isinstance(returned, dict) else ():  # a stream left unread
+            if hasattr(returned.get(key), "__anext__"):
+                try:
+                    [chunk async for chunk in returned[key]]
+                except Exception:
+                    pass
+
+    LEDGER.reset()
+    LOOP.run_until_complete(app())
+    gc.collect(0)
+    LEDGER.check()
+
+
 # ---------------------------------------------------------------------------
 # Plain wrappers (request context, SDK hooks) pass the app's call and result through
 # ---------------------------------------------------------------------------

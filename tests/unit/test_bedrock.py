@@ -79,7 +79,7 @@ def test_other_services_and_operations_are_not_recorded(server, instrument):
     with pytest.raises(botocore.parsers.ResponseParserError):
         make_client(server, "sts").get_caller_identity()  # the fake answers JSON, not STS's XML
     assert exporter.get_finished_spans() == ()
-    assert not bedrock._is_bedrock_inference(make_client(server), ("ApplyGuardrail", {}))
+    assert not bedrock.is_bedrock_inference(make_client(server), ("ApplyGuardrail", {}))
 
 
 def test_invoke_model_body_is_handed_back_intact(server, instrument):

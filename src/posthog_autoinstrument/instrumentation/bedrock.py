@@ -191,6 +191,15 @@ class BedrockCall(CallHandler):
         status = metadata.get("HTTPStatusCode") if isinstance(metadata, dict) else None
         return status if isinstance(status, int) else None
 
+    # The two steps that differ for an async client (aiobotocore's adapter overrides them).
+    def wrap_stream(self, stream: Any, call: InferenceCall, accumulator: StreamAccumulator) -> Any:
+        """What the app gets in place of botocore's event stream."""
+        return _wrap_event_stream(stream, call, accumulator)
+
+    def take_body(self, response: dict) -> Optional[bytes]:
+        """InvokeModel's response body, read; the app is left an identical body to read."""
+        return _replace_body(response)
+
     def result(self, call, result, kwargs):
         if not isinstance(result, dict):
             call.end()
@@ -200,16 +209,16 @@ class BedrockCall(CallHandler):
             _record_result(call, bedrock_format.converse_result(result), request_id)
             call.end()
         elif self.operation == CONVERSE_STREAM and result.get("stream") is not None:
-            result["stream"] = _wrap_event_stream(
+            result["stream"] = self.wrap_stream(
                 result["stream"], call, ConverseStreamAccumulator(call.capture_content, request_id)
             )
         elif self.operation == INVOKE_STREAM and result.get("body") is not None:
-            result["body"] = _wrap_event_stream(
+            result["body"] = self.wrap_stream(
                 result["body"], call, InvokeStreamAccumulator(call.capture_content, request_id)
             )
         elif self.operation == INVOKE:
             try:
-                data = _replace_body(result)
+                data = self.take_body(result)
             except Exception as exc:
                 call.fail(exc)
                 return result
@@ -227,11 +236,9 @@ def _endpoint(client: Any) -> tuple:
     return host_and_port(getattr(getattr(client, "meta", None), "endpoint_url", None))
 
 
-def _is_bedrock_inference(instance: Any, args: tuple) -> bool:
-    if not args or args[0] not in _OPERATIONS:
-        return False
+def is_bedrock_inference(instance: Any, args: tuple) -> bool:
     try:
-        return instance.meta.service_model.service_name == SERVICE
+        return bool(args and args[0] in _OPERATIONS and instance.meta.service_model.service_name == SERVICE)
     except Exception:
         return False
 
@@ -258,7 +265,7 @@ class BedrockInstrumentor(LLMInstrumentor):
         def wrapper(wrapped, instance, args, kwargs):
             if bedrock_agents.handles(instance, args):
                 return bedrock_agents.call(instrumentor, wrapped, instance, args, kwargs)
-            if not _is_bedrock_inference(instance, args):
+            if not is_bedrock_inference(instance, args):
                 return wrapped(*args, **kwargs)
             handler = BedrockCall(args[0], args[1] if len(args) > 1 else kwargs.get("api_params"))
             return sync_wrapper(instrumentor, handler)(wrapped, instance, args, kwargs)
