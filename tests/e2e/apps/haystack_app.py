@@ -1,0 +1,140 @@
+"""An ordinary Haystack application, run unmodified by the end-to-end tests.
+
+Its generators and embedders use OpenAI at OPENAI_BASE_URL (``OpenAIChatGenerator`` and
+``OpenAITextEmbedder`` read it through the openai SDK). Each question starts with a label
+("[rag] ...") so the tests can find its trace; the loopback server calls the first tool offered
+while the user spoke last, then answers with text. It prints what it got; the tests compare the
+output with and without ``posthog-instrument``.
+"""
+
+import asyncio
+import threading
+
+from haystack import Document, Pipeline
+from haystack.components.agents import Agent
+from haystack.components.builders import ChatPromptBuilder
+from haystack.components.embedders import OpenAITextEmbedder
+from haystack.components.generators.chat import OpenAIChatGenerator
+from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
+from haystack.dataclasses import ChatMessage
+from haystack.document_stores.in_memory import InMemoryDocumentStore
+from haystack.tools import Tool
+
+try:  # Haystack 2.x has a separate AsyncPipeline; 3.x runs any Pipeline asynchronously
+    from haystack import AsyncPipeline
+except ImportError:
+    AsyncPipeline = Pipeline
+
+DOCUMENTS = [
+    Document(id="doc-paris", content="Jean lives in Paris.", meta={"city": "Paris"}),
+    Document(id="doc-berlin", content="Mark lives in Berlin.", meta={"city": "Berlin"}),
+    Document(id="doc-rome", content="Giorgio lives in Rome.", meta={"city": "Rome"}),
+]
+TEMPLATE = [
+    ChatMessage.from_user(
+        "Answer from these documents.\n{% for doc in documents %}{{ doc.content }}\n{% endfor %}Question: {{ question }}"
+    )
+]
+
+
+def show(*values):
+    print(*values, flush=True)
+
+
+def bm25_store():
+    store = InMemoryDocumentStore()
+    store.write_documents(DOCUMENTS)
+    return store
+
+
+def embedded_store():
+    # Vectors of the stand-in's length (8), written directly: no embedding call outside a run.
+    store = InMemoryDocumentStore(embedding_similarity_function="cosine")
+    store.write_documents(
+        [
+            Document(id=d.id, content=d.content, meta=d.meta, embedding=[float(i + 1)] * 4 + [0.5] * 4)
+            for i, d in enumerate(DOCUMENTS)
+        ]
+    )
+    return store
+
+
+def rag_pipeline(kind=Pipeline):
+    pipeline = kind(metadata={"name": "rag"})
+    pipeline.add_component("retriever", InMemoryBM25Retriever(document_store=bm25_store(), top_k=2))
+    pipeline.add_component("prompt_builder", ChatPromptBuilder(template=TEMPLATE, required_variables="*"))
+    pipeline.add_component("llm", OpenAIChatGenerator(model="gpt-4o-mini"))
+    pipeline.connect("retriever", "prompt_builder.documents")
+    pipeline.connect("prompt_builder.prompt", "llm.messages")
+    return pipeline
+
+
+def rag_inputs(label):
+    question = f"[{label}] Who lives in Paris?"
+    return {"retriever": {"query": question}, "prompt_builder": {"question": question}}
+
+
+def reply_of(result):
+    return result["llm"]["replies"][0].text
+
+
+# A RAG pipeline: BM25 retriever, prompt builder, chat generator.
+rag = rag_pipeline()
+show("rag", reply_of(rag.run(rag_inputs("rag"))))
+
+# An embedding pipeline: the query embedded by OpenAI, then an embedding retriever.
+embedding = Pipeline()
+embedding.add_component("embedder", OpenAITextEmbedder(model="text-embedding-3-small"))
+embedding.add_component("retriever", InMemoryEmbeddingRetriever(document_store=embedded_store(), top_k=2))
+embedding.connect("embedder.embedding", "retriever.query_embedding")
+found = embedding.run({"embedder": {"text": "[embedding] Who lives in Paris?"}})
+show("embedding", [d.id for d in found["retriever"]["documents"]])
+
+
+# An agent with a tool.
+def get_weather(city: str) -> str:
+    return f"Sunny in {city}"
+
+
+weather_tool = Tool(
+    name="get_weather",
+    description="The weather in a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    function=get_weather,
+)
+agent = Agent(chat_generator=OpenAIChatGenerator(model="gpt-4o-mini"), tools=[weather_tool])
+answer = agent.run(messages=[ChatMessage.from_user("[agent] What is the weather in Paris?")])
+show("agent", answer["last_message"].text, [m.role.value for m in answer["messages"]])
+
+# The same agent as a pipeline component.
+agent_pipeline = Pipeline(metadata={"name": "agent pipeline"})
+agent_pipeline.add_component("weather_agent", agent)
+result = agent_pipeline.run({"weather_agent": {"messages": [ChatMessage.from_user("[agent-pipe] Weather in Paris?")]}})
+show("agent-pipe", result["weather_agent"]["last_message"].text)
+
+
+# Two runs of one pipeline at once, in threads.
+def threaded(label, results):
+    results[label] = reply_of(rag.run(rag_inputs(label)))
+
+
+results: dict = {}
+threads = [threading.Thread(target=threaded, args=(label, results)) for label in ("thread-a", "thread-b")]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+show("threads", sorted(results.items()))
+
+
+# Two asynchronous runs at once, and an agent's asynchronous run.
+async def main():
+    pipeline = rag_pipeline(AsyncPipeline)
+    replies = await asyncio.gather(*(pipeline.run_async(rag_inputs(label)) for label in ("async-a", "async-b")))
+    show("async", [reply_of(r) for r in replies])
+    answer = await agent.run_async(messages=[ChatMessage.from_user("[agent-async] What is the weather in Paris?")])
+    show("agent-async", answer["last_message"].text)
+
+
+asyncio.run(main())
+show("done")
