@@ -31,11 +31,18 @@ Why these hooks and not Haystack's tracer: Haystack traces through one global sl
 wrapping whatever fills it would break when the app sets it after us. Its spans also carry
 content only when ``HAYSTACK_CONTENT_TRACING_ENABLED`` is set. The methods above are where the
 tracer itself is called, so the steps are the same ones Haystack's spans describe, and the
-app's tracing is never touched. Haystack 2.x turns its own OpenTelemetry tracer on when it is
-imported after a tracer provider is set (under ``posthog-instrument``, always): those spans
-(``haystack.pipeline.run``, ``haystack.component.run``, ...) carry no GenAI attributes, so they
-go to the app's own exporters and never to PostHog, and our steps nest inside them (PostHog gets
-the top step as its trace's root). Haystack 3.x has no OpenTelemetry tracer of its own.
+app's tracing is never touched.
+
+Haystack 2.x turns its own OpenTelemetry tracer on when it is imported after a tracer provider
+is set, which under ``posthog-instrument`` is always (3.x has no OpenTelemetry tracer of its
+own). Where nothing but PostHog would receive those spans (the app has no OpenTelemetry export
+of its own), that would change the app for nothing (Haystack warns on stderr that the tracer is
+deprecated) and put spans that PostHog never receives between our steps. So, in that case
+only, Haystack's import reads ``HAYSTACK_AUTO_TRACE_ENABLED`` as false (unless the app set it),
+and Haystack behaves as without us. Where the app exports its own telemetry, Haystack's tracer
+is on as under ``opentelemetry-instrument``: its spans (``haystack.pipeline.run``,
+``haystack.component.run``, ...) carry no GenAI attributes, so they go to the app's exporters
+and not to PostHog.
 """
 
 from __future__ import annotations
@@ -43,10 +50,14 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import os
+import sys
 from typing import Any, Optional
 
+import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from .. import otel_internals
 from ..genai import StepCall, StepRequest, semconv
 from ._retrieval import MAX_TEXT, document, vector_dimensions
 from .base import AsyncStepGenerator, LLMInstrumentor, Target, integer
@@ -492,8 +503,37 @@ class _Collected:
         return state(self.last) if self.last is not None else None
 
 
+AUTO_TRACE = "HAYSTACK_AUTO_TRACE_ENABLED"
+
+
+def _only_posthog_receives(tracer: Any) -> bool:
+    """Whether the spans of ``tracer`` (the global provider's) go to PostHog's processor alone."""
+    processors = otel_internals.enabled_tracer_span_processors(tracer)
+    return processors is not None and len(processors) == 1 and hasattr(processors[0], "on_direct_end")
+
+
 class HaystackInstrumentor(LLMInstrumentor):
     requirements = ("haystack-ai >= 2.0, < 4",)
+
+    def _instrument(self, **kwargs) -> None:
+        super()._instrument(**kwargs)
+        try:
+            self._keep_haystack_tracing_off()
+        except Exception:
+            logger.debug("posthog-instrument: could not check Haystack's tracing", exc_info=True)
+
+    def _keep_haystack_tracing_off(self) -> None:
+        """Haystack 2.x's import turns its OpenTelemetry tracer on if a provider records spans:
+        keep it off while importing when only PostHog would receive them (module docstring)."""
+        if AUTO_TRACE in os.environ or "haystack" in sys.modules or not _only_posthog_receives(self.recorder.tracer):
+            return
+        os.environ[AUTO_TRACE] = "false"
+
+        def imported(module: Any) -> None:
+            if os.environ.get(AUTO_TRACE) == "false":
+                del os.environ[AUTO_TRACE]
+
+        wrapt.register_post_import_hook(imported, "haystack")
 
     def targets(self) -> list:
         hooks = _Hooks(self)

@@ -8,8 +8,10 @@ output with and without ``posthog-instrument``.
 """
 
 import asyncio
+import os
 import threading
 
+import haystack.tracing
 from haystack import Document, Pipeline
 from haystack.components.agents import Agent
 from haystack.components.builders import ChatPromptBuilder
@@ -59,11 +61,11 @@ def embedded_store():
     return store
 
 
-def rag_pipeline(kind=Pipeline):
+def rag_pipeline(kind=Pipeline, streaming_callback=None):
     pipeline = kind(metadata={"name": "rag"})
     pipeline.add_component("retriever", InMemoryBM25Retriever(document_store=bm25_store(), top_k=2))
     pipeline.add_component("prompt_builder", ChatPromptBuilder(template=TEMPLATE, required_variables="*"))
-    pipeline.add_component("llm", OpenAIChatGenerator(model="gpt-4o-mini"))
+    pipeline.add_component("llm", OpenAIChatGenerator(model="gpt-4o-mini", streaming_callback=streaming_callback))
     pipeline.connect("retriever", "prompt_builder.documents")
     pipeline.connect("prompt_builder.prompt", "llm.messages")
     return pipeline
@@ -78,9 +80,17 @@ def reply_of(result):
     return result["llm"]["replies"][0].text
 
 
+# Haystack's own tracing is as the app would have it without posthog-instrument.
+show("haystack tracing", haystack.tracing.is_tracing_enabled(), os.environ.get("HAYSTACK_AUTO_TRACE_ENABLED"))
+
 # A RAG pipeline: BM25 retriever, prompt builder, chat generator.
 rag = rag_pipeline()
 show("rag", reply_of(rag.run(rag_inputs("rag"))))
+
+# The same, the generator streaming its reply to a callback.
+chunks = []
+streamed = rag_pipeline(streaming_callback=lambda chunk: chunks.append(chunk.content))
+show("stream", reply_of(streamed.run(rag_inputs("stream"))), len(chunks) > 1)
 
 # An embedding pipeline: the query embedded by OpenAI, then an embedding retriever.
 embedding = Pipeline()
@@ -105,6 +115,22 @@ weather_tool = Tool(
 agent = Agent(chat_generator=OpenAIChatGenerator(model="gpt-4o-mini"), tools=[weather_tool])
 answer = agent.run(messages=[ChatMessage.from_user("[agent] What is the weather in Paris?")])
 show("agent", answer["last_message"].text, [m.role.value for m in answer["messages"]])
+
+
+# A tool that fails: the agent hands the error to the model and goes on.
+def broken_lookup(city: str) -> str:
+    raise RuntimeError(f"no data for {city}")
+
+
+broken_tool = Tool(
+    name="broken_lookup",
+    description="A lookup that always fails.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    function=broken_lookup,
+)
+failing_agent = Agent(chat_generator=OpenAIChatGenerator(model="gpt-4o-mini"), tools=[broken_tool])
+failed = failing_agent.run(messages=[ChatMessage.from_user("[failing] What is the weather in Paris?")])
+show("failing", failed["last_message"].text)
 
 # The same agent as a pipeline component.
 agent_pipeline = Pipeline(metadata={"name": "agent pipeline"})
