@@ -175,7 +175,7 @@ def _model_of(instance: Any) -> Optional[str]:
 
 
 def _component_step(name: str, instance: Any) -> StepRequest:
-    attributes = {COMPONENT_NAME: name, COMPONENT_TYPE: type(instance).__name__}
+    attributes: dict = {COMPONENT_NAME: name, COMPONENT_TYPE: type(instance).__name__}
     if _is_agent(instance):
         return StepRequest(
             semconv.Operation.INVOKE_AGENT,
