@@ -160,6 +160,10 @@ async def main():
     show("async", [reply_of(r) for r in replies])
     answer = await agent.run_async(messages=[ChatMessage.from_user("[agent-async] What is the weather in Paris?")])
     show("agent-async", answer["last_message"].text)
+    if hasattr(pipeline, "stream"):  # 3.x: a handle that streams the generator's chunks
+        handle = pipeline.stream(rag_inputs("pipeline-stream"))
+        pieces = [chunk.content async for chunk in handle]
+        show("pipeline-stream", "".join(pieces) == reply_of(handle.result))
 
 
 asyncio.run(main())
