@@ -36,8 +36,8 @@ RAG_LABELS = ("rag", "stream", "thread-a", "thread-b", "async-a", "async-b") + (
     () if HAYSTACK_2 else ("pipeline-stream",)
 )
 AGENT_LABELS = ("agent", "failing", "agent-pipe", "agent-async")
-# Two per agent run (a tool call, then the answer), one per RAG run, one embedding.
-MODEL_REQUESTS = 2 * len(AGENT_LABELS) + len(RAG_LABELS) + 1
+# Two per agent run (a tool call, then the answer), one per RAG run (and the wrapped one), one embedding.
+MODEL_REQUESTS = 2 * len(AGENT_LABELS) + len(RAG_LABELS) + 2
 
 
 @dataclass
@@ -223,6 +223,17 @@ def test_concurrent_runs_are_separate_traces(traced):
     assert len(trace_ids) == len(RAG_LABELS)
 
 
+def test_a_pipeline_in_a_super_component_nests_under_its_step(traced):
+    spans = run_of(traced.spans, "super")
+    assert tree(spans) == [
+        (0, "$ai_trace", "invoke_workflow outer"),
+        (1, "$ai_span", "component wrapped_rag"),
+        *[(depth + 2, "$ai_span" if depth == 0 else kind, name) for depth, kind, name in RAG_TREE],
+    ]
+    (wrapper,) = named(spans, "component wrapped_rag")
+    assert wrapper["attributes"]["haystack.component.type"] == "SuperComponent"
+
+
 def test_an_embedding_pipeline_never_sends_vectors(traced):
     spans = run_of(traced.spans, "embedding")
     assert tree(spans) == [
@@ -288,7 +299,7 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
     roots = [s for s in private.spans if s["parent_span_id"] is None]
     assert sorted(r["name"] for r in roots) == sorted(
         ["invoke_workflow rag"] * len(RAG_LABELS)
-        + ["invoke_workflow Pipeline", "invoke_workflow agent pipeline"]
+        + ["invoke_workflow Pipeline", "invoke_workflow agent pipeline", "invoke_workflow outer"]
         + ["invoke_agent Agent"] * 3
     )
     for span in private.spans:

@@ -6,8 +6,7 @@ What is hooked:
   read; in 2.x ``AsyncPipeline.run_async_generator``, which its ``run`` and ``run_async`` read):
   one ``invoke_workflow`` step per run, named after the pipeline (its ``metadata["name"]``, else
   its class), the run's data as input state and its result as output state. A run started
-  inside another (a ``PipelineTool``, a ``SuperComponent``) nests under the component that
-  started it. An async run's step is current only while the pipeline's generator runs, and the
+  inside a component (a ``SuperComponent``'s) nests under that component's step. An async run's step is current only while the pipeline's generator runs, and the
   tasks it creates for its components inherit it.
 * ``Pipeline._run_component`` / ``_run_component_async`` (2.x: ``AsyncPipeline``'s): one step per
   component run, named after the component in the pipeline, with its inputs and outputs as

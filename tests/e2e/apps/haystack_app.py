@@ -12,7 +12,7 @@ import os
 import threading
 
 import haystack.tracing
-from haystack import Document, Pipeline
+from haystack import Document, Pipeline, SuperComponent
 from haystack.components.agents import Agent
 from haystack.components.builders import ChatPromptBuilder
 from haystack.components.embedders import OpenAITextEmbedder
@@ -91,6 +91,16 @@ show("rag", reply_of(rag.run(rag_inputs("rag"))))
 chunks = []
 streamed = rag_pipeline(streaming_callback=lambda chunk: chunks.append(chunk.content))
 show("stream", reply_of(streamed.run(rag_inputs("stream"))), len(chunks) > 1)
+
+# A pipeline wrapped as one component of another.
+wrapped = SuperComponent(
+    pipeline=rag_pipeline(),
+    input_mapping={"question": ["retriever.query", "prompt_builder.question"]},
+    output_mapping={"llm.replies": "replies"},
+)
+outer = Pipeline(metadata={"name": "outer"})
+outer.add_component("wrapped_rag", wrapped)
+show("super", outer.run({"wrapped_rag": {"question": "[super] Who lives in Paris?"}})["wrapped_rag"]["replies"][0].text)
 
 # An embedding pipeline: the query embedded by OpenAI, then an embedding retriever.
 embedding = Pipeline()
