@@ -36,8 +36,9 @@ RAG_LABELS = ("rag", "stream", "thread-a", "thread-b", "async-a", "async-b") + (
     () if HAYSTACK_2 else ("pipeline-stream",)
 )
 AGENT_LABELS = ("agent", "failing", "agent-pipe", "agent-async")
-# Two per agent run (a tool call, then the answer), one per RAG run (and the wrapped one), one embedding.
-MODEL_REQUESTS = 2 * len(AGENT_LABELS) + len(RAG_LABELS) + 2
+# Two per agent run (a tool call, then the answer), one per RAG run (and the wrapped one), one
+# embedding, one failed call.
+MODEL_REQUESTS = 2 * len(AGENT_LABELS) + len(RAG_LABELS) + 3
 
 
 @dataclass
@@ -164,7 +165,7 @@ def test_one_generation_per_model_call(traced):
         assert by_id[call["parent_span_id"]]["attributes"]["$ai_framework"] == "haystack"
         attrs = call["attributes"]
         assert attrs["gen_ai.provider.name"] == "openai"
-        if event_type(call) == "$ai_generation":
+        if event_type(call) == "$ai_generation" and call["status_code"] != "ERROR":
             assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
             assert attrs["gen_ai.usage.output_tokens"] == COMPLETION_TOKENS
             assert attrs["gen_ai.usage.cache_read.input_tokens"] == CACHED_TOKENS
@@ -221,6 +222,25 @@ def test_a_rag_pipeline_run(traced, label):
 def test_concurrent_runs_are_separate_traces(traced):
     trace_ids = {run_of(traced.spans, label)[0]["trace_id"] for label in RAG_LABELS}
     assert len(trace_ids) == len(RAG_LABELS)
+
+
+def test_a_failed_model_call_fails_its_steps(traced):
+    spans = run_of(traced.spans, "error")
+    assert tree(spans) == [
+        (0, "$ai_trace", "invoke_workflow broken"),
+        (1, "$ai_span", "component prompt_builder"),
+        (1, "$ai_span", "component llm"),
+        (2, "$ai_generation", "chat error-400"),
+    ]
+    (generation,) = named(spans, "chat error-400")
+    assert generation["status_code"] == "ERROR"
+    assert generation["attributes"]["error.type"] == "openai.BadRequestError"
+    assert generation["attributes"]["$ai_http_status"] == 400
+    for name in ("component llm", "invoke_workflow broken"):  # as Haystack raises it
+        (step,) = named(spans, name)
+        assert step["status_code"] == "ERROR"
+        assert step["attributes"]["error.type"] == "haystack.PipelineRuntimeError"
+    assert named(spans, "component prompt_builder")[0]["status_code"] != "ERROR"
 
 
 def test_a_pipeline_in_a_super_component_nests_under_its_step(traced):
@@ -299,7 +319,12 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
     roots = [s for s in private.spans if s["parent_span_id"] is None]
     assert sorted(r["name"] for r in roots) == sorted(
         ["invoke_workflow rag"] * len(RAG_LABELS)
-        + ["invoke_workflow Pipeline", "invoke_workflow agent pipeline", "invoke_workflow outer"]
+        + [
+            "invoke_workflow Pipeline",
+            "invoke_workflow agent pipeline",
+            "invoke_workflow outer",
+            "invoke_workflow broken",
+        ]
         + ["invoke_agent Agent"] * 3
     )
     for span in private.spans:

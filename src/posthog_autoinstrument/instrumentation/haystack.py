@@ -526,6 +526,9 @@ class HaystackInstrumentor(LLMInstrumentor):
         keep it off while importing when only PostHog would receive them (module docstring)."""
         if AUTO_TRACE in os.environ or "haystack" in sys.modules or not _only_posthog_receives(self.recorder.tracer):
             return
+        version = self.installed_version()
+        if version is None or not version.startswith("2."):
+            return  # (3.x has no tracer of its own to turn on)
         os.environ[AUTO_TRACE] = "false"
 
         def imported(module: Any) -> None:

@@ -102,6 +102,16 @@ outer = Pipeline(metadata={"name": "outer"})
 outer.add_component("wrapped_rag", wrapped)
 show("super", outer.run({"wrapped_rag": {"question": "[super] Who lives in Paris?"}})["wrapped_rag"]["replies"][0].text)
 
+# A model call that fails: the app gets Haystack's error as without us.
+broken = Pipeline(metadata={"name": "broken"})
+broken.add_component("prompt_builder", ChatPromptBuilder(template=[ChatMessage.from_user("{{ question }}")]))
+broken.add_component("llm", OpenAIChatGenerator(model="error-400"))  # the stand-in answers 400
+broken.connect("prompt_builder.prompt", "llm.messages")
+try:
+    broken.run({"prompt_builder": {"question": "[error] Who lives in Paris?"}})
+except Exception as error:
+    show("error", type(error).__name__, type(error.__cause__).__name__)
+
 # An embedding pipeline: the query embedded by OpenAI, then an embedding retriever.
 embedding = Pipeline()
 embedding.add_component("embedder", OpenAITextEmbedder(model="text-embedding-3-small"))
