@@ -37,8 +37,8 @@ RAG_LABELS = ("rag", "stream", "thread-a", "thread-b", "async-a", "async-b") + (
 )
 AGENT_LABELS = ("agent", "failing", "agent-pipe", "agent-async")
 # Two per agent run (a tool call, then the answer), one per RAG run (and the wrapped one), one
-# embedding, one failed call.
-MODEL_REQUESTS = 2 * len(AGENT_LABELS) + len(RAG_LABELS) + 3
+# embedding, one failed call, and on 2.x one text generation.
+MODEL_REQUESTS = 2 * len(AGENT_LABELS) + len(RAG_LABELS) + 3 + HAYSTACK_2
 
 
 @dataclass
@@ -142,7 +142,7 @@ def test_the_app_is_unchanged(outcomes):
     assert traced.run.stdout.endswith("done\n")
     # Haystack's own tracing is off, as without us (2.x would turn it on for our tracer provider).
     assert traced.run.stdout.startswith("haystack tracing False None\n")
-    assert "FutureWarning" not in traced.run.stderr
+    assert "OpenTelemetryTracer" not in traced.run.stderr  # (2.x warns when it turns it on)
     assert traced.rejections == [] and private.rejections == []
 
     def sent(requests):
@@ -222,6 +222,21 @@ def test_a_rag_pipeline_run(traced, label):
 def test_concurrent_runs_are_separate_traces(traced):
     trace_ids = {run_of(traced.spans, label)[0]["trace_id"] for label in RAG_LABELS}
     assert len(trace_ids) == len(RAG_LABELS)
+
+
+@pytest.mark.skipif(not HAYSTACK_2, reason="Haystack 3 has chat generators only")
+def test_a_text_generator(traced):
+    spans = run_of(traced.spans, "generator")
+    assert tree(spans) == [
+        (0, "$ai_trace", "invoke_workflow generator"),
+        (1, "$ai_span", "component prompt_builder"),
+        (1, "$ai_span", "component llm"),
+        (2, "$ai_generation", "chat gpt-4o-mini"),
+    ]
+    (llm,) = named(spans, "component llm")
+    assert llm["attributes"]["haystack.component.type"] == "OpenAIGenerator"
+    assert state(llm) == {"prompt": "[generator] Hi"}
+    assert state(llm, "$ai_output_state")["replies"] == ["Hello from fake OpenAI"]
 
 
 def test_a_failed_model_call_fails_its_steps(traced):
@@ -325,6 +340,7 @@ def test_privacy_mode_keeps_the_tree_without_content(outcomes):
             "invoke_workflow outer",
             "invoke_workflow broken",
         ]
+        + ["invoke_workflow generator"] * HAYSTACK_2
         + ["invoke_agent Agent"] * 3
     )
     for span in private.spans:

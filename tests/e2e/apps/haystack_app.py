@@ -26,6 +26,11 @@ try:  # Haystack 2.x has a separate AsyncPipeline; 3.x runs any Pipeline asynchr
     from haystack import AsyncPipeline
 except ImportError:
     AsyncPipeline = Pipeline
+try:  # and a text generator (3.x has chat generators only)
+    from haystack.components.builders import PromptBuilder
+    from haystack.components.generators import OpenAIGenerator
+except ImportError:
+    OpenAIGenerator = None
 
 DOCUMENTS = [
     Document(id="doc-paris", content="Jean lives in Paris.", meta={"city": "Paris"}),
@@ -101,6 +106,14 @@ wrapped = SuperComponent(
 outer = Pipeline(metadata={"name": "outer"})
 outer.add_component("wrapped_rag", wrapped)
 show("super", outer.run({"wrapped_rag": {"question": "[super] Who lives in Paris?"}})["wrapped_rag"]["replies"][0].text)
+
+# A text generator (2.x).
+if OpenAIGenerator is not None:
+    generating = Pipeline(metadata={"name": "generator"})
+    generating.add_component("prompt_builder", PromptBuilder(template="{{ question }}"))
+    generating.add_component("llm", OpenAIGenerator(model="gpt-4o-mini"))
+    generating.connect("prompt_builder.prompt", "llm.prompt")
+    show("generator", generating.run({"prompt_builder": {"question": "[generator] Hi"}})["llm"]["replies"])
 
 # A model call that fails: the app gets Haystack's error as without us.
 broken = Pipeline(metadata={"name": "broken"})
