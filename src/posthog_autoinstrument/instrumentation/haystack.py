@@ -248,12 +248,15 @@ class _Hooks:
             return None
         try:
             step = self.instrumentor.recorder.start_step(describe())
-            if step is not None and step.capture_content and input_state is not None:
-                step.set_input_state(input_state())
-            return step
         except Exception:
             logger.debug("posthog-instrument: could not start a Haystack step", exc_info=True)
             return None
+        try:
+            if step is not None and step.capture_content and input_state is not None:
+                step.set_input_state(input_state())
+        except Exception:
+            logger.debug("posthog-instrument: could not record a Haystack step's input", exc_info=True)
+        return step
 
     @staticmethod
     def _end(step: StepCall, output=None) -> None:
