@@ -32,7 +32,7 @@ pytest.importorskip("haystack", reason="haystack-ai is not installed")
 
 HAYSTACK_2 = importlib.metadata.version("haystack-ai").startswith("2.")
 # ``Pipeline.stream`` (3.x) reads ``run_async``.
-RAG_LABELS = ("rag", "stream", "thread-a", "thread-b", "async-a", "async-b") + (
+RAG_LABELS = ("rag", "own-tracer", "stream", "thread-a", "thread-b", "async-a", "async-b") + (
     () if HAYSTACK_2 else ("pipeline-stream",)
 )
 AGENT_LABELS = ("agent", "failing", "agent-pipe", "agent-async")
@@ -143,6 +143,11 @@ def test_the_app_is_unchanged(outcomes):
     # Haystack's own tracing is off, as without us (2.x would turn it on for our tracer provider).
     assert traced.run.stdout.startswith("haystack tracing False None\n")
     assert "OpenTelemetryTracer" not in traced.run.stderr  # (2.x warns when it turns it on)
+    # The app's own Haystack tracer saw what it sees without us.
+    assert (
+        "own-tracer Hello from fake OpenAI ['haystack.pipeline.run', 'haystack.component.run', "
+        "'haystack.component.run', 'haystack.component.run']\n" in traced.run.stdout
+    )
     assert traced.rejections == [] and private.rejections == []
 
     def sent(requests):

@@ -8,6 +8,7 @@ output with and without ``posthog-instrument``.
 """
 
 import asyncio
+import contextlib
 import os
 import threading
 
@@ -91,6 +92,31 @@ show("haystack tracing", haystack.tracing.is_tracing_enabled(), os.environ.get("
 # A RAG pipeline: BM25 retriever, prompt builder, chat generator.
 rag = rag_pipeline()
 show("rag", reply_of(rag.run(rag_inputs("rag"))))
+
+
+# The app's own Haystack tracer still sees every span.
+class QuietSpan(haystack.tracing.Span):
+    def set_tag(self, key, value):
+        pass
+
+
+class OperationsTracer(haystack.tracing.Tracer):
+    def __init__(self):
+        self.operations = []
+
+    @contextlib.contextmanager
+    def trace(self, operation_name, tags=None, parent_span=None):
+        self.operations.append(operation_name)
+        yield QuietSpan()
+
+    def current_span(self):
+        return None
+
+
+own_tracer = OperationsTracer()
+haystack.tracing.enable_tracing(own_tracer)
+show("own-tracer", reply_of(rag.run(rag_inputs("own-tracer"))), own_tracer.operations)
+haystack.tracing.disable_tracing()
 
 # The same, the generator streaming its reply to a callback.
 chunks = []
