@@ -6,8 +6,9 @@ What is hooked:
   read; in 2.x ``AsyncPipeline.run_async_generator``, which its ``run`` and ``run_async`` read):
   one ``invoke_workflow`` step per run, named after the pipeline (its ``metadata["name"]``, else
   its class), the run's data as input state and its result as output state. A run started
-  inside a component (a ``SuperComponent``'s) nests under that component's step. An async run's step is current only while the pipeline's generator runs, and the
-  tasks it creates for its components inherit it.
+  inside a component (a ``SuperComponent``'s) nests under that component's step. An async
+  run's step is current only while the pipeline's generator runs, and the tasks it creates for
+  its components inherit it.
 * ``Pipeline._run_component`` / ``_run_component_async`` (2.x: ``AsyncPipeline``'s): one step per
   component run, named after the component in the pipeline, with its inputs and outputs as
   state. Retrievers (components whose class name ends in ``Retriever``) are ``retrieval`` steps
@@ -41,7 +42,10 @@ only, Haystack's import reads ``HAYSTACK_AUTO_TRACE_ENABLED`` as false (unless t
 and Haystack behaves as without us. Where the app exports its own telemetry, Haystack's tracer
 is on as under ``opentelemetry-instrument``: its spans (``haystack.pipeline.run``,
 ``haystack.component.run``, ...) carry no GenAI attributes, so they go to the app's exporters
-and not to PostHog.
+and not to PostHog. They then sit between our steps, and PostHog, which only receives AI
+spans, shows each step below one of them as a root of the same trace (README: the app can set
+``HAYSTACK_AUTO_TRACE_ENABLED=false``). The same holds for any OpenTelemetry tracer the app
+puts in Haystack's slot (3.x's ``opentelemetry-haystack`` connector).
 """
 
 from __future__ import annotations
