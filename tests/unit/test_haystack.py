@@ -1,6 +1,7 @@
 """How the Haystack adapter writes a component's inputs and outputs as step state: documents and
-chat messages by their content, never a vector, other objects by their type. Against the real
-Haystack dataclasses (only where haystack-ai is installed)."""
+chat messages by their content, never a vector, other objects by their type (against the real
+Haystack dataclasses, only where haystack-ai is installed); and when it keeps Haystack 2.x's own
+OpenTelemetry tracer off."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from haystack import Document  # noqa: E402
 from haystack.dataclasses import ChatMessage, SparseEmbedding, ToolCall  # noqa: E402
 
 from posthog_autoinstrument.instrumentation._retrieval import MAX_TEXT  # noqa: E402
-from posthog_autoinstrument.instrumentation.haystack import state  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+from posthog_autoinstrument.instrumentation.haystack import _only_posthog_receives, state  # noqa: E402
 
 
 def test_documents_keep_id_score_text_and_metadata_never_their_vectors():
@@ -60,3 +65,21 @@ def test_long_texts_are_cut_and_other_objects_are_named_by_type():
         "callback": "<builtin_function_or_method>",
         "nested": [[[[[["<list>"]]]]]],  # (cut below six levels)
     }
+
+
+class _PostHogLikeProcessor(SimpleSpanProcessor):
+    """Stands in for PostHog's processor, known by its ``on_direct_end``."""
+
+    def on_direct_end(self, *args):
+        pass
+
+
+def test_haystacks_own_tracer_is_kept_off_only_where_posthog_alone_would_see_its_spans():
+    ours = TracerProvider()
+    ours.add_span_processor(_PostHogLikeProcessor(InMemorySpanExporter()))
+    assert _only_posthog_receives(ours.get_tracer("haystack"))
+    ours.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))  # the app's own export
+    assert not _only_posthog_receives(ours.get_tracer("haystack"))
+    theirs = TracerProvider()
+    theirs.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    assert not _only_posthog_receives(theirs.get_tracer("haystack"))
