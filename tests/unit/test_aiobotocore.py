@@ -1,7 +1,8 @@
 """The aiobotocore adapter's own parts (instrumentation/aiobotocore.py), without aiobotocore: the
 hook reads an InvokeModel body inside the awaited call, and the body the app gets back serves the
-same bytes through aiobotocore's async reading methods (tests/e2e/test_aiobotocore.py runs the
-real SDK)."""
+same bytes through aiobotocore's async reading methods; it hands Bedrock Agents calls to
+bedrock_agents, whose run ends with the async stream the app reads (tests/e2e/test_aiobotocore.py
+and test_aiobotocore_agents.py run the real SDK)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from posthog_autoinstrument.genai import Recorder
+from posthog_autoinstrument.genai import Recorder, semconv
 from posthog_autoinstrument.instrumentation.aiobotocore import AioBotocoreInstrumentor, BufferedBody
 
 DATA = b'{"type": "message", "content": [{"type": "text", "text": "Hi"}],\n"usage": {"input_tokens": 3, "output_tokens": 1}}\n'
@@ -127,3 +128,94 @@ def test_a_body_that_is_not_aiobotocores_is_left_alone():
     returned, (span,) = _invoke({"body": body})
     assert returned["body"] is body
     assert span.status.status_code.name != "ERROR"
+
+
+# -- Bedrock Agents: the same hook hands bedrock-agent-runtime calls to bedrock_agents.async_call --
+
+
+class AgentStream:
+    """aiobotocore's event stream as far as an app reads it: ``async for``, and ``close``."""
+
+    def __init__(self, events: list):
+        self.events = events
+        self.closed = False
+
+    async def _events(self):
+        for event in self.events:
+            yield event
+
+    def __aiter__(self):
+        return self._events()
+
+    def close(self):
+        self.closed = True
+
+
+class NotFound(Exception):
+    """A botocore ClientError as far as the hook reads it."""
+
+    response = {"Error": {"Code": "ResourceNotFoundException"}, "ResponseMetadata": {"HTTPStatusCode": 404}}
+
+
+def _invoke_agent(answer):
+    """One InvokeAgent call through the adapter's hook: (the awaited call, finished spans)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = SimpleNamespace(_active=True, recorder=Recorder(provider.get_tracer("t"), capture_content=True))
+
+    async def make_api_call(operation, params):
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    client = _client()
+    client.meta.service_model.service_name = "bedrock-agent-runtime"
+    params = {"agentId": "AGENT123", "agentAliasId": "ALIAS1", "sessionId": "s-1", "inputText": "Weather?"}
+    call = AioBotocoreInstrumentor._make_api_call(instrumentor, make_api_call, client, ("InvokeAgent", params), {})
+    return call, exporter
+
+
+def test_an_agent_run_ends_when_the_app_has_read_its_async_stream():
+    events = [{"chunk": {"bytes": b"It is "}}, {"chunk": {"bytes": b"sunny."}}]
+    stream = AgentStream(events)
+    call, exporter = _invoke_agent({"completion": stream, "sessionId": "s-1"})
+
+    async def read():
+        response = await call
+        assert exporter.get_finished_spans() == ()  # the run is still open while the app reads
+        return [event async for event in response["completion"]]
+
+    assert run(read()) == events  # the same events, unchanged
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "invoke_agent AGENT123"
+    assert span.attributes["gen_ai.conversation.id"] == "s-1"
+    assert span.attributes[semconv.OUTPUT_STATE] == "It is sunny."
+
+
+def test_an_agent_run_closed_early_ends_with_what_the_app_read():
+    stream = AgentStream([{"chunk": {"bytes": b"It is "}}, {"chunk": {"bytes": b"sunny."}}])
+    call, exporter = _invoke_agent({"completion": stream})
+
+    async def read_one_then_close():
+        completion = (await call)["completion"]
+        async for _ in completion:
+            break
+        completion.close()
+
+    run(read_one_then_close())
+    assert stream.closed
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code.name != "ERROR"
+    assert span.attributes[semconv.OUTPUT_STATE] == "It is "
+
+
+def test_a_failed_agent_call_raises_the_same_error_and_records_its_status():
+    error = NotFound("no such agent")
+    call, exporter = _invoke_agent(error)
+    with pytest.raises(NotFound) as raised:
+        run(call)
+    assert raised.value is error
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes[semconv.HTTP_RESPONSE_STATUS_CODE] == 404

@@ -1,5 +1,7 @@
 """Async AWS Bedrock through aiobotocore: Converse, ConverseStream, InvokeModel and
-InvokeModelWithResponseStream on ``bedrock-runtime`` clients made by an aiobotocore session.
+InvokeModelWithResponseStream on ``bedrock-runtime`` clients made by an aiobotocore session, and
+the Bedrock Agents calls of ``bedrock-agent-runtime`` clients (:mod:`.bedrock_agents`, which
+records them as it does boto3's, with :func:`.bedrock_agents.async_call`).
 
 aiobotocore's ``AioBaseClient`` overrides botocore's ``_make_api_call`` with a coroutine, so the
 botocore adapter's hook never sees these calls. We patch the override once at class level and
@@ -20,6 +22,7 @@ from typing import Any, Optional
 import wrapt
 
 from ..genai import AsyncStreamProxy, InferenceCall, StreamAccumulator
+from . import bedrock_agents
 from .base import LLMInstrumentor, Target, async_wrapper
 from .bedrock import INVOKE, BedrockCall, is_bedrock_inference
 
@@ -138,8 +141,11 @@ class AioBotocoreInstrumentor(LLMInstrumentor):
         ]
 
     def _make_api_call(self, wrapped, instance, args, kwargs):
-        # One hook for every AWS call: only bedrock-runtime inference is recorded, each call with
-        # its own handler (its request and result translation share the parsed body).
+        # One hook for every AWS call: only bedrock-runtime inference and the Bedrock Agents
+        # calls are recorded, each call with its own handler (its request and result translation
+        # share the parsed body).
+        if bedrock_agents.handles(instance, args):
+            return bedrock_agents.async_call(self, wrapped, instance, args, kwargs)
         if not is_bedrock_inference(instance, args):
             return wrapped(*args, **kwargs)
         handler = AioBedrockCall(args[0], args[1] if len(args) > 1 else kwargs.get("api_params"))

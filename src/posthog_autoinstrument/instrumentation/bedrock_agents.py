@@ -1,7 +1,10 @@
-"""Agents for Amazon Bedrock (boto3's ``bedrock-agent-runtime`` client).
+"""Agents for Amazon Bedrock (the ``bedrock-agent-runtime`` client of boto3 or aiobotocore).
 
 Every boto3 call goes through ``botocore.client.BaseClient._make_api_call``, which the Bedrock
-adapter (:mod:`.bedrock`) patches once; it hands this module the calls :func:`handles` claims:
+adapter (:mod:`.bedrock`) patches once, and every aiobotocore call through the coroutine
+``AioBaseClient._make_api_call``, which :mod:`.aiobotocore` patches once; each hands this module
+the calls :func:`handles` claims, to :func:`call` or :func:`async_call`. Both record the same
+way; an async client's event streams are iterated with ``async for``, through an async proxy.
 
 * ``invoke_agent``: an ``invoke_agent`` step named after the agent id (input text as input
   state, the session as ``gen_ai.conversation.id``); ``invoke_inline_agent`` the same, named
@@ -37,8 +40,9 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..formats import bedrock_agents as agents
 from ..formats.endpoints import host_and_port
-from ..genai import InferenceRequest, StepRequest, StreamAccumulator, SyncStreamProxy, semconv
+from ..genai import AsyncStreamProxy, InferenceRequest, StepRequest, StreamAccumulator, SyncStreamProxy, semconv
 from ..genai import messages as m
+from ..genai.one_generation import detach
 from ..genai.semconv import Operation, Provider
 from ._retrieval import Retrieval, RetrievalHandler, document, retrieval_wrapper
 
@@ -75,9 +79,7 @@ def call(instrumentor: Any, wrapped: Any, instance: Any, args: tuple, kwargs: di
     """Make the call, recorded; the app gets exactly what botocore returns or raises."""
     if args[0] == RETRIEVE:
         return retrieval_wrapper(instrumentor, RETRIEVE_QUERY)(wrapped, instance, args, kwargs)
-    params = args[1] if len(args) > 1 else kwargs.get("api_params")
-    params = params if isinstance(params, dict) else {}
-    step = _start(instrumentor, args[0], params, instance) if is_instrumentation_enabled() else None
+    params, step = _begin(instrumentor, instance, args, kwargs)
     if step is None:
         return wrapped(*args, **kwargs)
     token = step.attach()
@@ -87,10 +89,44 @@ def call(instrumentor: Any, wrapped: Any, instance: Any, args: tuple, kwargs: di
         step.fail(exc, error_status(exc))
         raise
     finally:
-        if token is not None:
-            otel_context.detach(token)
+        detach(token)
+    return _end(instrumentor, args[0], step, params, result, SyncStreamProxy)
+
+
+def async_call(instrumentor: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """The same for an async client (aiobotocore's coroutine ``_make_api_call``): a coroutine,
+    recorded when awaited; the event streams it returns are iterated with ``async for``."""
+    if args[0] == RETRIEVE:
+        return retrieval_wrapper(instrumentor, RETRIEVE_QUERY, is_async=True)(wrapped, instance, args, kwargs)
+
+    async def recorded():
+        params, step = _begin(instrumentor, instance, args, kwargs)
+        if step is None:
+            return await wrapped(*args, **kwargs)
+        token = step.attach()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            step.fail(exc, error_status(exc))
+            raise
+        finally:
+            detach(token)
+        return _end(instrumentor, args[0], step, params, result, AsyncStreamProxy)
+
+    return recorded()
+
+
+def _begin(instrumentor: Any, instance: Any, args: tuple, kwargs: dict) -> tuple:
+    """(the call's parameters, its step or None when it is not recorded)."""
+    params = args[1] if len(args) > 1 else kwargs.get("api_params")
+    params = params if isinstance(params, dict) else {}
+    return params, _start(instrumentor, args[0], params, instance) if is_instrumentation_enabled() else None
+
+
+def _end(instrumentor: Any, operation: str, step: Any, params: dict, result: Any, stream_proxy: type) -> Any:
+    """The result, its event stream (if any) wrapped in ``stream_proxy``, which ends the step."""
     try:
-        return _finish(instrumentor, args[0], step, params, result)
+        return _finish(instrumentor, operation, step, params, result, stream_proxy)
     except Exception:
         logger.debug("posthog-instrument: could not record the Bedrock agent's answer", exc_info=True)
         step.end()
@@ -165,7 +201,7 @@ def _start(instrumentor: Any, operation: str, params: dict, instance: Any) -> An
         return None
 
 
-def _finish(instrumentor: Any, operation: str, step: Any, params: dict, result: Any) -> Any:
+def _finish(instrumentor: Any, operation: str, step: Any, params: dict, result: Any, stream_proxy: type) -> Any:
     if not isinstance(result, dict):
         step.end()
         return result
@@ -173,11 +209,11 @@ def _finish(instrumentor: Any, operation: str, step: Any, params: dict, result: 
     if operation in AGENT_OPERATIONS and result.get("completion") is not None:
         parent = trace.set_span_in_context(step.span, otel_context.get_current())
         run = AgentRun(instrumentor, step, parent, params.get("sessionId"))
-        result["completion"] = SyncStreamProxy(result["completion"], step, run)
+        result["completion"] = stream_proxy(result["completion"], step, run)
         return result
     if operation == RETRIEVE_AND_GENERATE_STREAM and result.get("stream") is not None:
         step.set_attribute(semconv.CONVERSATION_ID, result.get("sessionId"))
-        result["stream"] = SyncStreamProxy(result["stream"], step, GeneratedAnswer())
+        result["stream"] = stream_proxy(result["stream"], step, GeneratedAnswer())
         return result
     if operation == RETRIEVE_AND_GENERATE:
         step.set_attribute(semconv.CONVERSATION_ID, result.get("sessionId"))
