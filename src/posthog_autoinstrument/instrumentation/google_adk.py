@@ -71,6 +71,9 @@ self_tracing.register(ADK_SCOPE, lambda attributes: self_tracing.NOT_AI)
 # Our innermost step (a StepCall), in the OpenTelemetry context: ADK's spans, started inside
 # it, carry it along, so steps and model calls started beneath them find their parent.
 _STEP_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_step")
+# The ToolContext of the tool call whose step is current: its FunctionTool.run_async inside is
+# the same call, not a second step.
+_TOOL_CALL_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_tool_call")
 
 
 # -- what is recorded ------------------------------------------------------------------------
@@ -171,13 +174,17 @@ class _Current:
     """A step that, when attached, is both OpenTelemetry's current span and our innermost step
     (the interface ``AsyncStepGenerator`` drives: attach, detach, ended, fail, end, ...)."""
 
-    def __init__(self, step: Any):
+    def __init__(self, step: Any, tool_call: Any = None):
         self.step = step
+        self.tool_call = tool_call  # a tool step's ToolContext
 
     def attach(self) -> object:
         try:
             step = self.step
-            return otel_context.attach(otel_context.set_value(_STEP_KEY, step, trace.set_span_in_context(step.span)))
+            context = otel_context.set_value(_STEP_KEY, step, trace.set_span_in_context(step.span))
+            if self.tool_call is not None:
+                context = otel_context.set_value(_TOOL_CALL_KEY, self.tool_call, context)
+            return otel_context.attach(context)
         except Exception:
             return None
 
@@ -187,20 +194,21 @@ class _Current:
         return getattr(self.step, name)
 
 
+def _attach_span(step: Any) -> object:
+    """Make ``step``'s span the current span (in place of whichever ADK span is)."""
+    try:
+        return otel_context.attach(trace.set_span_in_context(step.span))
+    except Exception:
+        return None
+
+
 async def _with_step_current(step: Any, responses: Any):
     """Yield what the model's response generator yields, running it with ``step``'s span as the
     current span (in place of ADK's ``generate_content`` span), so the provider SDK's generation
     nests under the step. The app's context is back while it has each response."""
-
-    def attach() -> object:
-        try:
-            return otel_context.attach(trace.set_span_in_context(step.span))
-        except Exception:
-            return None
-
     try:
         while True:
-            token = attach()
+            token = _attach_span(step)
             try:
                 response = await responses.__anext__()
             except StopAsyncIteration:
@@ -211,7 +219,7 @@ async def _with_step_current(step: Any, responses: Any):
     finally:
         close = getattr(responses, "aclose", None)
         if close is not None:
-            token = attach()
+            token = _attach_span(step)
             try:
                 await close()
             finally:
@@ -243,9 +251,11 @@ class _Hooks:
         return AsyncStepGenerator(_Current(step), stream, output=final.output, observe=final.observe)
 
     def runner_run_async(self, wrapped, instance, args, kwargs):
+        # A run started inside one of our steps (an AgentTool's runner, a tool's own) is part of
+        # the enclosing run: its agents nest under that step, with no run step of its own.
         step = (
             self._start_step(lambda: _run_step(instance, kwargs), lambda: _text(kwargs.get("new_message")))
-            if is_instrumentation_enabled()
+            if is_instrumentation_enabled() and _current_step() is None
             else None
         )
         if step is None:
@@ -271,22 +281,39 @@ class _Hooks:
             raise
         return self._traced_stream(step, stream)
 
-    def function_tool_run_async(self, wrapped, instance, args, kwargs):
+    def tool_call(self, wrapped, instance, args, kwargs):
+        """ADK's call of any tool (``tool.run_async``) from an agent's flow."""
         if not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
-        arguments = kwargs.get("args")
+        tool = args[0] if args else kwargs.get("tool")
+        arguments = args[1] if len(args) > 1 else kwargs.get("args")
+        tool_context = args[2] if len(args) > 2 else kwargs.get("tool_context")
+        return self._tool_step(wrapped(*args, **kwargs), tool, arguments, tool_context)
+
+    def function_tool_run_async(self, wrapped, instance, args, kwargs):
+        """A ``FunctionTool`` run outside the flow's tool call (a workflow's tool node, or a
+        release whose flow calls tools elsewhere); inside it, the call is already a step."""
+        tool_context = kwargs.get("tool_context")
+        if not is_instrumentation_enabled() or otel_context.get_value(_TOOL_CALL_KEY) is tool_context:
+            return wrapped(*args, **kwargs)
+        return self._tool_step(wrapped(*args, **kwargs), instance, kwargs.get("args"), tool_context)
+
+    def _tool_step(self, call: Any, tool: Any, arguments: Any, tool_context: Any):
+        """``call`` (the tool's coroutine, not started) run as an ``execute_tool`` step, current
+        while it runs, so what the tool does (an MCP request, a sub-agent's run, a model call)
+        nests under it."""
 
         async def traced():
             step = self._start_step(
-                lambda: _tool_step(instance, kwargs.get("tool_context")),
+                lambda: _tool_step(tool, tool_context),
                 lambda: dict(arguments) if isinstance(arguments, dict) else None,
             )
             if step is None:
-                return await wrapped(*args, **kwargs)
-            current = _Current(step)
+                return await call
+            current = _Current(step, tool_call=tool_context)
             token = current.attach()
             try:
-                result = await wrapped(*args, **kwargs)
+                result = await call
             except BaseException as exc:
                 step.fail(exc)
                 raise
@@ -300,6 +327,23 @@ class _Hooks:
             return result
 
         return traced()
+
+    def toolset_listing(self, wrapped, instance, args, kwargs):
+        """A toolset lists its tools (an MCP server's ``tools/list``) with the agent's step as the
+        current span, in place of ADK's own span, so what records the listing nests under it."""
+        step = _current_step() if is_instrumentation_enabled() else None
+        if step is None:
+            return wrapped(*args, **kwargs)
+        listing = wrapped(*args, **kwargs)
+
+        async def listed():
+            token = _attach_span(step)
+            try:
+                return await listing
+            finally:
+                detach(token)
+
+        return listed()
 
     def model_request(self, wrapped, instance, args, kwargs):
         step = _current_step() if is_instrumentation_enabled() else None
@@ -326,9 +370,21 @@ class GoogleADKInstrumentor(LLMInstrumentor):
                 required_since="2.0",
             ),
             Target(
+                "google.adk.flows.llm_flows.tools._caller",
+                "_call_tool_async",
+                wrapper=hooks.tool_call,
+                required_since="2.15",
+            ),
+            Target(
                 "google.adk.tools.function_tool",
                 "FunctionTool.run_async",
                 wrapper=hooks.function_tool_run_async,
+                required_since="2.0",
+            ),
+            Target(
+                "google.adk.tools.base_toolset",
+                "BaseToolset.get_tools_with_prefix",
+                wrapper=hooks.toolset_listing,
                 required_since="2.0",
             ),
             Target(
