@@ -4,7 +4,9 @@ Gemini and PostHog stand-ins.
 The app (``apps/google_adk_app.py``) runs, in one program: an ``LlmAgent`` with a
 ``FunctionTool`` through ``Runner.run`` (sync) and ``run_async``, a ``SequentialAgent`` and a
 ``ParallelAgent`` of two sub-agents each, a ``LoopAgent`` of two rounds, a streamed run (SSE), a
-tool whose body asks the model itself, two runs at once (``asyncio.gather``) and an agent whose model call fails.
+tool whose body asks the model itself, an ``AgentTool`` (an agent as a tool), an ``McpToolset``
+whose MCP server (``apps/google_adk_mcp_server.py``, over stdio) runs under the launcher too
+when the app does, two runs at once (``asyncio.gather``) and an agent whose model call fails.
 ADK's Gemini model calls the google-genai SDK, whose adapter records the one generation per
 model call. ADK records its own spans into the global tracer provider (ours, under the
 launcher): none of them may reach PostHog.

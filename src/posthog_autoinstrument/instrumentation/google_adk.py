@@ -10,9 +10,18 @@ What is hooked:
   ``SequentialAgent`` / ``ParallelAgent`` / ``LoopAgent``, your own ``BaseAgent``s) as
   ``invoke_agent``, nested under the agent or run that started it, its last final response
   as output state.
-* ``FunctionTool.run_async``: a function tool's call as ``execute_tool`` with the arguments,
-  the function's result and the model's call id; the step is current while the function runs,
-  so a model call made in a tool's body nests under it.
+* ADK's call of a tool from an agent's flow (``_call_tool_async``, whatever the tool class:
+  ``FunctionTool``, ``AgentTool``, ``McpTool``, the app's own ``BaseTool``): ``execute_tool``
+  with the arguments, the tool's result and the model's call id; the step is current while the
+  tool runs, so what it does nests under it: a model call in a function's body, an
+  ``AgentTool``'s runner (whose agents nest directly under the tool step: a run started inside
+  one of our steps has no run step of its own), an MCP tool's request (the MCP adapter then
+  adds its attributes to this step rather than a step of its own, and the server's step nests
+  under it). ``FunctionTool.run_async`` is a step only where it runs outside that call (a
+  workflow's tool node, a release whose flow calls tools elsewhere), never a second one.
+* ``BaseToolset.get_tools_with_prefix``: a toolset lists its tools (an MCP server's
+  ``tools/list``) with the agent's step as the current span, so what records the listing nests
+  under the agent rather than under ADK's span.
 * ``BaseLlmFlow._run_and_handle_error``: where an agent's model request is made (whatever the
   model class, streamed or not). The request's generator is run with the agent's step current, so the provider
   SDK's call (``google-genai`` for Gemini, recorded by that adapter) is the one generation,
@@ -41,11 +50,10 @@ Our steps are started under our own innermost step (kept in the OpenTelemetry co
 ADK's spans inherit), never under ADK's spans, so the tree PostHog receives holds nothing it
 will not also receive.
 
-Not covered: ``Runner.run_live`` and live (audio/video) agents; tools other than
-``FunctionTool`` (and its subclasses) as steps: an ``AgentTool``'s runner nests under the calling
-agent's step, but MCP tools (untested) are called under ADK's own tool span, which PostHog does
-not receive, so they are not in the run's trace; ``Workflow`` graph nodes as steps of their own
-(their agents are recorded); ADK's ``user_id`` is not the PostHog person.
+Not covered: ``Runner.run_live`` and live (audio/video) agents; a tool's error result (an MCP
+``isError`` result, the ``{"error": ...}`` ADK's MCP tool returns) as a failure; ``Workflow``
+graph nodes as steps of their own (their agents are recorded); ADK's ``user_id`` is not the
+PostHog person.
 """
 
 from __future__ import annotations
