@@ -4,7 +4,8 @@ Gemini and PostHog stand-ins.
 The app (``apps/google_adk_app.py``) runs, in one program: an ``LlmAgent`` with a
 ``FunctionTool`` through ``Runner.run`` (sync) and ``run_async``, a ``SequentialAgent`` and a
 ``ParallelAgent`` of two sub-agents each, a ``LoopAgent`` of two rounds, a streamed run (SSE), a
-tool whose body asks the model itself, an ``AgentTool`` (an agent as a tool), an ``McpToolset``
+tool whose body asks the model itself, a ``Workflow`` whose node is a ``FunctionTool``, an
+``AgentTool`` (an agent as a tool), an ``McpToolset``
 whose MCP server (``apps/google_adk_mcp_server.py``, over stdio) runs under the launcher too
 when the app does, two runs at once (``asyncio.gather``) and an agent whose model call fails.
 ADK's Gemini model calls the google-genai SDK, whose adapter records the one generation per
@@ -122,6 +123,8 @@ EXPECTED_TREES = {
         (3, SPAN, "execute_tool city_time"),
         (2, GEN, MODEL_CALL),
     ],
+    # A workflow's tool node: the tool runs outside an agent's flow.
+    "invoke_workflow Flow": [(0, TRACE, "invoke_workflow Flow"), (1, SPAN, "execute_tool get_weather")],
     "invoke_workflow Broken": [
         (0, TRACE, "invoke_workflow Broken"),
         (1, SPAN, "invoke_agent Broken"),
@@ -347,6 +350,10 @@ def test_runs_agents_and_tools_carry_their_inputs_and_outputs(outcomes):
 
     forecast = next(s for s in found["invoke_workflow Forecaster"] if s["name"] == "execute_tool forecast")
     assert forecast["attributes"]["gen_ai.tool.call.result"] == "Rain"
+
+    (node,) = [s for s in found["invoke_workflow Flow"] if s["name"] == "execute_tool get_weather"]
+    assert node["attributes"]["gen_ai.tool.call.arguments"] == '{"city":"Oslo"}'
+    assert node["attributes"]["gen_ai.tool.call.result"] == "Sunny in Oslo"
 
 
 def test_an_agent_tool_runs_its_agent_under_the_tool_step(outcomes):

@@ -302,7 +302,8 @@ class _Hooks:
         """A ``FunctionTool`` run outside the flow's tool call (a workflow's tool node, or a
         release whose flow calls tools elsewhere); inside it, the call is already a step."""
         tool_context = kwargs.get("tool_context")
-        if not is_instrumentation_enabled() or otel_context.get_value(_TOOL_CALL_KEY) is tool_context:
+        in_tool_call = tool_context is not None and otel_context.get_value(_TOOL_CALL_KEY) is tool_context
+        if in_tool_call or not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
         return self._tool_step(wrapped(*args, **kwargs), instance, kwargs.get("args"), tool_context)
 

@@ -23,6 +23,7 @@ from google.adk.models import Gemini
 from google.adk.runners import InMemoryRunner
 from google.adk.tools import AgentTool, FunctionTool
 from google.adk.tools.mcp_tool import McpToolset, StdioConnectionParams
+from google.adk.workflow import START, Workflow
 from google.genai import types
 from mcp import StdioServerParameters
 
@@ -67,7 +68,7 @@ def describe(events):
     return out
 
 
-async def run(agent, text, run_config=None):
+async def run_events(agent, text, run_config=None):
     runner = InMemoryRunner(agent=agent, app_name="weather_app")
     session = await runner.session_service.create_session(app_name="weather_app", user_id="ada")
     events = []
@@ -75,6 +76,11 @@ async def run(agent, text, run_config=None):
         user_id="ada", session_id=session.id, new_message=message(text), run_config=run_config
     ):
         events.append(event)
+    return events
+
+
+async def run(agent, text, run_config=None):
+    events = await run_events(agent, text, run_config)
     return [("partial" if event.partial else "whole", *item) for event in events for item in describe([event])]
 
 
@@ -122,6 +128,9 @@ async def scenarios():
     helper = LlmAgent(name="Helper", model=MODEL, description="Answers questions.", instruction="You help.")
     delegator = LlmAgent(name="Delegator", model=MODEL, tools=[AgentTool(agent=helper)])
     show("agent-tool", await run(delegator, "[agent-tool] Ask the helper about Paris."))
+    # A workflow whose node is a tool (called by the workflow, not by a model).
+    flow = Workflow(name="Flow", edges=[(START, FunctionTool(get_weather))])
+    show("workflow-tool", [event.output for event in await run_events(flow, "Oslo")])
     command, *arguments = sys.argv[1:]
     server = StdioServerParameters(command=command, args=arguments)
     clock = McpToolset(connection_params=StdioConnectionParams(server_params=server, timeout=60))
