@@ -52,8 +52,8 @@ will not also receive.
 
 Not covered: ``Runner.run_live`` and live (audio/video) agents; a tool's error result (an MCP
 ``isError`` result, the ``{"error": ...}`` ADK's MCP tool returns) as a failure; ``Workflow``
-graph nodes as steps of their own (their agents are recorded); ADK's ``user_id`` is not the
-PostHog person.
+graph nodes as steps of their own (the agents and ``FunctionTool``s they run are recorded);
+ADK's ``user_id`` is not the PostHog person.
 """
 
 from __future__ import annotations
