@@ -368,6 +368,9 @@ def test_an_agent_tool_runs_its_agent_under_the_tool_step(outcomes):
     (helper,) = [s for s in run if s["name"] == "invoke_agent Helper"]
     assert helper["parent_span_id"] == tool["span_id"]
     assert helper["attributes"]["$ai_output_state"] == "Hello from fake Gemini"
+    # The helper runs in a session of its own, for the call: its conversation is the run's.
+    session = root_of(run)["attributes"]["$ai_session_id"]
+    assert helper["attributes"]["$ai_session_id"] == helper["attributes"]["gen_ai.conversation.id"] == session
     # The helper's model call: its own instruction, and the calling model's arguments as the
     # user's message.
     (generation,) = [s for s in run if s["parent_span_id"] == helper["span_id"]]

@@ -14,8 +14,9 @@ What is hooked:
   ``FunctionTool``, ``AgentTool``, ``McpTool``, the app's own ``BaseTool``): ``execute_tool``
   with the arguments, the tool's result and the model's call id; the step is current while the
   tool runs, so what it does nests under it: a model call in a function's body, an
-  ``AgentTool``'s runner (whose agents nest directly under the tool step: a run started inside
-  one of our steps has no run step of its own), an MCP tool's request (the MCP adapter then
+  ``AgentTool``'s runner (whose agents nest directly under the tool step, in the run's
+  conversation rather than the session ADK makes for the call: a run started inside one of our
+  steps has no run step of its own), an MCP tool's request (the MCP adapter then
   adds its attributes to this step rather than a step of its own, and the server's step nests
   under it). ``FunctionTool.run_async`` is a step only where it runs outside that call (a
   workflow's tool node, a release whose flow calls tools elsewhere), never a second one.
@@ -82,6 +83,9 @@ _STEP_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_step")
 # The ToolContext of the tool call whose step is current: its FunctionTool.run_async inside is
 # the same call, not a second step.
 _TOOL_CALL_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_tool_call")
+# The session id of the run whose step is outermost: the conversation of every agent in it,
+# those of a nested run (an AgentTool's, in a throwaway session of its own) too.
+_RUN_SESSION_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_run_session")
 
 
 # -- what is recorded ------------------------------------------------------------------------
@@ -135,7 +139,7 @@ def _agent_step(agent: Any, invocation: Any) -> StepRequest:
     description = getattr(agent, "description", None)
     model = getattr(agent, "model", None)  # an LlmAgent's model name, or its BaseLlm
     model = model if isinstance(model, str) else getattr(model, "model", None)
-    session_id = getattr(getattr(invocation, "session", None), "id", None)
+    session_id = otel_context.get_value(_RUN_SESSION_KEY) or getattr(getattr(invocation, "session", None), "id", None)
     return StepRequest(
         semconv.Operation.INVOKE_AGENT,
         name=_name(agent),
@@ -182,16 +186,16 @@ class _Current:
     """A step that, when attached, is both OpenTelemetry's current span and our innermost step
     (the interface ``AsyncStepGenerator`` drives: attach, detach, ended, fail, end, ...)."""
 
-    def __init__(self, step: Any, tool_call: Any = None):
+    def __init__(self, step: Any, values: Optional[dict] = None):
         self.step = step
-        self.tool_call = tool_call  # a tool step's ToolContext
+        self.values = values or {}  # more context values while it is current
 
     def attach(self) -> object:
         try:
             step = self.step
             context = otel_context.set_value(_STEP_KEY, step, trace.set_span_in_context(step.span))
-            if self.tool_call is not None:
-                context = otel_context.set_value(_TOOL_CALL_KEY, self.tool_call, context)
+            for key, value in self.values.items():
+                context = otel_context.set_value(key, value, context)
             return otel_context.attach(context)
         except Exception:
             return None
@@ -254,9 +258,9 @@ class _Hooks:
                 logger.debug("posthog-instrument: could not record an ADK step's input", exc_info=True)
         return step
 
-    def _traced_stream(self, step: Any, stream: Any) -> Any:
+    def _traced_stream(self, step: Any, stream: Any, values: Optional[dict] = None) -> Any:
         final = _FinalResponse()
-        return AsyncStepGenerator(_Current(step), stream, output=final.output, observe=final.observe)
+        return AsyncStepGenerator(_Current(step, values), stream, output=final.output, observe=final.observe)
 
     def runner_run_async(self, wrapped, instance, args, kwargs):
         # A run started inside one of our steps (an AgentTool's runner, a tool's own) is part of
@@ -273,7 +277,10 @@ class _Hooks:
         except BaseException as exc:
             step.fail(exc)
             raise
-        return self._traced_stream(step, stream)
+        session_id = kwargs.get("session_id")
+        return self._traced_stream(
+            step, stream, {_RUN_SESSION_KEY: session_id} if isinstance(session_id, str) else None
+        )
 
     def agent_run_async(self, wrapped, instance, args, kwargs):
         if not is_instrumentation_enabled():
@@ -319,7 +326,7 @@ class _Hooks:
             )
             if step is None:
                 return await call
-            current = _Current(step, tool_call=tool_context)
+            current = _Current(step, {_TOOL_CALL_KEY: tool_context})
             token = current.attach()
             try:
                 result = await call
