@@ -4,7 +4,10 @@ Gemini and PostHog stand-ins.
 The app (``apps/google_adk_app.py``) runs, in one program: an ``LlmAgent`` with a
 ``FunctionTool`` through ``Runner.run`` (sync) and ``run_async``, a ``SequentialAgent`` and a
 ``ParallelAgent`` of two sub-agents each, a ``LoopAgent`` of two rounds, a streamed run (SSE), a
-tool whose body asks the model itself, two runs at once (``asyncio.gather``) and an agent whose model call fails.
+tool whose body asks the model itself, a ``Workflow`` whose node is a ``FunctionTool``, an
+``AgentTool`` (an agent as a tool), an ``McpToolset``
+whose MCP server (``apps/google_adk_mcp_server.py``, over stdio) runs under the launcher too
+when the app does, two runs at once (``asyncio.gather``) and an agent whose model call fails.
 ADK's Gemini model calls the google-genai SDK, whose adapter records the one generation per
 model call. ADK records its own spans into the global tracer provider (ours, under the
 launcher): none of them may reach PostHog.
@@ -20,12 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import sys
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import APPS, AppRun, BackgroundApp, LAUNCHER, clean_env
+from tests.conftest import APPS, BIN, AppRun, BackgroundApp, LAUNCHER, clean_env
 from tests.e2e.traces import event_type, tree
 from tests.servers import FakePostHog
 from tests.servers import gemini_server as wire
@@ -40,8 +44,8 @@ def _installed(module: str) -> bool:
         return False
 
 
-if not _installed("google.adk"):
-    pytest.skip("google-adk is not installed (tests/requirements-adk.txt)", allow_module_level=True)
+if not _installed("google.adk") or not _installed("mcp"):
+    pytest.skip("google-adk or mcp is not installed (tests/requirements-adk.txt)", allow_module_level=True)
 
 GEN = "$ai_generation"
 SPAN = "$ai_span"
@@ -97,6 +101,30 @@ EXPECTED_TREES = {
         (3, GEN, MODEL_CALL),
         (2, GEN, MODEL_CALL),
     ],
+    # An agent as a tool: its run nests under the calling agent's tool step, without a run step
+    # of its own.
+    "invoke_workflow Delegator": [
+        (0, TRACE, "invoke_workflow Delegator"),
+        (1, SPAN, "invoke_agent Delegator"),
+        (2, GEN, MODEL_CALL),
+        (2, SPAN, "execute_tool Helper"),
+        (3, SPAN, "invoke_agent Helper"),
+        (4, GEN, MODEL_CALL),
+        (2, GEN, MODEL_CALL),
+    ],
+    # An MCP toolset over stdio: the listing (the MCP adapter's step) under the agent, the call
+    # as ADK's tool step, and under it the MCP server's own step, in the server's process.
+    "invoke_workflow Clock": [
+        (0, TRACE, "invoke_workflow Clock"),
+        (1, SPAN, "invoke_agent Clock"),
+        (2, SPAN, "tools/list"),
+        (2, GEN, MODEL_CALL),
+        (2, SPAN, "execute_tool city_time"),
+        (3, SPAN, "execute_tool city_time"),
+        (2, GEN, MODEL_CALL),
+    ],
+    # A workflow's tool node: the tool runs outside an agent's flow.
+    "invoke_workflow Flow": [(0, TRACE, "invoke_workflow Flow"), (1, SPAN, "execute_tool get_weather")],
     "invoke_workflow Broken": [
         (0, TRACE, "invoke_workflow Broken"),
         (1, SPAN, "invoke_agent Broken"),
@@ -104,7 +132,7 @@ EXPECTED_TREES = {
     ],
 }
 UNORDERED = {"invoke_workflow FanOut"}
-MODEL_REQUESTS = 19  # one per model call the scenarios make (the tests check the server saw them)
+MODEL_REQUESTS = 24  # one per model call the scenarios make (the tests check the server saw them)
 
 
 @dataclass
@@ -114,6 +142,17 @@ class Outcome:
     rejections: list
     requests: list
     collected: list  # what the user's own collector received
+
+
+def _mcp_server(instrumented: bool, env: dict) -> list:
+    """The command that starts the app's MCP server: the MCP SDK starts it in a minimal
+    environment of its own, so the command sets what the server needs (as a user's MCP
+    configuration would), under the launcher too when the app is."""
+    server = str(APPS / "google_adk_mcp_server.py")
+    if not instrumented:
+        return [sys.executable, server]
+    settings = [f"{k}={v}" for k, v in env.items() if k.startswith(("POSTHOG_", "OTEL_"))]
+    return ["env", f"PATH={BIN}", *settings, LAUNCHER, "python", server]
 
 
 def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
@@ -128,8 +167,8 @@ def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
         POSTHOG_EXPORT_INTERVAL="0.05",
         **extra_env,
     )
-    app = str(APPS / "google_adk_app.py")
-    command = [LAUNCHER, "python", app] if instrumented else [sys.executable, app]
+    app = [str(APPS / "google_adk_app.py"), *_mcp_server(instrumented, env)]
+    command = [LAUNCHER, "python", *app] if instrumented else [sys.executable, *app]
     return BackgroundApp(stack, command, env), gemini, posthog
 
 
@@ -220,10 +259,12 @@ def test_each_run_is_one_trace_with_its_steps(outcomes, outcome_name):
         shape = unordered_tree if root in UNORDERED else tree
         assert shape(found[root]) == expected, root
     # Nothing of ADK's own spans (its invoke_workflow / invoke_agent / generate_content /
-    # execute_tool twins); every step names the framework.
+    # execute_tool twins); every step names the framework (the MCP adapter's, its own).
+    mcp_steps = {s["span_id"] for s in found["invoke_workflow Clock"] if s["attributes"].get("$ai_framework") == "mcp"}
+    assert len(mcp_steps) == 2
     for span in spans:
         assert span["scope_name"] != "gcp.vertex.agent", span["name"]
-        if event_type(span) != GEN:
+        if event_type(span) != GEN and span["span_id"] not in mcp_steps:
             assert span["attributes"]["$ai_framework"] == "google_adk", span["name"]
 
 
@@ -309,6 +350,54 @@ def test_runs_agents_and_tools_carry_their_inputs_and_outputs(outcomes):
 
     forecast = next(s for s in found["invoke_workflow Forecaster"] if s["name"] == "execute_tool forecast")
     assert forecast["attributes"]["gen_ai.tool.call.result"] == "Rain"
+
+    (node,) = [s for s in found["invoke_workflow Flow"] if s["name"] == "execute_tool get_weather"]
+    assert node["attributes"]["gen_ai.tool.call.arguments"] == '{"city":"Oslo"}'
+    assert node["attributes"]["gen_ai.tool.call.result"] == "Sunny in Oslo"
+
+
+def test_an_agent_tool_runs_its_agent_under_the_tool_step(outcomes):
+    run = traces_by_root(outcomes["traced"].spans)["invoke_workflow Delegator"]
+    (tool,) = [s for s in run if s["name"] == "execute_tool Helper"]
+    attrs = tool["attributes"]
+    assert attrs["$ai_framework"] == "google_adk"
+    assert attrs["gen_ai.tool.call.arguments"] == '{"city":"Paris"}'
+    assert attrs["gen_ai.tool.call.result"] == "Hello from fake Gemini"  # the helper's answer
+    assert attrs["gen_ai.tool.description"] == "Answers questions."
+    assert attrs["gen_ai.tool.call.id"].startswith("adk-")
+    (helper,) = [s for s in run if s["name"] == "invoke_agent Helper"]
+    assert helper["parent_span_id"] == tool["span_id"]
+    assert helper["attributes"]["$ai_output_state"] == "Hello from fake Gemini"
+    # The helper runs in a session of its own, for the call: its conversation is the run's.
+    session = root_of(run)["attributes"]["$ai_session_id"]
+    assert helper["attributes"]["$ai_session_id"] == helper["attributes"]["gen_ai.conversation.id"] == session
+    # The helper's model call: its own instruction, and the calling model's arguments as the
+    # user's message.
+    (generation,) = [s for s in run if s["parent_span_id"] == helper["span_id"]]
+    assert "You help." in generation["attributes"]["$ai_input"][0]["content"]
+    assert "Paris" in generation["attributes"]["$ai_input"][-1]["content"]
+
+
+def test_an_mcp_tool_is_one_tool_step_with_the_servers_step_under_it(outcomes):
+    run = traces_by_root(outcomes["traced"].spans)["invoke_workflow Clock"]
+    (agent,) = [s for s in run if s["name"] == "invoke_agent Clock"]
+    (listing,) = [s for s in run if s["name"] == "tools/list"]
+    assert listing["parent_span_id"] == agent["span_id"]
+    assert listing["attributes"]["$ai_output_state"] == '["city_time"]'
+    client, server = sorted((s for s in run if s["name"] == "execute_tool city_time"), key=lambda s: s["start_ns"])
+    assert client["parent_span_id"] == agent["span_id"] and server["parent_span_id"] == client["span_id"]
+    # ADK's step, with the MCP request's attributes (no second client step of the MCP adapter).
+    attrs = client["attributes"]
+    assert attrs["$ai_framework"] == "google_adk"
+    assert attrs["mcp.method.name"] == "tools/call" and attrs["mcp.protocol.version"]
+    assert attrs["gen_ai.tool.call.arguments"] == '{"city":"Paris"}'
+    assert json.loads(attrs["gen_ai.tool.call.result"])["content"] == [{"type": "text", "text": "Noon in Paris"}]
+    assert attrs["gen_ai.tool.description"] == "The local time in a city."
+    assert attrs["gen_ai.tool.call.id"].startswith("adk-")
+    # The server's step, recorded in its own process.
+    assert server["attributes"]["$ai_framework"] == "mcp"
+    assert server["attributes"]["gen_ai.tool.call.result"] == "Noon in Paris"
+    assert client["start_ns"] <= server["start_ns"] and server["end_ns"] <= client["end_ns"]
 
 
 def test_concurrent_runs_are_separate_traces(outcomes):

@@ -10,9 +10,19 @@ What is hooked:
   ``SequentialAgent`` / ``ParallelAgent`` / ``LoopAgent``, your own ``BaseAgent``s) as
   ``invoke_agent``, nested under the agent or run that started it, its last final response
   as output state.
-* ``FunctionTool.run_async``: a function tool's call as ``execute_tool`` with the arguments,
-  the function's result and the model's call id; the step is current while the function runs,
-  so a model call made in a tool's body nests under it.
+* ADK's call of a tool from an agent's flow (``_call_tool_async``, whatever the tool class:
+  ``FunctionTool``, ``AgentTool``, ``McpTool``, the app's own ``BaseTool``): ``execute_tool``
+  with the arguments, the tool's result and the model's call id; the step is current while the
+  tool runs, so what it does nests under it: a model call in a function's body, an
+  ``AgentTool``'s runner (whose agents nest directly under the tool step, in the run's
+  conversation rather than the session ADK makes for the call: a run started inside one of our
+  steps has no run step of its own), an MCP tool's request (the MCP adapter then
+  adds its attributes to this step rather than a step of its own, and the server's step nests
+  under it). ``FunctionTool.run_async`` is a step only where it runs outside that call (a
+  workflow's tool node, a release whose flow calls tools elsewhere), never a second one.
+* ``BaseToolset.get_tools_with_prefix``: a toolset lists its tools (an MCP server's
+  ``tools/list``) with the agent's step as the current span, so what records the listing nests
+  under the agent rather than under ADK's span.
 * ``BaseLlmFlow._run_and_handle_error``: where an agent's model request is made (whatever the
   model class, streamed or not). The request's generator is run with the agent's step current, so the provider
   SDK's call (``google-genai`` for Gemini, recorded by that adapter) is the one generation,
@@ -41,11 +51,10 @@ Our steps are started under our own innermost step (kept in the OpenTelemetry co
 ADK's spans inherit), never under ADK's spans, so the tree PostHog receives holds nothing it
 will not also receive.
 
-Not covered: ``Runner.run_live`` and live (audio/video) agents; tools other than
-``FunctionTool`` (and its subclasses) as steps: an ``AgentTool``'s runner nests under the calling
-agent's step, but MCP tools (untested) are called under ADK's own tool span, which PostHog does
-not receive, so they are not in the run's trace; ``Workflow`` graph nodes as steps of their own
-(their agents are recorded); ADK's ``user_id`` is not the PostHog person.
+Not covered: ``Runner.run_live`` and live (audio/video) agents; a tool's error result (an MCP
+``isError`` result, the ``{"error": ...}`` ADK's MCP tool returns) as a failure; ``Workflow``
+graph nodes as steps of their own (the agents and ``FunctionTool``s they run are recorded);
+ADK's ``user_id`` is not the PostHog person.
 """
 
 from __future__ import annotations
@@ -71,6 +80,12 @@ self_tracing.register(ADK_SCOPE, lambda attributes: self_tracing.NOT_AI)
 # Our innermost step (a StepCall), in the OpenTelemetry context: ADK's spans, started inside
 # it, carry it along, so steps and model calls started beneath them find their parent.
 _STEP_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_step")
+# The ToolContext of the tool call whose step is current: its FunctionTool.run_async inside is
+# the same call, not a second step.
+_TOOL_CALL_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_tool_call")
+# The session id of the run whose step is outermost: the conversation of every agent in it,
+# those of a nested run (an AgentTool's, in a throwaway session of its own) too.
+_RUN_SESSION_KEY = otel_context.create_key("posthog_autoinstrument.google_adk_run_session")
 
 
 # -- what is recorded ------------------------------------------------------------------------
@@ -124,7 +139,7 @@ def _agent_step(agent: Any, invocation: Any) -> StepRequest:
     description = getattr(agent, "description", None)
     model = getattr(agent, "model", None)  # an LlmAgent's model name, or its BaseLlm
     model = model if isinstance(model, str) else getattr(model, "model", None)
-    session_id = getattr(getattr(invocation, "session", None), "id", None)
+    session_id = otel_context.get_value(_RUN_SESSION_KEY) or getattr(getattr(invocation, "session", None), "id", None)
     return StepRequest(
         semconv.Operation.INVOKE_AGENT,
         name=_name(agent),
@@ -171,13 +186,17 @@ class _Current:
     """A step that, when attached, is both OpenTelemetry's current span and our innermost step
     (the interface ``AsyncStepGenerator`` drives: attach, detach, ended, fail, end, ...)."""
 
-    def __init__(self, step: Any):
+    def __init__(self, step: Any, values: Optional[dict] = None):
         self.step = step
+        self.values = values or {}  # more context values while it is current
 
     def attach(self) -> object:
         try:
             step = self.step
-            return otel_context.attach(otel_context.set_value(_STEP_KEY, step, trace.set_span_in_context(step.span)))
+            context = otel_context.set_value(_STEP_KEY, step, trace.set_span_in_context(step.span))
+            for key, value in self.values.items():
+                context = otel_context.set_value(key, value, context)
+            return otel_context.attach(context)
         except Exception:
             return None
 
@@ -187,20 +206,21 @@ class _Current:
         return getattr(self.step, name)
 
 
+def _attach_span(step: Any) -> object:
+    """Make ``step``'s span the current span (in place of whichever ADK span is)."""
+    try:
+        return otel_context.attach(trace.set_span_in_context(step.span))
+    except Exception:
+        return None
+
+
 async def _with_step_current(step: Any, responses: Any):
     """Yield what the model's response generator yields, running it with ``step``'s span as the
     current span (in place of ADK's ``generate_content`` span), so the provider SDK's generation
     nests under the step. The app's context is back while it has each response."""
-
-    def attach() -> object:
-        try:
-            return otel_context.attach(trace.set_span_in_context(step.span))
-        except Exception:
-            return None
-
     try:
         while True:
-            token = attach()
+            token = _attach_span(step)
             try:
                 response = await responses.__anext__()
             except StopAsyncIteration:
@@ -211,7 +231,7 @@ async def _with_step_current(step: Any, responses: Any):
     finally:
         close = getattr(responses, "aclose", None)
         if close is not None:
-            token = attach()
+            token = _attach_span(step)
             try:
                 await close()
             finally:
@@ -238,14 +258,16 @@ class _Hooks:
                 logger.debug("posthog-instrument: could not record an ADK step's input", exc_info=True)
         return step
 
-    def _traced_stream(self, step: Any, stream: Any) -> Any:
+    def _traced_stream(self, step: Any, stream: Any, values: Optional[dict] = None) -> Any:
         final = _FinalResponse()
-        return AsyncStepGenerator(_Current(step), stream, output=final.output, observe=final.observe)
+        return AsyncStepGenerator(_Current(step, values), stream, output=final.output, observe=final.observe)
 
     def runner_run_async(self, wrapped, instance, args, kwargs):
+        # A run started inside one of our steps (an AgentTool's runner, a tool's own) is part of
+        # the enclosing run: its agents nest under that step, with no run step of its own.
         step = (
             self._start_step(lambda: _run_step(instance, kwargs), lambda: _text(kwargs.get("new_message")))
-            if is_instrumentation_enabled()
+            if is_instrumentation_enabled() and _current_step() is None
             else None
         )
         if step is None:
@@ -255,7 +277,10 @@ class _Hooks:
         except BaseException as exc:
             step.fail(exc)
             raise
-        return self._traced_stream(step, stream)
+        session_id = kwargs.get("session_id")
+        return self._traced_stream(
+            step, stream, {_RUN_SESSION_KEY: session_id} if isinstance(session_id, str) else None
+        )
 
     def agent_run_async(self, wrapped, instance, args, kwargs):
         if not is_instrumentation_enabled():
@@ -271,22 +296,40 @@ class _Hooks:
             raise
         return self._traced_stream(step, stream)
 
-    def function_tool_run_async(self, wrapped, instance, args, kwargs):
+    def tool_call(self, wrapped, instance, args, kwargs):
+        """ADK's call of any tool (``tool.run_async``) from an agent's flow."""
         if not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
-        arguments = kwargs.get("args")
+        tool = args[0] if args else kwargs.get("tool")
+        arguments = args[1] if len(args) > 1 else kwargs.get("args")
+        tool_context = args[2] if len(args) > 2 else kwargs.get("tool_context")
+        return self._tool_step(wrapped(*args, **kwargs), tool, arguments, tool_context)
+
+    def function_tool_run_async(self, wrapped, instance, args, kwargs):
+        """A ``FunctionTool`` run outside the flow's tool call (a workflow's tool node, or a
+        release whose flow calls tools elsewhere); inside it, the call is already a step."""
+        tool_context = kwargs.get("tool_context")
+        in_tool_call = tool_context is not None and otel_context.get_value(_TOOL_CALL_KEY) is tool_context
+        if in_tool_call or not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        return self._tool_step(wrapped(*args, **kwargs), instance, kwargs.get("args"), tool_context)
+
+    def _tool_step(self, call: Any, tool: Any, arguments: Any, tool_context: Any):
+        """``call`` (the tool's coroutine, not started) run as an ``execute_tool`` step, current
+        while it runs, so what the tool does (an MCP request, a sub-agent's run, a model call)
+        nests under it."""
 
         async def traced():
             step = self._start_step(
-                lambda: _tool_step(instance, kwargs.get("tool_context")),
+                lambda: _tool_step(tool, tool_context),
                 lambda: dict(arguments) if isinstance(arguments, dict) else None,
             )
             if step is None:
-                return await wrapped(*args, **kwargs)
-            current = _Current(step)
+                return await call
+            current = _Current(step, {_TOOL_CALL_KEY: tool_context})
             token = current.attach()
             try:
-                result = await wrapped(*args, **kwargs)
+                result = await call
             except BaseException as exc:
                 step.fail(exc)
                 raise
@@ -300,6 +343,23 @@ class _Hooks:
             return result
 
         return traced()
+
+    def toolset_listing(self, wrapped, instance, args, kwargs):
+        """A toolset lists its tools (an MCP server's ``tools/list``) with the agent's step as the
+        current span, in place of ADK's own span, so what records the listing nests under it."""
+        step = _current_step() if is_instrumentation_enabled() else None
+        if step is None:
+            return wrapped(*args, **kwargs)
+        listing = wrapped(*args, **kwargs)
+
+        async def listed():
+            token = _attach_span(step)
+            try:
+                return await listing
+            finally:
+                detach(token)
+
+        return listed()
 
     def model_request(self, wrapped, instance, args, kwargs):
         step = _current_step() if is_instrumentation_enabled() else None
@@ -326,9 +386,21 @@ class GoogleADKInstrumentor(LLMInstrumentor):
                 required_since="2.0",
             ),
             Target(
+                "google.adk.flows.llm_flows.tools._caller",
+                "_call_tool_async",
+                wrapper=hooks.tool_call,
+                required_since="2.15",
+            ),
+            Target(
                 "google.adk.tools.function_tool",
                 "FunctionTool.run_async",
                 wrapper=hooks.function_tool_run_async,
+                required_since="2.0",
+            ),
+            Target(
+                "google.adk.tools.base_toolset",
+                "BaseToolset.get_tools_with_prefix",
+                wrapper=hooks.toolset_listing,
                 required_since="2.0",
             ),
             Target(

@@ -10,10 +10,10 @@ The others are ``tools/list``, ``resources/read`` (the URI as ``mcp.resource.uri
 name) and ``prompts/get <name>``, with their input and output as state.
 
 One tool step per call. Where a framework records the tool call itself (the OpenAI Agents SDK's
-function span for an MCP tool, a LangChain tool over ``langchain-mcp-adapters``, Pydantic AI's
-own ``execute_tool`` span), its step is the current span when the session is asked: we then
-record nothing more but the MCP attributes on the framework's step (as the MCP conventions ask),
-and it is what the server's steps nest under. The same holds for a listing inside the OpenAI
+function span for an MCP tool, Google ADK's tool step for an ``McpToolset``'s tool, a LangChain
+tool over ``langchain-mcp-adapters``, Pydantic AI's own ``execute_tool`` span), its step is the
+current span when the session is asked: we then record nothing more but the MCP attributes on
+the framework's step (as the MCP conventions ask), and it is what the server's steps nest under. The same holds for a listing inside the OpenAI
 Agents SDK's ``mcp_list_tools`` step.
 
 Trace context. The request carries the caller's step in its ``params._meta`` as W3C

@@ -4,7 +4,8 @@ Its Gemini models reach the model server through the google-genai SDK, which rea
 server's address from ``GOOGLE_GEMINI_BASE_URL`` and the key from ``GEMINI_API_KEY``. It runs
 every scenario (each agent named after it, so the tests can find its trace) and prints what it
 got. The tests run it with and without ``posthog-instrument`` and compare: the output must be
-identical.
+identical. Its MCP tools come from an MCP server over stdio, started with the command given as
+the app's arguments (``google_adk_app.py COMMAND ARG...``).
 
 The fake server answers a request that offers functions, where the user spoke last, with a call
 of the first function; otherwise with the text of the last user message's ``reply="..."``
@@ -12,6 +13,7 @@ directive, or its default.
 """
 
 import asyncio
+import sys
 import warnings
 
 from google import genai
@@ -19,8 +21,11 @@ from google.adk.agents import LlmAgent, LoopAgent, ParallelAgent, RunConfig, Seq
 from google.adk.agents.run_config import StreamingMode
 from google.adk.models import Gemini
 from google.adk.runners import InMemoryRunner
-from google.adk.tools import FunctionTool
+from google.adk.tools import AgentTool, FunctionTool
+from google.adk.tools.mcp_tool import McpToolset, StdioConnectionParams
+from google.adk.workflow import START, Workflow
 from google.genai import types
+from mcp import StdioServerParameters
 
 MODEL = "gemini-2.5-flash"
 # The workflow agents (SequentialAgent, ParallelAgent, LoopAgent) are deprecated in favour of
@@ -63,7 +68,7 @@ def describe(events):
     return out
 
 
-async def run(agent, text, run_config=None):
+async def run_events(agent, text, run_config=None):
     runner = InMemoryRunner(agent=agent, app_name="weather_app")
     session = await runner.session_service.create_session(app_name="weather_app", user_id="ada")
     events = []
@@ -71,6 +76,11 @@ async def run(agent, text, run_config=None):
         user_id="ada", session_id=session.id, new_message=message(text), run_config=run_config
     ):
         events.append(event)
+    return events
+
+
+async def run(agent, text, run_config=None):
+    events = await run_events(agent, text, run_config)
     return [("partial" if event.partial else "whole", *item) for event in events for item in describe([event])]
 
 
@@ -115,6 +125,19 @@ async def scenarios():
         run(weather_agent("WeatherB"), "[gather-b] What is the weather in Rome?"),
     )
     show("gather", first, second)
+    helper = LlmAgent(name="Helper", model=MODEL, description="Answers questions.", instruction="You help.")
+    delegator = LlmAgent(name="Delegator", model=MODEL, tools=[AgentTool(agent=helper)])
+    show("agent-tool", await run(delegator, "[agent-tool] Ask the helper about Paris."))
+    # A workflow whose node is a tool (called by the workflow, not by a model).
+    flow = Workflow(name="Flow", edges=[(START, FunctionTool(get_weather))])
+    show("workflow-tool", [event.output for event in await run_events(flow, "Oslo")])
+    command, *arguments = sys.argv[1:]
+    server = StdioServerParameters(command=command, args=arguments)
+    clock = McpToolset(connection_params=StdioConnectionParams(server_params=server, timeout=60))
+    try:
+        show("mcp", await run(LlmAgent(name="Clock", model=MODEL, tools=[clock]), "[mcp] What time is it in Paris?"))
+    finally:
+        await clock.close()
     try:
         # (a model instance: ADK resolves only names it knows, and the server fails "error-400")
         await run(LlmAgent(name="Broken", model=Gemini(model="error-400")), "[error] Hello")
