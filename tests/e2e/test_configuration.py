@@ -163,8 +163,8 @@ def test_user_exporter_keeps_everything_and_posthog_gets_only_the_ai_span(fake_o
     assert llm_console["resource"]["attributes"]["service.name"] == "shop"
 
     # PostHog got only the AI span, in the app's trace. Its parent (the app's span) never reaches
-    # PostHog, so PostHog's copy is a root rather than a dangling child (dialect.for_posthog's
-    # ``orphan``); the user's exporter above keeps the real parent.
+    # PostHog and has no AI span above it, so PostHog's copy is a root rather than a dangling
+    # child (export.processor's _ai_ancestor); the user's exporter above keeps the real parent.
     (span,) = posthog.spans
     assert posthog.rejections == []
     assert span["name"] == "chat gpt-4o-mini"

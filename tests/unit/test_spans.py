@@ -247,12 +247,9 @@ def test_steps_record_state_and_follow_the_conventions(recorder, exporter):
     assert "Paris" not in repr(dict(private)) and private["gen_ai.tool.name"] == "get_weather"
 
 
-def test_a_span_whose_parent_is_not_exported_becomes_a_root():
+def _processor_sending_to(sent: list):
     from posthog_autoinstrument import config
     from posthog_autoinstrument.export import PostHogSpanProcessor
-
-    provider = TracerProvider()
-    sent = []
 
     class Keep:
         def send(self, body, deadline, stopping, report=True):
@@ -267,13 +264,19 @@ def test_a_span_whose_parent_is_not_exported_becomes_a_root():
         def close(self):
             pass
 
-    processor = PostHogSpanProcessor(Keep(), config.load({"POSTHOG_API_KEY": "phc_x"}))
+    return PostHogSpanProcessor(Keep(), config.load({"POSTHOG_API_KEY": "phc_x"}))
+
+
+def test_a_span_whose_parent_is_not_exported_becomes_a_root():
+    from posthog_autoinstrument.genai import StepRequest
+
+    provider = TracerProvider()
+    sent: list = []
+    processor = _processor_sending_to(sent)
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("t")
     recorder = Recorder(tracer)
     with tracer.start_as_current_span("GET /tickets"):  # the app's own web request span
-        from posthog_autoinstrument.genai import StepRequest
-
         workflow = recorder.start_step(StepRequest("invoke_workflow", name="summarize"))
         token = workflow.attach()
         recorder.start(InferenceRequest("openai", "gpt-4o")).end()
@@ -284,4 +287,46 @@ def test_a_span_whose_parent_is_not_exported_becomes_a_root():
     assert set(by_name) == {"invoke_workflow summarize", "chat gpt-4o"}
     assert by_name["invoke_workflow summarize"].parent_span_id == b""  # its parent was not an AI span
     assert by_name["chat gpt-4o"].parent_span_id == by_name["invoke_workflow summarize"].span_id
+    processor.shutdown()
+
+
+def test_spans_posthog_never_receives_are_skipped_in_its_tree():
+    """The app's own spans (or another instrumentation's) between two AI spans: PostHog's copy
+    of the inner one names the outer one as its parent; the app's exporters keep the real tree."""
+    from posthog_autoinstrument.genai import StepRequest
+
+    provider = TracerProvider()
+    sent: list = []
+    processor = _processor_sending_to(sent)
+    provider.add_span_processor(processor)
+    everything = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(everything))
+    tracer = provider.get_tracer("t")
+    recorder = Recorder(tracer)
+    agent = recorder.start_step(StepRequest("invoke_agent", name="helper"))
+    token = agent.attach()
+    with tracer.start_as_current_span("load-profile"):  # the app's own function, inside the run
+        with tracer.start_as_current_span("SELECT"):  # and a database span inside that
+            tool = recorder.start_step(StepRequest("execute_tool", name="lookup"))
+            tool_token = tool.attach()
+            recorder.start(InferenceRequest("openai", "gpt-4o")).end()
+            tool.detach(tool_token)
+            tool.end()
+    # A model call made after its enclosing app span ended (a stream read later) keeps the ancestor.
+    with tracer.start_as_current_span("handler"):
+        late = recorder.start(InferenceRequest("openai", "gpt-4o-mini"))
+    late.end()
+    agent.detach(token)
+    agent.end()
+    processor.force_flush(2000)
+    by_name = {s.name: s for s in sent}
+    assert set(by_name) == {"invoke_agent helper", "execute_tool lookup", "chat gpt-4o", "chat gpt-4o-mini"}
+    agent_id = by_name["invoke_agent helper"].span_id
+    assert by_name["invoke_agent helper"].parent_span_id == b""
+    assert by_name["execute_tool lookup"].parent_span_id == agent_id
+    assert by_name["chat gpt-4o"].parent_span_id == by_name["execute_tool lookup"].span_id
+    assert by_name["chat gpt-4o-mini"].parent_span_id == agent_id
+    # The app's own exporter sees the real parents.
+    real = {s.name: s for s in everything.get_finished_spans()}
+    assert real["execute_tool lookup"].parent.span_id == real["SELECT"].context.span_id
     processor.shutdown()

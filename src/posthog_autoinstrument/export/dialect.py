@@ -62,6 +62,8 @@ OUTPUT_CONTENT_KEYS = frozenset(
 INPUT_CONTENT_PREFIXES = ("gen_ai.prompt.", "llm.prompts.", "llm.input_messages.")
 OUTPUT_CONTENT_PREFIXES = ("gen_ai.completion.", "llm.completions.", "llm.output_messages.", "llm.choices.")
 ERROR_TEXT_KEYS = frozenset({"exception.message", "exception.stacktrace", "error.message"})
+# for_posthog's default parent: the span's own.
+SPAN_PARENT: Any = object()
 
 # Operation names PostHog classifies: exactly "chat" is a generation, "embeddings" an embedding.
 _OPERATION_FOR_POSTHOG = {
@@ -95,13 +97,15 @@ def is_ai_span(span: FinishedSpan) -> bool:
 
 
 def for_posthog(
-    span: FinishedSpan, settings: Settings, identity: Optional[Identity] = None, orphan: bool = False
+    span: FinishedSpan, settings: Settings, identity: Optional[Identity] = None, parent: Any = SPAN_PARENT
 ) -> Optional[PlainSpan]:
     """Build the copy of ``span`` that PostHog receives.
 
-    ``orphan``: the span's parent is not an AI span, so PostHog will never receive it; the copy
-    becomes a root so that PostHog can show the trace (the trace id is kept). None: the span
-    is not an AI event after all (see ``foreign.complete``). A ``PlainSpan`` (a direct call's,
+    ``parent``: the parent the copy names, by default the span's own. When that is a span
+    PostHog will never receive (the app's own, another instrumentation's), the processor passes
+    the nearest AI span above it, or None: the copy is then a root, so that PostHog can show the
+    trace (the trace id is kept). Returns None: the span is not an AI event after all (see
+    ``foreign.complete``). A ``PlainSpan`` (a direct call's,
     made for export alone) gives its attributes to the copy; any other span is left unchanged.
     """
     attrs = span.attributes if type(span) is PlainSpan else dict(span.attributes or {})
@@ -149,7 +153,7 @@ def for_posthog(
     return PlainSpan(
         name or span.name,
         span.context,
-        None if orphan else span.parent,
+        span.parent if parent is SPAN_PARENT else parent,
         span.resource,
         attrs,
         events,

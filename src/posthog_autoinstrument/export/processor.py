@@ -17,6 +17,7 @@ import weakref
 from typing import TYPE_CHECKING, Optional, Union
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanContext
 
 from .. import identity as identities
 from ..config import Settings, say
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from ..genai import InferenceCall
 
 # What waits for the export thread: a finished span, or a direct call whose span it builds;
-# the identity snapshot taken at its start; whether it is exported without its parent.
-Queued = tuple[Union[ReadableSpan, "InferenceCall"], Optional[identities.Identity], bool]
+# the identity snapshot taken at its start; the parent PostHog's copy names (None: a root).
+Queued = tuple[Union[ReadableSpan, "InferenceCall"], Optional[identities.Identity], Optional[SpanContext]]
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -63,8 +64,14 @@ class PostHogSpanProcessor(SpanProcessor):
         self._queue: collections.deque[Queued] = collections.deque()
         # Identity snapshots of spans in flight, taken on the app's thread when they start.
         self._identities: dict = {}
-        # Recent AI span ids: a span whose parent is not among them is exported as a root.
+        # Recent AI span ids: a span whose parent is not among them is exported as a root, or
+        # under its nearest AI ancestor (below).
         self._ai_span_ids: collections.OrderedDict = collections.OrderedDict()
+        # Spans of the app or of other instrumentations that started inside an AI span (directly
+        # or through others like them): their id, and the nearest AI span above them. PostHog
+        # never receives such a span, so an AI span inside it names that ancestor as its parent
+        # there: the tree PostHog shows skips what it was not sent instead of breaking apart.
+        self._ai_ancestors: collections.OrderedDict = collections.OrderedDict()
         # Spans of other instrumentations that started inside a model call recorded already
         # (see genai.one_generation.model_call_recorded_in): a model call among them is not exported.
         self._inside_recorded: collections.OrderedDict = collections.OrderedDict()
@@ -91,6 +98,13 @@ class PostHogSpanProcessor(SpanProcessor):
             self._remember_ai_span(span.context.span_id)
             if not inside:
                 _note_foreign_model_call(span, parent_context)
+        elif self._ai_span_ids:
+            ancestor = self._ai_ancestor(span.parent)
+            if ancestor is not None:
+                ancestors = self._ai_ancestors
+                ancestors[span.context.span_id] = ancestor
+                if len(ancestors) > _MAX_SPANS_IN_FLIGHT:
+                    ancestors.popitem(last=False)
         try:
             identity = identities.capture()
         except Exception:
@@ -139,14 +153,12 @@ class PostHogSpanProcessor(SpanProcessor):
             return
         if not remembered:
             self._remember_ai_span(span_id)
-        # A parent in another process is kept when that process exports it (see
-        # genai.remote_parent.is_remote_ai_parent): one trace across an MCP call.
-        orphan = parent is not None and parent.span_id not in self._ai_span_ids and not is_remote_ai_parent(parent)
+        parent_for_posthog = self._ai_ancestor(parent)
         if not self._prepared:
             # No adapter of ours saw an LLM library imported (spans from a library that traces
             # itself): load what exporting needs here, on the app's thread (see exporter.import_httpx).
             self.prepare()
-        queue.append((span, identity, orphan))
+        queue.append((span, identity, parent_for_posthog))
         if self._idle.is_set():  # clear() takes a lock: only when it changes something
             self._idle.clear()
         if self._thread is None:
@@ -154,6 +166,17 @@ class PostHogSpanProcessor(SpanProcessor):
         if len(queue) >= MAX_SPANS_PER_REQUEST:
             with self._wake:
                 self._wake.notify_all()  # all: a flusher may be waiting on it too
+
+    def _ai_ancestor(self, parent: Optional[SpanContext]) -> Optional[SpanContext]:
+        """The nearest AI span at or above ``parent``: ``parent`` itself when PostHog receives it
+        (an AI span here, or in another process that exports it: see
+        genai.remote_parent.is_remote_ai_parent, one trace across an MCP call); else the AI
+        span above the spans between; None when there is none (the span becomes a root)."""
+        if parent is None:
+            return None
+        if parent.span_id in self._ai_span_ids or is_remote_ai_parent(parent):
+            return parent
+        return self._ai_ancestors.get(parent.span_id)
 
     def _remember_ai_span(self, span_id: int) -> None:
         self._remember(self._ai_span_ids, span_id)
@@ -222,11 +245,11 @@ class PostHogSpanProcessor(SpanProcessor):
         self._in_flight = len(batch)  # counted as lost if exit comes before they are delivered
         settings = self._settings
         converted: list[PlainSpan] = []
-        for queued, identity, orphan in batch:
+        for queued, identity, parent in batch:
             try:
                 # A direct call's span is built only now (see on_direct_end).
                 span = queued if isinstance(queued, ReadableSpan) else queued.build_span()
-                copy = for_posthog(span, settings, identity, orphan)
+                copy = for_posthog(span, settings, identity, parent)
                 if copy is None:
                     self._in_flight -= 1
                     continue
