@@ -11,7 +11,8 @@ from posthog_autoinstrument.instrumentation.base import AsyncStepGenerator, Step
 
 
 class Step:
-    def __init__(self):
+    def __init__(self, capture_content=True):
+        self.capture_content = capture_content
         self.current = False
         self.ended = False
         self.output = None
@@ -88,3 +89,12 @@ def test_an_async_generator():
 
     assert asyncio.run(read()) == [1, 2]
     assert step.ended and step.output == 20 and not step.current
+
+
+def test_no_output_is_read_when_content_is_not_recorded():
+    from posthog_autoinstrument.instrumentation.base import end_step
+
+    read = []
+    step = Step(capture_content=False)
+    end_step(step, read.append, "answer")
+    assert step.ended and step.output is None and read == []

@@ -773,11 +773,12 @@ def observe_item(observe: Callable, item: Any) -> None:
 
 
 def end_step(step: Any, output: Optional[Callable] = None, last: Any = None) -> None:
-    """End a step if it has not ended, with ``output(last)`` as its output state; never raises."""
+    """End a step if it has not ended, with ``output(last)`` as its output state (read only when
+    content is recorded); never raises."""
     try:
         if step.ended:
             return
-        if output is not None:
+        if output is not None and step.capture_content:  # (content is not even read otherwise)
             state = output(last)
             if state is not None:
                 step.set_output_state(state)

@@ -58,12 +58,20 @@ import sys
 from typing import Any, Optional
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import otel_internals
 from ..genai import StepCall, StepRequest, semconv
 from ._retrieval import MAX_TEXT, document, vector_dimensions
-from .base import AsyncStepGenerator, LLMInstrumentor, Target, integer
+from .base import (
+    AsyncStepGenerator,
+    LLMInstrumentor,
+    Target,
+    await_in_step,
+    call_in_step,
+    end_step,
+    integer,
+    start_step,
+)
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -248,28 +256,29 @@ class _Hooks:
         self.instrumentor = instrumentor
 
     def _start(self, describe, input_state=None) -> Optional[StepCall]:
-        if not is_instrumentation_enabled():
-            return None
-        try:
-            step = self.instrumentor.recorder.start_step(describe())
-        except Exception:
-            logger.debug("posthog-instrument: could not start a Haystack step", exc_info=True)
-            return None
-        try:
-            if step is not None and step.capture_content and input_state is not None:
-                step.set_input_state(input_state())
-        except Exception:
-            logger.debug("posthog-instrument: could not record a Haystack step's input", exc_info=True)
-        return step
+        return start_step(self.instrumentor, describe, input_state)
 
     @staticmethod
-    def _end(step: StepCall, output=None) -> None:
+    def _run(step: StepCall, wrapped, args, kwargs, output, marker: contextvars.ContextVar, marked: Any):
+        """Haystack's call with ``step`` current and ``marker`` set to ``marked`` meanwhile; the
+        step then ends with ``output(result)`` as its output."""
+        running = marker.set(marked)
         try:
-            if output is not None and step.capture_content:
-                step.set_output_state(output())
-        except Exception:
-            logger.debug("posthog-instrument: could not record a Haystack step's output", exc_info=True)
-        step.end()
+            result = call_in_step(step, wrapped, args, kwargs)
+        finally:
+            marker.reset(running)
+        end_step(step, output, result)
+        return result
+
+    @staticmethod
+    async def _run_async(step: StepCall, wrapped, args, kwargs, output, marker: contextvars.ContextVar, marked: Any):
+        running = marker.set(marked)
+        try:
+            result = await await_in_step(step, wrapped, args, kwargs)
+        finally:
+            marker.reset(running)
+        end_step(step, output, result)
+        return result
 
     # pipelines ------------------------------------------------------------------------------
     def _workflow(self, pipeline: Any, args: tuple, kwargs: dict) -> Optional[StepCall]:
@@ -285,18 +294,7 @@ class _Hooks:
         step = self._workflow(instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        token = step.attach()
-        running = _running_pipeline.set(instance)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            step.fail(exc)
-            raise
-        finally:
-            _running_pipeline.reset(running)
-            step.detach(token)
-        self._end(step, lambda: state(result))
-        return result
+        return self._run(step, wrapped, args, kwargs, state, _running_pipeline, instance)
 
     def run_async_generator(self, wrapped, instance, args, kwargs):
         step = self._workflow(instance, args, kwargs)
@@ -337,36 +335,14 @@ class _Hooks:
         step, component, output = self._component(args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        token = step.attach()
-        running = _running_component.set(component)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            step.fail(exc)
-            raise
-        finally:
-            _running_component.reset(running)
-            step.detach(token)
-        self._end(step, lambda: output(result))
-        return result
+        return self._run(step, wrapped, args, kwargs, output, _running_component, component)
 
     def run_component_async(self, wrapped, instance, args, kwargs):
         async def traced():
             step, component, output = self._component(args, kwargs)
             if step is None:
                 return await wrapped(*args, **kwargs)
-            token = step.attach()
-            running = _running_component.set(component)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                step.fail(exc)
-                raise
-            finally:
-                _running_component.reset(running)
-                step.detach(token)
-            self._end(step, lambda: output(result))
-            return result
+            return await self._run_async(step, wrapped, args, kwargs, output, _running_component, component)
 
         return traced()
 
@@ -389,15 +365,8 @@ class _Hooks:
         step = self._agent(instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        token = step.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            step.fail(exc)
-            raise
-        finally:
-            step.detach(token)
-        self._end(step, lambda: _agent_output(result))
+        result = call_in_step(step, wrapped, args, kwargs)
+        end_step(step, _agent_output, result)
         return result
 
     def agent_run_async(self, wrapped, instance, args, kwargs):
@@ -405,15 +374,8 @@ class _Hooks:
             step = self._agent(instance, args, kwargs)
             if step is None:
                 return await wrapped(*args, **kwargs)
-            token = step.attach()
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                step.fail(exc)
-                raise
-            finally:
-                step.detach(token)
-            self._end(step, lambda: _agent_output(result))
+            result = await await_in_step(step, wrapped, args, kwargs)
+            end_step(step, _agent_output, result)
             return result
 
         return traced()
@@ -438,36 +400,14 @@ class _Hooks:
         step = self._tool(instance, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        token = step.attach()
-        running = _running_tool.set(instance)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            step.fail(exc)
-            raise
-        finally:
-            _running_tool.reset(running)
-            step.detach(token)
-        self._end(step, lambda: state(result))
-        return result
+        return self._run(step, wrapped, args, kwargs, state, _running_tool, instance)
 
     def tool_invoke_async(self, wrapped, instance, args, kwargs):
         async def traced():
             step = self._tool(instance, kwargs)
             if step is None:
                 return await wrapped(*args, **kwargs)
-            token = step.attach()
-            running = _running_tool.set(instance)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                step.fail(exc)
-                raise
-            finally:
-                _running_tool.reset(running)
-                step.detach(token)
-            self._end(step, lambda: state(result))
-            return result
+            return await self._run_async(step, wrapped, args, kwargs, state, _running_tool, instance)
 
         return traced()
 
