@@ -45,7 +45,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from ..genai import InferenceRequest, Layer, self_tracing
 from ..genai import semconv
 from ..genai import InferenceCall, StepRequest, Usage
-from .base import LLMInstrumentor, Target
+from .base import LLMInstrumentor, Target, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -183,18 +183,7 @@ class _Hooks:
 
     # starting ------------------------------------------------------------------------------
     def _start_step(self, describe, read_input) -> Any:
-        """Start the step ``describe()`` makes, its input state being ``read_input()``."""
-        try:
-            step = self.instrumentor.recorder.start_step(describe(), _parent())
-        except Exception:
-            logger.debug("posthog-instrument: could not start an AutoGen step", exc_info=True)
-            return None
-        if step is not None:
-            try:
-                step.set_input_state(read_input())
-            except Exception:
-                logger.debug("posthog-instrument: could not record an AutoGen step's input", exc_info=True)
-        return step
+        return start_step(self.instrumentor, describe, read_input, _parent)
 
     def _start_model_call(self, client: Any) -> Any:
         try:

@@ -791,16 +791,19 @@ def end_step(step: Any, output: Optional[Callable] = None, last: Any = None) -> 
 
 
 def start_step(
-    instrumentor: LLMInstrumentor, describe: Callable[[], Any], read_input: Optional[Callable[[], Any]] = None
+    instrumentor: LLMInstrumentor,
+    describe: Callable[[], Any],
+    read_input: Optional[Callable[[], Any]] = None,
+    parent: Optional[Callable[[], Any]] = None,
 ) -> Optional[StepCall]:
     """A framework adapter's step for ``describe()`` (a ``StepRequest``), with ``read_input()``
-    as its input state, read only when content is recorded. None when instrumentation is
-    suppressed or anything of ours fails (logged at debug level): the framework then runs as if
-    we were not there."""
+    as its input state, read only when content is recorded; under ``parent()`` (a context) if
+    given, else the current span. None when instrumentation is suppressed or anything of ours
+    fails (logged at debug level): the framework then runs as if we were not there."""
     if not is_instrumentation_enabled():
         return None
     try:
-        step = instrumentor.recorder.start_step(describe())
+        step = instrumentor.recorder.start_step(describe(), parent() if parent is not None else None)
     except Exception:
         logger.debug("posthog-instrument: could not start a step", exc_info=True)
         return None

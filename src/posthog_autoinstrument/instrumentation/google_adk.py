@@ -68,7 +68,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import StepRequest, semconv, self_tracing
 from ..genai.one_generation import detach
-from .base import AsyncStepGenerator, LLMInstrumentor, Target
+from .base import AsyncStepGenerator, LLMInstrumentor, Target, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -246,17 +246,7 @@ class _Hooks:
         self.instrumentor = instrumentor
 
     def _start_step(self, describe, read_input=None) -> Any:
-        try:
-            step = self.instrumentor.recorder.start_step(describe(), _parent())
-        except Exception:
-            logger.debug("posthog-instrument: could not start an ADK step", exc_info=True)
-            return None
-        if step is not None and read_input is not None:
-            try:
-                step.set_input_state(read_input())
-            except Exception:
-                logger.debug("posthog-instrument: could not record an ADK step's input", exc_info=True)
-        return step
+        return start_step(self.instrumentor, describe, read_input, _parent)
 
     def _traced_stream(self, step: Any, stream: Any, values: Optional[dict] = None) -> Any:
         final = _FinalResponse()

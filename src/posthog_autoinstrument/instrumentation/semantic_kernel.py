@@ -49,7 +49,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import InferenceRequest, Layer, StepCall, StepRequest, Usage, self_tracing, semconv
-from .base import LLMInstrumentor, Target
+from .base import LLMInstrumentor, Target, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -284,17 +284,7 @@ class _Hooks:
         self.instrumentor = instrumentor
 
     def _start_step(self, describe: Callable[[], StepRequest], read_input: Callable[[], Any]) -> Optional[StepCall]:
-        try:
-            step = self.instrumentor.recorder.start_step(describe(), _parent())
-        except Exception:
-            logger.debug("posthog-instrument: could not start a Semantic Kernel step", exc_info=True)
-            return None
-        if step is not None:
-            try:
-                step.set_input_state(read_input())
-            except Exception:
-                logger.debug("posthog-instrument: could not record a Semantic Kernel step's input", exc_info=True)
-        return step
+        return start_step(self.instrumentor, describe, read_input, _parent)
 
     def _start_function_step(self, function: Any, args: tuple, kwargs: dict) -> Optional[StepCall]:
         arguments = args[1] if len(args) > 1 else kwargs.get("arguments")
