@@ -66,11 +66,10 @@ GUARDRAIL_ACTION = "aws.bedrock.guardrail.action"
 
 
 def handles(instance: Any, args: tuple) -> bool:
-    """Whether this ``_make_api_call`` is one of the calls recorded here."""
-    if not args or args[0] not in OPERATIONS:
-        return False
+    """Whether this ``_make_api_call`` is one of the calls recorded here; never raises (an
+    operation name of any type just passes through)."""
     try:
-        return instance.meta.service_model.service_name == SERVICE
+        return bool(args) and args[0] in OPERATIONS and instance.meta.service_model.service_name == SERVICE
     except Exception:
         return False
 
