@@ -39,9 +39,11 @@ def near_vector():
 def near_text():
     with connect() as client:
         r = cities(client).query.near_text(
-            "capital of Germany", limit=1, filters=Filter.by_property("country").equal("Germany"),
+            "capital of Germany",
+            limit=1,
+            filters=Filter.by_property("country").equal("Germany"),
             return_metadata=MetadataQuery(distance=True),
-        )  # fmt: skip
+        )
     show("near_text", [(str(o.uuid), o.properties["city"], round(o.metadata.distance, 3)) for o in r.objects])
 
 
@@ -61,9 +63,10 @@ def bm25():
 
 def fetch_objects():
     with connect() as client:
+        large = Filter.by_property("population").greater_than(3000000)
         r = cities(client).query.fetch_objects(
-            limit=2, filters=Filter.by_property("population").greater_than(3000000) & Filter.by_property("country").not_equal("Spain")
-        )  # fmt: skip
+            limit=2, filters=large & Filter.by_property("country").not_equal("Spain")
+        )
     show("fetch_objects", [o.properties["city"] for o in r.objects])
 
 
