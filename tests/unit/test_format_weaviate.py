@@ -110,6 +110,8 @@ def test_other_kinds_name_what_they_search_from():
     )
     assert fetch["kind"] == "fetch_objects"
     assert fetch["details"] == {"generative": True, "group_by": ["author"]}
+    page = wire.search_query(search_get_pb2.SearchRequest(collection="Docs", limit=100, after=OBJECT_ID))
+    assert (page["kind"], page["top_k"], page["details"]) == ("fetch_objects", 100, {"after": OBJECT_ID})
 
 
 def test_filters_as_plain_json():

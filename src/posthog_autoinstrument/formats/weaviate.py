@@ -153,7 +153,7 @@ def search_query(request: Any) -> dict:
     """What a ``SearchRequest`` asks: ``collection``, ``kind``, ``texts`` (the query text, if
     any), ``vector_dimensions`` and ``vector_count`` (if it carries a vector), ``top_k`` and
     ``details`` (filters, tenant, the object a ``near_object`` starts from, hybrid's alpha and
-    fusion, target vectors, offset, autocut), each None or absent when not asked."""
+    fusion, target vectors, offset, the ``after`` cursor, autocut), each None or absent when not asked."""
     kind = search_kind(request)
     query: dict = {
         "collection": request.collection or None,
@@ -202,6 +202,7 @@ def search_query(request: Any) -> dict:
         details["filters"] = filters(request.filters)
     details["tenant"] = request.tenant or None
     details["offset"] = request.offset or None
+    details["after"] = request.after or None  # the cursor of an iterator's page
     details["autocut"] = request.autocut or None
     if _has(request, "group_by"):
         details["group_by"] = list(request.group_by.path)
