@@ -32,4 +32,4 @@ def http_status(exc: Any) -> Optional[int]:
         name = code().name if callable(code) else None
     except Exception:
         return None
-    return HTTP_STATUS.get(name)
+    return HTTP_STATUS.get(name) if isinstance(name, str) else None
