@@ -50,7 +50,7 @@ _in_retrieval: contextvars.ContextVar = contextvars.ContextVar("posthog_in_retri
 class Retrieval:
     """One query to a vector store, or one rerank request, as the app asked it."""
 
-    store: str  # gen_ai.provider.name: chroma, qdrant, pinecone; cohere, voyage for reranks
+    store: str  # gen_ai.provider.name: chroma, qdrant, pinecone, weaviate; cohere, voyage for reranks
     operation: str = semconv.Operation.RETRIEVAL
     model: Optional[str] = None  # a reranker's
     collection: Optional[str] = None

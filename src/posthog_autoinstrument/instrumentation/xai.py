@@ -16,9 +16,10 @@ parts and tool definitions, the server the client really talks to, errors with t
 from __future__ import annotations
 
 import weakref
-from typing import Any, Optional
+from typing import Any
 
 from ..formats import xai as wire
+from ..formats.grpc_status import http_status
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
 from ..genai import semconv
 from ..genai.semconv import Provider
@@ -28,26 +29,6 @@ from .base import CallHandler, LLMInstrumentor, RequestHandOver, Target, active_
 _DEFAULT_ENDPOINT = ("api.x.ai", 443)
 # The chat stub of each client -> the (host, port) it was made for (see _remember_host).
 _endpoints: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
-
-# gRPC status codes as the HTTP statuses that mean the same (google.rpc.Code's mapping).
-_HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "ALREADY_EXISTS": 409,
-    "ABORTED": 409,
-    "RESOURCE_EXHAUSTED": 429,
-    "CANCELLED": 499,
-    "UNKNOWN": 500,
-    "INTERNAL": 500,
-    "DATA_LOSS": 500,
-    "UNIMPLEMENTED": 501,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-}
 
 
 def _endpoint_of(api_host: Any) -> tuple:
@@ -154,16 +135,6 @@ class ChatCall(CallHandler):
     def error_status(self, exc):
         _sent.forget(active_call())
         return http_status(exc)
-
-
-def http_status(exc: BaseException) -> Optional[int]:
-    """The HTTP status that means what a gRPC error's status code means."""
-    code = getattr(exc, "code", None)
-    try:
-        name = code().name if callable(code) else None
-    except Exception:
-        return None
-    return _HTTP_STATUS.get(name)
 
 
 class XAIInstrumentor(LLMInstrumentor):
