@@ -52,7 +52,9 @@ def weather_agent(name="weather", tools=(get_weather,), quiet=True):
 
 
 def provider_agent(model):
-    return Agent(model=model, name="weather", tools=[get_weather], system_prompt="Answer in one sentence.", callback_handler=None)
+    return Agent(
+        model=model, name="weather", tools=[get_weather], system_prompt="Answer in one sentence.", callback_handler=None
+    )
 
 
 def providers_group():
