@@ -55,12 +55,14 @@ class _AppProcess:
         self.openai = stack.enter_context(FakeOpenAI())
         self.posthog = stack.enter_context(FakePostHog())
         self.collector = None
+        self.model_servers = [self.openai]
         if group == "own_telemetry":
             self.collector = stack.enter_context(FakeCollector())
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.collector.endpoint
         if group == "providers":
             bedrock = stack.enter_context(FakeBedrock())
             anthropic = stack.enter_context(FakeAnthropic())
+            self.model_servers += [bedrock, anthropic]
             env.update(
                 AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.endpoint_url,
                 AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
@@ -89,7 +91,8 @@ class _AppProcess:
     def outcome(self) -> Outcome:
         run = self.app.result()
         collected = self.collector.spans if self.collector is not None else []
-        return Outcome(run, self.posthog.spans, self.posthog.rejections, self.openai.requests, collected)
+        requests = [request for server in self.model_servers for request in server.requests]
+        return Outcome(run, self.posthog.spans, self.posthog.rejections, requests, collected)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +146,11 @@ def trace_of(outcome: Outcome, label: str) -> list:
 
 def children(spans: list, parent: dict) -> list:
     return sorted((s for s in spans if s["parent_span_id"] == parent["span_id"]), key=lambda s: s["start_ns"])
+
+
+def sent(outcome: Outcome) -> list:
+    """What the app sent its models: paths and bodies, in a stable order."""
+    return sorted(json.dumps([r["path"], r["json"]], sort_keys=True) for r in outcome.requests)
 
 
 def tokens(span: dict) -> tuple:
@@ -214,10 +222,6 @@ def test_the_app_is_unchanged(outcomes):
     assert traced.run.stdout == plain.run.stdout
     assert "Tool #1: get_weather" in traced.run.stdout  # Strands' own printing of the stream
     assert traced.rejections == []
-
-    def sent(outcome):
-        return sorted(json.dumps([r["path"], r["json"]], sort_keys=True) for r in outcome.requests)
-
     assert sent(traced) == sent(plain)
 
 
@@ -418,7 +422,9 @@ def providers(outcomes) -> Outcome:
 
 
 def test_other_providers_leave_the_app_unchanged(outcomes, providers):
-    assert providers.run.stdout == outcomes["providers-plain"].run.stdout
+    plain = outcomes["providers-plain"]
+    assert providers.run.stdout == plain.run.stdout
+    assert sent(providers) == sent(plain) and len(providers.requests) == 2 * len(PROVIDER_RUNS)
     assert providers.rejections == []
     for label in PROVIDER_RUNS:
         assert printed_usage(providers, label) == tuple(2 * n for n in STRANDS_USAGE[label])
