@@ -392,6 +392,18 @@ PROVIDER_RUNS = {
         True,
         anthropic_server.REPLY,
     ),
+    # The same, whichever records it: the SDK's own span or our Anthropic adapter.
+    "anthropic-untraced": (
+        "chat claude-haiku-4-5",
+        "anthropic",
+        "claude-haiku-4-5" + anthropic_server.SERVED_MODEL_SUFFIX,
+        anthropic_server.INPUT_TOKENS + anthropic_server.CACHE_READ + anthropic_server.CACHE_CREATION,
+        anthropic_server.OUTPUT_TOKENS,
+        anthropic_server.CACHE_READ,
+        anthropic_server.CACHE_CREATION,
+        True,
+        anthropic_server.REPLY,
+    ),
     "litellm": (
         "chat gpt-4o-mini",
         "openai",
@@ -409,6 +421,7 @@ STRANDS_USAGE = {
     "bedrock-stream": (bedrock_server.INPUT_TOKENS, bedrock_server.OUTPUT_TOKENS),
     "bedrock": (bedrock_server.INPUT_TOKENS, bedrock_server.OUTPUT_TOKENS),
     "anthropic": (anthropic_server.INPUT_TOKENS, anthropic_server.OUTPUT_TOKENS),
+    "anthropic-untraced": (anthropic_server.INPUT_TOKENS, anthropic_server.OUTPUT_TOKENS),
     "litellm": (PROMPT_TOKENS, COMPLETION_TOKENS),
 }
 

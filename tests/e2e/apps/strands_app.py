@@ -5,7 +5,7 @@ fake OpenAI server, which answers a user message with a call to the first tool, 
 result with text; Strands streams every request). The ``providers`` group asks the same question
 through Strands' other model providers: ``BedrockModel`` (Strands' default; boto3's
 bedrock-runtime at ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, streamed and not), ``AnthropicModel``
-(``ANTHROPIC_BASE_URL``) and ``LiteLLMModel`` (OpenAI's API at ``OPENAI_BASE_URL``), whose
+(``ANTHROPIC_BASE_URL``; with a client that traces itself and one that does not) and ``LiteLLMModel`` (OpenAI's API at ``OPENAI_BASE_URL``), whose
 stand-ins answer the same way. It runs the scenario group named on the command line and prints
 what it saw. The tests run it with and without ``posthog-instrument``
 and compare: the output must be identical.
@@ -68,6 +68,9 @@ def providers_group():
     report("[bedrock]", provider_agent(BedrockModel(model_id=bedrock, streaming=False))(f"[bedrock] {question}"))
     anthropic = AnthropicModel(model_id="claude-haiku-4-5", max_tokens=200)
     report("[anthropic]", provider_agent(anthropic)(f"[anthropic] {question}"))
+    # A client that does not trace itself (an app's choice; SDKs before 1.14 never do).
+    untraced = AnthropicModel(client_args={"open_telemetry": False}, model_id="claude-haiku-4-5", max_tokens=200)
+    report("[anthropic-untraced]", provider_agent(untraced)(f"[anthropic-untraced] {question}"))
     litellm = LiteLLMModel(
         client_args={"api_key": os.environ["OPENAI_API_KEY"], "api_base": os.environ["OPENAI_BASE_URL"]},
         model_id="openai/gpt-4o-mini",
