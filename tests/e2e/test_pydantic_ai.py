@@ -170,6 +170,7 @@ def assert_openai_run(outcome: Outcome, label: str, stream: bool = False) -> dic
         assert (gen["gen_ai.provider.name"], gen["gen_ai.response.model"]) == ("openai", SERVED_MODEL)
         assert tokens(generation) == (PROMPT_TOKENS, COMPLETION_TOKENS)
         assert gen["$ai_stream"] is stream
+        assert gen["$ai_framework"] == "pydantic-ai"  # made by Pydantic AI's model request
         assert children(spans, generation) == []
         generations.append(generation)
     assert [s for s in spans if posthog_event(s) == "$ai_generation"] == [s for s in spans if s in generations] and len(
@@ -298,6 +299,7 @@ def test_an_agent_the_app_left_uninstrumented_has_only_our_generations(main):
     for span in quiet:
         assert span["scope_name"] == "posthog_autoinstrument"
         assert posthog_event(span) == "$ai_generation" and span["parent_span_id"] is None
+        assert "$ai_framework" not in span["attributes"]  # no span of Pydantic AI's around it
     assert not [s for s in main.spans if s["scope_name"] == "pydantic-ai" and "quiet_agent" in json.dumps(s)]
 
 

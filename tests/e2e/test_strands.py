@@ -1,11 +1,13 @@
 """End to end: an unmodified Strands Agents app under ``posthog-instrument``, against the loopback
-OpenAI and PostHog stand-ins.
+OpenAI, Bedrock, Anthropic and PostHog stand-ins.
 
 Strands traces itself (agent run, event-loop cycles, model requests, tool calls) with its content
 in span events; the export pipeline reads those events and completes the spans. Its
 ``OpenAIModel`` calls the openai SDK, which our openai adapter records, so each model call meets
 two model-call spans: Strands' ``chat`` span and ours inside it. Ours is the one generation,
-Strands' becomes a step without tokens.
+Strands' becomes a step without tokens. The same holds for Strands' other model providers
+(``providers`` group): ``BedrockModel`` (boto3, our Bedrock adapter), ``AnthropicModel`` (the
+anthropic SDK, which records its own span as well) and ``LiteLLMModel`` (our LiteLLM adapter).
 
 The app runs once per scenario group, all at once in a module-scoped fixture, and the tests
 assert on what those runs produced.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -24,7 +27,10 @@ import pytest
 from tests.conftest import APPS, LAUNCHER, AppRun, BackgroundApp, clean_env
 from tests.e2e.traces import event_type, tree
 from tests.servers import FakeOpenAI, FakePostHog
-from tests.servers.openai_wire import COMPLETION_TOKENS, DEFAULT_REPLY, PROMPT_TOKENS, TOOL_CALL_ID
+from tests.servers import anthropic_server, bedrock_server
+from tests.servers.anthropic_server import FakeAnthropic
+from tests.servers.bedrock_server import FakeBedrock
+from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, DEFAULT_REPLY, PROMPT_TOKENS, TOOL_CALL_ID
 from tests.servers.otlp_collector import FakeCollector
 
 pytest.importorskip("strands")
@@ -49,9 +55,27 @@ class _AppProcess:
         self.openai = stack.enter_context(FakeOpenAI())
         self.posthog = stack.enter_context(FakePostHog())
         self.collector = None
+        self.model_servers = [self.openai]
         if group == "own_telemetry":
             self.collector = stack.enter_context(FakeCollector())
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.collector.endpoint
+        if group == "providers":
+            bedrock = stack.enter_context(FakeBedrock())
+            anthropic = stack.enter_context(FakeAnthropic())
+            self.model_servers += [bedrock, anthropic]
+            env.update(
+                AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.endpoint_url,
+                AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+                AWS_SECRET_ACCESS_KEY="fake-secret",
+                AWS_DEFAULT_REGION="us-east-1",
+                AWS_MAX_ATTEMPTS="1",
+                AWS_EC2_METADATA_DISABLED="true",
+                AWS_CONFIG_FILE=os.devnull,
+                AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+                ANTHROPIC_BASE_URL=anthropic.base_url,
+                ANTHROPIC_API_KEY="sk-ant-test-key",
+                LITELLM_LOCAL_MODEL_COST_MAP="True",  # no network: never fetch the cost map
+            )
         environment = clean_env(
             OPENAI_BASE_URL=self.openai.base_url,
             OPENAI_API_KEY="sk-test-secret-key",
@@ -67,7 +91,8 @@ class _AppProcess:
     def outcome(self) -> Outcome:
         run = self.app.result()
         collected = self.collector.spans if self.collector is not None else []
-        return Outcome(run, self.posthog.spans, self.posthog.rejections, self.openai.requests, collected)
+        requests = [request for server in self.model_servers for request in server.requests]
+        return Outcome(run, self.posthog.spans, self.posthog.rejections, requests, collected)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +103,8 @@ def outcomes() -> dict:
         "private": ("main", True, {"POSTHOG_PRIVACY_MODE": "true"}),
         "latest": ("main", True, {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}),
         "own-telemetry": ("own_telemetry", True, {}),
+        "providers": ("providers", True, {}),
+        "providers-plain": ("providers", False, {}),
     }
     with contextlib.ExitStack() as stack:
         started = {
@@ -119,6 +146,11 @@ def trace_of(outcome: Outcome, label: str) -> list:
 
 def children(spans: list, parent: dict) -> list:
     return sorted((s for s in spans if s["parent_span_id"] == parent["span_id"]), key=lambda s: s["start_ns"])
+
+
+def sent(outcome: Outcome) -> list:
+    """What the app sent its models: paths and bodies, in a stable order."""
+    return sorted(json.dumps([r["path"], r["json"]], sort_keys=True) for r in outcome.requests)
 
 
 def tokens(span: dict) -> tuple:
@@ -190,10 +222,6 @@ def test_the_app_is_unchanged(outcomes):
     assert traced.run.stdout == plain.run.stdout
     assert "Tool #1: get_weather" in traced.run.stdout  # Strands' own printing of the stream
     assert traced.rejections == []
-
-    def sent(outcome):
-        return sorted(json.dumps([r["path"], r["json"]], sort_keys=True) for r in outcome.requests)
-
     assert sent(traced) == sent(plain)
 
 
@@ -322,3 +350,143 @@ def test_the_apps_own_telemetry_keeps_strands_spans_as_they_are(outcomes):
     chats = [s for s in collected if s["name"] == "chat"]
     assert len(chats) == 2 and all(s["attributes"]["posthog_autoinstrument.delegated"] is True for s in chats)
     assert all(s["attributes"]["gen_ai.usage.input_tokens"] == PROMPT_TOKENS for s in chats)
+
+
+# -- Strands' other model providers -----------------------------------------------------------------
+
+BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+# Per run: (generation name, provider as PostHog names it, model the response named, input tokens
+# (cache included, as the conventions count them), output tokens, cache read, cache written,
+# streamed, the answer).
+PROVIDER_RUNS = {
+    "bedrock-stream": (
+        f"chat {BEDROCK_MODEL}",
+        "amazon-bedrock",
+        None,
+        bedrock_server.INPUT_TOKENS + bedrock_server.CACHE_READ + bedrock_server.CACHE_WRITE,
+        bedrock_server.OUTPUT_TOKENS,
+        bedrock_server.CACHE_READ,
+        bedrock_server.CACHE_WRITE,
+        True,
+        bedrock_server.REPLY,
+    ),
+    "bedrock": (
+        f"chat {BEDROCK_MODEL}",
+        "amazon-bedrock",
+        None,
+        bedrock_server.INPUT_TOKENS + bedrock_server.CACHE_READ + bedrock_server.CACHE_WRITE,
+        bedrock_server.OUTPUT_TOKENS,
+        bedrock_server.CACHE_READ,
+        bedrock_server.CACHE_WRITE,
+        False,
+        bedrock_server.REPLY,
+    ),
+    "anthropic": (
+        "chat claude-haiku-4-5",
+        "anthropic",
+        "claude-haiku-4-5" + anthropic_server.SERVED_MODEL_SUFFIX,
+        anthropic_server.INPUT_TOKENS + anthropic_server.CACHE_READ + anthropic_server.CACHE_CREATION,
+        anthropic_server.OUTPUT_TOKENS,
+        anthropic_server.CACHE_READ,
+        anthropic_server.CACHE_CREATION,
+        True,
+        anthropic_server.REPLY,
+    ),
+    # The same, whichever records it: the SDK's own span or our Anthropic adapter.
+    "anthropic-untraced": (
+        "chat claude-haiku-4-5",
+        "anthropic",
+        "claude-haiku-4-5" + anthropic_server.SERVED_MODEL_SUFFIX,
+        anthropic_server.INPUT_TOKENS + anthropic_server.CACHE_READ + anthropic_server.CACHE_CREATION,
+        anthropic_server.OUTPUT_TOKENS,
+        anthropic_server.CACHE_READ,
+        anthropic_server.CACHE_CREATION,
+        True,
+        anthropic_server.REPLY,
+    ),
+    "litellm": (
+        "chat gpt-4o-mini",
+        "openai",
+        "gpt-4o-mini",
+        PROMPT_TOKENS,
+        COMPLETION_TOKENS,
+        CACHED_TOKENS,
+        None,
+        True,
+        DEFAULT_REPLY,
+    ),
+}
+# What Strands counts itself (its input totals leave cache tokens out), as the app prints them.
+STRANDS_USAGE = {
+    "bedrock-stream": (bedrock_server.INPUT_TOKENS, bedrock_server.OUTPUT_TOKENS),
+    "bedrock": (bedrock_server.INPUT_TOKENS, bedrock_server.OUTPUT_TOKENS),
+    "anthropic": (anthropic_server.INPUT_TOKENS, anthropic_server.OUTPUT_TOKENS),
+    "anthropic-untraced": (anthropic_server.INPUT_TOKENS, anthropic_server.OUTPUT_TOKENS),
+    "litellm": (PROMPT_TOKENS, COMPLETION_TOKENS),
+}
+
+
+@pytest.fixture(scope="module")
+def providers(outcomes) -> Outcome:
+    traced, plain = outcomes["providers"], outcomes["providers-plain"]
+    assert traced.run.returncode == 0, traced.run.stderr
+    assert plain.run.returncode == 0, plain.run.stderr
+    return traced
+
+
+def test_other_providers_leave_the_app_unchanged(outcomes, providers):
+    plain = outcomes["providers-plain"]
+    assert providers.run.stdout == plain.run.stdout
+    assert sent(providers) == sent(plain) and len(providers.requests) == 2 * len(PROVIDER_RUNS)
+    assert providers.rejections == []
+    for label in PROVIDER_RUNS:
+        assert printed_usage(providers, label) == tuple(2 * n for n in STRANDS_USAGE[label])
+    assert len(providers.spans) == len(PROVIDER_RUNS) * len(EXPECTED_TREE)
+    assert len({s["span_id"] for s in providers.spans}) == len(providers.spans)
+
+
+@pytest.mark.parametrize("label", list(PROVIDER_RUNS))
+def test_other_providers_give_one_generation_per_model_call(providers, label):
+    name, provider, response_model, input_tokens, output_tokens, cache_read, cache_written, stream, reply = (
+        PROVIDER_RUNS[label]
+    )
+    spans = trace_of(providers, label)
+    assert tree(spans) == [(d, e, name if e == "$ai_generation" else n) for d, e, n in EXPECTED_TREE]
+    (root,) = [s for s in spans if s["parent_span_id"] is None]
+    assert root["attributes"]["$ai_output_state"] == reply + "\n"
+    cycles = children(spans, root)
+    model_steps = [s for cycle in cycles for s in children(spans, cycle) if s["name"] == "chat"]
+    (tool,) = [s for s in children(spans, cycles[0]) if s["name"].startswith("execute_tool")]
+    for step in cycles + model_steps + [tool]:
+        assert step["scope_name"] == "strands.telemetry.tracer"
+        assert tokens(step) == (None, None)
+    for step in model_steps:
+        assert "gen_ai.operation.name" not in step["attributes"]  # a step: the generation is inside
+    assert tool["attributes"]["$ai_output_state"] == "Sunny in Paris"
+    assert json.loads(tool["attributes"]["$ai_input_state"]) == {"city": "Paris"}
+
+    # Each model step holds exactly its one generation, with the served call's details.
+    generations = []
+    for step in model_steps:
+        (generation,) = children(spans, step)
+        generations.append(generation)
+        gen = generation["attributes"]
+        assert event_type(generation) == "$ai_generation"
+        assert gen["gen_ai.provider.name"] == provider
+        assert gen.get("gen_ai.response.model") == response_model
+        assert tokens(generation) == (input_tokens, output_tokens)
+        assert gen.get("gen_ai.usage.cache_read.input_tokens") == cache_read
+        assert gen.get("gen_ai.usage.cache_creation.input_tokens") == cache_written
+        assert gen["$ai_stream"] is stream
+        assert gen["$ai_framework"] == "strands"
+        assert [t["function"]["name"] for t in gen["$ai_tools"]] == ["get_weather"]
+    first, second = (g["attributes"] for g in generations)
+    assert first["$ai_input"] == [
+        {"role": "system", "content": "Answer in one sentence."},
+        {"role": "user", "content": f"[{label}] What is the weather in Paris?"},
+    ]
+    calls = [part for part in first["$ai_output_choices"][0]["content"] if part["type"] == "function"]
+    assert [c["function"] for c in calls] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert tool["attributes"]["gen_ai.tool.call.id"] == calls[0]["id"]
+    assert second["$ai_input"][-1] == {"role": "tool", "content": "Sunny in Paris", "tool_call_id": calls[0]["id"]}
+    assert second["$ai_output_choices"] == [{"role": "assistant", "content": [{"type": "text", "text": reply}]}]

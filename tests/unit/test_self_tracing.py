@@ -76,3 +76,36 @@ def test_spans_of_a_scope_whose_attributes_come_late_are_ai_spans_from_their_sta
     other = provider.get_tracer("example.other").start_span("step")
     assert late.context.span_id in processor._ai_span_ids
     assert other.context.span_id not in processor._ai_span_ids
+
+
+def test_model_calls_inside_a_frameworks_own_model_call_span_name_the_framework(monkeypatch):
+    """Ours at any layer (LiteLLM's call is framework-level) and an SDK's own span, which the
+    processor sees start with no context given (the current one)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from posthog_autoinstrument import config
+    from posthog_autoinstrument.export.processor import PostHogSpanProcessor
+    from posthog_autoinstrument.genai import InferenceRequest, Layer, Recorder
+
+    monkeypatch.setattr(self_tracing, "_frameworks", {})
+    self_tracing.register("example.framework", lambda attrs: None, framework="example")
+    provider = TracerProvider(shutdown_on_exit=False)  # nothing to deliver at exit
+    provider.add_span_processor(PostHogSpanProcessor(sender=None, settings=config.load({"POSTHOG_API_KEY": "phc_x"})))
+    recorder = Recorder(provider.get_tracer("posthog_autoinstrument"), capture_content=False)
+    sdk = provider.get_tracer("example.sdk")
+    chat = {"gen_ai.operation.name": "chat"}
+
+    def framework_of(span):
+        return span.attributes.get("posthog_autoinstrument.framework")
+
+    with provider.get_tracer("example.framework").start_as_current_span("chat", attributes=chat):
+        ours = recorder.start(InferenceRequest("openai", "m", layer=Layer.FRAMEWORK))
+        ours.end()
+        sdk_span = sdk.start_span("sdk.create", attributes=chat)
+    with provider.get_tracer("example.framework").start_as_current_span("invoke_agent"):  # not a model call
+        outside = sdk.start_span("sdk.create", attributes=chat)
+    outside_any = sdk.start_span("sdk.create", attributes=chat, context=trace.set_span_in_context(trace.INVALID_SPAN))
+    assert framework_of(ours.span) == "example"
+    assert framework_of(sdk_span) == "example"
+    assert framework_of(outside) is None and framework_of(outside_any) is None

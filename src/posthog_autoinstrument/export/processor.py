@@ -22,7 +22,13 @@ from opentelemetry.trace import SpanContext
 from .. import identity as identities
 from ..config import Settings, say
 from ..genai import Layer, self_tracing
-from ..genai.one_generation import SCOPE_NAME, is_model_call, model_call_recorded_in, model_call_starts
+from ..genai.one_generation import (
+    SCOPE_NAME,
+    is_model_call,
+    model_call_recorded_in,
+    model_call_starts,
+    name_enclosing_framework,
+)
 from ..genai.plain_span import PlainSpan
 from ..genai.remote_parent import is_remote_ai_parent
 from ..lifecycle import process_signals_blocked, watch_signals
@@ -364,13 +370,15 @@ def _every_span_ai(span) -> bool:
 
 def _note_foreign_model_call(span, parent_context) -> None:
     """A library that traces itself (an SDK's native span) starts a model request: the core's
-    one-generation rule applies to it as to our own calls (``Recorder.start``)."""
+    one-generation rule applies to it as to our own calls (``Recorder.start``), and it names
+    the framework whose model call made it, as ours do."""
     try:
         scope = span.instrumentation_scope
         if scope is None or scope.name == SCOPE_NAME:
             return  # ours: Recorder.start applied the rule already
         if is_model_call(span.attributes):
             model_call_starts(Layer.PROVIDER, parent_context)
+            name_enclosing_framework(span, parent_context)
     except Exception:
         logger.debug("posthog-instrument: could not check a native model call", exc_info=True)
 

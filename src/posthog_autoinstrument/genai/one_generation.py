@@ -166,24 +166,36 @@ def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None)
     return True
 
 
-def name_enclosing_framework(call: InferenceCall, parent: Optional[otel_context.Context]) -> None:
-    """A provider call made by a framework's model call (LangChain's chat model through the
-    openai SDK) is the generation: it names the framework, as PostHog's own LangChain handler's
-    generations do ($ai_framework), so the generations of a framework can be found by it."""
-    if not parent:
-        return  # an empty context: nothing encloses the call
+def name_enclosing_framework(call: Any, parent: Optional[otel_context.Context]) -> None:
+    """A model call made by a framework's model call (LangChain's chat model through the openai
+    SDK, Strands' ``chat`` through any model's client) is the generation: it names the framework,
+    as PostHog's own LangChain handler's generations do ($ai_framework), so the generations of a
+    framework can be found by it. ``call``: ours (an ``InferenceCall``) or the span of a library
+    that traces itself (the anthropic SDK's), marked through ``set_attribute`` either way."""
+    framework = _enclosing_framework(call, parent)
+    if framework:
+        call.set_attribute(semconv.FRAMEWORK, framework)
+
+
+def _enclosing_framework(call: Any, parent: Optional[otel_context.Context]) -> Optional[str]:
+    if parent is not None and not parent:
+        return None  # an empty context (None: the current one): nothing encloses the call
     outer: Any = otel_context.get_value(ACTIVE_CALL, parent)
     if outer is not None and outer.layer == Layer.FRAMEWORK:
+        # Only a provider call takes our framework adapter's name: a framework-level call inside
+        # (CrewAI's LiteLLM call) is the framework that named itself, if any.
+        if getattr(call, "layer", Layer.PROVIDER) != Layer.PROVIDER:
+            return None
         attributes = getattr(outer.span, "attributes", None)
-        if attributes:
-            call.set_attribute(semconv.FRAMEWORK, attributes.get(semconv.FRAMEWORK))
-        return
-    # A framework that records its own spans (Strands' ``chat`` span around its model's SDK call).
+        return attributes.get(semconv.FRAMEWORK) if attributes else None
+    # A framework that records its own spans (Strands' ``chat`` span around its model's call),
+    # around our call at any layer (LiteLLM's, when its HTTP request is its own) or an SDK's span.
     enclosing = trace.get_current_span(parent)
     scope = getattr(enclosing, "instrumentation_scope", None)
     framework = self_tracing.framework_of(getattr(scope, "name", None))
     if framework and is_foreign_model_call(enclosing, parent):
-        call.set_attribute(semconv.FRAMEWORK, framework)
+        return framework
+    return None
 
 
 def is_model_call(attributes: Any) -> bool:

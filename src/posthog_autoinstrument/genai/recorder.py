@@ -137,8 +137,7 @@ class Recorder:
             if layer == Layer.PROVIDER and span.is_recording():  # (not a stand-in of another's span)
                 note_provider_call(span.get_span_context().span_id)
             call = InferenceCall(span, self.capture_content and not self.privacy_requested(), described.layer)
-            if layer == Layer.PROVIDER:
-                name_enclosing_framework(call, parent)
+            name_enclosing_framework(call, parent)
             return call
         except Exception:
             logger.debug("posthog-autoinstrument: failed to start span", exc_info=True)

@@ -23,8 +23,9 @@ with ``genai/self_tracing.py`` when this module is imported).
   model request. When the model is one we instrument (its OpenAI models call the openai SDK),
   our provider span starts directly under it and the core's rule
   (``genai.one_generation.model_call_starts``) marks it delegated: it is exported as a step without
-  tokens. With a model we do not instrument (``TestModel``, ``FunctionModel``, a provider
-  without an adapter) it stays the generation.
+  tokens, and the generation names the framework (``$ai_framework=pydantic-ai``). With a model
+  we do not instrument (``TestModel``, ``FunctionModel``, a provider without an adapter) it
+  stays the generation.
 * **Start-up cost.** Nothing is imported until the app imports ``pydantic_ai`` itself.
 
 Not covered: agents whose ``instrument`` the app set, by design; Pydantic AI's metrics (they go
@@ -49,7 +50,9 @@ logger = logging.getLogger("posthog_autoinstrument")
 
 # Pydantic AI records spans only once imported, which imports this adapter first: registering
 # here means the export thread never imports adapter code.
-self_tracing.register(pydantic_ai_format.SCOPE, pydantic_ai_format.complete_span)
+self_tracing.register(
+    pydantic_ai_format.SCOPE, pydantic_ai_format.complete_span, framework=pydantic_ai_format.FRAMEWORK
+)
 
 # Newest first; see the module docstring.
 _FORMAT_VERSIONS = (6, 5, 4, 3, 2)

@@ -26,6 +26,8 @@ run and its cycles and tools as steps, one generation per model call.
   requested model, its token totals and the messages. The core's rule
   (``genai.one_generation.model_call_starts``) marks Strands' span delegated, so it is exported
   as a step without tokens; the generation names the framework (``$ai_framework=strands``).
+  With ``AnthropicModel`` the anthropic SDK's own span is that generation when it traces itself
+  into our pipeline (see ``instrumentation/anthropic.py``); it names the framework all the same.
   With a model we do not instrument (a custom ``Model``), Strands'
   span stays the generation, with Strands' token counts and no provider (Strands names only
   itself).
