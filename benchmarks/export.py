@@ -84,9 +84,7 @@ def fresh(calls: list, total: int) -> list:
         clone = copy.copy(call)
         clone._attrs = dict(call._attrs)
         direct = copy.copy(call.recording)
-        direct.pending = [
-            (record, tuple(clone if a is call else a for a in args)) for record, args in call.recording.pending
-        ]
+        direct.pending = [tuple(clone if a is call else a for a in entry) for entry in call.recording.pending]
         clone.recording = direct
         copies.append((clone, direct))
     return copies

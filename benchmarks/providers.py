@@ -23,9 +23,12 @@ separates processes, the memory layout, cancels out):
   a region. Regions in ABBA order; the mean of the two halves. Load cannot move this figure.
 
 "Off" is OpenTelemetry's ``suppress_instrumentation`` (our wrappers step aside). The Anthropic
-SDK traces itself into our tracer provider and does not honour the suppression, so its "off"
-client is made with ``open_telemetry=False``: the SDK's own work on a span is counted as ours
-(an uninstrumented app's SDK spans go to OpenTelemetry's no-op provider). Each process checks
+SDK can trace itself into our tracer provider and does not honour the suppression, so its "off"
+client is made with ``open_telemetry=False``. ``anthropic`` is the default under PostHog alone
+(the SDK's tracing off, our adapter records the call); ``anthropic_sdk_span`` is a client that
+traces itself, as with telemetry of the app's own, whose span we complete: the SDK's own work on
+that span is counted as ours (an uninstrumented app's SDK spans go to OpenTelemetry's no-op
+provider). Each process checks
 that a call on makes one exported span and a call off none.
 """
 
@@ -48,7 +51,18 @@ from typing import Callable
 
 import common
 
-PROVIDERS = ("openai", "anthropic", "gemini", "bedrock", "mistral", "cohere", "litellm", "ollama", "langchain")
+PROVIDERS = (
+    "openai",
+    "anthropic",
+    "anthropic_sdk_span",
+    "gemini",
+    "bedrock",
+    "mistral",
+    "cohere",
+    "litellm",
+    "ollama",
+    "langchain",
+)
 PROMPT = "Say hello in one short sentence."
 SYSTEM = "You are a terse assistant."
 REPLY = "Hello from a canned reply"
@@ -171,16 +185,21 @@ def make_call(provider: str, traced: bool = True) -> Callable[[], object]:
         return lambda: client.chat.completions.create(
             model="gpt-4o-mini", messages=messages, temperature=0.2, max_tokens=64
         )
-    if provider == "anthropic":
+    if provider in ("anthropic", "anthropic_sdk_span"):
         import anthropic
         import httpx2
 
-        extra = {} if traced else {"open_telemetry": False}
+        if not traced:
+            extra: dict = {"open_telemetry": False}
+        elif provider == "anthropic_sdk_span":  # as with telemetry of the app's own: the SDK's span
+            extra = {"open_telemetry": {"traces": {"content_mode": "content"}}}
+        else:  # PostHog the only consumer of spans: our adapter records the call
+            extra = {}
         client = anthropic.Anthropic(
             api_key="sk-ant-benchmark",
             max_retries=0,
             **extra,
-            http_client=anthropic.DefaultHttpxClient(transport=_mock_transport(httpx2, provider)),
+            http_client=anthropic.DefaultHttpxClient(transport=_mock_transport(httpx2, "anthropic")),
         )
         messages = [{"role": "user", "content": PROMPT}]
         return lambda: client.messages.create(
@@ -302,7 +321,7 @@ def _switch(provider: str):
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
     on = make_call(provider)
-    off = make_call(provider, traced=False) if provider == "anthropic" else on
+    off = make_call(provider, traced=False) if provider.startswith("anthropic") else on
     calls = {True: on, False: off}
 
     def mode(instrumented: bool):

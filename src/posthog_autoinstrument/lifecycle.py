@@ -296,3 +296,16 @@ class _ForwardTo(SpanProcessor):
 
 def current_processor() -> Optional[object]:
     return _processor
+
+
+def posthog_is_the_only_consumer() -> bool:
+    """Whether spans made through the global TracerProvider now reach PostHog's processor and
+    nothing else: no exporter or processor of the app's own (``OTEL_TRACES_EXPORTER``, a
+    configurator, a provider the app installed or extended in code)."""
+    processor = _processor
+    if processor is None:
+        return False
+    from opentelemetry import trace
+
+    processors = otel_internals.provider_span_processors(trace.get_tracer_provider())
+    return len(processors) == 1 and processors[0] is processor

@@ -1,11 +1,13 @@
 """End to end: an unmodified Anthropic app under ``posthog-instrument``, against loopback
 Anthropic (also as Bedrock and Vertex AI) and PostHog stand-ins.
 
-Where the installed SDK traces itself (1.14+), its own spans are what PostHog receives; the
-same app run with the SDK's tracing switched off (``ANTHROPIC_OPEN_TELEMETRY=false``) is
-recorded by our adapter instead, and both runs must send PostHog the same events. On an older
-SDK (CI runs this file again against the newest release without tracing) both runs are ours.
-Each run covers every surface once; spans are told apart by the app function that made them.
+Where the installed SDK traces itself (1.14+), which path records a call depends on who else
+consumes spans. With PostHog the only one (no OpenTelemetry export of the app's own), the SDK's
+tracing is switched off and our adapter records each call; the same app run with an OTLP export
+of its own keeps the SDK's spans (its collector receives them) and PostHog receives those,
+completed. Both runs must send PostHog the same events. On an older SDK (CI runs this file
+again against the newest release without tracing) both runs are ours. Each run covers every
+surface once; spans are told apart by the app function that made them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tests.conftest import APPS, LAUNCHER, clean_env, run
 from tests.e2e.providers import WEATHER_TOOL
 from tests.e2e.traces import tools, posthog_tool, posthog_input, posthog_output
 from tests.servers import FakePostHog
+from tests.servers.otlp_collector import FakeCollector
 from tests.servers.anthropic_server import (
     CACHE_CREATION,
     CACHE_READ,
@@ -85,30 +88,52 @@ def by_call(spans: list) -> dict:
     return keyed
 
 
+def new_requests(fake, since: int) -> list:
+    return fake.requests[since:]
+
+
 @pytest.fixture(scope="module")
 def default_run(fake_anthropic):
-    return run_app(fake_anthropic, "all", "content_mode_env")
+    """PostHog the only consumer of spans: (run, PostHog's spans, the requests the app made)."""
+    before = len(fake_anthropic.requests)
+    result, spans = run_app(fake_anthropic, "all")
+    return result, spans, new_requests(fake_anthropic, before)
 
 
 @pytest.fixture(scope="module")
-def adapter_run(fake_anthropic):
-    return run_app(fake_anthropic, "all", ANTHROPIC_OPEN_TELEMETRY="false")
+def own_telemetry_run(fake_anthropic):
+    """The app exports its own spans over OTLP: (run, PostHog's spans, its collector's spans)."""
+    with FakeCollector() as collector:
+        result, spans = run_app(
+            fake_anthropic,
+            "all",
+            "content_mode_env",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_BSP_SCHEDULE_DELAY="50",
+        )
+        return result, spans, collector.spans
 
 
-@pytest.fixture(scope="module")
-def calls(default_run):
-    return by_call(default_run[1])
+@pytest.fixture(scope="module", params=["posthog_only", "own_telemetry"])
+def calls(request):
+    return by_call(
+        request.getfixturevalue("default_run" if request.param == "posthog_only" else "own_telemetry_run")[1]
+    )
 
 
-def test_app_output_is_unchanged(fake_anthropic, default_run, adapter_run):
+def test_app_output_is_unchanged(fake_anthropic, default_run, own_telemetry_run):
     plain, spans = run_app(fake_anthropic, "all", "content_mode_env", instrumented=False)
     assert spans == []
-    assert default_run[0].stdout == plain.stdout == adapter_run[0].stdout
+    assert default_run[0].stdout == plain.stdout == own_telemetry_run[0].stdout
     assert "create_stream: Hello from fake Claude Stream" in plain.stdout
     assert "error_rate_limit: RateLimitError 429" in plain.stdout
 
 
-def test_every_call_is_exactly_one_span_from_the_expected_recorder(default_run, adapter_run):
+def test_every_call_is_exactly_one_span_from_the_expected_recorder(default_run, own_telemetry_run):
     expected_calls = {
         ("create_text", False),
         ("create_tool_call", False),
@@ -130,7 +155,7 @@ def test_every_call_is_exactly_one_span_from_the_expected_recorder(default_run, 
         ("vertex", False),
         ("vertex", True),
     }
-    native, ours = by_call(default_run[1]), by_call(adapter_run[1])
+    native, ours = by_call(own_telemetry_run[1]), by_call(default_run[1])
     assert set(native) == set(ours) == expected_calls
     for key, span in native.items():
         if NATIVE:
@@ -145,8 +170,8 @@ def test_every_call_is_exactly_one_span_from_the_expected_recorder(default_run, 
     assert native[("bedrock", False)]["scope_name"].endswith(".bedrock" if NATIVE else "autoinstrument")
 
 
-def test_the_sdk_spans_and_our_spans_give_posthog_the_same_events(default_run, adapter_run):
-    native, ours = by_call(default_run[1]), by_call(adapter_run[1])
+def test_the_sdk_spans_and_our_spans_give_posthog_the_same_events(default_run, own_telemetry_run):
+    native, ours = by_call(own_telemetry_run[1]), by_call(default_run[1])
     for key in native:
         a, b = native[key]["attributes"], ours[key]["attributes"]
         differing = {k for k in set(a) | set(b) if a.get(k) != b.get(k)} - VOLATILE
@@ -328,9 +353,11 @@ def test_bedrock_and_vertex(calls, fake_anthropic):
     assert vertex_requests and all(r["headers"]["authorization"] == "Bearer vertex-test-token" for r in vertex_requests)
 
 
-def test_privacy_mode_sends_no_content_and_leaves_the_sdk_metadata_only(fake_anthropic):
+@pytest.mark.parametrize("sdk_tracing", ["posthog_only", "app_switch_on"])
+def test_privacy_mode_sends_no_content_and_leaves_the_sdk_metadata_only(fake_anthropic, sdk_tracing):
+    overrides = {"ANTHROPIC_OPEN_TELEMETRY": "true"} if sdk_tracing == "app_switch_on" else {}
     result, spans = run_app(
-        fake_anthropic, "content_mode_env", "create_text", "stream_text", POSTHOG_PRIVACY_MODE="true"
+        fake_anthropic, "content_mode_env", "create_text", "stream_text", POSTHOG_PRIVACY_MODE="true", **overrides
     )
     assert "content_mode_env: None" in result.stderr  # the SDK was not told to record content
     assert len(spans) == 2
@@ -352,11 +379,32 @@ def test_privacy_mode_sends_no_content_and_leaves_the_sdk_metadata_only(fake_ant
         assert attrs["gen_ai.usage.output_tokens"] == OUTPUT_TOKENS
 
 
+def test_with_posthog_the_only_consumer_the_sdk_does_not_trace(default_run):
+    # No SDK span: none reaches PostHog, and the SDK puts no trace context on its requests.
+    assert {span["scope_name"] for span in default_run[1]} == {"posthog_autoinstrument"}
+    assert default_run[2] and not [r for r in default_run[2] if "traceparent" in r["headers"]]
+
+
 @pytest.mark.skipif(not NATIVE, reason="the SDK does not trace itself")
-def test_the_sdk_is_told_to_record_content_unless_the_app_says_otherwise(fake_anthropic, default_run):
-    assert "content_mode_env: content" in default_run[0].stderr
+def test_the_apps_own_telemetry_keeps_the_sdks_spans(own_telemetry_run):
+    result, posthog_spans, collected = own_telemetry_run
+    sdk_spans = [s for s in collected if s["scope_name"].startswith("com.anthropic.sdk.python")]
+    # The same spans PostHog received (completed there), as the SDK made them.
+    assert sorted(s["span_id"] for s in sdk_spans) == sorted(s["span_id"] for s in posthog_spans)
+    assert {s["name"] for s in sdk_spans} == {"anthropic.messages.create"}
+    assert not [s for s in collected if s["scope_name"] == "posthog_autoinstrument"]
+    assert not [k for s in sdk_spans for k in s["attributes"] if k.startswith("$")]  # no PostHog dialect there
+    assert "content_mode_env: content" in result.stderr
+
+
+@pytest.mark.skipif(not NATIVE, reason="the SDK does not trace itself")
+def test_the_apps_switch_decides_and_content_mode_is_the_apps(fake_anthropic):
     result, spans = run_app(
-        fake_anthropic, "content_mode_env", "create_text", ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE="metadata_only"
+        fake_anthropic,
+        "content_mode_env",
+        "create_text",
+        ANTHROPIC_OPEN_TELEMETRY="true",
+        ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE="metadata_only",
     )
     assert "content_mode_env: metadata_only" in result.stderr
     (span,) = spans
@@ -365,9 +413,9 @@ def test_the_sdk_is_told_to_record_content_unless_the_app_says_otherwise(fake_an
     assert span["attributes"]["gen_ai.usage.input_tokens"] == ALL_INPUT
 
 
-@pytest.mark.parametrize("sdk_tracing", ["default", "false"])
+@pytest.mark.parametrize("sdk_tracing", ["posthog_only", "app_switch_on"])
 def test_history_edited_after_the_call_is_recorded_as_sent(fake_anthropic, sdk_tracing):
-    overrides = {} if sdk_tracing == "default" else {"ANTHROPIC_OPEN_TELEMETRY": "false"}
+    overrides = {"ANTHROPIC_OPEN_TELEMETRY": "true"} if sdk_tracing == "app_switch_on" else {}
     _, spans = run_app(fake_anthropic, "history_edited", **overrides)
     (span,) = [s for s in spans if s["attributes"]["gen_ai.request.max_tokens"] == 64]
     assert posthog_input(span) == [
@@ -377,9 +425,9 @@ def test_history_edited_after_the_call_is_recorded_as_sent(fake_anthropic, sdk_t
     assert [t["function"]["description"] for t in tools(span)] == ["Weather for a city"]
 
 
-@pytest.mark.parametrize("sdk_tracing", ["default", "false"])
+@pytest.mark.parametrize("sdk_tracing", ["posthog_only", "app_switch_on"])
 def test_a_relayed_stream_is_a_complete_generation(fake_anthropic, sdk_tracing):
-    overrides = {} if sdk_tracing == "default" else {"ANTHROPIC_OPEN_TELEMETRY": "false"}
+    overrides = {"ANTHROPIC_OPEN_TELEMETRY": "true"} if sdk_tracing == "app_switch_on" else {}
     result, spans = run_app(fake_anthropic, "relayed_stream", **overrides)
     plain, _ = run_app(fake_anthropic, "relayed_stream", instrumented=False)
     assert result.stdout == plain.stdout == "relayed_stream: event: message_stop\n"

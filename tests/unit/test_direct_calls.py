@@ -2,6 +2,7 @@
 built on the export thread. It must be the span an SDK span would have been, nest the same,
 and take the adapter's deferred translation along, from arguments as they were at the call."""
 
+import gc
 import json
 import threading
 from dataclasses import replace
@@ -236,10 +237,13 @@ def test_a_call_expecting_its_request_body_is_translated_from_the_body_as_sent()
 
     direct, collector = direct_recorder()
     call = direct.start(describe)
-    call.expect_request_body(dict(arguments))
+    call.expect_request_body(arguments)
     call.later(lambda: seen.append(("input", call.arguments_as_sent())))
     call.request_body(b'{"model": "gpt-4o-sent", "messages": [{"role": "user", "content": "as sent"}]}')
     call.request_body(b'{"model": "a retry"}')  # the first body is the one kept
+    call.app_resumes()
+    # A queued call keeps the body, not the arguments (nor a copy of them).
+    assert call.recording.arguments is None
     arguments["messages"][0]["content"] = "edited after the call"
     call.end()
     (built,) = collector.build()
@@ -247,20 +251,28 @@ def test_a_call_expecting_its_request_body_is_translated_from_the_body_as_sent()
     assert seen == [("input", sent), ("describe", sent)]
     assert built.name == "chat gpt-4o-sent"
 
-    # No body (the call failed before the SDK sent it): the copy taken at the call stands in.
+    # No body (the call failed before the SDK sent it): a copy of the arguments, taken as the
+    # app resumes, stands in; what the app changes afterwards is not seen.
     direct, collector = direct_recorder()
     call = direct.start(describe)
-    call.expect_request_body({"model": "gpt-4o", "messages": []})
+    called = {"model": "gpt-4o", "messages": [{"role": "user", "content": "as called"}]}
+    call.expect_request_body(called)
     call.request_body("not bytes")
+    call.app_resumes()
+    called["messages"].append({"role": "user", "content": "appended after the call"})
+    called["model"] = "changed after the call"
     call.end()
     (built,) = collector.build()
-    assert seen[-1] == ("describe", {"model": "gpt-4o", "messages": []})
+    assert seen[-1] == ("describe", {"model": "gpt-4o", "messages": [{"role": "user", "content": "as called"}]})
 
     # A body that is not JSON (or not UTF-8): the copy stands in too.
     direct, collector = direct_recorder()
     call = direct.start(describe)
-    call.expect_request_body({"model": "gpt-4o", "messages": []})
+    called = {"model": "gpt-4o", "messages": []}
+    call.expect_request_body(called)
     call.request_body(b"\xff not json")
+    call.app_resumes()
+    called["model"] = "changed after the call"
     call.end()
     collector.build()
     assert seen[-1] == ("describe", {"model": "gpt-4o", "messages": []})
@@ -271,7 +283,7 @@ def test_a_call_expecting_its_request_body_is_translated_from_the_body_as_sent()
     call.request_body(b'{"model": "unexpected"}')
     call.end()
     (built,) = collector.build()
-    assert seen[-1] == ("describe", None) and built.name == "chat gpt-4o"
+    assert seen[-1] == ("describe", {}) and built.name == "chat gpt-4o"
 
 
 def test_values_that_are_not_plain_are_cleaned_as_the_sdk_cleans_them():
@@ -349,8 +361,27 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
             base_url=fake_openai.base_url, api_key="sk-test", max_retries=0, http_client=httpx.Client()
         )
         conversation = [{"role": "user", "content": "hi"}]
+        client.chat.completions.create(model="gpt-4o-mini", messages=[])  # the SDK's first-call work
+        assert processor.force_flush(10_000)
+        del translated_on[:], translated_from[:]
+        gc.collect()
+        existing = {id(o) for o in gc.get_objects()}
         with identity.context(distinct_id="user-42"):
             reply = client.chat.completions.create(model="gpt-4o-mini", messages=conversation)
+        (queued,) = [entry[0] for entry in processor._queue]
+        kept = kept_by(queued, existing)
+        # Only bytes and plain values, in our own small objects: none of the app's arguments (nor
+        # a copy of them), nor the SDK's result, which every collection would walk until export.
+        assert not [o for o in kept if o is conversation or o is reply or type(o) is dict]
+        assert {type(o).__name__ for o in kept} <= {
+            "InferenceCall",
+            "DirectRecording",
+            "DirectSpan",
+            "_Describer",
+            "Identity",  # the person current at the call
+            "list",
+            "tuple",
+        }, kept
         conversation.append({"role": "assistant", "content": reply.choices[0].message.content})
         conversation.append({"role": "user", "content": "and again"})
         reply.choices[0].message.content = "edited by the app"
@@ -364,12 +395,26 @@ def test_openai_calls_are_translated_on_the_export_thread_from_the_arguments_as_
 
     assert translated_on == ["posthog-autoinstrument-export"] * 2  # the request, then the response
     assert translated_from == [dict]  # the response body as received
-    (span,) = posthog.wait_for_spans(1)
+    span = posthog.wait_for_spans(2)[-1]
     attrs = span["attributes"]
     assert attrs["$ai_input"] == [{"role": "user", "content": "hi"}]
     assert attrs["$ai_output_choices"][0]["content"] == [{"type": "text", "text": "Hello from fake OpenAI"}]
     assert attrs["gen_ai.response.model"] and attrs["gen_ai.usage.input_tokens"] >= 0
     assert attrs["posthog.distinct_id"] == "user-42"
+
+
+def kept_by(root: object, existing: set) -> list:
+    """The objects the collector tracks that ``root`` keeps alive and that are new since
+    ``existing`` (the ids of the objects before the call): long-lived ones are not walked."""
+    found, todo, seen = [], [root], set()
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or id(obj) in existing or not gc.is_tracked(obj):
+            continue
+        seen.add(id(obj))
+        found.append(obj)
+        todo.extend(gc.get_referents(obj))
+    return found
 
 
 @pytest.mark.parametrize("key", ["context key", "plain key"])

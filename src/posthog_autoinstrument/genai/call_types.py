@@ -57,8 +57,8 @@ class InferenceRequest:
 
 
 # A call's description, or a function that makes it later (see Recorder.start) from the call's
-# arguments as the SDK sent them (see InferenceCall.expect_request_body), None when unknown.
-RequestOrDescriber = Union[InferenceRequest, Callable[[Optional[dict]], InferenceRequest]]
+# arguments as the SDK sent them (see InferenceCall.expect_request_body).
+RequestOrDescriber = Union[InferenceRequest, Callable[[dict], InferenceRequest]]
 
 
 @dataclass(slots=True)

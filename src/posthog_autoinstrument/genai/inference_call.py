@@ -73,18 +73,31 @@ class InferenceCall:
         self.recording.later(self, record, args)
 
     # -- the request as sent (see DirectRecording) -----------------------------------------
+    @property
+    def deferred(self) -> bool:
+        """Whether what :meth:`later` is given runs on the export thread (a direct call)."""
+        return isinstance(self.recording, DirectRecording)
+
     def expect_request_body(self, arguments: dict) -> None:
         """Translate this call (on the export thread) from the JSON body its SDK sends, handed
-        over by :meth:`request_body`; ``arguments``, a copy of the call's keyword arguments,
-        stand in if none comes (the call failed before it was sent)."""
+        over by :meth:`request_body`; ``arguments``, the call's keyword arguments themselves,
+        stand in if none comes (the call failed before it was sent): the caller must call
+        :meth:`app_resumes` before the app regains control, which copies them if still needed."""
         self.recording.expect_request_body(arguments)
+
+    def app_resumes(self) -> None:
+        """The SDK's call returned or raised: the app may change its arguments from now on."""
+        try:
+            self.recording.app_resumes()
+        except Exception:
+            logger.debug("posthog-autoinstrument: arguments not kept", exc_info=True)
 
     def request_body(self, body: Any) -> None:
         """The body of the HTTP request the SDK built for this call (the first, if it retries)."""
         self.recording.request_body(body)
 
     def arguments_as_sent(self) -> Optional[dict]:
-        """The call's arguments as sent: its parsed JSON body, else the copy taken at the call.
+        """The call's arguments as sent: its parsed JSON body, else the copy of its arguments.
         Export thread only; None when not expected (see :meth:`expect_request_body`)."""
         return self.recording.arguments_as_sent()
 

@@ -101,6 +101,7 @@ class Recorder:
         request: RequestOrDescriber,
         parent: Optional[otel_context.Context] = None,
         caller_frame: Optional[FrameType] = None,
+        arguments: Optional[dict] = None,
     ) -> Optional[InferenceCall]:
         """Start the span for one call, or return None when it must not (or cannot) be recorded.
 
@@ -111,8 +112,9 @@ class Recorder:
         current one (callbacks).
 
         ``request``: the call's description, or for a provider-level call a function that
-        returns it (a handler whose description reads nothing but the call's arguments): a
-        direct call then runs it on the export thread, any other call at once.
+        returns it from the call's arguments (a handler whose description reads nothing else): a
+        direct call then runs it on the export thread with the arguments as sent, any other call
+        at once with ``arguments``.
 
         ``caller_frame``: where to start looking for the app's code (``code.*`` attributes); by
         default, at the caller of ``start``.
@@ -130,7 +132,7 @@ class Recorder:
                     if call is not None:
                         name_enclosing_framework(call, parent)
                         return call
-            described = request if isinstance(request, InferenceRequest) else request(None)
+            described = request if isinstance(request, InferenceRequest) else request(arguments or {})
             attrs = request_attributes(described)
             caller_location(attrs, frame=caller_frame)
             span = self.tracer.start_span(span_name(described), context=parent, kind=SpanKind.CLIENT, attributes=attrs)

@@ -41,6 +41,16 @@ _AWAITED = object()
 _scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, undeclared in typeshed
 
 
+def arguments_now(kwargs: dict) -> dict:
+    """The keyword arguments as they are now, for translation that runs later: the app may
+    append to the list it passed (its conversation) as soon as the call returns."""
+    now = dict(kwargs)
+    for key, value in now.items():  # (a loop: a comprehension is a function call of its own)
+        if type(value) is list:
+            now[key] = list(value)
+    return now
+
+
 class SpanRecording:
     """Recording through the call's SDK span. Stateless: one instance (:data:`SDK_SPAN`) serves
     every such call."""
@@ -54,6 +64,9 @@ class SpanRecording:
         pass  # the translation runs now, from the arguments themselves
 
     def request_body(self, body: Any) -> None:
+        pass
+
+    def app_resumes(self) -> None:
         pass
 
     def arguments_as_sent(self) -> Optional[dict]:
@@ -141,25 +154,30 @@ class DirectRecording:
         self.identity = identity
         self.start_time = time.time_ns()
         self.end_time: Optional[int] = None
-        # Translation left for the export thread: (function, its arguments).
-        self.pending: list[tuple[Callable[..., Any], tuple]] = []
+        # Translation left for the export thread: (function, *its arguments).
+        self.pending: list[tuple] = []
         self.events: tuple[Event, ...] = ()
         self.status = UNSET
         # The request body the SDK serialised (bytes), once it has; _AWAITED before.
         self.sent: Any = None
-        # The call's arguments as sent: the parsed body, or until then a copy of the arguments.
+        # The call's arguments: the app's own while the call runs, then a copy of them if no
+        # JSON body replaces them, or the parsed body.
         self.arguments: Optional[dict] = None
         # The response body the SDK parsed its result from (bytes), if handed over.
         self.received: Optional[bytes] = None
 
     def later(self, call: InferenceCall, record: Callable[..., Any], args: tuple) -> None:
-        self.pending.append((record, args))
+        self.pending.append((record, *args))  # one tuple a record, not two: a queued call keeps it
 
     # -- the request as sent -------------------------------------------------------------
     # Translation on the export thread must see the request as it was at the call, whatever the
     # app does to its message dicts and lists afterwards (an agent trimming its history in
     # place). Copying them deeply on the app's thread costs per message; the SDK serialises the
     # request anyway, and its body is bytes nobody can change: keep a reference to those.
+
+    # A queued call keeps only the body (bytes, which collections never look at): the arguments
+    # are the app's own dict until the call returns, and are copied then only if no JSON body
+    # came to replace them (the call failed before it was sent, or its body is not JSON).
 
     def expect_request_body(self, arguments: dict) -> None:
         self.arguments = arguments
@@ -168,6 +186,13 @@ class DirectRecording:
     def request_body(self, body: Any) -> None:
         if self.sent is _AWAITED and isinstance(body, (bytes, bytearray)):
             self.sent = body
+            if body[:1] == b"{":
+                self.arguments = None
+
+    def app_resumes(self) -> None:
+        arguments = self.arguments
+        if arguments is not None:
+            self.arguments = arguments_now(arguments)
 
     def response_body(self, body: Any) -> None:
         if self.received is None and type(body) is bytes:
@@ -201,7 +226,7 @@ class DirectRecording:
 
     def build_span(self, call: InferenceCall) -> PlainSpan:
         """The finished span. Export thread only, once the call has ended."""
-        for record, args in self.pending:
+        for record, *args in self.pending:
             try:
                 record(*args)
             except Exception:
@@ -210,7 +235,7 @@ class DirectRecording:
         self.pending = []
         request = self.request
         if not isinstance(request, InferenceRequest):  # described only now (see Recorder.start)
-            request = self.request = request(self.arguments_as_sent())
+            request = self.request = request(self.arguments_as_sent() or {})
         attrs = request_attributes(request)
         put_caller(attrs, self.caller)
         attrs.update(call._attrs)

@@ -7,6 +7,14 @@ Since 1.14 the SDK traces itself with OpenTelemetry: one CLIENT span per API cal
 ``.vertex`` for the platform clients), metadata only unless its content mode is ``content``.
 One call must be one span, so each call is recorded by exactly one of two paths:
 
+Which one is PostHog's choice only while nobody else consumes spans. When PostHog's processor is
+the only one on the tracer provider as the app constructs a client (no exporter of the app's own)
+and the app has not set ``ANTHROPIC_OPEN_TELEMETRY`` itself, the client is constructed with its
+tracing off, as that switch would (``env_open_telemetry`` reads the SDK's environment variables
+for a client given no ``open_telemetry`` option): the SDK's span, with content serialised on
+the app's thread, would cost more than twice our own recording and nobody else would see it.
+With telemetry of the app's own, the SDK traces itself as it would without us.
+
 * **the SDK's span**, when the client traces itself into our tracer provider. This adapter then
   records nothing of its own. It switches the SDK's content capture on (an environment default,
   never over the app's choice, and not under privacy mode), adds at span start what the SDK
@@ -14,9 +22,9 @@ One call must be one span, so each call is recorded by exactly one of two paths:
   function), and lends the span of a raw ``create(stream=True)`` stream the assembled output,
   which the SDK otherwise records only for its helpers. The export pipeline
   (``formats/anthropic.py``, registered with ``genai/self_tracing.py``) rewrites the span into exactly what the other path records.
-* **our span**, for every other client: SDKs before 1.14, ``open_telemetry=False``,
-  ``ANTHROPIC_OPEN_TELEMETRY=false``, or an app that sends the SDK's spans to a tracer provider
-  of its own.
+* **our span**, for every other client: SDKs before 1.14, clients made while PostHog was the
+  only consumer of spans, ``open_telemetry=False``, ``ANTHROPIC_OPEN_TELEMETRY=false``, or an
+  app that sends the SDK's spans to a tracer provider of its own.
 
 The translation (content blocks, usage, stop reasons, streamed events) is
 :mod:`..formats.anthropic`'s, shared with Bedrock's Anthropic bodies.
@@ -36,7 +44,7 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
 
-from .. import config
+from .. import config, lifecycle
 from ..genai import InferenceCall, InferenceRequest, Recorder, StreamAccumulator
 from ..genai import messages as m
 from ..genai import semconv
@@ -72,6 +80,10 @@ logger = logging.getLogger("posthog_autoinstrument")
 NATIVE_SCOPE = anthropic_format.SCOPE
 #: The environment variable the SDK reads (once per client) to record content on its spans.
 CONTENT_MODE_ENV = "ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"
+#: The SDK's switch for its own spans (read once per client); set by the app, it decides.
+TRACING_ENV = "ANTHROPIC_OPEN_TELEMETRY"
+#: The SDK's function (1.14+) that makes a client's tracing options from its environment variables.
+_ENV_OPTIONS = "env_open_telemetry"
 
 # The SDK's spans reach the export pipeline only once the SDK is imported, which imports this
 # adapter first: registering here means the export thread never imports adapter code.
@@ -418,6 +430,8 @@ class AnthropicInstrumentor(LLMInstrumentor):
                 Target(qualname=_SPAN_START_HOOK, wrapper=self._native_span_start, **at),
             ]
         targets.append(Target("anthropic._base_client", "BaseClient._build_request", wrapper=keep_request_body))
+        # Called by the SDK (1.14+) as a client given no ``open_telemetry`` option is constructed.
+        targets.append(Target("anthropic._tracing", _ENV_OPTIONS, wrapper=self._tracing_options_from_env))
         return targets
 
     def _patch(self, module: Any, target: Target) -> None:
@@ -458,6 +472,23 @@ class AnthropicInstrumentor(LLMInstrumentor):
         ):
             return False  # the app sends the SDK's spans elsewhere: PostHog gets ours
         return getattr(client, "_tracer", None) is not None
+
+    def _tracing_options_from_env(self, wrapped, instance, args, kwargs):
+        """The options a client constructed with no ``open_telemetry`` option gets: tracing off
+        while PostHog is the only consumer of spans and the app has not set the switch itself."""
+        options = wrapped(*args, **kwargs)
+        try:
+            if TRACING_ENV in os.environ or not lifecycle.posthog_is_the_only_consumer():
+                return options
+            traces = options.get("traces")
+            if isinstance(traces, bool):
+                traces = {"enabled": traces}
+            if not isinstance(traces, dict) or "enabled" in traces:
+                return options
+            return {**options, "traces": {**traces, "enabled": False}}
+        except Exception:
+            logger.debug("posthog-instrument: anthropic tracing options not read", exc_info=True)
+            return options
 
     def _configure_native_tracing(self, module: Any) -> None:
         """An SDK that traces itself records content only when told to; tell it, unless private."""

@@ -35,6 +35,7 @@ from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import th
 from ..formats.fields import arg, get, given, integer, number  # noqa: F401
 from ..genai import InferenceCall, Recorder, StepCall, StreamAccumulator
 from ..genai.call_types import RequestOrDescriber
+from ..genai.recording import arguments_now  # noqa: F401  (adapters import it from here)
 from ..genai.one_generation import SCOPE_NAME, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
 from ..genai.streams import observe_stream
 
@@ -345,7 +346,7 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
     try:
         request, new_kwargs = handler.request(instance, args, kwargs)
         call_kwargs = kwargs if new_kwargs is None else new_kwargs
-        call = instrumentor.recorder.start(request, current, caller_frame)
+        call = instrumentor.recorder.start(request, current, caller_frame, call_kwargs)
     except Exception:
         logger.debug("posthog-instrument: could not describe the call", exc_info=True)
         return None, kwargs, None
@@ -353,9 +354,9 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
         return None, call_kwargs, None
     try:
         # Even without content capture: tool definitions are metadata and still recorded.
-        if handler.input_can_wait:
-            call.expect_request_body(arguments_now(call_kwargs))
-            call.later(_record_input_as_sent, handler, call, instance, args, call_kwargs)
+        if handler.input_can_wait and call.deferred:
+            call.expect_request_body(call_kwargs)
+            call.later(_record_input_as_sent, handler, call, instance, args)
         else:
             handler.record_input(call, instance, args, call_kwargs)
     except Exception:
@@ -364,10 +365,9 @@ def _begin(instrumentor: LLMInstrumentor, handler: CallHandler, instance: Any, a
     return call, call_kwargs, call.attach(current)
 
 
-def _record_input_as_sent(handler: CallHandler, call: InferenceCall, instance: Any, args: tuple, kwargs: dict) -> None:
-    # Direct: on the export thread, from the request as sent. Otherwise now, from the arguments.
-    sent = call.arguments_as_sent()
-    handler.record_input(call, instance, args, kwargs if sent is None else sent)
+def _record_input_as_sent(handler: CallHandler, call: InferenceCall, instance: Any, args: tuple) -> None:
+    # On the export thread, from the request as sent (or the arguments, copied as called).
+    handler.record_input(call, instance, args, call.arguments_as_sent() or {})
 
 
 def keep_request_body(wrapped, instance, args, kwargs):
@@ -397,6 +397,7 @@ def keep_response_body(wrapped, instance, args, kwargs):
 
 
 def _fail(handler: CallHandler, call: InferenceCall, exc: BaseException) -> None:
+    call.app_resumes()
     try:
         status = handler.error_status(exc)
     except Exception:
@@ -405,6 +406,7 @@ def _fail(handler: CallHandler, call: InferenceCall, exc: BaseException) -> None
 
 
 def _complete(handler: CallHandler, call: InferenceCall, result: Any, kwargs: dict) -> Any:
+    call.app_resumes()
     try:
         return handler.result(call, result, kwargs)
     except Exception:
@@ -451,16 +453,6 @@ def async_wrapper(instrumentor: LLMInstrumentor, handler: CallHandler) -> Callab
         return traced()
 
     return wrapper
-
-
-def arguments_now(kwargs: dict) -> dict:
-    """The keyword arguments as they are now, for translation that runs later: the app may
-    append to the list it passed (its conversation) as soon as the call returns."""
-    now = dict(kwargs)
-    for key, value in now.items():  # (a loop: a comprehension is a function call of its own)
-        if type(value) is list:
-            now[key] = list(value)
-    return now
 
 
 def is_stream(result: Any) -> bool:

@@ -235,6 +235,24 @@ class ChatStreamAccumulator(StreamAccumulator):
             call.set_output([m.output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
 
 
+class _Describer:
+    """A handler's ``describe`` of one call's client, for the arguments the recorder gives it:
+    one small object a queued call keeps (a closure over the same would keep four)."""
+
+    __slots__ = ("handler", "instance")
+
+    def __init__(self, handler: _ResultHandling, instance: Any):
+        self.handler = handler
+        self.instance = instance
+
+    def __call__(self, arguments: dict) -> InferenceRequest:
+        return self.handler.describe(self.instance, arguments)
+
+
+def _record_body(handler: _ResultHandling, call: InferenceCall, body: bytes) -> None:
+    handler.record(call, json.loads(body))
+
+
 class _ResultHandling(CallHandler):
     """Shared by every OpenAI call: plain results, streams and raw responses."""
 
@@ -245,7 +263,7 @@ class _ResultHandling(CallHandler):
     def request(self, instance, args, kwargs):
         # Described later (see Recorder.start): ``describe`` reads only the client and the
         # arguments, as sent when the SDK's request body is known.
-        return (lambda sent: self.describe(instance, kwargs if sent is None else sent)), None
+        return _Describer(self, instance), None
 
     def describe(self, instance: Any, kwargs: dict) -> InferenceRequest:
         raise NotImplementedError
@@ -263,14 +281,11 @@ class _ResultHandling(CallHandler):
         # which every collection would walk until the export thread translates the call.
         body = call.received_body() if self.records_body else None
         if body is not None:
-            call.later(self.record_body, call, body)
+            call.later(_record_body, self, call, body)
         else:
             call.later(self.record, call, parsed)
         call.end()
         return parsed
-
-    def record_body(self, call: InferenceCall, body: bytes) -> None:
-        self.record(call, json.loads(body))
 
     def on_relayed(self, call: InferenceCall, body: bytes, kwargs: dict) -> None:
         """The body the app read itself (export thread): a stream's events or a JSON result."""
