@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..genai import messages as m
-from .fields import get
+from ..genai.call_types import InferenceRequest
+from .fields import get, number
 
 
 class Fields:
@@ -94,8 +95,36 @@ class Fields:
                 definitions.append(m.other_tool(str(self.value(tool, "type") or "unknown")))
         return definitions
 
+    def chat_parameters(self, request: InferenceRequest, kwargs: dict, arguments: ChatArguments) -> InferenceRequest:
+        """``request`` (returned) with the sampling and output parameters of a chat call's keyword
+        arguments, found under the SDK's names for them (``arguments``)."""
+        value = self.value
+        for field, name in arguments.numbers:
+            setattr(request, field, number(value(kwargs, name)))
+        stop = value(kwargs, arguments.stop)
+        request.stop_sequences = [stop] if isinstance(stop, str) else stop
+        if arguments.reasoning_effort is not None:
+            effort = value(kwargs, arguments.reasoning_effort)
+            request.reasoning_level = str(getattr(effort, "value", effort)) if effort is not None else None
+        request.output_type = self.output_type(kwargs.get("response_format"))
+        return request
+
     def output_type(self, response_format: Any) -> Optional[str]:
         kind = self.value(response_format, "type") if self.given(response_format) else None
         if kind in ("json_object", "json_schema"):
             return "json"
         return "text" if kind == "text" else None
+
+
+class ChatArguments:
+    """What one SDK calls a chat call's parameters: ``numbers`` pairs each numeric field of
+    :class:`InferenceRequest` with the SDK's argument (``("seed", "random_seed")``); ``stop`` is
+    the argument holding the stop sequences, ``reasoning_effort`` the one holding the reasoning
+    level (None: the SDK has none)."""
+
+    __slots__ = ("numbers", "stop", "reasoning_effort")
+
+    def __init__(self, numbers: dict, stop: str, reasoning_effort: Optional[str] = None):
+        self.numbers = tuple(numbers.items())
+        self.stop = stop
+        self.reasoning_effort = reasoning_effort

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..formats.generated_sdk import Fields
+from ..formats.generated_sdk import ChatArguments, Fields
 from ..formats.openai_chat import tool_call_buffer, tool_call_parts_of
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, number, with_list
+from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, with_list
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
@@ -44,6 +44,20 @@ def _given(value: Any) -> bool:
 
 _fields = Fields(_given)
 _value = _fields.value
+_CHAT_ARGUMENTS = ChatArguments(
+    {
+        "temperature": "temperature",
+        "top_p": "top_p",
+        "top_k": "top_k",
+        "max_tokens": "max_tokens",
+        "seed": "random_seed",
+        "frequency_penalty": "frequency_penalty",
+        "presence_penalty": "presence_penalty",
+        "choice_count": "n",
+    },
+    stop="stop",
+    reasoning_effort="reasoning_effort",
+)
 
 
 def _finish_reason(reason: Any) -> Optional[str]:
@@ -227,8 +241,6 @@ class ChatCompletion(ResponseOrStream):
 
     def request(self, instance, args, kwargs):
         address, port = _endpoint(instance, kwargs)
-        stop = _value(kwargs, "stop")
-        effort = _value(kwargs, "reasoning_effort")
         request = InferenceRequest(
             provider=_provider(instance),
             model=_value(kwargs, "model"),
@@ -236,19 +248,8 @@ class ChatCompletion(ResponseOrStream):
             server_address=address,
             server_port=port,
             stream=self.stream,
-            temperature=number(_value(kwargs, "temperature")),
-            top_p=number(_value(kwargs, "top_p")),
-            top_k=number(_value(kwargs, "top_k")),
-            max_tokens=number(_value(kwargs, "max_tokens")),
-            stop_sequences=[stop] if isinstance(stop, str) else stop,
-            seed=number(_value(kwargs, "random_seed")),
-            frequency_penalty=number(_value(kwargs, "frequency_penalty")),
-            presence_penalty=number(_value(kwargs, "presence_penalty")),
-            choice_count=number(_value(kwargs, "n")),
-            reasoning_level=str(getattr(effort, "value", effort)) if effort is not None else None,
-            output_type=_fields.output_type(kwargs.get("response_format")),
         )
-        return request, with_list(kwargs, "messages")
+        return _fields.chat_parameters(request, kwargs, _CHAT_ARGUMENTS), with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):
         call.set_input(
