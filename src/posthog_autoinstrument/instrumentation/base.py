@@ -128,6 +128,9 @@ class LLMInstrumentor(BaseInstrumentor):
 
     #: pip requirement strings checked against the installed distribution before patching
     requirements: tuple = ()
+    #: True when the adapter drives its framework-level calls only through ``InferenceCall``:
+    #: they may then be recorded direct, like provider calls (see ``Recorder.start``).
+    framework_calls_direct = False
 
     def targets(self) -> list:
         raise NotImplementedError
@@ -139,7 +142,10 @@ class LLMInstrumentor(BaseInstrumentor):
         settings = config.settings()
         tracer = trace.get_tracer(SCOPE_NAME, __version__, kwargs.get("tracer_provider"))
         self.recorder = Recorder(
-            tracer, capture_content=not settings.privacy_mode, privacy_requested=identity.privacy_requested
+            tracer,
+            capture_content=not settings.privacy_mode,
+            privacy_requested=identity.privacy_requested,
+            direct_frameworks=self.framework_calls_direct,
         )
         self._active = True
         self._patched: list = []

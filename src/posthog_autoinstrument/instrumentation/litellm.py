@@ -340,6 +340,7 @@ async def _completed_later(call: InferenceCall, awaitable: Any, on_result: Any) 
 
 class LiteLLMInstrumentor(LLMInstrumentor):
     requirements = ("litellm >= 1.40.0, < 2",)
+    framework_calls_direct = True  # (its handlers use nothing but the InferenceCall)
 
     def targets(self) -> list:
         chat, achat = _Chat(asynchronous=False), _Chat(asynchronous=True)
