@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..genai import messages as m
+from ..genai import semconv
 from ..genai.call_types import InferenceRequest
 from .fields import get, number
 
@@ -95,10 +96,21 @@ class Fields:
                 definitions.append(m.other_tool(str(self.value(tool, "type") or "unknown")))
         return definitions
 
-    def chat_parameters(self, request: InferenceRequest, kwargs: dict, arguments: ChatArguments) -> InferenceRequest:
-        """``request`` (returned) with the sampling and output parameters of a chat call's keyword
-        arguments, found under the SDK's names for them (``arguments``)."""
+    def chat_request(
+        self, kwargs: dict, arguments: ChatArguments, provider: str, address: Any, port: Any, stream: bool
+    ) -> InferenceRequest:
+        """A chat call's description: the provider and endpoint given, the model and the sampling
+        and output parameters read from its keyword arguments under the SDK's names for them
+        (``arguments``)."""
         value = self.value
+        request = InferenceRequest(
+            provider=provider,
+            model=value(kwargs, "model"),
+            operation=semconv.Operation.CHAT,
+            server_address=address,
+            server_port=port,
+            stream=stream,
+        )
         for field, name in arguments.numbers:
             setattr(request, field, number(value(kwargs, name)))
         stop = value(kwargs, arguments.stop)

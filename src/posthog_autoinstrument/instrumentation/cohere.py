@@ -222,15 +222,8 @@ class Chat(ResponseOrStream):
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
-        request = InferenceRequest(
-            provider=provider,
-            model=_value(kwargs, "model"),
-            operation=semconv.Operation.CHAT,
-            server_address=address,
-            server_port=port,
-            stream=self.stream,
-        )
-        return _fields.chat_parameters(request, kwargs, _CHAT_ARGUMENTS), with_list(kwargs, "messages")
+        request = _fields.chat_request(kwargs, _CHAT_ARGUMENTS, provider, address, port, self.stream)
+        return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):
         call.set_input(

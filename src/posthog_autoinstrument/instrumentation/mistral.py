@@ -27,11 +27,11 @@ from typing import Any, Optional
 
 from ..formats.generated_sdk import ChatArguments, Fields
 from ..formats.openai_chat import tool_call_buffer, tool_call_parts_of
-from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
+from ..genai import InferenceCall, InferenceRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, with_list
+from .base import CallHandler, ChoicesAccumulator, LLMInstrumentor, ResponseOrStream, Target, host_and_port, with_list
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
@@ -174,17 +174,10 @@ class _ChoiceState(m.PartRuns):
         return super().parts(empty_text=False) + tool_call_parts_of(self.tool_calls)
 
 
-class ChatStreamAccumulator(StreamAccumulator):
+class ChatStreamAccumulator(ChoicesAccumulator):
     """Folds ``CompletionEvent`` chunks; Mistral sends the usage on the last chunk."""
 
-    __slots__ = ("capture", "response_id", "model", "usage", "choices")
-
-    def __init__(self, capture: bool):
-        self.capture = capture
-        self.response_id = None
-        self.model = None
-        self.usage: Optional[Usage] = None
-        self.choices: dict = {}
+    __slots__ = ()
 
     def on_chunk(self, event: Any) -> bool:
         chunk = getattr(event, "data", event)
@@ -220,17 +213,6 @@ class ChatStreamAccumulator(StreamAccumulator):
                 entry.add_arguments(_value(function, "arguments"))
         return False
 
-    def finish(self, call: InferenceCall) -> None:
-        ordered = [self.choices[i] for i in sorted(self.choices)]
-        call.set_response(
-            model=self.model,
-            response_id=self.response_id,
-            finish_reasons=[s.finish_reason for s in ordered if s.finish_reason],
-            usage=self.usage,
-        )
-        if self.capture:
-            call.set_output([m.output_message(state.parts(), state.finish_reason) for state in ordered])
-
 
 # -- handlers -----------------------------------------------------------------------------
 
@@ -241,15 +223,8 @@ class ChatCompletion(ResponseOrStream):
 
     def request(self, instance, args, kwargs):
         address, port = _endpoint(instance, kwargs)
-        request = InferenceRequest(
-            provider=_provider(instance),
-            model=_value(kwargs, "model"),
-            operation=semconv.Operation.CHAT,
-            server_address=address,
-            server_port=port,
-            stream=self.stream,
-        )
-        return _fields.chat_parameters(request, kwargs, _CHAT_ARGUMENTS), with_list(kwargs, "messages")
+        request = _fields.chat_request(kwargs, _CHAT_ARGUMENTS, _provider(instance), address, port, self.stream)
+        return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):
         call.set_input(
