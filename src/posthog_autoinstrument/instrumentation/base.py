@@ -32,7 +32,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import __version__, config, identity, lifecycle, otel_internals
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
-from ..formats.fields import arg, get, given, integer, number  # noqa: F401
+from ..formats.fields import arg, get, given, integer, number, optional_field  # noqa: F401
 from ..genai import InferenceCall, Recorder, StepCall, StreamAccumulator
 from ..genai.messages import output_message
 from ..genai.call_types import RequestOrDescriber

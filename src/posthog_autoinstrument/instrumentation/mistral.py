@@ -31,7 +31,16 @@ from ..genai import InferenceCall, InferenceRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from .base import CallHandler, ChoicesAccumulator, LLMInstrumentor, ResponseOrStream, Target, host_and_port, with_list
+from .base import (
+    CallHandler,
+    ChoicesAccumulator,
+    LLMInstrumentor,
+    ResponseOrStream,
+    Target,
+    host_and_port,
+    optional_field,
+    with_list,
+)
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
@@ -58,6 +67,11 @@ _CHAT_ARGUMENTS = ChatArguments(
     stop="stop",
     reasoning_effort="reasoning_effort",
 )
+
+
+def _optional(obj: Any, key: str) -> Any:
+    value = optional_field(obj, key)
+    return value if _given(value) else None
 
 
 def _finish_reason(reason: Any) -> Optional[str]:
@@ -129,12 +143,12 @@ def _message(message: Any) -> dict:
 def _usage(usage: Any) -> Optional[Usage]:
     if not _given(usage):
         return None
-    # Extra fields arrive as plain dicts on the SDK's usage model.
-    prompt_details = _value(usage, "prompt_tokens_details")
+    # Extra fields arrive as plain dicts on the SDK's usage model, when they come at all.
+    prompt_details = _optional(usage, "prompt_tokens_details")
     cached = _value(prompt_details, "cached_tokens") if prompt_details is not None else None
     if cached is None:
-        cached = _value(usage, "num_cached_tokens")
-    completion_details = _value(usage, "completion_tokens_details")
+        cached = _optional(usage, "num_cached_tokens")
+    completion_details = _optional(usage, "completion_tokens_details")
     return Usage(
         input_tokens=_value(usage, "prompt_tokens"),
         output_tokens=_value(usage, "completion_tokens"),
