@@ -129,14 +129,21 @@ class Fields:
 
 
 class ChatArguments:
-    """What one SDK calls a chat call's parameters: ``numbers`` pairs each numeric field of
-    :class:`InferenceRequest` with the SDK's argument (``("seed", "random_seed")``); ``stop`` is
-    the argument holding the stop sequences, ``reasoning_effort`` the one holding the reasoning
-    level (None: the SDK has none)."""
+    """What one SDK calls a chat call's parameters. The numeric fields of
+    :class:`InferenceRequest` are read from the arguments of the same name (temperature, top_p,
+    top_k, max_tokens, seed, frequency_penalty, presence_penalty), except where ``renamed``
+    names the SDK's own (``{"seed": "random_seed"}``), which may add fields (``choice_count``);
+    ``stop`` is the argument holding the stop sequences, ``reasoning_effort`` the one holding
+    the reasoning level (None: the SDK has none)."""
 
     __slots__ = ("numbers", "stop", "reasoning_effort")
 
-    def __init__(self, numbers: dict, stop: str, reasoning_effort: Optional[str] = None):
-        self.numbers = tuple(numbers.items())
+    def __init__(self, renamed: dict, stop: str, reasoning_effort: Optional[str] = None):
+        names = {field: field for field in _SAMPLING_FIELDS}
+        names.update(renamed)
+        self.numbers = tuple(names.items())
         self.stop = stop
         self.reasoning_effort = reasoning_effort
+
+
+_SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "frequency_penalty", "presence_penalty")

@@ -50,18 +50,7 @@ def _given(value: Any) -> bool:
 
 _fields = Fields(_given)
 _value = _fields.value
-_CHAT_ARGUMENTS = ChatArguments(
-    {
-        "temperature": "temperature",
-        "top_p": "p",
-        "top_k": "k",
-        "max_tokens": "max_tokens",
-        "seed": "seed",
-        "frequency_penalty": "frequency_penalty",
-        "presence_penalty": "presence_penalty",
-    },
-    stop="stop_sequences",
-)
+_CHAT_ARGUMENTS = ChatArguments({"top_p": "p", "top_k": "k"}, stop="stop_sequences")
 
 
 def _finish_reason(reason: Any) -> Optional[str]:

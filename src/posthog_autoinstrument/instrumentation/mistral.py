@@ -54,18 +54,7 @@ def _given(value: Any) -> bool:
 _fields = Fields(_given)
 _value = _fields.value
 _CHAT_ARGUMENTS = ChatArguments(
-    {
-        "temperature": "temperature",
-        "top_p": "top_p",
-        "top_k": "top_k",
-        "max_tokens": "max_tokens",
-        "seed": "random_seed",
-        "frequency_penalty": "frequency_penalty",
-        "presence_penalty": "presence_penalty",
-        "choice_count": "n",
-    },
-    stop="stop",
-    reasoning_effort="reasoning_effort",
+    {"seed": "random_seed", "choice_count": "n"}, stop="stop", reasoning_effort="reasoning_effort"
 )
 
 
