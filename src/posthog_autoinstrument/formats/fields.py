@@ -20,7 +20,7 @@ def optional_field(obj: Any, key: str) -> Any:
     is asked only where the class itself defines the name (a property)."""
     if isinstance(obj, dict):
         return obj.get(key)
-    extra = getattr(obj, "__pydantic_extra__", _NOT_PYDANTIC)
+    extra: Any = getattr(obj, "__pydantic_extra__", _NOT_PYDANTIC)
     if extra is _NOT_PYDANTIC:
         return getattr(obj, key, None)
     values = getattr(obj, "__dict__", None)
