@@ -3,6 +3,8 @@
     python benchmarks/providers.py                  # timed (within one process) and callgrind
     python benchmarks/providers.py --timed-only     # without valgrind
     python benchmarks/providers.py --providers anthropic,gemini --runs 20
+    python benchmarks/providers.py --callgrind-only --providers openai,mistral --source OTHER/src \
+        --keep-profiles DIR                         # another copy of the package; profiles kept
 
 Each provider's SDK runs unmodified over an in-process transport (``httpx``/``httpx2``
 ``MockTransport``; botocore's ``before-send`` event for Bedrock) answering one canned response
