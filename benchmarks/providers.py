@@ -3,6 +3,8 @@
     python benchmarks/providers.py                  # timed (within one process) and callgrind
     python benchmarks/providers.py --timed-only     # without valgrind
     python benchmarks/providers.py --providers anthropic,gemini --runs 20
+    python benchmarks/providers.py --callgrind-only --providers openai,mistral --source OTHER/src \
+        --keep-profiles DIR                         # another copy of the package; profiles kept
 
 Each provider's SDK runs unmodified over an in-process transport (``httpx``/``httpx2``
 ``MockTransport``; botocore's ``before-send`` event for Bedrock) answering one canned response
@@ -47,7 +49,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import common
 
@@ -443,8 +445,12 @@ def callgrind_worker(provider: str, calls_per_region: int) -> None:
 # -- harness side ----------------------------------------------------------------------------
 
 
+# Another version of the package to measure in the workers (``--source``), else the installed one.
+_SOURCE: dict = {}
+
+
 def _env(url: str, **extra: str) -> dict:
-    return common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY, **extra)
+    return common.worker_env(POSTHOG_HOST=url, POSTHOG_API_KEY=common.API_KEY, **_SOURCE, **extra)
 
 
 def measure_timed(url: str, providers: tuple, runs: int, calls: int, processes: int, say=print) -> dict:
@@ -490,7 +496,7 @@ def _count(profile: Path) -> int:
     return 0
 
 
-def callgrind_one(url: str, provider: str, calls: int) -> dict:
+def callgrind_one(url: str, provider: str, calls: int, keep: Optional[Path] = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         out = Path(folder) / "cg.out"
         argv = [
@@ -518,6 +524,12 @@ def callgrind_one(url: str, provider: str, calls: int) -> dict:
         # Two dumps a region (calls, drain); anything that ran functools.reduce earlier dumped first.
         regions = result["regions"]
         dumps = dumps[len(dumps) - 2 * len(regions) :]
+        if keep is not None:  # for callgrind_annotate: region i's calls, then its drain
+            keep.mkdir(parents=True, exist_ok=True)
+            for index, dump in enumerate(dumps):
+                state = "on" if regions[index // 2] else "off"
+                part = "drain" if index % 2 else "calls"
+                shutil.copy(dump, keep / f"{provider}.{index // 2}.{state}.{part}.callgrind")
         per_region = [(_count(dumps[2 * i]) + _count(dumps[2 * i + 1])) / calls for i in range(len(regions))]
         app_only = [_count(dumps[2 * i]) / calls for i in range(len(regions))]
         on = [v for v, r in zip(per_region, regions) if r]
@@ -535,14 +547,14 @@ def callgrind_one(url: str, provider: str, calls: int) -> dict:
         }
 
 
-def measure_callgrind(url: str, providers: tuple, calls: int, say=print) -> dict:
+def measure_callgrind(url: str, providers: tuple, calls: int, say=print, keep: Optional[Path] = None) -> dict:
     if shutil.which("valgrind") is None:
         return {"skipped": "valgrind is not installed"}
     from concurrent.futures import ThreadPoolExecutor
 
     def one(name: str) -> tuple:
         try:
-            result = callgrind_one(url, name, calls)
+            result = callgrind_one(url, name, calls, keep)
         except Exception as exc:
             say(f"    providers, callgrind: {name} failed: {str(exc).strip().splitlines()[-1][:200]}")
             return name, {"failed": str(exc)[-500:]}
@@ -561,12 +573,20 @@ def measure_callgrind(url: str, providers: tuple, calls: int, say=print) -> dict
 
 
 def measure(
-    url: str, quick: bool, say=print, providers: tuple = PROVIDERS, timed: bool = True, counted: bool = True
+    url: str,
+    quick: bool,
+    say=print,
+    providers: tuple = PROVIDERS,
+    timed: bool = True,
+    counted: bool = True,
+    callgrind_calls: Optional[int] = None,
+    keep: Optional[Path] = None,
 ) -> dict:
     result: dict = {"providers": list(providers)}
     if counted:
         say("providers: callgrind, all threads' instructions per call, on against off in one process")
-        result["callgrind"] = measure_callgrind(url, providers, 3 if quick else 30, say)
+        calls = callgrind_calls or (3 if quick else 30)
+        result["callgrind"] = measure_callgrind(url, providers, calls, say, keep)
     if timed:
         say("providers: timed, all threads' CPU per call, on against off in one process")
         result["timed"] = measure_timed(url, providers, 2 if quick else 20, 5 if quick else 100, 1 if quick else 2, say)
@@ -580,8 +600,15 @@ def main() -> None:
     parser.add_argument("--timed-only", action="store_true")
     parser.add_argument("--callgrind-only", action="store_true")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.add_argument("--source", type=Path, help="measure the package in this src folder (another version)")
+    parser.add_argument("--callgrind-calls", type=int, help="calls per counted region (default 30; --quick 3)")
+    parser.add_argument(
+        "--keep-profiles", type=Path, help="copy each region's callgrind profile here (for callgrind_annotate)"
+    )
     options = parser.parse_args()
     providers = tuple(options.providers.split(","))
+    if options.source:
+        _SOURCE["PYTHONPATH"] = str(options.source.resolve())
     with common.sink() as url:
         result = measure(
             url,
@@ -590,6 +617,8 @@ def main() -> None:
             providers,
             timed=not options.callgrind_only,
             counted=not options.timed_only,
+            callgrind_calls=options.callgrind_calls,
+            keep=options.keep_profiles,
         )
     result["machine"] = common.machine_info()
     text = json.dumps(result, indent=1)

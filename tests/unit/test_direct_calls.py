@@ -203,6 +203,40 @@ def test_the_recorder_records_direct_only_when_nobody_else_could_see_the_span():
     assert collector.calls == [] and len(collector.sdk_spans) == 1
 
 
+def framework_call(recorder):
+    """A framework's model call (LiteLLM's), with a provider call of ours inside it."""
+    call = recorder.start(InferenceRequest(provider="openai", model="gpt-4o", layer="framework", temperature=0.2))
+    token = call.attach()
+    try:
+        inner = recorder.start(InferenceRequest(provider="openai", model="gpt-4o"))
+        inner.set_response(model="gpt-4o-2024", usage=Usage(input_tokens=3, output_tokens=2))
+        inner.end()
+    finally:
+        call.detach(token)
+    call.set_output([m.output_message([m.text("hello")], "stop")])
+    call.end()
+    return call
+
+
+def test_a_framework_call_is_direct_when_its_adapter_drives_it_only_through_the_call():
+    sdk, finished = sdk_recorder()
+    framework_call(sdk)
+    provider = TracerProvider()
+    collector = DirectCollector()
+    provider.add_span_processor(collector)
+    direct = Recorder(provider.get_tracer("posthog_autoinstrument"), capture_content=True, direct_frameworks=True)
+    call = framework_call(direct)
+
+    assert call.layer == "framework" and collector.sdk_spans == [] and len(collector.calls) == 2
+    inner, outer = collector.build()
+    expected_inner, expected_outer = finished()
+    assert comparable(outer) == comparable(expected_outer)
+    assert comparable(inner) == comparable(expected_inner)
+    # The provider call inside is the generation; the framework's call a step around it.
+    assert outer.attributes["posthog_autoinstrument.delegated"] is True
+    assert inner.parent.span_id == outer.context.span_id
+
+
 def test_a_description_that_may_wait_is_made_where_the_span_is_built():
     made = []
 

@@ -51,3 +51,44 @@ def test_cohere_omitted_arguments_are_not_values():
     assert co._value({"temperature": ...}, "temperature") is None
     assert co._finish_reason("MAX_TOKENS") == "length"
     assert co._finish_reason("TOOL_CALL") == "tool_call"
+
+
+def test_chat_requests_read_each_sdk_s_names_for_the_parameters():
+    class Unset:  # Speakeasy's "argument omitted" sentinel
+        pass
+
+    class Effort:
+        value = "high"
+
+    mistral_kwargs = {
+        "model": "mistral-small-latest",
+        "temperature": 0.2,
+        "top_p": Unset(),
+        "max_tokens": 64,
+        "random_seed": 7,
+        "n": 2,
+        "stop": "END",
+        "reasoning_effort": Effort(),
+        "response_format": {"type": "json_object"},
+    }
+    request = mi._fields.chat_request(mistral_kwargs, mi._CHAT_ARGUMENTS, "mistral_ai", "api.mistral.ai", 443, True)
+    assert (request.provider, request.model, request.server_address, request.server_port, request.stream) == (
+        "mistral_ai",
+        "mistral-small-latest",
+        "api.mistral.ai",
+        443,
+        True,
+    )
+    assert (request.temperature, request.top_p, request.max_tokens, request.seed, request.choice_count) == (
+        0.2,
+        None,
+        64,
+        7,
+        2,
+    )
+    assert (request.stop_sequences, request.reasoning_level, request.output_type) == (["END"], "high", "json")
+
+    cohere_kwargs = {"model": "command-a", "p": 0.9, "k": 40, "seed": ..., "stop_sequences": ["x"], "n": 3}
+    request = co._fields.chat_request(cohere_kwargs, co._CHAT_ARGUMENTS, "cohere", None, None, False)
+    assert (request.top_p, request.top_k, request.seed, request.stop_sequences) == (0.9, 40, None, ["x"])
+    assert request.choice_count is None and request.reasoning_level is None and request.output_type is None

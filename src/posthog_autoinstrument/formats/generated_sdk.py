@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..genai import messages as m
-from .fields import get
+from ..genai import semconv
+from ..genai.call_types import InferenceRequest
+from .fields import get, number
 
 
 class Fields:
@@ -94,8 +96,54 @@ class Fields:
                 definitions.append(m.other_tool(str(self.value(tool, "type") or "unknown")))
         return definitions
 
+    def chat_request(
+        self, kwargs: dict, arguments: ChatArguments, provider: str, address: Any, port: Any, stream: bool
+    ) -> InferenceRequest:
+        """A chat call's description: the provider and endpoint given, the model and the sampling
+        and output parameters read from its keyword arguments under the SDK's names for them
+        (``arguments``)."""
+        value = self.value
+        request = InferenceRequest(
+            provider=provider,
+            model=value(kwargs, "model"),
+            operation=semconv.Operation.CHAT,
+            server_address=address,
+            server_port=port,
+            stream=stream,
+        )
+        for field, name in arguments.numbers:
+            setattr(request, field, number(value(kwargs, name)))
+        stop = value(kwargs, arguments.stop)
+        request.stop_sequences = [stop] if isinstance(stop, str) else stop
+        if arguments.reasoning_effort is not None:
+            effort = value(kwargs, arguments.reasoning_effort)
+            request.reasoning_level = str(getattr(effort, "value", effort)) if effort is not None else None
+        request.output_type = self.output_type(kwargs.get("response_format"))
+        return request
+
     def output_type(self, response_format: Any) -> Optional[str]:
         kind = self.value(response_format, "type") if self.given(response_format) else None
         if kind in ("json_object", "json_schema"):
             return "json"
         return "text" if kind == "text" else None
+
+
+class ChatArguments:
+    """What one SDK calls a chat call's parameters. The numeric fields of
+    :class:`InferenceRequest` are read from the arguments of the same name (temperature, top_p,
+    top_k, max_tokens, seed, frequency_penalty, presence_penalty), except where ``renamed``
+    names the SDK's own (``{"seed": "random_seed"}``), which may add fields (``choice_count``);
+    ``stop`` is the argument holding the stop sequences, ``reasoning_effort`` the one holding
+    the reasoning level (None: the SDK has none)."""
+
+    __slots__ = ("numbers", "stop", "reasoning_effort")
+
+    def __init__(self, renamed: dict, stop: str, reasoning_effort: Optional[str] = None):
+        names = {field: field for field in _SAMPLING_FIELDS}
+        names.update(renamed)
+        self.numbers = tuple(names.items())
+        self.stop = stop
+        self.reasoning_effort = reasoning_effort
+
+
+_SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "frequency_penalty", "presence_penalty")

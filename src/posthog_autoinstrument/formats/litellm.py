@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ..genai.semconv import Provider
 from ..genai.call_types import Usage
-from .fields import get
+from .fields import get, optional_field
 from .openai_chat import CHAT_USAGE_KEYS, token_usage
 
 # LiteLLM's provider names -> the conventions' well-known values. Others are kept as LiteLLM
@@ -64,9 +64,9 @@ def usage(reported: Any) -> Optional[Usage]:
     counted = token_usage(reported, CHAT_USAGE_KEYS, cache_write_key="cache_creation_tokens")
     if counted is not None:
         if counted.cache_read_input_tokens is None:
-            counted.cache_read_input_tokens = get(reported, "cache_read_input_tokens")
+            counted.cache_read_input_tokens = optional_field(reported, "cache_read_input_tokens")
         if counted.cache_creation_input_tokens is None:
-            counted.cache_creation_input_tokens = get(reported, "cache_creation_input_tokens")
+            counted.cache_creation_input_tokens = optional_field(reported, "cache_creation_input_tokens")
     return counted
 
 

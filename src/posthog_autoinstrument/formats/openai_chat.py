@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from ..genai import messages as m
 from ..genai.call_types import InferenceRequest, Usage
-from .fields import arg, get, given, number
+from .fields import arg, get, given, number, optional_field
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
@@ -190,7 +190,7 @@ def output_message(choice_message: Any, reason: Optional[str]) -> dict:
     refusal = get(choice_message, "refusal")
     if refusal:
         parts.append(m.generic("refusal", content=refusal))
-    audio = get(choice_message, "audio")
+    audio = optional_field(choice_message, "audio")
     if audio is not None and get(audio, "transcript"):
         parts.append(m.text(get(audio, "transcript")))
     parts += tool_call_parts(choice_message)

@@ -38,12 +38,20 @@ class Recorder:
     base hands in: the core does not know where identities come from).
     """
 
-    def __init__(self, tracer: Any, capture_content: bool = True, privacy_requested: Callable[[], bool] = _never):
+    def __init__(
+        self,
+        tracer: Any,
+        capture_content: bool = True,
+        privacy_requested: Callable[[], bool] = _never,
+        direct_frameworks: bool = False,
+    ):
         # An OpenTelemetry tracer: the SDK's fields (id_generator, resource, sampler) are read
         # where it is the SDK's; any other is recorded through its start_span.
         self.tracer = tracer
         self.capture_content = capture_content
         self.privacy_requested = privacy_requested
+        # Whether framework-level calls may be direct too (see ``start``).
+        self.direct_frameworks = direct_frameworks
         from .. import __version__
 
         self.scope = otel_internals.tracer_scope(tracer) or InstrumentationScope(SCOPE_NAME, __version__)
@@ -75,6 +83,7 @@ class Recorder:
         parent: Optional[otel_context.Context],
         processor: Any,
         caller_frame: Optional[FrameType],
+        layer: str = Layer.PROVIDER,
     ) -> Optional[InferenceCall]:
         # (An empty context, an app with no span of its own, has no parent to read.)
         parent_context: Optional[SpanContext] = (
@@ -93,8 +102,9 @@ class Recorder:
         caller = find_caller(2, caller_frame)  # from start's caller up
         identity = processor.on_direct_start(span_id, parent)
         recording = DirectRecording(self, processor, request, span, span_id, parent_context, caller, identity)
-        note_provider_call(span_id)
-        return InferenceCall(span, self.capture_content and not self.privacy_requested(), Layer.PROVIDER, recording)
+        if layer == Layer.PROVIDER:
+            note_provider_call(span_id)
+        return InferenceCall(span, self.capture_content and not self.privacy_requested(), layer, recording)
 
     def start(
         self,
@@ -118,6 +128,11 @@ class Recorder:
 
         ``caller_frame``: where to start looking for the app's code (``code.*`` attributes); by
         default, at the caller of ``start``.
+
+        A framework-level call is recorded direct as well when the recorder was made with
+        ``direct_frameworks``: for adapters that drive their calls only through the
+        ``InferenceCall`` (never renaming the span or setting its status themselves), since a
+        direct call's span exists only once it is built on the export thread.
         """
         try:
             if parent is None:  # read once: each check below looks in the same context
@@ -125,12 +140,14 @@ class Recorder:
             layer = request.layer if isinstance(request, InferenceRequest) else Layer.PROVIDER
             if not model_call_starts(layer, parent):
                 return None
-            if layer == Layer.PROVIDER:  # framework adapters use their span's SDK API
+            # (Framework adapters use their span's SDK API, unless they say otherwise.)
+            if layer == Layer.PROVIDER or self.direct_frameworks:
                 processor = self._direct_processor()
                 if processor is not None:
-                    call = self._start_direct(request, parent, processor, caller_frame)
+                    call = self._start_direct(request, parent, processor, caller_frame, layer)
                     if call is not None:
-                        name_enclosing_framework(call, parent)
+                        if layer == Layer.PROVIDER:
+                            name_enclosing_framework(call, parent)
                         return call
             described = request if isinstance(request, InferenceRequest) else request(arguments or {})
             attrs = request_attributes(described)

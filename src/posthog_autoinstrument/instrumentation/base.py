@@ -32,8 +32,9 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import __version__, config, identity, lifecycle, otel_internals
 from ..formats.endpoints import host_and_port  # noqa: F401  (adapters import these readers from here)
-from ..formats.fields import arg, get, given, integer, number  # noqa: F401
+from ..formats.fields import arg, get, given, integer, number, optional_field  # noqa: F401
 from ..genai import InferenceCall, Recorder, StepCall, StreamAccumulator
+from ..genai.messages import output_message
 from ..genai.call_types import RequestOrDescriber
 from ..genai.recording import arguments_now  # noqa: F401  (adapters import it from here)
 from ..genai.one_generation import SCOPE_NAME, active_call  # noqa: F401  (SCOPE_NAME: the tracer's name; adapters import it from here)
@@ -74,6 +75,43 @@ class CallHandler:
     def error_status(self, exc: BaseException) -> Optional[int]:
         """The HTTP status of a failed call, where the exception does not carry ``status_code``."""
         return None
+
+
+class ChoicesAccumulator(StreamAccumulator):
+    """Assembles a stream whose chunks carry numbered choices (OpenAI's chat shape and its
+    kin): the response's id and model, its usage, and ``choices``, index -> a buffer with a
+    ``finish_reason`` and ``parts()`` (``formats.openai_chat.ChoiceBuffer`` or the SDK's own).
+    Subclasses fold each chunk in ``on_chunk``, and translate what they kept as sent in
+    ``finish_reason`` and ``response_usage``."""
+
+    __slots__ = ("capture", "response_id", "model", "usage", "choices")
+
+    def __init__(self, capture: bool):
+        self.capture = capture
+        self.response_id = None
+        self.model = None
+        self.usage: Any = None
+        self.choices: dict = {}
+
+    def finish_reason(self, reason: Any) -> Optional[str]:
+        """A choice's finish reason in the conventions' words (kept so: as is)."""
+        return reason
+
+    def response_usage(self) -> Any:
+        """The stream's ``Usage`` (kept so: as is)."""
+        return self.usage
+
+    def finish(self, call: InferenceCall) -> None:
+        ordered = [self.choices[index] for index in sorted(self.choices)]
+        reasons = [self.finish_reason(state.finish_reason) for state in ordered]
+        call.set_response(
+            model=self.model,
+            response_id=self.response_id,
+            finish_reasons=[r for r in reasons if r],
+            usage=self.response_usage(),
+        )
+        if self.capture:
+            call.set_output([output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
 
 
 class ResponseOrStream(CallHandler):
@@ -129,6 +167,9 @@ class LLMInstrumentor(BaseInstrumentor):
 
     #: pip requirement strings checked against the installed distribution before patching
     requirements: tuple = ()
+    #: True when the adapter drives its framework-level calls only through ``InferenceCall``:
+    #: they may then be recorded direct, like provider calls (see ``Recorder.start``).
+    framework_calls_direct = False
 
     def targets(self) -> list:
         raise NotImplementedError
@@ -140,7 +181,10 @@ class LLMInstrumentor(BaseInstrumentor):
         settings = config.settings()
         tracer = trace.get_tracer(SCOPE_NAME, __version__, kwargs.get("tracer_provider"))
         self.recorder = Recorder(
-            tracer, capture_content=not settings.privacy_mode, privacy_requested=identity.privacy_requested
+            tracer,
+            capture_content=not settings.privacy_mode,
+            privacy_requested=identity.privacy_requested,
+            direct_frameworks=self.framework_calls_direct,
         )
         self._active = True
         self._patched: list = []

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..formats.generated_sdk import Fields
+from ..formats.generated_sdk import ChatArguments, Fields
 from ..formats.openai_chat import tool_call_buffer, tool_call_parts_of
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
@@ -50,6 +50,7 @@ def _given(value: Any) -> bool:
 
 _fields = Fields(_given)
 _value = _fields.value
+_CHAT_ARGUMENTS = ChatArguments({"top_p": "p", "top_k": "k"}, stop="stop_sequences")
 
 
 def _finish_reason(reason: Any) -> Optional[str]:
@@ -210,24 +211,7 @@ class Chat(ResponseOrStream):
 
     def request(self, instance, args, kwargs):
         provider, address, port = _endpoint(instance)
-        stops = _value(kwargs, "stop_sequences")
-        request = InferenceRequest(
-            provider=provider,
-            model=_value(kwargs, "model"),
-            operation=semconv.Operation.CHAT,
-            server_address=address,
-            server_port=port,
-            stream=self.stream,
-            temperature=number(_value(kwargs, "temperature")),
-            top_p=number(_value(kwargs, "p")),
-            top_k=number(_value(kwargs, "k")),
-            max_tokens=number(_value(kwargs, "max_tokens")),
-            stop_sequences=stops,
-            seed=number(_value(kwargs, "seed")),
-            frequency_penalty=number(_value(kwargs, "frequency_penalty")),
-            presence_penalty=number(_value(kwargs, "presence_penalty")),
-            output_type=_fields.output_type(kwargs.get("response_format")),
-        )
+        request = _fields.chat_request(kwargs, _CHAT_ARGUMENTS, provider, address, port, self.stream)
         return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):

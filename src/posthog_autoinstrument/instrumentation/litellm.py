@@ -48,7 +48,7 @@ from ..genai import InferenceCall, InferenceRequest, Layer, StreamAccumulator, U
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.streams import AsyncStreamProxy, SyncStreamProxy
-from .base import CallHandler, LLMInstrumentor, Target, get, is_stream, number
+from .base import CallHandler, LLMInstrumentor, Target, get, is_stream, number, optional_field
 
 # Only when nothing names the provider (a Router call that failed before picking a deployment).
 _UNKNOWN_PROVIDER = "litellm"
@@ -153,7 +153,7 @@ def _output(message: Any, reason: Optional[str]) -> dict:
     output = openai_chat.output_message(message, reason)
     # Providers reached over LiteLLM's own HTTP send "" beside tool calls; that is no text part.
     parts = [p for p in output["parts"] if p.get("type") != "text" or p.get("content")]
-    reasoning = get(message, "reasoning_content")
+    reasoning = optional_field(message, "reasoning_content")
     if isinstance(reasoning, str) and reasoning:
         parts.insert(0, m.reasoning(reasoning))
     output["parts"] = parts
@@ -340,6 +340,7 @@ async def _completed_later(call: InferenceCall, awaitable: Any, on_result: Any) 
 
 class LiteLLMInstrumentor(LLMInstrumentor):
     requirements = ("litellm >= 1.40.0, < 2",)
+    framework_calls_direct = True  # (its handlers use nothing but the InferenceCall)
 
     def targets(self) -> list:
         chat, achat = _Chat(asynchronous=False), _Chat(asynchronous=True)

@@ -25,13 +25,22 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..formats.generated_sdk import Fields
+from ..formats.generated_sdk import ChatArguments, Fields
 from ..formats.openai_chat import tool_call_buffer, tool_call_parts_of
-from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
+from ..genai import InferenceCall, InferenceRequest, Usage
 from ..genai import messages as m
 from ..genai import semconv
 from ..genai.semconv import Provider
-from .base import CallHandler, LLMInstrumentor, ResponseOrStream, Target, host_and_port, number, with_list
+from .base import (
+    CallHandler,
+    ChoicesAccumulator,
+    LLMInstrumentor,
+    ResponseOrStream,
+    Target,
+    host_and_port,
+    optional_field,
+    with_list,
+)
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "model_length": "length"}
 # Speakeasy's "argument omitted" sentinel (``UNSET``).
@@ -44,6 +53,14 @@ def _given(value: Any) -> bool:
 
 _fields = Fields(_given)
 _value = _fields.value
+_CHAT_ARGUMENTS = ChatArguments(
+    {"seed": "random_seed", "choice_count": "n"}, stop="stop", reasoning_effort="reasoning_effort"
+)
+
+
+def _optional(obj: Any, key: str) -> Any:
+    value = optional_field(obj, key)
+    return value if _given(value) else None
 
 
 def _finish_reason(reason: Any) -> Optional[str]:
@@ -115,12 +132,12 @@ def _message(message: Any) -> dict:
 def _usage(usage: Any) -> Optional[Usage]:
     if not _given(usage):
         return None
-    # Extra fields arrive as plain dicts on the SDK's usage model.
-    prompt_details = _value(usage, "prompt_tokens_details")
+    # Extra fields arrive as plain dicts on the SDK's usage model, when they come at all.
+    prompt_details = _optional(usage, "prompt_tokens_details")
     cached = _value(prompt_details, "cached_tokens") if prompt_details is not None else None
     if cached is None:
-        cached = _value(usage, "num_cached_tokens")
-    completion_details = _value(usage, "completion_tokens_details")
+        cached = _optional(usage, "num_cached_tokens")
+    completion_details = _optional(usage, "completion_tokens_details")
     return Usage(
         input_tokens=_value(usage, "prompt_tokens"),
         output_tokens=_value(usage, "completion_tokens"),
@@ -160,17 +177,10 @@ class _ChoiceState(m.PartRuns):
         return super().parts(empty_text=False) + tool_call_parts_of(self.tool_calls)
 
 
-class ChatStreamAccumulator(StreamAccumulator):
+class ChatStreamAccumulator(ChoicesAccumulator):
     """Folds ``CompletionEvent`` chunks; Mistral sends the usage on the last chunk."""
 
-    __slots__ = ("capture", "response_id", "model", "usage", "choices")
-
-    def __init__(self, capture: bool):
-        self.capture = capture
-        self.response_id = None
-        self.model = None
-        self.usage: Optional[Usage] = None
-        self.choices: dict = {}
+    __slots__ = ()
 
     def on_chunk(self, event: Any) -> bool:
         chunk = getattr(event, "data", event)
@@ -206,17 +216,6 @@ class ChatStreamAccumulator(StreamAccumulator):
                 entry.add_arguments(_value(function, "arguments"))
         return False
 
-    def finish(self, call: InferenceCall) -> None:
-        ordered = [self.choices[i] for i in sorted(self.choices)]
-        call.set_response(
-            model=self.model,
-            response_id=self.response_id,
-            finish_reasons=[s.finish_reason for s in ordered if s.finish_reason],
-            usage=self.usage,
-        )
-        if self.capture:
-            call.set_output([m.output_message(state.parts(), state.finish_reason) for state in ordered])
-
 
 # -- handlers -----------------------------------------------------------------------------
 
@@ -227,27 +226,7 @@ class ChatCompletion(ResponseOrStream):
 
     def request(self, instance, args, kwargs):
         address, port = _endpoint(instance, kwargs)
-        stop = _value(kwargs, "stop")
-        effort = _value(kwargs, "reasoning_effort")
-        request = InferenceRequest(
-            provider=_provider(instance),
-            model=_value(kwargs, "model"),
-            operation=semconv.Operation.CHAT,
-            server_address=address,
-            server_port=port,
-            stream=self.stream,
-            temperature=number(_value(kwargs, "temperature")),
-            top_p=number(_value(kwargs, "top_p")),
-            top_k=number(_value(kwargs, "top_k")),
-            max_tokens=number(_value(kwargs, "max_tokens")),
-            stop_sequences=[stop] if isinstance(stop, str) else stop,
-            seed=number(_value(kwargs, "random_seed")),
-            frequency_penalty=number(_value(kwargs, "frequency_penalty")),
-            presence_penalty=number(_value(kwargs, "presence_penalty")),
-            choice_count=number(_value(kwargs, "n")),
-            reasoning_level=str(getattr(effort, "value", effort)) if effort is not None else None,
-            output_type=_fields.output_type(kwargs.get("response_format")),
-        )
+        request = _fields.chat_request(kwargs, _CHAT_ARGUMENTS, _provider(instance), address, port, self.stream)
         return request, with_list(kwargs, "messages")
 
     def record_input(self, call, instance, args, kwargs):

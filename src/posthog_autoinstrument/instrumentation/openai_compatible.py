@@ -12,13 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..formats import openai_chat, openai_compatible
-from ..formats.openai_chat import ordered_choices
-from ..formats.openai_compatible import chat_usage, finish_reason, reasoning_text
-from ..genai import InferenceCall, InferenceRequest, StreamAccumulator
-from ..genai import messages as m
+from ..formats.openai_compatible import chat_usage, reasoning_text
+from ..genai import InferenceCall, InferenceRequest
 from ..genai import semconv
 from . import openai as oa
-from .base import arg, get, number, with_list
+from .base import ChoicesAccumulator, arg, get, number, with_list
 
 
 def chat_request(instance: Any, kwargs: dict, provider: str) -> tuple:
@@ -48,17 +46,10 @@ def record_completion(call: InferenceCall, completion: Any) -> None:
         call.set_output(outputs)
 
 
-class ChatStreamAccumulator(StreamAccumulator):
+class ChatStreamAccumulator(ChoicesAccumulator):
     """Assembles OpenAI-shaped chunks; usage from the chunk or the vendor's field on the last one."""
 
-    __slots__ = ("capture", "response_id", "model", "usage", "choices")
-
-    def __init__(self, capture: bool):
-        self.capture = capture
-        self.response_id = None
-        self.model = None
-        self.usage = None
-        self.choices: dict = {}
+    __slots__ = ()
 
     def on_chunk(self, chunk: Any) -> bool:
         if self.response_id is None:
@@ -70,17 +61,11 @@ class ChatStreamAccumulator(StreamAccumulator):
         openai_chat.add_chunk_choices(self.choices, get(chunk, "choices"), self.capture, reasoning_text)
         return False
 
-    def finish(self, call: InferenceCall) -> None:
-        ordered = ordered_choices(self.choices)
-        reasons = [finish_reason(state.finish_reason) for state in ordered]
-        call.set_response(
-            model=self.model,
-            response_id=self.response_id,
-            finish_reasons=[r for r in reasons if r],
-            usage=openai_chat.usage(self.usage),
-        )
-        if self.capture:
-            call.set_output([m.output_message(state.parts(), reason) for state, reason in zip(ordered, reasons)])
+    def finish_reason(self, reason: Any) -> Any:
+        return openai_compatible.finish_reason(reason)
+
+    def response_usage(self) -> Any:
+        return openai_chat.usage(self.usage)
 
 
 class Chat(oa.ChatCompletions):
