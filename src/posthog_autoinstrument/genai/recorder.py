@@ -146,8 +146,7 @@ class Recorder:
                 if processor is not None:
                     call = self._start_direct(request, parent, processor, caller_frame, layer)
                     if call is not None:
-                        if layer == Layer.PROVIDER:
-                            name_enclosing_framework(call, parent)
+                        name_enclosing_framework(call, parent)
                         return call
             described = request if isinstance(request, InferenceRequest) else request(arguments or {})
             attrs = request_attributes(described)
