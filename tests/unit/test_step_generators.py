@@ -98,3 +98,61 @@ def test_no_output_is_read_when_content_is_not_recorded():
     step = Step(capture_content=False)
     end_step(step, read.append, "answer")
     assert step.ended and step.output is None and read == []
+
+
+def _items_in_call(step, stream, seen, finished):
+    from posthog_autoinstrument.instrumentation.base import items_in_call
+
+    def enter():
+        return step.attach()
+
+    return items_in_call(step, stream, enter, step.detach, seen.append, finished.append)
+
+
+def test_items_in_call_makes_the_call_current_per_item_and_records_the_last():
+    step, seen, finished, current = Step(), [], [], []
+
+    async def stream():
+        for n in (1, 2):
+            current.append(step.current)
+            yield n
+
+    async def consume():
+        return [item async for item in _items_in_call(step, stream(), seen, finished)]
+
+    assert asyncio.run(consume()) == [1, 2]
+    assert current == [True, True] and not step.current
+    assert seen == [1, 2] and finished == [2] and step.ended and step.failure is None
+
+
+def test_items_in_call_fails_the_call_and_closes_a_stream_left_early():
+    step, seen, finished = Step(), [], []
+
+    async def broken():
+        yield 1
+        raise ValueError("boom")
+
+    async def consume():
+        with pytest.raises(ValueError):
+            async for _ in _items_in_call(step, broken(), seen, finished):
+                pass
+
+    asyncio.run(consume())
+    assert isinstance(step.failure, ValueError) and finished == []
+
+    step, closed = Step(), []
+
+    async def endless():
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.append(True)
+
+    async def leave_early():
+        items = _items_in_call(step, endless(), [], finished)
+        await items.__anext__()
+        await items.aclose()
+
+    asyncio.run(leave_early())
+    assert closed == [True] and step.ended and step.failure is None and finished == []

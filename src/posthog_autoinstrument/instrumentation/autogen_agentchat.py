@@ -45,7 +45,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from ..genai import InferenceRequest, Layer, self_tracing
 from ..genai import semconv
 from ..genai import InferenceCall, StepRequest, Usage
-from .base import LLMInstrumentor, Target, start_step
+from .base import LLMInstrumentor, Target, items_in_call, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -212,41 +212,11 @@ class _Hooks:
         return result
 
     @staticmethod
-    async def _iterate(call: Any, owner: Any, stream: Any, finish):
-        """Yield ``stream``'s items, with ``call`` current while each is produced; ``finish``
-        sees the last item (AutoGen ends its streams with the run's result)."""
+    def _iterate(call: Any, owner: Any, stream: Any, finish):
+        """``stream``'s items, with ``call`` current while each is produced; ``finish`` sees the
+        last item (AutoGen ends its streams with the run's result)."""
         running = _Running(call, owner)
-        last = None
-        completed = False
-        try:
-            while True:
-                tokens = running.enter()
-                try:
-                    item = await stream.__anext__()
-                except StopAsyncIteration:
-                    break
-                finally:
-                    running.leave(tokens)
-                last = item
-                yield item
-            completed = True
-        except GeneratorExit:  # the consumer closed the stream: not a failure
-            raise
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            if not completed and not call.ended:  # the consumer stopped early: close the stream
-                try:
-                    await stream.aclose()
-                except Exception:
-                    pass
-                call.end()
-        try:
-            finish(call, last)
-        except Exception:
-            logger.debug("posthog-instrument: could not record an AutoGen result", exc_info=True)
-        call.end()
+        return items_in_call(call, stream, running.enter, running.leave, finish=lambda last: finish(call, last))
 
     # wrappers ------------------------------------------------------------------------------
     def team_run_stream(self, wrapped, instance, args, kwargs):

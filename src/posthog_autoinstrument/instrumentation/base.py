@@ -875,3 +875,52 @@ async def await_in_step(step: StepCall, wrapped: Callable, args: tuple = (), kwa
         raise
     finally:
         step.detach(token)
+
+
+async def items_in_call(
+    call: Any,
+    stream: Any,
+    enter: Callable[[], Any],
+    leave: Callable[[Any], None],
+    observe: Optional[Callable[[Any], None]] = None,
+    finish: Optional[Callable[[Any], None]] = None,
+):
+    """Yield an async ``stream``'s items unchanged, with ``call`` current while each is produced
+    (``enter()``, then ``leave(token)``: an adapter's own way of making it current). ``observe``
+    sees each item; at the end ``finish(last item)`` records the result and the call ends. An
+    error fails the call and reaches the consumer; a consumer that stops early closes the stream,
+    and the call ends with what was read."""
+    last = None
+    completed = False
+    try:
+        while True:
+            token = enter()
+            try:
+                item = await stream.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                leave(token)
+            last = item
+            if observe is not None:
+                observe_item(observe, item)
+            yield item
+        completed = True
+    except GeneratorExit:  # the consumer closed the stream: not a failure
+        raise
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    finally:
+        if not completed and not call.ended:
+            try:
+                await stream.aclose()
+            except Exception:
+                pass
+            call.end()
+    if finish is not None:
+        try:
+            finish(last)
+        except Exception:
+            logger.debug("posthog-instrument: could not record a stream's result", exc_info=True)
+    call.end()

@@ -49,7 +49,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..genai import InferenceRequest, Layer, StepCall, StepRequest, Usage, self_tracing, semconv
-from .base import LLMInstrumentor, Target, start_step
+from .base import LLMInstrumentor, Target, items_in_call, start_step
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -242,38 +242,10 @@ async def _awaited(call: Any, awaitable: Any, record: Callable[[Any], None]) -> 
     return result
 
 
-async def _iterated(call: Any, stream: Any, observe: Callable[[Any], None], record: Callable[[], None]):
-    """Yield ``stream``'s items, with ``call`` current while each is produced; ``observe`` sees
-    each item, ``record`` runs at the end."""
-    completed = False
-    try:
-        while True:
-            token = _enter(call)
-            try:
-                item = await stream.__anext__()
-            except StopAsyncIteration:
-                break
-            finally:
-                _leave(token)
-            try:
-                observe(item)
-            except Exception:
-                logger.debug("posthog-instrument: could not read a Semantic Kernel item", exc_info=True)
-            yield item
-        completed = True
-    except GeneratorExit:  # the consumer closed the stream: not a failure
-        raise
-    except BaseException as exc:
-        call.fail(exc)
-        raise
-    finally:
-        if not completed and not call.ended:  # the consumer stopped early: close the stream
-            try:
-                await stream.aclose()
-            except Exception:
-                pass
-            call.end()
-    _finish(call, record)
+def _iterated(call: Any, stream: Any, observe: Callable[[Any], None], record: Callable[[], None]):
+    """``stream``'s items, with ``call`` current while each is produced; ``observe`` sees each
+    item, ``record`` runs at the end."""
+    return items_in_call(call, stream, lambda: _enter(call), _leave, observe, lambda _last: record())
 
 
 class _Hooks:
