@@ -86,3 +86,26 @@ def tree(spans: list) -> list:
     walk(root, 0)
     assert len(out) == len(spans)
     return out
+
+
+def run_of(spans: list, label: str) -> list:
+    """The spans of the one trace whose root was given the input labelled ``[label]``."""
+    roots = [
+        s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")
+    ]
+    assert len(roots) == 1, [r["name"] for r in roots]
+    return [s for s in spans if s["trace_id"] == roots[0]["trace_id"]]
+
+
+def named(spans: list, name: str) -> list:
+    """The spans called ``name``, in start order."""
+    return sorted((s for s in spans if s["name"] == name), key=lambda s: s["start_ns"])
+
+
+def traces_by_root(spans: list) -> dict:
+    """Each trace's spans, keyed by its root's name (unique per scenario in the app)."""
+    ids = {s["span_id"] for s in spans}
+    roots = [s for s in spans if s["parent_span_id"] not in ids]
+    names = [r["name"] for r in roots]
+    assert len(names) == len(set(names)), names
+    return {r["name"]: [s for s in spans if s["trace_id"] == r["trace_id"]] for r in roots}
