@@ -15,17 +15,13 @@ environment has Haystack 3.x; .ci/run runs this file again with the newest 2.x.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
-import sys
-from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, AppRun, BackgroundApp, clean_env
-from tests.e2e.traces import event_type, tree
-from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.app_runs import Outcome, traced_plain_private
+from tests.e2e.traces import event_type, named, run_of, tree
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS
 
 pytest.importorskip("haystack", reason="haystack-ai is not installed")
@@ -41,62 +37,15 @@ AGENT_LABELS = ("agent", "failing", "agent-pipe", "agent-async")
 MODEL_REQUESTS = 2 * len(AGENT_LABELS) + len(RAG_LABELS) + 3 + HAYSTACK_2
 
 
-@dataclass
-class Outcome:
-    run: AppRun
-    spans: list
-    rejections: list
-    requests: list
-
-
-class _AppProcess:
-    def __init__(self, stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
-        self.openai = stack.enter_context(FakeOpenAI())
-        self.posthog = stack.enter_context(FakePostHog())
-        env = clean_env(
-            OPENAI_BASE_URL=self.openai.base_url,
-            OPENAI_API_KEY="sk-test-secret-key",
-            HAYSTACK_TELEMETRY_ENABLED="False",  # Haystack's usage statistics: no network
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=self.posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-            **extra_env,
-        )
-        app = str(APPS / "haystack_app.py")
-        self.app = BackgroundApp(stack, [LAUNCHER, "python", app] if instrumented else [sys.executable, app], env)
-
-    def outcome(self) -> Outcome:
-        run = self.app.result()
-        return Outcome(run, self.posthog.spans, self.posthog.rejections, self.openai.requests)
-
-
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
-    with contextlib.ExitStack() as stack:
-        started = {
-            "traced": _AppProcess(stack, True),
-            "plain": _AppProcess(stack, False),
-            "private": _AppProcess(stack, True, POSTHOG_PRIVACY_MODE="true"),
-        }
-        return {name: process.outcome() for name, process in started.items()}
+    # HAYSTACK_TELEMETRY_ENABLED: Haystack's usage statistics, no network.
+    return traced_plain_private("haystack_app.py", HAYSTACK_TELEMETRY_ENABLED="False")
 
 
 @pytest.fixture(scope="module")
 def traced(outcomes) -> Outcome:
     return outcomes["traced"]
-
-
-def run_of(spans: list, label: str) -> list:
-    """The spans of the one trace whose run was given the question labelled ``label``."""
-    roots = [
-        s for s in spans if s["parent_span_id"] is None and f"[{label}]" in s["attributes"].get("$ai_input_state", "")
-    ]
-    assert len(roots) == 1, [r["name"] for r in roots]
-    return [s for s in spans if s["trace_id"] == roots[0]["trace_id"]]
-
-
-def named(spans: list, name: str) -> list:
-    return sorted((s for s in spans if s["name"] == name), key=lambda s: s["start_ns"])
 
 
 def state(span: dict, key: str = "$ai_input_state"):
