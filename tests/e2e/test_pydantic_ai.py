@@ -19,48 +19,16 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sys
-from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
-from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.app_runs import AppProcess, Outcome
 from tests.servers.openai_wire import COMPLETION_TOKENS, DEFAULT_REPLY, PROMPT_TOKENS
 
 pytest.importorskip("pydantic_ai")
 
 SERVED_MODEL = "gpt-4o-mini-2024-08-06"
 RUNS_WITH_OPENAI = ("sync", "stream", "responses", "first", "second")
-
-
-@dataclass
-class Outcome:
-    run: AppRun
-    spans: list
-    rejections: list
-    requests: list
-
-
-class _AppProcess:
-    def __init__(self, stack: contextlib.ExitStack, group: str, instrumented: bool, **env: str):
-        self.openai = stack.enter_context(FakeOpenAI())
-        self.posthog = stack.enter_context(FakePostHog())
-        environment = clean_env(
-            OPENAI_BASE_URL=self.openai.base_url,
-            OPENAI_API_KEY="sk-test-secret-key",
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=self.posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-            **env,
-        )
-        app = str(APPS / "pydantic_ai_app.py")
-        command = [LAUNCHER, "python", app, group] if instrumented else [sys.executable, app, group]
-        self.app = BackgroundApp(stack, command, environment)
-
-    def outcome(self) -> Outcome:
-        run = self.app.result()
-        return Outcome(run, self.posthog.spans, self.posthog.rejections, self.openai.requests)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +42,8 @@ def outcomes() -> dict:
     }
     with contextlib.ExitStack() as stack:
         started = {
-            name: _AppProcess(stack, group, instrumented, **env) for name, (group, instrumented, env) in plans.items()
+            name: AppProcess(stack, "pydantic_ai_app.py", instrumented, group, **env)
+            for name, (group, instrumented, env) in plans.items()
         }
         return {name: process.outcome() for name, process in started.items()}
 
