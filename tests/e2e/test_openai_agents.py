@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.conftest import AppRun
+from tests.e2e.app_runs import AppProcess
 from tests.e2e.traces import event_type as event
-from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers import openai_wire as wire
 from tests.servers.openai_server import TRACES_INGEST_PATH
 
@@ -41,44 +40,29 @@ class Outcome:
     ingested: list  # what the SDK's own exporter sent to its traces endpoint
 
 
-class _AppProcess:
-    def __init__(self, stack: contextlib.ExitStack, group: str, instrumented: bool, **env: str):
-        self.openai = stack.enter_context(FakeOpenAI())
-        self.posthog = stack.enter_context(FakePostHog())
-        environment = clean_env(
-            OPENAI_BASE_URL=self.openai.base_url,
-            OPENAI_API_KEY="sk-test-secret-key",
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=self.posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-            **env,
-        )
-        app = str(APPS / "openai_agents_app.py")
-        command = [LAUNCHER, "python", app, group] if instrumented else [sys.executable, app, group]
-        self.app = BackgroundApp(stack, command, environment)
-
-    def outcome(self) -> Outcome:
-        run = self.app.result()  # the app has exited: everything it sent has arrived
-        ingested = [
-            item
-            for r in self.openai.requests
-            if r["path"] == TRACES_INGEST_PATH
-            for item in (r["json"] or {}).get("data", [])
-        ]
-        return Outcome(run, self.posthog.spans, self.posthog.rejections, ingested)
+def outcome_of(process: AppProcess) -> Outcome:
+    run = process.result()  # the app has exited: everything it sent has arrived
+    ingested = [
+        item
+        for r in process.openai.requests
+        if r["path"] == TRACES_INGEST_PATH
+        for item in (r["json"] or {}).get("data", [])
+    ]
+    return Outcome(run, process.posthog.spans, process.posthog.rejections, ingested)
 
 
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
+    app = "openai_agents_app.py"
     with contextlib.ExitStack() as stack:
         started = {
-            "traced": _AppProcess(stack, "everything", True),
-            "plain": _AppProcess(stack, "everything", False),
+            "traced": AppProcess(stack, app, True, "everything"),
+            "plain": AppProcess(stack, app, False, "everything"),
             # Without the openai adapter, the SDK's model-call step is the generation.
-            "sdk_only": _AppProcess(stack, "tool", True, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="posthog_openai"),
-            "private": _AppProcess(stack, "tool", True, POSTHOG_PRIVACY_MODE="1"),
+            "sdk_only": AppProcess(stack, app, True, "tool", OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="posthog_openai"),
+            "private": AppProcess(stack, app, True, "tool", POSTHOG_PRIVACY_MODE="1"),
         }
-        return {name: process.outcome() for name, process in started.items()}
+        return {name: outcome_of(process) for name, process in started.items()}
 
 
 @pytest.fixture(scope="module")
