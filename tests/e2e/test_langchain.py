@@ -17,14 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sys
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.conftest import AppRun
+from tests.e2e.app_runs import AppProcess
 from tests.e2e.traces import event_type as event, tools
-from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import COMPLETION_TOKENS, PROMPT_TOKENS, TOOL_ARGUMENTS, TOOL_CALL_ID
 
 pytest.importorskip("langgraph")
@@ -59,32 +58,13 @@ class Outcome:
     requests_plain: list
 
 
-class _AppProcess:
-    def __init__(self, stack: contextlib.ExitStack, instrumented: bool, args: tuple = (), **env: str):
-        self.openai = stack.enter_context(FakeOpenAI())
-        self.posthog = stack.enter_context(FakePostHog())
-        environment = clean_env(
-            OPENAI_BASE_URL=self.openai.base_url,
-            OPENAI_API_KEY="sk-test-secret-key",
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=self.posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-            **env,
-        )
-        app = str(APPS / "langchain_app.py")
-        command = [LAUNCHER, "python", app, *args] if instrumented else [sys.executable, app, *args]
-        self.app = BackgroundApp(stack, command, environment)
-
-    def result(self) -> AppRun:
-        return self.app.result()
-
-
 @pytest.fixture(scope="module")
 def runs() -> dict:
+    app = "langchain_app.py"
     with contextlib.ExitStack() as stack:
-        traced = _AppProcess(stack, True)
-        plain = _AppProcess(stack, False)
-        private = _AppProcess(stack, True, ("agent", "fake"), POSTHOG_PRIVACY_MODE="1")
+        traced = AppProcess(stack, app, True)
+        plain = AppProcess(stack, app, False)
+        private = AppProcess(stack, app, True, "agent", "fake", POSTHOG_PRIVACY_MODE="1")
         traced_run, plain_run, private_run = traced.result(), plain.result(), private.result()
         return {
             "main": Outcome(
