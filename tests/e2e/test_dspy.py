@@ -21,15 +21,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import sys
 import tempfile
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import AppRun, APPS, BackgroundApp, clean_env, LAUNCHER
+from tests.conftest import AppRun
+from tests.e2e.app_runs import AppProcess
 from tests.e2e.traces import event_type, tree
-from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
 # Found, not imported: importing them here would only slow the test process down.
@@ -49,28 +48,18 @@ class Outcome:
     requests_plain: list
 
 
-class _AppProcess:
+def _start(stack: contextlib.ExitStack, group: str, instrumented: bool, **extra_env: str) -> AppProcess:
     """One run of the app against its own stand-ins and its own DSPy cache directory."""
-
-    def __init__(self, stack: contextlib.ExitStack, group: str, instrumented: bool, **extra_env: str):
-        self.openai = stack.enter_context(FakeOpenAI())
-        self.posthog = stack.enter_context(FakePostHog())
-        env = clean_env(
-            DSPY_APP_API_BASE=self.openai.base_url,
-            OPENAI_API_KEY="sk-test-secret-key",
-            DSPY_CACHEDIR=stack.enter_context(tempfile.TemporaryDirectory()),  # a cold cache every run
-            LITELLM_LOCAL_MODEL_COST_MAP="True",  # no network (DSPy's model metadata reads it too)
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=self.posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-            **extra_env,
-        )
-        app = str(APPS / "dspy_app.py")
-        command = [LAUNCHER, "python", app, group] if instrumented else [sys.executable, app, group]
-        self.app = BackgroundApp(stack, command, env)
-
-    def result(self) -> AppRun:
-        return self.app.result()
+    return AppProcess(
+        stack,
+        "dspy_app.py",
+        instrumented,
+        group,
+        base_url_variable="DSPY_APP_API_BASE",
+        DSPY_CACHEDIR=stack.enter_context(tempfile.TemporaryDirectory()),  # a cold cache every run
+        LITELLM_LOCAL_MODEL_COST_MAP="True",  # no network (DSPy's model metadata reads it too)
+        **extra_env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +67,11 @@ def outcomes() -> dict:
     groups = ("sync", "async")
     with contextlib.ExitStack() as stack:
         started = {
-            (group, instrumented): _AppProcess(stack, group, instrumented)
+            (group, instrumented): _start(stack, group, instrumented)
             for group in groups
             for instrumented in (True, False)
         }
-        private = _AppProcess(stack, "async", True, POSTHOG_PRIVACY_MODE="true")
+        private = _start(stack, "async", True, POSTHOG_PRIVACY_MODE="true")
         results = {}
         for group in groups:
             traced, plain = started[(group, True)], started[(group, False)]
