@@ -19,14 +19,13 @@ import contextlib
 import json
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import APPS, LAUNCHER, AppRun, BackgroundApp, clean_env
+from tests.conftest import AppRun
+from tests.e2e.app_runs import AppProcess
 from tests.e2e.traces import event_type, tree
-from tests.servers import FakeOpenAI, FakePostHog
 from tests.servers import anthropic_server, bedrock_server
 from tests.servers.anthropic_server import FakeAnthropic
 from tests.servers.bedrock_server import FakeBedrock
@@ -51,18 +50,18 @@ class Outcome:
 
 
 class _AppProcess:
+    """The app against its own stand-ins: by group, an OTLP collector or Bedrock and Anthropic too."""
+
     def __init__(self, stack: contextlib.ExitStack, group: str, instrumented: bool, **env: str):
-        self.openai = stack.enter_context(FakeOpenAI())
-        self.posthog = stack.enter_context(FakePostHog())
         self.collector = None
-        self.model_servers = [self.openai]
+        other_model_servers = []
         if group == "own_telemetry":
             self.collector = stack.enter_context(FakeCollector())
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.collector.endpoint
         if group == "providers":
             bedrock = stack.enter_context(FakeBedrock())
             anthropic = stack.enter_context(FakeAnthropic())
-            self.model_servers += [bedrock, anthropic]
+            other_model_servers = [bedrock, anthropic]
             env.update(
                 AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.endpoint_url,
                 AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
@@ -76,23 +75,15 @@ class _AppProcess:
                 ANTHROPIC_API_KEY="sk-ant-test-key",
                 LITELLM_LOCAL_MODEL_COST_MAP="True",  # no network: never fetch the cost map
             )
-        environment = clean_env(
-            OPENAI_BASE_URL=self.openai.base_url,
-            OPENAI_API_KEY="sk-test-secret-key",
-            POSTHOG_API_KEY="phc_test_project_token",
-            POSTHOG_HOST=self.posthog.host,
-            POSTHOG_EXPORT_INTERVAL="0.05",
-            **env,
-        )
-        app = str(APPS / "strands_app.py")
-        command = [LAUNCHER, "python", app, group] if instrumented else [sys.executable, app, group]
-        self.app = BackgroundApp(stack, command, environment)
+        self.process = AppProcess(stack, "strands_app.py", instrumented, group, **env)
+        self.model_servers = [self.process.openai, *other_model_servers]
 
     def outcome(self) -> Outcome:
-        run = self.app.result()
+        run = self.process.result()
         collected = self.collector.spans if self.collector is not None else []
         requests = [request for server in self.model_servers for request in server.requests]
-        return Outcome(run, self.posthog.spans, self.posthog.rejections, requests, collected)
+        posthog = self.process.posthog
+        return Outcome(run, posthog.spans, posthog.rejections, requests, collected)
 
 
 @pytest.fixture(scope="module")
