@@ -16,16 +16,12 @@ in their own environment (tests/requirements-agents.txt, see .ci/run) and skip e
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import sys
-from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import APPS, AppRun, BackgroundApp, LAUNCHER, clean_env
-from tests.e2e.traces import event_type, tree
-from tests.servers import FakeOpenAI, FakePostHog
+from tests.e2e.app_runs import Outcome, traced_plain_private
+from tests.e2e.traces import event_type, traces_by_root, tree
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, TOOL_CALL_ID
 
 if importlib.util.find_spec("autogen_agentchat") is None or importlib.util.find_spec("autogen_ext") is None:
@@ -85,51 +81,9 @@ EXPECTED_TREES = {
 }
 
 
-@dataclass
-class Outcome:
-    run: AppRun
-    spans: list
-    rejections: list
-    requests: list
-
-
-def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
-    openai = stack.enter_context(FakeOpenAI())
-    posthog = stack.enter_context(FakePostHog())
-    env = clean_env(
-        AUTOGEN_APP_BASE_URL=openai.base_url,
-        OPENAI_API_KEY="sk-test-secret-key",
-        POSTHOG_API_KEY="phc_test_project_token",
-        POSTHOG_HOST=posthog.host,
-        POSTHOG_EXPORT_INTERVAL="0.05",
-        **extra_env,
-    )
-    app = str(APPS / "autogen_agentchat_app.py")
-    command = [LAUNCHER, "python", app] if instrumented else [sys.executable, app]
-    return BackgroundApp(stack, command, env), openai, posthog
-
-
 @pytest.fixture(scope="module")
 def outcomes() -> dict:
-    with contextlib.ExitStack() as stack:
-        started = {
-            "traced": _start(stack, True),
-            "plain": _start(stack, False),
-            "private": _start(stack, True, POSTHOG_PRIVACY_MODE="true"),
-        }
-        return {
-            name: Outcome(app.result(), posthog.spans, posthog.rejections, openai.requests)
-            for name, (app, openai, posthog) in started.items()
-        }
-
-
-def traces_by_root(spans: list) -> dict:
-    """Each trace's spans, keyed by its root's name (unique per scenario in the app)."""
-    ids = {s["span_id"] for s in spans}
-    roots = [s for s in spans if s["parent_span_id"] not in ids]
-    names = [r["name"] for r in roots]
-    assert len(names) == len(set(names)), names
-    return {r["name"]: [s for s in spans if s["trace_id"] == r["trace_id"]] for r in roots}
+    return traced_plain_private("autogen_agentchat_app.py", base_url_variable="AUTOGEN_APP_BASE_URL")
 
 
 def chat_requests(outcome: Outcome) -> list:
