@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import APPS, AppRun, BackgroundApp, LAUNCHER, clean_env
-from tests.e2e.traces import event_type, tree
-from tests.servers import FakeOpenAI, FakePostHog
+from tests.conftest import AppRun
+from tests.e2e.app_runs import AppProcess
+from tests.e2e.traces import event_type, traces_by_root, tree
 from tests.servers.openai_wire import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, TOOL_CALL_ID
 
 pytest.importorskip(
@@ -80,20 +79,8 @@ class Outcome:
     telemetry: dict
 
 
-def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str):
-    openai = stack.enter_context(FakeOpenAI())
-    posthog = stack.enter_context(FakePostHog())
-    env = clean_env(
-        SK_APP_BASE_URL=openai.base_url,
-        OPENAI_API_KEY="sk-test-secret-key",
-        POSTHOG_API_KEY="phc_test_project_token",
-        POSTHOG_HOST=posthog.host,
-        POSTHOG_EXPORT_INTERVAL="0.05",
-        **extra_env,
-    )
-    app = str(APPS / "semantic_kernel_app.py")
-    command = [LAUNCHER, "python", app] if instrumented else [sys.executable, app]
-    return BackgroundApp(stack, command, env), openai, posthog
+def _start(stack: contextlib.ExitStack, instrumented: bool, **extra_env: str) -> AppProcess:
+    return AppProcess(stack, "semantic_kernel_app.py", instrumented, base_url_variable="SK_APP_BASE_URL", **extra_env)
 
 
 @pytest.fixture(scope="module")
@@ -109,20 +96,12 @@ def outcomes() -> dict:
             ),
         }
         found = {}
-        for name, (app, openai, posthog) in started.items():
-            run = app.result()
+        for name, process in started.items():
+            run = process.result()
             telemetry = json.loads(telemetry_file.read_text()) if name == "diagnostics" and run.returncode == 0 else {}
-            found[name] = Outcome(run, posthog.spans, posthog.rejections, openai.requests, telemetry)
+            posthog = process.posthog
+            found[name] = Outcome(run, posthog.spans, posthog.rejections, process.openai.requests, telemetry)
         return found
-
-
-def traces_by_root(spans: list) -> dict:
-    """Each trace's spans, keyed by its root's name (unique per scenario in the app)."""
-    ids = {s["span_id"] for s in spans}
-    roots = [s for s in spans if s["parent_span_id"] not in ids]
-    names = [r["name"] for r in roots]
-    assert len(names) == len(set(names)), names
-    return {r["name"]: [s for s in spans if s["trace_id"] == r["trace_id"]] for r in roots}
 
 
 def chat_requests(outcome: Outcome) -> list:
