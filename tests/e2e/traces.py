@@ -109,3 +109,26 @@ def traces_by_root(spans: list) -> dict:
     names = [r["name"] for r in roots]
     assert len(names) == len(set(names)), names
     return {r["name"]: [s for s in spans if s["trace_id"] == r["trace_id"]] for r in roots}
+
+
+# What privacy mode keeps out of every span PostHog receives: prompts, outputs, step states, tool
+# arguments and results.
+CONTENT_KEYS = frozenset(
+    {
+        "$ai_input",
+        "$ai_output_choices",
+        "$ai_input_state",
+        "$ai_output_state",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+    }
+)
+
+
+def assert_no_content(spans: list) -> None:
+    for span in spans:
+        assert not CONTENT_KEYS & set(span["attributes"]), span["name"]
+
+
+def successful_generations(spans: list) -> list:
+    return [s for s in spans if event_type(s) == "$ai_generation" and s["status_code"] != "ERROR"]
