@@ -139,8 +139,19 @@ def test_texts_seen_before_and_keys_whose_texts_keep_changing():
     ]
     assert_same_bytes(changing)
     assert_same_bytes(changing)
-    assert len(otlp._repeated_texts["gen_ai.response.id"]) <= otlp._MAX_TEXTS_PER_KEY  # memory stays bounded
+    assert len(otlp._repeated_values["gen_ai.response.id"]) <= otlp._MAX_VALUES_PER_KEY  # memory stays bounded
     assert_same_bytes([span({"tuple": (True,), "float": 0.25, "gen_ai.response.finish_reasons": ("stop",)})])
+
+
+def test_numbers_seen_before_and_keys_whose_numbers_keep_changing():
+    # Ints are remembered per key like texts: never for a bool or a float equal to one (1 == True
+    # == 1.0), a text or a tuple under the same key, and not once a key's numbers keep changing.
+    for value in (1, True, 1.0, "1", ("1",), 1, -1, 1 << 40, 0, False, 0.0, -0.0, 0):
+        assert_same_bytes([span({"n": value, "port": 443}), span({"n": value, "port": 443})])
+    counts = [span({"gen_ai.usage.input_tokens": n * 37, "port": 443}, span_id=n + 1) for n in range(150)]
+    assert_same_bytes(counts)
+    assert_same_bytes(counts)
+    assert otlp._repeated_values["gen_ai.usage.input_tokens"] is otlp._VARIED
 
 
 def test_values_the_official_encoder_skips_are_skipped_too(caplog):
@@ -242,7 +253,7 @@ def test_structured_values_the_posthog_copy_sends():
     attributes = {
         "$ai_input": messages,
         "$ai_model_parameters": {"temperature": 0.2, "stream": True, "n": 1},
-        "flags": [{"a": True}, {"a": 1}, {"a": "1"}],
+        "flags": [{"a": True}, {"a": 1}, {"a": "1"}, {"a": 1.0}, {"a": 0.0}, {"a": -0.0}, {1: "x"}, {True: "x"}],
         "$groups": {"company": "acme"},
         "empty": {},
     }

@@ -148,7 +148,7 @@ def _any_value(value: Any) -> bytes:
     if kind is dict:
         return _kvlist_value(value)
     if kind is list or kind is tuple:
-        return _field(_ANY_ARRAY, b"".join([_field(_LIST_VALUES, _any_value(v)) for v in value]))
+        return _array_value(value)
     if isinstance(value, bool):
         return _ANY_BOOL + (b"\x01" if value else b"\x00")
     if isinstance(value, str):
@@ -166,26 +166,56 @@ def _any_value(value: Any) -> bytes:
     raise TypeError(f"Invalid type {type(value)} of value {value}")
 
 
+def _array_value(values: Any) -> bytes:
+    """An AnyValue{array_value}. Its items are mostly messages or content parts (objects)."""
+    varint, out = _varint, []
+    for item in values:
+        kind = type(item)
+        if kind is dict:
+            inner = _kvlist_value(item)
+        elif kind is str:
+            text = item.encode("utf-8")
+            inner = _ANY_STRING + varint(len(text)) + text
+        else:
+            inner = _any_value(item)
+        out.append(_LIST_VALUES + varint(len(inner)) + inner)
+    payload = b"".join(out)
+    return _ANY_ARRAY + varint(len(payload)) + payload
+
+
+# Small objects whose encoding is remembered: their keys are texts, their values texts, or
+# numbers and booleans, keyed with their types as well (1 == 1.0 == True, written otherwise);
+# never a zero (0.0 == -0.0, written with their signs).
+_TEXT_TYPE = frozenset({str})
+_SCALAR_TYPES = frozenset({str, int, float, bool})
+_MAX_REMEMBERED_KEYS = 8
+
+
 def _kvlist_value(value: dict) -> bytes:
     """An AnyValue{kvlist_value}, texts inline: messages are mostly short texts under few keys.
-    Small objects of texts are remembered: a conversation resends its history with every call
-    (and its system prompt), so most of a call's messages were encoded for the call before."""
-    # Only texts: (1,) == (True,), so other values could share an entry.
-    small = len(value) <= 3 and all([type(item) is str for item in value.values()])
-    if small:
-        remembered_key = tuple(value.items())
-        encoded = _remembered_objects.get(remembered_key)
-        if encoded is not None:
-            return encoded
+    Small objects of plain values are remembered: a conversation resends its history with every
+    call (and its system prompt), and a call site its parameters, so most were encoded before."""
+    remembered_key: Any = None
+    if len(value) <= _MAX_REMEMBERED_KEYS and _TEXT_TYPE.issuperset(map(type, value)):
+        if _TEXT_TYPE.issuperset(map(type, value.values())):
+            remembered_key = tuple(value.items())
+        else:
+            kinds = tuple(map(type, value.values()))
+            if _SCALAR_TYPES.issuperset(kinds) and 0.0 not in value.values():
+                remembered_key = (tuple(value.items()), kinds)
+        if remembered_key is not None:
+            encoded = _remembered_objects.get(remembered_key)
+            if encoded is not None:
+                return encoded
     encoded = _encode_kvlist(value)
-    if small and len(encoded) <= _MAX_REMEMBERED_OBJECT:
+    if remembered_key is not None and len(encoded) <= _MAX_REMEMBERED_OBJECT:
         if len(_remembered_objects) >= 1024:
             _remembered_objects.clear()
         _remembered_objects[remembered_key] = encoded
     return encoded
 
 
-_remembered_objects: dict = {}  # (key, value) pairs of a small object -> its AnyValue
+_remembered_objects: dict = {}  # a small object's items (and their types) -> its AnyValue
 _MAX_REMEMBERED_OBJECT = 4096
 
 
@@ -210,46 +240,49 @@ def _key_value(key: str, value: Any) -> bytes:
     return _key_field(key) + _field(_KEY_VALUE_VALUE, _any_value(value))
 
 
-# Short texts that repeat from span to span (model, provider, server, caller, finish reasons):
-# attribute key -> {text or 1-tuple of a text: its KeyValue message, length-prefixed}. A key whose texts keep
-# changing (response ids) is given up on, so the cache stays small and its lookups pay.
-# attribute key -> {value: encoded}; a value is a text, or a one-text tuple (a finish reason).
-_repeated_texts: dict[str, dict[Union[str, tuple[str]], bytes]] = {}
+# Short values that repeat from span to span (model, provider, server, caller, parameters,
+# finish reasons, ports, status codes): attribute key -> {value: its KeyValue message,
+# length-prefixed}. A value is a text, an int (never a bool: True == 1) or a one-text tuple;
+# a text never equals an int or a tuple, so the three share a key's entries. A key whose values
+# keep changing (response ids, token counts) is given up on, so the cache stays small and its
+# lookups pay.
+_repeated_values: dict[str, dict[Union[str, int, tuple[str]], bytes]] = {}
 _MAX_REPEATED_TEXT = 256
-_MAX_TEXTS_PER_KEY = 64
+_MAX_VALUES_PER_KEY = 64
 _VARIED: dict[
-    Union[str, tuple[str]], bytes
+    Union[str, int, tuple[str]], bytes
 ] = {}  # the marker of a key given up on: always empty, so every lookup in it misses
 
 
-def _remember_text(key: str, value: Union[str, tuple[str]], encoded: bytes) -> None:
-    texts = _repeated_texts.get(key)
-    if texts is None:
-        if len(_repeated_texts) >= 4096:
+def _remember_value(key: str, value: Union[str, int, tuple[str]], encoded: bytes) -> None:
+    values = _repeated_values.get(key)
+    if values is None:
+        if len(_repeated_values) >= 4096:
             return
-        texts = _repeated_texts[key] = {}
-    elif texts is _VARIED:
+        values = _repeated_values[key] = {}
+    elif values is _VARIED:
         return
-    if len(texts) >= _MAX_TEXTS_PER_KEY:
-        _repeated_texts[key] = _VARIED
+    if len(values) >= _MAX_VALUES_PER_KEY:
+        _repeated_values[key] = _VARIED
     else:
-        texts[value] = encoded
+        values[value] = encoded
 
 
 def _attributes(tag: bytes, attributes: Any) -> bytes:
-    """Repeated KeyValue fields. Strings, the bulk of our attributes, take an inlined path
-    that computes the nested lengths instead of building the nested messages, or none at all
-    for a short text seen before under the same key."""
+    """Repeated KeyValue fields. A short value seen before under the same key is one lookup;
+    strings, the bulk of our attributes, take an inlined path that computes the nested lengths
+    instead of building the nested messages."""
     if not attributes:
         return b""
     out: list = []
     extend = out.extend
     key_fields = _key_fields
-    repeated = _repeated_texts
+    repeated = _repeated_values
     small = _SMALL_VARINTS
     for key, value in attributes.items():
         try:
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 encoded = repeated.get(key, _VARIED).get(value)
                 if encoded is not None:
                     extend((tag, encoded))
@@ -285,38 +318,28 @@ def _attributes(tag: bytes, attributes: Any) -> bytes:
                             text,
                         )
                     )
-                    _remember_text(key, value, encoded)
+                    _remember_value(key, value, encoded)
                     extend((tag, encoded))
                     continue
                 out.append(_field(tag, key_field + _field(_KEY_VALUE_VALUE, _any_value(value))))
                 continue
-            key_field = key_fields.get(key) or _key_field(key)
-            if type(value) is tuple and len(value) == 1 and type(value[0]) is str:
-                # One finish reason. (Only texts: (1,) == (True,) would share an entry.)
+            if kind is int or (kind is tuple and len(value) == 1 and type(value[0]) is str):
                 encoded = repeated.get(key, _VARIED).get(value)
                 if encoded is None:
-                    message = key_field + _field(_KEY_VALUE_VALUE, _any_value(value))
+                    key_field = key_fields.get(key) or _key_field(key)
+                    if kind is int and 0 <= value < 0x4000:  # a count: inlined, as texts are
+                        number = small[value]
+                        any_length = 1 + len(number)  # AnyValue{int_value}
+                        message = b"".join((key_field, _KEY_VALUE_VALUE, small[any_length], _ANY_INT, number))
+                    else:
+                        message = key_field + _field(_KEY_VALUE_VALUE, _any_value(value))
                     encoded = _varint(len(message)) + message
                     if len(message) <= _MAX_REPEATED_TEXT:
-                        _remember_text(key, value, encoded)
+                        _remember_value(key, value, encoded)
                 extend((tag, encoded))
                 continue
-            if type(value) is int and 0 <= value < 0x4000:
-                number = small[value]
-                any_length = 1 + len(number)  # AnyValue{int_value}
-                extend(
-                    (
-                        tag,
-                        small[len(key_field) + any_length + 2],
-                        key_field,
-                        _KEY_VALUE_VALUE,
-                        small[any_length],
-                        _ANY_INT,
-                        number,
-                    )
-                )
-                continue
-            elif type(value) is float:
+            key_field = key_fields.get(key) or _key_field(key)
+            if kind is float:
                 extend(
                     (
                         tag,
@@ -329,7 +352,7 @@ def _attributes(tag: bytes, attributes: Any) -> bytes:
                     )
                 )
                 continue
-            elif type(value) is bool:
+            elif kind is bool:
                 extend(
                     (
                         tag,
