@@ -20,6 +20,7 @@ from posthog_autoinstrument.export import PostHogSpanProcessor
 from posthog_autoinstrument.export.exporter import PostHogSender
 from posthog_autoinstrument.genai import InferenceRequest, Recorder, Usage
 from posthog_autoinstrument.genai import messages as m
+from posthog_autoinstrument.genai.inference_call import translate_pending
 
 
 class DirectCollector(SpanProcessor):
@@ -336,6 +337,27 @@ def test_values_that_are_not_plain_are_cleaned_as_the_sdk_cleans_them():
     (expected,) = finished()
     assert built.attributes["app.tags"] == ("a", "b") and built.attributes["app.numbers"] == (1, 2)
     assert comparable(built) == comparable(expected)
+
+
+def test_a_batch_translates_a_column_at_a_time_each_call_in_its_order():
+    # The export thread runs every call's first translation, then every call's second (see
+    # genai.recording.run_pending_translations); one that fails, or leaves more, changes nothing.
+    direct, collector = direct_recorder()
+    ran = []
+    for name, records in (("a", 3), ("b", 1), ("c", 2)):
+        call = direct.start(InferenceRequest(provider="openai", model=name))
+        for index in range(records):
+            call.later(ran.append, (name, index))
+        if name == "b":
+            call.later(lambda: 1 / 0)
+            call.later(lambda call=call: call.later(ran.append, ("b", "left by a record")))
+        call.end()
+    recorded_through_its_span = sdk_recorder()[0].start(InferenceRequest(provider="openai", model="d"))
+    translate_pending([*collector.calls, recorded_through_its_span])
+    assert ran == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("c", 1), ("a", 2), ("b", "left by a record")]
+    ran.clear()
+    assert [span.attributes["gen_ai.request.model"] for span in collector.build()] == ["a", "b", "c"]
+    assert ran == []  # each ran once
 
 
 def test_deferred_translation_that_fails_leaves_the_rest_of_the_call():

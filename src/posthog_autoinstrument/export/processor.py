@@ -29,6 +29,7 @@ from ..genai.one_generation import (
     model_call_starts,
     name_enclosing_framework,
 )
+from ..genai.inference_call import translate_pending
 from ..genai.plain_span import FinishedSpan, PlainSpan
 from ..genai.remote_parent import is_remote_ai_parent
 from ..lifecycle import process_signals_blocked, watch_signals
@@ -252,6 +253,10 @@ class PostHogSpanProcessor(SpanProcessor):
         settings = self._settings
         # One stage at a time over the whole batch, not one span at a time through all of them:
         # each stage's code and data then stay in the CPU's caches from one span to the next.
+        try:
+            translate_pending([queued for queued, _, _ in batch if not isinstance(queued, ReadableSpan)])
+        except Exception:  # each call's build_span then runs what is left of its own
+            logger.debug("posthog-instrument: could not translate the batch", exc_info=True)
         built: list[tuple[FinishedSpan, Optional[identities.Identity], Optional[SpanContext]]] = []
         for queued, identity, parent in batch:
             try:

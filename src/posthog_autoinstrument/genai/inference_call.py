@@ -19,7 +19,7 @@ from .call_types import Layer, Usage
 from .messages import to_json
 from .one_generation import ACTIVE_CALL, detach
 from .plain_span import PlainSpan
-from .recording import SDK_SPAN, DirectRecording, SpanRecording
+from .recording import SDK_SPAN, DirectRecording, SpanRecording, run_pending_translations
 
 logger = logging.getLogger("posthog_autoinstrument")
 
@@ -223,6 +223,13 @@ class InferenceCall:
         if not isinstance(recording, DirectRecording):
             raise TypeError("only a direct call builds its own span")
         return recording.build_span(self)
+
+
+def translate_pending(calls: Sequence[InferenceCall]) -> None:
+    """Run what a batch of ended direct calls left for later (``InferenceCall.later``) before
+    their spans are built, all calls' first translations, then their second ones (see
+    ``recording.run_pending_translations``). Export thread only."""
+    run_pending_translations([call.recording for call in calls if isinstance(call.recording, DirectRecording)])
 
 
 class StepCall(InferenceCall):
