@@ -201,6 +201,10 @@ def test_grouping_by_resource_and_scope_with_schema_urls():
         span({"n": 3}, span_id=3, resource=other_resource),
         span({"n": 4}, span_id=4, scope=None),
         span({"n": 5}, span_id=5),
+        span({"n": 6}, span_id=6),
+        span({"n": 7}, span_id=7, resource=Resource(dict(RESOURCE.attributes))),  # equal, not the same
+        span({"n": 8}, span_id=8, scope=InstrumentationScope(SCOPE.name, SCOPE.version)),
+        span({"n": 9}, span_id=9, resource=other_resource),
     ]
     assert_same_bytes(spans)
     assert_same_bytes(spans)  # the second time from the resource and scope caches

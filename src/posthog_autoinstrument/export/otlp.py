@@ -475,18 +475,23 @@ def encode_request(spans: Iterable) -> bytes:
     # Grouped by resource as the official encoder does (by equality), but found by identity
     # first: hashing a Resource serialises its attributes to JSON, ~9 µs a span, and a
     # process's spans nearly always share one Resource object.
+    # A span nearly always has the resource and scope of the span before it: then its group is
+    # the same list (hashing a scope is a Python-level __hash__).
     grouped: list = []  # (resource, {scope: [encoded span]}) in order of first appearance
     by_id: dict = {}
+    last_resource = last_scope = last_group = None
     for span in spans:
-        resource = span.resource
-        scopes = by_id.get(id(resource))
-        if scopes is None:
-            scopes = next((s for r, s in grouped if r == resource), None)
+        resource, scope = span.resource, span.instrumentation_scope or None
+        if resource is not last_resource or scope is not last_scope or last_group is None:
+            scopes = by_id.get(id(resource))
             if scopes is None:
-                scopes = {}
-                grouped.append((resource, scopes))
-            by_id[id(resource)] = scopes
-        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
+                scopes = next((s for r, s in grouped if r == resource), None)
+                if scopes is None:
+                    scopes = {}
+                    grouped.append((resource, scopes))
+                by_id[id(resource)] = scopes
+            last_resource, last_scope, last_group = resource, scope, scopes.setdefault(scope, [])
+        last_group.append(_span(span))
     out = []
     for resource, scopes in grouped:
         body = [
