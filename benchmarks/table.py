@@ -41,30 +41,23 @@ def render(report: dict) -> str:
         f"protobuf {p.get('protobuf')}"
     )
     out.append(f"load average before/after: {report['load_average_before'][:1]} / {report['load_average_after'][:1]}")
-    out += [
-        "",
-        *_percall(report),
-        "",
-        *_chunks(report),
-        "",
-        *_instructions(report),
-        "",
-        *_providers(report),
-        "",
-        *_burst(report),
-        "",
-        *_startup(report),
-        "",
-        *_export(report),
-        "",
-        *_memory(report),
-        "",
-        *_budgets(report),
-        "",
-        *_hotspots(report),
-        "",
-        *_footnotes(report),
-    ]
+    # A phase re-run alone (--only, no earlier results) leaves the sections of the others out.
+    sections = (
+        ("percall", _percall),
+        ("percall", _chunks),
+        (None, _instructions),
+        (None, _providers),
+        (None, _burst),
+        ("startup", _startup),
+        ("export", _export),
+        ("memory", _memory),
+        (None, _budgets),
+        (None, _hotspots),
+        ("percall", _footnotes),
+    )
+    for phase, section in sections:
+        if phase is None or phase in report:
+            out += ["", *section(report)]
     return "\n".join(out)
 
 
