@@ -371,9 +371,12 @@ def _attributes(tag: bytes, attributes: Any) -> bytes:
     return b"".join(out)
 
 
+_LOCAL_FLAGS = _pack_fixed32(_HAS_IS_REMOTE)
+_REMOTE_FLAGS = _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+
+
 def _flags(parent) -> bytes:
-    flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
-    return _pack_fixed32(flags)
+    return _REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS
 
 
 def _uint(tag: bytes, value: int) -> bytes:
@@ -398,13 +401,15 @@ def _span(span) -> bytes:
         out += (_SPAN_PARENT_SPAN_ID, b"\x08", parent.span_id.to_bytes(8, "big"))
     if span.name:
         out.append(_field(_SPAN_NAME, span.name.encode("utf-8")))
-    out += (_SPAN_KIND, _SMALL_VARINTS[span.kind.value + 1])
+    # (An enum member's ``_value_``: its ``value`` is a Python-level descriptor, read per span.)
+    out += (_SPAN_KIND, _SMALL_VARINTS[span.kind._value_ + 1])
     if span.start_time:
         out += (_SPAN_START, _pack_fixed64(span.start_time))
     if span.end_time:
         out += (_SPAN_END, _pack_fixed64(span.end_time))
     out.append(_attributes(_SPAN_ATTRIBUTES, span.attributes))
-    out.append(_uint(_SPAN_DROPPED_ATTRIBUTES, span.dropped_attributes))
+    if span.dropped_attributes:
+        out.append(_uint(_SPAN_DROPPED_ATTRIBUTES, span.dropped_attributes))
     for event in span.events or ():
         body: list[bytes] = []
         if event.timestamp:
@@ -414,7 +419,8 @@ def _span(span) -> bytes:
         body.append(_attributes(_EVENT_ATTRIBUTES, event.attributes))
         body.append(_uint(_EVENT_DROPPED_ATTRIBUTES, event.dropped_attributes))
         out.append(_field(_SPAN_EVENTS, b"".join(body)))
-    out.append(_uint(_SPAN_DROPPED_EVENTS, span.dropped_events))
+    if span.dropped_events:
+        out.append(_uint(_SPAN_DROPPED_EVENTS, span.dropped_events))
     for link in span.links or ():
         body = [
             _LINK_TRACE_ID,
@@ -429,14 +435,16 @@ def _span(span) -> bytes:
             _flags(link.context),
         ]
         out.append(_field(_SPAN_LINKS, b"".join(body)))
-    out.append(_uint(_SPAN_DROPPED_LINKS, span.dropped_links))
+    if span.dropped_links:
+        out.append(_uint(_SPAN_DROPPED_LINKS, span.dropped_links))
     status = span.status
     if status is not None:
         status_body = b""
         if status.description:
             status_body = _field(_STATUS_MESSAGE, status.description.encode("utf-8"))
-        if status.status_code.value:
-            status_body += _STATUS_CODE + _varint(status.status_code.value)
+        code = status.status_code._value_
+        if code:
+            status_body += _STATUS_CODE + _varint(code)
         out.append(_field(_SPAN_STATUS, status_body))
     out += (_SPAN_FLAGS, _flags(parent))
     return b"".join(out)
