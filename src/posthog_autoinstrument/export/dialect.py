@@ -447,58 +447,70 @@ def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) 
         attrs.pop(semconv.OPERATION_NAME, None)
         for key in [k for k in attrs if k.startswith("gen_ai.usage.")]:
             del attrs[key]
-    operation = attrs.get(semconv.OPERATION_NAME)
+    get = attrs.get
+    setdefault = attrs.setdefault
+    operation = get(semconv.OPERATION_NAME)
     if operation in _OPERATION_FOR_POSTHOG:
-        attrs[semconv.OPERATION_NAME] = _OPERATION_FOR_POSTHOG[operation]
+        operation = attrs[semconv.OPERATION_NAME] = _OPERATION_FOR_POSTHOG[operation]
+    model_call = operation in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS)
 
     if semconv.USAGE_CACHE_WRITE_INPUT_TOKENS in attrs:
-        attrs.setdefault(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, attrs[semconv.USAGE_CACHE_WRITE_INPUT_TOKENS])
+        setdefault(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, attrs[semconv.USAGE_CACHE_WRITE_INPUT_TOKENS])
     if semconv.USAGE_INPUT_TOKENS in attrs:
         # The conventions count cache tokens inside input tokens; PostHog must not add them again.
-        attrs.setdefault("$ai_cache_reporting_exclusive", False)
-    _copy(attrs, semconv.USAGE_REASONING_OUTPUT_TOKENS, "$ai_reasoning_tokens")
-    for key, name in _MODALITY_TOKENS:
-        value = attrs.pop(key, None)
-        if value is not None:
-            attrs.setdefault(name, value)
-    _copy(attrs, semconv.REQUEST_TEMPERATURE, "$ai_temperature")
-    _copy(attrs, semconv.REQUEST_MAX_TOKENS, "$ai_max_tokens")
-    if attrs.get(semconv.OPERATION_NAME) in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
-        attrs.setdefault("$ai_stream", bool(attrs.get(semconv.REQUEST_STREAM, False)))
-    stop_reason = _first(attrs.get(semconv.RESPONSE_FINISH_REASONS))
+        setdefault("$ai_cache_reporting_exclusive", False)
+    value = get(semconv.USAGE_REASONING_OUTPUT_TOKENS)
+    if value is not None:
+        setdefault("$ai_reasoning_tokens", value)
+    if not attrs.keys().isdisjoint(_MODALITY_TOKEN_KEYS):
+        for key, name in _MODALITY_TOKENS:
+            value = attrs.pop(key, None)
+            if value is not None:
+                setdefault(name, value)
+    value = get(semconv.REQUEST_TEMPERATURE)
+    if value is not None:
+        setdefault("$ai_temperature", value)
+    value = get(semconv.REQUEST_MAX_TOKENS)
+    if value is not None:
+        setdefault("$ai_max_tokens", value)
+    if model_call:
+        setdefault("$ai_stream", bool(get(semconv.REQUEST_STREAM, False)))
+    stop_reason = _first(get(semconv.RESPONSE_FINISH_REASONS))
     if stop_reason:
-        attrs.setdefault("$ai_stop_reason", stop_reason)
-    status_code = attrs.get(semconv.HTTP_RESPONSE_STATUS_CODE)
+        setdefault("$ai_stop_reason", stop_reason)
+    status_code = get(semconv.HTTP_RESPONSE_STATUS_CODE)
     if isinstance(status_code, int):
-        attrs.setdefault("$ai_http_status", status_code)
-    elif not failed and attrs.get(semconv.OPERATION_NAME) in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
+        setdefault("$ai_http_status", status_code)
+    elif not failed and model_call:
         # The call returned: PostHog's SDK says 200 (posthog/ai/utils.py). A failure's status is
         # left to capture, which reads it from the exception (rust/capture/src/otel/error_status.rs).
-        attrs.setdefault("$ai_http_status", 200)
-    first_chunk = attrs.get(semconv.RESPONSE_TIME_TO_FIRST_CHUNK)
+        setdefault("$ai_http_status", 200)
+    first_chunk = get(semconv.RESPONSE_TIME_TO_FIRST_CHUNK)
     if isinstance(first_chunk, (int, float)) and not isinstance(first_chunk, bool):
-        attrs.setdefault("$ai_time_to_first_token", float(first_chunk))  # seconds, PostHog's property
-    _add_model_parameters(attrs)
-    _add_tools(attrs)
+        setdefault("$ai_time_to_first_token", float(first_chunk))  # seconds, PostHog's property
+    if model_call:
+        _add_model_parameters(attrs)
+    if semconv.TOOL_DEFINITIONS in attrs:
+        _add_tools(attrs)
     _add_base_url(attrs)
     for key in (semconv.PROVIDER_NAME, "gen_ai.system"):
-        provider = attrs.get(key)
+        provider = get(key)
         if isinstance(provider, str) and provider in POSTHOG_PROVIDERS:
             attrs[key] = POSTHOG_PROVIDERS[provider]
     # Capture drops resource attributes starting "telemetry." (rust/capture/src/otel/fan_out.rs,
     # NOISY_RESOURCE_PREFIXES), so the library is named on the span. $lib_version falls back to
     # the instrumentation scope's version there, which on spans another library records (the
     # anthropic SDK's own) is that library's version: name ours, the software that sent the event.
-    attrs.setdefault("$ai_lib", LIBRARY)
-    attrs.setdefault("$ai_lib_version", __version__)
-    attrs.setdefault("$lib_version", __version__)
-    conversation = attrs.get(semconv.CONVERSATION_ID)
+    setdefault("$ai_lib", LIBRARY)
+    setdefault("$ai_lib_version", __version__)
+    setdefault("$lib_version", __version__)
+    conversation = get(semconv.CONVERSATION_ID)
     if isinstance(conversation, str) and conversation:
-        attrs.setdefault("$ai_session_id", conversation)
+        setdefault("$ai_session_id", conversation)
     framework = attrs.pop(semconv.FRAMEWORK, None)
     if framework:
-        attrs.setdefault("$ai_framework", framework)
-    if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
+        setdefault("$ai_framework", framework)
+    if not model_call:
         # PostHog shows a step's input and output as state.
         _move_state(
             attrs,
@@ -544,19 +556,20 @@ _MODALITY_TOKENS = (
     (semconv.USAGE_IMAGE_INPUT_TOKENS, "$ai_image_input_tokens"),
     (semconv.USAGE_IMAGE_OUTPUT_TOKENS, "$ai_image_output_tokens"),
 )
+_MODALITY_TOKEN_KEYS = frozenset(key for key, _name in _MODALITY_TOKENS)
+_MODEL_PARAMETER_NAMES = dict(_MODEL_PARAMETERS)
 _SERVED_TIERS = (semconv.OPENAI_RESPONSE_SERVICE_TIER, semconv.ANTHROPIC_RESPONSE_SERVICE_TIER)
 
 
 def _add_model_parameters(attrs: dict) -> None:
     """``$ai_model_parameters`` and the served ``$ai_service_tier`` (which picks PostHog's
     flex/priority price rows: costs/cost-model-matching.ts) of a generation or embedding."""
-    if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
-        return
-    parameters = {
-        name: list(attrs[key]) if isinstance(attrs[key], tuple) else attrs[key]
-        for key, name in _MODEL_PARAMETERS
-        if attrs.get(key) is not None
-    }
+    parameters = {}
+    # filter() tests the table's keys without a Python-level step for each absent one.
+    for key in filter(attrs.__contains__, _MODEL_PARAMETER_NAMES):
+        value = attrs[key]
+        if value is not None:
+            parameters[_MODEL_PARAMETER_NAMES[key]] = list(value) if isinstance(value, tuple) else value
     for key in _SERVED_TIERS:
         tier = attrs.get(key)
         if isinstance(tier, str) and tier:
@@ -717,9 +730,3 @@ def _has_distinct_id(attrs: dict) -> bool:
         if value and isinstance(value, str):
             return True
     return False
-
-
-def _copy(attrs: dict, source: str, target: str) -> None:
-    value = attrs.get(source)
-    if value is not None and target not in attrs:
-        attrs[target] = value
