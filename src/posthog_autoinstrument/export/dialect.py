@@ -586,7 +586,17 @@ def _parsed(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return _DECODER.decode(value)
+        # The scanner alone, when it reads the whole text: what decode() does around it (skip
+        # whitespace, report the error) costs as much as the scan of a few short messages.
+        parsed, end = _SCAN(value, 0)
+        if end == len(value):
+            return parsed
+    except StopIteration:  # leading whitespace, or no JSON value at all
+        pass
+    except ValueError:
+        return _UNPARSED
+    try:
+        return _DECODER.decode(value)  # trailing whitespace, extra data
     except ValueError:
         return _UNPARSED
 
@@ -597,6 +607,7 @@ def _int64_or_text(text: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_int=_int64_or_text)  # made once: json.loads(..., parse_int=) makes one a call
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # set by __init__, not declared in the stubs
 
 
 _UNPARSED = object()
