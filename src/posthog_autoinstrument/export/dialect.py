@@ -629,7 +629,9 @@ def _add_messages(attrs: dict) -> None:
     text that no longer parses (cut by the cap) is left to PostHog as it is."""
     if "$ai_input" not in attrs and (semconv.INPUT_MESSAGES in attrs or semconv.SYSTEM_INSTRUCTIONS in attrs):
         messages = _parsed(attrs.get(semconv.INPUT_MESSAGES))
-        system = _parsed(attrs.get(semconv.SYSTEM_INSTRUCTIONS))
+        system = attrs.get(semconv.SYSTEM_INSTRUCTIONS)
+        if system is not None:
+            system = _parsed(system)
         if messages is not _UNPARSED and system is not _UNPARSED:
             translated = None
             if attrs.get(semconv.OPERATION_NAME) == semconv.Operation.EMBEDDINGS:
