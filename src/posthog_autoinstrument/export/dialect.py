@@ -80,6 +80,8 @@ _DISTINCT_ID_KEYS = (
     "ai.settings.context.posthog_distinct_id",
 )
 
+_DISTINCT_ID_KEY_SET = frozenset(_DISTINCT_ID_KEYS)
+
 _CONTENT_JSON_KEYS = (semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS)
 
 _SECRET_FIELDS = frozenset({"authorization", "headers", "api_key", "apikey", "x-api-key", "token", "access_token"})
@@ -113,6 +115,7 @@ def for_posthog(
     # Content an SDK recorded in events becomes attributes here, where privacy applies to it.
     events = foreign.content_from_events(attrs, span.events, scope)
     status = span.status
+    description = status.description  # a property: read once
 
     private = settings.privacy_mode or (identity is not None and identity.privacy_mode)
     if private or not settings.record_inputs:
@@ -123,15 +126,17 @@ def for_posthog(
         for key in ERROR_TEXT_KEYS:
             attrs.pop(key, None)
         events = tuple(_scrub_event(e) for e in events if e.name == "exception")
-        if status.description:
+        if description:
             status = Status(status.status_code, _error_summary(attrs))
-    elif status.description or events:
+            description = status.description
+    elif description or events:
         # Error texts can quote credentials (an SDK's "Incorrect API key provided: sk-..."), and
         # count towards the span's size cap like its attributes.
         error_text_limit = min(_MAX_ERROR_TEXT, settings.max_span_bytes // 8)
         events = tuple(_scrub_event_secrets(e, error_text_limit) for e in events)
-        if status.description:
-            status = Status(status.status_code, _shorten(scrub_secrets(status.description), error_text_limit))
+        if description:
+            status = Status(status.status_code, _shorten(scrub_secrets(description), error_text_limit))
+            description = status.description
 
     _scrub_credentials(attrs)
 
@@ -145,7 +150,7 @@ def for_posthog(
     if name is foreign.NOT_AI:
         return None
     # 10% headroom for what the encoding adds (ids, names, field tags) beyond the texts counted.
-    budget = int(settings.max_span_bytes * 0.9) - _events_size(events) - len(status.description or "")
+    budget = int(settings.max_span_bytes * 0.9) - (_events_size(events) if events else 0) - len(description or "")
     _cap_size(attrs, max(budget, 1000))
     _add_posthog_dialect(attrs, settings, status.status_code is StatusCode.ERROR)
     _add_person_and_properties(attrs, settings, identity)
@@ -746,6 +751,8 @@ def _add_person_and_properties(attrs: dict, settings: Settings, identity: Option
 
 
 def _has_distinct_id(attrs: dict) -> bool:
+    if attrs.keys().isdisjoint(_DISTINCT_ID_KEY_SET):  # the common case, in one C-level check
+        return False
     for key in _DISTINCT_ID_KEYS:
         value = attrs.get(key)
         if value and isinstance(value, str):
