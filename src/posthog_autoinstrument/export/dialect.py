@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import Status, StatusCode
@@ -138,20 +138,24 @@ def for_posthog(
             status = Status(status.status_code, _shorten(scrub_secrets(description), error_text_limit))
             description = status.description
 
-    _scrub_credentials(attrs)
+    # The attributes' size, while no step below has changed them.
+    size = _scrub_credentials(attrs)
 
     if not settings.capture_media:
         for key in _CONTENT_JSON_KEYS:
             value = attrs.get(key)
             if isinstance(value, str) and '"blob"' in value:
                 attrs[key] = _replace_media(value)
+                size = None
 
+    if size is not None and foreign.may_rewrite(attrs, scope):
+        size = None
     name = foreign.complete(attrs, scope)
     if name is foreign.NOT_AI:
         return None
     # 10% headroom for what the encoding adds (ids, names, field tags) beyond the texts counted.
     budget = int(settings.max_span_bytes * 0.9) - (_events_size(events) if events else 0) - len(description or "")
-    _cap_size(attrs, max(budget, 1000))
+    _cap_size(attrs, max(budget, 1000), size)
     _add_posthog_dialect(attrs, settings, status.status_code is StatusCode.ERROR)
     _add_person_and_properties(attrs, settings, identity)
 
@@ -246,8 +250,10 @@ def scrub_secrets(text: str) -> str:
     return _URL_CREDENTIALS.sub(r"\1[REDACTED]@", text)
 
 
-def _may_hold_credentials(attrs: dict) -> bool:
-    """False when no attribute can hold a credential: the common case, decided in one pass.
+def _may_hold_credentials(attrs: dict) -> Union[bool, int]:
+    """True when some attribute may hold a credential. Otherwise (the common case, decided in
+    one pass) the attributes' size as ``_attrs_size`` counts it, from the same joins, for the
+    size cap.
 
     All texts but message content, joined by a newline (no hint contains one, so none can
     match across two values) and lowered once, then searched for each hint once. C-level
@@ -257,19 +263,34 @@ def _may_hold_credentials(attrs: dict) -> bool:
     if keys.startswith(_CREDENTIAL_HEADER_PREFIX) or "\n" + _CREDENTIAL_HEADER_PREFIX in keys:
         return True
     others = attrs.copy()
+    content_size = 0
     for key in _CONTENT_JSON_KEYS:
-        others.pop(key, None)
-    joined = "\n".join(filter(_is_text, others.values())).lower()
+        value = others.pop(key, _ABSENT)
+        if value is not _ABSENT:
+            content_size += len(value) if isinstance(value, str) else 16
+    texts = list(filter(_is_text, others.values()))
+    joined = "\n".join(texts)
+    lowered = joined.lower()
     for hint in _SECRET_HINTS:
-        if hint in joined:
+        if hint in lowered:
             return True
-    return False
+    # Each join put a newline between two items: not counted.
+    keys_size = len(keys) - len(attrs) + 1 if attrs else 0
+    texts_size = len(joined) - len(texts) + 1 if texts else 0
+    return keys_size + texts_size + 16 * (len(others) - len(texts)) + content_size
 
 
-def _scrub_credentials(attrs: dict) -> None:
-    """Provider credentials never leave, whichever instrumentation put them in an attribute."""
-    if not _may_hold_credentials(attrs):
-        return
+_ABSENT: Any = object()
+
+
+def _scrub_credentials(attrs: dict) -> Optional[int]:
+    """Provider credentials never leave, whichever instrumentation put them in an attribute.
+
+    Returns the attributes' size (``_attrs_size``) when there was nothing to scrub, measured on
+    the way, for the size cap; None when they were looked at one by one."""
+    checked = _may_hold_credentials(attrs)
+    if checked is not True:
+        return checked  # nothing to scrub: the attributes' size
     for key in list(attrs):
         value = attrs[key]
         if key.startswith(_CREDENTIAL_HEADER_PREFIX):
@@ -287,6 +308,7 @@ def _scrub_credentials(attrs: dict) -> None:
             except ValueError:
                 pass
         attrs[key] = scrub_secrets(value)
+    return None
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -363,9 +385,10 @@ def _attrs_size(attrs: dict) -> int:
     return len("".join(attrs)) + len("".join(texts)) + 16 * (len(attrs) - len(texts))
 
 
-def _cap_size(attrs: dict, limit: int) -> None:
-    """Keep the span under ``limit`` bytes by shortening the largest content, as valid JSON."""
-    if _attrs_size(attrs) <= limit:
+def _cap_size(attrs: dict, limit: int, size: Optional[int] = None) -> None:
+    """Keep the span under ``limit`` bytes by shortening the largest content, as valid JSON.
+    ``size``: the attributes' size if known (see ``_scrub_credentials``)."""
+    if (_attrs_size(attrs) if size is None else size) <= limit:
         return
     for key in sorted(_CONTENT_JSON_KEYS, key=lambda k: -len(attrs.get(k) or "")):
         value = attrs.get(key)
