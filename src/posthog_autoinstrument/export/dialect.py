@@ -148,9 +148,10 @@ def for_posthog(
                 attrs[key] = _replace_media(value)
                 size = None
 
-    if size is not None and foreign.may_rewrite(attrs, scope):
+    name = None
+    if foreign.may_rewrite(attrs, scope):
         size = None
-    name = foreign.complete(attrs, scope)
+        name = foreign.complete(attrs, scope)
     if name is foreign.NOT_AI:
         return None
     # 10% headroom for what the encoding adds (ids, names, field tags) beyond the texts counted.

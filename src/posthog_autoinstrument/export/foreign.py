@@ -37,7 +37,8 @@ def content_from_events(attrs: dict, events: Sequence, scope_name: Optional[str]
 
 
 def may_rewrite(attrs: dict, scope_name: Optional[str]) -> bool:
-    """Whether ``complete`` may change ``attrs``."""
+    """Whether ``complete`` may change ``attrs`` or name the span; when not, it would return None
+    and leave them as they are."""
     return bool(attrs.get(semconv.DELEGATED)) or self_tracing.completion_for(scope_name) is not None
 
 
