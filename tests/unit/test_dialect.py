@@ -206,6 +206,31 @@ def test_oversized_content_is_truncated_to_valid_json_under_the_cap():
     assert attrs["$ai_output_choices"][0]["content"] == [{"type": "text", "text": "short"}]
 
 
+def test_the_cap_measures_what_media_replacement_and_completions_leave(monkeypatch):
+    # The size is measured with the credentials check; steps after it that grow the attributes
+    # (a placeholder longer than a tiny image, an SDK's completion) must be measured again.
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from posthog_autoinstrument.genai import self_tracing
+
+    capped = replace(SETTINGS, max_span_bytes=1000)
+    tiny_image = {"type": "blob", "modality": "image", "mime_type": "image/png", "content": "QQ=="}
+    text = {"type": "text", "content": "x" * 800}
+    value = json.dumps([{"role": "user", "parts": [text, tiny_image]}])
+    attrs = for_posthog(span({"gen_ai.operation.name": "chat", "gen_ai.input.messages": value}), capped).attributes
+    assert attrs["$ai_input"][0]["content"][0]["text"].endswith("...[truncated]")
+
+    monkeypatch.setattr(self_tracing, "_exact", {})
+    self_tracing.register("example.sdk", lambda attributes: attributes.update({"example.output": "y" * 1500}))
+    grown = ReadableSpan(
+        name="chat m",
+        attributes={"gen_ai.operation.name": "chat"},
+        status=Status(StatusCode.UNSET),
+        instrumentation_scope=InstrumentationScope("example.sdk"),
+    )
+    assert for_posthog(grown, capped).attributes["example.output"] == "y" * 1024 + "...[truncated]"
+
+
 # -- PostHog's own property names (issue 17, items 1 and 3 to 6) ------------------------------
 
 

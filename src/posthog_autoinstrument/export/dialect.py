@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import Status, StatusCode
@@ -80,6 +80,8 @@ _DISTINCT_ID_KEYS = (
     "ai.settings.context.posthog_distinct_id",
 )
 
+_DISTINCT_ID_KEY_SET = frozenset(_DISTINCT_ID_KEYS)
+
 _CONTENT_JSON_KEYS = (semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS)
 
 _SECRET_FIELDS = frozenset({"authorization", "headers", "api_key", "apikey", "x-api-key", "token", "access_token"})
@@ -113,6 +115,7 @@ def for_posthog(
     # Content an SDK recorded in events becomes attributes here, where privacy applies to it.
     events = foreign.content_from_events(attrs, span.events, scope)
     status = span.status
+    description = status.description  # a property: read once
 
     private = settings.privacy_mode or (identity is not None and identity.privacy_mode)
     if private or not settings.record_inputs:
@@ -123,30 +126,37 @@ def for_posthog(
         for key in ERROR_TEXT_KEYS:
             attrs.pop(key, None)
         events = tuple(_scrub_event(e) for e in events if e.name == "exception")
-        if status.description:
+        if description:
             status = Status(status.status_code, _error_summary(attrs))
-    elif status.description or events:
+            description = status.description
+    elif description or events:
         # Error texts can quote credentials (an SDK's "Incorrect API key provided: sk-..."), and
         # count towards the span's size cap like its attributes.
         error_text_limit = min(_MAX_ERROR_TEXT, settings.max_span_bytes // 8)
         events = tuple(_scrub_event_secrets(e, error_text_limit) for e in events)
-        if status.description:
-            status = Status(status.status_code, _shorten(scrub_secrets(status.description), error_text_limit))
+        if description:
+            status = Status(status.status_code, _shorten(scrub_secrets(description), error_text_limit))
+            description = status.description
 
-    _scrub_credentials(attrs)
+    # The attributes' size, while no step below has changed them.
+    size = _scrub_credentials(attrs)
 
     if not settings.capture_media:
         for key in _CONTENT_JSON_KEYS:
             value = attrs.get(key)
             if isinstance(value, str) and '"blob"' in value:
                 attrs[key] = _replace_media(value)
+                size = None
 
-    name = foreign.complete(attrs, scope)
+    name = None
+    if foreign.may_rewrite(attrs, scope):
+        size = None
+        name = foreign.complete(attrs, scope)
     if name is foreign.NOT_AI:
         return None
     # 10% headroom for what the encoding adds (ids, names, field tags) beyond the texts counted.
-    budget = int(settings.max_span_bytes * 0.9) - _events_size(events) - len(status.description or "")
-    _cap_size(attrs, max(budget, 1000))
+    budget = int(settings.max_span_bytes * 0.9) - (_events_size(events) if events else 0) - len(description or "")
+    _cap_size(attrs, max(budget, 1000), size)
     _add_posthog_dialect(attrs, settings, status.status_code is StatusCode.ERROR)
     _add_person_and_properties(attrs, settings, identity)
 
@@ -232,31 +242,56 @@ _CREDENTIAL_HEADERS = frozenset(
 _MAX_ERROR_TEXT = 4096
 
 
+# isinstance(value, str) as a C function, for filter(): no Python-level step per value.
+_is_text = str.__instancecheck__
+
+
 def scrub_secrets(text: str) -> str:
     text = _SECRET_PATTERN.sub(lambda match: match.group(1) + "[REDACTED]", text)
     return _URL_CREDENTIALS.sub(r"\1[REDACTED]@", text)
 
 
-def _may_hold_credentials(attrs: dict) -> bool:
-    """False when no attribute can hold a credential: the common case, decided in one pass.
+def _may_hold_credentials(attrs: dict) -> Union[bool, int]:
+    """True when some attribute may hold a credential. Otherwise (the common case, decided in
+    one pass) the attributes' size as ``_attrs_size`` counts it, from the same joins, for the
+    size cap.
 
     All texts but message content, joined by a newline (no hint contains one, so none can
-    match across two values) and lowered once, then searched for each hint once. Joins and
-    comprehensions, not a loop: this runs for every span.
+    match across two values) and lowered once, then searched for each hint once. C-level
+    joins, copies and filters, no Python step per attribute: this runs for every span.
     """
-    if "\n" + _CREDENTIAL_HEADER_PREFIX in "\n" + "\n".join(attrs):
+    keys = "\n".join(attrs)
+    if keys.startswith(_CREDENTIAL_HEADER_PREFIX) or "\n" + _CREDENTIAL_HEADER_PREFIX in keys:
         return True
-    joined = "\n".join([v for k, v in attrs.items() if isinstance(v, str) and k not in _CONTENT_JSON_KEYS]).lower()
+    others = attrs.copy()
+    content_size = 0
+    for key in _CONTENT_JSON_KEYS:
+        value = others.pop(key, _ABSENT)
+        if value is not _ABSENT:
+            content_size += len(value) if isinstance(value, str) else 16
+    texts = list(filter(_is_text, others.values()))
+    joined = "\n".join(texts)
+    lowered = joined.lower()
     for hint in _SECRET_HINTS:
-        if hint in joined:
+        if hint in lowered:
             return True
-    return False
+    # Each join put a newline between two items: not counted.
+    keys_size = len(keys) - len(attrs) + 1 if attrs else 0
+    texts_size = len(joined) - len(texts) + 1 if texts else 0
+    return keys_size + texts_size + 16 * (len(others) - len(texts)) + content_size
 
 
-def _scrub_credentials(attrs: dict) -> None:
-    """Provider credentials never leave, whichever instrumentation put them in an attribute."""
-    if not _may_hold_credentials(attrs):
-        return
+_ABSENT: Any = object()
+
+
+def _scrub_credentials(attrs: dict) -> Optional[int]:
+    """Provider credentials never leave, whichever instrumentation put them in an attribute.
+
+    Returns the attributes' size (``_attrs_size``) when there was nothing to scrub, measured on
+    the way, for the size cap; None when they were looked at one by one."""
+    checked = _may_hold_credentials(attrs)
+    if checked is not True:
+        return checked  # nothing to scrub: the attributes' size
     for key in list(attrs):
         value = attrs[key]
         if key.startswith(_CREDENTIAL_HEADER_PREFIX):
@@ -274,6 +309,7 @@ def _scrub_credentials(attrs: dict) -> None:
             except ValueError:
                 pass
         attrs[key] = scrub_secrets(value)
+    return None
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -346,13 +382,14 @@ def _walk_media(node: Any) -> None:
 
 def _attrs_size(attrs: dict) -> int:
     """Characters of keys and texts, 16 for any other value (joins: this runs for every span)."""
-    texts = [value for value in attrs.values() if isinstance(value, str)]
+    texts = list(filter(_is_text, attrs.values()))
     return len("".join(attrs)) + len("".join(texts)) + 16 * (len(attrs) - len(texts))
 
 
-def _cap_size(attrs: dict, limit: int) -> None:
-    """Keep the span under ``limit`` bytes by shortening the largest content, as valid JSON."""
-    if _attrs_size(attrs) <= limit:
+def _cap_size(attrs: dict, limit: int, size: Optional[int] = None) -> None:
+    """Keep the span under ``limit`` bytes by shortening the largest content, as valid JSON.
+    ``size``: the attributes' size if known (see ``_scrub_credentials``)."""
+    if (_attrs_size(attrs) if size is None else size) <= limit:
         return
     for key in sorted(_CONTENT_JSON_KEYS, key=lambda k: -len(attrs.get(k) or "")):
         value = attrs.get(key)
@@ -447,58 +484,70 @@ def _add_posthog_dialect(attrs: dict, settings: Settings, failed: bool = False) 
         attrs.pop(semconv.OPERATION_NAME, None)
         for key in [k for k in attrs if k.startswith("gen_ai.usage.")]:
             del attrs[key]
-    operation = attrs.get(semconv.OPERATION_NAME)
+    get = attrs.get
+    setdefault = attrs.setdefault
+    operation = get(semconv.OPERATION_NAME)
     if operation in _OPERATION_FOR_POSTHOG:
-        attrs[semconv.OPERATION_NAME] = _OPERATION_FOR_POSTHOG[operation]
+        operation = attrs[semconv.OPERATION_NAME] = _OPERATION_FOR_POSTHOG[operation]
+    model_call = operation in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS)
 
     if semconv.USAGE_CACHE_WRITE_INPUT_TOKENS in attrs:
-        attrs.setdefault(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, attrs[semconv.USAGE_CACHE_WRITE_INPUT_TOKENS])
+        setdefault(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, attrs[semconv.USAGE_CACHE_WRITE_INPUT_TOKENS])
     if semconv.USAGE_INPUT_TOKENS in attrs:
         # The conventions count cache tokens inside input tokens; PostHog must not add them again.
-        attrs.setdefault("$ai_cache_reporting_exclusive", False)
-    _copy(attrs, semconv.USAGE_REASONING_OUTPUT_TOKENS, "$ai_reasoning_tokens")
-    for key, name in _MODALITY_TOKENS:
-        value = attrs.pop(key, None)
-        if value is not None:
-            attrs.setdefault(name, value)
-    _copy(attrs, semconv.REQUEST_TEMPERATURE, "$ai_temperature")
-    _copy(attrs, semconv.REQUEST_MAX_TOKENS, "$ai_max_tokens")
-    if attrs.get(semconv.OPERATION_NAME) in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
-        attrs.setdefault("$ai_stream", bool(attrs.get(semconv.REQUEST_STREAM, False)))
-    stop_reason = _first(attrs.get(semconv.RESPONSE_FINISH_REASONS))
+        setdefault("$ai_cache_reporting_exclusive", False)
+    value = get(semconv.USAGE_REASONING_OUTPUT_TOKENS)
+    if value is not None:
+        setdefault("$ai_reasoning_tokens", value)
+    if not attrs.keys().isdisjoint(_MODALITY_TOKEN_KEYS):
+        for key, name in _MODALITY_TOKENS:
+            value = attrs.pop(key, None)
+            if value is not None:
+                setdefault(name, value)
+    value = get(semconv.REQUEST_TEMPERATURE)
+    if value is not None:
+        setdefault("$ai_temperature", value)
+    value = get(semconv.REQUEST_MAX_TOKENS)
+    if value is not None:
+        setdefault("$ai_max_tokens", value)
+    if model_call:
+        setdefault("$ai_stream", bool(get(semconv.REQUEST_STREAM, False)))
+    stop_reason = _first(get(semconv.RESPONSE_FINISH_REASONS))
     if stop_reason:
-        attrs.setdefault("$ai_stop_reason", stop_reason)
-    status_code = attrs.get(semconv.HTTP_RESPONSE_STATUS_CODE)
+        setdefault("$ai_stop_reason", stop_reason)
+    status_code = get(semconv.HTTP_RESPONSE_STATUS_CODE)
     if isinstance(status_code, int):
-        attrs.setdefault("$ai_http_status", status_code)
-    elif not failed and attrs.get(semconv.OPERATION_NAME) in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
+        setdefault("$ai_http_status", status_code)
+    elif not failed and model_call:
         # The call returned: PostHog's SDK says 200 (posthog/ai/utils.py). A failure's status is
         # left to capture, which reads it from the exception (rust/capture/src/otel/error_status.rs).
-        attrs.setdefault("$ai_http_status", 200)
-    first_chunk = attrs.get(semconv.RESPONSE_TIME_TO_FIRST_CHUNK)
+        setdefault("$ai_http_status", 200)
+    first_chunk = get(semconv.RESPONSE_TIME_TO_FIRST_CHUNK)
     if isinstance(first_chunk, (int, float)) and not isinstance(first_chunk, bool):
-        attrs.setdefault("$ai_time_to_first_token", float(first_chunk))  # seconds, PostHog's property
-    _add_model_parameters(attrs)
-    _add_tools(attrs)
+        setdefault("$ai_time_to_first_token", float(first_chunk))  # seconds, PostHog's property
+    if model_call:
+        _add_model_parameters(attrs)
+    if semconv.TOOL_DEFINITIONS in attrs:
+        _add_tools(attrs)
     _add_base_url(attrs)
     for key in (semconv.PROVIDER_NAME, "gen_ai.system"):
-        provider = attrs.get(key)
+        provider = get(key)
         if isinstance(provider, str) and provider in POSTHOG_PROVIDERS:
             attrs[key] = POSTHOG_PROVIDERS[provider]
     # Capture drops resource attributes starting "telemetry." (rust/capture/src/otel/fan_out.rs,
     # NOISY_RESOURCE_PREFIXES), so the library is named on the span. $lib_version falls back to
     # the instrumentation scope's version there, which on spans another library records (the
     # anthropic SDK's own) is that library's version: name ours, the software that sent the event.
-    attrs.setdefault("$ai_lib", LIBRARY)
-    attrs.setdefault("$ai_lib_version", __version__)
-    attrs.setdefault("$lib_version", __version__)
-    conversation = attrs.get(semconv.CONVERSATION_ID)
+    setdefault("$ai_lib", LIBRARY)
+    setdefault("$ai_lib_version", __version__)
+    setdefault("$lib_version", __version__)
+    conversation = get(semconv.CONVERSATION_ID)
     if isinstance(conversation, str) and conversation:
-        attrs.setdefault("$ai_session_id", conversation)
+        setdefault("$ai_session_id", conversation)
     framework = attrs.pop(semconv.FRAMEWORK, None)
     if framework:
-        attrs.setdefault("$ai_framework", framework)
-    if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
+        setdefault("$ai_framework", framework)
+    if not model_call:
         # PostHog shows a step's input and output as state.
         _move_state(
             attrs,
@@ -544,19 +593,20 @@ _MODALITY_TOKENS = (
     (semconv.USAGE_IMAGE_INPUT_TOKENS, "$ai_image_input_tokens"),
     (semconv.USAGE_IMAGE_OUTPUT_TOKENS, "$ai_image_output_tokens"),
 )
+_MODALITY_TOKEN_KEYS = frozenset(key for key, _name in _MODALITY_TOKENS)
+_MODEL_PARAMETER_NAMES = dict(_MODEL_PARAMETERS)
 _SERVED_TIERS = (semconv.OPENAI_RESPONSE_SERVICE_TIER, semconv.ANTHROPIC_RESPONSE_SERVICE_TIER)
 
 
 def _add_model_parameters(attrs: dict) -> None:
     """``$ai_model_parameters`` and the served ``$ai_service_tier`` (which picks PostHog's
     flex/priority price rows: costs/cost-model-matching.ts) of a generation or embedding."""
-    if attrs.get(semconv.OPERATION_NAME) not in (semconv.Operation.CHAT, semconv.Operation.EMBEDDINGS):
-        return
-    parameters = {
-        name: list(attrs[key]) if isinstance(attrs[key], tuple) else attrs[key]
-        for key, name in _MODEL_PARAMETERS
-        if attrs.get(key) is not None
-    }
+    parameters = {}
+    # filter() tests the table's keys without a Python-level step for each absent one.
+    for key in filter(attrs.__contains__, _MODEL_PARAMETER_NAMES):
+        value = attrs[key]
+        if value is not None:
+            parameters[_MODEL_PARAMETER_NAMES[key]] = list(value) if isinstance(value, tuple) else value
     for key in _SERVED_TIERS:
         tier = attrs.get(key)
         if isinstance(tier, str) and tier:
@@ -573,7 +623,17 @@ def _parsed(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return _DECODER.decode(value)
+        # The scanner alone, when it reads the whole text: what decode() does around it (skip
+        # whitespace, report the error) costs as much as the scan of a few short messages.
+        parsed, end = _SCAN(value, 0)
+        if end == len(value):
+            return parsed
+    except StopIteration:  # leading whitespace, or no JSON value at all
+        pass
+    except ValueError:
+        return _UNPARSED
+    try:
+        return _DECODER.decode(value)  # trailing whitespace, extra data
     except ValueError:
         return _UNPARSED
 
@@ -584,6 +644,7 @@ def _int64_or_text(text: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_int=_int64_or_text)  # made once: json.loads(..., parse_int=) makes one a call
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # set by __init__, not declared in the stubs
 
 
 _UNPARSED = object()
@@ -597,7 +658,9 @@ def _add_messages(attrs: dict) -> None:
     text that no longer parses (cut by the cap) is left to PostHog as it is."""
     if "$ai_input" not in attrs and (semconv.INPUT_MESSAGES in attrs or semconv.SYSTEM_INSTRUCTIONS in attrs):
         messages = _parsed(attrs.get(semconv.INPUT_MESSAGES))
-        system = _parsed(attrs.get(semconv.SYSTEM_INSTRUCTIONS))
+        system = attrs.get(semconv.SYSTEM_INSTRUCTIONS)
+        if system is not None:
+            system = _parsed(system)
         if messages is not _UNPARSED and system is not _UNPARSED:
             translated = None
             if attrs.get(semconv.OPERATION_NAME) == semconv.Operation.EMBEDDINGS:
@@ -712,14 +775,10 @@ def _add_person_and_properties(attrs: dict, settings: Settings, identity: Option
 
 
 def _has_distinct_id(attrs: dict) -> bool:
+    if attrs.keys().isdisjoint(_DISTINCT_ID_KEY_SET):  # the common case, in one C-level check
+        return False
     for key in _DISTINCT_ID_KEYS:
         value = attrs.get(key)
         if value and isinstance(value, str):
             return True
     return False
-
-
-def _copy(attrs: dict, source: str, target: str) -> None:
-    value = attrs.get(source)
-    if value is not None and target not in attrs:
-        attrs[target] = value

@@ -18,7 +18,7 @@ from ..genai.self_tracing import NOT_AI
 
 logger = logging.getLogger("posthog_autoinstrument")
 
-__all__ = ["NOT_AI", "complete", "content_from_events"]
+__all__ = ["NOT_AI", "complete", "content_from_events", "may_rewrite"]
 
 
 def content_from_events(attrs: dict, events: Sequence, scope_name: Optional[str]) -> Sequence:
@@ -34,6 +34,12 @@ def content_from_events(attrs: dict, events: Sequence, scope_name: Optional[str]
     except Exception:
         logger.debug("posthog-instrument: could not read the events of a %s span", scope_name, exc_info=True)
     return tuple(event for event in events if event.name == "exception")
+
+
+def may_rewrite(attrs: dict, scope_name: Optional[str]) -> bool:
+    """Whether ``complete`` may change ``attrs`` or name the span; when not, it would return None
+    and leave them as they are."""
+    return bool(attrs.get(semconv.DELEGATED)) or self_tracing.completion_for(scope_name) is not None
 
 
 def complete(attrs: dict, scope_name: Optional[str]):

@@ -23,12 +23,16 @@ from typing import Any, Optional
 def input_messages(messages: Any, system_instructions: Any = None) -> Optional[list]:
     """``$ai_input`` from parsed ``gen_ai.input.messages`` and ``gen_ai.system_instructions``."""
     translated: list = []
-    system = _system_text(system_instructions)
+    system = _system_text(system_instructions) if system_instructions is not None else ""
     if system:
         translated.append({"role": "system", "content": system})
     if isinstance(messages, list):
         for message in messages:
-            translated.extend(_message(message))
+            text = _only_text(message)
+            if text is None:
+                translated.extend(_message(message))
+            else:
+                translated.append({"role": message.get("role") or "user", "content": text})
     elif messages is not None:
         return None  # not the conventions' list: left to PostHog as it is
     return translated
@@ -41,8 +45,11 @@ def output_messages(messages: Any) -> Optional[list]:
         return None
     translated: list = []
     for message in messages:
-        for out in _message(message, as_list=True):
-            translated.append(out)
+        text = _only_text(message)
+        if text is None:
+            translated.extend(_message(message, as_list=True))
+        else:
+            translated.append({"role": message.get("role") or "user", "content": [{"type": "text", "text": text}]})
     return translated
 
 
@@ -71,6 +78,17 @@ def _system_text(value: Any) -> str:
     return ""
 
 
+def _only_text(message: Any) -> Any:
+    """The text of a conventions message made of one text part and nothing else PostHog shows
+    (no name): the common case, translated inline by the callers. None for any other message."""
+    parts = message.get("parts") if type(message) is dict else None
+    if type(parts) is list and len(parts) == 1:
+        part = parts[0]
+        if type(part) is dict and part.get("type") == "text" and "name" not in message:
+            return part.get("content", "")
+    return None
+
+
 def _message(message: Any, as_list: bool = False) -> list:
     """One conventions message as one PostHog message (tool results: one message each)."""
     parts = message.get("parts") if type(message) is dict else None
@@ -78,7 +96,7 @@ def _message(message: Any, as_list: bool = False) -> list:
         return [message]  # already in some other shape
     role = message.get("role") or "user"
     if len(parts) == 1 and type(parts[0]) is dict and parts[0].get("type") == "text" and "name" not in message:
-        # The common case, one text: as PostHog's SDKs send it.
+        # One text: as PostHog's SDKs send it.
         text = parts[0].get("content", "")
         return [{"role": role, "content": [{"type": "text", "text": text}] if as_list else text}]
     parts = [p for p in parts if isinstance(p, dict)]
