@@ -221,6 +221,8 @@ def test_the_cap_measures_what_media_replacement_and_completions_leave(monkeypat
     assert attrs["$ai_input"][0]["content"][0]["text"].endswith("...[truncated]")
 
     monkeypatch.setattr(self_tracing, "_exact", {})
+
+    monkeypatch.setattr(self_tracing, "_resolved", {})  # what was looked up with the registrations replaced
     self_tracing.register("example.sdk", lambda attributes: attributes.update({"example.output": "y" * 1500}))
     grown = ReadableSpan(
         name="chat m",

@@ -10,6 +10,7 @@ from posthog_autoinstrument.genai import self_tracing
 
 def test_a_registered_scope_is_completed_and_others_left_alone(monkeypatch):
     monkeypatch.setattr(self_tracing, "_exact", {})
+    monkeypatch.setattr(self_tracing, "_resolved", {})  # what was looked up with the registrations replaced
     monkeypatch.setattr(self_tracing, "_with_sub_scopes", {})
     self_tracing.register("example.sdk", lambda attrs: attrs.update(done=True) or "chat m")
     self_tracing.register("example.platform", lambda attrs: self_tracing.NOT_AI, sub_scopes=True)
@@ -22,8 +23,23 @@ def test_a_registered_scope_is_completed_and_others_left_alone(monkeypatch):
     assert foreign.complete({}, None) is None
 
 
+def test_a_scope_looked_up_before_its_registration_is_completed_after_it(monkeypatch):
+    monkeypatch.setattr(self_tracing, "_exact", {})
+    monkeypatch.setattr(self_tracing, "_resolved", {})  # what was looked up with the registrations replaced
+    monkeypatch.setattr(self_tracing, "_with_sub_scopes", {})
+    assert self_tracing.completion_for("late.sdk") is None
+    assert self_tracing.completion_for("late.platform.vertex") is None
+    self_tracing.register("late.sdk", lambda attrs: "chat late")
+    self_tracing.register("late.platform", lambda attrs: "chat platform", sub_scopes=True)
+    assert foreign.complete({}, "late.sdk") == "chat late"
+    assert foreign.complete({}, "late.platform.vertex") == "chat platform"
+    assert foreign.complete({}, "late.platform.vertex") == "chat platform"  # remembered: the same
+    assert self_tracing.completion_for("late.platformer") is None
+
+
 def test_a_failing_completion_keeps_the_span(monkeypatch):
     monkeypatch.setattr(self_tracing, "_exact", {})
+    monkeypatch.setattr(self_tracing, "_resolved", {})  # what was looked up with the registrations replaced
 
     def broken(attrs):
         attrs["half"] = 1
@@ -47,6 +63,8 @@ def test_content_in_events_is_read_and_only_exceptions_stay(monkeypatch):
     from opentelemetry.sdk.trace import Event
 
     monkeypatch.setattr(self_tracing, "_exact", {})
+
+    monkeypatch.setattr(self_tracing, "_resolved", {})  # what was looked up with the registrations replaced
     monkeypatch.setattr(self_tracing, "_event_readers", {})
 
     def read(attrs, events):

@@ -60,6 +60,7 @@ def register(
     ``read_events``, ``every_span_ai`` and ``framework`` (for ``scope`` itself): see the module
     docstring."""
     (_with_sub_scopes if sub_scopes else _exact)[scope] = complete
+    _resolved.clear()
     if read_events is not None:
         _event_readers[scope] = read_events
     if every_span_ai:
@@ -82,12 +83,24 @@ def completion_for(scope: Optional[str]) -> Optional[Completion]:
     """The completion function registered for spans of ``scope``, if any."""
     if not scope:
         return None
+    # Asked for every exported span, mostly of the same few scopes (ours among them): the
+    # answer is remembered per scope until the next registration, rather than looking through
+    # the sub-scope registrations each time.
+    if scope in _resolved:
+        return _resolved[scope]
     found = _exact.get(scope) or _with_sub_scopes.get(scope)
-    if found is None and _with_sub_scopes:
+    if found is None:
         for registered, complete in list(_with_sub_scopes.items()):
             if scope.startswith(registered + "."):
-                return complete
+                found = complete
+                break
+    if len(_resolved) >= 256:
+        _resolved.clear()
+    _resolved[scope] = found
     return found
+
+
+_resolved: dict = {}  # scope -> its completion function, or None
 
 
 def framework_of(scope: Optional[str]) -> Optional[str]:
