@@ -14,7 +14,6 @@ chunk (``stream_options.include_usage``) and hide that extra chunk from the app;
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from .. import config
@@ -250,7 +249,7 @@ class _Describer:
 
 
 def _record_body(handler: _ResultHandling, call: InferenceCall, body: bytes) -> None:
-    handler.record(call, json.loads(body))
+    handler.record(call, m.from_json(body))
 
 
 class _ResultHandling(CallHandler):
@@ -295,7 +294,7 @@ class _ResultHandling(CallHandler):
                 accumulator.on_chunk(loose(event))
             accumulator.finish(call)
         else:
-            self.record(call, json.loads(body))
+            self.record(call, m.from_json(body))
 
     def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
         if is_raw_response(result):
