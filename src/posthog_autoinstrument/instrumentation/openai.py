@@ -19,6 +19,7 @@ from typing import Any, Optional
 from .. import config
 from ..formats import openai_chat, openai_completions, openai_media, openai_responses
 from ..formats.endpoints import EndpointCache, host_and_port, openai_compatible_provider
+from ..formats.fields import reader
 from ..formats.openai_chat import ChoiceBuffer, ToolCallBuffer, ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
@@ -99,16 +100,17 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
 
 
 def _record_chat_completion(call: InferenceCall, completion: Any, usage: Any = None) -> None:
-    choices = get(completion, "choices") or ()
+    read = reader(completion)
+    choices = read("choices") or ()
     reasons = [openai_chat.finish_reason(get(choice, "finish_reason")) for choice in choices]
     call.set_response(
-        model=get(completion, "model"),
-        response_id=get(completion, "id"),
+        model=read("model"),
+        response_id=read("id"),
         finish_reasons=[r for r in reasons if r],
-        usage=openai_chat.usage(usage if usage is not None else get(completion, "usage")),
+        usage=openai_chat.usage(usage if usage is not None else read("usage")),
         attributes={
-            semconv.OPENAI_RESPONSE_SERVICE_TIER: get(completion, "service_tier"),
-            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: get(completion, "system_fingerprint"),
+            semconv.OPENAI_RESPONSE_SERVICE_TIER: read("service_tier"),
+            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: read("system_fingerprint"),
         },
     )
     if call.capture_content:
