@@ -203,12 +203,12 @@ def token_usage(reported: Any, keys: tuple, cache_write_key: str = "cache_write_
         read_details = reader(input_details)
         cached = read_details("cached_tokens")
         cache_write = read_details(cache_write_key)
-    return Usage(
-        input_tokens=read(input_key),
-        output_tokens=read(output_key),
-        cache_read_input_tokens=cached,
-        cache_creation_input_tokens=cache_write,
-        reasoning_tokens=get(output_details, "reasoning_tokens") if output_details is not None else None,
+    return Usage(  # (fields in order, not by name: see instrumentation/openai.py _common_request)
+        read(input_key),
+        read(output_key),
+        cached,
+        cache_write,
+        get(output_details, "reasoning_tokens") if output_details is not None else None,
     )
 
 

@@ -84,19 +84,17 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
     client = getattr(instance, "_client", None)
     base_url = client_base_url(client)  # read once: openai 3's property is not cheap
     provider, address, port = endpoint_of(client, base_url)
-    return InferenceRequest(
-        provider=provider,
-        model=arg(kwargs, "model"),
-        operation=operation,
-        server_address=address,
-        server_port=port,
-        stream=bool(arg(kwargs, "stream", False)),
-        attributes={
-            semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
-            semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
-            semconv.BASE_URL: base_url_text(base_url),
-        },
+    # (fields in order, not by name: a class called with keyword arguments gathers them in a
+    # dict first, which costs as much as the rest of making the request)
+    request = InferenceRequest(
+        provider, arg(kwargs, "model"), operation, address, port, bool(arg(kwargs, "stream", False))
     )
+    request.attributes = {
+        semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
+        semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
+        semconv.BASE_URL: base_url_text(base_url),
+    }
+    return request
 
 
 def _record_chat_completion(call: InferenceCall, completion: Any, usage: Any = None) -> None:
@@ -106,7 +104,7 @@ def _record_chat_completion(call: InferenceCall, completion: Any, usage: Any = N
     call.set_response(
         model=read("model"),
         response_id=read("id"),
-        finish_reasons=[r for r in reasons if r],
+        finish_reasons=list(filter(None, reasons)),
         usage=openai_chat.usage(usage if usage is not None else read("usage")),
         attributes={
             semconv.OPENAI_RESPONSE_SERVICE_TIER: read("service_tier"),
