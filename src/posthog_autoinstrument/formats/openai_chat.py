@@ -117,22 +117,24 @@ def tool_definitions(tools: Any) -> list:
     """The request's ``tools`` (chat completions nest each function; the Responses API does not)."""
     definitions = []
     for tool in tools or ():
-        kind = get(tool, "type") or "function"
-        function = get(tool, "function")
+        read = reader(tool)
+        kind = read("type") or "function"
+        function = read("function")
         if function is not None:
+            read_function = reader(function)
             definitions.append(
-                m.function_tool(get(function, "name"), get(function, "description"), get(function, "parameters"))
+                m.function_tool(read_function("name"), read_function("description"), read_function("parameters"))
             )
         elif kind == "function":
-            definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "parameters")))
+            definitions.append(m.function_tool(read("name"), read("description"), read("parameters")))
         else:
             definitions.append(
                 m.other_tool(
                     kind,
-                    name=get(tool, "name") or get(tool, "server_label"),
-                    server_url=get(tool, "server_url"),
-                    headers=get(tool, "headers"),
-                    authorization=get(tool, "authorization"),
+                    name=read("name") or read("server_label"),
+                    server_url=read("server_url"),
+                    headers=read("headers"),
+                    authorization=read("authorization"),
                 )
             )
     return definitions
@@ -160,7 +162,8 @@ def request_parameters(request: InferenceRequest, kwargs: dict) -> InferenceRequ
     request.stop_sequences = arg(kwargs, "stop")
     request.choice_count = number(kwargs.get("n"))
     request.reasoning_level = arg(kwargs, "reasoning_effort")
-    request.output_type = output_type(kwargs.get("response_format"))
+    response_format = kwargs.get("response_format")
+    request.output_type = output_type(response_format) if response_format is not None else None
     return request
 
 
