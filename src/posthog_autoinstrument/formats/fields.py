@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable, Optional
 
 
@@ -15,11 +14,22 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
 
 def reader(obj: Any) -> Callable[..., Any]:
     """A function reading ``obj``'s fields as ``get(obj, key, default)`` does, for an object
-    several fields are read from: a dict's own ``get`` (a C call, no Python frame a field) for a
-    dict, the usual shape of what is translated on the export thread (a parsed JSON body)."""
+    three fields or more are read from (making it costs about a read): a dict's own ``get`` (a C
+    call, no Python frame a field) for a dict, the usual shape of what is translated on the
+    export thread (a parsed JSON body)."""
     if isinstance(obj, dict):
         return obj.get
-    return partial(get, obj)
+    return _attribute_reader(obj)
+
+
+def _attribute_reader(obj: Any) -> Callable[..., Any]:
+    # (a Python function, not get bound by functools.partial: the interpreter runs a call from
+    # Python code to Python code in place, where a call from C code starts it anew; and a
+    # function of its own, so that reader() keeps ``obj`` in no closure cell for a dict)
+    def read(key: str, default: Any = None) -> Any:
+        return getattr(obj, key, default)
+
+    return read
 
 
 def optional_field(obj: Any, key: str) -> Any:

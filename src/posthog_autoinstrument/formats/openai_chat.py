@@ -42,20 +42,19 @@ def content_parts(content: Any) -> list:
         if isinstance(item, str):
             parts.append(m.text(item))
             continue
-        read = reader(item)
-        kind = read("type")
+        kind = get(item, "type")
         if kind in ("text", "input_text", "output_text"):
-            parts.append(m.text(read("text", "")))
+            parts.append(m.text(get(item, "text", "")))
         elif kind == "image_url":
-            parts.append(m.media_from_data_url("image", get(read("image_url"), "url", "") or ""))
+            parts.append(m.media_from_data_url("image", get(get(item, "image_url"), "url", "") or ""))
         elif kind == "input_image":
-            url = read("image_url")
-            parts.append(m.media_from_data_url("image", url) if url else m.file("image", read("file_id") or ""))
+            url = get(item, "image_url")
+            parts.append(m.media_from_data_url("image", url) if url else m.file("image", get(item, "file_id") or ""))
         elif kind == "input_audio":
-            audio = read("input_audio")
+            audio = get(item, "input_audio")
             parts.append(m.blob("audio", f"audio/{get(audio, 'format', 'wav')}", get(audio, "data", "") or ""))
         elif kind in ("file", "input_file"):
-            payload = read("file") if kind == "file" else item
+            payload = get(item, "file") if kind == "file" else item
             data = get(payload, "file_data")
             if data:
                 parts.append(
@@ -66,7 +65,7 @@ def content_parts(content: Any) -> list:
             else:
                 parts.append(m.file("document", get(payload, "file_id") or get(payload, "file_url") or ""))
         elif kind == "refusal":
-            parts.append(m.generic("refusal", content=read("refusal")))
+            parts.append(m.generic("refusal", content=get(item, "refusal")))
         else:
             parts.append(m.generic(kind or "unknown"))
     return parts
@@ -81,13 +80,12 @@ def _tool_call_parts(read: Callable[..., Any]) -> list:
     # (``read``: the message's reader, which its caller has made already)
     parts = []
     for call in read("tool_calls") or ():
-        read_call = reader(call)
-        function = read_call("function")
+        function = get(call, "function")
         if function is not None:
-            parts.append(m.tool_call(read_call("id"), get(function, "name"), get(function, "arguments")))
+            parts.append(m.tool_call(get(call, "id"), get(function, "name"), get(function, "arguments")))
         else:
-            custom = read_call("custom")
-            parts.append(m.tool_call(read_call("id"), get(custom, "name"), get(custom, "input")))
+            custom = get(call, "custom")
+            parts.append(m.tool_call(get(call, "id"), get(custom, "name"), get(custom, "input")))
     function_call = read("function_call")
     if function_call:
         parts.append(m.tool_call(None, get(function_call, "name"), get(function_call, "arguments")))
@@ -117,24 +115,23 @@ def tool_definitions(tools: Any) -> list:
     """The request's ``tools`` (chat completions nest each function; the Responses API does not)."""
     definitions = []
     for tool in tools or ():
-        read = reader(tool)
-        kind = read("type") or "function"
-        function = read("function")
+        kind = get(tool, "type") or "function"
+        function = get(tool, "function")
         if function is not None:
             read_function = reader(function)
             definitions.append(
                 m.function_tool(read_function("name"), read_function("description"), read_function("parameters"))
             )
         elif kind == "function":
-            definitions.append(m.function_tool(read("name"), read("description"), read("parameters")))
+            definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "parameters")))
         else:
             definitions.append(
                 m.other_tool(
                     kind,
-                    name=read("name") or read("server_label"),
-                    server_url=read("server_url"),
-                    headers=read("headers"),
-                    authorization=read("authorization"),
+                    name=get(tool, "name") or get(tool, "server_label"),
+                    server_url=get(tool, "server_url"),
+                    headers=get(tool, "headers"),
+                    authorization=get(tool, "authorization"),
                 )
             )
     return definitions
@@ -201,16 +198,11 @@ def token_usage(reported: Any, keys: tuple, cache_write_key: str = "cache_write_
     read = reader(reported)
     input_details = read(input_details_key)
     output_details = read(output_details_key)
-    cached = cache_write = None
-    if input_details is not None:
-        read_details = reader(input_details)
-        cached = read_details("cached_tokens")
-        cache_write = read_details(cache_write_key)
     return Usage(  # (fields in order, not by name: see instrumentation/openai.py _common_request)
         read(input_key),
         read(output_key),
-        cached,
-        cache_write,
+        get(input_details, "cached_tokens") if input_details is not None else None,
+        get(input_details, cache_write_key) if input_details is not None else None,
         get(output_details, "reasoning_tokens") if output_details is not None else None,
     )
 
