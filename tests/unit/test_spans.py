@@ -175,6 +175,31 @@ def test_media_from_data_url():
     }
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"id":"x","n":[1,2.5,null,true],"s":"\\u00e9t\xc3\xa9"}',
+        '{"a": 1}',
+        b' {"a": 1}\n',
+        b'{"a": 1} ',
+        b"\xef\xbb\xbf" + b'{"a": 1}',
+        '{"a": 1}'.encode("utf-16"),
+        b"123",
+        b'"text"',
+    ],
+)
+def test_from_json_is_json_loads(data):
+    assert m.from_json(data) == json.loads(data)
+
+
+@pytest.mark.parametrize("data", [b'{"a": 1}xyz', b"", b"{", b"\xff", "\ufeff{}", b'{"a": NaNx}', None])
+def test_from_json_raises_as_json_loads_raises(data):
+    with pytest.raises(Exception) as expected:
+        json.loads(data)
+    with pytest.raises(type(expected.value)):
+        m.from_json(data)
+
+
 def test_one_model_call_is_one_generation_across_layers(recorder, exporter):
     from posthog_autoinstrument.genai import Layer
 

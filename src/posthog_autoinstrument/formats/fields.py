@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 
 def get(obj: Any, key: str, default: Any = None) -> Any:
@@ -10,6 +10,26 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(key, default)
     return getattr(obj, key, default)
+
+
+def reader(obj: Any) -> Callable[..., Any]:
+    """A function reading ``obj``'s fields as ``get(obj, key, default)`` does, for an object
+    three fields or more are read from (making it costs about a read): a dict's own ``get`` (a C
+    call, no Python frame a field) for a dict, the usual shape of what is translated on the
+    export thread (a parsed JSON body)."""
+    if isinstance(obj, dict):
+        return obj.get
+    return _attribute_reader(obj)
+
+
+def _attribute_reader(obj: Any) -> Callable[..., Any]:
+    # (a Python function, not get bound by functools.partial: the interpreter runs a call from
+    # Python code to Python code in place, where a call from C code starts it anew; and a
+    # function of its own, so that reader() keeps ``obj`` in no closure cell for a dict)
+    def read(key: str, default: Any = None) -> Any:
+        return getattr(obj, key, default)
+
+    return read
 
 
 def optional_field(obj: Any, key: str) -> Any:
@@ -47,24 +67,35 @@ def _class_defines(kind: type, key: str) -> bool:
 
 def given(value: Any) -> bool:
     """False for None and for SDKs' "argument omitted" sentinels (NotGiven, Omit)."""
-    return value is not None and type(value).__name__ not in OMITTED
+    return value is not None and (type(value) in _PLAIN_TYPES or type(value).__name__ not in OMITTED)
 
 
 # The type names of the "argument omitted" sentinels of OpenAI's and Anthropic's SDKs.
 OMITTED = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
+# The types most arguments have, none a sentinel: looked up first, as the name of a built-in
+# type is a new string at each read (hashed anew to be looked up in OMITTED).
+_PLAIN_TYPES = frozenset({str, int, float, bool, list, dict, tuple})
 
 
 def arg(kwargs: dict, name: str, default: Any = None) -> Any:
     """A keyword argument the app gave, else ``default``."""
     value = kwargs.get(name)
-    if value is None or type(value).__name__ in OMITTED:  # given(), inlined: runs ~10 times a call
+    # (given(), inlined: runs ~10 times a call)
+    if value is None or (type(value) not in _PLAIN_TYPES and type(value).__name__ in OMITTED):
         return default
     return value
 
 
 def number(value: Any) -> Any:
     """A number the app passed (``True`` is not one), else None."""
+    if value is None:
+        return None
+    if type(value) in _NUMBER_TYPES:  # (most numbers: one lookup, where isinstance tries each type)
+        return value
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+_NUMBER_TYPES = frozenset({int, float})
 
 
 def integer(value: Any) -> Optional[int]:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from ..genai import messages as m
 from ..genai.call_types import InferenceRequest, Usage
-from .fields import arg, get, given, number, optional_field
+from .fields import arg, get, given, number, optional_field, reader
 
 _FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
@@ -33,10 +33,10 @@ def finish_reason(reason: Any) -> Optional[str]:
 
 def content_parts(content: Any) -> list:
     """A message's ``content``: a string, or a list of typed parts (text, image, audio, file, refusal)."""
-    if content is None or not given(content):
-        return []
     if isinstance(content, str):
         return [m.text(content)]
+    if content is None or not given(content):
+        return []
     parts = []
     for item in content if isinstance(content, (list, tuple)) else [content]:
         if isinstance(item, str):
@@ -73,15 +73,20 @@ def content_parts(content: Any) -> list:
 
 def tool_call_parts(message: Any) -> list:
     """The tool calls of a message (``tool_calls``, custom tools, the older ``function_call``)."""
+    return _tool_call_parts(reader(message))
+
+
+def _tool_call_parts(read: Callable[..., Any]) -> list:
+    # (``read``: the message's reader, which its caller has made already)
     parts = []
-    for call in get(message, "tool_calls") or ():
+    for call in read("tool_calls") or ():
         function = get(call, "function")
         if function is not None:
             parts.append(m.tool_call(get(call, "id"), get(function, "name"), get(function, "arguments")))
         else:
             custom = get(call, "custom")
             parts.append(m.tool_call(get(call, "id"), get(custom, "name"), get(custom, "input")))
-    function_call = get(message, "function_call")
+    function_call = read("function_call")
     if function_call:
         parts.append(m.tool_call(None, get(function_call, "name"), get(function_call, "arguments")))
     return parts
@@ -89,10 +94,21 @@ def tool_call_parts(message: Any) -> list:
 
 def input_message(message: Any) -> dict:
     """One message of the request's ``messages`` (a tool's answer becomes a tool-call response)."""
-    role = get(message, "role") or "user"
+    read = reader(message)
+    role = read("role") or "user"
     if role == "tool":
-        return m.message("tool", [m.tool_call_response(get(message, "tool_call_id"), get(message, "content"))])
-    return m.message(role, content_parts(get(message, "content")) + tool_call_parts(message), get(message, "name"))
+        return m.message("tool", [m.tool_call_response(read("tool_call_id"), read("content"))])
+    return m.message(role, _parts(read), read("name"))
+
+
+def _parts(read: Callable[..., Any]) -> list:
+    """The parts of a message (its ``reader``): its content, then its tool calls. A text without
+    tool calls, most messages, takes no call to either reader of parts."""
+    content = read("content")
+    parts = [m.text(content)] if isinstance(content, str) else content_parts(content)
+    if read("tool_calls") or read("function_call"):
+        parts += _tool_call_parts(read)
+    return parts
 
 
 def tool_definitions(tools: Any) -> list:
@@ -102,8 +118,9 @@ def tool_definitions(tools: Any) -> list:
         kind = get(tool, "type") or "function"
         function = get(tool, "function")
         if function is not None:
+            read_function = reader(function)
             definitions.append(
-                m.function_tool(get(function, "name"), get(function, "description"), get(function, "parameters"))
+                m.function_tool(read_function("name"), read_function("description"), read_function("parameters"))
             )
         elif kind == "function":
             definitions.append(m.function_tool(get(tool, "name"), get(tool, "description"), get(tool, "parameters")))
@@ -122,7 +139,11 @@ def tool_definitions(tools: Any) -> list:
 
 def request_tool_definitions(tools: Any, functions: Any) -> list:
     """``tools``, or else the older ``functions`` (each a bare function)."""
-    return tool_definitions(tools) or tool_definitions([{"type": "function", "function": f} for f in functions or ()])
+    if tools:
+        definitions = tool_definitions(tools)
+        if definitions:
+            return definitions
+    return tool_definitions([{"type": "function", "function": f} for f in functions]) if functions else []
 
 
 def request_parameters(request: InferenceRequest, kwargs: dict) -> InferenceRequest:
@@ -138,7 +159,8 @@ def request_parameters(request: InferenceRequest, kwargs: dict) -> InferenceRequ
     request.stop_sequences = arg(kwargs, "stop")
     request.choice_count = number(kwargs.get("n"))
     request.reasoning_level = arg(kwargs, "reasoning_effort")
-    request.output_type = output_type(kwargs.get("response_format"))
+    response_format = kwargs.get("response_format")
+    request.output_type = output_type(response_format) if response_format is not None else None
     return request
 
 
@@ -173,27 +195,31 @@ def token_usage(reported: Any, keys: tuple, cache_write_key: str = "cache_write_
     if reported is None:
         return None
     input_key, output_key, input_details_key, output_details_key = keys
-    input_details = get(reported, input_details_key)
-    output_details = get(reported, output_details_key)
-    return Usage(
-        input_tokens=get(reported, input_key),
-        output_tokens=get(reported, output_key),
-        cache_read_input_tokens=get(input_details, "cached_tokens") if input_details is not None else None,
-        cache_creation_input_tokens=get(input_details, cache_write_key) if input_details is not None else None,
-        reasoning_tokens=get(output_details, "reasoning_tokens") if output_details is not None else None,
+    read = reader(reported)
+    input_details = read(input_details_key)
+    output_details = read(output_details_key)
+    return Usage(  # (fields in order, not by name: see instrumentation/openai.py _common_request)
+        read(input_key),
+        read(output_key),
+        get(input_details, "cached_tokens") if input_details is not None else None,
+        get(input_details, cache_write_key) if input_details is not None else None,
+        get(output_details, "reasoning_tokens") if output_details is not None else None,
     )
 
 
 def output_message(choice_message: Any, reason: Optional[str]) -> dict:
     """A choice's ``message``: its content, refusal, audio transcript and tool calls."""
-    parts = content_parts(get(choice_message, "content"))
-    refusal = get(choice_message, "refusal")
+    read = reader(choice_message)
+    content = read("content")
+    parts = [m.text(content)] if isinstance(content, str) else content_parts(content)
+    refusal = read("refusal")
     if refusal:
         parts.append(m.generic("refusal", content=refusal))
     audio = optional_field(choice_message, "audio")
     if audio is not None and get(audio, "transcript"):
         parts.append(m.text(get(audio, "transcript")))
-    parts += tool_call_parts(choice_message)
+    if read("tool_calls") or read("function_call"):
+        parts += _tool_call_parts(read)
     return m.output_message(parts, reason)
 
 

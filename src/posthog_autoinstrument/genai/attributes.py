@@ -149,6 +149,7 @@ def exception_event(exc: BaseException) -> Event:
 
 
 _PLAIN_ATTRIBUTE_TYPES = frozenset({str, int, float, bool})
+_STR_ONLY = frozenset({str})
 
 
 def as_span_attributes(attrs: dict) -> dict:
@@ -159,7 +160,7 @@ def as_span_attributes(attrs: dict) -> dict:
         kind = type(value)
         if kind in _PLAIN_ATTRIBUTE_TYPES:
             continue
-        if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+        if (kind is list or kind is tuple) and _STR_ONLY.issuperset(map(type, value)):
             attrs[key] = tuple(value)  # as the SDK stores a sequence
         else:
             unusual = True

@@ -165,7 +165,7 @@ class InferenceCall:
         if response_id:
             attrs[semconv.RESPONSE_ID] = str(response_id)
         if finish_reasons:
-            attrs[semconv.RESPONSE_FINISH_REASONS] = [str(r) for r in finish_reasons if r]
+            attrs[semconv.RESPONSE_FINISH_REASONS] = list(map(str, filter(None, finish_reasons)))
         if usage is not None:
             put_usage(attrs, usage)
         if attributes:

@@ -146,6 +146,24 @@ def parse_json_arguments(arguments: Any) -> Any:
     return arguments
 
 
+def from_json(data: Any) -> Any:
+    """``json.loads(data)`` (text or UTF-8 bytes), through the C scanner itself where it takes
+    the whole of ``data``: ``json.loads`` adds an encoding check and two whitespace matches, a
+    fifth of its cost on a response body. Anything else (whitespace around the value, another
+    encoding, not JSON) is left to ``json.loads``, which then returns or raises as it would."""
+    try:
+        text = data if type(data) is str else data.decode("utf-8")
+        value, end = _scan_json(text, 0)
+        if end == len(text):
+            return value
+    except Exception:
+        pass
+    return json.loads(data)
+
+
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, undeclared in typeshed
+
+
 def to_json(value: Any) -> str:
     if _c_encode is not None:
         return "".join(_c_encode(value, 0))

@@ -14,12 +14,12 @@ chunk (``stream_options.include_usage``) and hide that extra chunk from the app;
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from .. import config
 from ..formats import openai_chat, openai_completions, openai_media, openai_responses
 from ..formats.endpoints import EndpointCache, host_and_port, openai_compatible_provider
+from ..formats.fields import reader
 from ..formats.openai_chat import ChoiceBuffer, ToolCallBuffer, ordered_choices
 from ..genai import InferenceCall, InferenceRequest, StreamAccumulator, Usage
 from ..genai import messages as m
@@ -84,32 +84,31 @@ def _common_request(instance: Any, kwargs: dict, operation: str) -> InferenceReq
     client = getattr(instance, "_client", None)
     base_url = client_base_url(client)  # read once: openai 3's property is not cheap
     provider, address, port = endpoint_of(client, base_url)
-    return InferenceRequest(
-        provider=provider,
-        model=arg(kwargs, "model"),
-        operation=operation,
-        server_address=address,
-        server_port=port,
-        stream=bool(arg(kwargs, "stream", False)),
-        attributes={
-            semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
-            semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
-            semconv.BASE_URL: base_url_text(base_url),
-        },
+    # (fields in order, not by name: a class called with keyword arguments gathers them in a
+    # dict first, which costs as much as the rest of making the request)
+    request = InferenceRequest(
+        provider, arg(kwargs, "model"), operation, address, port, bool(arg(kwargs, "stream", False))
     )
+    request.attributes = {
+        semconv.OPENAI_REQUEST_SERVICE_TIER: arg(kwargs, "service_tier"),
+        semconv.END_USER_ID: arg(kwargs, "safety_identifier") or arg(kwargs, "user"),
+        semconv.BASE_URL: base_url_text(base_url),
+    }
+    return request
 
 
 def _record_chat_completion(call: InferenceCall, completion: Any, usage: Any = None) -> None:
-    choices = get(completion, "choices") or ()
+    read = reader(completion)
+    choices = read("choices") or ()
     reasons = [openai_chat.finish_reason(get(choice, "finish_reason")) for choice in choices]
     call.set_response(
-        model=get(completion, "model"),
-        response_id=get(completion, "id"),
-        finish_reasons=[r for r in reasons if r],
-        usage=openai_chat.usage(usage if usage is not None else get(completion, "usage")),
+        model=read("model"),
+        response_id=read("id"),
+        finish_reasons=list(filter(None, reasons)),
+        usage=openai_chat.usage(usage if usage is not None else read("usage")),
         attributes={
-            semconv.OPENAI_RESPONSE_SERVICE_TIER: get(completion, "service_tier"),
-            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: get(completion, "system_fingerprint"),
+            semconv.OPENAI_RESPONSE_SERVICE_TIER: read("service_tier"),
+            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: read("system_fingerprint"),
         },
     )
     if call.capture_content:
@@ -250,7 +249,7 @@ class _Describer:
 
 
 def _record_body(handler: _ResultHandling, call: InferenceCall, body: bytes) -> None:
-    handler.record(call, json.loads(body))
+    handler.record(call, m.from_json(body))
 
 
 class _ResultHandling(CallHandler):
@@ -295,7 +294,7 @@ class _ResultHandling(CallHandler):
                 accumulator.on_chunk(loose(event))
             accumulator.finish(call)
         else:
-            self.record(call, json.loads(body))
+            self.record(call, m.from_json(body))
 
     def result(self, call: InferenceCall, result: Any, kwargs: dict) -> Any:
         if is_raw_response(result):
