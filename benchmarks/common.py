@@ -183,3 +183,29 @@ def emit(result: dict) -> None:
     """Workers end by printing their result as one JSON line."""
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def callgrind_argv(out: Path) -> list:
+    """valgrind's arguments for instruction counts of the regions a worker runs inside
+    ``functools.reduce`` (counting is off elsewhere), one profile a region: ``out``.1, .2, ..."""
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        "--collect-atstart=no",
+        "--toggle-collect=functools_reduce",
+        "--dump-after=functools_reduce",
+        f"--callgrind-out-file={out}",
+    ]
+
+
+def callgrind_dumps(out: Path) -> list:
+    """The profiles ``callgrind_argv(out)`` wrote, in the order of their regions."""
+    return sorted(out.parent.glob(out.name + ".*"), key=lambda p: int(p.suffix[1:]))
+
+
+def instructions_in(profile: Path) -> int:
+    """The instructions one callgrind profile counted."""
+    for line in profile.read_text(errors="replace").splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    return 0

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import MAIN_PYTHON, REPO
+from common import MAIN_PYTHON, REPO, callgrind_argv, callgrind_dumps, instructions_in
 
 STAGES = ("build_span", "posthog_copy", "otlp_encode", "gzip")
 ROUNDS = 2
@@ -69,32 +69,11 @@ def main() -> None:
         env["PYTHONPATH"] = str(options.source.resolve())
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         out = Path(folder) / "stages.out"
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--collect-atstart=no",
-                "--toggle-collect=functools_reduce",
-                "--dump-after=functools_reduce",
-                f"--callgrind-out-file={out}",
-                MAIN_PYTHON,
-                str(Path(__file__).resolve()),
-                "--worker",
-            ],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-        )
+        argv = [*callgrind_argv(out), MAIN_PYTHON, str(Path(__file__).resolve()), "--worker"]
+        done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"callgrind worker failed ({done.returncode}): {done.stderr[-2000:]}")
-        dumps = sorted(Path(folder).glob("stages.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
-        totals = []
-        for dump in dumps:
-            for line in dump.read_text().splitlines():
-                if line.startswith(("summary:", "totals:")):
-                    totals.append(int(line.split()[1]) / 100)
-                    break
+        totals = [instructions_in(dump) / 100 for dump in callgrind_dumps(out)]
     rounds = [dict(zip(STAGES, totals[i : i + len(STAGES)])) for i in range(0, len(totals), len(STAGES))]
     result = {stage: round(min(r[stage] for r in rounds)) for stage in STAGES}
     result["all"] = sum(result.values())

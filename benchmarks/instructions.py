@@ -38,7 +38,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from common import MAIN_PYTHON, REPO, emit, worker_env
+from common import MAIN_PYTHON, REPO, callgrind_argv, callgrind_dumps, emit, instructions_in, worker_env
 from workload import SHORT_STREAM_CHUNKS, STREAM_CHUNKS
 
 FULL_PLAN = {
@@ -195,13 +195,6 @@ def _within_per_chunk(counts: dict, kind: str, prefix: str = "within") -> Option
     return sum(halves) / len(halves)
 
 
-def _count(profile: Path) -> int:
-    for line in profile.read_text(errors="replace").splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    return 0
-
-
 def run_one(
     python: str,
     setup: str,
@@ -216,12 +209,7 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         out = Path(folder) / "cg.out"
         argv = [
-            "valgrind",
-            "--tool=callgrind",
-            "--collect-atstart=no",
-            "--toggle-collect=functools_reduce",
-            "--dump-after=functools_reduce",
-            f"--callgrind-out-file={out}",
+            *callgrind_argv(out),
             python,
             str(Path(__file__).resolve()),
             "--worker",
@@ -256,10 +244,10 @@ def run_one(
         if done.returncode != 0 or not lines:
             raise RuntimeError(f"callgrind worker {setup} failed ({done.returncode}): {done.stderr[-2000:]}")
         regions = json.loads(lines[-1])["regions"]
-        dumps = sorted(Path(folder).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+        dumps = callgrind_dumps(out)
         # Anything else that ran functools.reduce (during imports) dumped first: regions are last.
         dumps = dumps[len(dumps) - len(regions) :]
-        return {name: _count(dump) / times for (name, times), dump in zip(regions, dumps)}
+        return {name: instructions_in(dump) / times for (name, times), dump in zip(regions, dumps)}
 
 
 def _per_chunk(counts: dict, long_name: str) -> Optional[float]:

@@ -489,23 +489,11 @@ def measure_timed(url: str, providers: tuple, runs: int, calls: int, processes: 
     }
 
 
-def _count(profile: Path) -> int:
-    for line in profile.read_text(errors="replace").splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    return 0
-
-
 def callgrind_one(url: str, provider: str, calls: int, keep: Optional[Path] = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         out = Path(folder) / "cg.out"
         argv = [
-            "valgrind",
-            "--tool=callgrind",
-            "--collect-atstart=no",
-            "--toggle-collect=functools_reduce",
-            "--dump-after=functools_reduce",
-            f"--callgrind-out-file={out}",
+            *common.callgrind_argv(out),
             common.MAIN_PYTHON,
             os.path.abspath(__file__),
             "--callgrind-worker",
@@ -520,7 +508,7 @@ def callgrind_one(url: str, provider: str, calls: int, keep: Optional[Path] = No
         if done.returncode != 0 or not lines:
             raise RuntimeError(f"callgrind worker {provider} failed ({done.returncode}): {done.stderr[-2000:]}")
         result = json.loads(lines[-1])
-        dumps = sorted(Path(folder).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+        dumps = common.callgrind_dumps(out)
         # Two dumps a region (calls, drain); anything that ran functools.reduce earlier dumped first.
         regions = result["regions"]
         dumps = dumps[len(dumps) - 2 * len(regions) :]
@@ -530,8 +518,11 @@ def callgrind_one(url: str, provider: str, calls: int, keep: Optional[Path] = No
                 state = "on" if regions[index // 2] else "off"
                 part = "drain" if index % 2 else "calls"
                 shutil.copy(dump, keep / f"{provider}.{index // 2}.{state}.{part}.callgrind")
-        per_region = [(_count(dumps[2 * i]) + _count(dumps[2 * i + 1])) / calls for i in range(len(regions))]
-        app_only = [_count(dumps[2 * i]) / calls for i in range(len(regions))]
+        per_region = [
+            (common.instructions_in(dumps[2 * i]) + common.instructions_in(dumps[2 * i + 1])) / calls
+            for i in range(len(regions))
+        ]
+        app_only = [common.instructions_in(dumps[2 * i]) / calls for i in range(len(regions))]
         on = [v for v, r in zip(per_region, regions) if r]
         off = [v for v, r in zip(per_region, regions) if not r]
         app_on = [v for v, r in zip(app_only, regions) if r]
