@@ -153,7 +153,7 @@ def from_json(data: Any) -> Any:
     encoding, not JSON) is left to ``json.loads``, which then returns or raises as it would."""
     try:
         text = data if type(data) is str else data.decode("utf-8")
-        value, end = _scan_json(text, 0)
+        value, end = scan_json(text, 0)
         if end == len(text):
             return value
     except Exception:
@@ -161,7 +161,8 @@ def from_json(data: Any) -> Any:
     return json.loads(data)
 
 
-_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, undeclared in typeshed
+# The C scanner of one decoder, shared by what parses bodies on the export thread.
+scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, undeclared in typeshed
 
 
 def to_json(value: Any) -> str:

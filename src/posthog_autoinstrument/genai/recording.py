@@ -15,7 +15,6 @@ delegation mark) stays on the call.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -26,6 +25,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 from .attributes import as_span_attributes, exception_event, request_attributes, span_name
 from .call_types import InferenceRequest, RequestOrDescriber
 from .caller_location import Caller, put_caller
+from .messages import scan_json
 from .plain_span import PlainSpan
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ logger = logging.getLogger("posthog_autoinstrument")
 # validates its arguments (0.4 µs of every call's time on the app's thread).
 UNSET = Status(StatusCode.UNSET)
 _AWAITED = object()
-_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, undeclared in typeshed
 
 
 def arguments_now(kwargs: dict) -> dict:
@@ -208,7 +207,7 @@ class DirectRecording:
             try:
                 # (the C scanner itself: json.loads adds an encoding check and a whitespace
                 # regex, twice its cost on a small body; the SDKs send UTF-8 JSON)
-                parsed = _scan_json(sent.decode("utf-8"), 0)[0]
+                parsed = scan_json(sent.decode("utf-8"), 0)[0]
             except Exception:  # not JSON after all: the arguments as called stand
                 parsed = None
             if isinstance(parsed, dict):
