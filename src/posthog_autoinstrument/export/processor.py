@@ -33,6 +33,7 @@ from ..genai.inference_call import translate_pending
 from ..genai.plain_span import FinishedSpan, PlainSpan
 from ..genai.remote_parent import is_remote_ai_parent
 from ..lifecycle import process_signals_blocked, watch_signals
+from ..recent import RecentKeys
 from .dialect import describe, for_posthog, is_ai_span
 from .exporter import MAX_SPANS_PER_REQUEST, split_into_requests
 
@@ -47,7 +48,8 @@ logger = logging.getLogger("posthog_autoinstrument")
 
 # Export threads keep running normal exports for this long per batch before giving up on it.
 _BATCH_DEADLINE_SECONDS = 60.0
-# Bound on identity snapshots held for spans that started but have not ended.
+# Bound on identity snapshots held for spans that started but have not ended, and on the span
+# ids remembered (RecentKeys: at least this many of the latest, at most twice as many).
 _MAX_SPANS_IN_FLIGHT = 10_000
 
 _live_processors: "weakref.WeakSet[PostHogSpanProcessor]" = weakref.WeakSet()
@@ -73,15 +75,15 @@ class PostHogSpanProcessor(SpanProcessor):
         self._identities: dict = {}
         # Recent AI span ids: a span whose parent is not among them is exported as a root, or
         # under its nearest AI ancestor (below).
-        self._ai_span_ids: collections.OrderedDict = collections.OrderedDict()
+        self._ai_span_ids = RecentKeys(_MAX_SPANS_IN_FLIGHT)
         # Spans of the app or of other instrumentations that started inside an AI span (directly
         # or through others like them): their id, and the nearest AI span above them. PostHog
         # never receives such a span, so an AI span inside it names that ancestor as its parent
         # there: the tree PostHog shows skips what it was not sent instead of breaking apart.
-        self._ai_ancestors: collections.OrderedDict = collections.OrderedDict()
+        self._ai_ancestors = RecentKeys(_MAX_SPANS_IN_FLIGHT)
         # Spans of other instrumentations that started inside a model call recorded already
         # (see genai.one_generation.model_call_recorded_in): a model call among them is not exported.
-        self._inside_recorded: collections.OrderedDict = collections.OrderedDict()
+        self._inside_recorded = RecentKeys(_MAX_SPANS_IN_FLIGHT)
         # Re-entrant: a signal handler (SIGTERM flush) runs on the main thread between bytecodes,
         # possibly while that same thread holds this lock (in on_end, in shutdown). Flushers wait
         # on it too (``force_flush``): waiting releases every level of a re-entrant hold, so the
@@ -100,7 +102,7 @@ class PostHogSpanProcessor(SpanProcessor):
     def on_start(self, span, parent_context=None) -> None:
         inside = _inside_recorded_call(span, parent_context)
         if inside:  # (whether it is a model call is known at its end, when all attributes are)
-            self._remember(self._inside_recorded, span.context.span_id)
+            self._inside_recorded.remember(span.context.span_id)
         if is_ai_span(span) or _every_span_ai(span):
             self._remember_ai_span(span.context.span_id)
             if not inside:
@@ -108,10 +110,7 @@ class PostHogSpanProcessor(SpanProcessor):
         elif self._ai_span_ids:
             ancestor = self._ai_ancestor(span.parent)
             if ancestor is not None:
-                ancestors = self._ai_ancestors
-                ancestors[span.context.span_id] = ancestor
-                if len(ancestors) > _MAX_SPANS_IN_FLIGHT:
-                    ancestors.popitem(last=False)
+                self._ai_ancestors.remember(span.context.span_id, ancestor)
         try:
             identity = identities.capture()
         except Exception:
@@ -186,13 +185,7 @@ class PostHogSpanProcessor(SpanProcessor):
         return self._ai_ancestors.get(parent.span_id)
 
     def _remember_ai_span(self, span_id: int) -> None:
-        self._remember(self._ai_span_ids, span_id)
-
-    @staticmethod
-    def _remember(ids: collections.OrderedDict, span_id: int) -> None:
-        ids[span_id] = True
-        if len(ids) > _MAX_SPANS_IN_FLIGHT:
-            ids.popitem(last=False)
+        self._ai_span_ids.remember(span_id)
 
     def _start_thread(self) -> None:
         with self._wake:

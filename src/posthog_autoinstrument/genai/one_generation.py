@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from ..recent import RecentKeys
 from . import self_tracing, semconv
 from .call_types import Layer
 
@@ -50,11 +51,11 @@ GENAI_CALL_CONTEXT_KEYS = (
     "opentelemetry.genai.client.inference.context",
     "opentelemetry.genai.client.embedding.context",
 )
-# Span ids of our recent provider-level calls (oldest first, bounded): another instrumentation's
+# Span ids of our recent provider-level calls (bounded, see RecentKeys): another instrumentation's
 # span of a model request made under one of them is a second view of the same request, even
 # where that instrumentation carried only the ids across (logfire's span of a finished stream).
-_provider_call_ids: dict[int, None] = {}
 _MAX_PROVIDER_CALL_IDS = 4096
+_provider_call_ids = RecentKeys(_MAX_PROVIDER_CALL_IDS)
 
 # How other recorders mark a model request, besides the conventions' operation name:
 # OpenLLMetry's ``llm.request.type`` and OpenInference's span kind (both read by PostHog's
@@ -119,13 +120,7 @@ def model_call_recorded_in(context: Optional[otel_context.Context]) -> bool:
 
 def note_provider_call(span_id: int) -> None:
     """Remember the span id of a provider-level call of ours (see ``model_call_recorded_in``)."""
-    ids = _provider_call_ids
-    ids[span_id] = None
-    if len(ids) > _MAX_PROVIDER_CALL_IDS:
-        try:
-            del ids[next(iter(ids))]
-        except (KeyError, RuntimeError, StopIteration):  # another thread evicted it first
-            pass
+    _provider_call_ids.remember(span_id)
 
 
 def model_call_starts(layer: str, parent: Optional[otel_context.Context] = None) -> bool:
