@@ -2,7 +2,7 @@
 one process over an in-process transport, then a flush; the CPU of all the process's threads
 (the export included); nothing dropped.
 
-    python benchmarks/burst.py [--calls 1500] [--rounds 9] [--skip-peers]
+    python benchmarks/burst.py [--calls 1500] [--rounds 9] [--skip-peers] [--warm-up 20]
 
 Each round runs the SDK alone, ours and the official OTel GenAI instrumentation (SDK
 ``BatchSpanProcessor`` + OTLP/HTTP exporter, gzip; when the peers' venv is built), each in its
@@ -11,6 +11,11 @@ our lazy imports and first requests), then times the burst and its flush on the 
 clock. The added cost per call is the median over rounds of (setup - the same round's baseline),
 each environment against its own baseline. Every process counts what its exporter took: all
 calls, none dropped, or the result says so.
+
+``--warm-up N``: the calls a process makes before the burst (default 20). A long-running
+service has made thousands: its bounded memories of recent span ids are full from then on
+(``recent.RecentKeys``), which the default burst never reaches; ``--warm-up 5000`` measures
+that steady state (flushing every 500 calls on the way).
 
 Unlike the harness's batches of 200 calls, a backlog builds up here: the app thread makes calls
 faster than one exporter thread ships them, so what each queued call keeps alive, and the
@@ -33,7 +38,7 @@ import common
 WARM_UP_CALLS = 20
 
 
-def worker(setup_name: str, calls: int) -> None:
+def worker(setup_name: str, calls: int, warm_up: int = WARM_UP_CALLS) -> None:
     import setups
     import workload
 
@@ -41,8 +46,10 @@ def worker(setup_name: str, calls: int) -> None:
     setup = setups.create(setup_name, os.environ.get("POSTHOG_HOST"))
     counted = _span_counter(setup)
     call = workload.make_call("chat", setup.clients)
-    for _ in range(WARM_UP_CALLS):
+    for index in range(warm_up):
         call()
+        if index % 500 == 499:
+            setup.flush()
     setup.flush()
     before = counted() if counted is not None else 0
     collections = _Collections()
@@ -156,6 +163,7 @@ def measure(
     peer_python: Optional[str],
     say: Callable[[str], None] = print,
     other_source: Optional[str] = None,
+    warm_up: int = WARM_UP_CALLS,
 ) -> dict:
     """``other_source``: a ``src`` folder of another version of ours, measured beside this one
     (the setup ``ours@other``, imported through ``PYTHONPATH``)."""
@@ -168,7 +176,7 @@ def measure(
     for index in range(rounds):
         order = configs[index % len(configs) :] + configs[: index % len(configs)]
         for env_name, python, name in order:
-            argv = [python, os.path.abspath(__file__), "--worker", name.split("@")[0], str(calls)]
+            argv = [python, os.path.abspath(__file__), "--worker", name.split("@")[0], str(calls), str(warm_up)]
             extra = {"PYTHONPATH": other_source} if name == "ours@other" else {}
             try:
                 result = common.run_json(
@@ -206,6 +214,7 @@ def measure(
     best = min(peers.items(), key=lambda kv: kv[1]) if peers else None
     return {
         "calls": calls,
+        "warm_up_calls": warm_up,
         "rounds": rounds,
         "added_cpu_us_per_call": added,
         "vs_best_peer": round(added["ours"] / best[1], 3) if best and "ours" in added else None,
@@ -222,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--other-source", help="a src folder of another version of ours, measured beside this one")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP_CALLS, help="calls made before the burst")
     options = parser.parse_args()
     peer_python = None
     if not options.skip_peers:
@@ -237,6 +247,7 @@ def main() -> None:
             peer_python,
             lambda m: print(m, file=sys.stderr, flush=True),
             options.other_source,
+            options.warm_up,
         )
         result["retained"] = retained(url, options.other_source)
     result["machine"] = common.machine_info()
@@ -246,7 +257,7 @@ def main() -> None:
 if __name__ == "__main__":
     os.chdir(common.REPO)
     if sys.argv[1:2] == ["--worker"]:
-        worker(sys.argv[2], int(sys.argv[3]))
+        worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else WARM_UP_CALLS)
     elif sys.argv[1:2] == ["--retained"]:
         retained_worker()
     else:

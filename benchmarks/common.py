@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -185,12 +186,17 @@ def emit(result: dict) -> None:
     sys.stdout.flush()
 
 
-def callgrind_argv(out: Path) -> list:
+def callgrind_argv(out: Path, cache_misses: bool = False) -> list:
     """valgrind's arguments for instruction counts of the regions a worker runs inside
-    ``functools.reduce`` (counting is off elsewhere), one profile a region: ``out``.1, .2, ..."""
+    ``functools.reduce`` (counting is off elsewhere), one profile a region: ``out``.1, .2, ...
+    ``cache_misses``: simulate the caches as well (``events_in`` reads the misses), with address
+    randomisation off where ``setarch`` can do it, so that runs place memory alike."""
+    prefix = ["setarch", "-R"] if cache_misses and shutil.which("setarch") else []
     return [
+        *prefix,
         "valgrind",
         "--tool=callgrind",
+        *(["--cache-sim=yes"] if cache_misses else []),
         "--collect-atstart=no",
         "--toggle-collect=functools_reduce",
         "--dump-after=functools_reduce",
@@ -203,9 +209,19 @@ def callgrind_dumps(out: Path) -> list:
     return sorted(out.parent.glob(out.name + ".*"), key=lambda p: int(p.suffix[1:]))
 
 
+def events_in(profile: Path) -> dict:
+    """What one callgrind profile counted, by event: ``Ir`` (instructions) and, with the cache
+    simulation, ``I1mr`` / ``D1mr`` / ``D1mw`` (first-level instruction, data read and data
+    write misses) and the last-level ones."""
+    names: list = []
+    for line in profile.read_text(errors="replace").splitlines():
+        if line.startswith("events:"):
+            names = line.split()[1:]
+        elif line.startswith("summary:"):
+            return dict(zip(names, map(int, line.split()[1:])))
+    return {}
+
+
 def instructions_in(profile: Path) -> int:
     """The instructions one callgrind profile counted."""
-    for line in profile.read_text(errors="replace").splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    return 0
+    return events_in(profile).get("Ir", 0)
