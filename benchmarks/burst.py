@@ -2,10 +2,11 @@
 one process over an in-process transport, then a flush; the CPU of all the process's threads
 (the export included); nothing dropped.
 
-    python benchmarks/burst.py [--calls 1500] [--rounds 9] [--skip-peers] [--warm-up 20]
+    python benchmarks/burst.py [--calls 1500] [--rounds 27] [--skip-peers] [--warm-up 20]
 
 Each round runs the SDK alone, ours and the official OTel GenAI instrumentation (SDK
-``BatchSpanProcessor`` + OTLP/HTTP exporter, gzip; when the peers' venv is built), each in its
+``BatchSpanProcessor`` in batches of 100 spans, PostHog's limit, + OTLP/HTTP exporter, gzip; when
+the peers' venv is built), each in its
 own process, in an order rotated per round. A process makes 20 calls and flushes (the SDK's and
 our lazy imports and first requests), then times the burst and its flush on the process's CPU
 clock. The added cost per call is the median over rounds of (setup - the same round's baseline),
@@ -28,6 +29,7 @@ import argparse
 import gc
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -36,6 +38,10 @@ from typing import Callable, Optional
 import common
 
 WARM_UP_CALLS = 20
+# Rounds: the per-round difference to the baseline spreads over ±25 µs (process layout), so the
+# median of 9 rounds moved the ratio by ±0.04 between invocations; 27 (~3 minutes) give the
+# 90% interval printed beside it a width of about ±0.03.
+ROUNDS = 27
 
 
 def worker(setup_name: str, calls: int, warm_up: int = WARM_UP_CALLS) -> None:
@@ -212,6 +218,12 @@ def measure(
     }
     peers = {k: v for k, v in added.items() if not k.startswith("ours") and v > 0}
     best = min(peers.items(), key=lambda kv: kv[1]) if peers else None
+    interval = None
+    if best and "ours" in added:
+        interval = ratio_interval(
+            _added_per_round(runs[("main", "ours")], runs[("main", "baseline")]),
+            _added_per_round(runs[("peers", best[0])], runs[("peers", "baseline")]),
+        )
     return {
         "calls": calls,
         "warm_up_calls": warm_up,
@@ -219,16 +231,39 @@ def measure(
         "added_cpu_us_per_call": added,
         "vs_best_peer": round(added["ours"] / best[1], 3) if best and "ours" in added else None,
         "best_peer": best[0] if best else None,
+        "vs_best_peer_90pct_interval": interval,
         "delivered": complete,
         "garbage_collection": collected,
         "runs": {f"{e}/{n}": [round(r["cpu_us_per_call"], 1) for r in results] for (e, n), results in runs.items()},
     }
 
 
+def _added_per_round(results: list, baseline: list) -> list:
+    return [r["cpu_us_per_call"] - b["cpu_us_per_call"] for r, b in zip(results, baseline)]
+
+
+def ratio_interval(ours: list, peer: list, draws: int = 4000) -> Optional[list]:
+    """The 5th and 95th percentiles of the ratio of medians over rounds drawn again with
+    replacement (a bootstrap; one seed, so the same runs always give the same interval). Rounds
+    are drawn whole, ours and the peer together: a round's processes ran side by side."""
+    rounds = min(len(ours), len(peer))
+    if rounds < 5:
+        return None
+    draw = random.Random(0).randrange
+    ratios = []
+    for _ in range(draws):
+        picked = [draw(rounds) for _ in range(rounds)]
+        peer_median = statistics.median(peer[i] for i in picked)
+        if peer_median > 0:
+            ratios.append(statistics.median(ours[i] for i in picked) / peer_median)
+    ratios.sort()
+    return [round(ratios[len(ratios) // 20], 3), round(ratios[len(ratios) * 19 // 20], 3)] if ratios else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1500)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--other-source", help="a src folder of another version of ours, measured beside this one")
     parser.add_argument("--warm-up", type=int, default=WARM_UP_CALLS, help="calls made before the burst")

@@ -176,7 +176,7 @@ def main(argv: list | None = None) -> int:
 
         def burst_figure():
             say("burst: 1,500 chat calls back to back, then a flush, each setup in its own processes")
-            found = burst.measure(url, 50 if quick else 1500, 1 if quick else 9, peer_python, say)
+            found = burst.measure(url, 50 if quick else 1500, 1 if quick else burst.ROUNDS, peer_python, say)
             found["retained"] = burst.retained(url)
             return found
 

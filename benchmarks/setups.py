@@ -4,8 +4,8 @@
 ``posthog-instrument`` bootstrap runs, with no OpenTelemetry export of the user's own), so the
 span processor, queue, encoder and exporter posting to the loopback stand-in are all live, and
 every instrumentor we register in entry points is applied. The
-peers get an SDK ``TracerProvider`` with a ``BatchSpanProcessor`` and the OTLP/HTTP protobuf
-exporter (gzip, like ours) posting to the same kind of stand-in, with content capture on
+peers get an SDK ``TracerProvider`` with a ``BatchSpanProcessor`` (batches of 100 spans, PostHog's
+limit) and the OTLP/HTTP protobuf exporter (gzip, like ours) posting to the same kind of stand-in, with content capture on
 through each peer's own switch; PostHog's ``posthog.ai.openai`` wrappers send their events
 through the ``posthog`` client's own queue and consumer thread.
 """
@@ -20,6 +20,7 @@ from workload import Clients
 
 OUR_GROUP = "posthog_autoinstrument_instrumentors"  # fast_start.INSTRUMENTORS
 OUR_MODULE = "posthog_autoinstrument"
+PEER_BATCH_SIZE = 100  # spans a request, PostHog's limit: see _otel_provider
 
 PEERS = {
     "openllmetry": "OpenLLMetry (opentelemetry-instrumentation-openai)",
@@ -172,7 +173,11 @@ def _otel_provider(sink_url: str):
 
     provider = TracerProvider()
     exporter = OTLPSpanExporter(endpoint=f"{sink_url}/v1/traces", compression=Compression.Gzip)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    # Batches of at most 100 spans, as a user must set them to export to PostHog: its OTLP
+    # endpoint refuses a request of more than 100 AI spans with a 400 that is not retried
+    # (MAX_AI_EVENTS_PER_REQUEST, rust/capture/src/otel/mod.rs), and the processor's default
+    # batch of 512 would lose every full batch. Ours sends 100 a request for the same reason.
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=PEER_BATCH_SIZE))
     trace.set_tracer_provider(provider)
     return provider
 

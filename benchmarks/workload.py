@@ -210,7 +210,7 @@ def time_batches(
     (export), which on CPython compete with the application for the GIL. Each batch ends with
     ``flush``, counted on the process clock only: every exporter then pays for shipping its
     own batch's spans, whether it ships them at once (ours: 100 spans a request) or holds
-    them for seconds (a BatchSpanProcessor waits for 512 spans or 5 s).
+    them for seconds (a BatchSpanProcessor waits for a full batch or 5 s).
     """
     if asynchronous:
         return asyncio.run(_time_batches_async(call, warmup, batches, per_batch, flush))
