@@ -260,6 +260,8 @@ def test_structured_values_the_posthog_copy_sends():
         "flags": [{"a": True}, {"a": 1}, {"a": "1"}, {"a": 1.0}, {"a": 0.0}, {"a": -0.0}, {1: "x"}, {True: "x"}],
         "$groups": {"company": "acme"},
         "empty": {},
+        "$ai_tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "nested": [["a", 1], [], [{"b": ["c"]}]],
     }
     for _ in range(2):
         assert_same_bytes([span(attributes)])

@@ -176,6 +176,8 @@ def _array_value(values: Any) -> bytes:
         elif kind is str:
             text = item.encode("utf-8")
             inner = _ANY_STRING + varint(len(text)) + text
+        elif kind is list:
+            inner = _array_value(item)
         else:
             inner = _any_value(item)
         out.append(_LIST_VALUES + varint(len(inner)) + inner)
@@ -225,9 +227,14 @@ def _encode_kvlist(value: dict) -> bytes:
         key_field = key_fields.get(key) if type(key) is str else None
         if key_field is None:
             key_field = _key_field(str(key))
-        if type(item) is str:
+        kind = type(item)
+        if kind is str:
             text = item.encode("utf-8")
             inner = _ANY_STRING + varint(len(text)) + text
+        elif kind is list:  # a message's content items
+            inner = _array_value(item)
+        elif kind is dict:  # a tool call's function, a schema's properties
+            inner = _kvlist_value(item)
         else:
             inner = _any_value(item)
         pair = key_field + _KEY_VALUE_VALUE + varint(len(inner)) + inner
@@ -339,6 +346,11 @@ def _attributes(tag: bytes, attributes: Any) -> bytes:
                 extend((tag, encoded))
                 continue
             key_field = key_fields.get(key) or _key_field(key)
+            if kind is list:  # the PostHog copy's messages and tools
+                inner = _array_value(value)
+                pair = key_field + _KEY_VALUE_VALUE + _varint(len(inner)) + inner
+                extend((tag, _varint(len(pair)), pair))
+                continue
             if kind is float:
                 extend(
                     (
