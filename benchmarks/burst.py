@@ -5,13 +5,12 @@ one process over an in-process transport, then a flush; the CPU of all the proce
     python benchmarks/burst.py [--calls 1500] [--rounds 27] [--skip-peers] [--warm-up 20]
 
 Each round runs the SDK alone, ours and the official OTel GenAI instrumentation (SDK
-``BatchSpanProcessor`` in batches of 100 spans, PostHog's limit, + OTLP/HTTP exporter, gzip; when
-the peers' venv is built), each in its
-own process, in an order rotated per round. A process makes 20 calls and flushes (the SDK's and
-our lazy imports and first requests), then times the burst and its flush on the process's CPU
-clock. The added cost per call is the median over rounds of (setup - the same round's baseline),
-each environment against its own baseline. Every process counts what its exporter took: all
-calls, none dropped, or the result says so.
+``BatchSpanProcessor`` in batches of 100 spans, PostHog's limit, + OTLP/HTTP exporter, gzip;
+when the peers' venv is built), each in its own process, in an order rotated per round. A
+process makes 20 calls and flushes (the SDK's and our lazy imports and first requests), then
+times the burst and its flush on the process's CPU clock. The added cost per call is the median
+over rounds of (setup - the same round's baseline), each environment against its own baseline.
+Every process counts what its exporter took: all calls, none dropped, or the result says so.
 
 ``--warm-up N``: the calls a process makes before the burst (default 20). A long-running
 service has made thousands: its bounded memories of recent span ids are full from then on

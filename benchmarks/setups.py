@@ -3,11 +3,11 @@
 ``baseline`` is the SDK alone. ``ours`` runs our real start-up path (the one the
 ``posthog-instrument`` bootstrap runs, with no OpenTelemetry export of the user's own), so the
 span processor, queue, encoder and exporter posting to the loopback stand-in are all live, and
-every instrumentor we register in entry points is applied. The
-peers get an SDK ``TracerProvider`` with a ``BatchSpanProcessor`` (batches of 100 spans, PostHog's
-limit) and the OTLP/HTTP protobuf exporter (gzip, like ours) posting to the same kind of stand-in, with content capture on
-through each peer's own switch; PostHog's ``posthog.ai.openai`` wrappers send their events
-through the ``posthog`` client's own queue and consumer thread.
+every instrumentor we register in entry points is applied. The peers get an SDK
+``TracerProvider`` with a ``BatchSpanProcessor`` (batches of 100 spans, PostHog's limit) and the
+OTLP/HTTP protobuf exporter (gzip, like ours) posting to the same kind of stand-in, with content
+capture on through each peer's own switch; PostHog's ``posthog.ai.openai`` wrappers send their
+events through the ``posthog`` client's own queue and consumer thread.
 """
 
 from __future__ import annotations
